@@ -1,0 +1,49 @@
+"""The ``einloom`` command line.
+
+Each subcommand lives in ``einloom/commands/<name>.py`` and exposes ``register(subparsers)`` which adds
+its parser and sets ``func`` to a callable ``(args) -> int``.  Errors in user input
+(:class:`einloom.errors.EinloomError`) are printed as one line on stderr with exit status 2.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from einloom.errors import EinloomError
+
+#: Subcommand modules, in the order ``einloom --help`` lists them.
+COMMANDS = ["check", "run"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="einloom",
+        description="Attention as extended-Einsum cascades: analyse, map, simulate, generate RTL.",
+        epilog="Run 'einloom COMMAND --help' for a command's options and an example.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        module = importlib.import_module(f"einloom.commands.{name.replace('-', '_')}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except EinloomError as error:
+        print(f"einloom {args.command}: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except KeyboardInterrupt:
+        print("einloom: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

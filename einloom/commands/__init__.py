@@ -1,0 +1,1 @@
+"""One module per ``einloom`` subcommand; each exposes ``register(subparsers)``."""
