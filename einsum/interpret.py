@@ -1,0 +1,528 @@
+"""Reference interpreter: executes any valid cascade with NumPy in float64.
+
+Every Einsum is evaluated over its whole iteration space at once (products summed through
+``numpy.einsum``, maps and reductions as array operations).  Einsums that carry state along an
+iterative rank ``v`` (``RM[m1+1, p] = max(RM[m1, p], LM[m1, p])`` and everything that reads the
+current iterate) run as one group in a Python loop over the iterations of ``v`` -- a loop over tiles,
+never over elements -- and each step is vectorized over all other ranks.
+
+Absent coordinates (outside a tensor, e.g. a ragged last tile, or removed by ``where(c, x)``) are
+tracked with boolean masks: reductions skip them, ``+``/``max``/``min`` treat them as their identity,
+other operators propagate them.  Output coordinates that end up absent are returned as NaN and counted
+in :attr:`RunResult.absent`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import networkx as nx
+import numpy as np
+
+from einloom.einsum import operators
+from einloom.einsum.cascade import Cascade, Einsum, rank_of
+from einloom.einsum.errors import Location, SpecError
+from einloom.einsum.expr import Access, BinOp, Call, Expr, Name, Num, Reduce, Unary, walk
+from einloom.einsum.ranks import resolve
+
+
+@dataclass
+class Val:
+    """An array over named rank variables (one axis per variable, in ``vars`` order)."""
+
+    data: np.ndarray
+    vars: tuple[str, ...]
+    valid: np.ndarray | None = None  # broadcastable to data; None means every coordinate is present
+
+
+@dataclass
+class RunResult:
+    """Outputs of a run, the resolved rank sizes and params, and how many output values are absent."""
+
+    outputs: dict[str, np.ndarray]
+    ranks: dict[str, int]
+    params: dict[str, float]
+    absent: dict[str, int] = field(default_factory=dict)
+    intermediates: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def _align(data: np.ndarray, have: tuple[str, ...], want: tuple[str, ...]) -> np.ndarray:
+    """Transpose ``data`` (axes ``have``) to the order of ``want`` with size-1 axes for the missing."""
+    data = np.asarray(data)
+    if data.ndim == 0 or have == want:
+        return data
+    order = sorted(range(len(have)), key=lambda k: want.index(have[k]))
+    data = data.transpose(order)
+    present = [have[k] for k in order]
+    shape = []
+    j = 0
+    for var in want:
+        if j < len(present) and present[j] == var:
+            shape.append(data.shape[j])
+            j += 1
+        else:
+            shape.append(1)
+    return data.reshape(shape)
+
+
+def _product_factors(expr: Expr) -> list[Expr]:
+    if isinstance(expr, BinOp) and expr.op == "*":
+        return _product_factors(expr.left) + _product_factors(expr.right)
+    return [expr]
+
+
+class Interpreter:
+    """Evaluates one cascade for one set of rank sizes; see :func:`run_cascade`."""
+
+    def __init__(self, cascade: Cascade, sizes: dict[str, int], params: dict[str, float]):
+        self.cascade = cascade
+        self.sizes = sizes
+        self.params = params
+        self.store: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
+        self.order: tuple[str, ...] = ()
+
+    # ------------------------------------------------------------------ plan
+    def plan(self) -> list[tuple[str | None, list[Einsum]]]:
+        """Execution units in order: (None, [einsum]) or (iterative var, group members)."""
+        cascade = self.cascade
+        iterative = {t.name: t.iterative_rank.lower() for t in cascade.tensors.values() if t.iterative_rank}
+        groups: dict[str, set[str]] = {}
+        for var in sorted(set(iterative.values())):
+            members = {e.name for e in cascade.einsums if e.iterative_var == var}
+            changed = True
+            while changed:
+                changed = False
+                for einsum in cascade.einsums:
+                    if einsum.name in members or var not in einsum.output_vars:
+                        continue
+                    reads = set(einsum.inputs)
+                    if reads & members or any(iterative.get(t) == var for t in reads):
+                        members.add(einsum.name)
+                        changed = True
+            groups[var] = members
+        owner: dict[str, str] = {}
+        for var, members in groups.items():
+            for name in members:
+                if name in owner:
+                    raise SpecError(f"{name} belongs to two iterative ranks ({owner[name]}, {var}); nested "
+                                    f"iterative ranks are not supported", location=Location(cascade.file))
+                owner[name] = var
+        graph = nx.DiGraph()
+        unit_of = {e.name: (f"group:{owner[e.name]}" if e.name in owner else e.name) for e in cascade.einsums}
+        for einsum in cascade.einsums:
+            graph.add_node(unit_of[einsum.name])
+        for einsum in cascade.einsums:
+            for access in (n for n in walk(einsum.expr) if isinstance(n, Access)):
+                src = access.tensor
+                if src not in unit_of:
+                    continue
+                if unit_of[src] != unit_of[einsum.name]:
+                    graph.add_edge(unit_of[src], unit_of[einsum.name])
+        try:
+            cycle = nx.find_cycle(graph)
+        except nx.NetworkXNoCycle:
+            cycle = None
+        if cycle:
+            raise SpecError("the iteration feeds on a value that needs the whole iteration first: "
+                            + " -> ".join(e[0] for e in cycle),
+                            location=Location(self.cascade.file),
+                            hint="a tensor that reduces over an iterative rank cannot be read inside that iteration")
+        position = {e.name: k for k, e in enumerate(cascade.einsums)}
+        unit_position = {}
+        for name, unit in unit_of.items():
+            unit_position[unit] = min(unit_position.get(unit, 10**9), position[name])
+        units = list(nx.lexicographical_topological_sort(graph, key=lambda u: unit_position[u]))
+        plan: list[tuple[str | None, list[Einsum]]] = []
+        for unit in units:
+            if unit.startswith("group:"):
+                var = unit[len("group:"):]
+                members = [e for e in cascade.einsums if unit_of[e.name] == unit]
+                sub = nx.DiGraph()
+                for e in members:
+                    sub.add_node(e.name)
+                for e in members:
+                    for access in (n for n in walk(e.expr) if isinstance(n, Access)):
+                        if access.tensor in groups[var] and access.tensor != e.name and \
+                                not self._reads_previous(access, e, iterative):
+                            sub.add_edge(access.tensor, e.name)
+                ordered = list(nx.lexicographical_topological_sort(sub, key=lambda n: position[n]))
+                plan.append((var, [cascade.einsum(n) for n in ordered]))
+            else:
+                plan.append((None, [cascade.einsum(unit)]))
+        return plan
+
+    def _reads_previous(self, access: Access, einsum: Einsum, iterative: dict[str, str]) -> bool:
+        var = iterative.get(access.tensor)
+        if var is None:
+            return False
+        pos = self.cascade.tensors[access.tensor].ranks.index(rank_of(var))
+        index = access.indices[pos]
+        return isinstance(index, Name) and index.name == var
+
+    # ------------------------------------------------------------------- run
+    def run(self, inputs: dict[str, np.ndarray]) -> None:
+        for unit_var, members in self.plan():
+            if unit_var is None:
+                self.evaluate_einsum(members[0], {})
+                continue
+            extent = self.sizes[rank_of(unit_var)]
+            for einsum in members:
+                self.allocate(einsum.name)
+            for init in self.cascade.init:
+                if init.tensor in {e.name for e in members}:
+                    self.initialise(init)
+            for step in range(extent):
+                for einsum in members:
+                    self.evaluate_einsum(einsum, {unit_var: step})
+
+    def shape_of(self, tensor: str) -> tuple[int, ...]:
+        decl = self.cascade.tensors[tensor]
+        return tuple(self.sizes[r] + (1 if r == decl.iterative_rank else 0) for r in decl.ranks)
+
+    def allocate(self, tensor: str) -> None:
+        self.store[tensor] = (np.full(self.shape_of(tensor), np.nan), None)
+
+    def initialise(self, init) -> None:
+        decl = self.cascade.tensors[init.tensor]
+        other = tuple(r.lower() for r in decl.ranks if r != decl.iterative_rank)
+        self.order = other
+        value = self.eval(init.value, {})
+        data = np.broadcast_to(_align(value.data, value.vars, other), [self.sizes[v.upper()] for v in other])
+        index = tuple(0 if r == decl.iterative_rank else slice(None) for r in decl.ranks)
+        stored, valid = self.store[init.tensor]
+        stored[index] = data
+        if value.valid is not None:
+            valid = self._valid_array(init.tensor, valid)
+            valid[index] = np.broadcast_to(_align(value.valid, value.vars, other), data.shape)
+            self.store[init.tensor] = (stored, valid)
+
+    def _valid_array(self, tensor: str, valid: np.ndarray | None) -> np.ndarray:
+        if valid is None:
+            valid = np.ones(self.shape_of(tensor), dtype=bool)
+        return valid
+
+    def evaluate_einsum(self, einsum: Einsum, fixed: dict[str, int]) -> None:
+        self.order = tuple(v for v in einsum.iteration_vars if v not in fixed)
+        expr = einsum.expr
+        if einsum.implicit_vars:
+            expr = Reduce("sum", einsum.implicit_vars, expr)
+        value = self.eval(expr, fixed)
+        out_vars = tuple(v for v in einsum.output_vars if v not in fixed)
+        shape = tuple(self.sizes[rank_of(v)] for v in out_vars)
+        data = np.broadcast_to(_align(value.data, value.vars, out_vars), shape)
+        if data.dtype == bool:
+            data = data.astype(float)
+        decl = self.cascade.tensors[einsum.name]
+        index = []
+        for var in einsum.output_vars:
+            if var == einsum.iterative_var:
+                index.append(fixed[var] + 1 if var in fixed else slice(1, None))
+            elif var in fixed:
+                index.append(fixed[var])
+            else:
+                index.append(slice(None))
+        index = tuple(index)
+        if einsum.name not in self.store:
+            self.allocate(einsum.name)
+        stored, valid = self.store[einsum.name]
+        stored[index] = data
+        if value.valid is not None:
+            mask = np.broadcast_to(_align(value.valid, value.vars, out_vars), shape)
+            if not mask.all():
+                valid = self._valid_array(einsum.name, valid)
+                valid[index] = mask
+        elif valid is not None:
+            valid[index] = True
+        self.store[einsum.name] = (stored, valid)
+        del decl
+
+    # ------------------------------------------------------------------ eval
+    def eval(self, expr: Expr, fixed: dict[str, int]) -> Val:
+        if isinstance(expr, Num):
+            return Val(np.asarray(expr.value), ())
+        if isinstance(expr, Name):
+            return self.name(expr.name, fixed)
+        if isinstance(expr, Access):
+            return self.access(expr, fixed)
+        if isinstance(expr, BinOp):
+            op = operators.BINARY_SYMBOLS[expr.op]
+            return self.combine(op, [self.eval(expr.left, fixed), self.eval(expr.right, fixed)],
+                                logical=expr.op in ("and", "or"))
+        if isinstance(expr, Unary):
+            op = operators.UNARY_SYMBOLS[expr.op]
+            return self.combine(op, [self.eval(expr.operand, fixed)], logical=expr.op == "not")
+        if isinstance(expr, Call):
+            if expr.func == "where":
+                return self.where([self.eval(a, fixed) for a in expr.args])
+            op = operators.map_operator(expr.func)
+            return self.combine(op, [self.eval(a, fixed) for a in expr.args])
+        if isinstance(expr, Reduce):
+            return self.reduce(expr, fixed)
+        raise TypeError(expr)  # pragma: no cover
+
+    def name(self, name: str, fixed: dict[str, int]) -> Val:
+        if name in self.params:
+            return Val(np.asarray(self.params[name]), ())
+        if name in self.sizes and not name.islower():
+            return Val(np.asarray(float(self.sizes[name])), ())
+        if name in fixed:
+            return Val(np.asarray(float(fixed[name])), ())
+        return Val(np.arange(self.sizes[rank_of(name)], dtype=float), (name,))
+
+    def union_vars(self, vals: list[Val]) -> tuple[str, ...]:
+        present = {v for val in vals for v in val.vars}
+        ordered = tuple(v for v in self.order if v in present)
+        extra = tuple(sorted(present - set(ordered)))
+        return ordered + extra
+
+    def combine(self, op: operators.MapOperator, vals: list[Val], logical: bool = False) -> Val:
+        want = self.union_vars(vals)
+        datas = [_align(v.data, v.vars, want) for v in vals]
+        if logical:
+            datas = [d.astype(bool) if d.dtype != bool else d for d in datas]
+        else:
+            datas = [d.astype(float) if d.dtype == bool else d for d in datas]
+        valids = [None if v.valid is None else _align(v.valid, v.vars, want) for v in vals]
+        valid = None
+        if any(m is not None for m in valids):
+            if op.merge == "union":
+                datas = [d if m is None else np.where(m, d, op.identity) for d, m in zip(datas, valids)]
+                if all(m is not None for m in valids):
+                    valid = valids[0]
+                    for m in valids[1:]:
+                        valid = valid | m
+            else:
+                for m in valids:
+                    if m is not None:
+                        valid = m if valid is None else valid & m
+        with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+            data = np.asarray(op.function(*datas))
+        return Val(data, want, valid)
+
+    def where(self, vals: list[Val]) -> Val:
+        cond = vals[0]
+        want = self.union_vars(vals)
+        c = _align(cond.data, cond.vars, want).astype(bool)
+        a = _align(vals[1].data, vals[1].vars, want)
+        a = a.astype(float) if a.dtype == bool else a
+        valid = c if len(vals) == 2 else None
+        for v in vals:
+            if v.valid is not None:
+                m = _align(v.valid, v.vars, want)
+                valid = m if valid is None else valid & m
+        if len(vals) == 3:
+            b = _align(vals[2].data, vals[2].vars, want)
+            b = b.astype(float) if b.dtype == bool else b
+            data = np.where(c, a, b)
+        else:
+            data = np.where(c, a, np.nan)
+        return Val(np.asarray(data), want, valid)
+
+    def reduce(self, expr: Reduce, fixed: dict[str, int]) -> Val:
+        red = operators.reduction(expr.op)
+        if expr.op == "sum" and isinstance(expr.body, BinOp) and expr.body.op == "*":
+            return self.contract(expr, fixed)
+        body = self.eval(expr.body, fixed)
+        data = body.data.astype(float) if body.data.dtype == bool else body.data
+        want = body.vars
+        missing = [v for v in expr.vars if v not in want]
+        if missing:  # the body is constant along a reduced rank: broadcast it
+            want = want + tuple(missing)
+            data = np.broadcast_to(_align(data, body.vars, want).reshape(data.shape + (1,) * len(missing)),
+                                   data.shape + tuple(self.sizes[rank_of(v)] for v in missing))
+        full_shape = tuple(self.sizes[rank_of(v)] if v not in body.vars else data.shape[want.index(v)]
+                           for v in want)
+        data = np.broadcast_to(data, full_shape)
+        axes = tuple(want.index(v) for v in expr.vars)
+        valid_out = None
+        if body.valid is not None:
+            mask = np.broadcast_to(_align(body.valid, body.vars, want) if not missing else
+                                   _align(body.valid, body.vars, body.vars).reshape(
+                                       body.valid.shape + (1,) * len(missing)), full_shape)
+            data = np.where(mask, data, red.identity)
+            valid_out = mask.any(axis=axes)
+        with np.errstate(invalid="ignore", over="ignore"):
+            result = red.apply(np.asarray(data), axes)
+        rest = tuple(v for v in want if v not in expr.vars)
+        return Val(np.asarray(result), rest, valid_out)
+
+    def contract(self, expr: Reduce, fixed: dict[str, int]) -> Val:
+        """``sum[vars] a * b * ...`` through ``numpy.einsum``."""
+        factors = [self.eval(f, fixed) for f in _product_factors(expr.body)]
+        present = [v for f in factors for v in f.vars]
+        all_vars = tuple(dict.fromkeys(v for v in self.order if v in present)) + tuple(
+            sorted(set(present) - set(self.order)))
+        missing = [v for v in expr.vars if v not in all_vars]
+        letters = {v: chr(ord("a") + k) for k, v in enumerate(all_vars + tuple(missing))}
+        out_vars = tuple(v for v in all_vars if v not in expr.vars)
+        operands, subscripts, masks = [], [], []
+        any_mask = False
+        for f in factors:
+            data = f.data.astype(float) if f.data.dtype == bool else f.data
+            if f.valid is not None:
+                any_mask = True
+                mask = np.broadcast_to(f.valid, data.shape)
+                data = np.where(mask, data, 0.0)
+                masks.append(mask.astype(float))
+            else:
+                masks.append(None)
+            operands.append(data)
+            subscripts.append("".join(letters[v] for v in f.vars))
+        out = "".join(letters[v] for v in out_vars)
+        spec = ",".join(subscripts) + "->" + out
+        with np.errstate(invalid="ignore", over="ignore"):
+            result = np.einsum(spec, *operands, optimize=len(operands) > 2)
+        scale = 1.0
+        for v in missing:  # a reduced rank none of the factors uses contributes its extent
+            scale *= self.sizes[rank_of(v)]
+        if scale != 1.0:
+            result = result * scale
+        valid = None
+        if any_mask:
+            mask_operands = [m if m is not None else np.ones(o.shape) for m, o in zip(masks, operands)]
+            valid = np.einsum(spec, *mask_operands, optimize=len(operands) > 2) > 0
+        return Val(np.asarray(result), out_vars, valid)
+
+    def index_value(self, expr: Expr, fixed: dict[str, int]) -> Val:
+        """Integer value of an index expression over its unfixed variables."""
+        if isinstance(expr, Num):
+            return Val(np.asarray(int(expr.value)), ())
+        if isinstance(expr, Name):
+            if expr.name in self.params:
+                value = self.params[expr.name]
+                if value != int(value):
+                    raise SpecError(f"param {expr.name} = {value:g} is used as an index but is not an integer",
+                                    location=Location(self.cascade.file))
+                return Val(np.asarray(int(value)), ())
+            if expr.name in self.sizes and not expr.name.islower():
+                return Val(np.asarray(self.sizes[expr.name]), ())
+            if expr.name in fixed:
+                return Val(np.asarray(fixed[expr.name]), ())
+            return Val(np.arange(self.sizes[rank_of(expr.name)]), (expr.name,))
+        if isinstance(expr, BinOp):
+            left, right = self.index_value(expr.left, fixed), self.index_value(expr.right, fixed)
+            want = self.union_vars([left, right])
+            a, b = _align(left.data, left.vars, want), _align(right.data, right.vars, want)
+            if expr.op == "+":
+                return Val(a + b, want)
+            if expr.op == "-":
+                return Val(a - b, want)
+            if expr.op == "*":
+                return Val(a * b, want)
+            if expr.op == "/":
+                return Val(np.floor_divide(a, b), want)
+        if isinstance(expr, Unary) and expr.op == "-":
+            inner = self.index_value(expr.operand, fixed)
+            return Val(-inner.data, inner.vars)
+        value = self.eval(expr, fixed)
+        return Val(np.asarray(value.data).astype(np.int64), value.vars)
+
+    def access(self, node: Access, fixed: dict[str, int]) -> Val:
+        data, valid = self.store[node.tensor]
+        # fast path: every index is a fixed integer or a distinct free variable within the axis
+        basic: list = []
+        free: list[str] = []
+        fast = True
+        for dim, index in zip(data.shape, node.indices):
+            if isinstance(index, Name) and index.name.islower() and index.name not in self.params:
+                if index.name in fixed:
+                    basic.append(fixed[index.name])
+                    continue
+                extent = self.sizes[rank_of(index.name)]
+                if extent <= dim and index.name not in free:
+                    basic.append(slice(0, extent))
+                    free.append(index.name)
+                    continue
+            elif isinstance(index, Num) and 0 <= index.value < dim:
+                basic.append(int(index.value))
+                continue
+            elif isinstance(index, Name) and index.name in self.sizes and not index.name.islower() \
+                    and index.name not in self.params and self.sizes[index.name] < dim:
+                basic.append(self.sizes[index.name])
+                continue
+            fast = False
+            break
+        if fast:
+            view = data[tuple(basic)]
+            mask = None if valid is None else valid[tuple(basic)]
+            want = tuple(v for v in self.order if v in free) + tuple(v for v in free if v not in self.order)
+            perm = [free.index(v) for v in want]
+            return Val(view.transpose(perm), want, None if mask is None else mask.transpose(perm))
+        indices = [self.index_value(index, fixed) for index in node.indices]
+        want = self.union_vars(indices)
+        arrays = [_align(i.data, i.vars, want) for i in indices]
+        in_range = None
+        clipped = []
+        for dim, arr in zip(data.shape, arrays):
+            ok = (arr >= 0) & (arr < dim)
+            if not np.all(ok):
+                in_range = ok if in_range is None else in_range & ok
+            clipped.append(np.clip(arr, 0, dim - 1))
+        gathered = data[tuple(clipped)]
+        mask = None if valid is None else valid[tuple(clipped)]
+        if in_range is not None:
+            mask = in_range if mask is None else mask & in_range
+        if mask is not None:
+            mask = np.broadcast_to(mask, gathered.shape)
+        # advanced indexing of broadcast index arrays yields the broadcast shape over `want`
+        gathered = np.asarray(gathered)
+        if gathered.ndim != len(want):  # all indices were scalars
+            gathered = gathered.reshape([1] * len(want)) if want else gathered
+        full = tuple(self.sizes[rank_of(v)] for v in want)
+        gathered = np.broadcast_to(gathered, full)
+        if mask is not None:
+            mask = np.broadcast_to(mask, full)
+        return Val(gathered, want, mask)
+
+
+def run_cascade(cascade: Cascade, inputs: dict[str, np.ndarray], ranks: dict[str, int] | None = None,
+                *, keep_intermediates: bool = False) -> RunResult:
+    """Execute ``cascade`` on ``inputs`` (arrays in the declared rank order) in float64.
+
+    ``ranks`` gives rank sizes (and may override params); sizes missing there are taken from the
+    input shapes, the spec's defaults and partition rules.  Raises :class:`SpecError` for missing,
+    extra or wrongly shaped inputs and for inconsistent rank sizes.
+    """
+    given = dict(ranks or {})
+    for name in inputs:
+        if name not in cascade.inputs:
+            raise SpecError(f"unexpected input {name!r}", location=Location(cascade.file, None, "inputs"),
+                            hint=f"inputs of {cascade.name}: {', '.join(cascade.inputs)}")
+    for name in cascade.inputs:
+        if name not in inputs:
+            raise SpecError(f"missing input {name!r}", location=Location(cascade.file, None, "inputs"),
+                            hint=f"inputs of {cascade.name}: {', '.join(cascade.inputs)}")
+        array = np.asarray(inputs[name])
+        decl = cascade.tensors[name]
+        if array.ndim != len(decl.ranks):
+            raise SpecError(f"input {name} has {array.ndim} dimensions but its ranks are [{', '.join(decl.ranks)}]",
+                            location=Location(cascade.file, None, f"inputs.{name}"))
+        for rank, size in zip(decl.ranks, array.shape):
+            if rank in given and given[rank] != size:
+                raise SpecError(f"inconsistent rank sizes: input {name} has {rank} = {size} but {rank} = "
+                                f"{given[rank]} elsewhere", location=Location(cascade.file, None, f"inputs.{name}"))
+            given.setdefault(rank, size)
+    sizes, params = resolve(cascade, given)
+    interpreter = Interpreter(cascade, sizes, params)
+    for name in cascade.inputs:
+        interpreter.store[name] = (np.asarray(inputs[name], dtype=float), None)
+    interpreter.run(inputs)
+    outputs: dict[str, np.ndarray] = {}
+    absent: dict[str, int] = {}
+    for name in cascade.outputs:
+        data, valid = interpreter.store[name]
+        data = np.array(data, dtype=float)
+        if valid is not None and not valid.all():
+            absent[name] = int((~valid).sum())
+            data[~valid] = np.nan
+        outputs[name] = data
+    intermediates = {}
+    if keep_intermediates:
+        intermediates = {n: d for n, (d, _) in interpreter.store.items() if n not in cascade.inputs}
+    return RunResult(outputs, sizes, params, absent, intermediates)
+
+
+def random_inputs(cascade: Cascade, ranks: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:
+    """Standard-normal float64 inputs of the right shapes (for ``einloom run`` and tests)."""
+    rng = np.random.default_rng(seed)
+    return {name: rng.standard_normal(tuple(ranks[r] for r in cascade.tensors[name].ranks))
+            for name in cascade.inputs}
