@@ -10,8 +10,12 @@
 from einloom.cost_models.arch import (OP_CLASSES, Architecture, ArrayKind, DataFormat, Dram, GlobalBuffer,
                                       OpCost, PEArray, RegisterFile, UnitSpec, arch_from_dict, load_arch,
                                       presets)
+from einloom.cost_models.area import AreaItem, AreaReport, area_report
 from einloom.cost_models.technology import TechnologyModel, supported_nodes
+from einloom.cost_models.workload import (Workload, load_workload, workload_from_dict, workload_from_hf_config,
+                                          workload_presets)
 
 __all__ = ["OP_CLASSES", "Architecture", "ArrayKind", "DataFormat", "Dram", "GlobalBuffer", "OpCost", "PEArray",
            "RegisterFile", "UnitSpec", "arch_from_dict", "load_arch", "presets", "TechnologyModel",
-           "supported_nodes"]
+           "supported_nodes", "AreaItem", "AreaReport", "area_report", "Workload", "load_workload",
+           "workload_from_dict", "workload_from_hf_config", "workload_presets"]
