@@ -1,0 +1,374 @@
+"""The variant library (einsum/library/*.yaml) against independent NumPy implementations.
+
+For every library variant this file
+  * runs the cascade with ``run_cascade`` on seeded random float64 inputs at several rank sizes
+    (defaults, ragged last tiles, single partial tiles, decode P < M, fully masked leading tiles)
+    and compares it with a naive implementation written HERE (per-query loops, recurrences), not
+    with ``einloom.einsum.references``;
+  * checks the pass count over the sequence rank against attention-variants.md;
+  * checks that the package's reference function named by the spec's ``reference:`` mapping (with
+    its arguments evaluated from the spec's params) agrees with the naive implementation.
+
+Tolerance: max |cascade - naive| / max |naive| < 1e-10 (float64).
+"""
+from __future__ import annotations
+
+import math
+import zlib
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import yaml
+
+import einloom.einsum as einsum_pkg
+from einloom.einsum import references
+from einloom.einsum.errors import SpecError
+
+LIBRARY = Path(einsum_pkg.__file__).resolve().parent / "library"
+TOLERANCE = 1e-10
+
+# Pass counts over the sequence rank M, as documented in /work/shared/reference/attention-variants.md.
+EXPECTED_PASSES = {
+    "softmax-3pass": 3,      # §2.1: GM -> SN and SD -> A are two full-reduction barriers
+    "causal-3pass": 3,       # §2.1 with a §2.5 mask: a predicate does not change the pass count
+    "softmax-2pass": 2,      # §2.2 (form a): only GM is a barrier; the division is deferred
+    "flash1-1pass": 1,       # §2.3
+    "fusemax-1pass": 1,      # §2.4
+    "causal-1pass": 1,       # §2.5: "Passes: 1 with 2.4"
+    "gqa": 1,                # §3.1: same as the base cascade (2.4 here)
+    "mla-explicit": 1,       # §3.2
+    "mla-absorbed": 1,       # §3.2
+    "split-kv-decode": 2,    # §4.1: K/V read once, but the combine (GM over m1, consumed per m1)
+                             # traverses M1 a second time: "the tiled 2-pass structure of 2.2(b)"
+    "sliding-window": 1,     # §5.1
+    "sinks-window": 1,       # §5.2
+    "sigmoid": 1,            # §7.1
+    "linear": 1,             # §8.1 (non-causal: M traversal, then P traversal)
+    "linear-causal": 1,      # §8.1 (iterative rank over tokens)
+    "lightning": 1,          # §8.2
+    "aaren": 1,              # §9.1: sequential recurrence form
+}
+
+
+# ------------------------------------------------------------------------------ naive implementations
+# Deliberately loop-based and structured differently from einloom.einsum.references.
+
+def _softmax_row(scores: list[float]) -> np.ndarray:
+    top = max(scores)
+    weights = np.array([math.exp(s - top) for s in scores])
+    return weights / weights.sum()
+
+
+def naive_masked_softmax(Q, K, V, scale: float, visible: Callable[[int, int], bool]) -> np.ndarray:
+    """AV[:, p] = sum over visible m of softmax(scale * q_p . k_m) v_m, one query at a time.
+    ``visible(m, pos)`` gets the key index and the query's aligned position p + M - P."""
+    E, P = Q.shape
+    M = K.shape[1]
+    out = np.zeros((V.shape[0], P))
+    for p in range(P):
+        pos = p + M - P
+        keys = [m for m in range(M) if visible(m, pos)]
+        scores = [scale * float(np.dot(Q[:, p], K[:, m])) for m in keys]
+        probs = _softmax_row(scores)
+        for prob, m in zip(probs, keys):
+            out[:, p] += prob * V[:, m]
+    return out
+
+
+def naive_softmax(inputs, scale):
+    return {"AV": naive_masked_softmax(inputs["Q"], inputs["K"], inputs["V"], scale, lambda m, pos: True)}
+
+
+def naive_causal(inputs, scale):
+    return {"AV": naive_masked_softmax(inputs["Q"], inputs["K"], inputs["V"], scale, lambda m, pos: m <= pos)}
+
+
+def naive_window(inputs, scale, window):
+    return {"AV": naive_masked_softmax(inputs["Q"], inputs["K"], inputs["V"], scale,
+                                       lambda m, pos: pos - window < m <= pos)}
+
+
+def naive_sinks(inputs, scale, sinks, window):
+    return {"AV": naive_masked_softmax(inputs["Q"], inputs["K"], inputs["V"], scale,
+                                       lambda m, pos: m <= pos and (m < sinks or m > pos - window))}
+
+
+def naive_gqa(inputs, scale):
+    Q, K, V = inputs["Q"], inputs["K"], inputs["V"]
+    J, G, _, P = Q.shape
+    out = np.zeros((J, G, V.shape[1], P))
+    for j in range(J):
+        for g in range(G):
+            out[j, g] = naive_masked_softmax(Q[j, g], K[j], V[j], scale, lambda m, pos: True)
+    return {"AV": out}
+
+
+def naive_mla(inputs, scale):
+    """Per head: materialize K_h = W_UK^T C and V_h = W_UV^T C, concatenate the RoPE part to q and k."""
+    QC, QR, CKV, KR, WUK, WUV = (inputs[n] for n in ("QC", "QR", "CKV", "KR", "WUK", "WUV"))
+    H, _, P = QC.shape
+    out = np.zeros((H, WUV.shape[2], P))
+    for h in range(H):
+        keys = np.concatenate([WUK[h].T @ CKV, KR], axis=0)        # [(E+R), M]
+        queries = np.concatenate([QC[h], QR[h]], axis=0)           # [(E+R), P]
+        out[h] = naive_masked_softmax(queries, keys, WUV[h].T @ CKV, scale, lambda m, pos: True)
+    return {"AV": out}
+
+
+def naive_sigmoid(inputs, scale, bias):
+    Q, K, V = inputs["Q"], inputs["K"], inputs["V"]
+    out = np.zeros((V.shape[0], Q.shape[1]))
+    for p in range(Q.shape[1]):
+        for m in range(K.shape[1]):
+            x = scale * float(np.dot(Q[:, p], K[:, m])) + bias
+            out[:, p] += V[:, m] / (1.0 + math.exp(-x))
+    return {"AV": out}
+
+
+def _phi(x: np.ndarray) -> np.ndarray:
+    return np.array([v + 1.0 if v > 0 else math.exp(v) for v in x])
+
+
+def naive_linear(inputs):
+    Q, K, V = inputs["Q"], inputs["K"], inputs["V"]
+    out = np.zeros((V.shape[0], Q.shape[1]))
+    for p in range(Q.shape[1]):
+        fq = _phi(Q[:, p])
+        weights = [float(np.dot(fq, _phi(K[:, m]))) for m in range(K.shape[1])]
+        out[:, p] = sum(w * V[:, m] for m, w in enumerate(weights)) / sum(weights)
+    return {"AV": out}
+
+
+def naive_linear_causal(inputs):
+    """Recurrent form: S = S + phi(k) v^T, z = z + phi(k); o = phi(q)^T S / phi(q) . z."""
+    Q, K, V = inputs["Q"], inputs["K"], inputs["V"]
+    E, N = Q.shape
+    state, norm = np.zeros((E, V.shape[0])), np.zeros(E)
+    out = np.zeros((V.shape[0], N))
+    for t in range(N):
+        fk = _phi(K[:, t])
+        state = state + np.outer(fk, V[:, t])
+        norm = norm + fk
+        fq = _phi(Q[:, t])
+        out[:, t] = fq @ state / float(fq @ norm)
+    return {"AV": out}
+
+
+def naive_lightning(inputs, decay):
+    """Recurrent decode form: S = decay * S + k v^T; o = q . S."""
+    Q, K, V = inputs["Q"], inputs["K"], inputs["V"]
+    state = np.zeros((Q.shape[0], V.shape[0]))
+    out = np.zeros((V.shape[0], Q.shape[1]))
+    for t in range(Q.shape[1]):
+        state = decay * state + np.outer(K[:, t], V[:, t])
+        out[:, t] = Q[:, t] @ state
+    return {"O": out}
+
+
+def naive_aaren(inputs, scale):
+    """Per-prefix softmax of the one learned query."""
+    QL, K, V = inputs["QL"], inputs["K"], inputs["V"]
+    out = np.zeros((V.shape[0], K.shape[1]))
+    for t in range(K.shape[1]):
+        probs = _softmax_row([scale * float(np.dot(QL, K[:, m])) for m in range(t + 1)])
+        out[:, t] = V[:, : t + 1] @ probs
+    return {"O": out}
+
+
+# ------------------------------------------------------------------------------------- the variants
+def _qkv(r, rng):
+    return {"Q": 1.5 * rng.standard_normal((r["E"], r["P"])),
+            "K": 1.5 * rng.standard_normal((r["E"], r["M"])),
+            "V": rng.standard_normal((r["F"], r["M"]))}
+
+
+def _self_qkv(r, rng):
+    return {"Q": rng.standard_normal((r["E"], r["M"])),
+            "K": rng.standard_normal((r["E"], r["M"])),
+            "V": rng.standard_normal((r["F"], r["M"]))}
+
+
+def _gqa_inputs(r, rng):
+    return {"Q": 1.5 * rng.standard_normal((r["J"], r["G"], r["E"], r["P"])),
+            "K": 1.5 * rng.standard_normal((r["J"], r["E"], r["M"])),
+            "V": rng.standard_normal((r["J"], r["F"], r["M"]))}
+
+
+def _mla_inputs(r, rng):
+    s = 1 / math.sqrt(r["C"])
+    return {"QC": rng.standard_normal((r["H"], r["E"], r["P"])),
+            "QR": rng.standard_normal((r["H"], r["R"], r["P"])),
+            "CKV": rng.standard_normal((r["C"], r["M"])),
+            "KR": rng.standard_normal((r["R"], r["M"])),
+            "WUK": 2 * s * rng.standard_normal((r["H"], r["C"], r["E"])),
+            "WUV": s * rng.standard_normal((r["H"], r["C"], r["F"]))}
+
+
+def _aaren_inputs(r, rng):
+    return {"QL": 2 * rng.standard_normal(r["E"]),
+            "K": rng.standard_normal((r["E"], r["M"])),
+            "V": rng.standard_normal((r["F"], r["M"]))}
+
+
+def _scale(r):
+    return 1 / math.sqrt(r["E"])
+
+
+# Every library spec uses M0 = 16 (key tile / split / block).  Cases: the spec's defaults, ragged
+# last tiles (M % 16 != 0), a single partial tile (M < 16), decode (P = 1 < M), and for the window
+# variants queries whose leading tiles are fully masked.
+QKV_CASES = [dict(P=64, M=64, E=16, F=16), dict(P=7, M=50, E=8, F=5), dict(P=3, M=17, E=4, F=6),
+             dict(P=2, M=5, E=3, F=2)]
+CAUSAL_CASES = [dict(P=48, M=64, E=16, F=16), dict(P=1, M=50, E=8, F=4), dict(P=33, M=33, E=4, F=6),
+                dict(P=5, M=40, E=6, F=3)]
+WINDOW_CASES = [dict(P=64, M=64, E=8, F=8),     # p = 63 sees 40..63: tiles 0 and 1 fully masked
+                dict(P=1, M=70, E=8, F=4),      # decode: sees 46..69, ragged last tile 64..69
+                dict(P=20, M=50, E=4, F=6), dict(P=3, M=10, E=4, F=4)]
+SINK_CASES = [dict(P=48, M=64, E=8, F=8),       # late queries: tile 0 partly (sinks), tile 1 fully masked
+              dict(P=1, M=75, E=8, F=4), dict(P=30, M=30, E=4, F=6), dict(P=2, M=6, E=3, F=2)]
+SELF_CASES = [dict(M=48, E=16, F=16), dict(M=1, E=4, F=3), dict(M=23, E=5, F=7)]
+LIGHTNING_CASES = [dict(M=64, E=16, F=16), dict(M=50, E=8, F=4), dict(M=7, E=4, F=6), dict(M=33, E=5, F=3)]
+
+VARIANTS = {
+    # name: (input maker, naive implementation(inputs, ranks), cases)
+    "softmax-3pass": (_qkv, lambda x, r: naive_softmax(x, _scale(r)), QKV_CASES),
+    "softmax-2pass": (_qkv, lambda x, r: naive_softmax(x, _scale(r)), QKV_CASES),
+    "flash1-1pass": (_qkv, lambda x, r: naive_softmax(x, _scale(r)), QKV_CASES),
+    "fusemax-1pass": (_qkv, lambda x, r: naive_softmax(x, _scale(r)), QKV_CASES),
+    "split-kv-decode": (_qkv, lambda x, r: naive_softmax(x, _scale(r)),
+                        [dict(P=2, M=64, E=16, F=16), dict(P=1, M=70, E=8, F=4), dict(P=3, M=9, E=4, F=5),
+                         dict(P=1, M=33, E=5, F=3)]),
+    "causal-3pass": (_qkv, lambda x, r: naive_causal(x, _scale(r)), CAUSAL_CASES),
+    "causal-1pass": (_qkv, lambda x, r: naive_causal(x, _scale(r)), CAUSAL_CASES),
+    "sliding-window": (_qkv, lambda x, r: naive_window(x, _scale(r), 24), WINDOW_CASES),
+    "sinks-window": (_qkv, lambda x, r: naive_sinks(x, _scale(r), 4, 16), SINK_CASES),
+    "gqa": (_gqa_inputs, lambda x, r: naive_gqa(x, _scale(r)),
+            [dict(J=2, G=3, P=32, M=48, E=16, F=16), dict(J=1, G=4, P=5, M=37, E=8, F=8),
+             dict(J=3, G=1, P=2, M=20, E=4, F=3)]),
+    "mla-explicit": (_mla_inputs, lambda x, r: naive_mla(x, 1 / math.sqrt(r["E"] + r["R"])),
+                     [dict(H=2, C=24, R=8, P=32, M=48, E=16, F=16), dict(H=3, C=10, R=4, P=3, M=35, E=8, F=6)]),
+    "mla-absorbed": (_mla_inputs, lambda x, r: naive_mla(x, 1 / math.sqrt(r["E"] + r["R"])),
+                     [dict(H=2, C=24, R=8, P=4, M=48, E=16, F=16), dict(H=3, C=10, R=4, P=1, M=35, E=8, F=6)]),
+    "sigmoid": (_qkv, lambda x, r: naive_sigmoid(x, _scale(r), -math.log(r["M"])), QKV_CASES[:3]),
+    "linear": (_qkv, lambda x, r: naive_linear(x), QKV_CASES[:3]),
+    "linear-causal": (_self_qkv, lambda x, r: naive_linear_causal(x), SELF_CASES),
+    "lightning": (_self_qkv, lambda x, r: naive_lightning(x, 0.9), LIGHTNING_CASES),
+    "aaren": (_aaren_inputs, lambda x, r: naive_aaren(x, _scale(r)), SELF_CASES),
+}
+
+CASES = [pytest.param(name, ranks, id=f"{name}-" + ",".join(f"{k}{v}" for k, v in ranks.items()))
+         for name, (_, _, cases) in VARIANTS.items() for ranks in cases]
+
+
+# ------------------------------------------------------------------------------------------- helpers
+def spec_data(name: str) -> dict:
+    return yaml.safe_load((LIBRARY / f"{name}.yaml").read_text())
+
+
+def spec_params(data: dict, ranks: dict[str, int]) -> dict[str, float]:
+    """The spec's params evaluated in order (an independent mini-evaluator: params are arithmetic)."""
+    scope: dict[str, float] = {"sqrt": math.sqrt, "log": math.log, "exp": math.exp, "ceil": math.ceil,
+                               "floor": math.floor, "__builtins__": {}}
+    scope.update(ranks)
+    values: dict[str, float] = {}
+    for key, expr in (data.get("params") or {}).items():
+        value = expr if isinstance(expr, (int, float)) else eval(str(expr), scope)  # noqa: S307 (our own files)
+        scope[key] = values[key] = value
+    return values
+
+
+def reference_call(data: dict, ranks: dict[str, int]) -> tuple[str, dict[str, float]]:
+    """The spec's ``reference:`` function name and its arguments with param names replaced by values."""
+    mapping = dict(data["reference"])
+    function = mapping.pop("function")
+    params = spec_params(data, ranks)
+    return function, {k: params[v] if isinstance(v, str) else v for k, v in mapping.items()}
+
+
+def relative_error(actual: np.ndarray, expected: np.ndarray) -> float:
+    actual = np.asarray(actual, dtype=np.float64)
+    assert actual.shape == expected.shape, (actual.shape, expected.shape)
+    assert np.all(np.isfinite(actual)), "non-finite values in the result"
+    return float(np.max(np.abs(actual - expected)) / np.max(np.abs(expected)))
+
+
+def make_case(name: str, ranks: dict[str, int]):
+    maker, naive, _ = VARIANTS[name]
+    seed = zlib.crc32(repr((name, sorted(ranks.items()))).encode())
+    rng = np.random.default_rng(seed)
+    inputs = maker(ranks, rng)
+    return inputs, naive(inputs, ranks)
+
+
+# --------------------------------------------------------------------------------------------- tests
+def test_every_library_spec_is_covered():
+    on_disk = sorted(p.stem for p in LIBRARY.glob("*.yaml"))
+    assert on_disk == sorted(VARIANTS), "add new library variants to VARIANTS and EXPECTED_PASSES"
+    assert sorted(EXPECTED_PASSES) == sorted(VARIANTS)
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_spec_metadata(name):
+    data = spec_data(name)
+    assert data["name"] == name
+    assert data["description"] and "arXiv" in data["source"]
+    assert data["ranks"], "default ranks for `einloom run`"
+    function, _ = reference_call(data, {**data["ranks"]})
+    assert function in references.REFERENCES
+    einsums = " ".join(data["einsums"])
+    if "scale" in einsums:
+        assert "scale" in data["params"], "the 1/sqrt(E) scale is a param"
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_spec_loads(name):
+    cascade = einsum_pkg.load_cascade(name)
+    assert cascade.name == name
+    assert cascade.reference["function"] == spec_data(name)["reference"]["function"]
+
+
+@pytest.mark.parametrize("name,ranks", CASES)
+def test_cascade_matches_naive(name, ranks):
+    inputs, expected = make_case(name, ranks)
+    cascade = einsum_pkg.load_cascade(name)
+    result = einsum_pkg.run_cascade(cascade, inputs, ranks)
+    assert sorted(result) == sorted(expected)
+    for out, value in expected.items():
+        error = relative_error(result[out], value)
+        assert error < TOLERANCE, f"{name} {ranks}: {out} relative error {error:.3g}"
+
+
+@pytest.mark.parametrize("name,ranks", CASES)
+def test_package_reference_matches_naive(name, ranks):
+    inputs, expected = make_case(name, ranks)
+    data = spec_data(name)
+    function, kwargs = reference_call(data, {**data["ranks"], **ranks})
+    result = references.get_reference(function)(inputs, ranks, **kwargs)
+    for out, value in expected.items():
+        error = relative_error(result[out], value)
+        assert error < TOLERANCE, f"{function} {ranks}: {out} relative error {error:.3g}"
+
+
+@pytest.mark.parametrize("name", sorted(VARIANTS))
+def test_pass_count(name):
+    from einloom.einsum.analysis import analyse
+    data = spec_data(name)
+    cascade = einsum_pkg.load_cascade(name)
+    passes = analyse(cascade, dict(data["ranks"])).passes
+    assert passes["M"] == EXPECTED_PASSES[name], passes
+
+
+def test_unknown_reference_is_a_clear_error():
+    with pytest.raises(SpecError, match="unknown reference function 'softmax'.*softmax_attention"):
+        references.get_reference("softmax")
+
+
+def test_naive_softmax_can_fail():
+    """The check is sharp: a wrong scale or a dropped key is caught."""
+    inputs, expected = make_case("fusemax-1pass", QKV_CASES[1])
+    wrong = naive_softmax(inputs, 1.01 / math.sqrt(QKV_CASES[1]["E"]))
+    assert relative_error(wrong["AV"], expected["AV"]) > 1e-4
+    dropped = naive_masked_softmax(inputs["Q"], inputs["K"], inputs["V"], 1 / math.sqrt(8), lambda m, pos: m < 49)
+    assert relative_error(dropped, expected["AV"]) > 1e-4
