@@ -333,7 +333,8 @@ def test_spec_loads(name):
 def test_cascade_matches_naive(name, ranks):
     inputs, expected = make_case(name, ranks)
     cascade = einsum_pkg.load_cascade(name)
-    result = einsum_pkg.run_cascade(cascade, inputs, ranks)
+    run = einsum_pkg.run_cascade(cascade, inputs, ranks)
+    result = getattr(run, "outputs", run)              # RunResult (or a plain dict of outputs)
     assert sorted(result) == sorted(expected)
     for out, value in expected.items():
         error = relative_error(result[out], value)
@@ -372,3 +373,28 @@ def test_naive_softmax_can_fail():
     assert relative_error(wrong["AV"], expected["AV"]) > 1e-4
     dropped = naive_masked_softmax(inputs["Q"], inputs["K"], inputs["V"], 1 / math.sqrt(8), lambda m, pos: m < 49)
     assert relative_error(dropped, expected["AV"]) > 1e-4
+
+
+def test_window_cases_cover_fully_masked_leading_tiles():
+    """The last query of the first two sliding-window cases sees no key of tile 0 (M0 = 16)."""
+    window, tile = 24, 16
+    for ranks in WINDOW_CASES[:2]:
+        first_visible_key_of_last_query = ranks["M"] - window
+        assert first_visible_key_of_last_query >= tile
+
+
+@pytest.mark.parametrize("old,new", [
+    ("SPD[m1, p]      = PRM[m1, p] * RD[m1, p]", "SPD[m1, p]      = RD[m1, p]"),          # no rescale
+    ("SLN[m1, m0, p]  = exp(QK[m1, m0, p] - RM[m1+1, p])",
+     "SLN[m1, m0, p]  = exp(QK[m1, m0, p] - LM[m1, p])"),                                # local max only
+])
+def test_broken_cascade_is_caught(old, new):
+    """A cascade with a classic online-softmax bug must fail the same comparison."""
+    text = (LIBRARY / "fusemax-1pass.yaml").read_text()
+    assert old in text
+    cascade = einsum_pkg.parse_cascade_text(text.replace(old, new), "broken-fusemax.yaml")
+    ranks = QKV_CASES[1]
+    inputs, expected = make_case("fusemax-1pass", ranks)
+    run = einsum_pkg.run_cascade(cascade, inputs, ranks)
+    result = getattr(run, "outputs", run)
+    assert relative_error(result["AV"], expected["AV"]) > 1e-3
