@@ -398,3 +398,20 @@ def test_broken_cascade_is_caught(old, new):
     run = einsum_pkg.run_cascade(cascade, inputs, ranks)
     result = getattr(run, "outputs", run)
     assert relative_error(result["AV"], expected["AV"]) > 1e-3
+
+
+TILED = ["fusemax-1pass", "flash1-1pass", "causal-1pass", "sliding-window", "sinks-window", "split-kv-decode",
+         "lightning", "gqa", "mla-explicit", "mla-absorbed"]
+
+
+@pytest.mark.parametrize("tile", [1, 7, 100])
+@pytest.mark.parametrize("name", TILED)
+def test_tile_size_override(name, tile):
+    """The tile param M0 given as a rank size: one key per tile, a ragged 7, and one tile larger than M."""
+    ranks = VARIANTS[name][2][1]
+    inputs, expected = make_case(name, ranks)
+    run = einsum_pkg.run_cascade(einsum_pkg.load_cascade(name), inputs, {**ranks, "M0": tile})
+    result = getattr(run, "outputs", run)
+    for out, value in expected.items():
+        error = relative_error(result[out], value)
+        assert error < TOLERANCE, f"{name} {ranks} M0={tile}: {out} relative error {error:.3g}"
