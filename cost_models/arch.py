@@ -286,7 +286,7 @@ class Architecture:
                             hint=(f"did you mean '{close[0]}'? " if close else "")
                             + f"op classes: {', '.join(OP_CLASSES)}")
         if op in stack:
-            raise ArchError(f"{pe_array.name}: unit '{stack[0]}' is composed of itself "
+            raise ArchError(f"unit '{stack[0]}' is composed of itself "
                             f"({' -> '.join(stack + (op,))})",
                             location=self._where(pe_array.name, "units", stack[0]),
                             hint="compose a unit only from other units")
@@ -370,9 +370,15 @@ class Architecture:
 def _missing_unit_hint(op: str) -> str:
     if op == "exp":
         return "add units.exp (cycles) or units.exp: {as_mac: 6, add: 1}"
-    fallback = OP_FALLBACKS.get(op)
-    extra = f" or units.{fallback}" if fallback else ""
-    return f"add units.{op} (cycles per op){extra}, or compose it, e.g. units.{op}: {{as_mac: 2, add: 1}}"
+    if op in ("mac", "add", "max"):
+        return f"add units.{op}: 1 (cycles per op)"
+    fallback = next((f for o, f in OP_FALLBACKS.items() if o == op), None)
+    if fallback is not None:
+        return f"add units.{op} (cycles per op), or units.{fallback}, which also runs '{op}'"
+    if op in ("log", "sqrt"):
+        return (f"add units.{op}: {{cycles: N, energy_pj: E, area_um2: A}} (no built-in data for it), "
+                f"or compose it from other units, e.g. units.{op}: {{as_mac: 4, add: 1}}")
+    return f"add units.{op} (cycles per op), or compose it from other units, e.g. units.{op}: {{as_mac: 4, add: 1}}"
 
 
 # ==================================================================================================
@@ -559,7 +565,7 @@ def arch_from_dict(data: Any, linemap: LineMap | None = None, *, file: str | Non
                 if not spec.is_composite:
                     arch.unit_area_um2(pe_array.kind, op)
             except ArchError as exc:
-                raise r.fail(where, f"units.{op}: {exc.message}", exc.hint) from None
+                raise r.fail(where, exc.message, exc.hint) from None
     return arch
 
 
