@@ -1,0 +1,169 @@
+"""einloom.rtl.fpga: stat parsing, fit check, harness generation, result cache, CLI, one real ECP5 P&R.
+
+The yowasp tools are real and required (they are dependencies); the first Yosys call of a fresh
+machine compiles its WebAssembly (~50 s), later ones take about a second.  Designs are tiny.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from einloom.einsum.errors import ToolError
+from einloom.rtl.fpga import generate_harness, parse_ports, parse_stat_json, synthesize
+from einloom.rtl.fpga.harness import HARNESS_TOP
+from einloom.rtl.fpga.resources import Resources, check_pnr_report, fit_error, overflows
+from einloom.rtl.fpga.targets import TARGETS
+
+MAC8 = """\
+module mac8(input wire clk, input wire rst, input wire signed [7:0] a, input wire signed [7:0] b,
+            output reg signed [23:0] acc);
+  always @(posedge clk)
+    if (rst) acc <= 24'sd0;
+    else acc <= acc + a * b;
+endmodule
+"""
+
+
+def _mults(n: int) -> str:
+    """A module with ``n`` independent registered 8x8 multipliers."""
+    body = "\n".join(f"  always @(posedge clk) p{i} <= a[{i}*8+:8] * b[{i}*8+:8];" for i in range(n))
+    regs = "\n".join(f"  reg [15:0] p{i};" for i in range(n))
+    out = " ^ ".join(f"p{i}" for i in range(n))
+    return (f"module mults(input wire clk, input wire [{8 * n - 1}:0] a, input wire [{8 * n - 1}:0] b,"
+            f" output wire [15:0] y);\n{regs}\n{body}\n  assign y = {out};\nendmodule\n")
+
+
+# --- parsing and fit logic (no tools) ---------------------------------------------------------------
+
+def test_stat_json_parse_classifies_cells():
+    stat = {"modules": {"\\top": {"num_cells_by_type": {"LUT4": 10}}},
+            "design": {"num_cells_by_type": {"LUT4": 10, "CCU2C": 3, "TRELLIS_FF": 7, "MULT18X18D": 2,
+                                             "DP16KD": 1, "PFUMX": 4}}}
+    res = parse_stat_json(json.dumps(stat), TARGETS["ecp5"], "top")
+    assert res.counts == {"luts": 10, "ffs": 7, "dsps": 2, "brams": 1, "carry": 3, "lutram": 0}
+    assert res.usage["luts"] == 10 + 2 * 3          # a CCU2C takes two LUT4 sites
+    assert res.cells["PFUMX"] == 4                  # unclassified cells are kept, not counted
+    xstat = {"design": {"num_cells_by_type": {"LUT6": 4, "LUT2": 1, "FDRE": 5, "DSP48E1": 1,
+                                              "RAMB18E1": 3, "RAMB36E1": 1, "CARRY4": 2, "SRLC32E": 2}}}
+    xres = parse_stat_json(json.dumps(xstat), TARGETS["xilinx"])
+    assert xres.counts == {"luts": 5, "ffs": 5, "dsps": 1, "brams": 2.5, "carry": 2, "lutram": 2}
+    assert xres.usage["luts"] == 7
+
+
+def test_too_big_for_part_error_names_resource_and_larger_part():
+    ecp5 = TARGETS["ecp5"]
+    res = Resources(counts={"dsps": 40}, usage={"luts": 1000, "ffs": 500, "dsps": 40})
+    assert [o.category for o in overflows(res, ecp5.part("25k"))] == ["dsps"]
+    error = fit_error(ecp5, ecp5.part("25k"), res, chosen=True)
+    assert isinstance(error, ToolError)
+    text = str(error)
+    assert "\n" not in text
+    assert "does not fit ecp5 part 25k (LFE5U-25F): needs 40 MULT18X18D of 28" in text
+    assert "--part 45k" in text
+    huge = Resources(counts={"dsps": 400}, usage={"dsps": 400})
+    text = str(fit_error(ecp5, ecp5.parts[-1], huge, chosen=False))
+    assert "largest ecp5 part, 85k" in text and "400 MULT18X18D of 156" in text
+
+
+def test_pnr_report_overflow_is_a_tool_error():
+    ecp5 = TARGETS["ecp5"]
+    report = {"fmax": {"clk": {"achieved": 50.0}},
+              "utilization": {"TRELLIS_COMB": {"used": 30000, "available": 24288},
+                              "TRELLIS_IO": {"used": 4, "available": 197}}}
+    with pytest.raises(ToolError, match=r"needs 30000 TRELLIS_COMB of 24288.*hint: use --part 45k"):
+        check_pnr_report(report, ecp5, ecp5.part("25k"))
+    check_pnr_report({"utilization": {"TRELLIS_IO": {"used": 4, "available": 197}}}, ecp5, ecp5.part("25k"))
+
+
+def test_harness_generation_from_ports():
+    amaranth_style = ("module core(b__0, clk, rst, acc__0, a__0);\n"
+                      "  (* src = \"x\" *) input signed [7:0] b__0;\n  wire signed [7:0] b__0;\n"
+                      "  input clk;\n  input rst;\n  output signed [23:0] acc__0;\n"
+                      "  reg signed [23:0] acc__0 = 24'h0;\n  input [2:0] a__0;\nendmodule\n")
+    ports = parse_ports(amaranth_style, "core")
+    assert [(p.name, p.direction, p.width) for p in ports] == [
+        ("b__0", "input", 8), ("clk", "input", 1), ("rst", "input", 1), ("acc__0", "output", 24),
+        ("a__0", "input", 3)]
+    assert [(p.name, p.width) for p in parse_ports(MAC8, "mac8")] == [
+        ("clk", 1), ("rst", 1), ("a", 8), ("b", 8), ("acc", 24)]
+    text = generate_harness(ports, "core")
+    assert f"module {HARNESS_TOP}(input wire clk, input wire rst, input wire din, output wire dout);" in text
+    assert "reg [10:0] shift_in" in text                      # 8 + 3 input bits, clk/rst excluded
+    assert ".b__0(shift_in[7:0])" in text and ".a__0(shift_in[10:8])" in text
+    assert ".clk(clk)" in text and ".rst(rst_q)" in text and ".acc__0(core_out[23:0])" in text
+    # 24 outputs -> 6 -> 2 -> 1: three registered XOR stages after the output register.
+    assert "reg [5:0] xor_1" in text and "reg [1:0] xor_2" in text and "assign dout = xor_3[0];" in text
+    with pytest.raises(ToolError, match="no module 'nope'"):
+        parse_ports(MAC8, "nope")
+
+
+# --- real tools ------------------------------------------------------------------------------------
+
+def test_synthesis_counts_ecp5_and_xilinx(tmp_path):
+    ecp5 = synthesize(MAC8, "mac8", "ecp5", pnr=False, cache_dir=tmp_path)
+    assert ecp5.part == "25k" and ecp5.part_selection == "smallest fitting" and ecp5.fits
+    assert ecp5.resources.counts["dsps"] == 1 and ecp5.resources.cells["MULT18X18D"] == 1
+    assert ecp5.resources.counts["ffs"] == 24                 # the accumulator
+    assert ecp5.resources.counts["carry"] > 0 and ecp5.fmax_mhz is None and ecp5.pnr is None
+    xilinx = synthesize(MAC8, "mac8", "xilinx", cache_dir=tmp_path)
+    assert xilinx.resources.cells.get("DSP48E1") == 1 and xilinx.resources.counts["dsps"] == 1
+    assert "IBUF" not in xilinx.resources.cells               # out-of-context: no I/O buffers
+    assert any("synthesis only" in note for note in xilinx.notes)
+    data = xilinx.to_dict()
+    assert data["resources"]["dsps"] == 1 and data["target"] == "xilinx" and data["part"] == "xc7a35t"
+    json.dumps(data)
+
+
+def _cli(argv: list[str]) -> int:
+    from einloom.commands import synth
+    parser = argparse.ArgumentParser(prog="einloom")
+    synth.register(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+def test_cli_json_and_cache_hit(tmp_path, capsys):
+    source = tmp_path / "mac8.v"
+    source.write_text(MAC8)
+    argv = ["synth", "--verilog", str(source), "--top", "mac8", "--target", "ice40", "--json",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert _cli(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["cached"] == {"synth": False} and first["resources"]["dsps"] == 1
+    assert _cli(argv) == 0
+    captured = capsys.readouterr()
+    second = json.loads(captured.out)
+    assert second["cached"] == {"synth": True}
+    assert "synth    cached" in captured.err
+    assert second["resources"] == first["resources"]
+    source.write_text(MAC8.replace("24'sd0", "24'sd1"))        # a changed design misses the cache
+    assert _cli(argv) == 0
+    assert json.loads(capsys.readouterr().out)["cached"] == {"synth": False}
+
+
+def test_cli_design_too_big_for_chosen_part(tmp_path, capsys, monkeypatch):
+    from einloom import cli
+    monkeypatch.setattr(cli, "COMMANDS", ["synth"])     # only this command, whatever else exists
+    source = tmp_path / "mults.v"
+    source.write_text(_mults(9))
+    argv = ["synth", "--verilog", str(source), "--top", "mults", "--target", "ice40", "--part", "up5k",
+            "--cache-dir", str(tmp_path / "cache")]
+    assert cli.main(argv) == 2
+    stderr = capsys.readouterr().err
+    assert "Traceback" not in stderr
+    last = stderr.strip().splitlines()[-1]
+    assert last == ("einloom synth: error: --part: design does not fit ice40 part up5k (iCE40UP5K): "
+                    "needs 9 SB_MAC16 of 8 (hint: use --part hx8k, the smallest ice40 part it fits)")
+
+
+def test_ecp5_place_and_route_reports_fmax(tmp_path):
+    result = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path)
+    assert result.part_selection == "chosen"
+    assert result.fmax_mhz is not None and 5.0 < result.fmax_mhz < 1000.0
+    assert result.pnr["harness_utilization"]["TRELLIS_IO"]["used"] == 4   # clk, rst, din, dout
+    assert result.pnr["harness_utilization"]["MULT18X18D"]["used"] == 1
+    assert result.cached == {"synth": False, "pnr": False}
+    again = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path)
+    assert again.cache_hit and again.fmax_mhz == result.fmax_mhz
