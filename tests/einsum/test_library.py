@@ -7,7 +7,9 @@ For every library variant this file
     with ``einloom.einsum.references``;
   * checks the pass count over the sequence rank against attention-variants.md;
   * checks that the package's reference function named by the spec's ``reference:`` mapping (with
-    its arguments evaluated from the spec's params) agrees with the naive implementation.
+    its arguments evaluated from the spec's params) agrees with the naive implementation;
+  * re-runs the tiled variants with the tile param overridden (M0 = 1, 7, > M), and checks that two
+    classic online-softmax bugs planted in fusemax-1pass are caught.
 
 Tolerance: max |cascade - naive| / max |naive| < 1e-10 (float64).
 """
