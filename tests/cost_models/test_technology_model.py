@@ -132,3 +132,16 @@ def test_fusemax_vs_flat_area():
     assert fusemax.total_mm2 == pytest.approx(554.76, rel=1e-3)
     assert flat.total_mm2 == pytest.approx(460.44, rel=1e-3)
     assert fusemax.group_um2("global_buffer") == pytest.approx(flat.group_um2("global_buffer") / 2)
+
+
+def test_every_data_entry_names_its_source():
+    from einloom.cost_models.technology import scaling_data, tech_data
+    data = tech_data()
+    for name, entry in data["compute"].items():
+        assert entry["source"] and entry["kind"] in ("measured", "derived", "model"), name
+    for ref in data["register_file"]["reference"] + [data["global_buffer"]["reference"]]:
+        assert ref["source"] and ref["kind"] == "measured"
+    for section in ("register_file", "global_buffer"):
+        assert data[section]["scaling"]["kind"] == "model" and data[section]["scaling"]["source"]
+    assert data["dram"]["source"] and data["format_scaling"]["kind"] == "model"
+    assert "Stillmaker" in scaling_data()["source"] and "extrapolated" in scaling_data()["source"]
