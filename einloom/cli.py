@@ -40,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     except EinloomError as error:
         print(f"einloom {args.command}: error: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:  # output piped into head & co.
+        return 0
     except KeyboardInterrupt:
         print("einloom: interrupted", file=sys.stderr)
         return 130
