@@ -10,7 +10,7 @@ The YAML schema (key names are a contract other packages rely on)::
     description: ...
     source: where the numbers come from
     clock_mhz: 940
-    technology_nm: 45
+    technology_nm: 45                       # optional, default 45 (the node of the published data)
     data: {format: fp16, bits: 16}          # int8, int16, fixed, bf16, fp16, fp32
     array_2d:
       rows: 256
@@ -385,8 +385,10 @@ def _missing_unit_hint(op: str) -> str:
 # Loading and validation
 # ==================================================================================================
 
-_TOP_REQUIRED = ("name", "clock_mhz", "technology_nm", "data", "array_2d", "array_1d", "global_buffer", "dram")
-_TOP_OPTIONAL = ("description", "source", "rtl")
+_TOP_REQUIRED = ("name", "clock_mhz", "data", "array_2d", "array_1d", "global_buffer", "dram")
+_TOP_OPTIONAL = ("technology_nm", "description", "source", "rtl")
+#: Node of the published technology data; the default when an architecture names none.
+DEFAULT_TECHNOLOGY_NM = 45
 
 
 class _Reader:
@@ -536,7 +538,7 @@ def arch_from_dict(data: Any, linemap: LineMap | None = None, *, file: str | Non
     rtl = top.get("rtl")
     if rtl is not None and not isinstance(rtl, dict):
         raise r.fail(("rtl",), f"expected a mapping, got {_describe(rtl)}")
-    technology_nm = r.positive_int(top["technology_nm"], ("technology_nm",))
+    technology_nm = r.positive_int(top.get("technology_nm", DEFAULT_TECHNOLOGY_NM), ("technology_nm",))
     try:
         TechnologyModel(technology_nm)
     except ArchError as exc:

@@ -92,7 +92,7 @@ def test_unknown_op_class():
     ("clock_mhz: 100", "clock_mhz: 0", "arch.yaml:2: clock_mhz: must be positive, got 0"),
     ("clock_mhz: 100", "clock: 100",
      "arch.yaml:2: clock: unknown key 'clock' (hint: did you mean 'clock_mhz'? allowed keys: name, clock_mhz, "
-     "technology_nm, data, array_2d, array_1d, global_buffer, dram, description, source, rtl)"),
+     "data, array_2d, array_1d, global_buffer, dram, technology_nm, description, source, rtl)"),
 ])
 def test_validation_errors_name_file_line_and_field(old, new, message):
     assert old in BASE
@@ -149,3 +149,8 @@ def test_energy_table_and_derived_quantities():
     assert flat["array_2d.register_file.read"] == pytest.approx(0.292)
     assert flat["array_2d.register_file.write"] == pytest.approx(0.225)
     assert flat["array_1d.exp"] == pytest.approx(EXP)
+
+
+def test_technology_node_defaults_to_45nm():
+    arch = from_text(BASE.replace("technology_nm: 45\n", ""))
+    assert arch.technology_nm == 45
