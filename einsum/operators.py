@@ -229,6 +229,11 @@ for _name, _fn, _arity, _cost, _merge, _identity in [
     ("abs", np.abs, 1, {"max": 1}, "intersection", None),
     ("floor", np.floor, 1, {"add": 1}, "intersection", None),
     ("ceil", np.ceil, 1, {"add": 1}, "intersection", None),
+    ("pow", lambda a, b: np.power(np.asarray(a, dtype=float), b), 2, {"log": 1, "mul": 1, "exp": 1},
+     "intersection", None),
+    # sin/cos: costed as the 5-term polynomial a MAC-based PE evaluates after range reduction
+    ("sin", np.sin, 1, {"mac": 5}, "intersection", None),
+    ("cos", np.cos, 1, {"mac": 5}, "intersection", None),
     ("max", np.maximum, 2, {"max": 1}, "union", -np.inf),
     ("min", np.minimum, 2, {"max": 1}, "union", np.inf),
 ]:
