@@ -34,6 +34,15 @@ _SPEC_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 _RESERVED = {"inf", "and", "or", "not"}
 
 
+_YAML_BOOL_HINT = ("YAML 1.1 reads the unquoted keys on/off/yes/no/true/false (any case) as booleans; "
+                   "quote the name ('off': ...) or pick another one (e.g. offset)")
+
+
+def _bool_key_message(key: bool, where: str) -> str:
+    words = "on/yes/true" if key else "off/no/false"
+    return f"{where}: the key {key} (written {words}) is a YAML 1.1 boolean, not a name"
+
+
 def did_you_mean(name: str, options) -> str | None:
     close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
     return f"did you mean {close[0]!r}?" if close else None
@@ -165,6 +174,8 @@ def cascade_from_dict(data: Any, lines: LineMap | None = None) -> Cascade:
         raise ctx.fail("a spec must be a YAML mapping with keys " + ", ".join(REQUIRED_KEYS),
                        hint="see docs/spec-language.md for an example")
     for key in data:
+        if isinstance(key, bool):
+            raise ctx.fail(_bool_key_message(key, "top level"), key, hint=_YAML_BOOL_HINT, field=str(key).lower())
         if key not in TOP_LEVEL_KEYS:
             hint = did_you_mean(str(key), TOP_LEVEL_KEYS) or f"allowed keys: {', '.join(TOP_LEVEL_KEYS)}"
             raise ctx.fail(f"unknown key {key!r}", key, hint=hint)
@@ -190,11 +201,18 @@ def cascade_from_dict(data: Any, lines: LineMap | None = None) -> Cascade:
                        hint="tensors: {Q: [E, P], K: [E, M]}")
     declared: dict[str, tuple[str, ...]] = {}
     for tname, ranks in tensors_raw.items():
+        if isinstance(tname, bool):
+            raise ctx.fail(_bool_key_message(tname, "tensors"), "tensors", tname, hint=_YAML_BOOL_HINT,
+                           field="tensors")
         if not isinstance(tname, str) or not _TENSOR_NAME.match(tname) or tname in _RESERVED:
             raise ctx.fail(f"{tname!r} is not a valid tensor name", "tensors", tname,
                            hint="letters, digits and '_', starting with a letter")
         if operators.is_reduction(tname) or operators.map_operator(tname) or tname in operators.SPECIAL_FUNCTIONS:
             raise ctx.fail(f"tensor name {tname!r} is an operator name", "tensors", tname, hint="rename the tensor")
+        if isinstance(ranks, list) and any(isinstance(r, bool) for r in ranks):
+            raise ctx.fail(f"tensor {tname}: a rank name was read by YAML as a boolean", "tensors", tname,
+                           hint="YAML 1.1 reads ON/OFF/YES/NO (any case) as booleans; quote the rank name or "
+                                "pick another one")
         if not isinstance(ranks, list) or not all(isinstance(r, str) for r in ranks):
             raise ctx.fail(f"tensor {tname} needs a list of rank names", "tensors", tname, hint=f"{tname}: [E, P]")
         for rank in ranks:
@@ -508,6 +526,8 @@ def _expressions(ctx: _Context, data: dict, key: str) -> dict[str, Expr]:
                        hint=f"{key}: {{M0: 64}}" if key == "params" else "ranks: {P: 256, M: 256}")
     result: dict[str, Expr] = {}
     for name, value in raw.items():
+        if isinstance(name, bool):
+            raise ctx.fail(_bool_key_message(name, key), key, name, hint=_YAML_BOOL_HINT, field=key)
         if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
             raise ctx.fail(f"{key}.{name} must be a number or an expression, got {value!r}", key, name)
         if isinstance(value, (int, float)):
