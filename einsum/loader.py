@@ -454,13 +454,19 @@ def cascade_from_dict(data: Any, lines: LineMap | None = None) -> Cascade:
     sequence_rank = data.get("sequence_rank", "M" if "M" in ranks_known else sorted(ranks_known)[0])
     if not isinstance(sequence_rank, str) or sequence_rank not in ranks_known:
         raise ctx.fail(f"sequence_rank {sequence_rank!r} is not a rank of this cascade", "sequence_rank",
-                       hint=did_you_mean(str(sequence_rank), ranks_known))
+                       hint=did_you_mean(str(sequence_rank), ranks_known)
+                       or f"ranks of this cascade: {', '.join(sorted(ranks_known))}")
 
     reference = data.get("reference")
     if reference is not None:
         if not isinstance(reference, dict) or not isinstance(reference.get("function"), str):
             raise ctx.fail("reference must be a mapping with 'function' (and its arguments)", "reference",
                            hint="reference: {function: softmax_attention, causal: true}")
+        from einloom.einsum.references import REFERENCES
+        if reference["function"] not in REFERENCES:
+            raise ctx.fail(f"unknown reference function {reference['function']!r}", "reference", "function",
+                           hint=did_you_mean(reference["function"], REFERENCES)
+                           or f"reference functions: {', '.join(sorted(REFERENCES))}")
 
     tensors: dict[str, TensorDecl] = {}
     for tname, ranks in shapes.items():
