@@ -568,7 +568,8 @@ def _check_scalar_expr(ctx: _Context, expr: Expr, path: tuple, ranks: set[str], 
                 raise ctx.fail(f"{what} uses unknown function {node.func!r}", *path,
                                hint=did_you_mean(node.func, operators.map_names()))
             if len(node.args) != op.arity:
-                raise ctx.fail(f"{what}: {node.func} takes {op.arity} argument(s)", *path)
+                raise ctx.fail(f"{what}: {node.func} takes {op.arity} argument(s)", *path,
+                               hint=f"write {node.func}({', '.join(['x'] * op.arity)})")
 
 
 class _RhsChecker:
@@ -612,7 +613,8 @@ class _RhsChecker:
                         f"known operators: {', '.join(operators.map_names())}; register_operator() adds more"
                     raise self.fail(f"unknown operator {expr.func!r}", hint)
                 if len(expr.args) != op.arity:
-                    raise self.fail(f"{expr.func} takes {op.arity} argument(s), got {len(expr.args)}")
+                    raise self.fail(f"{expr.func} takes {op.arity} argument(s), got {len(expr.args)}",
+                                    f"write {expr.func}({', '.join(['x'] * op.arity)})")
             for arg in expr.args:
                 self.check(arg, bound)
             return
@@ -633,14 +635,16 @@ class _RhsChecker:
                                     f"write {expr.op}[{var.lower()}]")
                 if var.upper() not in self.ranks:
                     raise self.fail(f"{expr.op}[{var}] reduces over rank {var.upper()}, which does not exist",
-                                    did_you_mean(var, [r.lower() for r in self.ranks]))
+                                    did_you_mean(var, [r.lower() for r in self.ranks])
+                                    or f"rank variables here: {', '.join(sorted(r.lower() for r in self.ranks))}")
                 if var not in body_vars:
                     raise self.fail(f"{expr.op}[{var}] reduces over {var!r}, which its operand does not use",
                                     f"remove {var} from the reduction")
                 if var in bound:
-                    raise self.fail(f"{var!r} is reduced twice")
+                    raise self.fail(f"{var!r} is reduced twice", f"reduce each rank once (remove the inner "
+                                    f"reduction over {var}, or reduce a different rank)")
             if len(set(expr.vars)) != len(expr.vars):
-                raise self.fail(f"{expr.op}[...] lists a rank twice")
+                raise self.fail(f"{expr.op}[...] lists a rank twice", "list each rank once")
             self.check(expr.body, bound | set(expr.vars))
             return
         raise self.fail(f"unsupported expression {expr!r}")  # pragma: no cover
