@@ -146,10 +146,12 @@ class Parser:
         self.pos += 1
         return token
 
-    def expect(self, text: str, what: str) -> Token:
+    def expect(self, text: str, what: str, hint: str | None = None) -> Token:
         if self.tok.text != text:
             found = self.tok.text or "end of line"
-            raise SyntaxProblem(f"expected {text!r} {what}, found {found!r}", self.tok.column)
+            if hint is None and text in (")", "]"):
+                hint = "unbalanced parentheses? every '(' needs a ')' and every '[' a ']'"
+            raise SyntaxProblem(f"expected {text!r} {what}, found {found!r}", self.tok.column, hint)
         return self.advance()
 
     def at_end(self) -> bool:
@@ -170,7 +172,7 @@ class Parser:
 
     def reduce(self) -> Expr:
         op = self.advance().text
-        self.expect("[", f"after reduction {op!r}")
+        self.expect("[", f"after reduction {op!r}", f"write {op}[m] X[m, p]")
         names = [self.var_name(f"rank variable to reduce with {op!r}")]
         while self.tok.text == ",":
             self.advance()
@@ -183,7 +185,8 @@ class Parser:
 
     def var_name(self, what: str) -> str:
         if self.tok.kind != "name":
-            raise SyntaxProblem(f"expected a {what}, found {self.tok.text or 'end of line'!r}", self.tok.column)
+            raise SyntaxProblem(f"expected a {what}, found {self.tok.text or 'end of line'!r}", self.tok.column,
+                                "list the lower-case rank variables to reduce, e.g. sum[m] X[m, p]")
         return self.advance().text
 
     def or_(self) -> Expr:
@@ -235,7 +238,8 @@ class Parser:
         if self.tok.kind == "name" and self.peek().text == "[" and self.is_reducer(self.tok.text):
             return self.reduce()
         if self.at_end() or self.tok.text in (")", ",", "]"):
-            raise SyntaxProblem(f"missing operand before {self.tok.text or 'end of line'!r}", self.tok.column)
+            raise SyntaxProblem(f"missing operand before {self.tok.text or 'end of line'!r}", self.tok.column,
+                                "a binary operator needs an operand on each side")
         return rule()
 
     def unary(self) -> Expr:
@@ -257,7 +261,8 @@ class Parser:
             return Num(float(token.text))
         if token.kind == "name":
             if token.text in ("and", "or", "not"):
-                raise SyntaxProblem(f"{token.text!r} needs an operand before it", token.column)
+                raise SyntaxProblem(f"{token.text!r} needs an operand before it", token.column,
+                                    "write a and b, a or b, not a")
             self.advance()
             if token.text == "inf":
                 return Num(math.inf)
@@ -276,11 +281,14 @@ class Parser:
             self.expect(")", "to close '('")
             return inner
         found = token.text or "end of line"
-        raise SyntaxProblem(f"expected a number, a name or '(', found {found!r}", token.column)
+        raise SyntaxProblem(f"expected a number, a name or '(', found {found!r}", token.column,
+                            "an operand is missing here (two operators in a row?)")
 
     def arguments(self, close: str, what: str) -> Iterator[Expr]:
         if self.tok.text == close:
-            raise SyntaxProblem(f"empty {close}{'' if close == ')' else ''}: missing {what}", self.tok.column)
+            opener = "(" if close == ")" else "["
+            raise SyntaxProblem(f"empty {opener}{close}: missing {what}", self.tok.column,
+                                "write at least one expression between the brackets")
         args = [self.expr()]
         while self.tok.text == ",":
             self.advance()
