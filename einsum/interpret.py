@@ -495,11 +495,14 @@ def run_cascade(cascade: Cascade, inputs: dict[str, np.ndarray], ranks: dict[str
         decl = cascade.tensors[name]
         if array.ndim != len(decl.ranks):
             raise SpecError(f"input {name} has {array.ndim} dimensions but its ranks are [{', '.join(decl.ranks)}]",
-                            location=Location(cascade.file, None, f"inputs.{name}"))
+                            location=Location(cascade.file, None, f"inputs.{name}"),
+                            hint=f"give {name} as an array of shape ({', '.join(decl.ranks)})")
         for rank, size in zip(decl.ranks, array.shape):
             if rank in given and given[rank] != size:
                 raise SpecError(f"inconsistent rank sizes: input {name} has {rank} = {size} but {rank} = "
-                                f"{given[rank]} elsewhere", location=Location(cascade.file, None, f"inputs.{name}"))
+                                f"{given[rank]} elsewhere", location=Location(cascade.file, None, f"inputs.{name}"),
+                                hint=f"every input (and --ranks) must agree on the size of {rank}; {name} is "
+                                     f"[{', '.join(decl.ranks)}]")
             given.setdefault(rank, size)
     sizes, params = resolve(cascade, given)
     interpreter = Interpreter(cascade, sizes, params)
