@@ -37,6 +37,9 @@ import math
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from einloom.sim.formats import FORMAT_BUILDERS, FormatSpecError
+from einloom.sim.formats.base import NumberFormat, golden_attention
+
 __all__ = [
     "FP32_NAN", "BF16_NAN", "FP32_NEG_INF", "FP32_POS_INF", "FP32_ONE",
     "EXP_MAX_ULP", "RECIP_MAX_ULP",
@@ -44,7 +47,7 @@ __all__ = [
     "fp32_bits", "fp32_value", "bf16_bits", "bf16_value", "bf16_quantize",
     "bf16_to_fp32", "fp32_to_bf16", "bf16_mul", "fp32_mul", "fp32_add", "fp32_sub",
     "fp32_max", "fp32_exp", "fp32_recip", "fp32_ulp_error",
-    "golden_attention_bf16",
+    "Bf16Format", "golden_attention_bf16",
 ]
 
 FP32_NAN = 0x7FC00000
@@ -388,33 +391,140 @@ def fp32_ulp_error(bits: ArrayLike, exact: ArrayLike) -> NDArray[np.float64]:
 
 
 # ----------------------------------------------------------------------------------------------
-# 1-pass attention composed from the unit models
+# the number format (einloom.sim.formats.base.NumberFormat) and 1-pass attention
 # ----------------------------------------------------------------------------------------------
 
-def _dot_bf16(a: NDArray, b: NDArray) -> NDArray[np.uint32]:
-    """Sum over the first axis of bf16 products, accumulated in fp32 in index order from +0.
+def _u32(x: ArrayLike) -> NDArray[np.uint32]:
+    return np.asarray(x, dtype=np.int64).astype(np.uint32)
 
-    ``a``: bf16 bits [R, X]; ``b``: bf16 bits [R, Y] -> fp32 bits [X, Y]; acc = fma(a[r], b[r], acc)
-    for r = 0, 1, ... (the 2D array's reduction order).
+
+def _i64(x: ArrayLike) -> NDArray[np.int64]:
+    return np.asarray(x).astype(np.int64)
+
+
+class Bf16Format(NumberFormat):
+    """bf16 inputs and outputs, fp32 arithmetic: the golden model of ``einloom.rtl.float.bf16``.
+
+    Codes (``np.int64`` holding bit patterns): Q, K, V and AV are bf16 (16 bits); QK, RM, SLN, PRM,
+    SLD, RD, SLNV, RNV and the reciprocal are fp32 (32 bits).
+
+    Primitives (each is one or two of the unit models above, in this order):
+
+    ==============  ==========================================================================
+    ``dot``         ``acc = fp32_add(acc, bf16_mul(k[e], q[e]))`` for e = 0..E-1 from acc = +0
+    ``maximum``     ``fp32_max``
+    ``exp_diff``    ``fp32_exp(fp32_mul(fp32_sub(x, m), scale))`` (no multiply when scale is off)
+    ``prob_add``    ``fp32_add``
+    ``column_mac``  ``fp32_add(psum, bf16_mul(v, fp32_to_bf16(sln)))``: probabilities enter the
+                    2D array as bf16, as in FlashAttention-2; the denominator sums them in fp32
+    ``rescale_add`` ``fp32_add(fp32_mul(prm, old), new)``
+    ``reciprocal``  ``fp32_recip``
+    ``output``      ``fp32_to_bf16(fp32_mul(rnv, recip))`` (fp32 when ``output="fp32"``)
+    ==============  ==========================================================================
+
+    Parameters
+    ----------
+    head_dim : int
+        E; the default scale is 1/sqrt(E) rounded to fp32.
+    scale : bool
+        Multiply scores by the scale inside ``exp_diff``.
+    scale_value : float, optional
+        Use this scale (rounded to fp32) instead of 1/sqrt(E).
+    output : "bf16" or "fp32"
+        Output code format.
     """
-    acc = np.zeros((a.shape[1], b.shape[1]), dtype=np.uint32)
-    for r in range(a.shape[0]):
-        acc = fp32_add(acc, bf16_mul(a[r][:, None], b[r][None, :]))
-    return acc
+
+    kind = "bf16"
+    input_bits = 16
+
+    def __init__(self, *, head_dim: int = 16, scale: bool = True, scale_value: float | None = None,
+                 output: str = "bf16"):
+        if output not in ("bf16", "fp32"):
+            raise ValueError(f"output must be 'bf16' or 'fp32', not {output!r}")
+        self.head_dim = head_dim
+        self.scale = scale
+        self.output_kind = output
+        self.output_bits = 16 if output == "bf16" else 32
+        value = (1.0 / math.sqrt(head_dim) if scale_value is None else scale_value) if scale else 1.0
+        self.scale_bits = int(fp32_bits(value))
+        self.scale_value = float(fp32_value(self.scale_bits))
+
+    def describe(self) -> dict:
+        return {"kind": self.kind, "input_bits": 16, "output_bits": self.output_bits,
+                "output": self.output_kind, "head_dim": self.head_dim, "scale": self.scale,
+                "scale_fp32": f"0x{self.scale_bits:08x}", "subnormals": "flushed to zero",
+                "rounding": "nearest even (add, mul, conversions)"}
+
+    # ---- conversion -------------------------------------------------------------------------
+    def quantize(self, x: np.ndarray) -> np.ndarray:
+        return _i64(bf16_bits(x))
+
+    def dequantize(self, codes: np.ndarray) -> np.ndarray:
+        return bf16_value(np.asarray(codes).astype(np.uint16)).astype(np.float64)
+
+    def output_to_float(self, codes: np.ndarray) -> np.ndarray:
+        if self.output_kind == "bf16":
+            return self.dequantize(codes)
+        return fp32_value(_u32(codes)).astype(np.float64)
+
+    # ---- primitives -------------------------------------------------------------------------
+    def dot(self, q: np.ndarray, k: np.ndarray) -> np.ndarray:
+        q = np.asarray(q).astype(np.uint16)                     # [E, P]
+        k = np.asarray(k).astype(np.uint16)                     # [R, E]
+        acc = np.zeros((k.shape[0], q.shape[1]), dtype=np.uint32)
+        for e in range(q.shape[0]):
+            acc = fp32_add(acc, bf16_mul(k[:, e][:, None], q[e][None, :]))
+        return _i64(acc)
+
+    def maximum(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return _i64(fp32_max(_u32(a), _u32(b)))
+
+    def exp_diff(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+        d = fp32_sub(_u32(x), _u32(m))
+        if self.scale:
+            d = fp32_mul(d, np.uint32(self.scale_bits))
+        return _i64(fp32_exp(d))
+
+    def prob_zero(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape, dtype=np.int64)
+
+    def acc_zero(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape, dtype=np.int64)
+
+    def prob_add(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        return _i64(fp32_add(_u32(a), _u32(b)))
+
+    def column_mac(self, psum: np.ndarray, sln: np.ndarray, v: np.ndarray) -> np.ndarray:
+        w = fp32_to_bf16(_u32(sln))
+        return _i64(fp32_add(_u32(psum), bf16_mul(np.asarray(v).astype(np.uint16), w)))
+
+    def rescale_add(self, prm: np.ndarray, old: np.ndarray, new: np.ndarray) -> np.ndarray:
+        return _i64(fp32_add(fp32_mul(_u32(prm), _u32(old)), _u32(new)))
+
+    def reciprocal(self, rd: np.ndarray) -> np.ndarray:
+        return _i64(fp32_recip(_u32(rd)))
+
+    def output(self, rnv: np.ndarray, recip: np.ndarray) -> np.ndarray:
+        av = fp32_mul(_u32(rnv), _u32(recip))
+        return _i64(fp32_to_bf16(av) if self.output_kind == "bf16" else av)
 
 
 def golden_attention_bf16(Q: ArrayLike, K: ArrayLike, V: ArrayLike, tile: int, causal: bool = False,
                           scale: float | None = None, output: str = "bf16") -> NDArray[np.float32]:
-    """1-pass (FlashAttention-2 / FuseMax cascade) attention in bf16/fp32, from the unit models.
+    """1-pass (FlashAttention-2 / FuseMax cascade) attention in bf16/fp32, bit-exact with the RTL.
+
+    The hardware-order skeleton :func:`einloom.sim.formats.base.golden_attention` (running max,
+    PRM rescaling of RD and RNV, deferred division as one reciprocal per query and a multiply)
+    composed with :class:`Bf16Format`'s unit models.
 
     Parameters
     ----------
     Q : [E, P], K : [E, M], V : [F, M]
-        Real arrays; rounded to bf16 first (``bf16_bits``).
+        Real arrays, rounded to bf16 first (``bf16_bits``).
     tile : int
-        M0, the key tile; M must be a multiple of it.
+        M0, keys per tile (the 2D array's rows).
     causal : bool
-        Mask ``m > p`` with -inf (needs M == P for the usual meaning).
+        Hide key m from query p when m > p.
     scale : float, optional
         Score scale, rounded to fp32; default ``1/sqrt(E)``.
     output : "bf16" or "fp32"
@@ -423,47 +533,27 @@ def golden_attention_bf16(Q: ArrayLike, K: ArrayLike, V: ArrayLike, tile: int, c
     Returns
     -------
     AV : [F, P] float32 values.
-
-    Dataflow, per key tile m1 (every op is one unit model; sums run in index order from +0):
-    ``QK = fp32_mul(sum_e bf16_mul(Q, K), scale)`` (masked to -inf); ``LM = max_m0 QK``;
-    ``RMn = max(RM, LM)``; ``SLN = exp(QK - RMn)``; ``PRM = exp(RM - RMn)``;
-    ``RD = PRM*RD + sum_m0 SLN``; ``RNV = PRM*RNV + sum_m0 bf16_mul(bf16(SLN), V)``; at the end
-    ``AV = RNV * recip(RD)``. RM starts at -inf, RD and RNV at +0.
     """
-    q = bf16_bits(Q)
-    k = bf16_bits(K)
-    v = bf16_bits(V)
-    E, P = q.shape
-    M = k.shape[1]
-    F = v.shape[0]
-    if M % tile:
-        raise ValueError(f"M={M} is not a multiple of tile={tile}")
-    sc = fp32_bits(1.0 / math.sqrt(E) if scale is None else scale)
-    rm = np.full(P, FP32_NEG_INF, dtype=np.uint32)
-    rd = np.zeros(P, dtype=np.uint32)
-    rnv = np.zeros((F, P), dtype=np.uint32)
-    for m1 in range(M // tile):
-        cols = slice(m1 * tile, (m1 + 1) * tile)
-        qk = fp32_mul(_dot_bf16(k[:, cols], q), sc)                  # [M0, P]
-        if causal:
-            mm = np.arange(m1 * tile, (m1 + 1) * tile)[:, None]
-            qk = np.where(mm <= np.arange(P)[None, :], qk, np.uint32(FP32_NEG_INF))
-        lm = qk[0]
-        for m0 in range(1, tile):
-            lm = fp32_max(lm, qk[m0])
-        rm_new = fp32_max(rm, lm)
-        sln = fp32_exp(fp32_sub(qk, rm_new[None, :]))                # [M0, P]
-        prm = fp32_exp(fp32_sub(rm, rm_new))
-        sld = np.zeros(P, dtype=np.uint32)
-        for m0 in range(tile):
-            sld = fp32_add(sld, sln[m0])
-        rd = fp32_add(fp32_mul(prm, rd), sld)
-        slnv = _dot_bf16(v[:, cols].T, fp32_to_bf16(sln))            # [F, P]
-        rnv = fp32_add(fp32_mul(prm[None, :], rnv), slnv)
-        rm = rm_new
-    av = fp32_mul(rnv, fp32_recip(rd)[None, :])
-    if output == "bf16":
-        return bf16_value(fp32_to_bf16(av))
-    if output == "fp32":
-        return fp32_value(av)
-    raise ValueError(f"output must be 'bf16' or 'fp32', not {output!r}")
+    q = np.asarray(Q, dtype=np.float64)
+    fmt = Bf16Format(head_dim=q.shape[0], scale_value=scale, output=output)
+    codes, _ = golden_attention(fmt, fmt.quantize(Q), fmt.quantize(K), fmt.quantize(V), tile_m=tile,
+                                causal=causal)
+    return fmt.output_to_float(codes).astype(np.float32)
+
+
+def _build_bf16(spec: dict, *, head_dim: int, scale: bool, max_keys: int) -> Bf16Format:
+    """``rtl.number_format: {kind: bf16, output: bf16|fp32, scale_value: <float>}``."""
+    known = {"kind", "output", "scale_value"}
+    for key in spec:
+        if key not in known:
+            raise FormatSpecError(key, f"unknown bf16 parameter (known: {', '.join(sorted(known))})")
+    output = spec.get("output", "bf16")
+    if output not in ("bf16", "fp32"):
+        raise FormatSpecError("output", f"must be bf16 or fp32, got {output!r}")
+    value = spec.get("scale_value")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+        raise FormatSpecError("scale_value", f"must be a positive number, got {value!r}")
+    return Bf16Format(head_dim=head_dim, scale=scale, scale_value=value, output=output)
+
+
+FORMAT_BUILDERS["bf16"] = _build_bf16

