@@ -151,6 +151,18 @@ def _iterative_index(expr: Expr) -> str | None:
     return None
 
 
+def _free_vars(expr: Expr, params=(), bound: frozenset[str] = frozenset()) -> set[str]:
+    """Rank variables used in ``expr`` outside every explicit reduction over them."""
+    if isinstance(expr, Name):
+        return {expr.name} if _VAR_NAME.match(expr.name) and expr.name not in params and \
+            expr.name not in bound else set()
+    if isinstance(expr, Reduce):
+        return _free_vars(expr.body, params, bound | frozenset(expr.vars))
+    children = expr.indices if isinstance(expr, Access) else expr.args if isinstance(expr, Call) else \
+        (expr.left, expr.right) if isinstance(expr, BinOp) else (expr.operand,) if isinstance(expr, Unary) else ()
+    return set().union(*(_free_vars(child, params, bound) for child in children))
+
+
 def _vars_in(expr: Expr, params=()) -> list[str]:
     """Rank variables used in ``expr`` (in order of appearance, without duplicates), free or reduced."""
     seen: list[str] = []
@@ -361,6 +373,10 @@ def cascade_from_dict(data: Any, lines: LineMap | None = None) -> Cascade:
             if var in out_vars:
                 raise _einsum_error(ctx, i, text, f"reduces over {var!r}, which is also an output rank of "
                                     f"{lhs.tensor}", f"remove {var} from the reduction or from the output")
+            if var in _free_vars(rhs, params):
+                raise _einsum_error(ctx, i, text, f"{var!r} is reduced explicitly but also used outside that "
+                                    f"reduction", f"reduce every use of {var} explicitly (e.g. put the whole "
+                                    f"expression inside the reduction), or rely on the implicit sum alone")
         implicit = tuple(v for v in all_vars if v not in out_vars and v not in explicit_unique)
         iteration_vars = tuple(out_vars) + tuple(v for v in all_vars if v not in out_vars)
         einsums.append(Einsum(
