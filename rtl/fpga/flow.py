@@ -3,7 +3,7 @@
 What is measured
 ----------------
 * Area: post-synthesis primitive cell counts of the *bare core* (``synth_ecp5``, ``synth_xilinx
-  -flatten``, ``synth_ice40``; Yosys's default options otherwise), classified into LUTs, FFs, DSPs,
+  -flatten -noiopad``, ``synth_ice40`` (``-dsp`` on the UltraPlus); Yosys's defaults otherwise), classified into LUTs, FFs, DSPs,
   BRAMs, carry cells and LUT-RAM (:mod:`einloom.rtl.fpga.targets`).  These are Yosys's mapping,
   not a vendor tool's: expect Vivado to differ (usually fewer LUTs) for the Xilinx numbers.
 * Fmax (ECP5 only): nextpnr-ecp5's post-route maximum frequency of the core wrapped in the I/O
@@ -12,7 +12,8 @@ What is measured
 * Xilinx and iCE40 are synthesis only (no P&R tool for them here), so they report no Fmax.
 
 Results are cached per stage (synthesis; P&R) under a key hashed from the Verilog text, the top
-name, the target, the part (P&R), the Yosys/nextpnr script and options and the tool versions, so a
+name, the target, the Yosys script (which carries any part-specific synthesis option), the part and
+the nextpnr options (P&R), the harness text and the tool versions, so a
 repeated call with unchanged inputs returns immediately and says so in :attr:`SynthResult.cached`.
 """
 from __future__ import annotations
@@ -146,15 +147,29 @@ class _Stage:
             return None
 
     def fresh_dir(self) -> Path:
-        if self.dir.exists():
-            shutil.rmtree(self.dir)
-        self.dir.mkdir(parents=True)
-        return self.dir
+        """A private work directory (``<dir>.work-<pid>``); :meth:`store` renames it into place."""
+        self.work = self.dir.with_name(f"{self.dir.name}.work-{os.getpid()}")
+        if self.work.exists():
+            shutil.rmtree(self.work)
+        self.work.mkdir(parents=True)
+        return self.work
 
-    def store(self, result: dict) -> None:
-        partial = self.result_path.with_suffix(".json.partial")
-        partial.write_text(json.dumps(result, indent=1, sort_keys=True))
-        partial.replace(self.result_path)
+    def store(self, result: dict) -> Path:
+        """Write ``result.json`` into the work directory and publish it; returns the stage directory.
+
+        Concurrent runs of the same stage each work privately; the first to finish publishes.
+        """
+        (self.work / "result.json").write_text(json.dumps(result, indent=1, sort_keys=True))
+        if self.result_path.exists():           # another run published first: keep theirs
+            shutil.rmtree(self.work, ignore_errors=True)
+            return self.dir
+        if self.dir.exists():                   # a stale directory without a result
+            shutil.rmtree(self.dir, ignore_errors=True)
+        try:
+            self.work.rename(self.dir)
+        except OSError:
+            shutil.rmtree(self.work, ignore_errors=True)
+        return self.dir
 
 
 @contextmanager
@@ -212,8 +227,8 @@ class _Flow:
                 raise ToolError(f"yosys wrote no stat report (log: {work / 'yosys.log'})",
                                 hint="see the yosys log")
             resources = parse_stat_json(stat_path.read_text(), self.target, self.top)
-            stage.store({"resources": resources.to_dict(), "seconds": seconds})
-            self._mark("synth", False, seconds, work)
+            done = stage.store({"resources": resources.to_dict(), "seconds": seconds})
+            self._mark("synth", False, seconds, done)
         self._synth_memo[script] = resources
         return resources
 
@@ -251,8 +266,8 @@ class _Flow:
         pnr = pnr_summary(report)
         pnr["seconds_harness_synth"] = round(middle - start, 2)
         pnr["seconds_nextpnr"] = round(seconds - (middle - start), 2)
-        stage.store({"pnr": pnr, "seconds": seconds})
-        self._mark("pnr", False, seconds, work)
+        done = stage.store({"pnr": pnr, "seconds": seconds})
+        self._mark("pnr", False, seconds, done)
         return pnr
 
 
