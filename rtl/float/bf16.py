@@ -1,0 +1,161 @@
+"""The ``bf16`` number format's datapath: the RTL twin of :class:`einloom.sim.formats.bf16.Bf16Format`.
+
+Q, K, V travel as bf16 (16 bits); QK, psums, RM, SLN, PRM, SLD, RD, RNV and the reciprocal are fp32
+(32 bits); AV leaves as bf16 (or fp32 with ``output: fp32``). Importing this module registers the
+format with :func:`einloom.rtl.units.units_for`.
+
+The 2D PE's ``mac`` (bf16 x bf16 product, exact, plus an fp32 add) and the 1D PE's adds and multiplies
+are combinational instances of the units (``latency=0``), because the datapath they plug into
+completes them within a cycle; ``exp_unit`` and ``recip_unit`` are fully pipelined.
+"""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Value, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from einloom.rtl.float.add import Fp32Add
+from einloom.rtl.float.convert import Fp32ToBf16
+from einloom.rtl.float.exp import Fp32Exp
+from einloom.rtl.float.mul import Bf16Mul, Fp32Mul
+from einloom.rtl.float.recip import Fp32Recip
+from einloom.rtl.units import register
+from einloom.rtl.units.base import DatapathUnits
+from einloom.sim.formats.bf16 import Bf16Format
+
+__all__ = ["Bf16ExpDiff", "Bf16Reciprocal", "Bf16Units", "fp32_greater"]
+
+
+def fp32_greater(a: Value, b: Value) -> Value:
+    """1 when fp32 ``a > b``: subnormals read as signed zeros, ``-0 < +0`` (agrees with ``fp32_max``
+    for all non-NaN inputs; NaN is never produced by the attention datapath)."""
+    def key(x):
+        x = Mux(x[23:31] == 0, Cat(Const(0, 31), x[31]), x)
+        return Mux(x[31], Cat(~x[0:31], Const(0, 1)), Cat(x[0:31], Const(1, 1)))
+    return key(a) > key(b)
+
+
+class Bf16ExpDiff(wiring.Component):
+    """``y = exp(scale * (x - m))`` in fp32 (golden model: ``Bf16Format.exp_diff``).
+
+    ``Fp32Add`` (subtract) -> ``Fp32Mul`` by the fp32 constant ``scale`` (left out when ``scale_bits``
+    is None) -> ``Fp32Exp``, each fully pipelined.
+
+    Parameters
+    ----------
+    scale_bits : int or None
+        fp32 bit pattern of the scale, or None for no scaling.
+
+    Members
+    -------
+    x, m : In(32)
+        fp32 bit patterns (for attention ``x <= m``; any inputs are handled, e.g. ``x = -inf`` gives 0).
+    y : Out(32)
+        fp32 bit pattern, ``latency`` cycles later (13 with scaling, 10 without); one per cycle.
+    """
+
+    x: In(32)
+    m: In(32)
+    y: Out(32)
+
+    def __init__(self, scale_bits: int | None):
+        self.scale_bits = scale_bits
+        super().__init__()
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``x``, ``m`` to ``y``."""
+        mul = Fp32Mul.BOUNDARIES if self.scale_bits is not None else 0
+        return Fp32Add.BOUNDARIES + mul + Fp32Exp.BOUNDARIES
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.sub = sub = Fp32Add(subtract=True)
+        m.submodules.exp = exp = Fp32Exp()
+        m.d.comb += [sub.a.eq(self.x), sub.b.eq(self.m), self.y.eq(exp.result)]
+        if self.scale_bits is not None:
+            m.submodules.mul = mul = Fp32Mul()
+            m.d.comb += [mul.a.eq(sub.result), mul.b.eq(self.scale_bits), exp.a.eq(mul.result)]
+        else:
+            m.d.comb += exp.a.eq(sub.result)
+        return m
+
+
+class Bf16Reciprocal(wiring.Component):
+    """``y = 1/x`` in fp32 (golden model: ``Bf16Format.reciprocal``): :class:`Fp32Recip` with the
+    datapath's port names.
+
+    Members
+    -------
+    x : In(32)
+    y : Out(32)
+        ``latency`` (6) cycles after ``x``; one per cycle.
+    """
+
+    x: In(32)
+    y: Out(32)
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``x`` to ``y``."""
+        return Fp32Recip.BOUNDARIES
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.recip = r = Fp32Recip()
+        m.d.comb += [r.a.eq(self.x), self.y.eq(r.result)]
+        return m
+
+
+def _comb(m: Module, unit: wiring.Component, **inputs: Value) -> Value:
+    m.submodules += unit
+    m.d.comb += [getattr(unit, k).eq(v) for k, v in inputs.items()]
+    return unit.result
+
+
+class Bf16Units(DatapathUnits):
+    """bf16/fp32 arithmetic for the attention datapath (see :class:`Bf16Format` for the semantics)."""
+
+    def __init__(self, fmt: Bf16Format):
+        self.fmt = fmt
+        self.input_shape = unsigned(16)
+        self.mult_shape = unsigned(16)
+        self.acc_shape = unsigned(32)
+        self.prob_shape = unsigned(32)
+        self.den_shape = unsigned(32)
+        self.recip_shape = unsigned(32)
+        self.output_shape = unsigned(fmt.output_bits)
+
+    def input_to_mult(self, m, x):
+        return x
+
+    def prob_to_mult(self, m, w):
+        return _comb(m, Fp32ToBf16(latency=0), a=w)
+
+    def mac(self, m, base, a, b):
+        prod = _comb(m, Bf16Mul(latency=0), a=a, b=b)
+        return _comb(m, Fp32Add(latency=0), a=base, b=prod)
+
+    def greater(self, m, a, b):
+        return fp32_greater(a, b)
+
+    def prob_add(self, m, den, prob):
+        return _comb(m, Fp32Add(latency=0), a=den, b=prob)
+
+    def rescale_add(self, m, prm, old, new):
+        prod = _comb(m, Fp32Mul(latency=0), a=prm, b=old)
+        return _comb(m, Fp32Add(latency=0), a=prod, b=new)
+
+    def output(self, m, rnv, recip):
+        av = _comb(m, Fp32Mul(latency=0), a=rnv, b=recip)
+        if self.fmt.output_kind == "bf16":
+            return _comb(m, Fp32ToBf16(latency=0), a=av)
+        return av
+
+    def exp_unit(self):
+        return Bf16ExpDiff(self.fmt.scale_bits if self.fmt.scale else None)
+
+    def recip_unit(self):
+        return Bf16Reciprocal()
+
+
+register("bf16", Bf16Units)

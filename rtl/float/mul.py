@@ -1,0 +1,146 @@
+"""Multipliers: bf16 x bf16 -> fp32 (exact) and fp32 x fp32 -> fp32 (round to nearest even)."""
+
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from einloom.rtl.float.common import FP32_NAN, fields32, finish, signed_inf, signed_zero
+from einloom.rtl.float.pipeline import Pipeline, registered_boundaries
+
+__all__ = ["Bf16Mul", "Fp32Mul"]
+
+
+class Bf16Mul(wiring.Component):
+    """Exact product of two bf16 numbers, as fp32 (golden model: ``bf16.bf16_mul``).
+
+    An 8x8-bit significand product fits fp32's 24 bits, so nothing is rounded: ``Fp32Add(acc,
+    Bf16Mul(a, b))`` is a fused multiply-add. Products below 2**-126 become signed zeros (flush to
+    zero), above the fp32 range signed infinities; subnormal inputs read as zeros; 0 * inf and NaN
+    inputs give the canonical NaN ``0x7FC00000``.
+
+    Parameters
+    ----------
+    latency : int
+        Registered stage boundaries, 0..2 (default 2: after the multiplier and at the output).
+
+    Members
+    -------
+    a, b : In(16)
+        bf16 bit patterns.
+    result : Out(32)
+        fp32 bit pattern, ``latency`` cycles after ``a`` and ``b``; one result per cycle.
+    """
+
+    a: In(16)
+    b: In(16)
+    result: Out(32)
+
+    BOUNDARIES = 2
+
+    def __init__(self, *, latency: int = 2):
+        self._pipe_latency = latency
+        super().__init__()
+        registered_boundaries(self.BOUNDARIES, latency)     # validates latency
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input to its result."""
+        return self._pipe_latency
+
+    def elaborate(self, platform):
+        m = Module()
+        p = Pipeline(m, self.BOUNDARIES, self._pipe_latency)
+        a, b = self.a, self.b
+        ea, fa, eb, fb = a[7:15], a[0:7], b[7:15], b[0:7]
+        sign = a[15] ^ b[15]
+        za, zb = ea == 0, eb == 0
+        ia, ib = (ea == 0xFF) & (fa == 0), (eb == 0xFF) & (fb == 0)
+        nan = ((ea == 0xFF) & (fa != 0)) | ((eb == 0xFF) & (fb != 0)) | ((ia | ib) & (za | zb))
+        special = Mux(nan, FP32_NAN, Mux(ia | ib, signed_inf(sign), signed_zero(sign)))
+        exp = Signal(signed(11))
+        m.d.comb += exp.eq(ea + eb - 127)
+        s0 = p.stage(prod=Cat(fa, 1) * Cat(fb, 1), exp=exp, sign=sign,
+                     is_special=nan | ia | ib | za | zb, special=special)
+
+        hi = s0.prod[15]
+        sig = Mux(hi, Cat(Const(0, 8), s0.prod), Cat(Const(0, 9), s0.prod[0:15]))
+        exp1 = Signal(signed(11))
+        m.d.comb += exp1.eq(s0.exp + hi)
+        out = Mux(s0.is_special, s0.special, finish(s0.sign, exp1, sig))
+        s1 = p.stage(result=out)
+        m.d.comb += self.result.eq(s1.result)
+        return m
+
+
+class Fp32Mul(wiring.Component):
+    """fp32 product rounded to nearest even (golden model: ``bf16.fp32_mul``).
+
+    IEEE 754 results for normal numbers; results below 2**-126 after rounding become signed zeros
+    (flush to zero), subnormal inputs read as zeros; overflow gives a signed infinity; 0 * inf and
+    NaN inputs give the canonical NaN ``0x7FC00000``.
+
+    Parameters
+    ----------
+    latency : int
+        Registered stage boundaries, 0..3 (default 3: after the 24x24 multiplier, after
+        normalization, at the output).
+
+    Members
+    -------
+    a, b : In(32)
+        fp32 bit patterns.
+    result : Out(32)
+        fp32 bit pattern, ``latency`` cycles after ``a`` and ``b``; one result per cycle.
+    """
+
+    a: In(32)
+    b: In(32)
+    result: Out(32)
+
+    BOUNDARIES = 3
+
+    def __init__(self, *, latency: int = 3):
+        self._pipe_latency = latency
+        super().__init__()
+        registered_boundaries(self.BOUNDARIES, latency)     # validates latency
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input to its result."""
+        return self._pipe_latency
+
+    def elaborate(self, platform):
+        m = Module()
+        p = Pipeline(m, self.BOUNDARIES, self._pipe_latency)
+        sa, ea, fa = fields32(self.a)
+        sb, eb, fb = fields32(self.b)
+        sign = sa ^ sb
+        za, zb = ea == 0, eb == 0
+        ia, ib = (ea == 0xFF) & (fa == 0), (eb == 0xFF) & (fb == 0)
+        nan = ((ea == 0xFF) & (fa != 0)) | ((eb == 0xFF) & (fb != 0)) | ((ia | ib) & (za | zb))
+        special = Mux(nan, FP32_NAN, Mux(ia | ib, signed_inf(sign), signed_zero(sign)))
+        exp = Signal(signed(11))
+        m.d.comb += exp.eq(ea + eb - 127)
+        s0 = p.stage(prod=Cat(fa, 1) * Cat(fb, 1), exp=exp, sign=sign,
+                     is_special=nan | ia | ib | za | zb, special=special)
+
+        prod = s0.prod                                   # 48 bits, leading one at bit 47 or 46
+        hi = prod[47]
+        sig = Mux(hi, prod[24:48], prod[23:47])
+        guard = Mux(hi, prod[23], prod[22])
+        sticky = Mux(hi, prod[0:23] != 0, prod[0:22] != 0)
+        exp1 = Signal(signed(11))
+        m.d.comb += exp1.eq(s0.exp + hi)
+        s1 = p.stage(sig=sig, up=guard & (sticky | sig[0]), exp=exp1, sign=s0.sign,
+                     is_special=s0.is_special, special=s0.special)
+
+        rounded = Signal(25)
+        m.d.comb += rounded.eq(s1.sig + s1.up)
+        carry = rounded[24]
+        exp2 = Signal(signed(11))
+        m.d.comb += exp2.eq(s1.exp + carry)
+        sig2 = Mux(carry, rounded[1:25], rounded[0:24])
+        out = Mux(s1.is_special, s1.special, finish(s1.sign, exp2, sig2))
+        s2 = p.stage(result=out)
+        m.d.comb += self.result.eq(s2.result)
+        return m

@@ -1,0 +1,86 @@
+"""fp32 reciprocal: table seed + two Newton-Raphson steps."""
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from einloom.rtl.float.common import FP32_NAN, fields32, finish, signed_inf, signed_zero
+from einloom.rtl.float.pipeline import Pipeline, registered_boundaries
+from einloom.sim.formats.bf16 import RECIP_SEED_TABLE
+
+__all__ = ["Fp32Recip"]
+
+
+class Fp32Recip(wiring.Component):
+    """``1/x`` for fp32 ``x`` (golden model: ``einloom.sim.formats.bf16.fp32_recip``).
+
+    The significand ``m`` (1.23) indexes a 128-entry seed table (12-bit ``1/m`` at the interval
+    midpoints, ~2**-8 relative error) by its top 7 fraction bits; two Newton-Raphson steps
+    ``y = y * (2 - m*y)`` in 2.30 fixed point (four multipliers, 24x32 and 32x32) give ~30 bits; the
+    24-bit significand is rounded half up; the exponent is ``253 - e`` (``254 - e`` when ``m = 1``).
+    Error <= 0.515 fp32 ulp measured over every significand (``bf16.RECIP_MAX_ULP`` is the tested
+    bound). Meant for one reciprocal per query row (the softmax denominator), not per element.
+
+    Specials: ``±0`` and subnormals give ``±inf``, ``±inf`` gives ``±0``, NaN gives ``0x7FC00000``;
+    results below 2**-126 are signed zeros (flush to zero).
+
+    Parameters
+    ----------
+    latency : int
+        Registered stage boundaries, 0..6 (default 6: seed, each of the four multiplies, output).
+
+    Members
+    -------
+    a : In(32)
+        fp32 bit pattern of x.
+    result : Out(32)
+        fp32 bit pattern of 1/x, ``latency`` cycles after ``a``; one result per cycle.
+    """
+
+    a: In(32)
+    result: Out(32)
+
+    BOUNDARIES = 6
+
+    def __init__(self, *, latency: int = 6):
+        self._pipe_latency = latency
+        super().__init__()
+        registered_boundaries(self.BOUNDARIES, latency)     # validates latency
+
+    @property
+    def latency(self) -> int:
+        """Cycles from an input to its result."""
+        return self._pipe_latency
+
+    def elaborate(self, platform):
+        m = Module()
+        p = Pipeline(m, self.BOUNDARIES, self._pipe_latency)
+        s, e, f = fields32(self.a)
+        seed = Array(Const(v, 12) for v in RECIP_SEED_TABLE)[f[16:23]]
+        special = Mux((e == 0xFF) & (f != 0), FP32_NAN,
+                      Mux(e == 0xFF, signed_zero(s), signed_inf(s)))
+        st = p.stage(man=Cat(f, Const(1, 1)), y=Cat(Const(0, 19), seed), e=e, sign=s,
+                     is_special=(e == 0) | (e == 0xFF), special=special)
+        keep = dict(man=st.man, e=st.e, sign=st.sign, is_special=st.is_special, special=st.special)
+        y = st.y
+        for _ in range(2):
+            my = (keep["man"] * y)[23:56]                 # m*y as 2.30
+            err = Signal(33)
+            m.d.comb += err.eq(Const(1 << 31, 33) - my)  # 2 - m*y, positive
+            st = p.stage(y=y, err=err, **keep)
+            keep = dict(man=st.man, e=st.e, sign=st.sign, is_special=st.is_special, special=st.special)
+            y = (st.y * st.err)[30:63]
+            st = p.stage(y=y[0:32], **keep)
+            keep = dict(man=st.man, e=st.e, sign=st.sign, is_special=st.is_special, special=st.special)
+            y = st.y
+
+        ge1 = y[30]                                       # y >= 1.0 (only for m = 1)
+        rounded = Mux(ge1, (y + 64)[7:33], (y + 32)[6:33])[0:25]
+        over = rounded[24]
+        sig = Mux(over, rounded[1:25], rounded[0:24])
+        exp = Signal(signed(11))
+        m.d.comb += exp.eq(Mux(ge1, 254 - keep["e"], 253 - keep["e"]) + over)
+        out = Mux(keep["is_special"], keep["special"], finish(keep["sign"], exp, sig))
+        so = p.stage(result=out)
+        m.d.comb += self.result.eq(so.result)
+        return m
