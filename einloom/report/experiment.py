@@ -148,7 +148,7 @@ def _figure(width: float, height: float):
 
 def _save(fig, path: Path) -> Path:
     fig.tight_layout()
-    fig.savefig(path, format="png")
+    fig.savefig(path, format="png", bbox_inches="tight")
     return path
 
 
@@ -190,7 +190,7 @@ def _grouped_panels(results: Mapping[str, Any], rows: list[dict[str, Any]], key:
             ax.axhline(reference_line, color="black", linewidth=0.6)
         ax.grid(axis="y", alpha=0.3)
     axes[0].set_ylabel(ylabel)
-    axes[-1].legend(fontsize="small")
+    axes[-1].legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.suptitle(title)
     return _save(fig, path)
 
@@ -238,10 +238,10 @@ def _utilization(results: Mapping[str, Any], rows: list[dict[str, Any]], path: P
                     ys.append(v)
             ax.bar(xs, ys, width, label=config, color=colors[k])
         ax.set_ylabel(label)
-        ax.set_ylim(0, 1.05)
+        ax.set_ylim(0, 1.2)
         ax.grid(axis="y", alpha=0.3)
     axes[1].set_xticks(range(len(groups)), [f"{m}\n{format_seq_len(n)}" for m, n in groups], fontsize="small")
-    axes[0].legend(fontsize="small", ncol=len(configs))
+    axes[0].legend(fontsize="small", ncol=len(configs), loc="upper center")
     axes[0].set_title(f"array utilisation ({_SCOPE_TITLE.get(scope, scope)})")
     return _save(fig, path)
 
