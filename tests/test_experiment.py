@@ -318,3 +318,33 @@ def test_real_mapper_on_smoke(tmp_path):
     e2e = [r for r in results.rows if r["scope"] == "end_to_end"]
     att = {(r["seq_len"], r["configuration"]): r["latency_s"] for r in results.rows if r["scope"] == "attention"}
     assert all(r["latency_s"] > att[(r["seq_len"], r["configuration"])] for r in e2e)
+
+
+def test_mapping_file_and_search_configurations(tmp_path):
+    from einloom.cost_models import load_arch, load_workload
+    from einloom.mapper.baselines import baseline_mapping
+    mapping = baseline_mapping("fusemax", "fusemax-1pass", load_arch("fusemax-cloud"), load_workload("bert"))
+    (tmp_path / "fm.yaml").write_text(mapping.to_yaml())
+    text = GOOD + ("  - {name: File, cascade: fusemax-1pass, arch: fusemax-cloud, mapping: fm.yaml}\n"
+                   "  - {name: Best, cascade: fusemax-1pass, arch: fusemax-cloud, search: {objective: edp}}\n")
+    e = load_experiment(write(tmp_path, text))
+    file_config, search_config = e.configurations[2], e.configurations[3]
+    assert file_config.mapping_is_file and file_config.mapping == str(tmp_path / "fm.yaml")
+    assert search_config.search == {"objective": "edp"} and search_config.mapping_label == "search:edp"
+    seen = []
+
+    def record(point):
+        seen.append(point.mapping)
+        return stand_in(point)
+    rows = run_experiment(e, record, progress=False).rows
+    assert seen[0] == "flat" and seen[1] == "fusemax" and seen[2].name == "fusemax" and seen[3] is None
+    assert [r["mapping"] for r in rows] == ["flat", "fusemax", str(tmp_path / "fm.yaml"), "search:edp"]
+
+
+def test_bad_mapping_file_is_reported_at_the_experiment_line(tmp_path):
+    (tmp_path / "bad.yaml").write_text("name: bad\nbinding: {3d: [QK]}\n")
+    path = write(tmp_path, GOOD.replace("mapping: fusemax}", "mapping: bad.yaml}"))
+    with pytest.raises(ExperimentError) as info:
+        load_experiment(path)
+    assert info.value.location.line == 6 and info.value.location.field == "configurations[1].mapping"
+    assert "bad.yaml" in str(info.value)
