@@ -98,6 +98,36 @@ class Interpreter:
                     if reads & members or any(iterative.get(t) == var for t in reads):
                         members.add(einsum.name)
                         changed = True
+            # only what the recurrence needs runs inside the loop; an Einsum that merely reads iterates
+            # (and may read the final one, e.g. a normalization after the loop) runs after it
+            needed = {e.name for e in cascade.einsums if e.iterative_var == var}
+            changed = True
+            while changed:
+                changed = False
+                for einsum in cascade.einsums:
+                    if einsum.name in needed:
+                        for source in set(einsum.inputs) & members:
+                            if source not in needed:
+                                needed.add(source)
+                                changed = True
+            for einsum in cascade.einsums:
+                if einsum.name not in needed:
+                    continue
+                for access in (n for n in walk(einsum.expr) if isinstance(n, Access)):
+                    if iterative.get(access.tensor) != var:
+                        continue
+                    index = access.indices[cascade.tensors[access.tensor].ranks.index(rank_of(var))]
+                    if not (isinstance(index, Name) and index.name == var) and \
+                            not (isinstance(index, Num) and index.value == 0) and \
+                            not (isinstance(index, BinOp) and index.op == "+" and isinstance(index.left, Name)
+                                 and index.left.name == var and isinstance(index.right, Num)
+                                 and index.right.value == 1):
+                        raise SpecError(f"{einsum.name} is computed inside the iteration over {var} but reads "
+                                        f"{access.tensor} at a fixed or final iterate",
+                                        location=Location(cascade.file, einsum.line, einsum.text),
+                                        hint=f"inside the iteration read iterates {var} or {var}+1 only; "
+                                             f"read the final iterate in an Einsum after the iteration")
+            members = needed
             groups[var] = members
         owner: dict[str, str] = {}
         for var, members in groups.items():
