@@ -25,6 +25,7 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from einloom.rtl.attention import compute_cycles
 from einloom.rtl.config import RtlConfig
+from einloom.rtl.units import units_for
 from einloom.sim.formats import golden_attention
 
 
@@ -140,6 +141,9 @@ async def run_case(dut, cfg: RtlConfig, case: dict) -> dict:
     k = fmt.quantize(rng.normal(0, sd, (cfg.head_dim, m_dim)))
     v = fmt.quantize(rng.normal(0, 1.0, (cfg.value_dim, m_dim)))
     want = reference(cfg, q, k, v, causal)
+    if case.get("corrupt"):          # a deliberately wrong reference: the scoreboard must catch it
+        want = want.copy()
+        want[0, p_dim - 1] += 1
 
     Clock(dut.clk, 10, unit="ns").start()
     dut.rst.value = 1
@@ -173,9 +177,9 @@ async def run_case(dut, cfg: RtlConfig, case: dict) -> dict:
     for _ in range(4):
         await RisingEdge(dut.clk)
     cycles = int(dut.compute_cycles.value.to_unsigned())
-    units_exp = cfg.fmt and __import__("einloom.rtl.units", fromlist=["units_for"]).units_for(cfg.fmt)
-    expected = compute_cycles(cfg, p_dim, m_dim, causal, exp_latency=units_exp.exp_latency,
-                              recip_latency=units_exp.recip_latency)
+    units = units_for(cfg.fmt)
+    expected = compute_cycles(cfg, p_dim, m_dim, causal, exp_latency=units.exp_latency,
+                              recip_latency=units.recip_latency)
     errors = scoreboard(fmt, monitor.beats, want, cfg.value_dim, fmt.output_bits)
     if monitor.stalls == 0 and cycles != expected:
         errors.append(f"compute_cycles {cycles} != expected {expected}")
@@ -193,7 +197,7 @@ def _make_test(case: dict, cfg_dict: dict):
         _record(case["name"], result)
         assert result["passed"], "; ".join(result["errors"])
     test.__name__ = test.__qualname__ = f"attention_{case['name']}"
-    return cocotb.test(timeout_time=None)(test) if False else cocotb.test()(test)
+    return cocotb.test()(test)
 
 
 _SPEC = _load_spec()

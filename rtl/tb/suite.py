@@ -1,0 +1,71 @@
+"""The verification suite of one configuration: which shapes to run, and running them.
+
+Used by tests/rtl (pytest) and by ``einloom verify``.  Every case is one cocotb test of
+:mod:`einloom.rtl.tb.attention_tb`; all cases of a configuration run in one simulator process on one
+Verilator build.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from einloom.rtl.config import RtlConfig
+
+#: Testplan: feature -> cases covering it (names as in :func:`default_cases`).
+TESTPLAN = {
+    "smoke: one block, one ragged tile": ["smoke"],
+    "single query and key (P=M=1)": ["p1m1"],
+    "M not a multiple of the tile, P not a multiple of C": ["ragged"],
+    "causal mask (incl. skipped tiles)": ["causal", "causal_ragged", "m64_causal"],
+    "random output backpressure and input idle cycles": ["backpressure", "backpressure_causal"],
+    "wide logits (exp range, running-max rescales)": ["wide_logits"],
+    "cycle count equals the manifest formula": ["all cases without backpressure"],
+    "reference-model random at M=P=64, E=F=16": ["m64", "m64_causal"],
+    "scoreboard can fail (corrupted reference)": ["negative_corrupt"],
+}
+
+
+def default_cases(cfg: RtlConfig, *, quick: bool = False) -> list[dict[str, Any]]:
+    r, c = cfg.rows, cfg.cols
+    mk, mq = cfg.max_keys, cfg.max_queries
+
+    def clamp(p, m):
+        return min(p, mq), min(m, mk)
+
+    cases = [
+        {"name": "smoke", "P": min(c, mq), "M": min(r + 1, mk)},
+        {"name": "p1m1", "P": 1, "M": 1},
+        {"name": "ragged", "P": min(2 * c + 1, mq), "M": min(3 * r + 1, mk)},
+        {"name": "causal", "P": min(2 * c + 3, mq, mk), "M": min(2 * c + 3, mq, mk), "causal": True},
+        {"name": "causal_ragged", "P": min(c + 1, mq), "M": min(3 * r + 3, mk), "causal": True},
+        {"name": "backpressure", "P": min(2 * c + 2, mq), "M": min(2 * r + 3, mk), "backpressure": 0.5,
+         "input_gaps": 0.3},
+        {"name": "backpressure_causal", "P": min(c + 3, mq), "M": min(2 * r + 1, mk), "causal": True,
+         "backpressure": 0.3, "input_gaps": 0.5},
+        {"name": "wide_logits", "P": min(c + 2, mq), "M": min(4 * r + 2, mk), "sd": 3.0},
+        {"name": "negative_corrupt", "P": 3, "M": 3, "corrupt": True},
+    ]
+    if not quick:
+        p, m = clamp(64, 64)
+        cases += [{"name": "m64", "P": p, "M": m}, {"name": "m64_causal", "P": p, "M": m, "causal": True}]
+    for i, case in enumerate(cases):
+        case.setdefault("seed", 1000 + i)
+    return cases
+
+
+def run_suite(cfg: RtlConfig, cases: list[dict[str, Any]] | None = None, *, quick: bool = False
+              ) -> dict[str, Any]:
+    """Generate, build (cached) and simulate; returns ``{"top", "build_dir", "tests": {name: result}}``."""
+    from einloom.rtl.generate import generate
+    from einloom.rtl.tb import runner
+    design = generate(cfg)
+    build_dir = runner.build(design.verilog, design.top_name)
+    cases = cases if cases is not None else default_cases(cfg, quick=quick)
+    out = runner.run_tests(build_dir, design.top_name, "einloom.rtl.tb.attention_tb",
+                           spec={"config": cfg.to_dict(), "cases": cases})
+    results = out["tests"]
+    for case in cases:   # a test that crashed before recording counts as failed
+        results.setdefault(case["name"], {"passed": False, "errors": ["no result (simulation crashed?)"],
+                                          "P": case["P"], "M": case["M"]})
+        results[case["name"]]["expect_fail"] = bool(case.get("corrupt"))
+    return {"top": design.top_name, "build_dir": str(build_dir), "tests": results,
+            "manifest": design.manifest}
