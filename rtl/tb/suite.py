@@ -52,16 +52,16 @@ def default_cases(cfg: RtlConfig, *, quick: bool = False) -> list[dict[str, Any]
     return cases
 
 
-def run_suite(cfg: RtlConfig, cases: list[dict[str, Any]] | None = None, *, quick: bool = False
-              ) -> dict[str, Any]:
+def run_suite(cfg: RtlConfig, cases: list[dict[str, Any]] | None = None, *, quick: bool = False,
+              quiet: bool = False) -> dict[str, Any]:
     """Generate, build (cached) and simulate; returns ``{"top", "build_dir", "tests": {name: result}}``."""
     from einloom.rtl.generate import generate
     from einloom.rtl.tb import runner
     design = generate(cfg)
-    build_dir = runner.build(design.verilog, design.top_name)
+    build_dir = runner.build(design.verilog, design.top_name, quiet=quiet)
     cases = cases if cases is not None else default_cases(cfg, quick=quick)
     out = runner.run_tests(build_dir, design.top_name, "einloom.rtl.tb.attention_tb",
-                           spec={"config": cfg.to_dict(), "cases": cases})
+                           spec={"config": cfg.to_dict(), "cases": cases}, quiet=quiet)
     results = out["tests"]
     for case in cases:   # a test that crashed before recording counts as failed
         results.setdefault(case["name"], {"passed": False, "errors": ["no result (simulation crashed?)"],

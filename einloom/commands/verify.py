@@ -1,0 +1,82 @@
+"""``einloom verify --arch ARCH.yaml``: simulate the generated core against the golden model."""
+from __future__ import annotations
+
+import argparse
+import json
+
+EXAMPLE = """example:
+  einloom verify --arch examples/archs/rtl-4x4-int8.yaml
+  einloom verify --arch examples/archs/rtl-8x8-int8.yaml --quick --json > verify.json
+  einloom verify --arch examples/archs/rtl-4x4-int8.yaml --shape 64x64 --shape 128x32c"""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "verify", help="run the cocotb/Verilator testbenches of the generated core (bit-exact)",
+        description="Generate the core for ARCH, build it with Verilator (cached per design) and run the "
+                    "testbench cases (ragged tiles, causal masking, backpressure, M=P=64) against the "
+                    "number format's golden model; print pass/fail and cycles per case.",
+        epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--arch", required=True, help="architecture YAML with an rtl: section")
+    parser.add_argument("--quick", action="store_true", help="skip the M=P=64 cases")
+    parser.add_argument("--shape", action="append", default=[], metavar="PxM[c]",
+                        help="run this shape instead of the default cases (suffix c = causal); repeatable")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--verbose", action="store_true", help="show Verilator and cocotb output")
+    parser.set_defaults(func=run)
+
+
+def parse_shape(text: str, index: int) -> dict:
+    from einloom.einsum.errors import EinloomError, Location
+    causal = text.endswith("c")
+    body = text[:-1] if causal else text
+    try:
+        p, m = (int(x) for x in body.lower().split("x"))
+        if p < 1 or m < 1:
+            raise ValueError
+    except ValueError:
+        raise EinloomError(f"bad shape {text!r}", location=Location(field="--shape"),
+                           hint="write PxM, e.g. 64x64, or 64x64c for causal") from None
+    return {"name": f"shape{index}_{p}x{m}{'c' if causal else ''}", "P": p, "M": m, "causal": causal,
+            "seed": 7 + index}
+
+
+def run(args) -> int:
+    from einloom.einsum.errors import EinloomError, Location
+    from einloom.report.table import format_table
+    from einloom.rtl import RtlConfig
+    from einloom.rtl.tb.suite import default_cases, run_suite
+    cfg = RtlConfig.from_yaml(args.arch)
+    if args.shape:
+        cases = [parse_shape(s, i) for i, s in enumerate(args.shape)]
+        for case in cases:
+            if case["P"] > cfg.max_queries or case["M"] > cfg.max_keys:
+                raise EinloomError(f"shape {case['P']}x{case['M']} exceeds the buffers (max_queries "
+                                   f"{cfg.max_queries}, max_keys {cfg.max_keys})",
+                                   location=Location(field="--shape"), hint="raise rtl.max_* in the arch")
+    else:
+        cases = default_cases(cfg, quick=args.quick)
+    result = run_suite(cfg, cases, quiet=not args.verbose)
+    rows, ok = [], True
+    for case in cases:
+        r = result["tests"][case["name"]]
+        verdict = r["passed"] != r.get("expect_fail", False)
+        ok &= verdict
+        status = ("PASS" if verdict else "FAIL") + (" (expected mismatch)" if r.get("expect_fail") else "")
+        rows.append([case["name"], r.get("P"), r.get("M"), cfg.head_dim, cfg.value_dim,
+                     "yes" if case.get("causal") else "no", case.get("backpressure", 0.0),
+                     r.get("cycles"), r.get("expected_cycles"), status])
+    if args.json:
+        print(json.dumps({"arch": args.arch, "top": result["top"], "passed": bool(ok),
+                          "build_dir": result["build_dir"],
+                          "cases": [{**case, **result["tests"][case["name"]]} for case in cases]}, indent=2))
+    else:
+        print(format_table(["case", "P", "M", "E", "F", "causal", "backpressure", "cycles", "expected",
+                            "result"], rows, title=f"{result['top']} ({cfg.fmt.kind}, {cfg.rows}x{cfg.cols})"))
+        print(f"\n{'all passed' if ok else 'FAILURES'}: {sum(1 for r in rows if r[-1].startswith('PASS'))}"
+              f"/{len(rows)}; build {result['build_dir']}")
+        for case in cases:
+            r = result["tests"][case["name"]]
+            if r["passed"] == r.get("expect_fail", False) and r.get("errors"):
+                print(f"  {case['name']}: {'; '.join(r['errors'][:3])}")
+    return 0 if ok else 1
