@@ -167,3 +167,29 @@ def test_ecp5_place_and_route_reports_fmax(tmp_path):
     assert result.cached == {"synth": False, "pnr": False}
     again = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path)
     assert again.cache_hit and again.fmax_mhz == result.fmax_mhz
+
+
+def test_progress_spinner_on_terminal_and_in_logs():
+    import io
+    import time as _time
+    from einloom.commands.synth import Spinner
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    term = Terminal()
+    spinner = Spinner(term)
+    spinner("synth", "start")
+    _time.sleep(0.5)
+    spinner("pnr", "cached")
+    spinner.close()
+    text = term.getvalue()
+    assert "\rsynth" in text and " s" in text                  # the updating elapsed-time line
+    assert "einloom synth: pnr      cached\n" in text
+    log = io.StringIO()
+    plain = Spinner(log)
+    plain("pnr", "start")
+    plain("pnr", "done")
+    assert log.getvalue().startswith("einloom synth: pnr      running ...\neinloom synth: pnr      done in ")
+    assert "\r" not in log.getvalue()
