@@ -71,7 +71,7 @@ def fusemax_mapping(arch: Any, workload: Any, cascade: Any = "fusemax-1pass", *,
 
     def build(p1_: int) -> Mapping:
         return Mapping(
-            name="fusemax", cascade="fusemax-1pass",
+            name="fusemax", cascade="fusemax-1pass", params={"M0": rows},
             description="1-pass; M0 on rows, P on columns/lanes, M1 iterations interleaved across arrays",
             binding={**{e: "2d" for e in FUSEMAX_2D}, **{e: "1d" for e in FUSEMAX_1D}},
             spatial={"2d": {"rows": ("M0",), "cols": ("P",)}, "1d": {"lanes": ("P",)}},

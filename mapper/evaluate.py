@@ -219,7 +219,10 @@ def check_mapping(view: CascadeView, mapping: Mapping, hw: Hardware) -> Resolved
             for r in ranks:
                 spatial_width[r] = min(spatial_width.get(r, 1 << 62), hw.dims[array][dim])
     factors: dict[tuple[str, str], int] = {}
+    iterated = {r for e in bound for r in view.einsum(e).iteration_ranks}
     for rank, size in sizes.items():
+        if rank not in iterated:
+            continue
         given = dict(mapping.tiling.get(rank, {}))
         if "spatial" not in given and rank in spatial_width:
             given["spatial"] = min(size, spatial_width[rank])
@@ -256,7 +259,8 @@ def check_mapping(view: CascadeView, mapping: Mapping, hw: Hardware) -> Resolved
                 raise MappingError(f"{array} {dim} has {width} PEs but ranks {' x '.join(ranks)} are spread over "
                                    f"{used}", location=where("spatial", array, dim),
                                    hint=f"lower the spatial factors of {', '.join(ranks)}")
-            par += [r for r in ranks if r in info.iteration_ranks]
+            # an iterative rank carries a dependence from one iterate to the next: never parallel
+            par += [r for r in ranks if r in info.iteration_ranks and r != info.iterative_rank]
         par_ranks[einsum] = tuple(par)
 
     # groups
@@ -336,6 +340,8 @@ def _mapping_params(mapping: Mapping | None, cascade: Any) -> dict[str, int]:
     """Cascade parameters a mapping fixes: a partition tile (``M0``) equals its spatial factor."""
     params = getattr(cascade, "params", {}) or {}
     out = {}
+    if mapping is not None and mapping.params:
+        return {k: int(v) for k, v in mapping.params.items()}
     if mapping is not None:
         for rank, levels in mapping.tiling.items():
             if rank in params and set(levels) <= {"spatial", "PE", "GLB"}:
@@ -418,13 +424,32 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
             used = prod((sp[r] for r in ranks), start=one)
             feasible &= used <= hw.dims[bound[e]][dim]
 
+    # A reduction split across temporal (DRAM/GLB) loops completes only after them; within a fused
+    # group a consumer in the same pass would read partial values, so such tilings are illegal.
+    for gi, g in enumerate(rm.groups):
+        if g.pipeline == "none":
+            continue
+        members = set(g.einsums)
+        for e in g.einsums:
+            info = infos[e]
+            same_pass = [c for c, carried in view.consumers(e) if c.name in members and not carried and not any(
+                lvl > info.levels.get(root, 0) for root, lvl in c.levels.items())]
+            if not same_pass:
+                continue
+            for r in info.reduced_ranks:
+                feasible &= (f("DRAM", r) <= 1) & (f("GLB", r) <= 1)
+
     # ---------------- tensors: residency ----------------
     group_of = {e: gi for gi, g in enumerate(rm.groups) for e in g.einsums}
-    nest = [(lv, r) for lv in ("DRAM", "GLB") for r in rm.order[lv]]
+    order = {lv: list(rm.order[lv]) for lv in ("DRAM", "GLB", "PE")}
+    for (lv, r) in overrides:                  # a factor at a level whose order omits the rank: innermost
+        if lv in order and r not in order[lv]:
+            order[lv].append(r)
+    nest = [(lv, r) for lv in ("DRAM", "GLB") for r in order[lv]]
 
     def dram_mult(ranks: set[str]) -> np.ndarray:
         mult, seen = one.copy(), np.zeros(n, dtype=bool)
-        for r in reversed(rm.order["DRAM"]):
+        for r in reversed(order["DRAM"]):
             fr = f("DRAM", r)
             if r in ranks:
                 seen |= fr > 1
@@ -600,7 +625,7 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
     lat = np.zeros(n)
     busy = {"2d": np.zeros(n), "1d": np.zeros(n)}
     fill = np.zeros(n)
-    epochs = prod((f(lv, r) for lv in ("DRAM", "GLB") for r in rm.order[lv]), start=one) * instances
+    epochs = prod((f(lv, r) for lv in ("DRAM", "GLB") for r in order[lv]), start=one) * instances
     for gi, g in enumerate(rm.groups):
         b = {"2d": np.zeros(n), "1d": np.zeros(n)}
         for e in g.einsums:

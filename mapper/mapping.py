@@ -85,6 +85,7 @@ class Mapping:
     spatial_overrides: TMapping[str, TMapping[str, tuple[str, ...]]] = field(default_factory=dict)
     cascade: str | None = None
     description: str = ""
+    params: TMapping[str, int] = field(default_factory=dict)
     file: str | None = None
     linemap: LineMap | None = field(default=None, repr=False, compare=False)
 
@@ -120,6 +121,8 @@ class Mapping:
             out["cascade"] = self.cascade
         if self.description:
             out["description"] = self.description
+        if self.params:
+            out["params"] = {k: int(v) for k, v in self.params.items()}
         out["binding"] = by_array
         out["spatial"] = {a: {d: list(r) for d, r in dims.items()} for a, dims in self.spatial.items()}
         if self.spatial_overrides:
@@ -148,7 +151,7 @@ class Mapping:
 # ==================================================================================================
 
 _TOP = ("name", "binding", "spatial", "tiling", "loop_order", "groups", "spill", "spatial_overrides",
-        "cascade", "description")
+        "cascade", "description", "params")
 
 
 def _fail(linemap: LineMap | None, file: str | None, path: tuple[Any, ...], message: str,
@@ -291,12 +294,20 @@ def mapping_from_dict(data: Any, linemap: LineMap | None = None, *, file: str | 
         raise fail(("groups",), "only one group may be 'all'")
 
     spill = _names(data.get("spill") or [], fail, ("spill",), "tensors")
+    params: dict[str, int] = {}
+    raw_params = data.get("params") or {}
+    if not isinstance(raw_params, dict):
+        raise fail(("params",), "params must map a cascade parameter to an integer", "write params: {M0: 256}")
+    for key, value in raw_params.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise fail(("params", key), f"parameter {key} must be a positive integer, got {value!r}")
+        params[str(key)] = value
     cascade = data.get("cascade")
     if cascade is not None and not isinstance(cascade, str):
         raise fail(("cascade",), "cascade must be a library name or a path")
     return Mapping(name=name, binding=binding, spatial=spatial, tiling=tiling, loop_order=loop_order,
                    groups=tuple(groups), spill=spill, spatial_overrides=overrides, cascade=cascade,
-                   description=str(data.get("description") or ""), file=file, linemap=linemap)
+                   description=str(data.get("description") or ""), params=params, file=file, linemap=linemap)
 
 
 class _Shifted:
