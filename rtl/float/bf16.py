@@ -151,6 +151,16 @@ class Bf16Units(DatapathUnits):
             return _comb(m, Fp32ToBf16(latency=0), a=av)
         return av
 
+    @property
+    def exp_latency(self) -> int:
+        """Latency of :meth:`exp_unit` (13 with the score scale, 10 without)."""
+        return Bf16ExpDiff(self.fmt.scale_bits if self.fmt.scale else None).latency
+
+    @property
+    def recip_latency(self) -> int:
+        """Latency of :meth:`recip_unit` (6)."""
+        return Bf16Reciprocal().latency
+
     def exp_unit(self):
         return Bf16ExpDiff(self.fmt.scale_bits if self.fmt.scale else None)
 
