@@ -1,0 +1,9 @@
+"""Fixtures of the mapper tests (helpers live in mapper_helpers.py)."""
+import pytest
+
+from mapper_helpers import small_arch
+
+
+@pytest.fixture
+def arch():
+    return small_arch()

@@ -1,0 +1,103 @@
+"""The evaluator against hand-computed counts on a 4x4 array with P = M = 8, E = 4.
+
+QK[m,p] = Q[e,p] K[e,m] with M on the rows, P on the columns, E inside each PE, DRAM loops [P, M]
+(two tiles each); DRAM moves 10 bytes per cycle, the buffer row holds 4 values.
+"""
+from __future__ import annotations
+
+import pytest
+
+from einloom.einsum.errors import ArchError, MappingError
+from einloom.mapper.evaluate import evaluate
+from einloom.mapper.mapping import FusionGroup, Mapping
+
+from mapper_helpers import qk_view, small_arch
+
+
+def qk_mapping(pipeline: str = "none", **extra) -> Mapping:
+    binding = {"QK": "2d", **extra.pop("binding", {})}
+    return Mapping(name="hand", binding=binding,
+                   spatial={"2d": {"rows": ("M",), "cols": ("P",)}, "1d": {"lanes": ("P",)}},
+                   tiling={"M": {"DRAM": 2, "spatial": 4}, "P": {"DRAM": 2, "spatial": 4}, "E": {"PE": 4}},
+                   loop_order={"DRAM": ("P", "M"), "PE": ("E",)},
+                   groups=(FusionGroup(("all",), pipeline),), **extra)
+
+
+def test_single_einsum_counts_by_hand(arch):
+    ev = evaluate(qk_view(), qk_mapping(), arch)
+    assert ev.per_einsum_cycles["QK"] == 16                  # 2 x 2 tiles x E=4 steps, 1 MAC/cycle
+    assert ev.actions["2d.mac"] == 8 * 8 * 4
+    # DRAM: Q once (32), K once per P tile (2 x 32), QK written once (64) -> 160 values, 320 B
+    assert ev.dram_read_bytes == 2 * (32 + 64)
+    assert ev.dram_write_bytes == 2 * 64
+    assert ev.latency_cycles == pytest.approx(320 / 10)    # DRAM bound: 32 cycles > 16
+    assert ev.buffer["used_bytes"] == 2 * (16 + 16 + 16)     # Q, K, QK tiles of 4x4
+    # buffer: Q multicast over the 4 rows (256/4), K over the 4 columns (256/4), QK drained (64)
+    assert ev.actions["global_buffer.read_values"] == 64 + 64 + 64
+    assert ev.actions["global_buffer.write_values"] == 96 + 64   # fills + QK results
+    # register file: E is reduced inside the PE -> accumulator read + write per MAC; Q, K bypass
+    assert ev.actions["2d.register_file.read"] == 256
+    assert ev.actions["2d.register_file.write"] == 256
+    expected = (256 * 17.16 + 256 * (0.653 + 0.57) + 192 / 4 * arch.buffer_energy_pj("read")
+                + 160 / 4 * arch.buffer_energy_pj("write") + 320 / 8 * 249.6)
+    assert ev.energy_pj == pytest.approx(expected)
+    assert sum(ev.energy_breakdown_pj.values()) == pytest.approx(ev.energy_pj)
+    assert ev.util_2d == pytest.approx(16 / 32)
+
+
+def test_interleaved_pipeline_across_arrays(arch):
+    """QK on the 2D array feeds LM = max over M on the 1D array; both 16 cycles; DRAM 208 B."""
+    view = qk_view(with_max=True)
+    ev = evaluate(view, qk_mapping("interleave", binding={"LM": "1d"}), arch)
+    assert ev.per_einsum_cycles == {"QK": 16, "LM": 16}      # LM: 8 queries over 4 lanes x 8 keys
+    assert ev.dram_bytes == 2 * (32 + 64 + 8)                 # QK stays on chip, LM written once
+    fill = 16 / 4                                             # one epoch of the smaller array (4 epochs)
+    assert ev.latency_cycles == pytest.approx(208 / 10 + fill)
+    assert ev.per_einsum_activity_2d["QK"] == pytest.approx(16 / (20.8 + 4))
+    assert ev.utilization["1d"]["ideal"] == pytest.approx(16 / (20.8 + 4))
+    seq = evaluate(view, qk_mapping("sequential", binding={"LM": "1d"}), small_arch(dram_gbps=1000))
+    assert seq.latency_cycles == pytest.approx(32)           # arrays take turns: 16 + 16
+
+
+def test_op_without_a_unit_is_an_error_never_free():
+    view = qk_view(with_exp=True)
+    mapping = qk_mapping(binding={"SN": "2d"})
+    with pytest.raises(ArchError, match="Einsum SN is bound to the 2d array, which cannot run its 'exp' ops"):
+        evaluate(view, mapping, small_arch())
+    ev = evaluate(view, mapping, small_arch(exp_2d=True))    # exp as 6 MACs + 1 add on the 2D PE
+    assert ev.per_einsum_cycles["SN"] == 7 * 4
+    assert ev.actions["2d.mac"] == 256 + 6 * 64
+    assert ev.actions["2d.add"] == 64
+
+
+def test_buffer_overflow_is_rejected_with_the_reason():
+    with pytest.raises(MappingError, match=r"working set .* does not fit the .* global buffer of tiny"):
+        evaluate(qk_view(), qk_mapping(), small_arch(glb_bytes=64))
+
+
+def test_unknown_einsum_and_rank_are_named():
+    with pytest.raises(MappingError, match="unknown Einsum 'QQ'"):
+        evaluate(qk_view(), qk_mapping(binding={"QQ": "1d"}), small_arch())
+    bad = qk_mapping().replace(tiling={"X": {"DRAM": 2}})
+    with pytest.raises(MappingError, match="unknown rank 'X'"):
+        evaluate(qk_view(), bad, small_arch())
+    unbound = qk_mapping().replace(binding={})
+    with pytest.raises(MappingError, match="'QK' does arithmetic .* not bound"):
+        evaluate(qk_view(), unbound, small_arch())
+
+
+def test_spatial_overcommit_is_rejected():
+    wide = qk_mapping().replace(tiling={"M": {"spatial": 8}, "P": {"DRAM": 2, "spatial": 4}, "E": {"PE": 4}})
+    with pytest.raises(MappingError, match="rows has 4 PEs but ranks M are spread over 8"):
+        evaluate(qk_view(), wide, small_arch())
+
+
+def test_iterative_rank_is_never_parallel():
+    from einloom.mapper.model import CascadeView, EinsumInfo
+    run = EinsumInfo("RM", ("I", "P"), (), ("X",), {"max": 8 * 4}, iterative_rank="I", reads_self=True)
+    view = CascadeView.from_parts("iter", [run], {"I": 8, "P": 4}, {"X": ("I", "P"), "RM": ("I", "P")},
+                                  ["X"], ["RM"])
+    m = Mapping(name="it", binding={"RM": "2d"}, spatial={"2d": {"rows": ("I",), "cols": ("P",)}},
+                tiling={"I": {"DRAM": 2, "spatial": 4}})
+    ev = evaluate(view, m, small_arch(dram_gbps=1000))
+    assert ev.per_einsum_cycles["RM"] == 8                   # I sequential, P over 4 columns
