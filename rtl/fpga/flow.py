@@ -18,6 +18,7 @@ repeated call with unchanged inputs returns immediately and says so in :attr:`Sy
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from einloom.einsum.errors import Location, ToolError
-from einloom.rtl.fpga.harness import HARNESS_TOP, generate_harness, parse_ports
+from einloom.rtl.fpga.harness import HARNESS_TOP, generate_harness, generate_stub, parse_ports
 from einloom.rtl.fpga.resources import (
     Resources, check_pnr_report, fit_error, overflows, parse_stat_json, smallest_fitting_part, utilization,
 )
@@ -37,7 +38,7 @@ from einloom.rtl.fpga.targets import Part, Target, get_part, get_target
 from einloom.rtl.fpga.tools import run_tool, tool_version
 
 #: Bumped whenever the flow changes what a cached result means.
-FLOW_VERSION = 1
+FLOW_VERSION = 2
 #: nextpnr's timing target and placement seed (fixed so that results are reproducible).
 PNR_TARGET_MHZ = 100.0
 PNR_SEED = 1
@@ -193,7 +194,7 @@ class _Flow:
         self.cached: dict[str, bool] = {}
         self.seconds: dict[str, float] = {}
         self.work_dirs: dict[str, str] = {}
-        self._synth_memo: dict[str, Resources] = {}
+        self._synth_memo: dict[str, tuple[Resources, Path]] = {}
 
     def _mark(self, stage: str, cached: bool, seconds: float, directory: Path) -> None:
         self.cached[stage] = cached
@@ -204,16 +205,26 @@ class _Flow:
 
     def synth(self, part: Part) -> Resources:
         """Synthesize the bare core with ``part``'s synthesis options (cached)."""
+        return self._synth(part)[0]
+
+    def _synth(self, part: Part) -> tuple[Resources, Path]:
+        """(resources, stage directory); for a target with P&R the directory also holds the mapped
+        core netlist ``core_syn.json.gz`` that the P&R stage reuses instead of synthesizing again."""
         script = self.target.synth_script(self.top, part, ["core.v"])
+        if self.target.has_pnr:
+            script += "write_json core_syn.json\n"
         if script in self._synth_memo:
             return self._synth_memo[script]
         key = _digest("synth", FLOW_VERSION, self.verilog_sha, self.top, self.target.name, script,
                       self.versions["yosys"])
         stage = _Stage(self.cache_dir, "synth", key)
         stored = stage.load()
+        if stored is not None and self.target.has_pnr and not (stage.dir / "core_syn.json.gz").exists():
+            stored = None
         if stored is not None:
             resources = Resources.from_dict(stored["resources"])
-            self._mark("synth", True, stored["seconds"], stage.dir)
+            done = stage.dir
+            self._mark("synth", True, stored["seconds"], done)
         else:
             work = stage.fresh_dir()
             (work / "core.v").write_text(self.verilog)
@@ -227,32 +238,51 @@ class _Flow:
                 raise ToolError(f"yosys wrote no stat report (log: {work / 'yosys.log'})",
                                 hint="see the yosys log")
             resources = parse_stat_json(stat_path.read_text(), self.target, self.top)
+            netlist = work / "core_syn.json"
+            if netlist.exists():
+                with open(netlist, "rb") as raw, gzip.open(work / "core_syn.json.gz", "wb", compresslevel=3) as packed:
+                    shutil.copyfileobj(raw, packed)
+                netlist.unlink()
             done = stage.store({"resources": resources.to_dict(), "seconds": seconds})
             self._mark("synth", False, seconds, done)
-        self._synth_memo[script] = resources
-        return resources
+        self._synth_memo[script] = (resources, done)
+        return resources, done
 
     def pnr(self, part: Part) -> dict:
-        """Place and route the core inside the I/O harness on ``part`` (ECP5; cached)."""
-        harness = generate_harness(parse_ports(self.verilog, self.top), self.top)
-        script = (f"read_verilog -sv core.v\nread_verilog -sv harness.v\n"
-                  f"synth_ecp5 -top {HARNESS_TOP} -json harness.json\n")
+        """Place and route the core inside the I/O harness on ``part`` (ECP5; cached).
+
+        The harness is synthesized around a black-box stub of the core, and the core's already-mapped
+        netlist from the synthesis stage is put in the stub's place (:func:`merge_netlists`), so the
+        core is not synthesized twice and the placed core is exactly the one whose area is reported.
+        """
+        _, synth_dir = self._synth(part)
+        ports = parse_ports(self.verilog, self.top)
+        harness = generate_harness(ports, self.top)
+        stub = generate_stub(ports, self.top)
+        script = (f"read_verilog -sv harness.v\nread_verilog -sv -lib core_stub.v\n"
+                  f"synth_ecp5 -top {HARNESS_TOP} -json harness_syn.json\n")
         args = [*part.pnr_options, "--json", "harness.json", "--report", "report.json",
                 "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(PNR_SEED), "--timing-allow-fail"]
         key = _digest("pnr", FLOW_VERSION, self.verilog_sha, self.top, self.target.name, part.name,
-                      harness, script, args, self.versions)
+                      self.target.synth_script(self.top, part, ["core.v"]), harness, script, args,
+                      self.versions)
         stage = _Stage(self.cache_dir, "pnr", key)
         stored = stage.load()
         if stored is not None:
             self._mark("pnr", True, stored["seconds"], stage.dir)
             return stored["pnr"]
         work = stage.fresh_dir()
-        (work / "core.v").write_text(self.verilog)
         (work / "harness.v").write_text(harness)
+        (work / "core_stub.v").write_text(stub)
         (work / "harness.ys").write_text(script)
         with _announce(self.progress, "pnr"):
             start = time.monotonic()
             run_tool("yosys", ["-q", "-l", "harness-yosys.log", "-s", "harness.ys"], work, "harness-yosys.out")
+            with gzip.open(synth_dir / "core_syn.json.gz", "rt") as packed:
+                core_netlist = json.load(packed)
+            merged = merge_netlists(json.loads((work / "harness_syn.json").read_text()), core_netlist, self.top)
+            (work / "harness.json").write_text(json.dumps(merged))
+            del core_netlist, merged
             middle = time.monotonic()
             run_tool("nextpnr-ecp5", args, work, "nextpnr.log")
             seconds = time.monotonic() - start
@@ -266,9 +296,25 @@ class _Flow:
         pnr = pnr_summary(report)
         pnr["seconds_harness_synth"] = round(middle - start, 2)
         pnr["seconds_nextpnr"] = round(seconds - (middle - start), 2)
+        for bulky in ("harness_syn.json", "harness.json"):       # netlists: large, and rebuildable
+            (work / bulky).unlink(missing_ok=True)
         done = stage.store({"pnr": pnr, "seconds": seconds})
         self._mark("pnr", False, seconds, done)
         return pnr
+
+
+def merge_netlists(harness: dict, core: dict, core_name: str) -> dict:
+    """One hierarchical Yosys JSON netlist: the harness (synthesized around a black-box stub of the
+    core) with the stub replaced by the core's already-mapped module; nextpnr flattens it on import."""
+    modules = {name: module for name, module in harness["modules"].items() if name != core_name}
+    try:
+        module = dict(core["modules"][core_name])
+    except KeyError:
+        raise ToolError(f"the synthesized netlist has no module {core_name!r}",
+                        hint="the synthesis cache may be damaged; delete it or pass another --cache-dir") from None
+    module["attributes"] = {k: v for k, v in module.get("attributes", {}).items() if k != "top"}
+    modules[core_name] = module
+    return {**harness, "modules": modules}
 
 
 def pnr_summary(report: dict) -> dict:

@@ -151,3 +151,14 @@ def generate_harness(ports: list[Port], core: str, *, name: str = HARNESS_TOP) -
     lines.append("  );")
     lines.append("endmodule")
     return "\n".join(lines) + "\n"
+
+
+def generate_stub(ports: list[Port], core: str) -> str:
+    """A port-only declaration of ``core`` (for ``read_verilog -lib``: a black box the harness instantiates)."""
+    names = ", ".join(port.ref for port in ports)
+    lines = [f"module {core}({names});"]
+    for port in ports:
+        width = f"[{port.width - 1}:0] " if port.width > 1 else ""
+        lines.append(f"  {port.direction} {width}{port.ref};")
+    lines.append("endmodule")
+    return "\n".join(lines) + "\n"
