@@ -35,7 +35,7 @@ from einloom.rtl.fpga.resources import (
     Resources, check_pnr_report, fit_error, overflows, parse_stat_json, smallest_fitting_part, utilization,
 )
 from einloom.rtl.fpga.targets import Part, Target, get_part, get_target
-from einloom.rtl.fpga.tools import run_tool, tool_version
+from einloom.rtl.fpga.tools import CapacityError, run_tool, tool_version
 
 #: Bumped whenever the flow changes what a cached result means.
 FLOW_VERSION = 2
@@ -416,7 +416,19 @@ def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr
     pnr_info = None
     if pnr and target_obj.has_pnr:
         if fits:
-            pnr_info = flow.pnr(chosen)
+            while True:
+                try:
+                    pnr_info = flow.pnr(chosen)
+                    break
+                except CapacityError:
+                    # The core fits by its cell counts but not once placed with the harness: the
+                    # automatic choice moves to the next part; a part the user named is an error.
+                    larger = target_obj.parts[target_obj.parts.index(chosen) + 1:]
+                    if selection != "smallest fitting" or not larger:
+                        raise
+                    notes.append(f"{chosen.name} too small once placed; moved to {larger[0].name}")
+                    chosen = larger[0]
+                    resources = flow.synth(chosen)
         else:
             notes.append("P&R skipped: the design does not fit the part")
     elif pnr and not target_obj.has_pnr:

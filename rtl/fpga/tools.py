@@ -50,9 +50,23 @@ def run_tool(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout: f
                             hint="try a smaller configuration") from None
     text = log_path.read_text(errors="replace")
     if status != 0:
-        raise ToolError(f"{tool} failed: {first_error(text) or f'exit status {status}'} (log: {log_path})",
+        kind = CapacityError if is_capacity_failure(text) else ToolError
+        raise kind(f"{tool} failed: {first_error(text) or f'exit status {status}'} (log: {log_path})",
                         hint=error_hint(text))
     return text
+
+
+class CapacityError(ToolError):
+    """A tool failed because the design does not fit the device."""
+
+
+_CAPACITY = re.compile(r"(?i)(not enough|unable to place|more .* than available|exceeds|too many)")
+
+
+def is_capacity_failure(log: str) -> bool:
+    """Whether a failed tool's log says that the design does not fit the device."""
+    error = first_error(log) or ""
+    return bool(_CAPACITY.search(error))
 
 
 def first_error(log: str) -> str | None:
@@ -65,7 +79,7 @@ def first_error(log: str) -> str | None:
 
 def error_hint(log: str) -> str | None:
     """A hint for a recognizable tool failure (a design too large for the device, mostly)."""
-    if re.search(r"(?i)(not enough|unable to place|more .* than available|exceeds|too many)", log):
+    if is_capacity_failure(log):
         return "the design seems too large for the device; try a larger --part or a smaller configuration"
     return "see the log for the tool's full output"
 

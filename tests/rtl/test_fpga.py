@@ -193,3 +193,10 @@ def test_progress_spinner_on_terminal_and_in_logs():
     plain("pnr", "done")
     assert log.getvalue().startswith("einloom synth: pnr      running ...\neinloom synth: pnr      done in ")
     assert "\r" not in log.getvalue()
+
+
+def test_capacity_failures_are_recognized_in_tool_logs():
+    from einloom.rtl.fpga.tools import first_error, is_capacity_failure
+    log = "Info: Packing...\nERROR: Unable to place cell 'x', no BELs remaining to implement cell type 'MULT18X18D'\n"
+    assert first_error(log).startswith("Unable to place cell 'x'") and is_capacity_failure(log)
+    assert not is_capacity_failure("ERROR: syntax error, unexpected TOK_ID\n")
