@@ -676,7 +676,9 @@ class Evaluation:
 
     ``to_dict()`` keys: latency_s, latency_cycles, energy_pj, util_2d, util_1d (time-weighted spatial
     utilization, the FuseMax artifact's definition), utilization {array: {ideal, spatial_idle, stall,
-    fill}}, dram_bytes, energy_breakdown_pj {component: pJ}, actions {component: count},
+    fill}}, dram_bytes, energy_breakdown_pj {component: pJ} (DRAM, global buffer, register files, and
+    each array's functional units), energy_by_op_pj {array.op: pJ} (the compute part by op class, e.g.
+    ``2d.exp``), actions {component: count},
     per_einsum_activity_2d/1d {einsum: fraction of the run it keeps that array usefully busy},
     buffer {capacity_bytes, used_bytes, tensors}, area_um2, mapping, arch, cascade, workload.
     """
@@ -701,6 +703,7 @@ class Evaluation:
     per_einsum_cycles: dict[str, float]
     buffer: dict[str, Any]
     area_um2: float
+    energy_by_op_pj: dict[str, float] = field(default_factory=dict)
     loop_nest: str = ""
     rank_sizes: dict[str, int] = field(default_factory=dict)
     instances: int = 1
@@ -726,7 +729,10 @@ class Evaluation:
         total = self.energy_pj or 1.0
         for k, v in sorted(self.energy_breakdown_pj.items(), key=lambda kv: -kv[1]):
             lines.append(f"    {k:<16} {v:12.4g}  {100 * v / total:5.1f}%")
-        lines.append("  per-Einsum busy fraction (2D | 1D):")
+        if self.energy_by_op_pj:
+            lines.append("  compute energy by op (pJ): " + ", ".join(
+                f"{k} {v:.4g}" for k, v in sorted(self.energy_by_op_pj.items(), key=lambda kv: -kv[1])))
+        lines.append("  per-Einsum activity (fraction of the run its array is usefully busy):")
         for e, c in self.per_einsum_cycles.items():
             a2 = self.per_einsum_activity_2d.get(e)
             a1 = self.per_einsum_activity_1d.get(e)
@@ -799,6 +805,11 @@ def evaluate_view(rm: Resolved, *, instances: int = 1, workload_name: str = "-",
     if unit_total > 0 and abs(unit_total - compute_total) > 1e-6 * compute_total:
         for k in [k for k in breakdown if "." in k]:
             breakdown[k] *= compute_total / unit_total
+    by_op: dict[str, float] = {}
+    for e, array in mapping.binding.items():
+        for op, count in view.einsum(e).ops.items():
+            key = f"{array}.{op}"
+            by_op[key] = by_op.get(key, 0.0) + count * inst * hw.op_cost(array, op).energy_pj
     energy = float(res["energy_pj"][0])
     try:
         area = float(hw.arch.area_report().total_um2)
@@ -813,7 +824,7 @@ def evaluate_view(rm: Resolved, *, instances: int = 1, workload_name: str = "-",
         dram_write_bytes=float(res["dram_write_bytes"][0]), energy_breakdown_pj=breakdown, actions=actions,
         per_einsum_activity_2d=activity2, per_einsum_activity_1d=activity1, per_einsum_cycles=per_cycles,
         buffer={"capacity_bytes": hw.glb_bytes, "used_bytes": used, "tensors": tensors},
-        area_um2=area, loop_nest=nest, rank_sizes=dict(view.sizes), instances=inst)
+        area_um2=area, energy_by_op_pj=by_op, loop_nest=nest, rank_sizes=dict(view.sizes), instances=inst)
 
 
 def evaluate(cascade: Any, mapping: Mapping, arch: Any, workload: Any = None, *,
