@@ -862,11 +862,29 @@ class EndToEnd:
         return self.attention.energy_pj + sum(e.energy_pj for e in self.linear.values())
 
     def to_dict(self) -> dict[str, Any]:
+        """Same keys as :meth:`Evaluation.to_dict` for the whole layer (utilizations and activities
+        time-weighted over attention and the linear layers; linear layers appear as ``linear.<name>``),
+        plus the attention and linear parts."""
+        parts = [("", self.attention)] + [(f"linear.{k}", v) for k, v in self.linear.items()]
+        total = self.latency_s or 1.0
         breakdown: dict[str, float] = {}
-        for ev in [self.attention, *self.linear.values()]:
+        actions: dict[str, float] = {}
+        activity: dict[str, float] = {}
+        util = {"2d": 0.0, "1d": 0.0}
+        for name, ev in parts:
+            share = ev.latency_s / total
             for k, v in ev.energy_breakdown_pj.items():
                 breakdown[k] = breakdown.get(k, 0.0) + v
+            for k, v in ev.actions.items():
+                actions[k] = actions.get(k, 0.0) + v
+            for e, a in ev.per_einsum_activity_2d.items():
+                key = name or e
+                activity[key] = activity.get(key, 0.0) + a * share
+            util["2d"] += ev.util_2d * share
+            util["1d"] += ev.util_1d * share
         return {"latency_s": self.latency_s, "energy_pj": self.energy_pj,
+                "util_2d": util["2d"], "util_1d": util["1d"], "actions": actions,
+                "per_einsum_activity_2d": activity,
                 "attention_latency_s": self.attention.latency_s, "attention_energy_pj": self.attention.energy_pj,
                 "linear_latency_s": sum(e.latency_s for e in self.linear.values()),
                 "linear_energy_pj": sum(e.energy_pj for e in self.linear.values()),

@@ -54,6 +54,11 @@ class SearchResult:
     top: list[tuple[float, Mapping]] = field(default_factory=list)
 
     @property
+    def mapping(self) -> Mapping:
+        """The best mapping (alias of ``best_mapping``)."""
+        return self.best_mapping
+
+    @property
     def mappings_per_s(self) -> float:
         return self.evaluated / self.seconds if self.seconds > 0 else float("inf")
 
