@@ -531,6 +531,8 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
         fp_parts[gi][t] = part
 
     # DRAM tensors: traffic and buffer tiles per group
+    crossing = {t for t in infos if _is_dram(location.get(t)) and t not in view.outputs and t not in mapping.spill}
+    crossing_events: list[tuple[str, int, str, str, np.ndarray]] = []
     for gi, g in enumerate(rm.groups):
         seen_inputs: set[str] = set()
         for e in g.einsums:
@@ -554,6 +556,8 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
                     vol = view.tensor_elements(t) * dram_mult(rt)
                 dram_read[gi] = dram_read[gi] + vol
                 dram_by_einsum[e] = dram_by_einsum[e] + vol
+                if t in crossing:
+                    crossing_events.append((t, gi, e, "read", vol))
                 if t not in fp_parts[gi]:
                     tile = glb_tile(rt)
                     fp_parts[gi][t] = tile
@@ -565,10 +569,33 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
                 dram_write[gi] = dram_write[gi] + vol
                 dram_read[gi] = dram_read[gi] + view.tensor_elements(e) * (mult - 1)
                 dram_by_einsum[e] = dram_by_einsum[e] + vol
+                if e in crossing:
+                    crossing_events.append((e, gi, e, "write", vol + view.tensor_elements(e) * (mult - 1)))
                 if e not in fp_parts[gi]:
                     tile = glb_tile(rt)
                     fp_parts[gi][e] = tile
                     footprint[gi] = footprint[gi] + tile
+
+    # An intermediate passed between fusion groups (Unfused: every one) stays in the buffer when the
+    # whole tensor fits next to the largest group's working set; otherwise it goes through DRAM.
+    capacity = hw.glb_bytes / hw.word_bytes
+    for t in [t for t in view.names if t in crossing]:
+        whole = float(view.tensor_elements(t))
+        largest = np.max(np.stack(list(footprint.values())), axis=0) if footprint else np.zeros(n)
+        keep = whole + largest <= capacity
+        for (u, gi, e, kind, vol) in crossing_events:
+            if u != t:
+                continue
+            saved = np.where(keep, vol, 0.0)
+            if kind == "read":
+                dram_read[gi] = dram_read[gi] - saved
+            else:
+                dram_write[gi] = dram_write[gi] - saved
+            dram_by_einsum[e] = dram_by_einsum[e] - saved
+        for gi in footprint:
+            extra = np.where(keep, whole - fp_parts[gi].get(t, 0.0), 0.0)
+            footprint[gi] = footprint[gi] + extra
+            fp_parts[gi][t] = fp_parts[gi].get(t, 0.0) + extra
 
     # ---------------- on-chip accesses ----------------
     # Operands delivered from the buffer go straight to the functional units (multicast over the
