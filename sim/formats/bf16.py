@@ -28,6 +28,11 @@ Measured errors against float64 (``benchmarks/bf16_errors.py`` prints them; test
 * ``bf16_mul``, ``bf16_to_fp32``: exact.
 * ``fp32_exp``: <= 0.81 fp32 ulp measured (random inputs in [-88, 88], all bf16 inputs); bound ``EXP_MAX_ULP``.
 * ``fp32_recip``: <= 0.515 fp32 ulp measured over every significand; bound ``RECIP_MAX_ULP``.
+* 1-pass attention (``golden_attention_bf16``) vs float64 attention of the same bf16 inputs:
+  max|err| / max|AV| about 0.5e-3 .. 1.3e-3 with an fp32 output and 1.4e-3 .. 3.4e-3 with the
+  bf16 output (E = F = 8 .. 64, M up to 256, tiles 4 .. 64, causal or not). The dominant term is
+  the rounding of the probabilities to bf16 before the PV product (2**-9 relative), as in
+  FlashAttention-2; the exp, reciprocal and fp32 sums contribute ~1e-7.
 """
 
 from __future__ import annotations
