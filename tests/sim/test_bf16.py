@@ -274,3 +274,28 @@ def test_attention_one_tile_row_is_convex_combination():
     got = B.golden_attention_bf16(Q, K, V, tile=4, output="fp32")
     want = B.bf16_quantize(V).astype(np.float64).mean(axis=1)
     np.testing.assert_allclose(got, np.repeat(want[:, None], P, axis=1), rtol=2**-8)
+
+
+def test_attention_error_is_the_bf16_probabilities():
+    # float64 FlashAttention-2 that rounds only the probabilities to bf16 before the PV product:
+    # the bf16 golden model must agree with it to fp32-level accuracy (exp, recip, sums ~1e-7)
+    E = F = 16
+    P, M, tile = 16, 48, 8
+    rng = np.random.default_rng(11)
+    q, k, v = rng.normal(size=(E, P)), rng.normal(size=(E, M)), rng.normal(size=(F, M))
+    qb, kb, vb = (B.bf16_quantize(t).astype(np.float64) for t in (q, k, v))
+    s = float(B.fp32_value(B.fp32_bits(1 / np.sqrt(E)))) * (kb.T @ qb)
+    rm, rd, rnv = np.full(P, -np.inf), np.zeros(P), np.zeros((F, P))
+    for t in range(M // tile):
+        st = s[t * tile:(t + 1) * tile]
+        new = np.maximum(rm, st.max(0))
+        w = np.exp(st - new)
+        prm = np.exp(rm - new)
+        rd = prm * rd + w.sum(0)
+        rnv = prm * rnv + vb[:, t * tile:(t + 1) * tile] @ B.bf16_quantize(w).astype(np.float64)
+        rm = new
+    fa2 = rnv / rd
+    got = B.golden_attention_bf16(q, k, v, tile=tile, output="fp32").astype(np.float64)
+    exact = attention_f64(qb, kb, vb, False, 1 / np.sqrt(E))
+    assert np.abs(got - fa2).max() / np.abs(fa2).max() < 2e-6
+    assert np.abs(got - exact).max() / np.abs(exact).max() > 1e-4      # the bf16 P rounding is visible
