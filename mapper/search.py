@@ -224,6 +224,9 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
         for dram_order in itertools.permutations(seq):
             for glb_order in (itertools.permutations(seq) if len(seq) > 1 else [tuple(seq)]):
                 for spill in spills:
+                    if time_budget_s is not None and best is not None and \
+                            time.perf_counter() - start > time_budget_s:
+                        break
                     tiling = {r: {"spatial": int(s)} for r, s in sp.items()}
                     mapping = Mapping(
                         name=f"search-{objective}", cascade=getattr(cascade, "name", None), params=pchoice,

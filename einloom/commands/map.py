@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     parser.add_argument("--mapping", metavar="NAME|FILE", help="baseline name (fusemax, flat, unfused) or mapping file")
     parser.add_argument("--search", action="store_true", help="search for the best mapping")
     parser.add_argument("--objective", choices=["latency", "energy", "edp"], default="latency")
+    parser.add_argument("--budget", type=float, metavar="SECONDS",
+                        help="stop the search after this long (best so far; default: run to completion)")
     parser.add_argument("--end-to-end", action="store_true", help="add the linear layers (Q, K, V, Z, FFN)")
     parser.add_argument("--save-mapping", metavar="FILE", help="write the (found) mapping as YAML")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -61,7 +63,7 @@ def run(args) -> int:
     search_info = None
     if args.search:
         from einloom.mapper.search import search
-        result = search(cascade, arch, workload, objective=args.objective)
+        result = search(cascade, arch, workload, objective=args.objective, time_budget_s=args.budget)
         mapping, evaluation = result.best_mapping, result.best
         search_info = {"evaluated": result.evaluated, "screened": result.screened, "families": result.families,
                        "seconds": result.seconds, "mappings_per_s": result.mappings_per_s,
