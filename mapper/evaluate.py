@@ -28,10 +28,17 @@ intermediate held for a later pass over root rank R (FuseMax §III) keeps every 
 outermost loop over R inward; a running state keeps every loop inside its iterative rank; others keep
 one step.  A mapping whose buffer working set exceeds the capacity is rejected with the reason.
 
-**Actions and energy.**  DRAM per 64-bit access, buffer per row (values / values-per-row), register
-files per value (operand reads, result writes, accumulator read-modify-writes, fills), and every
-functional unit action (``exp`` on the MAC is 6 MAC + 1 add actions), each priced by
-:mod:`einloom.cost_models`.  Leakage is not modelled.
+**Actions and energy.**  DRAM per 64-bit access; buffer per row (values / values-per-row): fills,
+drains, operand deliveries to the array (one per multicast group, one per PE-level reuse window),
+intermediates written and read back; register files per value: operands the PE reuses over a
+PE-level loop (written once, read per use), intermediates resident in the PE, and accumulators of
+PE-level (temporal) reductions (read + write per point) -- operands streamed from the buffer and
+spatial reductions bypass the register file; every functional-unit action (``exp`` on the MAC is 6
+MAC + 1 add actions).  Each action is priced by :mod:`einloom.cost_models`.  Leakage is not modelled.
+
+**Limits.**  Double buffering is assumed free (a tile's fetch overlaps the previous tile's compute);
+the network-on-chip, control and the FuseMax 1D-side buffer are not modelled; the fill of an
+interleaved pipeline is one epoch of the less busy array per run; ragged tiles cost a full tile.
 """
 from __future__ import annotations
 
