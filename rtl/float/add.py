@@ -95,9 +95,9 @@ class Fp32Add(wiring.Component):
                 m.d.comb += left.eq(26 - i)
         carry = s1.z[27]
         zn = Mux(carry, Cat(s1.z[1] | s1.z[0], s1.z[2:28]), (s1.z << left)[0:28])
-        exp = Signal(signed(11))
-        m.d.comb += exp.eq(Mux(carry, s1.e_l + 1, s1.e_l - left))
-        s2 = p.stage(zn=zn[0:27], exp=exp, is_zero=s1.z == 0, sign_l=s1.sign_l,
+        exponent = Signal(signed(11))
+        m.d.comb += exponent.eq(Mux(carry, s1.e_l + 1, s1.e_l - left))
+        s2 = p.stage(zn=zn[0:27], exp=exponent, is_zero=s1.z == 0, sign_l=s1.sign_l,
                      zero_sign=s1.zero_sign, is_special=s1.is_special, special=s1.special)
 
         grs = s2.zn[0:3]

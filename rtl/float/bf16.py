@@ -69,11 +69,11 @@ class Bf16ExpDiff(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.sub = sub = Fp32Add(subtract=True)
-        m.submodules.exp = exp = Fp32Exp()
+        m.submodules.subtract = sub = Fp32Add(subtract=True)
+        m.submodules.exponential = exp = Fp32Exp()
         m.d.comb += [sub.a.eq(self.x), sub.b.eq(self.m), self.y.eq(exp.result)]
         if self.scale_bits is not None:
-            m.submodules.mul = mul = Fp32Mul()
+            m.submodules.scale = mul = Fp32Mul()
             m.d.comb += [mul.a.eq(sub.result), mul.b.eq(self.scale_bits), exp.a.eq(mul.result)]
         else:
             m.d.comb += exp.a.eq(sub.result)
@@ -101,7 +101,7 @@ class Bf16Reciprocal(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.recip = r = Fp32Recip()
+        m.submodules.reciprocal = r = Fp32Recip()
         m.d.comb += [r.a.eq(self.x), self.y.eq(r.result)]
         return m
 

@@ -87,15 +87,15 @@ class Fp32Exp(wiring.Component):
         s4 = p.stage(y=y[0:64], n=s3.n, sign=s3.sign, big=s3.big, nan=s3.nan)
 
         two = s4.y[63]
-        r1 = (s4.y + (1 << 39))[40:65]
-        r0 = (s4.y + (1 << 38))[39:65]
+        r1 = s4.y[40:64] + s4.y[39]                      # round half up: add the first dropped bit
+        r0 = s4.y[39:64] + s4.y[38]
         rounded = Mux(two, r1, r0)[0:25]
         over = rounded[24]
         sig24 = Mux(over, rounded[1:25], rounded[0:24])
-        exp = Signal(signed(11))
-        m.d.comb += exp.eq(s4.n + two + over + 127)
+        exponent = Signal(signed(11))
+        m.d.comb += exponent.eq(s4.n + two + over + 127)
         out = Mux(s4.nan, FP32_NAN,
-                  Mux(s4.big, Mux(s4.sign, 0, FP32_INF), finish(Const(0, 1), exp, sig24)))
+                  Mux(s4.big, Mux(s4.sign, 0, FP32_INF), finish(Const(0, 1), exponent, sig24)))
         s5 = p.stage(result=out)
         m.d.comb += self.result.eq(s5.result)
         return m

@@ -57,9 +57,9 @@ class Bf16Mul(wiring.Component):
         ia, ib = (ea == 0xFF) & (fa == 0), (eb == 0xFF) & (fb == 0)
         nan = ((ea == 0xFF) & (fa != 0)) | ((eb == 0xFF) & (fb != 0)) | ((ia | ib) & (za | zb))
         special = Mux(nan, FP32_NAN, Mux(ia | ib, signed_inf(sign), signed_zero(sign)))
-        exp = Signal(signed(11))
-        m.d.comb += exp.eq(ea + eb - 127)
-        s0 = p.stage(prod=Cat(fa, 1) * Cat(fb, 1), exp=exp, sign=sign,
+        exponent = Signal(signed(11))
+        m.d.comb += exponent.eq(ea + eb - 127)
+        s0 = p.stage(prod=Cat(fa, 1) * Cat(fb, 1), exp=exponent, sign=sign,
                      is_special=nan | ia | ib | za | zb, special=special)
 
         hi = s0.prod[15]
@@ -119,9 +119,9 @@ class Fp32Mul(wiring.Component):
         ia, ib = (ea == 0xFF) & (fa == 0), (eb == 0xFF) & (fb == 0)
         nan = ((ea == 0xFF) & (fa != 0)) | ((eb == 0xFF) & (fb != 0)) | ((ia | ib) & (za | zb))
         special = Mux(nan, FP32_NAN, Mux(ia | ib, signed_inf(sign), signed_zero(sign)))
-        exp = Signal(signed(11))
-        m.d.comb += exp.eq(ea + eb - 127)
-        s0 = p.stage(prod=Cat(fa, 1) * Cat(fb, 1), exp=exp, sign=sign,
+        exponent = Signal(signed(11))
+        m.d.comb += exponent.eq(ea + eb - 127)
+        s0 = p.stage(prod=Cat(fa, 1) * Cat(fb, 1), exp=exponent, sign=sign,
                      is_special=nan | ia | ib | za | zb, special=special)
 
         prod = s0.prod                                   # 48 bits, leading one at bit 47 or 46

@@ -65,8 +65,8 @@ class Fp32Recip(wiring.Component):
         y = st.y
         for _ in range(2):
             my = (keep["man"] * y)[23:56]                 # m*y as 2.30
-            err = Signal(33)
-            m.d.comb += err.eq(Const(1 << 31, 33) - my)  # 2 - m*y, positive
+            err = Signal(32)
+            m.d.comb += err.eq(Const(1 << 31, 33) - my)  # 2 - m*y, positive and < 2**31
             st = p.stage(y=y, err=err, **keep)
             keep = dict(man=st.man, e=st.e, sign=st.sign, is_special=st.is_special, special=st.special)
             y = (st.y * st.err)[30:63]
@@ -78,9 +78,9 @@ class Fp32Recip(wiring.Component):
         rounded = Mux(ge1, (y + 64)[7:33], (y + 32)[6:33])[0:25]
         over = rounded[24]
         sig = Mux(over, rounded[1:25], rounded[0:24])
-        exp = Signal(signed(11))
-        m.d.comb += exp.eq(Mux(ge1, 254 - keep["e"], 253 - keep["e"]) + over)
-        out = Mux(keep["is_special"], keep["special"], finish(keep["sign"], exp, sig))
+        exponent = Signal(signed(11))
+        m.d.comb += exponent.eq(Mux(ge1, 254 - keep["e"], 253 - keep["e"]) + over)
+        out = Mux(keep["is_special"], keep["special"], finish(keep["sign"], exponent, sig))
         so = p.stage(result=out)
         m.d.comb += self.result.eq(so.result)
         return m
