@@ -87,14 +87,20 @@ class Fp32Add(wiring.Component):
         s1 = p.stage(z=z, e_l=s0.e_l, sign_l=s0.sign_l, zero_sign=s0.zero_sign,
                      is_special=s0.is_special, special=s0.special)
 
-        # normalize: leading one to bit 26 (or shift right once on a carry into bit 27)
-        left = Signal(5)
-        m.d.comb += left.eq(27)
-        for i in range(27):
-            with m.If(s1.z[i]):
-                m.d.comb += left.eq(26 - i)
+        # normalize: leading one to bit 26 by a 16/8/4/2/1 shifter cascade (the leading-zero count is
+        # the sum of the shifts taken; a zero sum takes them all and is flagged separately), or
+        # shift right once on a carry into bit 27
+        v = s1.z[0:27]
+        taken = []
+        for k in (16, 8, 4, 2, 1):
+            empty = Signal(name=f"lz{k}")
+            shifted = Signal(27, name=f"norm{k}")
+            m.d.comb += [empty.eq(v[27 - k:27] == 0), shifted.eq(Mux(empty, Cat(Const(0, k), v[0:27 - k]), v))]
+            v = shifted
+            taken.append(empty)
+        left = Cat(*reversed(taken))                     # bit 4 = shifted by 16, ..., bit 0 = by 1
         carry = s1.z[27]
-        zn = Mux(carry, Cat(s1.z[1] | s1.z[0], s1.z[2:28]), (s1.z << left)[0:28])
+        zn = Mux(carry, Cat(s1.z[1] | s1.z[0], s1.z[2:28]), v)
         exponent = Signal(signed(11))
         m.d.comb += exponent.eq(Mux(carry, s1.e_l + 1, s1.e_l - left))
         s2 = p.stage(zn=zn[0:27], exp=exponent, is_zero=s1.z == 0, sign_l=s1.sign_l,

@@ -1,7 +1,7 @@
 """fp32 exponential by base-2 range reduction."""
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float.common import FP32_INF, FP32_NAN, fields32, finish
@@ -76,8 +76,10 @@ class Fp32Exp(wiring.Component):
         n = t[32:41].as_signed()                         # floor(t)
         idx, r = t[24:32], t[0:24]
         a = (r * Const(EXP_LN2_Q32, 32))[33:56]          # r * ln2 as 0.31
-        table = Array(Const(v, 32) for v in EXP_TABLE)
-        s2 = p.stage(n=n, a=a, two_f=table[idx], sign=s1.sign, big=s1.big, nan=s1.nan)
+        m.submodules.table = table = memory.Memory(shape=32, depth=256, init=EXP_TABLE)
+        rd = table.read_port(domain="comb")              # a ROM: 2**(i/256) as 1.31
+        m.d.comb += rd.addr.eq(idx)
+        s2 = p.stage(n=n, a=a, two_f=rd.data, sign=s1.sign, big=s1.big, nan=s1.nan)
 
         a2 = (s2.a * s2.a)[32:46]                        # a*a/2 as 0.31
         q = Const(1 << 31, 32) + s2.a + a2

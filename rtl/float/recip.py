@@ -1,7 +1,7 @@
 """fp32 reciprocal: table seed + two Newton-Raphson steps."""
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float.common import FP32_NAN, fields32, finish, signed_inf, signed_zero
@@ -56,7 +56,10 @@ class Fp32Recip(wiring.Component):
         m = Module()
         p = Pipeline(m, self.BOUNDARIES, self._pipe_latency)
         s, e, f = fields32(self.a)
-        seed = Array(Const(v, 12) for v in RECIP_SEED_TABLE)[f[16:23]]
+        m.submodules.seed_table = table = memory.Memory(shape=12, depth=128, init=RECIP_SEED_TABLE)
+        rd = table.read_port(domain="comb")              # a ROM: 1/m at the interval midpoints, 1.11
+        m.d.comb += rd.addr.eq(f[16:23])
+        seed = rd.data
         special = Mux((e == 0xFF) & (f != 0), FP32_NAN,
                       Mux(e == 0xFF, signed_zero(s), signed_inf(s)))
         st = p.stage(man=Cat(f, Const(1, 1)), y=Cat(Const(0, 19), seed), e=e, sign=s,

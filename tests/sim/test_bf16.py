@@ -299,3 +299,35 @@ def test_attention_error_is_the_bf16_probabilities():
     exact = attention_f64(qb, kb, vb, False, 1 / np.sqrt(E))
     assert np.abs(got - fa2).max() / np.abs(fa2).max() < 2e-6
     assert np.abs(got - exact).max() / np.abs(exact).max() > 1e-4      # the bf16 P rounding is visible
+
+
+# --- property tests over arbitrary bit patterns ---------------------------------------------------
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+u32 = st.integers(0, 2**32 - 1)
+
+
+def _ieee_agrees(a, b, ref):
+    """True where IEEE and the model must agree: no subnormal input or output, no NaN input."""
+    e = lambda x: (x >> 23) & 0xFF  # noqa: E731
+    normal_in = (e(a) != 0) & (e(b) != 0) & ~((e(a) == 255) & ((a & 0x7FFFFF) != 0)) & \
+        ~((e(b) == 255) & ((b & 0x7FFFFF) != 0))
+    return normal_in & (e(ref) != 0)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(u32, u32), min_size=1, max_size=64))
+def test_add_and_mul_equal_ieee_on_any_bits(pairs):
+    a = np.array([p[0] for p in pairs], dtype=np.uint32)
+    b = np.array([p[1] for p in pairs], dtype=np.uint32)
+    with np.errstate(all="ignore"):
+        for ours, ref in ((B.fp32_add(a, b), B.fp32_value(a) + B.fp32_value(b)),
+                          (B.fp32_mul(a, b), B.fp32_value(a) * B.fp32_value(b))):
+            ref = ref.view(np.uint32)
+            agree = _ieee_agrees(a, b, ref)
+            nan = np.isnan(B.fp32_value(ref))
+            np.testing.assert_array_equal(ours[agree & ~nan], ref[agree & ~nan])
+            assert np.all(ours[agree & nan] == B.FP32_NAN)
+    np.testing.assert_array_equal(B.fp32_add(a, b), B.fp32_add(b, a))     # commutative, bit for bit
+    np.testing.assert_array_equal(B.fp32_mul(a, b), B.fp32_mul(b, a))
