@@ -154,12 +154,12 @@ class Bf16Units(DatapathUnits):
     @property
     def exp_latency(self) -> int:
         """Latency of :meth:`exp_unit` (13 with the score scale, 10 without)."""
-        return Bf16ExpDiff(self.fmt.scale_bits if self.fmt.scale else None).latency
+        return Fp32Add.BOUNDARIES + (Fp32Mul.BOUNDARIES if self.fmt.scale else 0) + Fp32Exp.BOUNDARIES
 
     @property
     def recip_latency(self) -> int:
         """Latency of :meth:`recip_unit` (6)."""
-        return Bf16Reciprocal().latency
+        return Fp32Recip.BOUNDARIES
 
     def exp_unit(self):
         return Bf16ExpDiff(self.fmt.scale_bits if self.fmt.scale else None)

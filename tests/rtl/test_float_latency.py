@@ -76,3 +76,14 @@ def test_latency_out_of_range_is_rejected_with_the_range():
         Fp32Add(latency=5)
     with pytest.raises(ValueError, match=r"latency must be 0\.\.6, not -1"):
         Fp32Exp(latency=-1)
+
+
+@pytest.mark.parametrize("scale", [True, False])
+def test_bf16_units_latencies_match_their_components(scale):
+    from amaranth.hdl import Fragment
+
+    from einloom.rtl.units import units_for
+    units = units_for(B.Bf16Format(head_dim=8, scale=scale))
+    exp, recip = units.exp_unit(), units.recip_unit()
+    assert (units.exp_latency, units.recip_latency) == (exp.latency, recip.latency) == (13 if scale else 10, 6)
+    Fragment.get(exp, None), Fragment.get(recip, None)      # they elaborate
