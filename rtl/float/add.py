@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float.common import FP32_NAN, fields32, finish, signed_inf, signed_zero
-from einloom.rtl.float.pipeline import Pipeline, registered_boundaries
+from einloom.rtl.float.pipeline import Pipeline, check_latency
 
 __all__ = ["Fp32Add"]
 
@@ -44,10 +44,10 @@ class Fp32Add(wiring.Component):
     BOUNDARIES = 4
 
     def __init__(self, *, subtract: bool = False, latency: int = 4):
+        check_latency(self, self.BOUNDARIES, latency)
         self._pipe_latency = latency
         self.subtract = bool(subtract)
         super().__init__()
-        registered_boundaries(self.BOUNDARIES, latency)     # validates latency
 
     @property
     def latency(self) -> int:

@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float.common import FP32_NAN
-from einloom.rtl.float.pipeline import Pipeline, registered_boundaries
+from einloom.rtl.float.pipeline import Pipeline, check_latency
 
 __all__ = ["Fp32Max"]
 
@@ -42,9 +42,9 @@ class Fp32Max(wiring.Component):
     BOUNDARIES = 1
 
     def __init__(self, *, latency: int = 1):
+        check_latency(self, self.BOUNDARIES, latency)
         self._pipe_latency = latency
         super().__init__()
-        registered_boundaries(self.BOUNDARIES, latency)     # validates latency
 
     @property
     def latency(self) -> int:

@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float.common import BF16_NAN, FP32_NAN
-from einloom.rtl.float.pipeline import Pipeline, registered_boundaries
+from einloom.rtl.float.pipeline import Pipeline, check_latency
 
 __all__ = ["Bf16ToFp32", "Fp32ToBf16"]
 
@@ -35,9 +35,9 @@ class Bf16ToFp32(wiring.Component):
     BOUNDARIES = 1
 
     def __init__(self, *, latency: int = 1):
+        check_latency(self, self.BOUNDARIES, latency)
         self._pipe_latency = latency
         super().__init__()
-        registered_boundaries(self.BOUNDARIES, latency)     # validates latency
 
     @property
     def latency(self) -> int:
@@ -81,9 +81,9 @@ class Fp32ToBf16(wiring.Component):
     BOUNDARIES = 1
 
     def __init__(self, *, latency: int = 1):
+        check_latency(self, self.BOUNDARIES, latency)
         self._pipe_latency = latency
         super().__init__()
-        registered_boundaries(self.BOUNDARIES, latency)     # validates latency
 
     @property
     def latency(self) -> int:

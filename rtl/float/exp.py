@@ -5,7 +5,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float.common import FP32_INF, FP32_NAN, fields32, finish
-from einloom.rtl.float.pipeline import Pipeline, registered_boundaries
+from einloom.rtl.float.pipeline import Pipeline, check_latency
 from einloom.sim.formats.bf16 import EXP_LN2_Q32, EXP_LOG2E_Q31, EXP_TABLE
 
 __all__ = ["Fp32Exp"]
@@ -45,9 +45,9 @@ class Fp32Exp(wiring.Component):
     BOUNDARIES = 6
 
     def __init__(self, *, latency: int = 6):
+        check_latency(self, self.BOUNDARIES, latency)
         self._pipe_latency = latency
         super().__init__()
-        registered_boundaries(self.BOUNDARIES, latency)     # validates latency
 
     @property
     def latency(self) -> int:

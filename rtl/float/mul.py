@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float.common import FP32_NAN, fields32, finish, signed_inf, signed_zero
-from einloom.rtl.float.pipeline import Pipeline, registered_boundaries
+from einloom.rtl.float.pipeline import Pipeline, check_latency
 
 __all__ = ["Bf16Mul", "Fp32Mul"]
 
@@ -38,9 +38,9 @@ class Bf16Mul(wiring.Component):
     BOUNDARIES = 2
 
     def __init__(self, *, latency: int = 2):
+        check_latency(self, self.BOUNDARIES, latency)
         self._pipe_latency = latency
         super().__init__()
-        registered_boundaries(self.BOUNDARIES, latency)     # validates latency
 
     @property
     def latency(self) -> int:
@@ -100,9 +100,9 @@ class Fp32Mul(wiring.Component):
     BOUNDARIES = 3
 
     def __init__(self, *, latency: int = 3):
+        check_latency(self, self.BOUNDARIES, latency)
         self._pipe_latency = latency
         super().__init__()
-        registered_boundaries(self.BOUNDARIES, latency)     # validates latency
 
     @property
     def latency(self) -> int:

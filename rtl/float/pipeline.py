@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Module, Signal, Value
 
-__all__ = ["Pipeline", "registered_boundaries"]
+__all__ = ["Pipeline", "check_latency", "registered_boundaries"]
 
 
 def registered_boundaries(boundaries: int, latency: int) -> frozenset[int]:
@@ -17,6 +17,16 @@ def registered_boundaries(boundaries: int, latency: int) -> frozenset[int]:
     if not 0 <= latency <= boundaries:
         raise ValueError(f"latency must be 0..{boundaries}, not {latency}")
     return frozenset((j + 1) * boundaries // latency - 1 for j in range(latency)) if latency else frozenset()
+
+
+def check_latency(component: object, boundaries: int, latency: int) -> None:
+    """Raise ValueError for a latency outside 0..boundaries (without Amaranth's unused-elaboratable
+    warning for the half-built ``component``)."""
+    try:
+        registered_boundaries(boundaries, latency)
+    except ValueError:
+        component._MustUse__silence = True
+        raise
 
 
 class Pipeline:

@@ -5,7 +5,7 @@ from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float.common import FP32_NAN, fields32, finish, signed_inf, signed_zero
-from einloom.rtl.float.pipeline import Pipeline, registered_boundaries
+from einloom.rtl.float.pipeline import Pipeline, check_latency
 from einloom.sim.formats.bf16 import RECIP_SEED_TABLE
 
 __all__ = ["Fp32Recip"]
@@ -43,9 +43,9 @@ class Fp32Recip(wiring.Component):
     BOUNDARIES = 6
 
     def __init__(self, *, latency: int = 6):
+        check_latency(self, self.BOUNDARIES, latency)
         self._pipe_latency = latency
         super().__init__()
-        registered_boundaries(self.BOUNDARIES, latency)     # validates latency
 
     @property
     def latency(self) -> int:
