@@ -32,7 +32,8 @@ from typing import Callable, Iterator
 from einloom.einsum.errors import Location, ToolError
 from einloom.rtl.fpga.harness import HARNESS_TOP, generate_harness, generate_stub, parse_ports
 from einloom.rtl.fpga.resources import (
-    Resources, check_pnr_report, fit_error, overflows, parse_stat_json, smallest_fitting_part, utilization,
+    Resources, check_pnr_report, fit_error, overflows, parse_stat_json, resources_from_cells,
+    smallest_fitting_part, utilization,
 )
 from einloom.rtl.fpga.targets import Part, Target, get_part, get_target
 from einloom.rtl.fpga.tools import CapacityError, run_tool, tool_version
@@ -222,7 +223,8 @@ class _Flow:
         if stored is not None and self.target.has_pnr and not (stage.dir / "core_syn.json.gz").exists():
             stored = None
         if stored is not None:
-            resources = Resources.from_dict(stored["resources"])
+            # Classify again from the raw cell counts, so a corrected cell table applies to old runs.
+            resources = resources_from_cells(self.target, stored["resources"]["cells"])
             done = stage.dir
             self._mark("synth", True, stored["seconds"], done)
         else:

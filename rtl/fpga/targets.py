@@ -108,7 +108,7 @@ XILINX = Target(
         Part("xc7a200t", "XC7A200T", {"luts": 133800, "ffs": 267600, "dsps": 740, "brams": 365}),
     ),
     cells={
-        **{f"LUT{n}": ("luts", 1) for n in range(1, 7)},
+        **{f"LUT{n}": ("luts", 1) for n in range(1, 7)}, "INV": ("luts", 1),
         **{ff: ("ffs", 1) for ff in ("FDRE", "FDSE", "FDCE", "FDPE", "LDCE", "LDPE")},
         "DSP48E1": ("dsps", 1),
         "RAMB36E1": ("brams", 1), "RAMB18E1": ("brams", 0.5),
