@@ -395,12 +395,18 @@ def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr
             if check_fit:
                 # Name the smallest part that fits (synthesizing again where its script differs).
                 for candidate in target_obj.parts:
-                    if candidate is not chosen and not overflows(flow.synth(candidate), candidate):
+                    if candidate is chosen or _hopeless(resources, candidate):
+                        continue
+                    if not overflows(flow.synth(candidate), candidate):
                         raise _fit_error_naming(target_obj, chosen, resources, candidate)
                 raise fit_error(target_obj, chosen, resources, chosen=True)
     else:
         chosen, resources = None, None
+        skipped = False
         for candidate in target_obj.parts:
+            skipped = resources is not None and _hopeless(resources, candidate)
+            if skipped:
+                continue
             resources = flow.synth(candidate)
             if not overflows(resources, candidate):
                 chosen = candidate
@@ -409,7 +415,9 @@ def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr
         if chosen is None:
             chosen = target_obj.parts[-1]
             if check_fit:
-                raise fit_error(target_obj, chosen, resources, chosen=False)
+                # A part skipped without its own synthesis is judged on LUTs/FFs/BRAMs only.
+                raise fit_error(target_obj, chosen, resources, chosen=False,
+                                ignore=("dsps",) if skipped else ())
             selection = "largest (does not fit)"
     fits = not overflows(resources, chosen)
     if not fits:
@@ -443,6 +451,13 @@ def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr
         cached=flow.cached, seconds=flow.seconds, tool_versions=flow.versions,
         verilog_sha256=flow.verilog_sha, work_dirs=flow.work_dirs, notes=notes,
     )
+
+
+def _hopeless(resources: Resources, part: Part) -> bool:
+    """Whether a part cannot fit a design that another synthesis of it (e.g. with DSPs) already
+    overflows in LUTs, FFs or BRAMs: mapping without DSPs only adds LUTs and FFs, so the (slow)
+    synthesis for that part can be skipped."""
+    return any(o.category != "dsps" for o in overflows(resources, part))
 
 
 def _fit_error_naming(target: Target, chosen: Part, resources: Resources, fitting: Part) -> ToolError:

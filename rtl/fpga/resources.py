@@ -139,9 +139,11 @@ def smallest_fitting_part(target: Target, resources: Resources) -> Part | None:
     return None
 
 
-def fit_error(target: Target, part: Part, resources: Resources, *, chosen: bool) -> ToolError:
-    """The one-line error for a design that does not fit ``part`` (``chosen``: the user named it)."""
-    over = overflows(resources, part)
+def fit_error(target: Target, part: Part, resources: Resources, *, chosen: bool,
+              ignore: tuple[str, ...] = ()) -> ToolError:
+    """The one-line error for a design that does not fit ``part`` (``chosen``: the user named it;
+    ``ignore``: categories left out of the message)."""
+    over = [o for o in overflows(resources, part) if o.category not in ignore] or overflows(resources, part)
     needs = ", ".join(o.describe(target) for o in over)
     larger = smallest_fitting_part(target, resources)
     if chosen:
@@ -157,7 +159,7 @@ def fit_error(target: Target, part: Part, resources: Resources, *, chosen: bool)
         hint = ("use a smaller configuration, another --target, or --no-fit-check to report "
                 "synthesis area only")
     from einloom.einsum.errors import Location
-    return ToolError(message, location=Location(field="--part"), hint=hint)
+    return ToolError(message, location=Location(field="--part" if chosen else "--target"), hint=hint)
 
 
 def check_pnr_report(report: dict, target: Target, part: Part) -> None:
