@@ -67,6 +67,15 @@ def test_too_big_for_part_error_names_resource_and_larger_part():
     assert "largest ecp5 part, 85k" in text and "400 MULT18X18D of 156" in text
 
 
+def test_part_skipped_only_when_overflowing_in_more_than_dsps():
+    from einloom.rtl.fpga.flow import _hopeless
+    ice40 = TARGETS["ice40"]
+    dsp_heavy = Resources(counts={}, usage={"luts": 1000, "ffs": 900, "dsps": 64, "brams": 4})
+    assert not _hopeless(dsp_heavy, ice40.part("hx8k"))      # without DSPs it might still fit
+    lut_heavy = Resources(counts={}, usage={"luts": 9000, "ffs": 900, "dsps": 64, "brams": 4})
+    assert _hopeless(lut_heavy, ice40.part("hx8k"))          # more LUTs than hx8k even with DSPs
+
+
 def test_pnr_report_overflow_is_a_tool_error():
     ecp5 = TARGETS["ecp5"]
     report = {"fmax": {"clk": {"achieved": 50.0}},
