@@ -13,8 +13,8 @@ from einloom.einsum.errors import Location, ToolError
 
 EPILOG = """\
 examples:
-  einloom synth --arch examples/archs/fixed-4x4.yaml --target ecp5
-  einloom synth --arch examples/archs/fixed-8x8.yaml --target xilinx --part xc7a100t --json
+  einloom synth --arch examples/archs/rtl-4x4-int8.yaml --target ecp5
+  einloom synth --arch examples/archs/rtl-8x8-int8.yaml --target xilinx --part xc7a100t --json
   einloom synth --verilog core.v --top core --target ice40 --no-fit-check
   einloom synth --demo 4x4 --target ecp5          (a stand-in int8 MAC mesh)
 
