@@ -44,6 +44,8 @@ def register(subparsers) -> None:
     parser.add_argument("--no-pnr", action="store_true", help="synthesis only (no place and route, no Fmax)")
     parser.add_argument("--no-fit-check", action="store_true",
                         help="report area even when the design fits no part (P&R is then skipped)")
+    parser.add_argument("--router", choices=["router2", "router1"], default="router2",
+                        help="nextpnr router (router2: fast; router1: slower, sometimes a higher Fmax)")
     parser.add_argument("--cache-dir", metavar="DIR", help="result cache (default ~/.cache/einloom/synth)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.set_defaults(func=run)
@@ -189,7 +191,8 @@ def format_table(result, manifest: dict | None = None) -> str:
         lines.append(f"  (LUT sites incl. carry/LUT-RAM: {result.resources.usage.get('luts', 0):g})")
     if result.fmax_mhz is not None:
         lines.append(f"  Fmax     {result.fmax_mhz:.1f} MHz post-route (in I/O harness, seed "
-                     f"{result.pnr['seed']}, target {result.pnr['target_mhz']:g} MHz)")
+                     f"{result.pnr['seed']}, {result.pnr.get('router', 'router1')}, "
+                     f"target {result.pnr['target_mhz']:g} MHz)")
     for note in result.notes:
         lines.append(f"  note: {note}")
     if result.cached:
@@ -210,7 +213,8 @@ def run(args) -> int:
         verilog, top, manifest = _design(args)
         spinner("generate", "done")
         result = synthesize(verilog, top, args.target, part=args.part, pnr=not args.no_pnr,
-                            cache_dir=args.cache_dir, check_fit=not args.no_fit_check, progress=spinner)
+                            cache_dir=args.cache_dir, check_fit=not args.no_fit_check, progress=spinner,
+                            router=args.router)
     finally:
         spinner.close()
     if args.json:

@@ -173,7 +173,7 @@ def test_ecp5_place_and_route_reports_fmax(tmp_path):
     assert result.fmax_mhz is not None and 5.0 < result.fmax_mhz < 1000.0
     assert result.pnr["harness_utilization"]["TRELLIS_IO"]["used"] == 4   # clk, rst, din, dout
     assert result.pnr["harness_utilization"]["MULT18X18D"]["used"] == 1
-    assert result.cached == {"synth": False, "pnr": False}
+    assert result.cached == {"synth": False, "pnr": False} and result.pnr["router"] == "router2"
     again = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path)
     assert again.cache_hit and again.fmax_mhz == result.fmax_mhz
 
@@ -202,6 +202,11 @@ def test_progress_spinner_on_terminal_and_in_logs():
     plain("pnr", "done")
     assert log.getvalue().startswith("einloom synth: pnr      running ...\neinloom synth: pnr      done in ")
     assert "\r" not in log.getvalue()
+
+
+def test_unknown_router_is_a_tool_error(tmp_path):
+    with pytest.raises(ToolError, match=r"--router: unknown nextpnr router 'router9'.*router2, router1"):
+        synthesize(MAC8, "mac8", "ecp5", cache_dir=tmp_path, router="router9")
 
 
 def test_capacity_failures_are_recognized_in_tool_logs():
