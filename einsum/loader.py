@@ -533,6 +533,9 @@ def _name_list(ctx: _Context, data: dict, key: str, declared: dict) -> list[str]
     if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
         raise ctx.fail(f"{key} must be a non-empty list of tensor names", key, hint=f"{key}: [Q, K, V]")
     for tname in value:
+        if not tname.isidentifier():
+            raise ctx.fail(f"{key} names {tname!r}, which is not a tensor name", key,
+                           hint="a tensor name is a letter followed by letters, digits or '_', e.g. Q")
         if tname not in declared:
             raise ctx.fail(f"{key} names {tname!r}, which is not declared under tensors", key,
                            hint=did_you_mean(tname, declared) or f"declare it: tensors: {{{tname}: [RANKS]}}")

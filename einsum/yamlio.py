@@ -39,13 +39,23 @@ class LineMap:
         return Location(self.file, self.line(path), field or None)
 
 
+class _KeyError(Exception):
+    """A mapping key that is a list or a mapping (YAML allows it; no einloom file has one)."""
+
+    def __init__(self, line: int, node: yaml.Node):
+        super().__init__(line)
+        self.line = line
+        self.kind = "list" if isinstance(node, yaml.SequenceNode) else "mapping"
+
+
 def _walk(node: yaml.Node, path: KeyPath, lines: dict[KeyPath, int]) -> Any:
     lines[path] = node.start_mark.line + 1
     if isinstance(node, yaml.MappingNode):
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = yaml.safe_load(yaml.serialize(key_node)) if not isinstance(key_node, yaml.ScalarNode) else \
-                _scalar(key_node)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _KeyError(key_node.start_mark.line + 1, key_node)
+            key = _scalar(key_node)
             result[key] = _walk(value_node, path + (key,), lines)
             lines[path + (key,)] = key_node.start_mark.line + 1
         return result
@@ -89,4 +99,7 @@ def load_yaml(source: str | Path, *, text: str | None = None, error: type[Einloo
         data = _walk(node, (), lines)
     except yaml.YAMLError as exc:
         raise error(f"YAML error: {exc}", location=Location(name)) from None
+    except _KeyError as exc:
+        raise error(f"YAML error: a key is a {exc.kind}, not a name", location=Location(name, exc.line),
+                    hint="keys are plain names; quote a key that starts with '[' or '{'") from None
     return data, LineMap(lines, name)
