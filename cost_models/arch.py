@@ -331,7 +331,7 @@ class Architecture:
         """Energy of one row ``read``/``write`` of the global buffer."""
         gb = self.global_buffer
         return self.technology.action_energy_pj("global_buffer", action, capacity_bytes=gb.capacity_bytes,
-                                                row_bits=gb.row_bits)
+                                                row_bits=gb.row_bits, banks=gb.banks)
 
     def dram_energy_pj_per_byte(self) -> float:
         """DRAM energy per byte moved (the 64-bit access energy / 8)."""

@@ -5,7 +5,8 @@ value there names its source and says whether it is measured, derived or an einl
 scaled
 
 * to other sizes: register files by a power law in depth fitted to the two published depths, SRAM
-  buffers by ``sqrt(capacity)`` for energy and linearly for area (a CACTI-style model);
+  buffers by a power law in bank capacity fitted to the two published organizations (``sqrt``
+  outside them) for energy and linearly in capacity for area (a CACTI-style model);
 * to other data formats: by Horowitz (ISSCC 2014) adder/multiplier cost ratios;
 * to other nodes: by Stillmaker & Baas (Integration 2017) energy and area factors
   (``data/technology_scaling.yaml``; 5 nm is an einloom extrapolation, documented there).
@@ -19,7 +20,7 @@ mac, mul, add,     compute             ``data_format``, ``bits``                
 max, exp, div,
 recip
 register_file      read, write         ``entries``, ``bits``                         one value
-global_buffer      read, write         ``capacity_bytes``, ``row_bits``              one row
+global_buffer      read, write         ``capacity_bytes``, ``row_bits``, ``banks``   one row
 dram               read, write         (none)                                        one 64-bit access
 =================  ==================  ============================================  ===============
 
@@ -170,11 +171,12 @@ class TechnologyModel:
     # -- energy ------------------------------------------------------------------------------------
     def action_energy_pj(self, component: str, action: str | None = None, *, data_format: str = "fp16",
                          bits: int = 16, entries: int | None = None, capacity_bytes: int | None = None,
-                         row_bits: int | None = None) -> float:
+                         row_bits: int | None = None, banks: int = 1) -> float:
         """Energy (pJ) of one ``action`` on ``component``.
 
         Compute units take ``action`` ``None`` or ``"compute"``; ``register_file`` and
-        ``global_buffer`` take ``"read"``/``"write"`` and their size; ``dram`` is per 64-bit access.
+        ``global_buffer`` take ``"read"``/``"write"`` and their size (a buffer's energy depends on its
+        bank capacity ``capacity_bytes / banks`` and its ``row_bits``); ``dram`` is per 64-bit access.
         """
         data = tech_data()
         scale = self.energy_scale
@@ -187,10 +189,8 @@ class TechnologyModel:
             return _rf_energy(act, _require(entries, "entries", component), bits) * scale
         if component == "global_buffer":
             act = _check_action(component, action, ("read", "write"))
-            ref = data["global_buffer"]["reference"]
             cap = _require(capacity_bytes, "capacity_bytes", component)
-            width = row_bits if row_bits is not None else ref["row_bits"]
-            return ref[f"{act}_pj"] * math.sqrt(cap / ref["capacity_bytes"]) * width / ref["row_bits"] * scale
+            return _buffer_row_energy(act, cap / _require(banks, "banks", component), row_bits) * scale
         if component == "dram":
             _check_action(component, action, ("read", "write"))
             return float(data["dram"]["energy_per_access_pj"])
@@ -211,7 +211,7 @@ class TechnologyModel:
             ref = data["register_file"]["reference"][0]
             return ref["area_um2"] * (n * bits) / (ref["entries"] * ref["bits"]) * scale
         if component == "global_buffer":
-            ref = data["global_buffer"]["reference"]
+            ref = data["global_buffer"]["reference"][0]
             cap = _require(capacity_bytes, "capacity_bytes", component)
             return ref["area_um2"] * cap / ref["capacity_bytes"] * scale
         if component == "dram":
@@ -232,6 +232,24 @@ class TechnologyModel:
         if self.node_nm != 45:
             text += f"; scaled to {self.node_nm} nm: {scaling_data()['source']}"
         return text
+
+
+def _buffer_row_energy(action: str, bank_bytes: float, row_bits: int | None) -> float:
+    """One row access of a buffer bank of ``bank_bytes`` (the ``global_buffer.scaling`` model)."""
+    refs = sorted(tech_data()["global_buffer"]["reference"], key=lambda r: r["capacity_bytes"] / r["banks"])
+    small, large = refs[0], refs[-1]
+    b_small = small["capacity_bytes"] / small["banks"]
+    b_large = large["capacity_bytes"] / large["banks"]
+    if bank_bytes <= b_small:
+        ref, alpha = small, 0.5
+    elif bank_bytes >= b_large:
+        ref, alpha = large, 0.5
+    else:
+        ref = small
+        alpha = math.log(large[f"{action}_pj"] / small[f"{action}_pj"]) / math.log(b_large / b_small)
+    b_ref = ref["capacity_bytes"] / ref["banks"]
+    width = row_bits if row_bits is not None else ref["row_bits"]
+    return ref[f"{action}_pj"] * (bank_bytes / b_ref) ** alpha * width / ref["row_bits"]
 
 
 def _rf_energy(action: str, entries: int, bits: int) -> float:

@@ -29,6 +29,11 @@ Experiment YAML::
       seq_len: 256K
       sizes: [16, 32, 64, 128, 256, 512]   # 2D array is size x size, 1D array has size PEs
       configurations: [FLAT, FuseMax]      # default: all
+    reference:                             # optional: published results shown next to einloom's
+      source: Nayak et al., MICRO 2024 (abstract); FuseMax artifact data/pregenerated/*.csv
+      headline:
+        - {scope: attention, configuration: FuseMax, versus: FLAT, speedup: 6.7, energy_ratio: 0.79}
+      points: fusemax-artifact-points.csv  # model,seq_len,configuration,scope,latency_s,energy_pj,util_2d
     output: results/fusemax-paper          # default results/<name>; relative to the working directory
 
 ``mapping`` is a baseline mapping name (given to the mapper) or a mapping ``.yaml`` file; ``search``
@@ -59,9 +64,14 @@ from einloom.einsum.yamlio import LineMap, load_yaml
 
 SCOPES: tuple[str, ...] = ("attention", "end_to_end")
 _TOP_KEYS_REQUIRED = ("models", "seq_lens", "configurations")
-_TOP_KEYS_OPTIONAL = ("name", "description", "scope", "baseline", "compare_to", "activity", "area_sweep", "output")
+_TOP_KEYS_OPTIONAL = ("name", "description", "scope", "baseline", "compare_to", "activity", "area_sweep", "reference",
+                      "output")
 _CONFIG_KEYS = ("name", "cascade", "arch", "mapping", "search", "description")
 _SWEEP_KEYS = ("model", "seq_len", "sizes", "configurations")
+_REFERENCE_KEYS = ("source", "headline", "points")
+_HEADLINE_KEYS = ("scope", "configuration", "versus", "speedup", "energy_ratio")
+#: Columns of a reference points CSV (util_2d may be empty).
+REFERENCE_COLUMNS = ("model", "seq_len", "configuration", "scope", "latency_s", "energy_pj", "util_2d")
 #: Scalar metrics copied into results.csv (when the evaluator reports them).
 METRICS: tuple[str, ...] = ("latency_s", "energy_pj", "util_2d", "util_1d", "dram_bytes", "area_um2")
 #: Structured metrics kept in results.json only (per-Einsum activity also goes to CSV columns).
@@ -107,6 +117,31 @@ class AreaSweep:
 
 
 @dataclass(frozen=True)
+class HeadlineClaim:
+    """A published mean ratio: ``configuration`` vs ``versus`` in ``scope`` (speedup and/or energy ratio)."""
+
+    scope: str
+    configuration: str
+    versus: str
+    speedup: float | None = None
+    energy_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Published results to hold the experiment against (shown next to einloom's in the summary).
+
+    ``headline``: mean ratios as a paper states them; ``points``: per-point results (dicts with the
+    :data:`REFERENCE_COLUMNS`), e.g. an artifact's CSVs; ``source`` says where they come from.
+    """
+
+    source: str
+    headline: tuple[HeadlineClaim, ...] = ()
+    points: tuple[Mapping[str, Any], ...] = ()
+    points_file: str | None = None
+
+
+@dataclass(frozen=True)
 class Experiment:
     """A validated experiment file (see the module docstring)."""
 
@@ -119,6 +154,7 @@ class Experiment:
     compare_to: tuple[str, ...] = ()
     activity: tuple[str, int] | None = None
     area_sweep: AreaSweep | None = None
+    reference: Reference | None = None
     output: str = ""
     description: str = ""
     file: str | None = None
@@ -136,6 +172,8 @@ class Experiment:
         out["configurations"] = [dict(dataclasses.asdict(c), search=dict(c.search) if c.search else None)
                                  for c in self.configurations]
         out["model_sources"] = dict(self.model_sources)
+        if self.reference is not None:
+            out["reference"]["points"] = [dict(p) for p in self.reference.points]
         return out
 
 
@@ -343,11 +381,103 @@ def load_experiment(path: str | Path, *, check_references: bool = True) -> Exper
         sweep = AreaSweep(model, r.seq_len(s["seq_len"], ("area_sweep", "seq_len")), tuple(sizes),
                           tuple(sweep_configs))
 
+    reference = None
+    if top.get("reference") is not None:
+        reference = _read_reference(r, top["reference"], base, names, scopes, config_name)
+
     output = r.string(top.get("output", f"results/{name}"), ("output",))
     return Experiment(name=name, models=tuple(models), seq_lens=tuple(seq_lens), configurations=tuple(configs),
                       scopes=tuple(scopes), baseline=baseline, compare_to=compare_to, activity=activity,
-                      area_sweep=sweep, output=output, description=str(top.get("description") or ""), file=file,
+                      area_sweep=sweep, reference=reference, output=output, description=str(top.get("description") or ""), file=file,
                       model_sources=sources)
+
+
+def _read_reference(r: _Reader, raw: Any, base: Path, names: Sequence[str], scopes: Sequence[str],
+                    config_name: Callable[[Any, tuple[Any, ...]], str]) -> Reference:
+    ref = r.mapping(raw, ("reference",), ("source",), _REFERENCE_KEYS)
+    source = r.string(ref["source"], ("reference", "source"), what="where the reference numbers come from")
+    claims = []
+    raw_claims = ref.get("headline") or []
+    if not isinstance(raw_claims, list):
+        raise r.fail(("reference", "headline"), f"expected a list of claims, got {_describe(raw_claims)}",
+                     hint="write - {scope: attention, configuration: FuseMax, versus: FLAT, speedup: 6.7}")
+    for i, c in enumerate(raw_claims):
+        path = ("reference", "headline", i)
+        c = r.mapping(c, path, ("scope", "configuration", "versus"), _HEADLINE_KEYS)
+        scope = r.string(c["scope"], path + ("scope",))
+        if scope not in scopes:
+            raise r.fail(path + ("scope",), f"scope '{scope}' is not evaluated by this experiment",
+                         hint=f"scopes: {', '.join(scopes)}")
+        values = {}
+        for key in ("speedup", "energy_ratio"):
+            if key in c:
+                v = c[key]
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
+                    raise r.fail(path + (key,), f"{key} must be a positive number, got {_describe(v)}")
+                values[key] = float(v)
+        if not values:
+            raise r.fail(path, "a headline claim needs speedup and/or energy_ratio",
+                         hint="write speedup: 6.7, energy_ratio: 0.79")
+        claims.append(HeadlineClaim(scope, config_name(c["configuration"], path + ("configuration",)),
+                                    config_name(c["versus"], path + ("versus",)), **values))
+    points: list[dict[str, Any]] = []
+    points_file = None
+    if "points" in ref:
+        points_file = _resolve(r.string(ref["points"], ("reference", "points"), what="a CSV file"), base)
+        points = _read_reference_points(r, points_file, names)
+    return Reference(source, tuple(claims), tuple(points), points_file)
+
+
+def _read_reference_points(r: _Reader, file: str, names: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows of a reference CSV (``#`` lines are comments); errors name the CSV's line and column."""
+    path = ("reference", "points")
+    try:
+        lines = Path(file).read_text().splitlines()
+    except OSError as exc:
+        raise r.fail(path, f"cannot read reference points '{file}': {exc.strerror or exc}",
+                     hint="give a CSV file relative to the experiment file") from None
+    numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
+    if not numbered:
+        raise r.fail(path, f"{file} has no header line", hint="header: " + ",".join(REFERENCE_COLUMNS))
+    header = [h.strip() for h in next(csv.reader([numbered[0][1]]))]
+    missing = [c for c in REFERENCE_COLUMNS[:6] if c not in header]
+    if missing:
+        raise ExperimentError(f"missing column(s) {', '.join(missing)}", location=Location(file, numbered[0][0]),
+                              hint="header: " + ",".join(REFERENCE_COLUMNS))
+    rows = []
+    for lineno, line in numbered[1:]:
+        cells = next(csv.reader([line]))
+        if len(cells) != len(header):
+            raise ExperimentError(f"{len(cells)} cells, the header has {len(header)}", location=Location(file, lineno))
+        raw = dict(zip(header, (c.strip() for c in cells)))
+        row: dict[str, Any] = {"model": raw["model"], "configuration": raw["configuration"], "scope": raw["scope"]}
+        if row["configuration"] not in names:
+            raise ExperimentError(f"configuration '{row['configuration']}' is not in the experiment",
+                                  location=Location(file, lineno, "configuration"),
+                                  hint=f"configurations: {', '.join(names)}")
+        if row["scope"] not in SCOPES:
+            raise ExperimentError(f"unknown scope '{row['scope']}'", location=Location(file, lineno, "scope"),
+                                  hint="attention or end_to_end")
+        try:
+            row["seq_len"] = parse_seq_len(raw["seq_len"])
+        except ValueError:
+            raise ExperimentError(f"seq_len {raw['seq_len']!r} is not a sequence length",
+                                  location=Location(file, lineno, "seq_len")) from None
+        for key in ("latency_s", "energy_pj", "util_2d"):
+            text = raw.get(key, "")
+            if text == "" and key == "util_2d":
+                row[key] = None
+                continue
+            try:
+                value = float(text)
+            except ValueError:
+                value = float("nan")
+            if not (value > 0 and math.isfinite(value)):
+                raise ExperimentError(f"{key} must be a positive number, got {text!r}",
+                                      location=Location(file, lineno, key))
+            row[key] = value
+        rows.append(row)
+    return rows
 
 
 def _check(r: _Reader, path: tuple[Any, ...], load: Callable[[], Any]) -> Any:
@@ -705,3 +835,53 @@ def mean_ratios(rows: Sequence[Mapping[str, Any]], against: str, scope: str) -> 
                    "energy_ratio": sum(v["energy_ratio"]) / len(v["energy_ratio"]) if v["energy_ratio"] else None,
                    "points": len(v["speedup"])}
             for name, v in sums.items()}
+
+
+def headline_comparison(rows: Sequence[Mapping[str, Any]], reference: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """einloom's mean ratios next to each published headline claim of ``reference`` (its dict form).
+
+    Each entry: the claim's ``scope``/``configuration``/``versus``, ``points``, and for ``speedup`` and
+    ``energy_ratio`` einloom's mean, the published value and the relative difference (None if absent).
+    """
+    out = []
+    for claim in reference.get("headline") or []:
+        means = mean_ratios(rows, claim["versus"], claim["scope"]).get(claim["configuration"], {})
+        entry = {k: claim[k] for k in ("scope", "configuration", "versus")}
+        entry["points"] = means.get("points", 0)
+        for key in ("speedup", "energy_ratio"):
+            ours, theirs = means.get(key), claim.get(key)
+            entry[key] = {"einloom": ours, "reference": theirs,
+                          "difference": None if ours is None or theirs is None else ours / theirs - 1}
+        out.append(entry)
+    return out
+
+
+def point_comparison(rows: Sequence[Mapping[str, Any]], reference: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per (configuration, scope): how einloom's points compare with the reference's points.
+
+    For latency and energy: the mean, smallest and largest of einloom / reference over the matching
+    (model, seq_len) points; for 2D utilisation, the largest absolute difference.
+    """
+    ours = {(r["model"], r["seq_len"], r["configuration"], r["scope"]): r for r in rows if not r.get("error")}
+    groups: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for p in reference.get("points") or []:
+        key = (p["configuration"], p["scope"])
+        mine = ours.get((p["model"], p["seq_len"], p["configuration"], p["scope"]))
+        if mine is None:
+            continue
+        g = groups.setdefault(key, {"latency_s": [], "energy_pj": [], "util_2d": []})
+        for metric in ("latency_s", "energy_pj"):
+            value = ratio(mine.get(metric), p[metric])
+            if value is not None:
+                g[metric].append(value)
+        if p.get("util_2d") is not None and mine.get("util_2d") is not None:
+            g["util_2d"].append(abs(float(mine["util_2d"]) - float(p["util_2d"])))
+    out = []
+    for (config, scope), g in groups.items():
+        entry: dict[str, Any] = {"configuration": config, "scope": scope, "points": len(g["latency_s"])}
+        for metric in ("latency_s", "energy_pj"):
+            v = g[metric]
+            entry[metric] = {"mean": sum(v) / len(v), "min": min(v), "max": max(v)} if v else None
+        entry["util_2d_max_abs_diff"] = max(g["util_2d"]) if g["util_2d"] else None
+        out.append(entry)
+    return out

@@ -15,8 +15,10 @@ rule the baseline uses, never with a per-configuration constant.
   (``F`` for AV) across the columns and the key rank ``M`` down the rows (``E/cols`` spatial use);
   the 1D array runs GM, SN, SD, A with ``M`` on its lanes; one group interleaving operators across
   row tiles.  Granularity = the row tile ``P1`` (``P1 = P`` is head granularity); QK and SN must be
-  held along ``M`` for ``P1`` rows, so at long sequences FLAT spills QK and SN to DRAM.  The builder
-  picks the fastest feasible (granularity, spill) pair, as FLAT's own exhaustive search would.
+  held along ``M`` for ``P1`` rows, so at long sequences FLAT spills QK and SN to DRAM, streaming them
+  past the buffer as the artifact's FLAT mappings do (``flat_validation.csv``: ``QK_loc``/``A_loc``
+  ``offchip``, i.e. Timeloop bypass).  The builder searches granularity x spill x buffer bypass of the
+  inputs/output, as FLAT's own exhaustive search would: fastest first, then least energy.
 * **Unfused** (3-pass): the same binding as FLAT, full-width spatial mappings (``P`` on columns, ``M``
   on rows), each Einsum its own kernel, every intermediate through DRAM.
 * **Linear layers** (Q, K, V, Z, FFN1, FFN2 as GEMMs ``(B*P) x K x N`` on the 2D array, weight tiles
@@ -100,46 +102,58 @@ def fusemax_mapping(arch: Any, workload: Any, cascade: Any = "fusemax-1pass", *,
 # ------------------------------------------------------------------------------------------------
 
 def flat_mapping(arch: Any, workload: Any, cascade: Any = "softmax-3pass", *, p1: int | None = None,
-                 spill: tuple[str, ...] | None = None) -> Mapping:
-    """FLAT's fused 3-pass mapping (see the module docstring)."""
+                 spill: tuple[str, ...] | None = None, bypass: tuple[str, ...] | None = None) -> Mapping:
+    """FLAT's fused 3-pass mapping (see the module docstring).
+
+    Without ``p1``/``spill``/``bypass`` the builder searches them as FLAT's own exhaustive search
+    would: every row granularity ``P1`` (a divisor of ``P``), spilling QK and SN or not, and staging
+    the inputs and output (Q, K, V, AV) in the buffer or streaming them past it; it keeps the fastest
+    feasible candidates (within 0.1%) and of those the one with the least energy.
+    """
     rows, cols, lanes = _dims(arch)
     sizes = _ranks(workload)
     P, M = sizes["P"], sizes["M"]
     m0 = min(rows, M)
 
-    def build(p1_: int, spill_: tuple[str, ...]) -> Mapping:
+    def build(p1_: int, spill_: tuple[str, ...], bypass_: tuple[str, ...]) -> Mapping:
         gran = "head" if p1_ == P else f"row ({p1_} rows)"
+        streamed = [t for t in bypass_ if t not in spill_]
         return Mapping(
             name="flat", cascade="softmax-3pass",
             description=f"3-pass fused at {gran} granularity, E across the columns"
-                        + (f", {'+'.join(spill_)} spilled" if spill_ else ""),
+                        + (f", {'+'.join(spill_)} spilled" if spill_ else "")
+                        + (f", {'+'.join(bypass_)} bypassing the buffer" if bypass_ else ""),
             binding={**{e: "2d" for e in THREE_PASS_2D}, **{e: "1d" for e in THREE_PASS_1D}},
             spatial={"2d": {"rows": ("M",), "cols": ("E",)}, "1d": {"lanes": ("M",)}},
             spatial_overrides={"AV": {"rows": ("M",), "cols": ("F",)}},
             tiling={"M": {"DRAM": -(-M // m0), "spatial": m0}, "P": {"DRAM": P // p1_, "PE": p1_},
                     "E": {"spatial": min(sizes["E"], cols)}, "F": {"spatial": min(sizes["F"], cols)}},
             loop_order={"DRAM": ("P", "M"), "PE": ("P",)},
-            groups=(FusionGroup(("all",), "interleave", "P"),), spill=spill_)
+            groups=(FusionGroup(("all",), "interleave", "P"),), spill=spill_,
+            bypass=tuple(spill_) + tuple(streamed))
 
     if p1 is not None:
-        return build(p1, tuple(spill or ()))
+        return build(p1, tuple(spill or ()), tuple(bypass or ()))
     hw = _hardware(arch)
-    best: tuple[float, Mapping] | None = None
     cand = np.array([d for d in _divisors(P)], dtype=float)
-    for spill_ in ((), ("QK", "SN")) if spill is None else (tuple(spill),):
-        base = build(1, spill_)
-        rm = check_mapping(_view_for(cascade, base, workload, None), base, hw)
-        res = evaluate_family(rm, {("DRAM", "P"): P / cand, ("PE", "P"): cand},
-                              instances=_instances(workload)[0])
-        lat = np.where(res["feasible"], res["latency_cycles"], np.inf)
-        # the coarsest granularity within 0.1% of the fastest (ties: fewer K/V re-reads)
-        near = np.nonzero(lat <= lat.min() * 1.001)[0] if np.isfinite(lat.min()) else [0]
-        i = int(near[-1])
-        if np.isfinite(lat[i]) and (best is None or lat[i] < best[0]):
-            best = (float(lat[i]), build(int(cand[i]), spill_))
-    if best is None:
-        raise MappingError(f"FLAT: no granularity fits the buffer of {hw.name}")
-    return best[1]
+    spills = ((), ("QK", "SN")) if spill is None else (tuple(spill),)
+    bypasses = ((), ("Q", "K", "V", "AV")) if bypass is None else (tuple(bypass),)
+    scored: list[tuple[float, float, int, tuple[str, ...], tuple[str, ...]]] = []
+    for spill_ in spills:
+        for bypass_ in bypasses:
+            base = build(1, spill_, bypass_)
+            rm = check_mapping(_view_for(cascade, base, workload, None), base, hw)
+            res = evaluate_family(rm, {("DRAM", "P"): P / cand, ("PE", "P"): cand},
+                                  instances=_instances(workload)[0])
+            for i in np.nonzero(res["feasible"])[0]:
+                scored.append((float(res["latency_cycles"][i]), float(res["energy_pj"][i]), int(cand[i]),
+                               spill_, bypass_))
+    if not scored:
+        raise MappingError(f"FLAT: no granularity fits the buffer of {hw.name}",
+                           hint="use a larger global buffer or a smaller array")
+    fastest = min(s[0] for s in scored)
+    _, _, p1_, spill_, bypass_ = min((s for s in scored if s[0] <= fastest * 1.001), key=lambda s: (s[1], -s[2]))
+    return build(p1_, spill_, bypass_)
 
 
 def unfused_mapping(arch: Any, workload: Any, cascade: Any = "softmax-3pass") -> Mapping:

@@ -293,6 +293,14 @@ def check_mapping(view: CascadeView, mapping: Mapping, hw: Hardware) -> Resolved
                                location=where("spill"),
                                hint="intermediates: " + ", ".join(e.name for e in view.compute_einsums
                                                                   if e.name not in view.outputs))
+    dram_tensors = list(view.inputs) + list(view.views) + list(view.outputs) + list(mapping.spill)
+    for t in mapping.bypass:
+        if t not in dram_tensors:
+            known = t in view.names or t in view.inputs
+            raise MappingError(f"bypass lists '{t}', which " + ("does not live in DRAM" if known else
+                               f"is not a tensor of {view.name}"), location=where("bypass"),
+                               hint=("spill it as well (spill: [...]), or " if known else "")
+                               + "bypass inputs, outputs or spilled intermediates: " + ", ".join(dram_tensors))
 
     # per-einsum op costs (an op with no unit on its array raises ArchError here)
     ii: dict[str, float] = {}
@@ -537,7 +545,22 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
         footprint[gi] = footprint[gi] + part
         fp_parts[gi][t] = part
 
-    # DRAM tensors: traffic and buffer tiles per group
+    # DRAM tensors: traffic and buffer tiles per group.  A bypassed tensor has no buffer tile: each
+    # delivery to the array reads DRAM, and results go straight to DRAM.
+    bypass = {t for t in mapping.bypass if _is_dram(location.get(t))}   # a spill with no later reader stays on chip
+    bypass_read, bypass_write = np.zeros(n), np.zeros(n)
+
+    def deliveries(e: str, t: str) -> np.ndarray:
+        """Values of operand ``t`` sent to ``e``'s array (one per multicast group and PE reuse window)."""
+        info = infos[e]
+        multicast = prod((sp[r] for r in rm.par_ranks[e] if r not in ranks_of(t)), start=one)
+        pe_reuse = prod((f("PE", r) for r in info.iteration_ranks if r not in ranks_of(t)), start=one)
+        return points[e] / (multicast * pe_reuse)
+
+    def partial_sums(info: EinsumInfo) -> np.ndarray:
+        """How many times each output is written when its reduction is split over DRAM/GLB loops."""
+        return prod((f(lv, r) for r in info.reduced_ranks for lv in ("DRAM", "GLB")), start=one)
+
     crossing = {t for t in infos if _is_dram(location.get(t)) and t not in view.outputs and t not in mapping.spill}
     crossing_events: list[tuple[str, int, str, str, np.ndarray]] = []
     for gi, g in enumerate(rm.groups):
@@ -550,26 +573,38 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
                 rt = ranks_of(t)
                 producer = infos.get(t)
                 if t in view.inputs or t in view.views:
-                    if t in seen_inputs:
+                    if t in seen_inputs and t not in bypass:
                         continue
                     seen_inputs.add(t)
-                    vol = view.tensor_elements(t) * dram_mult(rt)
                 else:
                     same = producer is not None and group_of[producer.name] == gi
                     later = not same or any(lvl > producer.levels.get(root, 0)
                                             for root, lvl in info.levels.items())
                     if not later:
                         continue
+                if t in bypass:                     # every delivery to the array comes from DRAM
+                    vol = deliveries(e, t)
+                    bypass_read = bypass_read + vol
+                else:
                     vol = view.tensor_elements(t) * dram_mult(rt)
                 dram_read[gi] = dram_read[gi] + vol
                 dram_by_einsum[e] = dram_by_einsum[e] + vol
+                if t in bypass:
+                    continue
                 if t in crossing:
                     crossing_events.append((t, gi, e, "read", vol))
                 if t not in fp_parts[gi]:
                     tile = glb_tile(rt)
                     fp_parts[gi][t] = tile
                     footprint[gi] = footprint[gi] + tile
-            if _is_dram(location.get(e)):
+            if _is_dram(location.get(e)) and e in bypass:      # results written straight to DRAM
+                out_pts, partial = float(info.out_points(sizes)), partial_sums(info)
+                dram_write[gi] = dram_write[gi] + out_pts * partial
+                dram_read[gi] = dram_read[gi] + out_pts * (partial - 1)
+                bypass_write = bypass_write + out_pts * partial
+                bypass_read = bypass_read + out_pts * (partial - 1)
+                dram_by_einsum[e] = dram_by_einsum[e] + out_pts * partial
+            elif _is_dram(location.get(e)):
                 rt = ranks_of(e)
                 mult = dram_mult(rt)
                 vol = view.tensor_elements(e) * mult
@@ -626,7 +661,8 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
             multicast = prod((sp[r] for r in par if r not in rt), start=one)
             pe_reuse = prod((f("PE", r) for r in info.iteration_ranks if r not in rt), start=one)
             delivered = pts / (multicast * pe_reuse)
-            glb_reads = glb_reads + np.where(in_rf, 0.0, delivered)
+            if t not in bypass:
+                glb_reads = glb_reads + np.where(in_rf, 0.0, delivered)
             kept = in_rf | (pe_reuse > 1)
             rf_reads[array] = rf_reads[array] + np.where(kept, pts, 0.0)
             rf_writes[array] = rf_writes[array] + np.where(in_rf, 0.0, np.where(pe_reuse > 1, delivered, 0.0))
@@ -634,18 +670,20 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
         temporal_red = prod((f("PE", r) for r in info.reduced_ranks), start=one)
         rf_reads[array] = rf_reads[array] + np.where(temporal_red > 1, pts, 0.0)
         rf_writes[array] = rf_writes[array] + np.where(temporal_red > 1, pts, 0.0)
-        partial = prod((f(lv, r) for r in info.reduced_ranks for lv in ("DRAM", "GLB")), start=one)
+        partial = partial_sums(info)
         loc = location.get(e)
         out_rf = loc if isinstance(loc, np.ndarray) else np.zeros(n, dtype=bool)
         rf_writes[array] = rf_writes[array] + np.where(out_rf & (temporal_red <= 1), out_pts, 0.0)
+        if e in bypass:
+            continue
         to_glb = np.where(out_rf, 0.0, out_pts * partial)
         glb_writes = glb_writes + to_glb
         glb_reads = glb_reads + np.where(out_rf, 0.0, out_pts * (partial - 1))
 
     dram_r = sum(dram_read.values(), np.zeros(n))
     dram_w = sum(dram_write.values(), np.zeros(n))
-    glb_writes = glb_writes + dram_r            # fills
-    glb_reads = glb_reads + dram_w              # drains
+    glb_writes = glb_writes + dram_r - bypass_read       # fills
+    glb_reads = glb_reads + dram_w - bypass_write        # drains
     word = hw.word_bytes
 
     # ---------------- capacity ----------------

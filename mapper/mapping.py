@@ -16,7 +16,10 @@ hardware, mapping = schedule).  It says
   arrays overlap, consecutive iterations of ``interleave_rank`` interleaved across the arrays, as
   FuseMax does), ``sequential`` (fused on chip but the arrays take turns: one stalls while the other
   works) or ``none`` (each Einsum is its own kernel);
-* **spill** -- intermediates kept in DRAM instead of on chip.
+* **spill** -- intermediates kept in DRAM instead of on chip;
+* **bypass** -- DRAM tensors (inputs, outputs, spilled intermediates) that stream between DRAM and
+  the arrays without a copy in the global buffer (Timeloop's *bypass*): they take no buffer space and
+  cost no buffer accesses, but every delivery to the array is a DRAM access (no reuse in the buffer).
 
 YAML form (``einloom map --mapping FILE``)::
 
@@ -82,6 +85,7 @@ class Mapping:
     loop_order: TMapping[str, tuple[str, ...]] = field(default_factory=dict)
     groups: tuple[FusionGroup, ...] = (FusionGroup(("all",)),)
     spill: tuple[str, ...] = ()
+    bypass: tuple[str, ...] = ()
     spatial_overrides: TMapping[str, TMapping[str, tuple[str, ...]]] = field(default_factory=dict)
     cascade: str | None = None
     description: str = ""
@@ -136,6 +140,8 @@ class Mapping:
                          for g in self.groups]
         if self.spill:
             out["spill"] = list(self.spill)
+        if self.bypass:
+            out["bypass"] = list(self.bypass)
         return out
 
     def to_json(self) -> str:
@@ -150,7 +156,7 @@ class Mapping:
 # Loading and validation
 # ==================================================================================================
 
-_TOP = ("name", "binding", "spatial", "tiling", "loop_order", "groups", "spill", "spatial_overrides",
+_TOP = ("name", "binding", "spatial", "tiling", "loop_order", "groups", "spill", "bypass", "spatial_overrides",
         "cascade", "description", "params")
 
 
@@ -294,6 +300,7 @@ def mapping_from_dict(data: Any, linemap: LineMap | None = None, *, file: str | 
         raise fail(("groups",), "only one group may be 'all'")
 
     spill = _names(data.get("spill") or [], fail, ("spill",), "tensors")
+    bypass = _names(data.get("bypass") or [], fail, ("bypass",), "tensors")
     params: dict[str, int] = {}
     raw_params = data.get("params") or {}
     if not isinstance(raw_params, dict):
@@ -306,7 +313,7 @@ def mapping_from_dict(data: Any, linemap: LineMap | None = None, *, file: str | 
     if cascade is not None and not isinstance(cascade, str):
         raise fail(("cascade",), "cascade must be a library name or a path")
     return Mapping(name=name, binding=binding, spatial=spatial, tiling=tiling, loop_order=loop_order,
-                   groups=tuple(groups), spill=spill, spatial_overrides=overrides, cascade=cascade,
+                   groups=tuple(groups), spill=spill, bypass=bypass, spatial_overrides=overrides, cascade=cascade,
                    description=str(data.get("description") or ""), params=params, file=file, linemap=linemap)
 
 
@@ -400,5 +407,6 @@ def format_loop_nest(mapping: Mapping, factors: TMapping[tuple[str, str], int],
         extra = f" over {g.interleave_rank}" if g.interleave_rank else ""
         groups.append(f"[{members}] {g.pipeline}{extra}")
     lines.append("fusion: " + "; ".join(groups) + (f"; spilled to DRAM: {', '.join(mapping.spill)}"
-                                                     if mapping.spill else ""))
+                                                     if mapping.spill else "")
+                 + (f"; bypass the buffer: {', '.join(mapping.bypass)}" if mapping.bypass else ""))
     return "\n".join(lines)

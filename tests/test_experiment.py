@@ -348,3 +348,67 @@ def test_bad_mapping_file_is_reported_at_the_experiment_line(tmp_path):
         load_experiment(path)
     assert info.value.location.line == 6 and info.value.location.field == "configurations[1].mapping"
     assert "bad.yaml" in str(info.value)
+
+
+# --------------------------------------------------------------------------------------------------
+# The reference block: published results shown next to einloom's
+# --------------------------------------------------------------------------------------------------
+
+REFERENCE = GOOD + """\
+reference:
+  source: a paper
+  headline:
+    - {scope: attention, configuration: FuseMax, versus: FLAT, speedup: 2.0, energy_ratio: 0.5}
+  points: points.csv
+"""
+POINTS = """\
+# a comment line
+model,seq_len,configuration,scope,latency_s,energy_pj,util_2d
+bert,1K,FLAT,attention,0.03,4e12,0.25
+bert,1024,FuseMax,attention,0.01,2e12,
+"""
+
+
+def test_reference_is_compared_in_the_summary(tmp_path):
+    (tmp_path / "points.csv").write_text(POINTS)
+    experiment = load_experiment(write(tmp_path, REFERENCE))
+    assert experiment.reference.headline[0].speedup == 2.0
+    assert [p["seq_len"] for p in experiment.reference.points] == [1024, 1024]
+    results = run_experiment(experiment, stand_in, progress=False).to_dict()
+    titles = [t for t, _, _ in summary_tables(results)]
+    assert "against the published headline (a paper)" in titles
+    headline = next(body for t, _, body in summary_tables(results) if t.startswith("against"))
+    # stand-in: FuseMax 3x faster at half the energy -> +50% vs the claimed 2x, 0% vs 0.5
+    assert headline[0][:5] == ["attention: FuseMax vs FLAT", "speedup", pytest.approx(3.0), 2.0, "+50.0%"]
+    assert headline[1][4] == "+0.0%"
+    per_point = {(p["configuration"], p["scope"]): p for p in exp_mod.point_comparison(
+        results["rows"], results["experiment"]["reference"])}
+    fused = next(r for r in results["rows"] if r["configuration"] == "FuseMax")
+    assert per_point[("FuseMax", "attention")]["latency_s"]["mean"] == pytest.approx(fused["latency_s"] / 0.01)
+    assert per_point[("FuseMax", "attention")]["util_2d_max_abs_diff"] is None
+    assert per_point[("FLAT", "attention")]["util_2d_max_abs_diff"] == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize("csv_text,where,words", [
+    ("model,seq_len,configuration,scope,latency_s\n", "points.csv:1", "missing column(s) energy_pj"),
+    (POINTS.replace("0.03,4e12", "0.03,-4"), "points.csv:3", "energy_pj must be a positive number"),
+    (POINTS.replace("bert,1K,FLAT", "bert,1K,Flat"), "points.csv:3", "configuration 'Flat' is not in the"),
+    (POINTS.replace(",0.25", ",0.25,9"), "points.csv:3", "8 cells, the header has 7"),
+])
+def test_reference_points_errors_name_the_csv_line(tmp_path, csv_text, where, words):
+    (tmp_path / "points.csv").write_text(csv_text)
+    with pytest.raises(ExperimentError) as err:
+        load_experiment(write(tmp_path, REFERENCE))
+    assert where in str(err.value) and words in str(err.value)
+
+
+def test_reference_headline_errors(tmp_path):
+    (tmp_path / "points.csv").write_text(POINTS)
+    with pytest.raises(ExperimentError, match=r"exp.yaml:10: reference.headline\[0\].versus: no configuration named 'FLA'"):
+        load_experiment(write(tmp_path, REFERENCE.replace("versus: FLAT", "versus: FLA")))
+    with pytest.raises(ExperimentError, match="needs speedup and/or energy_ratio"):
+        load_experiment(write(tmp_path, REFERENCE.replace(", speedup: 2.0, energy_ratio: 0.5", "")))
+    with pytest.raises(ExperimentError, match="scope 'end_to_end' is not evaluated"):
+        load_experiment(write(tmp_path, REFERENCE.replace("scope: attention", "scope: end_to_end")))
+    with pytest.raises(ExperimentError, match="missing required field 'source'"):
+        load_experiment(write(tmp_path, REFERENCE.replace("  source: a paper\n", "")))

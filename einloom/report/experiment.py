@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from einloom.experiment import format_seq_len, mean_ratios
+from einloom.experiment import format_seq_len, headline_comparison, mean_ratios, point_comparison
 from einloom.report.table import format_table
 
 _SCOPE_TITLE = {"attention": "attention", "end_to_end": "end-to-end"}
@@ -60,6 +60,45 @@ def summary_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], lis
             tables.append((f"{_SCOPE_TITLE.get(scope, scope)}, vs {against} (arithmetic mean of per-point ratios)",
                            ["configuration", f"mean speedup vs {against}", f"mean energy ratio vs {against}",
                             "points"], body))
+    reference = exp.get("reference")
+    if reference:
+        tables += _reference_tables(rows, reference)
+    return tables
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:+.1f}%"
+
+
+def _reference_tables(rows: list[dict[str, Any]], reference: Mapping[str, Any]
+                      ) -> list[tuple[str, list[str], list[list[Any]]]]:
+    """einloom next to the published headline and, per point, next to the reference's results."""
+    tables = []
+    claims = headline_comparison(rows, reference)
+    if claims:
+        body = []
+        for c in claims:
+            for key, label in (("speedup", "speedup"), ("energy_ratio", "energy ratio")):
+                v = c[key]
+                if v["reference"] is None:
+                    continue
+                body.append([f"{_SCOPE_TITLE.get(c['scope'], c['scope'])}: {c['configuration']} vs {c['versus']}",
+                             label, v["einloom"], v["reference"], _pct(v["difference"]), c["points"]])
+        tables.append((f"against the published headline ({reference['source']})",
+                       ["claim", "metric", "einloom", "published", "difference", "points"], body))
+    points = point_comparison(rows, reference)
+    if points:
+        body = []
+        for p in points:
+            lat, en = p["latency_s"], p["energy_pj"]
+            body.append([p["configuration"], _SCOPE_TITLE.get(p["scope"], p["scope"]), p["points"],
+                         lat and lat["mean"], lat and f"{lat['min']:.3f}..{lat['max']:.3f}",
+                         en and en["mean"], en and f"{en['min']:.3f}..{en['max']:.3f}",
+                         p["util_2d_max_abs_diff"]])
+        name = Path(reference.get("points_file") or "reference points").name
+        tables.append((f"per point, einloom / reference ({name})",
+                       ["configuration", "scope", "points", "latency mean", "latency range", "energy mean",
+                        "energy range", "util 2D max |diff|"], body))
     return tables
 
 
@@ -96,7 +135,7 @@ def summary_markdown(results: Mapping[str, Any], figures: Sequence[Path]) -> str
         out += [f"**{len(errors)} points failed**; first: {errors[0]['model']} {format_seq_len(errors[0]['seq_len'])} "
                 f"{errors[0]['configuration']}: {errors[0]['error']}", ""]
     for title, headers, body in summary_tables(results):
-        out += [f"## Mean ratios: {title}", "", "| " + " | ".join(headers) + " |",
+        out += [f"## {title[0].upper()}{title[1:]}", "", "| " + " | ".join(headers) + " |",
                 "|" + "|".join(["---"] + ["---:"] * (len(headers) - 1)) + "|"]
         out += ["| " + " | ".join(_fmt(v) for v in row) + " |" for row in body]
         out.append("")
@@ -121,7 +160,7 @@ def summary_html(results: Mapping[str, Any], figures: Sequence[Path]) -> str:
                  f"{e(', '.join(format_seq_len(n) for n in exp['seq_lens']))}; baseline: {e(exp['baseline'])}; "
                  f"evaluator: <code>{e(str(results.get('evaluator')))}</code></p>")
     for title, headers, body in summary_tables(results):
-        parts.append(f"<h2>Mean ratios: {e(title)}</h2><table><tr>"
+        parts.append(f"<h2>{e(title[0].upper() + title[1:])}</h2><table><tr>"
                      + "".join(f"<th>{e(h)}</th>" for h in headers) + "</tr>")
         for row in body:
             parts.append("<tr>" + "".join(f"<td class='{'n' if isinstance(v, (int, float)) else ''}'>{e(_fmt(v))}</td>"

@@ -101,3 +101,35 @@ def test_iterative_rank_is_never_parallel():
                 tiling={"I": {"DRAM": 2, "spatial": 4}})
     ev = evaluate(view, m, small_arch(dram_gbps=1000))
     assert ev.per_einsum_cycles["RM"] == 8                   # I sequential, P over 4 columns
+
+
+def test_bypass_streams_past_the_buffer_by_hand(arch):
+    """Q and QK bypass the buffer: every delivery of Q is a DRAM read, QK goes straight to DRAM."""
+    ev = evaluate(qk_view(), qk_mapping(bypass=("Q", "QK")), arch)
+    # Q: 256 MAC points / multicast over the 4 rows = 64 deliveries, all from DRAM (32 with the buffer);
+    # K: staged as before (once per P tile, 64); QK: 64 results written to DRAM, none to the buffer
+    assert ev.dram_read_bytes == 2 * (64 + 64)
+    assert ev.dram_write_bytes == 2 * 64
+    assert ev.actions["global_buffer.read_values"] == 64         # K delivered to the array
+    assert ev.actions["global_buffer.write_values"] == 64        # K filled from DRAM
+    assert ev.buffer["used_bytes"] == 2 * 16                      # only K's 4x4 tile
+    assert ev.latency_cycles == pytest.approx(384 / 10)           # DRAM bound
+    assert ev.actions["2d.mac"] == 256                            # compute is unchanged
+    expected = (256 * 17.16 + 256 * (0.653 + 0.57) + 64 / 4 * arch.buffer_energy_pj("read")
+                + 64 / 4 * arch.buffer_energy_pj("write") + 384 / 8 * 249.6)
+    assert ev.energy_pj == pytest.approx(expected)
+
+
+def test_bypass_only_for_tensors_in_dram():
+    view = qk_view(with_max=True)                                # QK is an on-chip intermediate
+    with pytest.raises(MappingError, match="bypass lists 'QK', which does not live in DRAM") as err:
+        evaluate(view, qk_mapping("interleave", binding={"LM": "1d"}, bypass=("QK",)), small_arch())
+    assert "spill it as well" in err.value.hint
+    with pytest.raises(MappingError, match="bypass lists 'X', which is not a tensor"):
+        evaluate(view, qk_mapping("interleave", binding={"LM": "1d"}, bypass=("X",)), small_arch())
+    spilled = evaluate(view, qk_mapping("sequential", binding={"LM": "1d"}, spill=("QK",), bypass=("QK",)),
+                       small_arch(dram_gbps=1000))
+    staged = evaluate(view, qk_mapping("sequential", binding={"LM": "1d"}, spill=("QK",)),
+                      small_arch(dram_gbps=1000))
+    # a spill read back in the same pass is not a DRAM tensor, so QK stays on chip either way
+    assert spilled.dram_bytes == staged.dram_bytes

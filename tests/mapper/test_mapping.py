@@ -54,6 +54,10 @@ def test_round_trip(tmp_path):
     assert again.to_dict() == m.to_dict()
     import yaml
     assert mapping_from_dict(yaml.safe_load(m.to_yaml())).to_dict() == m.to_dict()
+    streamed = load_mapping(write(tmp_path, GOOD + "bypass: [Q, LM]\n"))
+    assert streamed.bypass == ("Q", "LM")
+    assert mapping_from_dict(yaml.safe_load(streamed.to_yaml())).bypass == ("Q", "LM")
+    assert "bypass the buffer: Q, LM" in evaluate(qk_view(with_max=True), streamed, small_arch()).loop_nest
 
 
 @pytest.mark.parametrize("old,new,message,line", [
