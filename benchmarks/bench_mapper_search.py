@@ -54,6 +54,7 @@ def main() -> None:
         [("bert", 1 << 10), ("bert", 1 << 14), ("xlm", 1 << 16)]
     total_eval = total_s = 0.0
     worst = 0.0
+    slowest = float("inf")
     print(f"{'model':5} {'len':>4} | {'evaluated':>10} {'families':>8} {'seconds':>7} {'mappings/s':>11} | "
           f"{'search/baseline':>15}")
     for model, L in points:
@@ -66,10 +67,12 @@ def main() -> None:
         worst = max(worst, ratio)
         total_eval += r.evaluated
         total_s += r.seconds
+        slowest = min(slowest, r.mappings_per_s)
         print(f"{model:5} {label(L):>4} | {r.evaluated:10d} {r.families:8d} {r.seconds:7.2f} "
               f"{r.mappings_per_s:11,.0f} | {ratio:15.4f}")
-    print(f"overall: {total_eval:,.0f} mappings in {total_s:.1f} s = {total_eval / total_s:,.0f} mappings/s; "
-          f"worst search/baseline {args.objective} ratio {worst:.4f} (<= 1 means at least as good)")
+    print(f"overall: {total_eval:,.0f} mappings in {total_s:.1f} s = {total_eval / total_s:,.0f} mappings/s "
+          f"(slowest point {slowest:,.0f}/s); worst search/baseline {args.objective} ratio {worst:.4f} "
+          "(<= 1 means at least as good)")
 
 
 if __name__ == "__main__":

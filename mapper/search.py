@@ -157,6 +157,10 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
         both = [e for e in compute if len(choices[e.name]) == 2]
         fixed = {e.name: choices[e.name][0] for e in compute if len(choices[e.name]) == 1}
         masks = np.array(list(itertools.product((0, 1), repeat=len(both))), dtype=float).reshape(-1, len(both))
+        # per point cycles and total op energy of each Einsum on each array it can run on (independent
+        # of the spatial assignment, so computed once per view)
+        unit_cost = {(e.name, a): (_ii(hw, e, a, float(e.points(view.sizes))), _energy_floor(hw, e, a))
+                     for e in compute for a in choices[e.name]}
         for r2, c2, l1 in itertools.product([None] + ranks, [None] + ranks, ranks):
             if r2 is not None and r2 == c2:
                 continue
@@ -168,14 +172,13 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
                        "1d": {"lanes": (l1,)}}
             cyc = {}
             for e in compute:
-                pts = float(e.points(view.sizes))
                 for array in choices[e.name]:
                     par = [r for d in spatial[array].values() for r in d
                            if r in e.iteration_ranks and r != e.iterative_rank]
                     steps = prod(-(-view.sizes[r] // sp[r]) if r in par else view.sizes[r]
                                  for r in e.iteration_ranks)
-                    cyc[(e.name, array)] = (_ii(hw, e, array, pts) * steps,
-                                            _energy_floor(hw, e, array))
+                    ii, energy = unit_cost[(e.name, array)]
+                    cyc[(e.name, array)] = (ii * steps, energy)
             base2 = sum(cyc[(n, a)][0] for n, a in fixed.items() if a == "2d")
             base1 = sum(cyc[(n, a)][0] for n, a in fixed.items() if a == "1d")
             v2 = np.array([cyc[(e.name, "2d")][0] for e in both])
@@ -191,7 +194,10 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
             floor = lat_floor if objective == "latency" else en_floor if objective == "energy" \
                 else lat_floor * en_floor
             screened += len(floor)
-            for i in np.argsort(floor, kind="stable")[:keep_bindings]:
+            k = min(keep_bindings, len(floor))
+            # the k smallest floors, ties in index order (what a stable argsort would take), in O(n)
+            ties = np.nonzero(floor <= np.partition(floor, k - 1)[k - 1])[0]
+            for i in ties[np.argsort(floor[ties], kind="stable")][:k]:
                 binding = dict(fixed)
                 for j, e in enumerate(both):
                     binding[e.name] = "2d" if masks[i, j] else "1d"
