@@ -519,6 +519,13 @@ def arch_from_dict(data: Any, linemap: LineMap | None = None, *, file: str | Non
     """
     file = file or (linemap.file if linemap is not None else None)
     r = _Reader(linemap, file)
+    if isinstance(data, dict) and "rtl" in data:
+        missing = [k for k in _TOP_REQUIRED if k not in data]
+        if missing:
+            raise r.fail((), f"this file configures only the RTL generator; the cost model also needs "
+                         f"{', '.join(missing)}",
+                         hint="use it with einloom rtl/verify/synth, or add those fields (as in "
+                              "cost_models/presets/fpga-small.yaml) to map cascades onto it")
     top = r.mapping(data, (), _TOP_REQUIRED, _TOP_OPTIONAL)
     data_raw = r.mapping(top["data"], ("data",), ("format", "bits"))
     fmt = data_raw["format"]

@@ -1,6 +1,8 @@
 """Architecture loading, validation and op-cost expansion."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from cost_models_helpers import ADD, BASE, DIV, EXP, MAC, MAX, error_of, from_text
@@ -132,6 +134,11 @@ def test_missing_file_and_rtl_section(tmp_path):
     assert rtl["number_format"] == {"kind": "fixed", "input_bits": 8, "frac_bits": 4, "acc_bits": 32}
     assert (rtl["head_dim"], rtl["value_dim"]) == (16, 16)
     assert load_arch("fusemax-cloud").rtl is None
+    rtl_only = Path(__file__).resolve().parents[2] / "examples" / "archs" / "rtl-4x4-int8.yaml"
+    with pytest.raises(ArchError, match="configures only the RTL generator; the cost model also needs data, "
+                                        "global_buffer, dram") as err:
+        load_arch(rtl_only)
+    assert "einloom rtl/verify/synth" in err.value.hint
 
 
 def test_energy_table_and_derived_quantities():
