@@ -62,11 +62,17 @@ def test_utilizations_reproduce(paper):
 def test_points_track_the_artifact(paper):
     _, rows, data = paper
     table = {(p["configuration"], p["scope"]): p for p in point_comparison(rows, data["experiment"]["reference"])}
-    assert set(table) == {(c, s) for c in ("FLAT", "FuseMax") for s in ("attention", "end_to_end")}
+    assert set(table) == {(c, s) for c in ("FLAT", "FuseMax") for s in ("attention", "end_to_end")} | {
+        ("Unfused", "attention")}
     for (config, scope), p in table.items():
         assert p["points"] == 24
         lat, energy = p["latency_s"], p["energy_pj"]
-        if config == "FuseMax":
+        if config == "Unfused":
+            # three kernels as in the artifact; one tiling per mapping makes the softmax kernel hold 256
+            # rows of SN, so from 256K on it spills SN where the artifact holds one row: up to 44% slower
+            assert 1.0 <= lat["min"] and lat["max"] <= 1.5, p
+            assert 0.9 <= energy["min"] and energy["max"] <= 1.02, p
+        elif config == "FuseMax":
             # same binding, interleaving and P1 rule as the artifact: latency to 1%; energy 2-3% higher
             # because einloom charges the 2D register file, which the artifact's per-PE counts leave out
             assert 0.999 <= lat["min"] and lat["max"] <= 1.01, p

@@ -65,16 +65,23 @@ def test_flat_spills_at_long_sequences(setup):
     assert short.spill == ()
 
 
-def test_unfused_goes_through_dram_when_intermediates_do_not_fit(setup):
+def test_unfused_is_three_kernels_passing_qk_and_a_through_dram(setup):
     _, fl, _, three_pass = setup
-    short = load_workload("bert").with_seq_len(1024)          # QK of one head: 2 MiB, fits 32 MiB
-    ev = evaluate(three_pass, unfused_mapping(fl, short, three_pass), fl, short)
-    inputs_outputs = 4 * 64 * 12 * 1024 * 64 * 2
-    assert ev.dram_write_bytes == inputs_outputs / 4          # only AV is written
-    long = load_workload("bert").with_seq_len(1 << 16)          # QK of one head: 8 GiB
+    short = load_workload("bert").with_seq_len(1024)
+    mapping = unfused_mapping(fl, short, three_pass)
+    assert [g.einsums for g in mapping.groups] == [("QK",), ("GM", "SN", "SD", "A"), ("AV",)]
+    ev = evaluate(three_pass, mapping, fl, short)
+    av = 64 * 12 * 1024 * 64 * 2
+    qk = 64 * 12 * 1024 * 1024 * 2
+    assert ev.dram_write_bytes == av + 2 * qk                 # AV, and QK and A between the kernels
+    assert ev.dram_read_bytes >= 3 * av + 3 * qk              # Q, K, V; QK by GM and SN, A by AV
+    edge = evaluate(three_pass, unfused_mapping(fl, load_workload("bert").with_seq_len(1 << 16), three_pass), fl,
+                    load_workload("bert").with_seq_len(1 << 16))
+    assert edge.buffer["tensors"]["SN"] == 256 * (1 << 16) * 2 == edge.buffer["capacity_bytes"]   # just fits
+    long = load_workload("bert").with_seq_len(1 << 18)          # 256 rows of SN: 128 MiB, spilled
     ev = evaluate(three_pass, unfused_mapping(fl, long, three_pass), fl, long)
     fused = evaluate(three_pass, flat_mapping(fl, long, three_pass), fl, long)
-    qk = 64 * 12 * (1 << 32) * 2
+    qk = 64 * 12 * (1 << 36) * 2
     assert ev.dram_write_bytes >= 3 * qk                      # QK, SN, A written
     assert ev.latency_s > fused.latency_s
 
