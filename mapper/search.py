@@ -13,12 +13,16 @@ The space, for a cascade on an architecture:
   all in the PE or all in the GLB).
 
 Candidates sharing everything but the tiling form a *family*, scored in one vectorized call of
-:func:`einloom.mapper.evaluate.evaluate_family`.  Two bounds prune before that: bindings are ranked
-by their compute floor (each array's op cycles / parallelism, max over arrays), computed for all
-bindings of a spatial assignment at once with a matrix product; families whose floor cannot beat
-the incumbent are skipped (branch and bound).  Infeasible tilings (working set above the buffer)
-score infinity.  Nothing here knows any particular accelerator: FuseMax's mapping is one point of
-the space.
+:func:`einloom.mapper.evaluate.evaluate_family`.  Bounds prune before that: every binding of a
+spatial assignment gets, at once with matrix products, a latency floor (each array's op cycles /
+parallelism, max over arrays) and an energy floor (its ops, plus one buffer write and read per element
+of every intermediate that crosses from one array to the other); the ``keep_bindings`` best of each
+assignment become families, and a family whose floor cannot beat the incumbent is skipped (branch
+and bound).  Op energy barely depends on the binding, so for the ``energy`` objective families are
+tried in order of their EDP floor instead, and the search runs to ``max_families`` (or
+``patience``/``time_budget_s``) rather than stopping at the first floor above the incumbent.
+Infeasible tilings (working set above the buffer) score infinity.  Nothing here knows any
+particular accelerator: FuseMax's mapping is one point of the space.
 """
 from __future__ import annotations
 
@@ -111,10 +115,33 @@ def _energy_floor(hw, info, array: str) -> float:
     return sum(count * hw.op_cost(array, op).energy_pj for op, count in info.ops.items())
 
 
+def _cross_array_floor(hw, view: CascadeView, both: list, fixed: dict[str, str], masks: np.ndarray) -> np.ndarray:
+    """Energy no mapping of each binding can avoid: an intermediate produced on one array and read on
+    the other goes through the global buffer, at least one write and one read per element (one
+    iterate for a running state).  One value per row of ``masks`` (1 = the Einsum of ``both`` on 2D)."""
+    per_value = (hw.glb_read_pj_row + hw.glb_write_pj_row) / hw.values_per_row
+    column = {e.name: j for j, e in enumerate(both)}
+
+    def on_2d(name: str) -> np.ndarray | float:
+        return masks[:, column[name]] if name in column else float(fixed[name] == "2d")
+
+    total = np.zeros(len(masks))
+    for e in view.compute_einsums:
+        for c, _ in view.consumers(e.name):
+            if c.is_view or c.name not in column and c.name not in fixed:
+                continue
+            total = total + np.abs(on_2d(e.name) - on_2d(c.name)) * view.tensor_elements(e.name) * per_value
+    return total
+
+
 def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency", max_families: int = 4000,
            family_cap: int = 20_000, keep_bindings: int = 3, partition_tiles: tuple[int, ...] | None = None,
-           time_budget_s: float | None = None) -> SearchResult:
+           time_budget_s: float | None = None, patience: int | None = None) -> SearchResult:
     """Search mappings of ``cascade`` on ``arch`` for ``workload`` minimizing ``objective``.
+
+    Families are tried best floor first (for ``energy``: best EDP floor first, see below) until the
+    floor proves no further family can win, ``max_families`` have been scored, ``patience`` families
+    in a row have improved the best score by less than 0.01%, or ``time_budget_s`` has passed.
 
     Returns the best feasible mapping with its :class:`Evaluation`; raises MappingError if nothing fits.
     """
@@ -133,7 +160,7 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
                      for combo in itertools.product(tiles, repeat=len(partition_params))] or [{}]
 
     start = time.perf_counter()
-    evaluated = screened = families = 0
+    evaluated = screened = families = last_gain = 0
     best_score = np.inf
     best: tuple[Resolved, dict, int] | None = None
     top: list[tuple[float, Mapping]] = []
@@ -161,6 +188,7 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
         # of the spatial assignment, so computed once per view)
         unit_cost = {(e.name, a): (_ii(hw, e, a, float(e.points(view.sizes))), _energy_floor(hw, e, a))
                      for e in compute for a in choices[e.name]}
+        cross_floor = _cross_array_floor(hw, view, both, fixed, masks)
         for r2, c2, l1 in itertools.product([None] + ranks, [None] + ranks, ranks):
             if r2 is not None and r2 == c2:
                 continue
@@ -189,25 +217,34 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
             efix = sum(cyc[(n, a)][1] for n, a in fixed.items())
             e2 = np.array([cyc[(e.name, "2d")][1] for e in both])
             e1 = np.array([cyc[(e.name, "1d")][1] for e in both])
-            en_floor = (efix + (masks @ e2 if len(both) else 0) + ((1 - masks) @ e1 if len(both) else 0)) \
-                * instances
+            en_floor = (efix + (masks @ e2 if len(both) else 0) + ((1 - masks) @ e1 if len(both) else 0)
+                        + cross_floor) * instances
             floor = lat_floor if objective == "latency" else en_floor if objective == "energy" \
                 else lat_floor * en_floor
+            # The floor bounds the objective (a family whose floor cannot beat the incumbent is skipped).
+            # The order in which families are tried is a separate question: op energy hardly depends on
+            # the binding, so energy floors nearly tie and would rank bindings arbitrarily; the energy
+            # search therefore tries bindings in order of their EDP floor (fast and frugal first).
+            order_key = floor if objective != "energy" else lat_floor * en_floor
             screened += len(floor)
             k = min(keep_bindings, len(floor))
-            # the k smallest floors, ties in index order (what a stable argsort would take), in O(n)
-            ties = np.nonzero(floor <= np.partition(floor, k - 1)[k - 1])[0]
-            for i in ties[np.argsort(floor[ties], kind="stable")][:k]:
+            # the k smallest keys, ties in index order (what a stable argsort would take), in O(n)
+            ties = np.nonzero(order_key <= np.partition(order_key, k - 1)[k - 1])[0]
+            for i in ties[np.argsort(order_key[ties], kind="stable")][:k]:
                 binding = dict(fixed)
                 for j, e in enumerate(both):
                     binding[e.name] = "2d" if masks[i, j] else "1d"
-                plans.append((float(floor[i]), pchoice, view, spatial, sp, binding))
+                plans.append((float(order_key[i]), float(floor[i]), pchoice, view, spatial, sp, binding))
     plans.sort(key=lambda p: p[0])
 
     # ---- families -------------------------------------------------------------------------------
-    for floor, pchoice, view, spatial, sp, binding in plans:
-        if floor >= best_score or families >= max_families:
+    for _key, floor, pchoice, view, spatial, sp, binding in plans:
+        if families >= max_families or (patience is not None and families - last_gain > patience):
             break
+        if floor >= best_score:
+            if objective != "energy":
+                break                    # plans are in floor order: no later one can win either
+            continue
         if time_budget_s is not None and time.perf_counter() - start > time_budget_s:
             break
         temporal = {r: -(-view.sizes[r] // sp.get(r, 1)) for r in view.sizes}
@@ -249,6 +286,8 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
                     evaluated += len(combos)
                     s = score(res)
                     i = int(np.argmin(s))
+                    if s[i] < best_score * (1 - 1e-4):
+                        last_gain = families
                     if s[i] < best_score:
                         best_score = float(s[i])
                         best = (rm, overrides, i)
