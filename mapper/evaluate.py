@@ -20,7 +20,9 @@ A fused group's latency is ``max(compute, DRAM bytes / bandwidth)`` (tiles are d
 **Traffic.**  Inputs, partition views and outputs live in DRAM; so do intermediates listed in
 ``spill`` (read back only by consumers in a later pass) and intermediates crossing fusion groups.
 A DRAM tensor T is moved ``|T| x prod(DRAM-level loops over ranks not in T that sit outside the
-innermost DRAM-level loop over a rank of T)`` times (Timeloop's reuse rule).
+innermost DRAM-level loop over a rank of T)`` times (Timeloop's reuse rule).  A tensor listed in
+``bypass`` streams past the buffer instead: every delivery to the array (one per multicast group and
+PE reuse window) is a DRAM read, every result a DRAM write, and it takes no buffer space.
 
 **Buffer occupancy.**  The global buffer holds, per group, the tile of each DRAM tensor (its GLB,
 spatial and PE factors) and every on-chip intermediate that does not fit a PE register file.  An
