@@ -92,7 +92,11 @@ def generate(config: RtlConfig) -> GeneratedDesign:
     top = top_name_for(config)
     text = to_verilog(core, top)
     c = config
-    shapes = [(64, 64, False), (64, 64, True), (c.max_queries, c.max_keys, False)]
+    shapes: list[tuple[int, int, bool]] = []   # within the buffers, each shape once
+    for p, mm, cz in [(64, 64, False), (64, 64, True), (c.max_queries, c.max_keys, False)]:
+        shape = (min(p, c.max_queries), min(mm, c.max_keys), cz)
+        if shape not in shapes:
+            shapes.append(shape)
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "top": top,

@@ -65,6 +65,16 @@ def test_generate_api(design_4x4):
     assert (ex["P"], ex["M"], ex["compute_cycles"]) == (64, 64, 15793)
 
 
+
+def test_manifest_examples_within_buffers(tmp_path):
+    # a small buffer: the example shapes are clamped to it and none is listed twice
+    text = GOOD.replace("rows: 4, cols: 4", "rows: 2, cols: 2").replace("width: 4", "width: 2")
+    text = text.replace("max_keys: 256", "max_keys: 32").replace("max_queries: 64", "max_queries: 16")
+    text = text.replace("head_dim: 16", "head_dim: 4").replace("value_dim: 16", "value_dim: 4")
+    examples = generate(RtlConfig.from_yaml(write(tmp_path, text))).manifest["latency"]["examples"]
+    shapes = [(ex["P"], ex["M"], ex["causal"]) for ex in examples]
+    assert shapes == [(16, 32, False), (16, 32, True)]
+
 def test_lint_clean(tmp_path, design_4x4):
     vpath, _ = design_4x4.write(tmp_path)
     clean, output = lint(vpath, design_4x4.top_name)
