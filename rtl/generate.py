@@ -11,7 +11,7 @@ from typing import Any
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
-from einloom.rtl.attention import AttentionCore, tile_cycles_formula, tiles_per_block
+from einloom.rtl.attention import AttentionCore, final_cycles_formula, tile_cycles_formula, tiles_per_block
 from einloom.rtl.config import RtlConfig
 
 MANIFEST_VERSION = 1
@@ -114,8 +114,10 @@ def generate(config: RtlConfig) -> GeneratedDesign:
         "latency": {
             "exp_latency": core.exp_latency,
             "recip_latency": core.recip_latency,
+            "output_latency": core.output_latency,
             "tile_cycles": tile_cycles_formula(),
-            "compute_cycles": "sum over query blocks pb of [1 + tiles(pb)*tile_cycles + recip_latency + F + 1 "
+            "final_cycles": final_cycles_formula(),
+            "compute_cycles": "sum over query blocks pb of [1 + tiles(pb)*tile_cycles + final_cycles "
                               "+ beats(pb)] + 1; tiles(pb) = ceil(M/R), or min(ceil(M/R), "
                               "floor((pb*C+C-1)/R)+1) when causal; beats(pb) = min(C, P-pb*C)",
             "load_cycles": "max(P, M) + 1 when the three input streams are driven every cycle",

@@ -22,16 +22,28 @@ class PEMode(enum.IntEnum):
 class ProcessingElement(wiring.Component):
     """A multiply-accumulate PE with an output-stationary and a weight-stationary mode.
 
-    Computes, per cycle, by ``mode`` (:class:`PEMode`): ``acc += a_in*b_in`` (OS), ``acc = acc_in`` (SHIFT)
-    or ``acc = acc_in + a_in*w`` (WS); ``clear`` zeroes ``acc`` (it wins over ``mode``).  ``a`` moves
-    right and ``b`` down through one register each; ``w`` (the stationary probability) loads from
-    ``w_in`` when ``w_shift`` is high, forming a chain down the column.
+    Computes, by ``mode`` (:class:`PEMode`): ``acc += a*b`` (OS), ``acc = acc_in`` (SHIFT) or
+    ``acc = acc_in + a*w`` (WS); ``clear`` zeroes ``acc`` (it wins over ``mode``).  ``a`` moves right and
+    ``b`` down through one register each; ``w`` (the stationary probability) loads from ``w_in`` when
+    ``w_shift`` is high, forming a chain down the column.
 
-    Latency: one cycle per hop for ``a``, ``b``, ``acc`` and ``w`` (``latency = 1``).
-    Limits: the arithmetic is the number format's ``mac`` (``units``), combinational within the cycle.
+    The multiply-accumulate is pipelined (:attr:`MAC_LATENCY` = 2): the multiplier's second operand
+    (``b_in`` or ``w``, selected by the mode of the cycle ``a_in``/``b_in`` arrive) is registered next
+    to the ``a`` register, their product is registered, and the product reaches ``acc`` two cycles
+    after its operands, added under the mode of that cycle.  The multiplier thus runs flip-flop to
+    flip-flop and no control decode sits in front of it.  Because every PE delays every product
+    alike, the array's results are delayed by exactly ``MAC_LATENCY`` cycles (see
+    :class:`~einloom.rtl.mesh.SystolicArray`); the schedule must flush ``a_in`` to zero two cycles
+    before a phase change (it does: the feeds end well before).
+
+    Latency: one cycle per hop for ``a``, ``b``, ``acc`` and ``w`` (``latency = 1``); products reach
+    ``acc`` ``MAC_LATENCY`` cycles after ``a_in``.  The registers are reset-less (datapath: written
+    before they are read; ``clear`` zeroes ``acc``), so the reset does not fan out into the array.
+    Limits: the arithmetic is the number format's ``product`` and ``accumulate`` (``units``).
     """
 
     latency = 1
+    MAC_LATENCY = 2
 
     def __init__(self, units: DatapathUnits):
         self.units = units
@@ -47,21 +59,28 @@ class ProcessingElement(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         u = self.units
-        a = Signal(u.input_shape)
-        b = Signal(u.input_shape)
-        acc = Signal(u.acc_shape)
-        w = Signal(u.prob_shape)
+        a = Signal(u.input_shape, reset_less=True)
+        b = Signal(u.input_shape, reset_less=True)
+        acc = Signal(u.acc_shape, reset_less=True)
+        w = Signal(u.prob_shape, reset_less=True)
         m.d.sync += [a.eq(self.a_in), b.eq(self.b_in)]
         m.d.comb += [self.a_out.eq(a), self.b_out.eq(b), self.acc_out.eq(acc), self.w_out.eq(w)]
-        os_mult = u.input_to_mult(m, self.b_in)
-        ws_mult = u.prob_to_mult(m, w)
-        operand = Signal(u.mult_shape)
+        # stage 1: the second operand, next to the a register
+        operand = Signal(u.mult_shape, reset_less=True)
+        with m.If(self.mode == PEMode.WS):
+            m.d.sync += operand.eq(u.prob_to_mult(m, w))
+        with m.Else():
+            m.d.sync += operand.eq(u.input_to_mult(m, self.b_in))
+        # stage 2: the product
+        product = Signal(u.product_shape, reset_less=True)
+        m.d.sync += product.eq(u.product(m, a, operand))
+        # stage 3: accumulate
         base = Signal(u.acc_shape)
         with m.If(self.mode == PEMode.WS):
-            m.d.comb += [operand.eq(ws_mult), base.eq(self.acc_in)]
+            m.d.comb += base.eq(self.acc_in)
         with m.Else():
-            m.d.comb += [operand.eq(os_mult), base.eq(acc)]
-        result = u.mac(m, base, self.a_in, operand)
+            m.d.comb += base.eq(acc)
+        result = u.accumulate(m, base, product)
         with m.If(self.clear):
             m.d.sync += acc.eq(0)
         with m.Elif(self.mode == PEMode.OS):

@@ -1,8 +1,9 @@
-"""One PE of the 1D array: a query's running state and its softmax arithmetic (max, exp, add, multiply,
-reciprocal).  The 1D array is ``C`` of these, one per column of the 2D array (FuseMax: 1D PEs = P0)."""
+"""One PE of the 1D array: a query's running state and its softmax arithmetic (max, exp, add, multiply).
+The 1D array is ``C`` of these, one per column of the 2D array (FuseMax: 1D PEs = P0), plus one
+reciprocal unit that the columns share (:class:`einloom.rtl.attention.AttentionCore` holds it)."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -12,7 +13,7 @@ from einloom.rtl.units.base import DatapathUnits
 def vector_controls(index_bits: int) -> dict:
     """Control inputs the controller broadcasts to every 1D PE."""
     return {
-        "init": In(1),          # block start: RD = RNV = 0, RM invalid
+        "init": In(1),          # block start: RM invalid, the next tile starts RD and RNV afresh
         "tile_start": In(1),    # LM invalid, SLD = 0
         "capture": In(1),       # drain cycle: take acc_in (key ``key_index``) into the QK buffer
         "key_index": In(unsigned(index_bits)),
@@ -24,8 +25,7 @@ def vector_controls(index_bits: int) -> dict:
         "issue_prm": In(1),     # exp(RM_prev - RM)
         "slnv": In(1),          # RNV[f] = PRM * RNV[f] + slnv_in, rotating f
         "rd_update": In(1),     # RD = PRM * RD + SLD
-        "recip_issue": In(1),
-        "recip_capture": In(1),
+        "recip_capture": In(1), # recip_in holds 1/RD of this column
         "out_mul": In(1),       # AV[f] = RNV[f] * recip, rotating f
     }
 
@@ -36,11 +36,17 @@ class VectorPE(wiring.Component):
     Computes, as the controller strobes it (see :func:`vector_controls`): LM over the drained column
     (masked keys skipped: key >= num_keys, or causal and key > query), RM, SLN = exp(QK - RM) (masked ->
     0) fed to ``w_out`` for the column's weight chain, SLD, PRM = exp(RM_prev - RM), RD and RNV updates,
-    and at the end AV[f] = RNV[f] * (1 / RD) with one reciprocal per query.
+    and at the end AV[f] = RNV[f] * (1 / RD).  RD leaves on ``rd_out`` for the 1D array's shared
+    reciprocal unit, whose result comes back on ``recip_in``.
 
     Latency: ``exp_latency`` cycles from ``issue_*`` to the exp result (``w_valid`` marks SLN on
-    ``w_out``); ``recip_latency`` from ``recip_issue`` to when ``recip_capture`` may be strobed; all other
-    strobes take effect at the next clock edge.  ``av_out`` holds AV after F ``out_mul`` strobes.
+    ``w_out``); RD is updated ``rescale_latency`` cycles after ``rd_update``; the RNV ring keeps
+    rotating ``rescale_latency`` cycles after the last ``slnv`` or ``out_mul`` strobe (no other strobe
+    may touch it then); ``recip_in`` is taken on ``recip_capture``; ``av_out`` holds AV
+    ``output_latency + 1`` cycles after the last of F ``out_mul`` strobes (``output_latency`` of the
+    output unit, one for the AV shift register); all other strobes take effect at the next edge.
+    Only control state (tags, valid flags) is reset; the datapath registers are reset-less (each is
+    written before it is read).
     Limits: RD must be >= 1 (true once a tile had an unmasked key), which the schedule guarantees.
     """
 
@@ -49,10 +55,11 @@ class VectorPE(wiring.Component):
         self.index_bits = index_bits
         u = units
         self._exp = u.exp_unit()
-        self._recip = u.recip_unit()
+        self._out = u.output_unit()
         super().__init__({
             "acc_in": In(u.acc_shape), "slnv_in": In(u.acc_shape),
             "w_out": Out(u.prob_shape), "w_valid": Out(1),
+            "rd_out": Out(u.den_shape), "recip_in": In(u.recip_shape),
             "av_out": Out(u.output_shape).array(value_dim),
             **vector_controls(index_bits),
         })
@@ -62,20 +69,23 @@ class VectorPE(wiring.Component):
         return self._exp.latency
 
     @property
-    def recip_latency(self) -> int:
-        return self._recip.latency
+    def output_latency(self) -> int:
+        return self._out.latency
+
+    @property
+    def rescale_latency(self) -> int:
+        return self.units.rescale_latency
 
     def elaborate(self, platform):
         m = Module()
         u = self.units
         exp = m.submodules.exp = self._exp
-        recip = m.submodules.recip = self._recip
 
         # --- drain: QK buffer (a shift register of R entries) and the local max LM -------------
-        buf = [Signal(u.acc_shape, name=f"qk{i}") for i in range(self.rows)]
-        valid = [Signal(name=f"valid{i}") for i in range(self.rows)]
-        lm, lm_valid = Signal(u.acc_shape), Signal()
-        rm, rm_prev, rm_valid = Signal(u.acc_shape), Signal(u.acc_shape), Signal()
+        buf = [Signal(u.acc_shape, name=f"qk{i}", reset_less=True) for i in range(self.rows)]
+        valid = [Signal(name=f"valid{i}", reset_less=True) for i in range(self.rows)]
+        lm, lm_valid = Signal(u.acc_shape, reset_less=True), Signal()
+        rm, rm_prev, rm_valid = Signal(u.acc_shape, reset_less=True), Signal(u.acc_shape, reset_less=True), Signal()
         key_ok = Signal()
         m.d.comb += key_ok.eq((self.key_index < self.num_keys) &
                               (~self.causal | (self.key_index <= self.query_base + self.column)))
@@ -112,8 +122,8 @@ class VectorPE(wiring.Component):
             tag_sln, tag_prm, tag_mask = d_sln, d_prm, d_mask
         sln = Signal(u.prob_shape)
         m.d.comb += [sln.eq(Mux(tag_mask, exp.y, 0)), self.w_out.eq(sln), self.w_valid.eq(tag_sln)]
-        sld, rd = Signal(u.den_shape), Signal(u.den_shape)
-        prm = Signal(u.prob_shape)
+        sld, rd = Signal(u.den_shape, reset_less=True), Signal(u.den_shape, reset_less=True)
+        prm = Signal(u.prob_shape, reset_less=True)
         with m.If(self.tile_start):
             m.d.sync += sld.eq(0)
         with m.Elif(tag_sln):
@@ -121,24 +131,61 @@ class VectorPE(wiring.Component):
         with m.If(tag_prm):
             m.d.sync += prm.eq(exp.y)
 
-        # --- running sums RD and RNV (RNV as a rotating register file of F entries) -----------
-        rnv = [Signal(u.acc_shape, name=f"rnv{f}") for f in range(self.value_dim)]
-        av = [Signal(u.output_shape, name=f"av{f}") for f in range(self.value_dim)]
-        recip_value = Signal(u.recip_shape)
-        with m.If(self.init):
-            m.d.sync += [rd.eq(0)] + [r.eq(0) for r in rnv]
-        with m.Else():
-            with m.If(self.rd_update):
-                m.d.sync += rd.eq(u.rescale_add(m, prm, rd, sld))
-            with m.If(self.slnv):
-                m.d.sync += [r.eq(n) for r, n in zip(rnv, rnv[1:] + [u.rescale_add(m, prm, rnv[0], self.slnv_in)])]
-            with m.Elif(self.out_mul):
-                m.d.sync += [r.eq(n) for r, n in zip(rnv, rnv[1:] + [rnv[0]])]
-                m.d.sync += [a.eq(n) for a, n in zip(av, av[1:] + [u.output(m, rnv[0], recip_value)])]
+        # --- running sums RD and RNV, through pipelined rescale units (latency L) -------------
+        # RD: issued on rd_update, written L cycles later.  RNV: a ring of F + L registers rotating
+        # F + L steps per pass (the L extra slots are bubbles): element f leaves slot 0 into the unit
+        # at step f and its new value replaces it at slot F-1 at step f + L, so after the pass every
+        # element is back in its slot.  An output pass rotates the ring the same way.
+        lat = u.rescale_latency
+        rd_unit = m.submodules.rd_rescale = u.rescale_unit("den")
+        rnv_unit = m.submodules.rnv_rescale = u.rescale_unit("acc")
+        ring = [Signal(u.acc_shape, name=f"rnv{f}", reset_less=True) for f in range(self.value_dim + lat)]
+        av = [Signal(u.output_shape, name=f"av{f}", reset_less=True) for f in range(self.value_dim)]
+        recip_value = Signal(u.recip_shape, reset_less=True)
 
-        # --- reciprocal (one per query) and output --------------------------------------------
-        m.d.comb += recip.x.eq(rd)
+        def delayed(strobe, n, name):
+            taps = [strobe]
+            for i in range(n):
+                d = Signal(name=f"{name}{i}")
+                m.d.sync += d.eq(taps[-1])
+                taps.append(d)
+            return taps
+
+        rd_taps = delayed(self.rd_update, lat, "tag_rd")
+        slnv_taps = delayed(self.slnv, lat, "tag_slnv")
+        mul_taps = delayed(self.out_mul, lat, "tag_rot")
+        rotate = Signal()
+        m.d.comb += rotate.eq(Cat(*slnv_taps, *mul_taps).any())
+        # a block's first tile rescales zero (the golden model's rescale_add(prm, 0, new)), so RD and
+        # the ring are never cleared: no block-start reset fans out to F + L words
+        first = Signal()
+        with m.If(self.init):
+            m.d.sync += first.eq(1)
+        with m.Elif(self.capture & rm_valid):     # the second tile's drain: tile 0 is accumulated
+            m.d.sync += first.eq(0)
+        m.d.comb += [rd_unit.prm.eq(prm), rd_unit.old.eq(Mux(first, 0, rd)), rd_unit.addend.eq(sld),
+                     rnv_unit.prm.eq(prm), rnv_unit.old.eq(Mux(first, 0, ring[0])),
+                     rnv_unit.addend.eq(self.slnv_in)]
+        f_last = self.value_dim - 1
+        with m.If(rd_taps[-1]):
+            m.d.sync += rd.eq(rd_unit.y)
+        with m.If(rotate):
+            m.d.sync += [r.eq(n) for r, n in zip(ring, ring[1:] + [ring[0]])]
+            with m.If(slnv_taps[-1]):
+                m.d.sync += ring[f_last].eq(rnv_unit.y)
+
+        # --- reciprocal (shared unit outside) and output: AV[f] shifts in output_latency later -----
+        m.d.comb += self.rd_out.eq(rd)
         with m.If(self.recip_capture):
-            m.d.sync += recip_value.eq(recip.y)
+            m.d.sync += recip_value.eq(self.recip_in)
+        out = m.submodules.output = self._out
+        m.d.comb += [out.rnv.eq(ring[0]), out.recip.eq(recip_value)]
+        tag_out = self.out_mul
+        for i in range(out.latency):
+            d_out = Signal(name=f"tag_out{i}")
+            m.d.sync += d_out.eq(tag_out)
+            tag_out = d_out
+        with m.If(tag_out):
+            m.d.sync += [a.eq(n) for a, n in zip(av, av[1:] + [out.y])]
         m.d.comb += [o.eq(a) for o, a in zip(self.av_out, av)]
         return m

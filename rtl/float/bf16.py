@@ -4,12 +4,14 @@ Q, K, V travel as bf16 (16 bits); QK, psums, RM, SLN, PRM, SLD, RD, RNV and the 
 (32 bits); AV leaves as bf16 (or fp32 with ``output: fp32``). Importing this module registers the
 format with :func:`einloom.rtl.units.units_for`.
 
-The 2D PE's ``mac`` (bf16 x bf16 product, exact, plus an fp32 add) and the 1D PE's adds and multiplies
-are combinational instances of the units (``latency=0``), because the datapath they plug into
-completes them within a cycle; ``exp_unit`` and ``recip_unit`` are fully pipelined.
+The 2D PE's ``product`` (bf16 x bf16, exact) and ``accumulate`` (an fp32 add) and the 1D PE's SLD add
+are combinational instances of the units (``latency=0``): the PE registers the product, and an
+accumulation loops on its add within a cycle.  ``exp_unit``, ``recip_unit`` (one for the whole 1D
+array) and ``output_unit`` are fully pipelined; ``rescale_unit`` (RD, RNV) has one register after its
+multiply and one after its add, so that no 1D-array stage is longer than the 2D PE's add.
 """
 
-from amaranth.hdl import Cat, Const, Module, Mux, Value, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -22,7 +24,7 @@ from einloom.rtl.units import register
 from einloom.rtl.units.base import DatapathUnits
 from einloom.sim.formats.bf16 import Bf16Format
 
-__all__ = ["Bf16ExpDiff", "Bf16Reciprocal", "Bf16Units", "fp32_greater"]
+__all__ = ["Bf16ExpDiff", "Bf16Output", "Bf16Reciprocal", "Bf16Rescale", "Bf16Units", "fp32_greater"]
 
 
 def fp32_greater(a: Value, b: Value) -> Value:
@@ -106,6 +108,72 @@ class Bf16Reciprocal(wiring.Component):
         return m
 
 
+class Bf16Output(wiring.Component):
+    """``y = RNV * recip`` rounded to the output format (golden model: ``Bf16Format.output``):
+    :class:`Fp32Mul`, then :class:`Fp32ToBf16` for a bf16 output, both fully pipelined.
+
+    Parameters
+    ----------
+    bf16_output : bool
+        Round the fp32 product to bf16 (16-bit ``y``) or leave it fp32 (32-bit ``y``).
+
+    Members
+    -------
+    rnv, recip : In(32)
+    y : Out(16 or 32)
+        ``latency`` cycles after the inputs (4 for a bf16 output, 3 for fp32); one per cycle.
+    """
+
+    def __init__(self, bf16_output: bool = True):
+        self.bf16_output = bool(bf16_output)
+        super().__init__({"rnv": In(32), "recip": In(32), "y": Out(16 if self.bf16_output else 32)})
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``rnv``, ``recip`` to ``y``."""
+        return Fp32Mul.BOUNDARIES + (Fp32ToBf16.BOUNDARIES if self.bf16_output else 0)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.multiply = mul = Fp32Mul()
+        m.d.comb += [mul.a.eq(self.rnv), mul.b.eq(self.recip)]
+        if self.bf16_output:
+            m.submodules.round = rnd = Fp32ToBf16()
+            m.d.comb += [rnd.a.eq(mul.result), self.y.eq(rnd.result)]
+        else:
+            m.d.comb += self.y.eq(mul.result)
+        return m
+
+
+class Bf16Rescale(wiring.Component):
+    """``y = prm * old + addend`` in fp32 (golden model: ``Bf16Format.rescale_add``): :class:`Fp32Mul`
+    then :class:`Fp32Add`, one register after each (latency 2); ``addend`` waits a cycle for the add.
+
+    Members
+    -------
+    prm, old, addend : In(32)
+    y : Out(32)
+        ``latency`` cycles after the inputs; one per cycle.
+    """
+
+    prm: In(32)
+    old: In(32)
+    addend: In(32)
+    y: Out(32)
+
+    latency = 2
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.multiply = mul = Fp32Mul(latency=1)
+        m.submodules.add = add = Fp32Add(latency=1)
+        addend = Signal(32, reset_less=True)
+        m.d.sync += addend.eq(self.addend)
+        m.d.comb += [mul.a.eq(self.prm), mul.b.eq(self.old), add.a.eq(mul.result), add.b.eq(addend),
+                     self.y.eq(add.result)]
+        return m
+
+
 def _comb(m: Module, unit: wiring.Component, **inputs: Value) -> Value:
     m.submodules += unit
     m.d.comb += [getattr(unit, k).eq(v) for k, v in inputs.items()]
@@ -119,6 +187,7 @@ class Bf16Units(DatapathUnits):
         self.fmt = fmt
         self.input_shape = unsigned(16)
         self.mult_shape = unsigned(16)
+        self.product_shape = unsigned(32)
         self.acc_shape = unsigned(32)
         self.prob_shape = unsigned(32)
         self.den_shape = unsigned(32)
@@ -131,8 +200,10 @@ class Bf16Units(DatapathUnits):
     def prob_to_mult(self, m, w):
         return _comb(m, Fp32ToBf16(latency=0), a=w)
 
-    def mac(self, m, base, a, b):
-        prod = _comb(m, Bf16Mul(latency=0), a=a, b=b)
+    def product(self, m, a, b):
+        return _comb(m, Bf16Mul(latency=0), a=a, b=b)
+
+    def accumulate(self, m, base, prod):
         return _comb(m, Fp32Add(latency=0), a=base, b=prod)
 
     def greater(self, m, a, b):
@@ -140,16 +211,6 @@ class Bf16Units(DatapathUnits):
 
     def prob_add(self, m, den, prob):
         return _comb(m, Fp32Add(latency=0), a=den, b=prob)
-
-    def rescale_add(self, m, prm, old, new):
-        prod = _comb(m, Fp32Mul(latency=0), a=prm, b=old)
-        return _comb(m, Fp32Add(latency=0), a=prod, b=new)
-
-    def output(self, m, rnv, recip):
-        av = _comb(m, Fp32Mul(latency=0), a=rnv, b=recip)
-        if self.fmt.output_kind == "bf16":
-            return _comb(m, Fp32ToBf16(latency=0), a=av)
-        return av
 
     @property
     def exp_latency(self) -> int:
@@ -161,11 +222,27 @@ class Bf16Units(DatapathUnits):
         """Latency of :meth:`recip_unit` (6)."""
         return Fp32Recip.BOUNDARIES
 
+    @property
+    def output_latency(self) -> int:
+        """Latency of :meth:`output_unit` (4 with a bf16 output, 3 with fp32)."""
+        return Fp32Mul.BOUNDARIES + (Fp32ToBf16.BOUNDARIES if self.fmt.output_kind == "bf16" else 0)
+
+    @property
+    def rescale_latency(self) -> int:
+        """Latency of :meth:`rescale_unit` (2)."""
+        return Bf16Rescale.latency
+
+    def rescale_unit(self, kind):
+        return Bf16Rescale()
+
     def exp_unit(self):
         return Bf16ExpDiff(self.fmt.scale_bits if self.fmt.scale else None)
 
     def recip_unit(self):
         return Bf16Reciprocal()
+
+    def output_unit(self):
+        return Bf16Output(self.fmt.output_kind == "bf16")
 
 
 register("bf16", Bf16Units)

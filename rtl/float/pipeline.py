@@ -57,7 +57,7 @@ class Pipeline:
         out = {}
         for name, v in values.items():
             v = Value.cast(v)
-            s = Signal(v.shape(), name=f"s{i}_{name}")
+            s = Signal(v.shape(), name=f"s{i}_{name}", reset_less=True)   # datapath: no reset fan-out
             if i in self.cuts:
                 self.m.d.sync += s.eq(v)
             else:

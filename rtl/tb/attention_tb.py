@@ -179,7 +179,7 @@ async def run_case(dut, cfg: RtlConfig, case: dict) -> dict:
     cycles = int(dut.compute_cycles.value.to_unsigned())
     units = units_for(cfg.fmt)
     expected = compute_cycles(cfg, p_dim, m_dim, causal, exp_latency=units.exp_latency,
-                              recip_latency=units.recip_latency)
+                              recip_latency=units.recip_latency, output_latency=units.output_latency)
     errors = scoreboard(fmt, monitor.beats, want, cfg.value_dim, fmt.output_bits)
     if monitor.stalls == 0 and cycles != expected:
         errors.append(f"compute_cycles {cycles} != expected {expected}")

@@ -1,6 +1,7 @@
 """cocotb tests of single components against the golden model's primitives.
 
-``EINLOOM_TB_SPEC`` = ``{"unit": "exp" | "recip" | "pe" | "array", "config": <RtlConfig dict>, "count": N}``.
+``EINLOOM_TB_SPEC`` = ``{"unit": "exp" | "recip" | "output" | "rescale" | "pe" | "array", "config": <RtlConfig
+dict>, "count": N}``.
 Each test drives one new operation per cycle and checks every output ``latency`` cycles later, so it
 also checks the component's ``latency`` property.
 """
@@ -91,16 +92,58 @@ if SPEC.get("unit") == "recip":
         assert not bad, f"{len(bad)} mismatches, first: {bad[:5]}"
 
 
+if SPEC.get("unit") == "output":
+    @cocotb.test()
+    async def output_matches_golden(dut):
+        cfg = _cfg()
+        fmt, units = cfg.fmt, units_for(cfg.fmt)
+        rng = np.random.default_rng(7)
+        a, ob = fmt.acc_bits, fmt.p.output_bits
+        n = SPEC.get("count", 2000)
+        rnv = rng.integers(-(1 << (a - 1)), 1 << (a - 1), n) >> rng.integers(0, a - 1, n)
+        rd = np.maximum(1, rng.integers(1, 1 << (a - 1), n) >> rng.integers(0, a - 1, n))
+        recip = fmt.reciprocal(rd)
+        want = fmt.output(rnv, recip)
+        await _reset(dut)
+        got = await _pipeline(dut, [{"rnv": int(x) & ((1 << a) - 1), "recip": int(y)} for x, y in zip(rnv, recip)],
+                              units.output_latency, lambda: _signed(dut.y.value, ob))
+        bad = [(int(rnv[i]), int(rd[i]), got[i], int(want[i])) for i in range(n) if got[i] != want[i]]
+        assert not bad, f"{len(bad)} mismatches, first: {bad[:5]}"
+
+
+if SPEC.get("unit") == "rescale":
+    @cocotb.test()
+    async def rescale_matches_golden(dut):
+        cfg = _cfg()
+        fmt, units = cfg.fmt, units_for(cfg.fmt)
+        rng = np.random.default_rng(8)
+        a, pb = fmt.acc_bits, fmt.p.prob_bits
+        n = SPEC.get("count", 2000)
+        prm = rng.integers(0, (1 << pb) + 1, n)
+        prm[:3] = [0, 1 << pb, 1]
+        old = rng.integers(-(1 << (a - 3)), 1 << (a - 3), n) >> rng.integers(0, a - 3, n)
+        new = rng.integers(-(1 << (a - 3)), 1 << (a - 3), n) >> rng.integers(0, a - 3, n)
+        want = fmt.rescale_add(prm, old, new)
+        mask = (1 << a) - 1
+        await _reset(dut)
+        got = await _pipeline(dut, [{"prm": int(p), "old": int(o) & mask, "addend": int(w) & mask}
+                                    for p, o, w in zip(prm, old, new)],
+                              units.rescale_latency, lambda: _signed(dut.y.value, a))
+        bad = [(int(prm[i]), int(old[i]), int(new[i]), got[i], int(want[i])) for i in range(n) if got[i] != want[i]]
+        assert not bad, f"{len(bad)} mismatches, first: {bad[:5]}"
+
+
 if SPEC.get("unit") == "pe":
     @cocotb.test()
     async def pe_matches_model(dut):
-        """Random modes and operands against a Python model of ProcessingElement."""
+        """Random modes and operands against a Python model of ProcessingElement (its MAC pipeline:
+        operand register, product register, accumulate)."""
         cfg = _cfg()
         fmt = cfg.fmt
         ib, ab, pw = fmt.input_bits, fmt.acc_bits, fmt.prob_width
         rng = np.random.default_rng(5)
         await _reset(dut)
-        acc = w = a_reg = b_reg = 0
+        acc = w = a_reg = b_reg = operand = product = 0
         wrap = lambda v, bits: ((v + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1))  # noqa: E731
         for t in range(SPEC.get("count", 1500)):
             mode, clear, wsh = int(rng.integers(0, 4)), int(rng.random() < 0.05), int(rng.random() < 0.3)
@@ -119,11 +162,13 @@ if SPEC.get("unit") == "pe":
             if clear:
                 acc = 0
             elif mode == 1:
-                acc = wrap(acc + a_in * b_in, ab)
+                acc = wrap(acc + product, ab)
             elif mode == 2:
                 acc = acc_in
             elif mode == 3:
-                acc = wrap(acc_in + a_in * w, ab)
+                acc = wrap(acc_in + product, ab)
+            product = a_reg * operand
+            operand = w if mode == 3 else b_in
             if wsh:
                 w = w_in
             a_reg, b_reg = a_in, b_in
@@ -133,7 +178,10 @@ if SPEC.get("unit") == "pe":
 if SPEC.get("unit") == "array":
     @cocotb.test()
     async def array_qk_and_drain(dut):
-        """Feed K (rows) and Q (columns) element e at cycle e; after os_cycles(E) drain R rows."""
+        """Feed K (rows) and Q (columns), row r's and column c's element e at cycle e + r and e + c;
+        after os_cycles(E) drain R rows.  Column c's controls (clear, OS, SHIFT) are driven c cycles
+        late, as the attention core does."""
+        from einloom.rtl.pe import ProcessingElement
         cfg = _cfg()
         fmt = cfg.fmt
         r_dim, c_dim, e_dim, ib, ab = cfg.rows, cfg.cols, cfg.head_dim, fmt.input_bits, fmt.acc_bits
@@ -143,22 +191,33 @@ if SPEC.get("unit") == "array":
         want = k @ q
         await _reset(dut)
         mask = (1 << ib) - 1
-        dut.clear.value = 1
-        await RisingEdge(dut.clk)
-        dut.clear.value = 0
-        os_cycles = e_dim + r_dim + c_dim - 2
-        for t in range(os_cycles):
-            dut.mode.value = 1
-            for r in range(r_dim):
-                getattr(dut, f"a_in__{r}").value = int(k[r, t]) & mask if t < e_dim else 0
-            for c in range(c_dim):
-                getattr(dut, f"b_in__{c}").value = int(q[t, c]) & mask if t < e_dim else 0
-            await RisingEdge(dut.clk)
+        os_cycles = e_dim + r_dim - 1 + ProcessingElement.MAC_LATENCY
+
+        def schedule(t):            # column-0 time: -1 clear, [0, os) OS, [os, os + R) SHIFT
+            if t == -1:
+                return 0, 1
+            if 0 <= t < os_cycles:
+                return 1, 0
+            if os_cycles <= t < os_cycles + r_dim:
+                return 2, 0
+            return 0, 0
+
         got = np.zeros_like(want)
-        for j in range(r_dim):
-            dut.mode.value = 2
+        for t in range(-1, os_cycles + r_dim + c_dim + r_dim):
+            for c in range(c_dim):
+                mode, clear = schedule(t - c)
+                getattr(dut, f"mode__{c}").value = mode
+                getattr(dut, f"clear__{c}").value = clear
+            for r in range(r_dim):          # inputs skewed by the caller: row r's element e at e + r
+                e = t - r
+                getattr(dut, f"a_in__{r}").value = int(k[r, e]) & mask if 0 <= e < e_dim else 0
+            for c in range(c_dim):
+                e = t - c
+                getattr(dut, f"b_in__{c}").value = int(q[e, c]) & mask if 0 <= e < e_dim else 0
             await ReadOnly()
             for c in range(c_dim):
-                got[r_dim - 1 - j, c] = _signed(getattr(dut, f"acc_out__{c}").value, ab)
+                j = t - c - os_cycles
+                if 0 <= j < r_dim:
+                    got[r_dim - 1 - j, c] = _signed(getattr(dut, f"acc_out__{c}").value, ab)
             await RisingEdge(dut.clk)
         assert np.array_equal(got, want), f"got\n{got}\nwant\n{want}"

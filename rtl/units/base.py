@@ -5,12 +5,15 @@ goes through a :class:`DatapathUnits` object built for the configured number for
 :func:`einloom.rtl.units.units_for`.  A format supplies:
 
 * shapes of its codes: ``input_shape`` (Q/K/V elements), ``mult_shape`` (the 2D PE's second multiplier
-  operand, a common shape for Q elements and probabilities), ``acc_shape`` (QK, psums, SLNV, RNV, RM),
+  operand, a common shape for Q elements and probabilities), ``product_shape`` (the 2D PE's registered
+  product), ``acc_shape`` (QK, psums, SLNV, RNV, RM),
   ``prob_shape`` (SLN, PRM), ``den_shape`` (SLD, RD), ``recip_shape``, ``output_shape``;
 * combinational operators, called inside ``elaborate`` as ``units.op(m, ...)`` (they may add
   submodules to ``m``) and returning an Amaranth value;
-* two pipelined units with a fixed ``latency`` (cycles from inputs to outputs, a new operation every
-  cycle, no stall): ``exp_unit()`` computing ``exp_diff(x, m)`` and ``recip_unit()``.
+* four pipelined units with a fixed ``latency`` (cycles from inputs to outputs, a new operation every
+  cycle, no stall): ``exp_unit()`` computing ``exp_diff(x, m)``, ``recip_unit()`` (one for the whole 1D
+  array, shared by its columns), ``rescale_unit(kind)`` (the RD and RNV updates) and ``output_unit()``
+  (``AV = RNV * recip``).
 
 Each operation must be the RTL twin of the same-named primitive of the format's golden model
 (:class:`einloom.sim.formats.base.NumberFormat`); the testbenches compare them bit for bit.
@@ -31,6 +34,7 @@ class DatapathUnits(ABC):
     fmt: NumberFormat
     input_shape: Shape
     mult_shape: Shape
+    product_shape: Shape
     acc_shape: Shape
     prob_shape: Shape
     den_shape: Shape
@@ -47,8 +51,13 @@ class DatapathUnits(ABC):
         """A probability (SLN) as the multiplier's second operand."""
 
     @abstractmethod
-    def mac(self, m: Module, base: Value, a: Value, b: Value) -> Value:
-        """``base + a * b`` (acc + input x mult), combinational: QK and SLNV (``column_mac``)."""
+    def product(self, m: Module, a: Value, b: Value) -> Value:
+        """``a * b`` (input x mult) as a ``product_shape`` value, combinational (the PE registers it)."""
+
+    @abstractmethod
+    def accumulate(self, m: Module, base: Value, prod: Value) -> Value:
+        """``base + prod``, combinational: with :meth:`product` the PE's QK and SLNV (``column_mac``)
+        step; the OS accumulation loops on it within one cycle."""
 
     # ---- 1D PE -------------------------------------------------------------------------------
     @abstractmethod
@@ -59,16 +68,11 @@ class DatapathUnits(ABC):
     def prob_add(self, m: Module, den: Value, prob: Value) -> Value:
         """``den + prob`` (SLD accumulation)."""
 
-    @abstractmethod
-    def rescale_add(self, m: Module, prm: Value, old: Value, new: Value) -> Value:
-        """``prm * old + new`` for RD (den codes) and RNV (acc codes)."""
 
-    @abstractmethod
-    def output(self, m: Module, rnv: Value, recip: Value) -> Value:
-        """``rnv * recip`` as an output code."""
-
-    exp_latency: int    #: latency of exp_unit() (known without building it)
-    recip_latency: int  #: latency of recip_unit()
+    exp_latency: int     #: latency of exp_unit() (known without building it)
+    recip_latency: int   #: latency of recip_unit()
+    output_latency: int  #: latency of output_unit()
+    rescale_latency: int  #: latency of rescale_unit()
 
     @abstractmethod
     def exp_unit(self) -> "wiring.Component":
@@ -79,3 +83,15 @@ class DatapathUnits(ABC):
     def recip_unit(self) -> "wiring.Component":
         """A pipelined component with ports ``x`` (In den_shape) and ``y`` (Out recip_shape), and a
         ``latency`` attribute: ``y`` at cycle t+latency is ``reciprocal(x)`` of cycle t."""
+
+    @abstractmethod
+    def rescale_unit(self, kind: str) -> "wiring.Component":
+        """A pipelined component computing ``rescale_add(prm, old, addend) = prm * old + addend`` (RD with
+        ``kind="den"``: den codes; RNV with ``kind="acc"``: acc codes), with ports ``prm`` (In
+        prob_shape), ``old``, ``addend`` (In) and ``y`` (Out) and a ``latency`` attribute."""
+
+    @abstractmethod
+    def output_unit(self) -> "wiring.Component":
+        """A pipelined component with ports ``rnv`` (In acc_shape), ``recip`` (In recip_shape) and ``y``
+        (Out output_shape), and a ``latency`` attribute: ``y`` at cycle t+latency is
+        ``output(rnv, recip)`` of cycle t."""

@@ -1,7 +1,7 @@
 """Fixed-point datapath units: the RTL twin of :class:`einloom.sim.formats.fixed.FixedFormat`."""
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,42 +13,81 @@ from einloom.sim.formats.fixed import FixedFormat
 class FixedExp(wiring.Component):
     """``y = exp_diff(x, m)``: base-2 range reduction, LUT for 2**-fraction, shift for the integer part.
 
-    Pipeline (latency 3, one operation per cycle)::
+    Pipeline (latency 4, one operation per cycle)::
 
-        stage 1: t = ((x - m) * EXP_CONST) >> exp_shift          (register)
-        stage 2: i = -t >> exp_frac_bits; LUT read at (-t) mod 2**exp_frac_bits  (sync ROM)
-        stage 3: y = 0 if i > prob_bits else LUT >> i            (register)
+        stage 1: d = min(m - x, 2**T)                                (register; d >= 0)
+        stage 2: p = d * EXP_CONST                                   (register)
+        stage 3: u = ceil(p / 2**exp_shift) = (p + 2**exp_shift - 1) >> exp_shift
+                 i = u >> exp_frac_bits; LUT read at u mod 2**exp_frac_bits   (register i; sync ROM)
+        stage 4: y = 0 if i > prob_bits else LUT >> i                (register)
 
+    ``u`` is the golden model's ``-((x - m) * EXP_CONST >> exp_shift)``: the negated floor of a
+    non-positive number is the ceiling of its negation, so no negation follows the multiplier.
+    ``T`` (:attr:`clamp_bits`) is the smallest power of two at which the result underflows to 0;
+    clamping there changes no result and narrows the multiplier (int8: 15 x 15 bits, one DSP).
     Limits: ``x <= m`` is the caller's contract (a masked x > m gives an unspecified y).
     """
 
-    latency = 3
+    latency = 4
 
     def __init__(self, fmt: FixedFormat):
         self.fmt = fmt
         super().__init__({"x": In(signed(fmt.acc_bits)), "m": In(signed(fmt.acc_bits)),
                           "y": Out(unsigned(fmt.prob_width))})
 
+    @property
+    def clamp_bits(self) -> int:
+        """T: exp_diff gives 0 for every ``m - x >= 2**T`` (u is non-decreasing in m - x)."""
+        f, p = self.fmt, self.fmt.p
+        for t in range(f.acc_bits + 1):
+            u = -(-((1 << t) * f.exp_const) >> f.exp_shift)
+            if (u >> p.exp_frac_bits) > p.prob_bits:
+                return t
+        return f.acc_bits + 1
+
     def elaborate(self, platform):
         f, p = self.fmt, self.fmt.p
         m = Module()
         acc = f.acc_bits
-        t = Signal(signed(acc + 2 + f.exp_const.bit_length()))
-        m.d.sync += t.eq(((self.x - self.m) * Const(f.exp_const, unsigned(f.exp_const.bit_length())))
-                         >> f.exp_shift)
-        u = Signal(unsigned(len(t)))
-        m.d.comb += u.eq(-t)
+        const_w = f.exp_const.bit_length()
+        t_bits = self.clamp_bits
+        diff = Signal(unsigned(acc + 1))
+        m.d.comb += diff.eq((self.m - self.x).as_unsigned())
+        d = Signal(unsigned(t_bits + 1), reset_less=True)
+        if t_bits <= acc:
+            m.d.sync += d.eq(Mux(diff[t_bits:] != 0, 1 << t_bits, diff[:t_bits]))
+        else:
+            m.d.sync += d.eq(diff)
+        prod = Signal(unsigned(t_bits + 1 + const_w), reset_less=True)
+        m.d.sync += prod.eq(d * Const(f.exp_const, unsigned(const_w)))
+        u = Signal(unsigned(len(prod) + 1 - min(f.exp_shift, len(prod))))
+        m.d.comb += u.eq((prod + ((1 << f.exp_shift) - 1)) >> f.exp_shift)
         lut = memory.Memory(shape=unsigned(f.prob_width), depth=1 << p.exp_frac_bits,
                             init=[int(v) for v in f.exp_lut])
         m.submodules.lut = lut
         rd = lut.read_port()
         m.d.comb += rd.addr.eq(u[:p.exp_frac_bits])
         shift_w = max(1, p.prob_bits.bit_length())
-        i = Signal(unsigned(shift_w))
-        big = Signal()
+        i = Signal(unsigned(shift_w), reset_less=True)
+        big = Signal(reset_less=True)
         m.d.sync += [i.eq(u[p.exp_frac_bits:]), big.eq(u[p.exp_frac_bits:] > p.prob_bits)]
         m.d.sync += self.y.eq(Mux(big, 0, rd.data >> i))
         return m
+
+
+def normalize_stage(m: Module, value, shifts: tuple[int, ...], name: str):
+    """Part of a leading-one normalizer: for each k in ``shifts`` shift ``value`` left by k when its top
+    k bits are zero.  Returns the shifted value and the bits taken (one per k, in order)."""
+    width = len(value)
+    taken = []
+    for k in shifts:
+        empty = Signal(name=f"{name}_lz{k}")
+        shifted = Signal(width, name=f"{name}_norm{k}")
+        m.d.comb += [empty.eq(value[width - k:] == 0),
+                     shifted.eq(Mux(empty, Cat(Const(0, k), value[:width - k]), value))]
+        value = shifted
+        taken.append(empty)
+    return value, taken
 
 
 class FixedReciprocal(wiring.Component):
@@ -56,12 +95,15 @@ class FixedReciprocal(wiring.Component):
 
     Pipeline (latency ``3 + 2 * recip_nr_steps``, one operation per cycle)::
 
-        stage 1: s = index of the leading one of x                     (register x, s)
-        stage 2: mant = top recip_bits bits of (x << (acc_bits-1-s))   (register); LUT read (sync ROM)
-        stage 3: y0 = LUT[idx]                                         (register)
-        per NR step: e = (mant*y) >> (N-1) (register); y = (y*(2**(N+1)-e)) >> N (register)
+        stage 1: normalize x by the left shifts of 16 and 8 when its top bits are zero   (register)
+        stage 2: shifts of 4, 2, 1: mant = top recip_bits bits, s = leading-one index    (register);
+                 LUT read at mant's index bits (sync ROM)
+        stage 3: y0 = LUT[idx]                                                           (register)
+        per NR step: c = 2**(N+1) - ((mant*y) >> (N-1)) (register); y = (y*c) >> N (register)
 
-    Output code: ``y | s << (recip_bits+1)``.  Limits: x >= 1 (x = 0 gives an unspecified y).
+    The normalizer is a shifter cascade (as in a floating-point adder), so the leading-one index is
+    the sum of the shifts taken rather than a 32-deep priority chain.  Output code:
+    ``y | s << (recip_bits+1)``.  Limits: x >= 1 (x = 0 gives an unspecified y).
     """
 
     def __init__(self, fmt: FixedFormat):
@@ -73,37 +115,121 @@ class FixedReciprocal(wiring.Component):
         f, p = self.fmt, self.fmt.p
         n, lb, acc = p.recip_bits, p.recip_lut_bits, f.acc_bits
         m = Module()
-        s_comb = Signal(unsigned(f.shift_bits))
-        for bit in range(acc):
-            with m.If(self.x[bit]):
-                m.d.comb += s_comb.eq(bit)
-        x1 = Signal(unsigned(acc))
-        s1 = Signal(unsigned(f.shift_bits))
-        m.d.sync += [x1.eq(self.x), s1.eq(s_comb)]
-        normalized = Signal(unsigned(acc))
-        m.d.comb += normalized.eq(x1 << ((acc - 1) - s1).as_unsigned())
-        mant2 = Signal(unsigned(n))
-        s2 = Signal(unsigned(f.shift_bits))
-        m.d.sync += [mant2.eq(normalized[acc - n:]), s2.eq(s1)]
+        # the normalizer works on a power-of-two width; the padding bits are zero and shift out
+        width = 1 << max(1, (acc - 1).bit_length())
+        ks = tuple(1 << j for j in reversed(range(width.bit_length() - 1)))
+        first, second = ks[:len(ks) // 2], ks[len(ks) // 2:]
+        padded = Cat(Const(0, width - acc), self.x)
+        v1, taken1 = normalize_stage(m, padded, first, "n1")
+        x1 = Signal(width, reset_less=True)
+        left1 = Signal(unsigned(max(1, len(first))), reset_less=True)
+        m.d.sync += [x1.eq(v1), left1.eq(Cat(*reversed(taken1)))]
+        v2, taken2 = normalize_stage(m, x1, second, "n2")
+        left = Signal(unsigned(len(ks)))
+        m.d.comb += left.eq(Cat(*reversed(taken2), left1))
+        mant_comb = Signal(unsigned(n))
+        m.d.comb += mant_comb.eq(v2[width - n:])
         lut = memory.Memory(shape=unsigned(n + 1), depth=1 << lb, init=[int(v) for v in f.recip_lut])
         m.submodules.lut = lut
         rd = lut.read_port()
-        m.d.comb += rd.addr.eq(mant2[n - 1 - lb:n - 1])
-        mant, s = Signal(unsigned(n)), Signal(unsigned(f.shift_bits))
-        y = Signal(unsigned(n + 1))
-        m.d.sync += [mant.eq(mant2), s.eq(s2)]
-        m.d.comb += y.eq(rd.data)
+        m.d.comb += rd.addr.eq(mant_comb[n - 1 - lb:n - 1])
+        mant2, s2 = Signal(unsigned(n), reset_less=True), Signal(unsigned(f.shift_bits), reset_less=True)
+        m.d.sync += [mant2.eq(mant_comb), s2.eq((acc - 1) - left)]
+        mant, s = Signal(unsigned(n), reset_less=True), Signal(unsigned(f.shift_bits), reset_less=True)
+        y = Signal(unsigned(n + 1), reset_less=True)
+        m.d.sync += [mant.eq(mant2), s.eq(s2), y.eq(rd.data)]
         for step in range(p.recip_nr_steps):
-            e = Signal(unsigned(n + 2), name=f"e{step}")
+            c = Signal(unsigned(n + 2), name=f"c{step}", reset_less=True)
             y_e, mant_e, s_e = (Signal.like(y, name=f"y_e{step}"), Signal.like(mant, name=f"mant_e{step}"),
                                 Signal.like(s, name=f"s_e{step}"))
-            m.d.sync += [e.eq((mant * y) >> (n - 1)), y_e.eq(y), mant_e.eq(mant), s_e.eq(s)]
+            m.d.sync += [c.eq((1 << (n + 1)) - ((mant * y) >> (n - 1))), y_e.eq(y), mant_e.eq(mant),
+                         s_e.eq(s)]
             y_n, mant_n, s_n = (Signal.like(y, name=f"y_n{step}"), Signal.like(mant, name=f"mant_n{step}"),
                                 Signal.like(s, name=f"s_n{step}"))
-            m.d.sync += [y_n.eq((y_e * ((1 << (n + 1)) - e)) >> n), mant_n.eq(mant_e), s_n.eq(s_e)]
+            m.d.sync += [y_n.eq((y_e * c) >> n), mant_n.eq(mant_e), s_n.eq(s_e)]
             y, mant, s = y_n, mant_n, s_n
         m.d.comb += self.y.eq(y | (s << (n + 1)))
-        # stage 3 register: y0 comes from the sync ROM (one register); with 0 NR steps add nothing
+        return m
+
+
+class FixedOutput(wiring.Component):
+    """``y = output(rnv, recip) = sat((rnv * y_r) >> (N + s + frac_bits - output_frac_bits))``.
+
+    Pipeline (latency 3, one operation per cycle)::
+
+        stage 1: partial products rnv[:17] * y_r and rnv[17:] * y_r        (register; one DSP each)
+        stage 2: their sum, shifted by the constant part of the shift      (register)
+        stage 3: arithmetic shift right by s, saturate to output_bits      (register)
+
+    Splitting the product by hand keeps the multipliers' outputs on flip-flops (the sum of the
+    partial products is the slow part of a 32-bit multiply on 18x18 DSPs).
+    """
+
+    latency = 3
+    SPLIT = 17          #: low part of rnv: unsigned, fits an 18x18 signed multiplier with the sign bit 0
+
+    def __init__(self, fmt: FixedFormat):
+        self.fmt = fmt
+        super().__init__({"rnv": In(signed(fmt.acc_bits)), "recip": In(unsigned(fmt.recip_width)),
+                          "y": Out(signed(fmt.p.output_bits))})
+
+    def elaborate(self, platform):
+        f, p = self.fmt, self.fmt.p
+        m = Module()
+        n, k, acc = p.recip_bits, self.SPLIT, f.acc_bits
+        y_r, s = self.recip[:n + 1], self.recip[n + 1:]
+        lo = Signal(unsigned(k + n + 1), reset_less=True)
+        hi = Signal(signed(acc - k + n + 2), reset_less=True)
+        s1 = Signal.like(s, reset_less=True)
+        m.d.sync += [lo.eq(self.rnv.as_unsigned()[:k] * y_r), hi.eq(self.rnv[k:].as_signed() * y_r), s1.eq(s)]
+        const = n + p.frac_bits - p.output_frac_bits        # >= 1 - prob_bits; s >= prob_bits
+        prod = Signal(signed(acc + n + 2))
+        m.d.comb += prod.eq((hi << k) + lo)
+        shifted_c = Signal(signed(len(prod) + max(0, -const)), reset_less=True)
+        s2 = Signal.like(s, reset_less=True)
+        m.d.sync += [shifted_c.eq(prod >> const if const >= 0 else prod << (-const)), s2.eq(s1)]
+        sh = Signal.like(shifted_c)
+        m.d.comb += sh.eq(shifted_c >> s2)
+        lo_v, hi_v = -(1 << (p.output_bits - 1)), (1 << (p.output_bits - 1)) - 1
+        m.d.sync += self.y.eq(Mux(sh > hi_v, hi_v, Mux(sh < lo_v, lo_v, sh)))
+        return m
+
+
+class FixedRescale(wiring.Component):
+    """``y = rescale_add(prm, old, addend) = ((prm * old) >> prob_bits) + addend`` (RD or RNV update).
+
+    Pipeline (latency 2, one operation per cycle)::
+
+        stage 1: partial products prm * old[:17] and prm * old[17:]; addend  (register; one DSP each)
+        stage 2: ((sum of the partial products) >> prob_bits) + addend       (register)
+
+    Parameters
+    ----------
+    fmt : FixedFormat
+    signed_codes : bool
+        ``old``, ``addend`` and ``y`` are signed acc codes (RNV) or unsigned den codes (RD).
+    """
+
+    latency = 2
+    SPLIT = 17
+
+    def __init__(self, fmt: FixedFormat, *, signed_codes: bool):
+        self.fmt = fmt
+        shape = signed(fmt.acc_bits) if signed_codes else unsigned(fmt.acc_bits)
+        super().__init__({"prm": In(unsigned(fmt.prob_width)), "old": In(shape), "addend": In(shape),
+                          "y": Out(shape)})
+
+    def elaborate(self, platform):
+        f, p = self.fmt, self.fmt.p
+        m = Module()
+        k, acc = self.SPLIT, f.acc_bits
+        old = self.old
+        high = old[k:].as_signed() if old.shape().signed else old[k:]
+        lo = Signal(unsigned(k + f.prob_width), reset_less=True)
+        hi = Signal((signed if old.shape().signed else unsigned)(acc - k + f.prob_width + 1), reset_less=True)
+        addend = Signal.like(self.addend, reset_less=True)
+        m.d.sync += [lo.eq(self.prm * old.as_unsigned()[:k]), hi.eq(self.prm * high), addend.eq(self.addend)]
+        m.d.sync += self.y.eq((((hi << k) + lo) >> p.prob_bits) + addend)
         return m
 
 
@@ -115,6 +241,7 @@ class FixedUnits(DatapathUnits):
         p = fmt.p
         self.input_shape = signed(p.input_bits)
         self.mult_shape = signed(max(p.input_bits, fmt.prob_width + 1))
+        self.product_shape = signed(p.input_bits + self.mult_shape.width)
         self.acc_shape = signed(fmt.acc_bits)
         self.prob_shape = unsigned(fmt.prob_width)
         self.den_shape = unsigned(fmt.acc_bits)
@@ -127,34 +254,17 @@ class FixedUnits(DatapathUnits):
     def prob_to_mult(self, m, w):
         return w.as_unsigned()
 
-    def mac(self, m, base, a, b):
-        return base + a * b
+    def product(self, m, a, b):
+        return a * b
+
+    def accumulate(self, m, base, prod):
+        return base + prod
 
     def greater(self, m, a, b):
         return a > b
 
     def prob_add(self, m, den, prob):
         return den + prob
-
-    def rescale_add(self, m, prm, old, new):
-        return ((prm * old) >> self.fmt.p.prob_bits) + new
-
-    def output(self, m, rnv, recip):
-        f, p = self.fmt, self.fmt.p
-        n = p.recip_bits
-        y = recip[:n + 1]
-        s = recip[n + 1:]
-        const = n + p.frac_bits - p.output_frac_bits        # >= 1 - prob_bits; s >= prob_bits
-        prod = Signal(signed(f.acc_bits + n + 2))
-        m.d.comb += prod.eq(rnv * y)
-        if const >= 0:
-            shifted = (prod >> const) >> s
-        else:
-            shifted = (prod << (-const)) >> s
-        lo, hi = -(1 << (p.output_bits - 1)), (1 << (p.output_bits - 1)) - 1
-        sh = Signal(signed(len(prod) + max(0, -const)))
-        m.d.comb += sh.eq(shifted)
-        return Mux(sh > hi, hi, Mux(sh < lo, lo, sh))
 
     @property
     def exp_latency(self) -> int:
@@ -164,11 +274,25 @@ class FixedUnits(DatapathUnits):
     def recip_latency(self) -> int:
         return 3 + 2 * self.fmt.p.recip_nr_steps
 
+    @property
+    def output_latency(self) -> int:
+        return FixedOutput.latency
+
+    @property
+    def rescale_latency(self) -> int:
+        return FixedRescale.latency
+
+    def rescale_unit(self, kind):
+        return FixedRescale(self.fmt, signed_codes={"acc": True, "den": False}[kind])
+
     def exp_unit(self):
         return FixedExp(self.fmt)
 
     def recip_unit(self):
         return FixedReciprocal(self.fmt)
+
+    def output_unit(self):
+        return FixedOutput(self.fmt)
 
 
 register("fixed", FixedUnits)

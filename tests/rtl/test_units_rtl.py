@@ -1,4 +1,5 @@
-"""Per-component cocotb tests (exp unit, reciprocal unit, PE, 2D array) against the golden model."""
+"""Per-component cocotb tests (exp, reciprocal, output and rescale units, PE, 2D array) against the
+golden model."""
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,8 @@ ARCH = Path(__file__).resolve().parents[2] / "examples" / "archs" / "rtl-4x4-int
 def build_unit(kind: str):
     cfg = RtlConfig.from_yaml(ARCH)
     units = units_for(cfg.fmt)
-    component = {"exp": units.exp_unit, "recip": units.recip_unit,
+    component = {"exp": units.exp_unit, "recip": units.recip_unit, "output": units.output_unit,
+                 "rescale": lambda: units.rescale_unit("acc"),
                  "pe": lambda: ProcessingElement(units),
                  "array": lambda: SystolicArray(units, cfg.rows, cfg.cols)}[kind]()
     top = f"unit_{kind}"
@@ -24,10 +26,10 @@ def build_unit(kind: str):
     return cfg, component, top, build_dir
 
 
-@pytest.mark.parametrize("kind", ["exp", "recip", "pe", "array"])
+@pytest.mark.parametrize("kind", ["exp", "recip", "output", "rescale", "pe", "array"])
 def test_unit(kind):
     cfg, component, top, build_dir = build_unit(kind)
-    if kind in ("exp", "recip"):
+    if kind in ("exp", "recip", "output", "rescale"):
         assert component.latency == getattr(units_for(cfg.fmt), f"{kind}_latency")
     out = runner.run_tests(build_dir, top, "einloom.rtl.tb.units_tb", quiet=True,
                            spec={"unit": kind, "config": cfg.to_dict(), "count": 1500})
