@@ -90,6 +90,19 @@ def final_cycles_formula() -> str:
     return "recip_latency + F + output_latency + 1"
 
 
+def _register_chain(m: Module, bundle: dict, length: int, prefix: str) -> list[dict]:
+    """``length`` copies of a bundle of control signals, copy i delayed i cycles (one register per
+    copy after the first, named ``{prefix}{i}_{name}``): the controls of skewed rows or columns."""
+    chain = [bundle]
+    for i in range(1, length):
+        nxt = {}
+        for name, sig in chain[-1].items():
+            nxt[name] = Signal.like(sig, name=f"{prefix}{i}_{name}")
+            m.d.sync += nxt[name].eq(sig)
+        chain.append(nxt)
+    return chain
+
+
 class Phase(enum.IntEnum):
     """Controller phases (see the module docstring's schedule)."""
 
@@ -311,13 +324,7 @@ class AttentionCore(wiring.Component):
         key_index = Signal(unsigned(ib))
         bundle = {name: ctl[name] for name in column_strobes}
         bundle["key_index"] = key_index
-        columns = [bundle]
-        for c in range(1, C):
-            nxt = {}
-            for name, sig in columns[-1].items():
-                nxt[name] = Signal.like(sig, name=f"col{c}_{name}")
-                m.d.sync += nxt[name].eq(sig)
-            columns.append(nxt)
+        columns = _register_chain(m, bundle, C, "col")
         vector_strobes = column_strobes[:10] + ["key_index"]
         for c, (vpe, col) in enumerate(zip(vpes, columns)):
             m.d.comb += [getattr(vpe, name).eq(col[name]) for name in vector_strobes]
@@ -339,13 +346,8 @@ class AttentionCore(wiring.Component):
         # (on their own control copies), which is the array's input skew: element e of row r enters
         # the array at cycle e + r.  The buffers' read data stays valid meanwhile (the read address is
         # the tile/block counter, constant through the tile).
-        rows = [{name: ctl[name] for name in ["load_tile", "feed_kq", "shift_kq", "feed_v", "shift_v"]}]
-        for r in range(1, R):
-            nxt = {}
-            for name, sig in rows[-1].items():
-                nxt[name] = Signal.like(sig, name=f"row{r}_{name}")
-                m.d.sync += nxt[name].eq(sig)
-            rows.append(nxt)
+        rows = _register_chain(m, {name: ctl[name] for name in ["load_tile", "feed_kq", "shift_kq", "feed_v",
+                                                               "shift_v"]}, R, "row")
         for r, row in enumerate(rows):
             with m.If(row["feed_kq"]):
                 m.d.comb += array.a_in[r].eq(k_regs[r][0])

@@ -48,6 +48,15 @@ async def _pipeline(dut, inputs: list[dict], latency: int, read) -> list:
     return got
 
 
+async def _check_pipeline(dut, inputs: list[dict], latency: int, read, want, operands: list[tuple]) -> None:
+    """Reset, run :func:`_pipeline` and assert ``got[i] == want[i]`` for every i; a failure lists the
+    first mismatches as ``operands[i] + (got, want)``."""
+    await _reset(dut)
+    got = await _pipeline(dut, inputs, latency, read)
+    bad = [operands[i] + (got[i], int(want[i])) for i in range(len(inputs)) if got[i] != want[i]]
+    assert not bad, f"{len(bad)} mismatches, first: {bad[:5]}"
+
+
 def _cfg():
     return RtlConfig.from_dict(SPEC["config"])
 
@@ -66,12 +75,10 @@ if SPEC.get("unit") == "exp":
         d[:4] = [0, -1, -(1 << (a - 4)), -5]
         x = m + d
         want = fmt.exp_diff(x, m)
-        await _reset(dut)
         mask = (1 << a) - 1
-        got = await _pipeline(dut, [{"x": int(xi) & mask, "m": int(mi) & mask} for xi, mi in zip(x, m)],
-                              units.exp_latency, lambda: int(dut.y.value.to_unsigned()))
-        bad = [(i, int(x[i]), int(m[i]), got[i], int(want[i])) for i in range(n) if got[i] != want[i]]
-        assert not bad, f"{len(bad)} mismatches, first: {bad[:5]}"
+        await _check_pipeline(dut, [{"x": int(xi) & mask, "m": int(mi) & mask} for xi, mi in zip(x, m)],
+                              units.exp_latency, lambda: int(dut.y.value.to_unsigned()), want,
+                              [(i, int(x[i]), int(m[i])) for i in range(n)])
 
 
 if SPEC.get("unit") == "recip":
@@ -85,11 +92,8 @@ if SPEC.get("unit") == "recip":
         x = np.concatenate([1 << np.arange(a - 1), (1 << np.arange(1, a)) - 1,
                             rng.integers(1, 1 << (a - 1), n)])
         want = fmt.reciprocal(x)
-        await _reset(dut)
-        got = await _pipeline(dut, [{"x": int(v)} for v in x], units.recip_latency,
-                              lambda: int(dut.y.value.to_unsigned()))
-        bad = [(int(x[i]), got[i], int(want[i])) for i in range(len(x)) if got[i] != want[i]]
-        assert not bad, f"{len(bad)} mismatches, first: {bad[:5]}"
+        await _check_pipeline(dut, [{"x": int(v)} for v in x], units.recip_latency,
+                              lambda: int(dut.y.value.to_unsigned()), want, [(int(v),) for v in x])
 
 
 if SPEC.get("unit") == "output":
@@ -104,11 +108,9 @@ if SPEC.get("unit") == "output":
         rd = np.maximum(1, rng.integers(1, 1 << (a - 1), n) >> rng.integers(0, a - 1, n))
         recip = fmt.reciprocal(rd)
         want = fmt.output(rnv, recip)
-        await _reset(dut)
-        got = await _pipeline(dut, [{"rnv": int(x) & ((1 << a) - 1), "recip": int(y)} for x, y in zip(rnv, recip)],
-                              units.output_latency, lambda: _signed(dut.y.value, ob))
-        bad = [(int(rnv[i]), int(rd[i]), got[i], int(want[i])) for i in range(n) if got[i] != want[i]]
-        assert not bad, f"{len(bad)} mismatches, first: {bad[:5]}"
+        await _check_pipeline(dut, [{"rnv": int(x) & ((1 << a) - 1), "recip": int(y)} for x, y in zip(rnv, recip)],
+                              units.output_latency, lambda: _signed(dut.y.value, ob), want,
+                              [(int(rnv[i]), int(rd[i])) for i in range(n)])
 
 
 if SPEC.get("unit") == "rescale":
@@ -125,12 +127,10 @@ if SPEC.get("unit") == "rescale":
         new = rng.integers(-(1 << (a - 3)), 1 << (a - 3), n) >> rng.integers(0, a - 3, n)
         want = fmt.rescale_add(prm, old, new)
         mask = (1 << a) - 1
-        await _reset(dut)
-        got = await _pipeline(dut, [{"prm": int(p), "old": int(o) & mask, "addend": int(w) & mask}
+        await _check_pipeline(dut, [{"prm": int(p), "old": int(o) & mask, "addend": int(w) & mask}
                                     for p, o, w in zip(prm, old, new)],
-                              units.rescale_latency, lambda: _signed(dut.y.value, a))
-        bad = [(int(prm[i]), int(old[i]), int(new[i]), got[i], int(want[i])) for i in range(n) if got[i] != want[i]]
-        assert not bad, f"{len(bad)} mismatches, first: {bad[:5]}"
+                              units.rescale_latency, lambda: _signed(dut.y.value, a), want,
+                              [(int(prm[i]), int(old[i]), int(new[i])) for i in range(n)])
 
 
 if SPEC.get("unit") == "pe":
