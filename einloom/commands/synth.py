@@ -44,8 +44,9 @@ def register(subparsers) -> None:
     parser.add_argument("--no-pnr", action="store_true", help="synthesis only (no place and route, no Fmax)")
     parser.add_argument("--no-fit-check", action="store_true",
                         help="report area even when the design fits no part (P&R is then skipped)")
-    parser.add_argument("--router", choices=["router2", "router1"], default="router2",
-                        help="nextpnr router (router2: fast; router1: slower, sometimes a higher Fmax)")
+    parser.add_argument("--router", choices=["auto", "router2", "router1"], default="auto",
+                        help="nextpnr router (default auto: router2, and router1 if router2 stops "
+                             "converging; router1 is slower but does not stall)")
     parser.add_argument("--cache-dir", metavar="DIR", help="result cache (default ~/.cache/einloom/synth)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.set_defaults(func=run)

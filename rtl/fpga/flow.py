@@ -36,17 +36,22 @@ from einloom.rtl.fpga.resources import (
     smallest_fitting_part, utilization,
 )
 from einloom.rtl.fpga.targets import Part, Target, get_part, get_target
-from einloom.rtl.fpga.tools import CapacityError, run_tool, tool_version
+from einloom.rtl.fpga.tools import (STALL_HINT, CapacityError, StalledError, router2_stall, run_tool,
+                                    tool_version)
 
 #: Bumped whenever the flow changes what a cached result means.
 FLOW_VERSION = 2
 #: nextpnr's timing target and placement seed (fixed so that results are reproducible).
 PNR_TARGET_MHZ = 100.0
 PNR_SEED = 1
-#: nextpnr routers: router2 converges in minutes where router1 can take an hour on the 8x8 core
-#: (measured on the 4x4 attention core, 45k: router2 29.7 MHz in 7 min, router1 33.1 MHz in 15 min).
-ROUTERS = ("router2", "router1")
-DEFAULT_ROUTER = "router2"
+#: nextpnr routers.  router2 is usually the faster (the earlier 4x4 core on the 45k: 7 min, router1
+#: 15 min), but on some placements it stops converging and would run for hours (the pipelined 4x4
+#: int8 core: overuse growing from iteration 17; router1 routed it in 13 min at 80.4 MHz).  ``auto``
+#: runs router2 and, when :func:`~einloom.rtl.fpga.tools.router2_stall` says it stalled, router1.
+ROUTERS = ("auto", "router2", "router1")
+#: seconds between looks at router2's log
+PNR_POLL_S = 5.0
+DEFAULT_ROUTER = "auto"
 
 #: ``progress(stage, event)`` with stage in {"synth", "pnr"} and event in {"start", "done", "cached"}.
 Progress = Callable[[str, str], None]
@@ -260,7 +265,18 @@ class _Flow:
         The harness is synthesized around a black-box stub of the core, and the core's already-mapped
         netlist from the synthesis stage is put in the stub's place (:func:`merge_netlists`), so the
         core is not synthesized twice and the placed core is exactly the one whose area is reported.
+        ``router="auto"`` runs router2 and, if it stalls, router1 (``pnr["router2_stalled"]`` then
+        says why); a stall is cached like a result, so a rerun goes straight to router1.
         """
+        if router != "auto":
+            return self._pnr(part, router)
+        try:
+            return self._pnr(part, "router2")
+        except StalledError as stalled:
+            pnr = self._pnr(part, "router1")
+            return {**pnr, "router2_stalled": str(stalled)}
+
+    def _pnr(self, part: Part, router: str) -> dict:
         _, synth_dir = self._synth(part)
         ports = parse_ports(self.verilog, self.top)
         harness = generate_harness(ports, self.top)
@@ -274,6 +290,8 @@ class _Flow:
                       self.versions)
         stage = _Stage(self.cache_dir, "pnr", key)
         stored = stage.load()
+        if stored is not None and "stalled" in stored:
+            raise StalledError(stored["stalled"], hint=STALL_HINT)
         if stored is not None:
             self._mark("pnr", True, stored["seconds"], stage.dir)
             return stored["pnr"]
@@ -290,7 +308,12 @@ class _Flow:
             (work / "harness.json").write_text(json.dumps(merged))
             del core_netlist, merged
             middle = time.monotonic()
-            run_tool("nextpnr-ecp5", args, work, "nextpnr.log")
+            try:
+                run_tool("nextpnr-ecp5", args, work, "nextpnr.log", poll_s=PNR_POLL_S,
+                         watch=router2_stall if router == "router2" else None)
+            except StalledError as stalled:
+                stage.store({"stalled": str(stalled), "seconds": time.monotonic() - start})
+                raise
             seconds = time.monotonic() - start
         report_path = work / "report.json"
         try:
@@ -372,8 +395,9 @@ def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr
         and :attr:`SynthResult.fits` says so.
     progress : callable, optional
         ``progress(stage, event)`` as stages start and finish (see :data:`Progress`).
-    router : {"router2", "router1"}
-        nextpnr's router (see :data:`ROUTERS`).
+    router : {"auto", "router2", "router1"}
+        nextpnr's router (see :data:`ROUTERS`); ``auto`` (default) is router2, then router1 if
+        router2 stalls.
 
     Raises
     ------
@@ -449,6 +473,8 @@ def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr
                     notes.append(f"{chosen.name} too small once placed; moved to {larger[0].name}")
                     chosen = larger[0]
                     resources = flow.synth(chosen)
+            if "router2_stalled" in pnr_info:
+                notes.append(f"{pnr_info['router2_stalled']}; routed with router1")
         else:
             notes.append("P&R skipped: the design does not fit the part")
     elif pnr and not target_obj.has_pnr:

@@ -11,6 +11,8 @@ import importlib.metadata
 import re
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from einloom.einsum.errors import ToolError
@@ -31,23 +33,40 @@ def tool_version(tool: str) -> str:
         raise ToolError(f"{tool} is not installed", hint=f"pip install {distribution}") from None
 
 
-def run_tool(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout: float | None = None) -> str:
+def run_tool(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout: float | None = None,
+             watch: Callable[[str], str | None] | None = None, poll_s: float = 5.0) -> str:
     """Run ``tool`` with ``args`` in ``cwd``; write its output to ``cwd/log_name`` and return it.
 
+    ``watch``, if given, is called with the log so far every ``poll_s`` seconds; when it returns a
+    reason the tool is stopped and :class:`StalledError` raised with that reason.
     Raises ToolError with the first ``ERROR:`` line of the log when the tool fails.
     """
     module, function, distribution = _TOOLS[tool]
     tool_version(tool)
     code = f"import sys, {module}; sys.exit({module}.{function}(sys.argv[1:]))"
     log_path = Path(cwd) / log_name
+    deadline = None if timeout is None else time.monotonic() + timeout
     with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "-c", code, *args], cwd=cwd, stdout=log,
+                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
-            status = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    timeout=timeout).returncode
-        except subprocess.TimeoutExpired:
-            raise ToolError(f"{tool} did not finish within {timeout:.0f} s (log: {log_path})",
-                            hint="try a smaller configuration") from None
+            while True:
+                wait = poll_s if deadline is None else max(0.0, min(poll_s, deadline - time.monotonic()))
+                try:
+                    status = process.wait(timeout=wait)
+                    break
+                except subprocess.TimeoutExpired:
+                    pass
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise ToolError(f"{tool} did not finish within {timeout:.0f} s (log: {log_path})",
+                                    hint="try a smaller configuration")
+                reason = watch(log_path.read_text(errors="replace")) if watch else None
+                if reason:
+                    raise StalledError(f"{tool} stopped: {reason} (log: {log_path})", hint=STALL_HINT)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
     text = log_path.read_text(errors="replace")
     if status != 0:
         kind = CapacityError if is_capacity_failure(text) else ToolError
@@ -58,6 +77,37 @@ def run_tool(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout: f
 
 class CapacityError(ToolError):
     """A tool failed because the design does not fit the device."""
+
+
+class StalledError(ToolError):
+    """A tool was stopped because its log showed it would not finish (see ``run_tool``'s ``watch``)."""
+
+
+STALL_HINT = "route with --router router1 (or the default --router auto, which falls back to it)"
+
+#: router2 is judged stalled when its overuse has not reached a new minimum for this many iterations
+#: (measured: converging runs of the shipped cores set a new minimum at least every 5 iterations;
+#: the 4x4 int8 core's diverging run set its last at iteration 17 and grew from there).
+ROUTER2_STALL_ITERATIONS = 10
+
+_ROUTER2_ITER = re.compile(r"^Info:\s+iter=(\d+)\s.*\boveruse=(\d+)", re.M)
+
+
+def router2_stall(log: str, patience: int = ROUTER2_STALL_ITERATIONS) -> str | None:
+    """Why a nextpnr router2 log shows a run that stopped converging, or None.
+
+    router2 has no iteration limit: on a congested placement its overuse can grow for hours.  A run
+    is stalled when ``patience`` iterations have passed since its overuse was last at a new minimum.
+    """
+    best, best_iter, last_iter, last = None, 0, 0, 0
+    for match in _ROUTER2_ITER.finditer(log):
+        last_iter, last = int(match.group(1)), int(match.group(2))
+        if best is None or last < best:
+            best, best_iter = last, last_iter
+    if best is None or last_iter - best_iter < patience:
+        return None
+    return (f"router2 stopped converging: overuse {best} at iteration {best_iter}, "
+            f"{last} at iteration {last_iter}")
 
 
 _CAPACITY = re.compile(r"(?i)(not enough|unable to place|more .* than available|exceeds|too many)")

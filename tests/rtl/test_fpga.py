@@ -173,7 +173,7 @@ def test_ecp5_place_and_route_reports_fmax(tmp_path):
     assert result.fmax_mhz is not None and 5.0 < result.fmax_mhz < 1000.0
     assert result.pnr["harness_utilization"]["TRELLIS_IO"]["used"] == 4   # clk, rst, din, dout
     assert result.pnr["harness_utilization"]["MULT18X18D"]["used"] == 1
-    assert result.cached == {"synth": False, "pnr": False} and result.pnr["router"] == "router2"
+    assert result.cached == {"synth": False, "pnr": False} and result.pnr["router"] == "router2"  # auto
     again = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path)
     assert again.cache_hit and again.fmax_mhz == result.fmax_mhz
 
@@ -205,7 +205,7 @@ def test_progress_spinner_on_terminal_and_in_logs():
 
 
 def test_unknown_router_is_a_tool_error(tmp_path):
-    with pytest.raises(ToolError, match=r"--router: unknown nextpnr router 'router9'.*router2, router1"):
+    with pytest.raises(ToolError, match=r"--router: unknown nextpnr router 'router9'.*auto, router2, router1"):
         synthesize(MAC8, "mac8", "ecp5", cache_dir=tmp_path, router="router9")
 
 
@@ -214,3 +214,68 @@ def test_capacity_failures_are_recognized_in_tool_logs():
     log = "Info: Packing...\nERROR: Unable to place cell 'x', no BELs remaining to implement cell type 'MULT18X18D'\n"
     assert first_error(log).startswith("Unable to place cell 'x'") and is_capacity_failure(log)
     assert not is_capacity_failure("ERROR: syntax error, unexpected TOK_ID\n")
+
+
+# --- router2 stall detection and the auto router -------------------------------------------------
+
+def _router2_log(overuse: list[int]) -> str:
+    lines = ["Info: Running router2...", "Info: Setting up routing resources..."]
+    lines += [f"Info:     iter={i} wires={270000 + 1000 * i} overused={u - 30} overuse={u} archfail=NA"
+              for i, u in enumerate(overuse, start=1)]
+    return "\n".join(lines) + "\n"
+
+
+#: overuse per iteration of the pipelined 4x4 int8 core's router2 run (45k, seed 1), which diverged
+DIVERGING = [26651, 15402, 10443, 7449, 6026, 5003, 4187, 3854, 3632, 3553, 3263, 3220, 3250, 3194, 3210,
+             3202, 3174, 3292, 3323, 3557, 3689, 4066, 4241, 4483, 4632, 4951, 5621]
+#: the bf16 core's router2 run (85k, seed 1), which converged at iteration 61 after plateaus
+CONVERGING = [71420, 37268, 23782, 15592, 11114, 8190, 6304, 4904, 3701, 2766, 2109, 1557, 1229, 908, 758,
+              626, 502, 410, 337, 309, 264, 227, 190, 163, 143, 122, 103, 75, 69, 55, 53, 47, 43, 44, 40, 35,
+              27, 27, 24, 25, 19, 17, 16, 12, 9, 8, 8, 4, 5, 4, 5, 6, 6, 3, 3, 2, 2, 2, 2, 2, 0]
+
+
+def test_router2_stall_detection():
+    from einloom.rtl.fpga.tools import ROUTER2_STALL_ITERATIONS, router2_stall
+    assert ROUTER2_STALL_ITERATIONS == 10
+    for n in range(1, len(CONVERGING) + 1):
+        assert router2_stall(_router2_log(CONVERGING[:n])) is None, n
+    for n in range(1, 27):                       # best 3174 at iteration 17: 9 iterations later, not yet
+        assert router2_stall(_router2_log(DIVERGING[:n])) is None, n
+    reason = router2_stall(_router2_log(DIVERGING))
+    assert reason == "router2 stopped converging: overuse 3174 at iteration 17, 5621 at iteration 27"
+    assert router2_stall("Info: Running router2...\n") is None and router2_stall("") is None
+
+
+def test_run_tool_watch_stops_the_tool(tmp_path):
+    from einloom.rtl.fpga.tools import StalledError, run_tool
+    calls = []
+
+    def watch(log):
+        calls.append(log)
+        return "stopped by the test"
+
+    with pytest.raises(StalledError, match=r"yosys stopped: stopped by the test \(log: .*tool.log\)") as err:
+        run_tool("yosys", ["-p", "help; help; help"], tmp_path, "tool.log", watch=watch, poll_s=0.01)
+    assert calls and "router1" in err.value.hint
+
+
+def test_auto_router_falls_back_to_router1_and_caches_the_stall(tmp_path, monkeypatch):
+    import einloom.rtl.fpga.flow as flow
+    watched = []
+
+    def always_stalled(log):
+        watched.append(len(log))
+        return "router2 stopped converging (test)"
+
+    monkeypatch.setattr(flow, "router2_stall", always_stalled)
+    monkeypatch.setattr(flow, "PNR_POLL_S", 0.01)
+    result = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path)
+    assert watched, "router2 was never watched"
+    assert result.pnr["router"] == "router1" and result.fmax_mhz is not None
+    assert "router2 stopped converging (test)" in result.pnr["router2_stalled"]
+    assert any(n.endswith("; routed with router1") for n in result.notes)
+    watched.clear()
+    again = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path)
+    assert not watched and again.cache_hit and again.fmax_mhz == result.fmax_mhz     # stall cached
+    with pytest.raises(ToolError, match="router2 stopped converging"):
+        synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path, router="router2")
