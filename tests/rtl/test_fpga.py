@@ -234,15 +234,30 @@ CONVERGING = [71420, 37268, 23782, 15592, 11114, 8190, 6304, 4904, 3701, 2766, 2
               27, 27, 24, 25, 19, 17, 16, 12, 9, 8, 8, 4, 5, 4, 5, 6, 6, 3, 3, 2, 2, 2, 2, 2, 0]
 
 
+#: the pipelined 8x8 int8 core's router2 run (85k, seed 1): 12 iterations without a new minimum at
+#: the end (1 at iteration 76, then 1, 2, 3) before it converged at iteration 89
+CONVERGING_8X8 = [53647, 30604, 18405, 12258, 8567, 5976, 4470, 3455, 2734, 2044, 1863, 1548, 1393, 1076, 960,
+                  833, 626, 520, 420, 322, 252, 223, 195, 172, 156, 124, 96, 89, 88, 69, 69, 73, 70, 60, 55,
+                  58, 53, 52, 52, 51, 37, 32, 29, 34, 25, 18, 23, 22, 21, 17, 16, 14, 11, 10, 12, 11, 12, 12,
+                  13, 15, 10, 14, 11, 9, 7, 8, 7, 5, 6, 3, 3, 4, 3, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2,
+                  3, 0]
+
+
 def test_router2_stall_detection():
-    from einloom.rtl.fpga.tools import ROUTER2_STALL_ITERATIONS, router2_stall
-    assert ROUTER2_STALL_ITERATIONS == 10
-    for n in range(1, len(CONVERGING) + 1):
-        assert router2_stall(_router2_log(CONVERGING[:n])) is None, n
+    from einloom.rtl.fpga.tools import ROUTER2_DIVERGING, ROUTER2_PLATEAU, router2_stall
+    assert (ROUTER2_DIVERGING, ROUTER2_PLATEAU) == (10, 40)
+    for run in (CONVERGING, CONVERGING_8X8):
+        for n in range(1, len(run) + 1):
+            assert router2_stall(_router2_log(run[:n])) is None, n
     for n in range(1, 27):                       # best 3174 at iteration 17: 9 iterations later, not yet
         assert router2_stall(_router2_log(DIVERGING[:n])) is None, n
     reason = router2_stall(_router2_log(DIVERGING))
     assert reason == "router2 stopped converging: overuse 3174 at iteration 17, 5621 at iteration 27"
+    # a plateau: 39 iterations without a new minimum are tolerated, 40 are not
+    plateau = [500, 100] + [101] * 39
+    assert router2_stall(_router2_log(plateau)) is None
+    assert router2_stall(_router2_log(plateau + [100])) == ("router2 stopped converging: overuse 100 at "
+                                                           "iteration 2, 100 at iteration 42")
     assert router2_stall("Info: Running router2...\n") is None and router2_stall("") is None
 
 
