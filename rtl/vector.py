@@ -86,9 +86,13 @@ class VectorPE(wiring.Component):
         valid = [Signal(name=f"valid{i}", reset_less=True) for i in range(self.rows)]
         lm, lm_valid = Signal(u.acc_shape, reset_less=True), Signal()
         rm, rm_prev, rm_valid = Signal(u.acc_shape, reset_less=True), Signal(u.acc_shape, reset_less=True), Signal()
+        # the causal bound of this column's query, registered: query_base changes only at a block's
+        # last output beat, many cycles before the next drain reads it (keeps the add off the path
+        # into LM's enable, which was the 4x4 int8 core's critical path)
+        last_key = Signal(unsigned(self.index_bits + 2), reset_less=True)
+        m.d.sync += last_key.eq(self.query_base + self.column)
         key_ok = Signal()
-        m.d.comb += key_ok.eq((self.key_index < self.num_keys) &
-                              (~self.causal | (self.key_index <= self.query_base + self.column)))
+        m.d.comb += key_ok.eq((self.key_index < self.num_keys) & (~self.causal | (self.key_index <= last_key)))
         with m.If(self.tile_start):
             m.d.sync += lm_valid.eq(0)
         with m.If(self.capture):
