@@ -274,7 +274,7 @@ class _Flow:
             return self._pnr(part, "router2")
         except StalledError as stalled:
             pnr = self._pnr(part, "router1")
-            return {**pnr, "router2_stalled": str(stalled)}
+            return {**pnr, "router2_stalled": stalled.message}
 
     def _pnr(self, part: Part, router: str) -> dict:
         _, synth_dir = self._synth(part)
@@ -312,7 +312,7 @@ class _Flow:
                 run_tool("nextpnr-ecp5", args, work, "nextpnr.log", poll_s=PNR_POLL_S,
                          watch=router2_stall if router == "router2" else None)
             except StalledError as stalled:
-                stage.store({"stalled": str(stalled), "seconds": time.monotonic() - start})
+                stage.store({"stalled": stalled.message, "seconds": time.monotonic() - start})
                 raise
             seconds = time.monotonic() - start
         report_path = work / "report.json"

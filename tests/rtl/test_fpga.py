@@ -289,6 +289,7 @@ def test_auto_router_falls_back_to_router1_and_caches_the_stall(tmp_path, monkey
     assert result.pnr["router"] == "router1" and result.fmax_mhz is not None
     assert "router2 stopped converging (test)" in result.pnr["router2_stalled"]
     assert any(n.endswith("; routed with router1") for n in result.notes)
+    assert "(hint:" not in result.pnr["router2_stalled"]
     watched.clear()
     again = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path)
     assert not watched and again.cache_hit and again.fmax_mhz == result.fmax_mhz     # stall cached
