@@ -45,8 +45,9 @@ from einloom.rtl.buffers import BankedBuffer
 from einloom.rtl.config import RtlConfig
 from einloom.rtl.mesh import SystolicArray
 from einloom.rtl.pe import PEMode, ProcessingElement
+from einloom.rtl.schedule import schedule_problem
 from einloom.rtl.units import units_for
-from einloom.rtl.vector import VectorPE
+from einloom.rtl.vector import VectorPE, key_index_bits
 
 
 def tiles_per_block(cfg: RtlConfig, num_queries: int, num_keys: int, causal: bool) -> list[int]:
@@ -153,12 +154,11 @@ class AttentionCore(wiring.Component):
         self.out_bits = u.output_shape.width
         self.exp_latency, self.recip_latency = u.exp_latency, u.recip_latency
         self.output_latency = u.output_latency
-        # the RNV ring and RD finish their updates rescale_latency cycles after their strobes: RD must
-        # be final before FINAL reads it, the ring before the first output multiply rotates it
-        ws_len = cfg.value_dim + cfg.rows + ProcessingElement.MAC_LATENCY
-        if u.rescale_latency > min(self.recip_latency + 1, ws_len - 2):
-            raise ValueError(f"rescale_latency {u.rescale_latency} exceeds min(recip_latency + 1, "
-                             f"SLNV cycles - 2) = {min(self.recip_latency + 1, ws_len - 2)}")
+        # the hand-offs between phases need slack (see einloom.rtl.schedule); RtlConfig checks it too
+        problem = schedule_problem(cfg.rows, cfg.cols, cfg.value_dim, rescale_latency=u.rescale_latency,
+                                   recip_latency=self.recip_latency, output_latency=self.output_latency)
+        if problem:
+            raise ValueError(f"{problem[0]}: {problem[1]}")
         super().__init__({
             "start": In(1), "num_queries": In(unsigned(ib)), "num_keys": In(unsigned(ib)), "causal": In(1),
             "q": In(stream.Signature(unsigned(cfg.head_dim * self.in_bits))),
@@ -321,7 +321,7 @@ class AttentionCore(wiring.Component):
         column_strobes = ["init", "tile_start", "capture", "rm_update", "issue_sln", "issue_prm", "slnv",
                           "rd_update", "recip_capture", "out_mul", "clear", "mode_os", "mode_shift", "mode_ws",
                           "load_tile", "feed_kq", "shift_kq"]
-        key_index = Signal(unsigned(ib))
+        key_index = Signal(unsigned(key_index_bits(ib, R)))   # padding keys reach max_keys + R - 2
         bundle = {name: ctl[name] for name in column_strobes}
         bundle["key_index"] = key_index
         columns = _register_chain(m, bundle, C, "col")

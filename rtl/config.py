@@ -142,6 +142,15 @@ class RtlConfig:
             raise ArchError(exc.message, location=lines.at(*path, field=".".join(
                 ("rtl", "number_format", exc.field))), hint="see sim/formats/fixed.py for the parameters"
             ) from None
+        from einloom.rtl.schedule import schedule_problem
+        from einloom.rtl.units import units_for
+        units = units_for(fmt)
+        problem = schedule_problem(rows, cols, f, rescale_latency=units.rescale_latency,
+                                   recip_latency=units.recip_latency, output_latency=units.output_latency)
+        if problem:
+            where = ("array_2d", "cols") if problem[0] == "array_2d.cols" else ("rtl", "number_format")
+            raise err(problem[1], *where, hint="use a larger rtl.value_dim or array_2d.rows, or fewer "
+                                               "array_2d.cols")
         return cls(name=name, rows=rows, cols=cols, vector_width=width, clock_mhz=float(clock), head_dim=e,
                    value_dim=f, max_keys=max_keys, max_queries=max_queries, scale=scale, fmt=fmt,
                    format_spec=dict(spec), source=source)

@@ -1,4 +1,4 @@
-"""The R x C 2D array: a bare mesh of PEs, and the mesh with input skew and output de-skew.
+"""The R x C 2D array: a bare mesh of PEs, and the mesh run as C skewed columns (per-column controls).
 
 Gemmini splits PE -> Tile -> Mesh -> MeshWithDelays; here a tile is a single PE (no combinational PE
 groups), so the levels are :class:`~einloom.rtl.pe.ProcessingElement`, :class:`Mesh` and

@@ -10,13 +10,19 @@ from amaranth.lib.wiring import In, Out
 from einloom.rtl.units.base import DatapathUnits
 
 
-def vector_controls(index_bits: int) -> dict:
-    """Control inputs the controller broadcasts to every 1D PE."""
+def key_index_bits(index_bits: int, rows: int) -> int:
+    """Width of a drained key's index: a tile's padding keys reach ``max_keys + rows - 2``, and
+    ``max_keys < 2**index_bits``, so an index is below ``2**index_bits + rows``."""
+    return ((1 << index_bits) + rows).bit_length()
+
+
+def vector_controls(index_bits: int, rows: int) -> dict:
+    """Control inputs of a 1D PE; the controller drives each column's from its own copies, c cycles late."""
     return {
         "init": In(1),          # block start: RM invalid, the next tile starts RD and RNV afresh
         "tile_start": In(1),    # LM invalid, SLD = 0
         "capture": In(1),       # drain cycle: take acc_in (key ``key_index``) into the QK buffer
-        "key_index": In(unsigned(index_bits)),
+        "key_index": In(unsigned(key_index_bits(index_bits, rows))),
         "num_keys": In(unsigned(index_bits + 1)),
         "query_base": In(unsigned(index_bits + 1)),
         "causal": In(1),
@@ -45,8 +51,9 @@ class VectorPE(wiring.Component):
     may touch it then); ``recip_in`` is taken on ``recip_capture``; ``av_out`` holds AV
     ``output_latency + 1`` cycles after the last of F ``out_mul`` strobes (``output_latency`` of the
     output unit, one for the AV shift register); all other strobes take effect at the next edge.
-    Only control state (tags, valid flags) is reset; the datapath registers are reset-less (each is
-    written before it is read).
+    Only control state (exp tags, LM/RM valid flags) is reset; the datapath registers, and the QK
+    buffer's per-entry valid bits (written with each entry at the drain), are reset-less: each is
+    written before it is read.
     Limits: RD must be >= 1 (true once a tile had an unmasked key), which the schedule guarantees.
     """
 
@@ -61,7 +68,7 @@ class VectorPE(wiring.Component):
             "w_out": Out(u.prob_shape), "w_valid": Out(1),
             "rd_out": Out(u.den_shape), "recip_in": In(u.recip_shape),
             "av_out": Out(u.output_shape).array(value_dim),
-            **vector_controls(index_bits),
+            **vector_controls(index_bits, rows),
         })
 
     @property

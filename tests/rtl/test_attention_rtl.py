@@ -37,3 +37,24 @@ def test_case(suite, name):
     assert r["passed"], r["errors"]
     if not r.get("stalls"):
         assert r["cycles"] == r["expected_cycles"]
+
+
+def test_non_square_array_with_small_buffers(tmp_path):
+    """A 5x2 array (rows != cols) whose buffers hold 7 keys/queries: the last tile's padding keys
+    reach index 7 + 5 - 2 = 10, past max_keys, and must still be masked (a key index as wide as
+    max_keys wrapped them to valid keys); ragged and causal shapes, cycles == formula."""
+    text = (ARCHS / "rtl-4x4-int8.yaml").read_text()
+    text = (text.replace("name: rtl-4x4-int8", "name: rtl-5x2-small").replace("rows: 4, cols: 4", "rows: 5, cols: 2")
+            .replace("width: 4", "width: 2").replace("head_dim: 16", "head_dim: 4")
+            .replace("value_dim: 16", "value_dim: 4").replace("max_keys: 256", "max_keys: 7")
+            .replace("max_queries: 64", "max_queries: 7"))
+    path = tmp_path / "rtl-5x2-small.yaml"
+    path.write_text(text)
+    cfg = RtlConfig.from_yaml(path)
+    cases = [{"name": "m7p7", "P": 7, "M": 7, "seed": 11}, {"name": "m7p7_causal", "P": 7, "M": 7, "causal": True,
+             "seed": 12}, {"name": "m6p3", "P": 3, "M": 6, "seed": 13}]
+    result = run_suite(cfg, cases)
+    for name in ("m7p7", "m7p7_causal", "m6p3"):
+        r = result["tests"][name]
+        assert r["passed"], (name, r["errors"])
+        assert r["cycles"] == r["expected_cycles"], name

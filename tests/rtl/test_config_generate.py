@@ -109,3 +109,40 @@ def test_cli_rtl_error_is_one_line(tmp_path, capsys):
     assert main(["rtl", "--arch", str(path), "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "array_1d.width" in err and ":5:" in err
+
+
+@pytest.mark.parametrize("rows,cols,dim,ok,match", [
+    # the last column's RD must be final when the reciprocal chain loads it: F + R + 1 - C >= 2
+    (2, 4, 2, False, r"value_dim \+ rows \+ 1 - cols >= rescale_latency 2.*= 1"),
+    (2, 4, 3, True, None),
+    (1, 4, 1, False, r"= -1"),
+    # the reciprocal chain shifts only during FINAL (5 + F + 3 + 1 cycles): C - 1 <= 10 at F = 1
+    (12, 12, 1, False, r"cols - 1 must be <= the FINAL phase's 10 cycles.*cols is 12"),
+    (11, 11, 1, True, None),
+])
+def test_schedule_limits_are_config_errors(tmp_path, rows, cols, dim, ok, match):
+    # measured by simulation (review of the pipelined core): the rejected shapes computed wrong AV
+    text = (GOOD.replace("rows: 4, cols: 4", f"rows: {rows}, cols: {cols}").replace("width: 4", f"width: {cols}")
+            .replace("head_dim: 16", f"head_dim: {dim}").replace("value_dim: 16", f"value_dim: {dim}"))
+    path = write(tmp_path, text)
+    if ok:
+        RtlConfig.from_yaml(path)
+        return
+    with pytest.raises(ArchError, match=match) as info:
+        RtlConfig.from_yaml(path)
+    assert info.value.location.field == "array_2d.cols" and info.value.location.line == 4
+
+
+def test_schedule_constant_matches_the_pe():
+    from einloom.rtl.pe import ProcessingElement
+    from einloom.rtl.schedule import MAC_LATENCY
+    assert MAC_LATENCY == ProcessingElement.MAC_LATENCY
+
+
+def test_key_index_wide_enough_for_padding_keys():
+    from einloom.rtl.vector import key_index_bits
+    # max_keys 7 (index_bits 3), R = 5: the last tile's padding keys reach 7 + 5 - 2 = 10 > 7
+    assert key_index_bits(3, 5) == 4 and (1 << key_index_bits(3, 5)) > 7 + 5 - 2
+    for ib in range(1, 12):
+        for rows in range(1, 65):
+            assert (1 << key_index_bits(ib, rows)) > (1 << ib) - 1 + rows - 1
