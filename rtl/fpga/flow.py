@@ -36,8 +36,8 @@ from einloom.rtl.fpga.resources import (
     smallest_fitting_part, utilization,
 )
 from einloom.rtl.fpga.targets import Part, Target, get_part, get_target
-from einloom.rtl.fpga.tools import (STALL_HINT, CapacityError, StalledError, router2_stall, run_tool,
-                                    tool_version)
+from einloom.rtl.fpga.tools import (ROUTER2_DIVERGING, ROUTER2_PLATEAU, STALL_HINT, CapacityError, StalledError,
+                                    router2_stall, run_tool, tool_version)
 
 #: Bumped whenever the flow changes what a cached result means.
 FLOW_VERSION = 2
@@ -265,18 +265,19 @@ class _Flow:
         The harness is synthesized around a black-box stub of the core, and the core's already-mapped
         netlist from the synthesis stage is put in the stub's place (:func:`merge_netlists`), so the
         core is not synthesized twice and the placed core is exactly the one whose area is reported.
-        ``router="auto"`` runs router2 and, if it stalls, router1 (``pnr["router2_stalled"]`` then
-        says why); a stall is cached like a result, so a rerun goes straight to router1.
+        ``router="auto"`` runs router2 under :func:`router2_stall`'s watch and, if it stalls, router1
+        (``pnr["router2_stalled"]`` then says why); a stall is cached like a result (keyed with the
+        stall rule), so a rerun goes straight to router1.  A named router is not watched.
         """
         if router != "auto":
             return self._pnr(part, router)
         try:
-            return self._pnr(part, "router2")
+            return self._pnr(part, "router2", watched=True)
         except StalledError as stalled:
             pnr = self._pnr(part, "router1")
             return {**pnr, "router2_stalled": stalled.message}
 
-    def _pnr(self, part: Part, router: str) -> dict:
+    def _pnr(self, part: Part, router: str, *, watched: bool = False) -> dict:
         _, synth_dir = self._synth(part)
         ports = parse_ports(self.verilog, self.top)
         harness = generate_harness(ports, self.top)
@@ -287,7 +288,7 @@ class _Flow:
                 "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(PNR_SEED), "--timing-allow-fail", "--router", router]
         key = _digest("pnr", FLOW_VERSION, self.verilog_sha, self.top, self.target.name, part.name,
                       self.target.synth_script(self.top, part, ["core.v"]), harness, script, args,
-                      self.versions)
+                      self.versions, *(("watched", ROUTER2_DIVERGING, ROUTER2_PLATEAU) if watched else ()))
         stage = _Stage(self.cache_dir, "pnr", key)
         stored = stage.load()
         if stored is not None and "stalled" in stored:
@@ -310,10 +311,13 @@ class _Flow:
             middle = time.monotonic()
             try:
                 run_tool("nextpnr-ecp5", args, work, "nextpnr.log", poll_s=PNR_POLL_S,
-                         watch=router2_stall if router == "router2" else None)
+                         watch=router2_stall if watched else None)
             except StalledError as stalled:
-                stage.store({"stalled": stalled.message, "seconds": time.monotonic() - start})
-                raise
+                for bulky in ("harness_syn.json", "harness.json"):
+                    (work / bulky).unlink(missing_ok=True)
+                message = stalled.message.replace(str(work), str(stage.dir))    # where the log will be
+                stage.store({"stalled": message, "seconds": time.monotonic() - start})
+                raise StalledError(message, hint=STALL_HINT) from None
             seconds = time.monotonic() - start
         report_path = work / "report.json"
         try:

@@ -57,10 +57,14 @@ def run_tool(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout: f
                     break
                 except subprocess.TimeoutExpired:
                     pass
+                if process.poll() is not None:      # finished just now
+                    status = process.returncode
+                    break
                 if deadline is not None and time.monotonic() >= deadline:
                     raise ToolError(f"{tool} did not finish within {timeout:.0f} s (log: {log_path})",
                                     hint="try a smaller configuration")
-                reason = watch(log_path.read_text(errors="replace")) if watch else None
+                text = log_path.read_text(errors="replace") if watch else ""
+                reason = watch(text[:text.rfind("\n") + 1]) if watch else None    # whole lines only
                 if reason:
                     raise StalledError(f"{tool} stopped: {reason} (log: {log_path})", hint=STALL_HINT)
         finally:
