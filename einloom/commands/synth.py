@@ -72,6 +72,10 @@ class Spinner:
             self._end(f"{time.monotonic() - self.start:.1f} s")
         elif event == "cached":
             self._write_line(f"{stage:<8} cached")
+        elif event == "stalled":
+            elapsed = time.monotonic() - self.start
+            self._end(None)
+            self._write_line(f"{stage:<8} router2 stopped converging after {elapsed:.1f} s; trying router1")
 
     def _begin(self, stage: str) -> None:
         self._end(None)

@@ -53,7 +53,8 @@ ROUTERS = ("auto", "router2", "router1")
 PNR_POLL_S = 5.0
 DEFAULT_ROUTER = "auto"
 
-#: ``progress(stage, event)`` with stage in {"synth", "pnr"} and event in {"start", "done", "cached"}.
+#: ``progress(stage, event)`` with stage in {"synth", "pnr"} and event in {"start", "done", "cached",
+#: "stalled"} ("stalled": the watched router2 was stopped; a router1 "start" follows).
 Progress = Callable[[str, str], None]
 
 
@@ -187,7 +188,12 @@ class _Stage:
 def _announce(progress: Progress | None, stage: str) -> Iterator[None]:
     if progress:
         progress(stage, "start")
-    yield
+    try:
+        yield
+    except StalledError:
+        if progress:
+            progress(stage, "stalled")
+        raise
     if progress:
         progress(stage, "done")
 
