@@ -4,23 +4,22 @@ preset and shape: median and worst of max |AV_fixed - AV_float64| over N random 
 
     python benchmarks/fixed_errors.py [--seeds 50] [--json out.json]
 
-Data as in tests/sim/test_fixed_format.py (``run_case``): E = F = 16, Q, K ~ N(0, sd), V ~ N(0, 1),
+Data as in tests/sim/test_fixed_format.py (``random_attention_error``): E = F = 16, Q, K ~ N(0, sd), V ~ N(0, 1),
 quantized by the format; the reference is float64 attention of the *quantized* inputs with the
 format's scale, so input quantization is not counted.  Draw s uses ``numpy.random.default_rng(s)``.
 The RTL is bit-exact with the model (``einloom verify``), so these are also the RTL's errors.
-``err/bound`` is the worst draw's error over the bound that the tests assert (``error_bound`` there:
+``err/bound`` is the worst draw's error over the bound that the tests assert (``FixedFormat.error_bound``:
 ``(2 ln2 2^-exp_frac_bits + 16 2^-prob_bits + 4 2^-recip_bits) max|V| + 2 2^-output_frac_bits``).
 """
 from __future__ import annotations
 
 import argparse
 import json
-import math
 
 import numpy as np
 
-from einloom.sim.formats import FixedFormat, float_attention, golden_attention
-from einloom.sim.formats.fixed import PRESETS
+from einloom.sim.formats import FixedFormat
+from einloom.sim.formats.fixed import PRESETS, random_attention_error
 
 #: (label, M, P, causal, tile, logit sd)
 SHAPES = [
@@ -34,23 +33,6 @@ SHAPES = [
 DIM = 16
 
 
-def bound(fmt: FixedFormat, vmax: float) -> float:
-    p = fmt.p
-    rel = 2 * math.log(2) * 2.0 ** -p.exp_frac_bits + 16 * 2.0 ** -p.prob_bits + 4 * 2.0 ** -p.recip_bits
-    return rel * vmax + 2 * 2.0 ** -p.output_frac_bits
-
-
-def draw(fmt: FixedFormat, seed: int, m: int, p: int, causal: bool, tile: int, sd: float) -> tuple[float, float]:
-    rng = np.random.default_rng(seed)
-    q = fmt.quantize(rng.normal(0, sd, (DIM, p)))
-    k = fmt.quantize(rng.normal(0, sd, (DIM, m)))
-    v = fmt.quantize(rng.normal(0, 1, (DIM, m)))
-    av, _ = golden_attention(fmt, q, k, v, tile_m=tile, causal=causal)
-    ref = float_attention(fmt.dequantize(q), fmt.dequantize(k), fmt.dequantize(v), scale=fmt.scale_value,
-                          causal=causal)
-    return float(np.abs(fmt.output_to_float(av) - ref).max()), float(np.abs(fmt.dequantize(v)).max())
-
-
 def measure(seeds: int) -> list[dict]:
     rows = []
     for preset in ("int8", "int16"):
@@ -58,9 +40,10 @@ def measure(seeds: int) -> list[dict]:
         for label, m, p, causal, tile, sd in SHAPES:
             errs, ratios = [], []
             for s in range(seeds):
-                err, vmax = draw(fmt, s, m, p, causal, tile, sd)
+                err, vmax = random_attention_error(fmt, np.random.default_rng(s), m, p, DIM, DIM, causal=causal,
+                                                   tile=tile, sd=sd)
                 errs.append(err)
-                ratios.append(err / bound(fmt, vmax))
+                ratios.append(err / fmt.error_bound(vmax))
             rows.append({"preset": preset, "shape": label, "M": m, "P": p, "causal": causal, "tile": tile,
                          "sd": sd, "seeds": seeds, "median": float(np.median(errs)), "worst": float(max(errs)),
                          "worst_over_bound": float(max(ratios))})

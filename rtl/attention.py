@@ -318,16 +318,16 @@ class AttentionCore(wiring.Component):
         # one register per column behind it: each column has its own copies (no control net spans the
         # array) and no output de-skew is needed.  The shared reciprocal serves column c at FINAL cycle
         # c, and output beat c is read at least c cycles after beat 0, so the skew costs no cycles.
-        column_strobes = ["init", "tile_start", "capture", "rm_update", "issue_sln", "issue_prm", "slnv",
-                          "rd_update", "recip_capture", "out_mul", "clear", "mode_os", "mode_shift", "mode_ws",
-                          "load_tile", "feed_kq", "shift_kq"]
+        vector_strobes = ["init", "tile_start", "capture", "rm_update", "issue_sln", "issue_prm", "slnv",
+                          "rd_update", "recip_capture", "out_mul"]
+        column_strobes = vector_strobes + ["clear", "mode_os", "mode_shift", "mode_ws", "load_tile", "feed_kq",
+                                           "shift_kq"]
         key_index = Signal(unsigned(key_index_bits(ib, R)))   # padding keys reach max_keys + R - 2
         bundle = {name: ctl[name] for name in column_strobes}
         bundle["key_index"] = key_index
         columns = _register_chain(m, bundle, C, "col")
-        vector_strobes = column_strobes[:10] + ["key_index"]
         for c, (vpe, col) in enumerate(zip(vpes, columns)):
-            m.d.comb += [getattr(vpe, name).eq(col[name]) for name in vector_strobes]
+            m.d.comb += [getattr(vpe, name).eq(col[name]) for name in vector_strobes + ["key_index"]]
             m.d.comb += [vpe.recip_in.eq(recip.y), vpe.num_keys.eq(n_k), vpe.query_base.eq(query_base),
                          vpe.causal.eq(causal), vpe.acc_in.eq(array.acc_out[c]), vpe.slnv_in.eq(array.acc_out[c]),
                          array.w_in[c].eq(vpe.w_out), array.w_shift[c].eq(vpe.w_valid), array.clear[c].eq(col["clear"])]
@@ -368,6 +368,8 @@ class AttentionCore(wiring.Component):
                 m.d.sync += shift(q_regs[c])
 
         # ---- counters and the command, by the current phase ---------------------------------------
+        with m.If((state != Phase.IDLE) & (state != Phase.LOAD)):     # compute cycles: after loading
+            m.d.sync += cycles.eq(cycles + 1)
         with m.Switch(state):
             with m.Case(Phase.IDLE):
                 with m.If(self.start):
@@ -381,30 +383,25 @@ class AttentionCore(wiring.Component):
                 with m.If(loaded):
                     m.d.sync += [block.eq(0), query_base.eq(0)]
             with m.Case(Phase.BLOCK):
-                m.d.sync += [tile.eq(0), key_base.eq(0), cycles.eq(cycles + 1)]
+                m.d.sync += [tile.eq(0), key_base.eq(0)]
             with m.Case(Phase.QK):
-                m.d.sync += cycles.eq(cycles + 1)
                 with m.If(t == os_len - 1):
                     m.d.sync += key_index.eq(key_base + R - 1)
             with m.Case(Phase.DRAIN):
-                m.d.sync += [key_index.eq(key_index - 1), cycles.eq(cycles + 1)]
+                m.d.sync += key_index.eq(key_index - 1)
             with m.Case(Phase.SLNV):
-                m.d.sync += cycles.eq(cycles + 1)
                 with m.If((t == ws_len - 1) & ~last_tile):
                     m.d.sync += [tile.eq(tile + 1), key_base.eq(key_base + R)]
             with m.Case(Phase.FINAL):
-                m.d.sync += [cycles.eq(cycles + 1), beat.eq(0)]
+                m.d.sync += beat.eq(0)
             with m.Case(Phase.OUTPUT):
                 payloads = [Cat(*vpe.av_out) for vpe in vpes]
                 with m.Switch(beat):
                     for c in range(C):
                         with m.Case(c):
                             m.d.comb += self.out.payload.eq(payloads[c])
-                m.d.sync += cycles.eq(cycles + 1)
                 with m.If(self.out.ready):
                     m.d.sync += beat.eq(beat + 1)
                     with m.If(last_beat & (query_base + C < n_q)):
                         m.d.sync += [block.eq(block + 1), query_base.eq(query_base + C)]
-            with m.Case(Phase.TILE, Phase.TLOAD, Phase.RMUPD, Phase.EXP, Phase.DONE):
-                m.d.sync += cycles.eq(cycles + 1)
         return m

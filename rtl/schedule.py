@@ -15,7 +15,9 @@ core).
 """
 from __future__ import annotations
 
-MAC_LATENCY = 2   # ProcessingElement.MAC_LATENCY (checked equal in tests)
+from einloom.rtl.pe import ProcessingElement
+
+MAC_LATENCY = ProcessingElement.MAC_LATENCY
 
 
 def schedule_problem(rows: int, cols: int, value_dim: int, *, rescale_latency: int, recip_latency: int,

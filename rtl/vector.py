@@ -191,12 +191,7 @@ class VectorPE(wiring.Component):
             m.d.sync += recip_value.eq(self.recip_in)
         out = m.submodules.output = self._out
         m.d.comb += [out.rnv.eq(ring[0]), out.recip.eq(recip_value)]
-        tag_out = self.out_mul
-        for i in range(out.latency):
-            d_out = Signal(name=f"tag_out{i}")
-            m.d.sync += d_out.eq(tag_out)
-            tag_out = d_out
-        with m.If(tag_out):
+        with m.If(delayed(self.out_mul, out.latency, "tag_out")[-1]):
             m.d.sync += [a.eq(n) for a, n in zip(av, av[1:] + [out.y])]
         m.d.comb += [o.eq(a) for o, a in zip(self.av_out, av)]
         return m

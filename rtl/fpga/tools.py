@@ -63,8 +63,10 @@ def run_tool(tool: str, args: list[str], cwd: Path, log_name: str, *, timeout: f
                 if deadline is not None and time.monotonic() >= deadline:
                     raise ToolError(f"{tool} did not finish within {timeout:.0f} s (log: {log_path})",
                                     hint="try a smaller configuration")
-                text = log_path.read_text(errors="replace") if watch else ""
-                reason = watch(text[:text.rfind("\n") + 1]) if watch else None    # whole lines only
+                if watch is None:
+                    continue
+                text = log_path.read_text(errors="replace")
+                reason = watch(text[:text.rfind("\n") + 1])                     # whole lines only
                 if reason:
                     raise StalledError(f"{tool} stopped: {reason} (log: {log_path})", hint=STALL_HINT)
         finally:

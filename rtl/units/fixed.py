@@ -1,7 +1,7 @@
 """Fixed-point datapath units: the RTL twin of :class:`einloom.sim.formats.fixed.FixedFormat`."""
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -152,21 +152,35 @@ class FixedReciprocal(wiring.Component):
         return m
 
 
+#: low part of a split operand: unsigned, fits an 18x18 signed multiplier with the sign bit 0
+SPLIT = 17
+
+
+def split_product(m: Module, wide: Value, narrow: Value, name: str) -> Value:
+    """``wide * narrow`` (``narrow`` unsigned) as two registered partial products, ``wide``'s low
+    :data:`SPLIT` bits (unsigned) and the rest (with ``wide``'s signedness), one DSP each; returns
+    their sum, combinational, one cycle after the operands.  Keeps the multipliers' outputs on
+    flip-flops: the sum of the partial products is the slow part of a wide multiply on 18x18 DSPs."""
+    k, signed_wide = SPLIT, wide.shape().signed
+    high = wide[k:].as_signed() if signed_wide else wide[k:]
+    lo = Signal(unsigned(k + len(narrow)), name=f"{name}_lo", reset_less=True)
+    hi = Signal((signed if signed_wide else unsigned)(len(wide) - k + len(narrow) + 1), name=f"{name}_hi",
+                reset_less=True)
+    m.d.sync += [lo.eq(wide.as_unsigned()[:k] * narrow), hi.eq(high * narrow)]
+    return (hi << k) + lo
+
+
 class FixedOutput(wiring.Component):
     """``y = output(rnv, recip) = sat((rnv * y_r) >> (N + s + frac_bits - output_frac_bits))``.
 
     Pipeline (latency 3, one operation per cycle)::
 
-        stage 1: partial products rnv[:17] * y_r and rnv[17:] * y_r        (register; one DSP each)
+        stage 1: partial products rnv[:17] * y_r and rnv[17:] * y_r  (register; :func:`split_product`)
         stage 2: their sum, shifted by the constant part of the shift      (register)
         stage 3: arithmetic shift right by s, saturate to output_bits      (register)
-
-    Splitting the product by hand keeps the multipliers' outputs on flip-flops (the sum of the
-    partial products is the slow part of a 32-bit multiply on 18x18 DSPs).
     """
 
     latency = 3
-    SPLIT = 17          #: low part of rnv: unsigned, fits an 18x18 signed multiplier with the sign bit 0
 
     def __init__(self, fmt: FixedFormat):
         self.fmt = fmt
@@ -176,15 +190,13 @@ class FixedOutput(wiring.Component):
     def elaborate(self, platform):
         f, p = self.fmt, self.fmt.p
         m = Module()
-        n, k, acc = p.recip_bits, self.SPLIT, f.acc_bits
+        n, acc = p.recip_bits, f.acc_bits
         y_r, s = self.recip[:n + 1], self.recip[n + 1:]
-        lo = Signal(unsigned(k + n + 1), reset_less=True)
-        hi = Signal(signed(acc - k + n + 2), reset_less=True)
         s1 = Signal.like(s, reset_less=True)
-        m.d.sync += [lo.eq(self.rnv.as_unsigned()[:k] * y_r), hi.eq(self.rnv[k:].as_signed() * y_r), s1.eq(s)]
+        m.d.sync += s1.eq(s)
         const = n + p.frac_bits - p.output_frac_bits        # >= 1 - prob_bits; s >= prob_bits
         prod = Signal(signed(acc + n + 2))
-        m.d.comb += prod.eq((hi << k) + lo)
+        m.d.comb += prod.eq(split_product(m, self.rnv, y_r, "rnv_recip"))
         shifted_c = Signal(signed(len(prod) + max(0, -const)), reset_less=True)
         s2 = Signal.like(s, reset_less=True)
         m.d.sync += [shifted_c.eq(prod >> const if const >= 0 else prod << (-const)), s2.eq(s1)]
@@ -200,7 +212,7 @@ class FixedRescale(wiring.Component):
 
     Pipeline (latency 2, one operation per cycle)::
 
-        stage 1: partial products prm * old[:17] and prm * old[17:]; addend  (register; one DSP each)
+        stage 1: partial products prm * old[:17] and prm * old[17:]; addend  (register; :func:`split_product`)
         stage 2: ((sum of the partial products) >> prob_bits) + addend       (register)
 
     Parameters
@@ -211,7 +223,6 @@ class FixedRescale(wiring.Component):
     """
 
     latency = 2
-    SPLIT = 17
 
     def __init__(self, fmt: FixedFormat, *, signed_codes: bool):
         self.fmt = fmt
@@ -220,16 +231,11 @@ class FixedRescale(wiring.Component):
                           "y": Out(shape)})
 
     def elaborate(self, platform):
-        f, p = self.fmt, self.fmt.p
+        p = self.fmt.p
         m = Module()
-        k, acc = self.SPLIT, f.acc_bits
-        old = self.old
-        high = old[k:].as_signed() if old.shape().signed else old[k:]
-        lo = Signal(unsigned(k + f.prob_width), reset_less=True)
-        hi = Signal((signed if old.shape().signed else unsigned)(acc - k + f.prob_width + 1), reset_less=True)
         addend = Signal.like(self.addend, reset_less=True)
-        m.d.sync += [lo.eq(self.prm * old.as_unsigned()[:k]), hi.eq(self.prm * high), addend.eq(self.addend)]
-        m.d.sync += self.y.eq((((hi << k) + lo) >> p.prob_bits) + addend)
+        m.d.sync += addend.eq(self.addend)
+        m.d.sync += self.y.eq((split_product(m, self.old, self.prm, "prm_old") >> p.prob_bits) + addend)
         return m
 
 

@@ -52,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from einloom.sim.formats.base import NumberFormat
+from einloom.sim.formats.base import NumberFormat, float_attention, golden_attention
 
 LOG2E = 1.4426950408889634
 
@@ -251,6 +251,31 @@ class FixedFormat(NumberFormat):
         av = (np.asarray(rnv, dtype=np.int64) * y) >> sh
         lo, hi = -(1 << (self.p.output_bits - 1)), (1 << (self.p.output_bits - 1)) - 1
         return np.clip(av, lo, hi)
+
+    def error_bound(self, vmax: float) -> float:
+        """Documented bound on |AV_fixed - AV_float64| (inputs already quantized), ``vmax = max|V|``.
+
+        exp: the LUT's exponent step gives a relative error <= ln2 * 2**-exp_frac_bits per weight, in
+        numerator and denominator (x2); floors of SLN/rescales add a few 2**-prob_bits; the output floor
+        and reciprocal add <= 2 output LSBs.
+        """
+        p = self.p
+        rel = 2 * math.log(2) * 2.0 ** -p.exp_frac_bits + 16 * 2.0 ** -p.prob_bits + 4 * 2.0 ** -p.recip_bits
+        return rel * vmax + 2 * 2.0 ** -p.output_frac_bits
+
+
+def random_attention_error(fmt: FixedFormat, rng: np.random.Generator, m: int, p: int, e: int, f: int, *,
+                           causal: bool, tile: int, sd: float = 1.0) -> tuple[float, float]:
+    """One random draw: Q, K ~ N(0, sd) [E,P], [E,M], V ~ N(0, 1) [F,M], quantized by ``fmt``; returns
+    ``(max |AV_golden - AV_float64|, max |V|)`` with float64 attention of the *quantized* inputs (so
+    input quantization is not counted)."""
+    q = fmt.quantize(rng.normal(0, sd, (e, p)))
+    k = fmt.quantize(rng.normal(0, sd, (e, m)))
+    v = fmt.quantize(rng.normal(0, 1, (f, m)))
+    av, _ = golden_attention(fmt, q, k, v, tile_m=tile, causal=causal)
+    ref = float_attention(fmt.dequantize(q), fmt.dequantize(k), fmt.dequantize(v), scale=fmt.scale_value,
+                          causal=causal)
+    return float(np.abs(fmt.output_to_float(av) - ref).max()), float(np.abs(fmt.dequantize(v)).max())
 
 
 #: Named fixed-point presets (``rtl.number_format.preset`` may name one).

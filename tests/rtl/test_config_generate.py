@@ -133,12 +133,6 @@ def test_schedule_limits_are_config_errors(tmp_path, rows, cols, dim, ok, match)
     assert info.value.location.field == "array_2d.cols" and info.value.location.line == 4
 
 
-def test_schedule_constant_matches_the_pe():
-    from einloom.rtl.pe import ProcessingElement
-    from einloom.rtl.schedule import MAC_LATENCY
-    assert MAC_LATENCY == ProcessingElement.MAC_LATENCY
-
-
 def test_key_index_wide_enough_for_padding_keys():
     from einloom.rtl.vector import key_index_bits
     # max_keys 7 (index_bits 3), R = 5: the last tile's padding keys reach 7 + 5 - 2 = 10 > 7

@@ -1,33 +1,9 @@
 """The fixed-point golden model: primitives, and its error against float64 attention."""
-import math
-
 import numpy as np
 import pytest
 
-from einloom.sim.formats import FixedFormat, FixedParams, float_attention, golden_attention
-from einloom.sim.formats.fixed import PRESETS
-
-
-def error_bound(fmt: FixedFormat, vmax: float) -> float:
-    """Documented bound on |AV_fixed - AV_float64| (inputs already quantized).
-
-    exp: the LUT's exponent step gives a relative error <= ln2 * 2**-exp_frac_bits per weight, in
-    numerator and denominator (x2); floors of SLN/rescales add a few 2**-prob_bits; the output floor
-    and reciprocal add <= 2 output LSBs.
-    """
-    p = fmt.p
-    rel = 2 * math.log(2) * 2.0 ** -p.exp_frac_bits + 16 * 2.0 ** -p.prob_bits + 4 * 2.0 ** -p.recip_bits
-    return rel * vmax + 2 * 2.0 ** -p.output_frac_bits
-
-
-def run_case(fmt, rng, m, p, e, f, causal, tile, sd=1.0):
-    q = fmt.quantize(rng.normal(0, sd, (e, p)))
-    k = fmt.quantize(rng.normal(0, sd, (e, m)))
-    v = fmt.quantize(rng.normal(0, 1, (f, m)))
-    av, _ = golden_attention(fmt, q, k, v, tile_m=tile, causal=causal)
-    ref = float_attention(fmt.dequantize(q), fmt.dequantize(k), fmt.dequantize(v),
-                          scale=fmt.scale_value, causal=causal)
-    return np.abs(fmt.output_to_float(av) - ref).max(), np.abs(fmt.dequantize(v)).max()
+from einloom.sim.formats import FixedFormat, FixedParams, golden_attention
+from einloom.sim.formats.fixed import PRESETS, random_attention_error
 
 
 @pytest.mark.parametrize("preset", ["int8", "int16"])
@@ -35,16 +11,18 @@ def run_case(fmt, rng, m, p, e, f, causal, tile, sd=1.0):
                                                 (256, 32, False, 8, 2.0), (7, 9, True, 4, 1.0)])
 def test_error_against_float64(preset, m, p, causal, tile, sd):
     fmt = FixedFormat(PRESETS[preset], head_dim=16, max_keys=256)
-    err, vmax = run_case(fmt, np.random.default_rng(m * 31 + p), m, p, 16, 16, causal, tile, sd)
-    assert err <= error_bound(fmt, vmax), (err, error_bound(fmt, vmax))
+    err, vmax = random_attention_error(fmt, np.random.default_rng(m * 31 + p), m, p, 16, 16, causal=causal,
+                                       tile=tile, sd=sd)
+    assert err <= fmt.error_bound(vmax), (err, fmt.error_bound(vmax))
 
 
 def test_error_bound_can_fail():
     # a 2-bit exp LUT is far too coarse: the documented 8-bit bound must then be exceeded
     coarse = FixedFormat(FixedParams(exp_frac_bits=2), head_dim=16)
     fine = FixedFormat(FixedParams(), head_dim=16)
-    err, vmax = run_case(coarse, np.random.default_rng(1), 64, 64, 16, 16, False, 4, 2.0)
-    assert err > error_bound(fine, vmax)
+    err, vmax = random_attention_error(coarse, np.random.default_rng(1), 64, 64, 16, 16, causal=False, tile=4,
+                                       sd=2.0)
+    assert err > fine.error_bound(vmax)
 
 
 def test_tiling_does_not_change_fixed_point_results():
