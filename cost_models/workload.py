@@ -79,6 +79,15 @@ class Workload:
         """Query heads per key/value head (1 for multi-head attention)."""
         return self.heads // self.kv_heads
 
+    def instance_ranks(self) -> dict[str, dict[str, int]]:
+        """Independent copies of the attention, as groups of ranks a cascade may iterate itself.
+
+        ``{"B": {"B": batch}, "H": {"J": kv_heads, "G": group_size}}``: the batch, and the query
+        heads H = J x G.  A cascade that iterates H (MLA), or J and G (GQA), covers that group; the
+        copies it does not iterate are instances (the lowering multiplies by them, never twice).
+        """
+        return {"B": {"B": self.batch}, "H": {"J": self.kv_heads, "G": self.group_size}}
+
     def rank_sizes(self) -> dict[str, int]:
         """Rank extents of the attention cascade.
 

@@ -62,6 +62,14 @@ class CascadeView:
     roots: Mapping[str, frozenset[str]]      # rank -> root ranks it is partitioned from
     iterative: Mapping[str, str] = field(default_factory=dict)   # tensor -> its iterative rank
     params: Mapping[str, Any] = field(default_factory=dict)
+    masks: Mapping[str, Any] = field(default_factory=dict)      # einsum -> masks.Mask (coordinate masks)
+    instances: int = 1                                          # copies run one after another
+    instance_note: str = ""
+
+    def with_instances(self, instances: int, note: str = "") -> "CascadeView":
+        """The same view run ``instances`` times (see :func:`einloom.mapper.lower.instances_for`)."""
+        from dataclasses import replace
+        return replace(self, instances=int(instances), instance_note=note)
 
     # -- lookups --------------------------------------------------------------------------------
     def einsum(self, name: str) -> EinsumInfo:
@@ -141,8 +149,24 @@ class CascadeView:
         tensor_ranks = {name: tuple(t.ranks) for name, t in cascade.tensors.items()}
         roots = {r: frozenset(cascade.root_ranks(r)) for r in rank_sizes}
         iterative = {name: t.iterative_rank for name, t in cascade.tensors.items() if t.iterative_rank}
+        params = dict(analysis.params or {})
         return cls(cascade.name, tuple(infos), rank_sizes, tensor_ranks, frozenset(cascade.inputs),
-                   frozenset(cascade.outputs), views, roots, iterative, dict(analysis.params or {}))
+                   frozenset(cascade.outputs), views, roots, iterative, params,
+                   _masks(cascade, rank_sizes, params))
+
+
+def _masks(cascade: Any, sizes: Mapping[str, int], params: Mapping[str, float]) -> dict[str, Any]:
+    """Each Einsum's coordinate mask (see :mod:`einloom.mapper.masks`)."""
+    from einloom.mapper.masks import build_mask, mask_predicate
+
+    partitions = [(p.root, p.outer, p.inner, int(sizes[p.inner])) for p in getattr(cascade, "partitions", ())
+                  if p.inner in sizes and p.outer in sizes and p.root in sizes]
+    out = {}
+    for e in cascade.einsums:
+        predicate = mask_predicate(e.expr, set(cascade.tensors))
+        if predicate is not None:
+            out[e.name] = build_mask(e.name, predicate, e.text, tuple(e.iteration_ranks), partitions, sizes, params)
+    return out
 
 
 def held_roots(view: CascadeView, tensor: str) -> frozenset[str]:

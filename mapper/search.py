@@ -151,7 +151,7 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
         from einloom.einsum import load_cascade
         cascade = load_cascade(cascade)
     hw = _hardware(arch)
-    instances, wname = _instances(workload)
+    wname = _instances(workload)[1]
     rows, cols, lanes = hw.dims["2d"]["rows"], hw.dims["2d"]["cols"], hw.dims["1d"]["lanes"]
     params = getattr(cascade, "params", {}) or {}
     partition_params = [p.inner for p in getattr(cascade, "partitions", ()) if p.inner in params]
@@ -213,12 +213,12 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
             v1 = np.array([cyc[(e.name, "1d")][0] for e in both])
             busy2 = base2 + masks @ v2 if len(both) else np.array([base2])
             busy1 = base1 + (1 - masks) @ v1 if len(both) else np.array([base1])
-            lat_floor = np.maximum(busy2, busy1) * instances
+            lat_floor = np.maximum(busy2, busy1) * view.instances
             efix = sum(cyc[(n, a)][1] for n, a in fixed.items())
             e2 = np.array([cyc[(e.name, "2d")][1] for e in both])
             e1 = np.array([cyc[(e.name, "1d")][1] for e in both])
             en_floor = (efix + (masks @ e2 if len(both) else 0) + ((1 - masks) @ e1 if len(both) else 0)
-                        + cross_floor) * instances
+                        + cross_floor) * view.instances
             floor = lat_floor if objective == "latency" else en_floor if objective == "energy" \
                 else lat_floor * en_floor
             # The floor bounds the objective (a family whose floor cannot beat the incumbent is skipped).
@@ -281,7 +281,7 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
                         rm = check_mapping(view, mapping, hw)
                     except (MappingError, ArchError):
                         continue
-                    res = evaluate_family(rm, overrides, instances=instances, n=len(combos))
+                    res = evaluate_family(rm, overrides, n=len(combos))
                     families += 1
                     evaluated += len(combos)
                     s = score(res)
@@ -304,7 +304,7 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
     params_used = {k: int(v) for k, v in rm.view.sizes.items() if k in params}
     best_mapping = rm.mapping.replace(tiling=tiling, params=params_used)
     rm_best = check_mapping(rm.view, best_mapping, hw)
-    evaluation = evaluate_view(rm_best, instances=instances, workload_name=wname,
+    evaluation = evaluate_view(rm_best, workload_name=wname,
                                cascade_name=getattr(cascade, "name", None))
     return SearchResult(best_mapping, evaluation, evaluated, screened, families, time.perf_counter() - start,
                         objective)
