@@ -182,7 +182,7 @@ class Resolved:
 
 
 def _unknown(name: str, known: list[str], what: str, location: Location, of: str) -> MappingError:
-    close = difflib.get_close_matches(name, known, n=1)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.5)
     return MappingError(f"unknown {what} '{name}'", location=location,
                         hint=(f"did you mean '{close[0]}'? " if close else "") + f"{what}s of {of}: "
                         + (", ".join(known) or "none"))
@@ -292,6 +292,8 @@ def check_mapping(view: CascadeView, mapping: Mapping, hw: Hardware) -> Resolved
         given = dict(mapping.tiling.get(rank, {}))
         if "spatial" not in given and rank in spatial_width:
             given["spatial"] = min(size, spatial_width[rank])
+        elif "spatial" in given:
+            given["spatial"] = min(given["spatial"], size)    # a width bound: PEs past the rank stay idle
         covered = prod(given.values()) if given else 1
         for level, f in given.items():
             if f > 1 and covered // f >= size:
@@ -481,9 +483,12 @@ def instances_for(cascade: Any, workload: Any) -> tuple[int, str]:
         left = [r for r in members if r not in iterated]
         count = size // covered
         total *= count
-        inside = [r for r in members if r in iterated and len(members) > 1]
-        parts.append(f"{group}={count}" + (f" ({' x '.join(left)}; {' x '.join(inside)} in the cascade)"
-                                           if inside else ""))
+        inside = [r for r in members if r in iterated]
+        if inside:
+            parts.append(f"{group}={count}" + (f" over {' x '.join(left)}" if left else "")
+                         + f" ({' x '.join(inside)} in the cascade)")
+        else:
+            parts.append(f"{group}={count}")
     return total, ", ".join(parts)
 
 
@@ -520,7 +525,8 @@ def cascade_view(cascade: Any, workload: Any = None, sizes: TMapping[str, int] |
             raise WorkloadError(
                 f"cascade {cascade.name} needs rank{'s' if len(missing) > 1 else ''} {', '.join(missing)}, "
                 f"which the {who} does not give (it gives {given})",
-                location=Location(getattr(cascade, "file", None), None, "ranks"),
+                location=Location(getattr(workload, "file", None), None, "workload" if workload is not None
+                                  else "--ranks"),
                 hint=f"add {', '.join(missing)} to the workload, or pass --ranks "
                 + ",".join(f"{r}=N" for r in missing))
     ranks.update(params or {})
