@@ -73,6 +73,7 @@ class Workload:
     phase: Phase = "prefill"
     description: str = ""
     source: str = ""
+    extra_ranks: tuple[tuple[str, int], ...] = ()     # ranks a cascade needs beyond the model's (--ranks)
 
     @property
     def group_size(self) -> int:
@@ -94,8 +95,19 @@ class Workload:
         ``P`` queries, ``M`` keys, ``E`` query/key head dim, ``F`` value head dim, ``B`` batch, ``H``
         query heads, ``J`` key/value heads, ``G`` query heads per KV head (``H = J * G``).
         """
-        return {"P": self.seq_len_q, "M": self.seq_len_kv, "E": self.head_dim_e, "F": self.head_dim_f,
-                "B": self.batch, "H": self.heads, "J": self.kv_heads, "G": self.group_size}
+        sizes = {"P": self.seq_len_q, "M": self.seq_len_kv, "E": self.head_dim_e, "F": self.head_dim_f,
+                 "B": self.batch, "H": self.heads, "J": self.kv_heads, "G": self.group_size}
+        sizes.update(dict(self.extra_ranks))
+        return sizes
+
+    def with_ranks(self, ranks: dict[str, int]) -> "Workload":
+        """The same workload with more (or overridden) rank sizes, e.g. ``--ranks C=512,R=64``."""
+        for rank, n in ranks.items():
+            if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+                raise WorkloadError(f"rank {rank} must be a positive integer, got {n!r}")
+        merged = dict(self.extra_ranks)
+        merged.update(ranks)
+        return dataclasses.replace(self, extra_ranks=tuple(sorted(merged.items())))
 
     def with_seq_len(self, n: int) -> "Workload":
         """The same model at sequence length ``n`` (prefill: P = M = n; decode: M = n, P unchanged)."""

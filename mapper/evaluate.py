@@ -611,9 +611,9 @@ class Evaluation:
     exposed_io_cycles: float = 0.0         # first load + last drain not overlapped with compute
     schedule: Schedule | None = field(default=None, repr=False, compare=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, include_schedule: bool = False) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("loop_nest", "schedule")}
-        if self.schedule is not None:
+        if include_schedule and self.schedule is not None:
             out["schedule"] = self.schedule.to_dict()
         return out
 

@@ -32,6 +32,8 @@ def register(subparsers) -> None:
     parser.add_argument("--workload", required=True, help="workload preset name or YAML file")
     parser.add_argument("--seq-len", type=int, metavar="N", help="sequence length (P = M = N for prefill)")
     parser.add_argument("--batch", type=int, metavar="B", help="override the workload's batch")
+    parser.add_argument("--ranks", metavar="R=N,...",
+                        help="rank sizes the cascade needs beyond the workload's (e.g. MLA's C=512,R=64)")
     parser.add_argument("--mapping", metavar="NAME|FILE", help="baseline name (fusemax, flat, unfused) or mapping file")
     parser.add_argument("--search", action="store_true", help="search for the best mapping")
     parser.add_argument("--objective", choices=["latency", "energy", "edp"], default="latency")
@@ -39,6 +41,7 @@ def register(subparsers) -> None:
                         help="stop the search after this long (best so far; default: run to completion)")
     parser.add_argument("--end-to-end", action="store_true", help="add the linear layers (Q, K, V, Z, FFN)")
     parser.add_argument("--save-mapping", metavar="FILE", help="write the (found) mapping as YAML")
+    parser.add_argument("--save-schedule", metavar="FILE", help="write the lowered schedule as JSON")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
 
@@ -47,8 +50,9 @@ def run(args) -> int:
     from einloom.cost_models.arch import load_arch
     from einloom.cost_models.workload import load_workload
     from einloom.einsum import load_cascade
-    from einloom.mapper.baselines import BASELINES, baseline_mapping, evaluate_linear_layers
-    from einloom.mapper.evaluate import evaluate
+    from einloom.einsum.ranks import parse_rank_assignments
+    from einloom.mapper.baselines import BASELINES, baseline_mapping
+    from einloom.mapper.evaluate import evaluate, evaluate_end_to_end
     from einloom.mapper.mapping import load_mapping
 
     cascade = load_cascade(args.spec)
@@ -58,13 +62,15 @@ def run(args) -> int:
         workload = workload.with_seq_len(args.seq_len)
     if args.batch is not None:
         workload = workload.with_batch(args.batch)
+    if args.ranks:
+        workload = workload.with_ranks(parse_rank_assignments(args.ranks))
     if args.search and args.mapping:
         raise MappingError("--search and --mapping are exclusive", hint="drop one of them")
     search_info = None
     if args.search:
         from einloom.mapper.search import search
         result = search(cascade, arch, workload, objective=args.objective, time_budget_s=args.budget)
-        mapping, evaluation = result.best_mapping, result.best
+        mapping = result.best_mapping
         search_info = {"evaluated": result.evaluated, "screened": result.screened, "families": result.families,
                        "seconds": result.seconds, "mappings_per_s": result.mappings_per_s,
                        "objective": args.objective}
@@ -74,30 +80,32 @@ def run(args) -> int:
             mapping = baseline_mapping(choice, cascade, arch, workload)
         else:
             mapping = load_mapping(choice)
-        evaluation = evaluate(cascade, mapping, arch, workload)
-    linear = evaluate_linear_layers(arch, workload) if args.end_to_end else None
+    # the one end-to-end sum: attention (+ the layer's linear layers with --end-to-end)
+    total = evaluate_end_to_end(cascade, mapping, arch, workload) if args.end_to_end else None
+    evaluation = total.attention if total is not None else evaluate(cascade, mapping, arch, workload)
     if args.save_mapping:
         Path(args.save_mapping).write_text(mapping.to_yaml())
+    if args.save_schedule and evaluation.schedule is not None:
+        Path(args.save_schedule).write_text(evaluation.schedule.to_json() + "\n")
 
     if args.json:
-        out = {"evaluation": evaluation.to_dict(), "mapping": mapping.to_dict()}
+        out = {"evaluation": evaluation.to_dict(include_schedule=True), "mapping": mapping.to_dict()}
         if search_info:
             out["search"] = search_info
-        if linear is not None:
+        if total is not None:
             out["end_to_end"] = {
-                "latency_s": evaluation.latency_s + sum(e.latency_s for e in linear.values()),
-                "energy_pj": evaluation.energy_pj + sum(e.energy_pj for e in linear.values()),
-                "linear": {k: {"latency_s": v.latency_s, "energy_pj": v.energy_pj} for k, v in linear.items()}}
+                "latency_s": total.latency_s, "energy_pj": total.energy_pj,
+                "linear": {k: {"latency_s": v.latency_s, "energy_pj": v.energy_pj} for k, v in total.linear.items()}}
         print(json.dumps(out, indent=2, default=float))
         return 0
     print(evaluation.loop_nest)
     print()
     print(evaluation.table())
-    if linear is not None:
-        lat = sum(e.latency_s for e in linear.values())
-        en = sum(e.energy_pj for e in linear.values())
-        print(f"  linear layers {lat:.6g} s, {en:.6g} pJ; end to end {evaluation.latency_s + lat:.6g} s, "
-              f"{evaluation.energy_pj + en:.6g} pJ")
+    if total is not None:
+        lat = sum(e.latency_s for e in total.linear.values())
+        en = sum(e.energy_pj for e in total.linear.values())
+        print(f"  linear layers {lat:.6g} s, {en:.6g} pJ; end to end {total.latency_s:.6g} s, "
+              f"{total.energy_pj:.6g} pJ")
     if search_info:
         print(f"search: {search_info['evaluated']} mappings evaluated in {search_info['families']} families "
               f"({search_info['screened']} bindings screened by compute floor) in {search_info['seconds']:.2f} s "
