@@ -51,10 +51,12 @@ from typing import Any, Mapping as TMapping
 import numpy as np
 
 from einloom.einsum.errors import MappingError
-from einloom.mapper.lower import (Hardware, Resolved, Schedule, _hardware, _view_for, check_mapping, mask_chunks,
-                                  pe_cover, resolve, schedule_of)
+from einloom.mapper.lower import (Family, Hardware, Residency, Resolved, Schedule, _glb_tile, _is_dram,
+                                  _spatial_tile, _step_tile, check_mapping, mask_chunks, pe_cover, resolve,
+                                  schedule_of, stage_residency)
+from einloom.mapper.lower import _hardware, _view_for  # noqa: F401 -- re-exported for search/baselines
 from einloom.mapper.mapping import Mapping
-from einloom.mapper.model import CascadeView, EinsumInfo, held_roots
+from einloom.mapper.model import EinsumInfo
 
 __all__ = ["Hardware", "Resolved", "Evaluation", "evaluate", "evaluate_view", "resolve", "evaluate_family",
            "evaluate_end_to_end", "EndToEnd", "check_mapping", "evaluate_schedule"]
@@ -66,64 +68,6 @@ __all__ = ["Hardware", "Resolved", "Evaluation", "evaluate", "evaluate_view", "r
 # (compute -> legality -> residency -> traffic -> accesses -> capacity -> latency -> energy).
 # ==================================================================================================
 
-def _last_reader(view: CascadeView, tensor: str, bound: TMapping[str, str]) -> str | None:
-    readers = [c.name for c, carried in view.consumers(tensor) if not carried and c.name in bound]
-    return readers[-1] if readers else None
-
-
-def _is_dram(loc: Any) -> bool:
-    return isinstance(loc, str) and loc == "dram"
-
-
-def _arr(x: Any, n: int) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float64)
-    return np.broadcast_to(a, (n,)) if a.ndim == 0 else a
-
-
-class _Family:
-    """N candidate mappings sharing ``rm``'s binding, spatial ranks and loop orders; factor arrays."""
-
-    def __init__(self, rm: Resolved, overrides: TMapping[tuple[str, str], Any] | None, n: int | None):
-        overrides = dict(overrides or {})
-        if n is None:
-            n = max([np.size(v) for v in overrides.values()] + [1])
-        self.rm, self.n = rm, n
-        self.view, self.hw, self.mapping = rm.view, rm.hw, rm.mapping
-        self.sizes = rm.view.sizes
-        self.bound = rm.mapping.binding
-        self.infos = {e: rm.view.einsum(e) for e in self.bound}
-        self.F = {k: _arr(v, n) for k, v in rm.factors.items()}
-        for k, v in overrides.items():
-            self.F[k] = _arr(v, n)
-        self.one = np.ones(n)
-        self.order = {lv: list(rm.order[lv]) for lv in ("DRAM", "GLB", "PE")}
-        for (lv, r) in overrides:                  # a factor at a level whose order omits the rank: innermost
-            if lv in self.order and r not in self.order[lv]:
-                self.order[lv].append(r)
-        self.nest = [(lv, r) for lv in ("DRAM", "GLB") for r in self.order[lv]]
-        self.group_of = {e: gi for gi, g in enumerate(rm.groups) for e in g.einsums}
-        self.arrays = self.hw.arrays
-
-    def f(self, level: str, rank: str) -> np.ndarray:
-        return self.F.get((level, rank), self.one)
-
-    def sp(self, rank: str) -> np.ndarray:
-        return self.f("spatial", rank)
-
-    def pe(self, einsum: str, rank: str) -> np.ndarray:
-        """PE-level loop factor of ``rank`` for ``einsum``: a spatial factor its array does not carry
-        runs temporally in the PE (never free)."""
-        f = self.f("PE", rank)
-        return f * self.sp(rank) if rank in self.rm.folded.get(einsum, ()) else f
-
-    def ranks_of(self, t: str) -> set[str]:
-        it = self.view.iterative.get(t)
-        return {r for r in self.view.tensor_ranks[t] if r != it}
-
-    def zeros(self) -> np.ndarray:
-        return np.zeros(self.n)
-
-
 @dataclass
 class _Compute:
     points: dict[str, float]           # dense iteration points per Einsum
@@ -134,7 +78,7 @@ class _Compute:
     feasible: np.ndarray
 
 
-def stage_compute(fam: _Family) -> _Compute:
+def stage_compute(fam: Family) -> _Compute:
     """Cycles of each Einsum: II x parallel steps, scaled by the share of tiles a mask leaves."""
     rm, hw = fam.rm, fam.hw
     points, executed, cycles, ideal, fraction = {}, {}, {}, {}, {}
@@ -156,7 +100,7 @@ def stage_compute(fam: _Family) -> _Compute:
     return _Compute(points, executed, cycles, ideal, fraction, feasible)
 
 
-def _mask_fraction(fam: _Family, einsum: str) -> np.ndarray:
+def _mask_fraction(fam: Family, einsum: str) -> np.ndarray:
     chunks = mask_chunks(fam.rm, einsum, pe_cover(fam.rm, einsum, fam.f))
     if chunks is None:
         return fam.one
@@ -167,7 +111,7 @@ def _mask_fraction(fam: _Family, einsum: str) -> np.ndarray:
     return fractions[np.ravel(inverse)]
 
 
-def stage_legality(fam: _Family) -> np.ndarray:
+def stage_legality(fam: Family) -> np.ndarray:
     """A reduction split across temporal (DRAM/GLB) loops completes only after them; within a fused
     group a consumer in the same pass would read partial values, so such tilings are illegal."""
     ok = np.ones(fam.n, dtype=bool)
@@ -186,87 +130,6 @@ def stage_legality(fam: _Family) -> np.ndarray:
 
 
 @dataclass
-class _Residency:
-    location: dict[str, Any]                     # tensor -> "dram" | bool array (True = register file)
-    footprint: dict[int, np.ndarray]             # group -> buffer values
-    parts: dict[int, dict[str, np.ndarray]]      # group -> tensor -> buffer values
-
-
-def _held_tile(fam: _Family, ranks: set[str], held: set[str]) -> np.ndarray:
-    """Tile kept from the outermost loop over a held rank inward."""
-    t = fam.one.copy()
-    for s in ranks:
-        t = t * fam.sp(s) * fam.f("PE", s)
-    if not held:
-        return t
-    active = np.zeros(fam.n, dtype=bool)
-    for lv, r in fam.nest:
-        fr = fam.f(lv, r)
-        if r in held:
-            active |= fr > 1
-        if r in ranks:
-            t = t * np.where(active, fr, 1.0)
-    return t
-
-
-def _glb_tile(fam: _Family, ranks: set[str]) -> np.ndarray:
-    t = fam.one.copy()
-    for s in ranks:
-        t = t * fam.f("GLB", s) * fam.sp(s) * fam.f("PE", s)
-    return t
-
-
-def _spatial_tile(fam: _Family, ranks: set[str]) -> np.ndarray:
-    """Values of a tensor spread over the array at once: what must arrive before the first cycle."""
-    return prod((fam.sp(r) for r in ranks), start=fam.one)
-
-
-def _step_tile(fam: _Family, ranks: set[str]) -> np.ndarray:
-    """Values of a tensor one array step holds (its spatial x PE-level tile): what is left to drain
-    after the last step."""
-    return _held_tile(fam, ranks, set())
-
-
-def stage_residency(fam: _Family) -> _Residency:
-    """Where each intermediate lives (DRAM, global buffer or a PE's register file) and the buffer
-    values each group keeps for it."""
-    view, rm, hw = fam.view, fam.rm, fam.hw
-    location: dict[str, Any] = {t: "dram" for t in list(view.inputs) + list(view.views)}
-    footprint = {gi: fam.zeros() for gi in range(len(rm.groups))}
-    parts: dict[int, dict[str, np.ndarray]] = {gi: {} for gi in range(len(rm.groups))}
-    for e, info in fam.infos.items():
-        consumers = [(c, carried) for c, carried in view.consumers(e) if c.name in fam.bound]
-        cross = any(fam.group_of[c.name] != fam.group_of[e] for c, _ in consumers)
-        later = [c for c, carried in consumers if not carried and any(
-            lvl > info.levels.get(root, 0) for root, lvl in c.levels.items())]
-        if e in view.outputs or cross or (e in fam.mapping.spill and later):
-            location[e] = "dram"
-            continue
-        held_r = held_roots(view, e)
-        held = {r for r in fam.sizes if view.roots.get(r, frozenset({r})) & held_r}
-        if view.iterative.get(e):
-            held.add(view.iterative[e])
-        rt = fam.ranks_of(e)
-        tile = _held_tile(fam, rt, held)
-        arrays = {fam.bound[e]} | {fam.bound[c.name] for c, _ in consumers}
-        lanes = prod((fam.sp(r) for r in rm.par_ranks[e] if r in rt), start=fam.one)
-        in_rf = tile / lanes <= hw.rf_entries[fam.bound[e]] if len(arrays) == 1 else np.zeros(fam.n, dtype=bool)
-        location[e] = in_rf
-        gi = fam.group_of[e]
-        part = np.where(in_rf, 0.0, tile)
-        # In place: an element-wise producer that is the last reader of a same-shaped on-chip operand
-        # overwrites it (SN = exp(QK - GM) reuses QK's storage).
-        for u in info.inputs:
-            if u in parts[gi] and set(view.tensor_ranks.get(u, ())) == set(view.tensor_ranks[e]) and \
-                    not info.reduced_ranks and _last_reader(view, u, fam.bound) == e:
-                part = np.maximum(part - parts[gi][u], 0.0)
-                break
-        footprint[gi] = footprint[gi] + part
-        parts[gi][e] = part
-    return _Residency(location, footprint, parts)
-
-
-@dataclass
 class _Traffic:
     read: dict[int, np.ndarray]                # group -> DRAM values read
     write: dict[int, np.ndarray]
@@ -278,7 +141,7 @@ class _Traffic:
     last_drain: dict[int, np.ndarray]          # group -> values the last array step writes (exposed)
 
 
-def _deliveries(fam: _Family, comp: _Compute, e: str, t: str) -> np.ndarray:
+def _deliveries(fam: Family, comp: _Compute, e: str, t: str) -> np.ndarray:
     """Values of operand ``t`` sent to ``e``'s array (one per multicast group and PE reuse window)."""
     info = fam.infos[e]
     multicast = prod((fam.sp(r) for r in fam.rm.par_ranks[e] if r not in fam.ranks_of(t)), start=fam.one)
@@ -286,12 +149,12 @@ def _deliveries(fam: _Family, comp: _Compute, e: str, t: str) -> np.ndarray:
     return comp.executed[e] / (multicast * pe_reuse)
 
 
-def _partial_sums(fam: _Family, info: EinsumInfo) -> np.ndarray:
+def _partial_sums(fam: Family, info: EinsumInfo) -> np.ndarray:
     """How many times each output is written when its reduction is split over DRAM/GLB loops."""
     return prod((fam.f(lv, r) for r in info.reduced_ranks for lv in ("DRAM", "GLB")), start=fam.one)
 
 
-def _dram_mult(fam: _Family, ranks: set[str]) -> np.ndarray:
+def _dram_mult(fam: Family, ranks: set[str]) -> np.ndarray:
     """Times a DRAM tensor over ``ranks`` is moved: DRAM-level loops over other ranks outside its
     innermost DRAM loop re-fetch it (Timeloop's reuse rule)."""
     mult, seen = fam.one.copy(), np.zeros(fam.n, dtype=bool)
@@ -304,7 +167,7 @@ def _dram_mult(fam: _Family, ranks: set[str]) -> np.ndarray:
     return mult
 
 
-def stage_traffic(fam: _Family, comp: _Compute, res: _Residency) -> _Traffic:
+def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
     """DRAM reads and writes per group, and the buffer tiles of DRAM tensors."""
     view, rm = fam.view, fam.rm
     groups = range(len(rm.groups))
@@ -409,7 +272,7 @@ class _Accesses:
     rf_writes: dict[str, np.ndarray]
 
 
-def stage_accesses(fam: _Family, comp: _Compute, res: _Residency, traffic: _Traffic) -> _Accesses:
+def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffic) -> _Accesses:
     """Buffer and register-file accesses (Timeloop/ZigZag convention: reads and writes per value).
 
     Operands delivered from the buffer go straight to the functional units (multicast over the
@@ -465,7 +328,7 @@ class _Latency:
     exposed_io: np.ndarray                     # first load + last drain not hidden (whole run)
 
 
-def stage_latency(fam: _Family, comp: _Compute, traffic: _Traffic, instances: int) -> _Latency:
+def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, instances: int) -> _Latency:
     """Cycles of the whole run.
 
     Per group: ``interleave`` -> max(busy per array) (one epoch of the less busy arrays is exposed
@@ -510,7 +373,7 @@ class _Energy:
     parts: dict[str, np.ndarray]
 
 
-def stage_energy(fam: _Family, comp: _Compute, traffic: _Traffic, acc: _Accesses, instances: int) -> _Energy:
+def stage_energy(fam: Family, comp: _Compute, traffic: _Traffic, acc: _Accesses, instances: int) -> _Energy:
     """pJ of the run: DRAM per 64-bit access, the buffer per row, register files per value, and every
     functional-unit action of the executed points, each priced by the architecture."""
     hw = fam.hw
@@ -534,7 +397,7 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
     does not iterate).  Returns a dict of arrays of length N: ``latency_cycles``, ``energy_pj``,
     ``dram_bytes``, ``glb_bytes`` (worst group's working set), ``feasible`` and breakdowns.
     """
-    fam = _Family(rm, overrides, n)
+    fam = Family(rm, overrides, n)
     n = fam.n
     instances = rm.view.instances if instances is None else int(instances)
     comp = stage_compute(fam)

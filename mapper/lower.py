@@ -35,11 +35,13 @@ from dataclasses import dataclass, field
 from math import prod
 from typing import Any, Mapping as TMapping
 
+import numpy as np
+
 from einloom.cost_models.arch import ArrayKind, Architecture
 from einloom.einsum.errors import ArchError, Location, MappingError, WorkloadError
 from einloom.mapper.mapping import ARRAY_DIMS, Mapping, format_loop_nest
-from einloom.mapper.masks import Mask, TileCounts, build_mask, mask_predicate
-from einloom.mapper.model import CascadeView, require_known
+from einloom.mapper.masks import Mask, TileCounts
+from einloom.mapper.model import CascadeView, held_roots, require_known
 
 __all__ = ["Hardware", "Group", "Resolved", "check_mapping", "resolve", "lower", "Schedule", "Loop",
            "ScheduledEinsum", "ScheduledTensor", "ScheduleGroup", "instances_for", "cascade_view"]
@@ -617,6 +619,150 @@ def pe_cover(rm: Resolved, einsum: str, factor) -> Any:
 
 
 # ==================================================================================================
+# Families of tilings and the residency stage (where each tensor lives): facts of the schedule,
+# vectorized over candidate factors so the search can place whole families at once
+# ==================================================================================================
+
+def _last_reader(view: CascadeView, tensor: str, bound: TMapping[str, str]) -> str | None:
+    readers = [c.name for c, carried in view.consumers(tensor) if not carried and c.name in bound]
+    return readers[-1] if readers else None
+
+
+def _is_dram(loc: Any) -> bool:
+    return isinstance(loc, str) and loc == "dram"
+
+
+def _arr(x: Any, n: int) -> np.ndarray:
+    a = np.asarray(x, dtype=np.float64)
+    return np.broadcast_to(a, (n,)) if a.ndim == 0 else a
+
+
+class Family:
+    """N candidate mappings sharing ``rm``'s binding, spatial ranks and loop orders; factor arrays."""
+
+    def __init__(self, rm: Resolved, overrides: TMapping[tuple[str, str], Any] | None, n: int | None):
+        overrides = dict(overrides or {})
+        if n is None:
+            n = max([np.size(v) for v in overrides.values()] + [1])
+        self.rm, self.n = rm, n
+        self.view, self.hw, self.mapping = rm.view, rm.hw, rm.mapping
+        self.sizes = rm.view.sizes
+        self.bound = rm.mapping.binding
+        self.infos = {e: rm.view.einsum(e) for e in self.bound}
+        self.F = {k: _arr(v, n) for k, v in rm.factors.items()}
+        for k, v in overrides.items():
+            self.F[k] = _arr(v, n)
+        self.one = np.ones(n)
+        self.order = {lv: list(rm.order[lv]) for lv in ("DRAM", "GLB", "PE")}
+        for (lv, r) in overrides:                  # a factor at a level whose order omits the rank: innermost
+            if lv in self.order and r not in self.order[lv]:
+                self.order[lv].append(r)
+        self.nest = [(lv, r) for lv in ("DRAM", "GLB") for r in self.order[lv]]
+        self.group_of = {e: gi for gi, g in enumerate(rm.groups) for e in g.einsums}
+        self.arrays = self.hw.arrays
+
+    def f(self, level: str, rank: str) -> np.ndarray:
+        return self.F.get((level, rank), self.one)
+
+    def sp(self, rank: str) -> np.ndarray:
+        return self.f("spatial", rank)
+
+    def pe(self, einsum: str, rank: str) -> np.ndarray:
+        """PE-level loop factor of ``rank`` for ``einsum``: a spatial factor its array does not carry
+        runs temporally in the PE (never free)."""
+        f = self.f("PE", rank)
+        return f * self.sp(rank) if rank in self.rm.folded.get(einsum, ()) else f
+
+    def ranks_of(self, t: str) -> set[str]:
+        it = self.view.iterative.get(t)
+        return {r for r in self.view.tensor_ranks[t] if r != it}
+
+    def zeros(self) -> np.ndarray:
+        return np.zeros(self.n)
+
+
+@dataclass
+class Residency:
+    location: dict[str, Any]                     # tensor -> "dram" | bool array (True = register file)
+    footprint: dict[int, np.ndarray]             # group -> buffer values
+    parts: dict[int, dict[str, np.ndarray]]      # group -> tensor -> buffer values
+
+
+def _held_tile(fam: Family, ranks: set[str], held: set[str]) -> np.ndarray:
+    """Tile kept from the outermost loop over a held rank inward."""
+    t = fam.one.copy()
+    for s in ranks:
+        t = t * fam.sp(s) * fam.f("PE", s)
+    if not held:
+        return t
+    active = np.zeros(fam.n, dtype=bool)
+    for lv, r in fam.nest:
+        fr = fam.f(lv, r)
+        if r in held:
+            active |= fr > 1
+        if r in ranks:
+            t = t * np.where(active, fr, 1.0)
+    return t
+
+
+def _glb_tile(fam: Family, ranks: set[str]) -> np.ndarray:
+    t = fam.one.copy()
+    for s in ranks:
+        t = t * fam.f("GLB", s) * fam.sp(s) * fam.f("PE", s)
+    return t
+
+
+def _spatial_tile(fam: Family, ranks: set[str]) -> np.ndarray:
+    """Values of a tensor spread over the array at once: what must arrive before the first cycle."""
+    return prod((fam.sp(r) for r in ranks), start=fam.one)
+
+
+def _step_tile(fam: Family, ranks: set[str]) -> np.ndarray:
+    """Values of a tensor one array step holds (its spatial x PE-level tile): what is left to drain
+    after the last step."""
+    return _held_tile(fam, ranks, set())
+
+
+def stage_residency(fam: Family) -> Residency:
+    """Where each intermediate lives (DRAM, global buffer or a PE's register file) and the buffer
+    values each group keeps for it."""
+    view, rm, hw = fam.view, fam.rm, fam.hw
+    location: dict[str, Any] = {t: "dram" for t in list(view.inputs) + list(view.views)}
+    footprint = {gi: fam.zeros() for gi in range(len(rm.groups))}
+    parts: dict[int, dict[str, np.ndarray]] = {gi: {} for gi in range(len(rm.groups))}
+    for e, info in fam.infos.items():
+        consumers = [(c, carried) for c, carried in view.consumers(e) if c.name in fam.bound]
+        cross = any(fam.group_of[c.name] != fam.group_of[e] for c, _ in consumers)
+        later = [c for c, carried in consumers if not carried and any(
+            lvl > info.levels.get(root, 0) for root, lvl in c.levels.items())]
+        if e in view.outputs or cross or (e in fam.mapping.spill and later):
+            location[e] = "dram"
+            continue
+        held_r = held_roots(view, e)
+        held = {r for r in fam.sizes if view.roots.get(r, frozenset({r})) & held_r}
+        if view.iterative.get(e):
+            held.add(view.iterative[e])
+        rt = fam.ranks_of(e)
+        tile = _held_tile(fam, rt, held)
+        arrays = {fam.bound[e]} | {fam.bound[c.name] for c, _ in consumers}
+        lanes = prod((fam.sp(r) for r in rm.par_ranks[e] if r in rt), start=fam.one)
+        in_rf = tile / lanes <= hw.rf_entries[fam.bound[e]] if len(arrays) == 1 else np.zeros(fam.n, dtype=bool)
+        location[e] = in_rf
+        gi = fam.group_of[e]
+        part = np.where(in_rf, 0.0, tile)
+        # In place: an element-wise producer that is the last reader of a same-shaped on-chip operand
+        # overwrites it (SN = exp(QK - GM) reuses QK's storage).
+        for u in info.inputs:
+            if u in parts[gi] and set(view.tensor_ranks.get(u, ())) == set(view.tensor_ranks[e]) and \
+                    not info.reduced_ranks and _last_reader(view, u, fam.bound) == e:
+                part = np.maximum(part - parts[gi][u], 0.0)
+                break
+        footprint[gi] = footprint[gi] + part
+        parts[gi][e] = part
+    return Residency(location, footprint, parts)
+
+
+# ==================================================================================================
 # The schedule
 # ==================================================================================================
 
@@ -751,7 +897,17 @@ def lower(cascade: Any, mapping: Mapping, arch: Any, workload: Any = None, *,
           sizes: TMapping[str, int] | None = None) -> Schedule:
     """Lower (cascade, mapping, architecture, workload) into a :class:`Schedule` (errors at the door)."""
     rm = resolve(cascade, mapping, arch, workload, sizes)
-    return schedule_of(rm, workload_name=getattr(workload, "name", "-"))
+    fam = Family(rm, None, 1)
+    res = stage_residency(fam)
+    location, tiles = {}, {}
+    for t, loc in res.location.items():
+        if _is_dram(loc):
+            location[t] = "dram"
+            tiles[t] = 0.0 if t in mapping.bypass else float(_glb_tile(fam, fam.ranks_of(t))[0])
+        else:
+            location[t] = "rf" if bool(loc[0]) else "glb"
+            tiles[t] = float(max((p.get(t, np.zeros(1))[0] for p in res.parts.values()), default=0.0))
+    return schedule_of(rm, workload_name=getattr(workload, "name", "-"), location=location, tiles=tiles)
 
 
 def schedule_of(rm: Resolved, *, workload_name: str = "-", location: TMapping[str, Any] | None = None,

@@ -164,7 +164,9 @@ def test_schedule_prints_and_serializes():
     data = json.loads(sched.to_json())
     assert data["instances"] == 3
     assert data["einsums"]["QK"]["tiles"]["empty"] == 6
-    assert data["tensors"]["Q"]["role"] == "input"
+    assert data["tensors"]["Q"]["role"] == "input" and data["tensors"]["Q"]["level"] == "DRAM"
+    assert data["tensors"]["Q"]["tile_elements"] == 4 * 4                # E = 4 in each PE x P over 4 columns
+    assert data["tensors"]["RM"]["level"] in ("RF", "GLB")
     assert data["groups"][0]["pipeline"] == "interleave"
     assert any(lp["kind"] == "spatial" and lp["spatial_dim"] == "2d.rows" for lp in data["groups"][0]["loops"])
     text = sched.loop_nest()
