@@ -50,8 +50,10 @@ from typing import Any, Mapping as TMapping
 
 import numpy as np
 
+from einloom.cost_models.arch import Architecture
+from einloom.cost_models.workload import Workload
 from einloom.einsum.errors import MappingError
-from einloom.mapper.lower import (Family, Hardware, Residency, Resolved, Schedule, _glb_tile, _is_dram,
+from einloom.mapper.lower import (CascadeLike, Family, Hardware, Residency, Resolved, Schedule, _glb_tile, _is_dram,
                                   _spatial_tile, _step_tile, check_mapping, mask_chunks, pe_cover, resolve,
                                   schedule_of, stage_residency)
 from einloom.mapper.lower import _hardware, _view_for  # noqa: F401 -- re-exported for search/baselines
@@ -610,7 +612,7 @@ def evaluate_view(rm: Resolved, *, instances: int | None = None, workload_name: 
         exposed_io_cycles=float(res["exposed_io_cycles"][0]), schedule=schedule)
 
 
-def evaluate(cascade: Any, mapping: Mapping, arch: Any, workload: Any = None, *,
+def evaluate(cascade: CascadeLike, mapping: Mapping | str, arch: Architecture | Hardware, workload: Workload | None = None, *,
              sizes: TMapping[str, int] | None = None) -> Evaluation:
     """Evaluate ``cascade`` (a Cascade, a library name, or a CascadeView) under ``mapping`` on ``arch``
     (a cost_models Architecture) for ``workload`` (a cost_models Workload: its rank sizes and instance
@@ -682,7 +684,7 @@ class EndToEnd:
                 "linear": {k: v.to_dict() for k, v in self.linear.items()}}
 
 
-def evaluate_end_to_end(cascade: Any, mapping: Mapping, arch: Any, workload: Any) -> EndToEnd:
+def evaluate_end_to_end(cascade: CascadeLike, mapping: Mapping, arch: Architecture, workload: Workload) -> EndToEnd:
     """Attention under ``mapping`` plus the workload's linear layers (Q, K, V, Z, FFN1, FFN2), each a
     GEMM on the 2D array mapped by :func:`einloom.mapper.baselines.linear_layer_mapping`."""
     from einloom.mapper.baselines import evaluate_linear_layers

@@ -38,10 +38,15 @@ from typing import Any, Mapping as TMapping
 import numpy as np
 
 from einloom.cost_models.arch import ArrayKind, Architecture
+from einloom.cost_models.workload import Workload
+from einloom.einsum.cascade import Cascade
 from einloom.einsum.errors import ArchError, Location, MappingError, WorkloadError
 from einloom.mapper.mapping import ARRAY_DIMS, Mapping, format_loop_nest
 from einloom.mapper.masks import Mask, TileCounts
 from einloom.mapper.model import CascadeView, held_roots, require_known
+
+#: What the mapper accepts as a cascade: a validated Cascade, a library name or spec path, or a view.
+CascadeLike = Cascade | CascadeView | str
 
 __all__ = ["Hardware", "Group", "Resolved", "check_mapping", "resolve", "lower", "Schedule", "Loop",
            "ScheduledEinsum", "ScheduledTensor", "ScheduleGroup", "instances_for", "cascade_view"]
@@ -449,7 +454,7 @@ def _mask_scope(view: CascadeView, groups: tuple[Group, ...] | list[Group], boun
     return scope
 
 
-def resolve(cascade: Any, mapping: Mapping, arch: Any, workload: Any = None,
+def resolve(cascade: CascadeLike, mapping: Mapping, arch: Architecture | Hardware, workload: Workload | None = None,
             sizes: TMapping[str, int] | None = None) -> Resolved:
     """Build the cascade view for ``workload`` (or ``sizes``) and check ``mapping`` against it."""
     view = _view_for(cascade, mapping, workload, sizes)
@@ -460,7 +465,7 @@ def resolve(cascade: Any, mapping: Mapping, arch: Any, workload: Any = None,
 # Rank sizes and instances
 # ==================================================================================================
 
-def instances_for(cascade: Any, workload: Any) -> tuple[int, str]:
+def instances_for(cascade: CascadeLike, workload: Workload | None) -> tuple[int, str]:
     """How many copies of ``cascade`` one workload layer runs, and a note saying which.
 
     The workload's instance groups (batch B; query heads H = J x G) are multiplied in except where the
@@ -504,7 +509,7 @@ def _needed_roots(cascade: Any) -> list[str]:
     return roots
 
 
-def cascade_view(cascade: Any, workload: Any = None, sizes: TMapping[str, int] | None = None,
+def cascade_view(cascade: CascadeLike, workload: Workload | None = None, sizes: TMapping[str, int] | None = None,
                  params: TMapping[str, int] | None = None) -> CascadeView:
     """The cascade at the workload's rank sizes (plus ``sizes``, and ``params`` fixed by a mapping).
 
@@ -893,7 +898,7 @@ class Schedule:
         return json.dumps(self.to_dict(), indent=2)
 
 
-def lower(cascade: Any, mapping: Mapping, arch: Any, workload: Any = None, *,
+def lower(cascade: CascadeLike, mapping: Mapping, arch: Architecture | Hardware, workload: Workload | None = None, *,
           sizes: TMapping[str, int] | None = None) -> Schedule:
     """Lower (cascade, mapping, architecture, workload) into a :class:`Schedule` (errors at the door)."""
     rm = resolve(cascade, mapping, arch, workload, sizes)
