@@ -75,7 +75,7 @@ class SimOptions:
     """
 
     dram_latency: float = 0.0
-    systolic_skew: bool = True
+    systolic_skew: bool = False
     window: int | None = None
     max_instances: int | None = None
     slice_blocks: int | None = None
@@ -516,7 +516,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         snapshots.append(_snapshot(busy, work, stalls, rec, counters["events"]))
         if sim_inst >= 2:      # the last instance's share: counters of one instance
             per = _delta(snapshots[0], snapshots[1])
-            last_counts = {k: (v if k == "events" else v) for k, v in _scale_counts(per, 1.0 / sim_inst).items()}
+            last_counts = _scale_counts(per, 1.0 / sim_inst)        # every instance does the same work
         else:
             last_counts = _delta(snapshots[0], snapshots[1])
     else:
@@ -533,9 +533,11 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
     extrapolation = "; ".join(sorted(set(notes))) or "none (every tile simulated)"
     events_extra = 0
     if sim_inst < instances:
+        # the last simulated instance has no successor competing for the units: the period is taken
+        # between the instances before it
         periods = np.diff([0.0] + inst_ends)
-        period = float(periods[-1])
-        exact = len(periods) >= 3 and abs(periods[-1] - periods[-2]) <= 1e-6 * max(period, 1)
+        period = float(periods[-2]) if len(periods) >= 3 else float(periods[-1])
+        exact = len(periods) >= 4 and abs(periods[-2] - periods[-3]) <= 1e-6 * max(period, 1)
         rest = instances - sim_inst
         total += rest * period
         group_cycles = [c * instances / sim_inst for c in group_cycles]
@@ -552,7 +554,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         extrapolation = (f"{sim_inst} of {instances} instances simulated, {rest} extrapolated from the last "
                          f"instance's period ({period:.6g} cycles; "
                          + ("exact: the last two periods are equal" if exact else
-                            "approximate: fewer than 3 instances simulated or the periods differ")
+                            "approximate: fewer than 4 instances simulated or the periods differ")
                          + ")" + ("; " + extrapolation if notes else ""))
     util = {a: work[a] / (total * hw.pes(a)) if total else 0.0 for a in ("2d", "1d")}
     actions, breakdown, energy = _energy(schedule, rec)
