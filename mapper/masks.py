@@ -182,6 +182,14 @@ class Mask:
             return TileCounts(chunk, n, 0, 0, n, 1.0)
         return _tiles(self, tuple(int(c) for c in chunk))
 
+    def nonempty_tiles(self, chunk: tuple[int, int]) -> np.ndarray:
+        """Boolean grid ``[y tiles, x tiles]``: True where a tile of ``chunk`` coordinates holds at
+        least one valid point (its sum is ``tiles - empty`` of :meth:`tiles`); the simulator skips
+        the others tile by tile."""
+        if not self.supported:
+            return np.ones((1, 1), dtype=bool)
+        return _nonempty_grid(self, tuple(int(c) for c in chunk))
+
 
 def build_mask(einsum: str, predicate: Expr, text: str, einsum_ranks: tuple[str, ...],
                partitions: list[tuple[str, str, str, int]], sizes: Mapping[str, int],
@@ -342,3 +350,20 @@ def _tiles(mask: Mask, chunk: tuple[int, int]) -> TileCounts:
     n_full = int(min(full_per.sum(), n_nonempty))
     return TileCounts((cx, cy), tiles, tiles - n_nonempty, n_full, n_nonempty - n_full,
                       work / float(x.padded * yc.padded))
+
+
+def _nonempty_grid(mask: Mask, chunk: tuple[int, int]) -> np.ndarray:
+    x, yc = mask.coordinates
+    cx, cy = max(chunk[0], 1), max(chunk[1], 1)
+    nx_t, ny_t = -(-x.padded // cx), -(-yc.padded // cy)
+    y = np.arange(yc.extent, dtype=float)
+    lo, hi = _intervals(mask, y, x.extent)
+    rows = np.arange(yc.extent) // cy
+    grid = np.zeros((ny_t, nx_t), dtype=bool)
+    for t in range(lo.shape[0]):
+        ok = lo[t] <= hi[t]
+        j0 = (lo[t][ok] // cx).astype(int)
+        j1 = (hi[t][ok] // cx).astype(int)
+        for r, a, b in zip(rows[ok], j0, j1):
+            grid[r, a:b + 1] = True
+    return grid

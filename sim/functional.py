@@ -1,0 +1,110 @@
+"""Functional mode: compute a schedule's outputs on random inputs and compare with the interpreter.
+
+* ``fp64`` -- the cascade interpreter runs tile by tile in the schedule's order over the query rank's
+  tiles (each tile of the outermost loops over a rank of the output that no Einsum reduces, e.g. the
+  P tiles of FuseMax's GLB loop), and the assembled outputs are compared with one whole-cascade run.
+* a number format (``int8``, ``int16``, ``bf16`` or ``fixed``/``bf16`` kinds) -- the golden model of
+  :mod:`einloom.sim.formats` runs the 1-pass attention with the schedule's key tile (the spatial
+  factor of the partitioned key rank) in the schedule's M1 order; compared with float64.  Only
+  attention cascades with inputs ``[E, P], [E, M], [F, M]`` are supported in a number format.
+
+Limits: sizes up to 2**22 elements per tensor (a functional run is for checking, not for full
+workloads).
+"""
+from __future__ import annotations
+
+from math import prod
+from typing import Any
+
+import numpy as np
+
+from einloom.einsum.interpret import run_cascade
+from einloom.errors import EinloomError
+from einloom.mapper.lower import Schedule
+
+__all__ = ["run_functional", "PRESETS"]
+
+PRESETS = {"int8": {"kind": "fixed", "input_bits": 8, "frac_bits": 4, "acc_bits": 32},
+           "int16": {"kind": "fixed", "input_bits": 16, "frac_bits": 8, "acc_bits": 40},
+           "bf16": {"kind": "bf16"}}
+
+LIMIT = 1 << 22
+
+
+def _inputs(cascade: Any, sizes: dict[str, int], seed: int) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = {}
+    for name in cascade.inputs:
+        shape = tuple(int(sizes[r]) for r in cascade.tensors[name].ranks)
+        if prod(shape) > LIMIT:
+            raise EinloomError(f"--functional: input {name} has {prod(shape):,} elements (limit {LIMIT:,})",
+                               hint="use a smaller --seq-len / workload for a functional run")
+        out[name] = rng.standard_normal(shape)
+    return out
+
+
+def run_functional(schedule: Schedule, cascade: Any, mode: str, *, seed: int = 0) -> dict[str, Any]:
+    """Run ``mode`` (``fp64`` or a format) and return ``{format, outputs, max_abs_error, tiles}``."""
+    sizes = {r: int(n) for r, n in schedule.sizes.items()}
+    inputs = _inputs(cascade, sizes, seed)
+    reference = run_cascade(cascade, inputs, sizes).outputs
+    out_name = cascade.outputs[0]
+    if mode == "fp64":
+        return _tiled_fp64(schedule, cascade, inputs, sizes, reference, out_name)
+    spec = PRESETS.get(mode, {"kind": mode})
+    return _format_run(schedule, cascade, inputs, sizes, reference[out_name], spec, mode)
+
+
+def _tiled_fp64(schedule, cascade, inputs, sizes, reference, out_name) -> dict[str, Any]:
+    out_ranks = cascade.tensors[out_name].ranks
+    g = schedule.groups[-1]
+    tiled = next((lp for lp in g.loops if lp.level in ("DRAM", "GLB") and lp.rank in out_ranks
+                  and all(lp.rank not in cascade.tensors[i].ranks or i == i for i in cascade.inputs)), None)
+    result = np.zeros_like(reference[out_name])
+    if tiled is None:
+        result = run_cascade(cascade, inputs, sizes).outputs[out_name]
+        tiles = 1
+    else:
+        rank = tiled.rank
+        extent = sum(lp.extent for lp in g.loops if lp.rank == rank and lp.level in ("DRAM", "GLB"))
+        n = sizes[rank]
+        step = -(-n // extent)
+        tiles = 0
+        for lo in range(0, n, step):          # the schedule's order over the rank's tiles
+            hi = min(n, lo + step)
+            part = {k: (np.take(v, range(lo, hi), axis=cascade.tensors[k].ranks.index(rank))
+                        if rank in cascade.tensors[k].ranks else v) for k, v in inputs.items()}
+            sub = dict(sizes, **{rank: hi - lo})
+            got = run_cascade(cascade, part, sub).outputs[out_name]
+            index = [slice(None)] * result.ndim
+            index[out_ranks.index(rank)] = slice(lo, hi)
+            result[tuple(index)] = got
+            tiles += 1
+    err = float(np.max(np.abs(result - reference[out_name])))
+    return {"format": "fp64", "outputs": int(result.size), "max_abs_error": err, "tiles": tiles}
+
+
+def _format_run(schedule, cascade, inputs, sizes, reference, spec, mode) -> dict[str, Any]:
+    from einloom.sim.formats import FormatSpecError, make_format
+    from einloom.sim.formats.base import golden_attention
+    names = list(cascade.inputs)
+    shapes = [cascade.tensors[n].ranks for n in names]
+    if len(names) != 3 or len(shapes[0]) != 2 or len(shapes[1]) != 2 or len(shapes[2]) != 2:
+        raise EinloomError(f"--functional {mode}: the number-format golden model runs attention with inputs "
+                           f"Q[E,P], K[E,M], V[F,M]; {cascade.name} has {', '.join(names)}",
+                           hint="use --functional fp64 for this cascade")
+    q, k, v = (inputs[n] for n in names)
+    rm = schedule.resolved
+    key_rank = shapes[1][1]
+    partition = next((r for r in rm.view.sizes if r != key_rank and rm.view.roots.get(r) ==
+                      frozenset({key_rank}) and rm.factor("spatial", r) > 1), None)
+    tile_m = rm.factor("spatial", partition) if partition else rm.factor("spatial", key_rank)
+    try:
+        fmt = make_format(spec, head_dim=q.shape[0], max_keys=max(k.shape[1], 1))
+    except FormatSpecError as err:
+        raise EinloomError(f"--functional {mode}: {err}",
+                           hint="formats: fp64, " + ", ".join(PRESETS) + " or a kind of sim.formats") from None
+    codes, _ = golden_attention(fmt, fmt.quantize(q), fmt.quantize(k), fmt.quantize(v), tile_m=int(tile_m))
+    got = fmt.output_to_float(codes)
+    err = float(np.max(np.abs(got - reference)))
+    return {"format": mode, "outputs": int(got.size), "max_abs_error": err, "tile_m": int(tile_m)}

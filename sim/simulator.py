@@ -1,0 +1,670 @@
+"""Cycle-level simulation of a lowered :class:`~einloom.mapper.lower.Schedule`.
+
+The simulator reads the schedule and nothing else of the mapping.  It executes each fusion group's
+loop nest above the arrays (the DRAM- and GLB-level loops: one iteration is an *epoch*, the tile one
+array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
+
+* **compute** -- every Einsum of the group runs one tile op per epoch on its array (an Einsum that
+  does not iterate a loop's rank runs at that loop's last iteration: ``AV`` after the last ``M1``
+  tile).  Duration = initiation interval x the array steps of the tile (``cycles_per_point`` x the
+  tile's temporal points x ceil(spatial / width)), the same per-op costs the architecture prices.
+  On the 2D array a result leaves ``rows + cols - 2`` cycles after the op's last input (systolic
+  skew, :attr:`SimOptions.systolic_skew`): a consumer on another unit waits for it; ops chained on
+  the 2D array follow the same wavefront and do not.
+* **masks** -- an epoch's work on a masked Einsum is scaled by the share of non-empty mask tiles
+  (at the schedule's tile, :meth:`~einloom.mapper.masks.Mask.nonempty_tiles`) in the epoch; an
+  epoch whose tiles are all empty issues no op.  Summed over epochs this is the schedule's
+  ``executed_fraction`` (tested).
+* **dependencies** -- a consumer waits for the producer's op of the same tile; a carried input
+  (``RD[m1]`` read by ``SPD``) for the previous iterate's op; a later pass (3-pass softmax's SN after
+  GM) for the producer's last op of that tile: passes run as successive sweeps of the epochs.
+* **DRAM** -- a DRAM tensor's tile is loaded when the indices of the DRAM-level loops over its ranks
+  change (Timeloop's reuse rule, the evaluator's); a tensor bypassing the buffer is read per
+  delivery; outputs and spilled intermediates are written after their op.  A transfer occupies the
+  channel ``bytes / bytes_per_cycle`` cycles and its data arrives ``dram_latency`` cycles later.
+  Tiles are double-buffered: the load of a tensor's tile k+2 waits until tile k's readers are done
+  (``buffer_full``); if two copies of every streamed tile do not fit next to the group's
+  intermediates, a single copy is kept.
+* **buffer ports** -- an op needs its operand deliveries from the buffer; at ``banks x row_bits``
+  per cycle an op that needs more is stretched, the extra cycles charged to ``ports``.
+* **interleaving** -- a unit may issue from ``window`` consecutive epochs (``interleave`` groups:
+  2, FuseMax's interleaving of consecutive M1 tiles; ``sequential``: arrays take turns within an
+  epoch; ``none``: one Einsum at a time).
+
+**Instances and identical tiles.** Instances (batch x heads) run back to back.  With
+:attr:`SimOptions.max_instances` = k < instances, k instances are simulated and the rest
+extrapolated from the last instance's period; with :attr:`SimOptions.slice_blocks` = b, only b
+iterations of the outermost epoch loop (plus the last, which may differ) are simulated per instance
+and the rest extrapolated from the last simulated period.  Both shortcuts are exact when the
+extrapolated iterations are identical (no mask, no ragged tile differs between them) *and* the
+pipeline state at their boundaries repeats, which the simulator checks: the last two simulated
+periods must be equal, and :attr:`SimResult.extrapolation` says whether they were.
+
+**Energy.**  Compute actions are counted per executed tile (points x the architecture's unit
+actions), DRAM accesses from the transfers; buffer and register-file accesses per executed point are
+the schedule's (the analytical access stage) times the points each tile executes.  When nothing
+stalls, the energy equals the analytical evaluator's (tested).
+"""
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from math import ceil, prod
+from typing import Any, Callable, Iterator
+
+import numpy as np
+
+from einloom.mapper.lower import Schedule
+from einloom.sim.engine import STALL_CAUSES, Engine, Op
+
+__all__ = ["SimOptions", "SimResult", "simulate"]
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """Simulator parameters that no architecture file gives.
+
+    dram_latency : cycles from a DRAM request to its data (not in the architecture format).
+    systolic_skew : model the 2D array's fill/drain (``rows + cols - 2``) on results leaving it.
+    window : epochs a unit may issue from (None: 2 for ``interleave`` groups, 1 otherwise).
+    max_instances : simulate at most this many instances, extrapolate the rest (None: all).
+    slice_blocks : simulate this many iterations of each instance's outermost epoch loop (and its
+        last), extrapolate the rest (None: all).
+    trace_limit : keep at most this many op records for the trace.
+    bins : time bins of the utilization and occupancy timelines.
+    """
+
+    dram_latency: float = 0.0
+    systolic_skew: bool = False
+    window: int | None = None
+    max_instances: int | None = None
+    slice_blocks: int | None = None
+    trace_limit: int = 200_000
+    bins: int = 200
+
+
+@dataclass
+class SimResult:
+    """Everything one run reports.  ``utilization[array]`` is the time-weighted share of PE-cycles
+    doing useful work; ``timeline`` holds per-bin utilization and buffer occupancy."""
+
+    latency_cycles: float
+    clock_hz: float
+    busy: dict[str, float]
+    utilization: dict[str, float]
+    stalls: dict[str, dict[str, float]]
+    dram_read_bytes: float
+    dram_write_bytes: float
+    actions: dict[str, float]
+    energy_pj: float
+    energy_breakdown_pj: dict[str, float]
+    buffer_peak_bytes: float
+    buffer_capacity_bytes: float
+    double_buffered: bool
+    events: int
+    simulated_instances: int
+    instances: int
+    extrapolation: str
+    timeline: dict[str, Any] = field(default_factory=dict)
+    trace: list[tuple] = field(default_factory=list, repr=False)
+    group_cycles: list[float] = field(default_factory=list)
+
+    @property
+    def latency_s(self) -> float:
+        return self.latency_cycles / self.clock_hz
+
+    @property
+    def dram_bytes(self) -> float:
+        return self.dram_read_bytes + self.dram_write_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k not in ("trace",)}
+        out["latency_s"] = self.latency_s
+        out["dram_bytes"] = self.dram_bytes
+        return out
+
+
+# ------------------------------------------------------------------------------------------------
+# The loop nest of a group, as the simulator iterates it
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class _Nest:
+    ranks: list[str]            # epoch loops, outer first
+    levels: list[str]           # DRAM / GLB
+    extents: list[int]
+    passes: list[int]           # pass numbers of the group (1 if single pass)
+    pass_at: int                # index of the loop the pass loop sits outside of
+
+
+def _nest(schedule: Schedule, gi: int) -> _Nest:
+    g = schedule.groups[gi]
+    loops = [lp for lp in g.loops if lp.level in ("DRAM", "GLB")]
+    view = schedule.resolved.view
+    passes = sorted({_pass_of(view, e) for e in g.einsums})
+    pass_at = len(loops)
+    if len(passes) > 1:
+        roots = _multi_pass_roots(view, g.einsums)
+        for i, lp in enumerate(loops):
+            if view.roots.get(lp.rank, frozenset({lp.rank})) & roots:
+                pass_at = i
+                break
+    return _Nest([lp.rank for lp in loops], [lp.level for lp in loops], [lp.extent for lp in loops], passes, pass_at)
+
+
+def _pass_of(view, einsum: str) -> int:
+    return max(view.einsum(einsum).levels.values(), default=0)
+
+
+def _multi_pass_roots(view, einsums) -> set[str]:
+    roots: set[str] = set()
+    for root in {r for e in einsums for r in view.einsum(e).levels}:
+        if len({view.einsum(e).levels.get(root, 0) for e in einsums}) > 1:
+            roots.add(root)
+    return roots
+
+
+def _ranks_of(view, tensor: str) -> set[str]:
+    it = view.iterative.get(tensor)
+    return {r for r in view.tensor_ranks.get(tensor, ()) if r != it}
+
+
+def _covers(view, tensor_ranks: set[str], loop_rank: str) -> bool:
+    """A loop over ``loop_rank`` indexes a tensor over ``tensor_ranks`` (directly or through a root)."""
+    if loop_rank in tensor_ranks:
+        return True
+    roots = view.roots.get(loop_rank, frozenset({loop_rank}))
+    return any(view.roots.get(r, frozenset({r})) == roots and r != loop_rank and False for r in tensor_ranks)
+
+
+# ------------------------------------------------------------------------------------------------
+# Per-Einsum facts the simulator derives once from the schedule
+# ------------------------------------------------------------------------------------------------
+
+@dataclass
+class _EinsumPlan:
+    name: str
+    array: str
+    pass_no: int
+    cycles_per_epoch: float        # dense array cycles of one epoch's tile
+    points_per_epoch: float        # dense points of one epoch's tile
+    runs_on: list[bool]            # per epoch loop: the Einsum iterates that loop's rank
+    inputs: list[tuple[str, bool]]  # (tensor, carried)
+    reads_self: bool
+    deliveries_per_point: float    # buffer values per executed point (port demand)
+    skew: float
+    out_elements_per_run: float
+    mask: Any = None               # (grid, coordinate specs) or None
+
+
+def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions) -> _EinsumPlan:
+    rm = schedule.resolved
+    view, hw = rm.view, rm.hw
+    se = schedule.einsums[name]
+    info = view.einsum(name)
+    sizes = view.sizes
+    par = set(rm.par_ranks[name])
+    steps = 1.0
+    for r in info.iteration_ranks:
+        steps *= ceil(sizes[r] / rm.factor("spatial", r)) if r in par else sizes[r]
+    epoch_div = 1
+    runs_on = []
+    for r, ext in zip(nest.ranks, nest.extents):
+        on = r in info.iteration_ranks
+        runs_on.append(on)
+        if on:
+            epoch_div *= ext
+    cycles = se.cycles_per_point * steps / epoch_div
+    points = se.points / epoch_div
+    deliveries = 0.0
+    for t in info.inputs:
+        if schedule.tensors.get(t) is not None and schedule.tensors[t].level == "RF":
+            continue
+        rt = _ranks_of(view, t)
+        multicast = prod(rm.factor("spatial", r) for r in par if r not in rt)
+        pe_reuse = prod(_pe_factor(rm, name, r) for r in info.iteration_ranks if r not in rt)
+        deliveries += 1.0 / (multicast * pe_reuse)
+    skew = 0.0
+    if options.systolic_skew and se.array == "2d":
+        used = {dim.split(".")[1]: f for _r, dim, f in se.spatial}
+        skew = float(max(used.get("rows", 1), 1) + max(used.get("cols", 1), 1) - 2)
+    out_runs = prod(ext for r, ext in zip(nest.ranks, nest.extents) if r in info.iteration_ranks)
+    out = float(info.out_points(sizes)) / max(out_runs, 1)
+    plan = _EinsumPlan(name, se.array, _pass_of(view, name), cycles, points, runs_on,
+                       [(t, t in info.carried) for t in info.inputs], info.reads_self, deliveries, skew, out)
+    if se.masked_by is not None and se.tiles is not None:
+        plan.mask = _mask_plan(schedule, nest, name)
+    return plan
+
+
+def _pe_factor(rm, einsum: str, rank: str) -> int:
+    f = rm.factor("PE", rank)
+    return f * rm.factor("spatial", rank) if rank in rm.folded.get(einsum, ()) else f
+
+
+def _mask_plan(schedule: Schedule, nest: _Nest, name: str):
+    """The non-empty tile grid at the schedule's chunk and, per mask coordinate, how epoch indices
+    map to tile indices."""
+    rm = schedule.resolved
+    se = schedule.einsums[name]
+    mask = rm.masks[se.masked_by]
+    chunk = se.tiles.chunk
+    grid = mask.nonempty_tiles(chunk)            # [y tiles, x tiles]
+    coords = []
+    for ci, coord in enumerate(mask.coordinates):
+        comps = []
+        for rank, stride in coord.components:
+            loops = [i for i, r in enumerate(nest.ranks) if r == rank]
+            inner = rm.view.sizes[rank]
+            for i in loops:
+                inner = -(-inner // nest.extents[i])
+            comps.append((rank, stride, loops, inner))
+        coords.append((comps, chunk[ci], coord.padded))
+    return grid, coords
+
+
+def _epoch_fraction(plan: _EinsumPlan, nest: _Nest, index: tuple[int, ...]) -> float:
+    grid, coords = plan.mask
+    spans = []
+    for comps, chunk, padded in coords:
+        lo, hi = 0, 0
+        for rank, stride, loops, inner in comps:
+            if not loops:
+                lo += 0
+                hi += stride * (inner - 1)
+                continue
+            idx = 0
+            for i in loops:
+                idx = idx * nest.extents[i] + index[i]
+            lo += stride * idx * inner
+            hi += stride * (idx * inner + inner - 1)
+        hi = min(hi, padded - 1)
+        spans.append((lo // chunk, hi // chunk))
+    (x0, x1), (y0, y1) = spans
+    block = grid[y0:y1 + 1, x0:x1 + 1]
+    return float(block.mean()) if block.size else 1.0
+
+
+# ------------------------------------------------------------------------------------------------
+# Running one group
+# ------------------------------------------------------------------------------------------------
+
+class _Recorder:
+    def __init__(self, options: SimOptions):
+        self.options = options
+        self.trace: list[tuple] = []
+        self.intervals: dict[str, list[tuple[float, float, float]]] = {}
+        self.dram_read = 0.0
+        self.dram_write = 0.0
+        self.executed: dict[str, float] = {}
+        self.offset = 0.0
+        self.ends: dict[int, float] = {}
+
+    def scale_since(self, n_instances: int, factor: float) -> None:
+        """Scale the DRAM bytes and executed work of the run just finished (sliced blocks)."""
+        mark = self.__dict__.get("_mark", (0.0, 0.0, {}))
+        self.dram_read = mark[0] + (self.dram_read - mark[0]) * factor
+        self.dram_write = mark[1] + (self.dram_write - mark[1]) * factor
+        for k, v in self.executed.items():
+            base = mark[2].get(k, 0.0)
+            self.executed[k] = base + (v - base) * factor
+        self._mark = (self.dram_read, self.dram_write, dict(self.executed))
+
+    def __call__(self, op: Op) -> None:
+        inst = getattr(op, "instance", 0)
+        if op.ready > self.ends.get(inst, -1.0):
+            self.ends[inst] = op.ready
+        s, e = op.start + self.offset, op.end + self.offset
+        if op.unit == "dram":
+            if op.cause == "store":
+                self.dram_write += op.nbytes
+            else:
+                self.dram_read += op.nbytes
+        else:
+            self.executed[op.name] = self.executed.get(op.name, 0.0) + op.work
+        self.intervals.setdefault(op.unit, []).append((s, e, op.work / op.duration if op.duration else 0.0))
+        if len(self.trace) < self.options.trace_limit:
+            self.trace.append((op.unit, op.name, inst, op.tile, s, e, op.nbytes))
+
+
+def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPlan], options: SimOptions,
+            slots: int, block_limit: int | None, block_ops: list[list[Op]] | None) -> Iterator[list[Op]]:
+    """Yield each epoch's ops in program order (passes as successive sweeps)."""
+    rm = schedule.resolved
+    view, hw = rm.view, rm.hw
+    word = hw.word_bytes
+    bpc = hw.dram_bytes_per_cycle
+    port = hw.values_per_row * hw.arch.global_buffer.banks
+    g = schedule.groups[gi]
+    latest: dict[tuple, Op] = {}
+    loads: dict[str, list[Op]] = {}            # tensor -> its loads (most recent last)
+    readers: dict[int, list[Op]] = {}          # id(load) -> ops reading it
+    last_key: dict[str, tuple] = {}
+    dram_in = []
+    for e in g.einsums:
+        for t, _c in plans[e].inputs:
+            st = schedule.tensors.get(t)
+            if st is not None and st.level == "DRAM" and (st.producer_group != gi) and t not in dram_in:
+                dram_in.append(t)
+    dram_loops = [i for i, lv in enumerate(nest.levels) if lv == "DRAM"]
+    outer = [range(n) for n in nest.extents]
+    if block_limit is not None and nest.extents and nest.extents[0] > block_limit + 1:
+        n0 = nest.extents[0]
+        outer[0] = list(range(block_limit)) + [n0 - 1]
+    pa = nest.pass_at
+    head = list(itertools.product(*outer[:pa]))
+    tail = list(itertools.product(*outer[pa:]))
+
+    def key_of(t: str, index: tuple[int, ...], levels=("DRAM", "GLB")) -> tuple:
+        rt = _ranks_of(view, t)
+        return tuple(index[i] for i, r in enumerate(nest.ranks) if r in rt and nest.levels[i] in levels)
+
+    for h in head:
+        for pass_no in nest.passes:
+            for tl in tail:
+                index = h + tl
+                ops: list[Op] = []
+                for e in g.einsums:
+                    p = plans[e]
+                    if p.pass_no != pass_no:
+                        continue
+                    if any(not on and index[i] != nest.extents[i] - 1 for i, on in enumerate(p.runs_on)):
+                        continue
+                    frac = 1.0 if p.mask is None else _epoch_fraction(p, nest, index)
+                    if frac <= 0.0:
+                        continue
+                    deps: list[Op] = []
+                    for t, carried in p.inputs:
+                        st = schedule.tensors.get(t)
+                        if st is not None and st.level == "DRAM" and st.producer_group != gi:
+                            if st.bypass:
+                                vol = p.points_per_epoch * frac * p.deliveries_per_point
+                                ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, (), 0.0, "dram",
+                                        nbytes=vol * word, tile=index)
+                                ops.append(ld)
+                                deps.append(ld)
+                                continue
+                            k = key_of(t, index, ("DRAM",))
+                            if last_key.get(t) != k or t not in loads:
+                                last_key[t] = k
+                                hist = loads.setdefault(t, [])
+                                free = []
+                                if len(hist) >= slots:
+                                    free = readers.get(id(hist[-slots]), [])
+                                vol = view.tensor_elements(t) / prod(nest.extents[i] for i in dram_loops
+                                                                     if nest.ranks[i] in _ranks_of(view, t))
+                                ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, tuple(free), 0.0,
+                                        "dram", nbytes=vol * word, tile=index)
+                                for f in free:
+                                    if f.cause == "operands":
+                                        pass
+                                hist.append(ld)
+                                ops.append(ld)
+                            ld = loads[t][-1]
+                            deps.append(ld)
+                            continue
+                        prod_op = latest.get((t, key_of(t, index)))
+                        if prod_op is not None:
+                            deps.append(prod_op)
+                    if p.reads_self:
+                        prev = latest.get((e, key_of(e, index)))
+                        if prev is not None:
+                            deps.append(prev)
+                    cycles = p.cycles_per_epoch * frac
+                    points = p.points_per_epoch * frac
+                    need = points * p.deliveries_per_point / port
+                    duration = max(cycles, need)
+                    op = Op(p.array, e, 0, duration, p.skew, tuple(deps), points * schedule.einsums[e].cycles_per_point,
+                            "dependency", port_stall=max(need - cycles, 0.0), tile=index)
+                    op.points = points
+                    for d in deps:
+                        if d.unit == "dram" and d.cause == "dram":
+                            readers.setdefault(id(d), []).append(op)
+                    ops.append(op)
+                    latest[(e, key_of(e, index))] = op
+                    st = schedule.tensors.get(e)
+                    if st is not None and st.level == "DRAM":
+                        vol = p.out_elements_per_run
+                        ops.append(Op("dram", e, 0, vol * word / bpc, 0.0, (op,), 0.0, "store",
+                                      nbytes=vol * word, tile=index))
+                if block_ops is not None:
+                    block_ops.append(ops)
+                yield ops
+
+
+def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress: Callable[[int], None] | None = None
+             ) -> SimResult:
+    """Simulate ``schedule`` (see the module docstring); ``progress(n)`` is called with op counts."""
+    options = options or SimOptions()
+    rm = schedule.resolved
+    hw = rm.hw
+    view = rm.view
+    instances = schedule.instances
+    sim_inst = instances if options.max_instances is None else max(1, min(instances, options.max_instances))
+    rec = _Recorder(options)
+    groups = []
+    for gi, g in enumerate(schedule.groups):
+        nest = _nest(schedule, gi)
+        plans = {e: _einsum_plan(schedule, nest, e, options) for e in g.einsums}
+        static = sum(schedule.tensors[t].tile_elements for t in schedule.tensors
+                     if schedule.tensors[t].level == "GLB" and schedule.tensors[t].producer_group == gi)
+        streamed = sum(schedule.tensors[t].tile_elements for e in g.einsums for t, _ in plans[e].inputs
+                       if t in schedule.tensors and schedule.tensors[t].level == "DRAM"
+                       and not schedule.tensors[t].bypass)
+        cap = hw.glb_bytes / hw.word_bytes
+        slots = 2 if static + 2 * streamed <= cap else 1
+        window = options.window or (2 if g.pipeline == "interleave" else 1)
+        groups.append((gi, g, nest, plans, slots, window, static, streamed))
+
+    units = ["2d", "1d", "dram"]
+    stalls = {u: dict.fromkeys(STALL_CAUSES, 0.0) for u in units}
+    busy = dict.fromkeys(units, 0.0)
+    work = dict.fromkeys(units, 0.0)
+    counters = {"events": 0}
+    group_cycles = [0.0] * len(groups)
+    occupancy_peak = max(((static + slots * streamed) * hw.word_bytes
+                          for _gi, _g, _n, _p, slots, _w, static, streamed in groups), default=0.0)
+    notes: list[str] = []
+    inst_ends: list[float] = []
+    snapshots = [_snapshot(busy, work, stalls, rec, 0)]
+
+    def run(gi: int, nest: _Nest, plans, slots: int, window: int, inst_range: range) -> float:
+        """One engine over ``inst_range`` instances of group ``gi`` back to back; returns its span
+        (sliced blocks extended by their period)."""
+        engine = Engine(units, window=window, on_schedule=rec)
+        n0 = nest.extents[0] if nest.extents else 1
+        limit = options.slice_blocks if options.slice_blocks and n0 > options.slice_blocks + 1 else None
+        per_inst: list[list[list[Op]]] = []
+
+        def stream():
+            for inst in inst_range:
+                blocks: list[list[Op]] = []
+                per_inst.append(blocks)
+                for ops in _epochs(schedule, gi, nest, plans, options, slots, limit, blocks):
+                    for op in ops:
+                        op.instance = inst
+                    yield ops
+        rec.ends = {}
+        span = engine.run(stream())
+        ext = 0.0
+        if limit is not None:
+            ext, note = _extrapolate_blocks(per_inst[-1], nest, limit)
+            notes.append(note)
+        for u, st in engine.units.items():
+            scale = (span + ext) / span if span else 1.0      # extrapolated blocks look like the last ones
+            busy[u] += st.busy * scale
+            work[u] += st.work * scale
+            for c, v in st.stalls.items():
+                stalls[u][c] += v * scale
+        if limit is not None:
+            factor = (span + ext * len(inst_range)) / span if span else 1.0
+            rec.scale_since(len(inst_range), factor)
+        counters["events"] += engine.events
+        if progress is not None:
+            progress(engine.events)
+        return span + ext * len(inst_range), dict(rec.ends)
+
+    total = 0.0
+    if len(groups) == 1:
+        gi, g, nest, plans, slots, window, static, streamed = groups[0]
+        rec.offset = 0.0
+        span, ends = run(gi, nest, plans, slots, window, range(sim_inst))
+        total = span
+        group_cycles[0] = span
+        scale = span / max(ends.values()) if ends else 1.0
+        inst_ends = [ends[i] * scale for i in sorted(ends)]
+        snapshots.append(_snapshot(busy, work, stalls, rec, counters["events"]))
+        if sim_inst >= 2:      # the last instance's share: counters of one instance
+            per = _delta(snapshots[0], snapshots[1])
+            last_counts = _scale_counts(per, 1.0 / sim_inst)        # every instance does the same work
+        else:
+            last_counts = _delta(snapshots[0], snapshots[1])
+    else:
+        for inst in range(sim_inst):
+            before = _snapshot(busy, work, stalls, rec, counters["events"])
+            for gi, g, nest, plans, slots, window, static, streamed in groups:
+                rec.offset = total
+                span, _ = run(gi, nest, plans, slots, window, range(inst, inst + 1))
+                group_cycles[gi] += span
+                total += span
+            inst_ends.append(total)
+            last_counts = _delta(before, _snapshot(busy, work, stalls, rec, counters["events"]))
+    events = counters["events"]
+    extrapolation = "; ".join(sorted(set(notes))) or "none (every tile simulated)"
+    events_extra = 0
+    if sim_inst < instances:
+        # the last simulated instance has no successor competing for the units: the period is taken
+        # between the instances before it
+        periods = np.diff([0.0] + inst_ends)
+        period = float(periods[-2]) if len(periods) >= 3 else float(periods[-1])
+        exact = len(periods) >= 4 and abs(periods[-2] - periods[-3]) <= 1e-6 * max(period, 1)
+        rest = instances - sim_inst
+        total += rest * period
+        group_cycles = [c * instances / sim_inst for c in group_cycles]
+        busy = {u: busy[u] + rest * last_counts["busy"][u] for u in units}
+        work = {u: work[u] + rest * last_counts["work"][u] for u in units}
+        for u in units:
+            for c in STALL_CAUSES:
+                stalls[u][c] += rest * last_counts["stalls"][u][c]
+        rec.dram_read += rest * last_counts["read"]
+        rec.dram_write += rest * last_counts["write"]
+        for e, v in last_counts["executed"].items():
+            rec.executed[e] = rec.executed.get(e, 0.0) + rest * v
+        events_extra = int(rest * last_counts["events"])
+        extrapolation = (f"{sim_inst} of {instances} instances simulated, {rest} extrapolated from the last "
+                         f"instance's period ({period:.6g} cycles; "
+                         + ("exact: the last two periods are equal" if exact else
+                            "approximate: fewer than 4 instances simulated or the periods differ")
+                         + ")" + ("; " + extrapolation if notes else ""))
+    util = {a: work[a] / (total * hw.pes(a)) if total else 0.0 for a in ("2d", "1d")}
+    actions, breakdown, energy = _energy(schedule, rec)
+    timeline = _timeline(rec, total, options.bins, hw, instances, sim_inst)
+    return SimResult(total, hw.clock_hz, busy, util, stalls, rec.dram_read, rec.dram_write, actions, energy,
+                     breakdown, occupancy_peak, hw.glb_bytes, all(g[4] == 2 for g in groups), events + events_extra,
+                     sim_inst, instances, extrapolation, timeline, rec.trace, group_cycles)
+
+
+def _snapshot(busy, work, stalls, rec, events):
+    return {"busy": dict(busy), "work": dict(work), "stalls": {u: dict(s) for u, s in stalls.items()},
+            "read": rec.dram_read, "write": rec.dram_write, "executed": dict(rec.executed), "events": events}
+
+
+def _delta(a, b):
+    return {"busy": {u: b["busy"][u] - a["busy"][u] for u in b["busy"]},
+            "work": {u: b["work"][u] - a["work"][u] for u in b["work"]},
+            "stalls": {u: {c: b["stalls"][u][c] - a["stalls"][u][c] for c in b["stalls"][u]} for u in b["stalls"]},
+            "read": b["read"] - a["read"], "write": b["write"] - a["write"],
+            "executed": {e: b["executed"].get(e, 0.0) - a["executed"].get(e, 0.0) for e in b["executed"]},
+            "events": b["events"] - a["events"]}
+
+
+def _extrapolate_blocks(blocks, nest: _Nest, limit: int) -> tuple[float, str]:
+    """``blocks`` are one instance's epochs; ``limit`` iterations of the outermost epoch loop plus its
+    last were simulated.  Returns the cycles the skipped iterations add (the period of the last two
+    simulated identical iterations) and a note saying whether that is exact."""
+    per_block = len(blocks) // (limit + 1) if blocks else 0
+    ends = []
+    for b in range(limit + 1):
+        ops = [op for ep in blocks[b * per_block:(b + 1) * per_block] for op in ep]
+        ends.append(max((op.ready for op in ops), default=0.0))
+    periods = np.diff(ends[:limit])
+    period = float(periods[-1]) if len(periods) else 0.0
+    exact = len(periods) >= 2 and abs(periods[-1] - periods[-2]) <= 1e-6 * max(period, 1.0)
+    skipped = nest.extents[0] - (limit + 1)
+    note = (f"{limit + 1} of {nest.extents[0]} iterations of the outermost loop over {nest.ranks[0]} simulated per "
+            f"instance, {skipped} extrapolated ({'exact: the last two periods are equal' if exact else 'approximate'})")
+    return skipped * period, note
+
+
+def _scale_counts(c, f):
+    return {"busy": {u: v * f for u, v in c["busy"].items()}, "work": {u: v * f for u, v in c["work"].items()},
+            "stalls": {u: {k: v * f for k, v in d.items()} for u, d in c["stalls"].items()},
+            "read": c["read"] * f, "write": c["write"] * f,
+            "executed": {e: v * f for e, v in c["executed"].items()}, "events": c["events"] * f}
+
+
+def _energy(schedule: Schedule, rec: _Recorder) -> tuple[dict[str, float], dict[str, float], float]:
+    """Actions of the run, priced by the architecture (see the module docstring)."""
+    from einloom.mapper.evaluate import evaluate_schedule
+    rm = schedule.resolved
+    hw = rm.hw
+    actions: dict[str, float] = {}
+    breakdown: dict[str, float] = {}
+    compute = 0.0
+    for e, work in rec.executed.items():
+        se = schedule.einsums[e]
+        points = work / se.cycles_per_point if se.cycles_per_point else 0.0
+        for unit, per_point in rm.unit_actions[e].items():
+            key = f"{se.array}.{unit}"
+            actions[key] = actions.get(key, 0.0) + per_point * points
+            breakdown[key] = breakdown.get(key, 0.0) + per_point * points * hw.unit_energy(se.array, unit)
+        compute += rm.op_energy[e] * points
+    dram_bytes = rec.dram_read + rec.dram_write
+    actions["dram.access_64b"] = dram_bytes / 8
+    breakdown["dram"] = dram_bytes / 8 * hw.dram_pj_per_access
+    ana = evaluate_schedule(schedule)
+    executed_ana = sum(se.points * se.executed_fraction * schedule.instances for se in schedule.einsums.values()
+                       if se.cycles_per_point)
+    executed_sim = sum(w / schedule.einsums[e].cycles_per_point for e, w in rec.executed.items()
+                       if schedule.einsums[e].cycles_per_point)
+    scale = executed_sim / executed_ana if executed_ana else 1.0
+    storage = 0.0
+    for k in ("global_buffer", "rf_2d", "rf_1d"):
+        if k in ana.energy_breakdown_pj:
+            breakdown[k] = ana.energy_breakdown_pj[k] * scale
+            storage += breakdown[k]
+    for k in ("global_buffer.read_values", "global_buffer.write_values", "2d.register_file.read",
+              "2d.register_file.write", "1d.register_file.read", "1d.register_file.write"):
+        if k in ana.actions:
+            actions[k] = ana.actions[k] * scale
+    return actions, breakdown, compute + breakdown["dram"] + storage
+
+
+def _timeline(rec: _Recorder, total: float, bins: int, hw, instances: int, sim_inst: int) -> dict[str, Any]:
+    simulated_end = max((iv[1] for ivs in rec.intervals.values() for iv in ivs), default=total)
+    span = max(simulated_end, 1e-9)
+    edges = np.linspace(0.0, span, bins + 1)
+    out: dict[str, Any] = {"edges": edges.tolist(), "simulated_cycles": span}
+    for unit, ivs in rec.intervals.items():
+        a = np.array(ivs, dtype=float)
+        s, e, rate = a[:, 0], a[:, 1], a[:, 2]
+        lo = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, bins - 1)
+        hi = np.clip(np.searchsorted(edges, e, side="left") - 1, 0, bins - 1)
+        acc = np.zeros(bins)
+        busy = np.zeros(bins)
+        # intervals are short relative to the bins in long runs; split the few that span bins
+        for i in np.nonzero(hi > lo)[0]:
+            for b in range(lo[i], hi[i] + 1):
+                ov = min(e[i], edges[b + 1]) - max(s[i], edges[b])
+                if ov > 0:
+                    acc[b] += ov * rate[i]
+                    busy[b] += ov
+        same = hi == lo
+        np.add.at(acc, lo[same], (e[same] - s[same]) * rate[same])
+        np.add.at(busy, lo[same], e[same] - s[same])
+        width = np.diff(edges)
+        if unit in ("2d", "1d"):
+            out[f"util_{unit}"] = (acc / (width * hw.pes(unit))).tolist()
+        else:
+            out["dram_busy"] = (busy / width).tolist()
+    return out
