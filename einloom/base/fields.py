@@ -126,20 +126,22 @@ class FieldReader:
 
     # -- structure ------------------------------------------------------------------------------
     def mapping(self, value: Any, path: tuple[Any, ...] = (), required: Sequence[str] = (),
-                optional: Sequence[str] = (), *, what: str = "a mapping", open_keys: bool = False
-                ) -> dict[Any, Any]:
-        """``value`` as a dict with only ``required + optional`` keys (any keys if ``open_keys``)."""
+                optional: Sequence[str] = (), *, what: str = "a mapping", open_keys: bool = False,
+                key_kind: str = "key") -> dict[Any, Any]:
+        """``value`` as a dict with only ``required + optional`` keys (any keys if ``open_keys`` or if
+        neither is given)."""
         if not isinstance(value, dict):
             example = "{" + ", ".join(f"{k}: ..." for k in required) + "}" if required else None
             raise self.fail(path, f"expected {what}, got {describe(value)}",
                             hint=f"write {example}" if example else None)
         allowed = tuple(required) + tuple(optional)
+        open_keys = open_keys or not allowed
         for key in value:
             if isinstance(key, bool):
                 raise self.fail(path + (key,), f"the key {key} is a YAML boolean, not a name", _YAML_BOOL_HINT)
             if not open_keys and key not in allowed:
                 hint = did_you_mean(key, allowed)
-                raise self.fail(path + (key,), f"unknown key {str(key)!r}",
+                raise self.fail(path + (key,), f"unknown {key_kind} {str(key)!r}",
                                 (hint + " " if hint else "") + f"allowed keys: {', '.join(allowed)}")
         for key in required:
             if key not in value or value[key] is None:
@@ -177,6 +179,8 @@ class FieldReader:
             if isinstance(value, str) and _SIZE.fullmatch(value):
                 hint = "write the number without a suffix"
             raise self.fail(path, f"expected {what}, got {describe(value)}", hint)
+        if low == 1 and value < 1:
+            raise self.fail(path, f"expected a positive integer, got {value}", "sizes are whole numbers >= 1")
         self._range(value, path, low, high)
         return value
 
