@@ -45,7 +45,7 @@ def test_errors_name_file_line_field(tmp_path, old, new, field, line):
 
 def test_missing_rtl_section(tmp_path):
     path = write(tmp_path, "name: x\narray_2d: {rows: 2, cols: 2}\n")
-    with pytest.raises(ArchError, match="missing 'rtl'"):
+    with pytest.raises(ArchError, match="missing required field 'rtl'"):
         RtlConfig.from_yaml(path)
 
 
