@@ -180,7 +180,8 @@ class FieldReader:
                 hint = "write the number without a suffix"
             raise self.fail(path, f"expected {what}, got {describe(value)}", hint)
         if low == 1 and value < 1:
-            raise self.fail(path, f"expected a positive integer, got {value}", "sizes are whole numbers >= 1")
+            wanted = what if "positive" in what else "a positive integer"
+            raise self.fail(path, f"expected {wanted}, got {value}", "sizes are whole numbers >= 1")
         self._range(value, path, low, high)
         return value
 
