@@ -45,7 +45,14 @@ class EinloomError(Exception):
         text = f"{where}: {self.message}" if where else self.message
         if self.hint:
             text += f" (hint: {self.hint})"
+        return _one_line(text)
+
+
+def _one_line(text: str) -> str:
+    """Control characters (a newline in a quoted key, a NUL in a path) shown escaped: one line, always."""
+    if text.isprintable():
         return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 class SpecError(EinloomError):
