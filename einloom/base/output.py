@@ -44,9 +44,26 @@ def output_file(path: str | Path, flag: str, *, default_name: str | None = None,
     make_folder(target.parent, flag)
     if target.is_dir():
         raise _fail(flag, target, "it is a folder", "give a file name")
-    if target.exists() and not os.access(target, os.W_OK):
-        raise _fail(flag, target, "permission denied", "choose a writable location")
+    probe(target, flag)
     return target
+
+
+def probe(target: Path, flag: str) -> None:
+    """Check that ``target`` can be opened for writing now (before any long computation), leaving an
+    existing file untouched and no new file behind."""
+    existed = target.exists()
+    try:
+        with open(target, "ab"):
+            pass
+    except PermissionError:
+        raise _fail(flag, target, "permission denied", "choose a writable location") from None
+    except OSError as exc:
+        raise _fail(flag, target, exc.strerror or str(exc), "choose a writable location") from None
+    if not existed:
+        try:
+            target.unlink()
+        except OSError:
+            pass
 
 
 def output_folder(path: str | Path, flag: str) -> Path:
