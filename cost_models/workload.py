@@ -246,7 +246,7 @@ def load_workload(path_or_name: str | Path, *, seq_len: int | None = None, batch
     path = Path(text)
     if path.suffix == ".json":
         data, linemap = load_json(path, error=WorkloadError)
-        if isinstance(data, dict) and not any(key in data for key in _KEYS_REQUIRED):
+        if not isinstance(data, dict) or not any(key in data for key in _KEYS_REQUIRED):
             return workload_from_hf_config(path, seq_len=seq_len, batch=batch or 1, phase=phase or "prefill",
                                            _parsed=(data, linemap))
         workload = _workload_from_mapping(data, linemap, name=_name_from_path(path))

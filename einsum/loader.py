@@ -601,7 +601,8 @@ def _expressions(ctx: _Context, data: dict, key: str) -> dict[str, Expr]:
         if isinstance(name, bool):
             raise ctx.fail(_bool_key_message(name, key), key, name, hint=_YAML_BOOL_HINT, field=key)
         if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-            raise ctx.fail(f"{key}.{name} must be a number or an expression, got {value!r}", key, name)
+            raise ctx.fail(f"{key}.{name} must be a number or an expression, got {value!r}", key, name,
+                           hint=f"write e.g. {name}: 64 or {name}: E / 4 (quote text YAML reads as a boolean)")
         if isinstance(value, (int, float)):
             number = float(value) if abs(value) < 1e308 else float("inf")
             if number != number or number in (float("inf"), float("-inf")):

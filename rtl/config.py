@@ -104,8 +104,8 @@ class RtlConfig:
 
         spec = rtl.get("number_format", {"kind": "fixed"})
         if not isinstance(spec, dict):
-            raise err("must be a mapping such as {kind: fixed, input_bits: 8, frac_bits: 4}",
-                      "rtl", "number_format")
+            raise err("must be a mapping", "rtl", "number_format",
+                      hint="write e.g. number_format: {kind: fixed, input_bits: 8, frac_bits: 4}")
         try:
             fmt = make_format(spec, head_dim=e, scale=scale, max_keys=max_keys)
         except FormatSpecError as exc:

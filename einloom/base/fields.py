@@ -31,6 +31,8 @@ from einloom.base.yamlio import LineMap, dotted
 #: Binary suffixes of sizes and sequence lengths (1K = 1024, as in experiment files and --seq-len).
 SIZE_SUFFIXES: Mapping[str, int] = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
 _SIZE = re.compile(r"\s*(\d{1,12})\s*([kKmMgG]?)\s*")
+#: A number YAML 1.2 reads as a float but PyYAML (YAML 1.1) leaves as text: ``1e3``, ``1.5e3``, ``2E-9``.
+_FLOAT_TEXT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 _YAML_BOOL_HINT = ("YAML 1.1 reads on/off/yes/no/true/false (any case) as booleans; quote the name or "
                    "pick another one")
@@ -133,7 +135,8 @@ class FieldReader:
         if not isinstance(value, dict):
             example = "{" + ", ".join(f"{k}: ..." for k in required) + "}" if required else None
             raise self.fail(path, f"expected {what}, got {describe(value)}",
-                            hint=f"write {example}" if example else None)
+                            hint=f"write {example}" if example else "write it as 'key: value' entries (a YAML "
+                                                                     "mapping)")
         allowed = tuple(required) + tuple(optional)
         open_keys = open_keys or not allowed
         for key in value:
@@ -172,6 +175,8 @@ class FieldReader:
     def integer(self, value: Any, path: tuple[Any, ...], *, low: int | None = 1, high: int | None = None,
                 allow_integral_float: bool = False, what: str = "an integer") -> int:
         """A whole number in ``[low, high]`` (booleans, NaN, infinity and fractions refused)."""
+        if isinstance(value, str) and allow_integral_float and _FLOAT_TEXT.fullmatch(value.strip()):
+            value = float(value)
         if isinstance(value, float) and allow_integral_float and math.isfinite(value) and value.is_integer():
             value = int(value)
         if isinstance(value, bool) or not isinstance(value, int):
@@ -198,7 +203,10 @@ class FieldReader:
 
     def number(self, value: Any, path: tuple[Any, ...], *, low: float | None = None, high: float | None = None,
                positive: bool = False, what: str = "a number") -> float:
-        """A finite real number (NaN and infinity refused), optionally ``> 0`` and in ``[low, high]``."""
+        """A finite real number (NaN and infinity refused), optionally ``> 0`` and in ``[low, high]``.
+        ``1e3`` (text to PyYAML, a number in YAML 1.2 and to every user) is read as 1000.0."""
+        if isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+            value = float(value)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise self.fail(path, f"expected {what}, got {describe(value)}", "write a number such as 940 or 1.5e3")
         number = float(value) if not isinstance(value, int) or abs(value) < 2 ** 1023 else math.inf

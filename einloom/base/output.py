@@ -89,7 +89,7 @@ def make_folder(folder: Path, flag: str) -> None:
     except PermissionError:
         raise _fail(flag, folder, "permission denied", "choose a writable location") from None
     except OSError as exc:
-        raise _fail(flag, folder, exc.strerror or str(exc)) from None
+        raise _fail(flag, folder, exc.strerror or str(exc), "choose a writable location") from None
     if not os.access(folder, os.W_OK | os.X_OK):
         raise _fail(flag, folder, "the folder is not writable", "choose a writable location")
 

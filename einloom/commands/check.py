@@ -36,7 +36,7 @@ def run(args) -> int:
     if args.list or not args.spec:
         return list_library(args)
     from einloom.base.output import output_file
-    dot_path = output_file(args.dot, "--dot", default_name="cascade.dot") if args.dot else None
+    dot_path = output_file(args.dot, "--dot", default_name="cascade.dot") if args.dot is not None else None
     cascade = load_cascade(args.spec)
     analysis = analyse(cascade, parse_rank_assignments(args.ranks) or None)
     if dot_path is not None:

@@ -61,7 +61,7 @@ def validate_flags(args) -> None:
             raise InputError("applies only to --search", location=Location(field=flag),
                              hint=f"add --search, or drop {flag}")
     args.objective = args.objective or "latency"
-    if args.save_mapping:
+    if args.save_mapping is not None:
         args.save_mapping = str(output_file(args.save_mapping, "--save-mapping", default_name="mapping.yaml"))
 
 

@@ -202,7 +202,8 @@ def reference_outputs(cascade, inputs, sizes, params) -> dict[str, np.ndarray]:
 def run(args) -> int:
     cascade = load_cascade(args.spec)
     given = parse_rank_assignments(args.ranks)
-    out_path = output_file(args.out, "--out", default_name="outputs.npz", suffix=".npz") if args.out else None
+    out_path = output_file(args.out, "--out", default_name="outputs.npz", suffix=".npz") \
+        if args.out is not None else None
     if args.inputs:
         inputs = load_inputs(args.inputs, cascade)
         shaped = dict(given)

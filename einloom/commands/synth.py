@@ -219,10 +219,11 @@ def format_table(result, manifest: dict | None = None) -> str:
 
 def run(args) -> int:
     from einloom.rtl.fpga import synthesize
+    design = None if args.arch else _design(args)  # flags checked before any progress line
     spinner = Spinner()
     try:
         spinner("generate", "start")
-        verilog, top, manifest = _design(args)
+        verilog, top, manifest = design or _design(args)
         spinner("generate", "done")
         try:
             result = synthesize(verilog, top, args.target, part=args.part, pnr=not args.no_pnr,
