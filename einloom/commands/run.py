@@ -115,21 +115,46 @@ def load_inputs(path: str, cascade) -> dict[str, np.ndarray]:
                 if name not in cascade.inputs:
                     raise InputError(f"array {name!r} is not an input of {cascade.name}", location=array_where,
                                      hint=f"inputs: {', '.join(cascade.inputs)}")
+                elements = _declared_elements(archive, name, array_where)
+                if elements > MAX_TENSOR_ELEMENTS:
+                    raise InputError(f"array {name!r} declares {elements:,} values, over the limit of "
+                                     f"{MAX_TENSOR_ELEMENTS:,}", location=array_where,
+                                     hint="einloom run executes in memory; use smaller ranks")
                 try:
                     array = archive[name]
-                except (ValueError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+                except MemoryError:
+                    raise InputError(f"array {name!r} is too large to read", location=array_where) from None
+                except Exception as exc:  # noqa: BLE001 - any failure to decode an untrusted archive member
                     raise InputError(f"cannot read array {name!r}: {exc}", location=array_where,
                                      hint="the archive is damaged or holds pickled objects; save plain arrays "
                                           "with numpy.savez") from None
                 arrays[name] = _checked_array(array, name, array_where, cascade)
     except InputError:
         raise
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError,
+            KeyError) as exc:
         raise InputError(f"cannot read .npz: {exc}", location=where, hint=hint) from None
     missing = [n for n in cascade.inputs if n not in arrays]
     if missing:
         raise InputError(f"no array for input {missing[0]!r}", location=where, hint=hint)
     return arrays
+
+
+def _declared_elements(archive, name: str, where: Location) -> int:
+    """The element count an archive member's .npy header declares, read before any allocation."""
+    member = f"{name}.npy"
+    if member not in archive.zip.namelist():
+        return 0
+    try:
+        with archive.zip.open(member) as handle:
+            version = np.lib.format.read_magic(handle)
+            reader = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                np.lib.format.read_array_header_2_0
+            shape, _, _ = reader(handle)
+    except Exception as exc:  # noqa: BLE001 - a damaged header of an untrusted archive
+        raise InputError(f"cannot read array {name!r}: {exc}", location=where,
+                         hint="the archive is damaged; save plain arrays with numpy.savez") from None
+    return math.prod(shape)
 
 
 def _checked_array(array: np.ndarray, name: str, where: Location, cascade) -> np.ndarray:
