@@ -369,10 +369,12 @@ for name, arrays, expect, where in [
     ("extra", {**GOOD, "Z": np.ones(3)}, "array 'Z' is not an input", "--inputs[Z]"),
     ("missing", {"Q": GOOD["Q"], "K": GOOD["K"]}, "no array for input 'V'", "--inputs"),
     ("wrong-ndim", {**GOOD, "Q": np.ones(8)}, "array 'Q' has 1 dimensions", "--inputs[Q]"),
-    ("wrong-shape", {**GOOD, "Q": np.ones((5, 8))}, "inconsistent rank sizes", None),
+    ("wrong-shape", {**GOOD, "Q": np.ones((5, 8))}, "array 'Q' has E = 5, but --ranks has E = 4", "--inputs[Q]"),
+    ("disagreeing-arrays", {**GOOD, "V": np.ones((4, 9))}, "array 'V' has M = 9, but --ranks has M = 8",
+     "--inputs[V]"),
     ("object", {**GOOD, "Q": np.array([None, 1], dtype=object)}, "cannot read array 'Q'", "--inputs[Q]"),
 ]:
-    case = Case(I, name, list(RUN), expect, npz=arrays, where=where, hint=name not in ("wrong-shape",))
+    case = Case(I, name, list(RUN), expect, npz=arrays, where=where)
     CASES.append(case)
 for name, content, expect in [("empty", b"", "is empty"), ("truncated", b"PK\x03\x04\x14\x00" + b"\x00" * 40,
                                                            "cannot read .npz"),

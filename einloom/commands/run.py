@@ -231,10 +231,16 @@ def run(args) -> int:
         if args.out is not None else None
     if args.inputs:
         inputs = load_inputs(args.inputs, cascade)
-        shaped = dict(given)
+        shaped, source = dict(given), {rank: "--ranks" for rank in given}
         for name, array in inputs.items():
             for rank, size in zip(cascade.tensors[name].ranks, array.shape):
+                if rank in shaped and shaped[rank] != size:
+                    raise InputError(f"array {name!r} has {rank} = {size}, but {source[rank]} has {rank} = "
+                                     f"{shaped[rank]}", location=Location(args.inputs, None, f"--inputs[{name}]"),
+                                     hint=f"{name} is [{', '.join(cascade.tensors[name].ranks)}]; every array and "
+                                          f"--ranks must agree on the size of {rank}")
                 shaped.setdefault(rank, size)
+                source.setdefault(rank, f"array {name!r}")
         check_memory(cascade, resolve(cascade, shaped)[0])
     else:
         sizes, _ = resolve(cascade, given)
