@@ -368,9 +368,9 @@ for name, arrays, expect, where in [
     ("inf", {**GOOD, "K": np.full((4, 8), np.inf)}, "32 NaN or infinite", "--inputs[K]"),
     ("extra", {**GOOD, "Z": np.ones(3)}, "array 'Z' is not an input", "--inputs[Z]"),
     ("missing", {"Q": GOOD["Q"], "K": GOOD["K"]}, "no array for input 'V'", "--inputs"),
-    ("wrong-ndim", {**GOOD, "Q": np.ones(8)}, "array 'Q' has 1 dimensions", "--inputs[Q]"),
-    ("wrong-shape", {**GOOD, "Q": np.ones((5, 8))}, "array 'Q' has E = 5, but --ranks has E = 4", "--inputs[Q]"),
-    ("disagreeing-arrays", {**GOOD, "V": np.ones((4, 9))}, "array 'V' has M = 9, but --ranks has M = 8",
+    ("wrong-ndim", {**GOOD, "Q": np.ones(8)}, "input Q has 1 dimensions but its ranks are \\[E, P\\]", "--inputs[Q]"),
+    ("wrong-shape", {**GOOD, "Q": np.ones((5, 8))}, "input Q has E = 5 but --ranks has E = 4", "--inputs[Q]"),
+    ("disagreeing-arrays", {**GOOD, "V": np.ones((4, 9))}, "input V has M = 9 but --ranks has M = 8",
      "--inputs[V]"),
     ("object", {**GOOD, "Q": np.array([None, 1], dtype=object)}, "cannot read array 'Q'", "--inputs[Q]"),
 ]:

@@ -17,7 +17,7 @@ from einloom.base.limits import MAX_TENSOR_ELEMENTS
 from einloom.base.output import output_file, write_atomic
 from einloom.commands import flags
 from einloom.einsum.cascade import rank_of
-from einloom.einsum.interpret import random_inputs, run_cascade
+from einloom.einsum.interpret import input_sizes, random_inputs, run_cascade
 from einloom.einsum.loader import load_cascade
 from einloom.einsum.ranks import parse_rank_assignments, resolve
 from einloom.report.table import format_table
@@ -164,10 +164,6 @@ def _checked_array(array: np.ndarray, name: str, where: Location, cascade) -> np
     if array.dtype.type not in _FLOATS:
         raise InputError(f"array {name!r} has dtype {array.dtype}, not a floating-point type", location=where,
                          hint=f"convert it with {name}.astype(numpy.float64)")
-    ranks = cascade.tensors[name].ranks
-    if array.ndim != len(ranks):
-        raise InputError(f"array {name!r} has {array.ndim} dimensions, its ranks are [{', '.join(ranks)}]",
-                         location=where, hint=f"give {name} as an array of shape ({', '.join(ranks)})")
     if array.size > MAX_TENSOR_ELEMENTS:
         raise InputError(f"array {name!r} has {array.size:,} elements, over the limit of {MAX_TENSOR_ELEMENTS:,}",
                          location=where)
@@ -231,16 +227,8 @@ def run(args) -> int:
         if args.out is not None else None
     if args.inputs:
         inputs = load_inputs(args.inputs, cascade)
-        shaped, source = dict(given), {rank: "--ranks" for rank in given}
-        for name, array in inputs.items():
-            for rank, size in zip(cascade.tensors[name].ranks, array.shape):
-                if rank in shaped and shaped[rank] != size:
-                    raise InputError(f"array {name!r} has {rank} = {size}, but {source[rank]} has {rank} = "
-                                     f"{shaped[rank]}", location=Location(args.inputs, None, f"--inputs[{name}]"),
-                                     hint=f"{name} is [{', '.join(cascade.tensors[name].ranks)}]; every array and "
-                                          f"--ranks must agree on the size of {rank}")
-                shaped.setdefault(rank, size)
-                source.setdefault(rank, f"array {name!r}")
+        shaped = input_sizes(cascade, inputs, given, lambda name: Location(args.inputs, None, f"--inputs[{name}]"),
+                             InputError)
         check_memory(cascade, resolve(cascade, shaped)[0])
     else:
         sizes, _ = resolve(cascade, given)
