@@ -235,6 +235,10 @@ def load_yaml(source: str | Path, *, text: str | None = None, error: type[Einloo
     elif len(text) > MAX_FILE_BYTES:
         raise error(f"text is over the {MAX_FILE_BYTES:,}-character limit for einloom input files",
                     location=Location(name))
+    deep = _flow_depth_line(text)
+    if deep is not None:
+        raise error(f"nesting deeper than {MAX_YAML_DEPTH} levels", location=Location(name, deep),
+                    hint="einloom files are a few levels deep; flatten the structure")
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.reader.ReaderError as exc:
@@ -261,6 +265,22 @@ def load_yaml(source: str | Path, *, text: str | None = None, error: type[Einloo
     except RecursionError:
         raise error(f"nesting deeper than {MAX_YAML_DEPTH} levels", location=Location(name)) from None
     return data, LineMap(walker.lines, name)
+
+
+def _flow_depth_line(text: str) -> int | None:
+    """The line where ``[``/``{`` brackets first nest deeper than MAX_YAML_DEPTH, or None (checked
+    before parsing: the YAML parser recurses once per level and would take seconds to fail)."""
+    if text.count("[") + text.count("{") <= MAX_YAML_DEPTH:
+        return None
+    depth = 0
+    for index, char in enumerate(text):
+        if char in "[{":
+            depth += 1
+            if depth > MAX_YAML_DEPTH:
+                return text.count("\n", 0, index) + 1
+        elif char in "]}" and depth:
+            depth -= 1
+    return None
 
 
 def load_json(source: str | Path, *, error: type[EinloomError] = SpecError) -> tuple[Any, LineMap]:
