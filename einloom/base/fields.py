@@ -84,9 +84,9 @@ def parse_size(value: Any, units: Mapping[str, int] = SIZE_SUFFIXES) -> int:
 class Field:
     """One field of a mapping and its rules.
 
-    ``kind``: ``int``, ``number``, ``bool``, ``str``, ``choice``, ``size`` (an int that may carry a
-    K/M/G suffix), ``names`` (a list of strings), ``mapping`` or ``any``.  ``required`` fields have no
-    ``default``.  ``low``/``high`` bound numbers (inclusive); ``choices`` list the allowed values.
+    ``kind``: ``int``, ``number``, ``bool``, ``str``, ``text`` (a string, empty allowed), ``choice``,
+    ``size`` (an int that may carry a K/M/G suffix), ``names`` (a list of strings), ``mapping`` or
+    ``any``.  ``required`` fields have no ``default``.  ``low``/``high`` bound numbers (inclusive); ``choices`` list the allowed values.
     ``aliases`` are other accepted key names (the first present wins).
     """
 
