@@ -44,8 +44,10 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from einloom.einsum.errors import ArchError, Location
-from einloom.einsum.yamlio import LineMap, load_yaml
+from einloom.base.errors import ArchError, Location
+from einloom.base.fields import FieldReader, describe
+from einloom.base.limits import MAX_ARRAY_DIM
+from einloom.base.yamlio import LineMap, load_yaml
 from einloom.cost_models.technology import DATA_FORMATS, TechnologyModel
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -391,76 +393,29 @@ _TOP_OPTIONAL = ("technology_nm", "description", "source", "rtl")
 DEFAULT_TECHNOLOGY_NM = 45
 
 
-class _Reader:
-    """Validation helpers that turn a bad field into an ArchError at its line."""
+#: Largest count or size an architecture field may give (bytes, bits, cycles, entries): 2**48.
+_MAX_INT = 2 ** 48
+#: Largest energy (pJ), area (um^2), clock (MHz) or bandwidth (GB/s) value: 1e12.
+_MAX_NUMBER = 1e12
+
+
+class _Reader(FieldReader):
+    """The field reader with the architecture's number rules (positive, finite, bounded)."""
 
     def __init__(self, linemap: LineMap | None, file: str | None):
-        self.linemap = linemap
-        self.file = file
+        super().__init__(linemap, ArchError, file=file)
 
-    def at(self, *path: Any) -> Location:
-        if self.linemap is not None:
-            return self.linemap.at(*path)
-        return Location(self.file, None, ".".join(str(p) for p in path) or None)
-
-    def fail(self, path: tuple[Any, ...], message: str, hint: str | None = None) -> ArchError:
-        return ArchError(message, location=self.at(*path), hint=hint)
-
-    def mapping(self, value: Any, path: tuple[Any, ...], required: tuple[str, ...],
-                optional: tuple[str, ...] = ()) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            example = "{" + ", ".join(f"{k}: ..." for k in required) + "}"
-            raise self.fail(path, f"expected a mapping, got {_describe(value)}", hint=f"write {example}")
-        allowed = required + optional
-        for key in value:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = (f"did you mean '{close[0]}'? " if close else "") + f"allowed keys: {', '.join(allowed)}"
-                raise self.fail(path + (key,), f"unknown key '{key}'", hint=hint)
-        for key in required:
-            if key not in value:
-                raise self.fail(path, f"missing required field '{key}'",
-                                hint=f"add '{key}:' under {'.'.join(map(str, path)) or 'the top level'}")
-        return value
-
-    def positive_int(self, value: Any, path: tuple[Any, ...]) -> int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            else:
-                raise self.fail(path, f"expected a positive integer, got {_describe(value)}",
-                                hint="write a whole number such as 256")
-        if value <= 0:
-            raise self.fail(path, f"must be a positive integer, got {value}", hint="sizes and counts are >= 1")
-        return value
+    def positive_int(self, value: Any, path: tuple[Any, ...], high: int = _MAX_INT) -> int:
+        return self.integer(value, path, low=1, high=high, allow_integral_float=True,
+                            what="a positive integer")
 
     def positive_number(self, value: Any, path: tuple[Any, ...]) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(path, f"expected a positive number, got {_describe(value)}",
-                            hint="write a number such as 940 or 1e3")
-        if not value > 0:
-            raise self.fail(path, f"must be positive, got {value}")
-        return float(value)
-
-    def string(self, value: Any, path: tuple[Any, ...]) -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(path, f"expected a non-empty string, got {_describe(value)}")
-        return value
-
-
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"{type(value).__name__} {value!r}"
+        return self.number(value, path, positive=True, high=_MAX_NUMBER, what="a positive number")
 
 
 def _read_units(r: _Reader, raw: Any, path: tuple[Any, ...]) -> dict[str, UnitSpec]:
     if not isinstance(raw, dict) or not raw:
-        raise r.fail(path, f"expected a mapping of op class -> cycles, got {_describe(raw)}",
+        raise r.fail(path, f"expected a mapping of op class -> cycles, got {describe(raw)}",
                      hint="write e.g. units: {mac: 1, add: 1, max: 1}")
     units: dict[str, UnitSpec] = {}
     for op, value in raw.items():
@@ -501,10 +456,11 @@ def _read_array(r: _Reader, raw: Any, kind: ArrayKind) -> PEArray:
     path = (kind.key,)
     if kind is ArrayKind.TWO_D:
         body = r.mapping(raw, path, ("rows", "cols", "units", "register_file"))
-        rows, cols = r.positive_int(body["rows"], path + ("rows",)), r.positive_int(body["cols"], path + ("cols",))
+        rows = r.positive_int(body["rows"], path + ("rows",), MAX_ARRAY_DIM)
+        cols = r.positive_int(body["cols"], path + ("cols",), MAX_ARRAY_DIM)
     else:
         body = r.mapping(raw, path, ("width", "units", "register_file"))
-        rows, cols = 1, r.positive_int(body["width"], path + ("width",))
+        rows, cols = 1, r.positive_int(body["width"], path + ("width",), MAX_ARRAY_DIM)
     rf_raw = r.mapping(body["register_file"], path + ("register_file",), ("entries", "bits"))
     rf = RegisterFile(r.positive_int(rf_raw["entries"], path + ("register_file", "entries")),
                       r.positive_int(rf_raw["bits"], path + ("register_file", "bits")))
@@ -544,7 +500,10 @@ def arch_from_dict(data: Any, linemap: LineMap | None = None, *, file: str | Non
     dram_raw = r.mapping(top["dram"], ("dram",), ("bandwidth_GBps",))
     rtl = top.get("rtl")
     if rtl is not None and not isinstance(rtl, dict):
-        raise r.fail(("rtl",), f"expected a mapping, got {_describe(rtl)}")
+        raise r.fail(("rtl",), f"expected a mapping, got {describe(rtl)}")
+    if not isinstance(top.get("description") or "", str) or not isinstance(top.get("source") or "", str):
+        key = "description" if not isinstance(top.get("description") or "", str) else "source"
+        raise r.fail((key,), f"expected text, got {describe(top[key])}", "quote the text")
     technology_nm = r.positive_int(top.get("technology_nm", DEFAULT_TECHNOLOGY_NM), ("technology_nm",))
     try:
         TechnologyModel(technology_nm)

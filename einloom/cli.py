@@ -10,18 +10,35 @@ import argparse
 import importlib
 import sys
 
-from einloom.errors import EinloomError
+from einloom.base.errors import EinloomError
 
 #: Subcommand modules, in the order ``einloom --help`` lists them.
 COMMANDS = ["check", "run", "synth", "evaluate", "rtl", "verify", "map", "sim"]
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with einloom's error format: one line naming the command, exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        text = message.replace("\n", " ")
+        self.exit(2, f"{self.prog}: error: {text} (hint: see '{self.prog} --help')\n")
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("einloom")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "unknown"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="einloom",
         description="Attention as extended-Einsum cascades: analyse, map, simulate, generate RTL.",
         epilog="Run 'einloom COMMAND --help' for a command's options and an example.",
     )
+    parser.add_argument("--version", action="version", version=f"einloom {_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
         module = importlib.import_module(f"einloom.commands.{name.replace('-', '_')}")
@@ -42,6 +59,14 @@ def main(argv: list[str] | None = None) -> int:
         return error.exit_code
     except BrokenPipeError:  # output piped into head & co.
         return 0
+    except RecursionError:  # a safety net: the readers refuse deep nesting before this can happen
+        print(f"einloom {args.command}: error: input nested too deeply to process "
+              f"(hint: simplify the expression or file)", file=sys.stderr)
+        return 2
+    except MemoryError:  # a safety net: sizes are limited at the door (README "Limits")
+        print(f"einloom {args.command}: error: out of memory (hint: use smaller rank sizes; see the README's "
+              f"limits)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("einloom: interrupted", file=sys.stderr)
         return 130

@@ -52,15 +52,16 @@ import dataclasses
 import difflib
 import json
 import math
-import re
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from einloom.einsum.errors import EinloomError, ExperimentError, Location
-from einloom.einsum.yamlio import LineMap, load_yaml
+from einloom.base.errors import EinloomError, ExperimentError, Location
+from einloom.base.fields import FieldReader, describe, parse_size
+from einloom.base.limits import MAX_ARRAY_DIM, MAX_SEQ_LEN
+from einloom.base.yamlio import LineMap, load_yaml, read_user_file
 
 SCOPES: tuple[str, ...] = ("attention", "end_to_end")
 _TOP_KEYS_REQUIRED = ("models", "seq_lens", "configurations")
@@ -177,23 +178,9 @@ class Experiment:
         return out
 
 
-_SUFFIX = {"": 1, "K": 1024, "M": 1024 ** 2, "G": 1024 ** 3}
-
-
 def parse_seq_len(value: Any) -> int:
     """``1024``, ``"1K"`` (= 1024), ``"1M"`` (= 2**20), ``"4k"`` -> an int; ValueError otherwise."""
-    if isinstance(value, bool):
-        raise ValueError(value)
-    if isinstance(value, int):
-        if value <= 0:
-            raise ValueError(value)
-        return value
-    if isinstance(value, float) and value.is_integer() and value > 0:
-        return int(value)
-    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)\s*", str(value))
-    if not match or int(match.group(1)) <= 0:
-        raise ValueError(value)
-    return int(match.group(1)) * _SUFFIX[match.group(2).upper()]
+    return parse_size(value)
 
 
 def format_seq_len(n: int) -> str:
@@ -204,37 +191,15 @@ def format_seq_len(n: int) -> str:
     return str(n)
 
 
-class _Reader:
-    """Turns a bad field into an ExperimentError at its line."""
+class _Reader(FieldReader):
+    """The base field reader with the experiment file's list and sequence-length rules."""
 
     def __init__(self, linemap: LineMap, file: str):
-        self.linemap = linemap
-        self.file = file
+        super().__init__(linemap, ExperimentError, file=file)
 
-    def fail(self, path: tuple[Any, ...], message: str, hint: str | None = None) -> ExperimentError:
-        return ExperimentError(message, location=self.linemap.at(*path), hint=hint)
-
-    def mapping(self, value: Any, path: tuple[Any, ...], required: Sequence[str], allowed: Sequence[str]
-                ) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            raise self.fail(path, f"expected a mapping, got {_describe(value)}",
-                            hint="write {" + ", ".join(f"{k}: ..." for k in required) + "}")
-        for key in value:
-            if key not in allowed:
-                close = difflib.get_close_matches(str(key), list(allowed), n=1)
-                raise self.fail(path + (key,), f"unknown key '{key}'",
-                                hint=(f"did you mean '{close[0]}'? " if close else "")
-                                + f"allowed keys: {', '.join(allowed)}")
-        for key in required:
-            if key not in value:
-                raise self.fail(path, f"missing required field '{key}'",
-                                hint=f"add '{key}:' under {'.'.join(map(str, path)) or 'the top level'}")
-        return value
-
-    def string(self, value: Any, path: tuple[Any, ...], what: str = "a non-empty string") -> str:
-        if not isinstance(value, str) or not value.strip():
-            raise self.fail(path, f"expected {what}, got {_describe(value)}")
-        return value.strip()
+    def mapping(self, value: Any, path: tuple[Any, ...], required: Sequence[str] = (),  # type: ignore[override]
+                allowed: Sequence[str] = (), **kwargs: Any) -> dict[str, Any]:
+        return super().mapping(value, path, required, [k for k in allowed if k not in required], **kwargs)
 
     def string_list(self, value: Any, path: tuple[Any, ...], what: str) -> list[str]:
         if isinstance(value, str):
@@ -245,21 +210,10 @@ class _Reader:
         return [self.string(v, path + (i,), what=f"a {what.rstrip('s')} name") for i, v in enumerate(value)]
 
     def seq_len(self, value: Any, path: tuple[Any, ...]) -> int:
-        try:
-            return parse_seq_len(value)
-        except ValueError:
-            raise self.fail(path, f"expected a sequence length, got {_describe(value)}",
-                            hint="write a positive integer such as 4096, or 4K / 1M (K = 1024)") from None
+        return self.size(value, path, high=MAX_SEQ_LEN, what="a sequence length")
 
 
-def _describe(value: Any) -> str:
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return f"the boolean {value}"
-    if isinstance(value, (dict, list)):
-        return f"a {type(value).__name__}"
-    return f"{value!r}"
+_describe = describe
 
 
 def _resolve(ref: str, base: Path) -> str:
@@ -368,10 +322,8 @@ def load_experiment(path: str | Path, *, check_references: bool = True) -> Exper
                          hint="write sizes: [16, 32, 64, 128, 256, 512]")
         sizes = []
         for i, v in enumerate(sizes_raw):
-            if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-                raise r.fail(("area_sweep", "sizes", i), f"expected a positive integer array size, got {_describe(v)}",
-                             hint="the 2D array is size x size PEs, the 1D array size PEs")
-            sizes.append(v)
+            sizes.append(r.integer(v, ("area_sweep", "sizes", i), low=1, high=MAX_ARRAY_DIM,
+                                   what="a positive integer array size"))
         sweep_configs = names
         if "configurations" in s:
             raw = s["configurations"]
@@ -411,10 +363,7 @@ def _read_reference(r: _Reader, raw: Any, base: Path, names: Sequence[str], scop
         values = {}
         for key in ("speedup", "energy_ratio"):
             if key in c:
-                v = c[key]
-                if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-                    raise r.fail(path + (key,), f"{key} must be a positive number, got {_describe(v)}")
-                values[key] = float(v)
+                values[key] = r.number(c[key], path + (key,), positive=True, what=f"{key}, a positive number")
         if not values:
             raise r.fail(path, "a headline claim needs speedup and/or energy_ratio",
                          hint="write speedup: 6.7, energy_ratio: 0.79")
@@ -432,9 +381,9 @@ def _read_reference_points(r: _Reader, file: str, names: Sequence[str]) -> list[
     """Rows of a reference CSV (``#`` lines are comments); errors name the CSV's line and column."""
     path = ("reference", "points")
     try:
-        lines = Path(file).read_text().splitlines()
-    except OSError as exc:
-        raise r.fail(path, f"cannot read reference points '{file}': {exc.strerror or exc}",
+        lines = read_user_file(file, ExperimentError).splitlines()
+    except ExperimentError as exc:
+        raise r.fail(path, f"cannot read reference points: {exc}",
                      hint="give a CSV file relative to the experiment file") from None
     numbered = [(i + 1, line) for i, line in enumerate(lines) if line.strip() and not line.lstrip().startswith("#")]
     if not numbered:
@@ -515,11 +464,15 @@ def _read_configuration(r: _Reader, raw: Any, path: tuple[Any, ...], base: Path,
                              + f"baselines: {', '.join(known)}; or give a mapping .yaml file")
     else:
         search = r.mapping(c["search"], path + ("search",), ("objective",), ("objective", "budget", "seed"))
-        objective = r.string(search["objective"], path + ("search", "objective"))
-        if objective not in ("latency", "energy", "edp"):
-            raise r.fail(path + ("search", "objective"), f"unknown objective '{objective}'",
-                         hint="write latency, energy or edp")
+        r.choice(search["objective"], path + ("search", "objective"), ("latency", "energy", "edp"),
+                 what="objective")
         search = dict(search)
+        if "budget" in search:
+            search["budget"] = r.number(search["budget"], path + ("search", "budget"), positive=True, high=1e7,
+                                        what="a time budget in seconds")
+        if "seed" in search:
+            search["seed"] = r.integer(search["seed"], path + ("search", "seed"), low=0, high=2 ** 32 - 1,
+                                       what="an integer seed")
     if check:
         _check(r, path + ("cascade",), lambda: _load_cascade(cascade))
         _check(r, path + ("arch",), lambda: _load_arch(arch))

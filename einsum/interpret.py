@@ -14,13 +14,14 @@ in :attr:`RunResult.absent`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import networkx as nx
 import numpy as np
 
 from einloom.einsum import operators
 from einloom.einsum.cascade import Cascade, Einsum, rank_of
-from einloom.einsum.errors import Location, SpecError
+from einloom.base.errors import EinloomError, Location, SpecError
 from einloom.einsum.expr import Access, BinOp, Call, Expr, Name, Num, Reduce, Unary, walk
 from einloom.einsum.ranks import resolve
 
@@ -504,6 +505,34 @@ class Interpreter:
         return Val(gathered, want, mask)
 
 
+def input_sizes(cascade: Cascade, inputs: dict[str, np.ndarray], given: dict[str, int],
+                where: Callable[[str], Location], error: type[EinloomError] = SpecError) -> dict[str, int]:
+    """``given`` rank sizes completed from the input arrays' shapes.
+
+    Raises ``error`` at ``where(name)`` when an array has the wrong number of dimensions or disagrees
+    with ``given`` or with another array on a rank's size.
+    """
+    given = dict(given)
+    source = {rank: "--ranks" for rank in given}
+    for name in cascade.inputs:
+        if name not in inputs:
+            continue
+        array = np.asarray(inputs[name])
+        ranks = cascade.tensors[name].ranks
+        if array.ndim != len(ranks):
+            raise error(f"input {name} has {array.ndim} dimensions but its ranks are [{', '.join(ranks)}]",
+                        location=where(name), hint=f"give {name} as an array of shape ({', '.join(ranks)})")
+        for rank, size in zip(ranks, array.shape):
+            if rank in given and given[rank] != size:
+                raise error(f"inconsistent rank sizes: input {name} has {rank} = {size} but {source[rank]} has "
+                            f"{rank} = {given[rank]}", location=where(name),
+                            hint=f"every input (and --ranks) must agree on the size of {rank}; {name} is "
+                                 f"[{', '.join(ranks)}]")
+            given.setdefault(rank, size)
+            source.setdefault(rank, f"input {name}")
+    return given
+
+
 def run_cascade(cascade: Cascade, inputs: dict[str, np.ndarray], ranks: dict[str, int] | None = None,
                 *, keep_intermediates: bool = False) -> RunResult:
     """Execute ``cascade`` on ``inputs`` (arrays in the declared rank order) in float64.
@@ -521,19 +550,7 @@ def run_cascade(cascade: Cascade, inputs: dict[str, np.ndarray], ranks: dict[str
         if name not in inputs:
             raise SpecError(f"missing input {name!r}", location=Location(cascade.file, None, "inputs"),
                             hint=f"inputs of {cascade.name}: {', '.join(cascade.inputs)}")
-        array = np.asarray(inputs[name])
-        decl = cascade.tensors[name]
-        if array.ndim != len(decl.ranks):
-            raise SpecError(f"input {name} has {array.ndim} dimensions but its ranks are [{', '.join(decl.ranks)}]",
-                            location=Location(cascade.file, None, f"inputs.{name}"),
-                            hint=f"give {name} as an array of shape ({', '.join(decl.ranks)})")
-        for rank, size in zip(decl.ranks, array.shape):
-            if rank in given and given[rank] != size:
-                raise SpecError(f"inconsistent rank sizes: input {name} has {rank} = {size} but {rank} = "
-                                f"{given[rank]} elsewhere", location=Location(cascade.file, None, f"inputs.{name}"),
-                                hint=f"every input (and --ranks) must agree on the size of {rank}; {name} is "
-                                     f"[{', '.join(decl.ranks)}]")
-            given.setdefault(rank, size)
+    given = input_sizes(cascade, inputs, given, lambda name: Location(cascade.file, None, f"inputs.{name}"))
     sizes, params = resolve(cascade, given)
     interpreter = Interpreter(cascade, sizes, params)
     for name in cascade.inputs:

@@ -5,7 +5,6 @@ the field (for an Einsum: its position and text) and what to write instead.  See
 """
 from __future__ import annotations
 
-import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,14 +12,16 @@ from typing import Any
 
 import networkx as nx
 
+from einloom.base.errors import Location, SpecError
+from einloom.base.fields import did_you_mean
+from einloom.base.limits import MAX_EXPRESSION_CHARS, MAX_EXPRESSION_DEPTH, MAX_RANK_SIZE
+from einloom.base.yamlio import LineMap, load_yaml
 from einloom.einsum import operators
 from einloom.einsum.cascade import Cascade, Einsum, InitValue, Partition, TensorDecl, rank_of
-from einloom.einsum.errors import Location, SpecError
 from einloom.einsum.expr import (
     Access, BinOp, Call, Expr, Name, Num, Reduce, SyntaxProblem, Unary, parse_einsum, parse_expression, to_text,
     walk,
 )
-from einloom.einsum.yamlio import LineMap, load_yaml
 
 TOP_LEVEL_KEYS = ("name", "description", "source", "sequence_rank", "ranks", "params", "tensors", "inputs",
                   "outputs", "init", "einsums", "reference")
@@ -43,9 +44,33 @@ def _bool_key_message(key: bool, where: str) -> str:
     return f"{where}: the key {key} (written {words}) is a YAML 1.1 boolean, not a name"
 
 
-def did_you_mean(name: str, options) -> str | None:
-    close = difflib.get_close_matches(name, list(options), n=1, cutoff=0.6)
-    return f"did you mean {close[0]!r}?" if close else None
+def _guard(text: str) -> None:
+    """Refuse expressions longer or more deeply nested than the documented limits (before parsing,
+    so that no recursive step can run out of stack)."""
+    if len(text) > MAX_EXPRESSION_CHARS:
+        raise SyntaxProblem(f"expression of {len(text):,} characters, over the limit of {MAX_EXPRESSION_CHARS:,}",
+                            0, "split it into several Einsums or params")
+    depth = deepest = 0
+    for column, char in enumerate(text):
+        depth += char in "([{"
+        depth -= char in ")]}"
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise SyntaxProblem(f"brackets nested deeper than {MAX_EXPRESSION_DEPTH} levels", column,
+                                "split it into several Einsums")
+        deepest = max(deepest, depth)
+    operators_run = max((len(m.group(0)) for m in re.finditer(r"(?:[-+!~]\s*){%d,}" % MAX_EXPRESSION_DEPTH, text)),
+                        default=0)
+    if operators_run:
+        raise SyntaxProblem(f"more than {MAX_EXPRESSION_DEPTH} unary operators in a row", 0, "simplify the signs")
+
+
+def _parse(parse, text: str, *args):
+    """Run a parser on ``text`` within the length/depth limits; a RecursionError becomes a SyntaxProblem."""
+    _guard(text)
+    try:
+        return parse(text, *args)
+    except RecursionError:
+        raise SyntaxProblem("expression nested too deeply", 0, "split it into several Einsums") from None
 
 
 def library_names() -> list[str]:
@@ -263,7 +288,7 @@ def cascade_from_dict(data: Any, lines: LineMap | None = None) -> Cascade:
             raise ctx.fail(f"Einsum must be a string, got {type(text).__name__}", "einsums", i,
                            hint="quote the line if YAML read it as something else")
         try:
-            lhs, rhs, _ = parse_einsum(text, operators.is_reduction)
+            lhs, rhs, _ = _parse(parse_einsum, text, operators.is_reduction)
         except SyntaxProblem as problem:
             raise _einsum_error(ctx, i, text, f"syntax error at column {problem.column + 1}: {problem.message}",
                                 problem.hint) from None
@@ -394,7 +419,7 @@ def cascade_from_dict(data: Any, lines: LineMap | None = None) -> Cascade:
     initialised: set[str] = set()
     for key, value in init_raw.items():
         try:
-            target = parse_expression(str(key), lambda _n: False)
+            target = _parse(parse_expression, str(key), lambda _n: False)
         except SyntaxProblem as problem:
             raise ctx.fail(f"init key {key!r}: {problem.message}", "init", key) from None
         if not isinstance(target, Access):
@@ -420,7 +445,9 @@ def cascade_from_dict(data: Any, lines: LineMap | None = None) -> Cascade:
                 bound.add(index.name)
         try:
             value_expr = Num(float(value)) if isinstance(value, (int, float)) and not isinstance(value, bool) \
-                else parse_expression(str(value), operators.is_reduction)
+                else _parse(parse_expression, str(value), operators.is_reduction)
+            if isinstance(value_expr, Num) and value_expr.value != value_expr.value:
+                raise SyntaxProblem("NaN is not an initial value", 0)
         except SyntaxProblem as problem:
             raise ctx.fail(f"init {key}: {problem.message}", "init", key) from None
         checker = _RhsChecker(ctx, None, str(value), shapes, iterative, ranks_known, params, operators,
@@ -492,12 +519,32 @@ def cascade_from_dict(data: Any, lines: LineMap | None = None) -> Cascade:
 
     order = list(dict.fromkeys(r for t in shapes.values() for r in t)) + sorted(ranks_known - {
         r for t in shapes.values() for r in t})
-    return Cascade(
+    cascade = Cascade(
         name=name, description=description, source=source, params=params, rank_defaults=rank_defaults,
         tensors=tensors, inputs=tuple(inputs), outputs=tuple(outputs), init=tuple(inits),
         einsums=tuple(einsums), partitions=tuple(partitions), sequence_rank=sequence_rank,
         reference=reference, file=lines.file, ranks=tuple(order),
     )
+    _check_runnable(cascade, ctx)
+    return cascade
+
+
+def _check_runnable(cascade: Cascade, ctx: _Context) -> None:
+    """What ``run`` would refuse, refused at the door too: with the spec's own rank sizes, every
+    param must evaluate to a finite value and every rank (partition tiles included) to a positive
+    integer size.  Ranks the spec leaves to the workload (no ``ranks:`` default) are not known yet:
+    the params that need them are checked when the sizes are given."""
+    from einloom.einsum.ranks import resolve
+    try:
+        resolve(cascade)
+    except SpecError as exc:
+        if "has no value" in exc.message or "has no size" in exc.message:
+            return
+        field = exc.location.field or ""
+        path = tuple(field.split(".", 1)) if field.startswith(("params.", "ranks.")) else ()
+        raise SpecError(exc.message, location=ctx.lines.at(*path) if path else Location(cascade.file, None,
+                        field or None), hint=exc.hint or "fix the spec's ranks: or params: so that every size is "
+                        "a positive integer") from None
 
 
 def _is_loop_carried(access: Access, einsum: Einsum, iterative: dict[str, str],
@@ -554,12 +601,20 @@ def _expressions(ctx: _Context, data: dict, key: str) -> dict[str, Expr]:
         if isinstance(name, bool):
             raise ctx.fail(_bool_key_message(name, key), key, name, hint=_YAML_BOOL_HINT, field=key)
         if isinstance(value, bool) or value is None or isinstance(value, (list, dict)):
-            raise ctx.fail(f"{key}.{name} must be a number or an expression, got {value!r}", key, name)
+            raise ctx.fail(f"{key}.{name} must be a number or an expression, got {value!r}", key, name,
+                           hint=f"write e.g. {name}: 64 or {name}: E / 4 (quote text YAML reads as a boolean)")
         if isinstance(value, (int, float)):
-            result[str(name)] = Num(float(value))
+            number = float(value) if abs(value) < 1e308 else float("inf")
+            if number != number or number in (float("inf"), float("-inf")):
+                raise ctx.fail(f"{key}.{name} must be a finite number, got {value!r}", key, name,
+                               hint="NaN and infinity are not sizes or parameters")
+            if key == "ranks" and (number != int(number) or not 1 <= number <= MAX_RANK_SIZE):
+                raise ctx.fail(f"ranks.{name} must be a whole number in 1..{MAX_RANK_SIZE}, got {value!r}", key, name,
+                               hint="rank sizes are positive integers (limit 2**24)")
+            result[str(name)] = Num(number)
             continue
         try:
-            result[str(name)] = parse_expression(str(value), lambda _n: False)
+            result[str(name)] = _parse(parse_expression, str(value), lambda _n: False)
         except SyntaxProblem as problem:
             raise ctx.fail(f"{key}.{name}: {problem.message} (column {problem.column + 1})", key, name,
                            hint=problem.hint) from None

@@ -9,9 +9,12 @@ from __future__ import annotations
 import math
 import re
 
+import numpy as np
+
+from einloom.base.errors import Location, SpecError
+from einloom.base.limits import MAX_RANK_SIZE
 from einloom.einsum import operators
 from einloom.einsum.cascade import Cascade
-from einloom.einsum.errors import Location, SpecError
 from einloom.einsum.expr import BinOp, Call, Expr, Name, Num, Unary, to_text
 
 
@@ -24,12 +27,19 @@ def parse_rank_assignments(text: str, what: str = "--ranks") -> dict[str, int]:
         item = item.strip()
         if not item:
             continue
-        match = re.fullmatch(r"([A-Za-z][A-Za-z0-9_]*)\s*=\s*(\d+)", item)
+        match = re.fullmatch(r"([A-Za-z][A-Za-z0-9_]*)\s*=\s*(\d{1,12})([kKmM]?)", item)
         if not match:
-            raise SpecError(f"{what}: cannot read {item!r}", hint="write RANK=SIZE pairs, e.g. P=512,M=512,E=64")
-        name, value = match.group(1), int(match.group(2))
+            raise SpecError(f"{what}: cannot read {item!r}", location=Location(None, None, what),
+                            hint="write RANK=SIZE pairs, e.g. P=512,M=512,E=64 (or P=4K)")
+        name = match.group(1)
+        value = int(match.group(2)) * {"": 1, "K": 1024, "M": 1024 ** 2}[match.group(3).upper()]
         if value <= 0:
-            raise SpecError(f"{what}: {name} must be a positive size, got {value}")
+            raise SpecError(f"{name} must be a positive size, got {value}", location=Location(None, None, what))
+        if value > MAX_RANK_SIZE:
+            raise SpecError(f"{name}={value} is over the limit of {MAX_RANK_SIZE} (2**24) for a rank size",
+                            location=Location(None, None, what), hint="see the README's limits")
+        if name in sizes:
+            raise SpecError(f"{name} is given twice", location=Location(None, None, what))
         sizes[name] = value
     return sizes
 
@@ -51,15 +61,35 @@ def evaluate_scalar(expr: Expr, env: dict[str, float], what: str, location: Loca
         right = evaluate_scalar(expr.right, env, what, location)
         if expr.op == "/" and right == 0:
             raise SpecError(f"{what}: division by zero in {to_text(expr)}", location=location)
-        return float(operators.BINARY_SYMBOLS[expr.op].function(left, right))
+        with np.errstate(all="ignore"):
+            value = float(operators.BINARY_SYMBOLS[expr.op].function(left, right))
+        return _finite(value, expr, what, location)
     if isinstance(expr, Call):
         op = operators.map_operator(expr.func)
         args = [evaluate_scalar(a, env, what, location) for a in expr.args]
-        value = float(op.function(*args))
-        if math.isnan(value):
-            raise SpecError(f"{what}: {to_text(expr)} is not a number", location=location)
-        return value
+        with np.errstate(all="ignore"):
+            value = float(op.function(*args))
+        return _finite(value, expr, what, location)
     raise SpecError(f"{what}: {to_text(expr)} is not a scalar expression", location=location)
+
+
+def _finite(value: float, expr: Expr, what: str, location: Location | None) -> float:
+    if math.isnan(value):
+        raise SpecError(f"{what}: {to_text(expr)} is not a number", location=location,
+                        hint="check the arguments (sqrt and log of negative values, 0/0)")
+    if math.isinf(value):
+        raise SpecError(f"{what}: {to_text(expr)} is not finite", location=location,
+                        hint="a param must evaluate to a finite value")
+    return value
+
+
+def _field_of(cascade: Cascade, rank: str) -> str:
+    """Where a rank's size came from: a param, the spec's ranks:, or the command line."""
+    if rank in cascade.params:
+        return f"params.{rank}"
+    if rank in cascade.rank_defaults:
+        return f"ranks.{rank}"
+    return "--ranks"
 
 
 def resolve(cascade: Cascade, given: dict[str, int] | None = None) -> tuple[dict[str, int], dict[str, float]]:
@@ -104,6 +134,12 @@ def resolve(cascade: Cascade, given: dict[str, int] | None = None) -> tuple[dict
                 stride = evaluate_scalar(part.stride, scope, f"stride of {part.root}", where)
             except SpecError:
                 continue
+            if stride != int(stride) or not 1 <= stride <= MAX_RANK_SIZE:
+                field = f"params.{part.stride.name}" if isinstance(part.stride, Name) and \
+                    part.stride.name in cascade.params else "--ranks"
+                raise SpecError(f"the tile {to_text(part.stride)} of rank {part.root} must be a positive integer, "
+                                f"got {stride:g}", location=Location(cascade.file, None, field),
+                                hint=f"{part.root} is split into tiles of {to_text(part.stride)} elements")
             if part.inner not in env:
                 env[part.inner] = stride
             if part.root in env and part.outer not in env:
@@ -116,7 +152,11 @@ def resolve(cascade: Cascade, given: dict[str, int] | None = None) -> tuple[dict
         value = env[rank]
         if value != int(value) or value <= 0:
             raise SpecError(f"rank {rank} must have a positive integer size, got {value:g}",
-                            location=Location(cascade.file, None, "--ranks"))
+                            location=Location(cascade.file, None, _field_of(cascade, rank)))
+        if value > MAX_RANK_SIZE:
+            raise SpecError(f"rank {rank} has size {value:g}, over the limit of {MAX_RANK_SIZE} (2**24)",
+                            location=Location(cascade.file, None, _field_of(cascade, rank)),
+                            hint="see the README's limits")
         sizes[rank] = int(value)
     for part in cascade.partitions:
         stride = evaluate_scalar(part.stride, {**env, **params}, f"stride of {part.root}", where)

@@ -50,8 +50,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping as TMapping
 
-from einloom.einsum.errors import Location, MappingError
-from einloom.einsum.yamlio import LineMap, load_yaml
+from einloom.base.errors import Location, MappingError
+from einloom.base.fields import FieldReader, describe
+from einloom.base.limits import MAX_FACTOR, MAX_RANK_SIZE
+from einloom.base.yamlio import LineMap, load_yaml
 
 #: Temporal storage levels, outermost first.
 TEMPORAL_LEVELS: tuple[str, ...] = ("DRAM", "GLB", "PE")
@@ -158,163 +160,109 @@ class Mapping:
 
 _TOP = ("name", "binding", "spatial", "tiling", "loop_order", "groups", "spill", "bypass", "spatial_overrides",
         "cascade", "description", "params")
-
-
-def _fail(linemap: LineMap | None, file: str | None, path: tuple[Any, ...], message: str,
-          hint: str | None = None) -> MappingError:
-    loc = linemap.at(*path) if linemap is not None else Location(file, None, ".".join(map(str, path)) or None)
-    return MappingError(message, location=loc, hint=hint)
-
-
-def _names(value: Any, fail, path: tuple[Any, ...], what: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [v.strip() for v in value.split(",") if v.strip()]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise fail(path, f"expected a list of {what}", f"write e.g. [{what[:-1].upper()}1, ...]")
-    return tuple(value)
+_GROUP_KEYS = ("einsums", "pipeline", "interleave_rank")
 
 
 def mapping_from_dict(data: Any, linemap: LineMap | None = None, *, file: str | None = None) -> Mapping:
     """Build and check a :class:`Mapping` from plain data (a parsed YAML/JSON document).
 
-    Checks the structure only; whether the names exist in a cascade and the tiles fit an architecture
-    is checked by :func:`einloom.mapper.evaluate.check_mapping` against them.
+    Checks the structure only (types, known levels, arrays and dimensions, whole positive factors
+    within :data:`~einloom.base.limits.MAX_FACTOR`, no NaN/infinity/booleans); whether the names exist
+    in a cascade and the tiles fit an architecture is checked against them by the mapper.
     """
-
-    def fail(path: tuple[Any, ...], message: str, hint: str | None = None) -> MappingError:
-        return _fail(linemap, file, path, message, hint)
-
+    prefix: tuple[Any, ...] = ()
     if isinstance(data, dict) and set(data) == {"mapping"}:
-        data = data["mapping"]
-        if linemap is not None:
-            linemap = _Shifted(linemap, "mapping")  # type: ignore[assignment]
-    if not isinstance(data, dict):
-        raise fail((), "a mapping file must be a YAML mapping", "start with 'name: ...' and 'binding: ...'")
-    for key in data:
-        if key not in _TOP:
-            import difflib
-            close = difflib.get_close_matches(str(key), _TOP, n=1)
-            raise fail((key,), f"unknown field '{key}'",
-                       (f"did you mean '{close[0]}'? " if close else "") + "fields: " + ", ".join(_TOP))
-    for key in ("name", "binding", "spatial"):
-        if key not in data:
-            raise fail((), f"missing field '{key}'", "see 'einloom map --help' for the mapping format")
-    name = data["name"]
-    if not isinstance(name, str) or not name:
-        raise fail(("name",), "name must be a non-empty string")
+        data, prefix = data["mapping"], ("mapping",)
+    r = FieldReader(linemap, MappingError, file=file, prefix=prefix)
+    top = r.mapping(data, (), ("name", "binding", "spatial"), _TOP[3:], what="a YAML mapping with name:, binding:, "
+                    "spatial:", key_kind="field")
+    name = r.string(top["name"], ("name",))
 
-    # binding: {array: [einsums]}
     binding: dict[str, str] = {}
-    if not isinstance(data["binding"], dict):
-        raise fail(("binding",), "binding must map an array ('2d'/'1d') to a list of Einsums",
-                   "write binding: {2d: [QK, AV], 1d: [GM, SN, SD, A]}")
-    for array, einsums in data["binding"].items():
-        if str(array) not in ARRAY_DIMS:
-            raise fail(("binding", array), f"unknown array '{array}'", "use '2d' or '1d'")
-        for i, einsum in enumerate(_names(einsums, fail, ("binding", array), "Einsums")):
+    r.mapping(top["binding"], ("binding",), what="a mapping of array ('2d'/'1d') to a list of Einsums")
+    for array, einsums in top["binding"].items():
+        r.choice(str(array), ("binding", array), tuple(ARRAY_DIMS), what="array")
+        for i, einsum in enumerate(r.names(einsums, ("binding", array), "Einsums")):
             if einsum in binding:
-                raise fail(("binding", array, i), f"Einsum '{einsum}' is bound twice "
-                           f"(to {binding[einsum]} and {array})", "bind each Einsum to one array")
+                raise r.fail(("binding", array, i), f"Einsum '{einsum}' is bound twice "
+                             f"(to {binding[einsum]} and {array})", "bind each Einsum to one array")
             binding[einsum] = str(array)
 
     spatial: dict[str, dict[str, tuple[str, ...]]] = {}
-    if not isinstance(data["spatial"], dict):
-        raise fail(("spatial",), "spatial must map an array to {dimension: [ranks]}",
-                   "write spatial: {2d: {rows: [M0], cols: [P]}, 1d: {lanes: [P]}}")
-    for array, dims in data["spatial"].items():
-        if str(array) not in ARRAY_DIMS:
-            raise fail(("spatial", array), f"unknown array '{array}'", "use '2d' or '1d'")
-        spatial[str(array)] = _read_dims(dims, str(array), fail, ("spatial", array))
+    r.mapping(top["spatial"], ("spatial",), what="a mapping of array to {dimension: [ranks]}")
+    for array, dims in top["spatial"].items():
+        r.choice(str(array), ("spatial", array), tuple(ARRAY_DIMS), what="array")
+        spatial[str(array)] = _read_dims(r, dims, str(array), ("spatial", array))
 
     overrides: dict[str, dict[str, tuple[str, ...]]] = {}
-    for einsum, dims in (data.get("spatial_overrides") or {}).items():
+    raw_overrides = r.mapping(top.get("spatial_overrides") or {}, ("spatial_overrides",),
+                              what="a mapping of Einsum to {dimension: [ranks]}")
+    for einsum, dims in raw_overrides.items():
         if einsum not in binding:
-            raise fail(("spatial_overrides", einsum), f"spatial override for unbound Einsum '{einsum}'",
-                       "bind it first under binding:")
-        overrides[einsum] = _read_dims(dims, binding[einsum], fail, ("spatial_overrides", einsum))
+            raise r.fail(("spatial_overrides", einsum), f"spatial override for unbound Einsum '{einsum}'",
+                         "bind it first under binding:")
+        overrides[einsum] = _read_dims(r, dims, binding[einsum], ("spatial_overrides", einsum))
 
     tiling: dict[str, dict[str, int]] = {}
-    raw_tiling = data.get("tiling") or {}
-    if not isinstance(raw_tiling, dict):
-        raise fail(("tiling",), "tiling must map a rank to {level: factor}", "write tiling: {P: {DRAM: 4, spatial: 256}}")
+    raw_tiling = r.mapping(top.get("tiling") or {}, ("tiling",), what="a mapping of rank to {level: factor}")
     for rank, levels in raw_tiling.items():
-        if not isinstance(levels, dict):
-            raise fail(("tiling", rank), f"tiling of {rank} must map a level to a factor",
-                       f"levels: {', '.join(LEVELS)}")
-        tiling[str(rank)] = {}
-        for level, factor in levels.items():
-            if level not in LEVELS:
-                raise fail(("tiling", rank, level), f"unknown level '{level}'", f"levels: {', '.join(LEVELS)}")
-            if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-                raise fail(("tiling", rank, level), f"factor must be a positive integer, got {factor!r}")
-            tiling[str(rank)][level] = factor
+        r.mapping(levels, ("tiling", rank), optional=LEVELS, what=f"a mapping of level ({', '.join(LEVELS)}) "
+                  "to factor", key_kind="level")
+        tiling[str(rank)] = {level: r.integer(factor, ("tiling", rank, level), low=1, high=MAX_FACTOR,
+                                              what="a positive whole factor")
+                             for level, factor in levels.items()}
 
     loop_order: dict[str, tuple[str, ...]] = {}
-    raw_order = data.get("loop_order") or {}
-    if not isinstance(raw_order, dict):
-        raise fail(("loop_order",), "loop_order must map a level to a list of ranks", "write loop_order: {DRAM: [P, M1]}")
+    raw_order = r.mapping(top.get("loop_order") or {}, ("loop_order",), optional=TEMPORAL_LEVELS,
+                          what="a mapping of temporal level to a list of ranks", key_kind="temporal level")
     for level, ranks in raw_order.items():
-        if level not in TEMPORAL_LEVELS:
-            raise fail(("loop_order", level), f"unknown temporal level '{level}'",
-                       f"levels: {', '.join(TEMPORAL_LEVELS)}")
-        order = _names(ranks, fail, ("loop_order", level), "ranks")
-        if len(set(order)) != len(order):
-            raise fail(("loop_order", level), "a rank appears twice in one level's loop order")
-        loop_order[level] = order
+        loop_order[level] = r.names(ranks, ("loop_order", level), "ranks")
 
     groups: list[FusionGroup] = []
-    raw_groups = data.get("groups")
+    raw_groups = top.get("groups")
     if raw_groups is None:
         raw_groups = [{"einsums": "all", "pipeline": "interleave"}]
     if not isinstance(raw_groups, list):
-        raise fail(("groups",), "groups must be a list of {einsums, pipeline}",
-                   "write groups: [{einsums: all, pipeline: interleave, interleave_rank: M1}]")
+        raise r.fail(("groups",), f"groups must be a list of {{einsums, pipeline}}, got {describe(raw_groups)}",
+                     "write groups: [{einsums: all, pipeline: interleave, interleave_rank: M1}]")
     seen: dict[str, int] = {}
     for i, g in enumerate(raw_groups):
-        if not isinstance(g, dict) or "einsums" not in g:
-            raise fail(("groups", i), "a group needs 'einsums' (a list, or 'all')")
-        for key in g:
-            if key not in ("einsums", "pipeline", "interleave_rank"):
-                raise fail(("groups", i, key), f"unknown group field '{key}'",
-                           "fields: einsums, pipeline, interleave_rank")
-        members = ("all",) if g["einsums"] == "all" else _names(g["einsums"], fail, ("groups", i, "einsums"),
-                                                                  "Einsums")
+        r.mapping(g, ("groups", i), ("einsums",), _GROUP_KEYS[1:], what="a group {einsums, pipeline}",
+                  key_kind="group field")
+        members = ("all",) if g["einsums"] == "all" else r.names(g["einsums"], ("groups", i, "einsums"), "Einsums")
         for e in members:
             if e == "all":
                 continue
             if e not in binding:
-                raise fail(("groups", i, "einsums"), f"group lists unbound Einsum '{e}'",
-                           "every grouped Einsum must be bound under binding:")
+                raise r.fail(("groups", i, "einsums"), f"group lists unbound Einsum '{e}'",
+                             "every grouped Einsum must be bound under binding:")
             if e in seen:
-                raise fail(("groups", i, "einsums"), f"Einsum '{e}' is in groups {seen[e]} and {i}")
+                raise r.fail(("groups", i, "einsums"), f"Einsum '{e}' is in groups {seen[e]} and {i}")
             seen[e] = i
-        pipeline = g.get("pipeline", "interleave")
-        if pipeline not in PIPELINE_MODES:
-            raise fail(("groups", i, "pipeline"), f"unknown pipeline '{pipeline}'",
-                       f"one of {', '.join(PIPELINE_MODES)}")
+        pipeline = r.choice(g.get("pipeline", "interleave"), ("groups", i, "pipeline"), PIPELINE_MODES,
+                            what="pipeline")
         rank = g.get("interleave_rank")
-        if rank is not None and not isinstance(rank, str):
-            raise fail(("groups", i, "interleave_rank"), "interleave_rank must be a rank name")
+        if rank is not None:
+            rank = r.string(rank, ("groups", i, "interleave_rank"), what="a rank name")
         groups.append(FusionGroup(members, pipeline, rank))
     if sum(1 for g in groups if g.einsums == ("all",)) > 1:
-        raise fail(("groups",), "only one group may be 'all'")
+        raise r.fail(("groups",), "only one group may be 'all'")
 
-    spill = _names(data.get("spill") or [], fail, ("spill",), "tensors")
-    bypass = _names(data.get("bypass") or [], fail, ("bypass",), "tensors")
-    params: dict[str, int] = {}
-    raw_params = data.get("params") or {}
-    if not isinstance(raw_params, dict):
-        raise fail(("params",), "params must map a cascade parameter to an integer", "write params: {M0: 256}")
-    for key, value in raw_params.items():
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise fail(("params", key), f"parameter {key} must be a positive integer, got {value!r}")
-        params[str(key)] = value
-    cascade = data.get("cascade")
-    if cascade is not None and not isinstance(cascade, str):
-        raise fail(("cascade",), "cascade must be a library name or a path")
+    spill = r.names(top.get("spill") or [], ("spill",), "tensors")
+    bypass = r.names(top.get("bypass") or [], ("bypass",), "tensors")
+    raw_params = r.mapping(top.get("params") or {}, ("params",), what="a mapping of cascade parameter to an integer")
+    params = {str(key): r.integer(value, ("params", key), low=1, high=MAX_RANK_SIZE, what="a positive integer")
+              for key, value in raw_params.items()}
+    cascade = top.get("cascade")
+    if cascade is not None:
+        cascade = r.string(cascade, ("cascade",), what="a library name or a path")
+    description = top.get("description")
+    description = "" if description is None else r.string(description, ("description",), what="text",
+                                                           allow_empty=True)
+    view = _Shifted(linemap, "mapping") if (prefix and linemap is not None) else linemap
     return Mapping(name=name, binding=binding, spatial=spatial, tiling=tiling, loop_order=loop_order,
                    groups=tuple(groups), spill=spill, bypass=bypass, spatial_overrides=overrides, cascade=cascade,
-                   description=str(data.get("description") or ""), params=params, file=file, linemap=linemap)
+                   description=description, params=params, file=file, linemap=view)
 
 
 class _Shifted:
@@ -331,17 +279,10 @@ class _Shifted:
         return self.inner.line((self.key,) + tuple(path))
 
 
-def _read_dims(dims: Any, array: str, fail, path: tuple[Any, ...]) -> dict[str, tuple[str, ...]]:
-    if not isinstance(dims, dict):
-        raise fail(path, f"expected {{dimension: [ranks]}} for the {array} array",
-                   f"dimensions of {array}: {', '.join(ARRAY_DIMS[array])}")
-    out = {}
-    for dim, ranks in dims.items():
-        if dim not in ARRAY_DIMS[array]:
-            raise fail(path + (dim,), f"the {array} array has no dimension '{dim}'",
-                       f"dimensions of {array}: {', '.join(ARRAY_DIMS[array])}")
-        out[str(dim)] = _names(ranks, fail, path + (dim,), "ranks")
-    return out
+def _read_dims(r: FieldReader, dims: Any, array: str, path: tuple[Any, ...]) -> dict[str, tuple[str, ...]]:
+    r.mapping(dims, path, optional=ARRAY_DIMS[array], what=f"{{dimension: [ranks]}} for the {array} array",
+              key_kind=f"dimension of the {array} array:")
+    return {str(dim): r.names(ranks, path + (dim,), "ranks") for dim, ranks in dims.items()}
 
 
 def load_mapping(path: str | Path) -> Mapping:

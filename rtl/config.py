@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from einloom.einsum.errors import ArchError
-from einloom.einsum.yamlio import LineMap, load_yaml
+from einloom.base.errors import ArchError
+from einloom.base.fields import FieldReader, describe
+from einloom.base.yamlio import LineMap, load_yaml
 from einloom.sim.formats import FormatSpecError, NumberFormat, make_format
 
 RTL_KEYS = {"number_format", "head_dim", "value_dim", "max_keys", "max_queries", "scale", "tile_m"}
@@ -69,72 +70,42 @@ class RtlConfig:
     @classmethod
     def from_dict(cls, data: Any, *, lines: LineMap | None = None, source: str | None = None) -> "RtlConfig":
         lines = lines or LineMap({}, source)
-
-        def err(message: str, *path: Any, hint: str | None = None) -> ArchError:
-            return ArchError(message, location=lines.at(*path), hint=hint)
-
-        if not isinstance(data, dict):
-            raise err("an architecture file must be a mapping", hint="start with 'name:' and 'array_2d:'")
-
-        def section(*path: str, required: bool = True) -> dict:
-            node: Any = data
-            for key in path:
-                if not isinstance(node, dict) or key not in node:
-                    if not required:
-                        return {}
-                    raise err(f"missing '{'.'.join(path)}'", *path[:-1],
-                              hint=f"add '{path[-1]}:' (see examples/archs/rtl-4x4-int8.yaml)")
-                node = node[key]
-            if not isinstance(node, dict):
-                raise err("must be a mapping", *path)
-            return node
-
-        def integer(node: dict, path: tuple, key: str, default: int | None = None, lo: int = 1,
-                    hi: int = 1 << 20) -> int:
-            if key not in node:
-                if default is None:
-                    raise err(f"missing '{'.'.join(path + (key,))}'", *path, hint=f"add '{key}: <integer>'")
-                return default
-            value = node[key]
-            if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
-                raise err(f"must be an integer in {lo}..{hi}, got {value!r}", *path, key)
-            return value
-
+        r = FieldReader(lines, ArchError, file=source)
+        r.mapping(data, (), ("array_2d", "rtl"), what="an architecture mapping", open_keys=True)
         name = data.get("name", Path(source).stem if source else "einloom")
         if not isinstance(name, str) or not name.replace("-", "_").replace(".", "_").isidentifier():
-            raise err(f"must be a name of letters, digits, '-', '_', got {name!r}", "name")
-        a2 = section("array_2d")
-        rows = integer(a2, ("array_2d",), "rows", hi=64)
-        cols = integer(a2, ("array_2d",), "cols", hi=64)
-        a1 = section("array_1d", required=False)
-        width = integer(a1, ("array_1d",), "width", default=cols, hi=64)
+            raise r.fail(("name",), f"must be a name of letters, digits, '-', '_', got {describe(name)}")
+        a2 = r.mapping(data["array_2d"], ("array_2d",), ("rows", "cols"), what="a mapping {rows, cols}",
+                       open_keys=True)
+        rows = r.integer(a2["rows"], ("array_2d", "rows"), low=1, high=64)
+        cols = r.integer(a2["cols"], ("array_2d", "cols"), low=1, high=64)
+        a1 = r.mapping(data.get("array_1d") or {}, ("array_1d",), what="a mapping {width}", open_keys=True)
+        width = r.integer(a1.get("width", cols), ("array_1d", "width"), low=1, high=64)
         if width != cols:
-            raise err(f"must equal array_2d.cols ({cols}): the RTL gives each query column one 1D PE",
-                      "array_1d", "width", hint=f"write 'width: {cols}'")
-        clock = data.get("clock_mhz", 100)
-        if not isinstance(clock, (int, float)) or isinstance(clock, bool) or clock <= 0:
-            raise err(f"must be a positive number, got {clock!r}", "clock_mhz")
-        rtl = section("rtl")
-        unknown = sorted(set(rtl) - RTL_KEYS)
-        if unknown:
-            raise err(f"unknown key '{unknown[0]}'", "rtl", unknown[0],
-                      hint=f"known keys: {', '.join(sorted(RTL_KEYS))}")
-        e = integer(rtl, ("rtl",), "head_dim", hi=1024)
-        f = integer(rtl, ("rtl",), "value_dim", hi=1024)
-        max_keys = integer(rtl, ("rtl",), "max_keys", hi=1 << 16)
-        max_queries = integer(rtl, ("rtl",), "max_queries", hi=1 << 16)
+            raise r.fail(("array_1d", "width"), f"must equal array_2d.cols ({cols}): the RTL gives each query "
+                         "column one 1D PE", f"write 'width: {cols}'")
+        clock = r.number(data.get("clock_mhz", 100), ("clock_mhz",), positive=True, high=1e5)
+        rtl = r.mapping(data["rtl"], ("rtl",), ("head_dim", "value_dim", "max_keys", "max_queries"),
+                        tuple(sorted(RTL_KEYS - {"head_dim", "value_dim", "max_keys", "max_queries"})),
+                        what="a mapping of RTL settings")
+        e = r.integer(rtl["head_dim"], ("rtl", "head_dim"), low=1, high=1024)
+        f = r.integer(rtl["value_dim"], ("rtl", "value_dim"), low=1, high=1024)
+        max_keys = r.integer(rtl["max_keys"], ("rtl", "max_keys"), low=1, high=1 << 16)
+        max_queries = r.integer(rtl["max_queries"], ("rtl", "max_queries"), low=1, high=1 << 16)
         if "tile_m" in rtl:
-            tile = integer(rtl, ("rtl",), "tile_m")
+            tile = r.integer(rtl["tile_m"], ("rtl", "tile_m"), low=1, high=64)
             if tile != rows:
-                raise err(f"must equal array_2d.rows ({rows}): a key tile fills the array's rows",
-                          "rtl", "tile_m", hint=f"write 'tile_m: {rows}' or leave it out")
-        scale = rtl.get("scale", True)
-        if not isinstance(scale, bool):
-            raise err(f"must be true or false, got {scale!r}", "rtl", "scale")
+                raise r.fail(("rtl", "tile_m"), f"must equal array_2d.rows ({rows}): a key tile fills the array's "
+                             "rows", f"write 'tile_m: {rows}' or leave it out")
+        scale = r.boolean(rtl.get("scale", True), ("rtl", "scale"))
+
+        def err(message: str, *path: Any, hint: str | None = None) -> ArchError:
+            return r.fail(path, message, hint)
+
         spec = rtl.get("number_format", {"kind": "fixed"})
         if not isinstance(spec, dict):
-            raise err("must be a mapping such as {kind: fixed, input_bits: 8, frac_bits: 4}",
-                      "rtl", "number_format")
+            raise err("must be a mapping", "rtl", "number_format",
+                      hint="write e.g. number_format: {kind: fixed, input_bits: 8, frac_bits: 4}")
         try:
             fmt = make_format(spec, head_dim=e, scale=scale, max_keys=max_keys)
         except FormatSpecError as exc:

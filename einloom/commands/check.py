@@ -35,10 +35,12 @@ def register(subparsers) -> None:
 def run(args) -> int:
     if args.list or not args.spec:
         return list_library(args)
+    from einloom.base.output import output_file
+    dot_path = output_file(args.dot, "--dot", default_name="cascade.dot") if args.dot is not None else None
     cascade = load_cascade(args.spec)
     analysis = analyse(cascade, parse_rank_assignments(args.ranks) or None)
-    if args.dot:
-        write_dot(analysis, args.dot)
+    if dot_path is not None:
+        write_dot(analysis, str(dot_path))
     if args.json:
         print(json.dumps(analysis.to_dict(), indent=2))
         return 0
@@ -70,8 +72,8 @@ def write_dot(analysis, path: str) -> None:
         style = {"carried": "dashed", "final": "bold"}.get(data["kind"], "solid")
         lines.append(f'  "{a}" -> "{b}" [style={style}];')
     lines.append("}")
-    with open(path, "w") as handle:
-        handle.write("\n".join(lines) + "\n")
+    from einloom.base.output import write_text
+    write_text(path, "\n".join(lines) + "\n", "--dot", default_name="cascade.dot")
 
 
 def render(cascade, analysis) -> str:

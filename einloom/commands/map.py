@@ -5,7 +5,9 @@ import argparse
 import json
 from pathlib import Path
 
-from einloom.einsum.errors import MappingError, WorkloadError
+from einloom.base.errors import InputError, MappingError
+from einloom.base.output import write_text
+from einloom.commands import flags
 
 EPILOG = """\
 examples:
@@ -29,21 +31,44 @@ def register(subparsers) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", metavar="SPEC", help="library cascade name or spec file")
     parser.add_argument("--arch", required=True, help="architecture preset name or YAML file")
-    parser.add_argument("--workload", required=True, help="workload preset name or YAML file")
-    parser.add_argument("--seq-len", type=int, metavar="N", help="sequence length (P = M = N for prefill)")
-    parser.add_argument("--batch", type=int, metavar="B", help="override the workload's batch")
+    parser.add_argument("--workload", required=True,
+                        help="workload preset name, workload YAML file or HuggingFace config.json")
+    parser.add_argument("--seq-len", type=flags.seq_len, metavar="N",
+                        help="sequence length, e.g. 4096 or 16K (P = M = N for prefill; M = N for decode)")
+    parser.add_argument("--batch", type=flags.batch, metavar="B", help="override the workload's batch")
+    parser.add_argument("--phase", choices=["prefill", "decode"],
+                        help="override the workload's phase (decode: P = 1 new token per sequence)")
     parser.add_argument("--ranks", metavar="R=N,...",
                         help="rank sizes the cascade needs beyond the workload's (e.g. MLA's C=512,R=64)")
     parser.add_argument("--mapping", metavar="NAME|FILE", help="baseline name (fusemax, flat, unfused) or mapping file")
     parser.add_argument("--search", action="store_true", help="search for the best mapping")
-    parser.add_argument("--objective", choices=["latency", "energy", "edp"], default="latency")
-    parser.add_argument("--budget", type=float, metavar="SECONDS",
-                        help="stop the search after this long (best so far; default: run to completion)")
+    parser.add_argument("--objective", choices=["latency", "energy", "edp"],
+                        help="what --search minimises (default latency)")
+    parser.add_argument("--budget", type=flags.positive_number("a time in seconds", 1e7), metavar="SECONDS",
+                        help="stop --search after this long (best so far; default: run to completion)")
     parser.add_argument("--end-to-end", action="store_true", help="add the linear layers (Q, K, V, Z, FFN)")
     parser.add_argument("--save-mapping", metavar="FILE", help="write the (found) mapping as YAML")
     parser.add_argument("--save-schedule", metavar="FILE", help="write the lowered schedule as JSON")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
     parser.set_defaults(func=run)
+
+
+def validate_flags(args) -> None:
+    """Flag combinations that cannot mean anything are errors, not silently ignored."""
+    from einloom.base.errors import Location
+    from einloom.base.output import output_file
+    if args.search and args.mapping:
+        raise MappingError("--search and --mapping are exclusive", location=Location(field="--search"),
+                           hint="drop one of them")
+    for flag, value in (("--objective", args.objective), ("--budget", args.budget)):
+        if value is not None and not args.search:
+            raise InputError("applies only to --search", location=Location(field=flag),
+                             hint=f"add --search, or drop {flag}")
+    args.objective = args.objective or "latency"
+    if args.save_mapping is not None:
+        args.save_mapping = str(output_file(args.save_mapping, "--save-mapping", default_name="mapping.yaml"))
+    if args.save_schedule is not None:
+        args.save_schedule = str(output_file(args.save_schedule, "--save-schedule", default_name="schedule.json"))
 
 
 def run(args) -> int:
@@ -55,17 +80,12 @@ def run(args) -> int:
     from einloom.mapper.evaluate import evaluate, evaluate_end_to_end
     from einloom.mapper.mapping import load_mapping
 
+    validate_flags(args)
     cascade = load_cascade(args.spec)
     arch = load_arch(args.arch)
-    workload = load_workload(args.workload)
-    if args.seq_len is not None:
-        workload = workload.with_seq_len(args.seq_len)
-    if args.batch is not None:
-        workload = workload.with_batch(args.batch)
+    workload = load_workload(args.workload, seq_len=args.seq_len, batch=args.batch, phase=args.phase)
     if args.ranks:
         workload = workload.with_ranks(parse_rank_assignments(args.ranks))
-    if args.search and args.mapping:
-        raise MappingError("--search and --mapping are exclusive", hint="drop one of them")
     search_info = None
     if args.search:
         from einloom.mapper.search import search
@@ -84,9 +104,9 @@ def run(args) -> int:
     total = evaluate_end_to_end(cascade, mapping, arch, workload) if args.end_to_end else None
     evaluation = total.attention if total is not None else evaluate(cascade, mapping, arch, workload)
     if args.save_mapping:
-        Path(args.save_mapping).write_text(mapping.to_yaml())
+        write_text(args.save_mapping, mapping.to_yaml(), "--save-mapping")
     if args.save_schedule and evaluation.schedule is not None:
-        Path(args.save_schedule).write_text(evaluation.schedule.to_json() + "\n")
+        write_text(args.save_schedule, evaluation.schedule.to_json() + "\n", "--save-schedule")
 
     if args.json:
         out = {"evaluation": evaluation.to_dict(include_schedule=True), "mapping": mapping.to_dict()}

@@ -27,9 +27,10 @@ def register(subparsers) -> None:
 def run(args) -> int:
     from einloom.einsum.errors import ToolError
     from einloom.rtl import RtlConfig, generate
+    from einloom.base.output import output_folder
+    out = output_folder(args.output, "--output")
     cfg = RtlConfig.from_yaml(args.arch)
     design = generate(cfg)
-    out = Path(args.output)
     vpath, mpath = design.write(out)
     lint_ok = None
     if args.lint:

@@ -57,8 +57,9 @@ class Spinner:
 
     FRAMES = "|/-\\"
 
-    def __init__(self, stream=None):
+    def __init__(self, stream=None, prefix: str = "einloom synth"):
         self.stream = stream or sys.stderr
+        self.prefix = prefix
         self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
         self.stage: str | None = None
         self.start = 0.0
@@ -108,7 +109,7 @@ class Spinner:
         self.stage = None
 
     def _write_line(self, text: str) -> None:
-        self.stream.write(f"einloom synth: {text}\n")
+        self.stream.write(f"{self.prefix}: {text}\n")
         self.stream.flush()
 
     def close(self) -> None:
@@ -160,11 +161,17 @@ def _design(args) -> tuple[str, str, dict]:
         if not args.top:
             raise ToolError("--verilog needs --top", location=Location(field="--top"),
                             hint="name the top module, e.g. --top core")
+        if Path(args.verilog).exists() and not Path(args.verilog).is_file():
+            raise ToolError(f"{args.verilog} is not a regular file", location=Location(field="--verilog"),
+                            hint="give a Verilog source file")
         try:
             text = Path(args.verilog).read_text()
         except OSError as error:
             raise ToolError(f"cannot read {args.verilog}: {error.strerror}",
                             location=Location(field="--verilog"), hint="check the path") from None
+        except UnicodeDecodeError:
+            raise ToolError(f"{args.verilog} is not UTF-8 text", location=Location(field="--verilog"),
+                            hint="give a Verilog source file") from None
         return text, args.top, {"source": args.verilog}
     match = re.fullmatch(r"(\d+)[xX](\d+)", args.demo)
     if not match or not (1 <= int(match[1]) <= 64 and 1 <= int(match[2]) <= 64):
@@ -212,14 +219,26 @@ def format_table(result, manifest: dict | None = None) -> str:
 
 def run(args) -> int:
     from einloom.rtl.fpga import synthesize
+    if args.arch:  # the file is checked before any progress line
+        from einloom.base.yamlio import load_yaml
+        from einloom.rtl.config import RtlConfig
+        data, lines = load_yaml(args.arch, error=ToolError)
+        RtlConfig.from_dict(data, lines=lines, source=args.arch)
+    design = None if args.arch else _design(args)
     spinner = Spinner()
     try:
         spinner("generate", "start")
-        verilog, top, manifest = _design(args)
+        verilog, top, manifest = design or _design(args)
         spinner("generate", "done")
-        result = synthesize(verilog, top, args.target, part=args.part, pnr=not args.no_pnr,
-                            cache_dir=args.cache_dir, check_fit=not args.no_fit_check, progress=spinner,
-                            router=args.router)
+        try:
+            result = synthesize(verilog, top, args.target, part=args.part, pnr=not args.no_pnr,
+                                cache_dir=args.cache_dir, check_fit=not args.no_fit_check, progress=spinner,
+                                router=args.router)
+        except ToolError as error:
+            if args.verilog and "core.v:" in error.message:  # the flow's copy of the user's file
+                error.message = error.message.replace("core.v:", f"{args.verilog}:")
+                error.args = (str(error),)
+            raise
     finally:
         spinner.close()
     if args.json:

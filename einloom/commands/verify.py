@@ -7,7 +7,11 @@ import json
 EXAMPLE = """example:
   einloom verify --arch examples/archs/rtl-4x4-int8.yaml
   einloom verify --arch examples/archs/rtl-8x8-int8.yaml --quick --json > verify.json
-  einloom verify --arch examples/archs/rtl-4x4-int8.yaml --shape 64x64 --shape 128x32c"""
+  einloom verify --arch examples/archs/rtl-4x4-int8.yaml --shape 64x64 --shape 32x128c
+
+The first run of a design builds its Verilator model (a few minutes; progress on stderr), cached
+under ~/.cache/einloom/verilator for later runs.  --shape PxM must fit the arch's buffers
+(rtl.max_queries >= P, rtl.max_keys >= M)."""
 
 
 def register(subparsers) -> None:
@@ -31,6 +35,8 @@ def parse_shape(text: str, index: int) -> dict:
     causal = text.endswith("c")
     body = text[:-1] if causal else text
     try:
+        if len(body) > 20:
+            raise ValueError
         p, m = (int(x) for x in body.lower().split("x"))
         if p < 1 or m < 1:
             raise ValueError
@@ -56,7 +62,14 @@ def run(args) -> int:
                                    location=Location(field="--shape"), hint="raise rtl.max_* in the arch")
     else:
         cases = default_cases(cfg, quick=args.quick)
-    result = run_suite(cfg, cases, quiet=not args.verbose)
+    from einloom.commands.synth import Spinner
+    spinner = Spinner(prefix="einloom verify")
+    spinner(f"verilate and simulate {len(cases)} case(s)", "start")
+    try:
+        result = run_suite(cfg, cases, quiet=not args.verbose)
+        spinner(f"verilate and simulate {len(cases)} case(s)", "done")
+    finally:
+        spinner.close()
     rows, ok = [], True
     for case in cases:
         r = result["tests"][case["name"]]

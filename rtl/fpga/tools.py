@@ -134,11 +134,12 @@ def is_capacity_failure(log: str) -> bool:
 
 
 def first_error(log: str) -> str | None:
-    """The first ``ERROR:`` message of a Yosys/nextpnr log, on one line."""
-    match = re.search(r"^ERROR:\s*(.*(?:\n(?!\S*:)\s+\S.*)*)", log, flags=re.M)
+    """The first ``ERROR:`` message of a Yosys/nextpnr log, on one line (with the ``file:line:`` that
+    Yosys puts before it for a syntax error)."""
+    match = re.search(r"^(\S+:\d+: )?ERROR:\s*(.*(?:\n(?!\S*:)\s+\S.*)*)", log, flags=re.M)
     if match is None:
         return None
-    return " ".join(match.group(1).split())[:300]
+    return ((match.group(1) or "") + " ".join(match.group(2).split()))[:300]
 
 
 def error_hint(log: str) -> str | None:

@@ -69,7 +69,7 @@ def test_unknown_op_class():
 
 @pytest.mark.parametrize("old, new, message", [
     ("rows: 2", "rows: -2",
-     "arch.yaml:6: array_2d.rows: must be a positive integer, got -2 (hint: sizes and counts are >= 1)"),
+     "arch.yaml:6: array_2d.rows: expected a positive integer, got -2 (hint: sizes are whole numbers >= 1)"),
     ("cols: 3", "colz: 3",
      "arch.yaml:7: array_2d.colz: unknown key 'colz' "
      "(hint: did you mean 'cols'? allowed keys: rows, cols, units, register_file)"),
@@ -89,9 +89,9 @@ def test_unknown_op_class():
      "arch.yaml:3: technology_nm: no technology data for 3 nm "
      "(hint: supported nodes (nm): 180, 130, 90, 65, 45, 32, 20, 16, 14, 10, 7, 5)"),
     ("capacity_bytes: 16777216", "capacity_bytes: 16MB",
-     "arch.yaml:14: global_buffer.capacity_bytes: expected a positive integer, got str '16MB' "
+     "arch.yaml:14: global_buffer.capacity_bytes: expected a positive integer, got '16MB' "
      "(hint: write a whole number such as 256)"),
-    ("clock_mhz: 100", "clock_mhz: 0", "arch.yaml:2: clock_mhz: must be positive, got 0"),
+    ("clock_mhz: 100", "clock_mhz: 0", "arch.yaml:2: clock_mhz: must be positive, got 0 (hint: write a number > 0)"),
     ("clock_mhz: 100", "clock: 100",
      "arch.yaml:2: clock: unknown key 'clock' (hint: did you mean 'clock_mhz'? allowed keys: name, clock_mhz, "
      "data, array_2d, array_1d, global_buffer, dram, technology_nm, description, source, rtl)"),

@@ -127,12 +127,12 @@ def test_workload_yaml_defaults():
     ("heads: 4", "heads: -4", "w.yaml:3: heads: expected a positive integer, got -4 (hint: sizes are whole numbers >= 1)"),
     ("seq_len: 128", "seq_lenn: 128", "w.yaml:7: seq_lenn: unknown key 'seq_lenn' (hint: did you mean 'seq_len'? "
      "allowed keys: batch, heads, model_dim, ffn_dim, name, description, source, kv_heads, head_dim, head_dim_e, "
-     "head_dim_f, seq_len, seq_len_q, seq_len_kv, causal, phase)"),
-    ("ffn_dim: 256\n", "", "w.yaml:1: missing required field 'ffn_dim' (hint: add 'ffn_dim:')"),
+     "head_dim_f, seq_len, seq_len_q, seq_len_kv, causal, phase, kv_lora_rank, qk_rope_head_dim)"),
+    ("ffn_dim: 256\n", "", "w.yaml:1: missing required field 'ffn_dim' (hint: add 'ffn_dim:' under the top level)"),
     ("heads: 4", "heads: 4\nkv_heads: 3", "w.yaml:4: kv_heads: heads (4) must be a multiple of kv_heads (3) "
      "(hint: grouped-query attention shares each KV head among heads/kv_heads query heads)"),
     ("seq_len: 128", "seq_len: 128\nphase: decod", "w.yaml:8: phase: unknown phase 'decod' "
-     "(hint: did you mean 'decode'? use prefill or decode)"),
+     "(hint: did you mean 'decode'? use one of prefill, decode)"),
 ])
 def test_workload_validation_errors(old, new, message):
     assert error_of(WORKLOAD.replace(old, new)) == message

@@ -31,7 +31,7 @@ from einloom.einsum.errors import SpecError
 LIBRARY = Path(einsum_pkg.__file__).resolve().parent / "library"
 TOLERANCE = 1e-10
 
-# Pass counts over the sequence rank M, as documented in /work/shared/reference/attention-variants.md.
+# Pass counts over the sequence rank M, as derived in each variant's source (the papers cited in einsum/library/*.yaml).
 EXPECTED_PASSES = {
     "softmax-3pass": 3,      # §2.1: GM -> SN and SD -> A are two full-reduction barriers
     "causal-3pass": 3,       # §2.1 with a §2.5 mask: a predicate does not change the pass count

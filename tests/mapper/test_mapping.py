@@ -64,8 +64,8 @@ def test_round_trip(tmp_path):
     ("  1d: [LM]\n", "  3d: [LM]\n", "unknown array '3d'", 4),
     ("  1d: [LM]\n", "  1d: [QK]\n", "Einsum 'QK' is bound twice", 4),
     ("  E: {PE: 4}\n", "  E: {REG: 4}\n", "unknown level 'REG'", 11),
-    ("  E: {PE: 4}\n", "  E: {PE: 0}\n", "factor must be a positive integer", 11),
-    ("  2d: {rows: [M], cols: [P]}\n", "  2d: {rows: [M], depth: [P]}\n", "no dimension 'depth'", 6),
+    ("  E: {PE: 4}\n", "  E: {PE: 0}\n", "tiling.E.PE: expected a positive whole factor, got 0", 11),
+    ("  2d: {rows: [M], cols: [P]}\n", "  2d: {rows: [M], depth: [P]}\n", "dimension of the 2d array: 'depth'", 6),
     ("pipeline: interleave", "pipeline: overlap", "unknown pipeline 'overlap'", 15),
     ("loop_order:\n", "loop_orders:\n", "unknown field 'loop_orders'", 12),
 ])

@@ -10,6 +10,9 @@ import pytest
 from einloom.rtl.config import RtlConfig
 from einloom.rtl.tb.suite import default_cases, run_suite
 
+#: Builds Verilator models and simulates them (minutes on a cold cache): `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 ARCHS = Path(__file__).resolve().parents[2] / "examples" / "archs"
 CONFIGS = ["rtl-4x4-int8.yaml", "rtl-8x8-int8.yaml"]
 

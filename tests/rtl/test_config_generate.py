@@ -45,7 +45,7 @@ def test_errors_name_file_line_field(tmp_path, old, new, field, line):
 
 def test_missing_rtl_section(tmp_path):
     path = write(tmp_path, "name: x\narray_2d: {rows: 2, cols: 2}\n")
-    with pytest.raises(ArchError, match="missing 'rtl'"):
+    with pytest.raises(ArchError, match="missing required field 'rtl'"):
         RtlConfig.from_yaml(path)
 
 
@@ -77,6 +77,7 @@ def test_manifest_examples_within_buffers(tmp_path):
     shapes = [(ex["P"], ex["M"], ex["causal"]) for ex in examples]
     assert shapes == [(16, 32, False), (16, 32, True)]
 
+@pytest.mark.slow
 def test_lint_clean(tmp_path, design_4x4):
     vpath, _ = design_4x4.write(tmp_path)
     clean, output = lint(vpath, design_4x4.top_name)
@@ -90,6 +91,7 @@ def test_lint_detects_problems(tmp_path):
     assert not clean
 
 
+@pytest.mark.slow
 def test_larger_array_generates_and_lints(tmp_path):
     text = GOOD.replace("rows: 4, cols: 4", "rows: 16, cols: 16").replace("width: 4", "width: 16")
     d = generate(RtlConfig.from_yaml(write(tmp_path, text)))
@@ -98,6 +100,7 @@ def test_larger_array_generates_and_lints(tmp_path):
     assert clean, output[-2000:]
 
 
+@pytest.mark.slow
 def test_cli_rtl(tmp_path, capsys):
     assert main(["rtl", "--arch", str(ARCHS / "rtl-4x4-int8.yaml"), "-o", str(tmp_path), "--json"]) == 0
     manifest = json.loads(capsys.readouterr().out)

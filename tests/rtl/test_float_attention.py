@@ -11,6 +11,9 @@ import pytest
 
 from einloom.rtl.config import RtlConfig
 
+#: Builds Verilator models and simulates them (minutes on a cold cache): `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 ARCH = Path(__file__).resolve().parents[2] / "examples" / "archs" / "rtl-4x4-bf16.yaml"
 
 CASES = [

@@ -12,6 +12,9 @@ import pytest
 
 from float_harness import UNITS, FloatUnitsHarness
 
+#: Builds Verilator models and simulates them (minutes on a cold cache): `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 HERE = Path(__file__).resolve().parent
 
 

@@ -110,6 +110,7 @@ def test_harness_generation_from_ports():
 
 # --- real tools ------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_synthesis_counts_ecp5_and_xilinx(tmp_path):
     ecp5 = synthesize(MAC8, "mac8", "ecp5", pnr=False, cache_dir=tmp_path)
     assert ecp5.part == "25k" and ecp5.part_selection == "smallest fitting" and ecp5.fits
@@ -133,6 +134,7 @@ def _cli(argv: list[str]) -> int:
     return args.func(args)
 
 
+@pytest.mark.slow
 def test_cli_json_and_cache_hit(tmp_path, capsys):
     source = tmp_path / "mac8.v"
     source.write_text(MAC8)
@@ -152,6 +154,7 @@ def test_cli_json_and_cache_hit(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["cached"] == {"synth": False}
 
 
+@pytest.mark.slow
 def test_cli_design_too_big_for_chosen_part(tmp_path, capsys, monkeypatch):
     from einloom import cli
     monkeypatch.setattr(cli, "COMMANDS", ["synth"])     # only this command, whatever else exists
@@ -167,6 +170,7 @@ def test_cli_design_too_big_for_chosen_part(tmp_path, capsys, monkeypatch):
                     "needs 9 SB_MAC16 of 8 (hint: use --part hx8k, the smallest ice40 part it fits)")
 
 
+@pytest.mark.slow
 def test_ecp5_place_and_route_reports_fmax(tmp_path):
     result = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path)
     assert result.part_selection == "chosen"
@@ -279,6 +283,7 @@ def test_run_tool_watch_stops_the_tool(tmp_path):
     assert calls and "router1" in err.value.hint
 
 
+@pytest.mark.slow
 def test_auto_router_falls_back_to_router1_and_caches_the_stall(tmp_path, monkeypatch):
     import einloom.rtl.fpga.flow as flow
     watched = []

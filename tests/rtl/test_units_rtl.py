@@ -11,6 +11,9 @@ from einloom.rtl.pe import ProcessingElement
 from einloom.rtl.tb import runner
 from einloom.rtl.units import units_for
 
+#: Builds Verilator models and simulates them (minutes on a cold cache): `pytest -m "not slow"` skips it.
+pytestmark = pytest.mark.slow
+
 ARCH = Path(__file__).resolve().parents[2] / "examples" / "archs" / "rtl-4x4-int8.yaml"
 
 
