@@ -33,6 +33,9 @@ FILE_ARGS = {
     "verify": ["verify", "--arch", "{path}"],
     "synth": ["synth", "--arch", "{path}", "--target", "ecp5"],
     "run-inputs": ["run", "fusemax-1pass", "--inputs", "{path}"],
+    "sim": ["sim", "{path}", "--arch", "fusemax-cloud", "--workload", "bert"],
+    "sim-arch": ["sim", "fusemax-1pass", "--arch", "{path}", "--workload", "bert"],
+    "sim-workload": ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "{path}"],
 }
 
 HOSTILE_PATHS = {
@@ -76,6 +79,9 @@ NUMERIC_FLAGS = [
     ["map", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--batch", "{v}"],
     ["map", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--search", "--budget", "{v}"],
     ["verify", "--arch", RTL_ARCH, "--shape", "{v}"],
+    ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--seq-len", "{v}"],
+    ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--instances", "{v}"],
+    ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--dram-latency", "{v}"],
     ["synth", "--demo", "{v}", "--target", "ecp5"],
 ]
 HOSTILE_VALUES = ["nan", "inf", "-inf", "-1", "abc", "1e999", "9" * 400, "", "0x10"]

@@ -503,8 +503,8 @@ if __name__ == "__main__":  # pragma: no cover - prints the corpus size per inpu
 
 
 # ------------------------------------------------------- cascade-aware mapping checks (the lowering)
-#: Mappings whose structure is fine but which do not fit the cascade: the lowering (issue 9) rejects
-#: them.  Until it lands, the ones not yet rejected are expected failures (not silently passing tests).
+#: Mappings whose structure is fine but which do not fit the cascade: the lowering rejects them
+#: (unknown rank or param, factors over-covering a rank, a rank on a dimension no Einsum there uses).
 CASCADE_AWARE = [
     mutate(M, "unknown-rank-MO", "  M0: {spatial: 256}", "  MO: {spatial: 256}", "unknown rank 'MO'",
            line=line_of(MAPPING, "  M0: {spatial: 256}")),
@@ -520,8 +520,5 @@ for _case in CASCADE_AWARE:
 
 
 @pytest.mark.parametrize("case", CASCADE_AWARE, ids=_id)
-def test_cascade_aware_mapping_errors(case: Case, tmp_path: Path, request) -> None:
-    if case.name != "unknown-rank-MO":
-        request.applymarker(pytest.mark.xfail(
-            reason="cascade-aware mapping checks come with the lowering (issue 9)", strict=False))
+def test_cascade_aware_mapping_errors(case: Case, tmp_path: Path) -> None:
     test_malformed_input_is_one_clear_line(case, tmp_path)

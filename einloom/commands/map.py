@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
-from einloom.base.errors import InputError, MappingError
 from einloom.base.output import write_text
-from einloom.commands import flags
+from einloom.commands.schedule_args import (add_schedule_arguments, choose_mapping, load_schedule_inputs,
+                                           validate_schedule_flags)
 
 EPILOG = """\
 examples:
@@ -29,23 +28,7 @@ def register(subparsers) -> None:
         "map", help="map a cascade onto an architecture: loop nest, latency, energy, utilization",
         description="Map a cascade onto a 2D + 1D PE array and evaluate it analytically.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("spec", metavar="SPEC", help="library cascade name or spec file")
-    parser.add_argument("--arch", required=True, help="architecture preset name or YAML file")
-    parser.add_argument("--workload", required=True,
-                        help="workload preset name, workload YAML file or HuggingFace config.json")
-    parser.add_argument("--seq-len", type=flags.seq_len, metavar="N",
-                        help="sequence length, e.g. 4096 or 16K (P = M = N for prefill; M = N for decode)")
-    parser.add_argument("--batch", type=flags.batch, metavar="B", help="override the workload's batch")
-    parser.add_argument("--phase", choices=["prefill", "decode"],
-                        help="override the workload's phase (decode: P = 1 new token per sequence)")
-    parser.add_argument("--ranks", metavar="R=N,...",
-                        help="rank sizes the cascade needs beyond the workload's (e.g. MLA's C=512,R=64)")
-    parser.add_argument("--mapping", metavar="NAME|FILE", help="baseline name (fusemax, flat, unfused) or mapping file")
-    parser.add_argument("--search", action="store_true", help="search for the best mapping")
-    parser.add_argument("--objective", choices=["latency", "energy", "edp"],
-                        help="what --search minimises (default latency)")
-    parser.add_argument("--budget", type=flags.positive_number("a time in seconds", 1e7), metavar="SECONDS",
-                        help="stop --search after this long (best so far; default: run to completion)")
+    add_schedule_arguments(parser)
     parser.add_argument("--end-to-end", action="store_true", help="add the linear layers (Q, K, V, Z, FFN)")
     parser.add_argument("--save-mapping", metavar="FILE", help="write the (found) mapping as YAML")
     parser.add_argument("--save-schedule", metavar="FILE", help="write the lowered schedule as JSON")
@@ -55,16 +38,8 @@ def register(subparsers) -> None:
 
 def validate_flags(args) -> None:
     """Flag combinations that cannot mean anything are errors, not silently ignored."""
-    from einloom.base.errors import Location
     from einloom.base.output import output_file
-    if args.search and args.mapping:
-        raise MappingError("--search and --mapping are exclusive", location=Location(field="--search"),
-                           hint="drop one of them")
-    for flag, value in (("--objective", args.objective), ("--budget", args.budget)):
-        if value is not None and not args.search:
-            raise InputError("applies only to --search", location=Location(field=flag),
-                             hint=f"add --search, or drop {flag}")
-    args.objective = args.objective or "latency"
+    validate_schedule_flags(args)
     if args.save_mapping is not None:
         args.save_mapping = str(output_file(args.save_mapping, "--save-mapping", default_name="mapping.yaml"))
     if args.save_schedule is not None:
@@ -72,34 +47,16 @@ def validate_flags(args) -> None:
 
 
 def run(args) -> int:
-    from einloom.cost_models.arch import load_arch
-    from einloom.cost_models.workload import load_workload
-    from einloom.einsum import load_cascade
-    from einloom.einsum.ranks import parse_rank_assignments
-    from einloom.mapper.baselines import BASELINES, baseline_mapping
     from einloom.mapper.evaluate import evaluate, evaluate_end_to_end
-    from einloom.mapper.mapping import load_mapping
 
     validate_flags(args)
-    cascade = load_cascade(args.spec)
-    arch = load_arch(args.arch)
-    workload = load_workload(args.workload, seq_len=args.seq_len, batch=args.batch, phase=args.phase)
-    if args.ranks:
-        workload = workload.with_ranks(parse_rank_assignments(args.ranks))
+    cascade, arch, workload = load_schedule_inputs(args)
+    mapping, result = choose_mapping(args, cascade, arch, workload)
     search_info = None
-    if args.search:
-        from einloom.mapper.search import search
-        result = search(cascade, arch, workload, objective=args.objective, time_budget_s=args.budget)
-        mapping = result.best_mapping
+    if result is not None:
         search_info = {"evaluated": result.evaluated, "screened": result.screened, "families": result.families,
                        "seconds": result.seconds, "mappings_per_s": result.mappings_per_s,
                        "objective": args.objective}
-    else:
-        choice = args.mapping or ("fusemax" if getattr(cascade, "name", "") == "fusemax-1pass" else "flat")
-        if choice.lower() in BASELINES and not Path(choice).exists():
-            mapping = baseline_mapping(choice, cascade, arch, workload)
-        else:
-            mapping = load_mapping(choice)
     # the one end-to-end sum: attention (+ the layer's linear layers with --end-to-end)
     total = evaluate_end_to_end(cascade, mapping, arch, workload) if args.end_to_end else None
     evaluation = total.attention if total is not None else evaluate(cascade, mapping, arch, workload)

@@ -5,6 +5,10 @@ import argparse
 import json
 import sys
 
+from einloom.commands import flags
+from einloom.commands.schedule_args import (add_schedule_arguments, choose_mapping, load_schedule_inputs,
+                                           validate_schedule_flags)
+
 EPILOG = """\
 examples:
   einloom sim fusemax-1pass --arch fusemax-cloud --workload bert --seq-len 4096 --batch 1
@@ -24,23 +28,18 @@ def register(subparsers) -> None:
         description="Lower the cascade under a mapping and simulate it event by event (tile ops on the "
                     "2D array, 1D array and DRAM channel).", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("spec", metavar="SPEC", help="library cascade name or spec file")
-    parser.add_argument("--arch", required=True, help="architecture preset name or YAML file")
-    parser.add_argument("--workload", required=True, help="workload preset name or YAML file")
-    parser.add_argument("--seq-len", type=int, metavar="N", help="sequence length (P = M = N)")
-    parser.add_argument("--batch", type=int, metavar="B", help="override the workload's batch")
-    parser.add_argument("--mapping", metavar="NAME|FILE", help="baseline name (fusemax, flat, unfused) or mapping file")
-    parser.add_argument("--search", action="store_true", help="search for the best mapping first")
+    add_schedule_arguments(parser)
     parser.add_argument("--functional", metavar="fp64|FORMAT",
                         help="also compute the outputs on random inputs (fp64, or a format such as int8, bf16) "
                              "and compare with the cascade interpreter")
-    parser.add_argument("--dram-latency", type=float, default=0.0, metavar="CYCLES",
+    parser.add_argument("--dram-latency", type=flags.nonnegative_number("a latency in cycles"), default=0.0,
+                        metavar="CYCLES",
                         help="DRAM access latency in cycles (the architecture file has none; default 0)")
-    parser.add_argument("--window", type=int, metavar="W", help="tiles a unit may issue from (default: 2 for "
+    parser.add_argument("--window", type=flags.size(1 << 20, "a number of tiles"), metavar="W", help="tiles a unit may issue from (default: 2 for "
                         "interleaved groups, 1 otherwise)")
     parser.add_argument("--skew", action="store_true", help="model the 2D array fill/drain skew (rows + cols - 2) on results leaving it")
-    parser.add_argument("--instances", type=int, metavar="K", help="simulate K instances, extrapolate the rest")
-    parser.add_argument("--slice", type=int, metavar="B", help="simulate B outer tile iterations per instance, "
+    parser.add_argument("--instances", type=flags.size(1 << 30, "a number of instances"), metavar="K", help="simulate K instances, extrapolate the rest")
+    parser.add_argument("--slice", type=flags.size(1 << 30, "a number of tile iterations"), metavar="B", help="simulate B outer tile iterations per instance, "
                         "extrapolate the rest")
     parser.add_argument("--trace", metavar="FILE", help="write a Perfetto/Chrome trace JSON")
     parser.add_argument("--plot", metavar="FILE", help="write the utilization timeline PNG")
@@ -48,39 +47,19 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def _positive(value, flag: str) -> None:
-    from einloom.errors import EinloomError
-    if value is not None and value < 1:
-        raise EinloomError(f"{flag} must be a positive integer, got {value}")
-
-
 def run(args) -> int:
-    from einloom.cost_models.arch import load_arch
-    from einloom.cost_models.workload import load_workload
-    from einloom.einsum import load_cascade
-    from einloom.mapper.baselines import BASELINES, baseline_mapping
+    from einloom.base.output import output_file
     from einloom.mapper.evaluate import evaluate_schedule
     from einloom.mapper.lower import lower
-    from einloom.mapper.mapping import load_mapping
     from einloom.sim.simulator import SimOptions, simulate
 
-    for value, flag in ((args.seq_len, "--seq-len"), (args.batch, "--batch"), (args.window, "--window"),
-                        (args.instances, "--instances"), (args.slice, "--slice")):
-        _positive(value, flag)
-    cascade = load_cascade(args.spec)
-    arch = load_arch(args.arch)
-    workload = load_workload(args.workload)
-    if args.seq_len is not None:
-        workload = workload.with_seq_len(args.seq_len)
-    if args.batch is not None:
-        workload = workload.with_batch(args.batch)
-    if args.search:
-        from einloom.mapper.search import search
-        mapping = search(cascade, arch, workload).best_mapping
-    else:
-        choice = args.mapping or ("fusemax" if getattr(cascade, "name", "") == "fusemax-1pass" else "flat")
-        mapping = baseline_mapping(choice, cascade, arch, workload) if choice.lower() in BASELINES \
-            else load_mapping(choice)
+    validate_schedule_flags(args)
+    if args.trace is not None:
+        args.trace = str(output_file(args.trace, "--trace", default_name="trace.json"))
+    if args.plot is not None:
+        args.plot = str(output_file(args.plot, "--plot", default_name="utilization.png"))
+    cascade, arch, workload = load_schedule_inputs(args)
+    mapping, _ = choose_mapping(args, cascade, arch, workload)
     schedule = lower(cascade, mapping, arch, workload)
     options = SimOptions(dram_latency=args.dram_latency, systolic_skew=args.skew, window=args.window,
                          max_instances=args.instances, slice_blocks=args.slice)
