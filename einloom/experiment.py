@@ -34,6 +34,9 @@ Experiment YAML::
       headline:
         - {scope: attention, configuration: FuseMax, versus: FLAT, speedup: 6.7, energy_ratio: 0.79}
       points: fusemax-artifact-points.csv  # model,seq_len,configuration,scope,latency_s,energy_pj,util_2d
+    gpu_baselines:                         # optional: vs measured GPU kernels (einloom/gpu_compare.py)
+      accelerator: FuseMax
+      extra_points: [{model: llama3-8b-decode, seq_len: 32K}]
     output: results/fusemax-paper          # default results/<name>; relative to the working directory
 
 ``mapping`` is a baseline mapping name (given to the mapper) or a mapping ``.yaml`` file; ``search``

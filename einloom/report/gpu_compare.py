@@ -144,7 +144,7 @@ def gpu_figures(results: Mapping[str, Any], folder: Path) -> list[Path]:
                  [(p["gpu_measured"] or {}).get(metric) for p in pts], "none", "D", colors[2])]
             for k, key in enumerate(comp["gpus"]):
                 series.append((f"{key} roofline" + (" (TDP)" if metric == "energy_j" else ""),
-                               [p["rooflines"][key][metric] for p in pts], "--", None, colors[3 + k]))
+                               [p["rooflines"][key][metric] for p in pts], "--", "_", colors[3 + k]))
             for label, ys, style, marker, color in series:
                 pairs = [(x, y) for x, y in zip(xs, ys) if y is not None]
                 if pairs:
