@@ -288,9 +288,10 @@ DEFAULT_PLAN: tuple[tuple[tuple[str, ...], tuple[int, ...], tuple[str, ...], tup
      None, "native"),
     (("bert",), (4 * _K, 64 * _K), ("sdpa-flash", "sdpa-cudnn"), ("fp16",), None, "native"),
     (("bert",), (4 * _K, 64 * _K), ("sdpa-flash", "sdpa-cudnn"), ("bf16",), "causal", "native"),
-    (("trxl", "t5"), (4 * _K, 64 * _K), ("sdpa-flash", "sdpa-cudnn"), ("bf16",), None, "native"),
+    (("trxl", "t5"), (1 * _K, 4 * _K, 16 * _K, 64 * _K), ("sdpa-flash", "sdpa-cudnn"), ("bf16",), None, "native"),
     (("xlm",), (4 * _K, 16 * _K, 64 * _K), ("sdpa-flash", "sdpa-cudnn", "sdpa-efficient"), ("bf16",), None,
      "native"),
+    (("xlm",), (1 * _K,), ("sdpa-flash", "sdpa-cudnn"), ("bf16",), None, "native"),
     # FlexAttention (compiled) for the masked variants
     (("llama3-8b",), (32 * _K,), ("flex",), ("bf16",), "causal", "native"),
     (("llama3-8b",), (32 * _K,), ("flex",), ("bf16",), "sliding_window", "native"),
@@ -309,7 +310,8 @@ DEFAULT_PLAN: tuple[tuple[tuple[str, ...], tuple[int, ...], tuple[str, ...], tup
     (("llama3-8b",), (8 * _K,), ("sdpa-efficient",), ("bf16",), "sinks_window", "expand"),
     # the long tail: the unfused math backend where it fits, the longest sequences
     (("bert",), (1 * _K, 4 * _K), ("sdpa-math",), ("bf16",), None, "native"),
-    (("bert",), (256 * _K,), ("sdpa-flash", "sdpa-cudnn"), ("bf16",), None, "native"),
+    (("bert", "trxl", "t5", "xlm"), (256 * _K,), ("sdpa-flash", "sdpa-cudnn"), ("bf16",), None, "native"),
+    (("llama3-8b-decode",), (32 * _K,), ("sdpa-cudnn",), ("fp16",), None, "native"),
 )
 
 

@@ -494,15 +494,17 @@ METHOD = (
     "clocks were left as found.")
 
 
-def _print_progress(i: int, n: int, point: dict[str, Any]) -> None:
+def print_progress(i: int, n: int, point: dict[str, Any], file: Any = None) -> None:
+    """One line for a measured (or failed) point: time, spread, rates, energy, clock, error."""
+    file = file or sys.stdout
     if point.get("error"):
-        print(f"[{i + 1}/{n}] {point['id']}: {point['error']}", flush=True)
+        print(f"[{i + 1}/{n}] {point['id']}: {point['error']}", file=file, flush=True)
     else:
         energy = point.get("energy_j")
         print(f"[{i + 1}/{n}] {point['id']}: {point['time_s'] * 1e3:.3f} ms (cv {point['time_cv']:.3f}, "
               f"n={point['repeats']}) {point['tflops']:.1f} TFLOP/s {point['gbps']:.0f} GB/s "
               f"{'-' if energy is None else f'{energy * 1e3:.2f} mJ'} sm {point.get('sm_clock_median_mhz')} MHz "
-              f"err {point['rel_error']:.1e}", flush=True)
+              f"err {point['rel_error']:.1e}", file=file, flush=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -523,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tmp = out.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=1) + "\n")
         os.replace(tmp, out)
-    data = measure(shapes, budget_s=args.budget_s, min_time_s=args.min_time_s, progress=_print_progress, save=save)
+    data = measure(shapes, budget_s=args.budget_s, min_time_s=args.min_time_s, progress=print_progress, save=save)
     save(data)
     ok = sum(1 for p in data["points"] if not p.get("error"))
     print(f"{ok} of {len(data['points'])} points measured, {len(data['skipped'])} skipped, "

@@ -138,6 +138,8 @@ def _measure(measure, shapes: list[dict[str, Any]], args) -> dict[str, Any]:
                disable=args.no_progress or not sys.stderr.isatty())
 
     def progress(i: int, n: int, point: dict[str, Any]) -> None:
+        if bar.disable and not args.no_progress:  # not a terminal (a log): one line per point
+            measure.print_progress(i, n, point, file=sys.stderr)
         bar.set_postfix_str(point["id"], refresh=False)
         bar.update()
 
