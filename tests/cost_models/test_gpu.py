@@ -133,7 +133,7 @@ def test_shipped_dataset_has_the_required_points(shipped):
     for key in ("device", "driver", "cuda", "torch", "cudnn"):
         assert env.get(key), key
     assert measured_gpu(shipped).key == "H200"
-    assert shipped["produced_by"]["how"] and shipped["flop_convention"] == gpu.FLOP_CONVENTION
+    assert shipped["produced_by"]["command"].startswith("einloom gpu-bench") and shipped["flop_convention"] == gpu.FLOP_CONVENTION
     assert {p["phase"] for p in points} == {"prefill", "decode"}
     assert {"dense", "causal"} <= {p["variant"] for p in points}
     assert len({p["variant"] for p in points} & {"sliding_window", "sinks_window", "alibi_causal"}) >= 2
