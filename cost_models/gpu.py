@@ -426,14 +426,17 @@ def dataset_points(data: Mapping[str, Any], gpus: Sequence[str] = ("A100", "H100
 
 
 def best_measured(points: Sequence[Mapping[str, Any]], *, heads_q: int, heads_kv: int, head_dim: int, q_len: int,
-                  kv_len: int, variant: str, dtype: str = "bf16") -> Mapping[str, Any] | None:
+                  kv_len: int, variant: str, dtype: str = "bf16", window: int | None = None,
+                  sinks: int = 0) -> Mapping[str, Any] | None:
     """The measured point with the least time per batch element for one attention shape, or None.
 
-    Points match by shape (heads, head size, query and key lengths, mask variant, dtype), not by model
+    Points match by shape (heads, head size, query and key lengths, mask variant and its window and
+    sinks, dtype), not by model
     name, so a workload file with a built-in model's sizes finds its measurements; the batch may differ
     (see :func:`scaled_to_batch`).
     """
     found = [p for p in points if not p.get("error") and p["heads_q"] == heads_q and p["heads_kv"] == heads_kv
              and p["head_dim"] == head_dim and p["q_len"] == q_len and p["kv_len"] == kv_len
-             and p["variant"] == variant and p["dtype"] == dtype]
+             and p["variant"] == variant and p["dtype"] == dtype and p.get("window") == window
+             and (p.get("sinks") or 0) == sinks]
     return min(found, key=lambda p: p["time_s"] / p["batch"]) if found else None

@@ -7,6 +7,8 @@ An experiment may name GPU baselines::
       gpus: [H200, H100, A100, B200]  # rooflines shown (default: all of cost_models/data/gpu_specs.yaml)
       dataset: default                # the shipped H200 measurements, or a 'gpu-bench -o' JSON file
       dtype: bf16                     # kernels of this dtype (bf16 or fp16)
+      variant: sliding_window         # the GPU kernels' mask (default: causal for a causal prefill
+      window: 4096                    #   workload, else dense); window/sinks for the windowed ones
       extra_points:                   # points outside the models x seq_lens grid (attention scope)
         - {model: llama3-8b, seq_len: 32K}
         - {model: llama3-8b-decode, seq_len: 32K}
@@ -31,12 +33,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from einloom.cost_models.gpu import (attention_bytes, attention_flops, best_measured, dataset_points, gpu_spec,
-                                     gpu_specs, load_dataset, make_shape, measured_gpu, roofline)
+from einloom.cost_models.gpu import (VARIANTS, attention_bytes, attention_flops, best_measured, dataset_points,
+                                     gpu_spec, gpu_specs, load_dataset, make_shape, measured_gpu, roofline)
 from einloom.cost_models.technology import node_factors
 from einloom.einsum.errors import EinloomError
 
-_KEYS = ("accelerator", "gpus", "dataset", "dtype", "extra_points", "headline")
+_KEYS = ("accelerator", "gpus", "dataset", "dtype", "variant", "window", "sinks", "extra_points", "headline")
 
 ASSUMPTIONS = (
     "GPU: the fastest measured kernel for the same attention shape and dtype; time and energy scale linearly "
@@ -67,6 +69,9 @@ class GpuBaselines:
     dtype: str
     extra_points: tuple[tuple[str, int], ...] = ()
     headline: tuple[tuple[str, int], ...] = ()
+    variant: str | None = None
+    window: int | None = None
+    sinks: int = 0
 
 
 def read_gpu_baselines(r: Any, raw: Any, base: Path, config_names: Sequence[str],
@@ -107,6 +112,24 @@ def read_gpu_baselines(r: Any, raw: Any, base: Path, config_names: Sequence[str]
     dtype = r.string(section.get("dtype", "bf16"), top + ("dtype",))
     if dtype not in ("bf16", "fp16"):
         raise r.fail(top + ("dtype",), f"unknown dtype '{dtype}'", hint="write bf16 or fp16")
+    variant = None
+    if "variant" in section:
+        variant = r.string(section["variant"], top + ("variant",))
+        if variant not in VARIANTS:
+            raise r.fail(top + ("variant",), f"unknown mask variant '{variant}'", hint=f"one of {', '.join(VARIANTS)}")
+    sizes = {}
+    for key in ("window", "sinks"):
+        if key in section:
+            value = section[key]
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise r.fail(top + (key,), f"{key} must be a positive integer, got {value!r}")
+            if variant not in ("sliding_window", "sinks_window") or (key == "sinks" and variant != "sinks_window"):
+                raise r.fail(top + (key,), f"{key} needs variant: {'sinks_window' if key == 'sinks' else 'sliding_window'}")
+            sizes[key] = value
+    if variant in ("sliding_window", "sinks_window") and "window" not in sizes:
+        raise r.fail(top + ("variant",), f"variant {variant} needs window:", hint="add window: 4096")
+    if variant == "sinks_window" and "sinks" not in sizes:
+        raise r.fail(top + ("variant",), "variant sinks_window needs sinks:", hint="add sinks: 4")
     sources: dict[str, str] = {}
 
     def points(key: str) -> tuple[tuple[str, int], ...]:
@@ -130,7 +153,8 @@ def read_gpu_baselines(r: Any, raw: Any, base: Path, config_names: Sequence[str]
 
     extra = points("extra_points")
     headline = points("headline")
-    return GpuBaselines(accelerator, tuple(gpus), dataset, dtype, extra, headline), sources
+    return GpuBaselines(accelerator, tuple(gpus), dataset, dtype, extra, headline, variant, sizes.get("window"),
+                        sizes.get("sinks", 0)), sources
 
 
 # ==================================================================================================
@@ -147,10 +171,15 @@ def _per_flop_pj(energy_j: float | None, flops: float) -> float | None:
 
 
 def compare_point(row: Mapping[str, Any], workload: Any, measured: Sequence[Mapping[str, Any]], own: Any,
-                  gpus: Sequence[str], node_nm: int, dtype: str) -> dict[str, Any]:
-    """One workload point: accelerator (``row``) vs the best measured kernel and each GPU's roofline."""
-    variant = _variant(workload)
-    shape = make_shape(row["model"], row["seq_len"], "sdpa-flash", dtype, variant, workload=workload)
+                  gpus: Sequence[str], node_nm: int, dtype: str, variant: str | None = None,
+                  window: int | None = None, sinks: int = 0) -> dict[str, Any]:
+    """One workload point: accelerator (``row``) vs the best measured kernel and each GPU's roofline.
+
+    ``variant`` (default: from the workload) is the GPU kernels' mask; ``window``/``sinks`` size it.
+    """
+    variant = variant or _variant(workload)
+    sizes = {"window": window, "sinks": sinks} if window is not None else {}
+    shape = make_shape(row["model"], row["seq_len"], "sdpa-flash", dtype, variant, workload=workload, **sizes)
     full = dict(shape, batch=workload.batch)
     flops, nbytes = attention_flops(full), attention_bytes(full)
     acc_t, acc_e = float(row["latency_s"]), float(row["energy_pj"]) * 1e-12
@@ -163,7 +192,8 @@ def compare_point(row: Mapping[str, Any], workload: Any, measured: Sequence[Mapp
                         "pj_per_flop": _per_flop_pj(acc_e, flops),
                         "area_mm2": None if row.get("area_um2") is None else float(row["area_um2"]) / 1e6}}
     best = best_measured(measured, heads_q=workload.heads, heads_kv=workload.kv_heads, head_dim=workload.head_dim_e,
-                         q_len=workload.seq_len_q, kv_len=workload.seq_len_kv, variant=variant, dtype=dtype)
+                         q_len=workload.seq_len_q, kv_len=workload.seq_len_kv, variant=variant, dtype=dtype,
+                         window=shape.get("window"), sinks=shape.get("sinks") or 0)
     if best is not None:
         factor = workload.batch / best["batch"]
         t = best["time_s"] * factor
@@ -261,10 +291,15 @@ def gpu_comparison(experiment: Any, rows: Sequence[Mapping[str, Any]],
             failed.append({"model": row["model"], "seq_len": row["seq_len"], "error": row.get("error")})
             continue
         workload = load_model(row["model"]).with_seq_len(row["seq_len"])
-        points.append(compare_point(row, workload, measured, own, spec.gpus, node_nm, spec.dtype))
+        try:
+            points.append(compare_point(row, workload, measured, own, spec.gpus, node_nm, spec.dtype, spec.variant,
+                                        spec.window, spec.sinks))
+        except EinloomError as exc:  # e.g. a workload the GPU kernels do not cover (E != F)
+            failed.append({"model": row["model"], "seq_len": row["seq_len"], "error": str(exc)})
     env = data.get("environment", {})
     return {
         "accelerator": spec.accelerator, "accelerator_node_nm": node_nm, "dtype": spec.dtype,
+        "variant": spec.variant, "window": spec.window, "sinks": spec.sinks,
         "dataset": {"file": data.get("file"), "device": env.get("device"), "driver": env.get("driver"),
                     "cuda": env.get("cuda"), "torch": env.get("torch"), "cudnn": env.get("cudnn"),
                     "date": (data.get("produced_by") or {}).get("date") or data.get("started"),

@@ -233,3 +233,31 @@ def test_measure_on_this_gpu(tmp_path, capsys):
     ok = [p for p in data["points"] if not p.get("error")]
     assert ok and all(p["time_s"] > 0 and p["rel_error"] < 2e-2 for p in ok)
     assert data["environment"]["torch"] and "flop_convention" in data
+
+
+def test_windowed_comparison_matches_windowed_kernels(tmp_path):
+    text = EXPERIMENT.replace("seq_lens: [4K, 1M]", "seq_lens: [4K]").replace(
+        "  gpus: [H200, A100]\n", "  gpus: [H200, A100]\n  variant: sliding_window\n  window: 4096\n").replace(
+        "models: [bert]", "models: [llama3-8b]").replace("{model: bert, seq_len: 4K}", "{model: llama3-8b, seq_len: 4K}")
+    text = text.replace("    - {model: llama3-8b-decode, seq_len: 32K}\n  headline", "    - {model: llama3-8b, seq_len: 32K}\n  headline")
+    experiment = load_experiment(write(tmp_path, text))
+    assert experiment.gpu_baselines.variant == "sliding_window" and experiment.gpu_baselines.window == 4096
+    comp = run_experiment(experiment, stand_in, progress=False).gpu_comparison
+    by_len = {p["seq_len"]: p for p in comp["points"]}
+    # at 32K the window kernels were measured (FlexAttention is the fastest); at 4K none: the roofline stands in
+    assert by_len[32768]["gpu_measured"]["id"] == "llama3-8b-32K-sliding_window-bf16-flex-b1"
+    assert by_len[4096]["gpu_measured"] is None and by_len[4096]["variant"] == "sliding_window"
+    from einloom.cost_models.gpu import valid_pairs
+    assert by_len[32768]["flops"] == 4 * 32 * 128 * valid_pairs(32768, 32768, causal=True, window=4096)
+
+
+@pytest.mark.parametrize("insert,message", [
+    ("  variant: banded\n", "unknown mask variant 'banded'"),
+    ("  variant: sliding_window\n", "variant sliding_window needs window:"),
+    ("  window: 64\n", "window needs variant: sliding_window"),
+    ("  variant: sliding_window\n  window: 64\n  sinks: 4\n", "sinks needs variant: sinks_window"),
+    ("  variant: sliding_window\n  window: -3\n", "window must be a positive integer"),
+])
+def test_variant_errors(tmp_path, insert, message):
+    with pytest.raises(ExperimentError, match=message):
+        load_experiment(write(tmp_path, EXPERIMENT.replace("gpu_baselines:\n", "gpu_baselines:\n" + insert)))

@@ -82,11 +82,11 @@ def gpu_tables(results: Mapping[str, Any]) -> list[Table]:
         line = [_point_label(p), p["rooflines"][gpus[0]]["bound"] if gpus else "-"]
         for key in gpus:
             r = p["rooflines"][key]
-            line += [_ms(r["latency_s"]), r["energy_j"]]
+            line += [_ms(r["latency_s"]), r["tflops"], r["energy_j"]]
         body.append(line)
     headers = ["point", f"bound ({gpus[0]})" if gpus else "bound"]
     for key in gpus:
-        headers += [f"{key} roofline ms", f"{key} J at TDP"]
+        headers += [f"{key} ms", f"{key} TFLOP/s", f"{key} J at TDP"]
     tables.append(("GPU rooflines (datasheet peak dense tensor rate and HBM bandwidth; energy = TDP x time)",
                    headers, body))
     ratios = comp.get("roofline_ratios") or []
