@@ -16,7 +16,7 @@ from einloom.einsum.errors import EinloomError, ToolError
 EXAMPLE = """examples:
   einloom gpu-bench --show                       # the shipped H200 dataset, with measured / roofline
   einloom gpu-bench --list --models bert          # the shapes that would be measured (no GPU needed)
-  einloom gpu-bench -o h200.json                  # measure the default plan (about 5 minutes on an H200)
+  einloom gpu-bench -o h200.json                  # measure the default plan (about 6 minutes on an H200)
   einloom gpu-bench --models llama3-8b-decode --kernels sdpa-flash,sdpa-cudnn -o decode.json --json
 
 FLOPs and bytes follow einloom.cost_models.gpu.FLOP_CONVENTION (causal counts the kept pairs, ~half)."""
@@ -126,6 +126,9 @@ def _load_measurement():
         import torch  # noqa: F401
     except ImportError as exc:
         raise ToolError(f"measuring needs PyTorch with CUDA, which is not installed ({exc})", hint=INSTALL_HINT) from None
+    except Exception as exc:  # a broken install (missing CUDA libraries, ...)
+        raise ToolError(f"PyTorch is installed but does not load: {type(exc).__name__}: {exc}",
+                        hint=INSTALL_HINT) from None
     if not torch.cuda.is_available():
         raise ToolError(f"PyTorch {torch.__version__} sees no CUDA GPU here", hint=INSTALL_HINT)
     from einloom.cost_models import gpu_measure
