@@ -34,6 +34,9 @@ Experiment YAML::
       headline:
         - {scope: attention, configuration: FuseMax, versus: FLAT, speedup: 6.7, energy_ratio: 0.79}
       points: fusemax-artifact-points.csv  # model,seq_len,configuration,scope,latency_s,energy_pj,util_2d
+    gpu_baselines:                         # optional: vs measured GPU kernels (einloom/gpu_compare.py)
+      accelerator: FuseMax
+      extra_points: [{model: llama3-8b-decode, seq_len: 32K}]
     output: results/fusemax-paper          # default results/<name>; relative to the working directory
 
 ``mapping`` is a baseline mapping name (given to the mapper) or a mapping ``.yaml`` file; ``search``
@@ -66,7 +69,7 @@ from einloom.base.yamlio import LineMap, load_yaml, read_user_file
 SCOPES: tuple[str, ...] = ("attention", "end_to_end")
 _TOP_KEYS_REQUIRED = ("models", "seq_lens", "configurations")
 _TOP_KEYS_OPTIONAL = ("name", "description", "scope", "baseline", "compare_to", "activity", "area_sweep", "reference",
-                      "output")
+                      "gpu_baselines", "output")
 _CONFIG_KEYS = ("name", "cascade", "arch", "mapping", "search", "description")
 _SWEEP_KEYS = ("model", "seq_len", "sizes", "configurations")
 _REFERENCE_KEYS = ("source", "headline", "points")
@@ -160,6 +163,7 @@ class Experiment:
     description: str = ""
     file: str | None = None
     model_sources: Mapping[str, str] = field(default_factory=dict)
+    gpu_baselines: Any = None  # einloom.gpu_compare.GpuBaselines
 
     def configuration(self, name: str) -> Configuration:
         for config in self.configurations:
@@ -337,11 +341,18 @@ def load_experiment(path: str | Path, *, check_references: bool = True) -> Exper
     if top.get("reference") is not None:
         reference = _read_reference(r, top["reference"], base, names, scopes, config_name)
 
+    gpu_baselines = None
+    if "gpu_baselines" in top:  # accelerator vs GPU kernels (einloom/gpu_compare.py)
+        from einloom.gpu_compare import read_gpu_baselines
+        gpu_baselines, extra = read_gpu_baselines(r, top["gpu_baselines"], base, names,
+                                                  _load_workload if check_references else (lambda ref: None), r.seq_len)
+        sources.update({k: v for k, v in extra.items() if k not in sources})
+
     output = r.string(top.get("output", f"results/{name}"), ("output",))
     return Experiment(name=name, models=tuple(models), seq_lens=tuple(seq_lens), configurations=tuple(configs),
                       scopes=tuple(scopes), baseline=baseline, compare_to=compare_to, activity=activity,
                       area_sweep=sweep, reference=reference, output=output, description=str(top.get("description") or ""), file=file,
-                      model_sources=sources)
+                      model_sources=sources, gpu_baselines=gpu_baselines)
 
 
 def _read_reference(r: _Reader, raw: Any, base: Path, names: Sequence[str], scopes: Sequence[str],
@@ -605,10 +616,14 @@ class ExperimentResults:
     sweep_rows: list[dict[str, Any]]
     elapsed_s: float
     evaluator: str
+    gpu_comparison: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"experiment": self.experiment.to_dict(), "evaluator": self.evaluator,
-                "elapsed_s": self.elapsed_s, "rows": self.rows, "area_sweep": self.sweep_rows}
+        out = {"experiment": self.experiment.to_dict(), "evaluator": self.evaluator,
+               "elapsed_s": self.elapsed_s, "rows": self.rows, "area_sweep": self.sweep_rows}
+        if self.gpu_comparison is not None:
+            out["gpu_comparison"] = self.gpu_comparison
+        return out
 
     def errors(self) -> list[dict[str, Any]]:
         return [r for r in self.rows + self.sweep_rows if r.get("error")]
@@ -738,10 +753,14 @@ def run_experiment(experiment: Experiment, evaluate_point: EvaluatePoint | None 
     finally:
         bar.close()
     add_ratios(rows, experiment.baseline or experiment.configurations[0].name)
+    gpu = None
+    if experiment.gpu_baselines is not None:
+        from einloom.gpu_compare import run_gpu_comparison
+        gpu = run_gpu_comparison(experiment, rows, evaluate_point)
     name = getattr(evaluate_point, "__qualname__", None) or type(evaluate_point).__name__
     module = getattr(evaluate_point, "__module__", "") or ""
     return ExperimentResults(experiment, rows, sweep_rows, time.perf_counter() - start,
-                             f"{module}.{name}" if module else name)
+                             f"{module}.{name}" if module else name, gpu)
 
 
 def add_ratios(rows: list[dict[str, Any]], baseline: str) -> None:

@@ -36,6 +36,7 @@ FILE_ARGS = {
     "sim": ["sim", "{path}", "--arch", "fusemax-cloud", "--workload", "bert"],
     "sim-arch": ["sim", "fusemax-1pass", "--arch", "{path}", "--workload", "bert"],
     "sim-workload": ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "{path}"],
+    "gpu-bench": ["gpu-bench", "--show", "{path}"],
 }
 
 HOSTILE_PATHS = {
@@ -82,6 +83,8 @@ NUMERIC_FLAGS = [
     ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--seq-len", "{v}"],
     ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--instances", "{v}"],
     ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--dram-latency", "{v}"],
+    ["gpu-bench", "--max-seq-len", "{v}"],
+    ["gpu-bench", "--budget-s", "{v}"],
     ["synth", "--demo", "{v}", "--target", "ecp5"],
 ]
 HOSTILE_VALUES = ["nan", "inf", "-inf", "-1", "abc", "1e999", "9" * 400, "", "0x10"]

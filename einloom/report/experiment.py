@@ -63,7 +63,8 @@ def summary_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], lis
     reference = exp.get("reference")
     if reference:
         tables += _reference_tables(rows, reference)
-    return tables
+    from einloom.report.gpu_compare import gpu_tables  # accelerator vs GPU kernels, when the experiment has them
+    return tables + gpu_tables(results)
 
 
 def _pct(x: float | None) -> str:
@@ -251,6 +252,8 @@ def draw_figures(results: Mapping[str, Any], folder: Path) -> list[Path]:
     out.append(_utilization(results, rows, folder / "utilization.png"))
     out.append(_activity(results, rows, folder / "activity_2d.png"))
     out.append(_area_latency(results, folder / "area_latency.png"))
+    from einloom.report.gpu_compare import gpu_figures
+    out += gpu_figures(results, folder)
     return [p for p in out if p is not None]
 
 
