@@ -369,10 +369,8 @@ def load_dataset(path: str | Path | None = None) -> dict[str, Any]:
         where = f"einloom/cost_models/data/{DATASET_FILE}"
     else:
         where = str(path)
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise WorkloadError(f"{where}: cannot read the GPU dataset: {exc.strerror or exc}") from None
+        from einloom.base.yamlio import read_user_file
+        text = read_user_file(path, WorkloadError)           # refuses folders, /dev/zero, binary, huge files
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -59,7 +59,7 @@ def test_section_is_read(tmp_path):
     ("accelerator: FuseMax", "accelerator: Fusemax", 8, "no configuration named 'Fusemax'"),
     ("gpus: [H200, A100]", "gpus: [H200, V100]", 9, "unknown GPU 'V100'"),
     ("gpu_baselines:\n", "gpu_baselines:\n  dtype: fp8\n", 8, "unknown dtype 'fp8'"),
-    ("gpu_baselines:\n", "gpu_baselines:\n  dataset: nothere.json\n", 8, "cannot read the GPU dataset"),
+    ("gpu_baselines:\n", "gpu_baselines:\n  dataset: nothere.json\n", 8, "file not found"),
     ("gpu_baselines:\n", "gpu_baselines:\n  speed: 3\n", 8, "unknown key 'speed'"),
     ("{model: llama3-8b-decode, seq_len: 32K}\n  headline", "{model: llama3-9b, seq_len: 32K}\n  headline", 11, ""),
     ("{model: bert, seq_len: 4K}", "{model: bert, seq_len: 4Q}", 13, "expected a sequence length"),
@@ -208,7 +208,7 @@ def test_list_prints_the_plan(capsys):
     (["--gpus", "H300"], "--gpus: unknown value 'H300'"),
     (["--max-seq-len", "3Q"], "--max-seq-len: expected a sequence length"),
     (["--budget-s", "-1"], "--budget-s: must be a positive number"),
-    (["--show", "/no/such/file.json"], "cannot read the GPU dataset"),
+    (["--show", "/no/such/file.json"], "file not found"),
 ])
 def test_bad_flags_give_one_line_and_exit_2(capsys, argv, message):
     assert main(["gpu-bench", "--list", *argv]) == 2
