@@ -55,9 +55,9 @@ class VectorPE(wiring.Component):
     may touch it then); ``recip_in`` is taken on ``recip_capture``; ``av_out`` holds AV
     ``output_latency + 1`` cycles after the last of F ``out_mul`` strobes (``output_latency`` of the
     output unit, one for the AV shift register); all other strobes take effect at the next edge.
-    Only control state (exp tags, LM/RM valid flags) is reset; the datapath registers, and the QK
-    buffer's per-entry valid bits (written with each entry at the drain), are reset-less: each is
-    written before it is read.
+    Only control state (exp tags, LM/RM valid flags, the seen flag) is reset; the datapath registers,
+    and the QK buffer's per-entry valid bits (written with each entry at the drain), are reset-less:
+    each is written before it is read.
     Limits: RD is >= 1 once a tile had an unmasked key; a query that never saw one has RD = 0 (or, in
     a block the controller skips, a stale RD), whose reciprocal is computed and discarded.
     """
