@@ -161,10 +161,14 @@ class Workload:
         return workload
 
     def attention_macs(self) -> int:
-        """MACs of QK^T and AV over all batches and heads (causal: only the unmasked half, P = M)."""
+        """MACs of QK^T and AV over all batches and heads.  Causal counts only the visible (query, key)
+        pairs of the bottom-right aligned mask (FlashAttention >= 2.1; query p sees key m iff
+        m <= p + M - P): with n = min(P, M), n(n+1)/2 + n(M - n); P = M gives the lower triangle,
+        decode (P = 1) all M keys."""
         pairs = self.seq_len_q * self.seq_len_kv
-        if self.causal and self.seq_len_q == self.seq_len_kv:
-            pairs = self.seq_len_q * (self.seq_len_q + 1) // 2
+        if self.causal:
+            n = min(self.seq_len_q, self.seq_len_kv)
+            pairs = n * (n + 1) // 2 + n * (self.seq_len_kv - n)
         return self.batch * self.heads * pairs * (self.head_dim_e + self.head_dim_f)
 
     def linear_layers(self) -> dict[str, tuple[int, int, int]]:

@@ -14,9 +14,13 @@ declared rank order.  ``ranks`` is accepted for uniformity; shapes are taken fro
 ``kwargs`` are the numbers of the ``reference:`` mapping (``scale``, ``window``, ...), already
 evaluated from the spec's params.
 
-Masked variants place query ``p`` at key position ``p + M - P`` (decode / chunked-prefill offset).
-A query that sees no key at all (only possible when ``M < P``) gets NaN, as the cascades' deferred
-division 0/0 does; the library's defaults never produce one.
+Causal masks are aligned to the bottom right, as FlashAttention >= 2.1 documents ("the causal mask
+is aligned to the bottom right corner of the attention matrix"): query ``p`` of ``P`` sits at key
+position ``p + M - P`` and sees key ``m`` iff ``m <= p + M - P`` (window masks are measured from that
+diagonal).  So a decode query (``P = 1``) sees every key and ``P = M`` is the lower triangle.  (PyTorch's
+``scaled_dot_product_attention(is_causal=True)`` aligns to the top left, ``m <= p``; it differs only
+when ``P != M``.)  A query that sees no key at all (only possible when ``P > M``: the first ``P - M``
+queries) gets 0, as FlashAttention returns and as the cascades' ``where(RD > 0, ..., 0)`` gives.
 
 Cost: O(P*M*(E+F)) time and O(P*M) memory per head (the dense score matrix is materialized), so
 these are for checking small and medium sizes, not for speed.
@@ -45,19 +49,19 @@ def _masked_softmax_av(scores: np.ndarray, values: np.ndarray, visible: np.ndarr
     """``softmax_m(scores[..., m, p]) . values[..., f, m]`` -> ``[..., f, p]``.
 
     ``visible[m, p]`` (broadcast over leading ranks) marks the keys each query may see; the others
-    get probability 0.  A query with no visible key yields NaN.
+    get probability 0.  A query with no visible key yields 0.
     """
     if visible is not None:
         scores = np.where(visible, scores, -np.inf)
     row_max = scores.max(axis=-2, keepdims=True)
-    with np.errstate(invalid="ignore"):
-        weights = np.exp(scores - row_max)
-        probs = weights / weights.sum(axis=-2, keepdims=True)
+    seen = row_max > -np.inf                                     # False: the query sees no key
+    weights = np.exp(scores - np.where(seen, row_max, 0.0))      # 0 where masked
+    probs = weights / np.where(seen, weights.sum(axis=-2, keepdims=True), 1.0)
     return np.einsum("...mp,...fm->...fp", probs, values)
 
 
 def _key_positions(num_keys: int, num_queries: int) -> tuple[np.ndarray, np.ndarray]:
-    """Key index ``m[:, None]`` and aligned query position ``p + M - P`` as ``[None, :]``."""
+    """Key index ``m[:, None]`` and bottom-right aligned query position ``p + M - P`` as ``[None, :]``."""
     m = np.arange(num_keys)[:, None]
     q = np.arange(num_queries)[None, :] + (num_keys - num_queries)
     return m, q
@@ -80,7 +84,7 @@ def softmax_attention(inputs: Inputs, ranks: dict[str, int] | None = None, *, sc
 
 
 def causal_attention(inputs: Inputs, ranks: dict[str, int] | None = None, *, scale: float = 1.0) -> Outputs:
-    """Causal softmax attention: query ``p`` sees keys ``m <= p + M - P``.
+    """Causal softmax attention, bottom-right aligned: query ``p`` sees keys ``m <= p + M - P``.
 
     Inputs ``Q[E, P]``, ``K[E, M]``, ``V[F, M]``; output ``AV[F, P]``.
     """

@@ -20,8 +20,11 @@ Schedule, per block of C queries (``pb``) and per tile of R keys (``m1``)::
 
 (the + 2 in QK and SLNV is the 2D PE's multiply-accumulate pipeline, ``ProcessingElement.MAC_LATENCY``).
 The phases are those of column 0; column c (2D-array column and 1D PE) runs them c cycles later.
-With ``causal``, tiles whose first key is past the block's last query are skipped (they are fully
-masked and would rescale by exactly 1).
+With ``causal`` the mask is aligned to the bottom right (FlashAttention >= 2.1, the library's
+cascades, :func:`einloom.sim.formats.base.attention_mask`): query p sees key m iff m <= p + M - P.
+Tiles whose first key is past the block's last visible key (``query_base + C - 1 + M - P``) are
+skipped (they are fully masked and would rescale by exactly 1); a block none of whose queries sees a
+key (P > M) skips every tile and goes straight to FINAL, and its outputs are 0.
 
 Column skew: column c's inputs reach it c cycles after column 0's, and every control of column c
 (2D-array column c and 1D PE c) follows one register per column behind column 0's, so each column
@@ -51,7 +54,12 @@ from einloom.rtl.vector import VectorPE, key_index_bits
 
 
 def tiles_per_block(cfg: RtlConfig, num_queries: int, num_keys: int, causal: bool) -> list[int]:
-    """Key tiles processed for each block of C queries."""
+    """Key tiles processed for each block of C queries.
+
+    ``ceil(M/R)``; with ``causal`` (bottom-right aligned) only the tiles up to the one holding the
+    block's last visible key ``pb*C + C - 1 + M - P``: ``clamp(floor((pb*C + C - 1 + M - P)/R) + 1,
+    0, ceil(M/R))`` (0 for a block that sees no key, possible only when P > M).
+    """
     r, c = cfg.rows, cfg.cols
     m1 = -(-num_keys // r)
     blocks = -(-num_queries // c)
@@ -59,7 +67,7 @@ def tiles_per_block(cfg: RtlConfig, num_queries: int, num_keys: int, causal: boo
     for pb in range(blocks):
         n = m1
         if causal:
-            n = min(m1, (pb * c + c - 1) // r + 1)
+            n = min(m1, max(0, (pb * c + c - 1 + num_keys - num_queries) // r + 1))
         out.append(n)
     return out
 
@@ -248,8 +256,11 @@ class AttentionCore(wiring.Component):
                      vbuf.r_addr.eq(tile)]
         beats = Signal(unsigned(ib + 1))
         m.d.comb += beats.eq((n_q - query_base).as_unsigned())
-        last_tile = Signal()
-        m.d.comb += last_tile.eq((key_base + R >= n_k) | (causal & (key_base + R > query_base + C - 1)))
+        # causal (bottom-right): the next tile's first key key_base + R is past the block's last visible
+        # key query_base + C - 1 + n_k - n_q; an empty block (that key < 0) skips its tiles
+        last_tile, empty_block = Signal(), Signal()
+        m.d.comb += [last_tile.eq((key_base + R >= n_k) | (causal & (key_base + R + n_q >= query_base + C + n_k))),
+                     empty_block.eq(causal & (query_base + C + n_k <= n_q))]
         loaded = (q_cnt == n_q) & (k_cnt == n_k) & (v_cnt == n_k)
         last_beat = self.out.ready & ((beat == C - 1) | (beat + 1 == beats))
 
@@ -264,7 +275,7 @@ class AttentionCore(wiring.Component):
                 with m.If(loaded):
                     m.d.comb += n_state.eq(Phase.BLOCK)
             with m.Case(Phase.BLOCK):
-                m.d.comb += [n_state.eq(Phase.TILE), n_t.eq(0)]
+                m.d.comb += [n_state.eq(Mux(empty_block, Phase.FINAL, Phase.TILE)), n_t.eq(0)]
             with m.Case(Phase.TILE):
                 m.d.comb += [n_state.eq(Phase.TLOAD), n_t.eq(0)]
             with m.Case(Phase.TLOAD):
@@ -328,7 +339,8 @@ class AttentionCore(wiring.Component):
         columns = _register_chain(m, bundle, C, "col")
         for c, (vpe, col) in enumerate(zip(vpes, columns)):
             m.d.comb += [getattr(vpe, name).eq(col[name]) for name in vector_strobes + ["key_index"]]
-            m.d.comb += [vpe.recip_in.eq(recip.y), vpe.num_keys.eq(n_k), vpe.query_base.eq(query_base),
+            m.d.comb += [vpe.recip_in.eq(recip.y), vpe.num_keys.eq(n_k), vpe.num_queries.eq(n_q),
+                         vpe.query_base.eq(query_base),
                          vpe.causal.eq(causal), vpe.acc_in.eq(array.acc_out[c]), vpe.slnv_in.eq(array.acc_out[c]),
                          array.w_in[c].eq(vpe.w_out), array.w_shift[c].eq(vpe.w_valid), array.clear[c].eq(col["clear"])]
             with m.If(col["mode_os"]):

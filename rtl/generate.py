@@ -93,7 +93,8 @@ def generate(config: RtlConfig) -> GeneratedDesign:
     text = to_verilog(core, top)
     c = config
     shapes: list[tuple[int, int, bool]] = []   # within the buffers, each shape once
-    for p, mm, cz in [(64, 64, False), (64, 64, True), (c.max_queries, c.max_keys, False)]:
+    for p, mm, cz in [(64, 64, False), (64, 64, True), (c.max_queries, c.max_keys, False),
+                      (c.max_queries, c.max_keys, True)]:
         shape = (min(p, c.max_queries), min(mm, c.max_keys), cz)
         if shape not in shapes:
             shapes.append(shape)
@@ -118,8 +119,10 @@ def generate(config: RtlConfig) -> GeneratedDesign:
             "tile_cycles": tile_cycles_formula(),
             "final_cycles": final_cycles_formula(),
             "compute_cycles": "sum over query blocks pb of [1 + tiles(pb)*tile_cycles + final_cycles "
-                              "+ beats(pb)] + 1; tiles(pb) = ceil(M/R), or min(ceil(M/R), "
-                              "floor((pb*C+C-1)/R)+1) when causal; beats(pb) = min(C, P-pb*C)",
+                              "+ beats(pb)] + 1; tiles(pb) = ceil(M/R), or when causal "
+                              "clamp(floor((pb*C+C-1+M-P)/R)+1, 0, ceil(M/R)); beats(pb) = min(C, P-pb*C)",
+            "causal_mask": "bottom-right aligned (FlashAttention >= 2.1): query p sees key m iff "
+                           "m <= p + M - P; a query that sees no key (P > M) outputs 0",
             "load_cycles": "max(P, M) + 1 when the three input streams are driven every cycle",
             "examples": [{"P": p, "M": mm, "causal": cz,
                           "tiles": sum(tiles_per_block(c, p, mm, cz)),

@@ -3,7 +3,7 @@ The 1D array is ``C`` of these, one per column of the 2D array (FuseMax: 1D PEs 
 reciprocal unit that the columns share (:class:`einloom.rtl.attention.AttentionCore` holds it)."""
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,6 +24,7 @@ def vector_controls(index_bits: int, rows: int) -> dict:
         "capture": In(1),       # drain cycle: take acc_in (key ``key_index``) into the QK buffer
         "key_index": In(unsigned(key_index_bits(index_bits, rows))),
         "num_keys": In(unsigned(index_bits + 1)),
+        "num_queries": In(unsigned(index_bits + 1)),
         "query_base": In(unsigned(index_bits + 1)),
         "causal": In(1),
         "rm_update": In(1),     # RM_prev = RM (or the new max on the first tile); RM = max(RM, LM)
@@ -40,10 +41,13 @@ class VectorPE(wiring.Component):
     """Running max RM, denominator RD and numerator RNV[0..F-1] of one query; FuseMax's 1D-array Einsums.
 
     Computes, as the controller strobes it (see :func:`vector_controls`): LM over the drained column
-    (masked keys skipped: key >= num_keys, or causal and key > query), RM, SLN = exp(QK - RM) (masked ->
-    0) fed to ``w_out`` for the column's weight chain, SLD, PRM = exp(RM_prev - RM), RD and RNV updates,
-    and at the end AV[f] = RNV[f] * (1 / RD).  RD leaves on ``rd_out`` for the 1D array's shared
-    reciprocal unit, whose result comes back on ``recip_in``.
+    (masked keys skipped: key >= num_keys, or causal and key > query + num_keys - num_queries, the
+    bottom-right aligned mask of FlashAttention >= 2.1 and the library's cascades), RM, SLN =
+    exp(QK - RM) (masked -> 0) fed to ``w_out`` for the column's weight chain, SLD, PRM =
+    exp(RM_prev - RM), RD and RNV updates, and at the end AV[f] = RNV[f] * (1 / RD), or 0 when no key
+    of the block was visible to the query (causal with P > M: the golden model's ``output_zero``).
+    RD leaves on ``rd_out`` for the 1D array's shared reciprocal unit, whose result comes back on
+    ``recip_in``.
 
     Latency: ``exp_latency`` cycles from ``issue_*`` to the exp result (``w_valid`` marks SLN on
     ``w_out``); RD is updated ``rescale_latency`` cycles after ``rd_update``; the RNV ring keeps
@@ -51,10 +55,11 @@ class VectorPE(wiring.Component):
     may touch it then); ``recip_in`` is taken on ``recip_capture``; ``av_out`` holds AV
     ``output_latency + 1`` cycles after the last of F ``out_mul`` strobes (``output_latency`` of the
     output unit, one for the AV shift register); all other strobes take effect at the next edge.
-    Only control state (exp tags, LM/RM valid flags) is reset; the datapath registers, and the QK
-    buffer's per-entry valid bits (written with each entry at the drain), are reset-less: each is
-    written before it is read.
-    Limits: RD must be >= 1 (true once a tile had an unmasked key), which the schedule guarantees.
+    Only control state (exp tags, LM/RM valid flags, the seen flag) is reset; the datapath registers,
+    and the QK buffer's per-entry valid bits (written with each entry at the drain), are reset-less:
+    each is written before it is read.
+    Limits: RD is >= 1 once a tile had an unmasked key; a query that never saw one has RD = 0 (or, in
+    a block the controller skips, a stale RD), whose reciprocal is computed and discarded.
     """
 
     def __init__(self, units: DatapathUnits, *, column: int, rows: int, value_dim: int, index_bits: int):
@@ -93,13 +98,21 @@ class VectorPE(wiring.Component):
         valid = [Signal(name=f"valid{i}", reset_less=True) for i in range(self.rows)]
         lm, lm_valid = Signal(u.acc_shape, reset_less=True), Signal()
         rm, rm_prev, rm_valid = Signal(u.acc_shape, reset_less=True), Signal(u.acc_shape, reset_less=True), Signal()
-        # the causal bound of this column's query, registered: query_base changes only at a block's
-        # last output beat, many cycles before the next drain reads it (keeps the add off the path
-        # into LM's enable, which was the 4x4 int8 core's critical path)
-        last_key = Signal(unsigned(self.index_bits + 2), reset_less=True)
-        m.d.sync += last_key.eq(self.query_base + self.column)
+        # the causal bound of this column's query p = query_base + column, bottom-right aligned: the last
+        # visible key is p + M - P (negative when P > M and p < P - M: no key is visible).  Registered:
+        # query_base changes only at a block's last output beat, many cycles before the next drain
+        # reads it (keeps the adds off the path into LM's enable, which was the 4x4 int8 core's
+        # critical path)
+        last_key = Signal(signed(self.index_bits + 3), reset_less=True)
+        m.d.sync += last_key.eq(self.query_base + self.column + self.num_keys - self.num_queries)
         key_ok = Signal()
         m.d.comb += key_ok.eq((self.key_index < self.num_keys) & (~self.causal | (self.key_index <= last_key)))
+        # seen: some key of this block was visible to the query; without one its AV is 0, not 0/0
+        seen = Signal()
+        with m.If(self.init):
+            m.d.sync += seen.eq(0)
+        with m.Elif(self.capture & key_ok):
+            m.d.sync += seen.eq(1)
         with m.If(self.tile_start):
             m.d.sync += lm_valid.eq(0)
         with m.If(self.capture):
@@ -192,6 +205,6 @@ class VectorPE(wiring.Component):
         out = m.submodules.output = self._out
         m.d.comb += [out.rnv.eq(ring[0]), out.recip.eq(recip_value)]
         with m.If(delayed(self.out_mul, out.latency, "tag_out")[-1]):
-            m.d.sync += [a.eq(n) for a, n in zip(av, av[1:] + [out.y])]
+            m.d.sync += [a.eq(n) for a, n in zip(av, av[1:] + [Mux(seen, out.y, 0)])]
         m.d.comb += [o.eq(a) for o, a in zip(self.av_out, av)]
         return m

@@ -24,7 +24,8 @@ def register(subparsers) -> None:
     parser.add_argument("--arch", required=True, help="architecture YAML with an rtl: section")
     parser.add_argument("--quick", action="store_true", help="skip the M=P=64 cases")
     parser.add_argument("--shape", action="append", default=[], metavar="PxM[c]",
-                        help="run this shape instead of the default cases (suffix c = causal); repeatable")
+                        help="run this shape instead of the default cases (suffix c = causal, bottom-right "
+                             "aligned: query p sees key m iff m <= p + M - P); repeatable")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--verbose", action="store_true", help="show Verilator and cocotb output")
     parser.set_defaults(func=run)

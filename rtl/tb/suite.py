@@ -16,6 +16,10 @@ TESTPLAN = {
     "single query and key (P=M=1)": ["p1m1"],
     "M not a multiple of the tile, P not a multiple of C": ["ragged"],
     "causal mask (incl. skipped tiles)": ["causal", "causal_ragged", "m64_causal"],
+    "causal P < M, bottom-right aligned (decode; the 8 queries x 24 keys of issue 12)":
+        ["causal_decode", "causal_8x24", "causal_ragged", "backpressure_causal"],
+    "causal P > M: queries that see no key output 0, blocks that see none are skipped":
+        ["causal_p_gt_m"],
     "random output backpressure and input idle cycles": ["backpressure", "backpressure_causal"],
     "wide logits (exp range, running-max rescales)": ["wide_logits"],
     "cycle count equals the manifest formula": ["all cases without backpressure"],
@@ -47,6 +51,13 @@ def default_cases(cfg: RtlConfig, *, quick: bool = False) -> list[dict[str, Any]
     if not quick:
         p, m = clamp(64, 64)
         cases += [{"name": "m64", "P": p, "M": m}, {"name": "m64_causal", "P": p, "M": m, "causal": True}]
+    cases += [   # causal with P != M (bottom-right aligned)
+        {"name": "causal_decode", "P": 1, "M": min(2 * r + 3, mk), "causal": True, "seed": 1100},
+        {"name": "causal_8x24", "P": min(8, mq), "M": min(24, mk), "causal": True, "seed": 1101},
+        # P > M (P - M = 2C - 1 when R = C): the first block sees no key, the next mixes queries that
+        # see none with queries that do; a ragged last tile
+        {"name": "causal_p_gt_m", "P": min(3 * c + 1, mq), "M": min(r + 2, mk), "causal": True, "seed": 1102},
+    ]
     for i, case in enumerate(cases):
         case.setdefault("seed", 1000 + i)
     return cases

@@ -21,7 +21,12 @@ The hardware order being modelled (one query column ``p``, one key tile of ``R``
     SLD[p]     = prob_sum over r = R-1 .. 0 of SLN      (sequential, starting from prob_zero)
     SLNV[f, p] = column_mac over r = 0..R-1 of SLN[r,p]*V[f, key r]  (psum starts at acc_zero)
     RD[p]      = rescale_add(PRM, RD, SLD);  RNV[f, p] = rescale_add(PRM, RNV, SLNV)
-    AV[f, p]   = output(RNV[f, p], reciprocal(RD[p]))
+    AV[f, p]   = output(RNV[f, p], reciprocal(RD[p])), or output_zero where query p sees no key
+
+Causal masks are aligned to the bottom right (FlashAttention >= 2.1's convention): query ``p`` of
+``P`` sees key ``m`` of ``M`` iff ``m <= p + M - P`` (:func:`attention_mask`).  When ``P > M`` the
+first ``P - M`` queries see no key at all; their output is 0 (FlashAttention returns 0 for such a
+row), not 0/0.
 """
 from __future__ import annotations
 
@@ -112,6 +117,10 @@ class NumberFormat(ABC):
     def output(self, rnv: np.ndarray, recip: np.ndarray) -> np.ndarray:
         """AV output codes ``rnv * recip``."""
 
+    def output_zero(self, shape: tuple[int, ...]) -> np.ndarray:
+        """Output codes of 0: the AV of a query that sees no key (the RTL drives all-zero bits)."""
+        return np.zeros(shape, dtype=np.int64)
+
     def describe(self) -> dict[str, Any]:
         """Parameters of the format (for manifests and reports)."""
         return {"kind": self.kind, "input_bits": self.input_bits, "output_bits": self.output_bits}
@@ -129,12 +138,19 @@ class AttentionTrace:
 
 
 def attention_mask(m: int, p: int, causal: bool) -> np.ndarray:
-    """valid[key, query]: keys beyond ``m`` never exist; causal hides key > query."""
+    """valid[key, query] of ``m`` keys and ``p`` queries.
+
+    Causal is aligned to the bottom right, as FlashAttention >= 2.1 and the library's cascades
+    (``where(m <= p + M - P, ...)``) define it: query ``q`` sees key ``k`` iff ``k <= q + m - p``.  So
+    ``p == m`` is the usual lower triangle, a decode query (``p == 1``) sees every key, and when
+    ``p > m`` the first ``p - m`` queries see none.  (PyTorch's ``scaled_dot_product_attention(...,
+    is_causal=True)`` aligns to the top left instead: ``k <= q``.)
+    """
     keys = np.arange(m)[:, None]
     queries = np.arange(p)[None, :]
     valid = np.ones((m, p), dtype=bool)
     if causal:
-        valid &= keys <= queries
+        valid &= keys <= queries + (m - p)
     return valid
 
 
@@ -150,12 +166,13 @@ def golden_attention(fmt: NumberFormat, q: np.ndarray, k: np.ndarray, v: np.ndar
     tile_m : int
         Keys per tile (M0; the 2D array's row count).  M need not be a multiple of it.
     causal : bool
-        Hide key m from query p when m > p.
+        Hide key m from query p when m > p + M - P (bottom-right aligned, :func:`attention_mask`).
 
     Returns
     -------
     (AV, trace)
-        AV output codes [F, P]; a :class:`AttentionTrace` when ``trace`` is true.
+        AV output codes [F, P]; a :class:`AttentionTrace` when ``trace`` is true.  A query that
+        sees no key (causal with P > M) gets ``output_zero``; its ``trace.recip`` entry is 0.
     """
     q = np.asarray(q, dtype=np.int64)
     k = np.asarray(k, dtype=np.int64)
@@ -181,7 +198,9 @@ def golden_attention(fmt: NumberFormat, q: np.ndarray, k: np.ndarray, v: np.ndar
         for r in range(rows):
             lm = np.where(valid[r], fmt.maximum(lm, qk[r]), lm)
         if m1 == 0:
-            rm_old = lm                                        # tile 0 always holds key 0: has is all true
+            # every query that sees a key sees key 0 (bottom-right causal), so tile 0 starts its RM;
+            # a query that sees none carries meaningless state, and its output is gated to zero
+            rm_old = lm
             rm_new = lm
         else:
             rm_old = rm
@@ -208,8 +227,12 @@ def golden_attention(fmt: NumberFormat, q: np.ndarray, k: np.ndarray, v: np.ndar
             tr.rm.append(rm.copy())
             tr.rd.append(rd.copy())
             tr.rnv.append(rnv.copy())
-    recip = fmt.reciprocal(rd)
-    av = fmt.output(rnv, recip[None, :])
+    seen = valid_all.any(axis=0)                               # the query saw at least one key
+    recip = np.zeros(p_dim, dtype=np.int64)
+    av = fmt.output_zero((f_dim, p_dim))
+    if seen.any():
+        recip[seen] = fmt.reciprocal(rd[seen])
+        av[:, seen] = fmt.output(rnv[:, seen], recip[seen][None, :])
     if tr is not None:
         tr.recip = recip
     return av, tr
@@ -217,11 +240,14 @@ def golden_attention(fmt: NumberFormat, q: np.ndarray, k: np.ndarray, v: np.ndar
 
 def float_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, scale: float, causal: bool = False
                     ) -> np.ndarray:
-    """float64 softmax attention AV[f, p] for real-valued Q [E,P], K [E,M], V [F,M] (the reference)."""
+    """float64 softmax attention AV[f, p] for real-valued Q [E,P], K [E,M], V [F,M] (the reference).
+
+    Causal is bottom-right aligned (:func:`attention_mask`); a query that sees no key gets 0."""
     s = scale * (k.T @ q)                                      # [M, P]
     valid = attention_mask(k.shape[1], q.shape[1], causal)
+    seen = valid.any(axis=0)
     s = np.where(valid, s, -np.inf)
-    s = s - s.max(axis=0, keepdims=True)
-    w = np.exp(s)
-    w /= w.sum(axis=0, keepdims=True)
+    s = s - np.where(seen, s.max(axis=0), 0.0)[None, :]
+    w = np.exp(s)                                              # 0 where masked
+    w /= np.where(seen, w.sum(axis=0), 1.0)[None, :]
     return v @ w

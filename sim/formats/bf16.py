@@ -529,7 +529,8 @@ def golden_attention_bf16(Q: ArrayLike, K: ArrayLike, V: ArrayLike, tile: int, c
     tile : int
         M0, keys per tile (the 2D array's rows).
     causal : bool
-        Hide key m from query p when m > p.
+        Hide key m from query p when m > p + M - P (bottom-right aligned, as FlashAttention >= 2.1;
+        see :func:`einloom.sim.formats.base.attention_mask`); a query that sees no key outputs 0.
     scale : float, optional
         Score scale, rounded to fp32; default ``1/sqrt(E)``.
     output : "bf16" or "fp32"

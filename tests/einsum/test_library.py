@@ -65,13 +65,16 @@ def _softmax_row(scores: list[float]) -> np.ndarray:
 
 def naive_masked_softmax(Q, K, V, scale: float, visible: Callable[[int, int], bool]) -> np.ndarray:
     """AV[:, p] = sum over visible m of softmax(scale * q_p . k_m) v_m, one query at a time.
-    ``visible(m, pos)`` gets the key index and the query's aligned position p + M - P."""
+    ``visible(m, pos)`` gets the key index and the query's bottom-right aligned position p + M - P
+    (FlashAttention >= 2.1's convention).  A query that sees no key (P > M) outputs 0."""
     E, P = Q.shape
     M = K.shape[1]
     out = np.zeros((V.shape[0], P))
     for p in range(P):
         pos = p + M - P
         keys = [m for m in range(M) if visible(m, pos)]
+        if not keys:
+            continue
         scores = [scale * float(np.dot(Q[:, p], K[:, m])) for m in keys]
         probs = _softmax_row(scores)
         for prob, m in zip(probs, keys):
@@ -220,16 +223,22 @@ def _scale(r):
 
 # Every library spec uses M0 = 16 (key tile / split / block).  Cases: the spec's defaults, ragged
 # last tiles (M % 16 != 0), a single partial tile (M < 16), decode (P = 1 < M), and for the window
-# variants queries whose leading tiles are fully masked.
+# variants queries whose leading tiles are fully masked.  Masked variants also run P != M both ways
+# (bottom-right aligned): P < M (issue 12's 8 queries x 24 keys) and P > M, where the first P - M
+# queries see no key and must output 0.
 QKV_CASES = [dict(P=64, M=64, E=16, F=16), dict(P=7, M=50, E=8, F=5), dict(P=3, M=17, E=4, F=6),
              dict(P=2, M=5, E=3, F=2)]
 CAUSAL_CASES = [dict(P=48, M=64, E=16, F=16), dict(P=1, M=50, E=8, F=4), dict(P=33, M=33, E=4, F=6),
-                dict(P=5, M=40, E=6, F=3)]
+                dict(P=5, M=40, E=6, F=3), dict(P=8, M=24, E=16, F=16),
+                dict(P=24, M=8, E=8, F=4),      # P > M: queries 0..15 see no key
+                dict(P=40, M=17, E=4, F=3)]     # P > M, ragged second tile
 WINDOW_CASES = [dict(P=64, M=64, E=8, F=8),     # p = 63 sees 40..63: tiles 0 and 1 fully masked
                 dict(P=1, M=70, E=8, F=4),      # decode: sees 46..69, ragged last tile 64..69
-                dict(P=20, M=50, E=4, F=6), dict(P=3, M=10, E=4, F=4)]
+                dict(P=20, M=50, E=4, F=6), dict(P=3, M=10, E=4, F=4),
+                dict(P=30, M=20, E=4, F=4)]     # P > M: queries 0..9 see no key
 SINK_CASES = [dict(P=48, M=64, E=8, F=8),       # late queries: tile 0 partly (sinks), tile 1 fully masked
-              dict(P=1, M=75, E=8, F=4), dict(P=30, M=30, E=4, F=6), dict(P=2, M=6, E=3, F=2)]
+              dict(P=1, M=75, E=8, F=4), dict(P=30, M=30, E=4, F=6), dict(P=2, M=6, E=3, F=2),
+              dict(P=45, M=38, E=4, F=3)]      # P > M: queries 0..6 see no key
 SELF_CASES = [dict(M=48, E=16, F=16), dict(M=1, E=4, F=3), dict(M=23, E=5, F=7)]
 LIGHTNING_CASES = [dict(M=64, E=16, F=16), dict(M=50, E=8, F=4), dict(M=7, E=4, F=6), dict(M=33, E=5, F=3)]
 

@@ -24,6 +24,11 @@ CASES = [
     {"name": "wide_logits", "P": 6, "M": 18, "sd": 3.0},
     {"name": "backpressure", "P": 10, "M": 11, "backpressure": 0.5, "input_gaps": 0.3},
     {"name": "negative_corrupt", "P": 3, "M": 3, "corrupt": True},
+    # causal with P != M, bottom-right aligned: issue 12's 8 x 24, decode, and P > M (queries 0..6 see
+    # no key and output bf16 +0; block 0 runs no tile, block 1 mixes empty and non-empty queries)
+    {"name": "causal_8x24", "P": 8, "M": 24, "causal": True},
+    {"name": "causal_decode", "P": 1, "M": 11, "causal": True},
+    {"name": "causal_p_gt_m", "P": 13, "M": 6, "causal": True},
 ]
 for _i, _c in enumerate(CASES):
     _c.setdefault("seed", 2000 + _i)
