@@ -67,6 +67,8 @@ class SimOptions:
     dram_latency : cycles from a DRAM request to its data (not in the architecture format).
     systolic_skew : model the 2D array's fill/drain (``rows + cols - 2``) on results leaving it.
     window : epochs a unit may issue from (None: 2 for ``interleave`` groups, 1 otherwise).
+    dram_lookahead : epochs past the oldest unfinished one the DRAM channel may load from (a DMA engine
+        prefetching; the buffer slots bound it further).
     max_instances : simulate at most this many instances, extrapolate the rest (None: all).
     slice_blocks : simulate this many iterations of each instance's outermost epoch loop (and its
         last), extrapolate the rest (None: all).
@@ -77,6 +79,7 @@ class SimOptions:
     dram_latency: float = 0.0
     systolic_skew: bool = False
     window: int | None = None
+    dram_lookahead: int = 16
     max_instances: int | None = None
     slice_blocks: int | None = None
     trace_limit: int = 200_000
@@ -164,6 +167,12 @@ def _multi_pass_roots(view, einsums) -> set[str]:
     return roots
 
 
+def _via_dram(st) -> bool:
+    """The tensor's tiles move through DRAM (a DRAM-level tensor that the schedule does not keep in the
+    buffer between fusion groups)."""
+    return st.level == "DRAM" and not st.kept_between_groups
+
+
 def _ranks_of(view, tensor: str) -> set[str]:
     it = view.iterative.get(tensor)
     return {r for r in view.tensor_ranks.get(tensor, ()) if r != it}
@@ -192,6 +201,7 @@ class _EinsumPlan:
     inputs: list[tuple[str, bool]]  # (tensor, carried)
     reads_self: bool
     deliveries_per_point: float    # buffer values per executed point (port demand)
+    deliveries_of: dict[str, float]  # the same, per input tensor (a bypassed tensor's DRAM reads)
     skew: float
     out_elements_per_run: float
     mask: Any = None               # (grid, coordinate specs) or None
@@ -217,13 +227,15 @@ def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions
     cycles = se.cycles_per_point * steps / epoch_div
     points = se.points / epoch_div
     deliveries = 0.0
+    deliveries_of: dict[str, float] = {}
     for t in info.inputs:
         if schedule.tensors.get(t) is not None and schedule.tensors[t].level == "RF":
             continue
         rt = _ranks_of(view, t)
         multicast = prod(rm.factor("spatial", r) for r in par if r not in rt)
         pe_reuse = prod(_pe_factor(rm, name, r) for r in info.iteration_ranks if r not in rt)
-        deliveries += 1.0 / (multicast * pe_reuse)
+        deliveries_of[t] = 1.0 / (multicast * pe_reuse)
+        deliveries += deliveries_of[t]
     skew = 0.0
     if options.systolic_skew and se.array == "2d":
         used = {dim.split(".")[1]: f for _r, dim, f in se.spatial}
@@ -231,7 +243,8 @@ def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions
     out_runs = prod(ext for r, ext in zip(nest.ranks, nest.extents) if r in info.iteration_ranks)
     out = float(info.out_points(sizes)) / max(out_runs, 1)
     plan = _EinsumPlan(name, se.array, _pass_of(view, name), cycles, points, runs_on,
-                       [(t, t in info.carried) for t in info.inputs], info.reads_self, deliveries, skew, out)
+                       [(t, t in info.carried) for t in info.inputs], info.reads_self, deliveries, deliveries_of,
+                       skew, out)
     if se.masked_by is not None and se.tiles is not None:
         plan.mask = _mask_plan(schedule, nest, name)
     return plan
@@ -328,8 +341,11 @@ class _Recorder:
 
 
 def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPlan], options: SimOptions,
-            slots: int, block_limit: int | None, block_ops: list[list[Op]] | None) -> Iterator[list[Op]]:
-    """Yield each epoch's ops in program order (passes as successive sweeps)."""
+            slots: int, block_limit: int | None, block_ops: list[list[Op]] | None,
+            buffers: dict | None = None) -> Iterator[list[Op]]:
+    """Yield each epoch's ops in program order (passes as successive sweeps).  ``buffers`` carries the
+    buffer slots (each streamed tensor's loads and their readers) from one instance to the next one
+    run by the same engine, so that the next instance's first loads wait for a free slot."""
     rm = schedule.resolved
     view, hw = rm.view, rm.hw
     word = hw.word_bytes
@@ -337,20 +353,27 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
     port = hw.values_per_row * hw.arch.global_buffer.banks
     g = schedule.groups[gi]
     latest: dict[tuple, Op] = {}
-    loads: dict[str, list[Op]] = {}            # tensor -> its loads (most recent last)
-    readers: dict[int, list[Op]] = {}          # id(load) -> ops reading it
+    buffers = {} if buffers is None else buffers
+    loads: dict[str, list[Op]] = buffers.setdefault("loads", {})     # tensor -> its loads (most recent last)
+    readers: dict[int, list[Op]] = buffers.setdefault("readers", {})  # id(load) -> ops reading it
     last_key: dict[str, tuple] = {}
     dram_in = []
     for e in g.einsums:
         for t, _c in plans[e].inputs:
             st = schedule.tensors.get(t)
-            if st is not None and st.level == "DRAM" and (st.producer_group != gi) and t not in dram_in:
+            if st is not None and _via_dram(st) and (st.producer_group != gi) and t not in dram_in:
                 dram_in.append(t)
     dram_loops = [i for i, lv in enumerate(nest.levels) if lv == "DRAM"]
     outer = [range(n) for n in nest.extents]
     if block_limit is not None and nest.extents and nest.extents[0] > block_limit + 1:
         n0 = nest.extents[0]
         outer[0] = list(range(block_limit)) + [n0 - 1]
+    # an interleave rank inside the tile (not an epoch loop): producer and consumer stream its rows
+    stream_rank = g.interleave_rank if g.pipeline == "interleave" and g.interleave_rank not in nest.ranks else None
+    stream_steps = 1
+    if stream_rank is not None:
+        stream_steps = max(1, ceil(view.sizes[stream_rank] / rm.factor("spatial", stream_rank)))
+    p_ranks = {e: set(view.einsum(e).iteration_ranks) for e in g.einsums}
     pa = nest.pass_at
     head = list(itertools.product(*outer[:pa]))
     tail = list(itertools.product(*outer[pa:]))
@@ -374,18 +397,19 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                     if frac <= 0.0:
                         continue
                     deps: list[Op] = []
+                    streamed: list[Op] = []
                     for t, carried in p.inputs:
                         st = schedule.tensors.get(t)
-                        if st is not None and st.level == "DRAM" and st.producer_group != gi:
+                        if st is not None and _via_dram(st) and st.producer_group != gi:
                             if st.bypass:
-                                vol = p.points_per_epoch * frac * p.deliveries_per_point
+                                vol = p.points_per_epoch * frac * p.deliveries_of[t]
                                 ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, (), 0.0, "dram",
                                         nbytes=vol * word, tile=index)
                                 ops.append(ld)
                                 deps.append(ld)
                                 continue
                             k = key_of(t, index, ("DRAM",))
-                            if last_key.get(t) != k or t not in loads:
+                            if last_key.get(t) != k or t not in last_key:
                                 last_key[t] = k
                                 hist = loads.setdefault(t, [])
                                 free = []
@@ -405,7 +429,11 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                             continue
                         prod_op = latest.get((t, key_of(t, index)))
                         if prod_op is not None:
-                            deps.append(prod_op)
+                            if stream_rank is not None and not carried and stream_rank in _ranks_of(view, t) \
+                                    and stream_rank in p_ranks[e]:
+                                streamed.append(prod_op)
+                            else:
+                                deps.append(prod_op)
                     if p.reads_self:
                         prev = latest.get((e, key_of(e, index)))
                         if prev is not None:
@@ -415,7 +443,8 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                     need = points * p.deliveries_per_point / port
                     duration = max(cycles, need)
                     op = Op(p.array, e, 0, duration, p.skew, tuple(deps), points * schedule.einsums[e].cycles_per_point,
-                            "dependency", port_stall=max(need - cycles, 0.0), tile=index)
+                            "dependency", port_stall=max(need - cycles, 0.0), tile=index, streamed=tuple(streamed),
+                            steps=stream_steps)
                     op.points = points
                     for d in deps:
                         if d.unit == "dram" and d.cause == "dram":
@@ -423,7 +452,7 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                     ops.append(op)
                     latest[(e, key_of(e, index))] = op
                     st = schedule.tensors.get(e)
-                    if st is not None and st.level == "DRAM":
+                    if st is not None and _via_dram(st):
                         vol = p.out_elements_per_run
                         ops.append(Op("dram", e, 0, vol * word / bpc, 0.0, (op,), 0.0, "store",
                                       nbytes=vol * word, tile=index))
@@ -449,7 +478,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         static = sum(schedule.tensors[t].tile_elements for t in schedule.tensors
                      if schedule.tensors[t].level == "GLB" and schedule.tensors[t].producer_group == gi)
         streamed = sum(schedule.tensors[t].tile_elements for e in g.einsums for t, _ in plans[e].inputs
-                       if t in schedule.tensors and schedule.tensors[t].level == "DRAM"
+                       if t in schedule.tensors and _via_dram(schedule.tensors[t])
                        and not schedule.tensors[t].bypass)
         cap = hw.glb_bytes / hw.word_bytes
         slots = 2 if static + 2 * streamed <= cap else 1
@@ -471,16 +500,18 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
     def run(gi: int, nest: _Nest, plans, slots: int, window: int, inst_range: range) -> float:
         """One engine over ``inst_range`` instances of group ``gi`` back to back; returns its span
         (sliced blocks extended by their period)."""
-        engine = Engine(units, window=window, on_schedule=rec)
+        engine = Engine(units, window=window, prefetch=("dram",), lookahead=options.dram_lookahead,
+                        on_schedule=rec)
         n0 = nest.extents[0] if nest.extents else 1
         limit = options.slice_blocks if options.slice_blocks and n0 > options.slice_blocks + 1 else None
         per_inst: list[list[list[Op]]] = []
 
         def stream():
+            buffers: dict = {}
             for inst in inst_range:
                 blocks: list[list[Op]] = []
                 per_inst.append(blocks)
-                for ops in _epochs(schedule, gi, nest, plans, options, slots, limit, blocks):
+                for ops in _epochs(schedule, gi, nest, plans, options, slots, limit, blocks, buffers):
                     for op in ops:
                         op.instance = inst
                     yield ops
