@@ -313,16 +313,6 @@ class _Recorder:
         self.offset = 0.0
         self.ends: dict[int, float] = {}
 
-    def scale_since(self, n_instances: int, factor: float) -> None:
-        """Scale the DRAM bytes and executed work of the run just finished (sliced blocks)."""
-        mark = self.__dict__.get("_mark", (0.0, 0.0, {}))
-        self.dram_read = mark[0] + (self.dram_read - mark[0]) * factor
-        self.dram_write = mark[1] + (self.dram_write - mark[1]) * factor
-        for k, v in self.executed.items():
-            base = mark[2].get(k, 0.0)
-            self.executed[k] = base + (v - base) * factor
-        self._mark = (self.dram_read, self.dram_write, dict(self.executed))
-
     def __call__(self, op: Op) -> None:
         inst = getattr(op, "instance", 0)
         if op.ready > self.ends.get(inst, -1.0):
@@ -341,7 +331,7 @@ class _Recorder:
 
 
 def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPlan], options: SimOptions,
-            slots: int, block_limit: int | None, block_ops: list[list[Op]] | None,
+            slots: int, block_limit: tuple[int, int] | None, block_ops: list[list[Op]] | None,
             buffers: dict | None = None) -> Iterator[list[Op]]:
     """Yield each epoch's ops in program order (passes as successive sweeps).  ``buffers`` carries the
     buffer slots (each streamed tensor's loads and their readers) from one instance to the next one
@@ -365,9 +355,9 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                 dram_in.append(t)
     dram_loops = [i for i, lv in enumerate(nest.levels) if lv == "DRAM"]
     outer = [range(n) for n in nest.extents]
-    if block_limit is not None and nest.extents and nest.extents[0] > block_limit + 1:
-        n0 = nest.extents[0]
-        outer[0] = list(range(block_limit)) + [n0 - 1]
+    if block_limit is not None:
+        k, lim = block_limit
+        outer[k] = list(range(lim)) + [nest.extents[k] - 1]
     # an interleave rank inside the tile (not an epoch loop): producer and consumer stream its rows
     stream_rank = g.interleave_rank if g.pipeline == "interleave" and g.interleave_rank not in nest.ranks else None
     stream_steps = 1
@@ -400,10 +390,16 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                     streamed: list[Op] = []
                     for t, carried in p.inputs:
                         st = schedule.tensors.get(t)
-                        if st is not None and _via_dram(st) and st.producer_group != gi:
+                        spilled = st is not None and st.producer_group == gi and t in plans \
+                            and plans[t].pass_no < p.pass_no          # written in an earlier pass, read back
+                        if st is not None and _via_dram(st) and (st.producer_group != gi or spilled):
+                            after = ()
+                            if spilled:
+                                w = latest.get((t, key_of(t, index)))
+                                after = (w,) if w is not None else ()
                             if st.bypass:
                                 vol = p.points_per_epoch * frac * p.deliveries_of[t]
-                                ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, (), 0.0, "dram",
+                                ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, after, 0.0, "dram",
                                         nbytes=vol * word, tile=index)
                                 ops.append(ld)
                                 deps.append(ld)
@@ -417,11 +413,8 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                                     free = readers.get(id(hist[-slots]), [])
                                 vol = view.tensor_elements(t) / prod(nest.extents[i] for i in dram_loops
                                                                      if nest.ranks[i] in _ranks_of(view, t))
-                                ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, tuple(free), 0.0,
-                                        "dram", nbytes=vol * word, tile=index)
-                                for f in free:
-                                    if f.cause == "operands":
-                                        pass
+                                ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, tuple(free) + after,
+                                        0.0, "dram", nbytes=vol * word, tile=index)
                                 hist.append(ld)
                                 ops.append(ld)
                             ld = loads[t][-1]
@@ -502,8 +495,8 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         (sliced blocks extended by their period)."""
         engine = Engine(units, window=window, prefetch=("dram",), lookahead=options.dram_lookahead,
                         on_schedule=rec)
-        n0 = nest.extents[0] if nest.extents else 1
-        limit = options.slice_blocks if options.slice_blocks and n0 > options.slice_blocks + 1 else None
+        sliced = _sliced_loop(nest, options.slice_blocks)
+        limit = options.slice_blocks if sliced is not None else None
         per_inst: list[list[list[Op]]] = []
 
         def stream():
@@ -511,29 +504,48 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
             for inst in inst_range:
                 blocks: list[list[Op]] = []
                 per_inst.append(blocks)
-                for ops in _epochs(schedule, gi, nest, plans, options, slots, limit, blocks, buffers):
+                for ops in _epochs(schedule, gi, nest, plans, options, slots,
+                                   None if sliced is None else (sliced, limit), blocks, buffers):
                     for op in ops:
                         op.instance = inst
                     yield ops
         rec.ends = {}
         span = engine.run(stream())
         ext = 0.0
-        if limit is not None:
-            ext, note = _extrapolate_blocks(per_inst[-1], nest, limit)
-            notes.append(note)
         for u, st in engine.units.items():
-            scale = (span + ext) / span if span else 1.0      # extrapolated blocks look like the last ones
-            busy[u] += st.busy * scale
-            work[u] += st.work * scale
+            busy[u] += st.busy
+            work[u] += st.work
             for c, v in st.stalls.items():
-                stalls[u][c] += v * scale
+                stalls[u][c] += v
         if limit is not None:
-            factor = (span + ext * len(inst_range)) / span if span else 1.0
-            rec.scale_since(len(inst_range), factor)
+            ext, note = _extrapolate_blocks(per_inst[-1], nest, sliced, limit)
+            notes.append(note)
+            # each skipped iteration does what the last simulated middle iteration did
+            skipped = nest.extents[sliced] - (limit + 1)
+            outer_n = prod(nest.extents[:sliced])
+            for blocks in per_inst:
+                per_block = len(blocks) // (outer_n * (limit + 1))
+                mid = [op for o in range(outer_n) for ep in
+                       blocks[(o * (limit + 1) + limit - 1) * per_block:(o * (limit + 1) + limit) * per_block]
+                       for op in ep]
+                for op in mid:
+                    busy[op.unit] += skipped * op.duration
+                    work[op.unit] += skipped * op.work
+                    stalls[op.unit]["ports"] += skipped * op.port_stall
+                    if op.unit == "dram":
+                        if op.cause == "store":
+                            rec.dram_write += skipped * op.nbytes
+                        else:
+                            rec.dram_read += skipped * op.nbytes
+                    else:
+                        rec.executed[op.name] = rec.executed.get(op.name, 0.0) + skipped * op.work
+            ends = {i: v + ext * (k + 1) for k, (i, v) in enumerate(sorted(rec.ends.items()))}
+        else:
+            ends = dict(rec.ends)
         counters["events"] += engine.events
         if progress is not None:
             progress(engine.events)
-        return span + ext * len(inst_range), dict(rec.ends)
+        return span + ext * len(inst_range), ends
 
     total = 0.0
     if len(groups) == 1:
@@ -542,8 +554,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         span, ends = run(gi, nest, plans, slots, window, range(sim_inst))
         total = span
         group_cycles[0] = span
-        scale = span / max(ends.values()) if ends else 1.0
-        inst_ends = [ends[i] * scale for i in sorted(ends)]
+        inst_ends = [ends[i] for i in sorted(ends)]
         snapshots.append(_snapshot(busy, work, stalls, rec, counters["events"]))
         if sim_inst >= 2:      # the last instance's share: counters of one instance
             per = _delta(snapshots[0], snapshots[1])
@@ -609,22 +620,39 @@ def _delta(a, b):
             "events": b["events"] - a["events"]}
 
 
-def _extrapolate_blocks(blocks, nest: _Nest, limit: int) -> tuple[float, str]:
-    """``blocks`` are one instance's epochs; ``limit`` iterations of the outermost epoch loop plus its
-    last were simulated.  Returns the cycles the skipped iterations add (the period of the last two
-    simulated identical iterations) and a note saying whether that is exact."""
-    per_block = len(blocks) // (limit + 1) if blocks else 0
+def _sliced_loop(nest: _Nest, limit: int | None) -> int | None:
+    """The epoch loop a slice of ``limit`` iterations applies to: the outermost one with more than
+    ``limit + 1`` iterations and no pass sweep inside it split (None: nothing to slice)."""
+    if not limit:
+        return None
+    for k, n in enumerate(nest.extents):
+        if len(nest.passes) > 1 and k >= nest.pass_at:
+            return None
+        if n > limit + 1:
+            return k
+    return None
+
+
+def _extrapolate_blocks(blocks, nest: _Nest, k: int, limit: int) -> tuple[float, str]:
+    """``blocks`` are one instance's epochs; per iteration of the loops outside loop ``k``, ``limit``
+    iterations of loop ``k`` plus its last were simulated.  Returns the cycles the skipped iterations
+    add (the period of the last two simulated middle iterations, per outer iteration) and a note
+    saying whether that is exact."""
+    outer_n = prod(nest.extents[:k])
+    per_block = len(blocks) // (outer_n * (limit + 1)) if blocks else 0
+    base = (outer_n - 1) * (limit + 1)
     ends = []
     for b in range(limit + 1):
-        ops = [op for ep in blocks[b * per_block:(b + 1) * per_block] for op in ep]
+        ops = [op for ep in blocks[(base + b) * per_block:(base + b + 1) * per_block] for op in ep]
         ends.append(max((op.ready for op in ops), default=0.0))
     periods = np.diff(ends[:limit])
     period = float(periods[-1]) if len(periods) else 0.0
     exact = len(periods) >= 2 and abs(periods[-1] - periods[-2]) <= 1e-6 * max(period, 1.0)
-    skipped = nest.extents[0] - (limit + 1)
-    note = (f"{limit + 1} of {nest.extents[0]} iterations of the outermost loop over {nest.ranks[0]} simulated per "
-            f"instance, {skipped} extrapolated ({'exact: the last two periods are equal' if exact else 'approximate'})")
-    return skipped * period, note
+    skipped = nest.extents[k] - (limit + 1)
+    note = (f"{limit + 1} of {nest.extents[k]} iterations of the loop over {nest.ranks[k]} simulated per "
+            f"instance{'' if outer_n == 1 else f' and outer iteration (x{outer_n})'}, {skipped} extrapolated "
+            f"({'exact: the last two periods are equal' if exact else 'approximate'})")
+    return outer_n * skipped * period, note
 
 
 def _scale_counts(c, f):
