@@ -67,6 +67,9 @@ def run(args) -> int:
     for value, flag in ((args.seq_len, "--seq-len"), (args.batch, "--batch"), (args.window, "--window"),
                         (args.instances, "--instances"), (args.slice, "--slice")):
         _positive(value, flag)
+    if not (args.dram_latency >= 0 and args.dram_latency != float("inf")):
+        from einloom.errors import EinloomError
+        raise EinloomError(f"--dram-latency must be a finite number of cycles >= 0, got {args.dram_latency}")
     cascade = load_cascade(args.spec)
     arch = load_arch(args.arch)
     workload = load_workload(args.workload)
