@@ -13,7 +13,7 @@ import sys
 from einloom.errors import EinloomError
 
 #: Subcommand modules, in the order ``einloom --help`` lists them.
-COMMANDS = ["check", "run", "synth", "evaluate", "rtl", "verify", "map", "sim"]
+COMMANDS = ["check", "run", "synth", "evaluate", "rtl", "verify", "map", "sim", "report"]
 
 
 def build_parser() -> argparse.ArgumentParser:
