@@ -22,6 +22,10 @@ array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
   change (Timeloop's reuse rule, the evaluator's); a tensor bypassing the buffer is read per
   delivery; outputs and spilled intermediates are written after their op.  A transfer occupies the
   channel ``bytes / bytes_per_cycle`` cycles and its data arrives ``dram_latency`` cycles later.
+  The channel prefetches up to :attr:`SimOptions.dram_lookahead` epochs ahead of the arrays (the
+  buffer slots carry over from one instance to the next, so the next instance's first tiles load
+  while this one computes).  A DRAM tensor written in an earlier pass of the same group (a spill)
+  is read back from DRAM; one the schedule keeps between groups (``kept_between_groups``) is not.
   Tiles are double-buffered: the load of a tensor's tile k+2 waits until tile k's readers are done
   (``buffer_full``); if two copies of every streamed tile do not fit next to the group's
   intermediates, a single copy is kept.
@@ -29,7 +33,8 @@ array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
   per cycle an op that needs more is stretched, the extra cycles charged to ``ports``.
 * **interleaving** -- a unit may issue from ``window`` consecutive epochs (``interleave`` groups:
   2, FuseMax's interleaving of consecutive M1 tiles; ``sequential``: arrays take turns within an
-  epoch; ``none``: one Einsum at a time).
+  epoch; ``none``: one Einsum at a time).  When the interleave rank runs inside the tile (FLAT's rows
+  of P), a consumer streams behind its producer row by row (:meth:`Op.earliest_after`).
 
 **Instances and identical tiles.** Instances (batch x heads) run back to back.  With
 :attr:`SimOptions.max_instances` = k < instances, k instances are simulated and the rest
