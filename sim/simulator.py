@@ -209,6 +209,7 @@ class _EinsumPlan:
     deliveries_of: dict[str, float]  # the same, per input tensor (a bypassed tensor's DRAM reads)
     skew: float
     out_elements_per_run: float
+    reduced_loops: tuple[int, ...] = ()   # epoch loops over ranks the Einsum reduces (partial sums)
     mask: Any = None               # (grid, coordinate specs) or None
 
 
@@ -245,11 +246,13 @@ def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions
     if options.systolic_skew and se.array == "2d":
         used = {dim.split(".")[1]: f for _r, dim, f in se.spatial}
         skew = float(max(used.get("rows", 1), 1) + max(used.get("cols", 1), 1) - 2)
-    out_runs = prod(ext for r, ext in zip(nest.ranks, nest.extents) if r in info.iteration_ranks)
-    out = float(info.out_points(sizes)) / max(out_runs, 1)
+    out_ranks = _ranks_of(view, name)
+    out_runs = prod(ext for r, ext in zip(nest.ranks, nest.extents) if r in out_ranks)
+    out = float(info.out_points(sizes)) / max(out_runs, 1)          # the output tile of one epoch
     plan = _EinsumPlan(name, se.array, _pass_of(view, name), cycles, points, runs_on,
                        [(t, t in info.carried) for t in info.inputs], info.reads_self, deliveries, deliveries_of,
                        skew, out)
+    plan.reduced_loops = tuple(i for i, r in enumerate(nest.ranks) if r in info.iteration_ranks and r not in out_ranks)
     if se.masked_by is not None and se.tiles is not None:
         plan.mask = _mask_plan(schedule, nest, name)
     return plan
@@ -451,9 +454,16 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                     latest[(e, key_of(e, index))] = op
                     st = schedule.tensors.get(e)
                     if st is not None and _via_dram(st):
+                        # a buffered result leaves once its reduction is complete; a bypassed one sends
+                        # every partial sum to DRAM and reads it back for the next reduction step
                         vol = p.out_elements_per_run
-                        ops.append(Op("dram", e, 0, vol * word / bpc, 0.0, (op,), 0.0, "store",
-                                      nbytes=vol * word, tile=index))
+                        done = all(index[i] == nest.extents[i] - 1 for i in p.reduced_loops)
+                        if st.bypass and any(index[i] > 0 for i in p.reduced_loops):
+                            ops.append(Op("dram", e, 0, vol * word / bpc, options.dram_latency, (), 0.0, "dram",
+                                          nbytes=vol * word, tile=index))
+                        if st.bypass or done:
+                            ops.append(Op("dram", e, 0, vol * word / bpc, 0.0, (op,), 0.0, "store",
+                                          nbytes=vol * word, tile=index))
                 if block_ops is not None:
                     block_ops.append(ops)
                 yield ops
