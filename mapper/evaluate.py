@@ -53,6 +53,7 @@ import numpy as np
 from einloom.cost_models.arch import Architecture
 from einloom.cost_models.workload import Workload
 from einloom.einsum.errors import MappingError
+from einloom.mapper.lower import crossing_tensors, dram_tiles, keep_crossing
 from einloom.mapper.lower import (CascadeLike, Family, Hardware, Residency, Resolved, Schedule, _glb_tile, _is_dram,
                                   _spatial_tile, _step_tile, check_mapping, mask_chunks, pe_cover, resolve,
                                   schedule_of, stage_residency)
@@ -181,15 +182,9 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
     loc = res.location
     bypass = {t for t in fam.mapping.bypass if _is_dram(loc.get(t))}   # a spill with no later reader stays on chip
     bypass_read, bypass_write = fam.zeros(), fam.zeros()
-    crossing = {t for t in fam.infos if _is_dram(loc.get(t)) and t not in view.outputs and t not in fam.mapping.spill}
+    crossing = set(crossing_tensors(fam, res))
+    dram_tiles(fam, res)
     events: list[tuple[str, int, str, str, np.ndarray]] = []
-
-    def keep_tile(gi: int, t: str) -> np.ndarray:
-        tile = _glb_tile(fam, fam.ranks_of(t))
-        if t not in res.parts[gi]:
-            res.parts[gi][t] = tile
-            res.footprint[gi] = res.footprint[gi] + tile
-        return tile
 
     for gi, g in enumerate(rm.groups):
         seen_inputs: set[str] = set()
@@ -219,7 +214,6 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
                     continue
                 if t in crossing:
                     events.append((t, gi, e, "read", vol))
-                keep_tile(gi, t)
                 first_load[gi] = first_load[gi] + _spatial_tile(fam, fam.ranks_of(t))
             if _is_dram(loc.get(e)) and e in bypass:      # results written straight to DRAM
                 out_pts, partial = float(info.out_points(fam.sizes)), _partial_sums(fam, info)
@@ -236,7 +230,6 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
                 by_einsum[e] = by_einsum[e] + vol
                 if e in crossing:
                     events.append((e, gi, e, "write", vol + view.tensor_elements(e) * (mult - 1)))
-                keep_tile(gi, e)
                 # outputs accumulated in the PEs (a PE-level reduction) drain their whole PE tile;
                 # others leave the array as they are produced, one spatial tile at the end
                 held = prod((fam.pe(e, r) for r in info.reduced_ranks), start=fam.one) > 1
@@ -244,25 +237,16 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
                                                            _spatial_tile(fam, fam.ranks_of(e)))
 
     # An intermediate passed between fusion groups (Unfused: every one) stays in the buffer when the
-    # whole tensor fits next to the largest group's working set; otherwise it goes through DRAM.
-    capacity = fam.hw.glb_bytes / fam.hw.word_bytes
-    for t in [t for t in view.names if t in crossing]:
-        whole = float(view.tensor_elements(t))
-        largest = np.max(np.stack(list(res.footprint.values())), axis=0) if res.footprint else fam.zeros()
-        keep = whole + largest <= capacity
-        for (u, gi, e, kind, vol) in events:
-            if u != t:
-                continue
-            saved = np.where(keep, vol, 0.0)
-            if kind == "read":
-                read[gi] = read[gi] - saved
-            else:
-                write[gi] = write[gi] - saved
-            by_einsum[e] = by_einsum[e] - saved
-        for gi in res.footprint:
-            extra = np.where(keep, whole - res.parts[gi].get(t, 0.0), 0.0)
-            res.footprint[gi] = res.footprint[gi] + extra
-            res.parts[gi][t] = res.parts[gi].get(t, 0.0) + extra
+    # whole tensor fits next to the largest group's working set (mapper.lower.keep_crossing, the
+    # schedule's kept_between_groups); otherwise it goes through DRAM.
+    kept = keep_crossing(fam, res)
+    for (t, gi, e, kind, vol) in events:
+        saved = np.where(kept[t], vol, 0.0)
+        if kind == "read":
+            read[gi] = read[gi] - saved
+        else:
+            write[gi] = write[gi] - saved
+        by_einsum[e] = by_einsum[e] - saved
     return _Traffic(read, write, by_einsum, bypass, bypass_read, bypass_write, first_load, last_drain)
 
 

@@ -767,6 +767,58 @@ def stage_residency(fam: Family) -> Residency:
     return Residency(location, footprint, parts)
 
 
+def dram_tiles(fam: Family, res: Residency) -> None:
+    """Add to each group's buffer footprint the tile of every DRAM tensor it streams through the
+    buffer: inputs (once per group), intermediates from another group or an earlier pass, and its
+    DRAM results (bypassed tensors keep no tile)."""
+    view, loc = fam.view, res.location
+    bypass = {t for t in fam.mapping.bypass if _is_dram(loc.get(t))}
+
+    def keep(gi: int, t: str) -> None:
+        if t not in res.parts[gi]:
+            tile = _glb_tile(fam, fam.ranks_of(t))
+            res.parts[gi][t] = tile
+            res.footprint[gi] = res.footprint[gi] + tile
+
+    for gi, g in enumerate(fam.rm.groups):
+        for e in g.einsums:
+            info = fam.infos[e]
+            for t in info.inputs:
+                if not _is_dram(loc.get(t)) or t in bypass:
+                    continue
+                producer = fam.infos.get(t)
+                if not (t in view.inputs or t in view.views):
+                    same = producer is not None and fam.group_of[producer.name] == gi
+                    if same and not any(lvl > producer.levels.get(root, 0) for root, lvl in info.levels.items()):
+                        continue
+                keep(gi, t)
+            if _is_dram(loc.get(e)) and e not in bypass:
+                keep(gi, e)
+
+
+def crossing_tensors(fam: Family, res: Residency) -> list[str]:
+    """Intermediates passed between fusion groups through DRAM (Unfused: every one), cascade order."""
+    return [t for t in fam.view.names if t in fam.infos and _is_dram(res.location.get(t))
+            and t not in fam.view.outputs and t not in fam.mapping.spill]
+
+
+def keep_crossing(fam: Family, res: Residency) -> dict[str, np.ndarray]:
+    """Which kernel-crossing intermediates stay in the global buffer: one stays when the whole tensor
+    fits next to the largest group's working set (footprints after :func:`dram_tiles`, growing with
+    each tensor kept, in cascade order); otherwise it goes through DRAM.  Updates ``res``."""
+    capacity = fam.hw.glb_bytes / fam.hw.word_bytes
+    kept: dict[str, np.ndarray] = {}
+    for t in crossing_tensors(fam, res):
+        whole = float(fam.view.tensor_elements(t))
+        largest = np.max(np.stack(list(res.footprint.values())), axis=0) if res.footprint else fam.zeros()
+        kept[t] = whole + largest <= capacity
+        for gi in res.footprint:
+            extra = np.where(kept[t], whole - res.parts[gi].get(t, 0.0), 0.0)
+            res.footprint[gi] = res.footprint[gi] + extra
+            res.parts[gi][t] = res.parts[gi].get(t, 0.0) + extra
+    return kept
+
+
 # ==================================================================================================
 # The schedule
 # ==================================================================================================
@@ -817,7 +869,9 @@ class ScheduledEinsum:
 class ScheduledTensor:
     """A tensor bound to a storage level (``DRAM``, ``GLB`` or ``RF``), with the elements of the tile
     it keeps there (0 for DRAM tensors streamed past the buffer), the group that produces it and the
-    groups that read it (its lifetime)."""
+    groups that read it (its lifetime).  ``kept_between_groups``: a DRAM-level intermediate passed
+    from one fusion group to the next that stays whole in the global buffer instead
+    (:func:`keep_crossing`; it costs no DRAM traffic)."""
 
     name: str
     role: str
@@ -826,6 +880,7 @@ class ScheduledTensor:
     producer_group: int | None
     reader_groups: tuple[int, ...]
     bypass: bool = False
+    kept_between_groups: bool = False
 
 
 @dataclass(frozen=True)
@@ -912,11 +967,13 @@ def lower(cascade: CascadeLike, mapping: Mapping, arch: Architecture | Hardware,
         else:
             location[t] = "rf" if bool(loc[0]) else "glb"
             tiles[t] = float(max((p.get(t, np.zeros(1))[0] for p in res.parts.values()), default=0.0))
-    return schedule_of(rm, workload_name=getattr(workload, "name", "-"), location=location, tiles=tiles)
+    dram_tiles(fam, res)
+    kept = {t for t, k in keep_crossing(fam, res).items() if bool(k[0])}
+    return schedule_of(rm, workload_name=getattr(workload, "name", "-"), location=location, tiles=tiles, kept=kept)
 
 
 def schedule_of(rm: Resolved, *, workload_name: str = "-", location: TMapping[str, Any] | None = None,
-                tiles: TMapping[str, float] | None = None) -> Schedule:
+                tiles: TMapping[str, float] | None = None, kept: frozenset[str] | set[str] = frozenset()) -> Schedule:
     """The :class:`Schedule` of a resolved mapping (``location``: tensor -> "dram" / "glb" / "rf" and
     ``tiles``: tensor -> tile elements, as the evaluator's residency stage found them)."""
     view, mapping, hw = rm.view, rm.mapping, rm.hw
@@ -968,6 +1025,6 @@ def schedule_of(rm: Resolved, *, workload_name: str = "-", location: TMapping[st
         level = {"dram": "DRAM", "glb": "GLB", "rf": "RF"}.get(location.get(t, ""), "DRAM" if role != "intermediate"
                                                              else "GLB")
         tensors[t] = ScheduledTensor(t, role, level, float((tiles or {}).get(t, 0.0)), group_of.get(t), readers,
-                                     t in mapping.bypass)
+                                     t in mapping.bypass, t in kept)
     return Schedule(view.name, hw.name, workload_name, mapping, dict(view.sizes), view.instances,
                     view.instance_note, tuple(groups), einsums, tensors, rm)

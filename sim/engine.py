@@ -6,9 +6,13 @@ An :class:`Op` is one tile operation: it occupies its unit (``2d``, ``1d``, ``dr
 
 :class:`Engine` is a list scheduler: each unit issues its ops in program order, except that it may
 pick any op of its next ``window`` tiles (epochs) whose dependencies are met, the one that can start
-first (ties: program order).  That is how FuseMax's interleaving of consecutive M1 tiles arises: the
+first (ties: program order).  A *prefetch* unit (the DRAM channel: a DMA engine runs ahead of the
+arrays, bounded by the buffer slots its loads wait for, not by the arrays' issue window) may issue
+from ``lookahead`` epochs past the oldest unfinished epoch of any unit.  That is how FuseMax's interleaving of consecutive M1 tiles arises: the
 2D array starts the next tile's QK while the 1D array still works on the running max of the current
-one; with ``window=1`` the arrays take turns.  Each op gets an exact start and end cycle; the gap a
+one; with ``window=1`` the arrays take turns.  When the interleave rank runs inside the tile (FLAT's
+rows of P), producer and consumer of one tile are *streamed* (:meth:`Op.earliest_after`): the
+consumer follows the producer row by row instead of waiting for the whole tile.  Each op gets an exact start and end cycle; the gap a
 unit sits idle before an op is charged to the cause of the dependency that arrived last
 (``operands``, ``dependency`` (another array's result, e.g. the running max), ``dram``,
 ``buffer_full``), or to ``window`` when the unit has nothing it may issue.
@@ -42,6 +46,8 @@ class Op:
     port_stall: float = 0.0
     nbytes: float = 0.0
     tile: tuple = ()
+    streamed: tuple["Op", ...] = ()
+    steps: int = 1
     start: float = -1.0
     end: float = -1.0
 
@@ -49,6 +55,15 @@ class Op:
     def ready(self) -> float:
         """Cycle the result can be used."""
         return self.end + self.latency
+
+    def earliest_after(self, producer: "Op") -> float:
+        """Earliest start of this op behind a *streamed* producer: both sweep the same ``steps`` rows
+        (the interleave rank inside the tile) in order, so this op may start once the producer's first
+        row is out and must not finish its last row before the producer's last row is out."""
+        n = max(self.steps, 1)
+        first = producer.start + producer.duration / n + producer.latency
+        last = producer.end + producer.latency + self.duration / n - self.duration
+        return first if first > last else last
 
 
 @dataclass
@@ -71,9 +86,12 @@ class Engine:
     on_schedule : called with each op once its start/end are fixed (traces, counters).
     """
 
-    def __init__(self, units: Iterable[str], *, window: int = 2, on_schedule=None):
+    def __init__(self, units: Iterable[str], *, window: int = 2, prefetch: Iterable[str] = (),
+                 lookahead: int = 1, on_schedule=None):
         self.units = {u: UnitState() for u in units}
         self.window = max(1, int(window))
+        self.prefetch = frozenset(prefetch)
+        self.lookahead = max(1, int(lookahead))
         self.on_schedule = on_schedule
         self.events = 0
         self.makespan = 0.0
@@ -88,7 +106,8 @@ class Engine:
         while True:
             # keep every unit's queue filled up to its window
             need = min((s.queue[0].epoch for s in self.units.values() if s.queue), default=loaded + 1)
-            while not exhausted and loaded < need + self.window - 1:
+            ahead = max(self.window, self.lookahead if self.prefetch else 1)
+            while not exhausted and loaded < need + ahead - 1:
                 try:
                     ops = next(source)
                 except StopIteration:
@@ -99,6 +118,7 @@ class Engine:
                     op.epoch = loaded
                     self.units[op.unit].queue.append(op)
                     pending += 1
+            need = min((s.queue[0].epoch for s in self.units.values() if s.queue), default=loaded + 1)
             if pending == 0:
                 if exhausted:
                     return self.makespan
@@ -107,7 +127,7 @@ class Engine:
             for name, st in self.units.items():
                 if not st.queue:
                     continue
-                limit = st.queue[0].epoch + self.window
+                limit = (need + self.lookahead) if name in self.prefetch else st.queue[0].epoch + self.window
                 for op in st.queue:
                     if op.epoch >= limit:
                         break
@@ -118,6 +138,15 @@ class Engine:
                             ok = False
                             break
                         r = d.end + d.latency
+                        if r > ready:
+                            ready = r
+                    if not ok:
+                        continue
+                    for d in op.streamed:
+                        if d.end < 0:
+                            ok = False
+                            break
+                        r = op.earliest_after(d)
                         if r > ready:
                             ready = r
                     if not ok:
@@ -135,7 +164,7 @@ class Engine:
             pending -= 1
             gap = best_start - st.free
             if gap > 0:
-                late = max(best.deps, key=lambda d: d.end + d.latency, default=None)
+                late = max(best.deps + best.streamed, key=lambda d: d.end + d.latency, default=None)
                 if late is None or late.end + late.latency < best_start - 1e-9 or late.end + late.latency <= st.free:
                     st.stalls["window"] += gap
                 else:

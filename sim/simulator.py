@@ -22,6 +22,10 @@ array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
   change (Timeloop's reuse rule, the evaluator's); a tensor bypassing the buffer is read per
   delivery; outputs and spilled intermediates are written after their op.  A transfer occupies the
   channel ``bytes / bytes_per_cycle`` cycles and its data arrives ``dram_latency`` cycles later.
+  The channel prefetches up to :attr:`SimOptions.dram_lookahead` epochs ahead of the arrays (the
+  buffer slots carry over from one instance to the next, so the next instance's first tiles load
+  while this one computes).  A DRAM tensor written in an earlier pass of the same group (a spill)
+  is read back from DRAM; one the schedule keeps between groups (``kept_between_groups``) is not.
   Tiles are double-buffered: the load of a tensor's tile k+2 waits until tile k's readers are done
   (``buffer_full``); if two copies of every streamed tile do not fit next to the group's
   intermediates, a single copy is kept.
@@ -29,7 +33,8 @@ array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
   per cycle an op that needs more is stretched, the extra cycles charged to ``ports``.
 * **interleaving** -- a unit may issue from ``window`` consecutive epochs (``interleave`` groups:
   2, FuseMax's interleaving of consecutive M1 tiles; ``sequential``: arrays take turns within an
-  epoch; ``none``: one Einsum at a time).
+  epoch; ``none``: one Einsum at a time).  When the interleave rank runs inside the tile (FLAT's rows
+  of P), a consumer streams behind its producer row by row (:meth:`Op.earliest_after`).
 
 **Instances and identical tiles.** Instances (batch x heads) run back to back.  With
 :attr:`SimOptions.max_instances` = k < instances, k instances are simulated and the rest
@@ -67,6 +72,8 @@ class SimOptions:
     dram_latency : cycles from a DRAM request to its data (not in the architecture format).
     systolic_skew : model the 2D array's fill/drain (``rows + cols - 2``) on results leaving it.
     window : epochs a unit may issue from (None: 2 for ``interleave`` groups, 1 otherwise).
+    dram_lookahead : epochs past the oldest unfinished one the DRAM channel may load from (a DMA engine
+        prefetching; the buffer slots bound it further).
     max_instances : simulate at most this many instances, extrapolate the rest (None: all).
     slice_blocks : simulate this many iterations of each instance's outermost epoch loop (and its
         last), extrapolate the rest (None: all).
@@ -77,6 +84,7 @@ class SimOptions:
     dram_latency: float = 0.0
     systolic_skew: bool = False
     window: int | None = None
+    dram_lookahead: int = 16
     max_instances: int | None = None
     slice_blocks: int | None = None
     trace_limit: int = 200_000
@@ -164,6 +172,12 @@ def _multi_pass_roots(view, einsums) -> set[str]:
     return roots
 
 
+def _via_dram(st) -> bool:
+    """The tensor's tiles move through DRAM (a DRAM-level tensor that the schedule does not keep in the
+    buffer between fusion groups)."""
+    return st.level == "DRAM" and not st.kept_between_groups
+
+
 def _ranks_of(view, tensor: str) -> set[str]:
     it = view.iterative.get(tensor)
     return {r for r in view.tensor_ranks.get(tensor, ()) if r != it}
@@ -192,8 +206,10 @@ class _EinsumPlan:
     inputs: list[tuple[str, bool]]  # (tensor, carried)
     reads_self: bool
     deliveries_per_point: float    # buffer values per executed point (port demand)
+    deliveries_of: dict[str, float]  # the same, per input tensor (a bypassed tensor's DRAM reads)
     skew: float
     out_elements_per_run: float
+    reduced_loops: tuple[int, ...] = ()   # epoch loops over ranks the Einsum reduces (partial sums)
     mask: Any = None               # (grid, coordinate specs) or None
 
 
@@ -217,21 +233,26 @@ def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions
     cycles = se.cycles_per_point * steps / epoch_div
     points = se.points / epoch_div
     deliveries = 0.0
+    deliveries_of: dict[str, float] = {}
     for t in info.inputs:
         if schedule.tensors.get(t) is not None and schedule.tensors[t].level == "RF":
             continue
         rt = _ranks_of(view, t)
         multicast = prod(rm.factor("spatial", r) for r in par if r not in rt)
         pe_reuse = prod(_pe_factor(rm, name, r) for r in info.iteration_ranks if r not in rt)
-        deliveries += 1.0 / (multicast * pe_reuse)
+        deliveries_of[t] = 1.0 / (multicast * pe_reuse)
+        deliveries += deliveries_of[t]
     skew = 0.0
     if options.systolic_skew and se.array == "2d":
         used = {dim.split(".")[1]: f for _r, dim, f in se.spatial}
         skew = float(max(used.get("rows", 1), 1) + max(used.get("cols", 1), 1) - 2)
-    out_runs = prod(ext for r, ext in zip(nest.ranks, nest.extents) if r in info.iteration_ranks)
-    out = float(info.out_points(sizes)) / max(out_runs, 1)
+    out_ranks = _ranks_of(view, name)
+    out_runs = prod(ext for r, ext in zip(nest.ranks, nest.extents) if r in out_ranks)
+    out = float(info.out_points(sizes)) / max(out_runs, 1)          # the output tile of one epoch
     plan = _EinsumPlan(name, se.array, _pass_of(view, name), cycles, points, runs_on,
-                       [(t, t in info.carried) for t in info.inputs], info.reads_self, deliveries, skew, out)
+                       [(t, t in info.carried) for t in info.inputs], info.reads_self, deliveries, deliveries_of,
+                       skew, out)
+    plan.reduced_loops = tuple(i for i, r in enumerate(nest.ranks) if r in info.iteration_ranks and r not in out_ranks)
     if se.masked_by is not None and se.tiles is not None:
         plan.mask = _mask_plan(schedule, nest, name)
     return plan
@@ -300,16 +321,6 @@ class _Recorder:
         self.offset = 0.0
         self.ends: dict[int, float] = {}
 
-    def scale_since(self, n_instances: int, factor: float) -> None:
-        """Scale the DRAM bytes and executed work of the run just finished (sliced blocks)."""
-        mark = self.__dict__.get("_mark", (0.0, 0.0, {}))
-        self.dram_read = mark[0] + (self.dram_read - mark[0]) * factor
-        self.dram_write = mark[1] + (self.dram_write - mark[1]) * factor
-        for k, v in self.executed.items():
-            base = mark[2].get(k, 0.0)
-            self.executed[k] = base + (v - base) * factor
-        self._mark = (self.dram_read, self.dram_write, dict(self.executed))
-
     def __call__(self, op: Op) -> None:
         inst = getattr(op, "instance", 0)
         if op.ready > self.ends.get(inst, -1.0):
@@ -328,8 +339,11 @@ class _Recorder:
 
 
 def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPlan], options: SimOptions,
-            slots: int, block_limit: int | None, block_ops: list[list[Op]] | None) -> Iterator[list[Op]]:
-    """Yield each epoch's ops in program order (passes as successive sweeps)."""
+            slots: int, block_limit: tuple[int, int] | None, block_ops: list[list[Op]] | None,
+            buffers: dict | None = None) -> Iterator[list[Op]]:
+    """Yield each epoch's ops in program order (passes as successive sweeps).  ``buffers`` carries the
+    buffer slots (each streamed tensor's loads and their readers) from one instance to the next one
+    run by the same engine, so that the next instance's first loads wait for a free slot."""
     rm = schedule.resolved
     view, hw = rm.view, rm.hw
     word = hw.word_bytes
@@ -337,20 +351,27 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
     port = hw.values_per_row * hw.arch.global_buffer.banks
     g = schedule.groups[gi]
     latest: dict[tuple, Op] = {}
-    loads: dict[str, list[Op]] = {}            # tensor -> its loads (most recent last)
-    readers: dict[int, list[Op]] = {}          # id(load) -> ops reading it
+    buffers = {} if buffers is None else buffers
+    loads: dict[str, list[Op]] = buffers.setdefault("loads", {})     # tensor -> its loads (most recent last)
+    readers: dict[int, list[Op]] = buffers.setdefault("readers", {})  # id(load) -> ops reading it
     last_key: dict[str, tuple] = {}
     dram_in = []
     for e in g.einsums:
         for t, _c in plans[e].inputs:
             st = schedule.tensors.get(t)
-            if st is not None and st.level == "DRAM" and (st.producer_group != gi) and t not in dram_in:
+            if st is not None and _via_dram(st) and (st.producer_group != gi) and t not in dram_in:
                 dram_in.append(t)
     dram_loops = [i for i, lv in enumerate(nest.levels) if lv == "DRAM"]
     outer = [range(n) for n in nest.extents]
-    if block_limit is not None and nest.extents and nest.extents[0] > block_limit + 1:
-        n0 = nest.extents[0]
-        outer[0] = list(range(block_limit)) + [n0 - 1]
+    if block_limit is not None:
+        k, lim = block_limit
+        outer[k] = list(range(lim)) + [nest.extents[k] - 1]
+    # an interleave rank inside the tile (not an epoch loop): producer and consumer stream its rows
+    stream_rank = g.interleave_rank if g.pipeline == "interleave" and g.interleave_rank not in nest.ranks else None
+    stream_steps = 1
+    if stream_rank is not None:
+        stream_steps = max(1, ceil(view.sizes[stream_rank] / rm.factor("spatial", stream_rank)))
+    p_ranks = {e: set(view.einsum(e).iteration_ranks) for e in g.einsums}
     pa = nest.pass_at
     head = list(itertools.product(*outer[:pa]))
     tail = list(itertools.product(*outer[pa:]))
@@ -374,18 +395,25 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                     if frac <= 0.0:
                         continue
                     deps: list[Op] = []
+                    streamed: list[Op] = []
                     for t, carried in p.inputs:
                         st = schedule.tensors.get(t)
-                        if st is not None and st.level == "DRAM" and st.producer_group != gi:
+                        spilled = st is not None and st.producer_group == gi and t in plans \
+                            and plans[t].pass_no < p.pass_no          # written in an earlier pass, read back
+                        if st is not None and _via_dram(st) and (st.producer_group != gi or spilled):
+                            after = ()
+                            if spilled:
+                                w = latest.get((t, key_of(t, index)))
+                                after = (w,) if w is not None else ()
                             if st.bypass:
-                                vol = p.points_per_epoch * frac * p.deliveries_per_point
-                                ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, (), 0.0, "dram",
+                                vol = p.points_per_epoch * frac * p.deliveries_of[t]
+                                ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, after, 0.0, "dram",
                                         nbytes=vol * word, tile=index)
                                 ops.append(ld)
                                 deps.append(ld)
                                 continue
                             k = key_of(t, index, ("DRAM",))
-                            if last_key.get(t) != k or t not in loads:
+                            if last_key.get(t) != k or t not in last_key:
                                 last_key[t] = k
                                 hist = loads.setdefault(t, [])
                                 free = []
@@ -393,11 +421,8 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                                     free = readers.get(id(hist[-slots]), [])
                                 vol = view.tensor_elements(t) / prod(nest.extents[i] for i in dram_loops
                                                                      if nest.ranks[i] in _ranks_of(view, t))
-                                ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, tuple(free), 0.0,
-                                        "dram", nbytes=vol * word, tile=index)
-                                for f in free:
-                                    if f.cause == "operands":
-                                        pass
+                                ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, tuple(free) + after,
+                                        0.0, "dram", nbytes=vol * word, tile=index)
                                 hist.append(ld)
                                 ops.append(ld)
                             ld = loads[t][-1]
@@ -405,7 +430,11 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                             continue
                         prod_op = latest.get((t, key_of(t, index)))
                         if prod_op is not None:
-                            deps.append(prod_op)
+                            if stream_rank is not None and not carried and stream_rank in _ranks_of(view, t) \
+                                    and stream_rank in p_ranks[e]:
+                                streamed.append(prod_op)
+                            else:
+                                deps.append(prod_op)
                     if p.reads_self:
                         prev = latest.get((e, key_of(e, index)))
                         if prev is not None:
@@ -415,7 +444,8 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                     need = points * p.deliveries_per_point / port
                     duration = max(cycles, need)
                     op = Op(p.array, e, 0, duration, p.skew, tuple(deps), points * schedule.einsums[e].cycles_per_point,
-                            "dependency", port_stall=max(need - cycles, 0.0), tile=index)
+                            "dependency", port_stall=max(need - cycles, 0.0), tile=index, streamed=tuple(streamed),
+                            steps=stream_steps)
                     op.points = points
                     for d in deps:
                         if d.unit == "dram" and d.cause == "dram":
@@ -423,10 +453,17 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                     ops.append(op)
                     latest[(e, key_of(e, index))] = op
                     st = schedule.tensors.get(e)
-                    if st is not None and st.level == "DRAM":
+                    if st is not None and _via_dram(st):
+                        # a buffered result leaves once its reduction is complete; a bypassed one sends
+                        # every partial sum to DRAM and reads it back for the next reduction step
                         vol = p.out_elements_per_run
-                        ops.append(Op("dram", e, 0, vol * word / bpc, 0.0, (op,), 0.0, "store",
-                                      nbytes=vol * word, tile=index))
+                        done = all(index[i] == nest.extents[i] - 1 for i in p.reduced_loops)
+                        if st.bypass and any(index[i] > 0 for i in p.reduced_loops):
+                            ops.append(Op("dram", e, 0, vol * word / bpc, options.dram_latency, (), 0.0, "dram",
+                                          nbytes=vol * word, tile=index))
+                        if st.bypass or done:
+                            ops.append(Op("dram", e, 0, vol * word / bpc, 0.0, (op,), 0.0, "store",
+                                          nbytes=vol * word, tile=index))
                 if block_ops is not None:
                     block_ops.append(ops)
                 yield ops
@@ -449,7 +486,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         static = sum(schedule.tensors[t].tile_elements for t in schedule.tensors
                      if schedule.tensors[t].level == "GLB" and schedule.tensors[t].producer_group == gi)
         streamed = sum(schedule.tensors[t].tile_elements for e in g.einsums for t, _ in plans[e].inputs
-                       if t in schedule.tensors and schedule.tensors[t].level == "DRAM"
+                       if t in schedule.tensors and _via_dram(schedule.tensors[t])
                        and not schedule.tensors[t].bypass)
         cap = hw.glb_bytes / hw.word_bytes
         slots = 2 if static + 2 * streamed <= cap else 1
@@ -471,38 +508,59 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
     def run(gi: int, nest: _Nest, plans, slots: int, window: int, inst_range: range) -> float:
         """One engine over ``inst_range`` instances of group ``gi`` back to back; returns its span
         (sliced blocks extended by their period)."""
-        engine = Engine(units, window=window, on_schedule=rec)
-        n0 = nest.extents[0] if nest.extents else 1
-        limit = options.slice_blocks if options.slice_blocks and n0 > options.slice_blocks + 1 else None
+        engine = Engine(units, window=window, prefetch=("dram",), lookahead=options.dram_lookahead,
+                        on_schedule=rec)
+        sliced = _sliced_loop(nest, options.slice_blocks)
+        limit = options.slice_blocks if sliced is not None else None
         per_inst: list[list[list[Op]]] = []
 
         def stream():
+            buffers: dict = {}
             for inst in inst_range:
                 blocks: list[list[Op]] = []
                 per_inst.append(blocks)
-                for ops in _epochs(schedule, gi, nest, plans, options, slots, limit, blocks):
+                for ops in _epochs(schedule, gi, nest, plans, options, slots,
+                                   None if sliced is None else (sliced, limit), blocks, buffers):
                     for op in ops:
                         op.instance = inst
                     yield ops
         rec.ends = {}
         span = engine.run(stream())
         ext = 0.0
-        if limit is not None:
-            ext, note = _extrapolate_blocks(per_inst[-1], nest, limit)
-            notes.append(note)
         for u, st in engine.units.items():
-            scale = (span + ext) / span if span else 1.0      # extrapolated blocks look like the last ones
-            busy[u] += st.busy * scale
-            work[u] += st.work * scale
+            busy[u] += st.busy
+            work[u] += st.work
             for c, v in st.stalls.items():
-                stalls[u][c] += v * scale
+                stalls[u][c] += v
         if limit is not None:
-            factor = (span + ext * len(inst_range)) / span if span else 1.0
-            rec.scale_since(len(inst_range), factor)
+            ext, note = _extrapolate_blocks(per_inst[-1], nest, sliced, limit)
+            notes.append(note)
+            # each skipped iteration does what the last simulated middle iteration did
+            skipped = nest.extents[sliced] - (limit + 1)
+            outer_n = prod(nest.extents[:sliced])
+            for blocks in per_inst:
+                per_block = len(blocks) // (outer_n * (limit + 1))
+                mid = [op for o in range(outer_n) for ep in
+                       blocks[(o * (limit + 1) + limit - 1) * per_block:(o * (limit + 1) + limit) * per_block]
+                       for op in ep]
+                for op in mid:
+                    busy[op.unit] += skipped * op.duration
+                    work[op.unit] += skipped * op.work
+                    stalls[op.unit]["ports"] += skipped * op.port_stall
+                    if op.unit == "dram":
+                        if op.cause == "store":
+                            rec.dram_write += skipped * op.nbytes
+                        else:
+                            rec.dram_read += skipped * op.nbytes
+                    else:
+                        rec.executed[op.name] = rec.executed.get(op.name, 0.0) + skipped * op.work
+            ends = {i: v + ext * (k + 1) for k, (i, v) in enumerate(sorted(rec.ends.items()))}
+        else:
+            ends = dict(rec.ends)
         counters["events"] += engine.events
         if progress is not None:
             progress(engine.events)
-        return span + ext * len(inst_range), dict(rec.ends)
+        return span + ext * len(inst_range), ends
 
     total = 0.0
     if len(groups) == 1:
@@ -511,8 +569,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         span, ends = run(gi, nest, plans, slots, window, range(sim_inst))
         total = span
         group_cycles[0] = span
-        scale = span / max(ends.values()) if ends else 1.0
-        inst_ends = [ends[i] * scale for i in sorted(ends)]
+        inst_ends = [ends[i] for i in sorted(ends)]
         snapshots.append(_snapshot(busy, work, stalls, rec, counters["events"]))
         if sim_inst >= 2:      # the last instance's share: counters of one instance
             per = _delta(snapshots[0], snapshots[1])
@@ -578,22 +635,39 @@ def _delta(a, b):
             "events": b["events"] - a["events"]}
 
 
-def _extrapolate_blocks(blocks, nest: _Nest, limit: int) -> tuple[float, str]:
-    """``blocks`` are one instance's epochs; ``limit`` iterations of the outermost epoch loop plus its
-    last were simulated.  Returns the cycles the skipped iterations add (the period of the last two
-    simulated identical iterations) and a note saying whether that is exact."""
-    per_block = len(blocks) // (limit + 1) if blocks else 0
+def _sliced_loop(nest: _Nest, limit: int | None) -> int | None:
+    """The epoch loop a slice of ``limit`` iterations applies to: the outermost one with more than
+    ``limit + 1`` iterations and no pass sweep inside it split (None: nothing to slice)."""
+    if not limit:
+        return None
+    for k, n in enumerate(nest.extents):
+        if len(nest.passes) > 1 and k >= nest.pass_at:
+            return None
+        if n > limit + 1:
+            return k
+    return None
+
+
+def _extrapolate_blocks(blocks, nest: _Nest, k: int, limit: int) -> tuple[float, str]:
+    """``blocks`` are one instance's epochs; per iteration of the loops outside loop ``k``, ``limit``
+    iterations of loop ``k`` plus its last were simulated.  Returns the cycles the skipped iterations
+    add (the period of the last two simulated middle iterations, per outer iteration) and a note
+    saying whether that is exact."""
+    outer_n = prod(nest.extents[:k])
+    per_block = len(blocks) // (outer_n * (limit + 1)) if blocks else 0
+    base = (outer_n - 1) * (limit + 1)
     ends = []
     for b in range(limit + 1):
-        ops = [op for ep in blocks[b * per_block:(b + 1) * per_block] for op in ep]
+        ops = [op for ep in blocks[(base + b) * per_block:(base + b + 1) * per_block] for op in ep]
         ends.append(max((op.ready for op in ops), default=0.0))
     periods = np.diff(ends[:limit])
     period = float(periods[-1]) if len(periods) else 0.0
     exact = len(periods) >= 2 and abs(periods[-1] - periods[-2]) <= 1e-6 * max(period, 1.0)
-    skipped = nest.extents[0] - (limit + 1)
-    note = (f"{limit + 1} of {nest.extents[0]} iterations of the outermost loop over {nest.ranks[0]} simulated per "
-            f"instance, {skipped} extrapolated ({'exact: the last two periods are equal' if exact else 'approximate'})")
-    return skipped * period, note
+    skipped = nest.extents[k] - (limit + 1)
+    note = (f"{limit + 1} of {nest.extents[k]} iterations of the loop over {nest.ranks[k]} simulated per "
+            f"instance{'' if outer_n == 1 else f' and outer iteration (x{outer_n})'}, {skipped} extrapolated "
+            f"({'exact: the last two periods are equal' if exact else 'approximate'})")
+    return outer_n * skipped * period, note
 
 
 def _scale_counts(c, f):

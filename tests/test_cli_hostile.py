@@ -37,6 +37,8 @@ FILE_ARGS = {
     "sim-arch": ["sim", "fusemax-1pass", "--arch", "{path}", "--workload", "bert"],
     "sim-workload": ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "{path}"],
     "gpu-bench": ["gpu-bench", "--show", "{path}"],
+    "report": ["report", "crossval", "--workloads", "{path}", "--seqs", "1024", "--variants-at", "0",
+               "--out", "/tmp/einloom-hostile-report"],
 }
 
 HOSTILE_PATHS = {
@@ -84,6 +86,7 @@ NUMERIC_FLAGS = [
     ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--instances", "{v}"],
     ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--dram-latency", "{v}"],
     ["gpu-bench", "--max-seq-len", "{v}"],
+    ["report", "crossval", "--out", "/tmp/einloom-hostile-report", "--seqs", "{v}"],
     ["gpu-bench", "--budget-s", "{v}"],
     ["synth", "--demo", "{v}", "--target", "ecp5"],
 ]

@@ -65,3 +65,19 @@ def test_cli_sim_json(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["simulation"]["latency_cycles"] > 0
     assert out["functional"]["max_abs_error"] < 1e-9
+
+
+@pytest.mark.parametrize("flags,needle", [
+    (["--seq-len", "0"], "--seq-len"), (["--window", "-1"], "--window"), (["--instances", "0"], "--instances"),
+    (["--slice", "0"], "--slice"), (["--batch", "0"], "--batch"), (["--dram-latency", "-5"], "--dram-latency"),
+    (["--dram-latency", "inf"], "--dram-latency"), (["--functional", "int99"], "--functional"),
+    (["--mapping", "no-such-mapping.yaml"], "no-such-mapping.yaml")])
+def test_cli_sim_bad_flags_one_line_exit_2(flags, needle, capsys):
+    from einloom.cli import main
+    try:
+        rc = main(["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", *flags])
+    except SystemExit as exc:
+        rc = exc.code
+    err = capsys.readouterr().err.strip()
+    assert rc == 2
+    assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
