@@ -19,6 +19,6 @@ def test_report_crossval_writes_all_formats(tmp_path, capsys):
 
 
 def test_report_crossval_bad_seqs_one_line(tmp_path, capsys):
-    rc = main(["report", "crossval", "--out", str(tmp_path), "--seqs", "1k"])
+    rc = main(["report", "crossval", "--out", str(tmp_path), "--seqs", "1q"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "--seqs" in err

@@ -6,7 +6,9 @@ import argparse
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser("report", help="write a report (crossval: analytical model vs simulator)",
-                                   description="Write a report as Markdown, HTML, a plot and JSON.")
+                                   description="Write a report as Markdown, HTML, a plot and JSON.",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter,
+                                   epilog="examples:\n  einloom report crossval --out crossval/ --seqs 1024,4K\n")
     sub = parser.add_subparsers(dest="report", metavar="REPORT", required=True)
     cv = sub.add_parser("crossval", help="analytical model vs cycle-level simulator per point",
                         formatter_class=argparse.RawDescriptionHelpFormatter,
