@@ -13,7 +13,7 @@ import sys
 from einloom.errors import EinloomError
 
 #: Subcommand modules, in the order ``einloom --help`` lists them.
-COMMANDS = ["check", "run", "synth", "evaluate", "rtl", "verify", "map"]
+COMMANDS = ["check", "run", "synth", "evaluate", "rtl", "verify", "map", "sweep", "report"]
 
 
 def build_parser() -> argparse.ArgumentParser:
