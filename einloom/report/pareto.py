@@ -64,8 +64,8 @@ def best_per_objective(rows: Sequence[Mapping[str, Any]]) -> list[tuple[str, str
     out = []
     for name, column, sense, label in OBJECTIVES:
         candidates = [r for r in rows if r.get(column) is not None and np.isfinite(_num(r.get(column)))]
-        if not candidates:
-            continue
+        if not candidates or len({_num(r[column]) for r in candidates}) == 1:
+            continue    # nothing to choose (e.g. "smallest" when every point has the same area)
         sign = 1.0 if sense == "min" else -1.0
         best = min(candidates, key=lambda r: (sign * _num(r[column]), r.get("key", "")))
         out.append((name, label, best))

@@ -244,7 +244,7 @@ def _reason(text: str | None) -> str:
         "working set does not fit" if text and "working set" in text else (text or "")
 
 
-def summary_text(data: SweepData, *, max_rows: int = 15) -> str:
+def summary_text(data: SweepData, *, max_rows: int = 20) -> str:
     """The report's tables for a terminal (long fronts cut to ``max_rows`` rows)."""
     blocks = []
     for title, headers, rows in summary_tables(data):

@@ -49,23 +49,77 @@ def resolve_function(ref: str) -> Callable[[Mapping[str, Any]], Mapping[str, Any
     return getattr(importlib.import_module(module), name)
 
 
+def _attempt(fn: Callable[[Mapping[str, Any]], Mapping[str, Any]], spec: Mapping[str, Any]
+             ) -> tuple[dict[str, Any] | None, str | None]:
+    """(result, None) or (None, error message) of one point."""
+    try:
+        return dict(fn(spec)), None
+    except EinloomError as exc:
+        return None, str(exc)
+    except Exception as exc:  # noqa: BLE001 -- any bug in one point is that point's failure
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        where = f" (at {os.path.basename(frame.filename)}:{frame.lineno})" if frame else ""
+        return None, f"{type(exc).__name__}: {exc}{where}"
+
+
+def _attempt_with_timeout(fn: Callable[[Mapping[str, Any]], Mapping[str, Any]], spec: Mapping[str, Any],
+                          timeout_s: float) -> tuple[dict[str, Any] | None, str | None]:
+    """:func:`_attempt` in a forked child that is killed after ``timeout_s`` seconds.
+
+    ``os.fork`` rather than multiprocessing, because Dask and pool workers may be daemonic processes,
+    which multiprocessing forbids to have children.  POSIX only.
+    """
+    import pickle
+    import select
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: evaluate, send, leave without running any parent cleanup
+        os.close(read_end)
+        try:
+            payload = pickle.dumps(_attempt(fn, spec))
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(payload)
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    deadline = time.monotonic() + timeout_s
+    data = bytearray()
+    timed_out = False
+    with os.fdopen(read_end, "rb", buffering=0) as pipe:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([pipe], [], [], left)[0]:
+                timed_out = True
+                break
+            block = pipe.read(1 << 16)
+            if not block:
+                break
+            data += block
+    if timed_out:
+        os.kill(pid, 9)
+    os.waitpid(pid, 0)
+    if timed_out:
+        return None, f"timed out after {timeout_s:g} s (sweep file: timeout_s)"
+    if not data:
+        return None, WORKER_DIED
+    return pickle.loads(bytes(data))
+
+
 def evaluate_chunk(function: str, chunk: Sequence[Mapping[str, Any]]) -> list[Outcome]:
-    """Run ``function`` on each spec of ``chunk`` (on a worker); errors become failed outcomes."""
+    """Run ``function`` on each spec of ``chunk`` (on a worker); errors become failed outcomes.
+
+    A spec with ``timeout_s`` runs in a forked child process that is killed when the time is up (the
+    point is then failed with "timed out"); without it the point runs in the worker itself.
+    """
     fn = resolve_function(function)
     worker = f"{socket.gethostname()}:{os.getpid()}"
     out = []
     for spec in chunk:
         start = time.perf_counter()
-        try:
-            result, status, error = dict(fn(spec)), "done", None
-        except EinloomError as exc:
-            result, status, error = None, "failed", str(exc)
-        except Exception as exc:  # noqa: BLE001 -- any bug in one point is that point's failure
-            frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
-            where = f" (at {os.path.basename(frame.filename)}:{frame.lineno})" if frame else ""
-            result, status, error = None, "failed", f"{type(exc).__name__}: {exc}{where}"
-        out.append({"key": spec["key"], "status": status, "result": result, "error": error,
-                    "seconds": time.perf_counter() - start, "worker": worker})
+        timeout = spec.get("timeout_s")
+        result, error = _attempt_with_timeout(fn, spec, timeout) if timeout else _attempt(fn, spec)
+        out.append({"key": spec["key"], "status": "failed" if error is not None else "done", "result": result,
+                    "error": error, "seconds": time.perf_counter() - start, "worker": worker})
     return out
 
 

@@ -51,6 +51,7 @@ class PointSpec(TypedDict, total=False):
     synth: dict[str, Any] | None
     static: dict[str, Any]         # area_mm2, peak_power_W, working_set_bytes, buffer_bytes
     pruned: str | None             # why a constraint pruned it (None: evaluate it)
+    timeout_s: float | None        # fail the point after this long (not part of the key)
     invalid: str | None            # why the design is not a valid architecture
 
 
@@ -156,7 +157,7 @@ def enumerate_points(sweep: Sweep) -> SweepPoints:
                     "arch_document": document, "variant": variant, "workload_model": wpoint.model,
                     "workload_label": wpoint.label, "seq_len": wpoint.seq_len, "workload": workload.to_dict(),
                     "scope": sweep.scope, "mapping": mapping, "synth": synth, "invalid": invalid, "pruned": None,
-                    "static": {}}
+                    "static": {}, "timeout_s": sweep.timeout_s}
                 spec["key"] = point_key(cascade_texts[variant], document, mapping, spec["workload"], sweep.scope, synth)
                 if arch is not None:
                     spec["static"] = static_figures(arch, cascades[variant], workload)

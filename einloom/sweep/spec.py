@@ -27,13 +27,15 @@ Sweep YAML::
       area_mm2: 600                      # at most this area (cost_models.area roll-up)
       peak_power_W: 400                  # at most this peak power (every unit and port busy each cycle)
       working_set_fits: true             # one instance's inputs + outputs fit the global buffer
+    timeout_s: 60                        # optional: a point still running after this is failed ("timed out")
     synth: {target: ecp5, max_pes: 16, pnr: false}   # optional: FPGA synthesis of small designs
     output: results/sweeps/NAME          # default results/sweeps/<name>
 
 ``mapping: auto`` uses the mapper's baseline whose cascade is the variant (e.g. FuseMax's for
 ``fusemax-1pass``) and a bounded search for every other variant.  A search is bounded by
 ``max_families`` (deterministic); a ``budget_s`` time budget is allowed but makes a point's result
-depend on the speed of the machine that evaluates it.
+depend on the speed of the machine that evaluates it, and so does ``timeout_s`` (which points time
+out).  ``timeout_s`` runs each point in a forked child process (POSIX), a few ms more per point.
 
 :func:`load_sweep` validates everything once (each parameter value is applied to the base
 architecture and re-validated by the architecture reader), so a typo is reported at its line in the
@@ -53,7 +55,7 @@ from einloom.sweep.errors import SweepError
 
 _TOP_REQUIRED = ("arch", "variants", "workloads")
 _TOP_OPTIONAL = ("name", "description", "scope", "mapping", "parameters", "sampling", "seed", "constraints",
-                 "simulate", "synth", "output")
+                 "timeout_s", "simulate", "synth", "output")
 _PARAM_KEYS = ("name", "path", "paths", "values", "range", "log", "integer")
 _CONSTRAINT_KEYS = ("area_mm2", "peak_power_W", "working_set_fits")
 _SEARCH_KEYS = ("objective", "max_families", "budget_s")
@@ -156,6 +158,7 @@ class Sweep:
     mapping: MappingSettings = MappingSettings("auto")
     constraints: Constraints = Constraints()
     synth: SynthSettings | None = None
+    timeout_s: float | None = None
     output: str = ""
     description: str = ""
     file: str | None = None
@@ -173,7 +176,7 @@ class Sweep:
                 "constraints": {"area_mm2": self.constraints.area_mm2,
                                 "peak_power_W": self.constraints.peak_power_W,
                                 "working_set_fits": self.constraints.working_set_fits},
-                "synth": None if self.synth is None else vars(self.synth).copy(),
+                "synth": None if self.synth is None else vars(self.synth).copy(), "timeout_s": self.timeout_s,
                 "output": self.output, "file": self.file}
 
 
@@ -331,6 +334,7 @@ def load_sweep(path: str | Path) -> Sweep:
                  seed=seed, scope=scope, mapping=_read_mapping(r, top.get("mapping", "auto"), base),
                  constraints=_read_constraints(r, top.get("constraints") or {}),
                  synth=_read_synth(r, top.get("synth")),
+                 timeout_s=None if top.get("timeout_s") is None else r.number(top["timeout_s"], ("timeout_s",)),
                  output=r.string(top.get("output", f"results/sweeps/{name}"), ("output",)),
                  description=str(top.get("description") or ""), file=file, text=text)
 
