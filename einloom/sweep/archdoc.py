@@ -70,6 +70,12 @@ def check_path(document: Mapping[str, Any], path: str) -> None:
         _child(node, keys[-1], keys)
     elif not isinstance(node, dict):
         raise ValueError(f"'{'.'.join(map(str, keys[:-1]))}' is not a mapping, so it has no field '{keys[-1]}'")
+    elif keys[-1] not in node:
+        # a new optional field is fine; a near-miss of an existing one is a typo
+        close = difflib.get_close_matches(str(keys[-1]), [str(k) for k in node], n=1, cutoff=0.7)
+        if close:
+            raise ValueError(f"the architecture has no field '{path}' "
+                             f"(did you mean '{'.'.join(map(str, keys[:-1] + (close[0],)))}'?)")
 
 
 def _child(node: Any, key: str | int, walked: tuple[str | int, ...]) -> Any:

@@ -12,6 +12,7 @@ Sweep YAML::
     scope: attention                     # attention | end_to_end (adds the layer's linear layers)
     mapping: auto                        # auto | a baseline (fusemax, flat, unfused) | a mapping .yaml
                                          # | {search: {objective: edp, max_families: 40}}
+                                         # | {auto: {objective: edp, max_families: 40}}
     parameters:                          # any field of the architecture file, by dotted path
       - name: array                      # label in reports (default: the path)
         paths: [array_2d.rows, array_2d.cols, array_1d.width]   # several paths move together
@@ -32,7 +33,8 @@ Sweep YAML::
     output: results/sweeps/NAME          # default results/sweeps/<name>
 
 ``mapping: auto`` uses the mapper's baseline whose cascade is the variant (e.g. FuseMax's for
-``fusemax-1pass``) and a bounded search for every other variant.  A search is bounded by
+``fusemax-1pass``) and a bounded search for every other variant (``{auto: {...}}`` sets that search's
+objective and bound).  A search is bounded by
 ``max_families`` (deterministic); a ``budget_s`` time budget is allowed but makes a point's result
 depend on the speed of the machine that evaluates it, and so does ``timeout_s`` (which points time
 out).  ``timeout_s`` runs each point in a forked child process (POSIX), a few ms more per point.
@@ -474,16 +476,20 @@ def _read_mapping(r: _Reader, raw: Any, base: Path) -> MappingSettings:
         raise r.fail(("mapping",), f"unknown mapping '{text}'",
                      hint=(f"did you mean '{close[0]}'? " if close else "")
                      + f"write auto, a baseline ({', '.join(BASELINES)}), a mapping .yaml or {{search: {{...}}}}")
-    m = r.mapping(raw, ("mapping",), ("search",), ("search",))
-    s = r.mapping(m["search"] or {}, ("mapping", "search"), (), _SEARCH_KEYS)
-    objective = r.string(s.get("objective", "edp"), ("mapping", "search", "objective"))
+    m = r.mapping(raw, ("mapping",), (), ("search", "auto"))
+    if len(m) != 1:
+        raise r.fail(("mapping",), "write one of {search: {...}} and {auto: {...}}",
+                     hint="auto: baselines where they apply and a search with these settings elsewhere")
+    kind = next(iter(m))
+    where = ("mapping", kind)
+    s = r.mapping(m[kind] or {}, where, (), _SEARCH_KEYS)
+    objective = r.string(s.get("objective", "edp"), where + ("objective",))
     if objective not in OBJECTIVES:
-        raise r.fail(("mapping", "search", "objective"), f"unknown objective '{objective}'",
-                     hint="write latency, energy or edp")
+        raise r.fail(where + ("objective",), f"unknown objective '{objective}'", hint="write latency, energy or edp")
     budget = s.get("budget_s")
-    return MappingSettings("search", objective=objective,
-                           max_families=r.positive_int(s.get("max_families", 40), ("mapping", "search", "max_families")),
-                           budget_s=None if budget is None else r.number(budget, ("mapping", "search", "budget_s")))
+    return MappingSettings(kind, objective=objective,
+                           max_families=r.positive_int(s.get("max_families", 40), where + ("max_families",)),
+                           budget_s=None if budget is None else r.number(budget, where + ("budget_s",)))
 
 
 def _read_constraints(r: _Reader, raw: Any) -> Constraints:
