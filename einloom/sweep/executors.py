@@ -255,11 +255,16 @@ def _import_distributed() -> Any:
 
 
 class DaskExecutor(_Windowed):
-    """Chunks as Dask tasks on a cluster (``scheduler`` address) or on a new ``LocalCluster``."""
+    """Chunks as Dask tasks on a cluster (``scheduler`` address) or on a new ``LocalCluster``.
 
-    window_per_worker = 4
+    Workers import einloom's evaluator once at start-up (so the first points do not pay for it), and
+    results come back with their completion notices (``as_completed(with_results=True)``), in batches.
+    """
 
-    def __init__(self, *, scheduler: str | None = None, workers: int | None = None, connect_timeout_s: float = 30):
+    window_per_worker = 32
+
+    def __init__(self, *, scheduler: str | None = None, workers: int | None = None, connect_timeout_s: float = 30,
+                 preload: str = "einloom.sweep.point"):
         distributed = _import_distributed()
         self._distributed = distributed
         self._cluster = None
@@ -276,9 +281,16 @@ class DaskExecutor(_Windowed):
             self._cluster = distributed.LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
                                                      host="127.0.0.1", dashboard_address=None)
             self._client = distributed.Client(self._cluster)
+        try:
+            self._client.run(importlib.import_module, preload)
+        except ImportError as exc:
+            self.close()
+            raise SweepError(f"the Dask workers cannot import einloom ({exc})",
+                             hint="install einloom (same version) on every worker machine") from None
         info = self._client.scheduler_info()
         self.workers = max(1, sum(w.get("nthreads", 1) for w in info.get("workers", {}).values()))
-        self._ac = distributed.as_completed()
+        self._ac = distributed.as_completed(with_results=True, raise_errors=False)
+        self._results: dict[Any, Any] = {}
 
     def _submit(self, function: str, chunk: Chunk) -> Any:
         future = self._client.submit(evaluate_chunk, function, chunk, pure=False, retries=0)
@@ -287,15 +299,29 @@ class DaskExecutor(_Windowed):
 
     def _wait(self, inflight: dict[Any, Chunk]) -> list[Any]:
         while True:
-            future = next(self._ac)
-            if future in inflight:
-                return [future]
+            done = []
+            for future, result in self._ac.next_batch(block=True):
+                self._results[future] = result
+                if future in inflight:
+                    done.append(future)
+            if done:
+                return done
+
+    def _finished(self, future: Any) -> bool:
+        return future in self._results or bool(future.done())
 
     def _outcomes(self, future: Any) -> list[Outcome] | None:
-        try:
-            return future.result()
-        except self._distributed.KilledWorker:
+        result = self._results.pop(future, None)
+        if result is None:
+            try:
+                result = future.result()
+            except BaseException as exc:  # noqa: BLE001 -- inspected just below
+                result = exc
+        if isinstance(result, self._distributed.KilledWorker):
             return None
+        if isinstance(result, BaseException):
+            raise result
+        return result
 
     def _cancel(self, futures: list[Any]) -> None:
         if futures:
