@@ -94,7 +94,7 @@ def _child(node: Any, key: str | int, walked: tuple[str | int, ...]) -> Any:
 
 def with_overrides(document: Mapping[str, Any], overrides: Mapping[str, Any]) -> dict[str, Any]:
     """A deep copy of ``document`` with ``{dotted path: value}`` written in (paths checked first)."""
-    out = copy.deepcopy(dict(document))
+    out = _copy(document)
     for path, value in overrides.items():
         check_path(out, path)
         keys = split_path(path)
@@ -109,10 +109,18 @@ def build_arch(document: Mapping[str, Any], label: str) -> Any:
     """Validate ``document`` with the architecture reader; its errors are re-raised naming ``label``."""
     from einloom.cost_models.arch import arch_from_dict
     try:
-        return arch_from_dict(copy.deepcopy(dict(document)), None, file=label)
+        return arch_from_dict(_copy(document), None, file=label)
     except EinloomError as exc:
         where = exc.location.field or ""
         raise SweepError(f"{label}: {where + ': ' if where else ''}{exc.message}", hint=exc.hint) from None
+
+
+def _copy(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of plain YAML data (a JSON round trip: several times faster than copy.deepcopy)."""
+    try:
+        return json.loads(json.dumps(document))
+    except (TypeError, ValueError):     # a YAML value JSON cannot hold (a date): fall back
+        return copy.deepcopy(dict(document))
 
 
 def document_hash(document: Mapping[str, Any]) -> str:
