@@ -16,6 +16,7 @@ as data), ``mapping_source`` (``baseline:NAME``, ``file:PATH`` or ``search:OBJEC
 from __future__ import annotations
 
 import functools
+import re
 import tempfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -123,7 +124,9 @@ def synthesize_point(spec: Mapping[str, Any], arch: Any) -> dict[str, Any]:
     from einloom.rtl.fpga import synthesize
     with tempfile.TemporaryDirectory(prefix="einloom-sweep-") as tmp:
         path = Path(tmp) / "arch.yaml"
-        path.write_text(yaml.safe_dump(dict(spec["arch_document"]), sort_keys=False))
+        document = dict(spec["arch_document"])
+        document["name"] = re.sub(r"[^A-Za-z0-9_-]+", "_", str(document.get("name", "design"))).strip("_")
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
         verilog, top, _ = _design_from_arch(str(path))
     run = synthesize(verilog, top, settings["target"], part=settings.get("part"), pnr=bool(settings.get("pnr")))
     counts = dict(run.resources.counts)

@@ -201,3 +201,39 @@ def test_cli_sweep_status_and_report(tmp_path, capsys):
     assert (out / "report.html").is_file()
     assert main(["sweep", "--status", str(tmp_path / "nothing")]) == 2
     assert "no sweep results" in capsys.readouterr().err
+
+
+SYNTH = """\
+name: synth
+arch: fpga-small
+variants: [fusemax-1pass]
+workloads: [{model: bert, seq_len: 1K}, {model: t5, seq_len: 1K}]
+mapping: auto
+parameters:
+  - {name: array, paths: [array_2d.rows, array_2d.cols, array_1d.width], values: [ARRAYS]}
+  - {path: rtl.max_keys, values: [256]}          # the preset's rtl: section lacks these two
+  - {path: rtl.max_queries, values: [64]}
+synth: {target: ecp5, max_pes: 16}
+"""
+
+
+def test_synth_skips_large_designs_and_archs_without_rtl(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, SYNTH.replace("ARRAYS", "8")))
+    run_sweep(sweep, tmp_path / "out", progress=False)
+    rows = stored(tmp_path / "out")
+    assert {r["result"]["fpga_skipped"] for r in rows.values()} == {"64 2D PEs > synth.max_pes 16"}
+    text = SMALL + "synth: {target: ecp5, max_pes: 100000}\n"
+    run_sweep(load_sweep(write_sweep(tmp_path, text, "n.yaml")), tmp_path / "n", progress=False)
+    assert {r["result"]["fpga_skipped"] for r in stored(tmp_path / "n").values()} == \
+        {"the architecture has no rtl: section"}
+
+
+@pytest.mark.slow
+def test_synth_small_design_once_per_design(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, SYNTH.replace("ARRAYS", "2")))
+    run_sweep(sweep, tmp_path / "out", progress=False)
+    rows = list(stored(tmp_path / "out").values())
+    assert len(rows) == 2 and all(r["status"] == "done" for r in rows)
+    fpga = [r["result"]["fpga"] for r in rows]
+    assert fpga[0] == fpga[1]                       # one design, two workloads: the same synthesis
+    assert fpga[0]["fits"] and fpga[0]["luts"] > 0 and fpga[0]["dsps"] > 0
