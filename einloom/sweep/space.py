@@ -9,7 +9,7 @@ list) are dropped, first kept.
 
 Each point is a plain dict (:class:`PointSpec` documents its keys) that pickles cheaply to any worker,
 and carries its ``key``: a SHA-256 over (cascade text, architecture document, mapping settings,
-workload, scope, synthesis settings, einloom version), the identity under which the store keeps its
+workload, scope, synthesis settings, einloom version; the cascade by the SHA-256 of its text), the identity under which the store keeps its
 result.  Constraints are evaluated here, before any evaluation: ``area_mm2`` (the area roll-up of
 :mod:`einloom.cost_models.area`), ``peak_power_W`` (:func:`peak_power_w`) and ``working_set_fits``
 (:func:`working_set_bytes` at most the global buffer); a point that breaks one is marked pruned with
@@ -131,7 +131,7 @@ def enumerate_points(sweep: Sweep) -> SweepPoints:
     designs, dropped = sample_designs(sweep)
     base_name = str(sweep.arch_document.get("name", Path(sweep.arch_file).stem))
     cascades = {v: load_cascade(v) for v in sweep.variants}
-    cascade_texts = {v: _cascade_text(c, v) for v, c in cascades.items()}
+    cascade_texts = {v: hashlib.sha256(_cascade_text(c, v).encode()).hexdigest() for v, c in cascades.items()}
     workloads = {w: load_workload(w.model).with_seq_len(w.seq_len) for w in sweep.workloads}
     mapping = sweep.mapping.to_dict()
     if mapping.get("kind") == "file":
@@ -139,6 +139,14 @@ def enumerate_points(sweep: Sweep) -> SweepPoints:
     synth = None if sweep.synth is None else vars(sweep.synth).copy()
     points: list[PointSpec] = []
     index = 0
+    sets: dict[tuple[str, Any, int], int] = {}
+
+    def working_sets(variant: str, wpoint: Any, bits: int) -> int:
+        key = (variant, wpoint, bits)
+        if key not in sets:
+            sets[key] = working_set_bytes(cascades[variant], workloads[wpoint], bits)
+        return sets[key]
+
     for design in designs:
         label = design_label(base_name, design, sweep.parameters)
         document = with_overrides(sweep.arch_document, {path: value for p in sweep.parameters
@@ -150,6 +158,8 @@ def enumerate_points(sweep: Sweep) -> SweepPoints:
         except EinloomError as exc:
             invalid = str(exc)
         design_id = document_hash(document)[:12]
+        design_static = {} if arch is None else {"area_mm2": float(arch.area_report().total_mm2),
+                                                  "peak_power_W": peak_power_w(arch)}
         for variant in sweep.variants:
             for wpoint, workload in workloads.items():
                 spec: PointSpec = {
@@ -160,7 +170,8 @@ def enumerate_points(sweep: Sweep) -> SweepPoints:
                     "static": {}, "timeout_s": sweep.timeout_s}
                 spec["key"] = point_key(cascade_texts[variant], document, mapping, spec["workload"], sweep.scope, synth)
                 if arch is not None:
-                    spec["static"] = static_figures(arch, cascades[variant], workload)
+                    spec["static"] = dict(design_static, working_set_bytes=working_sets(
+                        variant, wpoint, int(arch.data.bits)), buffer_bytes=int(arch.global_buffer.capacity_bytes))
                     spec["pruned"] = violated(sweep, spec["static"])
                 points.append(spec)
                 index += 1
@@ -175,19 +186,12 @@ def _cascade_text(cascade: Any, ref: str) -> str:
     return resolve_spec_path(ref).read_text()
 
 
-def point_key(cascade_text: str, arch_document: Mapping[str, Any], mapping: Mapping[str, Any],
+def point_key(cascade_digest: str, arch_document: Mapping[str, Any], mapping: Mapping[str, Any],
               workload: Mapping[str, Any], scope: str, synth: Mapping[str, Any] | None) -> str:
     """The content hash a point's result is stored under (see the module docstring)."""
-    payload = {"cascade": cascade_text, "arch": arch_document, "mapping": mapping, "workload": workload,
+    payload = {"cascade": cascade_digest, "arch": arch_document, "mapping": mapping, "workload": workload,
                "scope": scope, "synth": synth, "einloom": einloom.__version__}
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
-
-
-def static_figures(arch: Any, cascade: Any, workload: Any) -> dict[str, Any]:
-    """What constraints are checked on, known before evaluation: area, peak power, working set."""
-    return {"area_mm2": float(arch.area_report().total_mm2), "peak_power_W": peak_power_w(arch),
-            "working_set_bytes": working_set_bytes(cascade, workload, arch),
-            "buffer_bytes": int(arch.global_buffer.capacity_bytes)}
 
 
 def peak_power_w(arch: Any) -> float:
@@ -204,15 +208,15 @@ def peak_power_w(arch: Any) -> float:
     return per_cycle_pj * 1e-12 * arch.clock_hz + dram_w
 
 
-def working_set_bytes(cascade: Any, workload: Any, arch: Any) -> int:
+def working_set_bytes(cascade: Any, workload: Any, bits: int) -> int:
     """Bytes of one instance's inputs and outputs (e.g. Q, K, V and the output of one head) at the
-    architecture's data width: what the global buffer must hold for every byte to come from DRAM once."""
+    data width ``bits``: what the global buffer must hold for every byte to come from DRAM once."""
     from einloom.einsum.ranks import resolve
     sizes = workload.rank_sizes()
     given = {r: sizes[r] for r in cascade.ranks if r in sizes}
     ranks, _ = resolve(cascade, given)
     elements = sum(math.prod(ranks[r] for r in cascade.tensors[t].ranks) for t in (*cascade.inputs, *cascade.outputs))
-    return int(math.ceil(elements * arch.data.bits / 8))
+    return int(math.ceil(elements * bits / 8))
 
 
 def violated(sweep: Sweep, static: Mapping[str, Any]) -> str | None:
