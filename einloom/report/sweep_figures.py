@@ -79,22 +79,22 @@ def front_figure(data: SweepData, workload: str, rows: list[Mapping[str, Any]], 
     plt = _setup()
     front = pareto_front(data, workload)
     efficient = efficiency_front(data, workload)
-    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    variants = [v for v in data.variants() if any(r["variant"] == v for r in rows)]
     fig, axes = plt.subplots(2, 2, figsize=(11, 8.5))
     pairs = (("area_mm2", "latency_s"), ("area_mm2", "energy_J"), ("latency_s", "energy_J"),
              ("tops_per_mm2", "tops_per_W"))
     for ax, (xc, yc) in zip(axes.flat, pairs):
         highlight = efficient if xc == "tops_per_mm2" else front
         keys = {r["key"] for r in highlight}
-        others = [r for r in rows if r["key"] not in keys]
-        ax.scatter([r[xc] for r in others], [r[yc] for r in others], s=12, c="#bbbbbb", label="other designs",
-                   zorder=1, linewidths=0)
         for k, variant in enumerate(variants):
-            mine = [r for r in highlight if r["variant"] == variant]
-            if mine:
-                ax.scatter([r[xc] for r in mine], [r[yc] for r in mine], s=36, marker=MARKERS[k % len(MARKERS)],
-                           color=f"C{k}", edgecolors="black", linewidths=0.5, zorder=3,
-                           label=f"{variant} (on front)")
+            style = dict(marker=MARKERS[k % len(MARKERS)], color=f"C{k % 10}")
+            mine = [r for r in rows if r["variant"] == variant]
+            others = [r for r in mine if r["key"] not in keys]
+            best = [r for r in mine if r["key"] in keys]
+            ax.scatter([r[xc] for r in others], [r[yc] for r in others], s=14, alpha=0.45, linewidths=0, zorder=1,
+                       label=variant, **style)
+            ax.scatter([r[xc] for r in best], [r[yc] for r in best], s=44, edgecolors="black", linewidths=0.9,
+                       zorder=3, label=variant if not others else None, **style)
         if xc == "tops_per_mm2":
             line = sorted(highlight, key=lambda r: r[xc])
             ax.plot([r[xc] for r in line], [r[yc] for r in line], color="black", lw=0.8, zorder=2)
@@ -109,10 +109,13 @@ def front_figure(data: SweepData, workload: str, rows: list[Mapping[str, Any]], 
             if lab not in labels:
                 handles.append(h)
                 labels.append(lab)
-    fig.suptitle(f"{data.sweep.get('name')}: {workload} - {len(front)} designs on the latency x energy x area "
-                 f"front, {len(rows)} evaluated", fontsize=11)
-    fig.legend(handles, labels, loc="lower center", ncol=min(4, len(labels)), frameon=False, fontsize=9)
-    fig.tight_layout(rect=(0, 0.05, 1, 0.96))
+    fig.suptitle(f"{data.sweep.get('name')}: {workload} - {len(rows)} points evaluated; black-edged: on the "
+                 f"Pareto front ({len(front)} of latency x energy x area, {len(efficient)} of TOPS/W x TOPS/mm$^2$)",
+                 fontsize=11)
+    columns = min(6, len(labels))
+    rows_needed = -(-len(labels) // columns)
+    fig.legend(handles, labels, loc="lower center", ncol=columns, frameon=False, fontsize=9)
+    fig.tight_layout(rect=(0, 0.025 + 0.028 * rows_needed, 1, 0.96))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

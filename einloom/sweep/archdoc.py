@@ -16,40 +16,24 @@ import copy
 import difflib
 import hashlib
 import json
-from pathlib import Path
 from typing import Any, Mapping
 
 from einloom.einsum.errors import EinloomError
 from einloom.sweep.errors import SweepError
 
 
-def arch_path(ref: str) -> Path:
-    """The file of an architecture reference: a preset name (``fusemax-cloud``) or a YAML path."""
-    from einloom.cost_models.arch import PRESET_DIR, presets
-    path = Path(ref)
-    if path.suffix in (".yaml", ".yml") or path.exists() or "/" in ref:
-        if not path.is_file():
-            raise SweepError(f"architecture file '{ref}' not found",
-                             hint="give a path to an architecture .yaml or a preset name")
-        return path
-    preset = PRESET_DIR / f"{ref}.yaml"
-    if not preset.is_file():
-        close = difflib.get_close_matches(ref, presets(), n=1)
-        raise SweepError(f"unknown architecture preset '{ref}'",
-                         hint=(f"did you mean '{close[0]}'? " if close else "")
-                         + f"presets: {', '.join(presets())}; or give a path to a .yaml file")
-    return preset
-
-
 def load_arch_document(ref: str) -> tuple[dict[str, Any], str]:
-    """The parsed YAML of an architecture (plain dicts and lists) and the file it came from."""
+    """The parsed YAML of an architecture (a preset name or a file; plain dicts and lists) and its file.
+
+    The architecture is loaded once by :func:`einloom.cost_models.arch.load_arch` first, so a bad
+    base file or an unknown preset gets that reader's own file:line message.
+    """
     from einloom.cost_models.arch import load_arch
     from einloom.einsum.errors import ArchError
     from einloom.einsum.yamlio import load_yaml
-    path = arch_path(ref)
-    load_arch(path)  # validate the base once, with its own file:line messages
+    path = str(load_arch(ref).file)
     data, _ = load_yaml(path, error=ArchError)
-    return data, str(path)
+    return data, path
 
 
 def split_path(path: str) -> tuple[str | int, ...]:

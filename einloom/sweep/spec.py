@@ -310,8 +310,7 @@ def load_sweep(path: str | Path) -> Sweep:
     try:
         document, arch_file = load_arch_document(arch_ref)
     except EinloomError as exc:
-        raise r.fail(("arch",), str(exc.message) if isinstance(exc, SweepError) else str(exc), exc.hint
-                     if isinstance(exc, SweepError) else None) from None
+        raise r.fail(("arch",), str(exc)) from None
 
     variants = [_read_variant(r, v, p, base) for v, p in r.items(top["variants"], ("variants",), "variant")]
     if len(set(variants)) != len(variants):

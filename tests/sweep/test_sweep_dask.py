@@ -83,3 +83,15 @@ def test_without_dask_the_executors_say_what_to_install(tmp_path, monkeypatch, c
         assert main(["sweep", str(path), *argv]) == 2
         err = capsys.readouterr().err
         assert "einloom[dask]" in err and len(err.strip().splitlines()) == 1
+
+
+def test_cli_on_a_running_scheduler(tmp_path, cluster_executor, capsys):
+    """--executor dask --scheduler ADDRESS: the CLI connects to an existing cluster (here the fixture's)."""
+    address = cluster_executor._cluster.scheduler_address
+    assert address.startswith("tcp://127.0.0.1:")
+    path = write_sweep(tmp_path)
+    assert main(["sweep", str(path), "-o", str(tmp_path / "d"), "--executor", "dask", "--scheduler", address,
+                 "--no-report", "--no-progress", "--json"]) == 0
+    assert '"executor": "dask"' in capsys.readouterr().out
+    run_sweep(load_sweep(path), tmp_path / "local", progress=False)
+    assert results(tmp_path / "d") == results(tmp_path / "local")

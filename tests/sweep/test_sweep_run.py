@@ -237,3 +237,56 @@ def test_synth_small_design_once_per_design(tmp_path):
     fpga = [r["result"]["fpga"] for r in rows]
     assert fpga[0] == fpga[1]                       # one design, two workloads: the same synthesis
     assert fpga[0]["fits"] and fpga[0]["luts"] > 0 and fpga[0]["dsps"] > 0
+
+
+def test_status_of_a_running_sweep(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path))
+    points = enumerate_points(sweep)
+    partial = enumerate_points(sweep)
+    partial.points = points.points[:4]
+    run_sweep(sweep, tmp_path / "out", progress=False, points=partial)
+    with Store(tmp_path / "out") as store:       # a run that has started and not ended, in this process
+        from einloom.sweep.runner import store_plan
+        store_plan(store, sweep, points)
+        run = store.begin_run("local", 8)
+        status = sweep_status(tmp_path / "out")
+        assert status["state"] == "running" and status["stored"] == 4 and status["remaining"] == 8
+        store.end_run(run, "interrupted")
+    assert sweep_status(tmp_path / "out")["state"] == "stopped"
+
+
+def test_parquet_when_pyarrow_is_installed(tmp_path):
+    pq = pytest.importorskip("pyarrow.parquet")
+    sweep = load_sweep(write_sweep(tmp_path))
+    run_sweep(sweep, tmp_path / "out", progress=False)
+    from einloom.report.sweep import write_tables
+    written = write_tables(load_sweep_data(tmp_path / "out"), tmp_path / "out")
+    assert tmp_path / "out" / "results.parquet" in written
+    table = pq.read_table(tmp_path / "out" / "results.parquet").to_pydict()
+    rows = load_sweep_data(tmp_path / "out").rows
+    assert table["key"] == [r["key"] for r in rows]
+    assert table["latency_s"] == [r["latency_s"] for r in rows]
+
+
+def test_shipped_array_buffer_sweep_runs_with_one_command(tmp_path, capsys):
+    out = tmp_path / "ab"
+    assert main(["sweep", "examples/sweeps/array-buffer.yaml", "-o", str(out), "--no-progress"]) == 0
+    assert (out / "report.html").is_file() and (out / "figures" / "pareto_bert-4K.png").is_file()
+    status = sweep_status(out)
+    assert (status["planned"], status["pruned"], status["failed"], status["state"]) == (48, 10, 0, "complete")
+    data = load_sweep_data(out)
+    assert len(pareto_front(data, "bert 4K")) >= 5 and len(pareto_front(data, "llama3-8b 32K")) >= 5
+
+
+@pytest.mark.slow
+def test_shipped_variant_sweep_records_failures_and_goes_on(tmp_path):
+    out = tmp_path / "vw"
+    assert main(["sweep", "examples/sweeps/variants-workloads.yaml", "-o", str(out), "--jobs", "2",
+                 "--no-progress"]) == 0
+    data = load_sweep_data(out)
+    assert len(data.rows) == 34
+    by_variant = {}
+    for r in data.rows:
+        by_variant.setdefault(r["variant"], set()).add(r["status"])
+    assert by_variant["fusemax-1pass"] == {"done"} and by_variant["split-kv-decode"] == {"failed"}
+    assert (out / "figures" / "variant_workload.png").is_file()
