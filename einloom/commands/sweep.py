@@ -141,7 +141,7 @@ def _dry_run(sweep, points, as_json: bool) -> int:
     if as_json:
         print(json.dumps(data, indent=1))
         return 0
-    print(f"{sweep.name}: {points.designs} designs x {len(sweep.variants)} variants x {len(sweep.workloads)} "
+    print(f"{sweep.name}: {points.designs} designs x {len(sweep.configurations)} configurations x {len(sweep.workloads)} "
           f"workloads = {len(points.points)} points; {len(points.to_evaluate)} to evaluate, "
           f"{data['pruned']} pruned, {data['invalid']} invalid")
     if reasons:

@@ -43,6 +43,12 @@ class SweepData:
     details: dict[str, dict[str, Any]] = field(default_factory=dict)   # key -> mapping, breakdown, spec
 
     @property
+    def kind(self) -> str:
+        """What the ``variant`` column holds: ``configuration`` names, or plain ``variant`` names."""
+        configs = self.sweep.get("configurations") or []
+        return "configuration" if any(c["name"] != Path(c["variant"]).stem for c in configs) else "variant"
+
+    @property
     def done(self) -> list[dict[str, Any]]:
         return [r for r in self.rows if r["status"] == "done"]
 
@@ -54,7 +60,8 @@ class SweepData:
 
     def variants(self) -> list[str]:
         """Variant names in the sweep file's order."""
-        declared = [Path(v).stem for v in self.sweep.get("variants") or []]
+        declared = [c["name"] for c in self.sweep.get("configurations") or []] or \
+            [Path(v).stem for v in self.sweep.get("variants") or []]
         present = set(r["variant"] for r in self.rows)
         return [v for v in declared if v in present] + sorted(present - set(declared))
 
@@ -81,7 +88,7 @@ def load_sweep_data(directory: str | Path) -> SweepData:
 def _flatten(entry: Mapping[str, Any], parameters: Sequence[str]) -> tuple[dict[str, Any], dict[str, Any]]:
     spec, result = entry["spec"], entry["result"] or {}
     static = spec.get("static") or {}
-    row: dict[str, Any] = {"key": entry["key"], "status": entry["status"], "variant": Path(spec["variant"]).stem,
+    row: dict[str, Any] = {"key": entry["key"], "status": entry["status"], "variant": spec.get("configuration") or Path(spec["variant"]).stem,
                            "workload": spec["workload_label"], "seq_len": spec["seq_len"],
                            "design": spec["arch_label"], "design_id": spec["design_id"]}
     for name in parameters:
@@ -168,6 +175,11 @@ FRONT_HEADERS = ["design", "variant", "latency (s)", "energy (J)", "area (mm^2)"
                  "TOPS/W", "TOPS/mm^2", "mapping"]
 
 
+def front_headers(data: SweepData) -> list[str]:
+    """:data:`FRONT_HEADERS` with ``variant`` renamed ``configuration`` when the sweep names configurations."""
+    return [data.kind if h == "variant" else h for h in FRONT_HEADERS]
+
+
 def _front_cells(row: Mapping[str, Any]) -> list[Any]:
     return [row["design"], row["variant"], row["latency_s"], row["energy_J"], row["area_mm2"], row["power_W"],
             row["tops"], row["tops_per_W"], row["tops_per_mm2"], row["mapping_source"]]
@@ -196,16 +208,16 @@ def summary_tables(data: SweepData) -> list[tuple[str, list[str], list[list[Any]
         front = pareto_front(data, workload)
         if front:
             tables.append((f"{workload}: Pareto front (latency x energy x area, {len(front)} designs)",
-                           FRONT_HEADERS, [_front_cells(r) for r in front]))
+                           front_headers(data), [_front_cells(r) for r in front]))
         best = best_per_objective([r for r in data.done if r["workload"] == workload])
         if best:
-            tables.append((f"{workload}: best design per objective", ["objective"] + FRONT_HEADERS,
+            tables.append((f"{workload}: best design per objective", ["objective"] + front_headers(data),
                            [[name] + _front_cells(r) for name, _, r in best]))
     if len(data.variants()) > 1 or len(data.workloads()) > 1:
         tables.append(matrix_table(data))
     failures = Counter((r["variant"], _short(r["error"])) for r in data.rows if r["status"] == "failed")
     if failures:
-        tables.append(("failed points (by variant and error)", ["variant", "points", "error"],
+        tables.append((f"failed points (by {data.kind} and error)", [data.kind, "points", "error"],
                        [[v, n, e] for (v, e), n in sorted(failures.items())]))
     pruned = Counter(_reason(r["pruned_by"]) for r in data.rows if r["status"] == "pruned")
     if pruned:
@@ -231,7 +243,7 @@ def matrix_table(data: SweepData) -> tuple[str, list[str], list[list[Any]]]:
             else:
                 line.append("failed" if cell else "-")
         rows.append(line)
-    return ("variant x workload: lowest latency and its energy", ["variant"] + workloads, rows)
+    return (f"{data.kind} x workload: lowest latency and its energy", [data.kind] + workloads, rows)
 
 
 def _short(error: str | None, limit: int = 110) -> str:
@@ -303,7 +315,8 @@ def render_html(data: SweepData, figures: Mapping[str, Sequence[Path]]) -> str:
              f"<style>{_STYLE}</style></head><body>",
              f"<h1>Sweep {html.escape(str(s.get('name')))}</h1>",
              f"<p>{html.escape(str(s.get('description') or ''))}</p>",
-             f"<p class='note'>Base architecture <code>{html.escape(str(s.get('arch')))}</code>; variants "
+             f"<p class='note'>Base architecture <code>{html.escape(str(s.get('arch')))}</code>; "
+             f"{'configurations' if len(s.get('configurations') or []) > 1 else 'variant'} "
              f"{html.escape(', '.join(data.variants()))}; scope {html.escape(str(s.get('scope')))}; mapping "
              f"{html.escape(json.dumps(s.get('mapping')))}; sampling {html.escape(str(s.get('sampling')))}"
              f" (seed {s.get('seed')}). Units: latency s, energy J, area mm<sup>2</sup>, power W (average), "
@@ -317,11 +330,11 @@ def render_html(data: SweepData, figures: Mapping[str, Sequence[Path]]) -> str:
         front = pareto_front(data, workload)
         if front:
             parts.append(f"<h3>Pareto front: latency x energy x area ({len(front)} designs)</h3>")
-            parts.append(_html_table(FRONT_HEADERS, [_front_cells(r) for r in front]))
+            parts.append(_html_table(front_headers(data), [_front_cells(r) for r in front]))
         best = best_per_objective([r for r in data.done if r["workload"] == workload])
         if best:
             parts.append("<h3>Best design per objective</h3>")
-            parts.append(_html_table(["objective"] + FRONT_HEADERS, [[n] + _front_cells(r) for n, _, r in best]))
+            parts.append(_html_table(["objective"] + front_headers(data), [[n] + _front_cells(r) for n, _, r in best]))
             for name, label, row in best:
                 detail = data.details[row["key"]]
                 mapping = yaml.safe_dump(detail.get("mapping"), sort_keys=False, default_flow_style=None)

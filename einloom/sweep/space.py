@@ -1,6 +1,6 @@
-"""From a sweep to its points: sample the designs, cross them with variants and workloads, prune.
+"""From a sweep to its points: sample the designs, cross them with configurations and workloads, prune.
 
-Designs (one architecture each) are sampled once and shared by every variant and workload, so the
+Designs (parameter values) are sampled once and shared by every configuration and workload, so the
 same design is compared across workloads.  Sampling is deterministic: ``grid`` enumerates the
 parameters' values in file order; ``random`` and ``lhs`` (Latin hypercube: each parameter's range cut
 into ``samples`` equal strata, one sample per stratum, strata paired by independent permutations) draw
@@ -125,17 +125,19 @@ def design_label(base: str, design: Mapping[str, Any], parameters: Sequence[Para
 
 
 def enumerate_points(sweep: Sweep) -> SweepPoints:
-    """Every point of ``sweep`` (designs x variants x workloads), keyed and checked against constraints."""
+    """Every point of ``sweep`` (designs x configurations x workloads), keyed and checked against constraints."""
     from einloom.cost_models.workload import load_workload
     from einloom.einsum.loader import load_cascade
     designs, dropped = sample_designs(sweep)
-    base_name = str(sweep.arch_document.get("name", Path(sweep.arch_file).stem))
     cascades = {v: load_cascade(v) for v in sweep.variants}
-    cascade_texts = {v: hashlib.sha256(_cascade_text(c, v).encode()).hexdigest() for v, c in cascades.items()}
+    digests = {v: hashlib.sha256(_cascade_text(c, v).encode()).hexdigest() for v, c in cascades.items()}
     workloads = {w: load_workload(w.model).with_seq_len(w.seq_len) for w in sweep.workloads}
-    mapping = sweep.mapping.to_dict()
-    if mapping.get("kind") == "file":
-        mapping["text"] = Path(mapping["name"]).read_text()
+    mappings = {}
+    for config in sweep.configurations:
+        mapping = config.mapping.to_dict()
+        if mapping.get("kind") == "file":
+            mapping["text"] = Path(mapping["name"]).read_text()
+        mappings[config.name] = mapping
     synth = None if sweep.synth is None else vars(sweep.synth).copy()
     points: list[PointSpec] = []
     index = 0
@@ -148,30 +150,32 @@ def enumerate_points(sweep: Sweep) -> SweepPoints:
         return sets[key]
 
     for design in designs:
-        label = design_label(base_name, design, sweep.parameters)
-        document = with_overrides(sweep.arch_document, {path: value for p in sweep.parameters
-                                                        for path in p.paths for value in [design[p.name]]})
-        document["name"] = label
-        invalid, arch = None, None
-        try:
-            arch = build_arch(document, label)
-        except EinloomError as exc:
-            invalid = str(exc)
-        design_id = document_hash(document)[:12]
-        design_static = {} if arch is None else {"area_mm2": float(arch.area_report().total_mm2),
-                                                  "peak_power_W": peak_power_w(arch)}
-        for variant in sweep.variants:
+        for config in sweep.configurations:
+            base_name = str(config.arch_document.get("name", Path(config.arch_file).stem))
+            label = design_label(base_name, design, sweep.parameters)
+            document = with_overrides(config.arch_document, {path: design[p.name] for p in sweep.parameters
+                                                             for path in p.paths})
+            document["name"] = label
+            invalid, arch = None, None
+            try:
+                arch = build_arch(document, label)
+            except EinloomError as exc:
+                invalid = str(exc)
+            design_id = document_hash(document)[:12]
+            design_static = {} if arch is None else {"area_mm2": float(arch.area_report().total_mm2),
+                                                      "peak_power_W": peak_power_w(arch)}
             for wpoint, workload in workloads.items():
                 spec: PointSpec = {
                     "index": index, "design": dict(design), "design_id": design_id, "arch_label": label,
-                    "arch_document": document, "variant": variant, "workload_model": wpoint.model,
-                    "workload_label": wpoint.label, "seq_len": wpoint.seq_len, "workload": workload.to_dict(),
-                    "scope": sweep.scope, "mapping": mapping, "synth": synth, "invalid": invalid, "pruned": None,
-                    "static": {}, "timeout_s": sweep.timeout_s}
-                spec["key"] = point_key(cascade_texts[variant], document, mapping, spec["workload"], sweep.scope, synth)
+                    "arch_document": document, "configuration": config.name, "variant": config.variant,
+                    "workload_model": wpoint.model, "workload_label": wpoint.label, "seq_len": wpoint.seq_len,
+                    "workload": workload.to_dict(), "scope": sweep.scope, "mapping": mappings[config.name],
+                    "synth": synth, "invalid": invalid, "pruned": None, "static": {}, "timeout_s": sweep.timeout_s}
+                spec["key"] = point_key(digests[config.variant], document, mappings[config.name], spec["workload"],
+                                        sweep.scope, synth)
                 if arch is not None:
                     spec["static"] = dict(design_static, working_set_bytes=working_sets(
-                        variant, wpoint, int(arch.data.bits)), buffer_bytes=int(arch.global_buffer.capacity_bytes))
+                        config.variant, wpoint, int(arch.data.bits)), buffer_bytes=int(arch.global_buffer.capacity_bytes))
                     spec["pruned"] = violated(sweep, spec["static"])
                 points.append(spec)
                 index += 1

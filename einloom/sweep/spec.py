@@ -6,6 +6,10 @@ Sweep YAML::
     description: array size x buffer size for BERT 4K and Llama-3-8B 32K
     arch: fusemax-cloud                  # base architecture: a preset name or a .yaml file
     variants: [fusemax-1pass]            # cascades: library names or spec files
+    # ... or, instead of arch / variants / mapping, configurations each with their own:
+    # configurations:
+    #   - {name: FLAT, variant: softmax-3pass, arch: flat-cloud, mapping: flat}
+    #   - {name: FuseMax, variant: fusemax-1pass, arch: fusemax-cloud, mapping: fusemax}
     workloads:                           # model presets / files, each at its sequence lengths
       - {model: bert, seq_len: 4K}
       - {model: llama3-8b, seq_len: [8K, 32K]}
@@ -55,9 +59,9 @@ from einloom.einsum.errors import EinloomError
 from einloom.sweep.archdoc import build_arch, check_path, load_arch_document, with_overrides
 from einloom.sweep.errors import SweepError
 
-_TOP_REQUIRED = ("arch", "variants", "workloads")
-_TOP_OPTIONAL = ("name", "description", "scope", "mapping", "parameters", "sampling", "seed", "constraints",
-                 "timeout_s", "simulate", "synth", "output")
+_TOP_REQUIRED = ("workloads",)
+_TOP_OPTIONAL = ("name", "description", "arch", "variants", "configurations", "scope", "mapping", "parameters",
+                 "sampling", "seed", "constraints", "timeout_s", "simulate", "synth", "output")
 _PARAM_KEYS = ("name", "path", "paths", "values", "range", "log", "integer")
 _CONSTRAINT_KEYS = ("area_mm2", "peak_power_W", "working_set_fits")
 _SEARCH_KEYS = ("objective", "max_families", "budget_s")
@@ -143,21 +147,33 @@ class SynthSettings:
 
 
 @dataclass(frozen=True)
+class Configuration:
+    """A variant on a base architecture under a mapping: the swept parameters apply to its architecture."""
+
+    name: str
+    variant: str                       # cascade reference (library name or spec file)
+    arch: str                          # architecture reference (preset or file)
+    arch_file: str
+    arch_document: Mapping[str, Any]
+    mapping: MappingSettings
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "variant": self.variant, "arch": self.arch, "arch_file": self.arch_file,
+                "mapping": self.mapping.to_dict()}
+
+
+@dataclass(frozen=True)
 class Sweep:
     """A validated sweep file (see the module docstring)."""
 
     name: str
-    arch: str
-    arch_file: str
-    arch_document: Mapping[str, Any]
-    variants: tuple[str, ...]
+    configurations: tuple[Configuration, ...]
     workloads: tuple[WorkloadPoint, ...]
     parameters: tuple[Parameter, ...] = ()
     sampling: str = "grid"
     samples: int = 0
     seed: int = 0
     scope: str = "attention"
-    mapping: MappingSettings = MappingSettings("auto")
     constraints: Constraints = Constraints()
     synth: SynthSettings | None = None
     timeout_s: float | None = None
@@ -166,15 +182,23 @@ class Sweep:
     file: str | None = None
     text: str = field(default="", repr=False)
 
+    @property
+    def variants(self) -> tuple[str, ...]:
+        """The configurations' variants, each once, in file order."""
+        return tuple(dict.fromkeys(c.variant for c in self.configurations))
+
     def to_dict(self) -> dict[str, Any]:
         """Plain data, stored with the results so reports need nothing else."""
-        return {"name": self.name, "description": self.description, "arch": self.arch, "arch_file": self.arch_file,
-                "variants": list(self.variants),
+        archs = list(dict.fromkeys(c.arch for c in self.configurations))
+        return {"name": self.name, "description": self.description, "arch": ", ".join(archs),
+                "configurations": [c.to_dict() for c in self.configurations], "variants": list(self.variants),
                 "workloads": [{"model": w.model, "seq_len": w.seq_len, "label": w.label} for w in self.workloads],
                 "parameters": [{"name": p.name, "paths": list(p.paths), "values": list(p.values), "low": p.low,
                                 "high": p.high, "log": p.log, "integer": p.integer} for p in self.parameters],
                 "sampling": self.sampling, "samples": self.samples, "seed": self.seed, "scope": self.scope,
-                "mapping": self.mapping.to_dict(),
+                "mapping": ("; ".join(f"{c.name}: {c.mapping.to_dict()}" for c in self.configurations)
+                            if len({repr(c.mapping) for c in self.configurations}) > 1
+                            else self.configurations[0].mapping.to_dict()),
                 "constraints": {"area_mm2": self.constraints.area_mm2,
                                 "peak_power_W": self.constraints.peak_power_W,
                                 "working_set_fits": self.constraints.working_set_fits},
@@ -306,22 +330,14 @@ def load_sweep(path: str | Path) -> Sweep:
     top = r.mapping(data if data is not None else {}, (), _TOP_REQUIRED, _TOP_REQUIRED + _TOP_OPTIONAL)
     name = r.string(top.get("name", Path(file).stem), ("name",))
 
-    arch_ref = _resolve(r.string(top["arch"], ("arch",), "an architecture preset or file"), base)
-    try:
-        document, arch_file = load_arch_document(arch_ref)
-    except EinloomError as exc:
-        raise r.fail(("arch",), str(exc)) from None
-
-    variants = [_read_variant(r, v, p, base) for v, p in r.items(top["variants"], ("variants",), "variant")]
-    if len(set(variants)) != len(variants):
-        raise r.fail(("variants",), "a variant is listed twice")
+    configurations = _read_configurations(r, top, base)
     workloads = _read_workloads(r, top["workloads"], base)
 
     scope = r.string(top.get("scope", "attention"), ("scope",))
     if scope not in SCOPES:
         raise r.fail(("scope",), f"unknown scope '{scope}'", hint="write attention or end_to_end")
 
-    parameters = _read_parameters(r, top.get("parameters") or [], document)
+    parameters = _read_parameters(r, top.get("parameters") or [], configurations)
     sampling, samples = _read_sampling(r, top.get("sampling", "grid"), parameters)
     seed = top.get("seed", 0)
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
@@ -330,14 +346,54 @@ def load_sweep(path: str | Path) -> Sweep:
     if top.get("simulate"):
         raise r.fail(("simulate",), "this einloom has no cycle-level simulator to run per point yet "
                      "(sim/ holds the number formats only)", hint="remove simulate: or set it to false")
-    return Sweep(name=name, arch=arch_ref, arch_file=arch_file, arch_document=document, variants=tuple(variants),
+    return Sweep(name=name, configurations=configurations,
                  workloads=tuple(workloads), parameters=tuple(parameters), sampling=sampling, samples=samples,
-                 seed=seed, scope=scope, mapping=_read_mapping(r, top.get("mapping", "auto"), base),
-                 constraints=_read_constraints(r, top.get("constraints") or {}),
+                 seed=seed, scope=scope, constraints=_read_constraints(r, top.get("constraints") or {}),
                  synth=_read_synth(r, top.get("synth")),
                  timeout_s=None if top.get("timeout_s") is None else r.number(top["timeout_s"], ("timeout_s",)),
                  output=r.string(top.get("output", f"results/sweeps/{name}"), ("output",)),
                  description=str(top.get("description") or ""), file=file, text=text)
+
+
+def _read_configurations(r: _Reader, top: Mapping[str, Any], base: Path) -> tuple[Configuration, ...]:
+    """``arch`` x ``variants`` under ``mapping``, or the explicit ``configurations`` list."""
+    has_list = "configurations" in top
+    if has_list == ("variants" in top):
+        raise r.fail((), "a sweep needs exactly one of 'variants' (with 'arch') and 'configurations'",
+                     hint="write arch: fusemax-cloud and variants: [fusemax-1pass], or configurations: "
+                          "[{name: FuseMax, variant: fusemax-1pass, arch: fusemax-cloud, mapping: fusemax}]")
+    if not has_list:
+        if "arch" not in top:
+            raise r.fail((), "missing required field 'arch'", hint="add 'arch:' (a preset name or a .yaml file)")
+        arch, document, arch_file = _read_arch(r, top["arch"], ("arch",), base)
+        mapping = _read_mapping(r, top.get("mapping", "auto"), base, ("mapping",))
+        variants = [_read_variant(r, v, p, base) for v, p in r.items(top["variants"], ("variants",), "variant")]
+        if len(set(variants)) != len(variants):
+            raise r.fail(("variants",), "a variant is listed twice")
+        return tuple(Configuration(Path(v).stem, v, arch, arch_file, document, mapping) for v in variants)
+    for key in ("arch", "mapping"):
+        if key in top:
+            raise r.fail((key,), f"'{key}' goes inside each configuration when 'configurations' is used")
+    out: list[Configuration] = []
+    for raw, path in r.items(top["configurations"], ("configurations",), "configuration"):
+        c = r.mapping(raw, path, ("variant", "arch"), ("name", "variant", "arch", "mapping"))
+        variant = _read_variant(r, c["variant"], path + ("variant",), base)
+        name = r.string(c.get("name", Path(variant).stem), path + ("name",))
+        if any(o.name == name for o in out):
+            raise r.fail(path + ("name",), f"configuration name '{name}' is used twice", hint="name each one")
+        arch, document, arch_file = _read_arch(r, c["arch"], path + ("arch",), base)
+        out.append(Configuration(name, variant, arch, arch_file, document,
+                                 _read_mapping(r, c.get("mapping", "auto"), base, path + ("mapping",))))
+    return tuple(out)
+
+
+def _read_arch(r: _Reader, value: Any, path: tuple[Any, ...], base: Path) -> tuple[str, dict[str, Any], str]:
+    ref = _resolve(r.string(value, path, "an architecture preset or file"), base)
+    try:
+        document, arch_file = load_arch_document(ref)
+    except EinloomError as exc:
+        raise r.fail(path, str(exc)) from None
+    return ref, document, arch_file
 
 
 def _read_variant(r: _Reader, value: Any, path: tuple[Any, ...], base: Path) -> str:
@@ -375,7 +431,8 @@ def _read_workloads(r: _Reader, raw: Any, base: Path) -> list[WorkloadPoint]:
     return out
 
 
-def _read_parameters(r: _Reader, raw: Any, document: Mapping[str, Any]) -> list[Parameter]:
+def _read_parameters(r: _Reader, raw: Any, configurations: Sequence[Configuration]) -> list[Parameter]:
+    documents = list({c.arch_file: c.arch_document for c in configurations}.values())
     if not isinstance(raw, list):
         raise r.fail(("parameters",), f"expected a list of parameters, got {_describe(raw)}",
                      hint="write - {path: array_2d.rows, values: [64, 128, 256]}")
@@ -390,7 +447,8 @@ def _read_parameters(r: _Reader, raw: Any, document: Mapping[str, Any]) -> list[
                  r.items(p.get("path", p.get("paths")), path + (("path",) if "path" in p else ("paths",)), "path")]
         for k, field_path in enumerate(paths):
             try:
-                check_path(document, field_path)
+                for document in documents:
+                    check_path(document, field_path)
             except ValueError as exc:
                 raise r.fail(path + (("path",) if "path" in p else ("paths", k)), str(exc)) from None
         name = r.string(p.get("name", paths[0]), path + ("name",))
@@ -404,7 +462,8 @@ def _read_parameters(r: _Reader, raw: Any, document: Mapping[str, Any]) -> list[
         if "values" in p:
             values = [(parse_quantity(v), vp) for v, vp in r.items(p["values"], path + ("values",), "value")]
             for value, vpath in values:
-                _check_value(r, document, paths, value, vpath)
+                for document in documents:
+                    _check_value(r, document, paths, value, vpath)
             if len({repr(v) for v, _ in values}) != len(values):
                 raise r.fail(path + ("values",), f"parameter '{name}' lists a value twice")
             out.append(Parameter(name, tuple(paths), tuple(v for v, _ in values), log=log, integer=integer))
@@ -416,7 +475,8 @@ def _read_parameters(r: _Reader, raw: Any, document: Mapping[str, Any]) -> list[
         if not low < high:
             raise r.fail(path + ("range",), f"low {low:g} is not below high {high:g}")
         for k, bound in enumerate((low, high)):
-            _check_value(r, document, paths, int(round(bound)) if integer else bound, path + ("range", k))
+            for document in documents:
+                _check_value(r, document, paths, int(round(bound)) if integer else bound, path + ("range", k))
         out.append(Parameter(name, tuple(paths), (), low, high, log, integer))
     return out
 
@@ -455,7 +515,7 @@ def _read_sampling(r: _Reader, raw: Any, parameters: Sequence[Parameter]) -> tup
     return method, r.positive_int(s["samples"], ("sampling", "samples"))
 
 
-def _read_mapping(r: _Reader, raw: Any, base: Path) -> MappingSettings:
+def _read_mapping(r: _Reader, raw: Any, base: Path, at: tuple[Any, ...]) -> MappingSettings:
     from einloom.mapper.baselines import BASELINES
     if isinstance(raw, str):
         text = raw.strip()
@@ -469,18 +529,18 @@ def _read_mapping(r: _Reader, raw: Any, base: Path) -> MappingSettings:
             try:
                 load_mapping(ref)
             except EinloomError as exc:
-                raise r.fail(("mapping",), str(exc)) from None
+                raise r.fail(at, str(exc)) from None
             return MappingSettings("file", str(Path(ref).resolve()))
         close = difflib.get_close_matches(text, list(BASELINES) + ["auto"], n=1)
-        raise r.fail(("mapping",), f"unknown mapping '{text}'",
+        raise r.fail(at, f"unknown mapping '{text}'",
                      hint=(f"did you mean '{close[0]}'? " if close else "")
                      + f"write auto, a baseline ({', '.join(BASELINES)}), a mapping .yaml or {{search: {{...}}}}")
-    m = r.mapping(raw, ("mapping",), (), ("search", "auto"))
+    m = r.mapping(raw, at, (), ("search", "auto"))
     if len(m) != 1:
-        raise r.fail(("mapping",), "write one of {search: {...}} and {auto: {...}}",
+        raise r.fail(at, "write one of {search: {...}} and {auto: {...}}",
                      hint="auto: baselines where they apply and a search with these settings elsewhere")
     kind = next(iter(m))
-    where = ("mapping", kind)
+    where = at + (kind,)
     s = r.mapping(m[kind] or {}, where, (), _SEARCH_KEYS)
     objective = r.string(s.get("objective", "edp"), where + ("objective",))
     if objective not in OBJECTIVES:

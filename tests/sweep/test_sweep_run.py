@@ -290,3 +290,19 @@ def test_shipped_variant_sweep_records_failures_and_goes_on(tmp_path):
         by_variant.setdefault(r["variant"], set()).add(r["status"])
     assert by_variant["fusemax-1pass"] == {"done"} and by_variant["split-kv-decode"] == {"failed"}
     assert (out / "figures" / "variant_workload.png").is_file()
+
+
+def test_fusemax_area_sweep_matches_the_experiment(tmp_path):
+    """examples/sweeps/fusemax-area.yaml evaluates the FuseMax experiment's area sweep as a sweep: the
+    same latency and energy at each (configuration, array size), and the configurations' own archs."""
+    from einloom.experiment import experiment_points, load_experiment, mapper_evaluate_point
+    experiment = load_experiment("examples/experiments/fusemax-paper.yaml")
+    expected = {(p.configuration.name, p.array_size): mapper_evaluate_point(p)
+                for p in experiment_points(experiment)[1]}
+    run_sweep(load_sweep("examples/sweeps/fusemax-area.yaml"), tmp_path / "out", progress=False)
+    rows = {(r["variant"], r["PE_dim"]): r for r in load_sweep_data(tmp_path / "out").rows}
+    assert set(rows) == set(expected) and len(rows) == 12
+    for key, result in expected.items():
+        assert rows[key]["latency_s"] == result["latency_s"]
+        assert rows[key]["energy_J"] == pytest.approx(result["energy_pj"] * 1e-12, rel=1e-12)
+    assert {r["design"].split("[")[0] for r in rows.values()} == {"flat-cloud", "fusemax-cloud"}

@@ -15,7 +15,8 @@ def test_small_sweep_reads(tmp_path):
     assert sweep.parameters[0].paths == ("array_2d.rows", "array_2d.cols", "array_1d.width")
     assert sweep.parameters[1].values == (2 ** 20, 4 * 2 ** 20)
     assert [(w.model, w.seq_len) for w in sweep.workloads] == [("bert", 1024), ("t5", 2048)]
-    assert sweep.mapping.kind == "auto" and sweep.sampling == "grid"
+    assert sweep.configurations[0].mapping.kind == "auto" and sweep.sampling == "grid"
+    assert [c.name for c in sweep.configurations] == ["fusemax-1pass"]
 
 
 def test_shipped_sweeps_read():
@@ -74,3 +75,37 @@ def test_cli_error_is_one_line_exit_2(tmp_path, capsys):
 def test_bad_flags(tmp_path, capsys, argv, flag):
     assert main(["sweep", str(write_sweep(tmp_path)), *argv]) == 2
     assert flag in capsys.readouterr().err
+
+
+CONFIGS = """\
+name: configs
+configurations:
+  - {name: FLAT, variant: softmax-3pass, arch: flat-cloud, mapping: flat}
+  - {name: FuseMax, variant: fusemax-1pass, arch: fusemax-cloud, mapping: fusemax}
+workloads: [{model: bert, seq_len: 4K}]
+parameters:
+  - {path: array_2d.rows, values: [64, 128]}
+"""
+
+
+def test_configurations_each_with_arch_and_mapping(tmp_path):
+    sweep = load_sweep(write_sweep(tmp_path, CONFIGS))
+    assert [(c.name, c.arch, c.mapping.name) for c in sweep.configurations] == \
+        [("FLAT", "flat-cloud", "flat"), ("FuseMax", "fusemax-cloud", "fusemax")]
+
+
+@pytest.mark.parametrize("text, line, words", [
+    (CONFIGS + "variants: [fusemax-1pass]\narch: fusemax-cloud\n", 1, ["exactly one of 'variants'"]),
+    (CONFIGS.replace("name: FuseMax", "name: FLAT"), 4, ["'FLAT' is used twice"]),
+    (CONFIGS.replace("arch: flat-cloud", "arch: flat-clod"), 3, ["unknown architecture preset 'flat-clod'",
+                                                                 "did you mean 'flat-cloud'"]),
+    (CONFIGS.replace("mapping: flat}", "mapping: flatt}"), 3, ["unknown mapping 'flatt'"]),
+    (CONFIGS + "mapping: auto\n", 8, ["'mapping' goes inside each configuration"]),
+])
+def test_configuration_errors(tmp_path, text, line, words):
+    path = write_sweep(tmp_path, text)
+    with pytest.raises(SweepError) as info:
+        load_sweep(path)
+    assert str(info.value).startswith(f"{path}:{line}"), str(info.value)
+    for word in words:
+        assert word in str(info.value), str(info.value)
