@@ -37,14 +37,21 @@ def _format_axis(ax: Any, axis: str, column: str, values: Sequence[float]) -> No
     from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
     label, unit = AXES.get(column, (column, None))
     finite = [v for v in values if v is not None and np.isfinite(v) and v > 0]
-    log = bool(finite) and max(finite) / min(finite) > 20
+    log = bool(finite) and max(finite) / min(finite) >= 10
     target = ax.xaxis if axis == "x" else ax.yaxis
     (ax.set_xscale if axis == "x" else ax.set_yscale)("log" if log else "linear")
     if log:
         decades = math.log10(max(finite) / min(finite))
         target.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0) if decades <= 2.2 else (1.0,)))
         target.set_minor_formatter(NullFormatter())
-    formatter = EngFormatter(unit=unit, places=None) if unit else FuncFormatter(lambda v, _: f"{v:g}")
+    if unit == "s":      # ms and us below a second, plain seconds above (no "ks")
+        small = EngFormatter(unit="s")
+        formatter = FuncFormatter(lambda v, _: small(v) if abs(v) < 1 else f"{v:,.0f} s" if abs(v) >= 100
+                                  else f"{v:g} s")
+    elif unit:
+        formatter = EngFormatter(unit=unit, places=None)
+    else:
+        formatter = FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:g}")
     target.set_major_formatter(formatter)
     (ax.set_xlabel if axis == "x" else ax.set_ylabel)(f"{label} ({unit})" if unit else label)
     ax.grid(True, which="major", alpha=0.3)
