@@ -16,7 +16,8 @@ from typing import Any, Callable, Mapping, Sequence
 from einloom.sweep.executors import DEFAULT_POINT_FUNCTION, InProcessExecutor
 from einloom.sweep.space import PointSpec, SweepPoints, enumerate_points, iter_chunks
 from einloom.sweep.spec import Sweep
-from einloom.sweep.store import Store
+from einloom.sweep.errors import SweepError
+from einloom.sweep.store import Store, is_running
 
 HEARTBEAT_S = 5.0
 
@@ -71,6 +72,11 @@ def run_sweep(sweep: Sweep, outdir: str | Path, executor: Any | None = None, *, 
     executor = executor or InProcessExecutor()
     points = points or enumerate_points(sweep)
     with Store(outdir, create=True) as store:
+        active = [r for r in store.runs() if is_running(r)]
+        if active:
+            raise SweepError(f"a sweep is already running in {outdir} (pid {active[-1]['pid']} on "
+                             f"{active[-1]['host']}, started as run {active[-1]['id']})",
+                             hint=f"wait for it or stop it; 'einloom sweep --status {outdir}' shows its progress")
         store_plan(store, sweep, points)
         stored = store.statuses()
         static = [(p, "pruned", p["pruned"]) if p.get("pruned") else (p, "failed", p["invalid"])

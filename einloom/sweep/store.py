@@ -50,7 +50,11 @@ class Store:
             if not create:
                 raise SweepError(f"{self.directory} holds no sweep results ({DB_NAME} not found)",
                                  hint="give the output folder of an 'einloom sweep' run")
-            self.directory.mkdir(parents=True, exist_ok=True)
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise SweepError(f"cannot create the output folder {self.directory}: {exc.strerror or exc}",
+                                 hint="give a writable folder with -o / output:") from None
         try:
             self.db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
             self.db.execute("PRAGMA journal_mode=WAL")

@@ -10,6 +10,7 @@ import pytest
 from einloom.cli import main
 from einloom.report.pareto import pareto_mask
 from einloom.report.sweep import load_sweep_data, pareto_front, write_report
+from einloom.sweep.errors import SweepError
 from einloom.sweep.executors import WORKER_DIED, InProcessExecutor, ProcessExecutor
 from einloom.sweep.runner import run_sweep
 from einloom.sweep.space import enumerate_points, sample_designs
@@ -251,6 +252,8 @@ def test_status_of_a_running_sweep(tmp_path):
         run = store.begin_run("local", 8)
         status = sweep_status(tmp_path / "out")
         assert status["state"] == "running" and status["stored"] == 4 and status["remaining"] == 8
+        with pytest.raises(SweepError, match="already running"):     # a second run on the same store
+            run_sweep(sweep, tmp_path / "out", progress=False)
         store.end_run(run, "interrupted")
     assert sweep_status(tmp_path / "out")["state"] == "stopped"
 
