@@ -636,20 +636,23 @@ class ExperimentResults:
         json_path.write_text(json.dumps(_jsonable(self.to_dict()), indent=1) + "\n")
         csv_path = outdir / "results.csv"
         write_csv(self.rows, csv_path)
+        if self.sweep_rows:  # the area sweep as a results table too, energy next to latency
+            write_csv(self.sweep_rows, outdir / "area_sweep.csv", key_columns=_KEY_COLUMNS + ("array_size",))
         return json_path, csv_path
 
 
 _KEY_COLUMNS = ("model", "seq_len", "configuration", "scope", "cascade", "arch", "mapping")
 
 
-def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path) -> None:
+def write_csv(rows: Sequence[Mapping[str, Any]], path: str | Path, *,
+              key_columns: Sequence[str] = _KEY_COLUMNS) -> None:
     """Rows as CSV: key columns, metrics, ratios to the baseline, then ``activity_2d.<Einsum>`` columns."""
     einsums: list[str] = []
     for row in rows:
         for name in (row.get("per_einsum_activity_2d") or {}):
             if name not in einsums:
                 einsums.append(name)
-    columns = list(_KEY_COLUMNS) + list(METRICS) + ["speedup", "energy_ratio", "error"] + \
+    columns = list(key_columns) + list(METRICS) + ["speedup", "energy_ratio", "error"] + \
         [f"activity_2d.{e}" for e in einsums]
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)

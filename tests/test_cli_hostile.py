@@ -37,6 +37,8 @@ FILE_ARGS = {
     "sim-arch": ["sim", "fusemax-1pass", "--arch", "{path}", "--workload", "bert"],
     "sim-workload": ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "{path}"],
     "gpu-bench": ["gpu-bench", "--show", "{path}"],
+    "sweep": ["sweep", "{path}", "--out", "/tmp/einloom-hostile-sweep"],
+    "report-sweep": ["report", "sweep", "{path}"],
     "report": ["report", "crossval", "--workloads", "{path}", "--seqs", "1024", "--variants-at", "0",
                "--out", "/tmp/einloom-hostile-report"],
 }

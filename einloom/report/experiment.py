@@ -319,6 +319,8 @@ def _activity(results: Mapping[str, Any], rows: list[dict[str, Any]], path: Path
 
 
 def _area_latency(results: Mapping[str, Any], path: Path) -> Path | None:
+    """Latency and energy against area over the area sweep (absolute values, labels: array size)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
     sweep = [r for r in results.get("area_sweep") or [] if not r.get("error")
              and r.get("area_um2") is not None and r.get("latency_s") is not None]
     if not sweep:
@@ -326,22 +328,31 @@ def _area_latency(results: Mapping[str, Any], path: Path) -> Path | None:
     exp = results["experiment"]
     order = [c["name"] for c in exp["configurations"]]
     colors = _colors(len(order))
-    fig = _figure(6.0, 4.2)
-    ax = fig.subplots()
-    for name in order:
-        pts = sorted((r["area_um2"] / 1e6, r["latency_s"], r.get("array_size")) for r in sweep
-                     if r["configuration"] == name)
-        if not pts:
-            continue
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name, color=colors[order.index(name)])
-        for area, latency, size in pts:
-            ax.annotate(str(size), (area, latency), fontsize="x-small", textcoords="offset points", xytext=(3, 3))
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("area (mm$^2$)")
-    ax.set_ylabel("attention latency (s)")
+    fig = _figure(11.0, 4.2)
+    axes = fig.subplots(1, 2)
+    for ax, key, scale, label in ((axes[0], "latency_s", 1.0, "attention latency (s)"),
+                                  (axes[1], "energy_pj", 1e-12, "attention energy (J)")):
+        for name in order:
+            pts = sorted((r["area_um2"] / 1e6, r[key] * scale, r.get("array_size")) for r in sweep
+                         if r["configuration"] == name and r.get(key) is not None)
+            if not pts:
+                continue
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name,
+                    color=colors[order.index(name)])
+            for area, value, size in pts:
+                ax.annotate(str(size), (area, value), fontsize="x-small", textcoords="offset points", xytext=(3, 3))
+        values = [r[key] * scale for r in sweep if r.get(key)]
+        ax.set_xscale("log")
+        ax.set_yscale("log" if max(values) > 20 * min(values) else "linear")
+        ax.set_xlabel("area (mm$^2$)")
+        ax.set_ylabel(label)
+        plain = FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 1000 else f"{v:g}")
+        ax.xaxis.set_major_formatter(plain)
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(NullFormatter())
+        ax.grid(alpha=0.3, which="both")
     first = sweep[0]
-    ax.set_title(f"area vs latency, {first['model']} {format_seq_len(first['seq_len'])} (labels: array size)")
-    ax.legend(fontsize="small")
-    ax.grid(alpha=0.3, which="both")
+    fig.suptitle(f"area sweep, {first['model']} {format_seq_len(first['seq_len'])} (labels: array size)",
+                 fontsize="medium")
+    axes[0].legend(fontsize="small", loc="upper right")
     return _save(fig, path)

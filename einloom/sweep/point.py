@@ -1,0 +1,136 @@
+"""Evaluate one sweep point: the only module of the sweep that calls the mapper (and the FPGA flow).
+
+:func:`evaluate_point` takes a :class:`~einloom.sweep.space.PointSpec` (plain data) and returns a
+plain dict of metrics.  The dict is a pure function of the spec (no timings, no host names), so the
+same sweep gives the same results, bit for bit, on every executor; a search is bounded by
+``max_families`` for that reason (a ``budget_s`` time budget, when a sweep sets one, is the exception).
+
+Result keys: ``latency_s``, ``energy_pj``, ``energy_J``, ``power_W`` (average: energy / latency),
+``area_mm2``, ``macs`` (the workload's multiply-accumulates: attention, plus the linear layers in
+end-to-end scope), ``tops`` (2 x macs / latency / 1e12), ``tops_per_W``, ``tops_per_mm2``, ``util_2d``,
+``util_1d``, ``dram_bytes``, ``buffer_used_bytes``, ``energy_breakdown_pj``, ``mapping`` (the mapping
+as data), ``mapping_source`` (``baseline:NAME``, ``file:PATH`` or ``search:OBJECTIVE``), ``search``
+(candidates evaluated, families) and, with FPGA synthesis, ``fpga`` (resources, Fmax) or
+``fpga_skipped`` (why not).
+"""
+from __future__ import annotations
+
+import functools
+import re
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+from einloom.einsum.errors import MappingError
+from einloom.sweep.archdoc import build_arch
+
+
+@functools.lru_cache(maxsize=64)
+def _cascade(ref: str) -> Any:
+    from einloom.einsum.loader import load_cascade
+    return load_cascade(ref)
+
+
+_ARCHS: dict[str, Any] = {}
+
+
+def _arch(spec: Mapping[str, Any]) -> Any:
+    """The point's architecture, built once per design per worker process."""
+    design = spec["design_id"]
+    if design not in _ARCHS:
+        if len(_ARCHS) > 256:
+            _ARCHS.clear()
+        _ARCHS[design] = build_arch(spec["arch_document"], spec["arch_label"])
+    return _ARCHS[design]
+
+
+def _workload(data: Mapping[str, Any]) -> Any:
+    from einloom.cost_models.workload import Workload
+    return Workload(**dict(data))
+
+
+def _mapping(settings: Mapping[str, Any], cascade: Any, arch: Any, workload: Any) -> tuple[Any, str, dict | None]:
+    """(mapping, its source label, search statistics or None) under the sweep's mapping settings."""
+    from einloom.mapper.baselines import BASELINES, baseline_cascade, baseline_mapping
+    kind = settings["kind"]
+    if kind == "auto":
+        name = getattr(cascade, "name", "")
+        match = next((b for b in BASELINES if baseline_cascade(b) == name), None)
+        if match is not None:
+            return baseline_mapping(match, cascade, arch, workload), f"baseline:{match}", None
+        kind = "search"
+    if kind == "baseline":
+        return baseline_mapping(settings["name"], cascade, arch, workload), f"baseline:{settings['name']}", None
+    if kind == "file":
+        from einloom.mapper.mapping import load_mapping
+        return load_mapping(settings["name"]), f"file:{Path(settings['name']).name}", None
+    from einloom.mapper.search import search
+    found = search(cascade, arch, workload, objective=settings.get("objective", "edp"),
+                   max_families=int(settings.get("max_families", 40)), time_budget_s=settings.get("budget_s"))
+    stats = {"evaluated": int(getattr(found, "evaluated", 0)), "families": int(getattr(found, "families", 0))}
+    return found.mapping, f"search:{settings.get('objective', 'edp')}", stats
+
+
+def evaluate_point(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """Map and evaluate one point (see the module docstring for the keys of the result)."""
+    from einloom.mapper.evaluate import evaluate, evaluate_end_to_end
+    cascade, arch, workload = _cascade(spec["variant"]), _arch(spec), _workload(spec["workload"])
+    mapping, source, stats = _mapping(spec["mapping"], cascade, arch, workload)
+    if spec.get("scope") == "end_to_end":
+        data = evaluate_end_to_end(cascade, mapping, arch, workload).to_dict()
+    else:
+        data = evaluate(cascade, mapping, arch, workload).to_dict()
+    macs = int(workload.attention_macs())
+    if spec.get("scope") == "end_to_end":
+        macs += sum(m * k * n for m, k, n in workload.linear_layers().values())
+    latency, energy_pj = float(data["latency_s"]), float(data["energy_pj"])
+    area_mm2 = float(data.get("area_um2") or arch.area_report().total_um2) / 1e6
+    if not (latency > 0 and energy_pj > 0):
+        raise MappingError(f"the evaluator returned latency {latency} s and energy {energy_pj} pJ",
+                           hint="a design point must take time and energy; this is an evaluator bug")
+    tops = 2 * macs / latency / 1e12
+    power = energy_pj * 1e-12 / latency
+    result: dict[str, Any] = {
+        "latency_s": latency, "energy_pj": energy_pj, "energy_J": energy_pj * 1e-12, "power_W": power,
+        "area_mm2": area_mm2, "macs": macs, "tops": tops, "tops_per_W": tops / power,
+        "tops_per_mm2": tops / area_mm2 if area_mm2 > 0 else None,
+        "util_2d": data.get("util_2d"), "util_1d": data.get("util_1d"), "dram_bytes": data.get("dram_bytes"),
+        "buffer_used_bytes": (data.get("buffer") or {}).get("used_bytes"),
+        "energy_breakdown_pj": data.get("energy_breakdown_pj") or {},
+        "mapping": mapping.to_dict() if hasattr(mapping, "to_dict") else str(mapping),
+        "mapping_source": source, "search": stats,
+    }
+    if spec.get("synth"):
+        result.update(synthesize_point(spec, arch))
+    return result
+
+
+def synthesize_point(spec: Mapping[str, Any], arch: Any) -> dict[str, Any]:
+    """FPGA resources and Fmax of the point's generated RTL, when the design is small enough.
+
+    Only designs with an ``rtl:`` section and at most ``synth.max_pes`` 2D PEs are synthesized; the
+    FPGA flow caches its runs by design hash and tool versions, so a design shared by many points
+    (several workloads, several variants) is synthesized once.
+    """
+    settings = spec["synth"]
+    if not spec["arch_document"].get("rtl"):
+        return {"fpga_skipped": "the architecture has no rtl: section"}
+    pes = arch.array_2d.num_pes
+    if pes > settings["max_pes"]:
+        return {"fpga_skipped": f"{pes} 2D PEs > synth.max_pes {settings['max_pes']}"}
+    import yaml
+
+    from einloom.commands.synth import _design_from_arch
+    from einloom.rtl.fpga import synthesize
+    with tempfile.TemporaryDirectory(prefix="einloom-sweep-") as tmp:
+        path = Path(tmp) / "arch.yaml"
+        document = dict(spec["arch_document"])
+        document["name"] = re.sub(r"[^A-Za-z0-9_-]+", "_", str(document.get("name", "design"))).strip("_")
+        path.write_text(yaml.safe_dump(document, sort_keys=False))
+        verilog, top, _ = _design_from_arch(str(path))
+    run = synthesize(verilog, top, settings["target"], part=settings.get("part"), pnr=bool(settings.get("pnr")))
+    counts = dict(run.resources.counts)
+    return {"fpga": {"target": run.target, "part": run.part, "fits": bool(run.fits),
+                     "luts": counts.get("luts"), "ffs": counts.get("ffs"), "dsps": counts.get("dsps"),
+                     "brams": counts.get("brams"), "fmax_mhz": run.fmax_mhz,
+                     "verilog_sha256": run.verilog_sha256}}
