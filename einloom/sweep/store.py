@@ -46,7 +46,12 @@ class Store:
     def __init__(self, directory: str | Path, *, create: bool = False):
         self.directory = Path(directory)
         self.path = self.directory / DB_NAME
-        if not self.path.is_file():
+        try:
+            present = self.path.is_file()
+        except OSError as exc:                  # a name too long, a path through a file...
+            raise SweepError(f"{self.directory}: cannot use this folder ({exc.strerror or exc})",
+                             hint="give the output folder of an 'einloom sweep' run") from None
+        if not present:
             if not create:
                 raise SweepError(f"{self.directory} holds no sweep results ({DB_NAME} not found)",
                                  hint="give the output folder of an 'einloom sweep' run")
