@@ -115,8 +115,10 @@ def _bind(view: CascadeView, hw: Hardware, on_2d) -> dict[str, str]:
 
 def _overrides(view: CascadeView, hw: Hardware, binding: dict[str, str],
                spatial: dict[str, dict[str, tuple[str, ...]]],
-               fixed: dict[str, dict[str, tuple[str, ...]]] | None = None) -> dict[str, dict[str, tuple[str, ...]]]:
-    """Per-Einsum assignments for Einsums that do not iterate every rank of their array's default."""
+               fixed: dict[str, dict[str, tuple[str, ...]]] | None = None, temporal: set[str] = frozenset()
+               ) -> dict[str, dict[str, tuple[str, ...]]]:
+    """Per-Einsum assignments for Einsums that do not iterate every rank of their array's default
+    (ranks in ``temporal``, which the baseline tiles temporally, are never made spatial)."""
     out = dict(fixed or {})
     for name, array in binding.items():
         if name in out:
@@ -124,7 +126,7 @@ def _overrides(view: CascadeView, hw: Hardware, binding: dict[str, str],
         info = view.einsum(name)
         ranks = {r for rs in spatial.get(array, {}).values() for r in rs}
         if not ranks <= (set(info.iteration_ranks) - {info.iterative_rank}):
-            out[name] = best_assignment(info, hw.dims[array], view.sizes)
+            out[name] = best_assignment(info, hw.dims[array], view.sizes, exclude=temporal)
     return out
 
 
@@ -163,8 +165,8 @@ def fusemax_mapping(arch: Any, workload: Any, cascade: Any = "fusemax-1pass", *,
     p_tiles = -(-sizes[q] // cols)
     binding = _bind(view, hw, lambda e: key in e.iteration_ranks or is_contraction(e))
     spatial = {"2d": {"rows": (key,), "cols": (q,)}, "1d": {"lanes": (q,)}}
-    overrides = _overrides(view, hw, binding, spatial)
     heads = [r for r in _iterated(view) if r in roles.head_ranks and sizes[r] > 1]
+    overrides = _overrides(view, hw, binding, spatial, temporal={outer, *heads})
     others = [r for r in _iterated(view) if r not in {key, outer, q, *heads} and r not in roles.key_ranks]
     spread = _spread(view, hw, binding, spatial, overrides, {key, q, *heads})
 
@@ -245,7 +247,7 @@ def flat_mapping(arch: Any, workload: Any, cascade: Any = "softmax-3pass", *, p1
         if f_rank is not None and binding[v] == "2d":
             fixed[v] = {"rows": (key,), "cols": (f_rank,)}
     spatial = {"2d": {"rows": (key,), "cols": (e_rank,)}, "1d": {"lanes": (key,)}}
-    overrides = _overrides(view, hw, binding, spatial, fixed)
+    overrides = _overrides(view, hw, binding, spatial, fixed, temporal={q, *heads})
     spatial_ranks = {r for dims in overrides.values() for rs in dims.values() for r in rs} | {e_rank}
     others = [r for r in _iterated(view) if r not in {key, q, *heads} and r not in roles.key_ranks]
     spread = {r: {"spatial": min(sizes[r], cols)} for r in others if r in spatial_ranks}
@@ -330,7 +332,7 @@ def unfused_mapping(arch: Any, workload: Any, cascade: Any = "softmax-3pass", *,
     P, M = sizes[q], sizes[key]
     m0, p0 = min(rows, M), min(cols, P)
     spatial = {"2d": {"rows": (key,), "cols": (q,)}, "1d": {"lanes": (q,)}}
-    overrides = _overrides(view, hw, binding, spatial)
+    overrides = _overrides(view, hw, binding, spatial, temporal=set(heads))
     others = [r for r in _iterated(view) if r not in {key, q, *heads} and r not in roles.key_ranks]
     spread = _spread(view, hw, binding, spatial, overrides, {key, q, *heads})
     groups = _kernels(view, binding)

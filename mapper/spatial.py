@@ -19,7 +19,7 @@ from typing import Any, Mapping
 from einloom.einsum.errors import ArchError
 from einloom.mapper.model import EinsumInfo
 
-__all__ = ["Assignment", "runnable_arrays", "assignments", "steps"]
+__all__ = ["Assignment", "runnable_arrays", "assignments", "best_assignment", "steps"]
 
 #: dimension -> ranks on it (one rank here), the Mapping's ``spatial`` form for one array
 Assignment = dict[str, tuple[str, ...]]
@@ -44,11 +44,11 @@ def steps(info: EinsumInfo, sizes: Mapping[str, int], widths: Mapping[str, int])
                 else sizes[r] for r in info.iteration_ranks)
 
 
-def assignments(info: EinsumInfo, dims: Mapping[str, int], sizes: Mapping[str, int]
-                ) -> list[tuple[int, Assignment]]:
-    """Every assignment of ``info``'s ranks to the dimensions ``dims`` (name -> width), with its steps,
-    fewest steps first (ties: fewer dimensions used, then the Einsum's rank order)."""
-    ranks = [r for r in info.iteration_ranks if r != info.iterative_rank and sizes[r] > 1]
+def assignments(info: EinsumInfo, dims: Mapping[str, int], sizes: Mapping[str, int],
+                exclude: frozenset[str] | set[str] = frozenset()) -> list[tuple[int, Assignment]]:
+    """Every assignment of ``info``'s ranks (but ``exclude``) to the dimensions ``dims`` (name ->
+    width), with its steps, fewest steps first (ties: fewer dimensions used, then rank order)."""
+    ranks = [r for r in info.iteration_ranks if r != info.iterative_rank and sizes[r] > 1 and r not in exclude]
     names = list(dims)
     out = []
     for combo in itertools.product([None] + ranks, repeat=len(names)):
@@ -63,9 +63,10 @@ def assignments(info: EinsumInfo, dims: Mapping[str, int], sizes: Mapping[str, i
 
 
 def best_assignment(info: EinsumInfo, dims: Mapping[str, int], sizes: Mapping[str, int],
-                    prefer: Assignment | None = None) -> Assignment:
-    """The assignment with the fewest steps; ``prefer`` wins ties."""
-    ranked = assignments(info, dims, sizes)
+                    prefer: Assignment | None = None, exclude: frozenset[str] | set[str] = frozenset()
+                    ) -> Assignment:
+    """The assignment with the fewest steps (ranks in ``exclude`` stay temporal); ``prefer`` wins ties."""
+    ranked = assignments(info, dims, sizes, exclude)
     best = ranked[0][0]
     if prefer is not None:
         for s, a in ranked:

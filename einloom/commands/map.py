@@ -16,9 +16,11 @@ examples:
 
 SPEC is a library cascade name or a spec file.  --mapping is a baseline (fusemax, flat, unfused) or a
 mapping YAML file (schema: 'python -c "import einloom.mapper.mapping as m; help(m)"'); without
---mapping and --search the baseline matching the cascade is used (fusemax for 1-pass cascades, flat
-otherwise).  --search explores bindings, spatial ranks, loop orders, spills and tilings and prints the
-number of mappings evaluated and mappings/s.  --end-to-end adds the layer's linear layers.
+--mapping and --search the baseline matching the cascade's structure is used (fusemax for a 1-pass
+softmax-family cascade, flat for a multi-pass one; roles are found from the cascade, not its names),
+else a short search (--budget seconds, default 10).  --search explores bindings, per-Einsum spatial
+ranks, loop orders, spills and tilings and prints the number of mappings evaluated and mappings/s;
+with --budget it stops when the time is up and says the answer is the best so far.  --end-to-end adds the layer's linear layers.
 """
 
 
@@ -47,7 +49,7 @@ def run(args) -> int:
     from einloom.cost_models.arch import load_arch
     from einloom.cost_models.workload import load_workload
     from einloom.einsum import load_cascade
-    from einloom.mapper.baselines import BASELINES, baseline_mapping, evaluate_linear_layers
+    from einloom.mapper.baselines import BASELINES, baseline_mapping, default_mapping, evaluate_linear_layers
     from einloom.mapper.evaluate import evaluate
     from einloom.mapper.mapping import load_mapping
 
@@ -61,19 +63,22 @@ def run(args) -> int:
     if args.search and args.mapping:
         raise MappingError("--search and --mapping are exclusive", hint="drop one of them")
     search_info = None
+    chosen = None
     if args.search:
         from einloom.mapper.search import search
         result = search(cascade, arch, workload, objective=args.objective, time_budget_s=args.budget)
         mapping, evaluation = result.best_mapping, result.best
         search_info = {"evaluated": result.evaluated, "screened": result.screened, "families": result.families,
                        "seconds": result.seconds, "mappings_per_s": result.mappings_per_s,
-                       "objective": args.objective}
+                       "objective": args.objective, "budget_exhausted": result.budget_exhausted}
     else:
-        choice = args.mapping or ("fusemax" if getattr(cascade, "name", "") == "fusemax-1pass" else "flat")
-        if choice.lower() in BASELINES and not Path(choice).exists():
-            mapping = baseline_mapping(choice, cascade, arch, workload)
+        if args.mapping is None:
+            mapping, chosen = default_mapping(cascade, arch, workload, objective=args.objective,
+                                              budget_s=args.budget if args.budget is not None else 10.0)
+        elif args.mapping.lower() in BASELINES and not Path(args.mapping).exists():
+            mapping = baseline_mapping(args.mapping, cascade, arch, workload)
         else:
-            mapping = load_mapping(choice)
+            mapping = load_mapping(args.mapping)
         evaluation = evaluate(cascade, mapping, arch, workload)
     linear = evaluate_linear_layers(arch, workload) if args.end_to_end else None
     if args.save_mapping:
@@ -83,6 +88,8 @@ def run(args) -> int:
         out = {"evaluation": evaluation.to_dict(), "mapping": mapping.to_dict()}
         if search_info:
             out["search"] = search_info
+        if chosen:
+            out["mapping_choice"] = chosen
         if linear is not None:
             out["end_to_end"] = {
                 "latency_s": evaluation.latency_s + sum(e.latency_s for e in linear.values()),
@@ -98,8 +105,12 @@ def run(args) -> int:
         en = sum(e.energy_pj for e in linear.values())
         print(f"  linear layers {lat:.6g} s, {en:.6g} pJ; end to end {evaluation.latency_s + lat:.6g} s, "
               f"{evaluation.energy_pj + en:.6g} pJ")
+    if chosen:
+        print(f"mapping: {chosen}")
     if search_info:
         print(f"search: {search_info['evaluated']} mappings evaluated in {search_info['families']} families "
               f"({search_info['screened']} bindings screened by compute floor) in {search_info['seconds']:.2f} s "
-              f"= {search_info['mappings_per_s']:,.0f} mappings/s")
+              f"= {search_info['mappings_per_s']:,.0f} mappings/s"
+              + ("; time budget exhausted: this is the best mapping found so far"
+                 if search_info["budget_exhausted"] else ""))
     return 0
