@@ -48,7 +48,7 @@ from typing import Any
 import numpy as np
 
 from einloom.einsum.errors import ArchError, MappingError
-from einloom.mapper.evaluate import (Evaluation, Resolved, _hardware, _instances, _view_for, check_mapping,
+from einloom.mapper.evaluate import (Evaluation, _hardware, _instances, _view_for, check_mapping,
                                      evaluate_family, evaluate_view)
 from einloom.mapper.mapping import FusionGroup, Mapping
 from einloom.mapper.model import CascadeView, held_roots
@@ -240,15 +240,18 @@ def distinct_orders(view: CascadeView, ranks: list[str], limit: int = 50_000) ->
 def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency", max_families: int = 4000,
            family_cap: int = 20_000, keep_bindings: int = 3, partition_tiles: tuple[int, ...] | None = None,
            time_budget_s: float | None = None, patience: int | None = None, spatial_variants: int = 2,
-           max_orders: int = 64, track_distinct: bool = False) -> SearchResult:
+           max_orders: int = 64, refine_plans: int = 3, order_patience: int | None = 8,
+           track_distinct: bool = False) -> SearchResult:
     """Search mappings of ``cascade`` on ``arch`` for ``workload`` minimizing ``objective``.
 
     Families are tried best floor first (for ``energy``: best EDP floor first, see the module
     docstring) until the floor proves no further family can win, ``max_families`` have been scored,
     ``patience`` families in a row have improved the best score by less than 0.01%, or
     ``time_budget_s`` has passed (counted from the call, enumeration included).  ``spatial_variants``
-    array defaults are tried per array and binding, ``max_orders`` (DRAM, GLB) order pairs per family
-    set.  ``track_distinct`` counts distinct schedules (``SearchResult.distinct``; costs a little).
+    array defaults are tried per array and binding.  Phase 1 scores every plan (binding, spatial
+    assignment, partition tiles) in one loop order; phase 2 tries up to ``max_orders`` reuse-distinct
+    (DRAM, GLB) order pairs of the ``refine_plans`` plans that scored best, leaving a plan after
+    ``order_patience`` orders in a row that did not improve it (None: try them all).  ``track_distinct`` counts distinct schedules (``SearchResult.distinct``; costs a little).
 
     Returns the best feasible mapping with its :class:`Evaluation`; raises MappingError if nothing fits.
     """
@@ -267,13 +270,9 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
     tiles = partition_tiles or tuple(sorted({max(rows // 4, 1), max(rows // 2, 1), rows}))
     param_choices = [dict(zip(free, combo)) for combo in itertools.product(tiles, repeat=len(free))] or [{}]
 
-    evaluated = screened = families = last_gain = 0
+    screened = 0
     exhausted = False
-    best_score = np.inf
-    best_at = 0.0
-    best: tuple[Resolved, dict, int] | None = None
     seen_schedules: set = set()
-    distinct = 0
 
     def score(res: dict) -> np.ndarray:
         lat, en = res["latency_cycles"], res["energy_pj"]
@@ -346,17 +345,16 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
                 plans.append((float(order_key[i]), float(floor[i]), pchoice, view, binding, spatial, overrides, sp))
     plans.sort(key=lambda p: p[0])
 
-    # ---- families -------------------------------------------------------------------------------
-    for plan_id, (_key, floor, pchoice, view, binding, spatial, overrides_sp, sp) in enumerate(plans):
-        if families >= max_families or (patience is not None and families - last_gain > patience):
-            break
-        if floor >= best_score:
-            if objective != "energy":
-                break                    # plans are in floor order: no later one can win either
-            continue
-        if late() and best is not None:
-            exhausted = True
-            break
+    # ---- families: phase 1 scores every plan in its first loop order, phase 2 tries the other
+    # reuse-distinct orders of the ``refine_plans`` plans that did best ------------------------------
+    state = {"families": 0, "evaluated": 0, "distinct": 0, "last_gain": 0, "best_score": np.inf,
+             "best": None, "best_at": 0.0, "exhausted": False}
+    contexts: dict[int, dict] = {}
+
+    def context(plan_id: int) -> dict:
+        if plan_id in contexts:
+            return contexts[plan_id]
+        _key, _floor, pchoice, view, binding, spatial, overrides_sp, sp = plans[plan_id]
         compute = view.compute_einsums
         temporal = {r: -(-view.sizes[r] // sp.get(r, 1)) for r in view.sizes}
         iterated = [r for r in view.sizes if temporal[r] > 1 and any(r in e.iteration_ranks for e in compute)]
@@ -364,58 +362,99 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
         seq = [r for r in iterated if r not in features]
         heads = [r for r in iterated if r in features]
         held = tuple(e.name for e in compute if e.name not in view.outputs and held_roots(view, e.name))
-        spills = [()] + ([held] if held else [])
         split_options = {r: _splits(temporal[r], r in features) for r in seq + heads}
-        combos = list(itertools.product(*[range(len(split_options[r])) for r in seq + heads]))
-        if len(combos) > family_cap:
-            step = len(combos) / family_cap
-            combos = [combos[int(i * step)] for i in range(family_cap)]
-        idx = np.array(combos, dtype=int).reshape(len(combos), len(seq + heads))
+        idx = _tilings([len(split_options[r]) for r in seq + heads], family_cap)
         overrides: dict[tuple[str, str], np.ndarray] = {}
         for k, r in enumerate(seq + heads):
             table = np.array(split_options[r], dtype=float)
             for lv_i, lv in enumerate(("DRAM", "GLB", "PE")):
                 overrides[(lv, r)] = table[idx[:, k], lv_i]
         orders = distinct_orders(view, seq)
-        order_pairs = list(itertools.islice(itertools.product(orders, orders), max_orders))
         iterative = [e.iterative_rank for e in compute if e.iterative_rank in seq]
-        interleave = iterative[0] if iterative else (seq[-1] if seq else None)
-        stop = False
-        for dram_order, glb_order in order_pairs:
-            for spill in spills:
-                if late() and best is not None:
-                    exhausted = stop = True
-                    break
-                tiling = {r: {"spatial": int(s)} for r, s in sp.items()}
-                mapping = Mapping(
-                    name=f"search-{objective}", cascade=getattr(cascade, "name", None), params=pchoice,
-                    description=f"found by search ({objective})", binding=binding, spatial=spatial,
-                    spatial_overrides=overrides_sp, tiling=tiling,
-                    loop_order={"DRAM": dram_order, "GLB": tuple(glb_order) + tuple(heads),
-                                "PE": tuple(heads) + tuple(seq)},
-                    groups=(FusionGroup(("all",), "interleave", interleave),), spill=spill)
-                try:
-                    rm = check_mapping(view, mapping, hw)
-                except (MappingError, ArchError):
-                    continue
-                res = evaluate_family(rm, overrides, instances=instances, n=len(combos))
-                families += 1
-                evaluated += len(combos)
-                if track_distinct:
-                    distinct += _new_schedules(seen_schedules, (plan_id, spill), dram_order, glb_order,
-                                               overrides, seq)
-                s = score(res)
-                i = int(np.argmin(s))
-                if s[i] < best_score * (1 - 1e-4):
-                    last_gain = families
-                if s[i] < best_score:
-                    best_score = float(s[i])
-                    best = (rm, overrides, i)
-                    best_at = time.perf_counter() - start
-            if stop:
+        ctx = dict(pchoice=pchoice, view=view, binding=binding, spatial=spatial, overrides_sp=overrides_sp,
+                   sp=sp, seq=seq, heads=heads, n=len(idx), overrides=overrides,
+                   spills=[()] + ([held] if held else []),
+                   order_pairs=list(itertools.islice(itertools.product(orders, orders), max_orders)),
+                   interleave=iterative[0] if iterative else (seq[-1] if seq else None), best=np.inf)
+        contexts[plan_id] = ctx
+        return ctx
+
+    def stop() -> bool:
+        if state["families"] >= max_families or \
+                (patience is not None and state["families"] - state["last_gain"] > patience):
+            return True
+        if late() and state["best"] is not None:
+            state["exhausted"] = True
+            return True
+        return False
+
+    def run(plan_id: int, ctx: dict, dram_order: tuple, glb_order: tuple, spill: tuple) -> None:
+        view, seq, heads = ctx["view"], ctx["seq"], ctx["heads"]
+        mapping = Mapping(
+            name=f"search-{objective}", cascade=getattr(cascade, "name", None), params=ctx["pchoice"],
+            description=f"found by search ({objective})", binding=ctx["binding"], spatial=ctx["spatial"],
+            spatial_overrides=ctx["overrides_sp"], tiling={r: {"spatial": int(s)} for r, s in ctx["sp"].items()},
+            loop_order={"DRAM": dram_order, "GLB": tuple(glb_order) + tuple(heads), "PE": tuple(heads) + tuple(seq)},
+            groups=(FusionGroup(("all",), "interleave", ctx["interleave"]),), spill=spill)
+        try:
+            rm = check_mapping(view, mapping, hw)
+        except (MappingError, ArchError):
+            return
+        overrides = ctx["overrides"]
+        res = evaluate_family(rm, overrides, instances=instances, n=ctx["n"])
+        state["families"] += 1
+        state["evaluated"] += ctx["n"]
+        if track_distinct:
+            state["distinct"] += _new_schedules(seen_schedules, (plan_id, spill), dram_order, glb_order,
+                                                overrides, seq)
+        s = score(res)
+        i = int(np.argmin(s))
+        ctx["best"] = min(ctx["best"], float(s[i]))
+        if s[i] < state["best_score"] * (1 - 1e-4):
+            state["last_gain"] = state["families"]
+        if s[i] < state["best_score"]:
+            state["best_score"] = float(s[i])
+            state["best"] = (rm, overrides, i)
+            state["best_at"] = time.perf_counter() - start
+
+    done = False
+    for plan_id, plan in enumerate(plans):                       # phase 1
+        if plan[1] >= state["best_score"]:
+            if objective != "energy":
+                break                    # plans are in floor order: no later one can win either
+            continue
+        ctx = context(plan_id)
+        for spill in ctx["spills"]:
+            if stop():
+                done = True
                 break
-        if stop:
+            run(plan_id, ctx, *ctx["order_pairs"][0], spill)
+        if done:
             break
+    if not done:                                                 # phase 2
+        ranked = sorted(contexts, key=lambda pid: contexts[pid]["best"])[:refine_plans]
+        for plan_id in ranked:
+            ctx = contexts[plan_id]
+            since, best_here = 0, ctx["best"]
+            for pair in ctx["order_pairs"][1:]:
+                if objective != "energy" and plans[plan_id][1] >= state["best_score"]:
+                    break                # the plan's floor is reached: no order of it can do better
+                if order_patience is not None and since >= order_patience:
+                    break
+                since = 0 if ctx["best"] < best_here * (1 - 1e-4) else since + 1
+                best_here = min(best_here, ctx["best"])
+                for spill in ctx["spills"]:
+                    if stop():
+                        done = True
+                        break
+                    run(plan_id, ctx, *pair, spill)
+                if done:
+                    break
+            if done:
+                break
+    families, evaluated, best = state["families"], state["evaluated"], state["best"]
+    exhausted = exhausted or state["exhausted"]
+    best_at, distinct = state["best_at"], state["distinct"]
     if best is None:
         raise MappingError(f"no mapping of {getattr(cascade, 'name', cascade)} fits {hw.name} for {wname}",
                            hint="try a larger global buffer")
@@ -433,6 +472,22 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
     return SearchResult(best_mapping, evaluation, evaluated, screened, families, time.perf_counter() - start,
                         objective, budget_exhausted=exhausted, best_at_s=best_at,
                         distinct=distinct if track_distinct else None)
+
+
+def _tilings(radices: list[int], cap: int) -> np.ndarray:
+    """Rows of split indices, one column per rank: every combination, or ``cap`` evenly spaced ones in
+    the mixed-radix order of ``itertools.product`` (never materializing the whole product)."""
+    total = prod(radices)
+    if total <= cap:
+        flat = np.arange(total, dtype=np.int64)
+    else:
+        flat = np.array([i * total // cap for i in range(cap)], dtype=object)
+    idx = np.zeros((len(flat), len(radices)), dtype=np.int64)
+    rest = flat
+    for k in range(len(radices) - 1, -1, -1):
+        idx[:, k] = (rest % radices[k]).astype(np.int64)
+        rest = rest // radices[k]
+    return idx
 
 
 def _new_schedules(seen: set, static: tuple, dram_order: tuple, glb_order: tuple,
