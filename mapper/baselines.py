@@ -192,8 +192,9 @@ def fusemax_mapping(arch: Any, workload: Any, cascade: Any = "fusemax-1pass", *,
                           instances=_instances(workload)[0])
     ok = np.nonzero(res["feasible"])[0]
     if len(ok) == 0:
-        raise MappingError(f"FuseMax: even one query tile ({q}1 = 1) does not fit the buffer of {rm.hw.name}",
-                           hint="use a larger global buffer or a smaller array")
+        raise MappingError(f"FuseMax: no query tile {q}1 gives a feasible schedule on {rm.hw.name} (even {q}1 = 1 "
+                           "overflows the buffer, or a reduction over the pass rank is read before it completes)",
+                           hint="use a larger global buffer or a smaller array, or --search")
     return build(int(cand[ok[-1]]))
 
 

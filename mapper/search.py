@@ -14,8 +14,11 @@ The space, for a cascade on an architecture:
   an array dimension where no Einsum bound to that array iterates it is never generated);
 * the **loop orders** of the DRAM and GLB levels over the ranks left temporal, *up to reuse
   equivalence*: the evaluator's traffic and residency depend only on the relative order of two ranks
-  when some tensor carries exactly one of them (Timeloop's reuse rule), or when one is a rank a
-  held intermediate is kept along and the other one of its ranks; one order per class is tried;
+  when some tensor that moves to or from DRAM (an input, a partition view, an output, an intermediate
+  that may be spilled) carries exactly one of them (Timeloop's reuse rule), or when one is a rank a
+  held intermediate is kept along and the other one of its ranks; one order per class is tried
+  (GQA: the query heads G and the queries P are carried together by every such tensor, so their
+  relative order is never varied);
 * **spills**: none, or every intermediate that must be held for a later pass;
 * a **tiling**: every split of each rank's temporal extent over (DRAM, GLB, PE); feature ranks
   (:func:`einloom.mapper.roles.feature_ranks`: contracted or value-side head-dimension ranks such as
@@ -201,7 +204,11 @@ def _spatial_factors(view: CascadeView, hw, binding: dict[str, str], spatial: di
 def _order_pairs(view: CascadeView, ranks: list[str]) -> list[tuple[str, str]]:
     """Pairs of ``ranks`` whose relative loop order can change the evaluation (module docstring)."""
     pairs = set()
-    tensors = [set(r) - {view.iterative.get(t)} for t, r in view.tensor_ranks.items()]
+    # tensors whose traffic follows the DRAM loop order: inputs, partition views, outputs, and the
+    # intermediates that may be spilled (held for a later pass); the rest stay on chip
+    moved = set(view.inputs) | set(view.views) | set(view.outputs) | {
+        e.name for e in view.compute_einsums if held_roots(view, e.name)}
+    tensors = [set(r) - {view.iterative.get(t)} for t, r in view.tensor_ranks.items() if t in moved]
     for i, a in enumerate(ranks):
         for b in ranks[i + 1:]:
             if any((a in t) != (b in t) for t in tensors):
