@@ -8,8 +8,9 @@ The space, for a cascade on an architecture:
   tile defined from another parameter (Lightning's ``P0: M0``) is derived by the cascade, never drawn;
 * a **binding** of every Einsum to an array that can run all its ops;
 * a **spatial assignment per Einsum**: each Einsum spreads its own ranks over its array's dimensions
-  (:mod:`einloom.mapper.spatial`: the assignments with the fewest temporal steps).  Per array, the
-  assignment most Einsums share becomes the array's default and the others are ``spatial_overrides``;
+  (:mod:`einloom.mapper.spatial`: the assignments with the fewest temporal steps; a rank that is
+  iterative in any Einsum, such as FuseMax's pass rank ``M1``, is never spread).  Per array, the
+  assignments most Einsums share become the array's default and the others ``spatial_overrides``;
   a rank is only ever put on a dimension by an Einsum that iterates it (no accounting hole: a rank on
   an array dimension where no Einsum bound to that array iterates it is never generated);
 * the **loop orders** of the DRAM and GLB levels over the ranks left temporal, *up to reuse
@@ -162,7 +163,8 @@ def free_partition_params(cascade: Any) -> list[str]:
     return out
 
 
-def _spatial_plans(view: CascadeView, hw, binding: dict[str, str], best_sets: dict, variants: int):
+def _spatial_plans(view: CascadeView, hw, binding: dict[str, str], best_sets: dict, variants: int,
+                   pass_ranks: set[str]):
     """Up to ``variants`` per array of (array default, per-Einsum overrides), see the module docstring."""
     per_array = []
     for array in hw.dims:
@@ -173,15 +175,19 @@ def _spatial_plans(view: CascadeView, hw, binding: dict[str, str], best_sets: di
             for asg in sets:
                 key = tuple(sorted(asg.items()))
                 votes[key] = votes.get(key, 0.0) + weight + 1e-9
-        ranked = sorted(votes, key=lambda k: -votes[k])[:variants] or [()]
+        # ties: prefer assignments that spread no outer rank of a partition (the pass over the tiles)
+        ranked = sorted(votes, key=lambda k: (-votes[k], sum(r in pass_ranks for _, rs in k for r in rs))
+                        )[:variants] or [()]
+        # the array default lists only the dimensions it uses
         options = []
         for key in ranked:
-            default = dict(key)
+            full = dict(key)
+            default = {d: rs for d, rs in full.items() if rs}
             overrides = {}
             for e in members:
                 sets = best_sets[(e, array)][1]
-                if default not in sets:
-                    overrides[e] = max(sets, key=lambda a: len(set(a.items()) & set(default.items())))
+                if full not in sets:
+                    overrides[e] = max(sets, key=lambda a: len(set(a.items()) & set(full.items())))
             options.append((array, default, overrides))
         per_array.append(options)
     for combo in itertools.product(*per_array):
@@ -246,7 +252,7 @@ def distinct_orders(view: CascadeView, ranks: list[str], limit: int = 50_000) ->
 
 def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency", max_families: int = 4000,
            family_cap: int = 20_000, keep_bindings: int = 3, partition_tiles: tuple[int, ...] | None = None,
-           time_budget_s: float | None = None, patience: int | None = None, spatial_variants: int = 2,
+           time_budget_s: float | None = None, patience: int | None = None, spatial_variants: int = 3,
            max_orders: int = 64, refine_plans: int = 3, order_patience: int | None = 8,
            track_distinct: bool = False) -> SearchResult:
     """Search mappings of ``cascade`` on ``arch`` for ``workload`` minimizing ``objective``.
@@ -303,12 +309,16 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
             if not choices[e.name]:
                 raise ArchError(f"no array of {hw.name} can run all ops of Einsum {e.name} "
                                 f"({', '.join(e.ops)})", hint="add the missing unit to one of the arrays")
+        # a rank that is iterative anywhere carries a dependence from one iterate to the next: no
+        # Einsum spreads it (the running state would have to be rebuilt from the parallel partials)
+        carried = frozenset(e.iterative_rank for e in compute if e.iterative_rank)
+        pass_ranks = set(carried) | {p.outer for p in getattr(cascade, "partitions", ()) or ()}
         # per Einsum and array: cycles and op energy under its best spatial assignments
         best_sets: dict[tuple[str, str], tuple[float, list[dict]]] = {}
         cyc: dict[tuple[str, str], tuple[float, float]] = {}
         for e in compute:
             for a in choices[e.name]:
-                ranked = assignments(e, hw.dims[a], sizes)
+                ranked = assignments(e, hw.dims[a], sizes, exclude=carried)
                 fewest = ranked[0][0]
                 ii = _ii(hw, e, a, float(e.points(sizes)))
                 cyc[(e.name, a)] = (ii * fewest, _energy_floor(hw, e, a))
@@ -347,7 +357,7 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
             for j, e in enumerate(both):
                 binding[e.name] = "2d" if masks[i, j] else "1d"
             binding = {e.name: binding[e.name] for e in compute}
-            for spatial, overrides in _spatial_plans(view, hw, binding, best_sets, spatial_variants):
+            for spatial, overrides in _spatial_plans(view, hw, binding, best_sets, spatial_variants, pass_ranks):
                 sp = _spatial_factors(view, hw, binding, spatial, overrides)
                 plans.append((float(order_key[i]), float(floor[i]), pchoice, view, binding, spatial, overrides, sp))
     plans.sort(key=lambda p: p[0])
@@ -439,14 +449,16 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
         if done:
             break
     if not done:                                                 # phase 2
-        ranked = sorted(contexts, key=lambda pid: contexts[pid]["best"])[:refine_plans]
+        ranked = sorted(contexts, key=lambda pid: contexts[pid]["best"])
+        found = np.isfinite(state["best_score"])
+        ranked = ranked[:refine_plans] if found else ranked     # nothing fits yet: try every plan
         for plan_id in ranked:
             ctx = contexts[plan_id]
             since, best_here = 0, ctx["best"]
             for pair in ctx["order_pairs"][1:]:
                 if objective != "energy" and plans[plan_id][1] >= state["best_score"]:
                     break                # the plan's floor is reached: no order of it can do better
-                if order_patience is not None and since >= order_patience:
+                if order_patience is not None and since >= order_patience and np.isfinite(state["best_score"]):
                     break
                 since = 0 if ctx["best"] < best_here * (1 - 1e-4) else since + 1
                 best_here = min(best_here, ctx["best"])

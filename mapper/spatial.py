@@ -21,7 +21,8 @@ from einloom.mapper.model import EinsumInfo
 
 __all__ = ["Assignment", "runnable_arrays", "assignments", "best_assignment", "steps"]
 
-#: dimension -> ranks on it (one rank here), the Mapping's ``spatial`` form for one array
+#: dimension -> ranks on it (one rank, or none: ``()``), the Mapping's ``spatial`` form for one array.
+#: Every dimension is listed, so as a ``spatial_overrides`` entry it replaces the array's default whole.
 Assignment = dict[str, tuple[str, ...]]
 
 
@@ -57,7 +58,7 @@ def assignments(info: EinsumInfo, dims: Mapping[str, int], sizes: Mapping[str, i
             continue
         widths = {r: dims[d] for d, r in zip(names, combo) if r is not None}
         out.append((steps(info, sizes, widths), len(used),
-                    {d: (r,) for d, r in zip(names, combo) if r is not None}))
+                    {d: (r,) if r is not None else () for d, r in zip(names, combo)}))
     out.sort(key=lambda t: (t[0], t[1]))
     return [(s, a) for s, _, a in out]
 
