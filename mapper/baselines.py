@@ -291,8 +291,9 @@ def flat_mapping(arch: Any, workload: Any, cascade: Any = "softmax-3pass", *, p1
                 scored.append((float(res["latency_cycles"][i]), float(res["energy_pj"][i]), int(cand[i]),
                                spill_, bypass_))
     if not scored:
-        raise MappingError(f"FLAT: no granularity fits the buffer of {hw.name}",
-                           hint="use a larger global buffer or a smaller array")
+        raise MappingError(f"FLAT: no row granularity gives a feasible schedule on {hw.name} (each overflows the "
+                           f"buffer, or a reduction split over the {key} tiles is read within its pass)",
+                           hint="use a larger global buffer or a smaller array, or --search")
     fastest = min(s[0] for s in scored)
     _, _, p1_, spill_, bypass_ = min((s for s in scored if s[0] <= fastest * 1.001), key=lambda s: (s[1], -s[2]))
     return build(p1_, spill_, bypass_)
