@@ -294,12 +294,16 @@ def _same_class(view, ranks, a, b):
 
 # ---- the time budget ----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_budget_holds_and_says_best_so_far(cloud):
     w = workload_for("mla-explicit")
     t = time.perf_counter()
-    result = search("mla-explicit", cloud, w, time_budget_s=1.0)
+    result = search("mla-explicit", cloud, w, time_budget_s=0.0)
     elapsed = time.perf_counter() - t
-    assert result.budget_exhausted and elapsed < 4.0          # enumeration + one family past the mark
+    assert result.budget_exhausted and result.families >= 1
+    assert elapsed < 3.0          # one partition tile's enumeration and the first feasible family
+    full = search("mla-explicit", cloud, w)
+    assert not full.budget_exhausted and full.families > result.families
     assert_sane(result.best)
     assert "best so far" in result.summary()
 
@@ -318,5 +322,5 @@ def test_cli_default_mapping_and_budget_note():
     code, out, _ = cli("map", "gqa", "--arch", "fusemax-cloud", "--workload", "bert", "--seq-len", "4096")
     assert code == 0 and "mapping: baseline fusemax (found by role)" in out
     code, out, _ = cli("map", "mla-explicit", "--arch", "fusemax-cloud", "--workload", "bert", "--seq-len", "4096",
-                       "--search", "--budget", "0.5")
+                       "--search", "--budget", "0")
     assert code == 0 and "time budget exhausted: this is the best mapping found so far" in out
