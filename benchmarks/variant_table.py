@@ -27,21 +27,8 @@ from einloom.mapper.baselines import default_mapping
 from einloom.mapper.evaluate import _instances, _view_for, evaluate
 from einloom.mapper.search import search
 
-LOG_ARCH = Path(__file__).resolve().parents[1] / "examples" / "archs" / "fusemax-7nm-log-unit.yaml"
-MLA_RANKS = {"C": 512, "R": 64}      # DeepSeek-V2 config.json: kv_lora_rank, qk_rope_head_dim
-
-
-class WithRanks:
-    """A workload with extra rank sizes."""
-
-    def __init__(self, workload, extra):
-        self._workload, self._extra = workload, dict(extra)
-
-    def rank_sizes(self):
-        return {**self._workload.rank_sizes(), **self._extra}
-
-    def __getattr__(self, name):
-        return getattr(self._workload, name)
+# one definition for both benchmark scripts (run from the repository root: benchmarks/ is on sys.path)
+from bench_mapper_search import LOG_ARCH, MLA_RANKS, WithRanks  # noqa: E402
 
 
 def macs(cascade, mapping, workload) -> int:
