@@ -324,3 +324,31 @@ def test_cli_default_mapping_and_budget_note():
     code, out, _ = cli("map", "mla-explicit", "--arch", "fusemax-cloud", "--workload", "bert", "--seq-len", "4096",
                        "--search", "--budget", "0")
     assert code == 0 and "time budget exhausted: this is the best mapping found so far" in out
+
+
+def test_gemm_energy_search_leaves_idle_lanes_empty(cloud):
+    """The issue's accounting hole: the energy search put the GEMM's K on the idle 1D lanes (cycles
+    counted it temporal, energy spatial).  Ranks only go where an Einsum using them runs."""
+    from einloom.einsum import CascadeBuilder
+    b = CascadeBuilder("gemm").rank("M", 1024).rank("N", 1024).rank("K", 1024)
+    b.input("X", "K", "M").input("W", "K", "N").output("Z", "M", "N").einsum("Z[m, n] = X[k, m] * W[k, n]")
+    gemm = b.build()
+    result = search(gemm, cloud, None, objective="energy")
+    mapping = result.best_mapping
+    assert set(mapping.binding.values()) == {"2d"}
+    assert not any(mapping.spatial.get("1d", {}).values())
+    assert_no_accounting_hole(gemm, mapping, cloud, None)
+    macs = 1024 ** 3 * cloud.op_cost("2d", "mac").energy_pj
+    assert macs < result.best.energy_pj < 1.2 * macs
+
+
+def test_tilings_sample_the_product_evenly():
+    import itertools
+    import numpy as np
+    from einloom.mapper.search import _tilings
+    radices = [3, 4, 5]
+    full = np.array(list(itertools.product(*[range(r) for r in radices])))
+    assert (_tilings(radices, 1000) == full).all()
+    assert (_tilings(radices, 7) == full[[i * 60 // 7 for i in range(7)]]).all()
+    big = _tilings([1000] * 6, 50)          # 10^18 combinations, never materialized
+    assert big.shape == (50, 6) and len({tuple(r) for r in big}) == 50
