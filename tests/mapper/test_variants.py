@@ -352,3 +352,15 @@ def test_tilings_sample_the_product_evenly():
     assert (_tilings(radices, 7) == full[[i * 60 // 7 for i in range(7)]]).all()
     big = _tilings([1000] * 6, 50)          # 10^18 combinations, never materialized
     assert big.shape == (50, 6) and len({tuple(r) for r in big}) == 50
+
+
+@pytest.mark.parametrize("variant,baseline,message", [
+    ("softmax-3pass", "fusemax", r"FuseMax maps a 1-pass cascade .*; softmax-3pass is not one"),
+    ("fusemax-1pass", "unfused", r"Unfused maps a multi-pass cascade .*; fusemax-1pass is not one"),
+    ("linear", "flat", r"FLAT maps softmax attention, and linear is not of the softmax family")])
+def test_a_baseline_that_does_not_fit_the_cascade_says_why(cloud, variant, baseline, message):
+    from einloom.einsum.errors import MappingError
+    from einloom.mapper.baselines import baseline_mapping
+    with pytest.raises(MappingError, match=message) as info:
+        baseline_mapping(baseline, load_cascade(variant), cloud, workload_for(variant, seq_len=1024))
+    assert info.value.hint
