@@ -36,10 +36,10 @@ their EDP floor instead, and the search runs to ``max_families`` (or ``patience`
 rather than stopping at the first floor above the incumbent.  Infeasible tilings (working set above
 the buffer) score infinity.  Nothing here knows any particular accelerator or Einsum name.
 
-``time_budget_s`` bounds the whole search, enumeration included; when it runs out the result is the
-best found so far and says so (``budget_exhausted``).  The one exception: if nothing feasible has been
-found when the budget ends, the search goes on until the first feasible family (a search that returns
-nothing is of no use to ``einloom map``'s default mapping); ``seconds`` then shows the overrun.
+``time_budget_s`` bounds the whole search, enumeration included (checked between families, so it is
+overrun by at most one family's scoring and the final evaluation of the best); when it runs out the
+result is the best found so far and says so (``budget_exhausted``), and if nothing feasible was found
+by then the search raises a MappingError saying the budget was too short.
 """
 from __future__ import annotations
 
@@ -263,8 +263,9 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
     ``time_budget_s`` has passed (counted from the call, enumeration included).  ``spatial_variants``
     array defaults are tried per array and binding.  Phase 1 scores every plan (binding, spatial
     assignment, partition tiles) in one loop order; phase 2 tries up to ``max_orders`` reuse-distinct
-    (DRAM, GLB) order pairs of the ``refine_plans`` plans that scored best, leaving a plan after
-    ``order_patience`` orders in a row that did not improve it (None: try them all).  ``track_distinct`` counts distinct schedules (``SearchResult.distinct``; costs a little).
+    (DRAM, GLB) order pairs of the ``refine_plans`` plans that scored best (every plan while nothing
+    fits), leaving a plan after ``order_patience`` orders in a row that did not improve it (None: try
+    them all).  ``track_distinct`` counts distinct schedules (``SearchResult.distinct``; costs a little).
 
     Returns the best feasible mapping with its :class:`Evaluation`; raises MappingError if nothing fits.
     """
@@ -298,7 +299,7 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
     # ---- enumerate (view, binding, spatial plan) with their floors ------------------------------
     plans = []
     for pchoice in param_choices:
-        if late() and plans:
+        if late():
             exhausted = True
             break
         view = _view_for(cascade, None, workload, pchoice)
@@ -400,7 +401,7 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
         if state["families"] >= max_families or \
                 (patience is not None and state["families"] - state["last_gain"] > patience):
             return True
-        if late() and state["best"] is not None:
+        if late():
             state["exhausted"] = True
             return True
         return False
@@ -458,7 +459,7 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
             for pair in ctx["order_pairs"][1:]:
                 if objective != "energy" and plans[plan_id][1] >= state["best_score"]:
                     break                # the plan's floor is reached: no order of it can do better
-                if order_patience is not None and since >= order_patience and np.isfinite(state["best_score"]):
+                if order_patience is not None and since >= order_patience:
                     break
                 since = 0 if ctx["best"] < best_here * (1 - 1e-4) else since + 1
                 best_here = min(best_here, ctx["best"])
@@ -475,8 +476,12 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
     exhausted = exhausted or state["exhausted"]
     best_at, distinct = state["best_at"], state["distinct"]
     if best is None:
-        raise MappingError(f"no mapping of {getattr(cascade, 'name', cascade)} fits {hw.name} for {wname}",
-                           hint="try a larger global buffer")
+        name = getattr(cascade, "name", cascade)
+        if exhausted:
+            raise MappingError(f"no feasible mapping of {name} on {hw.name} for {wname} found within the "
+                               f"{time_budget_s:g} s budget ({families} families scored)",
+                               hint="raise the budget (--budget), or use a larger global buffer")
+        raise MappingError(f"no mapping of {name} fits {hw.name} for {wname}", hint="try a larger global buffer")
     rm, overrides, i = best
     tiling: dict[str, dict[str, int]] = {}
     for (lv, r), f in rm.factors.items():
