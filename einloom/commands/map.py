@@ -51,12 +51,13 @@ def run(args) -> int:
 
     validate_flags(args)
     cascade, arch, workload = load_schedule_inputs(args)
-    mapping, result = choose_mapping(args, cascade, arch, workload)
+    mapping, result, chosen = choose_mapping(args, cascade, arch, workload)
     search_info = None
     if result is not None:
-        search_info = {"evaluated": result.evaluated, "screened": result.screened, "families": result.families,
-                       "seconds": result.seconds, "mappings_per_s": result.mappings_per_s,
-                       "objective": args.objective}
+        search_info = {"evaluated": result.evaluated, "distinct": result.distinct, "screened": result.screened,
+                       "families": result.families, "seconds": result.seconds,
+                       "mappings_per_s": result.mappings_per_s, "best_at_s": result.best_at_s,
+                       "objective": args.objective, "budget_exhausted": result.budget_exhausted}
     # the one end-to-end sum: attention (+ the layer's linear layers with --end-to-end)
     total = evaluate_end_to_end(cascade, mapping, arch, workload) if args.end_to_end else None
     evaluation = total.attention if total is not None else evaluate(cascade, mapping, arch, workload)
@@ -69,6 +70,8 @@ def run(args) -> int:
         out = {"evaluation": evaluation.to_dict(include_schedule=True), "mapping": mapping.to_dict()}
         if search_info:
             out["search"] = search_info
+        if chosen:
+            out["mapping_choice"] = chosen
         if total is not None:
             out["end_to_end"] = {
                 "latency_s": total.latency_s, "energy_pj": total.energy_pj,
@@ -83,8 +86,14 @@ def run(args) -> int:
         en = sum(e.energy_pj for e in total.linear.values())
         print(f"  linear layers {lat:.6g} s, {en:.6g} pJ; end to end {total.latency_s:.6g} s, "
               f"{total.energy_pj:.6g} pJ")
+    if chosen:
+        print(f"mapping: {chosen}")
     if search_info:
-        print(f"search: {search_info['evaluated']} mappings evaluated in {search_info['families']} families "
-              f"({search_info['screened']} bindings screened by compute floor) in {search_info['seconds']:.2f} s "
-              f"= {search_info['mappings_per_s']:,.0f} mappings/s")
+        distinct = f" ({search_info['distinct']} distinct)" if search_info["distinct"] is not None else ""
+        print(f"search: {search_info['evaluated']} mappings evaluated{distinct} in "
+              f"{search_info['families']} families ({search_info['screened']} bindings screened by compute floor) "
+              f"in {search_info['seconds']:.2f} s = {search_info['mappings_per_s']:,.0f} mappings/s; best found "
+              f"after {search_info['best_at_s']:.2f} s"
+              + ("; time budget exhausted: this is the best mapping found so far"
+                 if search_info["budget_exhausted"] else ""))
     return 0

@@ -63,16 +63,21 @@ def load_schedule_inputs(args: argparse.Namespace) -> tuple[Any, Any, Any]:
     return cascade, arch, workload
 
 
-def choose_mapping(args: argparse.Namespace, cascade: Any, arch: Any, workload: Any) -> tuple[Any, Any]:
-    """(mapping, search result or None) for --mapping, --search, or the cascade's default."""
-    from einloom.mapper.baselines import BASELINES, baseline_mapping
+def choose_mapping(args: argparse.Namespace, cascade: Any, arch: Any, workload: Any
+                   ) -> tuple[Any, Any, str | None]:
+    """(mapping, search result or None, how the default was chosen or None) for --mapping, --search, or
+    the cascade's default (:func:`einloom.mapper.baselines.default_mapping`: the role-matched baseline,
+    else a 10 s search)."""
+    from einloom.mapper.baselines import BASELINES, baseline_mapping, default_mapping
     from einloom.mapper.mapping import load_mapping
 
     if args.search:
         from einloom.mapper.search import search
         result = search(cascade, arch, workload, objective=args.objective, time_budget_s=args.budget)
-        return result.best_mapping, result
-    choice = args.mapping or ("fusemax" if getattr(cascade, "name", "") == "fusemax-1pass" else "flat")
-    if choice.lower() in BASELINES and not Path(choice).exists():
-        return baseline_mapping(choice, cascade, arch, workload), None
-    return load_mapping(choice), None
+        return result.best_mapping, result, None
+    if args.mapping is None:
+        mapping, chosen = default_mapping(cascade, arch, workload, objective=args.objective, budget_s=10.0)
+        return mapping, None, chosen
+    if args.mapping.lower() in BASELINES and not Path(args.mapping).exists():
+        return baseline_mapping(args.mapping, cascade, arch, workload), None, None
+    return load_mapping(args.mapping), None, None

@@ -59,7 +59,7 @@ def run(args) -> int:
     if args.plot is not None:
         args.plot = str(output_file(args.plot, "--plot", default_name="utilization.png"))
     cascade, arch, workload = load_schedule_inputs(args)
-    mapping, _ = choose_mapping(args, cascade, arch, workload)
+    mapping, _, _ = choose_mapping(args, cascade, arch, workload)
     schedule = lower(cascade, mapping, arch, workload)
     options = SimOptions(dram_latency=args.dram_latency, systolic_skew=args.skew, window=args.window,
                          max_instances=args.instances, slice_blocks=args.slice)

@@ -169,3 +169,43 @@ def test_cross_array_floor_is_a_lower_bound(setup):
     assert 0 < cross <= ev.energy_breakdown_pj["global_buffer"]
     none_cross = _cross_array_floor(hw, view, both, {"AV": "1d"}, np.zeros((1, len(names))))
     assert none_cross[0] == pytest.approx(0.0)          # all on 1D: nothing crosses (AV reads 1D results)
+
+
+def _renamed(library_name: str):
+    """The library cascade with every tensor renamed T0, T1, ... (roles must come from structure)."""
+    import re
+    from einloom.einsum import parse_cascade_text
+    from einloom.einsum.loader import LIBRARY_DIR
+    cascade = load_cascade(library_name)
+    names = dict.fromkeys([e.name for e in cascade.einsums] + list(cascade.inputs) + list(cascade.outputs))
+    new = {n: f"T{i}" for i, n in enumerate(names)}
+    text = (LIBRARY_DIR / f"{library_name}.yaml").read_text()
+    text = re.sub(r"\b(" + "|".join(sorted(new, key=len, reverse=True)) + r")\b(?=\s*[\[:,\]])",
+                  lambda m: new[m.group(1)], text)
+    return parse_cascade_text(text.replace(f"name: {library_name}", "name: renamed"))
+
+
+@pytest.mark.parametrize("builder,name", [(fusemax_mapping, "fusemax-1pass"), (flat_mapping, "softmax-3pass"),
+                                          (unfused_mapping, "softmax-3pass")])
+def test_baselines_found_by_role_not_by_name(setup, builder, name):
+    """Renaming every tensor changes nothing: the baselines find the score product, row max, exponent
+    and value product from the cascade's structure."""
+    fm = setup[0]
+    w = load_workload("bert").with_seq_len(4096)
+    original, renamed = load_cascade(name), _renamed(name)
+    a, b = builder(fm, w, original), builder(fm, w, renamed)
+    assert "QK" not in b.binding and len(b.binding) == len(a.binding)
+    ea, eb = evaluate(original, a, fm, w), evaluate(renamed, b, fm, w)
+    assert eb.latency_s == pytest.approx(ea.latency_s, rel=1e-12)
+    assert eb.energy_pj == pytest.approx(ea.energy_pj, rel=1e-12)
+    assert eb.dram_bytes == ea.dram_bytes
+
+
+def test_fusemax_is_the_artifacts_mapping_for_the_library_cascade(setup):
+    """The role-based builder reproduces FuseMax's binding and spatial mapping of fusemax-1pass."""
+    fm, _, one_pass, _ = setup
+    m = fusemax_mapping(fm, load_workload("bert").with_seq_len(4096), one_pass)
+    assert {e for e, a in m.binding.items() if a == "2d"} == {"QK", "LM", "SLN", "SLD", "SLNV"}
+    assert {e for e, a in m.binding.items() if a == "1d"} == {"RM", "PRM", "SPD", "SPNV", "RD", "RNV", "AV"}
+    assert m.spatial == {"2d": {"rows": ("M0",), "cols": ("P",)}, "1d": {"lanes": ("P",)}}
+    assert not m.spatial_overrides and m.loop_order["PE"] == ("E", "F") and m.params == {"M0": 256}
