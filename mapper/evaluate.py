@@ -107,7 +107,12 @@ def _mask_fraction(fam: Family, einsum: str) -> np.ndarray:
     chunks = mask_chunks(fam.rm, einsum, pe_cover(fam.rm, einsum, fam.f))
     if chunks is None:
         return fam.one
-    mask = fam.rm.masks[fam.rm.mask_scope[einsum]]
+    return _tile_fraction(fam, fam.rm.mask_scope[einsum], chunks)
+
+
+def _tile_fraction(fam: Family, masked: str, chunks: tuple[Any, Any]) -> np.ndarray:
+    """Work fraction in non-empty tiles of ``masked``'s mask, per candidate (tiles of ``chunks``)."""
+    mask = fam.rm.masks[masked]
     pairs = np.stack([np.broadcast_to(chunks[0], (fam.n,)), np.broadcast_to(chunks[1], (fam.n,))], axis=1)
     unique, inverse = np.unique(pairs, axis=0, return_inverse=True)
     fractions = np.array([mask.tiles((int(a), int(b))).work_fraction for a, b in unique])
@@ -170,6 +175,27 @@ def _dram_mult(fam: Family, ranks: set[str]) -> np.ndarray:
     return mult
 
 
+def _masked_transfers(fam: Family, einsum: str, tensor: str, mult: np.ndarray) -> np.ndarray | float:
+    """Share of ``tensor``'s DRAM transfers for ``einsum`` that a mask leaves (1 without a mask).
+
+    A DRAM tile is a tile of the loops below the DRAM level.  A tensor over both coordinates of the
+    mask (a spilled score tile) moves only its non-empty DRAM tiles; a tensor over one coordinate that
+    is fetched again for every DRAM tile of the other (K and V, once per query tile) moves once per
+    non-empty pair; a tensor fetched once (Q), or over neither coordinate, moves in full.
+    """
+    masked = fam.rm.mask_scope.get(einsum)
+    if masked is None:
+        return 1.0
+    ranks = fam.ranks_of(tensor)
+    coords = [c for c in fam.rm.masks[masked].coordinates if c.components]
+    carried = [any(r in ranks for r, _ in c.components) for c in coords]
+    if len(coords) < 2 or not any(carried) or (not all(carried) and not np.any(mult > 1)):
+        return 1.0
+    chunks = mask_chunks(fam.rm, einsum, lambda r: fam.f("GLB", r) * fam.sp(r) * fam.f("PE", r))
+    fraction = _tile_fraction(fam, masked, chunks)
+    return fraction if all(carried) else np.where(mult > 1, fraction, 1.0)
+
+
 def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
     """DRAM reads and writes per group, and the buffer tiles of DRAM tensors."""
     view, rm = fam.view, fam.rm
@@ -207,7 +233,8 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
                     vol = _deliveries(fam, comp, e, t)
                     bypass_read = bypass_read + vol
                 else:
-                    vol = view.tensor_elements(t) * _dram_mult(fam, fam.ranks_of(t))
+                    mult = _dram_mult(fam, fam.ranks_of(t))
+                    vol = view.tensor_elements(t) * mult * _masked_transfers(fam, e, t, mult)
                 read[gi] = read[gi] + vol
                 by_einsum[e] = by_einsum[e] + vol
                 if t in bypass:
@@ -224,7 +251,7 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
                 by_einsum[e] = by_einsum[e] + out_pts * partial
             elif _is_dram(loc.get(e)):
                 mult = _dram_mult(fam, fam.ranks_of(e))
-                vol = view.tensor_elements(e) * mult
+                vol = view.tensor_elements(e) * mult * _masked_transfers(fam, e, e, mult)
                 write[gi] = write[gi] + vol
                 read[gi] = read[gi] + view.tensor_elements(e) * (mult - 1)
                 by_einsum[e] = by_einsum[e] + vol

@@ -130,6 +130,21 @@ def _energy_floor(hw, info, array: str) -> float:
     return sum(count * hw.op_cost(array, op).energy_pj for op, count in info.ops.items())
 
 
+def _least_fraction(view: CascadeView, einsum) -> float:
+    """The smallest share of ``einsum``'s points any mapping executes: the valid share of a mask over
+    ranks it iterates (a mapping with one-point tiles skips everything else), else 1.  Keeps the
+    floors lower bounds when masks skip tiles."""
+    least = 1.0
+    for mask in view.masks.values():
+        if not mask.supported:
+            continue
+        coords = [c for c in mask.coordinates if c.components]
+        if coords and all(any(r in einsum.iteration_ranks for r, _ in c.components) for c in coords):
+            total = prod(c.padded for c in coords)
+            least = min(least, (mask.valid_points() or 0) / total if total else 1.0)
+    return least
+
+
 def _cross_array_floor(hw, view: CascadeView, both: list, fixed: dict[str, str], masks: np.ndarray) -> np.ndarray:
     """Energy no mapping of each binding can avoid: an intermediate produced on one array and read on
     the other goes through the global buffer, at least one write and one read per element (one
@@ -322,7 +337,8 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
                 ranked = assignments(e, hw.dims[a], sizes, exclude=carried)
                 fewest = ranked[0][0]
                 ii = _ii(hw, e, a, float(e.points(sizes)))
-                cyc[(e.name, a)] = (ii * fewest, _energy_floor(hw, e, a))
+                least = _least_fraction(view, e)      # a mask may skip all but its valid points
+                cyc[(e.name, a)] = (ii * fewest * least, _energy_floor(hw, e, a) * least)
                 best_sets[(e.name, a)] = (ii * fewest, [asg for s, asg in ranked if s <= fewest])
         both = [e for e in compute if len(choices[e.name]) == 2]
         fixed = {e.name: choices[e.name][0] for e in compute if len(choices[e.name]) == 1}
