@@ -38,21 +38,13 @@ from einloom.mapper.search import search
 MODELS = ("bert", "trxl", "t5", "xlm")
 LENGTHS = (1 << 10, 1 << 12, 1 << 14, 1 << 16, 1 << 18, 1 << 20)
 LOG_ARCH = Path(__file__).resolve().parents[1] / "examples" / "archs" / "fusemax-7nm-log-unit.yaml"
-#: DeepSeek-V2 config.json: kv_lora_rank 512, qk_rope_head_dim 64 (until workloads carry MLA's ranks)
+#: DeepSeek-V2 config.json: kv_lora_rank 512, qk_rope_head_dim 64
 MLA_RANKS = {"C": 512, "R": 64}
 
 
-class WithRanks:
-    """A workload with extra rank sizes."""
-
-    def __init__(self, workload, extra):
-        self._workload, self._extra = workload, dict(extra)
-
-    def rank_sizes(self):
-        return {**self._workload.rank_sizes(), **self._extra}
-
-    def __getattr__(self, name):
-        return getattr(self._workload, name)
+def WithRanks(workload, extra):
+    """The workload with MLA's latent and rope ranks (DeepSeek-V2's sizes)."""
+    return workload.with_ranks(dict(extra))
 
 
 def label(n: int) -> str:

@@ -6,11 +6,10 @@ time to choose the default mapping and to search.
 
 For each variant: the default mapping of ``einloom map`` (the role-matched baseline, or a budgeted search
 for cascades outside the softmax family) and the latency search, each evaluated on the architecture.
-``MACs`` are the multiply-accumulates the evaluator counts (the cascade's ``mac`` ops x instances), so a
-mask that the model does not yet skip shows up here.  split-kv-decode needs a log unit, which
+``MACs`` are the multiply-accumulates the evaluator counts as executed (the cascade's ``mac`` ops in the
+tiles a mask leaves, x instances).  split-kv-decode needs a log unit, which
 fusemax-cloud lacks: it is mapped on ``examples/archs/fusemax-7nm-log-unit.yaml`` (marked ``*``).
-MLA is mapped at DeepSeek-V2's kv_lora_rank C = 512 and qk_rope_head_dim R = 64 (until workloads carry
-those ranks).  Prints a table (and writes JSON with ``--json``); asserts nothing.
+MLA is mapped at DeepSeek-V2's kv_lora_rank C = 512 and qk_rope_head_dim R = 64.  Prints a table (and writes JSON with ``--json``); asserts nothing.
 """
 from __future__ import annotations
 
@@ -24,16 +23,11 @@ from einloom.cost_models.workload import load_workload
 from einloom.einsum import library_names, load_cascade
 from einloom.einsum.errors import EinloomError
 from einloom.mapper.baselines import default_mapping
-from einloom.mapper.evaluate import _instances, _view_for, evaluate
+from einloom.mapper.evaluate import evaluate
 from einloom.mapper.search import search
 
 # one definition for both benchmark scripts (run from the repository root: benchmarks/ is on sys.path)
 from bench_mapper_search import LOG_ARCH, MLA_RANKS, WithRanks  # noqa: E402
-
-
-def macs(cascade, mapping, workload) -> int:
-    view = _view_for(cascade, mapping, workload, None)
-    return sum(e.ops.get("mac", 0) for e in view.compute_einsums) * _instances(workload)[0]
 
 
 def row(name: str, arch, workload, budget: float) -> dict:
@@ -44,7 +38,7 @@ def row(name: str, arch, workload, budget: float) -> dict:
         mapping, note = default_mapping(cascade, arch, workload)
         ev = evaluate(cascade, mapping, arch, workload)
         out["default"] = {"latency_s": ev.latency_s, "energy_pj": ev.energy_pj, "util_2d": ev.util_2d,
-                          "util_1d": ev.util_1d, "macs": macs(cascade, mapping, workload),
+                          "util_1d": ev.util_1d, "macs": ev.macs, "dense_macs": ev.dense_macs,
                           "seconds": time.perf_counter() - t, "choice": note}
     except EinloomError as err:
         out["default"] = {"error": str(err)}
@@ -52,7 +46,7 @@ def row(name: str, arch, workload, budget: float) -> dict:
         found = search(cascade, arch, workload, time_budget_s=budget)
         ev = found.best
         out["search"] = {"latency_s": ev.latency_s, "energy_pj": ev.energy_pj, "util_2d": ev.util_2d,
-                         "util_1d": ev.util_1d, "macs": macs(cascade, found.best_mapping, workload),
+                         "util_1d": ev.util_1d, "macs": ev.macs, "dense_macs": ev.dense_macs,
                          "seconds": found.seconds, "budget_exhausted": found.budget_exhausted,
                          "evaluated": found.evaluated}
     except EinloomError as err:
