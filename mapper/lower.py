@@ -916,13 +916,16 @@ class Schedule:
         notes = []
         if self.instances > 1:
             notes.append(f"instances: {self.instances} ({self.instance_note})")
+        groups: dict[tuple, list[str]] = {}
         for e in self.einsums.values():
             if e.tiles is not None:
-                t = e.tiles
-                notes.append(f"mask on {e.name} (by {e.masked_by}): {t.tiles} tiles of {t.chunk[0]}x{t.chunk[1]}: "
-                             f"{t.empty} empty (skipped), {t.partial} partial, {t.full} full; "
-                             f"{e.executed_fraction:.3f} of the dense work"
-                             + (f"; {e.valid_points:,} valid points" if e.valid_points is not None else ""))
+                groups.setdefault((e.masked_by, e.tiles), []).append(e.name)
+        for (masked, t), names in groups.items():
+            valid = self.einsums[masked].valid_points
+            notes.append(f"mask of {masked}: {t.tiles} tiles of {t.chunk[0]}x{t.chunk[1]}: {t.empty} empty "
+                         f"(skipped), {t.partial} partial, {t.full} full; {t.work_fraction:.3f} of the dense work"
+                         + (f"; {valid:,} valid points" if valid is not None else "")
+                         + f"; skipped by {', '.join(names)}")
         return text + ("\n" + "\n".join(notes) if notes else "")
 
     def to_dict(self) -> dict[str, Any]:

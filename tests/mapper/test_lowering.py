@@ -170,5 +170,6 @@ def test_schedule_prints_and_serializes():
     assert data["groups"][0]["pipeline"] == "interleave"
     assert any(lp["kind"] == "spatial" and lp["spatial_dim"] == "2d.rows" for lp in data["groups"][0]["loops"])
     text = sched.loop_nest()
-    assert "mask on QK (by QK): 16 tiles of 4x4: 6 empty (skipped), 4 partial, 6 full" in text
+    assert "mask of QK: 16 tiles of 4x4: 6 empty (skipped), 4 partial, 6 full" in text
+    assert "skipped by BQK, QK, LM" in text
     assert "instances: 3" in text
