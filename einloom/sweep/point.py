@@ -6,12 +6,13 @@ same sweep gives the same results, bit for bit, on every executor; a search is b
 ``max_families`` for that reason (a ``budget_s`` time budget, when a sweep sets one, is the exception).
 
 Result keys: ``latency_s``, ``energy_pj``, ``energy_J``, ``power_W`` (average: energy / latency),
-``area_mm2``, ``macs`` (the workload's multiply-accumulates: attention, plus the linear layers in
+``area_mm2``, ``macs`` (the multiply-accumulates executed: attention, plus the linear layers in
 end-to-end scope), ``tops`` (2 x macs / latency / 1e12), ``tops_per_W``, ``tops_per_mm2``, ``util_2d``,
 ``util_1d``, ``dram_bytes``, ``buffer_used_bytes``, ``energy_breakdown_pj``, ``mapping`` (the mapping
 as data), ``mapping_source`` (``baseline:NAME``, ``file:PATH`` or ``search:OBJECTIVE``), ``search``
-(candidates evaluated, families) and, with FPGA synthesis, ``fpga`` (resources, Fmax) or
-``fpga_skipped`` (why not).
+(candidates evaluated, families), with FPGA synthesis ``fpga`` (resources, Fmax) or
+``fpga_skipped`` (why not), and with ``simulate:`` ``sim`` (the simulator's latency, utilization,
+DRAM bytes, energy, and its latency over the model's).  ``macs`` are the evaluator's executed ones.
 """
 from __future__ import annotations
 
@@ -51,13 +52,15 @@ def _workload(data: Mapping[str, Any]) -> Any:
 
 def _mapping(settings: Mapping[str, Any], cascade: Any, arch: Any, workload: Any) -> tuple[Any, str, dict | None]:
     """(mapping, its source label, search statistics or None) under the sweep's mapping settings."""
-    from einloom.mapper.baselines import BASELINES, baseline_cascade, baseline_mapping
+    from einloom.mapper.baselines import baseline_mapping, default_baseline
     kind = settings["kind"]
     if kind == "auto":
-        name = getattr(cascade, "name", "")
-        match = next((b for b in BASELINES if baseline_cascade(b) == name), None)
+        match = default_baseline(cascade, workload)          # found by role: any softmax-family variant
         if match is not None:
-            return baseline_mapping(match, cascade, arch, workload), f"baseline:{match}", None
+            try:
+                return baseline_mapping(match, cascade, arch, workload), f"baseline:{match}", None
+            except MappingError:
+                pass                                         # does not fit this design: search instead
         kind = "search"
     if kind == "baseline":
         return baseline_mapping(settings["name"], cascade, arch, workload), f"baseline:{settings['name']}", None
@@ -78,11 +81,10 @@ def evaluate_point(spec: Mapping[str, Any]) -> dict[str, Any]:
     mapping, source, stats = _mapping(spec["mapping"], cascade, arch, workload)
     if spec.get("scope") == "end_to_end":
         data = evaluate_end_to_end(cascade, mapping, arch, workload).to_dict()
+        macs = int(data["attention"]["macs"]) + sum(m * k * n for m, k, n in workload.linear_layers().values())
     else:
         data = evaluate(cascade, mapping, arch, workload).to_dict()
-    macs = int(workload.attention_macs())
-    if spec.get("scope") == "end_to_end":
-        macs += sum(m * k * n for m, k, n in workload.linear_layers().values())
+        macs = int(data["macs"])                 # executed: empty masked tiles skipped, heads counted once
     latency, energy_pj = float(data["latency_s"]), float(data["energy_pj"])
     area_mm2 = float(data.get("area_um2") or arch.area_report().total_um2) / 1e6
     if not (latency > 0 and energy_pj > 0):
@@ -102,7 +104,23 @@ def evaluate_point(spec: Mapping[str, Any]) -> dict[str, Any]:
     }
     if spec.get("synth"):
         result.update(synthesize_point(spec, arch))
+    if spec.get("simulate"):
+        result["sim"] = simulate_point(spec["simulate"], cascade, mapping, arch, workload, latency)
     return result
+
+
+def simulate_point(settings: Mapping[str, int], cascade: Any, mapping: Any, arch: Any, workload: Any,
+                   model_latency_s: float) -> dict[str, Any]:
+    """The cycle-level simulator on the point's attention schedule (``instances`` instances and
+    ``slice`` outer tile iterations simulated, the rest extrapolated; ``extrapolation`` says whether
+    that was exact)."""
+    from einloom.mapper.lower import lower
+    from einloom.sim.simulator import SimOptions, simulate
+    schedule = lower(cascade, mapping, arch, workload)
+    run = simulate(schedule, SimOptions(max_instances=settings["instances"], slice_blocks=settings["slice"]))
+    return {"latency_s": run.latency_s, "util_2d": run.utilization.get("2d"), "util_1d": run.utilization.get("1d"),
+            "dram_bytes": run.dram_bytes, "energy_pj": run.energy_pj, "extrapolation": run.extrapolation,
+            "vs_model": run.latency_s / model_latency_s if model_latency_s else None}
 
 
 def synthesize_point(spec: Mapping[str, Any], arch: Any) -> dict[str, Any]:

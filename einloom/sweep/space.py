@@ -49,6 +49,7 @@ class PointSpec(TypedDict, total=False):
     scope: str
     mapping: dict[str, Any]        # MappingSettings.to_dict()
     synth: dict[str, Any] | None
+    simulate: dict[str, int] | None  # cycle-level simulation settings (part of the key)
     static: dict[str, Any]         # area_mm2, peak_power_W, working_set_bytes, buffer_bytes
     pruned: str | None             # why a constraint pruned it (None: evaluate it)
     timeout_s: float | None        # fail the point after this long (not part of the key)
@@ -170,9 +171,10 @@ def enumerate_points(sweep: Sweep) -> SweepPoints:
                     "arch_document": document, "configuration": config.name, "variant": config.variant,
                     "workload_model": wpoint.model, "workload_label": wpoint.label, "seq_len": wpoint.seq_len,
                     "workload": workload.to_dict(), "scope": sweep.scope, "mapping": mappings[config.name],
-                    "synth": synth, "invalid": invalid, "pruned": None, "static": {}, "timeout_s": sweep.timeout_s}
+                    "synth": synth, "simulate": sweep.simulate, "invalid": invalid, "pruned": None, "static": {},
+                    "timeout_s": sweep.timeout_s}
                 spec["key"] = point_key(digests[config.variant], document, mappings[config.name], spec["workload"],
-                                        sweep.scope, synth)
+                                        sweep.scope, synth, sweep.simulate)
                 if arch is not None:
                     spec["static"] = dict(design_static, working_set_bytes=working_sets(
                         config.variant, wpoint, int(arch.data.bits)), buffer_bytes=int(arch.global_buffer.capacity_bytes))
@@ -191,10 +193,13 @@ def _cascade_text(cascade: Any, ref: str) -> str:
 
 
 def point_key(cascade_digest: str, arch_document: Mapping[str, Any], mapping: Mapping[str, Any],
-              workload: Mapping[str, Any], scope: str, synth: Mapping[str, Any] | None) -> str:
+              workload: Mapping[str, Any], scope: str, synth: Mapping[str, Any] | None,
+              simulate: Mapping[str, int] | None = None) -> str:
     """The content hash a point's result is stored under (see the module docstring)."""
     payload = {"cascade": cascade_digest, "arch": arch_document, "mapping": mapping, "workload": workload,
                "scope": scope, "synth": synth, "einloom": einloom.__version__}
+    if simulate:
+        payload["simulate"] = dict(simulate)
     return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
 

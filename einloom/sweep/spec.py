@@ -34,6 +34,8 @@ Sweep YAML::
       working_set_fits: true             # one instance's inputs + outputs fit the global buffer
     timeout_s: 60                        # optional: a point still running after this is failed ("timed out")
     synth: {target: ecp5, max_pes: 16, pnr: false}   # optional: FPGA synthesis of small designs
+    simulate: {instances: 2, slice: 4}   # optional (or true): the cycle-level simulator per point, on
+                                         # that many instances and outer tile iterations, extrapolated
     output: results/sweeps/NAME          # default results/sweeps/<name>
 
 ``mapping: auto`` uses the mapper's baseline whose cascade is the variant (e.g. FuseMax's for
@@ -176,6 +178,7 @@ class Sweep:
     scope: str = "attention"
     constraints: Constraints = Constraints()
     synth: SynthSettings | None = None
+    simulate: dict[str, int] | None = None
     timeout_s: float | None = None
     output: str = ""
     description: str = ""
@@ -343,13 +346,10 @@ def load_sweep(path: str | Path) -> Sweep:
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise r.fail(("seed",), f"expected a non-negative integer seed, got {_describe(seed)}")
 
-    if top.get("simulate"):
-        raise r.fail(("simulate",), "this einloom has no cycle-level simulator to run per point yet "
-                     "(sim/ holds the number formats only)", hint="remove simulate: or set it to false")
     return Sweep(name=name, configurations=configurations,
                  workloads=tuple(workloads), parameters=tuple(parameters), sampling=sampling, samples=samples,
                  seed=seed, scope=scope, constraints=_read_constraints(r, top.get("constraints") or {}),
-                 synth=_read_synth(r, top.get("synth")),
+                 synth=_read_synth(r, top.get("synth")), simulate=_read_simulate(r, top.get("simulate")),
                  timeout_s=None if top.get("timeout_s") is None else r.number(top["timeout_s"], ("timeout_s",)),
                  output=r.string(top.get("output", f"results/sweeps/{name}"), ("output",)),
                  description=str(top.get("description") or ""), file=file, text=text)
@@ -558,6 +558,18 @@ def _read_constraints(r: _Reader, raw: Any) -> Constraints:
         peak_power_W=None if c.get("peak_power_W") is None else r.number(c["peak_power_W"],
                                                                          ("constraints", "peak_power_W")),
         working_set_fits=r.boolean(c.get("working_set_fits", False), ("constraints", "working_set_fits")))
+
+
+def _read_simulate(r: _Reader, raw: Any) -> dict[str, int] | None:
+    """``simulate: true`` or ``{instances: K, slice: B}``: simulate K instances and B outer tile
+    iterations per point and extrapolate (the simulator says whether that was exact)."""
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        raw = {}
+    s = r.mapping(raw, ("simulate",), (), ("instances", "slice"))
+    return {"instances": r.positive_int(s.get("instances", 2), ("simulate", "instances")),
+            "slice": r.positive_int(s.get("slice", 4), ("simulate", "slice"))}
 
 
 def _read_synth(r: _Reader, raw: Any) -> SynthSettings | None:

@@ -309,3 +309,27 @@ def test_fusemax_area_sweep_matches_the_experiment(tmp_path):
         assert rows[key]["latency_s"] == result["latency_s"]
         assert rows[key]["energy_J"] == pytest.approx(result["energy_pj"] * 1e-12, rel=1e-12)
     assert {r["design"].split("[")[0] for r in rows.values()} == {"flat-cloud", "fusemax-cloud"}
+
+
+def test_simulation_per_point(tmp_path):
+    """simulate: runs the cycle-level simulator on each point's schedule, next to the model; a sweep
+    with and without it stores points under different keys."""
+    text = SMALL.replace("values: [64, 128, 256]", "values: [128]").replace("values: [1MiB, 4MiB]", "values: [4MiB]")
+    plain = enumerate_points(load_sweep(write_sweep(tmp_path, text, "plain.yaml")))
+    sweep = load_sweep(write_sweep(tmp_path, text + "simulate: {instances: 2, slice: 3}\n"))
+    assert sweep.simulate == {"instances": 2, "slice": 3}
+    points = enumerate_points(sweep)
+    assert not {p["key"] for p in points.points} & {p["key"] for p in plain.points}
+    run_sweep(sweep, tmp_path / "out", progress=False, points=points)
+    rows = [r for r in stored(tmp_path / "out").values() if r["status"] == "done"]
+    assert len(rows) == 2
+    for row in rows:
+        result = row["result"] if isinstance(row["result"], dict) else json.loads(row["result"])
+        sim = result["sim"]
+        assert 0.95 <= sim["vs_model"] <= 1.1, sim
+        assert sim["latency_s"] == pytest.approx(sim["vs_model"] * result["latency_s"])
+
+
+def test_simulate_setting_is_checked(tmp_path):
+    with pytest.raises(SweepError, match=r"simulate\.instances"):
+        load_sweep(write_sweep(tmp_path, SMALL + "simulate: {instances: 0}\n"))
