@@ -137,9 +137,9 @@ def main() -> None:
     print(f"\n1024^3 GEMM on fusemax-cloud, energy search: {r.best.energy_pj / 1e9:.3f} mJ "
           f"({r.best.latency_s * 1e6:.2f} us), spatial {spatial}; {HEADER.split()[0]} {r.evaluated:,}, "
           f"distinct {r.distinct:,} in {r.seconds:.2f} s")
-    print("  (no rank on an array dimension that runs no Einsum using it: the 1D lanes stay empty; the\n"
-          "  search on main before issue 9 reported 18.66 mJ through that hole; AccelForge with the same\n"
-          "  45 nm tables: 18.81 mJ.  Re-measure after the lowering's accounting lands.)")
+    print("  (no rank on an array dimension that runs no Einsum using it, and a spatial factor an Einsum's\n"
+          "  array does not carry counts as a PE loop: the search before the lowering reported 18.66 mJ\n"
+          "  through that hole; AccelForge with the same 45 nm tables: 18.81 mJ)")
 
 
 if __name__ == "__main__":
