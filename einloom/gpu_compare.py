@@ -9,8 +9,8 @@ An experiment may name GPU baselines::
       dtype: bf16                     # kernels of this dtype (bf16 or fp16)
       variant: sliding_window         # the GPU kernels' mask (default: causal for a causal prefill
       window: 4096                    #   workload, else dense); window/sinks for the windowed ones
-      extra_points:                   # points outside the models x seq_lens grid (attention scope)
-        - {model: llama3-8b, seq_len: 32K}
+      extra_points:                   # points outside the models x seq_lens grid (attention scope);
+        - {model: llama3-8b, seq_len: 32K, cascade: causal-1pass}   # cascade: the accelerator runs this one
         - {model: llama3-8b-decode, seq_len: 32K}
       headline:                       # rows shown first in the summary (default: none)
         - {model: bert, seq_len: 4K}
@@ -69,6 +69,7 @@ class GpuBaselines:
     dtype: str
     extra_points: tuple[tuple[str, int], ...] = ()
     headline: tuple[tuple[str, int], ...] = ()
+    extra_cascades: tuple[tuple[str, int, str], ...] = ()     # (model, seq_len, cascade) overriding the config's
     variant: str | None = None
     window: int | None = None
     sinks: int = 0
@@ -131,6 +132,7 @@ def read_gpu_baselines(r: Any, raw: Any, base: Path, config_names: Sequence[str]
     if variant == "sinks_window" and "sinks" not in sizes:
         raise r.fail(top + ("variant",), "variant sinks_window needs sinks:", hint="add sinks: 4")
     sources: dict[str, str] = {}
+    cascades: list[tuple[str, int, str]] = []
 
     def points(key: str) -> tuple[tuple[str, int], ...]:
         raw_points = section.get(key) or []
@@ -140,7 +142,8 @@ def read_gpu_baselines(r: Any, raw: Any, base: Path, config_names: Sequence[str]
         out = []
         for i, p in enumerate(raw_points):
             path = top + (key, i)
-            p = r.mapping(p, path, ("model", "seq_len"), ("model", "seq_len"))
+            allowed = ("model", "seq_len", "cascade") if key == "extra_points" else ("model", "seq_len")
+            p = r.mapping(p, path, ("model", "seq_len"), allowed)
             model = r.string(p["model"], path + ("model",))
             ref = str(base / model) if (base / model).exists() and not Path(model).is_absolute() else model
             try:
@@ -149,12 +152,21 @@ def read_gpu_baselines(r: Any, raw: Any, base: Path, config_names: Sequence[str]
                 raise r.fail(path + ("model",), exc.message, exc.hint) from None
             sources[model] = ref
             out.append((model, parse_len(p["seq_len"], path + ("seq_len",))))
+            if "cascade" in p:
+                name = r.string(p["cascade"], path + ("cascade",), what="a library cascade or spec file")
+                ref_c = str(base / name) if (base / name).exists() and not Path(name).is_absolute() else name
+                try:
+                    from einloom.einsum import load_cascade
+                    load_cascade(ref_c)
+                except EinloomError as exc:
+                    raise r.fail(path + ("cascade",), exc.message, exc.hint) from None
+                cascades.append((out[-1][0], out[-1][1], ref_c))
         return tuple(out)
 
     extra = points("extra_points")
     headline = points("headline")
-    return GpuBaselines(accelerator, tuple(gpus), dataset, dtype, extra, headline, variant, sizes.get("window"),
-                        sizes.get("sinks", 0)), sources
+    return GpuBaselines(accelerator, tuple(gpus), dataset, dtype, extra, headline, tuple(cascades), variant,
+                        sizes.get("window"), sizes.get("sinks", 0)), sources
 
 
 # ==================================================================================================
@@ -328,8 +340,18 @@ def run_gpu_comparison(experiment: Any, rows: Sequence[Mapping[str, Any]], evalu
     def load_model(model: str) -> Any:
         return _load_workload(experiment.model_sources.get(model, model))
 
+    own = {(m, n): c for m, n, c in spec.extra_cascades}
+
     def evaluate_extra(model: str, n: int) -> Mapping[str, Any]:
-        point = EvalPoint(model, n, "attention", config, load_model(model).with_seq_len(n), cascade, arch, mapping)
+        from dataclasses import replace
+
+        from einloom.einsum import load_cascade
+        point_config, point_cascade = config, cascade
+        if (model, n) in own:              # this point's own cascade (a causal or GQA form), same mapping rule
+            point_cascade = load_cascade(own[(model, n)])
+            point_config = replace(config, cascade=own[(model, n)])
+        point = EvalPoint(model, n, "attention", point_config, load_model(model).with_seq_len(n), point_cascade,
+                          arch, mapping)
         try:
             return _row(point, evaluate_point(point), None)
         except EinloomError as exc:

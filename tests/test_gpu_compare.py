@@ -55,6 +55,15 @@ def test_section_is_read(tmp_path):
     assert json.dumps(experiment.to_dict())  # stored in results.json as plain data
 
 
+def test_extra_point_runs_its_own_cascade(tmp_path):
+    """A causal workload compared on the causal cascade: FuseMax's mapping with masked tiles skipped."""
+    text = EXPERIMENT.replace("{model: llama3-8b-decode, seq_len: 32K}\n  headline",
+                              "{model: llama3-8b-decode, seq_len: 32K}\n    - {model: llama3-8b, seq_len: 8K, "
+                              "cascade: causal-1pass}\n    - {model: llama3-8b, seq_len: 8K}\n  headline", 1)
+    experiment = load_experiment(write(tmp_path, text))
+    assert experiment.gpu_baselines.extra_cascades == (("llama3-8b", 8192, "causal-1pass"),)
+
+
 @pytest.mark.parametrize("old,new,line,message", [
     ("accelerator: FuseMax", "accelerator: Fusemax", 8, "no configuration named 'Fusemax'"),
     ("gpus: [H200, A100]", "gpus: [H200, V100]", 9, "unknown GPU 'V100'"),
@@ -63,6 +72,9 @@ def test_section_is_read(tmp_path):
     ("gpu_baselines:\n", "gpu_baselines:\n  speed: 3\n", 8, "unknown key 'speed'"),
     ("{model: llama3-8b-decode, seq_len: 32K}\n  headline", "{model: llama3-9b, seq_len: 32K}\n  headline", 11, ""),
     ("{model: bert, seq_len: 4K}", "{model: bert, seq_len: 4Q}", 13, "expected a sequence length"),
+    ("{model: llama3-8b-decode, seq_len: 32K}\n  headline", "{model: llama3-8b-decode, seq_len: 32K, "
+     "cascade: gqb}\n  headline", 11, "gqb"),
+    ("{model: bert, seq_len: 4K}", "{model: bert, seq_len: 4K, cascade: gqa}", 13, "unknown key 'cascade'"),
 ])
 def test_section_errors_name_the_line(tmp_path, old, new, line, message):
     assert old in EXPERIMENT
