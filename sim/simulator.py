@@ -62,7 +62,17 @@ import numpy as np
 from einloom.mapper.lower import Schedule
 from einloom.sim.engine import STALL_CAUSES, Engine, Op
 
-__all__ = ["SimOptions", "SimResult", "simulate"]
+__all__ = ["SimOptions", "SimResult", "simulate", "systolic_fill"]
+
+
+def systolic_fill(rows: int, cols: int) -> float:
+    """Fill + drain cycles of one fold on an ``rows`` x ``cols`` systolic array: ``2 rows + cols - 2``.
+
+    SCALE-Sim's count (Samajdar et al., "A Systematic Methodology for Characterizing Scalability of DNN
+    Accelerators using SCALE-Sim", ISPASS 2020, section III): a fold streaming T operands takes
+    ``2R + C + T - 2`` cycles, output- and weight-stationary alike (docs/sim.md derives it); the
+    ``T`` stream cycles are the op's array steps, this is the rest."""
+    return float(2 * rows + cols - 2)
 
 
 @dataclass(frozen=True)
@@ -70,7 +80,11 @@ class SimOptions:
     """Simulator parameters that no architecture file gives.
 
     dram_latency : cycles from a DRAM request to its data (not in the architecture format).
-    systolic_skew : model the 2D array's fill/drain (``rows + cols - 2``) on results leaving it.
+    systolic_skew : model the 2D array's fill and drain, :func:`systolic_fill` cycles per fold.
+    systolic_overlap : with ``systolic_skew``, the fill/drain is a pipeline latency that overlaps
+        other work (the next fold's or tile's operands stream in while this one drains): a result is
+        ready that many cycles after the op's last input, and the array is free at once.  False: each
+        fold occupies the array for its whole ``2R + C + T - 2`` cycles (the literature's count).
     window : epochs a unit may issue from (None: 2 for ``interleave`` groups, 1 otherwise).
     dram_lookahead : epochs past the oldest unfinished one the DRAM channel may load from (a DMA engine
         prefetching; the buffer slots bound it further).
@@ -83,6 +97,7 @@ class SimOptions:
 
     dram_latency: float = 0.0
     systolic_skew: bool = False
+    systolic_overlap: bool = True
     window: int | None = None
     dram_lookahead: int = 16
     max_instances: int | None = None
@@ -209,6 +224,7 @@ class _EinsumPlan:
     deliveries_of: dict[str, float]  # the same, per input tensor (a bypassed tensor's DRAM reads)
     skew: float
     out_elements_per_run: float
+    fill_per_step: float = 0.0     # serial systolic folds: fill + drain cycles per array step
     reduced_loops: tuple[int, ...] = ()   # epoch loops over ranks the Einsum reduces (partial sums)
     mask: Any = None               # (grid, coordinate specs) or None
 
@@ -243,15 +259,25 @@ def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions
         deliveries_of[t] = 1.0 / (multicast * pe_reuse)
         deliveries += deliveries_of[t]
     skew = 0.0
-    if options.systolic_skew and se.array == "2d":
-        used = {dim.split(".")[1]: f for _r, dim, f in se.spatial}
-        skew = float(max(used.get("rows", 1), 1) + max(used.get("cols", 1), 1) - 2)
+    fill_per_fold = 0.0
+    if options.systolic_skew and se.array == "2d" and "rows" in hw.dims["2d"]:
+        fill = systolic_fill(hw.dims["2d"]["rows"], hw.dims["2d"]["cols"])
+        if options.systolic_overlap:
+            skew = fill
+        else:
+            # folds of one epoch's tile: its array steps over the temporal steps of one fold (the
+            # ranks not spread over the array, less the epoch loops over them)
+            temporal = prod(sizes[r] for r in info.iteration_ranks if r not in par)
+            temporal /= prod(ext for r, ext in zip(nest.ranks, nest.extents)
+                             if r in info.iteration_ranks and r not in par) or 1
+            fill_per_fold = fill / max(temporal, 1.0)            # per array step: fill / steps of a fold
     out_ranks = _ranks_of(view, name)
     out_runs = prod(ext for r, ext in zip(nest.ranks, nest.extents) if r in out_ranks)
     out = float(info.out_points(sizes)) / max(out_runs, 1)          # the output tile of one epoch
     plan = _EinsumPlan(name, se.array, _pass_of(view, name), cycles, points, runs_on,
                        [(t, t in info.carried) for t in info.inputs], info.reads_self, deliveries, deliveries_of,
                        skew, out)
+    plan.fill_per_step = fill_per_fold
     plan.reduced_loops = tuple(i for i, r in enumerate(nest.ranks) if r in info.iteration_ranks and r not in out_ranks)
     if se.masked_by is not None and se.tiles is not None:
         plan.mask = _mask_plan(schedule, nest, name)
@@ -440,12 +466,14 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                         if prev is not None:
                             deps.append(prev)
                     cycles = p.cycles_per_epoch * frac
+                    if p.fill_per_step and schedule.einsums[e].cycles_per_point:
+                        cycles += p.fill_per_step * cycles / schedule.einsums[e].cycles_per_point
                     points = p.points_per_epoch * frac
                     need = points * p.deliveries_per_point / port
                     duration = max(cycles, need)
                     op = Op(p.array, e, 0, duration, p.skew, tuple(deps), points * schedule.einsums[e].cycles_per_point,
                             "dependency", port_stall=max(need - cycles, 0.0), tile=index, streamed=tuple(streamed),
-                            steps=stream_steps)
+                            steps=stream_steps, wavefront=p.skew > 0)
                     op.points = points
                     for d in deps:
                         if d.unit == "dram" and d.cause == "dram":
