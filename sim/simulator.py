@@ -8,9 +8,10 @@ array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
   does not iterate a loop's rank runs at that loop's last iteration: ``AV`` after the last ``M1``
   tile).  Duration = initiation interval x the array steps of the tile (``cycles_per_point`` x the
   tile's temporal points x ceil(spatial / width)), the same per-op costs the architecture prices.
-  On the 2D array a result leaves ``rows + cols - 2`` cycles after the op's last input (systolic
-  skew, :attr:`SimOptions.systolic_skew`): a consumer on another unit waits for it; ops chained on
-  the 2D array follow the same wavefront and do not.
+  With :attr:`SimOptions.systolic_skew` the 2D array is a systolic array (:func:`systolic_fill`,
+  docs/sim.md): its results reach another unit ``2R + C - 2`` cycles after their inputs, as a
+  wavefront a consumer may follow (ops chained on the 2D array wait for nothing), or, with
+  ``systolic_overlap=False``, every fold occupies the array ``2R + C + T - 2`` cycles (SCALE-Sim).
 * **masks** -- an epoch's work on a masked Einsum is scaled by the share of non-empty mask tiles
   (at the schedule's tile, :meth:`~einloom.mapper.masks.Mask.nonempty_tiles`) in the epoch; an
   epoch whose tiles are all empty issues no op.  Summed over epochs this is the schedule's
