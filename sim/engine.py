@@ -1,8 +1,10 @@
 """Event-driven core of the simulator: tile operations on units, dependencies, a bounded issue window.
 
 An :class:`Op` is one tile operation: it occupies its unit (``2d``, ``1d``, ``dram``...) for
-``duration`` cycles, and its result is usable ``latency`` cycles after that (a pipeline's drain: the
-2D array's systolic skew, the DRAM's access latency).  Ops carry the ops they depend on.
+``duration`` cycles, and its result is usable ``latency`` cycles after that by another unit (a
+pipeline's drain: the 2D array's systolic fill and drain, the DRAM's access latency); an op on the same
+unit follows the producer's wavefront through the pipeline and does not wait for it.  Ops carry the
+ops they depend on.
 
 :class:`Engine` is a list scheduler: each unit issues its ops in program order, except that it may
 pick any op of its next ``window`` tiles (epochs) whose dependencies are met, the one that can start
@@ -48,6 +50,7 @@ class Op:
     tile: tuple = ()
     streamed: tuple["Op", ...] = ()
     steps: int = 1
+    wavefront: bool = False
     start: float = -1.0
     end: float = -1.0
 
@@ -55,6 +58,17 @@ class Op:
     def ready(self) -> float:
         """Cycle the result can be used."""
         return self.end + self.latency
+
+    def arrival(self, consumer: "Op") -> float:
+        """Earliest start of ``consumer`` (on another unit) behind this op.  Plain: the result is ready
+        ``latency`` after the end.  A *wavefront* op (a systolic array) emits its results over its
+        duration, each ``latency`` after its inputs went in, so a consumer sweeping them in order may
+        start once the first is out and must not finish before the last is out."""
+        if not self.wavefront:
+            return self.end + self.latency
+        first = self.start + self.latency
+        last = self.end + self.latency - consumer.duration
+        return first if first > last else last
 
     def earliest_after(self, producer: "Op") -> float:
         """Earliest start of this op behind a *streamed* producer: both sweep the same ``steps`` rows
@@ -137,7 +151,7 @@ class Engine:
                         if d.end < 0:
                             ok = False
                             break
-                        r = d.end + d.latency
+                        r = d.end if d.unit == op.unit else d.arrival(op)
                         if r > ready:
                             ready = r
                     if not ok:
@@ -164,8 +178,10 @@ class Engine:
             pending -= 1
             gap = best_start - st.free
             if gap > 0:
-                late = max(best.deps + best.streamed, key=lambda d: d.end + d.latency, default=None)
-                if late is None or late.end + late.latency < best_start - 1e-9 or late.end + late.latency <= st.free:
+                def arrives(d: Op) -> float:
+                    return d.end if d.unit == best_unit else d.arrival(best)
+                late = max(best.deps + best.streamed, key=arrives, default=None)
+                if late is None or arrives(late) < best_start - 1e-9 or arrives(late) <= st.free:
                     st.stalls["window"] += gap
                 else:
                     cause = late.cause if late.unit != best_unit or late.cause != "operands" else "operands"

@@ -8,9 +8,10 @@ array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
   does not iterate a loop's rank runs at that loop's last iteration: ``AV`` after the last ``M1``
   tile).  Duration = initiation interval x the array steps of the tile (``cycles_per_point`` x the
   tile's temporal points x ceil(spatial / width)), the same per-op costs the architecture prices.
-  On the 2D array a result leaves ``rows + cols - 2`` cycles after the op's last input (systolic
-  skew, :attr:`SimOptions.systolic_skew`): a consumer on another unit waits for it; ops chained on
-  the 2D array follow the same wavefront and do not.
+  With :attr:`SimOptions.systolic_skew` the 2D array is a systolic array (:func:`systolic_fill`,
+  docs/sim.md): its results reach another unit ``2R + C - 2`` cycles after their inputs, as a
+  wavefront a consumer may follow (ops chained on the 2D array wait for nothing), or, with
+  ``systolic_overlap=False``, every fold occupies the array ``2R + C + T - 2`` cycles (SCALE-Sim).
 * **masks** -- an epoch's work on a masked Einsum is scaled by the share of non-empty mask tiles
   (at the schedule's tile, :meth:`~einloom.mapper.masks.Mask.nonempty_tiles`) in the epoch; an
   epoch whose tiles are all empty issues no op.  Summed over epochs this is the schedule's
@@ -46,9 +47,16 @@ pipeline state at their boundaries repeats, which the simulator checks: the last
 periods must be equal, and :attr:`SimResult.extrapolation` says whether they were.
 
 **Energy.**  Compute actions are counted per executed tile (points x the architecture's unit
-actions), DRAM accesses from the transfers; buffer and register-file accesses per executed point are
-the schedule's (the analytical access stage) times the points each tile executes.  When nothing
-stalls, the energy equals the analytical evaluator's (tested).
+actions), DRAM accesses from the transfers, and buffer and register-file accesses from the
+simulator's own ops (:func:`_access_rates`: each executed op's operand deliveries, register-file
+reuse and accumulation, its output tile and partial-sum read-back; each staged DRAM load is a buffer
+write, each store a buffer read), priced per row and per value by the architecture.  When nothing
+stalls, every count and the energy equal the analytical evaluator's (tested).
+
+**Buffer occupancy.**  A loaded tile is held in the buffer from its load's start until its last
+reader ends; a group's buffered intermediates for the group's span.  ``timeline["buffer_steps"]``
+is that step function (every change), ``timeline["buffer_bytes"]`` its peak per time bin and
+:attr:`SimResult.buffer_peak_bytes` its maximum (the trace's counter track shows it).
 """
 from __future__ import annotations
 
@@ -62,7 +70,17 @@ import numpy as np
 from einloom.mapper.lower import Schedule
 from einloom.sim.engine import STALL_CAUSES, Engine, Op
 
-__all__ = ["SimOptions", "SimResult", "simulate"]
+__all__ = ["SimOptions", "SimResult", "simulate", "systolic_fill"]
+
+
+def systolic_fill(rows: int, cols: int) -> float:
+    """Fill + drain cycles of one fold on an ``rows`` x ``cols`` systolic array: ``2 rows + cols - 2``.
+
+    SCALE-Sim's count (Samajdar et al., "A Systematic Methodology for Characterizing Scalability of DNN
+    Accelerators using SCALE-Sim", ISPASS 2020, section III): a fold streaming T operands takes
+    ``2R + C + T - 2`` cycles, output- and weight-stationary alike (docs/sim.md derives it); the
+    ``T`` stream cycles are the op's array steps, this is the rest."""
+    return float(2 * rows + cols - 2)
 
 
 @dataclass(frozen=True)
@@ -70,7 +88,11 @@ class SimOptions:
     """Simulator parameters that no architecture file gives.
 
     dram_latency : cycles from a DRAM request to its data (not in the architecture format).
-    systolic_skew : model the 2D array's fill/drain (``rows + cols - 2``) on results leaving it.
+    systolic_skew : model the 2D array's fill and drain, :func:`systolic_fill` cycles per fold.
+    systolic_overlap : with ``systolic_skew``, the fill/drain is a pipeline latency that overlaps
+        other work (the next fold's or tile's operands stream in while this one drains): a result is
+        ready that many cycles after the op's last input, and the array is free at once.  False: each
+        fold occupies the array for its whole ``2R + C + T - 2`` cycles (the literature's count).
     window : epochs a unit may issue from (None: 2 for ``interleave`` groups, 1 otherwise).
     dram_lookahead : epochs past the oldest unfinished one the DRAM channel may load from (a DMA engine
         prefetching; the buffer slots bound it further).
@@ -83,6 +105,7 @@ class SimOptions:
 
     dram_latency: float = 0.0
     systolic_skew: bool = False
+    systolic_overlap: bool = True
     window: int | None = None
     dram_lookahead: int = 16
     max_instances: int | None = None
@@ -116,6 +139,7 @@ class SimResult:
     timeline: dict[str, Any] = field(default_factory=dict)
     trace: list[tuple] = field(default_factory=list, repr=False)
     group_cycles: list[float] = field(default_factory=list)
+    executed_points: dict[str, float] = field(default_factory=dict)   # per Einsum, over the whole run
 
     @property
     def latency_s(self) -> float:
@@ -209,6 +233,11 @@ class _EinsumPlan:
     deliveries_of: dict[str, float]  # the same, per input tensor (a bypassed tensor's DRAM reads)
     skew: float
     out_elements_per_run: float
+    fill_per_step: float = 0.0     # serial systolic folds: fill + drain cycles per array step
+    access: tuple[float, float, float] = (0.0, 0.0, 0.0)   # per executed point: buffer reads, RF reads, RF writes
+    out_to: str = "GLB"            # where the output tile goes per op: "GLB", "RF", "RF-acc" or "bypass"
+    out_written: float = 0.0       # output values one op writes (every iterate of an iterative rank)
+    partial_loops: tuple[int, ...] = ()   # epoch loops over ranks the Einsum reduces (its partial sums)
     reduced_loops: tuple[int, ...] = ()   # epoch loops over ranks the Einsum reduces (partial sums)
     mask: Any = None               # (grid, coordinate specs) or None
 
@@ -243,19 +272,76 @@ def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions
         deliveries_of[t] = 1.0 / (multicast * pe_reuse)
         deliveries += deliveries_of[t]
     skew = 0.0
-    if options.systolic_skew and se.array == "2d":
-        used = {dim.split(".")[1]: f for _r, dim, f in se.spatial}
-        skew = float(max(used.get("rows", 1), 1) + max(used.get("cols", 1), 1) - 2)
+    fill_per_fold = 0.0
+    if options.systolic_skew and se.array == "2d" and "rows" in hw.dims["2d"]:
+        fill = systolic_fill(hw.dims["2d"]["rows"], hw.dims["2d"]["cols"])
+        if options.systolic_overlap:
+            skew = fill
+        else:
+            # folds of one epoch's tile: its array steps over the temporal steps of one fold (the
+            # ranks not spread over the array, less the epoch loops over them)
+            temporal = prod(sizes[r] for r in info.iteration_ranks if r not in par)
+            temporal /= prod(ext for r, ext in zip(nest.ranks, nest.extents)
+                             if r in info.iteration_ranks and r not in par) or 1
+            fill_per_fold = fill / max(temporal, 1.0)            # per array step: fill / steps of a fold
     out_ranks = _ranks_of(view, name)
     out_runs = prod(ext for r, ext in zip(nest.ranks, nest.extents) if r in out_ranks)
     out = float(info.out_points(sizes)) / max(out_runs, 1)          # the output tile of one epoch
     plan = _EinsumPlan(name, se.array, _pass_of(view, name), cycles, points, runs_on,
                        [(t, t in info.carried) for t in info.inputs], info.reads_self, deliveries, deliveries_of,
                        skew, out)
+    plan.fill_per_step = fill_per_fold
+    plan.access, plan.out_to = _access_rates(schedule, name)
+    written = set(info.iteration_ranks) - set(info.reduced_ranks)      # every iterate counts as written
+    plan.partial_loops = tuple(i for i, r in enumerate(nest.ranks) if r in info.reduced_ranks)
+    plan.out_written = float(info.out_points(sizes)) / max(
+        prod(ext for r, ext in zip(nest.ranks, nest.extents) if r in written), 1)
     plan.reduced_loops = tuple(i for i, r in enumerate(nest.ranks) if r in info.iteration_ranks and r not in out_ranks)
     if se.masked_by is not None and se.tiles is not None:
         plan.mask = _mask_plan(schedule, nest, name)
     return plan
+
+
+def _in_rf(schedule: Schedule, tensor: str) -> bool:
+    st = schedule.tensors.get(tensor)
+    return st is not None and st.level == "RF"
+
+
+def _access_rates(schedule: Schedule, name: str) -> tuple[tuple[float, float, float], str]:
+    """Buffer and register-file accesses of one executed point of ``name`` (the Timeloop/ZigZag
+    convention the evaluator prices, mapper.evaluate.stage_accesses): an operand delivered from the
+    buffer is one read per multicast group and PE reuse window; one the PE reuses over a PE-level loop
+    is written to the register file once per delivery and read per use, one resident in the register
+    file is read per use; a reduction over a PE-level loop reads and writes its accumulator per point.
+    Returns ``((buffer reads, RF reads, RF writes) per point, where the op's output tile goes)``."""
+    rm = schedule.resolved
+    view = rm.view
+    info = view.einsum(name)
+    par = set(rm.par_ranks[name])
+    glb_r = rf_r = rf_w = 0.0
+    for t in list(info.inputs) + ([name] if info.reads_self else []):
+        rt = _ranks_of(view, t)
+        multicast = prod(rm.factor("spatial", r) for r in par if r not in rt)
+        pe_reuse = prod(_pe_factor(rm, name, r) for r in info.iteration_ranks if r not in rt)
+        delivered = 1.0 / (multicast * pe_reuse)
+        in_rf = _in_rf(schedule, t)
+        st = schedule.tensors.get(t)
+        if not in_rf and not (st is not None and st.bypass):
+            glb_r += delivered
+        if in_rf or pe_reuse > 1:
+            rf_r += 1.0
+        if not in_rf and pe_reuse > 1:
+            rf_w += delivered
+    temporal_red = prod(_pe_factor(rm, name, r) for r in info.reduced_ranks)
+    if temporal_red > 1:
+        rf_r += 1.0
+        rf_w += 1.0
+    st = schedule.tensors.get(name)
+    if _in_rf(schedule, name):
+        out_to = "RF-acc" if temporal_red > 1 else "RF"
+    else:
+        out_to = "bypass" if st is not None and st.bypass else "GLB"
+    return (glb_r, rf_r, rf_w), out_to
 
 
 def _pe_factor(rm, einsum: str, rank: str) -> int:
@@ -320,6 +406,21 @@ class _Recorder:
         self.executed: dict[str, float] = {}
         self.offset = 0.0
         self.ends: dict[int, float] = {}
+        self.occupancy: list[tuple[float, float, float]] = []     # (start, end, bytes) held in the buffer
+        self.storage = {"glb_reads": 0.0, "glb_writes": 0.0, "rf_reads": {}, "rf_writes": {}}
+
+    def add_storage(self, op: Op, times: float) -> None:
+        """Count ``times`` x the buffer and register-file accesses of ``op`` (values)."""
+        acc = getattr(op, "storage", None)
+        if acc is None:
+            return
+        gr, gw, rr, rw = acc
+        st = self.storage
+        st["glb_reads"] += times * gr
+        st["glb_writes"] += times * gw
+        if rr or rw:
+            st["rf_reads"][op.unit] = st["rf_reads"].get(op.unit, 0.0) + times * rr
+            st["rf_writes"][op.unit] = st["rf_writes"].get(op.unit, 0.0) + times * rw
 
     def __call__(self, op: Op) -> None:
         inst = getattr(op, "instance", 0)
@@ -333,6 +434,7 @@ class _Recorder:
                 self.dram_read += op.nbytes
         else:
             self.executed[op.name] = self.executed.get(op.name, 0.0) + op.work
+        self.add_storage(op, 1.0)
         self.intervals.setdefault(op.unit, []).append((s, e, op.work / op.duration if op.duration else 0.0))
         if len(self.trace) < self.options.trace_limit:
             self.trace.append((op.unit, op.name, inst, op.tile, s, e, op.nbytes))
@@ -423,6 +525,7 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                                                                      if nest.ranks[i] in _ranks_of(view, t))
                                 ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, tuple(free) + after,
                                         0.0, "dram", nbytes=vol * word, tile=index)
+                                ld.storage = (0.0, vol, 0.0, 0.0)      # the tile is written into the buffer
                                 hist.append(ld)
                                 ops.append(ld)
                             ld = loads[t][-1]
@@ -440,13 +543,25 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                         if prev is not None:
                             deps.append(prev)
                     cycles = p.cycles_per_epoch * frac
+                    if p.fill_per_step and schedule.einsums[e].cycles_per_point:
+                        cycles += p.fill_per_step * cycles / schedule.einsums[e].cycles_per_point
                     points = p.points_per_epoch * frac
                     need = points * p.deliveries_per_point / port
                     duration = max(cycles, need)
                     op = Op(p.array, e, 0, duration, p.skew, tuple(deps), points * schedule.einsums[e].cycles_per_point,
                             "dependency", port_stall=max(need - cycles, 0.0), tile=index, streamed=tuple(streamed),
-                            steps=stream_steps)
+                            steps=stream_steps, wavefront=p.skew > 0)
                     op.points = points
+                    ar, rr, rw = p.access
+                    out = p.out_written * frac
+                    gw = 0.0
+                    if p.out_to == "RF":
+                        rw += out / points if points else 0.0
+                    elif p.out_to == "GLB":
+                        gw = out                       # the output tile (a partial sum per reduction step)
+                        if any(index[i] > 0 for i in p.partial_loops):
+                            ar += out / points if points else 0.0    # the partial sum read back
+                    op.storage = (ar * points, gw, rr * points, rw * points)
                     for d in deps:
                         if d.unit == "dram" and d.cause == "dram":
                             readers.setdefault(id(d), []).append(op)
@@ -462,8 +577,11 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                             ops.append(Op("dram", e, 0, vol * word / bpc, options.dram_latency, (), 0.0, "dram",
                                           nbytes=vol * word, tile=index))
                         if st.bypass or done:
-                            ops.append(Op("dram", e, 0, vol * word / bpc, 0.0, (op,), 0.0, "store",
-                                          nbytes=vol * word, tile=index))
+                            store = Op("dram", e, 0, vol * word / bpc, 0.0, (op,), 0.0, "store",
+                                       nbytes=vol * word, tile=index)
+                            if not st.bypass:
+                                store.storage = (vol, 0.0, 0.0, 0.0)   # read out of the buffer
+                            ops.append(store)
                 if block_ops is not None:
                     block_ops.append(ops)
                 yield ops
@@ -499,13 +617,11 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
     work = dict.fromkeys(units, 0.0)
     counters = {"events": 0}
     group_cycles = [0.0] * len(groups)
-    occupancy_peak = max(((static + slots * streamed) * hw.word_bytes
-                          for _gi, _g, _n, _p, slots, _w, static, streamed in groups), default=0.0)
     notes: list[str] = []
     inst_ends: list[float] = []
     snapshots = [_snapshot(busy, work, stalls, rec, 0)]
 
-    def run(gi: int, nest: _Nest, plans, slots: int, window: int, inst_range: range) -> float:
+    def run(gi: int, nest: _Nest, plans, slots: int, window: int, inst_range: range, static: float = 0.0) -> float:
         """One engine over ``inst_range`` instances of group ``gi`` back to back; returns its span
         (sliced blocks extended by their period)."""
         engine = Engine(units, window=window, prefetch=("dram",), lookahead=options.dram_lookahead,
@@ -514,8 +630,9 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         limit = options.slice_blocks if sliced is not None else None
         per_inst: list[list[list[Op]]] = []
 
+        buffers: dict = {}
+
         def stream():
-            buffers: dict = {}
             for inst in inst_range:
                 blocks: list[list[Op]] = []
                 per_inst.append(blocks)
@@ -526,6 +643,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
                     yield ops
         rec.ends = {}
         span = engine.run(stream())
+        _record_occupancy(rec, buffers, static * hw.word_bytes, span)
         ext = 0.0
         for u, st in engine.units.items():
             busy[u] += st.busy
@@ -544,6 +662,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
                        blocks[(o * (limit + 1) + limit - 1) * per_block:(o * (limit + 1) + limit) * per_block]
                        for op in ep]
                 for op in mid:
+                    rec.add_storage(op, skipped)
                     busy[op.unit] += skipped * op.duration
                     work[op.unit] += skipped * op.work
                     stalls[op.unit]["ports"] += skipped * op.port_stall
@@ -566,7 +685,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
     if len(groups) == 1:
         gi, g, nest, plans, slots, window, static, streamed = groups[0]
         rec.offset = 0.0
-        span, ends = run(gi, nest, plans, slots, window, range(sim_inst))
+        span, ends = run(gi, nest, plans, slots, window, range(sim_inst), static)
         total = span
         group_cycles[0] = span
         inst_ends = [ends[i] for i in sorted(ends)]
@@ -581,7 +700,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
             before = _snapshot(busy, work, stalls, rec, counters["events"])
             for gi, g, nest, plans, slots, window, static, streamed in groups:
                 rec.offset = total
-                span, _ = run(gi, nest, plans, slots, window, range(inst, inst + 1))
+                span, _ = run(gi, nest, plans, slots, window, range(inst, inst + 1), static)
                 group_cycles[gi] += span
                 total += span
             inst_ends.append(total)
@@ -607,6 +726,12 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         rec.dram_write += rest * last_counts["write"]
         for e, v in last_counts["executed"].items():
             rec.executed[e] = rec.executed.get(e, 0.0) + rest * v
+        for k, v in last_counts["storage"].items():
+            if "." in k:
+                kind, unit = k.split(".", 1)
+                rec.storage[kind][unit] = rec.storage[kind].get(unit, 0.0) + rest * v
+            else:
+                rec.storage[k] += rest * v
         events_extra = int(rest * last_counts["events"])
         extrapolation = (f"{sim_inst} of {instances} instances simulated, {rest} extrapolated from the last "
                          f"instance's period ({period:.6g} cycles; "
@@ -617,13 +742,24 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
     actions, breakdown, energy = _energy(schedule, rec)
     timeline = _timeline(rec, total, options.bins, hw, instances, sim_inst)
     return SimResult(total, hw.clock_hz, busy, util, stalls, rec.dram_read, rec.dram_write, actions, energy,
-                     breakdown, occupancy_peak, hw.glb_bytes, all(g[4] == 2 for g in groups), events + events_extra,
-                     sim_inst, instances, extrapolation, timeline, rec.trace, group_cycles)
+                     breakdown, timeline["buffer_peak_bytes"], hw.glb_bytes, all(g[4] == 2 for g in groups), events + events_extra,
+                     sim_inst, instances, extrapolation, timeline, rec.trace, group_cycles,
+                     {e: w / schedule.einsums[e].cycles_per_point for e, w in rec.executed.items()
+                      if schedule.einsums[e].cycles_per_point})
 
 
 def _snapshot(busy, work, stalls, rec, events):
     return {"busy": dict(busy), "work": dict(work), "stalls": {u: dict(s) for u, s in stalls.items()},
-            "read": rec.dram_read, "write": rec.dram_write, "executed": dict(rec.executed), "events": events}
+            "read": rec.dram_read, "write": rec.dram_write, "executed": dict(rec.executed), "events": events,
+            "storage": _flat_storage(rec.storage)}
+
+
+def _flat_storage(st: dict) -> dict[str, float]:
+    out = {"glb_reads": st["glb_reads"], "glb_writes": st["glb_writes"]}
+    for kind in ("rf_reads", "rf_writes"):
+        for unit, v in st[kind].items():
+            out[f"{kind}.{unit}"] = v
+    return out
 
 
 def _delta(a, b):
@@ -632,7 +768,8 @@ def _delta(a, b):
             "stalls": {u: {c: b["stalls"][u][c] - a["stalls"][u][c] for c in b["stalls"][u]} for u in b["stalls"]},
             "read": b["read"] - a["read"], "write": b["write"] - a["write"],
             "executed": {e: b["executed"].get(e, 0.0) - a["executed"].get(e, 0.0) for e in b["executed"]},
-            "events": b["events"] - a["events"]}
+            "events": b["events"] - a["events"],
+            "storage": {k: v - a["storage"].get(k, 0.0) for k, v in b["storage"].items()}}
 
 
 def _sliced_loop(nest: _Nest, limit: int | None) -> int | None:
@@ -674,12 +811,12 @@ def _scale_counts(c, f):
     return {"busy": {u: v * f for u, v in c["busy"].items()}, "work": {u: v * f for u, v in c["work"].items()},
             "stalls": {u: {k: v * f for k, v in d.items()} for u, d in c["stalls"].items()},
             "read": c["read"] * f, "write": c["write"] * f,
-            "executed": {e: v * f for e, v in c["executed"].items()}, "events": c["events"] * f}
+            "executed": {e: v * f for e, v in c["executed"].items()}, "events": c["events"] * f,
+            "storage": {k: v * f for k, v in c["storage"].items()}}
 
 
 def _energy(schedule: Schedule, rec: _Recorder) -> tuple[dict[str, float], dict[str, float], float]:
     """Actions of the run, priced by the architecture (see the module docstring)."""
-    from einloom.mapper.evaluate import evaluate_schedule
     rm = schedule.resolved
     hw = rm.hw
     actions: dict[str, float] = {}
@@ -696,22 +833,47 @@ def _energy(schedule: Schedule, rec: _Recorder) -> tuple[dict[str, float], dict[
     dram_bytes = rec.dram_read + rec.dram_write
     actions["dram.access_64b"] = dram_bytes / 8
     breakdown["dram"] = dram_bytes / 8 * hw.dram_pj_per_access
-    ana = evaluate_schedule(schedule)
-    executed_ana = sum(se.points * se.executed_fraction * schedule.instances for se in schedule.einsums.values()
-                       if se.cycles_per_point)
-    executed_sim = sum(w / schedule.einsums[e].cycles_per_point for e, w in rec.executed.items()
-                       if schedule.einsums[e].cycles_per_point)
-    scale = executed_sim / executed_ana if executed_ana else 1.0
+    st = rec.storage
     storage = 0.0
-    for k in ("global_buffer", "rf_2d", "rf_1d"):
-        if k in ana.energy_breakdown_pj:
-            breakdown[k] = ana.energy_breakdown_pj[k] * scale
-            storage += breakdown[k]
-    for k in ("global_buffer.read_values", "global_buffer.write_values", "2d.register_file.read",
-              "2d.register_file.write", "1d.register_file.read", "1d.register_file.write"):
-        if k in ana.actions:
-            actions[k] = ana.actions[k] * scale
+    breakdown["global_buffer"] = (st["glb_reads"] * hw.glb_read_pj_row + st["glb_writes"] * hw.glb_write_pj_row) \
+        / hw.values_per_row
+    storage += breakdown["global_buffer"]
+    actions["global_buffer.read_values"] = st["glb_reads"]
+    actions["global_buffer.write_values"] = st["glb_writes"]
+    for a in hw.arrays:
+        reads, writes = st["rf_reads"].get(a, 0.0), st["rf_writes"].get(a, 0.0)
+        breakdown[f"rf_{a}"] = reads * hw.rf_read_pj[a] + writes * hw.rf_write_pj[a]
+        storage += breakdown[f"rf_{a}"]
+        actions[f"{a}.register_file.read"] = reads
+        actions[f"{a}.register_file.write"] = writes
     return actions, breakdown, compute + breakdown["dram"] + storage
+
+
+def _record_occupancy(rec: _Recorder, buffers: dict, static_bytes: float, span: float) -> None:
+    """Buffer occupancy of one engine run: each loaded tile is held from its load's start until its
+    last reader ends (the slot is free then); the group's buffered intermediates for the whole span."""
+    if static_bytes:
+        rec.occupancy.append((rec.offset, rec.offset + span, static_bytes))
+    readers = buffers.get("readers", {})
+    for hist in buffers.get("loads", {}).values():
+        for ld in hist:
+            if ld.end < 0:
+                continue
+            end = max((r.end for r in readers.get(id(ld), ()) if r.end >= 0), default=ld.end)
+            rec.occupancy.append((ld.start + rec.offset, max(end, ld.end) + rec.offset, ld.nbytes))
+
+
+def _occupancy_steps(occ: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray]:
+    """The occupancy step function: change times and the bytes held from each on."""
+    if not occ:
+        return np.zeros(1), np.zeros(1)
+    a = np.array(occ, dtype=float)
+    t = np.concatenate([a[:, 0], a[:, 1]])
+    d = np.concatenate([a[:, 2], -a[:, 2]])
+    order = np.lexsort((d, t))                 # at equal times, frees before loads
+    t, level = t[order], np.cumsum(d[order])
+    keep = np.append(t[1:] != t[:-1], True)   # the level after the last change at each time
+    return t[keep], level[keep]
 
 
 def _timeline(rec: _Recorder, total: float, bins: int, hw, instances: int, sim_inst: int) -> dict[str, Any]:
@@ -741,4 +903,14 @@ def _timeline(rec: _Recorder, total: float, bins: int, hw, instances: int, sim_i
             out[f"util_{unit}"] = (acc / (width * hw.pes(unit))).tolist()
         else:
             out["dram_busy"] = (busy / width).tolist()
+    times, level = _occupancy_steps(rec.occupancy)
+    # per bin: the most bytes held at any moment of it (the level entering the bin or set inside it)
+    peak = np.zeros(bins)
+    idx = np.clip(np.searchsorted(edges, times, side="right") - 1, 0, bins - 1)
+    np.maximum.at(peak, idx, level)
+    entering = np.searchsorted(times, edges[:-1], side="right") - 1
+    peak = np.maximum(peak, np.where(entering >= 0, level[np.clip(entering, 0, None)], 0.0))
+    out["buffer_bytes"] = peak.tolist()
+    out["buffer_steps"] = {"cycles": times.tolist()[:100_000], "bytes": level.tolist()[:100_000]}
+    out["buffer_peak_bytes"] = float(level.max(initial=0.0))
     return out

@@ -8,7 +8,8 @@ def test_report_crossval_writes_all_formats(tmp_path, capsys):
     rc = main(["report", "crossval", "--out", str(tmp_path), "--workloads", "bert", "--seqs", "1024",
                "--variants-at", "0"])
     assert rc == 0
-    rows = json.loads((tmp_path / "crossval.json").read_text())
+    data = json.loads((tmp_path / "crossval.json").read_text())
+    rows = data["points"]
     assert {r["mapping"] for r in rows} == {"fusemax", "flat", "unfused"}
     for r in rows:
         assert abs(r["difference"]) < 0.05 and r["extrapolation_exact"]
@@ -16,9 +17,21 @@ def test_report_crossval_writes_all_formats(tmp_path, capsys):
     assert "| bert | 1024 | fusemax | fusemax-1pass |" in md
     assert "<table>" in (tmp_path / "crossval.html").read_text()
     assert (tmp_path / "crossval.png").stat().st_size > 1000
+    # simulator vs RTL: every verify case (less the deliberately corrupt one) of the three configs
+    rtl = data["rtl"]
+    assert {r["config"] for r in rtl} == {"rtl-4x4-int8", "rtl-8x8-int8", "rtl-4x4-bf16"}
+    assert len(rtl) == 3 * 13
+    assert all(r["simulated_cycles"] == r["rtl_cycles"] and r["bits_equal"] for r in rtl)
+    assert "## Simulator vs RTL" in md and "| rtl-4x4-int8 | m64 | 64 | 64 | no | 15,585 | 15,585 | +0 |" in md
 
 
 def test_report_crossval_bad_seqs_one_line(tmp_path, capsys):
     rc = main(["report", "crossval", "--out", str(tmp_path), "--seqs", "1q"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "--seqs" in err
+
+
+def test_report_crossval_bad_rtl_one_line(tmp_path, capsys):
+    rc = main(["report", "crossval", "--out", str(tmp_path), "--rtl", "rtl-9x9-int3"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and "--rtl" in err

@@ -40,6 +40,9 @@ def register(subparsers) -> None:
                     help="sequence lengths (default 1024,4096,16384,65536)")
     cv.add_argument("--variants-at", type=int, default=4096, metavar="N",
                     help="sequence length for every library variant under the FuseMax mapping (0: none)")
+    cv.add_argument("--rtl", default="rtl-4x4-int8,rtl-8x8-int8,rtl-4x4-bf16", metavar="ARCH,ARCH",
+                    help="generated-core architectures (names or files) for the simulator-vs-RTL table, "
+                         "every 'einloom verify' case of each ('none': leave the table out)")
     cv.set_defaults(func=run_crossval)
 
 
@@ -64,7 +67,7 @@ def run_crossval(args) -> int:
     from einloom.base.errors import InputError, Location
     from einloom.base.output import output_folder
     from einloom.commands import flags
-    from einloom.report.crossval import crossval_rows, write_report
+    from einloom.report.crossval import crossval_rows, rtl_arch_path, rtl_rows, write_report
 
     try:
         seqs = [flags.seq_len(s.strip()) for s in args.seqs.split(",") if s.strip()]
@@ -78,12 +81,18 @@ def run_crossval(args) -> int:
     from einloom.cost_models.workload import load_workload
     for w in workloads:
         load_workload(w)                      # a bad name fails here, before any simulation
+    rtl_configs = [] if args.rtl.strip() == "none" else [c.strip() for c in args.rtl.split(",") if c.strip()]
+    for name in rtl_configs:                  # a bad name or file fails here, before any simulation
+        if not rtl_arch_path(name).is_file():
+            raise InputError(f"no generated-core architecture file {str(rtl_arch_path(name))!r}", location=Location(field="--rtl"),
+                             hint="write e.g. rtl-4x4-int8,rtl-8x8-int8 or a path to an rtl-*.yaml, or 'none'")
+    rtl = rtl_rows(rtl_configs) if rtl_configs else None
     args.out = str(output_folder(args.out, "--out"))
     bar = tqdm(desc="crossval", unit="point", leave=False)
     rows = crossval_rows(workloads, seqs, args.variants_at or None,
                          progress=lambda label: (bar.set_postfix_str(label), bar.update()))
     bar.close()
-    paths = write_report(rows, Path(args.out))
+    paths = write_report(rows, Path(args.out), rtl)
     for kind, path in paths.items():
         print(f"{kind:9s}{path}")
     return 0

@@ -37,7 +37,12 @@ def register(subparsers) -> None:
                         help="DRAM access latency in cycles (the architecture file has none; default 0)")
     parser.add_argument("--window", type=flags.size(1 << 20, "a number of tiles"), metavar="W", help="tiles a unit may issue from (default: 2 for "
                         "interleaved groups, 1 otherwise)")
-    parser.add_argument("--skew", action="store_true", help="model the 2D array fill/drain skew (rows + cols - 2) on results leaving it")
+    parser.add_argument("--skew", action="store_true",
+                        help="model the 2D array's fill and drain (2 rows + cols - 2 cycles, SCALE-Sim's count) as "
+                             "a pipeline latency on results leaving it; the next tile streams in meanwhile")
+    parser.add_argument("--serial-folds", action="store_true",
+                        help="with --skew: every fold occupies the array for its whole 2R + C + T - 2 cycles "
+                             "(no overlap of one fold's drain with the next one's fill)")
     parser.add_argument("--instances", type=flags.size(1 << 30, "a number of instances"), metavar="K", help="simulate K instances, extrapolate the rest")
     parser.add_argument("--slice", type=flags.size(1 << 30, "a number of tile iterations"), metavar="B", help="simulate B outer tile iterations per instance, "
                         "extrapolate the rest")
@@ -61,7 +66,12 @@ def run(args) -> int:
     cascade, arch, workload = load_schedule_inputs(args)
     mapping, _, _ = choose_mapping(args, cascade, arch, workload)
     schedule = lower(cascade, mapping, arch, workload)
-    options = SimOptions(dram_latency=args.dram_latency, systolic_skew=args.skew, window=args.window,
+    if args.serial_folds and not args.skew:
+        from einloom.base.errors import InputError, Location
+        raise InputError("--serial-folds needs --skew", location=Location(field="--serial-folds"),
+                         hint="add --skew, or leave --serial-folds out")
+    options = SimOptions(dram_latency=args.dram_latency, systolic_skew=args.skew,
+                         systolic_overlap=not args.serial_folds, window=args.window,
                          max_instances=args.instances, slice_blocks=args.slice)
     bar = None
     if not args.json and sys.stderr.isatty():

@@ -7,8 +7,10 @@ largest stall cause as the explanation of a difference.  Library variants that n
 place are listed with the reason instead of silently dropped.  The simulator runs
 ``max_instances=4, slice_blocks=4``; each row says whether that extrapolation was exact.
 
-The RTL column is not filled here: the RTL-shaped phase model of the simulator is not built yet
-(see the report's notes).
+Simulator vs RTL (:func:`rtl_rows`): the simulator configured as the generated core
+(:mod:`einloom.sim.rtl_core`, parameters from each ``examples/archs/rtl-*.yaml``) on every ``einloom
+verify`` case, its cycles next to the RTL's cycle formula (which the testbench asserts equal to the
+measured count on unstalled cases) and its output compared bit for bit with the golden model.
 """
 from __future__ import annotations
 
@@ -18,7 +20,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-__all__ = ["CrossvalRow", "crossval_rows", "write_report"]
+__all__ = ["CrossvalRow", "RtlRow", "crossval_rows", "rtl_rows", "write_report"]
+
+RTL_CONFIGS = ("rtl-4x4-int8", "rtl-8x8-int8", "rtl-4x4-bf16")
 
 BASELINES = (("fusemax", "fusemax-1pass"), ("flat", "softmax-3pass"), ("unfused", "softmax-3pass"))
 
@@ -105,6 +109,75 @@ def crossval_rows(workloads: Iterable[str] = ("bert", "xlm"), seqs: Iterable[int
     return rows
 
 
+@dataclass
+class RtlRow:
+    config: str
+    case: str
+    P: int
+    M: int
+    causal: bool
+    simulated_cycles: int
+    rtl_cycles: int
+    bits_equal: bool
+    tiles_run: int
+    tiles_skipped: int
+
+
+def rtl_arch_path(name: str) -> Path:
+    """A generated-core architecture: a file path, or a name of ``examples/archs/`` (``rtl-4x4-int8``)."""
+    path = Path(name)
+    if path.suffix:
+        return path
+    return Path(__file__).resolve().parents[2] / "examples" / "archs" / f"{name}.yaml"
+
+
+def rtl_rows(configs: Iterable[str] = RTL_CONFIGS) -> list[RtlRow]:
+    """The simulator as the generated core vs the RTL's cycle formula and the golden model, per
+    ``einloom verify`` case of each configuration (architecture names or files)."""
+    import numpy as np
+
+    from einloom.rtl.attention import compute_cycles
+    from einloom.rtl.config import RtlConfig
+    from einloom.rtl.pe import ProcessingElement
+    from einloom.rtl.tb.suite import default_cases
+    from einloom.rtl.units import units_for
+    from einloom.sim.formats import golden_attention
+    from einloom.sim.rtl_core import CoreParams, run_core
+
+    rows = []
+    for name in configs:
+        cfg = RtlConfig.from_yaml(rtl_arch_path(name))
+        units = units_for(cfg.fmt)
+        params = CoreParams(cfg.rows, cfg.cols, cfg.head_dim, cfg.value_dim, units.exp_latency,
+                            units.recip_latency, units.output_latency, ProcessingElement.MAC_LATENCY)
+        for case in default_cases(cfg):
+            if case.get("corrupt"):
+                continue
+            p_dim, m_dim, causal = case["P"], case["M"], bool(case.get("causal", False))
+            rng = np.random.default_rng(case["seed"])
+            sd = case.get("sd", 1.0)
+            q = cfg.fmt.quantize(rng.normal(0, sd, (cfg.head_dim, p_dim)))
+            k = cfg.fmt.quantize(rng.normal(0, sd, (cfg.head_dim, m_dim)))
+            v = cfg.fmt.quantize(rng.normal(0, 1.0, (cfg.value_dim, m_dim)))
+            run = run_core(params, p_dim, m_dim, causal, fmt=cfg.fmt, q=q, k=k, v=v)
+            want, _ = golden_attention(cfg.fmt, q, k, v, tile_m=cfg.rows, causal=causal)
+            rtl = compute_cycles(cfg, p_dim, m_dim, causal, exp_latency=units.exp_latency,
+                                 recip_latency=units.recip_latency, output_latency=units.output_latency)
+            rows.append(RtlRow(cfg.name, case["name"], p_dim, m_dim, causal, run.cycles, rtl,
+                               bool(np.array_equal(run.output, want)), run.tiles_run, run.tiles_skipped))
+    return rows
+
+
+RTL_HEADERS = ["config", "case", "P", "M", "causal", "simulated cycles", "RTL cycles", "sim - RTL",
+               "output vs golden", "tiles run / skipped"]
+
+
+def _rtl_cells(row: RtlRow) -> list[str]:
+    return [row.config, row.case, str(row.P), str(row.M), "yes" if row.causal else "no",
+            f"{row.simulated_cycles:,}", f"{row.rtl_cycles:,}", f"{row.simulated_cycles - row.rtl_cycles:+d}",
+            "bit-equal" if row.bits_equal else "DIFFERS", f"{row.tiles_run} / {row.tiles_skipped}"]
+
+
 def _cells(row: CrossvalRow) -> list[str]:
     def pair(p, fmt):
         return "-" if p is None else f"{fmt(p[0])} / {fmt(p[1])}"
@@ -112,7 +185,7 @@ def _cells(row: CrossvalRow) -> list[str]:
     return [row.workload, str(row.seq_len), row.mapping, row.cascade,
             "-" if row.analytical_cycles is None else f"{row.analytical_cycles:,.0f}",
             "-" if row.simulated_cycles is None else f"{row.simulated_cycles:,.0f}",
-            "-" if diff is None else f"{diff:+.2%}", "-",
+            "-" if diff is None else f"{diff:+.2%}", "n/a",
             pair(row.util_2d, lambda v: f"{v:.3f}"), pair(row.util_1d, lambda v: f"{v:.3f}"),
             pair(row.dram_bytes, lambda v: f"{v:.4g}"),
             "-" if row.extrapolation_exact is None else ("exact" if row.extrapolation_exact else "approx"),
@@ -123,23 +196,38 @@ HEADERS = ["workload", "seq", "mapping", "cascade", "analytical cycles", "simula
            "util 2D ana/sim", "util 1D ana/sim", "DRAM B ana/sim", "extrapolation", "explanation"]
 
 
-def to_markdown(rows: list[CrossvalRow]) -> str:
+def to_markdown(rows: list[CrossvalRow], rtl: list[RtlRow] | None = None) -> str:
     out = ["# Cross-validation: analytical model vs cycle-level simulator", "",
            "Architecture `fusemax-cloud`; simulator: 4 instances and 5 iterations of the longest loop simulated, "
-           "the rest extrapolated (exact when the periods repeat). RTL: not configured in this report.", "",
+           "the rest extrapolated (exact when the periods repeat). The RTL column is filled where the generated core "
+           "runs the point: the core is a small FuseMax-style array, so its points are the verify cases below.", "",
            "| " + " | ".join(HEADERS) + " |", "|" + "---|" * len(HEADERS)]
     out += ["| " + " | ".join(c.replace("|", "\\|") for c in _cells(r)) + " |" for r in rows]
+    if rtl:
+        out += ["", "## Simulator vs RTL", "",
+                "The simulator configured as the generated core (`einloom.sim.rtl_core`), per `einloom verify` "
+                "case; RTL cycles: the core's cycle formula, which the cocotb testbench asserts equal to the "
+                "measured count on every unstalled case; output: the simulator's functional run against the "
+                "golden model, which the RTL matches bit for bit.", "",
+                "| " + " | ".join(RTL_HEADERS) + " |", "|" + "---|" * len(RTL_HEADERS)]
+        out += ["| " + " | ".join(_rtl_cells(r)) + " |" for r in rtl]
     return "\n".join(out) + "\n"
 
 
-def to_html(rows: list[CrossvalRow], plot_name: str | None) -> str:
+def to_html(rows: list[CrossvalRow], plot_name: str | None, rtl: list[RtlRow] | None = None) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in HEADERS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _cells(r)) + "</tr>" for r in rows)
     img = f'<p><img src="{html.escape(plot_name)}" alt="simulated vs analytical latency"></p>' if plot_name else ""
+    rtl_table = ""
+    if rtl:
+        rhead = "".join(f"<th>{html.escape(h)}</th>" for h in RTL_HEADERS)
+        rbody = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in _rtl_cells(r)) + "</tr>"
+                        for r in rtl)
+        rtl_table = f"<h2>Simulator vs RTL</h2><table><tr>{rhead}</tr>{rbody}</table>"
     return ("<!doctype html><html><head><meta charset='utf-8'><title>einloom cross-validation</title>"
             "<style>body{font-family:sans-serif}td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px}"
             "table{border-collapse:collapse}</style></head><body><h1>Cross-validation: analytical vs simulator</h1>"
-            f"{img}<table><tr>{head}</tr>{body}</table></body></html>\n")
+            f"{img}<table><tr>{head}</tr>{body}</table>{rtl_table}</body></html>\n")
 
 
 def plot(rows: list[CrossvalRow], path: Path) -> Path:
@@ -162,13 +250,15 @@ def plot(rows: list[CrossvalRow], path: Path) -> Path:
     return path
 
 
-def write_report(rows: list[CrossvalRow], out_dir: Path) -> dict[str, Path]:
-    """Write crossval.md, crossval.html, crossval.png and crossval.json into ``out_dir``."""
+def write_report(rows: list[CrossvalRow], out_dir: Path, rtl: list[RtlRow] | None = None) -> dict[str, Path]:
+    """Write crossval.md, crossval.html, crossval.png and crossval.json (``{"points", "rtl"}``) into
+    ``out_dir``."""
     out_dir.mkdir(parents=True, exist_ok=True)
     png = plot(rows, out_dir / "crossval.png")
     paths = {"markdown": out_dir / "crossval.md", "html": out_dir / "crossval.html", "plot": png,
              "json": out_dir / "crossval.json"}
-    paths["markdown"].write_text(to_markdown(rows))
-    paths["html"].write_text(to_html(rows, png.name))
-    paths["json"].write_text(json.dumps([{**asdict(r), "difference": r.difference} for r in rows], indent=1))
+    paths["markdown"].write_text(to_markdown(rows, rtl))
+    paths["html"].write_text(to_html(rows, png.name, rtl))
+    paths["json"].write_text(json.dumps({"points": [{**asdict(r), "difference": r.difference} for r in rows],
+                                         "rtl": [asdict(r) for r in rtl or []]}, indent=1))
     return paths

@@ -71,7 +71,7 @@ def test_cli_sim_json(capsys):
     (["--seq-len", "0"], "--seq-len"), (["--window", "-1"], "--window"), (["--instances", "0"], "--instances"),
     (["--slice", "0"], "--slice"), (["--batch", "0"], "--batch"), (["--dram-latency", "-5"], "--dram-latency"),
     (["--dram-latency", "inf"], "--dram-latency"), (["--functional", "int99"], "--functional"),
-    (["--mapping", "no-such-mapping.yaml"], "no-such-mapping.yaml")])
+    (["--mapping", "no-such-mapping.yaml"], "no-such-mapping.yaml"), (["--serial-folds"], "--serial-folds")])
 def test_cli_sim_bad_flags_one_line_exit_2(flags, needle, capsys):
     from einloom.cli import main
     try:
