@@ -77,10 +77,12 @@ def test_sim_skips_exactly_the_empty_tiles_and_agrees(name, M, P, params):
             assert sim.executed_points.get(e, 0.0) == pytest.approx(se.points * se.executed_fraction), e
     # DRAM: the simulator loads a K/V tile only for a non-empty tile whose key index changed (Timeloop's
     # reuse rule over the tiles that run), Q only for a query tile with a non-empty tile; the evaluator
-    # counts the dense traffic (every tile) and so is pessimistic on a masked cascade
+    # moves K and V once per non-empty (key, query) DRAM tile and Q once per query tile, so it can only
+    # miss the simulator's reuse of the same key tile across two query tiles
     assert sim.dram_read_bytes == pytest.approx(TILE_BYTES * _hand_loads(want, M, P))
     assert sim.dram_write_bytes == pytest.approx(ana.to_dict()["dram_write_bytes"])
-    assert ana.to_dict()["dram_read_bytes"] == pytest.approx(TILE_BYTES * (P // T) * (1 + 2 * -(-M // T)))
+    assert ana.to_dict()["dram_read_bytes"] == pytest.approx(TILE_BYTES * (P // T + 2 * len(want)))
+    assert sim.dram_read_bytes <= ana.to_dict()["dram_read_bytes"]
     # everything but the DRAM fills equals the evaluator's: compute, register files, buffer reads
     fills = (ana.to_dict()["dram_read_bytes"] - sim.dram_read_bytes) / 2        # values (fp16)
     assert sim.actions["global_buffer.write_values"] == pytest.approx(ana.actions["global_buffer.write_values"] - fills)
@@ -127,12 +129,13 @@ def test_latency_within_5_percent(name, M, P, params):
 
 @pytest.mark.parametrize("name,params", [("sliding-window", {"window": 20}),
                                          ("sinks-window", {"window": 20, "sinks": 4})])
-def test_window_dram_bound_the_evaluator_counts_dense_traffic(name, params):
-    """At 128 x 128 a window leaves most tiles empty: the simulator loads only the tiles that run and
-    finishes 33-41% before the evaluator, whose DRAM time counts every tile (a known pessimism of the
-    analytical model on masked cascades: its DRAM traffic is the dense one)."""
+def test_window_dram_follows_the_tiles_that_run(name, params):
+    """At 128 x 128 a window leaves most tiles empty: the simulator and the evaluator both move only
+    the tiles that run (the evaluator: K and V once per non-empty tile), within the simulator's reuse
+    of a key tile across consecutive query tiles (measured: 12,288 vs 12,352 B; 13,952 vs 14,016 B),
+    and agree on latency (measured: simulator +7.2% and +1.6%)."""
     sim, ana = _pair(name, 128, 128, params)
-    assert sim.dram_bytes < 0.6 * ana.dram_bytes
-    assert sim.latency_cycles < 0.7 * ana.latency_cycles
-    dense_dram_cycles = ana.dram_bytes / 10.0                          # 10 bytes per cycle
-    assert ana.latency_cycles == pytest.approx(dense_dram_cycles, rel=0.02)
+    dense = TILE_BYTES * (128 // T) * (1 + 2 * (128 // T))
+    assert ana.dram_read_bytes < 0.6 * dense
+    assert sim.dram_read_bytes <= ana.dram_read_bytes <= 1.05 * sim.dram_read_bytes
+    assert sim.latency_cycles == pytest.approx(ana.latency_cycles, rel=0.1)
