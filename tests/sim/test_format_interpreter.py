@@ -218,3 +218,14 @@ def test_absent_outputs_and_final_iterates():
     res = run_in_format(cascade, arith_for(fmt), codes, {"M0": 4}, keep_intermediates=True)
     assert np.all(res.codes["AV"][:, :4] == 0) and np.all(res.codes["AV"][:, 4:] != 0)
     assert res.intermediates["RNV"].shape[0] == 3            # M1 + 1 iterates of 2 tiles
+
+
+@pytest.mark.parametrize("arch", RTL_ARCHS)
+def test_golden_attention_bit_identical_random_shapes(arch):
+    """20 random (P, M, causal, spread) draws per RTL configuration, shapes up to 3 tiles past M."""
+    cfg = RtlConfig.from_yaml(ARCHS / f"{arch}.yaml")
+    rng = np.random.default_rng(sum(map(ord, arch)))
+    for _ in range(20):
+        p, m = int(rng.integers(1, 24)), int(rng.integers(1, 3 * cfg.rows + 3))
+        q, k, v = _draw(cfg.fmt, rng, cfg.head_dim, cfg.value_dim, p, m, float(rng.choice([0.5, 1.0, 4.0])))
+        _assert_same(cfg.fmt, q, k, v, cfg.rows, bool(rng.integers(2)))
