@@ -21,7 +21,7 @@ from functools import lru_cache
 import numpy as np
 
 from einloom.sim.formats.arith import arith_for
-from einloom.sim.formats.base import AttentionTrace, NumberFormat, attention_mask
+from einloom.sim.formats.base import AttentionTrace, NumberFormat, attention_inputs, attention_mask
 
 RTL_ATTENTION = """\
 name: rtl-1pass{suffix}
@@ -98,12 +98,8 @@ def golden_attention(fmt: NumberFormat, q: np.ndarray, k: np.ndarray, v: np.ndar
         ``trace.recip`` entry is 0; its running state is meaningless, as in the hardware).
     """
     from einloom.sim.formats.interpret import run_in_format
-    q = np.asarray(q, dtype=np.int64)
-    k = np.asarray(k, dtype=np.int64)
-    v = np.asarray(v, dtype=np.int64)
-    (e_dim, p_dim), (e2, m_dim), (f_dim, m2) = q.shape, k.shape, v.shape
-    if e2 != e_dim or m2 != m_dim:
-        raise ValueError(f"shape mismatch: Q {q.shape}, K {k.shape}, V {v.shape}")
+    q, k, v = attention_inputs(q, k, v)
+    (_, p_dim), (_, m_dim), (f_dim, _) = q.shape, k.shape, v.shape
     if tile_m < 1:
         raise ValueError(f"tile_m must be at least 1, got {tile_m}")
     arith = arith_for(fmt)

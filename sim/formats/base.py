@@ -154,35 +154,22 @@ def attention_mask(m: int, p: int, causal: bool) -> np.ndarray:
     return valid
 
 
+def attention_inputs(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Q [E, P], K [E, M], V [F, M] as int64 codes; ``ValueError`` when E or M disagree."""
+    q, k, v = (np.asarray(x, dtype=np.int64) for x in (q, k, v))
+    if k.shape[0] != q.shape[0] or v.shape[1] != k.shape[1]:
+        raise ValueError(f"shape mismatch: Q {q.shape}, K {k.shape}, V {v.shape}")
+    return q, k, v
+
+
 def golden_attention_loop(fmt: NumberFormat, q: np.ndarray, k: np.ndarray, v: np.ndarray, *, tile_m: int,
                      causal: bool = False, trace: bool = False
                      ) -> tuple[np.ndarray, AttentionTrace | None]:
-    """The hand-coded hardware-order loop of 1-pass attention (kept as the oracle that the cascade form,
-    :func:`einloom.sim.formats.attention.golden_attention`, is tested bit-identical against).
-
-    Parameters
-    ----------
-    q, k, v : np.ndarray
-        Input codes (int64) with shapes [E, P], [E, M], [F, M] (the cascade's rank order).
-    tile_m : int
-        Keys per tile (M0; the 2D array's row count).  M need not be a multiple of it.
-    causal : bool
-        Hide key m from query p when m > p + M - P (bottom-right aligned, :func:`attention_mask`).
-
-    Returns
-    -------
-    (AV, trace)
-        AV output codes [F, P]; a :class:`AttentionTrace` when ``trace`` is true.  A query that
-        sees no key (causal with P > M) gets ``output_zero``; its ``trace.recip`` entry is 0.
-    """
-    q = np.asarray(q, dtype=np.int64)
-    k = np.asarray(k, dtype=np.int64)
-    v = np.asarray(v, dtype=np.int64)
-    e_dim, p_dim = q.shape
-    e2, m_dim = k.shape
-    f_dim, m2 = v.shape
-    if e2 != e_dim or m2 != m_dim:
-        raise ValueError(f"shape mismatch: Q {q.shape}, K {k.shape}, V {v.shape}")
+    """The hand-coded hardware-order loop of 1-pass attention, with the parameters and result of
+    :func:`einloom.sim.formats.attention.golden_attention`; kept as the oracle that the cascade form
+    is tested bit-identical against (``tests/sim/test_format_interpreter.py``)."""
+    q, k, v = attention_inputs(q, k, v)
+    (e_dim, p_dim), (_, m_dim), (f_dim, _) = q.shape, k.shape, v.shape
     valid_all = attention_mask(m_dim, p_dim, causal)
     tr = AttentionTrace() if trace else None
     rm = rd = rnv = None

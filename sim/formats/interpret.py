@@ -33,9 +33,9 @@ from typing import Sequence
 import numpy as np
 
 from einloom.einsum import operators
-from einloom.einsum.cascade import Cascade, Einsum, rank_of
+from einloom.einsum.cascade import Cascade, rank_of
 from einloom.einsum.expr import BinOp, Call, Expr, Num, Reduce
-from einloom.einsum.interpret import Interpreter, Val, _align, _product_factors, input_sizes
+from einloom.einsum.interpret import Interpreter, Val, _align, _product_factors, input_sizes, merge_absent
 from einloom.einsum.ranks import resolve
 from einloom.base.errors import Location, SpecError
 from einloom.sim.formats.arith.base import Arith
@@ -88,52 +88,8 @@ class FormatInterpreter(Interpreter):
     def allocate(self, tensor: str) -> None:
         self.store[tensor] = (self.arith.fill(self.shape_of(tensor)), None)
 
-    def initialise(self, init) -> None:
-        decl = self.cascade.tensors[init.tensor]
-        other = tuple(r.lower() for r in decl.ranks if r != decl.iterative_rank)
-        self.order = other
-        value = self.eval(init.value, {})
-        value = Val(self._fmt(value), value.vars, value.valid)
-        data = np.broadcast_to(_align(value.data, value.vars, other), [self.sizes[v.upper()] for v in other])
-        index = tuple(0 if r == decl.iterative_rank else slice(None) for r in decl.ranks)
-        stored, valid = self.store[init.tensor]
-        stored[index] = data
-        if value.valid is not None:
-            valid = self._valid_array(init.tensor, valid)
-            valid[index] = np.broadcast_to(_align(value.valid, value.vars, other), data.shape)
-            self.store[init.tensor] = (stored, valid)
-
-    def evaluate_einsum(self, einsum: Einsum, fixed: dict[str, int]) -> None:
-        self.order = tuple(v for v in einsum.iteration_vars if v not in fixed)
-        expr = einsum.expr
-        if einsum.implicit_vars:
-            expr = Reduce("sum", einsum.implicit_vars, expr)
-        value = self.eval(expr, fixed)
-        value = Val(self._fmt(value), value.vars, value.valid)
-        out_vars = tuple(v for v in einsum.output_vars if v not in fixed)
-        shape = tuple(self.sizes[rank_of(v)] for v in out_vars)
-        data = np.broadcast_to(_align(value.data, value.vars, out_vars), shape)
-        index = []
-        for var in einsum.output_vars:
-            if var == einsum.iterative_var:
-                index.append(fixed[var] + 1 if var in fixed else slice(1, None))
-            elif var in fixed:
-                index.append(fixed[var])
-            else:
-                index.append(slice(None))
-        index = tuple(index)
-        if einsum.name not in self.store:
-            self.allocate(einsum.name)
-        stored, valid = self.store[einsum.name]
-        stored[index] = data
-        if value.valid is not None:
-            mask = np.broadcast_to(_align(value.valid, value.vars, out_vars), shape)
-            if not mask.all():
-                valid = self._valid_array(einsum.name, valid)
-                valid[index] = mask
-        elif valid is not None:
-            valid[index] = True
-        self.store[einsum.name] = (stored, valid)
+    def stored_value(self, value: Val) -> Val:
+        return Val(self._fmt(value), value.vars, value.valid)
 
     # ------------------------------------------------------------------ eval
     def eval(self, expr: Expr, fixed: dict[str, int]) -> Val:
@@ -152,20 +108,8 @@ class FormatInterpreter(Interpreter):
             return super().combine(op, vals, logical)
         want = self.union_vars(vals)
         datas = [_align(self._fmt(v), v.vars, want) for v in vals]
-        valids = [None if v.valid is None else _align(v.valid, v.vars, want) for v in vals]
-        valid = None
-        if any(m is not None for m in valids):
-            if op.merge == "union":
-                ident = self.arith.const(op.identity)
-                datas = [d if m is None else np.where(m, d, ident) for d, m in zip(datas, valids)]
-                if all(m is not None for m in valids):
-                    valid = valids[0]
-                    for m in valids[1:]:
-                        valid = valid | m
-            else:
-                for m in valids:
-                    if m is not None:
-                        valid = m if valid is None else valid & m
+        identity = self.arith.const(op.identity) if op.merge == "union" else None
+        datas, valid = merge_absent(op, vals, want, datas, identity)
         if op.name in _CMP:
             data = self.arith.compare(op.name, *datas)
         elif op.name in _MAP:
