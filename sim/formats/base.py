@@ -169,7 +169,7 @@ def golden_attention_loop(fmt: NumberFormat, q: np.ndarray, k: np.ndarray, v: np
     :func:`einloom.sim.formats.attention.golden_attention`; kept as the oracle that the cascade form
     is tested bit-identical against (``tests/sim/test_format_interpreter.py``)."""
     q, k, v = attention_inputs(q, k, v)
-    (e_dim, p_dim), (_, m_dim), (f_dim, _) = q.shape, k.shape, v.shape
+    (_, p_dim), (_, m_dim), (f_dim, _) = q.shape, k.shape, v.shape
     valid_all = attention_mask(m_dim, p_dim, causal)
     tr = AttentionTrace() if trace else None
     rm = rd = rnv = None

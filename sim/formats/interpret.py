@@ -34,7 +34,7 @@ import numpy as np
 
 from einloom.einsum import operators
 from einloom.einsum.cascade import Cascade, rank_of
-from einloom.einsum.expr import BinOp, Call, Expr, Num, Reduce
+from einloom.einsum.expr import BinOp, Call, Expr, Reduce
 from einloom.einsum.interpret import Interpreter, Val, _align, _product_factors, input_sizes, merge_absent
 from einloom.einsum.ranks import resolve
 from einloom.base.errors import Location, SpecError

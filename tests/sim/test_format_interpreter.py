@@ -229,3 +229,18 @@ def test_golden_attention_bit_identical_random_shapes(arch):
         p, m = int(rng.integers(1, 24)), int(rng.integers(1, 3 * cfg.rows + 3))
         q, k, v = _draw(cfg.fmt, rng, cfg.head_dim, cfg.value_dim, p, m, float(rng.choice([0.5, 1.0, 4.0])))
         _assert_same(cfg.fmt, q, k, v, cfg.rows, bool(rng.integers(2)))
+
+
+def test_cli_sim_functional_in_a_format_runs_any_cascade(capsys):
+    # softmax-3pass is not the RTL's 1-pass cascade: a format run goes through the format interpreter in
+    # the schedule's loop order (it used to be refused for anything but Q/K/V 1-pass attention)
+    import json
+
+    from einloom.cli import main
+    rc = main(["sim", "softmax-3pass", "--arch", "fusemax-cloud", "--workload", "bert", "--seq-len", "128",
+               "--batch", "1", "--json", "--functional", "int8"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)["functional"]
+    assert out["format"] == "int8" and out["outputs"] == 64 * 128
+    assert 0 < out["max_abs_error"] < 5e-3
+    assert set(out["loop_order"]) >= {"P", "M", "E"}
