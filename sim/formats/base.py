@@ -1,10 +1,17 @@
-"""The common interface of a number format, and the hardware-order attention skeleton.
+"""The common interface of a number format, and the hand-coded hardware-order attention loop (the oracle).
 
 A number format (fixed point, bf16, ...) is a :class:`NumberFormat`: it quantizes real values to the
-integer codes the hardware carries, and it implements, bit for bit, the handful of primitive operations
-that the attention datapath (rtl/) is built from.  :func:`golden_attention_loop` composes those primitives in
-exactly the order the hardware does (``einloom.rtl``), so a format only has to model its arithmetic
-units; the schedule (tiling over keys, running max, masks, deferred division) is shared.
+integer codes the hardware carries.  Its arithmetic as op-class primitives (add, mul, mac, max, exp,
+recip, div, cmp/select, log, each with its rounding rule) is an :class:`einloom.sim.formats.arith.Arith`
+(``arith.arith_for(fmt)``); the golden output of any cascade is the format interpreter
+(:mod:`einloom.sim.formats.interpret`) running it on those primitives, and
+:func:`einloom.sim.formats.attention.golden_attention` is the hand-written core's case of it.
+
+The methods below model the hand-written core's *compound units* (``exp_diff`` = subtract, scale and
+exp; ``rescale_add``; ``column_mac``; ...), bit for bit: the unit testbenches (``rtl/tb/units_tb.py``)
+check the RTL units against them, and :func:`golden_attention_loop` composes them in exactly the order
+the hardware does -- the former golden model, kept as the oracle that the cascade form is tested
+bit-identical against.
 
 Every array passed between primitives holds the format's *internal codes* as ``np.int64`` (two's
 complement values for fixed point; raw bit patterns for a float format).  ``None`` never appears: masks
