@@ -65,6 +65,27 @@ def _align(data: np.ndarray, have: tuple[str, ...], want: tuple[str, ...]) -> np
     return data.reshape(shape)
 
 
+def merge_absent(op: operators.MapOperator, vals: list[Val], want: tuple[str, ...], datas: list[np.ndarray],
+                 identity) -> tuple[list[np.ndarray], np.ndarray | None]:
+    """Operands and validity of ``op`` applied to ``vals`` (aligned ``datas`` over ``want``): a union
+    operator reads an absent operand as ``identity`` and is absent where all are; any other operator
+    is absent where any operand is."""
+    valids = [None if v.valid is None else _align(v.valid, v.vars, want) for v in vals]
+    valid = None
+    if any(m is not None for m in valids):
+        if op.merge == "union":
+            datas = [d if m is None else np.where(m, d, identity) for d, m in zip(datas, valids)]
+            if all(m is not None for m in valids):
+                valid = valids[0]
+                for m in valids[1:]:
+                    valid = valid | m
+        else:
+            for m in valids:
+                if m is not None:
+                    valid = m if valid is None else valid & m
+    return datas, valid
+
+
 def _product_factors(expr: Expr) -> list[Expr]:
     if isinstance(expr, BinOp) and expr.op == "*":
         return _product_factors(expr.left) + _product_factors(expr.right)
@@ -216,7 +237,7 @@ class Interpreter:
         decl = self.cascade.tensors[init.tensor]
         other = tuple(r.lower() for r in decl.ranks if r != decl.iterative_rank)
         self.order = other
-        value = self.eval(init.value, {})
+        value = self.stored_value(self.eval(init.value, {}))
         data = np.broadcast_to(_align(value.data, value.vars, other), [self.sizes[v.upper()] for v in other])
         index = tuple(0 if r == decl.iterative_rank else slice(None) for r in decl.ranks)
         stored, valid = self.store[init.tensor]
@@ -225,6 +246,12 @@ class Interpreter:
             valid = self._valid_array(init.tensor, valid)
             valid[index] = np.broadcast_to(_align(value.valid, value.vars, other), data.shape)
             self.store[init.tensor] = (stored, valid)
+
+    def stored_value(self, value: Val) -> Val:
+        """``value`` as a tensor stores it (booleans as 0/1); a number-format interpreter converts here."""
+        if value.data.dtype == bool:
+            return Val(value.data.astype(float), value.vars, value.valid)
+        return value
 
     def _valid_array(self, tensor: str, valid: np.ndarray | None) -> np.ndarray:
         if valid is None:
@@ -236,12 +263,10 @@ class Interpreter:
         expr = einsum.expr
         if einsum.implicit_vars:
             expr = Reduce("sum", einsum.implicit_vars, expr)
-        value = self.eval(expr, fixed)
+        value = self.stored_value(self.eval(expr, fixed))
         out_vars = tuple(v for v in einsum.output_vars if v not in fixed)
         shape = tuple(self.sizes[rank_of(v)] for v in out_vars)
         data = np.broadcast_to(_align(value.data, value.vars, out_vars), shape)
-        if data.dtype == bool:
-            data = data.astype(float)
         decl = self.cascade.tensors[einsum.name]
         index = []
         for var in einsum.output_vars:
@@ -312,19 +337,7 @@ class Interpreter:
             datas = [d.astype(bool) if d.dtype != bool else d for d in datas]
         else:
             datas = [d.astype(float) if d.dtype == bool else d for d in datas]
-        valids = [None if v.valid is None else _align(v.valid, v.vars, want) for v in vals]
-        valid = None
-        if any(m is not None for m in valids):
-            if op.merge == "union":
-                datas = [d if m is None else np.where(m, d, op.identity) for d, m in zip(datas, valids)]
-                if all(m is not None for m in valids):
-                    valid = valids[0]
-                    for m in valids[1:]:
-                        valid = valid | m
-            else:
-                for m in valids:
-                    if m is not None:
-                        valid = m if valid is None else valid & m
+        datas, valid = merge_absent(op, vals, want, datas, op.identity)
         with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
             data = np.asarray(op.function(*datas))
         return Val(data, want, valid)

@@ -3,10 +3,10 @@
 * ``fp64`` -- the cascade interpreter runs tile by tile in the schedule's order over the query rank's
   tiles (each tile of the outermost loops over a rank of the output that no Einsum reduces, e.g. the
   P tiles of FuseMax's GLB loop), and the assembled outputs are compared with one whole-cascade run.
-* a number format (``int8``, ``int16``, ``bf16`` or ``fixed``/``bf16`` kinds) -- the golden model of
-  :mod:`einloom.sim.formats` runs the 1-pass attention with the schedule's key tile (the spatial
-  factor of the partitioned key rank) in the schedule's M1 order; compared with float64.  Only
-  attention cascades with inputs ``[E, P], [E, M], [F, M]`` are supported in a number format.
+* a number format (``int8``, ``int16``, ``bf16`` or ``fixed``/``bf16`` kinds) -- the format
+  interpreter (:func:`einloom.sim.formats.interpret.run_in_format`) runs the cascade, any cascade, on
+  the format's op-class primitives with its reductions chained in the schedule's loop order; compared
+  with the float64 interpreter on the same quantized inputs.
 
 Limits: sizes up to 2**22 elements per tensor (a functional run is for checking, not for full
 workloads).
@@ -86,25 +86,21 @@ def _tiled_fp64(schedule, cascade, inputs, sizes, reference, out_name) -> dict[s
 
 def _format_run(schedule, cascade, inputs, sizes, reference, spec, mode) -> dict[str, Any]:
     from einloom.sim.formats import FormatSpecError, make_format
-    from einloom.sim.formats.base import golden_attention
-    names = list(cascade.inputs)
-    shapes = [cascade.tensors[n].ranks for n in names]
-    if len(names) != 3 or len(shapes[0]) != 2 or len(shapes[1]) != 2 or len(shapes[2]) != 2:
-        raise EinloomError(f"--functional {mode}: the number-format golden model runs attention with inputs "
-                           f"Q[E,P], K[E,M], V[F,M]; {cascade.name} has {', '.join(names)}",
-                           hint="use --functional fp64 for this cascade")
-    q, k, v = (inputs[n] for n in names)
-    rm = schedule.resolved
-    key_rank = shapes[1][1]
-    partition = next((r for r in rm.view.sizes if r != key_rank and rm.view.roots.get(r) ==
-                      frozenset({key_rank}) and rm.factor("spatial", r) > 1), None)
-    tile_m = rm.factor("spatial", partition) if partition else rm.factor("spatial", key_rank)
-    try:
-        fmt = make_format(spec, head_dim=q.shape[0], max_keys=max(k.shape[1], 1))
+    from einloom.sim.formats.arith import arith_for
+    from einloom.sim.formats.interpret import run_in_format, schedule_loop_order
+    try:  # head_dim/max_keys only size the RTL's accumulators here; the cascade's params give the scale
+        fmt = make_format(spec, head_dim=16, max_keys=256)
     except FormatSpecError as err:
         raise EinloomError(f"--functional {mode}: {err}",
                            hint="formats: fp64, " + ", ".join(PRESETS) + " or a kind of sim.formats") from None
-    codes, _ = golden_attention(fmt, fmt.quantize(q), fmt.quantize(k), fmt.quantize(v), tile_m=int(tile_m))
-    got = fmt.output_to_float(codes)
-    err = float(np.max(np.abs(got - reference)))
-    return {"format": mode, "outputs": int(got.size), "max_abs_error": err, "tile_m": int(tile_m)}
+    codes = {n: fmt.quantize(v) for n, v in inputs.items()}
+    # float64 of the quantized inputs: the comparison counts the arithmetic, not the input rounding
+    from einloom.einsum.interpret import run_cascade as _run
+    out_name = cascade.outputs[0]
+    reference = _run(cascade, {n: fmt.dequantize(c) for n, c in codes.items()}, sizes).outputs[out_name]
+    order = schedule_loop_order(schedule)
+    result = run_in_format(cascade, arith_for(fmt), codes, sizes, loop_order=order)
+    got = fmt.output_to_float(result.codes[out_name])
+    ok = np.isfinite(reference)
+    err = float(np.max(np.abs(got - reference)[ok])) if ok.any() else 0.0
+    return {"format": mode, "outputs": int(got.size), "max_abs_error": err, "loop_order": list(order)}

@@ -4,9 +4,10 @@
 (fixed.py) is two's-complement fixed point; a float format (bf16.py) plugs in the same way.
 """
 from einloom.sim.formats.base import (  # noqa: F401
-    AttentionTrace, NumberFormat, attention_mask, float_attention, golden_attention,
+    AttentionTrace, NumberFormat, attention_mask, float_attention,
 )
 from einloom.sim.formats.fixed import FixedFormat, FixedParams  # noqa: F401
+from einloom.sim.formats.attention import golden_attention  # noqa: F401,E402
 
 from typing import Any, Callable  # noqa: E402
 

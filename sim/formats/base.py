@@ -1,10 +1,17 @@
-"""The common interface of a number format, and the hardware-order attention skeleton.
+"""The common interface of a number format, and the hand-coded hardware-order attention loop (the oracle).
 
 A number format (fixed point, bf16, ...) is a :class:`NumberFormat`: it quantizes real values to the
-integer codes the hardware carries, and it implements, bit for bit, the handful of primitive operations
-that the attention datapath (rtl/) is built from.  :func:`golden_attention` composes those primitives in
-exactly the order the hardware does (``einloom.rtl``), so a format only has to model its arithmetic
-units; the schedule (tiling over keys, running max, masks, deferred division) is shared.
+integer codes the hardware carries.  Its arithmetic as op-class primitives (add, mul, mac, max, exp,
+recip, div, cmp/select, log, each with its rounding rule) is an :class:`einloom.sim.formats.arith.Arith`
+(``arith.arith_for(fmt)``); the golden output of any cascade is the format interpreter
+(:mod:`einloom.sim.formats.interpret`) running it on those primitives, and
+:func:`einloom.sim.formats.attention.golden_attention` is the hand-written core's case of it.
+
+The methods below model the hand-written core's *compound units* (``exp_diff`` = subtract, scale and
+exp; ``rescale_add``; ``column_mac``; ...), bit for bit: the unit testbenches (``rtl/tb/units_tb.py``)
+check the RTL units against them, and :func:`golden_attention_loop` composes them in exactly the order
+the hardware does -- the former golden model, kept as the oracle that the cascade form is tested
+bit-identical against.
 
 Every array passed between primitives holds the format's *internal codes* as ``np.int64`` (two's
 complement values for fixed point; raw bit patterns for a float format).  ``None`` never appears: masks
@@ -154,34 +161,22 @@ def attention_mask(m: int, p: int, causal: bool) -> np.ndarray:
     return valid
 
 
-def golden_attention(fmt: NumberFormat, q: np.ndarray, k: np.ndarray, v: np.ndarray, *, tile_m: int,
+def attention_inputs(q: np.ndarray, k: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Q [E, P], K [E, M], V [F, M] as int64 codes; ``ValueError`` when E or M disagree."""
+    q, k, v = (np.asarray(x, dtype=np.int64) for x in (q, k, v))
+    if k.shape[0] != q.shape[0] or v.shape[1] != k.shape[1]:
+        raise ValueError(f"shape mismatch: Q {q.shape}, K {k.shape}, V {v.shape}")
+    return q, k, v
+
+
+def golden_attention_loop(fmt: NumberFormat, q: np.ndarray, k: np.ndarray, v: np.ndarray, *, tile_m: int,
                      causal: bool = False, trace: bool = False
                      ) -> tuple[np.ndarray, AttentionTrace | None]:
-    """Bit-exact model of the hardware's 1-pass attention.
-
-    Parameters
-    ----------
-    q, k, v : np.ndarray
-        Input codes (int64) with shapes [E, P], [E, M], [F, M] (the cascade's rank order).
-    tile_m : int
-        Keys per tile (M0; the 2D array's row count).  M need not be a multiple of it.
-    causal : bool
-        Hide key m from query p when m > p + M - P (bottom-right aligned, :func:`attention_mask`).
-
-    Returns
-    -------
-    (AV, trace)
-        AV output codes [F, P]; a :class:`AttentionTrace` when ``trace`` is true.  A query that
-        sees no key (causal with P > M) gets ``output_zero``; its ``trace.recip`` entry is 0.
-    """
-    q = np.asarray(q, dtype=np.int64)
-    k = np.asarray(k, dtype=np.int64)
-    v = np.asarray(v, dtype=np.int64)
-    e_dim, p_dim = q.shape
-    e2, m_dim = k.shape
-    f_dim, m2 = v.shape
-    if e2 != e_dim or m2 != m_dim:
-        raise ValueError(f"shape mismatch: Q {q.shape}, K {k.shape}, V {v.shape}")
+    """The hand-coded hardware-order loop of 1-pass attention, with the parameters and result of
+    :func:`einloom.sim.formats.attention.golden_attention`; kept as the oracle that the cascade form
+    is tested bit-identical against (``tests/sim/test_format_interpreter.py``)."""
+    q, k, v = attention_inputs(q, k, v)
+    (_, p_dim), (_, m_dim), (f_dim, _) = q.shape, k.shape, v.shape
     valid_all = attention_mask(m_dim, p_dim, causal)
     tr = AttentionTrace() if trace else None
     rm = rd = rnv = None
@@ -251,3 +246,12 @@ def float_attention(q: np.ndarray, k: np.ndarray, v: np.ndarray, *, scale: float
     w = np.exp(s)                                              # 0 where masked
     w /= np.where(seen, w.sum(axis=0), 1.0)[None, :]
     return v @ w
+
+
+def __getattr__(name: str):
+    # ``golden_attention`` lives in einloom.sim.formats.attention (it needs the format interpreter);
+    # importing it from here keeps working
+    if name == "golden_attention":
+        from einloom.sim.formats.attention import golden_attention
+        return golden_attention
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

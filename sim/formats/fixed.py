@@ -52,9 +52,8 @@ from typing import Any
 
 import numpy as np
 
-from einloom.sim.formats.base import NumberFormat, float_attention, golden_attention
-
-LOG2E = 1.4426950408889634
+from einloom.sim.formats.arith.fixed import LOG2E, exp2_lut, exp_lut_table, recip_lut_table, recip_nr
+from einloom.sim.formats.base import NumberFormat, float_attention
 
 
 @dataclass(frozen=True)
@@ -105,12 +104,8 @@ class FixedFormat(NumberFormat):
         self.scale_value = 1.0 / math.sqrt(head_dim) if scale else 1.0
         self.exp_const = int(round(LOG2E * self.scale_value * (1 << p.scale_bits)))
         self.exp_shift = p.scale_bits + 2 * p.frac_bits - p.exp_frac_bits
-        j = np.arange(1 << p.exp_frac_bits)
-        self.exp_lut = np.round((1 << p.prob_bits) * np.exp2(-j / (1 << p.exp_frac_bits))).astype(np.int64)
-        n, lb = p.recip_bits, p.recip_lut_bits
-        idx = np.arange(1 << lb)
-        self.recip_lut = np.round(2.0 ** (2 * n - 1) / (2.0 ** (n - 1) + (idx + 0.5) * 2.0 ** (n - 1 - lb))
-                                  ).astype(np.int64)
+        self.exp_lut = exp_lut_table(p.exp_frac_bits, p.prob_bits)
+        self.recip_lut = recip_lut_table(p.recip_bits, p.recip_lut_bits)
 
     # ---- parameter checks -------------------------------------------------------------------
     def validate(self) -> list[str]:
@@ -201,11 +196,7 @@ class FixedFormat(NumberFormat):
         d = np.asarray(x, dtype=np.int64) - np.asarray(m, dtype=np.int64)
         if np.any(d > 0):
             raise ValueError("exp_diff needs x <= m")
-        u = -((d * self.exp_const) >> self.exp_shift)
-        i = u >> self.p.exp_frac_bits
-        fr = u & ((1 << self.p.exp_frac_bits) - 1)
-        big = i > self.p.prob_bits
-        return np.where(big, 0, self.exp_lut[fr] >> np.where(big, 0, i)).astype(np.int64)
+        return exp2_lut(d, self.exp_const, self.exp_shift, self.p.exp_frac_bits, self.p.prob_bits, self.exp_lut)
 
     def prob_zero(self, shape: tuple[int, ...]) -> np.ndarray:
         return np.zeros(shape, dtype=np.int64)
@@ -226,19 +217,9 @@ class FixedFormat(NumberFormat):
         x = np.asarray(rd, dtype=np.int64)
         if np.any(x < 1):
             raise ValueError("reciprocal needs RD >= 1")
-        n, lb = self.p.recip_bits, self.p.recip_lut_bits
-        s = np.floor(np.log2(x.astype(np.float64))).astype(np.int64)
-        # float log2 can be off by one just below a power of two: correct it exactly
-        s = np.where((np.int64(1) << s) > x, s - 1, s)
-        s = np.where((np.int64(1) << (s + 1)) <= x, s + 1, s)
-        up = (n - 1) - s
-        mant = np.where(up >= 0, x << np.maximum(up, 0), x >> np.maximum(-up, 0))
-        idx = (mant >> (n - 1 - lb)) & ((1 << lb) - 1)
-        y = self.recip_lut[idx]
-        for _ in range(self.p.recip_nr_steps):
-            e = (mant * y) >> (n - 1)
-            y = (y * ((1 << (n + 1)) - e)) >> n
-        return y | (s << (n + 1))
+        p = self.p
+        y, s = recip_nr(x, p.recip_bits, p.recip_lut_bits, p.recip_nr_steps, self.recip_lut)
+        return y | (s << (p.recip_bits + 1))
 
     def split_recip(self, recip: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         n = self.p.recip_bits
@@ -272,6 +253,7 @@ def random_attention_error(fmt: FixedFormat, rng: np.random.Generator, m: int, p
     q = fmt.quantize(rng.normal(0, sd, (e, p)))
     k = fmt.quantize(rng.normal(0, sd, (e, m)))
     v = fmt.quantize(rng.normal(0, 1, (f, m)))
+    from einloom.sim.formats.attention import golden_attention
     av, _ = golden_attention(fmt, q, k, v, tile_m=tile, causal=causal)
     ref = float_attention(fmt.dequantize(q), fmt.dequantize(k), fmt.dequantize(v), scale=fmt.scale_value,
                           causal=causal)
