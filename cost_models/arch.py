@@ -492,10 +492,9 @@ def arch_from_dict(data: Any, linemap: LineMap | None = None, *, file: str | Non
     if isinstance(data, dict) and "rtl" in data:
         missing = [k for k in _TOP_REQUIRED if k not in data]
         if missing:
-            raise r.fail((), f"this file configures only the RTL generator; the cost model also needs "
-                         f"{', '.join(missing)}",
-                         hint="use it with einloom rtl/verify/synth, or add those fields (as in "
-                              "cost_models/presets/fpga-small.yaml) to map cascades onto it")
+            raise r.fail((), f"missing required fields {', '.join(missing)}: one architecture file serves the "
+                         "cost model, the simulator and the RTL generator (its rtl: section holds only the "
+                         "core's own settings)", hint="add them as in examples/archs/rtl-4x4-int8.yaml")
     top = r.mapping(data, (), _TOP_REQUIRED, _TOP_OPTIONAL)
     data_raw = r.mapping(top["data"], ("data",), ("format", "bits"))
     fmt = data_raw["format"]
