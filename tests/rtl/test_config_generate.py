@@ -8,6 +8,7 @@ from einloom.cli import main
 from einloom.einsum.errors import ArchError
 from einloom.rtl import RtlConfig, generate
 from einloom.rtl.tb.runner import lint
+from rtl_archs import line_of, shaped
 
 ARCHS = Path(__file__).resolve().parents[2] / "examples" / "archs"
 GOOD = (ARCHS / "rtl-4x4-int8.yaml").read_text()
@@ -17,23 +18,6 @@ def write(tmp_path, text):
     path = tmp_path / "arch.yaml"
     path.write_text(text)
     return path
-
-
-def line_of(text, fragment):
-    return text[:text.index(fragment)].count("\n") + 1
-
-
-def shaped(rows, cols, e=16, f=16, max_keys=256, max_queries=64):
-    """GOOD with another array and buffer shape, the global buffer and register file made to agree."""
-    q = -(-max_queries // cols) * cols * e
-    kv = -(-max_keys // rows) * rows * (e + f)
-    text = (GOOD.replace("  rows: 4 ", f"  rows: {rows} ").replace("  cols: 4 ", f"  cols: {cols} ")
-            .replace("  width: 4 ", f"  width: {cols} ").replace("head_dim: 16", f"head_dim: {e}")
-            .replace("value_dim: 16", f"value_dim: {f}").replace("max_keys: 256", f"max_keys: {max_keys}")
-            .replace("max_queries: 64", f"max_queries: {max_queries}")
-            .replace("capacity_bytes: 9216", f"capacity_bytes: {q + kv}")
-            .replace("row_bits: 128", f"row_bits: {max(e, f) * 8}").replace("banks: 12", f"banks: {cols + 2 * rows}"))
-    return text
 
 
 OLD_CONFIGS = {   # RtlConfig.to_dict() of the rtl-only files before they became architectures (commit 1dc9486)
