@@ -85,19 +85,21 @@ def choose_mapping(args: argparse.Namespace, cascade: Any, arch: Any, workload: 
 
 
 def rtl_core_mapping(cascade: Any, arch: Any, *, required: bool) -> Any:
-    """The generated core's own mapping (:func:`einloom.rtl.core_form.core_mapping`) when ``arch`` has an
-    ``rtl:`` section and the cascade has the core's structure; else None (or the reason, if ``required``)."""
+    """The generated core's own mapping (:func:`einloom.rtl.core_form.core_mapping`) when ``arch``
+    describes a generated core (an ``rtl:`` section from which the core derives) and the cascade has the
+    core's structure; else None (or the reason, if ``required``)."""
     if getattr(arch, "rtl", None) is None:
         if required:
             raise MappingError(f"rtl-core is the mapping of a generated core; {arch.name} has no rtl: section",
                                location=Location(field="--mapping"), hint="use an examples/archs/rtl-*.yaml")
         return None
-    from einloom.base.errors import SpecError
+    from einloom.base.errors import ArchError, SpecError
+    from einloom.rtl.config import RtlConfig
     from einloom.rtl.core_form import core_mapping, match_core
-    scale = arch.rtl.get("scale", True)
     try:
-        roles = match_core(cascade, scale=scale if isinstance(scale, bool) else True)
-    except SpecError:
+        core = RtlConfig.from_arch(arch)
+        roles = match_core(cascade, scale=core.scale)
+    except (ArchError, SpecError):
         if required:
             raise
         return None

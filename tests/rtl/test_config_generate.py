@@ -246,3 +246,11 @@ def test_rtl_archs_map_and_simulate(capsys, arch, command):
         assert mapping["name"] == "rtl-core" and mapping["binding"]["2d"] == ["QK", "SLNV"]
     else:
         assert out["simulation"]["latency_cycles"] > 0 and out["simulation"]["dram_bytes"] == 4 * 64 * 16
+
+
+def test_default_mapping_is_the_core_only_on_a_core(capsys):
+    # fpga-small's rtl: section is a placeholder the core cannot derive from: its default stays FuseMax
+    assert main(["map", "fusemax-1pass", "--arch", "fpga-small", "--workload", SMALL, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mapping"]["name"] == "fusemax"
+    assert main(["map", "fusemax-1pass", "--arch", "fpga-small", "--workload", SMALL, "--mapping", "rtl-core"]) == 2
+    assert "missing required field 'max_keys'" in capsys.readouterr().err
