@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import Any, Iterator
 
 from einloom.base.errors import Location, MappingError, SpecError
+from einloom.einsum.cascade import rank_of
 from einloom.einsum.expr import Access, BinOp, Call, Name, Num, Reduce, Unary
 
 # The core's phases; {S} is the score scale factor ("scale * " or nothing), {MASK}/{AVOUT} the causal parts.
@@ -199,12 +200,13 @@ def _params_and_inits(form: Any, cascade: Any, st: State) -> str | None:
     agree; else the reason."""
     names = st[0]
     for p, expr in form.params.items():
-        if isinstance(expr, Num) or p not in names:
+        mine = names.get(p, st[1].get(p))      # a lower-case param unifies like a rank variable
+        if isinstance(expr, Num) or mine is None:
             continue
-        theirs = cascade.params.get(names[p])
+        theirs = cascade.params.get(mine)
         if theirs is None or next(_unify(expr, theirs, st), None) is None:
             want = {"scale": "1 / sqrt(E)", "offset": "M - P (the bottom-right causal mask)"}.get(p, p)
-            return f"param {names[p]} must be {want}"
+            return f"param {mine} must be {want}"
     inits = {i.tensor: i for i in cascade.init}
     for init in form.init:
         mine = inits.get(names.get(init.tensor, ""))
@@ -224,14 +226,20 @@ def match_core(cascade: Any, *, scale: bool) -> CoreRoles:
         st, depth, partial = _match(form, cascade)
         tried.append((depth, partial, form))
         if st is not None:
-            problem = _params_and_inits(form, cascade, st)
+            names, vars_ = st
+            ranks = {v.upper(): rank_of(vars_[v]) for v in ("e", "f", "m1", "m0", "p") if v in vars_}
+            ranks["M"] = next(p.root for p in cascade.partitions if p.inner == ranks["M0"])
+            for form_rank, rank in ranks.items():     # a param's formula names the extents (M - P)
+                seeded = _bind(names, form_rank, rank) if form_rank != "M0" else names
+                if seeded is None:
+                    raise SpecError(f"cascade {cascade.name}: rank {rank} plays two roles of the RTL core's form",
+                                    location=Location(cascade.file, None, "einsums"))
+                names = seeded
+            problem = _params_and_inits(form, cascade, (names, vars_))
             if problem is not None:
                 raise SpecError(f"cascade {cascade.name} has the structure of the RTL core's 1-pass form, but "
                                 f"{problem}", location=Location(cascade.file, None, "params"),
                                 hint="compare with the library's fusemax-1pass / causal-1pass")
-            names, vars_ = st
-            ranks = {v.upper(): vars_[v].upper() for v in ("e", "f", "m1", "m0", "p") if v in vars_}
-            ranks["M"] = next(p.root for p in cascade.partitions if p.inner == ranks["M0"])
             return CoreRoles(cascade.name, {f.name: names[f.name] for f in form.einsums}, ranks,
                              names["M0"], causal, scale)
     depth, partial, form = max(tried, key=lambda t: t[0])

@@ -254,3 +254,42 @@ def test_default_mapping_is_the_core_only_on_a_core(capsys):
     assert json.loads(capsys.readouterr().out)["mapping"]["name"] == "fusemax"
     assert main(["map", "fusemax-1pass", "--arch", "fpga-small", "--workload", SMALL, "--mapping", "rtl-core"]) == 2
     assert "missing required field 'max_keys'" in capsys.readouterr().err
+
+
+def _library_text(name):
+    from einloom.einsum.loader import resolve_spec_path
+    return resolve_spec_path(name).read_text()
+
+
+def test_core_form_is_structural_not_by_name():
+    """A renamed copy of causal-1pass (tensors, rank variables, params, operand order) is the same core;
+    a top-left causal mask or a missing scale is not."""
+    import re
+    from einloom.base.errors import SpecError
+    from einloom.einsum.loader import parse_cascade_text
+    from einloom.rtl.core_form import match_core
+    text = _library_text("causal-1pass")
+    renamed = text
+    for old, new in (("SLNV", "PV"), ("SLN", "EXPS"), ("BQK", "DOT"), ("QK", "S"), ("RM", "RUNMAX"), ("LM", "TMAX"),
+                     ("offset", "shift"), ("m0", "j"), ("M0", "J")):
+        renamed = re.sub(rf"\b{old}\b", new, renamed)
+    renamed = renamed.replace("scale * Q[e, p] * BK[e, m1, j]", "BK[e, m1, j] * Q[e, p] * scale")
+    roles = match_core(parse_cascade_text(renamed, "renamed.yaml"), scale=True)
+    assert roles.causal and roles.tile_param == "J" and roles.on_2d == ("DOT", "PV")
+    assert roles.einsums["RM"] == "RUNMAX" and roles.ranks["M0"] == "J"
+    from einloom.cost_models.arch import load_arch
+    from einloom.cost_models.workload import load_workload
+    from einloom.mapper.lower import lower
+    from einloom.rtl.core_form import check_schedule, core_mapping
+    arch = load_arch(ARCHS / "rtl-8x8-int8.yaml")
+    cascade = parse_cascade_text(renamed, "renamed.yaml")
+    schedule = lower(cascade, core_mapping(roles, arch), arch, load_workload(SMALL))
+    assert check_schedule(schedule, roles, arch)["tile_m"] == 8
+    top_left = text.replace("<= p + offset", "<= p")
+    with pytest.raises(SpecError, match=r"its Einsum QK .* has no counterpart"):
+        match_core(parse_cascade_text(top_left, "top-left.yaml"), scale=True)
+    with pytest.raises(SpecError, match=r"without a scale: rtl.scale is false"):
+        match_core(parse_cascade_text(text, "c.yaml"), scale=False)
+    wrong_offset = text.replace("offset: M - P", "offset: P - M")
+    with pytest.raises(SpecError, match=r"param offset must be M - P"):
+        match_core(parse_cascade_text(wrong_offset, "o.yaml"), scale=True)
