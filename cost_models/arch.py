@@ -19,6 +19,7 @@ The YAML schema (key names are a contract other packages rely on)::
         mac: 1
         exp: {as_mac: 6, add: 1}            # composite: 6 sequential MACs then 1 add
         log: {cycles: 4, energy_pj: 40, area_um2: 20000}   # dedicated unit without built-in data
+        max: {cycles: 1, latency: 3}        # optional latency: cycles from operands to result
       register_file: {entries: 12, bits: 16}
     array_1d:
       width: 256
@@ -26,7 +27,8 @@ The YAML schema (key names are a contract other packages rely on)::
       register_file: {entries: 32, bits: 16}
     global_buffer: {capacity_bytes: 16777216, row_bits: 4096, banks: 32}
     dram: {bandwidth_GBps: 429.5}
-    rtl: {...}                              # optional, kept raw in Architecture.rtl
+    rtl: {...}                              # optional: the generated core's own settings, kept raw
+                                            # in Architecture.rtl and read by einloom.rtl (RtlConfig)
 
 Op costs (:meth:`Architecture.op_cost`): an op class runs on the unit of the same name; if there is
 none, ``mul`` runs on the MAC, ``cmp``/``select`` on the max unit, ``recip`` on the divider; ``sub``
@@ -108,6 +110,9 @@ class UnitSpec:
     A *dedicated* unit has ``cycles`` (cycles the PE is busy per op; 1 for a pipelined unit) and
     optionally ``energy_pj``/``area_um2`` overriding the technology data.  A *composite* unit has
     ``parts``: ``(op_class, count)`` pairs run sequentially on the PE's other units; it adds no area.
+    ``latency`` (optional, dedicated units) is the pipeline depth: cycles from an op's operands to its
+    result (``cycles`` is the issue interval).  The cost model does not use it; the simulator and the
+    RTL generator (which checks it against the unit it builds) do.
     """
 
     op: str
@@ -115,6 +120,7 @@ class UnitSpec:
     parts: tuple[tuple[str, int], ...] = ()
     energy_pj: float | None = None
     area_um2: float | None = None
+    latency: int | None = None
 
     @property
     def is_composite(self) -> bool:
@@ -314,6 +320,12 @@ class Architecture:
             return spec.energy_pj
         return self.technology.action_energy_pj(unit, data_format=self.data.format, bits=self.data.bits)
 
+    def unit_latency(self, array: ArrayKind | str, unit: str) -> int | None:
+        """Pipeline depth of the dedicated ``unit`` of ``array`` (cycles from operands to result), or
+        None when the file gives none (or the array has no such unit)."""
+        spec = self.array(array).units.get(unit)
+        return None if spec is None else spec.latency
+
     def unit_area_um2(self, array: ArrayKind | str, unit: str) -> float:
         """Area of one instance of the dedicated ``unit`` of ``array`` (0 for a composite unit)."""
         spec = self.array(array).units[unit]
@@ -427,8 +439,10 @@ def _read_units(r: _Reader, raw: Any, path: tuple[Any, ...]) -> dict[str, UnitSp
                     (f"did you mean '{close[0]}'? " if close else "") + f"op classes: {', '.join(OP_CLASSES)}")
             raise r.fail(upath, f"unknown op class '{op}'", hint=hint)
         if isinstance(value, dict) and "cycles" in value:
-            r.mapping(value, upath, ("cycles",), ("energy_pj", "area_um2"))
+            r.mapping(value, upath, ("cycles",), ("energy_pj", "area_um2", "latency"))
             units[op] = UnitSpec(op, cycles=r.positive_int(value["cycles"], upath + ("cycles",)),
+                                 latency=(r.positive_int(value["latency"], upath + ("latency",), 1 << 16)
+                                          if "latency" in value else None),
                                  energy_pj=(r.positive_number(value["energy_pj"], upath + ("energy_pj",))
                                             if "energy_pj" in value else None),
                                  area_um2=(r.positive_number(value["area_um2"], upath + ("area_um2",))
@@ -478,10 +492,9 @@ def arch_from_dict(data: Any, linemap: LineMap | None = None, *, file: str | Non
     if isinstance(data, dict) and "rtl" in data:
         missing = [k for k in _TOP_REQUIRED if k not in data]
         if missing:
-            raise r.fail((), f"this file configures only the RTL generator; the cost model also needs "
-                         f"{', '.join(missing)}",
-                         hint="use it with einloom rtl/verify/synth, or add those fields (as in "
-                              "cost_models/presets/fpga-small.yaml) to map cascades onto it")
+            raise r.fail((), f"missing required fields {', '.join(missing)}: one architecture file serves the "
+                         "cost model, the simulator and the RTL generator (its rtl: section holds only the "
+                         "core's own settings)", hint="add them as in examples/archs/rtl-4x4-int8.yaml")
     top = r.mapping(data, (), _TOP_REQUIRED, _TOP_OPTIONAL)
     data_raw = r.mapping(top["data"], ("data",), ("format", "bits"))
     fmt = data_raw["format"]

@@ -1,37 +1,53 @@
-"""The RTL generator's configuration, read from an architecture YAML and validated at the door.
+"""The RTL generator's configuration, derived from a validated :class:`~einloom.cost_models.arch.Architecture`.
 
-Keys read (others are ignored; the cost model reads them)::
+One architecture file serves the cost model, the simulator and the RTL: :func:`load_arch` reads and
+validates it once; :meth:`RtlConfig.from_arch` derives the core from that object (never a second parse
+of the file) and checks that the architecture describes the core einloom builds, naming the field
+and the value to write when it does not:
 
-    name: rtl-4x4-int8
-    clock_mhz: 200
-    array_2d: {rows: 4, cols: 4}        # R keys per tile (M0 = R) x C queries per block
-    array_1d: {width: 4}                # one 1D PE per column: must equal array_2d.cols
+* ``array_2d.rows`` = R (keys of a tile, the mapping's M0), ``array_2d.cols`` = C (queries of a
+  block), ``array_1d.width`` = C (one softmax lane per query column), R and C at most 64;
+* ``data`` is the number format's input width (``int8``/``int16``/``fixed`` for fixed point, ``bf16``);
+* the units the core builds exist with the latencies it builds (2D ``mac``; 1D ``max``, ``add``,
+  ``exp``, ``mac`` (the RD/RNV rescale), ``mul`` (the output unit), ``recip``), so the simulator
+  reads the generated core's latencies from the same file;
+* ``global_buffer`` is the core's Q, K, V banks: capacity, bank word (``row_bits``) and bank count;
+* the fixed schedule's slack (:mod:`einloom.rtl.schedule`).
+
+RTL-only settings live in the file's ``rtl:`` section::
+
     rtl:
-      number_format: {kind: fixed, input_bits: 8, frac_bits: 4, acc_bits: 32}   # or preset: int8
-      head_dim: 16        # E
-      value_dim: 16       # F
+      number_format: {kind: fixed, input_bits: 8, frac_bits: 4, acc_bits: 32}   # or {kind: bf16}
+      head_dim: 16        # E (optional when a workload gives E)
+      value_dim: 16       # F (optional when a workload gives F)
       max_keys: 256       # longest M the buffers hold
       max_queries: 64     # longest P the buffers hold
       scale: true         # multiply QK by 1/sqrt(E) (folded into the exp constant)
       tile_m: 4           # optional; must equal array_2d.rows
+
+:meth:`RtlConfig.to_dict` / :meth:`RtlConfig.from_dict` serialize a derived configuration (the
+manifest's parameters, the hand-over to the testbench processes); they are not a user format.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from einloom.base.errors import ArchError
 from einloom.base.fields import FieldReader, describe
-from einloom.base.yamlio import LineMap, load_yaml
 from einloom.sim.formats import FormatSpecError, NumberFormat, make_format
 
 RTL_KEYS = {"number_format", "head_dim", "value_dim", "max_keys", "max_queries", "scale", "tile_m"}
+#: Largest R or C the generator accepts.
+MAX_DIM = 64
+#: Data formats of the architecture that a fixed-point core's inputs may be declared as.
+FIXED_DATA = ("int8", "int16", "fixed")
 
 
 @dataclass
 class RtlConfig:
-    """Everything the generator needs.  Build with :meth:`from_yaml` or :meth:`from_dict`."""
+    """Everything the generator needs.  Build with :meth:`from_arch` (or :meth:`from_yaml`)."""
 
     name: str
     rows: int
@@ -56,6 +72,7 @@ class RtlConfig:
         return max(self.max_keys, self.max_queries).bit_length()
 
     def to_dict(self) -> dict[str, Any]:
+        """The configuration as plain data (read back by :meth:`from_dict`)."""
         return {"name": self.name, "array_2d": {"rows": self.rows, "cols": self.cols},
                 "array_1d": {"width": self.vector_width}, "clock_mhz": self.clock_mhz,
                 "rtl": {"number_format": dict(self.format_spec), "head_dim": self.head_dim,
@@ -63,65 +80,152 @@ class RtlConfig:
                         "max_queries": self.max_queries, "scale": self.scale, "tile_m": self.rows}}
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "RtlConfig":
-        data, lines = load_yaml(path, error=ArchError)
-        return cls.from_dict(data, lines=lines, source=str(path))
+    def from_dict(cls, data: Mapping[str, Any]) -> "RtlConfig":
+        """A configuration serialized by :meth:`to_dict` (a derived, already validated configuration)."""
+        rtl = data["rtl"]
+        spec = dict(rtl["number_format"])
+        fmt = make_format(spec, head_dim=rtl["head_dim"], scale=rtl["scale"], max_keys=rtl["max_keys"])
+        return cls(name=data["name"], rows=data["array_2d"]["rows"], cols=data["array_2d"]["cols"],
+                   vector_width=data["array_1d"]["width"], clock_mhz=float(data["clock_mhz"]),
+                   head_dim=rtl["head_dim"], value_dim=rtl["value_dim"], max_keys=rtl["max_keys"],
+                   max_queries=rtl["max_queries"], scale=rtl["scale"], fmt=fmt, format_spec=spec)
 
     @classmethod
-    def from_dict(cls, data: Any, *, lines: LineMap | None = None, source: str | None = None) -> "RtlConfig":
-        lines = lines or LineMap({}, source)
-        r = FieldReader(lines, ArchError, file=source)
-        r.mapping(data, (), ("array_2d", "rtl"), what="an architecture mapping", open_keys=True)
-        name = data.get("name", Path(source).stem if source else "einloom")
-        if not isinstance(name, str) or not name.replace("-", "_").replace(".", "_").isidentifier():
-            raise r.fail(("name",), f"must be a name of letters, digits, '-', '_', got {describe(name)}")
-        a2 = r.mapping(data["array_2d"], ("array_2d",), ("rows", "cols"), what="a mapping {rows, cols}",
-                       open_keys=True)
-        rows = r.integer(a2["rows"], ("array_2d", "rows"), low=1, high=64)
-        cols = r.integer(a2["cols"], ("array_2d", "cols"), low=1, high=64)
-        a1 = r.mapping(data.get("array_1d") or {}, ("array_1d",), what="a mapping {width}", open_keys=True)
-        width = r.integer(a1.get("width", cols), ("array_1d", "width"), low=1, high=64)
+    def from_yaml(cls, path: str | Path) -> "RtlConfig":
+        """Load the architecture file (:func:`einloom.cost_models.arch.load_arch`) and derive the core."""
+        from einloom.cost_models.arch import load_arch
+        return cls.from_arch(load_arch(path))
+
+    @classmethod
+    def from_arch(cls, arch: Any, *, head_dim: int | None = None, value_dim: int | None = None,
+                  tile_m: int | None = None, tile_p: int | None = None) -> "RtlConfig":
+        """Derive the core from ``arch`` (its arrays, data format, units, buffer and ``rtl:`` section).
+
+        ``head_dim``/``value_dim`` are E and F of a workload (when given they must agree with the
+        ``rtl:`` section's, which may then be left out); ``tile_m``/``tile_p`` are the mapping's key
+        tile on the 2D rows and query tile on the columns (:func:`einloom.rtl.core_form.check_schedule`).
+        Raises :class:`ArchError` naming the file, line and field of what the core cannot build.
+        """
+        r = FieldReader(arch.linemap, ArchError, file=arch.file)
+        if arch.rtl is None:
+            raise r.fail((), "missing required field 'rtl' (the generated core's own settings)",
+                         "add an rtl: section as in examples/archs/rtl-4x4-int8.yaml")
+        rows, cols, width = arch.array_2d.rows, arch.array_2d.cols, arch.array_1d.width
+        for value, path in ((rows, ("array_2d", "rows")), (cols, ("array_2d", "cols"))):
+            if value > MAX_DIM:
+                raise r.fail(path, f"{value} is over the limit of {MAX_DIM} of the RTL generator",
+                             f"write at most {MAX_DIM}")
         if width != cols:
             raise r.fail(("array_1d", "width"), f"must equal array_2d.cols ({cols}): the RTL gives each query "
                          "column one 1D PE", f"write 'width: {cols}'")
-        clock = r.number(data.get("clock_mhz", 100), ("clock_mhz",), positive=True, high=1e5)
-        rtl = r.mapping(data["rtl"], ("rtl",), ("head_dim", "value_dim", "max_keys", "max_queries"),
-                        tuple(sorted(RTL_KEYS - {"head_dim", "value_dim", "max_keys", "max_queries"})),
-                        what="a mapping of RTL settings")
-        e = r.integer(rtl["head_dim"], ("rtl", "head_dim"), low=1, high=1024)
-        f = r.integer(rtl["value_dim"], ("rtl", "value_dim"), low=1, high=1024)
+        rtl = r.mapping(dict(arch.rtl), ("rtl",), ("max_keys", "max_queries"),
+                        tuple(sorted(RTL_KEYS - {"max_keys", "max_queries"})), what="a mapping of RTL settings")
+        e = _dim(r, rtl, "head_dim", "E", head_dim)
+        f = _dim(r, rtl, "value_dim", "F", value_dim)
         max_keys = r.integer(rtl["max_keys"], ("rtl", "max_keys"), low=1, high=1 << 16)
         max_queries = r.integer(rtl["max_queries"], ("rtl", "max_queries"), low=1, high=1 << 16)
         if "tile_m" in rtl:
-            tile = r.integer(rtl["tile_m"], ("rtl", "tile_m"), low=1, high=64)
+            tile = r.integer(rtl["tile_m"], ("rtl", "tile_m"), low=1, high=MAX_DIM)
             if tile != rows:
                 raise r.fail(("rtl", "tile_m"), f"must equal array_2d.rows ({rows}): a key tile fills the array's "
                              "rows", f"write 'tile_m: {rows}' or leave it out")
+        _check_tiles(r, rows, cols, tile_m, tile_p)
         scale = r.boolean(rtl.get("scale", True), ("rtl", "scale"))
-
-        def err(message: str, *path: Any, hint: str | None = None) -> ArchError:
-            return r.fail(path, message, hint)
-
         spec = rtl.get("number_format", {"kind": "fixed"})
         if not isinstance(spec, dict):
-            raise err("must be a mapping", "rtl", "number_format",
-                      hint="write e.g. number_format: {kind: fixed, input_bits: 8, frac_bits: 4}")
+            raise r.fail(("rtl", "number_format"), "must be a mapping",
+                         "write e.g. number_format: {kind: fixed, input_bits: 8, frac_bits: 4}")
         try:
             fmt = make_format(spec, head_dim=e, scale=scale, max_keys=max_keys)
         except FormatSpecError as exc:
             path = ("rtl", "number_format", exc.field) if exc.field in spec else ("rtl", "number_format")
-            raise ArchError(exc.message, location=lines.at(*path, field=".".join(
-                ("rtl", "number_format", exc.field))), hint="see sim/formats/fixed.py for the parameters"
-            ) from None
-        from einloom.rtl.schedule import schedule_problem
+            raise r.fail(path, exc.message, "see sim/formats/fixed.py for the parameters") from None
         from einloom.rtl.units import units_for
         units = units_for(fmt)
+        _check_data(r, arch, fmt)
+        _check_units(r, arch, units)
+        _check_buffer(r, arch, rows, cols, e, f, max_keys, max_queries, fmt.input_bits)
+        from einloom.rtl.schedule import schedule_problem
         problem = schedule_problem(rows, cols, f, rescale_latency=units.rescale_latency,
                                    recip_latency=units.recip_latency, output_latency=units.output_latency)
         if problem:
             where = ("array_2d", "cols") if problem[0] == "array_2d.cols" else ("rtl", "number_format")
-            raise err(problem[1], *where, hint="use a larger rtl.value_dim or array_2d.rows, or fewer "
-                                               "array_2d.cols")
-        return cls(name=name, rows=rows, cols=cols, vector_width=width, clock_mhz=float(clock), head_dim=e,
-                   value_dim=f, max_keys=max_keys, max_queries=max_queries, scale=scale, fmt=fmt,
-                   format_spec=dict(spec), source=source)
+            raise r.fail(where, problem[1], "use a larger rtl.value_dim or array_2d.rows, or fewer array_2d.cols")
+        return cls(name=_name(r, arch.name), rows=rows, cols=cols, vector_width=width,
+                   clock_mhz=float(arch.clock_mhz), head_dim=e, value_dim=f, max_keys=max_keys,
+                   max_queries=max_queries, scale=scale, fmt=fmt, format_spec=dict(spec), source=arch.file)
+
+
+def load_rtl_config(path: str | Path) -> RtlConfig:
+    """The core an architecture file describes (``einloom synth`` calls this)."""
+    return RtlConfig.from_yaml(path)
+
+
+def _name(r: FieldReader, name: str) -> str:
+    if not name.replace("-", "_").replace(".", "_").isidentifier():
+        raise r.fail(("name",), f"must be a name of letters, digits, '-', '_' (it names the Verilog module), "
+                     f"got {describe(name)}")
+    return name
+
+
+def _dim(r: FieldReader, rtl: dict, key: str, rank: str, given: int | None) -> int:
+    """E or F: the rtl section's, the workload's, and they agree when both are given."""
+    if key not in rtl:
+        if given is None:
+            raise r.fail(("rtl",), f"missing required field '{key}' ({rank})",
+                         f"add rtl.{key}, or give a workload (--workload) whose {rank} the core is built for")
+        return given
+    value = r.integer(rtl[key], ("rtl", key), low=1, high=1024)
+    if given is not None and given != value:
+        raise r.fail(("rtl", key), f"the core is built for {rank} = {value}, but the workload has {rank} = {given}",
+                     f"use a workload with {rank} = {value}, or write '{key}: {given}' (or leave it out)")
+    return value
+
+
+def _check_tiles(r: FieldReader, rows: int, cols: int, tile_m: int | None, tile_p: int | None) -> None:
+    if tile_m is not None and tile_m != rows:
+        raise r.fail(("array_2d", "rows"), f"the mapping's key tile is {tile_m}, but the core's tile is the "
+                     f"{rows} rows of the 2D array (M0 = R)", f"map M0 = {rows} on the 2D rows")
+    if tile_p is not None and tile_p > cols:
+        raise r.fail(("array_2d", "cols"), f"the mapping spreads {tile_p} queries over the 2D columns, which "
+                     f"are {cols}", f"map at most {cols} queries on the columns")
+
+
+def _check_data(r: FieldReader, arch: Any, fmt: NumberFormat) -> None:
+    want = ("bf16",) if fmt.kind == "bf16" else FIXED_DATA if fmt.kind == "fixed" else (arch.data.format,)
+    if arch.data.format not in want or arch.data.bits != fmt.input_bits:
+        example = "bf16" if fmt.kind == "bf16" else {8: "int8", 16: "int16"}.get(fmt.input_bits, "fixed")
+        raise r.fail(("data",), f"{arch.data.format} with {arch.data.bits} bits, but the core's number format "
+                     f"({fmt.kind}) takes {fmt.input_bits}-bit inputs",
+                     f"write data: {{format: {example}, bits: {fmt.input_bits}}}")
+
+
+def _check_units(r: FieldReader, arch: Any, units: Any) -> None:
+    """Each unit the core builds is declared, dedicated, with the latency the core builds."""
+    from einloom.rtl.pe import ProcessingElement
+    built = {("2d", "mac"): ProcessingElement.MAC_LATENCY, ("1d", "max"): 1, ("1d", "add"): 1,
+             ("1d", "exp"): units.exp_latency, ("1d", "mac"): units.rescale_latency,
+             ("1d", "mul"): units.output_latency, ("1d", "recip"): units.recip_latency}
+    for (array, unit), latency in built.items():
+        key = f"array_{array}"
+        spec = arch.array(array).units.get(unit)
+        if spec is None or spec.is_composite or spec.latency != latency:
+            where = (key, "units", unit) if spec is not None else (key, "units")
+            what = ("has no" if spec is None else "composes its" if spec.is_composite else
+                    f"gives latency {spec.latency} for its" if spec.latency is not None else "gives no latency for its")
+            raise r.fail(where, f"{key} {what} '{unit}' unit; the generated core's has latency {latency}",
+                         f"write {key}.units.{unit}: {{cycles: 1, latency: {latency}}}")
+
+
+def _check_buffer(r: FieldReader, arch: Any, rows: int, cols: int, e: int, f: int, max_keys: int,
+                  max_queries: int, bits: int) -> None:
+    """The global buffer is the core's Q (C banks) and K, V (R banks each) memories."""
+    q = -(-max_queries // cols) * cols * e
+    kv = -(-max_keys // rows) * rows * (e + f)
+    want = {"capacity_bytes": (q + kv) * bits // 8, "row_bits": max(e, f) * bits, "banks": cols + 2 * rows}
+    gb = arch.global_buffer
+    for key, value in want.items():
+        if getattr(gb, key) != value:
+            raise r.fail(("global_buffer", key), f"is {getattr(gb, key)}, but the core's Q, K, V buffers "
+                         f"(max_queries {max_queries} x E {e}, max_keys {max_keys} x (E {e} + F {f}), {bits}-bit "
+                         f"elements, C + 2R banks) have {key} {value}", f"write {key}: {value}")

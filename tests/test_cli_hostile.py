@@ -30,6 +30,9 @@ FILE_ARGS = {
     "evaluate": ["evaluate", "{path}", "--no-progress"],
     "evaluate-report": ["evaluate", "--report-only", "{path}"],
     "rtl": ["rtl", "--arch", "{path}"],
+    "rtl-spec": ["rtl", "{path}", "--arch", RTL_ARCH],
+    "rtl-workload": ["rtl", "--arch", RTL_ARCH, "--workload", "{path}"],
+    "rtl-mapping": ["rtl", "--arch", RTL_ARCH, "--mapping", "{path}"],
     "verify": ["verify", "--arch", "{path}"],
     "synth": ["synth", "--arch", "{path}", "--target", "ecp5"],
     "run-inputs": ["run", "fusemax-1pass", "--inputs", "{path}"],
@@ -68,7 +71,7 @@ def _write(path: Path, content) -> str:
 def test_hostile_paths(command: str, path_kind: str, tmp_path: Path) -> None:
     path = HOSTILE_PATHS[path_kind](tmp_path)
     argv = [a.replace("{path}", path) for a in FILE_ARGS[command]]
-    if command in ("rtl",):
+    if command.startswith("rtl"):
         argv += ["-o", str(tmp_path / "out")]
     status, out, err = run_cli(argv)
     line = assert_one_line_error(status, err)
@@ -84,6 +87,7 @@ NUMERIC_FLAGS = [
     ["map", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--batch", "{v}"],
     ["map", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--search", "--budget", "{v}"],
     ["verify", "--arch", RTL_ARCH, "--shape", "{v}"],
+    ["rtl", "--arch", RTL_ARCH, "--workload", "bert", "--seq-len", "{v}"],
     ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--seq-len", "{v}"],
     ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--instances", "{v}"],
     ["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", "bert", "--dram-latency", "{v}"],

@@ -107,8 +107,9 @@ def _read(kind: str, path: Path, text: str):
         from einloom.cost_models.arch import arch_from_dict
         return arch_from_dict(data, lines)
     if kind == "rtl-arch":
+        from einloom.cost_models.arch import arch_from_dict
         from einloom.rtl.config import RtlConfig
-        return RtlConfig.from_dict(data, lines=lines, source=path.name)
+        return RtlConfig.from_arch(arch_from_dict(data, lines, file=path.name))
     if kind == "workload":
         from einloom.cost_models.workload import workload_from_dict
         return workload_from_dict(data, lines)

@@ -328,10 +328,10 @@ for old, new, expect in [
 # ----------------------------------------------------------------------------------- RTL archs
 R = "rtl-arch"
 for old, new, expect in [
-    ("rows: 4, cols: 4", "rows: 0, cols: 4", "expected a positive integer, got 0"),
-    ("rows: 4, cols: 4", "rows: 65, cols: 4", "over the limit of 64"),
-    ("rows: 4, cols: 4", "rows: .nan, cols: 4", "expected an integer, got NaN"),
-    ("rows: 4, cols: 4", "rows: 2.5, cols: 4", "expected an integer, got 2.5"),
+    ("  rows: 4 ", "  rows: 0 ", "expected a positive integer, got 0"),
+    ("  rows: 4 ", "  rows: 65 ", "over the limit of 64"),
+    ("  rows: 4 ", "  rows: .nan ", "expected a positive integer, got NaN"),
+    ("  rows: 4 ", "  rows: 2.5 ", "expected a positive integer, got 2.5"),
     ("clock_mhz: 100", "clock_mhz: .nan", "expected a finite number"),
     ("clock_mhz: 100", "clock_mhz: .inf", "expected a finite number"),
     ("clock_mhz: 100", "clock_mhz: -5", "must be positive"),
@@ -340,7 +340,10 @@ for old, new, expect in [
     ("  scale: true", "  scale: 3", "expected true or false, got 3"),
     ("  max_keys: 256", "  max_keys: .inf", "expected an integer, got infinity"),
     ("  max_keys: 256", "  max_key: 256", "unknown key 'max_key'"),
-    ("array_1d: {width: 4}", "array_1d: {width: 3}", "must equal array_2d.cols"),
+    ("  width: 4 ", "  width: 3 ", "must equal array_2d.cols"),
+    ("    exp: {cycles: 1, latency: 4}", "    exp: {cycles: 1, latency: 5}", "the generated core's has latency 4"),
+    ("  capacity_bytes: 9216", "  capacity_bytes: 9000", "write capacity_bytes: 9216"),
+    ("data: {format: int8, bits: 8}", "data: {format: int16, bits: 16}", "takes 8-bit inputs"),
     ("  number_format: {kind: fixed, input_bits: 8, frac_bits: 4, acc_bits: 32}", "  number_format: 8",
      "must be a mapping"),
 ]:
@@ -349,7 +352,7 @@ for old, new, expect in [
     if "unknown key" in expect:
         case.line = None
     CASES.append(case)
-CASES.append(file_case(R, "no-rtl-section", RTL.split("rtl:")[0], "missing required field 'rtl'"))
+CASES.append(file_case(R, "no-rtl-section", RTL.split("\nrtl:")[0], "missing required field 'rtl'"))
 CASES.append(Case(R, "verify-shape-over", ["verify", "--arch", str(ROOT / "examples/archs/rtl-4x4-int8.yaml"),
                                              "--shape", "128x32c"], "exceeds the buffers", where="--shape"))
 CASES.append(Case(R, "verify-shape-garbage", ["verify", "--arch", str(ROOT / "examples/archs/rtl-4x4-int8.yaml"),

@@ -1,12 +1,19 @@
-"""``einloom rtl --arch ARCH.yaml -o DIR``: generate the attention core's Verilog and manifest."""
+"""``einloom rtl [SPEC] --arch ARCH.yaml [--workload W] [--mapping M] -o DIR``: generate the attention
+core's Verilog and manifest.  The core is derived from the architecture (``RtlConfig.from_arch``); with a
+SPEC, workload or mapping, the cascade is matched to the core's phases and the mapping lowered
+(``mapper.lower``) and checked against the core's dataflow (``einloom.rtl.core_form``) first."""
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
+from typing import Any
+
+from einloom.commands import flags
 
 EXAMPLE = """example:
   einloom rtl --arch examples/archs/rtl-4x4-int8.yaml -o build/
+  einloom rtl causal-1pass --arch examples/archs/rtl-4x4-int8.yaml --workload bert --seq-len 64 -o build/
   einloom rtl --arch examples/archs/rtl-8x8-int8.yaml -o build/ --lint --json"""
 
 
@@ -17,7 +24,14 @@ def register(subparsers) -> None:
                     "for the architecture's rtl: section; write <top>.v and manifest.json (parameters, "
                     "ports, stream layouts, expected cycle counts).",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", nargs="?", metavar="SPEC",
+                        help="the cascade the core implements (default fusemax-1pass; causal-1pass is the same "
+                             "core with its causal input set); another structure is refused")
     parser.add_argument("--arch", required=True, help="architecture YAML with an rtl: section")
+    parser.add_argument("--workload", help="workload whose E, F (and P, M within the buffers) the core serves")
+    parser.add_argument("--seq-len", type=flags.seq_len, metavar="N", help="the workload's sequence length")
+    parser.add_argument("--mapping", metavar="NAME|FILE",
+                        help="mapping to check against the core (default: the core's own)")
     parser.add_argument("-o", "--output", default="build", help="output directory (default: build)")
     parser.add_argument("--lint", action="store_true", help="also run 'verilator --lint-only -Wall'")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
@@ -26,10 +40,10 @@ def register(subparsers) -> None:
 
 def run(args) -> int:
     from einloom.einsum.errors import ToolError
-    from einloom.rtl import RtlConfig, generate
+    from einloom.rtl import generate
     from einloom.base.output import output_folder
     out = output_folder(args.output, "--output")
-    cfg = RtlConfig.from_yaml(args.arch)
+    cfg = config_for(args)
     design = generate(cfg)
     vpath, mpath = design.write(out)
     lint_ok = None
@@ -53,3 +67,55 @@ def run(args) -> int:
     if lint_ok:
         print("  verilator --lint-only -Wall: clean")
     return 0
+
+
+def config_for(args) -> "Any":
+    """The core for --arch, after the cascade, workload and mapping the flags name are checked."""
+    from einloom.base.errors import InputError, Location
+    from einloom.cost_models.arch import load_arch
+    from einloom.rtl import RtlConfig
+    arch = load_arch(args.arch)
+    if args.seq_len is not None and args.workload is None:
+        raise InputError("applies only with --workload", location=Location(field="--seq-len"),
+                         hint="add --workload, or drop --seq-len")
+    if args.spec is None and args.workload is None and args.mapping is None:
+        return RtlConfig.from_arch(arch)
+    from einloom.einsum import load_cascade
+    from einloom.mapper.lower import lower
+    from einloom.rtl.core_form import check_schedule, core_mapping, match_core
+    cascade = load_cascade(args.spec or "fusemax-1pass")
+    scale = arch.rtl.get("scale", True) if arch.rtl is not None else True
+    roles = match_core(cascade, scale=scale if isinstance(scale, bool) else True)
+    rk = roles.ranks
+    if args.workload is not None:
+        from einloom.cost_models.workload import load_workload
+        workload, sizes = load_workload(args.workload, seq_len=args.seq_len), None
+    else:
+        base = RtlConfig.from_arch(arch)
+        workload = None
+        sizes = {rk["P"]: base.max_queries, rk["M"]: base.max_keys, rk["E"]: base.head_dim,
+                 rk["F"]: base.value_dim}
+    mapping = _mapping(args.mapping, cascade, arch, workload) if args.mapping else core_mapping(roles, arch)
+    schedule = lower(cascade, mapping, arch, workload, sizes=sizes)
+    dims = check_schedule(schedule, roles, arch)
+    cfg = RtlConfig.from_arch(arch, head_dim=dims["head_dim"], value_dim=dims["value_dim"],
+                              tile_m=dims["tile_m"], tile_p=dims["tile_p"])
+    for rank, limit, key in ((rk["P"], cfg.max_queries, "max_queries"), (rk["M"], cfg.max_keys, "max_keys")):
+        size = dims["P" if key == "max_queries" else "M"]
+        if size > limit:
+            raise InputError(f"the workload has {rank} = {size}, but the core's buffers hold {limit} (rtl.{key})",
+                             location=Location(field="--workload"),
+                             hint=f"use a shorter --seq-len, or raise rtl.{key} (and the global buffer) in {args.arch}")
+    return cfg
+
+
+def _mapping(choice: str, cascade, arch, workload):
+    from einloom.base.errors import InputError, Location
+    from einloom.mapper.baselines import BASELINES, baseline_mapping
+    from einloom.mapper.mapping import load_mapping
+    if choice.lower() in BASELINES and not Path(choice).exists():
+        if workload is None:
+            raise InputError(f"the baseline mapping {choice} is built for a workload", location=Location(
+                field="--mapping"), hint="add --workload, or give a mapping file")
+        return baseline_mapping(choice, cascade, arch, workload)
+    return load_mapping(choice)

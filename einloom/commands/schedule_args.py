@@ -28,7 +28,9 @@ def add_schedule_arguments(parser: argparse.ArgumentParser) -> None:
                         help="override the workload's phase (decode: P = 1 new token per sequence)")
     parser.add_argument("--ranks", metavar="R=N,...",
                         help="rank sizes the cascade needs beyond the workload's (e.g. MLA's C=512,R=64)")
-    parser.add_argument("--mapping", metavar="NAME|FILE", help="baseline name (fusemax, flat, unfused) or mapping file")
+    parser.add_argument("--mapping", metavar="NAME|FILE",
+                        help="baseline name (fusemax, flat, unfused, rtl-core) or mapping file; on an architecture "
+                             "with an rtl: section the default is rtl-core, the generated core's own dataflow")
     parser.add_argument("--search", action="store_true", help="search for the best mapping")
     parser.add_argument("--objective", choices=["latency", "energy", "edp"],
                         help="what --search minimises (default latency)")
@@ -75,9 +77,35 @@ def choose_mapping(args: argparse.Namespace, cascade: Any, arch: Any, workload: 
         from einloom.mapper.search import search
         result = search(cascade, arch, workload, objective=args.objective, time_budget_s=args.budget)
         return result.best_mapping, result, None
+    if (args.mapping or "").lower() == "rtl-core" or (not args.mapping and getattr(arch, "rtl", None) is not None):
+        core = rtl_core_mapping(cascade, arch, required=bool(args.mapping))
+        if core is not None:
+            return core, None, None if args.mapping else "rtl-core (the generated core's own dataflow)"
     if args.mapping is None:
         mapping, chosen = default_mapping(cascade, arch, workload, objective=args.objective, budget_s=10.0)
         return mapping, None, chosen
     if args.mapping.lower() in BASELINES and not Path(args.mapping).exists():
         return baseline_mapping(args.mapping, cascade, arch, workload), None, None
     return load_mapping(args.mapping), None, None
+
+
+def rtl_core_mapping(cascade: Any, arch: Any, *, required: bool) -> Any:
+    """The generated core's own mapping (:func:`einloom.rtl.core_form.core_mapping`) when ``arch``
+    describes a generated core (an ``rtl:`` section from which the core derives) and the cascade has the
+    core's structure; else None (or the reason, if ``required``)."""
+    if getattr(arch, "rtl", None) is None:
+        if required:
+            raise MappingError(f"rtl-core is the mapping of a generated core; {arch.name} has no rtl: section",
+                               location=Location(field="--mapping"), hint="use an examples/archs/rtl-*.yaml")
+        return None
+    from einloom.base.errors import ArchError, SpecError
+    from einloom.rtl.config import RtlConfig
+    from einloom.rtl.core_form import core_mapping, match_core
+    try:
+        core = RtlConfig.from_arch(arch)
+        roles = match_core(cascade, scale=core.scale)
+    except (ArchError, SpecError):
+        if required:
+            raise
+        return None
+    return core_mapping(roles, arch)

@@ -220,10 +220,8 @@ def format_table(result, manifest: dict | None = None) -> str:
 def run(args) -> int:
     from einloom.rtl.fpga import synthesize
     if args.arch:  # the file is checked before any progress line
-        from einloom.base.yamlio import load_yaml
         from einloom.rtl.config import RtlConfig
-        data, lines = load_yaml(args.arch, error=ToolError)
-        RtlConfig.from_dict(data, lines=lines, source=args.arch)
+        RtlConfig.from_yaml(args.arch)
     design = None if args.arch else _design(args)
     spinner = Spinner()
     try:

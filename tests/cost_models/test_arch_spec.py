@@ -134,11 +134,24 @@ def test_missing_file_and_rtl_section(tmp_path):
     assert rtl["number_format"] == {"kind": "fixed", "input_bits": 8, "frac_bits": 4, "acc_bits": 32}
     assert (rtl["head_dim"], rtl["value_dim"]) == (16, 16)
     assert load_arch("fusemax-cloud").rtl is None
-    rtl_only = Path(__file__).resolve().parents[2] / "examples" / "archs" / "rtl-4x4-int8.yaml"
-    with pytest.raises(ArchError, match="configures only the RTL generator; the cost model also needs data, "
-                                        "global_buffer, dram") as err:
+    rtl_only = tmp_path / "rtl-only.yaml"
+    rtl_only.write_text("name: x\nclock_mhz: 100\narray_2d: {rows: 4, cols: 4}\narray_1d: {width: 4}\n"
+                        "rtl: {head_dim: 16, value_dim: 16, max_keys: 64, max_queries: 64}\n")
+    with pytest.raises(ArchError, match="missing required fields data, global_buffer, dram: one architecture "
+                                        "file serves") as err:
         load_arch(rtl_only)
-    assert "einloom rtl/verify/synth" in err.value.hint
+    assert "examples/archs/rtl-4x4-int8.yaml" in err.value.hint
+
+
+def test_rtl_archs_are_complete_architectures():
+    """The shipped RTL cores load as architectures, with the latencies of the units the core builds."""
+    archs = Path(__file__).resolve().parents[2] / "examples" / "archs"
+    for name, exp in (("rtl-4x4-int8", 4), ("rtl-8x8-int8", 4), ("rtl-4x4-bf16", 13)):
+        arch = load_arch(archs / f"{name}.yaml")
+        assert arch.rtl is not None and arch.array_1d.width == arch.array_2d.cols
+        assert arch.unit_latency("2d", "mac") == 2 and arch.unit_latency("1d", "exp") == exp
+        assert arch.op_cost("1d", "div").unit_actions == {"recip": 1, "mul": 1}
+        assert arch.unit_latency("2d", "exp") is None
 
 
 def test_energy_table_and_derived_quantities():

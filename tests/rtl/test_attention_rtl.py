@@ -46,11 +46,8 @@ def test_non_square_array_with_small_buffers(tmp_path):
     """A 5x2 array (rows != cols) whose buffers hold 7 keys/queries: the last tile's padding keys
     reach index 7 + 5 - 2 = 10, past max_keys, and must still be masked (a key index as wide as
     max_keys wrapped them to valid keys); ragged and causal shapes, cycles == formula."""
-    text = (ARCHS / "rtl-4x4-int8.yaml").read_text()
-    text = (text.replace("name: rtl-4x4-int8", "name: rtl-5x2-small").replace("rows: 4, cols: 4", "rows: 5, cols: 2")
-            .replace("width: 4", "width: 2").replace("head_dim: 16", "head_dim: 4")
-            .replace("value_dim: 16", "value_dim: 4").replace("max_keys: 256", "max_keys: 7")
-            .replace("max_queries: 64", "max_queries: 7"))
+    from rtl_archs import shaped
+    text = shaped(5, 2, 4, 4, max_keys=7, max_queries=7, name="rtl-5x2-small")
     path = tmp_path / "rtl-5x2-small.yaml"
     path.write_text(text)
     cfg = RtlConfig.from_yaml(path)

@@ -8,6 +8,7 @@ from einloom.cli import main
 from einloom.einsum.errors import ArchError
 from einloom.rtl import RtlConfig, generate
 from einloom.rtl.tb.runner import lint
+from rtl_archs import line_of, shaped
 
 ARCHS = Path(__file__).resolve().parents[2] / "examples" / "archs"
 GOOD = (ARCHS / "rtl-4x4-int8.yaml").read_text()
@@ -19,23 +20,66 @@ def write(tmp_path, text):
     return path
 
 
+OLD_CONFIGS = {   # RtlConfig.to_dict() of the rtl-only files before they became architectures (commit 1dc9486)
+    "rtl-4x4-int8": {"name": "rtl-4x4-int8", "array_2d": {"rows": 4, "cols": 4}, "array_1d": {"width": 4},
+                     "clock_mhz": 100.0, "rtl": {"number_format": {"kind": "fixed", "input_bits": 8, "frac_bits": 4,
+                                                                   "acc_bits": 32},
+                                                 "head_dim": 16, "value_dim": 16, "max_keys": 256,
+                                                 "max_queries": 64, "scale": True, "tile_m": 4}},
+    "rtl-8x8-int8": {"name": "rtl-8x8-int8", "array_2d": {"rows": 8, "cols": 8}, "array_1d": {"width": 8},
+                     "clock_mhz": 100.0, "rtl": {"number_format": {"kind": "fixed", "input_bits": 8, "frac_bits": 4,
+                                                                   "acc_bits": 32},
+                                                 "head_dim": 16, "value_dim": 16, "max_keys": 256,
+                                                 "max_queries": 64, "scale": True, "tile_m": 8}},
+    "rtl-4x4-bf16": {"name": "rtl-4x4-bf16", "array_2d": {"rows": 4, "cols": 4}, "array_1d": {"width": 4},
+                     "clock_mhz": 100.0, "rtl": {"number_format": {"kind": "bf16"}, "head_dim": 8, "value_dim": 8,
+                                                 "max_keys": 64, "max_queries": 64, "scale": True, "tile_m": 4}},
+}
+
+
+@pytest.mark.parametrize("name", sorted(OLD_CONFIGS))
+def test_config_from_architecture_equals_the_old_parsed_config(name):
+    from einloom.cost_models.arch import load_arch
+    cfg = RtlConfig.from_arch(load_arch(ARCHS / f"{name}.yaml"))
+    assert cfg.to_dict() == OLD_CONFIGS[name]
+    assert RtlConfig.from_dict(cfg.to_dict()).fmt.describe() == cfg.fmt.describe()
+
+
+@pytest.mark.parametrize("old,new,field,match", [
+    ("    exp: {cycles: 1, latency: 4}", "    exp: {cycles: 1, latency: 5}", "array_1d.units.exp",
+     "gives latency 5 for its 'exp' unit; the generated core's has latency 4"),
+    ("    recip: {cycles: 1, latency: 5}", "    recip: {cycles: 1}", "array_1d.units.recip", "gives no latency"),
+    ("    mac: {cycles: 1, latency: 2}   # QK", "    mac: {cycles: 1, latency: 1}   # QK", "array_2d.units.mac",
+     "latency 2"),
+    ("  capacity_bytes: 9216", "  capacity_bytes: 8192", "global_buffer.capacity_bytes", "write capacity_bytes: 9216"),
+    ("  banks: 12", "  banks: 4", "global_buffer.banks", "write banks: 12"),
+    ("data: {format: int8, bits: 8}", "data: {format: bf16, bits: 16}", "data", "takes 8-bit inputs"),
+])
+def test_architecture_must_describe_the_core(tmp_path, old, new, field, match):
+    path = write(tmp_path, GOOD.replace(old, new))
+    with pytest.raises(ArchError, match=match) as info:
+        RtlConfig.from_yaml(path)
+    assert info.value.location.field == field and info.value.location.line == line_of(GOOD, old.strip()), info.value
+
+
 def test_example_configs_load():
     cfg = RtlConfig.from_yaml(ARCHS / "rtl-8x8-int8.yaml")
     assert (cfg.rows, cfg.cols, cfg.head_dim, cfg.value_dim, cfg.tile_m) == (8, 8, 16, 16, 8)
     assert cfg.fmt.kind == "fixed" and cfg.fmt.input_bits == 8
 
 
-@pytest.mark.parametrize("old,new,field,line", [
-    ("width: 4", "width: 8", "array_1d.width", 5),
-    ("rows: 4, cols: 4", "rows: 0, cols: 4", "array_2d.rows", 4),
-    ("head_dim: 16", "head_dim: sixteen", "rtl.head_dim", 8),
-    ("acc_bits: 32", "acc_bits: 16", "rtl.number_format.acc_bits", 7),
-    ("acc_bits: 32", "acc_bits: 32, bogus: 1", "rtl.number_format.bogus", 7),
-    ("kind: fixed", "kind: posit", "rtl.number_format.kind", 7),
-    ("scale: true", "scale: true\n  tile_m: 2", "rtl.tile_m", 13),
-    ("scale: true", "scale: true\n  colour: red", "rtl.colour", 13),
+@pytest.mark.parametrize("old,new,field,after", [
+    ("  width: 4 ", "  width: 8 ", "array_1d.width", 0),
+    ("  rows: 4 ", "  rows: 0 ", "array_2d.rows", 0),
+    ("head_dim: 16", "head_dim: sixteen", "rtl.head_dim", 0),
+    ("acc_bits: 32", "acc_bits: 16", "rtl.number_format.acc_bits", 0),
+    ("acc_bits: 32", "acc_bits: 32, bogus: 1", "rtl.number_format.bogus", 0),
+    ("kind: fixed", "kind: posit", "rtl.number_format.kind", 0),
+    ("scale: true", "scale: true\n  tile_m: 2", "rtl.tile_m", 1),
+    ("scale: true", "scale: true\n  colour: red", "rtl.colour", 1),
 ])
-def test_errors_name_file_line_field(tmp_path, old, new, field, line):
+def test_errors_name_file_line_field(tmp_path, old, new, field, after):
+    line = line_of(GOOD, old) + after
     path = write(tmp_path, GOOD.replace(old, new))
     with pytest.raises(ArchError) as info:
         RtlConfig.from_yaml(path)
@@ -44,7 +88,7 @@ def test_errors_name_file_line_field(tmp_path, old, new, field, line):
 
 
 def test_missing_rtl_section(tmp_path):
-    path = write(tmp_path, "name: x\narray_2d: {rows: 2, cols: 2}\n")
+    path = write(tmp_path, GOOD.split("\nrtl:")[0])
     with pytest.raises(ArchError, match="missing required field 'rtl'"):
         RtlConfig.from_yaml(path)
 
@@ -70,9 +114,7 @@ def test_generate_api(design_4x4):
 
 def test_manifest_examples_within_buffers(tmp_path):
     # a small buffer: the example shapes are clamped to it and none is listed twice
-    text = GOOD.replace("rows: 4, cols: 4", "rows: 2, cols: 2").replace("width: 4", "width: 2")
-    text = text.replace("max_keys: 256", "max_keys: 32").replace("max_queries: 64", "max_queries: 16")
-    text = text.replace("head_dim: 16", "head_dim: 4").replace("value_dim: 16", "value_dim: 4")
+    text = shaped(2, 2, 4, 4, max_keys=32, max_queries=16)
     examples = generate(RtlConfig.from_yaml(write(tmp_path, text))).manifest["latency"]["examples"]
     shapes = [(ex["P"], ex["M"], ex["causal"]) for ex in examples]
     assert shapes == [(16, 32, False), (16, 32, True)]
@@ -93,7 +135,7 @@ def test_lint_detects_problems(tmp_path):
 
 @pytest.mark.slow
 def test_larger_array_generates_and_lints(tmp_path):
-    text = GOOD.replace("rows: 4, cols: 4", "rows: 16, cols: 16").replace("width: 4", "width: 16")
+    text = shaped(16, 16)
     d = generate(RtlConfig.from_yaml(write(tmp_path, text)))
     vpath, _ = d.write(tmp_path / "out")
     clean, output = lint(vpath, d.top_name)
@@ -108,10 +150,10 @@ def test_cli_rtl(tmp_path, capsys):
 
 
 def test_cli_rtl_error_is_one_line(tmp_path, capsys):
-    path = write(tmp_path, GOOD.replace("width: 4", "width: 3"))
+    path = write(tmp_path, GOOD.replace("  width: 4 ", "  width: 3 "))
     assert main(["rtl", "--arch", str(path), "-o", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and "array_1d.width" in err and ":5:" in err
+    assert len(err.splitlines()) == 1 and "array_1d.width" in err and f":{line_of(GOOD, '  width: 4 ')}:" in err
 
 
 @pytest.mark.parametrize("rows,cols,dim,ok,match", [
@@ -125,15 +167,14 @@ def test_cli_rtl_error_is_one_line(tmp_path, capsys):
 ])
 def test_schedule_limits_are_config_errors(tmp_path, rows, cols, dim, ok, match):
     # measured by simulation (review of the pipelined core): the rejected shapes computed wrong AV
-    text = (GOOD.replace("rows: 4, cols: 4", f"rows: {rows}, cols: {cols}").replace("width: 4", f"width: {cols}")
-            .replace("head_dim: 16", f"head_dim: {dim}").replace("value_dim: 16", f"value_dim: {dim}"))
+    text = shaped(rows, cols, dim, dim)
     path = write(tmp_path, text)
     if ok:
         RtlConfig.from_yaml(path)
         return
     with pytest.raises(ArchError, match=match) as info:
         RtlConfig.from_yaml(path)
-    assert info.value.location.field == "array_2d.cols" and info.value.location.line == 4
+    assert info.value.location.field == "array_2d.cols" and info.value.location.line == line_of(text, "  cols: ")
 
 
 def test_key_index_wide_enough_for_padding_keys():
@@ -143,3 +184,112 @@ def test_key_index_wide_enough_for_padding_keys():
     for ib in range(1, 12):
         for rows in range(1, 65):
             assert (1 << key_index_bits(ib, rows)) > (1 << ib) - 1 + rows - 1
+
+
+SMALL = str(ARCHS.parents[0] / "workloads" / "rtl-small.yaml")
+
+
+@pytest.mark.parametrize("spec", ["fusemax-1pass", "causal-1pass"])
+def test_cli_rtl_accepts_the_cascades_it_implements(tmp_path, capsys, spec):
+    assert main(["rtl", spec, "--arch", str(ARCHS / "rtl-4x4-int8.yaml"), "--workload", SMALL,
+                 "-o", str(tmp_path), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["parameters"]["rtl"]["head_dim"] == 16
+
+
+@pytest.mark.parametrize("argv,match", [
+    (["softmax-3pass"], r"cannot build cascade softmax-3pass: its Einsum QK .* has no counterpart"),
+    (["flash1-1pass"], r"its Einsum SLN .* has no counterpart in the core; the core's phase 'the exponentials'"),
+    (["fusemax-1pass", "--workload", SMALL, "--mapping", "fusemax"], r"Einsum LM is bound to the 2d array"),
+    (["fusemax-1pass", "--workload", SMALL, "--seq-len", "128"], r"P = 128, but the core's buffers hold 64"),
+    (["fusemax-1pass", "--workload", "bert", "--seq-len", "64"], r"built for E = 16, but the workload has E = 64"),
+])
+def test_cli_rtl_refuses_what_the_core_cannot_build(tmp_path, capsys, argv, match):
+    import re
+    assert main(["rtl", *argv, "--arch", str(ARCHS / "rtl-4x4-int8.yaml"), "-o", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(match, err), err
+
+
+def test_mapping_checks_name_the_einsum_and_reason(tmp_path):
+    from einloom.cost_models.arch import load_arch
+    from einloom.cost_models.workload import load_workload
+    from einloom.einsum import load_cascade
+    from einloom.einsum.errors import MappingError
+    from einloom.mapper.lower import lower
+    from einloom.rtl.core_form import check_schedule, core_mapping, match_core
+    from dataclasses import replace
+    arch, cascade = load_arch(ARCHS / "rtl-4x4-int8.yaml"), load_cascade("causal-1pass")
+    roles = match_core(cascade, scale=True)
+    assert roles.causal and roles.on_2d == ("BQK", "SLNV")
+    workload = load_workload(SMALL)
+    mapping = core_mapping(roles, arch)
+    dims = check_schedule(lower(cascade, mapping, arch, workload), roles, arch)
+    assert dims == {"head_dim": 16, "value_dim": 16, "tile_m": 4, "tile_p": 4, "P": 64, "M": 64}
+    bad = replace(mapping, binding={**mapping.binding, "LM": "2d"})
+    arch2 = load_arch("fusemax-cloud")   # has a max unit on its 2D array: the mapping lowers, the core refuses
+    with pytest.raises(MappingError, match=r"Einsum LM \(the tile max\) is bound to the 2d array; the RTL core "
+                                           r"computes it in the 1D lanes"):
+        check_schedule(lower(cascade, bad, arch2, workload), roles, arch)
+    small_tile = replace(mapping, params={"M0": 2}, tiling={**mapping.tiling, "M0": {"spatial": 2}})
+    with pytest.raises(MappingError, match="puts the key tile M0 \\(4 keys\\) on the 2D rows"):
+        check_schedule(lower(cascade, small_tile, arch, workload), roles, arch)
+
+
+@pytest.mark.parametrize("arch", ["rtl-4x4-int8", "rtl-8x8-int8"])
+@pytest.mark.parametrize("command", ["map", "sim"])
+def test_rtl_archs_map_and_simulate(capsys, arch, command):
+    assert main([command, "fusemax-1pass", "--arch", str(ARCHS / f"{arch}.yaml"), "--workload", SMALL,
+                 "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    mapping = out["mapping"] if command == "map" else None
+    if mapping is not None:
+        assert mapping["name"] == "rtl-core" and mapping["binding"]["2d"] == ["QK", "SLNV"]
+    else:
+        assert out["simulation"]["latency_cycles"] > 0 and out["simulation"]["dram_bytes"] == 4 * 64 * 16
+
+
+def test_default_mapping_is_the_core_only_on_a_core(capsys):
+    # fpga-small's rtl: section is a placeholder the core cannot derive from: its default stays FuseMax
+    assert main(["map", "fusemax-1pass", "--arch", "fpga-small", "--workload", SMALL, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["mapping"]["name"] == "fusemax"
+    assert main(["map", "fusemax-1pass", "--arch", "fpga-small", "--workload", SMALL, "--mapping", "rtl-core"]) == 2
+    assert "missing required field 'max_keys'" in capsys.readouterr().err
+
+
+def _library_text(name):
+    from einloom.einsum.loader import resolve_spec_path
+    return resolve_spec_path(name).read_text()
+
+
+def test_core_form_is_structural_not_by_name():
+    """A renamed copy of causal-1pass (tensors, rank variables, params, operand order) is the same core;
+    a top-left causal mask or a missing scale is not."""
+    import re
+    from einloom.base.errors import SpecError
+    from einloom.einsum.loader import parse_cascade_text
+    from einloom.rtl.core_form import match_core
+    text = _library_text("causal-1pass")
+    renamed = text
+    for old, new in (("SLNV", "PV"), ("SLN", "EXPS"), ("BQK", "DOT"), ("QK", "S"), ("RM", "RUNMAX"), ("LM", "TMAX"),
+                     ("offset", "shift"), ("m0", "j"), ("M0", "J")):
+        renamed = re.sub(rf"\b{old}\b", new, renamed)
+    renamed = renamed.replace("scale * Q[e, p] * BK[e, m1, j]", "BK[e, m1, j] * Q[e, p] * scale")
+    roles = match_core(parse_cascade_text(renamed, "renamed.yaml"), scale=True)
+    assert roles.causal and roles.tile_param == "J" and roles.on_2d == ("DOT", "PV")
+    assert roles.einsums["RM"] == "RUNMAX" and roles.ranks["M0"] == "J"
+    from einloom.cost_models.arch import load_arch
+    from einloom.cost_models.workload import load_workload
+    from einloom.mapper.lower import lower
+    from einloom.rtl.core_form import check_schedule, core_mapping
+    arch = load_arch(ARCHS / "rtl-8x8-int8.yaml")
+    cascade = parse_cascade_text(renamed, "renamed.yaml")
+    schedule = lower(cascade, core_mapping(roles, arch), arch, load_workload(SMALL))
+    assert check_schedule(schedule, roles, arch)["tile_m"] == 8
+    top_left = text.replace("<= p + offset", "<= p")
+    with pytest.raises(SpecError, match=r"its Einsum QK .* has no counterpart"):
+        match_core(parse_cascade_text(top_left, "top-left.yaml"), scale=True)
+    with pytest.raises(SpecError, match=r"without a scale: rtl.scale is false"):
+        match_core(parse_cascade_text(text, "c.yaml"), scale=False)
+    wrong_offset = text.replace("offset: M - P", "offset: P - M")
+    with pytest.raises(SpecError, match=r"param offset must be M - P"):
+        match_core(parse_cascade_text(wrong_offset, "o.yaml"), scale=True)

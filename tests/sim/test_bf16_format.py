@@ -1,4 +1,5 @@
 """The bf16 NumberFormat: registration, spec errors, and its attention through the shared skeleton."""
+from pathlib import Path
 import numpy as np
 import pytest
 
@@ -30,11 +31,13 @@ def test_bad_specs_name_the_field(spec, field, text):
 def test_arch_yaml_error_points_at_the_line(tmp_path):
     from einloom.rtl.config import RtlConfig
     path = tmp_path / "a.yaml"
-    path.write_text("name: x\narray_2d: {rows: 2, cols: 2}\nrtl:\n  number_format: {kind: bf16, output: fp8}\n"
-                    "  head_dim: 4\n  value_dim: 4\n  max_keys: 8\n  max_queries: 8\n")
+    text = (Path(__file__).resolve().parents[2] / "examples" / "archs" / "rtl-4x4-bf16.yaml").read_text()
+    text = text.replace("number_format: {kind: bf16}", "number_format: {kind: bf16, output: fp8}")
+    path.write_text(text)
+    line = text[:text.index("output: fp8")].count("\n") + 1
     with pytest.raises(ArchError) as info:
         RtlConfig.from_yaml(path)
-    assert "fp32" in str(info.value) and ":4" in str(info.value.location)
+    assert "fp32" in str(info.value) and f":{line}" in str(info.value.location)
 
 
 def test_primitives_are_the_unit_models():
