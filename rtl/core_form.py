@@ -293,6 +293,13 @@ def check_schedule(schedule: Any, roles: CoreRoles, arch: Any) -> dict[str, int]
             raise fail(f"Einsum {name} ({PHASES[role]}) is bound to the {e.array} array; the RTL core computes it "
                        f"{'on the 2D array' if want == '2d' else 'in the 1D lanes'}", "binding",
                        hint=f"bind {name} to {want} (or leave --mapping out: the core's own mapping)")
+    for i, group in enumerate(schedule.groups):
+        arrays = {schedule.einsums[e].array for e in group.einsums}
+        if group.pipeline == "interleave" and len(arrays) > 1:
+            raise fail("the RTL core's 2D and 1D arrays take turns on each key tile; this mapping interleaves "
+                       "consecutive tiles across them, which the core does not build", "groups", i,
+                       hint="write groups: [{einsums: all, pipeline: sequential}], or leave --mapping out "
+                            "(the core's own mapping)")
     score = schedule.einsums[roles.einsums["BQK" if roles.causal else "QK"]]
     spatial = {(r, dim): f for r, dim, f in score.spatial}
     tile_m = schedule.sizes[rk["M0"]]
