@@ -3,8 +3,8 @@
 Per point (workload, sequence length, mapping, cascade) it lowers the cascade once and hands the same
 schedule to :func:`einloom.mapper.evaluate.evaluate_schedule` and :func:`einloom.sim.simulator.simulate`,
 and tabulates latency, utilization of both arrays and DRAM bytes side by side, with the simulator's
-largest stall cause as the explanation of a difference.  Library variants that no baseline mapping can
-place are listed with the reason instead of silently dropped.  The simulator runs
+largest stall cause as the explanation of a difference.  Library variants run under their default
+mapping; one that cannot be mapped is listed with the reason instead of silently dropped.  The simulator runs
 ``max_instances=4, slice_blocks=4``; each row says whether that extrapolation was exact.
 
 Simulator vs RTL (:func:`rtl_rows`): the simulator configured as the generated core
@@ -72,10 +72,16 @@ def _point(workload: str, seq: int, mapping: str, cascade: str) -> CrossvalRow:
 
     row = CrossvalRow(workload, seq, mapping, cascade)
     arch = load_arch("fusemax-cloud")
-    wl = load_workload(workload).with_seq_len(seq)
+    wl = load_workload(workload).with_seq_len(seq).with_ranks(dict(EXTRA_RANKS))
     try:
         c = load_cascade(cascade)
-        schedule = lower(c, baseline_mapping(mapping, c, arch, wl), arch, wl)
+        if mapping == "default":              # the mapping einloom map picks: role-found baseline or search
+            from einloom.mapper.baselines import default_mapping
+            chosen, note = default_mapping(c, arch, wl, budget_s=10.0)
+            row.mapping = "default: " + note.split(" (")[0]
+        else:
+            chosen = baseline_mapping(mapping, c, arch, wl)
+        schedule = lower(c, chosen, arch, wl)
     except EinloomError as error:
         row.explanation = f"not mapped: {str(error).splitlines()[0]}"
         return row
@@ -90,17 +96,23 @@ def _point(workload: str, seq: int, mapping: str, cascade: str) -> CrossvalRow:
     return row
 
 
+#: Ranks beyond the preset workloads' (MLA's latent width C and rope dimension R, at DeepSeek-V2's
+#: kv_lora_rank 512 and qk_rope_head_dim 64); cascades that do not use them ignore them.
+EXTRA_RANKS = (("C", 512), ("R", 64))
+
+
 def crossval_rows(workloads: Iterable[str] = ("bert", "xlm"), seqs: Iterable[int] = (1024, 4096, 16384, 65536),
                   variants_at: int | None = 4096, progress: Callable[[str], None] | None = None
                   ) -> list[CrossvalRow]:
-    """Every baseline at every (workload, sequence length), then every library variant under the FuseMax
-    mapping at ``variants_at`` on the first workload."""
+    """Every baseline at every (workload, sequence length), then every library variant under its default
+    mapping (``einloom map``'s: the role-found baseline, else a 10 s search) at ``variants_at`` on the
+    first workload."""
     from einloom.einsum.loader import library_names
     todo = [(w, s, m, c) for w in workloads for s in seqs for m, c in BASELINES]
     if variants_at:
         first = next(iter(workloads), "bert")
         done = {c for _m, c in BASELINES}
-        todo += [(first, variants_at, "fusemax", name) for name in library_names() if name not in done]
+        todo += [(first, variants_at, "default", name) for name in library_names() if name not in done]
     rows = []
     for point in todo:
         if progress is not None:
