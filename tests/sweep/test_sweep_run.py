@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -229,9 +230,24 @@ def test_synth_skips_large_designs_and_archs_without_rtl(tmp_path):
         {"the architecture has no rtl: section"}
 
 
+SYNTH_CORE = f"""\
+name: synth-core
+arch: {Path(__file__).resolve().parents[2] / "examples" / "archs" / "rtl-4x4-int8.yaml"}
+variants: [fusemax-1pass]
+workloads: [{{model: {Path(__file__).resolve().parents[2] / "examples" / "workloads" / "rtl-small.yaml"}, seq_len: 64}},
+            {{model: {Path(__file__).resolve().parents[2] / "examples" / "workloads" / "rtl-small.yaml"}, seq_len: 32}}]
+mapping: auto
+parameters:
+  - {{path: clock_mhz, values: [60]}}        # the core derives from the whole file: vary what it does not fix
+synth: {{target: ecp5, max_pes: 16}}
+"""
+
+
 @pytest.mark.slow
 def test_synth_small_design_once_per_design(tmp_path):
-    sweep = load_sweep(write_sweep(tmp_path, SYNTH.replace("ARRAYS", "2")))
+    """A generated core's architecture file (complete: the cost model and the RTL read the same file),
+    two workloads, one design: synthesized once."""
+    sweep = load_sweep(write_sweep(tmp_path, SYNTH_CORE))
     run_sweep(sweep, tmp_path / "out", progress=False)
     rows = list(stored(tmp_path / "out").values())
     assert len(rows) == 2 and all(r["status"] == "done" for r in rows)
