@@ -15,12 +15,12 @@ import base64
 import csv
 import html
 import json
-import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from einloom.experiment import _jsonable
 from einloom.report.pareto import best_per_objective, front_rows
 from einloom.report.table import format_table
 
@@ -155,16 +155,6 @@ def _csv_value(value: Any) -> Any:
 
 def _parquet_value(value: Any) -> Any:
     return value if value is None or isinstance(value, (int, float, str, bool)) else str(value)
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 # ==================================================================================================
