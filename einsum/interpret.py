@@ -65,6 +65,17 @@ def _align(data: np.ndarray, have: tuple[str, ...], want: tuple[str, ...]) -> np
     return data.reshape(shape)
 
 
+def where_valid(vals: list[Val], want: tuple[str, ...], cond: np.ndarray) -> np.ndarray | None:
+    """Validity of ``where(c, a[, b])`` over ``want``: ``where(c, a)`` is absent where ``c`` is false,
+    and every operand's absent coordinates stay absent."""
+    valid = cond if len(vals) == 2 else None
+    for v in vals:
+        if v.valid is not None:
+            m = _align(v.valid, v.vars, want)
+            valid = m if valid is None else valid & m
+    return valid
+
+
 def merge_absent(op: operators.MapOperator, vals: list[Val], want: tuple[str, ...], datas: list[np.ndarray],
                  identity) -> tuple[list[np.ndarray], np.ndarray | None]:
     """Operands and validity of ``op`` applied to ``vals`` (aligned ``datas`` over ``want``): a union
@@ -348,11 +359,7 @@ class Interpreter:
         c = _align(cond.data, cond.vars, want).astype(bool)
         a = _align(vals[1].data, vals[1].vars, want)
         a = a.astype(float) if a.dtype == bool else a
-        valid = c if len(vals) == 2 else None
-        for v in vals:
-            if v.valid is not None:
-                m = _align(v.valid, v.vars, want)
-                valid = m if valid is None else valid & m
+        valid = where_valid(vals, want, c)
         if len(vals) == 3:
             b = _align(vals[2].data, vals[2].vars, want)
             b = b.astype(float) if b.dtype == bool else b

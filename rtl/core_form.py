@@ -50,7 +50,10 @@ _CAUSAL = "  - QK[m1, m0, p] = where(m1*M0 + m0 <= p + offset, BQK[m1, m0, p])\n
 _AV_PLAIN = "RNV[M1, f, p] / RD[M1, p]"
 _AV_GUARDED = "where(RD[M1, p] > 0, RNV[M1, f, p] / RD[M1, p], 0)"
 
-#: What each phase of the core is (for error messages), by the form's tensor names.
+#: What each phase of the core is (for error messages), by the tensor names of the core's own form
+#: above (_FORM).  Safe: these name the template the RTL implements; a user's cascade is matched to it
+#: structurally (:func:`match_core` unifies expressions, never reads the user's names), so a renamed
+#: causal-1pass is the same core (tested).
 PHASES = {"BK": "the key tile view", "BV": "the value tile view", "BQK": "the score product on the 2D array",
           "QK": "the scores (on the 2D array; with the causal mask in the 1D lanes)", "LM": "the tile max",
           "RM": "the running max", "SLN": "the exponentials", "PRM": "the running-max correction",

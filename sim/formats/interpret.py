@@ -35,7 +35,7 @@ import numpy as np
 from einloom.einsum import operators
 from einloom.einsum.cascade import Cascade, rank_of
 from einloom.einsum.expr import BinOp, Call, Expr, Reduce
-from einloom.einsum.interpret import Interpreter, Val, _align, _product_factors, input_sizes, merge_absent
+from einloom.einsum.interpret import Interpreter, Val, _align, _product_factors, input_sizes, merge_absent, where_valid
 from einloom.einsum.ranks import resolve
 from einloom.base.errors import Location, SpecError
 from einloom.sim.formats.arith.base import Arith
@@ -126,11 +126,7 @@ class FormatInterpreter(Interpreter):
         want = self.union_vars(vals)
         c = _align(cond.data, cond.vars, want).astype(bool)
         a = _align(self._fmt(vals[1]), vals[1].vars, want)
-        valid = c if len(vals) == 2 else None
-        for v in vals:
-            if v.valid is not None:
-                m = _align(v.valid, v.vars, want)
-                valid = m if valid is None else valid & m
+        valid = where_valid(vals, want, c)
         if len(vals) == 3:
             b = _align(self._fmt(vals[2]), vals[2].vars, want)
         else:
