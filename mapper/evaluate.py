@@ -527,15 +527,6 @@ class Evaluation:
         return "\n".join(lines)
 
 
-def _instances(workload: Any) -> tuple[int, str]:
-    """B x H and the workload's name (kept for callers that count instances without a cascade; the
-    evaluator counts them from the cascade, see :func:`einloom.mapper.lower.instances_for`)."""
-    if workload is None:
-        return 1, "-"
-    ranks = workload.rank_sizes()
-    return int(ranks.get("B", 1)) * int(ranks.get("H", 1)), getattr(workload, "name", "workload")
-
-
 def evaluate_view(rm: Resolved, *, instances: int | None = None, workload_name: str = "-",
                   cascade_name: str | None = None) -> Evaluation:
     """Evaluate a resolved mapping; raise MappingError if its working set does not fit.
