@@ -118,6 +118,57 @@ def sink_window_attention(inputs: Inputs, ranks: dict[str, int] | None = None, *
     return {"AV": _masked_softmax_av(scale * (k.T @ q), v, visible)}
 
 
+def alibi_attention(inputs: Inputs, ranks: dict[str, int] | None = None, *, scale: float = 1.0,
+                    slope: float) -> Outputs:
+    """ALiBi (Press et al., ICLR 2022): causal softmax attention of the biased score
+    ``scale * Q[:, p] . K[:, m] - slope * (p + M - P - m)`` (bottom-right aligned distance and mask).
+
+    Inputs ``Q[E, P]``, ``K[E, M]``, ``V[F, M]``; output ``AV[F, P]``; ``slope`` is one head's.
+    """
+    q, k, v = _f64(inputs, "Q", "K", "V")
+    m, pos = _key_positions(k.shape[1], q.shape[1])
+    scores = scale * (k.T @ q) - slope * (pos - m)
+    return {"AV": _masked_softmax_av(scores, v, m <= pos)}
+
+
+def prefix_lm_attention(inputs: Inputs, ranks: dict[str, int] | None = None, *, scale: float = 1.0,
+                        prefix: int) -> Outputs:
+    """Prefix-LM softmax attention: every query sees the first ``prefix`` keys (bidirectional
+    prefix) and, causally, every key up to its bottom-right aligned position ``p + M - P``.
+
+    Inputs ``Q[E, P]``, ``K[E, M]``, ``V[F, M]``; output ``AV[F, P]``.
+    """
+    q, k, v = _f64(inputs, "Q", "K", "V")
+    m, pos = _key_positions(k.shape[1], q.shape[1])
+    return {"AV": _masked_softmax_av(scale * (k.T @ q), v, (m < prefix) | (m <= pos))}
+
+
+def softcap_attention(inputs: Inputs, ranks: dict[str, int] | None = None, *, scale: float = 1.0,
+                      cap: float) -> Outputs:
+    """Causal softmax attention of soft-capped scores ``cap * tanh(scale * Q[:, p] . K[:, m] / cap)``
+    (Gemma 2's attention logit soft-capping), bottom-right aligned causal mask.
+
+    Inputs ``Q[E, P]``, ``K[E, M]``, ``V[F, M]``; output ``AV[F, P]``.
+    """
+    q, k, v = _f64(inputs, "Q", "K", "V")
+    m, pos = _key_positions(k.shape[1], q.shape[1])
+    scores = cap * np.tanh(scale * (k.T @ q) / cap)
+    return {"AV": _masked_softmax_av(scores, v, m <= pos)}
+
+
+def differential_attention(inputs: Inputs, ranks: dict[str, int] | None = None, *, scale: float = 1.0,
+                           lam: float) -> Outputs:
+    """Differential attention (Ye et al., arXiv 2410.05258), before its per-head GroupNorm:
+    ``AV = (softmax(scale * K1^T Q1) - lam * softmax(scale * K2^T Q2)) V`` over the keys.
+
+    Inputs ``Q1[E, P]``, ``Q2[E, P]``, ``K1[E, M]``, ``K2[E, M]``, ``V[F, M]``; output ``AV[F, P]``.
+    """
+    q1, q2, k1, k2, v = _f64(inputs, "Q1", "Q2", "K1", "K2", "V")
+    first = _masked_softmax_av(scale * (k1.T @ q1), v, None)
+    second = _masked_softmax_av(scale * (k2.T @ q2), v, None)
+    return {"AV": first - lam * second}
+
+
 def gqa_attention(inputs: Inputs, ranks: dict[str, int] | None = None, *, scale: float = 1.0) -> Outputs:
     """Grouped-query attention: query head ``(j, g)`` attends with K/V head ``j``.
 
@@ -208,6 +259,10 @@ REFERENCES: dict[str, Reference] = {
     "causal_attention": causal_attention,
     "sliding_window_attention": sliding_window_attention,
     "sink_window_attention": sink_window_attention,
+    "alibi_attention": alibi_attention,
+    "prefix_lm_attention": prefix_lm_attention,
+    "softcap_attention": softcap_attention,
+    "differential_attention": differential_attention,
     "gqa_attention": gqa_attention,
     "mla_attention": mla_attention,
     "sigmoid_attention": sigmoid_attention,

@@ -51,6 +51,10 @@ EXPECTED_PASSES = {
     "linear-causal": 1,      # §8.1 (iterative rank over tokens)
     "lightning": 1,          # §8.2
     "aaren": 1,              # §9.1: sequential recurrence form
+    "alibi": 1,              # §2.6: "Passes: 1" (a coordinate bias before the softmax of 2.4)
+    "prefix-lm": 1,          # §2.5: a predicate does not change the pass count
+    "softcap": 1,            # an elementwise map of the score before the softmax of 2.4
+    "differential": 1,       # two independent 1-pass softmaxes (2.4) over the same traversal of M
 }
 
 
@@ -98,6 +102,55 @@ def naive_window(inputs, scale, window):
 def naive_sinks(inputs, scale, sinks, window):
     return {"AV": naive_masked_softmax(inputs["Q"], inputs["K"], inputs["V"], scale,
                                        lambda m, pos: m <= pos and (m < sinks or m > pos - window))}
+
+
+def naive_scored_softmax(Q, K, V, score: Callable[[float, int, int], float | None]) -> np.ndarray:
+    """Like :func:`naive_masked_softmax`, with the score of a visible pair computed by
+    ``score(q_p . k_m, m, pos)`` (None: the key is masked)."""
+    E, P = Q.shape
+    M = K.shape[1]
+    out = np.zeros((V.shape[0], P))
+    for p in range(P):
+        pos = p + M - P
+        pairs = [(m, score(float(np.dot(Q[:, p], K[:, m])), m, pos)) for m in range(M)]
+        pairs = [(m, s) for m, s in pairs if s is not None]
+        if not pairs:
+            continue
+        probs = _softmax_row([s for _, s in pairs])
+        for prob, (m, _) in zip(probs, pairs):
+            out[:, p] += prob * V[:, m]
+    return out
+
+
+def alibi_slope(head: int, heads: int) -> float:
+    """Press et al. 2022, Sec. 3: the geometric sequence that starts at 2^(-8/n) with ratio 2^(-8/n)."""
+    start = 2.0 ** (-8.0 / heads)
+    return start * start ** head
+
+
+def naive_alibi(inputs, scale, slope):
+    """Causal softmax of q.k * scale minus slope times the distance from the query's position."""
+    return {"AV": naive_scored_softmax(inputs["Q"], inputs["K"], inputs["V"],
+                                       lambda dot, m, pos: scale * dot - slope * (pos - m) if m <= pos else None)}
+
+
+def naive_prefix_lm(inputs, scale, prefix):
+    return {"AV": naive_masked_softmax(inputs["Q"], inputs["K"], inputs["V"], scale,
+                                       lambda m, pos: m < prefix or m <= pos)}
+
+
+def naive_softcap(inputs, scale, cap):
+    return {"AV": naive_scored_softmax(inputs["Q"], inputs["K"], inputs["V"],
+                                       lambda dot, m, pos: cap * math.tanh(scale * dot / cap) if m <= pos else None)}
+
+
+def naive_differential(inputs, scale, lam):
+    """Two full softmax attentions over the same V, subtracted with weight lam."""
+    def every(m, pos):
+        return True
+    first = naive_masked_softmax(inputs["Q1"], inputs["K1"], inputs["V"], scale, every)
+    second = naive_masked_softmax(inputs["Q2"], inputs["K2"], inputs["V"], scale, every)
+    return {"AV": first - lam * second}
 
 
 def naive_gqa(inputs, scale):
@@ -217,6 +270,12 @@ def _aaren_inputs(r, rng):
             "V": rng.standard_normal((r["F"], r["M"]))}
 
 
+def _diff_inputs(r, rng):
+    return {"Q1": 1.5 * rng.standard_normal((r["E"], r["P"])), "Q2": 1.5 * rng.standard_normal((r["E"], r["P"])),
+            "K1": 1.5 * rng.standard_normal((r["E"], r["M"])), "K2": 1.5 * rng.standard_normal((r["E"], r["M"])),
+            "V": rng.standard_normal((r["F"], r["M"]))}
+
+
 def _scale(r):
     return 1 / math.sqrt(r["E"])
 
@@ -239,6 +298,16 @@ WINDOW_CASES = [dict(P=64, M=64, E=8, F=8),     # p = 63 sees 40..63: tiles 0 an
 SINK_CASES = [dict(P=48, M=64, E=8, F=8),       # late queries: tile 0 partly (sinks), tile 1 fully masked
               dict(P=1, M=75, E=8, F=4), dict(P=30, M=30, E=4, F=6), dict(P=2, M=6, E=3, F=2),
               dict(P=45, M=38, E=4, F=3)]      # P > M: queries 0..6 see no key
+# prefix-lm (prefix 24 keys = tile 0 and half of tile 1): queries of the first tile see keys of the
+# second through the prefix (the OR); P > M with and without a prefix (prefix = 0 is causal: no key, 0)
+PREFIX_CASES = [dict(P=48, M=64, E=8, F=8), dict(P=64, M=64, E=8, F=8), dict(P=1, M=50, E=8, F=4),
+                dict(P=33, M=33, E=4, F=6), dict(P=30, M=20, E=4, F=3), dict(P=5, M=70, E=4, F=3, prefix=40),
+                dict(P=24, M=8, E=4, F=3, prefix=0)]
+# ALiBi: the causal cases, plus other heads of an 8-head and a 12-head model (slope 2^(-8(h+1)/H))
+ALIBI_CASES = CAUSAL_CASES + [dict(P=20, M=40, E=8, F=4, head=7), dict(P=17, M=17, E=4, F=3, heads=12, head=5)]
+# softcap: Gemma 2's cap of 50 barely bends these scores (|s| ~ 2), so also caps that bend them hard
+SOFTCAP_CASES = CAUSAL_CASES[:4] + [dict(P=24, M=40, E=8, F=4, cap=1.5), dict(P=40, M=17, E=4, F=3, cap=0.5)]
+DIFF_CASES = QKV_CASES + [dict(P=20, M=33, E=8, F=8, layer=6)]
 SELF_CASES = [dict(M=48, E=16, F=16), dict(M=1, E=4, F=3), dict(M=23, E=5, F=7)]
 LIGHTNING_CASES = [dict(M=64, E=16, F=16), dict(M=50, E=8, F=4), dict(M=7, E=4, F=6), dict(M=33, E=5, F=3)]
 
@@ -267,6 +336,12 @@ VARIANTS = {
     "linear-causal": (_self_qkv, lambda x, r: naive_linear_causal(x), SELF_CASES),
     "lightning": (_self_qkv, lambda x, r: naive_lightning(x, 0.9), LIGHTNING_CASES),
     "aaren": (_aaren_inputs, lambda x, r: naive_aaren(x, _scale(r)), SELF_CASES),
+    "alibi": (_qkv, lambda x, r: naive_alibi(x, _scale(r), alibi_slope(r.get("head", 0), r.get("heads", 8))),
+              ALIBI_CASES),
+    "prefix-lm": (_qkv, lambda x, r: naive_prefix_lm(x, _scale(r), r.get("prefix", 24)), PREFIX_CASES),
+    "softcap": (_qkv, lambda x, r: naive_softcap(x, _scale(r), r.get("cap", 50.0)), SOFTCAP_CASES),
+    "differential": (_diff_inputs, lambda x, r: naive_differential(
+        x, _scale(r), 0.8 - 0.6 * math.exp(-0.3 * (r.get("layer", 1) - 1))), DIFF_CASES),
 }
 
 CASES = [pytest.param(name, ranks, id=f"{name}-" + ",".join(f"{k}{v}" for k, v in ranks.items()))
@@ -280,12 +355,14 @@ def spec_data(name: str) -> dict:
 
 def spec_params(data: dict, ranks: dict[str, int]) -> dict[str, float]:
     """The spec's params evaluated in order (an independent mini-evaluator: params are arithmetic)."""
-    scope: dict[str, float] = {"sqrt": math.sqrt, "log": math.log, "exp": math.exp, "ceil": math.ceil,
+    scope: dict[str, float] = {"sqrt": math.sqrt, "log": math.log, "exp": math.exp, "exp2": lambda x: 2.0 ** x,
+                               "ceil": math.ceil,
                                "floor": math.floor, "__builtins__": {}}
     scope.update(ranks)
     values: dict[str, float] = {}
     for key, expr in (data.get("params") or {}).items():
         value = expr if isinstance(expr, (int, float)) else eval(str(expr), scope)  # noqa: S307 (our own files)
+        value = ranks.get(key, value)            # a param given with the ranks overrides the spec's (as run_cascade)
         scope[key] = values[key] = value
     return values
 
@@ -412,7 +489,7 @@ def test_broken_cascade_is_caught(old, new):
 
 
 TILED = ["fusemax-1pass", "flash1-1pass", "causal-1pass", "sliding-window", "sinks-window", "split-kv-decode",
-         "lightning", "gqa", "mla-explicit", "mla-absorbed"]
+         "lightning", "gqa", "mla-explicit", "mla-absorbed", "alibi", "prefix-lm", "softcap", "differential"]
 
 
 @pytest.mark.parametrize("tile", [1, 7, 100])
@@ -426,3 +503,26 @@ def test_tile_size_override(name, tile):
     for out, value in expected.items():
         error = relative_error(result[out], value)
         assert error < TOLERANCE, f"{name} {ranks} M0={tile}: {out} relative error {error:.3g}"
+
+
+@pytest.mark.parametrize("name,ranks,wrong", [
+    ("alibi", ALIBI_CASES[-1], lambda x, r: naive_alibi(x, _scale(r), alibi_slope(4, 12))),   # a neighbour head's slope
+    ("alibi", CAUSAL_CASES[0], lambda x, r: naive_causal(x, _scale(r))),                     # no bias
+    ("prefix-lm", PREFIX_CASES[1], lambda x, r: naive_causal(x, _scale(r))),                 # prefix ignored
+    ("prefix-lm", PREFIX_CASES[0], lambda x, r: naive_prefix_lm(x, _scale(r), 23)),          # one key short
+    ("softcap", SOFTCAP_CASES[-2], lambda x, r: naive_causal(x, _scale(r))),                 # no cap
+    ("differential", DIFF_CASES[0], lambda x, r: naive_differential(x, _scale(r), 0.0)),     # lambda dropped
+    ("differential", DIFF_CASES[-1], lambda x, r: naive_differential(x, _scale(r), 0.2)),    # layer 1's lambda
+])
+def test_new_variant_checks_are_sharp(name, ranks, wrong):
+    """The cases of the issue-15 variants tell the variant from its near misses."""
+    inputs, expected = make_case(name, ranks)
+    assert relative_error(wrong(inputs, ranks)["AV"], expected["AV"]) > 1e-3
+
+
+def test_alibi_slopes_are_the_papers():
+    """8 heads: 1/2, 1/4, ..., 1/256 (Press et al. 2022, Sec. 3), from the spec's own param expression."""
+    data = spec_data("alibi")
+    slopes = [spec_params(data, {**data["ranks"], "head": h})["slope"] for h in range(8)]
+    assert slopes == [2.0 ** -(h + 1) for h in range(8)]
+    assert [alibi_slope(h, 8) for h in range(8)] == slopes

@@ -243,9 +243,9 @@ def test_feature_ranks_by_structure():
 def test_roles_found_from_structure(variant):
     cascade = load_cascade(variant)
     roles = find_roles(_view_for(cascade, None, workload_for(variant, seq_len=1024), None), cascade)
-    softmax = {"causal-1pass", "causal-3pass", "flash1-1pass", "fusemax-1pass", "gqa", "mla-absorbed",
-               "mla-explicit", "sinks-window", "sliding-window", "softmax-2pass", "softmax-3pass",
-               "split-kv-decode"}
+    softmax = {"alibi", "causal-1pass", "causal-3pass", "differential", "flash1-1pass", "fusemax-1pass", "gqa",
+               "mla-absorbed", "mla-explicit", "prefix-lm", "sinks-window", "sliding-window", "softcap",
+               "softmax-2pass", "softmax-3pass", "split-kv-decode"}
     if variant not in softmax:
         assert roles is None                      # linear, lightning, sigmoid, aaren: no row max + exp
         return
@@ -257,6 +257,9 @@ def test_roles_found_from_structure(variant):
         assert roles.head_ranks == ("J", "G")
     if variant == "mla-explicit":          # the key projection KH[h, e, m] is not a score
         assert roles.score_products == ("QKC", "QKR") and roles.head_ranks == ("H",)
+    if variant == "differential":          # two softmaxes: both score products, maxes and value products
+        assert roles.score_products == ("QK1", "QK2") and roles.row_max == ("LM1", "LM2")
+        assert roles.value_products == ("SLNV1", "SLNV2")
 
 
 def test_loop_orders_pruned_by_reuse_give_the_same_cost(cloud):
