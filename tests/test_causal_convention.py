@@ -96,6 +96,9 @@ def test_queries_that_see_no_key_output_zero(p, m):
     outputs = {name: _cascade(name, x) for name in CAUSAL_SPECS}
     outputs["sliding-window"] = _cascade("sliding-window", x, M0=4)
     outputs["sinks-window"] = _cascade("sinks-window", x, M0=4)
+    outputs["alibi"] = _cascade("alibi", x, M0=4)                 # issue 15's causal variants
+    outputs["softcap"] = _cascade("softcap", x, M0=4)
+    outputs["prefix-lm, no prefix"] = _cascade("prefix-lm", x, M0=4, prefix=0)
     outputs["reference"] = references.causal_attention(x, scale=0.25)["AV"]
     outputs["float64 golden"] = float_attention(x["Q"], x["K"], x["V"], scale=0.25, causal=True)
     fmt = RtlConfig.from_yaml(ARCHS / "rtl-4x4-int8.yaml").fmt
