@@ -205,6 +205,16 @@ def sigmoid_attention(inputs: Inputs, ranks: dict[str, int] | None = None, *, sc
     return {"AV": v @ weights}
 
 
+def relu_attention(inputs: Inputs, ranks: dict[str, int] | None = None, *, scale: float = 1.0,
+                   inv_len: float) -> Outputs:
+    """ReLU attention ``AV[f, p] = sum_m inv_len * relu(scale * Q[:, p] . K[:, m]) V[f, m]``.
+
+    Inputs ``Q[E, P]``, ``K[E, M]``, ``V[F, M]``; output ``AV[F, P]``.
+    """
+    q, k, v = _f64(inputs, "Q", "K", "V")
+    return {"AV": v @ (inv_len * np.maximum(scale * (k.T @ q), 0.0))}
+
+
 def linear_attention(inputs: Inputs, ranks: dict[str, int] | None = None) -> Outputs:
     """Non-causal linear attention with ``phi = elu + 1``, in the quadratic form
     ``AV[:, p] = sum_m (phi(q_p) . phi(k_m)) v_m / sum_m phi(q_p) . phi(k_m)``.
@@ -266,6 +276,7 @@ REFERENCES: dict[str, Reference] = {
     "gqa_attention": gqa_attention,
     "mla_attention": mla_attention,
     "sigmoid_attention": sigmoid_attention,
+    "relu_attention": relu_attention,
     "linear_attention": linear_attention,
     "causal_linear_attention": causal_linear_attention,
     "lightning_attention": lightning_attention,

@@ -55,6 +55,7 @@ EXPECTED_PASSES = {
     "prefix-lm": 1,          # §2.5: a predicate does not change the pass count
     "softcap": 1,            # an elementwise map of the score before the softmax of 2.4
     "differential": 1,       # two independent 1-pass softmaxes (2.4) over the same traversal of M
+    "relu-attention": 1,     # pointwise like §7.1: no max, no normalizer
 }
 
 
@@ -182,6 +183,17 @@ def naive_sigmoid(inputs, scale, bias):
         for m in range(K.shape[1]):
             x = scale * float(np.dot(Q[:, p], K[:, m])) + bias
             out[:, p] += V[:, m] / (1.0 + math.exp(-x))
+    return {"AV": out}
+
+
+def naive_relu(inputs, scale):
+    """Each key's weight is relu(score) over the number of keys (Wortsman et al. 2023)."""
+    Q, K, V = inputs["Q"], inputs["K"], inputs["V"]
+    M = K.shape[1]
+    out = np.zeros((V.shape[0], Q.shape[1]))
+    for p in range(Q.shape[1]):
+        for m in range(M):
+            out[:, p] += max(scale * float(np.dot(Q[:, p], K[:, m])), 0.0) / M * V[:, m]
     return {"AV": out}
 
 
@@ -332,6 +344,7 @@ VARIANTS = {
     "mla-absorbed": (_mla_inputs, lambda x, r: naive_mla(x, 1 / math.sqrt(r["E"] + r["R"])),
                      [dict(H=2, C=24, R=8, P=4, M=48, E=16, F=16), dict(H=3, C=10, R=4, P=1, M=35, E=8, F=6)]),
     "sigmoid": (_qkv, lambda x, r: naive_sigmoid(x, _scale(r), -math.log(r["M"])), QKV_CASES[:3]),
+    "relu-attention": (_qkv, lambda x, r: naive_relu(x, _scale(r)), QKV_CASES),
     "linear": (_qkv, lambda x, r: naive_linear(x), QKV_CASES[:3]),
     "linear-causal": (_self_qkv, lambda x, r: naive_linear_causal(x), SELF_CASES),
     "lightning": (_self_qkv, lambda x, r: naive_lightning(x, 0.9), LIGHTNING_CASES),
@@ -513,9 +526,11 @@ def test_tile_size_override(name, tile):
     ("softcap", SOFTCAP_CASES[-2], lambda x, r: naive_causal(x, _scale(r))),                 # no cap
     ("differential", DIFF_CASES[0], lambda x, r: naive_differential(x, _scale(r), 0.0)),     # lambda dropped
     ("differential", DIFF_CASES[-1], lambda x, r: naive_differential(x, _scale(r), 0.2)),    # layer 1's lambda
+    ("relu-attention", QKV_CASES[1], lambda x, r: {"AV": naive_relu(x, _scale(r))["AV"] * r["M"] / r["P"]}),  # 1/P
 ])
 def test_new_variant_checks_are_sharp(name, ranks, wrong):
-    """The cases of the issue-15 variants tell the variant from its near misses."""
+    """The cases of the issue-15 variants tell the variant from its near misses (a wrong slope, a
+    missing bias, prefix, cap or lambda, the query count for the key count)."""
     inputs, expected = make_case(name, ranks)
     assert relative_error(wrong(inputs, ranks)["AV"], expected["AV"]) > 1e-3
 

@@ -1,5 +1,5 @@
-"""The issue-15 library variants (alibi, prefix-lm, softcap, differential) in the simulator and in number
-formats.
+"""The issue-15 library variants (alibi, prefix-lm, softcap, differential, relu-attention) in the simulator
+and in number formats.
 
 * the simulator runs each under its default mapping on fusemax-cloud (BERT, one batch) and agrees with
   the evaluator: the same executed points per Einsum (masked tiles skipped in both), the same energy,
@@ -35,7 +35,7 @@ from test_format_interpreter import FORMATS, error_bound, format_error  # noqa: 
 from test_lowering import one_pass_mapping, tiny_workload  # noqa: E402
 from test_masks import T, arch  # noqa: E402
 
-NEW = ["alibi", "prefix-lm", "softcap", "differential"]
+NEW = ["alibi", "prefix-lm", "softcap", "differential", "relu-attention"]
 
 
 def _sim_and_model(name: str, seq_len: int):
@@ -50,13 +50,18 @@ def _sim_and_model(name: str, seq_len: int):
 BASE = {"alibi": "causal-1pass", "prefix-lm": "causal-1pass", "differential": "fusemax-1pass"}
 
 
+#: measured simulator / model - 1 at 256 and 1K: differential -0.3%, +0.8%; softcap +0.4%, +0.2% (its
+#: sigmoid runs on the 1D array: fusemax-cloud's 2D PEs have no divider, so it is 1D-bound);
+#: relu-attention +1.7%, +3.5% (sigmoid, the library's other pointwise variant, is at +34%, +32%)
+LATENCY_TOLERANCE = {"differential": 0.015, "softcap": 0.015, "relu-attention": 0.05}
+
+
 @pytest.mark.parametrize("seq_len", [256, 1024])
 @pytest.mark.parametrize("name", NEW)
 def test_simulator_agrees_with_the_evaluator(name, seq_len):
     """Executed points, energy and DRAM bytes equal; latency as close as for the variant it extends
     (the masked 1-pass family differs by +10% at 1K in both, measured: the model's masked-tile
-    overlap, helper crossval's subject) and within 1.5% for differential and softcap (whose sigmoid
-    runs on the 1D array: fusemax-cloud's 2D PEs have no divider, so it is 1D-bound, measured +0.2%)."""
+    overlap, helper crossval's subject) and within LATENCY_TOLERANCE for the others."""
     schedule, sim, ana = _sim_and_model(name, seq_len)
     for e, se in schedule.einsums.items():
         if se.cycles_per_point:
@@ -68,8 +73,8 @@ def test_simulator_agrees_with_the_evaluator(name, seq_len):
     if name in BASE:
         _, base_sim, base_ana = _sim_and_model(BASE[name], seq_len)
         assert ratio == pytest.approx(base_sim.latency_cycles / base_ana.latency_cycles, abs=0.01)
-    if name in ("differential", "softcap"):
-        assert ratio == pytest.approx(1.0, abs=0.015)
+    if name in LATENCY_TOLERANCE:
+        assert ratio == pytest.approx(1.0, abs=LATENCY_TOLERANCE[name])
 
 
 def _tiny_arch():
@@ -107,7 +112,8 @@ def test_sim_skips_exactly_the_empty_tiles(name, M, P, prefix):
 FORMAT_CASES = [("alibi", {"M0": 4}), ("alibi", {"M0": 4, "P": 24, "head": 3}), ("alibi", {"M0": 4, "P": 5}),
                 ("prefix-lm", {"M0": 4, "prefix": 14}), ("prefix-lm", {"M0": 4, "P": 24, "prefix": 6}),
                 ("softcap", {"M0": 4}), ("softcap", {"M0": 4, "cap": 1.5, "P": 20}),
-                ("differential", {"M0": 4}), ("differential", {"M0": 4, "P": 3, "M": 17})]
+                ("differential", {"M0": 4}), ("differential", {"M0": 4, "P": 3, "M": 17}),
+                ("relu-attention", {}), ("relu-attention", {"P": 5, "M": 33})]
 
 
 @pytest.mark.parametrize("fmt_name", list(FORMATS))
