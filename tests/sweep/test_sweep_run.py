@@ -303,7 +303,7 @@ def test_shipped_variant_sweep_records_failures_and_goes_on(tmp_path):
     assert main(["sweep", "examples/sweeps/variants-workloads.yaml", "-o", str(out), "--jobs", "2",
                  "--no-progress"]) == 0
     data = load_sweep_data(out)
-    assert len(data.rows) == 34
+    assert len(data.rows) == 44
     by_variant = {}
     for r in data.rows:
         by_variant.setdefault(r["variant"], set()).add(r["status"])
