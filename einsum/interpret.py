@@ -106,10 +106,15 @@ def _product_factors(expr: Expr) -> list[Expr]:
 class Interpreter:
     """Evaluates one cascade for one set of rank sizes; see :func:`run_cascade`."""
 
-    def __init__(self, cascade: Cascade, sizes: dict[str, int], params: dict[str, float]):
+    def __init__(self, cascade: Cascade, sizes: dict[str, int], params: dict[str, float], *,
+                 origins: dict[str, int] | None = None, extents: dict[str, int] | None = None):
         self.cascade = cascade
         self.sizes = sizes
         self.params = params
+        # a slice of a larger problem (run_cascade's ``slice_of``): a rank variable used as a value is
+        # its coordinate in the whole problem, and a rank extent used as a value is the whole extent
+        self.origins = origins or {}
+        self.extents = extents or sizes
         self.store: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         self.order: tuple[str, ...] = ()
 
@@ -330,10 +335,11 @@ class Interpreter:
         if name in self.params:
             return Val(np.asarray(self.params[name]), ())
         if name in self.sizes and not name.islower():
-            return Val(np.asarray(float(self.sizes[name])), ())
+            return Val(np.asarray(float(self.extents[name])), ())
+        origin = self.origins.get(name, 0)
         if name in fixed:
-            return Val(np.asarray(float(fixed[name])), ())
-        return Val(np.arange(self.sizes[rank_of(name)], dtype=float), (name,))
+            return Val(np.asarray(float(fixed[name] + origin)), ())
+        return Val(np.arange(origin, origin + self.sizes[rank_of(name)], dtype=float), (name,))
 
     def union_vars(self, vals: list[Val]) -> tuple[str, ...]:
         present = {v for val in vals for v in val.vars}
@@ -554,14 +560,20 @@ def input_sizes(cascade: Cascade, inputs: dict[str, np.ndarray], given: dict[str
 
 
 def run_cascade(cascade: Cascade, inputs: dict[str, np.ndarray], ranks: dict[str, int] | None = None,
-                *, keep_intermediates: bool = False) -> RunResult:
+                *, keep_intermediates: bool = False, slice_of: tuple[str, int, int] | None = None) -> RunResult:
     """Execute ``cascade`` on ``inputs`` (arrays in the declared rank order) in float64.
 
     ``ranks`` gives rank sizes (and may override params); sizes missing there are taken from the
     input shapes, the spec's defaults and partition rules.  Raises :class:`SpecError` for missing,
     extra or wrongly shaped inputs and for inconsistent rank sizes.
+
+    ``slice_of = (rank, lo, hi)`` runs coordinates ``lo .. hi-1`` of ``rank`` of the problem that
+    ``ranks`` describes: the inputs hold only that slice along ``rank``, but the rank's coordinates
+    keep their values in the whole problem (``where(m <= p + M - P, ...)`` masks the slice as in a
+    whole run) and params and extents are the whole problem's.  The rank must be one that no Einsum
+    reduces or iterates over, not partitioned, and read only as itself in tensor indices (ValueError
+    otherwise).
     """
-    given = dict(ranks or {})
     for name in inputs:
         if name not in cascade.inputs:
             raise SpecError(f"unexpected input {name!r}", location=Location(cascade.file, None, "inputs"),
@@ -570,12 +582,20 @@ def run_cascade(cascade: Cascade, inputs: dict[str, np.ndarray], ranks: dict[str
         if name not in inputs:
             raise SpecError(f"missing input {name!r}", location=Location(cascade.file, None, "inputs"),
                             hint=f"inputs of {cascade.name}: {', '.join(cascade.inputs)}")
+    if slice_of is not None:
+        return _run_slice(cascade, inputs, dict(ranks or {}), slice_of, keep_intermediates)
+    given = dict(ranks or {})
     given = input_sizes(cascade, inputs, given, lambda name: Location(cascade.file, None, f"inputs.{name}"))
     sizes, params = resolve(cascade, given)
     interpreter = Interpreter(cascade, sizes, params)
     for name in cascade.inputs:
         interpreter.store[name] = (np.asarray(inputs[name], dtype=float), None)
     interpreter.run(inputs)
+    return _result(cascade, interpreter, sizes, params, keep_intermediates)
+
+
+def _result(cascade: Cascade, interpreter: Interpreter, sizes: dict[str, int], params: dict[str, float],
+            keep_intermediates: bool) -> RunResult:
     outputs: dict[str, np.ndarray] = {}
     absent: dict[str, int] = {}
     for name in cascade.outputs:
@@ -589,6 +609,51 @@ def run_cascade(cascade: Cascade, inputs: dict[str, np.ndarray], ranks: dict[str
     if keep_intermediates:
         intermediates = {n: d for n, (d, _) in interpreter.store.items() if n not in cascade.inputs}
     return RunResult(outputs, sizes, params, absent, intermediates)
+
+
+def slice_refusal(cascade: Cascade, ranks: dict[str, int], rank: str) -> str | None:
+    """Why ``rank`` cannot be run a slice at a time (``run_cascade``'s ``slice_of``), or None if it can:
+    it is partitioned, an Einsum reduces or iterates over it, another rank's size derives from it,
+    or an index is computed from its variable."""
+    parts = sorted({r for p in cascade.partitions if p.root == rank for r in (p.outer, p.inner)})
+    if parts:
+        return f"rank {rank} cannot be sliced: {', '.join(parts)} partition it"
+    sizes, _ = resolve(cascade, ranks)
+    try:
+        sub_sizes, _ = resolve(cascade, {**ranks, rank: 1})
+    except SpecError as err:                # a given size no longer fits a one-coordinate rank
+        return f"rank {rank} cannot be sliced: {err.message}"
+    coupled = sorted(r for r in sizes if r != rank and sizes[r] != sub_sizes[r])
+    if coupled:
+        return f"rank {rank} cannot be sliced: the sizes of {', '.join(coupled)} derive from it"
+    var = rank.lower()
+    for einsum in cascade.einsums:
+        if var in einsum.reduced_vars or var == einsum.iterative_var:
+            return f"rank {rank} cannot be sliced: Einsum {einsum.name} reduces or iterates over it"
+        for node in walk(einsum.expr):
+            if isinstance(node, Access) and any(
+                    index != Name(var) and any(n == Name(var) for n in walk(index)) for index in node.indices):
+                return f"rank {rank} cannot be sliced: Einsum {einsum.name} computes an index from {var}"
+    return None
+
+
+def _run_slice(cascade: Cascade, inputs: dict[str, np.ndarray], ranks: dict[str, int],
+               slice_of: tuple[str, int, int], keep_intermediates: bool) -> RunResult:
+    rank, lo, hi = slice_of
+    sizes, params = resolve(cascade, ranks)
+    if not 0 <= lo < hi <= sizes[rank]:
+        raise ValueError(f"slice {lo}..{hi} outside rank {rank} of size {sizes[rank]}")
+    refusal = slice_refusal(cascade, ranks, rank)
+    if refusal:
+        raise ValueError(refusal)
+    sub_sizes, _ = resolve(cascade, {**ranks, rank: hi - lo})
+    given = input_sizes(cascade, inputs, dict(sub_sizes), lambda name: Location(cascade.file, None, f"inputs.{name}"))
+    interpreter = Interpreter(cascade, {**sizes, **given, rank: hi - lo}, params,
+                              origins={rank.lower(): lo}, extents=sizes)
+    for name in cascade.inputs:
+        interpreter.store[name] = (np.asarray(inputs[name], dtype=float), None)
+    interpreter.run(inputs)
+    return _result(cascade, interpreter, sub_sizes, params, keep_intermediates)
 
 
 def random_inputs(cascade: Cascade, ranks: dict[str, int], seed: int = 0) -> dict[str, np.ndarray]:

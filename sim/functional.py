@@ -3,6 +3,10 @@
 * ``fp64`` -- the cascade interpreter runs tile by tile in the schedule's order over the query rank's
   tiles (each tile of the outermost loops over a rank of the output that no Einsum reduces, e.g. the
   P tiles of FuseMax's GLB loop), and the assembled outputs are compared with one whole-cascade run.
+  A tile keeps its coordinates in the whole problem (``run_cascade``'s ``slice_of``), so coordinate
+  masks such as bottom-right causal ``m <= p + M - P`` mask it as the whole run does.  A rank that
+  cannot be run tile by tile (it is partitioned, an Einsum iterates or reduces over it, a size
+  derives from it, an index is computed from it) is run whole, and the result says so (``note``).
 * a number format (``int8``, ``int16``, ``bf16`` or ``fixed``/``bf16`` kinds) -- the format
   interpreter (:func:`einloom.sim.formats.interpret.run_in_format`) runs the cascade, any cascade, on
   the format's op-class primitives with its reductions chained in the schedule's loop order; compared
@@ -18,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from einloom.einsum.interpret import run_cascade
+from einloom.einsum.interpret import run_cascade, slice_refusal
 from einloom.errors import EinloomError
 from einloom.mapper.lower import Schedule
 
@@ -61,6 +65,10 @@ def _tiled_fp64(schedule, cascade, inputs, sizes, reference, out_name) -> dict[s
     tiled = next((lp for lp in g.loops if lp.level in ("DRAM", "GLB") and lp.rank in out_ranks
                   and all(lp.rank not in cascade.tensors[i].ranks or i == i for i in cascade.inputs)), None)
     result = np.zeros_like(reference[out_name])
+    note = None
+    refusal = tiled is not None and slice_refusal(cascade, sizes, tiled.rank)
+    if refusal:
+        note, tiled = f"one whole run: {refusal}", None
     if tiled is None:
         result = run_cascade(cascade, inputs, sizes).outputs[out_name]
         tiles = 1
@@ -72,16 +80,22 @@ def _tiled_fp64(schedule, cascade, inputs, sizes, reference, out_name) -> dict[s
         tiles = 0
         for lo in range(0, n, step):          # the schedule's order over the rank's tiles
             hi = min(n, lo + step)
-            part = {k: (np.take(v, range(lo, hi), axis=cascade.tensors[k].ranks.index(rank))
-                        if rank in cascade.tensors[k].ranks else v) for k, v in inputs.items()}
-            sub = dict(sizes, **{rank: hi - lo})
-            got = run_cascade(cascade, part, sub).outputs[out_name]
+            part = _take(cascade, inputs, rank, lo, hi)
+            # the slice keeps its coordinates in the whole problem (a mask such as m <= p + M - P)
+            got = run_cascade(cascade, part, sizes, slice_of=(rank, lo, hi)).outputs[out_name]
             index = [slice(None)] * result.ndim
             index[out_ranks.index(rank)] = slice(lo, hi)
             result[tuple(index)] = got
             tiles += 1
     err = float(np.max(np.abs(result - reference[out_name])))
-    return {"format": "fp64", "outputs": int(result.size), "max_abs_error": err, "tiles": tiles}
+    out = {"format": "fp64", "outputs": int(result.size), "max_abs_error": err, "tiles": tiles}
+    return {**out, "note": note} if note else out
+
+
+def _take(cascade: Any, inputs: dict[str, np.ndarray], rank: str, lo: int, hi: int) -> dict[str, np.ndarray]:
+    """The inputs' coordinates ``lo .. hi-1`` of ``rank`` (inputs without the rank whole)."""
+    return {k: (np.take(v, range(lo, hi), axis=cascade.tensors[k].ranks.index(rank))
+                if rank in cascade.tensors[k].ranks else v) for k, v in inputs.items()}
 
 
 def _format_run(schedule, cascade, inputs, sizes, reference, spec, mode) -> dict[str, Any]:

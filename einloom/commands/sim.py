@@ -117,7 +117,8 @@ def run(args) -> int:
     print(f"  {result.events:,} events; extrapolation: {result.extrapolation}")
     if functional is not None:
         print(f"  functional ({functional['format']}): max |out - float64 interpreter| = "
-              f"{functional['max_abs_error']:.3g} over {functional['outputs']} values")
+              f"{functional['max_abs_error']:.3g} over {functional['outputs']} values"
+              + (f" ({functional['note']})" if functional.get("note") else ""))
     if args.trace:
         print(f"  wrote {args.trace} (open in ui.perfetto.dev)")
     if args.plot:
