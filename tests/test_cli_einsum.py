@@ -129,3 +129,11 @@ def test_help_has_an_example(command):
     code, out, _ = cli(command, "--help")
     assert code == 0
     assert "example:" in out and f"einloom {command} " in out.split("example:")[1]
+
+
+@pytest.mark.parametrize("name", library_names())
+def test_every_library_variant_checks_and_runs_against_its_reference(name):
+    assert cli("check", name)[0] == 0
+    code, out, err = cli("run", name, "--check", "--json")
+    assert code == 0, err
+    assert json.loads(out)["check"] == "pass"
