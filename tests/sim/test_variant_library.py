@@ -149,13 +149,13 @@ def test_cli_sim_functional_fp64_tiles_masked_cascades(name, capsys):
     assert functional["max_abs_error"] < 1e-12
 
 
-@pytest.mark.parametrize("name,why", [("linear-causal", "Einsum KV reduces or iterates over it"),
-                                      ("lightning", "M0, M1, P0 partition it")])
-def test_cli_sim_functional_fp64_runs_a_recurrence_whole(name, why, capsys):
+@pytest.mark.parametrize("name,seq,why", [("linear-causal", "256", "Einsum KV reduces or iterates over it"),
+                                          ("lightning", "512", "M0, M1, P0 partition it")])
+def test_cli_sim_functional_fp64_runs_a_recurrence_whole(name, seq, why, capsys):
     """The tiled rank M carries a recurrence: run whole, and the output says why (linear-causal reported
     an error of 4.6 when its token tiles ran as problems of their own; lightning stopped with an error
     about inconsistent rank sizes)."""
-    code = main(["sim", name, "--arch", "fusemax-cloud", "--workload", "bert", "--seq-len", "1024",
+    code = main(["sim", name, "--arch", "fusemax-cloud", "--workload", "bert", "--seq-len", seq,
                  "--batch", "1", "--functional", "fp64"])
     out = capsys.readouterr().out
     assert code == 0 and "max |out - float64 interpreter| = 0 " in out
