@@ -7,7 +7,7 @@ time to choose the default mapping and to search.
 For each variant: the default mapping of ``einloom map`` (the role-matched baseline, or a budgeted search
 for cascades outside the softmax family) and the latency search, each evaluated on the architecture.
 ``MACs`` are the multiply-accumulates the evaluator counts as executed (the cascade's ``mac`` ops in the
-tiles a mask leaves, x instances).  split-kv-decode needs a log unit, which
+tiles a mask leaves, x instances), ``/dense`` their share of the same cascade's dense MACs.  split-kv-decode needs a log unit, which
 fusemax-cloud lacks: it is mapped on ``examples/archs/fusemax-7nm-log-unit.yaml`` (marked ``*``).
 MLA is mapped at DeepSeek-V2's kv_lora_rank C = 512 and qk_rope_head_dim R = 64.  Prints a table (and writes JSON with ``--json``); asserts nothing.
 """
@@ -56,9 +56,10 @@ def row(name: str, arch, workload, budget: float) -> dict:
 
 def fmt(part: dict) -> str:
     if "error" in part:
-        return f"{'error: ' + part['error'][:60]:<58}"
+        return f"{'error: ' + part['error'][:65]:<65}"
+    share = f"{part['macs'] / part['dense_macs']:6.3f}" if part.get("dense_macs") else f"{'-':>6}"
     return (f"{part['latency_s'] * 1e3:9.3f} {part['energy_pj'] / 1e9:10.1f} {part['util_2d']:5.3f} "
-            f"{part['util_1d']:5.3f} {part['macs'] / 1e9:8.1f} {part['seconds']:6.2f}")
+            f"{part['util_1d']:5.3f} {part['macs'] / 1e9:8.1f} {share} {part['seconds']:6.2f}")
 
 
 def main() -> None:
@@ -73,7 +74,7 @@ def main() -> None:
     log_arch = load_arch(LOG_ARCH)
     base = load_workload(args.workload).with_seq_len(args.seq_len)
     rows = []
-    cols = f"{'lat ms':>9} {'energy mJ':>10} {'u2d':>5} {'u1d':>5} {'GMACs':>8} {'time s':>6}"
+    cols = f"{'lat ms':>9} {'energy mJ':>10} {'u2d':>5} {'u1d':>5} {'GMACs':>8} {'/dense':>6} {'time s':>6}"
     print(f"{args.arch}, {args.workload}, sequence {args.seq_len}: default mapping | latency search")
     print(f"{'variant':17} {cols} | {cols}  default choice")
     for name in library_names():
@@ -84,7 +85,8 @@ def main() -> None:
         mark = "*" if arch_ is log_arch else " "
         print(f"{name + mark:17} {fmt(r['default'])} | {fmt(r['search'])}  {r['default'].get('choice', '')}",
               flush=True)
-    print("* on fusemax-7nm-log-unit (fusemax-cloud has no log unit).  Energies in mJ = 1e9 pJ.")
+    print("* on fusemax-7nm-log-unit (fusemax-cloud has no log unit).  Energies in mJ = 1e9 pJ.  /dense: executed\n"
+          "MACs over the dense MACs of the same cascade (masked tiles skipped; '-' where the evaluator gives none).")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2, default=float))
 
