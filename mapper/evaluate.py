@@ -283,6 +283,7 @@ class _Accesses:
     glb_writes: np.ndarray
     rf_reads: dict[str, np.ndarray]            # array -> values
     rf_writes: dict[str, np.ndarray]
+    port_cycles: dict[str, np.ndarray]         # einsum -> cycles its operand deliveries hold the buffer ports
 
 
 def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffic) -> _Accesses:
@@ -298,10 +299,13 @@ def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffi
     rf_reads = {a: fam.zeros() for a in fam.arrays}
     rf_writes = {a: fam.zeros() for a in fam.arrays}
     no = np.zeros(fam.n, dtype=bool)
+    port = fam.hw.values_per_row * fam.hw.arch.global_buffer.banks        # values the buffer delivers per cycle
+    port_cycles = {}
     for e, info in fam.infos.items():
         array = fam.bound[e]
         pts = comp.executed[e]
         par = fam.rm.par_ranks[e]
+        operands = fam.zeros()
         for t in list(info.inputs) + ([e] if info.reads_self else []):
             loc = res.location.get(t)
             in_rf = loc if isinstance(loc, np.ndarray) else no
@@ -311,6 +315,8 @@ def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffi
             delivered = pts / (multicast * pe_reuse)
             if t not in traffic.bypass:
                 glb_reads = glb_reads + np.where(in_rf, 0.0, delivered)
+                if t in info.inputs:
+                    operands = operands + np.where(in_rf, 0.0, delivered)
             kept = in_rf | (pe_reuse > 1)
             rf_reads[array] = rf_reads[array] + np.where(kept, pts, 0.0)
             rf_writes[array] = rf_writes[array] + np.where(in_rf, 0.0, np.where(pe_reuse > 1, delivered, 0.0))
@@ -318,6 +324,7 @@ def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffi
         temporal_red = prod((fam.pe(e, r) for r in info.reduced_ranks), start=fam.one)
         rf_reads[array] = rf_reads[array] + np.where(temporal_red > 1, pts, 0.0)
         rf_writes[array] = rf_writes[array] + np.where(temporal_red > 1, pts, 0.0)
+        port_cycles[e] = operands / port
         partial = _partial_sums(fam, info)
         loc = res.location.get(e)
         out_rf = loc if isinstance(loc, np.ndarray) else no
@@ -330,7 +337,7 @@ def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffi
     dram_w = sum(traffic.write.values(), fam.zeros())
     glb_writes = glb_writes + dram_r - traffic.bypass_read       # fills
     glb_reads = glb_reads + dram_w - traffic.bypass_write        # drains
-    return _Accesses(glb_reads, glb_writes, rf_reads, rf_writes)
+    return _Accesses(glb_reads, glb_writes, rf_reads, rf_writes, port_cycles)
 
 
 @dataclass
@@ -341,7 +348,7 @@ class _Latency:
     exposed_io: np.ndarray                     # first load + last drain not hidden (whole run)
 
 
-def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, instances: int) -> _Latency:
+def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, acc: _Accesses, instances: int) -> _Latency:
     """Cycles of the whole run.
 
     Per group: ``interleave`` -> max(busy per array) (one epoch of the less busy arrays is exposed
@@ -361,8 +368,9 @@ def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, instances: int
     kernels = 1 if len(fam.rm.groups) == 1 else instances
     for gi, g in enumerate(fam.rm.groups):
         b = {a: fam.zeros() for a in fam.arrays}
+        occupied = {e: np.maximum(comp.cycles[e], acc.port_cycles[e]) for e in g.einsums}
         for e in g.einsums:
-            b[fam.bound[e]] = b[fam.bound[e]] + comp.cycles[e]
+            b[fam.bound[e]] = b[fam.bound[e]] + occupied[e]
         for a in fam.arrays:
             busy[a] = busy[a] + b[a]
         mem = (traffic.read[gi] + traffic.write[gi]) * word / bpc
@@ -375,7 +383,7 @@ def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, instances: int
             lat = lat + np.maximum(sum(b.values(), fam.zeros()), mem)
         else:
             for e in g.einsums:
-                lat = lat + np.maximum(comp.cycles[e], traffic.by_einsum[e] * word / bpc)
+                lat = lat + np.maximum(occupied[e], traffic.by_einsum[e] * word / bpc)
         io = io + (traffic.first_load[gi] + traffic.last_drain[gi]) * word / bpc * kernels
     return _Latency(lat * instances + fill + io, busy, fill, io)
 
@@ -421,7 +429,7 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
     word = fam.hw.word_bytes
     worst = np.max(np.stack([fp * word for fp in res.footprint.values()]), axis=0) if res.footprint else fam.zeros()
     feasible &= worst <= fam.hw.glb_bytes
-    lat = stage_latency(fam, comp, traffic, instances)
+    lat = stage_latency(fam, comp, traffic, acc, instances)
     energy = stage_energy(fam, comp, traffic, acc, instances)
     dram_r = sum(traffic.read.values(), fam.zeros())
     dram_w = sum(traffic.write.values(), fam.zeros())

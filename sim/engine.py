@@ -127,6 +127,8 @@ class Engine:
                 except StopIteration:
                     exhausted = True
                     break
+                if not ops:               # a tile the mask leaves empty issues nothing and takes no window slot
+                    continue
                 loaded += 1
                 for op in ops:
                     op.epoch = loaded
@@ -141,7 +143,10 @@ class Engine:
             for name, st in self.units.items():
                 if not st.queue:
                     continue
-                limit = (need + self.lookahead) if name in self.prefetch else st.queue[0].epoch + self.window
+                prefetch = name in self.prefetch
+                limit = (need + self.lookahead) if prefetch else st.queue[0].epoch + self.window
+                unit_best, unit_start = None, float("inf")
+                older: list[tuple[Op, float]] = []        # a prefetch unit's candidates, oldest first
                 for op in st.queue:
                     if op.epoch >= limit:
                         break
@@ -166,11 +171,22 @@ class Engine:
                     if not ok:
                         continue
                     start = st.free if st.free > ready else ready
-                    if start < best_start:
-                        best, best_start, best_unit = op, start, name
-                    break_early = start <= st.free
-                    if break_early:
+                    if prefetch:
+                        older.append((op, start))
+                    if start < unit_start:
+                        unit_best, unit_start = op, start
+                    if start <= st.free:
                         break              # no later op of this unit can start earlier
+                if prefetch and unit_best is not None:
+                    # a DMA engine serves the oldest request first: a younger transfer does not start
+                    # if an older one is ready before it would finish (it would block the older one)
+                    finish = unit_start + unit_best.duration
+                    for op, start in older:
+                        if op is unit_best or start < finish:
+                            unit_best, unit_start = op, start
+                            break
+                if unit_start < best_start:
+                    best, best_start, best_unit = unit_best, unit_start, name
             if best is None:
                 raise RuntimeError("simulator deadlock: no op can issue (a dependency outside the window)")
             st = self.units[best_unit]

@@ -96,6 +96,8 @@ class SimOptions:
     window : epochs a unit may issue from (None: 2 for ``interleave`` groups, 1 otherwise).
     dram_lookahead : epochs past the oldest unfinished one the DRAM channel may load from (a DMA engine
         prefetching; the buffer slots bound it further).
+    dram_burst_bytes : a tile load larger than this moves as several transfers, between which the
+        channel may serve an older request (0: one transfer per tile).
     max_instances : simulate at most this many instances, extrapolate the rest (None: all).
     slice_blocks : simulate this many iterations of each instance's outermost epoch loop (and its
         last), extrapolate the rest (None: all).
@@ -107,7 +109,8 @@ class SimOptions:
     systolic_skew: bool = False
     systolic_overlap: bool = True
     window: int | None = None
-    dram_lookahead: int = 16
+    dram_lookahead: int = 64
+    dram_burst_bytes: float = 65536.0
     max_instances: int | None = None
     slice_blocks: int | None = None
     trace_limit: int = 200_000
@@ -270,7 +273,9 @@ def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions
         multicast = prod(rm.factor("spatial", r) for r in par if r not in rt)
         pe_reuse = prod(_pe_factor(rm, name, r) for r in info.iteration_ranks if r not in rt)
         deliveries_of[t] = 1.0 / (multicast * pe_reuse)
-        deliveries += deliveries_of[t]
+        st = schedule.tensors.get(t)
+        if st is None or not st.bypass:             # a bypassed operand streams past the buffer's ports
+            deliveries += deliveries_of[t]
     skew = 0.0
     fill_per_fold = 0.0
     if options.systolic_skew and se.array == "2d" and "rows" in hw.dims["2d"]:
@@ -523,11 +528,8 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                                     free = readers.get(id(hist[-slots]), [])
                                 vol = view.tensor_elements(t) / prod(nest.extents[i] for i in dram_loops
                                                                      if nest.ranks[i] in _ranks_of(view, t))
-                                ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, tuple(free) + after,
-                                        0.0, "dram", nbytes=vol * word, tile=index)
-                                ld.storage = (0.0, vol, 0.0, 0.0)      # the tile is written into the buffer
+                                ld = _load(t, vol, tuple(free) + after, index, word, bpc, options, ops)
                                 hist.append(ld)
-                                ops.append(ld)
                             ld = loads[t][-1]
                             deps.append(ld)
                             continue
@@ -587,6 +589,27 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                 yield ops
 
 
+def _load(tensor: str, values: float, after: tuple, index: tuple, word: float, bpc: float, options: SimOptions,
+          ops: list[Op]) -> Op:
+    """A tile load of ``values`` into the buffer, as transfers of at most ``options.dram_burst_bytes``
+    (appended to ``ops``, each after the one before); returns the last, which readers wait for.  The
+    channel serves the oldest request first between transfers, so a large tile (a whole Q) does not
+    hold up a small tile an array needs sooner."""
+    total = values * word
+    n = max(1, ceil(total / options.dram_burst_bytes)) if options.dram_burst_bytes else 1
+    first = prev = None
+    for i in range(n):
+        share = total / n
+        ld = Op("dram", tensor, 0, share / bpc, options.dram_latency if i == n - 1 else 0.0,
+                after if prev is None else (prev,), 0.0, "dram", nbytes=share, tile=index)
+        ld.storage = (0.0, values / n, 0.0, 0.0)      # the tile is written into the buffer
+        ops.append(ld)
+        first = first or ld
+        prev = ld
+    prev.first = first
+    return prev
+
+
 def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress: Callable[[int], None] | None = None
              ) -> SimResult:
     """Simulate ``schedule`` (see the module docstring); ``progress(n)`` is called with op counts."""
@@ -626,7 +649,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         (sliced blocks extended by their period)."""
         engine = Engine(units, window=window, prefetch=("dram",), lookahead=options.dram_lookahead,
                         on_schedule=rec)
-        sliced = _sliced_loop(nest, options.slice_blocks)
+        sliced = _sliced_loop(nest, options.slice_blocks, _masked_loops(plans))
         limit = options.slice_blocks if sliced is not None else None
         per_inst: list[list[list[Op]]] = []
 
@@ -772,13 +795,29 @@ def _delta(a, b):
             "storage": {k: v - a["storage"].get(k, 0.0) for k, v in b["storage"].items()}}
 
 
-def _sliced_loop(nest: _Nest, limit: int | None) -> int | None:
+def _masked_loops(plans: dict[str, _EinsumPlan]) -> set[int]:
+    """Epoch loops over a rank of a mask's coordinates: their iterations differ (each holds its own
+    share of non-empty tiles)."""
+    out: set[int] = set()
+    for p in plans.values():
+        if p.mask is not None:
+            for comps, _chunk, _padded in p.mask[1]:
+                for _rank, _stride, loops, _inner in comps:
+                    out.update(loops)
+    return out
+
+
+def _sliced_loop(nest: _Nest, limit: int | None, irregular: set[int] = frozenset()) -> int | None:
     """The epoch loop a slice of ``limit`` iterations applies to: the outermost one with more than
-    ``limit + 1`` iterations and no pass sweep inside it split (None: nothing to slice)."""
+    ``limit + 1`` iterations and no pass sweep inside it split (None: nothing to slice).  Neither it
+    nor a loop outside it may be in ``irregular`` (loops whose iterations differ: a mask's), since
+    the skipped iterations are taken to repeat the last simulated one."""
     if not limit:
         return None
     for k, n in enumerate(nest.extents):
         if len(nest.passes) > 1 and k >= nest.pass_at:
+            return None
+        if k in irregular:
             return None
         if n > limit + 1:
             return k
@@ -860,7 +899,17 @@ def _record_occupancy(rec: _Recorder, buffers: dict, static_bytes: float, span: 
             if ld.end < 0:
                 continue
             end = max((r.end for r in readers.get(id(ld), ()) if r.end >= 0), default=ld.end)
-            rec.occupancy.append((ld.start + rec.offset, max(end, ld.end) + rec.offset, ld.nbytes))
+            first = getattr(ld, "first", ld)
+            rec.occupancy.append((first.start + rec.offset, max(end, ld.end) + rec.offset,
+                                  ld.nbytes * (1 + _chain_length(first, ld))))
+
+
+def _chain_length(first: Op, last: Op) -> int:
+    """Transfers between ``first`` and ``last`` of one chunked load (0 for a single transfer)."""
+    n, op = 0, last
+    while op is not first and op.deps:
+        op, n = op.deps[0], n + 1
+    return n
 
 
 def _occupancy_steps(occ: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray]:
