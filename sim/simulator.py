@@ -243,6 +243,7 @@ class _EinsumPlan:
     partial_loops: tuple[int, ...] = ()   # epoch loops over ranks the Einsum reduces (its partial sums)
     reduced_loops: tuple[int, ...] = ()   # epoch loops over ranks the Einsum reduces (partial sums)
     mask: Any = None               # (grid, coordinate specs) or None
+    runs_at: tuple[int, ...] = ()  # per epoch loop it does not iterate: the iteration it runs at (0 or last)
 
 
 def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions) -> _EinsumPlan:
@@ -305,6 +306,32 @@ def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions
     if se.masked_by is not None and se.tiles is not None:
         plan.mask = _mask_plan(schedule, nest, name)
     return plan
+
+
+def _interleave_window(group, nest: _Nest) -> int:
+    """Epochs a unit may issue from: two consecutive iterations of the interleave rank (FuseMax's
+    interleaving of consecutive M1 tiles), i.e. 2 x the epochs of the loops inside the innermost
+    epoch loop over that rank; 2 when the rank runs inside the tile; 1 for other pipelines."""
+    if group.pipeline != "interleave":
+        return 1
+    loops = [i for i, r in enumerate(nest.ranks) if r == group.interleave_rank]
+    return 2 * prod(nest.extents[loops[-1] + 1:]) if loops else 2
+
+
+def _place(plans: dict[str, _EinsumPlan], nest: _Nest, order) -> None:
+    """Where an Einsum runs within an epoch loop whose rank it does not iterate: at the loop's last
+    iteration when it reads (directly or through such an Einsum) a result of that loop (FuseMax's AV
+    after the last M1 tile), else at its first, so that consumers iterating the loop find its result
+    (sigmoid attention's scores before the F tiles of AV)."""
+    for e in order:
+        p = plans[e]
+        at = []
+        for i, on in enumerate(p.runs_on):
+            late = any(t in plans and plans[t].pass_no == p.pass_no
+                       and (plans[t].runs_on[i] or not plans[t].runs_at or plans[t].runs_at[i] != 0)
+                       for t, _carried in p.inputs)
+            at.append(0 if not on and not late and p.pass_no == min(nest.passes) else nest.extents[i] - 1)
+        p.runs_at = tuple(at)
 
 
 def _in_rf(schedule: Schedule, tensor: str) -> bool:
@@ -496,7 +523,7 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                     p = plans[e]
                     if p.pass_no != pass_no:
                         continue
-                    if any(not on and index[i] != nest.extents[i] - 1 for i, on in enumerate(p.runs_on)):
+                    if any(not on and index[i] != p.runs_at[i] for i, on in enumerate(p.runs_on)):
                         continue
                     frac = 1.0 if p.mask is None else _epoch_fraction(p, nest, index)
                     if frac <= 0.0:
@@ -624,6 +651,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
     for gi, g in enumerate(schedule.groups):
         nest = _nest(schedule, gi)
         plans = {e: _einsum_plan(schedule, nest, e, options) for e in g.einsums}
+        _place(plans, nest, g.einsums)
         static = sum(schedule.tensors[t].tile_elements for t in schedule.tensors
                      if schedule.tensors[t].level == "GLB" and schedule.tensors[t].producer_group == gi)
         streamed = sum(schedule.tensors[t].tile_elements for e in g.einsums for t, _ in plans[e].inputs
@@ -631,7 +659,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
                        and not schedule.tensors[t].bypass)
         cap = hw.glb_bytes / hw.word_bytes
         slots = 2 if static + 2 * streamed <= cap else 1
-        window = options.window or (2 if g.pipeline == "interleave" else 1)
+        window = options.window or _interleave_window(g, nest)
         groups.append((gi, g, nest, plans, slots, window, static, streamed))
 
     units = ["2d", "1d", "dram"]
