@@ -101,11 +101,12 @@ class Engine:
     """
 
     def __init__(self, units: Iterable[str], *, window: int = 2, prefetch: Iterable[str] = (),
-                 lookahead: int = 1, on_schedule=None):
+                 lookahead: int = 1, max_ahead: int = 1 << 14, on_schedule=None):
         self.units = {u: UnitState() for u in units}
         self.window = max(1, int(window))
         self.prefetch = frozenset(prefetch)
         self.lookahead = max(1, int(lookahead))
+        self.max_ahead = max(self.window, int(max_ahead))
         self.on_schedule = on_schedule
         self.events = 0
         self.makespan = 0.0
@@ -117,11 +118,13 @@ class Engine:
         exhausted = False
         loaded = -1                       # highest epoch index pulled from the source
         pending = 0
+        queued_loads = 0                  # prefetch-unit loads pulled and not yet issued
         while True:
             # keep every unit's queue filled up to its window
             need = min((s.queue[0].epoch for s in self.units.values() if s.queue), default=loaded + 1)
-            ahead = max(self.window, self.lookahead if self.prefetch else 1)
-            while not exhausted and loaded < need + ahead - 1:
+            while not exhausted and (loaded < need + self.window - 1 or (
+                    self.prefetch and loaded < need + self.max_ahead
+                    and queued_loads < self.lookahead)):
                 try:
                     ops = next(source)
                 except StopIteration:
@@ -134,6 +137,8 @@ class Engine:
                     op.epoch = loaded
                     self.units[op.unit].queue.append(op)
                     pending += 1
+                    if op.unit in self.prefetch and op.cause != "store":
+                        queued_loads += 1
             need = min((s.queue[0].epoch for s in self.units.values() if s.queue), default=loaded + 1)
             if pending == 0:
                 if exhausted:
@@ -144,7 +149,7 @@ class Engine:
                 if not st.queue:
                     continue
                 prefetch = name in self.prefetch
-                limit = (need + self.lookahead) if prefetch else st.queue[0].epoch + self.window
+                limit = float("inf") if prefetch else st.queue[0].epoch + self.window
                 unit_best, unit_start = None, float("inf")
                 older: list[tuple[Op, float]] = []        # a prefetch unit's candidates, oldest first
                 for op in st.queue:
@@ -192,6 +197,8 @@ class Engine:
             st = self.units[best_unit]
             st.queue.remove(best)
             pending -= 1
+            if best_unit in self.prefetch and best.cause != "store":
+                queued_loads -= 1
             gap = best_start - st.free
             if gap > 0:
                 def arrives(d: Op) -> float:
