@@ -194,7 +194,9 @@ def _pass_of(view, einsum: str) -> int:
 def _multi_pass_roots(view, einsums) -> set[str]:
     roots: set[str] = set()
     for root in {r for e in einsums for r in view.einsum(e).levels}:
-        if len({view.einsum(e).levels.get(root, 0) for e in einsums}) > 1:
+        # level 0 is an Einsum that does not touch the root at all (MLA's QL before the M loop), not
+        # an earlier pass over it
+        if len({max(view.einsum(e).levels.get(root, 0), 1) for e in einsums}) > 1:
             roots.add(root)
     return roots
 
