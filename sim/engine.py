@@ -23,6 +23,7 @@ Cost: O(ops x units x window) Python steps; no per-PE or per-cycle loop.
 """
 from __future__ import annotations
 
+import itertools
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator
@@ -53,6 +54,8 @@ class Op:
     wavefront: bool = False
     start: float = -1.0
     end: float = -1.0
+    deps_checked: int = 0          # the engine's progress through ``deps`` (those before are scheduled)
+    deps_ready: float = 0.0        # the latest arrival among them
 
     @property
     def ready(self) -> float:
@@ -84,6 +87,7 @@ class Op:
 class UnitState:
     free: float = 0.0
     queue: deque = field(default_factory=deque)        # unscheduled ops, program order
+    stores: deque = field(default_factory=deque)       # a prefetch unit's write-backs, issued in order
     busy: float = 0.0
     work: float = 0.0
     stalls: dict[str, float] = field(default_factory=lambda: dict.fromkeys(STALL_CAUSES, 0.0))
@@ -135,10 +139,13 @@ class Engine:
                 loaded += 1
                 for op in ops:
                     op.epoch = loaded
-                    self.units[op.unit].queue.append(op)
                     pending += 1
-                    if op.unit in self.prefetch and op.cause != "store":
+                    if op.unit in self.prefetch:
+                        if op.cause == "store":
+                            self.units[op.unit].stores.append(op)
+                            continue
                         queued_loads += 1
+                    self.units[op.unit].queue.append(op)
             need = min((s.queue[0].epoch for s in self.units.values() if s.queue), default=loaded + 1)
             if pending == 0:
                 if exhausted:
@@ -146,26 +153,35 @@ class Engine:
                 continue
             best, best_start, best_unit = None, float("inf"), None
             for name, st in self.units.items():
-                if not st.queue:
+                if not st.queue and not st.stores:
                     continue
                 prefetch = name in self.prefetch
                 limit = float("inf") if prefetch else st.queue[0].epoch + self.window
                 unit_best, unit_start = None, float("inf")
                 older: list[tuple[Op, float]] = []        # a prefetch unit's candidates, oldest first
-                for op in st.queue:
+                candidates = st.queue
+                if st.stores:                 # the oldest write-back competes with the loads
+                    candidates = itertools.chain((st.stores[0],), st.queue)
+                for op in candidates:
                     if op.epoch >= limit:
                         break
-                    ready = 0.0
-                    ok = True
-                    for d in op.deps:
+                    # dependencies already found scheduled are not looked at again (their times are
+                    # fixed): a load that waits for every reader of a buffer slot checks each once
+                    ready = op.deps_ready
+                    deps = op.deps
+                    k = op.deps_checked
+                    while k < len(deps):
+                        d = deps[k]
                         if d.end < 0:
-                            ok = False
                             break
                         r = d.end if d.unit == op.unit else d.arrival(op)
                         if r > ready:
                             ready = r
-                    if not ok:
+                        k += 1
+                    op.deps_checked, op.deps_ready = k, ready
+                    if k < len(deps):
                         continue
+                    ok = True
                     for d in op.streamed:
                         if d.end < 0:
                             ok = False
@@ -180,9 +196,10 @@ class Engine:
                         older.append((op, start))
                     if start < unit_start:
                         unit_best, unit_start = op, start
-                    if start <= st.free:
+                    if start <= st.free and op.cause != "store":
                         break              # no later op of this unit can start earlier
                 if prefetch and unit_best is not None:
+                    older.sort(key=lambda c: c[0].epoch)
                     # a DMA engine serves the oldest request first: a younger transfer does not start
                     # if an older one is ready before it would finish (it would block the older one)
                     finish = unit_start + unit_best.duration
@@ -195,7 +212,10 @@ class Engine:
             if best is None:
                 raise RuntimeError("simulator deadlock: no op can issue (a dependency outside the window)")
             st = self.units[best_unit]
-            st.queue.remove(best)
+            if st.stores and best is st.stores[0]:
+                st.stores.popleft()
+            else:
+                st.queue.remove(best)
             pending -= 1
             if best_unit in self.prefetch and best.cause != "store":
                 queued_loads -= 1
