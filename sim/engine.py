@@ -199,12 +199,10 @@ class Engine:
                     if start <= st.free and op.cause != "store":
                         break              # no later op of this unit can start earlier
                 if prefetch and unit_best is not None:
+                    # among transfers that can start at the same cycle, the oldest request first
                     older.sort(key=lambda c: c[0].epoch)
-                    # a DMA engine serves the oldest request first: a younger transfer does not start
-                    # if an older one is ready before it would finish (it would block the older one)
-                    finish = unit_start + unit_best.duration
                     for op, start in older:
-                        if op is unit_best or start < finish:
+                        if start <= unit_start:
                             unit_best, unit_start = op, start
                             break
                 if unit_start < best_start:
