@@ -157,6 +157,11 @@ def _deliveries(fam: Family, comp: _Compute, e: str, t: str) -> np.ndarray:
     return comp.executed[e] / (multicast * pe_reuse)
 
 
+def _epochs_of(fam: Family, info: EinsumInfo) -> np.ndarray:
+    """Tiles (DRAM- and GLB-level loop iterations) an Einsum runs."""
+    return prod((fam.f(lv, r) for lv in ("DRAM", "GLB") for r in info.iteration_ranks), start=fam.one)
+
+
 def _partial_sums(fam: Family, info: EinsumInfo) -> np.ndarray:
     """How many times each output is written when its reduction is split over DRAM/GLB loops."""
     return prod((fam.f(lv, r) for r in info.reduced_ranks for lv in ("DRAM", "GLB")), start=fam.one)
@@ -214,8 +219,11 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
 
     for gi, g in enumerate(rm.groups):
         seen_inputs: set[str] = set()
+        members = set(g.einsums)
         for e in g.einsums:
             info = fam.infos[e]
+            # an Einsum with no producer in its group starts the group: it waits for its first tiles
+            starts = not any(t in members for t in info.inputs)
             for t in info.inputs:
                 if not _is_dram(loc.get(t)):
                     continue
@@ -232,6 +240,8 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
                 if t in bypass:                     # every delivery to the array comes from DRAM
                     vol = _deliveries(fam, comp, e, t)
                     bypass_read = bypass_read + vol
+                    if starts:                      # the first tile's deliveries
+                        first_load[gi] = first_load[gi] + vol / _epochs_of(fam, info)
                 else:
                     mult = _dram_mult(fam, fam.ranks_of(t))
                     vol = view.tensor_elements(t) * mult * _masked_transfers(fam, e, t, mult)
@@ -241,7 +251,8 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
                     continue
                 if t in crossing:
                     events.append((t, gi, e, "read", vol))
-                first_load[gi] = first_load[gi] + _spatial_tile(fam, fam.ranks_of(t))
+                if starts:
+                    first_load[gi] = first_load[gi] + _spatial_tile(fam, fam.ranks_of(t))
             if _is_dram(loc.get(e)) and e in bypass:      # results written straight to DRAM
                 out_pts, partial = float(info.out_points(fam.sizes)), _partial_sums(fam, info)
                 write[gi] = write[gi] + out_pts * partial
@@ -257,11 +268,8 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
                 by_einsum[e] = by_einsum[e] + vol
                 if e in crossing:
                     events.append((e, gi, e, "write", vol + view.tensor_elements(e) * (mult - 1)))
-                # outputs accumulated in the PEs (a PE-level reduction) drain their whole PE tile;
-                # others leave the array as they are produced, one spatial tile at the end
-                held = prod((fam.pe(e, r) for r in info.reduced_ranks), start=fam.one) > 1
-                last_drain[gi] = last_drain[gi] + np.where(held, _step_tile(fam, fam.ranks_of(e)),
-                                                           _spatial_tile(fam, fam.ranks_of(e)))
+                # the last tile's output leaves after its last step: its spatial x PE tile
+                last_drain[gi] = last_drain[gi] + _step_tile(fam, fam.ranks_of(e))
 
     # An intermediate passed between fusion groups (Unfused: every one) stays in the buffer when the
     # whole tensor fits next to the largest group's working set (mapper.lower.keep_crossing, the
