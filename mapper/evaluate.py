@@ -268,8 +268,11 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
                 by_einsum[e] = by_einsum[e] + vol
                 if e in crossing:
                     events.append((e, gi, e, "write", vol + view.tensor_elements(e) * (mult - 1)))
-                # the last tile's output leaves after its last step: its spatial x PE tile
-                last_drain[gi] = last_drain[gi] + _step_tile(fam, fam.ranks_of(e))
+                # outputs accumulated in the PEs (a PE-level reduction) drain their whole PE tile;
+                # others leave the array as they are produced, one spatial tile at the end
+                held = prod((fam.pe(e, r) for r in info.reduced_ranks), start=fam.one) > 1
+                last_drain[gi] = last_drain[gi] + np.where(held, _step_tile(fam, fam.ranks_of(e)),
+                                                           _spatial_tile(fam, fam.ranks_of(e)))
 
     # An intermediate passed between fusion groups (Unfused: every one) stays in the buffer when the
     # whole tensor fits next to the largest group's working set (mapper.lower.keep_crossing, the

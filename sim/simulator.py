@@ -246,6 +246,7 @@ class _EinsumPlan:
     reduced_loops: tuple[int, ...] = ()   # epoch loops over ranks the Einsum reduces (partial sums)
     mask: Any = None               # (grid, coordinate specs) or None
     runs_at: tuple[int, ...] = ()  # per epoch loop it does not iterate: the iteration it runs at (0 or last)
+    held: bool = False             # its outputs accumulate in the PEs (a PE-level reduction) until the op ends
 
 
 def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions) -> _EinsumPlan:
@@ -300,6 +301,7 @@ def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions
                        skew, out)
     plan.fill_per_step = fill_per_fold
     plan.access, plan.out_to = _access_rates(schedule, name)
+    plan.held = prod(_pe_factor(rm, name, r) for r in info.reduced_ranks) > 1
     written = set(info.iteration_ranks) - set(info.reduced_ranks)      # every iterate counts as written
     plan.partial_loops = tuple(i for i, r in enumerate(nest.ranks) if r in info.reduced_ranks)
     plan.out_written = float(info.out_points(sizes)) / max(
@@ -608,8 +610,14 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                             ops.append(Op("dram", e, 0, vol * word / bpc, options.dram_latency, (), 0.0, "dram",
                                           nbytes=vol * word, tile=index))
                         if st.bypass or done:
-                            store = Op("dram", e, 0, vol * word / bpc, 0.0, (op,), 0.0, "store",
-                                       nbytes=vol * word, tile=index)
+                            if p.held:           # accumulated in the PEs: the tile leaves after the op
+                                store = Op("dram", e, 0, vol * word / bpc, 0.0, (op,), 0.0, "store",
+                                           nbytes=vol * word, tile=index)
+                            else:                # results leave as they are produced, step by step
+                                store = Op("dram", e, 0, vol * word / bpc, 0.0, (), 0.0, "store",
+                                           nbytes=vol * word, tile=index, streamed=(op,),
+                                           steps=max(1, round(cycles / (schedule.einsums[e].cycles_per_point
+                                                                        or 1.0))))
                             if not st.bypass:
                                 store.storage = (vol, 0.0, 0.0, 0.0)   # read out of the buffer
                             ops.append(store)
