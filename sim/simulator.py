@@ -770,11 +770,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
     extrapolation = "; ".join(sorted(set(notes))) or "none (every tile simulated)"
     events_extra = 0
     if sim_inst < instances:
-        # the last simulated instance has no successor competing for the units: the period is taken
-        # between the instances before it
-        periods = np.diff([0.0] + inst_ends)
-        period = float(periods[-2]) if len(periods) >= 3 else float(periods[-1])
-        exact = len(periods) >= 4 and abs(periods[-2] - periods[-3]) <= 1e-6 * max(period, 1)
+        period, exact = _steady_period(np.diff([0.0] + inst_ends))
         rest = instances - sim_inst
         total += rest * period
         group_cycles = [c * instances / sim_inst for c in group_cycles]
@@ -796,8 +792,8 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         events_extra = int(rest * last_counts["events"])
         extrapolation = (f"{sim_inst} of {instances} instances simulated, {rest} extrapolated from the last "
                          f"instance's period ({period:.6g} cycles; "
-                         + ("exact: the last two periods are equal" if exact else
-                            "approximate: fewer than 4 instances simulated or the periods differ")
+                         + ("exact: the steady periods repeat" if exact else
+                            "approximate: fewer than 7 instances simulated or the steady periods differ")
                          + ")" + ("; " + extrapolation if notes else ""))
     util = {a: work[a] / (total * hw.pes(a)) if total else 0.0 for a in ("2d", "1d")}
     actions, breakdown, energy = _energy(schedule, rec)
@@ -807,6 +803,20 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
                      sim_inst, instances, extrapolation, timeline, rec.trace, group_cycles,
                      {e: w / schedule.einsums[e].cycles_per_point for e, w in rec.executed.items()
                       if schedule.einsums[e].cycles_per_point})
+
+
+def _steady_period(periods: np.ndarray) -> tuple[float, bool]:
+    """The instance period in steady state, and whether it is exact.  The first instance starts on an
+    empty pipeline, and the last two end on one (no successor competes for the units, nor prefetches
+    behind them), so the steady periods are those in between; they may alternate between two values (a
+    window or a DMA transfer that falls one way, then the other), so the period is the mean of the last
+    two, exact when the last two pairs add up equal."""
+    steady = periods[1:-2]
+    if len(steady) < 2:
+        return float(periods[-1]), False
+    period = float(steady[-2:].mean())
+    exact = len(steady) >= 4 and abs(steady[-2:].sum() - steady[-4:-2].sum()) <= 1e-6 * max(period, 1.0)
+    return period, exact
 
 
 def _snapshot(busy, work, stalls, rec, events):
