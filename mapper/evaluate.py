@@ -294,7 +294,7 @@ class _Accesses:
     glb_writes: np.ndarray
     rf_reads: dict[str, np.ndarray]            # array -> values
     rf_writes: dict[str, np.ndarray]
-    port_cycles: dict[str, np.ndarray]         # einsum -> cycles its operand deliveries hold the buffer ports
+    port_cycles: dict[str, Any]                # einsum -> cycles its operand deliveries hold the buffer ports (0.0: none)
 
 
 def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffic) -> _Accesses:
@@ -316,7 +316,7 @@ def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffi
         array = fam.bound[e]
         pts = comp.executed[e]
         par = fam.rm.par_ranks[e]
-        operands = fam.zeros()
+        operands: Any = 0.0
         for t in list(info.inputs) + ([e] if info.reads_self else []):
             loc = res.location.get(t)
             in_rf = loc if isinstance(loc, np.ndarray) else no
@@ -325,9 +325,10 @@ def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffi
             pe_reuse = prod((fam.pe(e, r) for r in info.iteration_ranks if r not in rt), start=fam.one)
             delivered = pts / (multicast * pe_reuse)
             if t not in traffic.bypass:
-                glb_reads = glb_reads + np.where(in_rf, 0.0, delivered)
+                read = np.where(in_rf, 0.0, delivered) if in_rf is not no else delivered
+                glb_reads = glb_reads + read
                 if t in info.inputs:
-                    operands = operands + np.where(in_rf, 0.0, delivered)
+                    operands = operands + read
             kept = in_rf | (pe_reuse > 1)
             rf_reads[array] = rf_reads[array] + np.where(kept, pts, 0.0)
             rf_writes[array] = rf_writes[array] + np.where(in_rf, 0.0, np.where(pe_reuse > 1, delivered, 0.0))
@@ -379,7 +380,8 @@ def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, acc: _Accesses
     kernels = 1 if len(fam.rm.groups) == 1 else instances
     for gi, g in enumerate(fam.rm.groups):
         b = {a: fam.zeros() for a in fam.arrays}
-        occupied = {e: np.maximum(comp.cycles[e], acc.port_cycles[e]) for e in g.einsums}
+        occupied = {e: comp.cycles[e] if isinstance(acc.port_cycles[e], float) else
+                    np.maximum(comp.cycles[e], acc.port_cycles[e]) for e in g.einsums}
         for e in g.einsums:
             b[fam.bound[e]] = b[fam.bound[e]] + occupied[e]
         for a in fam.arrays:
