@@ -10,12 +10,20 @@ cycles(op)`` (ops on different units of a PE pipeline; ops on one unit add up; `
 MACs + 1 add occupies the MAC 7 cycles).  Ranks assigned to A's dimensions and present in the Einsum
 run in parallel; ``cycles = II x prod_{r spatial} ceil(|r|/s_r) x prod_{r temporal} |r|``.  The spatial
 fraction actually used, ``points / (cycles/II x PEs)``, is the Einsum's *ideal* utilization while busy.
+**Buffer ports.**  The global buffer delivers ``banks x values per row`` values per cycle; an Einsum
+whose operand deliveries (one per multicast group and PE reuse window, not from the register file nor
+bypassed) need more cycles than its compute holds its array that long: ``max(cycles, deliveries /
+port width)`` (the simulator stretches the op the same way).
 
 **Latency composition** per fusion group: ``interleave`` -> ``max(busy_2D, busy_1D)`` (consecutive
 iterations of the interleave rank alternate between the arrays, so each array's work hides under the
 other's; one epoch of the smaller array is exposed once as fill); ``sequential`` -> ``busy_2D +
 busy_1D`` (arrays take turns); ``none`` -> each Einsum alone, ``max(compute, its DRAM time)``, summed.
 A fused group's latency is ``max(compute, DRAM bytes / bandwidth)`` (tiles are double-buffered).
+What nothing overlaps is added (once for a single fused group, whose instances stream back to back;
+per group and instance otherwise): the first operands of the Einsums that start the group (the
+spatial tile of each buffered input; a bypassed input's first tile of deliveries) and the last
+output tile (its spatial tile, or its spatial x PE tile when accumulated in the PEs).
 
 **Traffic.**  Inputs, partition views and outputs live in DRAM; so do intermediates listed in
 ``spill`` (read back only by consumers in a later pass) and intermediates crossing fusion groups.

@@ -7,10 +7,13 @@ unit follows the producer's wavefront through the pipeline and does not wait for
 ops they depend on.
 
 :class:`Engine` is a list scheduler: each unit issues its ops in program order, except that it may
-pick any op of its next ``window`` tiles (epochs) whose dependencies are met, the one that can start
-first (ties: program order).  A *prefetch* unit (the DRAM channel: a DMA engine runs ahead of the
-arrays, bounded by the buffer slots its loads wait for, not by the arrays' issue window) may issue
-from ``lookahead`` epochs past the oldest unfinished epoch of any unit.  That is how FuseMax's interleaving of consecutive M1 tiles arises: the
+pick any op of its next ``window`` tiles (epochs; an epoch with no op, a tile the mask leaves empty,
+takes no slot) whose dependencies are met, the one that can start first (ties: program order).  A
+*prefetch* unit (the DRAM channel: a DMA engine runs ahead of the arrays, bounded by the buffer slots
+its loads wait for, not by the arrays' issue window) may issue any load it holds: the engine pulls
+epochs ahead (at most ``max_ahead``) until it holds ``lookahead`` unissued loads; its write-backs
+leave in program order, and of transfers that can start at once the oldest goes first.  That is how
+FuseMax's interleaving of consecutive M1 tiles arises: the
 2D array starts the next tile's QK while the 1D array still works on the running max of the current
 one; with ``window=1`` the arrays take turns.  When the interleave rank runs inside the tile (FLAT's
 rows of P), producer and consumer of one tile are *streamed* (:meth:`Op.earliest_after`): the
@@ -19,7 +22,8 @@ unit sits idle before an op is charged to the cause of the dependency that arriv
 (``operands``, ``dependency`` (another array's result, e.g. the running max), ``dram``,
 ``buffer_full``), or to ``window`` when the unit has nothing it may issue.
 
-Cost: O(ops x units x window) Python steps; no per-PE or per-cycle loop.
+Cost: O(ops x units x window) Python steps (a dependency found scheduled is not looked at again); no
+per-PE or per-cycle loop.
 """
 from __future__ import annotations
 

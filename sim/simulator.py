@@ -5,8 +5,9 @@ loop nest above the arrays (the DRAM- and GLB-level loops: one iteration is an *
 array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
 
 * **compute** -- every Einsum of the group runs one tile op per epoch on its array (an Einsum that
-  does not iterate a loop's rank runs at that loop's last iteration: ``AV`` after the last ``M1``
-  tile).  Duration = initiation interval x the array steps of the tile (``cycles_per_point`` x the
+  does not iterate a loop's rank runs at that loop's last iteration when it reads a result of the loop,
+  ``AV`` after the last ``M1`` tile, else at its first, so that a consumer iterating the loop finds it:
+  sigmoid attention's scores before the ``F`` tiles of ``AV``).  Duration = initiation interval x the array steps of the tile (``cycles_per_point`` x the
   tile's temporal points x ceil(spatial / width)), the same per-op costs the architecture prices.
   With :attr:`SimOptions.systolic_skew` the 2D array is a systolic array (:func:`systolic_fill`,
   docs/sim.md): its results reach another unit ``2R + C - 2`` cycles after their inputs, as a
@@ -22,19 +23,23 @@ array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
 * **DRAM** -- a DRAM tensor's tile is loaded when the indices of the DRAM-level loops over its ranks
   change (Timeloop's reuse rule, the evaluator's); a tensor bypassing the buffer is read per
   delivery; outputs and spilled intermediates are written after their op.  A transfer occupies the
-  channel ``bytes / bytes_per_cycle`` cycles and its data arrives ``dram_latency`` cycles later.
-  The channel prefetches up to :attr:`SimOptions.dram_lookahead` epochs ahead of the arrays (the
-  buffer slots carry over from one instance to the next, so the next instance's first tiles load
-  while this one computes).  A DRAM tensor written in an earlier pass of the same group (a spill)
+  channel ``bytes / bytes_per_cycle`` cycles and its data arrives ``dram_latency`` cycles later; a tile
+  larger than :attr:`SimOptions.dram_burst_bytes` moves as several transfers, between which the channel
+  may serve another request.  The channel (a DMA engine) prefetches as far ahead as the buffer slots
+  allow, holding up to :attr:`SimOptions.dram_lookahead` queued loads (the slots carry over from one
+  instance to the next, so the next instance's first tiles load while this one computes); write-backs
+  leave in program order, a result that does not accumulate in the PEs streaming out behind its op.  A DRAM tensor written in an earlier pass of the same group (a spill)
   is read back from DRAM; one the schedule keeps between groups (``kept_between_groups``) is not.
   Tiles are double-buffered: the load of a tensor's tile k+2 waits until tile k's readers are done
   (``buffer_full``); if two copies of every streamed tile do not fit next to the group's
   intermediates, a single copy is kept.
-* **buffer ports** -- an op needs its operand deliveries from the buffer; at ``banks x row_bits``
-  per cycle an op that needs more is stretched, the extra cycles charged to ``ports``.
-* **interleaving** -- a unit may issue from ``window`` consecutive epochs (``interleave`` groups:
-  2, FuseMax's interleaving of consecutive M1 tiles; ``sequential``: arrays take turns within an
-  epoch; ``none``: one Einsum at a time).  When the interleave rank runs inside the tile (FLAT's rows
+* **buffer ports** -- an op needs its operand deliveries from the buffer (a bypassed operand streams
+  past it); at ``banks x row_bits`` per cycle an op that needs more is stretched, the extra cycles
+  charged to ``ports`` (the evaluator prices the same: ``max(compute, deliveries / port width)``).
+* **interleaving** -- a unit may issue from ``window`` consecutive epochs that run (a tile the mask
+  leaves empty takes no slot): ``interleave`` groups, two iterations of the interleave rank (FuseMax's
+  interleaving of consecutive M1 tiles: 2 x the epochs of the loops inside the loop over M1);
+  ``sequential``: 1, arrays take turns within an epoch; ``none``: one Einsum at a time.  When the interleave rank runs inside the tile (FLAT's rows
   of P), a consumer streams behind its producer row by row (:meth:`Op.earliest_after`).
 
 **Instances and identical tiles.** Instances (batch x heads) run back to back.  With
@@ -42,9 +47,14 @@ array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
 extrapolated from the last instance's period; with :attr:`SimOptions.slice_blocks` = b, only b
 iterations of the outermost epoch loop (plus the last, which may differ) are simulated per instance
 and the rest extrapolated from the last simulated period.  Both shortcuts are exact when the
-extrapolated iterations are identical (no mask, no ragged tile differs between them) *and* the
-pipeline state at their boundaries repeats, which the simulator checks: the last two simulated
-periods must be equal, and :attr:`SimResult.extrapolation` says whether they were.
+extrapolated iterations are identical (no mask, no ragged tile differs between them: a loop over a
+mask's rank is never sliced) *and* the pipeline state at their boundaries repeats, which the simulator
+checks: the instance period is taken from the steady instances (not the first, which starts empty, nor
+the last two, which end without a successor) and must repeat over two pairs (a 2-periodic pattern
+counts), the slice's last two periods must be equal, and :attr:`SimResult.extrapolation` says whether
+they were.  Limit: a sliced instance is shorter than a whole one, so a next instance's first loads that
+a whole instance would hide may show (aaren, linear-causal at 4K); the crossval report then simulates
+the whole loop (``einloom.report.crossval.simulate_exact``).
 
 **Energy.**  Compute actions are counted per executed tile (points x the architecture's unit
 actions), DRAM accesses from the transfers, and buffer and register-file accesses from the
@@ -94,8 +104,8 @@ class SimOptions:
         ready that many cycles after the op's last input, and the array is free at once.  False: each
         fold occupies the array for its whole ``2R + C + T - 2`` cycles (the literature's count).
     window : epochs a unit may issue from (None: 2 for ``interleave`` groups, 1 otherwise).
-    dram_lookahead : epochs past the oldest unfinished one the DRAM channel may load from (a DMA engine
-        prefetching; the buffer slots bound it further).
+    dram_lookahead : loads the DRAM channel (a DMA engine) may hold queued ahead of the arrays; the
+        buffer slots bound how far it runs ahead.
     dram_burst_bytes : a tile load larger than this moves as several transfers, between which the
         channel may serve an older request (0: one transfer per tile).
     max_instances : simulate at most this many instances, extrapolate the rest (None: all).
