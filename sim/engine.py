@@ -61,6 +61,9 @@ class Op:
     deps_checked: int = 0          # the engine's progress through ``deps`` (those before are scheduled)
     deps_ready: float = 0.0        # the latest arrival among them
 
+    def __post_init__(self) -> None:
+        self.ndeps = len(self.deps)
+
     @property
     def ready(self) -> float:
         """Cycle the result can be used."""
@@ -171,20 +174,25 @@ class Engine:
                         break
                     # dependencies already found scheduled are not looked at again (their times are
                     # fixed): a load that waits for every reader of a buffer slot checks each once
-                    ready = op.deps_ready
                     deps = op.deps
                     k = op.deps_checked
-                    while k < len(deps):
-                        d = deps[k]
-                        if d.end < 0:
-                            break
-                        r = d.end if d.unit == op.unit else d.arrival(op)
-                        if r > ready:
-                            ready = r
-                        k += 1
-                    op.deps_checked, op.deps_ready = k, ready
-                    if k < len(deps):
-                        continue
+                    if k < op.ndeps:
+                        if deps[k].end < 0:        # still waiting for the same dependency
+                            continue
+                        ready = op.deps_ready
+                        n = op.ndeps
+                        while k < n:
+                            d = deps[k]
+                            if d.end < 0:
+                                break
+                            r = d.end if d.unit == op.unit else d.arrival(op)
+                            if r > ready:
+                                ready = r
+                            k += 1
+                        op.deps_checked, op.deps_ready = k, ready
+                        if k < n:
+                            continue
+                    ready = op.deps_ready
                     ok = True
                     for d in op.streamed:
                         if d.end < 0:
