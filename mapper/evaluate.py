@@ -366,6 +366,7 @@ class _Latency:
     busy: dict[str, np.ndarray]                # array -> cycles busy (one instance)
     fill: np.ndarray                           # pipeline fill across the arrays (whole run)
     exposed_io: np.ndarray                     # first load + last drain not hidden (whole run)
+    ports: dict[str, Any]                      # array -> cycles of its busy time that wait on buffer ports
 
 
 def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, acc: _Accesses, instances: int) -> _Latency:
@@ -384,6 +385,7 @@ def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, acc: _Accesses
     busy = {a: fam.zeros() for a in fam.arrays}
     fill = fam.zeros()
     io = fam.zeros()
+    ports: dict[str, Any] = dict.fromkeys(fam.arrays, 0.0)
     epochs = prod((fam.f(lv, r) for lv in ("DRAM", "GLB") for r in fam.order[lv]), start=fam.one) * instances
     kernels = 1 if len(fam.rm.groups) == 1 else instances
     for gi, g in enumerate(fam.rm.groups):
@@ -392,6 +394,8 @@ def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, acc: _Accesses
                     np.maximum(comp.cycles[e], acc.port_cycles[e]) for e in g.einsums}
         for e in g.einsums:
             b[fam.bound[e]] = b[fam.bound[e]] + occupied[e]
+            if occupied[e] is not comp.cycles[e]:
+                ports[fam.bound[e]] = ports[fam.bound[e]] + (occupied[e] - comp.cycles[e])
         for a in fam.arrays:
             busy[a] = busy[a] + b[a]
         mem = (traffic.read[gi] + traffic.write[gi]) * word / bpc
@@ -406,7 +410,7 @@ def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, acc: _Accesses
             for e in g.einsums:
                 lat = lat + np.maximum(occupied[e], traffic.by_einsum[e] * word / bpc)
         io = io + (traffic.first_load[gi] + traffic.last_drain[gi]) * word / bpc * kernels
-    return _Latency(lat * instances + fill + io, busy, fill, io)
+    return _Latency(lat * instances + fill + io, busy, fill, io, ports)
 
 
 @dataclass
@@ -459,6 +463,7 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
         "energy_pj": energy.total, "dram_bytes": (dram_r + dram_w) * word * instances,
         "dram_read_bytes": dram_r * word * instances, "dram_write_bytes": dram_w * word * instances,
         "glb_bytes": worst, "busy": {a: v * instances for a, v in lat.busy.items()}, "fill_cycles": lat.fill,
+        "port_cycles": {a: v * instances for a, v in lat.ports.items()},
         "exposed_io_cycles": lat.exposed_io,
         "cycles": {e: v * instances for e, v in comp.cycles.items()}, "ideal": comp.ideal, "points": comp.points,
         "executed": {e: v * instances for e, v in comp.executed.items()}, "mask_fraction": comp.fraction,
@@ -478,8 +483,8 @@ class Evaluation:
     """Result of :func:`evaluate` for one (cascade, mapping, architecture, workload).
 
     ``to_dict()`` keys: latency_s, latency_cycles, energy_pj, util_2d, util_1d (time-weighted spatial
-    utilization, the FuseMax artifact's definition), utilization {array: {ideal, spatial_idle, stall,
-    fill}}, dram_bytes, energy_breakdown_pj {component: pJ} (DRAM, global buffer, register files, and
+    utilization, the FuseMax artifact's definition), utilization {array: {ideal, spatial_idle, ports
+    (busy waiting on buffer ports), stall, fill, busy}}, dram_bytes, energy_breakdown_pj {component: pJ} (DRAM, global buffer, register files, and
     each array's functional units), energy_by_op_pj {array.op: pJ} (the compute part by op class, e.g.
     ``2d.exp``), actions {component: count},
     per_einsum_activity_2d/1d {einsum: fraction of the run it keeps that array usefully busy},
@@ -540,7 +545,7 @@ class Evaluation:
         for a in self.utilization:
             u = self.utilization[a]
             lines.append(f"  util {a}      {u['ideal']:.3f} ideal, {u['spatial_idle']:.3f} spatially idle, "
-                         f"{u['stall']:.3f} stalled, {u['fill']:.3f} fill")
+                         f"{u.get('ports', 0.0):.3f} on buffer ports, {u['stall']:.3f} stalled, {u['fill']:.3f} fill")
         lines.append("  energy by component (pJ):")
         total = self.energy_pj or 1.0
         for k, v in sorted(self.energy_breakdown_pj.items(), key=lambda kv: -kv[1]):
@@ -589,9 +594,10 @@ def evaluate_view(rm: Resolved, *, instances: int | None = None, workload_name: 
     fill = float(res["fill_cycles"][0]) / lat if lat else 0.0
     for a in hw.arrays:
         busy = float(res["busy"][a][0]) / lat if lat else 0.0
+        ports = float(np.asarray(res["port_cycles"][a]).reshape(-1)[0]) / lat if lat else 0.0
         ideal = sum(activity[a].values())
-        util[a] = {"ideal": ideal, "spatial_idle": max(busy - ideal, 0.0), "stall": max(1.0 - busy - fill, 0.0),
-                   "fill": fill if busy < 1 else 0.0, "busy": busy}
+        util[a] = {"ideal": ideal, "spatial_idle": max(busy - ports - ideal, 0.0), "ports": ports,
+                   "stall": max(1.0 - busy - fill, 0.0), "fill": fill if busy < 1 else 0.0, "busy": busy}
     # actions and energy by component: one path, each unit action priced once
     actions: dict[str, float] = {}
     breakdown: dict[str, float] = {}
