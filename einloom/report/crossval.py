@@ -64,25 +64,35 @@ STALL_WORDS = {"dependency": "waits for the other array's result", "operands": "
 
 
 def _explain(ana: Any, sim: Any) -> str:
-    """Where a difference comes from: the bottleneck resource (the array or DRAM channel busiest in
-    the simulator) and the simulator's stall cycles on it by cause, next to the model's own stated
-    fill and first-load/last-drain cycles."""
+    """Where a difference comes from: the bottleneck (the unit busiest in the simulator), its busy share
+    in both, the cycles the simulator spends beyond the model next to the model's own stated fill and
+    first-load/last-drain cycles, and above 0.5% the simulator's stall cycles on the bottleneck by cause."""
     lat = sim.latency_cycles or 1.0
     diff = sim.latency_cycles / ana.latency_cycles - 1.0 if ana.latency_cycles else 0.0
     unit = max(sim.busy, key=lambda u: sim.busy.get(u, 0.0))
-    name = "DRAM channel" if unit == "dram" else f"{unit.upper()} array"
+    if unit == "dram":
+        name = "DRAM channel"
+        model_busy = sim.busy["dram"] * ana.dram_bytes / sim.dram_bytes if sim.dram_bytes else 0.0
+    else:
+        name = f"{unit.upper()} array"
+        model_busy = ana.utilization.get(unit, {}).get("busy", 0.0) * ana.latency_cycles
+    stated = ana.exposed_io_cycles + ana.utilization.get("2d", {}).get("fill", 0.0) * ana.latency_cycles
+    extra = sim.latency_cycles - ana.latency_cycles
+    head = (f"bottleneck {name}, busy {sim.busy[unit] / lat:.1%} of the run "
+            f"(model {model_busy / (ana.latency_cycles or 1.0):.1%})")
+    if extra >= 0:
+        tail = (f"the simulator's first loads and fill take {extra:,.0f} cycles more than the model's stated "
+                f"fill + first load/last drain ({stated:,.0f})")
+    else:
+        tail = (f"the model's stated fill + first load/last drain ({stated:,.0f} cycles) exceeds what the "
+                f"simulator leaves exposed by {-extra:,.0f}")
+    if abs(diff) < 0.005:
+        return f"agree: {head}; {tail}"
     stalls = sorted(((c, v) for c, v in sim.stalls.get(unit, {}).items() if v > 0.0005 * lat and c != "ports"),
                     key=lambda kv: -kv[1])
-    parts = [f"{STALL_WORDS.get(c, c)} {v / lat:.1%}" for c, v in stalls[:2]]
-    stated = ana.exposed_io_cycles + ana.utilization.get("2d", {}).get("fill", 0.0) * ana.latency_cycles
-    head = f"bottleneck {name}, busy {sim.busy[unit] / lat:.1%} of the run"
-    if abs(diff) < 0.005:
-        return (f"agree: {head}; the simulator's first loads and pipeline fill "
-                f"({max(sim.latency_cycles - sim.busy[unit], 0.0) / lat:.2%}) vs the model's stated "
-                f"fill + first load/last drain ({stated / ana.latency_cycles:.2%})")
-    why = "; ".join(parts) if parts else "no stall above 0.05%"
-    side = "stalls the model does not price" if diff > 0 else "the model's stated fill/drain exceeds the simulator's"
-    return f"{head}; simulator: {why} ({side})"
+    why = "; ".join(f"{STALL_WORDS.get(c, c)} {v / lat:.1%}" for c, v in stalls[:2]) or "no stall above 0.05%"
+    side = "stalls the model does not price" if diff > 0 else "the model is the pessimistic side"
+    return f"{head}; simulator: {why} ({side}); {tail}"
 
 
 #: The simulator's shortcut: 8 instances (the first and the last two are not steady) and 5 iterations of
