@@ -8,7 +8,8 @@ mapping (on ``fusemax-cloud``, or ``fusemax-7nm-log-unit`` for a variant that ne
 cannot be mapped is listed with the reason instead of silently dropped.  The simulator runs 8 instances and a
 slice of 5 iterations of the longest loop, or the whole loop where that slice's extrapolation is not exact
 (:func:`simulate_exact`); each row says whether the extrapolation was exact.  The "explained" column names
-the bottleneck and the simulator's stall cycles on it by cause.
+the bottleneck with its busy share on both sides, the simulator's cycles beyond the model next to the
+model's stated fill and first-load/last-drain cycles, and above 0.5% the simulator's stalls by cause.
 
 Simulator vs RTL (:func:`rtl_rows`): the simulator configured as the generated core
 (:mod:`einloom.sim.rtl_core`, parameters from each ``examples/archs/rtl-*.yaml``) on every ``einloom
