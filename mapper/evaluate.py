@@ -10,12 +10,20 @@ cycles(op)`` (ops on different units of a PE pipeline; ops on one unit add up; `
 MACs + 1 add occupies the MAC 7 cycles).  Ranks assigned to A's dimensions and present in the Einsum
 run in parallel; ``cycles = II x prod_{r spatial} ceil(|r|/s_r) x prod_{r temporal} |r|``.  The spatial
 fraction actually used, ``points / (cycles/II x PEs)``, is the Einsum's *ideal* utilization while busy.
+**Buffer ports.**  The global buffer delivers ``banks x values per row`` values per cycle; an Einsum
+whose operand deliveries (one per multicast group and PE reuse window, not from the register file nor
+bypassed) need more cycles than its compute holds its array that long: ``max(cycles, deliveries /
+port width)`` (the simulator stretches the op the same way).
 
 **Latency composition** per fusion group: ``interleave`` -> ``max(busy_2D, busy_1D)`` (consecutive
 iterations of the interleave rank alternate between the arrays, so each array's work hides under the
 other's; one epoch of the smaller array is exposed once as fill); ``sequential`` -> ``busy_2D +
 busy_1D`` (arrays take turns); ``none`` -> each Einsum alone, ``max(compute, its DRAM time)``, summed.
 A fused group's latency is ``max(compute, DRAM bytes / bandwidth)`` (tiles are double-buffered).
+What nothing overlaps is added (once for a single fused group, whose instances stream back to back;
+per group and instance otherwise): the first operands of the Einsums that start the group (the
+spatial tile of each buffered input; a bypassed input's first tile of deliveries) and the last
+output tile (its spatial tile, or its spatial x PE tile when accumulated in the PEs).
 
 **Traffic.**  Inputs, partition views and outputs live in DRAM; so do intermediates listed in
 ``spill`` (read back only by consumers in a later pass) and intermediates crossing fusion groups.
@@ -157,6 +165,11 @@ def _deliveries(fam: Family, comp: _Compute, e: str, t: str) -> np.ndarray:
     return comp.executed[e] / (multicast * pe_reuse)
 
 
+def _epochs_of(fam: Family, info: EinsumInfo) -> np.ndarray:
+    """Tiles (DRAM- and GLB-level loop iterations) an Einsum runs."""
+    return prod((fam.f(lv, r) for lv in ("DRAM", "GLB") for r in info.iteration_ranks), start=fam.one)
+
+
 def _partial_sums(fam: Family, info: EinsumInfo) -> np.ndarray:
     """How many times each output is written when its reduction is split over DRAM/GLB loops."""
     return prod((fam.f(lv, r) for r in info.reduced_ranks for lv in ("DRAM", "GLB")), start=fam.one)
@@ -214,8 +227,11 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
 
     for gi, g in enumerate(rm.groups):
         seen_inputs: set[str] = set()
+        members = set(g.einsums)
         for e in g.einsums:
             info = fam.infos[e]
+            # an Einsum with no producer in its group starts the group: it waits for its first tiles
+            starts = not any(t in members for t in info.inputs)
             for t in info.inputs:
                 if not _is_dram(loc.get(t)):
                     continue
@@ -232,6 +248,8 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
                 if t in bypass:                     # every delivery to the array comes from DRAM
                     vol = _deliveries(fam, comp, e, t)
                     bypass_read = bypass_read + vol
+                    if starts:                      # the first tile's deliveries
+                        first_load[gi] = first_load[gi] + vol / _epochs_of(fam, info)
                 else:
                     mult = _dram_mult(fam, fam.ranks_of(t))
                     vol = view.tensor_elements(t) * mult * _masked_transfers(fam, e, t, mult)
@@ -241,7 +259,8 @@ def stage_traffic(fam: Family, comp: _Compute, res: Residency) -> _Traffic:
                     continue
                 if t in crossing:
                     events.append((t, gi, e, "read", vol))
-                first_load[gi] = first_load[gi] + _spatial_tile(fam, fam.ranks_of(t))
+                if starts:
+                    first_load[gi] = first_load[gi] + _spatial_tile(fam, fam.ranks_of(t))
             if _is_dram(loc.get(e)) and e in bypass:      # results written straight to DRAM
                 out_pts, partial = float(info.out_points(fam.sizes)), _partial_sums(fam, info)
                 write[gi] = write[gi] + out_pts * partial
@@ -283,6 +302,7 @@ class _Accesses:
     glb_writes: np.ndarray
     rf_reads: dict[str, np.ndarray]            # array -> values
     rf_writes: dict[str, np.ndarray]
+    port_cycles: dict[str, Any]                # einsum -> cycles its operand deliveries hold the buffer ports (0.0: none)
 
 
 def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffic) -> _Accesses:
@@ -298,10 +318,13 @@ def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffi
     rf_reads = {a: fam.zeros() for a in fam.arrays}
     rf_writes = {a: fam.zeros() for a in fam.arrays}
     no = np.zeros(fam.n, dtype=bool)
+    port = fam.hw.values_per_row * fam.hw.arch.global_buffer.banks        # values the buffer delivers per cycle
+    port_cycles = {}
     for e, info in fam.infos.items():
         array = fam.bound[e]
         pts = comp.executed[e]
         par = fam.rm.par_ranks[e]
+        operands: Any = 0.0
         for t in list(info.inputs) + ([e] if info.reads_self else []):
             loc = res.location.get(t)
             in_rf = loc if isinstance(loc, np.ndarray) else no
@@ -310,7 +333,10 @@ def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffi
             pe_reuse = prod((fam.pe(e, r) for r in info.iteration_ranks if r not in rt), start=fam.one)
             delivered = pts / (multicast * pe_reuse)
             if t not in traffic.bypass:
-                glb_reads = glb_reads + np.where(in_rf, 0.0, delivered)
+                read = np.where(in_rf, 0.0, delivered) if in_rf is not no else delivered
+                glb_reads = glb_reads + read
+                if t in info.inputs:
+                    operands = operands + read
             kept = in_rf | (pe_reuse > 1)
             rf_reads[array] = rf_reads[array] + np.where(kept, pts, 0.0)
             rf_writes[array] = rf_writes[array] + np.where(in_rf, 0.0, np.where(pe_reuse > 1, delivered, 0.0))
@@ -318,6 +344,7 @@ def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffi
         temporal_red = prod((fam.pe(e, r) for r in info.reduced_ranks), start=fam.one)
         rf_reads[array] = rf_reads[array] + np.where(temporal_red > 1, pts, 0.0)
         rf_writes[array] = rf_writes[array] + np.where(temporal_red > 1, pts, 0.0)
+        port_cycles[e] = operands / port
         partial = _partial_sums(fam, info)
         loc = res.location.get(e)
         out_rf = loc if isinstance(loc, np.ndarray) else no
@@ -330,7 +357,7 @@ def stage_accesses(fam: Family, comp: _Compute, res: Residency, traffic: _Traffi
     dram_w = sum(traffic.write.values(), fam.zeros())
     glb_writes = glb_writes + dram_r - traffic.bypass_read       # fills
     glb_reads = glb_reads + dram_w - traffic.bypass_write        # drains
-    return _Accesses(glb_reads, glb_writes, rf_reads, rf_writes)
+    return _Accesses(glb_reads, glb_writes, rf_reads, rf_writes, port_cycles)
 
 
 @dataclass
@@ -339,9 +366,10 @@ class _Latency:
     busy: dict[str, np.ndarray]                # array -> cycles busy (one instance)
     fill: np.ndarray                           # pipeline fill across the arrays (whole run)
     exposed_io: np.ndarray                     # first load + last drain not hidden (whole run)
+    ports: dict[str, Any]                      # array -> cycles of its busy time that wait on buffer ports
 
 
-def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, instances: int) -> _Latency:
+def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, acc: _Accesses, instances: int) -> _Latency:
     """Cycles of the whole run.
 
     Per group: ``interleave`` -> max(busy per array) (one epoch of the less busy arrays is exposed
@@ -357,12 +385,17 @@ def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, instances: int
     busy = {a: fam.zeros() for a in fam.arrays}
     fill = fam.zeros()
     io = fam.zeros()
+    ports: dict[str, Any] = dict.fromkeys(fam.arrays, 0.0)
     epochs = prod((fam.f(lv, r) for lv in ("DRAM", "GLB") for r in fam.order[lv]), start=fam.one) * instances
     kernels = 1 if len(fam.rm.groups) == 1 else instances
     for gi, g in enumerate(fam.rm.groups):
         b = {a: fam.zeros() for a in fam.arrays}
+        occupied = {e: comp.cycles[e] if isinstance(acc.port_cycles[e], float) else
+                    np.maximum(comp.cycles[e], acc.port_cycles[e]) for e in g.einsums}
         for e in g.einsums:
-            b[fam.bound[e]] = b[fam.bound[e]] + comp.cycles[e]
+            b[fam.bound[e]] = b[fam.bound[e]] + occupied[e]
+            if occupied[e] is not comp.cycles[e]:
+                ports[fam.bound[e]] = ports[fam.bound[e]] + (occupied[e] - comp.cycles[e])
         for a in fam.arrays:
             busy[a] = busy[a] + b[a]
         mem = (traffic.read[gi] + traffic.write[gi]) * word / bpc
@@ -375,9 +408,9 @@ def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, instances: int
             lat = lat + np.maximum(sum(b.values(), fam.zeros()), mem)
         else:
             for e in g.einsums:
-                lat = lat + np.maximum(comp.cycles[e], traffic.by_einsum[e] * word / bpc)
+                lat = lat + np.maximum(occupied[e], traffic.by_einsum[e] * word / bpc)
         io = io + (traffic.first_load[gi] + traffic.last_drain[gi]) * word / bpc * kernels
-    return _Latency(lat * instances + fill + io, busy, fill, io)
+    return _Latency(lat * instances + fill + io, busy, fill, io, ports)
 
 
 @dataclass
@@ -421,7 +454,7 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
     word = fam.hw.word_bytes
     worst = np.max(np.stack([fp * word for fp in res.footprint.values()]), axis=0) if res.footprint else fam.zeros()
     feasible &= worst <= fam.hw.glb_bytes
-    lat = stage_latency(fam, comp, traffic, instances)
+    lat = stage_latency(fam, comp, traffic, acc, instances)
     energy = stage_energy(fam, comp, traffic, acc, instances)
     dram_r = sum(traffic.read.values(), fam.zeros())
     dram_w = sum(traffic.write.values(), fam.zeros())
@@ -430,6 +463,7 @@ def evaluate_family(rm: Resolved, overrides: TMapping[tuple[str, str], Any] | No
         "energy_pj": energy.total, "dram_bytes": (dram_r + dram_w) * word * instances,
         "dram_read_bytes": dram_r * word * instances, "dram_write_bytes": dram_w * word * instances,
         "glb_bytes": worst, "busy": {a: v * instances for a, v in lat.busy.items()}, "fill_cycles": lat.fill,
+        "port_cycles": {a: v * instances for a, v in lat.ports.items()},
         "exposed_io_cycles": lat.exposed_io,
         "cycles": {e: v * instances for e, v in comp.cycles.items()}, "ideal": comp.ideal, "points": comp.points,
         "executed": {e: v * instances for e, v in comp.executed.items()}, "mask_fraction": comp.fraction,
@@ -449,8 +483,8 @@ class Evaluation:
     """Result of :func:`evaluate` for one (cascade, mapping, architecture, workload).
 
     ``to_dict()`` keys: latency_s, latency_cycles, energy_pj, util_2d, util_1d (time-weighted spatial
-    utilization, the FuseMax artifact's definition), utilization {array: {ideal, spatial_idle, stall,
-    fill}}, dram_bytes, energy_breakdown_pj {component: pJ} (DRAM, global buffer, register files, and
+    utilization, the FuseMax artifact's definition), utilization {array: {ideal, spatial_idle, ports
+    (busy waiting on buffer ports), stall, fill, busy}}, dram_bytes, energy_breakdown_pj {component: pJ} (DRAM, global buffer, register files, and
     each array's functional units), energy_by_op_pj {array.op: pJ} (the compute part by op class, e.g.
     ``2d.exp``), actions {component: count},
     per_einsum_activity_2d/1d {einsum: fraction of the run it keeps that array usefully busy},
@@ -511,7 +545,7 @@ class Evaluation:
         for a in self.utilization:
             u = self.utilization[a]
             lines.append(f"  util {a}      {u['ideal']:.3f} ideal, {u['spatial_idle']:.3f} spatially idle, "
-                         f"{u['stall']:.3f} stalled, {u['fill']:.3f} fill")
+                         f"{u.get('ports', 0.0):.3f} on buffer ports, {u['stall']:.3f} stalled, {u['fill']:.3f} fill")
         lines.append("  energy by component (pJ):")
         total = self.energy_pj or 1.0
         for k, v in sorted(self.energy_breakdown_pj.items(), key=lambda kv: -kv[1]):
@@ -560,9 +594,10 @@ def evaluate_view(rm: Resolved, *, instances: int | None = None, workload_name: 
     fill = float(res["fill_cycles"][0]) / lat if lat else 0.0
     for a in hw.arrays:
         busy = float(res["busy"][a][0]) / lat if lat else 0.0
+        ports = float(np.asarray(res["port_cycles"][a]).reshape(-1)[0]) / lat if lat else 0.0
         ideal = sum(activity[a].values())
-        util[a] = {"ideal": ideal, "spatial_idle": max(busy - ideal, 0.0), "stall": max(1.0 - busy - fill, 0.0),
-                   "fill": fill if busy < 1 else 0.0, "busy": busy}
+        util[a] = {"ideal": ideal, "spatial_idle": max(busy - ports - ideal, 0.0), "ports": ports,
+                   "stall": max(1.0 - busy - fill, 0.0), "fill": fill if busy < 1 else 0.0, "busy": busy}
     # actions and energy by component: one path, each unit action priced once
     actions: dict[str, float] = {}
     breakdown: dict[str, float] = {}

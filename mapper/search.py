@@ -282,7 +282,9 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
     fits), leaving a plan after ``order_patience`` orders in a row that did not improve it (None: try
     them all).  ``track_distinct`` counts distinct schedules (``SearchResult.distinct``; costs a little).
 
-    Returns the best feasible mapping with its :class:`Evaluation`; raises MappingError if nothing fits.
+    Returns the best feasible mapping with its :class:`Evaluation` (the role-found baseline where it
+    scores better: the search is never worse than ``einloom map``'s default); raises MappingError if
+    nothing fits.
     """
     if objective not in OBJECTIVES:
         raise MappingError(f"unknown objective '{objective}'", hint=f"one of {', '.join(OBJECTIVES)}")
@@ -509,9 +511,33 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
     rm_best = check_mapping(rm.view, best_mapping, hw)
     evaluation = evaluate_view(rm_best, workload_name=wname,
                                cascade_name=getattr(cascade, "name", None))
+    seeded = _role_baseline(cascade, arch, workload)
+    if seeded is not None and _score(seeded[1], objective) < _score(evaluation, objective):
+        best_mapping, evaluation = seeded
     return SearchResult(best_mapping, evaluation, evaluated, screened, families, time.perf_counter() - start,
                         objective, budget_exhausted=exhausted, best_at_s=best_at,
                         distinct=distinct if track_distinct else None)
+
+
+def _score(evaluation: Any, objective: str) -> float:
+    return {"latency": evaluation.latency_s, "energy": evaluation.energy_pj,
+            "edp": evaluation.latency_s * evaluation.energy_pj}[objective]
+
+
+def _role_baseline(cascade: Any, arch: Any, workload: Any) -> tuple[Mapping, Any] | None:
+    """The role-found baseline (FuseMax for a 1-pass softmax, FLAT for a multi-pass one) and its
+    evaluation, the search's floor: the search never returns a mapping worse than the one ``einloom
+    map`` would use without it (None: no baseline applies)."""
+    from einloom.mapper.baselines import baseline_mapping, default_baseline
+    from einloom.mapper.evaluate import evaluate
+    try:
+        choice = default_baseline(cascade, workload)
+        if choice is None:
+            return None
+        mapping = baseline_mapping(choice, cascade, arch, workload)
+        return mapping, evaluate(cascade, mapping, arch, workload)
+    except (MappingError, ArchError):
+        return None
 
 
 def _tilings(radices: list[int], cap: int) -> np.ndarray:

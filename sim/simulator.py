@@ -5,8 +5,9 @@ loop nest above the arrays (the DRAM- and GLB-level loops: one iteration is an *
 array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
 
 * **compute** -- every Einsum of the group runs one tile op per epoch on its array (an Einsum that
-  does not iterate a loop's rank runs at that loop's last iteration: ``AV`` after the last ``M1``
-  tile).  Duration = initiation interval x the array steps of the tile (``cycles_per_point`` x the
+  does not iterate a loop's rank runs at that loop's last iteration when it reads a result of the loop,
+  ``AV`` after the last ``M1`` tile, else at its first, so that a consumer iterating the loop finds it:
+  sigmoid attention's scores before the ``F`` tiles of ``AV``).  Duration = initiation interval x the array steps of the tile (``cycles_per_point`` x the
   tile's temporal points x ceil(spatial / width)), the same per-op costs the architecture prices.
   With :attr:`SimOptions.systolic_skew` the 2D array is a systolic array (:func:`systolic_fill`,
   docs/sim.md): its results reach another unit ``2R + C - 2`` cycles after their inputs, as a
@@ -22,19 +23,23 @@ array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
 * **DRAM** -- a DRAM tensor's tile is loaded when the indices of the DRAM-level loops over its ranks
   change (Timeloop's reuse rule, the evaluator's); a tensor bypassing the buffer is read per
   delivery; outputs and spilled intermediates are written after their op.  A transfer occupies the
-  channel ``bytes / bytes_per_cycle`` cycles and its data arrives ``dram_latency`` cycles later.
-  The channel prefetches up to :attr:`SimOptions.dram_lookahead` epochs ahead of the arrays (the
-  buffer slots carry over from one instance to the next, so the next instance's first tiles load
-  while this one computes).  A DRAM tensor written in an earlier pass of the same group (a spill)
+  channel ``bytes / bytes_per_cycle`` cycles and its data arrives ``dram_latency`` cycles later; a tile
+  larger than :attr:`SimOptions.dram_burst_bytes` moves as several transfers, between which the channel
+  may serve another request.  The channel (a DMA engine) prefetches as far ahead as the buffer slots
+  allow, holding up to :attr:`SimOptions.dram_lookahead` queued loads (the slots carry over from one
+  instance to the next, so the next instance's first tiles load while this one computes); write-backs
+  leave in program order, a result that does not accumulate in the PEs streaming out behind its op.  A DRAM tensor written in an earlier pass of the same group (a spill)
   is read back from DRAM; one the schedule keeps between groups (``kept_between_groups``) is not.
   Tiles are double-buffered: the load of a tensor's tile k+2 waits until tile k's readers are done
   (``buffer_full``); if two copies of every streamed tile do not fit next to the group's
   intermediates, a single copy is kept.
-* **buffer ports** -- an op needs its operand deliveries from the buffer; at ``banks x row_bits``
-  per cycle an op that needs more is stretched, the extra cycles charged to ``ports``.
-* **interleaving** -- a unit may issue from ``window`` consecutive epochs (``interleave`` groups:
-  2, FuseMax's interleaving of consecutive M1 tiles; ``sequential``: arrays take turns within an
-  epoch; ``none``: one Einsum at a time).  When the interleave rank runs inside the tile (FLAT's rows
+* **buffer ports** -- an op needs its operand deliveries from the buffer (a bypassed operand streams
+  past it); at ``banks x row_bits`` per cycle an op that needs more is stretched, the extra cycles
+  charged to ``ports`` (the evaluator prices the same: ``max(compute, deliveries / port width)``).
+* **interleaving** -- a unit may issue from ``window`` consecutive epochs that run (a tile the mask
+  leaves empty takes no slot): ``interleave`` groups, two iterations of the interleave rank (FuseMax's
+  interleaving of consecutive M1 tiles: 2 x the epochs of the loops inside the loop over M1);
+  ``sequential``: 1, arrays take turns within an epoch; ``none``: one Einsum at a time.  When the interleave rank runs inside the tile (FLAT's rows
   of P), a consumer streams behind its producer row by row (:meth:`Op.earliest_after`).
 
 **Instances and identical tiles.** Instances (batch x heads) run back to back.  With
@@ -42,9 +47,14 @@ array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
 extrapolated from the last instance's period; with :attr:`SimOptions.slice_blocks` = b, only b
 iterations of the outermost epoch loop (plus the last, which may differ) are simulated per instance
 and the rest extrapolated from the last simulated period.  Both shortcuts are exact when the
-extrapolated iterations are identical (no mask, no ragged tile differs between them) *and* the
-pipeline state at their boundaries repeats, which the simulator checks: the last two simulated
-periods must be equal, and :attr:`SimResult.extrapolation` says whether they were.
+extrapolated iterations are identical (no mask, no ragged tile differs between them: a loop over a
+mask's rank is never sliced) *and* the pipeline state at their boundaries repeats, which the simulator
+checks: the instance period is taken from the steady instances (not the first, which starts empty, nor
+the last two, which end without a successor) and must repeat over two pairs (a 2-periodic pattern
+counts), the slice's last two periods must be equal, and :attr:`SimResult.extrapolation` says whether
+they were.  Limit: a sliced instance is shorter than a whole one, so a next instance's first loads that
+a whole instance would hide may show (aaren, linear-causal at 4K); the crossval report then simulates
+the whole loop (``einloom.report.crossval.simulate_exact``).
 
 **Energy.**  Compute actions are counted per executed tile (points x the architecture's unit
 actions), DRAM accesses from the transfers, and buffer and register-file accesses from the
@@ -94,8 +104,10 @@ class SimOptions:
         ready that many cycles after the op's last input, and the array is free at once.  False: each
         fold occupies the array for its whole ``2R + C + T - 2`` cycles (the literature's count).
     window : epochs a unit may issue from (None: 2 for ``interleave`` groups, 1 otherwise).
-    dram_lookahead : epochs past the oldest unfinished one the DRAM channel may load from (a DMA engine
-        prefetching; the buffer slots bound it further).
+    dram_lookahead : loads the DRAM channel (a DMA engine) may hold queued ahead of the arrays; the
+        buffer slots bound how far it runs ahead.
+    dram_burst_bytes : a tile load larger than this moves as several transfers, between which the
+        channel may serve an older request (0: one transfer per tile).
     max_instances : simulate at most this many instances, extrapolate the rest (None: all).
     slice_blocks : simulate this many iterations of each instance's outermost epoch loop (and its
         last), extrapolate the rest (None: all).
@@ -107,7 +119,8 @@ class SimOptions:
     systolic_skew: bool = False
     systolic_overlap: bool = True
     window: int | None = None
-    dram_lookahead: int = 16
+    dram_lookahead: int = 64
+    dram_burst_bytes: float = 65536.0
     max_instances: int | None = None
     slice_blocks: int | None = None
     trace_limit: int = 200_000
@@ -191,7 +204,9 @@ def _pass_of(view, einsum: str) -> int:
 def _multi_pass_roots(view, einsums) -> set[str]:
     roots: set[str] = set()
     for root in {r for e in einsums for r in view.einsum(e).levels}:
-        if len({view.einsum(e).levels.get(root, 0) for e in einsums}) > 1:
+        # level 0 is an Einsum that does not touch the root at all (MLA's QL before the M loop), not
+        # an earlier pass over it
+        if len({max(view.einsum(e).levels.get(root, 0), 1) for e in einsums}) > 1:
             roots.add(root)
     return roots
 
@@ -240,6 +255,8 @@ class _EinsumPlan:
     partial_loops: tuple[int, ...] = ()   # epoch loops over ranks the Einsum reduces (its partial sums)
     reduced_loops: tuple[int, ...] = ()   # epoch loops over ranks the Einsum reduces (partial sums)
     mask: Any = None               # (grid, coordinate specs) or None
+    runs_at: tuple[int, ...] = ()  # per epoch loop it does not iterate: the iteration it runs at (0 or last)
+    held: bool = False             # its outputs accumulate in the PEs (a PE-level reduction) until the op ends
 
 
 def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions) -> _EinsumPlan:
@@ -270,7 +287,9 @@ def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions
         multicast = prod(rm.factor("spatial", r) for r in par if r not in rt)
         pe_reuse = prod(_pe_factor(rm, name, r) for r in info.iteration_ranks if r not in rt)
         deliveries_of[t] = 1.0 / (multicast * pe_reuse)
-        deliveries += deliveries_of[t]
+        st = schedule.tensors.get(t)
+        if st is None or not st.bypass:             # a bypassed operand streams past the buffer's ports
+            deliveries += deliveries_of[t]
     skew = 0.0
     fill_per_fold = 0.0
     if options.systolic_skew and se.array == "2d" and "rows" in hw.dims["2d"]:
@@ -292,6 +311,7 @@ def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions
                        skew, out)
     plan.fill_per_step = fill_per_fold
     plan.access, plan.out_to = _access_rates(schedule, name)
+    plan.held = prod(_pe_factor(rm, name, r) for r in info.reduced_ranks) > 1
     written = set(info.iteration_ranks) - set(info.reduced_ranks)      # every iterate counts as written
     plan.partial_loops = tuple(i for i, r in enumerate(nest.ranks) if r in info.reduced_ranks)
     plan.out_written = float(info.out_points(sizes)) / max(
@@ -300,6 +320,32 @@ def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions
     if se.masked_by is not None and se.tiles is not None:
         plan.mask = _mask_plan(schedule, nest, name)
     return plan
+
+
+def _interleave_window(group, nest: _Nest) -> int:
+    """Epochs a unit may issue from: two consecutive iterations of the interleave rank (FuseMax's
+    interleaving of consecutive M1 tiles), i.e. 2 x the epochs of the loops inside the innermost
+    epoch loop over that rank; 2 when the rank runs inside the tile; 1 for other pipelines."""
+    if group.pipeline != "interleave":
+        return 1
+    loops = [i for i, r in enumerate(nest.ranks) if r == group.interleave_rank]
+    return 2 * prod(nest.extents[loops[-1] + 1:]) if loops else 2
+
+
+def _place(plans: dict[str, _EinsumPlan], nest: _Nest, order) -> None:
+    """Where an Einsum runs within an epoch loop whose rank it does not iterate: at the loop's last
+    iteration when it reads (directly or through such an Einsum) a result of that loop (FuseMax's AV
+    after the last M1 tile), else at its first, so that consumers iterating the loop find its result
+    (sigmoid attention's scores before the F tiles of AV)."""
+    for e in order:
+        p = plans[e]
+        at = []
+        for i, on in enumerate(p.runs_on):
+            late = any(t in plans and plans[t].pass_no == p.pass_no
+                       and (plans[t].runs_on[i] or not plans[t].runs_at or plans[t].runs_at[i] != 0)
+                       for t, _carried in p.inputs)
+            at.append(0 if not on and not late and p.pass_no == min(nest.passes) else nest.extents[i] - 1)
+        p.runs_at = tuple(at)
 
 
 def _in_rf(schedule: Schedule, tensor: str) -> bool:
@@ -491,7 +537,7 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                     p = plans[e]
                     if p.pass_no != pass_no:
                         continue
-                    if any(not on and index[i] != nest.extents[i] - 1 for i, on in enumerate(p.runs_on)):
+                    if any(not on and index[i] != p.runs_at[i] for i, on in enumerate(p.runs_on)):
                         continue
                     frac = 1.0 if p.mask is None else _epoch_fraction(p, nest, index)
                     if frac <= 0.0:
@@ -523,11 +569,8 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                                     free = readers.get(id(hist[-slots]), [])
                                 vol = view.tensor_elements(t) / prod(nest.extents[i] for i in dram_loops
                                                                      if nest.ranks[i] in _ranks_of(view, t))
-                                ld = Op("dram", t, 0, vol * word / bpc, options.dram_latency, tuple(free) + after,
-                                        0.0, "dram", nbytes=vol * word, tile=index)
-                                ld.storage = (0.0, vol, 0.0, 0.0)      # the tile is written into the buffer
+                                ld = _load(t, vol, tuple(free) + after, index, word, bpc, options, ops)
                                 hist.append(ld)
-                                ops.append(ld)
                             ld = loads[t][-1]
                             deps.append(ld)
                             continue
@@ -577,14 +620,41 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                             ops.append(Op("dram", e, 0, vol * word / bpc, options.dram_latency, (), 0.0, "dram",
                                           nbytes=vol * word, tile=index))
                         if st.bypass or done:
-                            store = Op("dram", e, 0, vol * word / bpc, 0.0, (op,), 0.0, "store",
-                                       nbytes=vol * word, tile=index)
+                            if p.held:           # accumulated in the PEs: the tile leaves after the op
+                                store = Op("dram", e, 0, vol * word / bpc, 0.0, (op,), 0.0, "store",
+                                           nbytes=vol * word, tile=index)
+                            else:                # results leave as they are produced, step by step
+                                store = Op("dram", e, 0, vol * word / bpc, 0.0, (), 0.0, "store",
+                                           nbytes=vol * word, tile=index, streamed=(op,),
+                                           steps=max(1, round(cycles / (schedule.einsums[e].cycles_per_point
+                                                                        or 1.0))))
                             if not st.bypass:
                                 store.storage = (vol, 0.0, 0.0, 0.0)   # read out of the buffer
                             ops.append(store)
                 if block_ops is not None:
                     block_ops.append(ops)
                 yield ops
+
+
+def _load(tensor: str, values: float, after: tuple, index: tuple, word: float, bpc: float, options: SimOptions,
+          ops: list[Op]) -> Op:
+    """A tile load of ``values`` into the buffer, as transfers of at most ``options.dram_burst_bytes``
+    (appended to ``ops``, each after the one before); returns the last, which readers wait for.  The
+    channel serves the oldest request first between transfers, so a large tile (a whole Q) does not
+    hold up a small tile an array needs sooner."""
+    total = values * word
+    n = max(1, ceil(total / options.dram_burst_bytes)) if options.dram_burst_bytes else 1
+    first = prev = None
+    for i in range(n):
+        share = total / n
+        ld = Op("dram", tensor, 0, share / bpc, options.dram_latency if i == n - 1 else 0.0,
+                after if prev is None else (prev,), 0.0, "dram", nbytes=share, tile=index)
+        ld.storage = (0.0, values / n, 0.0, 0.0)      # the tile is written into the buffer
+        ops.append(ld)
+        first = first or ld
+        prev = ld
+    prev.first = first
+    return prev
 
 
 def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress: Callable[[int], None] | None = None
@@ -601,6 +671,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
     for gi, g in enumerate(schedule.groups):
         nest = _nest(schedule, gi)
         plans = {e: _einsum_plan(schedule, nest, e, options) for e in g.einsums}
+        _place(plans, nest, g.einsums)
         static = sum(schedule.tensors[t].tile_elements for t in schedule.tensors
                      if schedule.tensors[t].level == "GLB" and schedule.tensors[t].producer_group == gi)
         streamed = sum(schedule.tensors[t].tile_elements for e in g.einsums for t, _ in plans[e].inputs
@@ -608,7 +679,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
                        and not schedule.tensors[t].bypass)
         cap = hw.glb_bytes / hw.word_bytes
         slots = 2 if static + 2 * streamed <= cap else 1
-        window = options.window or (2 if g.pipeline == "interleave" else 1)
+        window = options.window or _interleave_window(g, nest)
         groups.append((gi, g, nest, plans, slots, window, static, streamed))
 
     units = ["2d", "1d", "dram"]
@@ -626,7 +697,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         (sliced blocks extended by their period)."""
         engine = Engine(units, window=window, prefetch=("dram",), lookahead=options.dram_lookahead,
                         on_schedule=rec)
-        sliced = _sliced_loop(nest, options.slice_blocks)
+        sliced = _sliced_loop(nest, options.slice_blocks, _masked_loops(plans))
         limit = options.slice_blocks if sliced is not None else None
         per_inst: list[list[list[Op]]] = []
 
@@ -709,11 +780,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
     extrapolation = "; ".join(sorted(set(notes))) or "none (every tile simulated)"
     events_extra = 0
     if sim_inst < instances:
-        # the last simulated instance has no successor competing for the units: the period is taken
-        # between the instances before it
-        periods = np.diff([0.0] + inst_ends)
-        period = float(periods[-2]) if len(periods) >= 3 else float(periods[-1])
-        exact = len(periods) >= 4 and abs(periods[-2] - periods[-3]) <= 1e-6 * max(period, 1)
+        period, exact = _steady_period(np.diff([0.0] + inst_ends))
         rest = instances - sim_inst
         total += rest * period
         group_cycles = [c * instances / sim_inst for c in group_cycles]
@@ -735,8 +802,8 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         events_extra = int(rest * last_counts["events"])
         extrapolation = (f"{sim_inst} of {instances} instances simulated, {rest} extrapolated from the last "
                          f"instance's period ({period:.6g} cycles; "
-                         + ("exact: the last two periods are equal" if exact else
-                            "approximate: fewer than 4 instances simulated or the periods differ")
+                         + ("exact: the steady periods repeat" if exact else
+                            "approximate: fewer than 7 instances simulated or the steady periods differ")
                          + ")" + ("; " + extrapolation if notes else ""))
     util = {a: work[a] / (total * hw.pes(a)) if total else 0.0 for a in ("2d", "1d")}
     actions, breakdown, energy = _energy(schedule, rec)
@@ -746,6 +813,21 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
                      sim_inst, instances, extrapolation, timeline, rec.trace, group_cycles,
                      {e: w / schedule.einsums[e].cycles_per_point for e, w in rec.executed.items()
                       if schedule.einsums[e].cycles_per_point})
+
+
+def _steady_period(periods: np.ndarray) -> tuple[float, bool]:
+    """The instance period in steady state, and whether it is exact.  The first instance starts on an
+    empty pipeline, and the last two end on one (no successor competes for the units, nor prefetches
+    behind them), so the steady periods are those in between; they may alternate between two values (a
+    window or a DMA transfer that falls one way, then the other), so the period is the mean of the last
+    two, exact when the last two pairs add up equal (to 1 part in 10^4: a transfer that settles a cycle
+    later does not make the period approximate)."""
+    steady = periods[1:-2]
+    if len(steady) < 2:
+        return float(periods[-1]), False
+    period = float(steady[-2:].mean())
+    exact = len(steady) >= 4 and abs(steady[-2:].sum() - steady[-4:-2].sum()) <= 1e-4 * max(period, 1.0)
+    return period, exact
 
 
 def _snapshot(busy, work, stalls, rec, events):
@@ -772,13 +854,29 @@ def _delta(a, b):
             "storage": {k: v - a["storage"].get(k, 0.0) for k, v in b["storage"].items()}}
 
 
-def _sliced_loop(nest: _Nest, limit: int | None) -> int | None:
+def _masked_loops(plans: dict[str, _EinsumPlan]) -> set[int]:
+    """Epoch loops over a rank of a mask's coordinates: their iterations differ (each holds its own
+    share of non-empty tiles)."""
+    out: set[int] = set()
+    for p in plans.values():
+        if p.mask is not None:
+            for comps, _chunk, _padded in p.mask[1]:
+                for _rank, _stride, loops, _inner in comps:
+                    out.update(loops)
+    return out
+
+
+def _sliced_loop(nest: _Nest, limit: int | None, irregular: set[int] = frozenset()) -> int | None:
     """The epoch loop a slice of ``limit`` iterations applies to: the outermost one with more than
-    ``limit + 1`` iterations and no pass sweep inside it split (None: nothing to slice)."""
+    ``limit + 1`` iterations and no pass sweep inside it split (None: nothing to slice).  Neither it
+    nor a loop outside it may be in ``irregular`` (loops whose iterations differ: a mask's), since
+    the skipped iterations are taken to repeat the last simulated one."""
     if not limit:
         return None
     for k, n in enumerate(nest.extents):
         if len(nest.passes) > 1 and k >= nest.pass_at:
+            return None
+        if k in irregular:
             return None
         if n > limit + 1:
             return k
@@ -860,7 +958,17 @@ def _record_occupancy(rec: _Recorder, buffers: dict, static_bytes: float, span: 
             if ld.end < 0:
                 continue
             end = max((r.end for r in readers.get(id(ld), ()) if r.end >= 0), default=ld.end)
-            rec.occupancy.append((ld.start + rec.offset, max(end, ld.end) + rec.offset, ld.nbytes))
+            first = getattr(ld, "first", ld)
+            rec.occupancy.append((first.start + rec.offset, max(end, ld.end) + rec.offset,
+                                  ld.nbytes * (1 + _chain_length(first, ld))))
+
+
+def _chain_length(first: Op, last: Op) -> int:
+    """Transfers between ``first`` and ``last`` of one chunked load (0 for a single transfer)."""
+    n, op = 0, last
+    while op is not first and op.deps:
+        op, n = op.deps[0], n + 1
+    return n
 
 
 def _occupancy_steps(occ: list[tuple[float, float, float]]) -> tuple[np.ndarray, np.ndarray]:

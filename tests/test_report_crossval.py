@@ -35,3 +35,18 @@ def test_report_crossval_bad_rtl_one_line(tmp_path, capsys):
     rc = main(["report", "crossval", "--out", str(tmp_path), "--rtl", "rtl-9x9-int3"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and "--rtl" in err
+
+
+def test_variant_without_a_cloud_unit_runs_on_the_log_unit_arch():
+    """split-kv-decode needs a log unit fusemax-cloud lacks: its row runs on fusemax-7nm-log-unit and says so,
+    instead of being listed as not mapped."""
+    from einloom.report.crossval import FALLBACK_ARCH, crossval_point
+    row = crossval_point("bert", 4096, "default", "split-kv-decode")
+    assert row.arch == FALLBACK_ARCH and row.explanation.startswith(f"on {FALLBACK_ARCH}")
+    assert row.extrapolation_exact and abs(row.difference) < 0.05
+
+
+def test_unmappable_point_is_listed_with_the_reason():
+    from einloom.report.crossval import crossval_point
+    row = crossval_point("bert", 1024, "fusemax", "sigmoid")        # no 1-pass softmax roles to bind
+    assert row.simulated_cycles is None and row.explanation.startswith("not mapped: ")

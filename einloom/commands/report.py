@@ -39,7 +39,8 @@ def register(subparsers) -> None:
     cv.add_argument("--seqs", default="1024,4096,16384,65536", metavar="N,N",
                     help="sequence lengths (default 1024,4096,16384,65536)")
     cv.add_argument("--variants-at", type=int, default=4096, metavar="N",
-                    help="sequence length for every library variant under the FuseMax mapping (0: none)")
+                    help="sequence length for every library variant under its default mapping (einloom map's: the "
+                         "role-found baseline, else a search; 0: none)")
     cv.add_argument("--rtl", default="rtl-4x4-int8,rtl-8x8-int8,rtl-4x4-bf16", metavar="ARCH,ARCH",
                     help="generated-core architectures (names or files) for the simulator-vs-RTL table, "
                          "every 'einloom verify' case of each ('none': leave the table out)")

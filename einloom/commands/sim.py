@@ -13,9 +13,10 @@ EPILOG = """\
 examples:
   einloom sim fusemax-1pass --arch fusemax-cloud --workload bert --seq-len 4096 --batch 1
   einloom sim fusemax-1pass --arch fusemax-cloud --workload bert --trace trace.json --plot util.png
-  einloom sim softmax-3pass --arch fusemax-cloud --workload xlm --seq-len 65536 --mapping flat --instances 4 --slice 4
+  einloom sim softmax-3pass --arch fusemax-cloud --workload xlm --seq-len 65536 --mapping flat --instances 8 --slice 4
 
---instances K simulates K instances (batch x heads) and extrapolates the rest from the last period;
+--instances K simulates K instances (batch x heads) and extrapolates the rest from the steady period
+(not the first instance nor the last two; exact needs K >= 7);
 --slice B simulates B iterations of each instance's outermost tile loop (and its last) and extrapolates
 the rest; the output says whether the extrapolation was exact (repeating periods).  Open the trace in
 ui.perfetto.dev.
@@ -35,8 +36,8 @@ def register(subparsers) -> None:
     parser.add_argument("--dram-latency", type=flags.nonnegative_number("a latency in cycles"), default=0.0,
                         metavar="CYCLES",
                         help="DRAM access latency in cycles (the architecture file has none; default 0)")
-    parser.add_argument("--window", type=flags.size(1 << 20, "a number of tiles"), metavar="W", help="tiles a unit may issue from (default: 2 for "
-                        "interleaved groups, 1 otherwise)")
+    parser.add_argument("--window", type=flags.size(1 << 20, "a number of tiles"), metavar="W", help="tiles a unit may issue from (default: two iterations "
+                        "of the interleave rank for interleaved groups, 1 otherwise)")
     parser.add_argument("--skew", action="store_true",
                         help="model the 2D array's fill and drain (2 rows + cols - 2 cycles, SCALE-Sim's count) as "
                              "a pipeline latency on results leaving it; the next tile streams in meanwhile")

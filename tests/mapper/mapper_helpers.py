@@ -5,8 +5,9 @@ from einloom.cost_models.arch import arch_from_dict
 from einloom.mapper.model import CascadeView, EinsumInfo
 
 
-def small_arch(glb_bytes: int = 4096, dram_gbps: float = 10.0, exp_2d: bool = False):
-    """4x4 2D array, 4-lane 1D array, 1 GHz, ``dram_gbps`` GB/s (10 GB/s = 10 bytes per cycle)."""
+def small_arch(glb_bytes: int = 4096, dram_gbps: float = 10.0, exp_2d: bool = False, banks: int = 1):
+    """4x4 2D array, 4-lane 1D array, 1 GHz, ``dram_gbps`` GB/s (10 GB/s = 10 bytes per cycle), a buffer
+    of ``banks`` banks of 4-value rows (one row per bank per cycle)."""
     units_2d = {"mac": 1, "add": 1, "max": 1}
     if exp_2d:
         units_2d["exp"] = {"as_mac": 6, "add": 1}
@@ -15,7 +16,7 @@ def small_arch(glb_bytes: int = 4096, dram_gbps: float = 10.0, exp_2d: bool = Fa
         "array_2d": {"rows": 4, "cols": 4, "units": units_2d, "register_file": {"entries": 12, "bits": 16}},
         "array_1d": {"width": 4, "units": {"mac": 1, "add": 1, "max": 1, "exp": 1, "div": 1},
                      "register_file": {"entries": 12, "bits": 16}},
-        "global_buffer": {"capacity_bytes": glb_bytes, "row_bits": 64, "banks": 1},
+        "global_buffer": {"capacity_bytes": glb_bytes, "row_bits": 64, "banks": banks},
         "dram": {"bandwidth_GBps": dram_gbps},
     })
 

@@ -120,11 +120,24 @@ def _pair(name, M, P, params):
     ("causal-1pass", 64, 64, {}), ("causal-1pass", 128, 32, {}), ("sliding-window", 64, 64, {"window": 20}),
     ("sinks-window", 64, 64, {"window": 20, "sinks": 4})])
 def test_latency_within_5_percent(name, M, P, params):
-    """Measured: +1.53%, +0.47%, -0.43%, +1.78% (the 1D array waits on the running max; at 16 x 16
-    the fill of so few tiles makes it +4.5..+6.7%)."""
+    """Measured: +1.46%, +0.44%, +1.50%, +1.25% (the first tiles' loads and the 1D array's wait for the
+    running max of so few tiles; at 16 x 16 the fill makes it +3.9..+5.9%)."""
     sim, ana = _pair(name, M, P, params)
     assert sim.latency_cycles == pytest.approx(ana.latency_cycles, rel=0.05)
     assert sim.stalls["2d"]["ports"] == 0
+
+
+@pytest.mark.parametrize("name,params", [("causal-1pass", {}), ("sinks-window", {"window": 20, "sinks": 4})])
+def test_one_bank_buffer_ports_priced_on_both_sides(name, params):
+    """With one 64-bit bank the buffer delivers 4 values a cycle: the 2D array waits on its ports in the
+    simulator, and the evaluator prices the same limit (max(compute, deliveries / port width)); before it
+    did, the simulator ran +19..27% over it.  Measured: +1.21%, +1.06%."""
+    mapping = one_pass_mapping(extra_2d=("BQK",), p_dram=64 // T, params={"M0": T, **params})
+    sched = lower(load_cascade(name), mapping, arch(1), tiny_workload(P=64, M=64))
+    sim, ana = simulate(sched), evaluate_schedule(sched)
+    assert sim.stalls["2d"]["ports"] > 0.1 * sim.latency_cycles
+    assert sim.latency_cycles == pytest.approx(ana.latency_cycles, rel=0.05)
+    assert sim.latency_cycles >= ana.latency_cycles
 
 
 @pytest.mark.parametrize("name,params", [("sliding-window", {"window": 20}),
@@ -133,7 +146,8 @@ def test_window_dram_follows_the_tiles_that_run(name, params):
     """At 128 x 128 a window leaves most tiles empty: the simulator and the evaluator both move only
     the tiles that run (the evaluator: K and V once per non-empty tile), within the simulator's reuse
     of a key tile across consecutive query tiles (measured: 12,288 vs 12,352 B; 13,952 vs 14,016 B),
-    and agree on latency (measured: simulator +7.2% and +1.6%)."""
+    and agree on latency (measured: simulator +1.17% and +0.97%; +7.2% and +1.6% before empty tiles
+    stopped taking issue-window slots)."""
     sim, ana = _pair(name, 128, 128, params)
     dense = TILE_BYTES * (128 // T) * (1 + 2 * (128 // T))
     assert ana.dram_read_bytes < 0.6 * dense
