@@ -820,14 +820,17 @@ def _steady_period(periods: np.ndarray) -> tuple[float, bool]:
     empty pipeline, and the last two end on one (no successor competes for the units, nor prefetches
     behind them), so the steady periods are those in between; they may alternate between two values (a
     window or a DMA transfer that falls one way, then the other), so the period is the mean of the last
-    two, exact when the last two pairs add up equal (to 1 part in 10^4: a transfer that settles a cycle
-    later does not make the period approximate)."""
+    two, exact when the last three are equal or the last two pairs add up equal (to 1 part in 10^4: a
+    transfer that settles a cycle later does not make the period approximate; the pipeline may take a
+    few instances to settle, so a constant tail of three counts even when the pair before it differs)."""
     steady = periods[1:-2]
     if len(steady) < 2:
         return float(periods[-1]), False
     period = float(steady[-2:].mean())
-    exact = len(steady) >= 4 and abs(steady[-2:].sum() - steady[-4:-2].sum()) <= 1e-4 * max(period, 1.0)
-    return period, exact
+    tol = 1e-4 * max(period, 1.0)
+    constant_tail = len(steady) >= 3 and float(np.ptp(steady[-3:])) <= tol
+    alternating = len(steady) >= 4 and abs(steady[-2:].sum() - steady[-4:-2].sum()) <= tol
+    return period, bool(constant_tail or alternating)
 
 
 def _snapshot(busy, work, stalls, rec, events):

@@ -81,3 +81,19 @@ def test_cli_sim_bad_flags_one_line_exit_2(flags, needle, capsys):
     err = capsys.readouterr().err.strip()
     assert rc == 2
     assert len(err.splitlines()) == 1 and needle in err and "Traceback" not in err
+
+
+def test_steady_period_exact_on_a_settled_tail_or_an_alternation():
+    """The instance period is exact when the steady periods end in a constant run of three (a
+    pipeline that took a few instances to settle) or alternate between two values; otherwise it is
+    approximate."""
+    import numpy as np
+    from einloom.sim.simulator import _steady_period
+    settled = np.array([21476.0, 19810.8, 19736.3, 19808.0, 19808.0, 19808.0, 19808.0, 19773.5])
+    assert _steady_period(settled) == (19808.0, True)
+    alternating = np.array([500.0, 90.0, 110.0, 90.0, 110.0, 90.0, 110.0, 80.0])
+    period, exact = _steady_period(alternating)
+    assert exact and period == 100.0
+    drifting = np.array([500.0, 100.0, 101.0, 102.0, 103.0, 104.0, 105.0, 80.0])
+    assert _steady_period(drifting)[1] is False
+    assert _steady_period(np.array([500.0, 100.0, 100.0, 80.0]))[1] is False
