@@ -11,7 +11,8 @@ from typing import Any
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
-from einloom.rtl.attention import AttentionCore, final_cycles_formula, tile_cycles_formula, tiles_per_block
+from einloom.rtl.attention import AttentionCore, cycles_formula, tiles_per_block
+from einloom.sim.rtl_core import run_core
 from einloom.rtl.config import RtlConfig
 
 MANIFEST_VERSION = 1
@@ -82,6 +83,12 @@ def build_core(cfg: RtlConfig) -> AttentionCore:
     return AttentionCore(cfg)
 
 
+def _example(core: AttentionCore, p: int, mm: int, causal: bool) -> dict[str, Any]:
+    run = run_core(core.params, p, mm, causal)
+    return {"P": p, "M": mm, "causal": causal, "tiles": sum(tiles_per_block(core.cfg, p, mm, causal)),
+            "compute_cycles": run.cycles, "util_2d": round(run.util_2d, 4)}
+
+
 def generate(config: RtlConfig) -> GeneratedDesign:
     """Elaborate the attention core for ``config`` and convert it to Verilog.
 
@@ -116,17 +123,14 @@ def generate(config: RtlConfig) -> GeneratedDesign:
             "exp_latency": core.exp_latency,
             "recip_latency": core.recip_latency,
             "output_latency": core.output_latency,
-            "tile_cycles": tile_cycles_formula(),
-            "final_cycles": final_cycles_formula(),
-            "compute_cycles": "sum over query blocks pb of [1 + tiles(pb)*tile_cycles + final_cycles "
-                              "+ beats(pb)] + 1; tiles(pb) = ceil(M/R), or when causal "
-                              "clamp(floor((pb*C+C-1+M-P)/R)+1, 0, ceil(M/R)); beats(pb) = min(C, P-pb*C)",
+            "rescale_latency": core.units.rescale_latency,
+            "period": core.timeline.period,
+            "timeline": core.timeline.as_dict(),
+            "compute_cycles": cycles_formula(),
             "causal_mask": "bottom-right aligned (FlashAttention >= 2.1): query p sees key m iff "
                            "m <= p + M - P; a query that sees no key (P > M) outputs 0",
             "load_cycles": "max(P, M) + 1 when the three input streams are driven every cycle",
-            "examples": [{"P": p, "M": mm, "causal": cz,
-                          "tiles": sum(tiles_per_block(c, p, mm, cz)),
-                          "compute_cycles": core.expected_cycles(p, mm, cz)} for p, mm, cz in shapes],
+            "examples": [_example(core, p, mm, cz) for p, mm, cz in shapes],
         },
     }
     manifest["verilog_sha256"] = hashlib.sha256(text.encode()).hexdigest()
