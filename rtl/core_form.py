@@ -263,7 +263,8 @@ def match_core(cascade: Any, *, scale: bool) -> CoreRoles:
 def core_mapping(roles: CoreRoles, arch: Any) -> Any:
     """The mapping the core implements: the products on the 2D array with the key tile (M0 = R) on the
     rows and the queries on the columns, everything else in the 1D lanes (one per query column), E
-    and F temporal in the PEs, the arrays taking turns (the core does not overlap its phases)."""
+    and F temporal in the PEs, consecutive key tiles interleaved across the two arrays (the 2D array
+    computes tile m1+1's scores while the 1D lanes do tile m1's softmax bookkeeping)."""
     from einloom.mapper.mapping import FusionGroup, Mapping
     rk = roles.ranks
     on_2d = set(roles.on_2d)
@@ -273,11 +274,11 @@ def core_mapping(roles: CoreRoles, arch: Any) -> Any:
     return Mapping(
         name="rtl-core", cascade=roles.cascade, params={roles.tile_param: rows},
         description="the generated core: key tile on the 2D rows, queries on the columns and the 1D lanes, "
-                    "phases in turn",
+                    "key tiles interleaved across the arrays",
         binding=binding, spatial={"2d": {"rows": (rk["M0"],), "cols": (rk["P"],)}, "1d": {"lanes": (rk["P"],)}},
         tiling={rk["M0"]: {"spatial": rows}, rk["P"]: {"spatial": cols}},
         loop_order={"GLB": (rk["P"], rk["M1"]), "PE": (rk["E"], rk["F"])},
-        groups=(FusionGroup(("all",), "sequential"),))
+        groups=(FusionGroup(("all",), "interleave", rk["M1"]),))
 
 
 def check_schedule(schedule: Any, roles: CoreRoles, arch: Any) -> dict[str, int]:
@@ -298,11 +299,12 @@ def check_schedule(schedule: Any, roles: CoreRoles, arch: Any) -> dict[str, int]
                        hint=f"bind {name} to {want} (or leave --mapping out: the core's own mapping)")
     for i, group in enumerate(schedule.groups):
         arrays = {schedule.einsums[e].array for e in group.einsums}
-        if group.pipeline == "interleave" and len(arrays) > 1:
-            raise fail("the RTL core's 2D and 1D arrays take turns on each key tile; this mapping interleaves "
-                       "consecutive tiles across them, which the core does not build", "groups", i,
-                       hint="write groups: [{einsums: all, pipeline: sequential}], or leave --mapping out "
-                            "(the core's own mapping)")
+        if len(arrays) > 1 and (group.pipeline != "interleave" or group.interleave_rank not in (None, rk["M1"])):
+            how = group.pipeline + (f" over {group.interleave_rank}" if group.pipeline == "interleave" else "")
+            raise fail(f"the RTL core interleaves consecutive key tiles ({rk['M1']}) across its 2D and 1D arrays; "
+                       f"this mapping's group {i} is '{how}', a schedule the core does not build", "groups", i,
+                       hint=f"write groups: [{{einsums: all, pipeline: interleave, interleave_rank: {rk['M1']}}}], "
+                            "or leave --mapping out (the core's own mapping)")
     score = schedule.einsums[roles.einsums["BQK" if roles.causal else "QK"]]
     spatial = {(r, dim): f for r, dim, f in score.spatial}
     tile_m = schedule.sizes[rk["M0"]]
