@@ -310,7 +310,7 @@ def run_core(params: CoreParams, num_queries: int, num_keys: int, causal: bool =
     records: list[tuple[str, str, int, int, float, float]] = []
     busy = {"2d": 0.0, "1d": 0.0, "out": 0.0}
     macs = 0
-    state = None
+    states: dict[int, _State] = {}          # per query block (a block's FINAL overlaps the next one's tiles)
     for j, t in enumerate(issues):
         cur = items[j] if j < len(items) else None
         prev = items[j - 1] if j >= 1 else None
@@ -318,7 +318,7 @@ def run_core(params: CoreParams, num_queries: int, num_keys: int, causal: bool =
             lo = cur.block * c
             if cur.first:
                 hi = min(num_queries, lo + c)
-                state = _State(fmt, q, k, v, valid, lo, hi) if functional else None
+                states[cur.block] = _State(fmt, q, k, v, valid, lo, hi) if functional else None
             records.append(("2d", "QK", cur.block, cur.tile, t + tl.feed, t + tl.feed + e))
             records.append(("1d", "SOFTMAX", cur.block, cur.tile, t + tl.tile_start, t + tl.rd_update + 1))
             busy["2d"] += e
@@ -326,7 +326,7 @@ def run_core(params: CoreParams, num_queries: int, num_keys: int, causal: bool =
             keys = min(num_keys, cur.tile * r + r) - cur.tile * r
             macs += keys * (min(num_queries, lo + c) - lo) * (e + f)
             if functional:
-                state.tile(cur.tile * r, cur.tile * r + keys)
+                states[cur.block].tile(cur.tile * r, cur.tile * r + keys)
         if prev is not None:
             if prev.tile is not None:
                 records.append(("2d", "SLNV", prev.block, prev.tile, t + tl.feed + e, t + tl.feed + e + f))
@@ -342,7 +342,7 @@ def run_core(params: CoreParams, num_queries: int, num_keys: int, causal: bool =
                     if prev.tile is None:
                         out[:, lo:lo + beats] = fmt.output_zero((f, beats))
                     else:
-                        out[:, lo:lo + beats] = state.final()
+                        out[:, lo:lo + beats] = states.pop(prev.block).final()
     run_tiles = sum(1 for it in items if it.tile is not None)
     blocks = -(-num_queries // c)
     return CoreRun(cycles, run_tiles, blocks * -(-num_keys // r) - run_tiles, busy, records, len(issues),

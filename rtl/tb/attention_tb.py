@@ -23,10 +23,10 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from einloom.rtl.attention import compute_cycles
+from einloom.rtl.attention import core_params
 from einloom.rtl.config import RtlConfig
-from einloom.rtl.units import units_for
 from einloom.sim.formats import golden_attention
+from einloom.sim.rtl_core import run_core
 
 
 def pack(columns: np.ndarray, bits: int) -> list[int]:
@@ -177,15 +177,18 @@ async def run_case(dut, cfg: RtlConfig, case: dict) -> dict:
     for _ in range(4):
         await RisingEdge(dut.clk)
     cycles = int(dut.compute_cycles.value.to_unsigned())
-    units = units_for(cfg.fmt)
-    expected = compute_cycles(cfg, p_dim, m_dim, causal, exp_latency=units.exp_latency,
-                              recip_latency=units.recip_latency, output_latency=units.output_latency)
+    model = run_core(core_params(cfg), p_dim, m_dim, causal)
+    expected = model.cycles
     errors = scoreboard(fmt, monitor.beats, want, cfg.value_dim, fmt.output_bits)
     if monitor.stalls == 0 and cycles != expected:
         errors.append(f"compute_cycles {cycles} != expected {expected}")
     if monitor.stalls and cycles < expected:
         errors.append(f"compute_cycles {cycles} < expected {expected} under backpressure")
+    # 2D utilization measured in the RTL: multiply-accumulates on real keys and queries (those of the
+    # tiles the core runs) / (PEs x measured compute cycles)
+    util = model.macs / (cfg.rows * cfg.cols * cycles) if cycles else 0.0
     return {"passed": not errors, "errors": errors[:10], "cycles": cycles, "expected_cycles": expected,
+            "macs": model.macs, "util_2d": util,
             "stalls": monitor.stalls, "P": p_dim, "M": m_dim, "E": cfg.head_dim, "F": cfg.value_dim,
             "causal": causal, "backpressure": case.get("backpressure", 0.0)}
 

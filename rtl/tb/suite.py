@@ -24,6 +24,7 @@ TESTPLAN = {
     "wide logits (exp range, running-max rescales)": ["wide_logits"],
     "cycle count equals the manifest formula": ["all cases without backpressure"],
     "reference-model random at M=P=64, E=F=16": ["m64", "m64_causal"],
+    "long sequence, 2D utilization (M = 128 >= 16 R on the 8x8 core, P = 64)": ["m128"],
     "scoreboard can fail (corrupted reference)": ["negative_corrupt"],
 }
 
@@ -51,6 +52,8 @@ def default_cases(cfg: RtlConfig, *, quick: bool = False) -> list[dict[str, Any]
     if not quick:
         p, m = clamp(64, 64)
         cases += [{"name": "m64", "P": p, "M": m}, {"name": "m64_causal", "P": p, "M": m, "causal": True}]
+        p, m = clamp(64, 128)
+        cases += [{"name": "m128", "P": p, "M": m}]
     cases += [   # causal with P != M (bottom-right aligned)
         {"name": "causal_decode", "P": 1, "M": min(2 * r + 3, mk), "causal": True, "seed": 1100},
         {"name": "causal_8x24", "P": min(8, mq), "M": min(24, mk), "causal": True, "seed": 1101},
