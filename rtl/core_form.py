@@ -324,3 +324,4 @@ def check_schedule(schedule: Any, roles: CoreRoles, arch: Any) -> dict[str, int]
                            "each PE", "spatial", hint=f"remove {r} from spatial")
     return {"head_dim": schedule.sizes[rk["E"]], "value_dim": schedule.sizes[rk["F"]], "tile_m": tile_m,
             "tile_p": tile_p, "P": schedule.sizes[rk["P"]], "M": schedule.sizes[rk["M"]]}
+

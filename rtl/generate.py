@@ -89,8 +89,14 @@ def _example(core: AttentionCore, p: int, mm: int, causal: bool) -> dict[str, An
             "compute_cycles": run.cycles, "util_2d": round(run.util_2d, 4)}
 
 
-def generate(config: RtlConfig) -> GeneratedDesign:
+def generate(config: RtlConfig, schedule: Any = None, *, shape: tuple[int, int] | None = None,
+             causal: bool = False) -> GeneratedDesign:
     """Elaborate the attention core for ``config`` and convert it to Verilog.
+
+    With ``schedule`` (a :class:`einloom.mapper.lower.Schedule` the core was checked against,
+    ``rtl.core_form.check_schedule``), the manifest records it (``schedule``: its plain-data form) and
+    the cycles the core takes on the schedule's ``shape`` = (P, M) (``schedule_cycles``; ``causal``: the
+    cascade's mask), which :func:`einloom.sim.rtl_core.run_core` predicts exactly.
 
     The top has a clock ``clk``, a synchronous active-high reset ``rst``, the command inputs and the
     q/k/v/out streams documented in :class:`einloom.rtl.attention.AttentionCore`.
@@ -102,9 +108,9 @@ def generate(config: RtlConfig) -> GeneratedDesign:
     shapes: list[tuple[int, int, bool]] = []   # within the buffers, each shape once
     for p, mm, cz in [(64, 64, False), (64, 64, True), (c.max_queries, c.max_keys, False),
                       (c.max_queries, c.max_keys, True)]:
-        shape = (min(p, c.max_queries), min(mm, c.max_keys), cz)
-        if shape not in shapes:
-            shapes.append(shape)
+        clamped = (min(p, c.max_queries), min(mm, c.max_keys), cz)
+        if clamped not in shapes:
+            shapes.append(clamped)
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "top": top,
@@ -133,5 +139,9 @@ def generate(config: RtlConfig) -> GeneratedDesign:
             "examples": [_example(core, p, mm, cz) for p, mm, cz in shapes],
         },
     }
+    if schedule is not None:
+        manifest["schedule"] = schedule.to_dict()
+    if shape is not None:
+        manifest["schedule_cycles"] = _example(core, shape[0], shape[1], causal)
     manifest["verilog_sha256"] = hashlib.sha256(text.encode()).hexdigest()
     return GeneratedDesign(verilog=text, top_name=top, manifest=manifest)

@@ -43,8 +43,8 @@ def run(args) -> int:
     from einloom.rtl import generate
     from einloom.base.output import output_folder
     out = output_folder(args.output, "--output")
-    cfg = config_for(args)
-    design = generate(cfg)
+    cfg, schedule, dims, causal = config_for(args)
+    design = generate(cfg, schedule, shape=(dims["P"], dims["M"]), causal=causal)
     vpath, mpath = design.write(out)
     lint_ok = None
     if args.lint:
@@ -61,16 +61,20 @@ def run(args) -> int:
     print(f"{design.top_name}: {cfg.rows}x{cfg.cols} array, E={cfg.head_dim} F={cfg.value_dim}, "
           f"{cfg.fmt.kind} {cfg.fmt.input_bits}-bit in / {cfg.fmt.output_bits}-bit out")
     print(f"  wrote {vpath} ({len(design.verilog.splitlines()):,} lines) and {mpath}")
+    sc = design.manifest["schedule_cycles"]
+    print(f"  implements {schedule.cascade} under mapping {schedule.mapping.name} (period {lat['period']} cycles "
+          f"per key tile); P={sc['P']} M={sc['M']}: {sc['compute_cycles']:,} cycles, 2D busy {sc['util_2d']:.1%}")
     for ex in lat["examples"]:
         print(f"  expected compute cycles P={ex['P']} M={ex['M']} causal={ex['causal']}: "
-              f"{ex['compute_cycles']:,}")
+              f"{ex['compute_cycles']:,} (2D busy {ex['util_2d']:.1%})")
     if lint_ok:
         print("  verilator --lint-only -Wall: clean")
     return 0
 
 
 def config_for(args) -> "Any":
-    """The core for --arch, after the cascade, workload and mapping the flags name are checked."""
+    """The core for --arch, after the cascade, workload and mapping the flags name are checked:
+    ``(RtlConfig, the lowered Schedule it implements, its sizes (check_schedule), causal)``."""
     from einloom.base.errors import InputError, Location
     from einloom.cost_models.arch import load_arch
     from einloom.rtl import RtlConfig
@@ -78,8 +82,6 @@ def config_for(args) -> "Any":
     if args.seq_len is not None and args.workload is None:
         raise InputError("applies only with --workload", location=Location(field="--seq-len"),
                          hint="add --workload, or drop --seq-len")
-    if args.spec is None and args.workload is None and args.mapping is None:
-        return RtlConfig.from_arch(arch)
     from einloom.einsum import load_cascade
     from einloom.mapper.lower import lower
     from einloom.rtl.core_form import check_schedule, core_mapping, match_core
@@ -106,7 +108,7 @@ def config_for(args) -> "Any":
             raise InputError(f"the workload has {rank} = {size}, but the core's buffers hold {limit} (rtl.{key})",
                              location=Location(field="--workload"),
                              hint=f"use a shorter --seq-len, or raise rtl.{key} (and the global buffer) in {args.arch}")
-    return cfg
+    return cfg, schedule, dims, roles.causal
 
 
 def _mapping(choice: str, cascade, arch, workload):

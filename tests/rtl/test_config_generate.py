@@ -199,7 +199,19 @@ SMALL = str(ARCHS.parents[0] / "workloads" / "rtl-small.yaml")
 def test_cli_rtl_accepts_the_cascades_it_implements(tmp_path, capsys, spec):
     assert main(["rtl", spec, "--arch", str(ARCHS / "rtl-4x4-int8.yaml"), "--workload", SMALL,
                  "-o", str(tmp_path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out)["parameters"]["rtl"]["head_dim"] == 16
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["parameters"]["rtl"]["head_dim"] == 16
+    # the manifest records the schedule the core implements and its cycles (the cycle model's)
+    from einloom.rtl.attention import core_params
+    from einloom.sim.rtl_core import run_core
+    sched = manifest["schedule"]
+    assert sched["cascade"] == spec and sched["mapping"]["name"] == "rtl-core"
+    assert [g["pipeline"] for g in sched["groups"]] == ["interleave"]
+    assert {n: e["array"] for n, e in sched["einsums"].items() if e["array"] == "2d"}.keys() >= {"SLNV"}
+    sc = manifest["schedule_cycles"]
+    cfg = RtlConfig.from_yaml(ARCHS / "rtl-4x4-int8.yaml")
+    assert (sc["P"], sc["M"], sc["causal"]) == (64, 64, spec == "causal-1pass")
+    assert sc["compute_cycles"] == run_core(core_params(cfg), 64, 64, sc["causal"]).cycles
 
 
 @pytest.mark.parametrize("argv,match", [
