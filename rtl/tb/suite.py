@@ -52,8 +52,8 @@ def default_cases(cfg: RtlConfig, *, quick: bool = False) -> list[dict[str, Any]
     if not quick:
         p, m = clamp(64, 64)
         cases += [{"name": "m64", "P": p, "M": m}, {"name": "m64_causal", "P": p, "M": m, "causal": True}]
-        p, m = clamp(64, 128)
-        cases += [{"name": "m128", "P": p, "M": m}]
+        if mk >= 128:       # a long sequence (M >= 16 R on the 8x8 core): the 2D utilization case
+            cases += [{"name": "m128", "P": min(64, mq), "M": 128}]
     cases += [   # causal with P != M (bottom-right aligned)
         {"name": "causal_decode", "P": 1, "M": min(2 * r + 3, mk), "causal": True, "seed": 1100},
         {"name": "causal_8x24", "P": min(8, mq), "M": min(24, mk), "causal": True, "seed": 1101},
