@@ -31,7 +31,7 @@ skipped; a block none of whose queries sees a key (P > M) runs no tile and outpu
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -72,11 +72,12 @@ def tiles_per_block(cfg: RtlConfig, num_queries: int, num_keys: int, causal: boo
     return out
 
 
-def compute_cycles(cfg: RtlConfig, num_queries: int, num_keys: int, causal: bool = False, **_latencies) -> int:
+def compute_cycles(cfg: RtlConfig, num_queries: int, num_keys: int, causal: bool = False, *, window: int = 0,
+                   sinks: int = 0, **_latencies) -> int:
     """Cycles from the end of loading to the last output beat (+1), with the output always ready:
     :func:`einloom.sim.rtl_core.core_cycles` of :func:`core_params` (the unit latencies come from the
     configuration's number format; the keyword arguments of the earlier signature are ignored)."""
-    return core_cycles(core_params(cfg), num_queries, num_keys, causal)
+    return core_cycles(core_params(cfg), num_queries, num_keys, causal, window, sinks)
 
 
 def cycles_formula() -> str:
@@ -169,6 +170,7 @@ class AttentionCore(wiring.Component):
         self.timeline = Timeline(self.params)
         super().__init__({
             "start": In(1), "num_queries": In(unsigned(ib)), "num_keys": In(unsigned(ib)), "causal": In(1),
+            "window": In(unsigned(ib)), "sinks": In(unsigned(ib)),
             "q": In(stream.Signature(unsigned(cfg.head_dim * self.in_bits))),
             "k": In(stream.Signature(unsigned(cfg.head_dim * self.in_bits))),
             "v": In(stream.Signature(unsigned(cfg.value_dim * self.in_bits))),
@@ -176,8 +178,9 @@ class AttentionCore(wiring.Component):
             "busy": Out(1), "done": Out(1), "compute_cycles": Out(32),
         })
 
-    def expected_cycles(self, num_queries: int, num_keys: int, causal: bool = False) -> int:
-        return core_cycles(self.params, num_queries, num_keys, causal)
+    def expected_cycles(self, num_queries: int, num_keys: int, causal: bool = False, window: int = 0,
+                        sinks: int = 0) -> int:
+        return core_cycles(self.params, num_queries, num_keys, causal, window, sinks)
 
     @property
     def latencies(self) -> dict[str, int]:
@@ -201,6 +204,7 @@ class AttentionCore(wiring.Component):
 
         # ---- command and load -----------------------------------------------------------------
         n_q, n_k, causal = Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1)), Signal()
+        n_w, n_s = Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1))       # window and sinks (0: none)
         q_cnt, k_cnt, v_cnt = Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1))
 
         def loader(port, buf, cnt, banks, name):
@@ -233,10 +237,23 @@ class AttentionCore(wiring.Component):
         cur_qb, cur_kb = Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1))
         prev_valid, prev_tile_item, prev_first, prev_last = Signal(), Signal(), Signal(), Signal()
         prev_tile, prev_qb = Signal(unsigned(ib)), Signal(unsigned(ib + 1))
-        cur_empty, cur_last = Signal(), Signal()
-        # causal (bottom-right): the next tile's first key cur_kb + R is past the block's last visible
+        cur_empty, cur_last, cur_first = Signal(), Signal(), Signal()
+        # window (> 0): tiles below the block's first window key qb + M - P - window + 1 that hold no sink
+        # key are skipped: the tile the block runs next is the window's first tile lo (registered: cur_qb
+        # changes at least a slot period before it is read) when the counter's tile lies below it
+        lo_key = Signal(signed(ib + 3))
+        m.d.comb += lo_key.eq(cur_qb + n_k - n_q - n_w + 1)
+        lo_tile, lo_kb = Signal(unsigned(ib)), Signal(unsigned(ib + 1))
+        with m.If(lo_key <= 0):
+            m.d.sync += [lo_tile.eq(0), lo_kb.eq(0)]
+        with m.Else():
+            m.d.sync += [lo_tile.eq(lo_key.as_unsigned() // R), lo_kb.eq((lo_key.as_unsigned() // R) * R)]
+        skip = (n_w != 0) & (cur_kb >= n_s) & (cur_kb < lo_kb)
+        eff_tile, eff_kb = Signal(unsigned(ib)), Signal(unsigned(ib + 1))
+        m.d.comb += [eff_tile.eq(Mux(skip, lo_tile, cur_tile)), eff_kb.eq(Mux(skip, lo_kb, cur_kb))]
+        # causal (bottom-right): the next tile's first key eff_kb + R is past the block's last visible
         # key cur_qb + C - 1 + n_k - n_q; an empty block (that key < 0) has one empty item
-        m.d.comb += [cur_last.eq((cur_kb + R >= n_k) | (causal & (cur_kb + R + n_q >= cur_qb + C + n_k))),
+        m.d.comb += [cur_last.eq((eff_kb + R >= n_k) | (causal & (eff_kb + R + n_q >= cur_qb + C + n_k))),
                      cur_empty.eq(causal & (cur_qb + C + n_k <= n_q))]
         timer = Signal(range(max(2, tl.period)))
         out_busy, out_valid = Signal(), Signal()
@@ -257,21 +274,21 @@ class AttentionCore(wiring.Component):
         with m.If(can):
             os = cur_valid & ~cur_empty
             ws = prev_valid & prev_tile_item
-            m.d.sync += [d["os"].eq(os), d["os_first"].eq(os & (cur_tile == 0)),
-                         d["kb"].eq(cur_kb), d["qb"].eq(cur_qb),
+            m.d.sync += [d["os"].eq(os), d["os_first"].eq(os & cur_first),
+                         d["kb"].eq(eff_kb), d["qb"].eq(cur_qb), cur_first.eq(0),
                          d["ws"].eq(ws), d["ws_first"].eq(ws & prev_first),
                          d["fin"].eq(next_fin), d["fin_empty"].eq(next_fin & ~prev_tile_item),
-                         kaddr.eq(cur_tile), qaddr.eq(cur_block), vaddr.eq(prev_tile),
+                         kaddr.eq(eff_tile), qaddr.eq(cur_block), vaddr.eq(prev_tile),
                          timer.eq(tl.period - 1),
-                         prev_valid.eq(cur_valid), prev_tile_item.eq(~cur_empty), prev_first.eq(cur_tile == 0),
-                         prev_last.eq(cur_last), prev_tile.eq(cur_tile), prev_qb.eq(cur_qb)]
+                         prev_valid.eq(cur_valid), prev_tile_item.eq(~cur_empty), prev_first.eq(cur_first),
+                         prev_last.eq(cur_last), prev_tile.eq(eff_tile), prev_qb.eq(cur_qb)]
             with m.If(next_fin):
                 m.d.sync += [out_busy.eq(1), out_qb.eq(prev_qb)]
             with m.If(cur_empty | cur_last):
                 m.d.sync += [cur_block.eq(cur_block + 1), cur_qb.eq(cur_qb + C), cur_tile.eq(0), cur_kb.eq(0),
-                             cur_valid.eq(cur_qb + C < n_q)]
+                             cur_valid.eq(cur_qb + C < n_q), cur_first.eq(1)]
             with m.Else():
-                m.d.sync += [cur_tile.eq(cur_tile + 1), cur_kb.eq(cur_kb + R)]
+                m.d.sync += [cur_tile.eq(eff_tile + 1), cur_kb.eq(eff_kb + R)]
         with m.Elif(timer != 0):
             m.d.sync += timer.eq(timer - 1)
 
@@ -325,7 +342,7 @@ class AttentionCore(wiring.Component):
         for c, (vpe, col) in enumerate(zip(vpes, columns)):
             m.d.comb += [getattr(vpe, name).eq(col[name]) for name in vector_strobes + ["key_index", "query_base"]]
             m.d.comb += [vpe.recip_in.eq(recip.y), vpe.num_keys.eq(n_k), vpe.num_queries.eq(n_q),
-                         vpe.causal.eq(causal), vpe.acc_in.eq(array.shd_out[c]), vpe.slnv_in.eq(array.psum_out[c]),
+                         vpe.causal.eq(causal), vpe.window.eq(n_w), vpe.sinks.eq(n_s), vpe.acc_in.eq(array.shd_out[c]), vpe.slnv_in.eq(array.psum_out[c]),
                          array.w_in[c].eq(vpe.w_out), array.w_shift[c].eq(vpe.w_valid),
                          array.drain[c].eq(col["drain"])]
         with m.If(recip_shift):
@@ -398,14 +415,15 @@ class AttentionCore(wiring.Component):
             with m.Case(IDLE):
                 with m.If(self.start):
                     m.d.sync += [state.eq(LOAD), n_q.eq(self.num_queries), n_k.eq(self.num_keys),
-                                 causal.eq(self.causal), q_cnt.eq(0), k_cnt.eq(0), v_cnt.eq(0), cycles.eq(0),
+                                 causal.eq(self.causal), n_w.eq(self.window), n_s.eq(self.sinks),
+                                 cur_qb.eq(0), q_cnt.eq(0), k_cnt.eq(0), v_cnt.eq(0), cycles.eq(0),
                                  q_bank.eq(0), q_addr.eq(0), k_bank.eq(0), k_addr.eq(0),
                                  v_bank.eq(0), v_addr.eq(0)]
             with m.Case(LOAD):
                 m.d.comb += [self.q.ready.eq(q_cnt < n_q), self.k.ready.eq(k_cnt < n_k),
                              self.v.ready.eq(v_cnt < n_k)]
                 with m.If(loaded):
-                    m.d.sync += [state.eq(RUN), cur_valid.eq(1), cur_block.eq(0), cur_tile.eq(0), cur_qb.eq(0),
+                    m.d.sync += [state.eq(RUN), cur_valid.eq(1), cur_block.eq(0), cur_tile.eq(0), cur_first.eq(1),
                                  cur_kb.eq(0), prev_valid.eq(0), timer.eq(0), out_busy.eq(0)]
             with m.Case(RUN):
                 with m.If(~cur_valid & ~prev_valid & ~out_busy):

@@ -35,6 +35,8 @@ def vector_controls(index_bits: int, rows: int) -> dict:
         "num_queries": In(unsigned(index_bits + 1)),
         "query_base": In(unsigned(index_bits + 1)),   # the initialised block's first query (read on init)
         "causal": In(1),
+        "window": In(unsigned(index_bits + 1)),   # > 0: only the last `window` keys up to the diagonal ...
+        "sinks": In(unsigned(index_bits + 1)),    # ... or one of the first `sinks` keys are visible
         "rm_update": In(1),     # RM_prev = RM (or the new max on the first tile); RM = max(RM, LM)
         "issue_sln": In(1),     # exp of the QK buffer's head, shift the buffer
         "issue_prm": In(1),     # exp(RM_prev - RM)
@@ -54,7 +56,8 @@ class VectorPE(wiring.Component):
 
     Computes, as the controller strobes it (see :func:`vector_controls`): LM over the drained column
     (masked keys skipped: key >= num_keys, or causal and key > query + num_keys - num_queries, the
-    bottom-right aligned mask of FlashAttention >= 2.1 and the library's cascades), RM, SLN =
+    bottom-right aligned mask of FlashAttention >= 2.1 and the library's cascades, or with a window
+    key <= query + num_keys - num_queries - window unless key < sinks), RM, SLN =
     exp(QK - RM) (masked -> 0) fed to ``w_out`` for the column's shadow weights, SLD, PRM =
     exp(RM_prev - RM), RD and RNV updates, and for a finished block AV[f] = RNV[f] * (1 / RD), or 0
     when no key of the block was visible to the query (causal with P > M: the golden model's
@@ -117,10 +120,14 @@ class VectorPE(wiring.Component):
         # visible key is p + M - P (negative when P > M and p < P - M: no key is visible).  Registered
         # on init, a cycle before the block's first drain (keeps the adds off the path into LM's enable)
         last_key = Signal(signed(self.index_bits + 3), reset_less=True)
+        first_key = Signal(signed(self.index_bits + 3), reset_less=True)   # window: keys > last_key - window
         with m.If(self.init):
-            m.d.sync += last_key.eq(self.query_base + self.column + self.num_keys - self.num_queries)
+            m.d.sync += [last_key.eq(self.query_base + self.column + self.num_keys - self.num_queries),
+                         first_key.eq(self.query_base + self.column + self.num_keys - self.num_queries - self.window)]
         key_ok = Signal()
-        m.d.comb += key_ok.eq((self.key_index < self.num_keys) & (~self.causal | (self.key_index <= last_key)))
+        in_window = (self.window == 0) | (self.key_index > first_key) | (self.key_index < self.sinks)
+        m.d.comb += key_ok.eq((self.key_index < self.num_keys) & (~self.causal | (self.key_index <= last_key))
+                              & in_window)
         # seen: some key of this block was visible to the query; without one its AV is 0, not 0/0
         seen, seen_fin = Signal(), Signal()
         with m.If(self.init):
@@ -146,8 +153,11 @@ class VectorPE(wiring.Component):
         with m.If(self.init):
             m.d.sync += rm_valid.eq(0)
         with m.Elif(self.rm_update):
-            with m.If(~rm_valid):
+            # valid with the query's first visible key; before it PRM = exp(RM - RM) = 1 rescales zeros
+            with m.If(~rm_valid & lm_valid):
                 m.d.sync += [rm.eq(lm), rm_prev.eq(lm), rm_valid.eq(1)]
+            with m.Elif(~rm_valid):
+                m.d.sync += rm_prev.eq(rm)
             with m.Else():
                 m.d.sync += rm_prev.eq(rm)
                 with m.If(lm_valid & u.greater(m, lm, rm)):

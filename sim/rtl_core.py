@@ -47,7 +47,7 @@ import numpy as np
 from einloom.sim.formats.base import NumberFormat, attention_mask
 
 __all__ = ["CoreParams", "CoreRun", "Timeline", "SlotItem", "run_core", "core_tiles", "core_items",
-           "core_cycles", "slot_issues"]
+           "core_cycles", "slot_issues", "core_mask"]
 
 
 @dataclass(frozen=True)
@@ -152,10 +152,24 @@ class Timeline:
         return {k: v for k, v in vars(self).items() if isinstance(v, int)}
 
 
-def core_tiles(params: CoreParams, num_queries: int, num_keys: int, causal: bool) -> list[list[int]]:
+def core_mask(num_keys: int, num_queries: int, causal: bool, window: int = 0, sinks: int = 0) -> np.ndarray:
+    """valid[key, query] of the core's mask: :func:`~einloom.sim.formats.base.attention_mask` (bottom-right
+    causal: key m visible to query p iff m <= p + M - P), and with ``window`` > 0 also only the last
+    ``window`` keys up to that diagonal (``p + M - P - m < window``) or one of the first ``sinks`` keys
+    (the library's sliding-window and sinks-window cascades)."""
+    valid = attention_mask(num_keys, num_queries, causal)
+    if window > 0:
+        keys = np.arange(num_keys)[:, None]
+        queries = np.arange(num_queries)[None, :]
+        valid &= (queries + (num_keys - num_queries) - keys < window) | (keys < sinks)
+    return valid
+
+
+def core_tiles(params: CoreParams, num_queries: int, num_keys: int, causal: bool, window: int = 0,
+               sinks: int = 0) -> list[list[int]]:
     """Per block of C queries, the key tiles (indices) that hold a visible (key, query) pair."""
     r, c = params.rows, params.cols
-    valid = attention_mask(num_keys, num_queries, causal)
+    valid = core_mask(num_keys, num_queries, causal, window, sinks)
     out = []
     for lo in range(0, num_queries, c):
         block = valid[:, lo:lo + c]
@@ -174,9 +188,10 @@ class SlotItem:
     last: bool
 
 
-def core_items(params: CoreParams, num_queries: int, num_keys: int, causal: bool) -> list[SlotItem]:
+def core_items(params: CoreParams, num_queries: int, num_keys: int, causal: bool, window: int = 0,
+               sinks: int = 0) -> list[SlotItem]:
     items = []
-    for pb, run in enumerate(core_tiles(params, num_queries, num_keys, causal)):
+    for pb, run in enumerate(core_tiles(params, num_queries, num_keys, causal, window, sinks)):
         if not run:
             items.append(SlotItem(pb, None, True, True))
         for i, m1 in enumerate(run):
@@ -184,12 +199,12 @@ def core_items(params: CoreParams, num_queries: int, num_keys: int, causal: bool
     return items
 
 
-def slot_issues(params: CoreParams, num_queries: int, num_keys: int, causal: bool
-                ) -> tuple[list[SlotItem], list[int], int]:
+def slot_issues(params: CoreParams, num_queries: int, num_keys: int, causal: bool, window: int = 0,
+                sinks: int = 0) -> tuple[list[SlotItem], list[int], int]:
     """The work items, the issue cycle of each slot (``len(items) + 1`` slots; slot j runs item j's QK
     and item j-1's SLNV/FINAL), and the compute cycles (see the module docstring)."""
     tl = params.timeline()
-    items = core_items(params, num_queries, num_keys, causal)
+    items = core_items(params, num_queries, num_keys, causal, window, sinks)
     c = params.cols
     issues: list[int] = []
     last_beat = None            # cycle of the previous finishing slot's last output beat
@@ -207,12 +222,13 @@ def slot_issues(params: CoreParams, num_queries: int, num_keys: int, causal: boo
     return items, issues, end
 
 
-def core_cycles(params: CoreParams, num_queries: int, num_keys: int, causal: bool = False) -> int:
+def core_cycles(params: CoreParams, num_queries: int, num_keys: int, causal: bool = False, window: int = 0,
+                sinks: int = 0) -> int:
     """Compute cycles of the core (from the end of loading to the cycle after the last output beat
     + 1), with the output always ready."""
     if num_queries < 1 or num_keys < 1:
         raise ValueError(f"num_queries and num_keys must be >= 1, got {num_queries}, {num_keys}")
-    return slot_issues(params, num_queries, num_keys, causal)[2]
+    return slot_issues(params, num_queries, num_keys, causal, window, sinks)[2]
 
 
 @dataclass
@@ -259,8 +275,13 @@ class _State:
         lm = np.where(has, qk[np.argmax(valid, axis=0), np.arange(p)], 0)              # drain: LM
         for row in range(m_hi - m_lo):
             lm = np.where(valid[row], fmt.maximum(lm, qk[row]), lm)
-        rm_old = lm if self.first else self.rm                                         # RM
-        rm_new = lm if self.first else np.where(has, fmt.maximum(self.rm, lm), self.rm)
+        # RM: a query's running max becomes valid with its first visible key (before it, PRM = exp(x - x)
+        # = 1 rescales the zero sums: the golden model's exp(-inf - RM) * 0 gives the same 0)
+        rm_valid = np.zeros(p, dtype=bool) if self.first else self.rm_valid
+        rm_prev = lm if self.first else self.rm
+        rm_old = np.where(rm_valid, rm_prev, lm)
+        rm_new = np.where(rm_valid, np.where(has, fmt.maximum(rm_prev, lm), rm_prev), lm)
+        self.rm_valid = rm_valid | has
         sln = np.where(valid, fmt.exp_diff(np.where(valid, qk, rm_new[None, :]), rm_new[None, :]),
                        fmt.prob_zero(valid.shape))                                     # SLN, PRM
         prm = fmt.exp_diff(rm_old, rm_new)
@@ -289,7 +310,7 @@ class _State:
 
 
 def run_core(params: CoreParams, num_queries: int, num_keys: int, causal: bool = False, *,
-             fmt: NumberFormat | None = None, q: np.ndarray | None = None, k: np.ndarray | None = None,
+             window: int = 0, sinks: int = 0, fmt: NumberFormat | None = None, q: np.ndarray | None = None, k: np.ndarray | None = None,
              v: np.ndarray | None = None) -> CoreRun:
     """Simulate the core on P = ``num_queries`` queries and M = ``num_keys`` keys (see the module
     docstring).  With ``fmt`` and input codes ``q`` [E, P], ``k`` [E, M], ``v`` [F, M], also compute
@@ -303,10 +324,10 @@ def run_core(params: CoreParams, num_queries: int, num_keys: int, causal: bool =
         if q.shape != (e, num_queries) or k.shape != (e, num_keys) or v.shape != (f, num_keys):
             raise ValueError(f"input shapes Q {q.shape}, K {k.shape}, V {v.shape} do not match E={e}, "
                              f"F={f}, P={num_queries}, M={num_keys}")
-        valid = attention_mask(num_keys, num_queries, causal)
+        valid = core_mask(num_keys, num_queries, causal, window, sinks)
         out = np.zeros((f, num_queries), dtype=np.int64)
     tl = params.timeline()
-    items, issues, cycles = slot_issues(params, num_queries, num_keys, causal)
+    items, issues, cycles = slot_issues(params, num_queries, num_keys, causal, window, sinks)
     records: list[tuple[str, str, int, int, float, float]] = []
     busy = {"2d": 0.0, "1d": 0.0, "out": 0.0}
     macs = 0

@@ -10,7 +10,8 @@ from einloom.rtl.attention import AttentionCore
 from einloom.rtl.tb.attention_tb import pack, unpack
 
 
-def run_core_sim(cfg, q, k, v, causal=False, *, gaps=0.0, backpressure=0.0, seed=0, max_cycles=20000):
+def run_core_sim(cfg, q, k, v, causal=False, *, window=0, sinks=0, gaps=0.0, backpressure=0.0, seed=0,
+                 max_cycles=20000):
     fmt = cfg.fmt
     (_, p_dim), (_, m_dim), (f_dim, _) = q.shape, k.shape, v.shape
     dut = AttentionCore(cfg)
@@ -21,6 +22,8 @@ def run_core_sim(cfg, q, k, v, causal=False, *, gaps=0.0, backpressure=0.0, seed
         ctx.set(dut.num_queries, p_dim)
         ctx.set(dut.num_keys, m_dim)
         ctx.set(dut.causal, int(causal))
+        ctx.set(dut.window, window)
+        ctx.set(dut.sinks, sinks)
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)

@@ -65,3 +65,31 @@ def test_wrong_golden_order_is_caught(tmp_path_factory):
     got, _, _ = run_core_sim(cfg, q, k, v)
     other, _ = golden_attention(cfg.fmt, q, k, v, tile_m=1)
     assert not np.array_equal(got, other)
+
+
+WINDOW_CASES = [
+    # rows, cols, E, F, P, M, window, sinks, gaps, backpressure: tiles skipped at both ends of the band
+    (2, 2, 4, 4, 9, 13, 3, 0, 0.0, 0.0),
+    (2, 2, 4, 4, 9, 13, 4, 2, 0.0, 0.0),       # sinks: the first tile, a gap, then the band
+    (3, 2, 4, 4, 7, 16, 5, 1, 0.2, 0.4),       # ragged tiles (R = 3), P < M
+    (2, 3, 3, 4, 8, 5, 2, 1, 0.0, 0.0),        # P > M: empty blocks, queries with no key
+    (2, 2, 4, 4, 1, 15, 4, 3, 0.0, 0.0),       # decode: one query, band and sinks far apart
+]
+
+
+@pytest.mark.parametrize("rows,cols,e,f,p,m,window,sinks,gaps,bp", WINDOW_CASES)
+def test_window_and_sinks_bit_and_cycle_exact(tmp_path_factory, rows, cols, e, f, p, m, window, sinks, gaps, bp):
+    from einloom.rtl.tb.reference import golden_masked
+    cfg = _cfg(tmp_path_factory, rows, cols, e, f)
+    q, k, v = _inputs(cfg, p, m, seed=7 * p + m + window, sd=1.5)
+    got, cycles, stalls = run_core_sim(cfg, q, k, v, True, window=window, sinks=sinks, gaps=gaps,
+                                       backpressure=bp, seed=p)
+    want = golden_masked(cfg.fmt, q, k, v, tile_m=rows, causal=True, window=window, sinks=sinks)
+    assert np.array_equal(got, want), f"got\n{got}\nwant\n{want}"
+    model = run_core(core_params(cfg), p, m, True, window=window, sinks=sinks, fmt=cfg.fmt, q=q, k=k, v=v)
+    assert np.array_equal(model.output, want)
+    assert model.tiles_skipped > 0
+    if stalls == 0:
+        assert cycles == model.cycles
+    else:
+        assert cycles >= model.cycles
