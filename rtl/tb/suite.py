@@ -20,7 +20,9 @@ TESTPLAN = {
         ["causal_decode", "causal_8x24", "causal_ragged", "backpressure_causal"],
     "causal P > M: queries that see no key output 0, blocks that see none are skipped":
         ["causal_p_gt_m"],
-    "random output backpressure and input idle cycles": ["backpressure", "backpressure_causal"],
+    "random output backpressure and input idle cycles": ["backpressure", "backpressure_causal", "sinks_window"],
+    "sliding window: tiles skipped at both ends of the band (library sliding-window)": ["window"],
+    "attention sinks + window: the sink tiles, a gap, the band (library sinks-window)": ["sinks_window"],
     "wide logits (exp range, running-max rescales)": ["wide_logits"],
     "cycle count equals the manifest formula": ["all cases without backpressure"],
     "reference-model random at M=P=64, E=F=16": ["m64", "m64_causal"],
@@ -60,6 +62,11 @@ def default_cases(cfg: RtlConfig, *, quick: bool = False) -> list[dict[str, Any]
         # P > M (P - M = 2C - 1 when R = C): the first block sees no key, the next mixes queries that
         # see none with queries that do; a ragged last tile
         {"name": "causal_p_gt_m", "P": min(3 * c + 1, mq), "M": min(r + 2, mk), "causal": True, "seed": 1102},
+        # bottom-right causal band of the last `window` keys (sliding-window), plus `sinks` first keys
+        {"name": "window", "P": min(2 * c + 3, mq), "M": min(5 * r + 3, mk), "causal": True, "window": r + 2,
+         "seed": 1103},
+        {"name": "sinks_window", "P": min(c + 5, mq), "M": min(6 * r + 1, mk), "causal": True, "window": r + 1,
+         "sinks": 2, "backpressure": 0.3, "input_gaps": 0.2, "seed": 1104},
     ]
     for i, case in enumerate(cases):
         case.setdefault("seed", 1000 + i)

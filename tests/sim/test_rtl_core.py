@@ -12,6 +12,7 @@ import pytest
 from einloom.rtl.attention import compute_cycles, core_params, tiles_per_block
 from einloom.rtl.config import RtlConfig
 from einloom.rtl.tb.suite import default_cases
+from einloom.rtl.tb.reference import golden_masked
 from einloom.sim.formats import golden_attention
 from einloom.sim.rtl_core import CoreParams, core_tiles, run_core
 
@@ -50,12 +51,14 @@ def _cases():
 def test_cycles_and_bits_equal_the_rtl(name, case):
     cfg = _cfg(name)
     p_dim, m_dim, causal = case["P"], case["M"], bool(case.get("causal", False))
+    mask = {"window": case.get("window", 0), "sinks": case.get("sinks", 0)}
     q, k, v = _inputs(cfg, case)
-    run = run_core(params_of(cfg), p_dim, m_dim, causal, fmt=cfg.fmt, q=q, k=k, v=v)
-    assert run.cycles == compute_cycles(cfg, p_dim, m_dim, causal)
-    assert [len(t) for t in core_tiles(params_of(cfg), p_dim, m_dim, causal)] == \
-        tiles_per_block(cfg, p_dim, m_dim, causal)
-    want, _ = golden_attention(cfg.fmt, q, k, v, tile_m=cfg.rows, causal=causal)
+    run = run_core(params_of(cfg), p_dim, m_dim, causal, fmt=cfg.fmt, q=q, k=k, v=v, **mask)
+    assert run.cycles == compute_cycles(cfg, p_dim, m_dim, causal, **mask)
+    if not mask["window"]:
+        assert [len(t) for t in core_tiles(params_of(cfg), p_dim, m_dim, causal)] == \
+            tiles_per_block(cfg, p_dim, m_dim, causal)
+    want = golden_masked(cfg.fmt, q, k, v, tile_m=cfg.rows, causal=causal, **mask)
     assert np.array_equal(run.output, want)
 
 
@@ -121,7 +124,8 @@ def test_measured_rtl_cycles_and_beats_equal_the_model():
     for case in cases:
         res = out["tests"][case["name"]]
         assert res["passed"], (case["name"], res["errors"])
-        model = run_core(params_of(cfg), case["P"], case["M"], bool(case.get("causal", False))).cycles
+        model = run_core(params_of(cfg), case["P"], case["M"], bool(case.get("causal", False)),
+                         window=case.get("window", 0), sinks=case.get("sinks", 0)).cycles
         if res["stalls"] == 0:
             assert res["cycles"] == model, case["name"]
         else:
