@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterator
 
+import numpy as np
+
 from einloom.base.errors import Location, MappingError, SpecError
 from einloom.einsum.cascade import rank_of
 from einloom.einsum.expr import Access, BinOp, Call, Name, Num, Reduce, Unary
@@ -69,7 +71,8 @@ _COMMUTATIVE = ("+", "*")
 class CoreRoles:
     """A cascade matched to the core: ``einsums`` maps each phase (the form's name) to the cascade's
     Einsum; ``ranks`` maps the form's ranks (``E F M M1 M0 P``) to the cascade's; ``tile_param`` is
-    the cascade's key-tile param; ``causal`` whether the cascade has the mask."""
+    the cascade's key-tile param; ``causal`` whether the cascade has the mask; ``window`` and
+    ``sinks`` the band its mask predicate describes (0: none; :func:`classify_mask`)."""
 
     cascade: str
     einsums: dict[str, str]
@@ -77,6 +80,8 @@ class CoreRoles:
     tile_param: str
     causal: bool
     scale: bool
+    window: int = 0
+    sinks: int = 0
 
     def einsum(self, phase: str) -> str:
         return self.einsums[phase]
@@ -87,16 +92,39 @@ class CoreRoles:
         return (self.einsums["BQK" if self.causal else "QK"], self.einsums["SLNV"])
 
 
+class _AnyPredicate:
+    """Stands for the mask predicate of a band form: unifies with any coordinate predicate (one that
+    reads no tensor); :func:`classify_mask` then decides whether the core's mask unit computes it."""
+
+
+_ANY = _AnyPredicate()
+
+
 @lru_cache(maxsize=None)
-def _form(causal: bool, scale: bool, guarded: bool) -> Any:
+def _form(causal: bool, scale: bool, guarded: bool, band: int = 0) -> Any:
+    """The core's form; ``band`` 2 or 3: the scores' ``where`` with any coordinate predicate (2 or 3
+    arguments, the third -inf)."""
+    import dataclasses
+
     from einloom.einsum.loader import parse_cascade_text
+    mask = _CAUSAL if causal else ""
+    if band == 3:
+        mask = mask.replace("BQK[m1, m0, p])", "BQK[m1, m0, p], -inf)")
     text = _FORM.format(SCORE="BQK" if causal else "QK", S="scale * " if scale else "",
-                        MASK=_CAUSAL if causal else "", AV=_AV_GUARDED if guarded else _AV_PLAIN)
+                        MASK=mask, AV=_AV_GUARDED if guarded else _AV_PLAIN)
     if not scale:
         text = text.replace("scale: 1 / sqrt(E), ", "")
-    if not causal:
+    if not causal or band:
         text = text.replace(", offset: M - P", "")
-    return parse_cascade_text(text, "<einloom.rtl core form>")
+    if band:
+        text = text.replace("where(m1*M0 + m0 <= p + offset,", "where(m1*M0 + m0 <= p,")
+    form = parse_cascade_text(text, "<einloom.rtl core form>")
+    if band:
+        einsums = [dataclasses.replace(e, expr=dataclasses.replace(e.expr, args=(_ANY,) + tuple(e.expr.args[1:])))
+                   if isinstance(e.expr, Call) and e.expr.func == "where" and e.output.tensor == "QK" else e
+                   for e in form.einsums]
+        form = dataclasses.replace(form, einsums=tuple(einsums) if isinstance(form.einsums, tuple) else einsums)
+    return form
 
 
 # ------------------------------------------------------------------------------------- unification
@@ -119,7 +147,11 @@ def _terms(e: Any, op: str) -> list[Any]:
 
 def _unify(a: Any, b: Any, st: State) -> Iterator[State]:
     names, vars_ = st
-    if isinstance(a, Num):
+    if a is _ANY:
+        from einloom.einsum.expr import walk
+        if not any(isinstance(n, Access) for n in walk(b)):
+            yield st
+    elif isinstance(a, Num):
         if isinstance(b, Num) and a.value == b.value:
             yield st
     elif isinstance(a, Name):
@@ -224,8 +256,9 @@ def match_core(cascade: Any, *, scale: bool) -> CoreRoles:
     causal = any(isinstance(e.expr, Call) and e.expr.func == "where" and not (
         e.name in cascade.outputs) for e in cascade.einsums)
     tried = []
-    for guarded in ((True,) if causal else (False, True)):
-        form = _form(causal, scale, guarded)
+    forms = [(g, 0) for g in ((True,) if causal else (False, True))] + ([(True, 2), (True, 3)] if causal else [])
+    for guarded, band in forms:
+        form = _form(causal, scale, guarded, band)
         st, depth, partial = _match(form, cascade)
         tried.append((depth, partial, form))
         if st is not None:
@@ -243,8 +276,12 @@ def match_core(cascade: Any, *, scale: bool) -> CoreRoles:
                 raise SpecError(f"cascade {cascade.name} has the structure of the RTL core's 1-pass form, but "
                                 f"{problem}", location=Location(cascade.file, None, "params"),
                                 hint="compare with the library's fusemax-1pass / causal-1pass")
+            window = sinks = 0
+            if band:
+                qk = next(e for e in cascade.einsums if e.name == names["QK"])
+                window, sinks = classify_mask(cascade, qk, ranks, vars_, names["M0"])
             return CoreRoles(cascade.name, {f.name: names[f.name] for f in form.einsums}, ranks,
-                             names["M0"], causal, scale)
+                             names["M0"], causal, scale, window, sinks)
     depth, partial, form = max(tried, key=lambda t: t[0])
     missing = form.einsums[depth]
     extra = [e for e in cascade.einsums if e.name not in partial.values()]
@@ -256,8 +293,77 @@ def match_core(cascade: Any, *, scale: bool) -> CoreRoles:
         f"the RTL core cannot build cascade {cascade.name}: {what}; the core's phase '{PHASES[missing.name]}' "
         f"(`{missing.canonical_text()}`) matches no Einsum of it",
         location=Location(cascade.file, getattr(first, "line", None), first.name if first else None),
-        hint="the core implements the FuseMax 1-pass softmax form" + scaled + ", with or without the "
-             "bottom-right causal mask: the library's fusemax-1pass and causal-1pass")
+        hint="the core implements the FuseMax 1-pass softmax form" + scaled + ", with or without a "
+             "bottom-right causal mask, a sliding window and attention sinks: the library's fusemax-1pass, "
+             "causal-1pass, sliding-window and sinks-window")
+
+
+def _evaluate(expr: Any, env: dict[str, Any]) -> Any:
+    """A coordinate predicate or param formula on NumPy arrays (``env``: rank variables, params, extents)."""
+    if isinstance(expr, Num):
+        return expr.value
+    if isinstance(expr, Name):
+        if expr.name not in env:
+            raise KeyError(expr.name)
+        return env[expr.name]
+    if isinstance(expr, Unary):
+        x = _evaluate(expr.operand, env)
+        return np.logical_not(x) if expr.op == "not" else -x
+    if isinstance(expr, Call) and expr.func in ("sqrt", "min", "max") and expr.args:
+        args = [_evaluate(a, env) for a in expr.args]
+        return {"sqrt": lambda: np.sqrt(args[0]), "min": lambda: np.minimum(*args),
+                "max": lambda: np.maximum(*args)}[expr.func]()
+    if isinstance(expr, BinOp):
+        a, b = _evaluate(expr.left, env), _evaluate(expr.right, env)
+        ops = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide, "<": np.less,
+               "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal, "!=": np.not_equal,
+               "and": np.logical_and, "or": np.logical_or}
+        if expr.op in ops:
+            return ops[expr.op](a, b)
+    raise KeyError(type(expr).__name__)
+
+
+def classify_mask(cascade: Any, qk: Any, ranks: dict[str, str], vars_: dict[str, str],
+                  tile_param: str) -> tuple[int, int]:
+    """(window, sinks) of the band the scores' ``where`` predicate describes, or :class:`SpecError`.
+
+    The core's mask unit computes the bottom-right causal band (``einloom.sim.rtl_core.core_mask``):
+    key m is visible to query p iff ``m <= p + M - P`` and (``p + M - P - m < window`` or ``m < sinks``).
+    The predicate is evaluated over every (key, query) of three shapes (P = M, P < M, P > M) with the
+    cascade's params; the band's window and sinks are read off the last query's visible keys and the
+    whole mask must then equal the core's on all three shapes."""
+    from einloom.sim.rtl_core import core_mask
+    pred = qk.expr.args[0]
+    where = Location(cascade.file, getattr(qk, "line", None), qk.name)
+    big = 8 + 2 * int(max([abs(float(v.value)) for v in cascade.params.values() if isinstance(v, Num)] + [64]))
+    masks = {}
+    for m_dim, p_dim in ((big, big), (big, big // 3), (big // 3, big)):
+        env: dict[str, Any] = {ranks["M"]: m_dim, ranks["P"]: p_dim}
+        for name, expr in cascade.params.items():
+            try:
+                env.setdefault(name, _evaluate(expr, env))
+            except KeyError:
+                pass
+        keys, queries = np.arange(m_dim)[:, None], np.arange(p_dim)[None, :]
+        t = int(env[tile_param])
+        env.update({vars_["m1"]: keys // t, vars_["m0"]: keys % t, vars_["p"]: queries})
+        try:
+            masks[(m_dim, p_dim)] = np.broadcast_to(np.asarray(_evaluate(pred, env), dtype=bool), (m_dim, p_dim))
+        except KeyError as exc:
+            raise SpecError(f"cascade {cascade.name}: the mask of {qk.name} reads {exc.args[0]}, which the RTL core's "
+                            "mask unit cannot evaluate", location=where) from None
+    valid = masks[(big, big)][:, -1]
+    sinks = int(np.argmin(valid)) if not valid.all() else big
+    window = int(valid[sinks:].sum())
+    if window == big - sinks:       # the band reaches the sinks: a plain causal mask
+        window = sinks = 0
+    for (m_dim, p_dim), got in masks.items():
+        if not np.array_equal(got, core_mask(m_dim, p_dim, True, window, sinks)):
+            raise SpecError(f"cascade {cascade.name}: the mask of {qk.name} (`{qk.text.strip()}`) is not a bottom-right "
+                            "causal band (m <= p + M - P, within a window of the last keys or among the first sink "
+                            "keys), the masks the RTL core's 1D lanes compute", location=where,
+                            hint="the library's causal-1pass, sliding-window and sinks-window masks are supported")
+    return window, sinks
 
 
 def core_mapping(roles: CoreRoles, arch: Any) -> Any:

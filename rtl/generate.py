@@ -83,20 +83,25 @@ def build_core(cfg: RtlConfig) -> AttentionCore:
     return AttentionCore(cfg)
 
 
-def _example(core: AttentionCore, p: int, mm: int, causal: bool) -> dict[str, Any]:
-    run = run_core(core.params, p, mm, causal)
-    return {"P": p, "M": mm, "causal": causal, "tiles": sum(tiles_per_block(core.cfg, p, mm, causal)),
-            "compute_cycles": run.cycles, "util_2d": round(run.util_2d, 4)}
+def _example(core: AttentionCore, p: int, mm: int, causal: bool, window: int = 0, sinks: int = 0) -> dict[str, Any]:
+    run = run_core(core.params, p, mm, causal, window=window, sinks=sinks)
+    out = {"P": p, "M": mm, "causal": causal, "tiles": run.tiles_run, "compute_cycles": run.cycles,
+           "util_2d": round(run.util_2d, 4)}
+    if window:
+        out.update(window=window, sinks=sinks)
+    return out
 
 
 def generate(config: RtlConfig, schedule: Any = None, *, shape: tuple[int, int] | None = None,
-             causal: bool = False) -> GeneratedDesign:
+             causal: bool = False, window: int = 0, sinks: int = 0) -> GeneratedDesign:
     """Elaborate the attention core for ``config`` and convert it to Verilog.
 
     With ``schedule`` (a :class:`einloom.mapper.lower.Schedule` the core was checked against,
     ``rtl.core_form.check_schedule``), the manifest records it (``schedule``: its plain-data form) and
     the cycles the core takes on the schedule's ``shape`` = (P, M) (``schedule_cycles``; ``causal``: the
-    cascade's mask), which :func:`einloom.sim.rtl_core.run_core` predicts exactly.
+    cascade's mask: ``causal``, and the band ``window``/``sinks`` its ``where`` predicate describes,
+    the values to drive on the core's ``window`` and ``sinks`` inputs), which
+    :func:`einloom.sim.rtl_core.run_core` predicts exactly.
 
     The top has a clock ``clk``, a synchronous active-high reset ``rst``, the command inputs and the
     q/k/v/out streams documented in :class:`einloom.rtl.attention.AttentionCore`.
@@ -134,7 +139,8 @@ def generate(config: RtlConfig, schedule: Any = None, *, shape: tuple[int, int] 
             "timeline": core.timeline.as_dict(),
             "compute_cycles": cycles_formula(),
             "causal_mask": "bottom-right aligned (FlashAttention >= 2.1): query p sees key m iff "
-                           "m <= p + M - P; a query that sees no key (P > M) outputs 0",
+                           "m <= p + M - P, and with window > 0 also p + M - P - m < window or m < sinks; "
+                           "a query that sees no key outputs 0",
             "load_cycles": "max(P, M) + 1 when the three input streams are driven every cycle",
             "examples": [_example(core, p, mm, cz) for p, mm, cz in shapes],
         },
@@ -142,6 +148,7 @@ def generate(config: RtlConfig, schedule: Any = None, *, shape: tuple[int, int] 
     if schedule is not None:
         manifest["schedule"] = schedule.to_dict()
     if shape is not None:
-        manifest["schedule_cycles"] = _example(core, shape[0], shape[1], causal)
+        manifest["schedule_cycles"] = _example(core, shape[0], shape[1], causal, window, sinks)
+        manifest["mask_inputs"] = {"causal": int(causal), "window": window, "sinks": sinks}
     manifest["verilog_sha256"] = hashlib.sha256(text.encode()).hexdigest()
     return GeneratedDesign(verilog=text, top_name=top, manifest=manifest)

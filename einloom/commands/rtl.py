@@ -25,8 +25,9 @@ def register(subparsers) -> None:
                     "ports, stream layouts, expected cycle counts).",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", nargs="?", metavar="SPEC",
-                        help="the cascade the core implements (default fusemax-1pass; causal-1pass is the same "
-                             "core with its causal input set); another structure is refused")
+                        help="the cascade the core implements (default fusemax-1pass; causal-1pass, sliding-window "
+                             "and sinks-window are the same core with its causal, window and sinks inputs set, read "
+                             "from the cascade's where predicate); another structure is refused")
     parser.add_argument("--arch", required=True, help="architecture YAML with an rtl: section")
     parser.add_argument("--workload", help="workload whose E, F (and P, M within the buffers) the core serves")
     parser.add_argument("--seq-len", type=flags.seq_len, metavar="N", help="the workload's sequence length")
@@ -43,8 +44,9 @@ def run(args) -> int:
     from einloom.rtl import generate
     from einloom.base.output import output_folder
     out = output_folder(args.output, "--output")
-    cfg, schedule, dims, causal = config_for(args)
-    design = generate(cfg, schedule, shape=(dims["P"], dims["M"]), causal=causal)
+    cfg, schedule, dims, roles = config_for(args)
+    design = generate(cfg, schedule, shape=(dims["P"], dims["M"]), causal=roles.causal, window=roles.window,
+                      sinks=roles.sinks)
     vpath, mpath = design.write(out)
     lint_ok = None
     if args.lint:
@@ -62,8 +64,11 @@ def run(args) -> int:
           f"{cfg.fmt.kind} {cfg.fmt.input_bits}-bit in / {cfg.fmt.output_bits}-bit out")
     print(f"  wrote {vpath} ({len(design.verilog.splitlines()):,} lines) and {mpath}")
     sc = design.manifest["schedule_cycles"]
+    mask = design.manifest["mask_inputs"]
+    band = f", window {mask['window']}" + (f" + {mask['sinks']} sinks" if mask["sinks"] else "") if mask["window"] else ""
     print(f"  implements {schedule.cascade} under mapping {schedule.mapping.name} (period {lat['period']} cycles "
-          f"per key tile); P={sc['P']} M={sc['M']}: {sc['compute_cycles']:,} cycles, 2D busy {sc['util_2d']:.1%}")
+          f"per key tile; mask inputs: causal {mask['causal']}{band}); P={sc['P']} M={sc['M']}: "
+          f"{sc['compute_cycles']:,} cycles, 2D busy {sc['util_2d']:.1%}")
     for ex in lat["examples"]:
         print(f"  expected compute cycles P={ex['P']} M={ex['M']} causal={ex['causal']}: "
               f"{ex['compute_cycles']:,} (2D busy {ex['util_2d']:.1%})")
@@ -74,7 +79,7 @@ def run(args) -> int:
 
 def config_for(args) -> "Any":
     """The core for --arch, after the cascade, workload and mapping the flags name are checked:
-    ``(RtlConfig, the lowered Schedule it implements, its sizes (check_schedule), causal)``."""
+    ``(RtlConfig, the lowered Schedule it implements, its sizes (check_schedule), the CoreRoles)``."""
     from einloom.base.errors import InputError, Location
     from einloom.cost_models.arch import load_arch
     from einloom.rtl import RtlConfig
@@ -108,7 +113,7 @@ def config_for(args) -> "Any":
             raise InputError(f"the workload has {rank} = {size}, but the core's buffers hold {limit} (rtl.{key})",
                              location=Location(field="--workload"),
                              hint=f"use a shorter --seq-len, or raise rtl.{key} (and the global buffer) in {args.arch}")
-    return cfg, schedule, dims, roles.causal
+    return cfg, schedule, dims, roles
 
 
 def _mapping(choice: str, cascade, arch, workload):

@@ -308,10 +308,45 @@ def test_core_form_is_structural_not_by_name():
     schedule = lower(cascade, core_mapping(roles, arch), arch, load_workload(SMALL))
     assert check_schedule(schedule, roles, arch)["tile_m"] == 8
     top_left = text.replace("<= p + offset", "<= p")
-    with pytest.raises(SpecError, match=r"its Einsum QK .* has no counterpart"):
+    with pytest.raises(SpecError, match=r"the mask of QK .* is not a bottom-right causal band"):
         match_core(parse_cascade_text(top_left, "top-left.yaml"), scale=True)
     with pytest.raises(SpecError, match=r"without a scale: rtl.scale is false"):
         match_core(parse_cascade_text(text, "c.yaml"), scale=False)
     wrong_offset = text.replace("offset: M - P", "offset: P - M")
     with pytest.raises(SpecError, match=r"param offset must be M - P"):
         match_core(parse_cascade_text(wrong_offset, "o.yaml"), scale=True)
+
+
+@pytest.mark.parametrize("spec,window,sinks", [("sliding-window", 24, 0), ("sinks-window", 16, 4)])
+def test_band_masks_come_from_the_where_predicate(tmp_path, capsys, spec, window, sinks):
+    """sliding-window and sinks-window are the core with its window/sinks inputs set from the cascade's
+    where predicate (evaluated, not looked up by name): a renamed window param and another window
+    value give the same core with the new value; the manifest records the inputs and the cycles."""
+    from einloom.einsum.loader import parse_cascade_text
+    from einloom.rtl.core_form import match_core
+    from einloom.sim.rtl_core import run_core
+    from einloom.rtl.attention import core_params
+    roles = match_core(parse_cascade_text(_library_text(spec), f"{spec}.yaml"), scale=True)
+    assert (roles.causal, roles.window, roles.sinks) == (True, window, sinks)
+    renamed = (_library_text(spec).replace(f"  window: {window}", "  band: 9").replace("< window)", "< band)")
+               .replace("window: window", "window: band"))
+    roles = match_core(parse_cascade_text(renamed, "renamed.yaml"), scale=True)
+    assert (roles.window, roles.sinks) == (9, sinks)
+    assert main(["rtl", spec, "--arch", str(ARCHS / "rtl-4x4-int8.yaml"), "--workload", SMALL, "-o", str(tmp_path),
+                 "--json"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    assert manifest["mask_inputs"] == {"causal": 1, "window": window, "sinks": sinks}
+    cfg = RtlConfig.from_yaml(ARCHS / "rtl-4x4-int8.yaml")
+    run = run_core(core_params(cfg), 64, 64, True, window=window, sinks=sinks)
+    assert manifest["schedule_cycles"]["compute_cycles"] == run.cycles and run.tiles_skipped > 0
+
+
+def test_a_mask_the_lanes_cannot_compute_is_refused():
+    """A band the 1D lanes do not compute (a non-causal window: keys on both sides of the query) is refused
+    naming the Einsum and the reason."""
+    from einloom.einsum.loader import parse_cascade_text
+    from einloom.einsum.errors import SpecError
+    from einloom.rtl.core_form import match_core
+    text = _library_text("sliding-window").replace("(m1*M0 + m0 <= p + offset) and ", "")
+    with pytest.raises(SpecError, match=r"QK: .*the mask of QK .* is not a bottom-right causal band"):
+        match_core(parse_cascade_text(text, "two-sided.yaml"), scale=True)
