@@ -22,7 +22,7 @@ import numpy as np
 
 from einloom.base.errors import Location, MappingError, SpecError
 from einloom.einsum.cascade import rank_of
-from einloom.einsum.expr import Access, BinOp, Call, Name, Num, Reduce, Unary
+from einloom.einsum.expr import Access, BinOp, Call, Name, Num, Reduce, Unary, walk
 
 # The core's phases; {S} is the score scale factor ("scale * " or nothing), {MASK}/{AVOUT} the causal parts.
 _FORM = """\
@@ -82,6 +82,8 @@ class CoreRoles:
     scale: bool
     window: int = 0
     sinks: int = 0
+    heads: tuple[str, ...] = ()          #: ranks of K/V heads: one core run per coordinate
+    query_groups: tuple[str, ...] = ()   #: ranks of queries that share one K/V head: more query columns
 
     def einsum(self, phase: str) -> str:
         return self.einsums[phase]
@@ -252,7 +254,68 @@ def _params_and_inits(form: Any, cascade: Any, st: State) -> str | None:
 
 def match_core(cascade: Any, *, scale: bool) -> CoreRoles:
     """Match ``cascade`` to the core's phases (see the module docstring); raise :class:`SpecError`
-    naming the first Einsum the core has no phase for."""
+    naming the first Einsum the core has no phase for.
+
+    A cascade with extra ranks on its output (heads, GQA/MQA groups) matches when removing them from
+    every tensor leaves the core's form: a removed rank that indexes K and V is a head (one core run
+    per head), one that indexes only Q and the output is a group of queries sharing the K/V head,
+    run as more query columns (P x G queries per run)."""
+    try:
+        return _match_core(cascade, scale=scale)
+    except SpecError as exc:
+        error = exc
+    for folded, dropped in _fold_heads(cascade):
+        try:
+            roles = _match_core(folded, scale=scale)
+        except SpecError:
+            continue
+        import dataclasses
+        bk = next(e for e in cascade.einsums if e.name == roles.einsums["BK"])
+        key = next(n.tensor for n in walk(bk.expr) if isinstance(n, Access))
+        kv = set(cascade.tensors[key].ranks)
+        heads = tuple(r for r in dropped if r in kv)
+        groups = tuple(r for r in dropped if r not in kv)
+        return dataclasses.replace(roles, cascade=cascade.name, heads=heads, query_groups=groups)
+    raise error
+
+
+def _fold_heads(cascade: Any) -> Iterator[tuple[Any, tuple[str, ...]]]:
+    """The cascade without each candidate set of extra output ranks (see :func:`match_core`)."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from einloom.einsum.loader import parse_cascade_text
+    if not cascade.file or not Path(cascade.file).exists() or len(cascade.outputs) != 1:
+        return
+    data = yaml.safe_load(Path(cascade.file).read_text())
+    out = cascade.tensors[cascade.outputs[0]].ranks
+    extra = len(out) - 2
+    if extra < 1:
+        return
+    for drop in itertools.combinations(out, extra):
+        lower = {r.lower() for r in drop} | set(drop)
+
+        def strip(text: str) -> str:
+            def keep(mt):
+                items = [x.strip() for x in mt.group(1).split(",")]
+                return "[" + ", ".join(x for x in items if x not in lower) + "]"
+            return re.sub(r"\[([^\[\]]*)\]", keep, text)
+        d = dict(data)
+        d["ranks"] = {k: v for k, v in (data.get("ranks") or {}).items() if k not in drop}
+        d["tensors"] = {k: [r for r in v if r not in drop] for k, v in data["tensors"].items()}
+        d["init"] = {strip(k): v for k, v in (data.get("init") or {}).items()}
+        d["einsums"] = [strip(e) for e in data["einsums"]]
+        d.pop("reference", None)
+        try:
+            folded = parse_cascade_text(yaml.safe_dump(d, sort_keys=False), cascade.file)
+        except SpecError:
+            continue
+        yield folded, drop
+
+
+def _match_core(cascade: Any, *, scale: bool) -> CoreRoles:
     causal = any(isinstance(e.expr, Call) and e.expr.func == "where" and not (
         e.name in cascade.outputs) for e in cascade.einsums)
     tried = []

@@ -47,6 +47,18 @@ def run(args) -> int:
     cfg, schedule, dims, roles = config_for(args)
     design = generate(cfg, schedule, shape=(dims["P"], dims["M"]), causal=roles.causal, window=roles.window,
                       sinks=roles.sinks)
+    if roles.heads or roles.query_groups:
+        sz = schedule.sizes
+        runs = 1
+        for r in roles.heads:
+            runs *= sz.get(r, 1)
+        design.manifest["query_fold"] = {
+            "heads": {r: sz.get(r, 1) for r in roles.heads},
+            "query_groups": {r: sz.get(r, 1) for r in roles.query_groups},
+            "runs": runs, "queries_per_run": dims["P"],
+            "layout": f"one core run per coordinate of {', '.join(roles.heads) or '-'} (its K/V head); the run's "
+                      f"queries are ({', '.join(roles.query_groups)}, {roles.ranks['P']}) flattened, group-major",
+            "compute_cycles": runs * design.manifest["schedule_cycles"]["compute_cycles"]}
     vpath, mpath = design.write(out)
     lint_ok = None
     if args.lint:
@@ -65,6 +77,10 @@ def run(args) -> int:
     print(f"  wrote {vpath} ({len(design.verilog.splitlines()):,} lines) and {mpath}")
     sc = design.manifest["schedule_cycles"]
     mask = design.manifest["mask_inputs"]
+    fold = design.manifest.get("query_fold")
+    if fold:
+        print(f"  {fold['runs']} run(s), one per K/V head; {fold['queries_per_run']} queries per run ({fold['layout']}): "
+              f"{fold['compute_cycles']:,} cycles in all")
     band = f", window {mask['window']}" + (f" + {mask['sinks']} sinks" if mask["sinks"] else "") if mask["window"] else ""
     print(f"  implements {schedule.cascade} under mapping {schedule.mapping.name} (period {lat['period']} cycles "
           f"per key tile; mask inputs: causal {mask['causal']}{band}); P={sc['P']} M={sc['M']}: "
@@ -100,13 +116,23 @@ def config_for(args) -> "Any":
     else:
         base = RtlConfig.from_arch(arch)
         workload = None
-        sizes = {rk["P"]: base.max_queries, rk["M"]: base.max_keys, rk["E"]: base.head_dim,
-                 rk["F"]: base.value_dim}
+        group = 1
+        sizes = {}
+        for r in roles.heads + roles.query_groups:     # the cascade's own extents of its head/group ranks
+            default = cascade.rank_defaults.get(r)
+            sizes[r] = int(getattr(default, "value", 1) or 1)
+            group *= sizes[r] if r in roles.query_groups else 1
+        sizes.update({rk["P"]: max(1, base.max_queries // group), rk["M"]: base.max_keys, rk["E"]: base.head_dim,
+                      rk["F"]: base.value_dim})
     mapping = _mapping(args.mapping, cascade, arch, workload) if args.mapping else core_mapping(roles, arch)
     schedule = lower(cascade, mapping, arch, workload, sizes=sizes)
     dims = check_schedule(schedule, roles, arch)
     cfg = RtlConfig.from_arch(arch, head_dim=dims["head_dim"], value_dim=dims["value_dim"],
                               tile_m=dims["tile_m"], tile_p=dims["tile_p"])
+    group = 1
+    for r in roles.query_groups:        # a K/V head's queries of every group run as one block sequence
+        group *= schedule.sizes.get(r, 1)
+    dims["P"] *= group
     for rank, limit, key in ((rk["P"], cfg.max_queries, "max_queries"), (rk["M"], cfg.max_keys, "max_keys")):
         size = dims["P" if key == "max_queries" else "M"]
         if size > limit:

@@ -350,3 +350,14 @@ def test_a_mask_the_lanes_cannot_compute_is_refused():
     text = _library_text("sliding-window").replace("(m1*M0 + m0 <= p + offset) and ", "")
     with pytest.raises(SpecError, match=r"QK: .*the mask of QK .* is not a bottom-right causal band"):
         match_core(parse_cascade_text(text, "two-sided.yaml"), scale=True)
+
+
+def test_gqa_folds_heads_into_runs_and_groups_into_query_columns(tmp_path, capsys):
+    """gqa's extra output ranks are found structurally (removing them leaves the core's form): J indexes K
+    and V (one run per K/V head), G only Q and AV (the group's queries as more columns)."""
+    assert main(["rtl", "gqa", "--arch", str(ARCHS / "rtl-4x4-int8.yaml"), "-o", str(tmp_path), "--json"]) == 0
+    manifest = json.loads(capsys.readouterr().out)
+    fold = manifest["query_fold"]
+    assert fold["heads"] == {"J": 2} and fold["query_groups"] == {"G": 3} and fold["runs"] == 2
+    assert fold["queries_per_run"] == 3 * (64 // 3) == manifest["schedule_cycles"]["P"]
+    assert fold["compute_cycles"] == 2 * manifest["schedule_cycles"]["compute_cycles"]
