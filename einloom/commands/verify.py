@@ -23,29 +23,40 @@ def register(subparsers) -> None:
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--arch", required=True, help="architecture YAML with an rtl: section")
     parser.add_argument("--quick", action="store_true", help="skip the M=P=64 cases")
-    parser.add_argument("--shape", action="append", default=[], metavar="PxM[c]",
+    parser.add_argument("--shape", action="append", default=[], metavar="PxM[c][wW[sS]]",
                         help="run this shape instead of the default cases (suffix c = causal, bottom-right "
-                             "aligned: query p sees key m iff m <= p + M - P); repeatable")
+                             "aligned: query p sees key m iff m <= p + M - P; wW[sS]: only the last W keys up "
+                             "to that diagonal, plus the first S sink keys); repeatable")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--verbose", action="store_true", help="show Verilator and cocotb output")
     parser.set_defaults(func=run)
 
 
 def parse_shape(text: str, index: int) -> dict:
+    """``PxM``, ``PxMc`` (causal) or ``PxMwW[sS]`` (the causal band of the last W keys, plus S sink keys:
+    the core's window and sinks inputs, as sliding-window and sinks-window set them)."""
+    import re
+
     from einloom.einsum.errors import EinloomError, Location
-    causal = text.endswith("c")
-    body = text[:-1] if causal else text
-    try:
-        if len(body) > 20:
-            raise ValueError
-        p, m = (int(x) for x in body.lower().split("x"))
-        if p < 1 or m < 1:
-            raise ValueError
-    except ValueError:
+    found = re.fullmatch(r"(\d{1,8})x(\d{1,8})(c?)(?:w(\d{1,8})(?:s(\d{1,8}))?)?", text.strip().lower())
+    if found is None or int(found.group(1)) < 1 or int(found.group(2)) < 1 or found.group(4) == "0":
         raise EinloomError(f"bad shape {text!r}", location=Location(field="--shape"),
-                           hint="write PxM, e.g. 64x64, or 64x64c for causal") from None
-    return {"name": f"shape{index}_{p}x{m}{'c' if causal else ''}", "P": p, "M": m, "causal": causal,
-            "seed": 7 + index}
+                           hint="write PxM, e.g. 64x64, 64x64c for causal, or 64x64w24s4 for a causal window "
+                                "of 24 keys plus 4 sink keys")
+    p, m = int(found.group(1)), int(found.group(2))
+    window, sinks = int(found.group(4) or 0), int(found.group(5) or 0)
+    causal = bool(found.group(3)) or window > 0
+    case = {"name": f"shape{index}_{text.strip().lower()}", "P": p, "M": m, "causal": causal, "seed": 7 + index}
+    if window:
+        case.update(window=window, sinks=sinks)
+    return case
+
+
+def _mask(case: dict) -> str:
+    text = "causal" if case.get("causal") else "none"
+    if case.get("window"):
+        text += f", window {case['window']}" + (f" + {case['sinks']} sinks" if case.get("sinks") else "")
+    return text
 
 
 def run(args) -> int:
@@ -57,6 +68,9 @@ def run(args) -> int:
     if args.shape:
         cases = [parse_shape(s, i) for i, s in enumerate(args.shape)]
         for case in cases:
+            if case.get("window", 0) > case["M"] or case.get("sinks", 0) > case["M"]:
+                raise EinloomError(f"shape {case['name'].split('_', 1)[1]}: window and sinks are at most M = {case['M']}",
+                                   location=Location(field="--shape"), hint="a window of M keys is the causal mask: use c")
             if case["P"] > cfg.max_queries or case["M"] > cfg.max_keys:
                 raise EinloomError(f"shape {case['P']}x{case['M']} exceeds the buffers (max_queries "
                                    f"{cfg.max_queries}, max_keys {cfg.max_keys})",
@@ -78,15 +92,16 @@ def run(args) -> int:
         ok &= verdict
         status = ("PASS" if verdict else "FAIL") + (" (expected mismatch)" if r.get("expect_fail") else "")
         rows.append([case["name"], r.get("P"), r.get("M"), cfg.head_dim, cfg.value_dim,
-                     "yes" if case.get("causal") else "no", case.get("backpressure", 0.0),
-                     r.get("cycles"), r.get("expected_cycles"), status])
+                     _mask(case), case.get("backpressure", 0.0),
+                     r.get("cycles"), r.get("expected_cycles"),
+                     f"{r['util_2d']:.1%}" if r.get("util_2d") is not None else "-", status])
     if args.json:
         print(json.dumps({"arch": args.arch, "top": result["top"], "passed": bool(ok),
                           "build_dir": result["build_dir"],
                           "cases": [{**case, **result["tests"][case["name"]]} for case in cases]}, indent=2))
     else:
-        print(format_table(["case", "P", "M", "E", "F", "causal", "backpressure", "cycles", "expected",
-                            "result"], rows, title=f"{result['top']} ({cfg.fmt.kind}, {cfg.rows}x{cfg.cols})"))
+        print(format_table(["case", "P", "M", "E", "F", "mask", "backpressure", "cycles", "expected",
+                            "2D util", "result"], rows, title=f"{result['top']} ({cfg.fmt.kind}, {cfg.rows}x{cfg.cols})"))
         print(f"\n{'all passed' if ok else 'FAILURES'}: {sum(1 for r in rows if r[-1].startswith('PASS'))}"
               f"/{len(rows)}; build {result['build_dir']}")
         for case in cases:
