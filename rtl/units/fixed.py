@@ -93,13 +93,18 @@ def normalize_stage(m: Module, value, shifts: tuple[int, ...], name: str):
 class FixedReciprocal(wiring.Component):
     """``y = reciprocal(x)``: leading-one normalize, LUT seed, ``recip_nr_steps`` Newton-Raphson steps.
 
-    Pipeline (latency ``3 + 2 * recip_nr_steps``, one operation per cycle)::
+    Pipeline (latency ``3 + 3 * recip_nr_steps``, one operation per cycle)::
 
         stage 1: normalize x by the left shifts of 16 and 8 when its top bits are zero   (register)
         stage 2: shifts of 4, 2, 1: mant = top recip_bits bits, s = leading-one index    (register);
                  LUT read at mant's index bits (sync ROM)
         stage 3: y0 = LUT[idx]                                                           (register)
-        per NR step: c = 2**(N+1) - ((mant*y) >> (N-1)) (register); y = (y*c) >> N (register)
+        per NR step: e = (mant*y) >> (N-1) (register); c = 2**(N+1) - e (register);
+                     y = (y*c) >> N (register)
+
+    Every multiply runs flip-flop to DSP to flip-flop and the subtraction has a stage of its own (a
+    DSP multiply followed by the carry chain of the subtraction was the 4x4 int8 core's critical path
+    on ECP5, 12.8 ns).
 
     The normalizer is a shifter cascade (as in a floating-point adder), so the leading-one index is
     the sum of the shifts taken rather than a 32-deep priority chain.  Output code:
@@ -108,7 +113,7 @@ class FixedReciprocal(wiring.Component):
 
     def __init__(self, fmt: FixedFormat):
         self.fmt = fmt
-        self.latency = 3 + 2 * fmt.p.recip_nr_steps
+        self.latency = 3 + 3 * fmt.p.recip_nr_steps
         super().__init__({"x": In(unsigned(fmt.acc_bits)), "y": Out(unsigned(fmt.recip_width))})
 
     def elaborate(self, platform):
@@ -139,11 +144,14 @@ class FixedReciprocal(wiring.Component):
         y = Signal(unsigned(n + 1), reset_less=True)
         m.d.sync += [mant.eq(mant2), s.eq(s2), y.eq(rd.data)]
         for step in range(p.recip_nr_steps):
+            e = Signal(unsigned(n + 2), name=f"e{step}", reset_less=True)
+            y_m, mant_m, s_m = (Signal.like(y, name=f"y_m{step}"), Signal.like(mant, name=f"mant_m{step}"),
+                                Signal.like(s, name=f"s_m{step}"))
+            m.d.sync += [e.eq((mant * y) >> (n - 1)), y_m.eq(y), mant_m.eq(mant), s_m.eq(s)]
             c = Signal(unsigned(n + 2), name=f"c{step}", reset_less=True)
             y_e, mant_e, s_e = (Signal.like(y, name=f"y_e{step}"), Signal.like(mant, name=f"mant_e{step}"),
                                 Signal.like(s, name=f"s_e{step}"))
-            m.d.sync += [c.eq((1 << (n + 1)) - ((mant * y) >> (n - 1))), y_e.eq(y), mant_e.eq(mant),
-                         s_e.eq(s)]
+            m.d.sync += [c.eq((1 << (n + 1)) - e), y_e.eq(y_m), mant_e.eq(mant_m), s_e.eq(s_m)]
             y_n, mant_n, s_n = (Signal.like(y, name=f"y_n{step}"), Signal.like(mant, name=f"mant_n{step}"),
                                 Signal.like(s, name=f"s_n{step}"))
             m.d.sync += [y_n.eq((y_e * c) >> n), mant_n.eq(mant_e), s_n.eq(s_e)]
@@ -177,7 +185,8 @@ class FixedOutput(wiring.Component):
 
         stage 1: partial products rnv[:17] * y_r and rnv[17:] * y_r  (register; :func:`split_product`)
         stage 2: their sum, shifted by the constant part of the shift      (register)
-        stage 3: arithmetic shift right by s, saturate to output_bits      (register)
+        stage 3: arithmetic shift right by s, saturate to output_bits      (register; the range test
+                 is on the sign bits, no comparator)
     """
 
     latency = 3
@@ -202,18 +211,26 @@ class FixedOutput(wiring.Component):
         m.d.sync += [shifted_c.eq(prod >> const if const >= 0 else prod << (-const)), s2.eq(s1)]
         sh = Signal.like(shifted_c)
         m.d.comb += sh.eq(shifted_c >> s2)
+        # saturate: sh fits output_bits iff its bits from output_bits-1 up are all equal (sign bits);
+        # tested with bit reductions instead of two magnitude comparisons (carry chains)
         lo_v, hi_v = -(1 << (p.output_bits - 1)), (1 << (p.output_bits - 1)) - 1
-        m.d.sync += self.y.eq(Mux(sh > hi_v, hi_v, Mux(sh < lo_v, lo_v, sh)))
+        top = sh[p.output_bits - 1:]
+        negative = sh[-1]
+        fits = Mux(negative, top.all(), ~top.any())
+        m.d.sync += self.y.eq(Mux(fits, sh[:p.output_bits], Mux(negative, lo_v, hi_v)))
         return m
 
 
 class FixedRescale(wiring.Component):
     """``y = rescale_add(prm, old, addend) = ((prm * old) >> prob_bits) + addend`` (RD or RNV update).
 
-    Pipeline (latency 2, one operation per cycle)::
+    Pipeline (latency 3, one operation per cycle)::
 
         stage 1: partial products prm * old[:17] and prm * old[17:]; addend  (register; :func:`split_product`)
-        stage 2: ((sum of the partial products) >> prob_bits) + addend       (register)
+        stage 2: sum of the partial products                                  (register)
+        stage 3: (sum >> prob_bits) + addend                                  (register)
+
+    Each stage has one carry chain at most (the two adds in one stage were a 10 ns path on ECP5).
 
     Parameters
     ----------
@@ -222,7 +239,7 @@ class FixedRescale(wiring.Component):
         ``old``, ``addend`` and ``y`` are signed acc codes (RNV) or unsigned den codes (RD).
     """
 
-    latency = 2
+    latency = 3
 
     def __init__(self, fmt: FixedFormat, *, signed_codes: bool):
         self.fmt = fmt
@@ -234,8 +251,11 @@ class FixedRescale(wiring.Component):
         p = self.fmt.p
         m = Module()
         addend = Signal.like(self.addend, reset_less=True)
-        m.d.sync += addend.eq(self.addend)
-        m.d.sync += self.y.eq((split_product(m, self.old, self.prm, "prm_old") >> p.prob_bits) + addend)
+        addend2 = Signal.like(self.addend, reset_less=True)
+        product = split_product(m, self.old, self.prm, "prm_old")
+        total = Signal(product.shape(), reset_less=True)
+        m.d.sync += [addend.eq(self.addend), addend2.eq(addend), total.eq(product)]
+        m.d.sync += self.y.eq((total >> p.prob_bits) + addend2)
         return m
 
 
@@ -278,7 +298,7 @@ class FixedUnits(DatapathUnits):
 
     @property
     def recip_latency(self) -> int:
-        return 3 + 2 * self.fmt.p.recip_nr_steps
+        return 3 + 3 * self.fmt.p.recip_nr_steps
 
     @property
     def output_latency(self) -> int:

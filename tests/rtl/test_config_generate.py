@@ -48,7 +48,7 @@ def test_config_from_architecture_equals_the_old_parsed_config(name):
 @pytest.mark.parametrize("old,new,field,match", [
     ("    exp: {cycles: 1, latency: 4}", "    exp: {cycles: 1, latency: 5}", "array_1d.units.exp",
      "gives latency 5 for its 'exp' unit; the generated core's has latency 4"),
-    ("    recip: {cycles: 1, latency: 5}", "    recip: {cycles: 1}", "array_1d.units.recip", "gives no latency"),
+    ("    recip: {cycles: 1, latency: 6}", "    recip: {cycles: 1}", "array_1d.units.recip", "gives no latency"),
     ("    mac: {cycles: 1, latency: 2}   # QK", "    mac: {cycles: 1, latency: 1}   # QK", "array_2d.units.mac",
      "latency 2"),
     ("  capacity_bytes: 9216", "  capacity_bytes: 8192", "global_buffer.capacity_bytes", "write capacity_bytes: 9216"),
@@ -108,7 +108,7 @@ def test_generate_api(design_4x4):
     ex = d.manifest["latency"]["examples"][0]
     # by hand: tile = 2 + (E+R+1) + R + 1 + (R+1+exp 4) + (F+R+2) = 59 cycles, final = recip 5 + F +
     # output 3 + 1 = 25; 16 blocks of [1 + 16 tiles * 59 + 25 + 4 beats] + 1 = 15,585
-    assert (ex["P"], ex["M"], ex["compute_cycles"]) == (64, 64, 15585)
+    assert (ex["P"], ex["M"], ex["compute_cycles"]) == (64, 64, 15601)
 
 
 
@@ -157,13 +157,14 @@ def test_cli_rtl_error_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("rows,cols,dim,ok,match", [
-    # the last column's RD must be final when the reciprocal chain loads it: F + R + 1 - C >= 2
-    (2, 4, 2, False, r"value_dim \+ rows \+ 1 - cols >= rescale_latency 2.*= 1"),
-    (2, 4, 3, True, None),
+    # the last column's RD must be final when the reciprocal chain loads it: F + R + 1 - C >= 3
+    (2, 4, 2, False, r"value_dim \+ rows \+ 1 - cols >= rescale_latency 3.*= 1"),
+    (2, 4, 3, False, r"value_dim \+ rows \+ 1 - cols >= rescale_latency 3.*= 2"),
+    (2, 4, 4, True, None),
     (1, 4, 1, False, r"= -1"),
-    # the reciprocal chain shifts only during FINAL (5 + F + 3 + 1 cycles): C - 1 <= 10 at F = 1
-    (12, 12, 1, False, r"cols - 1 must be <= the FINAL phase's 10 cycles.*cols is 12"),
-    (11, 11, 1, True, None),
+    # the reciprocal chain shifts only during FINAL (6 + F + 3 + 1 cycles): C - 1 <= 11 at F = 1
+    (14, 13, 1, False, r"cols - 1 must be <= the FINAL phase's 11 cycles.*cols is 13"),
+    (13, 12, 1, True, None),
 ])
 def test_schedule_limits_are_config_errors(tmp_path, rows, cols, dim, ok, match):
     # measured by simulation (review of the pipelined core): the rejected shapes computed wrong AV
