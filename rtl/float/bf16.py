@@ -15,6 +15,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from einloom.rtl.float.accumulate import Fp32Accumulator
 from einloom.rtl.float.add import Fp32Add
 from einloom.rtl.float.convert import Fp32ToBf16
 from einloom.rtl.float.exp import Fp32Exp
@@ -205,6 +206,15 @@ class Bf16Units(DatapathUnits):
 
     def accumulate(self, m, base, prod):
         return _comb(m, Fp32Add(latency=0), a=base, b=prod)
+
+    @property
+    def acc_latency(self) -> int:
+        """L of :meth:`accumulate_unit` (the format's ``acc_latency``: the QK sum's partial sums)."""
+        return self.fmt.acc_latency
+
+    def accumulate_unit(self):
+        """:class:`Fp32Accumulator` of latency ``acc_latency`` (bit-exact with ``Bf16Format.dot``)."""
+        return Fp32Accumulator(latency=self.fmt.acc_latency)
 
     def greater(self, m, a, b):
         return fp32_greater(a, b)

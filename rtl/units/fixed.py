@@ -259,6 +259,41 @@ class FixedRescale(wiring.Component):
         return m
 
 
+class FixedAccumulator(wiring.Component):
+    """``sum = x_first + ... + x_last`` in two's complement (acc_bits, wrapping), one term per cycle:
+    the fixed-point :meth:`DatapathUnits.accumulate_unit`.  Integer addition is associative, so one
+    register (latency 1) is the whole pipeline and any order gives the same bits.
+
+    Timing as :class:`einloom.rtl.float.accumulate.Fp32Accumulator`'s with L = 1: the terms arrive on
+    consecutive cycles, ``first`` with the first and ``last`` with the final one; ``done`` pulses
+    :attr:`drain_latency` (2) cycles after the ``last`` term, with the sum on ``sum``.
+    """
+
+    latency = 1
+    drain_latency = 2
+
+    def __init__(self, fmt: FixedFormat, product_shape):
+        self.fmt = fmt
+        super().__init__({"x": In(product_shape), "first": In(1), "last": In(1),
+                          "sum": Out(signed(fmt.acc_bits)), "done": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        acc = Signal(signed(self.fmt.acc_bits), reset_less=True)
+        active, ended = Signal(), Signal()
+        with m.If(self.first):
+            m.d.sync += [acc.eq(self.x), active.eq(~self.last)]
+        with m.Elif(active):
+            m.d.sync += acc.eq(acc + self.x)
+            with m.If(self.last):
+                m.d.sync += active.eq(0)
+        m.d.sync += ended.eq((self.first | active) & self.last)
+        with m.If(ended):
+            m.d.sync += self.sum.eq(acc)
+        m.d.sync += self.done.eq(ended)
+        return m
+
+
 class FixedUnits(DatapathUnits):
     """Fixed-point arithmetic (two's complement); shapes follow the table in sim/formats/fixed.py."""
 
@@ -285,6 +320,11 @@ class FixedUnits(DatapathUnits):
 
     def accumulate(self, m, base, prod):
         return base + prod
+
+    acc_latency = FixedAccumulator.latency
+
+    def accumulate_unit(self):
+        return FixedAccumulator(self.fmt, self.product_shape)
 
     def greater(self, m, a, b):
         return a > b
