@@ -226,6 +226,10 @@ def format_table(result, manifest: dict | None = None, throughput: list | None =
         lines.append(f"  Fmax     {result.fmax_mhz:.1f} MHz post-route (in I/O harness, seed "
                      f"{result.pnr['seed']}, {result.pnr.get('router', 'router1')}, "
                      f"target {result.pnr['target_mhz']:g} MHz)")
+        path = result.pnr.get("critical_path")
+        if path:
+            lines.append(f"  critical path {path['ns']:.2f} ns ({path['logic_ns']:.2f} logic, "
+                         f"{path['routing_ns']:.2f} routing): {path['from']} -> {path['to']}")
     for note in result.notes:
         lines.append(f"  note: {note}")
     if result.cached:
