@@ -254,13 +254,22 @@ class AttentionCore(wiring.Component):
         cycles = Signal(32)
         m.d.comb += [self.compute_cycles.eq(cycles), qbuf.r_addr.eq(block), kbuf.r_addr.eq(tile),
                      vbuf.r_addr.eq(tile)]
+        # The block and tile tests below are registered (one cycle behind their operands): query_base
+        # and key_base change only on the cycle that leaves OUTPUT / SLNV / LOAD / BLOCK, and each test
+        # is read many cycles later (the next SLNV end or last output beat), except the empty-block
+        # test, read in BLOCK right after query_base changes, which is registered for the block that
+        # follows instead (the adders and comparators were the int8 cores' critical path, into the
+        # block counter's enable).
         beats = Signal(unsigned(ib + 1))
-        m.d.comb += beats.eq((n_q - query_base).as_unsigned())
+        m.d.sync += beats.eq((n_q - query_base).as_unsigned())
         # causal (bottom-right): the next tile's first key key_base + R is past the block's last visible
         # key query_base + C - 1 + n_k - n_q; an empty block (that key < 0) skips its tiles
-        last_tile, empty_block = Signal(), Signal()
-        m.d.comb += [last_tile.eq((key_base + R >= n_k) | (causal & (key_base + R + n_q >= query_base + C + n_k))),
-                     empty_block.eq(causal & (query_base + C + n_k <= n_q))]
+        last_tile, empty_block, more_blocks = Signal(), Signal(), Signal()
+        first_empty, next_empty = Signal(), Signal()
+        m.d.sync += [last_tile.eq((key_base + R >= n_k) | (causal & (key_base + R + n_q >= query_base + C + n_k))),
+                     more_blocks.eq(query_base + C < n_q),
+                     first_empty.eq(causal & (C + n_k <= n_q)),
+                     next_empty.eq(causal & (query_base + 2 * C + n_k <= n_q))]
         loaded = (q_cnt == n_q) & (k_cnt == n_k) & (v_cnt == n_k)
         last_beat = self.out.ready & ((beat == C - 1) | (beat + 1 == beats))
 
@@ -292,7 +301,7 @@ class AttentionCore(wiring.Component):
             with m.Case(Phase.OUTPUT):
                 m.d.comb += n_t.eq(0)
                 with m.If(last_beat):
-                    m.d.comb += n_state.eq(Mux(query_base + C >= n_q, Phase.DONE, Phase.BLOCK))
+                    m.d.comb += n_state.eq(Mux(more_blocks, Phase.BLOCK, Phase.DONE))
             with m.Case(Phase.DONE):
                 m.d.comb += [n_state.eq(Phase.IDLE), n_t.eq(0)]
         m.d.sync += [state.eq(n_state), t.eq(n_t)]
@@ -393,7 +402,7 @@ class AttentionCore(wiring.Component):
                 m.d.comb += [self.q.ready.eq(q_cnt < n_q), self.k.ready.eq(k_cnt < n_k),
                              self.v.ready.eq(v_cnt < n_k)]
                 with m.If(loaded):
-                    m.d.sync += [block.eq(0), query_base.eq(0)]
+                    m.d.sync += [block.eq(0), query_base.eq(0), empty_block.eq(first_empty)]
             with m.Case(Phase.BLOCK):
                 m.d.sync += [tile.eq(0), key_base.eq(0)]
             with m.Case(Phase.QK):
@@ -414,6 +423,7 @@ class AttentionCore(wiring.Component):
                             m.d.comb += self.out.payload.eq(payloads[c])
                 with m.If(self.out.ready):
                     m.d.sync += beat.eq(beat + 1)
-                    with m.If(last_beat & (query_base + C < n_q)):
-                        m.d.sync += [block.eq(block + 1), query_base.eq(query_base + C)]
+                    with m.If(last_beat & more_blocks):
+                        m.d.sync += [block.eq(block + 1), query_base.eq(query_base + C),
+                                     empty_block.eq(next_empty)]
         return m
