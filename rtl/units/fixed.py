@@ -224,13 +224,17 @@ class FixedOutput(wiring.Component):
 class FixedRescale(wiring.Component):
     """``y = rescale_add(prm, old, addend) = ((prm * old) >> prob_bits) + addend`` (RD or RNV update).
 
-    Pipeline (latency 3, one operation per cycle)::
+    Pipeline (latency 4, one operation per cycle)::
 
-        stage 1: partial products prm * old[:17] and prm * old[17:]; addend  (register; :func:`split_product`)
+        stage 0: prm, old, addend                                             (register)
+        stage 1: partial products prm * old[:17] and prm * old[17:]           (register; :func:`split_product`)
         stage 2: sum of the partial products                                  (register)
         stage 3: (sum >> prob_bits) + addend                                  (register)
 
-    Each stage has one carry chain at most (the two adds in one stage were a 10 ns path on ECP5).
+    Each stage has one carry chain at most (the two adds in one stage were a 10 ns path on ECP5), and
+    the multipliers run flip-flop to DSP to flip-flop: the caller's operand select (the 1D PE's
+    ``first ? 0 : RNV``) in front of the DSP was the 4x4 int8 core's critical path (13.0 ns, 8.3 ns
+    of it routing to and from the DSP site).
 
     Parameters
     ----------
@@ -239,7 +243,7 @@ class FixedRescale(wiring.Component):
         ``old``, ``addend`` and ``y`` are signed acc codes (RNV) or unsigned den codes (RD).
     """
 
-    latency = 3
+    latency = 4
 
     def __init__(self, fmt: FixedFormat, *, signed_codes: bool):
         self.fmt = fmt
@@ -250,12 +254,14 @@ class FixedRescale(wiring.Component):
     def elaborate(self, platform):
         p = self.fmt.p
         m = Module()
-        addend = Signal.like(self.addend, reset_less=True)
-        addend2 = Signal.like(self.addend, reset_less=True)
-        product = split_product(m, self.old, self.prm, "prm_old")
+        prm, old = Signal.like(self.prm, reset_less=True), Signal.like(self.old, reset_less=True)
+        addend = [Signal.like(self.addend, name=f"addend{i}", reset_less=True) for i in range(3)]
+        m.d.sync += [prm.eq(self.prm), old.eq(self.old), addend[0].eq(self.addend), addend[1].eq(addend[0]),
+                     addend[2].eq(addend[1])]
+        product = split_product(m, old, prm, "prm_old")
         total = Signal(product.shape(), reset_less=True)
-        m.d.sync += [addend.eq(self.addend), addend2.eq(addend), total.eq(product)]
-        m.d.sync += self.y.eq((total >> p.prob_bits) + addend2)
+        m.d.sync += total.eq(product)
+        m.d.sync += self.y.eq((total >> p.prob_bits) + addend[2])
         return m
 
 

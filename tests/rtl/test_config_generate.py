@@ -157,14 +157,14 @@ def test_cli_rtl_error_is_one_line(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("rows,cols,dim,ok,match", [
-    # the last column's RD must be final when the reciprocal chain loads it: F + R + 1 - C >= 3
-    (2, 4, 2, False, r"value_dim \+ rows \+ 1 - cols >= rescale_latency 3.*= 1"),
-    (2, 4, 3, False, r"value_dim \+ rows \+ 1 - cols >= rescale_latency 3.*= 2"),
-    (2, 4, 4, True, None),
+    # the last column's RD must be final when the reciprocal chain loads it: F + R + 1 - C >= 4
+    (2, 4, 2, False, r"value_dim \+ rows \+ 1 - cols >= rescale_latency 4.*= 1"),
+    (2, 4, 4, False, r"value_dim \+ rows \+ 1 - cols >= rescale_latency 4.*= 3"),
+    (2, 4, 5, True, None),
     (1, 4, 1, False, r"= -1"),
     # the reciprocal chain shifts only during FINAL (6 + F + 3 + 1 cycles): C - 1 <= 11 at F = 1
-    (14, 13, 1, False, r"cols - 1 must be <= the FINAL phase's 11 cycles.*cols is 13"),
-    (13, 12, 1, True, None),
+    (15, 13, 1, False, r"cols - 1 must be <= the FINAL phase's 11 cycles.*cols is 13"),
+    (14, 12, 1, True, None),
 ])
 def test_schedule_limits_are_config_errors(tmp_path, rows, cols, dim, ok, match):
     # measured by simulation (review of the pipelined core): the rejected shapes computed wrong AV
