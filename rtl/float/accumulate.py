@@ -26,8 +26,9 @@ class Fp32Accumulator(wiring.Component):
 
     Timing: the terms of one sum arrive on consecutive cycles, ``first`` with the first, ``last`` with
     the final one (both for a single-term sum); ``done`` pulses :attr:`drain_latency` cycles after
-    the ``last`` term (2 for L = 1, ``3 + (L-1)*L`` otherwise: the combine, then the output register)
-    with the sum on ``sum``, which holds it until the next sum completes.  A new sum may start (``first``) on the cycle after ``done`` or later.
+    the ``last`` term (3 for L = 1, ``4 + (L-1)*L`` otherwise: an input register, the combine, an output
+    register) with the sum on ``sum``, which holds it until the next sum completes.  A new sum may
+    start (``first``) on the cycle ``done`` is high or later.
     Limits: a gap in the terms (a cycle without a term between ``first`` and ``last``) is not
     supported: keep the terms consecutive (a zero term adds nothing but its place in the order).
 
@@ -68,28 +69,32 @@ class Fp32Accumulator(wiring.Component):
 
     @property
     def drain_latency(self) -> int:
-        """Cycles from the ``last`` term to ``done`` (and the new ``sum``)."""
-        return interleaved_combine_cycles(self._latency) + 1
+        """Cycles from the ``last`` term to ``done`` (and the new ``sum``): the input register, the
+        combine, the output register."""
+        return interleaved_combine_cycles(self._latency) + 2
 
     def elaborate(self, platform):
         m = Module()
         lat = self._latency
         m.submodules.add = add = Fp32Add(latency=lat)
+        # the term and its marks are registered first, next to the adder (its first stage is long)
+        x, first, last = Signal(32, reset_less=True), Signal(), Signal()
+        m.d.sync += [x.eq(self.x), first.eq(self.first), last.eq(self.last)]
 
         # terms: active from first through last; fresh while the term's partial has no earlier term
         active = Signal()
         issued = Signal(range(lat + 1))                # terms of this sum so far, saturating at L
         term = Signal()
-        m.d.comb += term.eq(self.first | active)
-        with m.If(self.first):
-            m.d.sync += [active.eq(~self.last), issued.eq(1)]
+        m.d.comb += term.eq(first | active)
+        with m.If(first):
+            m.d.sync += [active.eq(~last), issued.eq(1)]
         with m.Elif(active):
-            with m.If(self.last):
+            with m.If(last):
                 m.d.sync += active.eq(0)
             with m.If(issued != lat):
                 m.d.sync += issued.eq(issued + 1)
         fresh = Signal()
-        m.d.comb += fresh.eq(self.first | (issued < lat))
+        m.d.comb += fresh.eq(first | (issued < lat))
 
         # a tag travels with each term's add: the results that are partials of the current sum
         tag = Signal(lat)
@@ -100,12 +105,12 @@ class Fp32Accumulator(wiring.Component):
         # strobes after the last term: ends[j] is high j cycles after it
         drain = interleaved_combine_cycles(lat)     # the total leaves the adder drain cycles after the last term
         ends = [Signal(name=f"end{j}") for j in range(drain + 1)]
-        m.d.comb += ends[0].eq(term & self.last)
+        m.d.comb += ends[0].eq(term & last)
         for j in range(1, drain + 1):
             m.d.sync += ends[j].eq(ends[j - 1])
 
         if lat == 1:
-            m.d.comb += [add.a.eq(Mux(fresh, 0, add.result)), add.b.eq(self.x)]
+            m.d.comb += [add.a.eq(Mux(fresh, 0, add.result)), add.b.eq(x)]
         else:
             # P_0 leaves the pipeline 1 cycle after the last term, P_k k cycles later; P_2.. wait in a
             # shift register for their turn (the running total is ready every L cycles)
@@ -117,7 +122,7 @@ class Fp32Accumulator(wiring.Component):
                 with m.If(ends[k + 3]):
                     m.d.sync += slot.eq(partial)
             a, b = Signal(32), Signal(32)
-            m.d.comb += [a.eq(Mux(fresh, 0, add.result)), b.eq(self.x)]
+            m.d.comb += [a.eq(Mux(fresh, 0, add.result)), b.eq(x)]
             with m.If(~term):
                 with m.If(ends[2]):                   # P_0 + P_1 (P_1 is leaving the pipeline now)
                     m.d.comb += [a.eq(first_part), b.eq(partial)]

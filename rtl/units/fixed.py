@@ -270,7 +270,7 @@ class FixedAccumulator(wiring.Component):
     the fixed-point :meth:`DatapathUnits.accumulate_unit`.  Integer addition is associative, so one
     register (latency 1) is the whole pipeline and any order gives the same bits.
 
-    Timing as :class:`einloom.rtl.float.accumulate.Fp32Accumulator`'s with L = 1: the terms arrive on
+    Timing as :class:`einloom.rtl.float.accumulate.Fp32Accumulator`'s (its own drain latency): the terms arrive on
     consecutive cycles, ``first`` with the first and ``last`` with the final one; ``done`` pulses
     :attr:`drain_latency` (2) cycles after the ``last`` term, with the sum on ``sum``.
     """

@@ -1,8 +1,8 @@
 """cocotb testbench: the pipelined fp32 accumulator against ``fp32_sum_interleaved``, bit for bit.
 
 Testplan (each latency L = 1..4): runs of E terms for E = 1..2L+3 and E = 8, 16, 64 (fewer terms than
-partial sums, ragged and whole rounds), back to back (the next ``first`` on the cycle after ``done``)
-and with idle gaps between runs; terms are random normals over a wide exponent range (the order
+partial sums, ragged and whole rounds), back to back (the next ``first`` on the cycle ``done`` is
+high) and with idle gaps between runs; terms are random normals over a wide exponent range (the order
 changes the rounding), cancelling pairs, zeros of both signs, a partial sum that underflows to -0
 (the combine reads ``+0 + P0``), infinities and NaN.  A driver writes a run's terms on consecutive
 falling edges; a monitor records ``sum`` whenever ``done`` is high and checks that it comes exactly
@@ -94,7 +94,7 @@ async def check(dut, name: str, lat: int, gaps: bool, *, integer: bool = False) 
         await FallingEdge(dut.clk)
         first.value = last.value = 0
         x.value = int(rng.integers(0, 1 << width))   # garbage between runs must not count
-        for _ in range(drain - 1 + (int(rng.integers(0, 5)) if gaps else 0)):
+        for _ in range(drain - 2 + (int(rng.integers(0, 5)) if gaps else 0)):   # next first: on done or later
             await FallingEdge(dut.clk)
     for _ in range(drain + 2):
         await FallingEdge(dut.clk)
