@@ -18,8 +18,12 @@ class FixedExp(wiring.Component):
         stage 1: d = min(m - x, 2**T)                                (register; d >= 0)
         stage 2: p = d * EXP_CONST                                   (register)
         stage 3: u = ceil(p / 2**exp_shift) = (p + 2**exp_shift - 1) >> exp_shift
-                 i = u >> exp_frac_bits; LUT read at u mod 2**exp_frac_bits   (register i; sync ROM)
-        stage 4: y = 0 if i > prob_bits else LUT >> i                (register)
+                 i = u >> exp_frac_bits; ROM read at (u mod 2**exp_frac_bits, i >> 2)  (register i; sync ROM)
+        stage 4: y = 0 if i > prob_bits else ROM >> (i mod 4)        (register)
+
+    The ROM holds ``LUT[j] >> 4q`` for each coarse shift q (4 x 256 entries of 16 bits, one DP16KD
+    like the plain table), so only a 2-level shifter follows the block RAM's output (a 4-level one
+    after it was the int8 exp unit's critical path, 11.6 ns); ``(LUT >> 4q) >> r = LUT >> (4q + r)``.
 
     ``u`` is the golden model's ``-((x - m) * EXP_CONST >> exp_shift)``: the negated floor of a
     non-positive number is the ceiling of its negation, so no negation follows the multiplier.
@@ -62,15 +66,18 @@ class FixedExp(wiring.Component):
         m.d.sync += prod.eq(d * Const(f.exp_const, unsigned(const_w)))
         u = Signal(unsigned(len(prod) + 1 - min(f.exp_shift, len(prod))))
         m.d.comb += u.eq((prod + ((1 << f.exp_shift) - 1)) >> f.exp_shift)
-        lut = memory.Memory(shape=unsigned(f.prob_width), depth=1 << p.exp_frac_bits,
-                            init=[int(v) for v in f.exp_lut])
+        shift_w = max(1, p.prob_bits.bit_length())
+        fine_w = min(2, shift_w)                       # shift bits left to the logic after the ROM
+        coarse = 1 << (shift_w - fine_w)
+        table = [int(v) >> (q << fine_w) for q in range(coarse) for v in f.exp_lut]
+        lut = memory.Memory(shape=unsigned(f.prob_width), depth=len(table), init=table)
         m.submodules.lut = lut
         rd = lut.read_port()
-        m.d.comb += rd.addr.eq(u[:p.exp_frac_bits])
-        shift_w = max(1, p.prob_bits.bit_length())
-        i = Signal(unsigned(shift_w), reset_less=True)
+        efb = p.exp_frac_bits
+        m.d.comb += rd.addr.eq(Cat(u[:efb], u[efb + fine_w:efb + shift_w]))
+        i = Signal(unsigned(fine_w), reset_less=True)
         big = Signal(reset_less=True)
-        m.d.sync += [i.eq(u[p.exp_frac_bits:]), big.eq(u[p.exp_frac_bits:] > p.prob_bits)]
+        m.d.sync += [i.eq(u[efb:efb + fine_w]), big.eq(u[efb:] > p.prob_bits)]
         m.d.sync += self.y.eq(Mux(big, 0, rd.data >> i))
         return m
 
