@@ -86,15 +86,21 @@ class Fp32Accumulator(wiring.Component):
         issued = Signal(range(lat + 1))                # terms of this sum so far, saturating at L
         term = Signal()
         m.d.comb += term.eq(first | active)
+        issued_next = Signal.like(issued)
+        m.d.comb += issued_next.eq(issued)
         with m.If(first):
-            m.d.sync += [active.eq(~last), issued.eq(1)]
+            m.d.sync += active.eq(~last)
+            m.d.comb += issued_next.eq(1)
         with m.Elif(active):
             with m.If(last):
                 m.d.sync += active.eq(0)
             with m.If(issued != lat):
-                m.d.sync += issued.eq(issued + 1)
+                m.d.comb += issued_next.eq(issued + 1)
+        m.d.sync += issued.eq(issued_next)
+        # fresh: this term starts its partial sum (+0 instead of the fed-back result); a flip-flop,
+        # decided a cycle ahead from the input register's inputs (it selects 32 adder inputs)
         fresh = Signal()
-        m.d.comb += fresh.eq(first | (issued < lat))
+        m.d.sync += fresh.eq(self.first | (issued_next < lat))
 
         # a tag travels with each term's add: the results that are partials of the current sum
         tag = Signal(lat)
