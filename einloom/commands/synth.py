@@ -17,11 +17,15 @@ examples:
   einloom synth --arch examples/archs/rtl-8x8-int8.yaml --target xilinx --part xc7a100t --json
   einloom synth --verilog core.v --top core --target ice40 --no-fit-check
   einloom synth --demo 4x4 --target ecp5          (a stand-in int8 MAC mesh)
+  einloom verify --arch A.yaml --json > cycles.json; einloom synth --arch A.yaml --target ecp5 --cycles cycles.json
 
 Area is post-synthesis primitive counts of the bare core (Yosys's mapping, not a vendor tool's).
 Fmax (ecp5 only) is nextpnr's post-route figure for the core inside a small I/O harness (serial
 shift-register inputs, XOR-reduced registered outputs), one seed, speed grade 6.  Without --part the
 smallest part the design fits is used.  Results are cached by design and tool versions.
+Throughput (--arch): attention GOP/s = 2*P*M*(E+F) useful operations (causal: visible pairs only)
+over cycles / Fmax, and the 2D array's utilization, for the manifest's problem shapes; cycles are the
+manifest's (equal to the RTL's when the output is not stalled) or, with --cycles, measured ones.
 """
 
 STAGES = ("generate", "synth", "pnr")
@@ -47,6 +51,9 @@ def register(subparsers) -> None:
     parser.add_argument("--router", choices=["auto", "router2", "router1"], default="auto",
                         help="nextpnr router (default auto: router2, and router1 if router2 stops "
                              "converging; router1 is slower but does not stall)")
+    parser.add_argument("--cycles", metavar="VERIFY.json",
+                        help="measured cycles for the throughput: the output of `einloom verify --arch A "
+                             "--json` for the same architecture (default: the manifest's cycle formula)")
     parser.add_argument("--cache-dir", metavar="DIR", help="result cache (default ~/.cache/einloom/synth)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.set_defaults(func=run)
@@ -182,8 +189,22 @@ def _design(args) -> tuple[str, str, dict]:
     return mac_mesh_verilog(rows, cols), "mac_mesh", {"demo": f"int8 MAC mesh {rows}x{cols}"}
 
 
-def format_table(result, manifest: dict | None = None) -> str:
-    """The terminal table of a :class:`einloom.rtl.fpga.SynthResult`."""
+def format_throughput(rows, fmax_mhz: float | None) -> list[str]:
+    """Lines of the throughput table (:mod:`einloom.rtl.fpga.throughput` rows)."""
+    from einloom.report.table import format_table as table
+    from einloom.rtl.fpga.throughput import OPS_FORMULA
+    if not rows:
+        return []
+    at = f"at Fmax {fmax_mhz:.1f} MHz" if fmax_mhz else "(no Fmax: synthesis only, no GOP/s)"
+    body = [[r.P, r.M, "yes" if r.causal else "no", r.cycles, r.cycles_source, f"{100 * r.utilization_2d:.1f}%",
+             None if r.seconds is None else r.seconds * 1e6, r.gops] for r in rows]
+    text = table(["P", "M", "causal", "cycles", "cycles from", "2D util", "time us", "GOP/s"], body,
+                 title=f"throughput {at}; ops = {OPS_FORMULA}")
+    return ["  " + line for line in text.splitlines()]
+
+
+def format_table(result, manifest: dict | None = None, throughput: list | None = None) -> str:
+    """The terminal table of a :class:`einloom.rtl.fpga.SynthResult` (and its throughput rows)."""
     from einloom.rtl.fpga.resources import UNIT_NAMES
     units = UNIT_NAMES[result.target]
     lines = [f"{result.top} on {result.target} {result.device} (part {result.part}, {result.part_selection})"]
@@ -205,6 +226,10 @@ def format_table(result, manifest: dict | None = None) -> str:
         lines.append(f"  Fmax     {result.fmax_mhz:.1f} MHz post-route (in I/O harness, seed "
                      f"{result.pnr['seed']}, {result.pnr.get('router', 'router1')}, "
                      f"target {result.pnr['target_mhz']:g} MHz)")
+        path = result.pnr.get("critical_path")
+        if path:
+            lines.append(f"  critical path {path['ns']:.2f} ns ({path['logic_ns']:.2f} logic, "
+                         f"{path['routing_ns']:.2f} routing): {path['from']} -> {path['to']}")
     for note in result.notes:
         lines.append(f"  note: {note}")
     if result.cached:
@@ -214,11 +239,17 @@ def format_table(result, manifest: dict | None = None) -> str:
             lines.append(f"  cache: {state} ({', '.join(hits)})")
         else:
             lines.append("  cache: miss (results stored)")
+    lines += format_throughput(throughput or [], result.fmax_mhz)
     return "\n".join(lines)
 
 
 def run(args) -> int:
     from einloom.rtl.fpga import synthesize
+    from einloom.rtl.fpga.throughput import load_measured_cycles, throughput_rows
+    if args.cycles and not args.arch:
+        raise ToolError("--cycles needs --arch (the throughput of a generated core)",
+                        location=Location(field="--cycles"), hint="drop --cycles, or synthesize with --arch")
+    measured = load_measured_cycles(args.cycles) if args.cycles else None
     if args.arch:  # the file is checked before any progress line
         from einloom.rtl.config import RtlConfig
         RtlConfig.from_yaml(args.arch)
@@ -239,11 +270,29 @@ def run(args) -> int:
             raise
     finally:
         spinner.close()
+    if measured is not None:
+        _check_cycles_top(args.cycles, manifest)
+    rows = throughput_rows(manifest, result.fmax_mhz, measured)
     if args.json:
         data = result.to_dict()
         data["manifest"] = manifest
+        from einloom.rtl.fpga.throughput import OPS_FORMULA
+        data["throughput"] = {"fmax_mhz": result.fmax_mhz, "ops": OPS_FORMULA,
+                              "rows": [row.to_dict() for row in rows]}
         json.dump(data, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
-        print(format_table(result, manifest))
+        print(format_table(result, manifest, rows))
     return 0
+
+
+def _check_cycles_top(path: str, manifest: dict) -> None:
+    """The measured cycles must be of the core being synthesized (same top, i.e. same architecture)."""
+    try:
+        top = json.loads(Path(path).read_text()).get("top")
+    except (OSError, ValueError, AttributeError):
+        return   # load_measured_cycles already read it
+    if top is not None and top != manifest.get("top"):
+        raise ToolError(f"{path} measured {top}, not {manifest.get('top')}",
+                        location=Location(file=path, field="top"),
+                        hint="run `einloom verify --json` on the same architecture file")

@@ -70,12 +70,16 @@ class Fp32Add(wiring.Component):
         k_l = Mux(swap, kb, ka)
         k_s = Mux(swap, ka, kb)
         e_l, e_s = k_l[23:31], k_s[23:31]
-        d = Signal(8)
-        m.d.comb += d.eq(e_l - e_s)                      # >= 0: k_l >= k_s
+        # the alignment shift e_l - e_s (>= 0: k_l >= k_s), clamped to 31: both differences of the raw
+        # exponents are formed beside the magnitude compare and the compare only selects one (a flushed
+        # key's exponent is its raw exponent, 0), so no subtraction follows the compare's carry chain
+        d_ab, d_ba = Signal(8), Signal(8)
+        m.d.comb += [d_ab.eq(ea - eb), d_ba.eq(eb - ea)]
+        za, zb = ea == 0, eb == 0                        # zero tests beside the compare, selected by it
         s0 = p.stage(sign_l=Mux(swap, sb, sa), sub=sa ^ sb, zero_sign=sa & sb, e_l=e_l,
-                     sig_l=Mux(e_l == 0, 0, Cat(k_l[0:23], 1)),
-                     sig_s=Mux(e_s == 0, 0, Cat(k_s[0:23], 1)),
-                     shift=Mux(d >= 31, 31, d[0:5]),
+                     sig_l=Mux(Mux(swap, zb, za), 0, Cat(k_l[0:23], 1)),
+                     sig_s=Mux(Mux(swap, za, zb), 0, Cat(k_s[0:23], 1)),
+                     shift=Mux(swap, Mux(d_ba >= 31, 31, d_ba[0:5]), Mux(d_ab >= 31, 31, d_ab[0:5])),
                      is_special=nan | ia | ib, special=special)
 
         # align: 27-bit significands (1.23 + guard, round, sticky); shifted-out bits OR into sticky

@@ -7,14 +7,15 @@ format with :func:`einloom.rtl.units.units_for`.
 The 2D PE's ``product`` (bf16 x bf16, exact) and ``accumulate`` (an fp32 add) and the 1D PE's SLD add
 are combinational instances of the units (``latency=0``): the PE registers the product, and an
 accumulation loops on its add within a cycle.  ``exp_unit``, ``recip_unit`` (one for the whole 1D
-array) and ``output_unit`` are fully pipelined; ``rescale_unit`` (RD, RNV) has one register after its
-multiply and one after its add, so that no 1D-array stage is longer than the 2D PE's add.
+array), ``output_unit`` and ``rescale_unit`` (RD, RNV) are fully pipelined.  ``accumulate_unit`` is
+the pipelined OS accumulation (``Fp32Accumulator``, the format's ``acc_latency`` interleaved partial sums).
 """
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from einloom.rtl.float.accumulate import Fp32Accumulator
 from einloom.rtl.float.add import Fp32Add
 from einloom.rtl.float.convert import Fp32ToBf16
 from einloom.rtl.float.exp import Fp32Exp
@@ -147,7 +148,9 @@ class Bf16Output(wiring.Component):
 
 class Bf16Rescale(wiring.Component):
     """``y = prm * old + addend`` in fp32 (golden model: ``Bf16Format.rescale_add``): :class:`Fp32Mul`
-    then :class:`Fp32Add`, one register after each (latency 2); ``addend`` waits a cycle for the add.
+    then :class:`Fp32Add`, both fully pipelined (latency 3 + 4 = 7); ``addend`` waits for the add.
+    (With one register after each, latency 2, the whole multiply and the whole add were one stage
+    each, about 25 and 30 ns on ECP5.)
 
     Members
     -------
@@ -161,14 +164,17 @@ class Bf16Rescale(wiring.Component):
     addend: In(32)
     y: Out(32)
 
-    latency = 2
+    latency = Fp32Mul.BOUNDARIES + Fp32Add.BOUNDARIES
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.multiply = mul = Fp32Mul(latency=1)
-        m.submodules.add = add = Fp32Add(latency=1)
-        addend = Signal(32, reset_less=True)
-        m.d.sync += addend.eq(self.addend)
+        m.submodules.multiply = mul = Fp32Mul()
+        m.submodules.add = add = Fp32Add()
+        addend = self.addend
+        for i in range(mul.latency):
+            delayed = Signal(32, name=f"addend{i}", reset_less=True)
+            m.d.sync += delayed.eq(addend)
+            addend = delayed
         m.d.comb += [mul.a.eq(self.prm), mul.b.eq(self.old), add.a.eq(mul.result), add.b.eq(addend),
                      self.y.eq(add.result)]
         return m
@@ -206,6 +212,15 @@ class Bf16Units(DatapathUnits):
     def accumulate(self, m, base, prod):
         return _comb(m, Fp32Add(latency=0), a=base, b=prod)
 
+    @property
+    def acc_latency(self) -> int:
+        """L of :meth:`accumulate_unit` (the format's ``acc_latency``: the QK sum's partial sums)."""
+        return self.fmt.acc_latency
+
+    def accumulate_unit(self):
+        """:class:`Fp32Accumulator` of latency ``acc_latency`` (bit-exact with ``Bf16Format.dot``)."""
+        return Fp32Accumulator(latency=self.fmt.acc_latency)
+
     def greater(self, m, a, b):
         return fp32_greater(a, b)
 
@@ -229,7 +244,7 @@ class Bf16Units(DatapathUnits):
 
     @property
     def rescale_latency(self) -> int:
-        """Latency of :meth:`rescale_unit` (2)."""
+        """Latency of :meth:`rescale_unit` (7)."""
         return Bf16Rescale.latency
 
     def rescale_unit(self, kind):

@@ -301,7 +301,10 @@ class _Flow:
             raise StalledError(stored["stalled"], hint=STALL_HINT)
         if stored is not None:
             self._mark("pnr", True, stored["seconds"], stage.dir)
-            return stored["pnr"]
+            pnr = stored["pnr"]
+            if "critical_path" not in pnr:          # a result stored before the summary existed
+                pnr = {**pnr, "critical_path": _critical_path_of(stage.dir)}
+            return pnr
         work = stage.fresh_dir()
         (work / "harness.v").write_text(harness)
         (work / "core_stub.v").write_text(stub)
@@ -336,6 +339,7 @@ class _Flow:
         pnr["router"] = router
         pnr["seconds_harness_synth"] = round(middle - start, 2)
         pnr["seconds_nextpnr"] = round(seconds - (middle - start), 2)
+        pnr["critical_path"] = _critical_path_of(work)
         for bulky in ("harness_syn.json", "harness.json"):       # netlists: large, and rebuildable
             (work / bulky).unlink(missing_ok=True)
         done = stage.store({"pnr": pnr, "seconds": seconds})
@@ -355,6 +359,37 @@ def merge_netlists(harness: dict, core: dict, core_name: str) -> dict:
     module["attributes"] = {k: v for k, v in module.get("attributes", {}).items() if k != "top"}
     modules[core_name] = module
     return {**harness, "modules": modules}
+
+
+def critical_path_summary(log: str) -> dict | None:
+    """The post-route critical path of nextpnr's log: ``{"ns", "logic_ns", "routing_ns", "from",
+    "to"}`` (``from``/``to``: the start and end cells, harness prefix ``core.`` kept), or None when the
+    log has no clock-to-clock path report.  Taken from the last "Critical path report for clock"
+    block (the post-route one; the cross-domain I/O paths that follow it are skipped)."""
+    lines = log.splitlines()
+    starts = [i for i, line in enumerate(lines) if "Critical path report for clock" in line]
+    if not starts:
+        return None
+    source = sink = None
+    for line in lines[starts[-1] + 1:]:
+        text = line.partition("Info:")[2].strip()
+        if "Source" in text and source is None:
+            source = text.rsplit(" ", 1)[-1]
+        elif text.startswith("Sink"):
+            sink = text.rsplit(" ", 1)[-1]
+        elif text.endswith("ns routing") and "ns logic" in text:
+            parts = text.replace(",", "").split()
+            logic, routing = float(parts[0]), float(parts[3])
+            return {"ns": round(logic + routing, 2), "logic_ns": logic, "routing_ns": routing,
+                    "from": source, "to": sink}
+    return None
+
+
+def _critical_path_of(directory: Path) -> dict | None:
+    try:
+        return critical_path_summary((directory / "nextpnr.log").read_text(errors="replace"))
+    except OSError:
+        return None
 
 
 def pnr_summary(report: dict) -> dict:

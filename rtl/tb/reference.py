@@ -23,7 +23,8 @@ def _windowed_cascade(causal: bool):
     from einloom.einsum.loader import parse_cascade_text
     band = f"((p + offset - {_KEY} < window) or ({_KEY} < sinks))"
     pred = f"({_KEY} <= p + offset) and {band}" if causal else band
-    text = RTL_ATTENTION.format(suffix="-window", qk=f"where({pred}, {_DOT})")
+    text = RTL_ATTENTION.format(suffix="-window", qk_einsums=f"  - QK[m1, m0, p]   = where({pred}, {_DOT})\n",
+                                e0_param="")
     text = text.replace("  offset: M - P\n", "  offset: M - P\n  window: 1\n  sinks: 0\n")
     return parse_cascade_text(text, "<einloom.rtl.tb.reference>")
 

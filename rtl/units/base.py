@@ -10,6 +10,9 @@ goes through a :class:`DatapathUnits` object built for the configured number for
   ``prob_shape`` (SLN, PRM), ``den_shape`` (SLD, RD), ``recip_shape``, ``output_shape``;
 * combinational operators, called inside ``elaborate`` as ``units.op(m, ...)`` (they may add
   submodules to ``m``) and returning an Amaranth value;
+* the 2D PE's accumulation as a pipelined component, ``accumulate_unit()``, with ``acc_latency``
+  (cycles from a product to the partial sum it joins: 1 for fixed point, the fp32 adder's depth L
+  for bf16, whose sums are then L interleaved partial sums in the golden model's order);
 * four pipelined units with a fixed ``latency`` (cycles from inputs to outputs, a new operation every
   cycle, no stall): ``exp_unit()`` computing ``exp_diff(x, m)``, ``recip_unit()`` (one for the whole 1D
   array, shared by its columns), ``rescale_unit(kind)`` (the RD and RNV updates) and ``output_unit()``
@@ -58,6 +61,18 @@ class DatapathUnits(ABC):
     def accumulate(self, m: Module, base: Value, prod: Value) -> Value:
         """``base + prod``, combinational: with :meth:`product` the PE's QK and SLNV (``column_mac``)
         step; the OS accumulation loops on it within one cycle."""
+
+    #: cycles from a product entering :meth:`accumulate_unit` to the partial sum it joins (1: a
+    #: single-cycle accumulate; L > 1: L interleaved partial sums, the golden model's ``dot`` order)
+    acc_latency: int
+
+    @abstractmethod
+    def accumulate_unit(self) -> "wiring.Component":
+        """The pipelined OS accumulation: a component with ports ``x`` (In product_shape), ``first``,
+        ``last`` (In 1: the first and last product of a sum, which arrive on consecutive cycles),
+        ``sum`` (Out acc_shape) and ``done`` (Out 1, ``drain_latency`` cycles after the ``last``
+        product), and ``latency`` (= :attr:`acc_latency`) and ``drain_latency`` attributes; its sum is
+        bit-exact with the format's ``dot`` (the order of :attr:`acc_latency` partial sums)."""
 
     # ---- 1D PE -------------------------------------------------------------------------------
     @abstractmethod

@@ -18,8 +18,12 @@ class FixedExp(wiring.Component):
         stage 1: d = min(m - x, 2**T)                                (register; d >= 0)
         stage 2: p = d * EXP_CONST                                   (register)
         stage 3: u = ceil(p / 2**exp_shift) = (p + 2**exp_shift - 1) >> exp_shift
-                 i = u >> exp_frac_bits; LUT read at u mod 2**exp_frac_bits   (register i; sync ROM)
-        stage 4: y = 0 if i > prob_bits else LUT >> i                (register)
+                 i = u >> exp_frac_bits; ROM read at (u mod 2**exp_frac_bits, i >> 2)  (register i; sync ROM)
+        stage 4: y = 0 if i > prob_bits else ROM >> (i mod 4)        (register)
+
+    The ROM holds ``LUT[j] >> 4q`` for each coarse shift q (4 x 256 entries of 16 bits, one DP16KD
+    like the plain table), so only a 2-level shifter follows the block RAM's output (a 4-level one
+    after it was the int8 exp unit's critical path, 11.6 ns); ``(LUT >> 4q) >> r = LUT >> (4q + r)``.
 
     ``u`` is the golden model's ``-((x - m) * EXP_CONST >> exp_shift)``: the negated floor of a
     non-positive number is the ceiling of its negation, so no negation follows the multiplier.
@@ -62,15 +66,18 @@ class FixedExp(wiring.Component):
         m.d.sync += prod.eq(d * Const(f.exp_const, unsigned(const_w)))
         u = Signal(unsigned(len(prod) + 1 - min(f.exp_shift, len(prod))))
         m.d.comb += u.eq((prod + ((1 << f.exp_shift) - 1)) >> f.exp_shift)
-        lut = memory.Memory(shape=unsigned(f.prob_width), depth=1 << p.exp_frac_bits,
-                            init=[int(v) for v in f.exp_lut])
+        shift_w = max(1, p.prob_bits.bit_length())
+        fine_w = min(2, shift_w)                       # shift bits left to the logic after the ROM
+        coarse = 1 << (shift_w - fine_w)
+        table = [int(v) >> (q << fine_w) for q in range(coarse) for v in f.exp_lut]
+        lut = memory.Memory(shape=unsigned(f.prob_width), depth=len(table), init=table)
         m.submodules.lut = lut
         rd = lut.read_port()
-        m.d.comb += rd.addr.eq(u[:p.exp_frac_bits])
-        shift_w = max(1, p.prob_bits.bit_length())
-        i = Signal(unsigned(shift_w), reset_less=True)
+        efb = p.exp_frac_bits
+        m.d.comb += rd.addr.eq(Cat(u[:efb], u[efb + fine_w:efb + shift_w]))
+        i = Signal(unsigned(fine_w), reset_less=True)
         big = Signal(reset_less=True)
-        m.d.sync += [i.eq(u[p.exp_frac_bits:]), big.eq(u[p.exp_frac_bits:] > p.prob_bits)]
+        m.d.sync += [i.eq(u[efb:efb + fine_w]), big.eq(u[efb:] > p.prob_bits)]
         m.d.sync += self.y.eq(Mux(big, 0, rd.data >> i))
         return m
 
@@ -93,13 +100,18 @@ def normalize_stage(m: Module, value, shifts: tuple[int, ...], name: str):
 class FixedReciprocal(wiring.Component):
     """``y = reciprocal(x)``: leading-one normalize, LUT seed, ``recip_nr_steps`` Newton-Raphson steps.
 
-    Pipeline (latency ``3 + 2 * recip_nr_steps``, one operation per cycle)::
+    Pipeline (latency ``3 + 3 * recip_nr_steps``, one operation per cycle)::
 
         stage 1: normalize x by the left shifts of 16 and 8 when its top bits are zero   (register)
         stage 2: shifts of 4, 2, 1: mant = top recip_bits bits, s = leading-one index    (register);
                  LUT read at mant's index bits (sync ROM)
         stage 3: y0 = LUT[idx]                                                           (register)
-        per NR step: c = 2**(N+1) - ((mant*y) >> (N-1)) (register); y = (y*c) >> N (register)
+        per NR step: e = (mant*y) >> (N-1) (register); c = 2**(N+1) - e (register);
+                     y = (y*c) >> N (register)
+
+    Every multiply runs flip-flop to DSP to flip-flop and the subtraction has a stage of its own (a
+    DSP multiply followed by the carry chain of the subtraction was the 4x4 int8 core's critical path
+    on ECP5, 12.8 ns).
 
     The normalizer is a shifter cascade (as in a floating-point adder), so the leading-one index is
     the sum of the shifts taken rather than a 32-deep priority chain.  Output code:
@@ -108,7 +120,7 @@ class FixedReciprocal(wiring.Component):
 
     def __init__(self, fmt: FixedFormat):
         self.fmt = fmt
-        self.latency = 3 + 2 * fmt.p.recip_nr_steps
+        self.latency = 3 + 3 * fmt.p.recip_nr_steps
         super().__init__({"x": In(unsigned(fmt.acc_bits)), "y": Out(unsigned(fmt.recip_width))})
 
     def elaborate(self, platform):
@@ -139,11 +151,14 @@ class FixedReciprocal(wiring.Component):
         y = Signal(unsigned(n + 1), reset_less=True)
         m.d.sync += [mant.eq(mant2), s.eq(s2), y.eq(rd.data)]
         for step in range(p.recip_nr_steps):
+            e = Signal(unsigned(n + 2), name=f"e{step}", reset_less=True)
+            y_m, mant_m, s_m = (Signal.like(y, name=f"y_m{step}"), Signal.like(mant, name=f"mant_m{step}"),
+                                Signal.like(s, name=f"s_m{step}"))
+            m.d.sync += [e.eq((mant * y) >> (n - 1)), y_m.eq(y), mant_m.eq(mant), s_m.eq(s)]
             c = Signal(unsigned(n + 2), name=f"c{step}", reset_less=True)
             y_e, mant_e, s_e = (Signal.like(y, name=f"y_e{step}"), Signal.like(mant, name=f"mant_e{step}"),
                                 Signal.like(s, name=f"s_e{step}"))
-            m.d.sync += [c.eq((1 << (n + 1)) - ((mant * y) >> (n - 1))), y_e.eq(y), mant_e.eq(mant),
-                         s_e.eq(s)]
+            m.d.sync += [c.eq((1 << (n + 1)) - e), y_e.eq(y_m), mant_e.eq(mant_m), s_e.eq(s_m)]
             y_n, mant_n, s_n = (Signal.like(y, name=f"y_n{step}"), Signal.like(mant, name=f"mant_n{step}"),
                                 Signal.like(s, name=f"s_n{step}"))
             m.d.sync += [y_n.eq((y_e * c) >> n), mant_n.eq(mant_e), s_n.eq(s_e)]
@@ -177,7 +192,8 @@ class FixedOutput(wiring.Component):
 
         stage 1: partial products rnv[:17] * y_r and rnv[17:] * y_r  (register; :func:`split_product`)
         stage 2: their sum, shifted by the constant part of the shift      (register)
-        stage 3: arithmetic shift right by s, saturate to output_bits      (register)
+        stage 3: arithmetic shift right by s, saturate to output_bits      (register; the range test
+                 is on the sign bits, no comparator)
     """
 
     latency = 3
@@ -202,18 +218,30 @@ class FixedOutput(wiring.Component):
         m.d.sync += [shifted_c.eq(prod >> const if const >= 0 else prod << (-const)), s2.eq(s1)]
         sh = Signal.like(shifted_c)
         m.d.comb += sh.eq(shifted_c >> s2)
+        # saturate: sh fits output_bits iff its bits from output_bits-1 up are all equal (sign bits);
+        # tested with bit reductions instead of two magnitude comparisons (carry chains)
         lo_v, hi_v = -(1 << (p.output_bits - 1)), (1 << (p.output_bits - 1)) - 1
-        m.d.sync += self.y.eq(Mux(sh > hi_v, hi_v, Mux(sh < lo_v, lo_v, sh)))
+        top = sh[p.output_bits - 1:]
+        negative = sh[-1]
+        fits = Mux(negative, top.all(), ~top.any())
+        m.d.sync += self.y.eq(Mux(fits, sh[:p.output_bits], Mux(negative, lo_v, hi_v)))
         return m
 
 
 class FixedRescale(wiring.Component):
     """``y = rescale_add(prm, old, addend) = ((prm * old) >> prob_bits) + addend`` (RD or RNV update).
 
-    Pipeline (latency 2, one operation per cycle)::
+    Pipeline (latency 4, one operation per cycle)::
 
-        stage 1: partial products prm * old[:17] and prm * old[17:]; addend  (register; :func:`split_product`)
-        stage 2: ((sum of the partial products) >> prob_bits) + addend       (register)
+        stage 0: prm, old, addend                                             (register)
+        stage 1: partial products prm * old[:17] and prm * old[17:]           (register; :func:`split_product`)
+        stage 2: sum of the partial products                                  (register)
+        stage 3: (sum >> prob_bits) + addend                                  (register)
+
+    Each stage has one carry chain at most (the two adds in one stage were a 10 ns path on ECP5), and
+    the multipliers run flip-flop to DSP to flip-flop: the caller's operand select (the 1D PE's
+    ``first ? 0 : RNV``) in front of the DSP was the 4x4 int8 core's critical path (13.0 ns, 8.3 ns
+    of it routing to and from the DSP site).
 
     Parameters
     ----------
@@ -222,7 +250,7 @@ class FixedRescale(wiring.Component):
         ``old``, ``addend`` and ``y`` are signed acc codes (RNV) or unsigned den codes (RD).
     """
 
-    latency = 2
+    latency = 4
 
     def __init__(self, fmt: FixedFormat, *, signed_codes: bool):
         self.fmt = fmt
@@ -233,9 +261,49 @@ class FixedRescale(wiring.Component):
     def elaborate(self, platform):
         p = self.fmt.p
         m = Module()
-        addend = Signal.like(self.addend, reset_less=True)
-        m.d.sync += addend.eq(self.addend)
-        m.d.sync += self.y.eq((split_product(m, self.old, self.prm, "prm_old") >> p.prob_bits) + addend)
+        prm, old = Signal.like(self.prm, reset_less=True), Signal.like(self.old, reset_less=True)
+        addend = [Signal.like(self.addend, name=f"addend{i}", reset_less=True) for i in range(3)]
+        m.d.sync += [prm.eq(self.prm), old.eq(self.old), addend[0].eq(self.addend), addend[1].eq(addend[0]),
+                     addend[2].eq(addend[1])]
+        product = split_product(m, old, prm, "prm_old")
+        total = Signal(product.shape(), reset_less=True)
+        m.d.sync += total.eq(product)
+        m.d.sync += self.y.eq((total >> p.prob_bits) + addend[2])
+        return m
+
+
+class FixedAccumulator(wiring.Component):
+    """``sum = x_first + ... + x_last`` in two's complement (acc_bits, wrapping), one term per cycle:
+    the fixed-point :meth:`DatapathUnits.accumulate_unit`.  Integer addition is associative, so one
+    register (latency 1) is the whole pipeline and any order gives the same bits.
+
+    Timing as :class:`einloom.rtl.float.accumulate.Fp32Accumulator`'s (its own drain latency): the terms arrive on
+    consecutive cycles, ``first`` with the first and ``last`` with the final one; ``done`` pulses
+    :attr:`drain_latency` (2) cycles after the ``last`` term, with the sum on ``sum``.
+    """
+
+    latency = 1
+    drain_latency = 2
+
+    def __init__(self, fmt: FixedFormat, product_shape):
+        self.fmt = fmt
+        super().__init__({"x": In(product_shape), "first": In(1), "last": In(1),
+                          "sum": Out(signed(fmt.acc_bits)), "done": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        acc = Signal(signed(self.fmt.acc_bits), reset_less=True)
+        active, ended = Signal(), Signal()
+        with m.If(self.first):
+            m.d.sync += [acc.eq(self.x), active.eq(~self.last)]
+        with m.Elif(active):
+            m.d.sync += acc.eq(acc + self.x)
+            with m.If(self.last):
+                m.d.sync += active.eq(0)
+        m.d.sync += ended.eq((self.first | active) & self.last)
+        with m.If(ended):
+            m.d.sync += self.sum.eq(acc)
+        m.d.sync += self.done.eq(ended)
         return m
 
 
@@ -266,6 +334,11 @@ class FixedUnits(DatapathUnits):
     def accumulate(self, m, base, prod):
         return base + prod
 
+    acc_latency = FixedAccumulator.latency
+
+    def accumulate_unit(self):
+        return FixedAccumulator(self.fmt, self.product_shape)
+
     def greater(self, m, a, b):
         return a > b
 
@@ -278,7 +351,7 @@ class FixedUnits(DatapathUnits):
 
     @property
     def recip_latency(self) -> int:
-        return 3 + 2 * self.fmt.p.recip_nr_steps
+        return 3 + 3 * self.fmt.p.recip_nr_steps
 
     @property
     def output_latency(self) -> int:

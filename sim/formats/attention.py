@@ -6,7 +6,10 @@ the hand-written core (``rtl/``, ``einloom.rtl.attention``) computes it, so that
 :func:`~einloom.sim.formats.interpret.run_in_format` is bit-exact with the RTL:
 
 * ``QK`` is the unscaled dot product (a MAC chain over ``e`` = 0..E-1); the score scale is the exp
-  unit's constant (``exp(scale * (QK - RM))``), not a multiply on the scores;
+  unit's constant (``exp(scale * (QK - RM))``), not a multiply on the scores.  When the format's 2D
+  accumulate is pipelined (``acc_latency`` L > 1, :func:`~einloom.sim.formats.arith.fp32.fp32_sum_interleaved`),
+  E is split into (E1, E0 = L): ``QKP[.., e0, ..]`` is the MAC chain over ``e1`` (partial sum e0 holds
+  the terms ``e = e1*L + e0``) and ``QK`` the chain over ``e0`` (the partials in order, from +0);
 * ``SLD`` sums a tile's probabilities in the order the 1D array drains the 2D array's rows, ``R-1``
   down to 0 (the index ``M0-1-m0``); ``SLNV`` is a MAC chain down the rows ``0..R-1``;
 * ``AV = RNV / RD`` is one reciprocal per query and a multiply (``div``), then the output rounding.
@@ -29,7 +32,7 @@ description: FuseMax 1-pass attention in the op order of einloom.rtl (the golden
 sequence_rank: M
 ranks: {{P: 16, M: 16, E: 16, F: 16}}
 params:
-  M0: 4                      # keys per tile: the 2D array's rows
+  M0: 4                      # keys per tile: the 2D array's rows{e0_param}
   scale: 1 / sqrt(E)
   offset: M - P
 tensors: {{Q: [E, P], K: [E, M], V: [F, M], AV: [F, P]}}
@@ -42,8 +45,7 @@ init:
 einsums:
   - BK[e, m1, m0]   = K[e, m1*M0 + m0]
   - BV[f, m1, m0]   = V[f, m1*M0 + m0]
-  - QK[m1, m0, p]   = {qk}
-  - LM[m1, p]       = max[m0] QK[m1, m0, p]
+{qk_einsums}  - LM[m1, p]       = max[m0] QK[m1, m0, p]
   - RM[m1+1, p]     = max(RM[m1, p], LM[m1, p])
   - SLN[m1, m0, p]  = exp(scale * (QK[m1, m0, p] - RM[m1+1, p]))
   - PRM[m1, p]      = exp(scale * (RM[m1, p] - RM[m1+1, p]))
@@ -57,14 +59,29 @@ einsums:
 """
 
 _DOT = "Q[e, p] * BK[e, m1, m0]"
+#: the dot product of a pipelined accumulate: partial sums over e1 for each e0, then their sum over e0
+_SPLIT_DOT = "QE[e1, e0, p] * KE[e1, e0, m1, m0]"
+_SPLIT_EINSUMS = """\
+  - QE[e1, e0, p]   = Q[e1*E0 + e0, p]
+  - KE[e1, e0, m1, m0] = BK[e1*E0 + e0, m1, m0]
+  - QKP[m1, m0, e0, p] = {qk}                           # partial sum e0: the MAC chain over e1
+  - QK[m1, m0, p]   = sum[e0] QKP[m1, m0, e0, p]        # the partials in order e0 = 0..L-1, from +0
+"""
 
 
 @lru_cache(maxsize=None)
-def rtl_attention_cascade(causal: bool):
-    """The parsed :data:`RTL_ATTENTION` cascade (plain or bottom-right causal)."""
+def rtl_attention_cascade(causal: bool, acc_latency: int = 1):
+    """The parsed :data:`RTL_ATTENTION` cascade (plain or bottom-right causal), with the QK sum split
+    into ``acc_latency`` interleaved partial sums when it is above 1."""
     from einloom.einsum.loader import parse_cascade_text
-    qk = f"where(m1*M0 + m0 <= p + offset, {_DOT})" if causal else _DOT
-    return parse_cascade_text(RTL_ATTENTION.format(suffix="-causal" if causal else "", qk=qk),
+    dot = _SPLIT_DOT if acc_latency > 1 else _DOT
+    qk = f"where(m1*M0 + m0 <= p + offset, {dot})" if causal else dot
+    if acc_latency > 1:
+        einsums, e0 = _SPLIT_EINSUMS.format(qk=qk), f"\n  E0: {acc_latency}                      # the accumulate's partial sums"
+    else:
+        einsums, e0 = f"  - QK[m1, m0, p]   = {qk}\n", ""
+    suffix = ("-causal" if causal else "") + (f"-acc{acc_latency}" if acc_latency > 1 else "")
+    return parse_cascade_text(RTL_ATTENTION.format(suffix=suffix, qk_einsums=einsums, e0_param=e0),
                               "<einloom.sim.formats.attention>")
 
 
@@ -104,8 +121,10 @@ def golden_attention(fmt: NumberFormat, q: np.ndarray, k: np.ndarray, v: np.ndar
         raise ValueError(f"tile_m must be at least 1, got {tile_m}")
     arith = arith_for(fmt)
     scale = fmt.scale_value if fmt.scale else 1.0
-    result = run_in_format(rtl_attention_cascade(causal), arith, {"Q": q, "K": k, "V": v},
-                           {"M0": tile_m, "scale": scale}, keep_intermediates=trace)
+    latency = getattr(fmt, "acc_latency", 1)
+    ranks = {"M0": tile_m, "scale": scale, **({"E0": latency} if latency > 1 else {})}
+    result = run_in_format(rtl_attention_cascade(causal, latency), arith, {"Q": q, "K": k, "V": v},
+                           ranks, keep_intermediates=trace)
     seen = attention_mask(m_dim, p_dim, causal).any(axis=0)
     av = fmt.output_zero((f_dim, p_dim))
     av[:, seen] = result.codes["AV"][:, seen]

@@ -17,11 +17,14 @@ from einloom.sim.formats.arith.fp32 import *  # noqa: F401,F403  (the unit libra
 from einloom.sim.formats.arith.fp32 import __all__ as _UNITS
 from einloom.sim.formats.arith.fp32 import (  # noqa: F401
     bf16_bits, bf16_mul, bf16_value, fp32_add, fp32_bits, fp32_exp, fp32_max, fp32_mul, fp32_recip,
-    fp32_sub, fp32_to_bf16, fp32_value,
+    fp32_sub, fp32_sum_interleaved, fp32_to_bf16, fp32_value,
 )
 from einloom.sim.formats.base import NumberFormat
 
-__all__ = [*_UNITS, "Bf16Format", "golden_attention_bf16"]
+__all__ = [*_UNITS, "Bf16Format", "golden_attention_bf16", "ACC_LATENCY_MAX"]
+
+#: The largest accumulate latency: the fp32 adder (``einloom.rtl.float.Fp32Add``) has 4 stage boundaries.
+ACC_LATENCY_MAX = 4
 
 # ----------------------------------------------------------------------------------------------
 # the number format (einloom.sim.formats.base.NumberFormat) and 1-pass attention
@@ -44,7 +47,10 @@ class Bf16Format(NumberFormat):
     Primitives (each is one or two of the unit models above, in this order):
 
     ==============  ==========================================================================
-    ``dot``         ``acc = fp32_add(acc, bf16_mul(k[e], q[e]))`` for e = 0..E-1 from acc = +0
+    ``dot``         ``fp32_sum_interleaved(bf16_mul(k[e], q[e]) for e = 0..E-1, acc_latency)``:
+                    with ``acc_latency`` 1 the chain ``acc = fp32_add(acc, bf16_mul(k[e], q[e]))``
+                    from acc = +0; with L > 1 the L interleaved partial sums of a pipelined
+                    accumulator, combined in a fixed order (see ``fp32_sum_interleaved``)
     ``maximum``     ``fp32_max``
     ``exp_diff``    ``fp32_exp(fp32_mul(fp32_sub(x, m), scale))`` (no multiply when scale is off)
     ``prob_add``    ``fp32_add``
@@ -65,15 +71,22 @@ class Bf16Format(NumberFormat):
         Use this scale (rounded to fp32) instead of 1/sqrt(E).
     output : "bf16" or "fp32"
         Output code format.
+    acc_latency : int
+        L, the latency of the 2D PE's fp32 accumulate (``einloom.rtl.float.accumulate``): the QK dot
+        product is summed in L interleaved partial sums.  1 (default) is a single-cycle accumulate.
+        Must divide ``head_dim`` (the format interpreter's form of the order splits E into (E1, L)).
     """
 
     kind = "bf16"
     input_bits = 16
 
     def __init__(self, *, head_dim: int = 16, scale: bool = True, scale_value: float | None = None,
-                 output: str = "bf16"):
+                 output: str = "bf16", acc_latency: int = 1):
         if output not in ("bf16", "fp32"):
             raise ValueError(f"output must be 'bf16' or 'fp32', not {output!r}")
+        if acc_latency < 1 or head_dim % acc_latency:
+            raise ValueError(f"acc_latency must be >= 1 and divide head_dim {head_dim}, not {acc_latency}")
+        self.acc_latency = acc_latency
         self.head_dim = head_dim
         self.scale = scale
         self.output_kind = output
@@ -85,6 +98,7 @@ class Bf16Format(NumberFormat):
     def describe(self) -> dict:
         return {"kind": self.kind, "input_bits": 16, "output_bits": self.output_bits,
                 "output": self.output_kind, "head_dim": self.head_dim, "scale": self.scale,
+                "acc_latency": self.acc_latency,
                 "scale_fp32": f"0x{self.scale_bits:08x}", "subnormals": "flushed to zero",
                 "rounding": "nearest even (add, mul, conversions)"}
 
@@ -104,10 +118,8 @@ class Bf16Format(NumberFormat):
     def dot(self, q: np.ndarray, k: np.ndarray) -> np.ndarray:
         q = np.asarray(q).astype(np.uint16)                     # [E, P]
         k = np.asarray(k).astype(np.uint16)                     # [R, E]
-        acc = np.zeros((k.shape[0], q.shape[1]), dtype=np.uint32)
-        for e in range(q.shape[0]):
-            acc = fp32_add(acc, bf16_mul(k[:, e][:, None], q[e][None, :]))
-        return _i64(acc)
+        products = bf16_mul(k.T[:, :, None], q[:, None, :])      # [E, R, P]
+        return _i64(fp32_sum_interleaved(products, self.acc_latency, axis=0))
 
     def maximum(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return _i64(fp32_max(_u32(a), _u32(b)))
@@ -143,7 +155,8 @@ class Bf16Format(NumberFormat):
 
 
 def golden_attention_bf16(Q: ArrayLike, K: ArrayLike, V: ArrayLike, tile: int, causal: bool = False,
-                          scale: float | None = None, output: str = "bf16") -> NDArray[np.float32]:
+                          scale: float | None = None, output: str = "bf16", acc_latency: int = 1
+                          ) -> NDArray[np.float32]:
     """1-pass (FlashAttention-2 / FuseMax cascade) attention in bf16/fp32, bit-exact with the RTL.
 
     The hardware-order skeleton :func:`einloom.sim.formats.base.golden_attention` (running max,
@@ -163,13 +176,15 @@ def golden_attention_bf16(Q: ArrayLike, K: ArrayLike, V: ArrayLike, tile: int, c
         Score scale, rounded to fp32; default ``1/sqrt(E)``.
     output : "bf16" or "fp32"
         Round the result to bf16 (default) or return the fp32 result.
+    acc_latency : int
+        The 2D PE's accumulate latency L (QK summed in L interleaved partial sums; must divide E).
 
     Returns
     -------
     AV : [F, P] float32 values.
     """
     q = np.asarray(Q, dtype=np.float64)
-    fmt = Bf16Format(head_dim=q.shape[0], scale_value=scale, output=output)
+    fmt = Bf16Format(head_dim=q.shape[0], scale_value=scale, output=output, acc_latency=acc_latency)
     from einloom.sim.formats.attention import golden_attention
     codes, _ = golden_attention(fmt, fmt.quantize(Q), fmt.quantize(K), fmt.quantize(V), tile_m=tile,
                                 causal=causal)
@@ -177,8 +192,8 @@ def golden_attention_bf16(Q: ArrayLike, K: ArrayLike, V: ArrayLike, tile: int, c
 
 
 def _build_bf16(spec: dict, *, head_dim: int, scale: bool, max_keys: int) -> Bf16Format:
-    """``rtl.number_format: {kind: bf16, output: bf16|fp32, scale_value: <float>}``."""
-    known = {"kind", "output", "scale_value"}
+    """``rtl.number_format: {kind: bf16, output: bf16|fp32, scale_value: <float>, acc_latency: <int>}``."""
+    known = {"kind", "output", "scale_value", "acc_latency"}
     for key in spec:
         if key not in known:
             raise FormatSpecError(key, f"unknown bf16 parameter (known: {', '.join(sorted(known))})")
@@ -188,7 +203,14 @@ def _build_bf16(spec: dict, *, head_dim: int, scale: bool, max_keys: int) -> Bf1
     value = spec.get("scale_value")
     if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
         raise FormatSpecError("scale_value", f"must be a positive number, got {value!r}")
-    return Bf16Format(head_dim=head_dim, scale=scale, scale_value=value, output=output)
+    latency = spec.get("acc_latency", 1)
+    if isinstance(latency, bool) or not isinstance(latency, int) or not 1 <= latency <= ACC_LATENCY_MAX:
+        raise FormatSpecError("acc_latency", f"must be an integer 1..{ACC_LATENCY_MAX} (the fp32 adder's "
+                                             f"pipeline stages), got {latency!r}")
+    if head_dim % latency:
+        raise FormatSpecError("acc_latency", f"must divide head_dim {head_dim} (the QK sum is split into "
+                                             f"{latency} interleaved partial sums), got {latency}")
+    return Bf16Format(head_dim=head_dim, scale=scale, scale_value=value, output=output, acc_latency=latency)
 
 
 FORMAT_BUILDERS["bf16"] = _build_bf16

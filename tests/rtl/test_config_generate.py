@@ -48,7 +48,7 @@ def test_config_from_architecture_equals_the_old_parsed_config(name):
 @pytest.mark.parametrize("old,new,field,match", [
     ("    exp: {cycles: 1, latency: 4}", "    exp: {cycles: 1, latency: 5}", "array_1d.units.exp",
      "gives latency 5 for its 'exp' unit; the generated core's has latency 4"),
-    ("    recip: {cycles: 1, latency: 5}", "    recip: {cycles: 1}", "array_1d.units.recip", "gives no latency"),
+    ("    recip: {cycles: 1, latency: 6}", "    recip: {cycles: 1}", "array_1d.units.recip", "gives no latency"),
     ("    mac: {cycles: 1, latency: 2}   # QK", "    mac: {cycles: 1, latency: 1}   # QK", "array_2d.units.mac",
      "latency 2"),
     ("  capacity_bytes: 9216", "  capacity_bytes: 8192", "global_buffer.capacity_bytes", "write capacity_bytes: 9216"),
@@ -107,14 +107,15 @@ def test_generate_api(design_4x4):
     assert names["out__ready"]["direction"] == "input" and names["out__valid"]["direction"] == "output"
     ex = d.manifest["latency"]["examples"][0]
     lat = d.manifest["latency"]
-    # by hand: period = max(E + F = 32, 3R + exp 4 + 2 = 18, 2R + 4 + 2 + 4 = 18, F + 2 + 1, R + 1) = 32;
-    # 16 blocks x 16 tiles = 256 slots + the last block's ending slot, issued every 32 cycles from cycle 1
-    # (no block waits for the previous one's beats): the last at 1 + 256 * 32 = 8,193; its first beat
-    # `out` = 62 cycles later (tile_start E + R + 2 = 22, recip_load + C = 26, recip_capture + 1 + 5 = 32,
-    # rnv_snap = slnv (E + R + 4 = 24) + F + 2 = 42, out_mul = 43, out = 43 + F + 3 = 62), 4 beats, + 1
-    assert lat["period"] == 32 and lat["timeline"]["out"] == 62
-    assert (ex["P"], ex["M"], ex["compute_cycles"]) == (64, 64, 8193 + 62 + 4 + 1)
-    assert ex["util_2d"] == round(64 * 64 * 32 / (16 * 8260), 4)
+    # by hand: period = max(E + F = 32, 3R + exp 4 + 2 = 18, 2R + 4 + rescale 4 + 4 = 20, F + 4 + 1, R + 1)
+    # = 32; 16 blocks x 16 tiles = 256 slots + the last block's ending slot, issued every 32 cycles from
+    # cycle 1 (no block waits for the previous one's beats): the last at 1 + 256 * 32 = 8,193; its first
+    # beat `out` = 64 cycles later (tile_start E + R + 2 = 22, recip_load + C = 26, recip_capture + 1 +
+    # recip 6 = 33, rnv_snap = slnv (E + R + 4 = 24) + F + rescale 4 = 44, out_mul = 45, out = 45 + F + 3
+    # = 64), 4 beats, + 1
+    assert lat["period"] == 32 and lat["timeline"]["out"] == 64
+    assert (ex["P"], ex["M"], ex["compute_cycles"]) == (64, 64, 8193 + 64 + 4 + 1)
+    assert ex["util_2d"] == round(64 * 64 * 32 / (16 * 8262), 4)
 
 
 

@@ -306,3 +306,29 @@ def test_auto_router_falls_back_to_router1_and_caches_the_stall(tmp_path, monkey
     assert str(tmp_path) in result.pnr["router2_stalled"] and ".work-" not in result.pnr["router2_stalled"]
     forced = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path, router="router2")
     assert not watched and forced.pnr["router"] == "router2"      # a named router is not watched
+
+
+NEXTPNR_LOG = """\
+Info: Critical path report for clock '$glbnet$clk' (posedge -> posedge):
+Info:       type curr  total name
+Info:   clk-to-q  0.52  0.52 Source core.recip.e0_TRELLIS_FF_Q_11.Q
+Info:    routing  3.63  4.15 Net core.recip.e0[10] (43,6) -> (74,22)
+Info:                          Sink core.recip.$4_MULT18X18D_P9.B10
+Info:      logic  3.93  8.08 Source core.recip.$4_MULT18X18D_P9.P17
+Info:    routing  1.28  9.36 Net core.recip.$4[17] (74,22) -> (43,23)
+Info:                          Sink core.recip.c0_TRELLIS_FF_Q_17.DI
+Info: 4.45 ns logic, 4.91 ns routing
+
+Info: Critical path report for cross-domain path '<async>' -> 'posedge $glbnet$clk':
+Info:   clk-to-q  0.00  0.00 Source shift_in_TRELLIS_FF_Q_287.M
+Info: 0.00 ns logic, 1.60 ns routing
+"""
+
+
+def test_critical_path_summary_reads_the_clock_path():
+    from einloom.rtl.fpga.flow import critical_path_summary
+    early = NEXTPNR_LOG.replace("4.45 ns logic, 4.91", "1.00 ns logic, 1.00").replace("recip", "early")
+    path = critical_path_summary(early + "\nInfo: Routing complete.\n" + NEXTPNR_LOG)   # the last report wins
+    assert path == {"ns": 9.36, "logic_ns": 4.45, "routing_ns": 4.91,
+                    "from": "core.recip.e0_TRELLIS_FF_Q_11.Q", "to": "core.recip.c0_TRELLIS_FF_Q_17.DI"}
+    assert critical_path_summary("Info: Program finished normally.\n") is None

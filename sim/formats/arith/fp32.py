@@ -47,7 +47,8 @@ __all__ = [
     "EXP_MAX_ULP", "RECIP_MAX_ULP",
     "EXP_TABLE", "EXP_LOG2E_Q31", "EXP_LN2_Q32", "RECIP_SEED_TABLE",
     "fp32_bits", "fp32_value", "bf16_bits", "bf16_value", "bf16_quantize",
-    "bf16_to_fp32", "fp32_to_bf16", "bf16_mul", "fp32_mul", "fp32_add", "fp32_sub",
+    "bf16_to_fp32", "fp32_to_bf16", "bf16_mul", "fp32_mul", "fp32_add", "fp32_sub", "fp32_sum_interleaved",
+    "interleaved_combine_cycles",
     "fp32_max", "fp32_exp", "fp32_recip", "fp32_ulp_error",
 ]
 
@@ -265,6 +266,61 @@ def fp32_add(a: ArrayLike, b: ArrayLike) -> NDArray[np.uint32]:
 def fp32_sub(a: ArrayLike, b: ArrayLike) -> NDArray[np.uint32]:
     """``a - b`` as ``fp32_add(a, -b)`` (the RTL flips b's sign bit in front of ``Fp32Add``)."""
     return fp32_add(a, np.asarray(b, dtype=np.uint32) ^ np.uint32(0x80000000))
+
+
+# ----------------------------------------------------------------------------------------------
+# pipelined accumulation: interleaved partial sums
+# ----------------------------------------------------------------------------------------------
+
+def fp32_sum_interleaved(terms: ArrayLike, latency: int, axis: int = 0) -> NDArray[np.uint32]:
+    """Sum of the fp32 ``terms`` along ``axis`` as a pipelined accumulator of adder latency ``L``
+    computes it (RTL: ``einloom.rtl.float.accumulate.Fp32Accumulator``).
+
+    An adder of latency L that loops its result back can only add a term to the sum issued L cycles
+    earlier, so the terms fall into L interleaved partial sums.  The order (it fixes the bits):
+
+    * ``L = 1``: the sequential chain ``fp32_add(...fp32_add(fp32_add(+0, x0), x1)..., x[E-1])``
+      (the order of a single-cycle accumulator);
+    * ``L >= 2``: partial sum ``P_k`` (k = 0..L-1) is the chain from +0, in ascending e, over the
+      terms ``e`` with ``e = E + k (mod L)``: ``P_k``'s last term is ``E - L + k``, so the partials are
+      numbered in the order the adder pipeline releases them after the last term (when E is a
+      multiple of L, ``P_k`` holds the terms ``e = k (mod L)``; a partial with no term, E < L, is +0).
+      The result is the chain from +0 over the partials in that order,
+      ``fp32_add(...fp32_add(fp32_add(+0, P_0), P_1)..., P_{L-1})``.
+
+    Parameters
+    ----------
+    terms : array of fp32 bit patterns
+        E >= 1 terms along ``axis``.
+    latency : int
+        L >= 1.
+    axis : int
+        The summed axis.
+    """
+    if latency < 1:
+        raise ValueError(f"latency must be >= 1, not {latency}")
+    x = np.moveaxis(np.asarray(terms, dtype=np.uint32), axis, 0)
+    count = x.shape[0]
+    zero = np.zeros(x.shape[1:], dtype=np.uint32)
+    if latency == 1:
+        acc = zero
+        for e in range(count):
+            acc = fp32_add(acc, x[e])
+        return acc
+    total = zero
+    for k in range(latency):
+        part = zero
+        for e in range((count + k) % latency, count, latency):
+            part = fp32_add(part, x[e])
+        total = fp32_add(total, part)
+    return total
+
+
+def interleaved_combine_cycles(latency: int) -> int:
+    """Cycles from an interleaved accumulator's last term to its sum (``Fp32Accumulator``): 1 for
+    L = 1; for L >= 2 the first partial is taken as it leaves the pipeline (cycle 1 after the last
+    term), each further one is added through the same adder (L cycles each), ``2 + (L-1) * L``."""
+    return 1 if latency == 1 else 2 + (latency - 1) * latency
 
 
 # ----------------------------------------------------------------------------------------------

@@ -1,0 +1,143 @@
+"""Pipelined fp32 accumulator: interleaved partial sums in a pipelined adder, combined in a fixed order."""
+
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from einloom.rtl.float.add import Fp32Add
+from einloom.sim.formats.arith.fp32 import interleaved_combine_cycles
+
+__all__ = ["Fp32Accumulator"]
+
+_NEG_ZERO = 0x80000000
+
+
+class Fp32Accumulator(wiring.Component):
+    """Sum of a run of fp32 terms, one per cycle, through one :class:`Fp32Add` of latency ``L``
+    (golden model: ``einloom.sim.formats.arith.fp32.fp32_sum_interleaved(terms, L)``).
+
+    The adder's result loops back to its input, so a term is added to the partial sum issued L cycles
+    earlier: term e joins partial sum ``e mod L`` (the first L terms start their partials from +0).
+    After the last term the L partials leave the pipeline on consecutive cycles; the first is kept
+    (``+0 + P_0``, i.e. -0 read as +0), and each further one is added to the running total through the
+    same adder, L cycles apiece.  With ``L = 1`` the sum is the plain sequential chain and there is no
+    combine step.  No stage is longer than one of the adder's stages, so the accumulation no longer
+    bounds the clock (the single-cycle fp32 accumulate was the bf16 core's critical path, 50 ns).
+
+    Timing: the terms of one sum arrive on consecutive cycles, ``first`` with the first, ``last`` with
+    the final one (both for a single-term sum); ``done`` pulses :attr:`drain_latency` cycles after
+    the ``last`` term (3 for L = 1, ``4 + (L-1)*L`` otherwise: an input register, the combine, an output
+    register) with the sum on ``sum``, which holds it until the next sum completes.  A new sum may
+    start (``first``) on the cycle ``done`` is high or later.
+    Limits: a gap in the terms (a cycle without a term between ``first`` and ``last``) is not
+    supported: keep the terms consecutive (a zero term adds nothing but its place in the order).
+
+    Parameters
+    ----------
+    latency : int
+        L, the adder's pipeline depth, 1..4 (:attr:`Fp32Add.BOUNDARIES`).
+
+    Members
+    -------
+    x : In(32)
+        The term (fp32 bit pattern), read on the cycles from ``first`` to ``last``.
+    first, last : In(1)
+        Mark the first and the last term of a sum.
+    sum : Out(32)
+        The sum of the last completed run.
+    done : Out(1)
+        High for one cycle when ``sum`` takes a new sum.
+    """
+
+    x: In(32)
+    first: In(1)
+    last: In(1)
+    sum: Out(32)
+    done: Out(1)
+
+    def __init__(self, *, latency: int = 4):
+        if not 1 <= latency <= Fp32Add.BOUNDARIES:
+            self._MustUse__silence = True
+            raise ValueError(f"latency must be 1..{Fp32Add.BOUNDARIES}, not {latency}")
+        self._latency = latency
+        super().__init__()
+
+    @property
+    def latency(self) -> int:
+        """L: cycles between a term and the partial sum it joins (the adder's latency)."""
+        return self._latency
+
+    @property
+    def drain_latency(self) -> int:
+        """Cycles from the ``last`` term to ``done`` (and the new ``sum``): the input register, the
+        combine, the output register."""
+        return interleaved_combine_cycles(self._latency) + 2
+
+    def elaborate(self, platform):
+        m = Module()
+        lat = self._latency
+        m.submodules.add = add = Fp32Add(latency=lat)
+        # the term and its marks are registered first, next to the adder (its first stage is long)
+        x, first, last = Signal(32, reset_less=True), Signal(), Signal()
+        m.d.sync += [x.eq(self.x), first.eq(self.first), last.eq(self.last)]
+
+        # terms: active from first through last; fresh while the term's partial has no earlier term
+        active = Signal()
+        issued = Signal(range(lat + 1))                # terms of this sum so far, saturating at L
+        term = Signal()
+        m.d.comb += term.eq(first | active)
+        issued_next = Signal.like(issued)
+        m.d.comb += issued_next.eq(issued)
+        with m.If(first):
+            m.d.sync += active.eq(~last)
+            m.d.comb += issued_next.eq(1)
+        with m.Elif(active):
+            with m.If(last):
+                m.d.sync += active.eq(0)
+            with m.If(issued != lat):
+                m.d.comb += issued_next.eq(issued + 1)
+        m.d.sync += issued.eq(issued_next)
+        # fresh: this term starts its partial sum (+0 instead of the fed-back result); a flip-flop,
+        # decided a cycle ahead from the input register's inputs (it selects 32 adder inputs)
+        fresh = Signal()
+        m.d.sync += fresh.eq(self.first | (issued_next < lat))
+
+        # a tag travels with each term's add: the results that are partials of the current sum
+        tag = Signal(lat)
+        m.d.sync += tag.eq((tag << 1) | term)
+        partial = Signal(32)
+        m.d.comb += partial.eq(Mux(tag[lat - 1], add.result, 0))
+
+        # strobes after the last term: ends[j] is high j cycles after it
+        drain = interleaved_combine_cycles(lat)     # the total leaves the adder drain cycles after the last term
+        ends = [Signal(name=f"end{j}") for j in range(drain + 1)]
+        m.d.comb += ends[0].eq(term & last)
+        for j in range(1, drain + 1):
+            m.d.sync += ends[j].eq(ends[j - 1])
+
+        if lat == 1:
+            m.d.comb += [add.a.eq(Mux(fresh, 0, add.result)), add.b.eq(x)]
+        else:
+            # P_0 leaves the pipeline 1 cycle after the last term, P_k k cycles later; P_2.. wait in a
+            # shift register for their turn (the running total is ready every L cycles)
+            first_part = Signal(32, reset_less=True)
+            with m.If(ends[1]):
+                m.d.sync += first_part.eq(Mux(partial == _NEG_ZERO, 0, partial))
+            queue = [Signal(32, name=f"queue{k}", reset_less=True) for k in range(max(0, lat - 2))]
+            for k, slot in enumerate(queue):          # P_{k+2} leaves at end[k + 3]
+                with m.If(ends[k + 3]):
+                    m.d.sync += slot.eq(partial)
+            a, b = Signal(32), Signal(32)
+            m.d.comb += [a.eq(Mux(fresh, 0, add.result)), b.eq(x)]
+            with m.If(~term):
+                with m.If(ends[2]):                   # P_0 + P_1 (P_1 is leaving the pipeline now)
+                    m.d.comb += [a.eq(first_part), b.eq(partial)]
+                for k, slot in enumerate(queue):      # total + P_{k+2}
+                    with m.If(ends[2 + (k + 1) * lat]):
+                        m.d.comb += [a.eq(add.result), b.eq(slot)]
+            m.d.comb += [add.a.eq(a), add.b.eq(b)]
+
+        with m.If(ends[drain]):
+            m.d.sync += self.sum.eq(add.result)
+        m.d.sync += self.done.eq(ends[drain])
+        return m
