@@ -60,7 +60,7 @@ def _refuse(cascade: Cascade, einsum: Any, what: str, hint: str) -> SpecError:
 # The mapping the lanes implement
 # ------------------------------------------------------------------------------------------------
 
-def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None) -> Any:
+def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any = None) -> Any:
     """The 2D + 1D mapping the lanes are built for: every multiply-accumulate product with a sum
     reduction on the 2D array (the key tile on its rows, the queries on its columns), everything else
     on the 1D lanes (one per query column).  The key tile is ``R = array_2d.rows`` keys: the tile
@@ -68,7 +68,7 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None) -> Any:
     from einloom.mapper.lower import _view_for
     from einloom.mapper.mapping import FusionGroup, Mapping
     from einloom.mapper.roles import is_contraction, key_ranks
-    view = _view_for(cascade, None, workload, None)
+    view = _view_for(cascade, None, workload, sizes)
     keys = key_ranks(view, cascade.sequence_rank)
     if not keys:
         raise _refuse(cascade, None, "it declares no sequence_rank (the key rank the 2D rows tile)",
@@ -100,7 +100,7 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None) -> Any:
         description="2D products on the 2D array (key tile on the rows, queries on the columns), the rest on "
                     "the 1D lanes, one per query column",
         binding=binding, spatial={"2d": {"rows": (key,), "cols": (query,)}, "1d": {"lanes": (query,)}},
-        tiling={key: {"spatial": hw_rows}, query: {"spatial": hw_cols}},
+        tiling={key: {"spatial": hw_rows}, query: {"spatial": min(hw_cols, view.sizes[query])}},
         groups=(FusionGroup(("all",), "sequential"),))
 
 

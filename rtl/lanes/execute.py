@@ -316,7 +316,7 @@ def execute(program: Program, cascade: Cascade, arith: Arith, inputs: Mapping[st
     run.weights = [[] for _ in program.chains]
     run.sums = [[] for _ in program.chains]
     run.scores = [[] for _ in program.scores]
-    m.run("init")
+    m.run("init", F)
     buffers = {r.name: r for r in program.regs}
     for t in range(prod.tiles):
         m.t = t
@@ -381,3 +381,22 @@ def _value_products(m: _Machine, program: Program, prod: Products, t: int, buffe
 
 
 __all__ = ["Products", "LaneRun", "golden_products", "execute", "SECTIONS"]
+
+
+def build(cascade: Cascade, arch: Any, sizes: Mapping[str, int] | None = None):
+    """(program, schedule) of ``cascade`` on ``arch``'s 2D array and lanes (:func:`lane_mapping`)."""
+    from einloom.mapper.lower import lower
+    from einloom.rtl.lanes.compile import compile_lanes, lane_mapping
+    mapping = lane_mapping(cascade, arch, sizes=sizes)
+    schedule = lower(cascade, mapping, arch, None, sizes=sizes)
+    return compile_lanes(cascade, schedule), schedule
+
+
+def against_interpreter(program: Program, cascade: Cascade, schedule: Any, arith: Arith,
+                        inputs: Mapping[str, np.ndarray]) -> tuple[LaneRun, Any]:
+    """The lanes' run and :func:`~einloom.sim.formats.interpret.run_in_format` of the whole cascade in
+    the schedule's loop order, on the same inputs (the test of this module's claim)."""
+    from einloom.sim.formats.interpret import run_in_format, schedule_loop_order
+    params = dict(schedule.mapping.params)
+    ref = run_in_format(cascade, arith, inputs, params, loop_order=schedule_loop_order(schedule))
+    return execute(program, cascade, arith, inputs, params), ref

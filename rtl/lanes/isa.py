@@ -7,7 +7,8 @@ A lane (one per query column) runs a :class:`Program` compiled from a cascade
 =========  ==========================  ======================================================================
 section    runs                        what it holds (derived from the Einsums' ranks, never their names)
 =========  ==========================  ======================================================================
-``init``   once per query block        initial values of the running state (the cascade's ``init``)
+``init``   F times (value column f)    initial values of the running state (the cascade's ``init``;
+                                       scalars are written F times, value vectors entry by entry)
 ``begin``  once per key tile           identities of the reductions over the tile's elements in pass 0
 ``score``  R times (element ``k``)     pass 0: Einsums over the key tile fed by the tile's R scores
 ``tile``   once per key tile           per-tile scalars that need a pass-0 reduction (the tile max)
@@ -53,7 +54,7 @@ SECTIONS = ("init", "begin", "score", "tile", "weight", "merge", "value", "commi
 #: Sections that run once per key tile.
 TILE_SECTIONS = ("begin", "score", "tile", "weight", "merge", "value", "commit")
 #: What each section iterates over: "" (once), "k" (the tile's R elements), "f" (the F value columns).
-SECTION_INDEX = {"init": "", "begin": "", "score": "k", "tile": "", "weight": "k", "merge": "",
+SECTION_INDEX = {"init": "f", "begin": "", "score": "k", "tile": "", "weight": "k", "merge": "",
                  "value": "f", "commit": "", "final": "", "output": "f"}
 
 #: Opcode -> (op class of the functional unit, number of value operands).  ``c*`` opcodes run on the
@@ -321,7 +322,7 @@ class Program:
     def block_cycles(self, tiles: int, latency: Mapping[str, int]) -> dict[str, int]:
         """Cycles of each section over one query block of ``tiles`` key tiles (the lane's own work;
         the 2D array's products run between ``weight`` and ``value``)."""
-        reps = {"init": 1, "final": 1, "output": self.values}
+        reps = {"init": self.values, "final": 1, "output": self.values}
         out = {}
         for name in SECTIONS:
             sched = self.section(name).schedule(latency)
