@@ -61,7 +61,7 @@ SECTION_INDEX = {"init": "f", "begin": "", "score": "k", "tile": "", "weight": "
 #: coordinate unit (exact integer arithmetic), ``mov``/``init``/``sel``/``wout``/``out`` on the move
 #: path (op class ``select``).
 OPCODES: dict[str, tuple[str, int]] = {
-    "add": ("add", 2), "sub": ("add", 2), "neg": ("add", 1),
+    "add": ("add", 2), "sub": ("add", 2), "neg": ("select", 1),   # neg: a sign flip on the move path
     "mul": ("mul", 2), "div": ("div", 2), "recip": ("recip", 1),
     "max": ("max", 2), "min": ("max", 2),
     "exp": ("exp", 1), "log": ("log", 1),
