@@ -118,12 +118,16 @@ class Image:
     chains: int
     outputs: list[str]
     buffers: dict[str, int] = field(default_factory=dict)
+    const_base: int | None = None             # where the lane's constant pool starts (its registers)
+    coord_base: int | None = None             # where its coordinate sources start
 
     def const_address(self, kind: str, value: float) -> int:
-        return self.registers + self.constants.index((kind, float(value)))
+        base = self.registers if self.const_base is None else self.const_base
+        return base + self.constants.index((kind, float(value)))
 
     def coord_address(self, name: str) -> int:
-        return self.registers + len(self.constants) + COORD_NAMES.index(name)
+        base = self.registers + len(self.constants) if self.coord_base is None else self.coord_base
+        return base + COORD_NAMES.index(name)
 
     def cycles(self, tiles: int) -> int:
         """Lane cycles spent issuing in one query block of ``tiles`` tiles (= Program.cycles)."""
@@ -138,7 +142,8 @@ def _fail(program: Program, ins: Instr | None, what: str) -> SpecError:
 
 
 def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None = None) -> Image:
-    """The :class:`Image` of ``program`` with the RTL units' ``latency`` (op class -> cycles)."""
+    """The :class:`Image` of ``program`` with the RTL units' ``latency`` (op class -> cycles), for a
+    lane of exactly its size, or for the generated lane ``shape`` (refused when it does not fit)."""
     for chain in program.chains:
         if chain.carry is not None:
             raise _fail(program, None, f"value product {chain.einsum} reduces the whole key rank (its sum "
@@ -179,6 +184,8 @@ def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None
                 const_slot("fp", ins.imm)
     image = Image(program, dict(latency), address, registers, consts, [], {}, 1, (), R, F,
                   len(program.scores), len(program.chains), list(program.outputs))
+    if shape is not None:               # addresses of a (larger) generated lane
+        image.const_base, image.coord_base = shape.registers, shape.registers + shape.constants
     bundles: list[dict[str, Any]] = []
     stages = 1
     for name in SECTIONS:

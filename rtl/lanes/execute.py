@@ -62,6 +62,7 @@ class LaneRun:
     weights: list[list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=list)
     sums: list[list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=list)
     scores: list[list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=list)
+    per_lane: dict[str, np.ndarray] = field(default_factory=dict)    # output codes [beats, lanes]
 
 
 def _full(arith: Arith, val, vars_: tuple[str, ...], want: tuple[str, ...], sizes: Mapping[str, int]):
@@ -339,6 +340,7 @@ def execute(program: Program, cascade: Cascade, arith: Arith, inputs: Mapping[st
         decl = cascade.tensors[name]
         data = np.stack([d for d, _ in beats])        # [F or 1, L]
         valid = np.stack([v for _, v in beats])
+        run.per_lane[name] = np.asarray(arith.to_output(data))
         have = ((var_of(st.value),) if len(beats) == F and program.outputs[name] == "value" else ("_one",)) + \
             prod.lane_vars
         shape = data.shape[:1] + prod.lane_sizes

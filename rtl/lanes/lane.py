@@ -235,9 +235,9 @@ class Lane(wiring.Component):
         def reader(addr, ix, j, name):
             eff = Signal(s.addr_bits + 1, name=f"{name}_eff")
             m.d.comb += eff.eq(addr + Mux(ix, j, 0))
-            k0 = (j << COORD_FRAC)[:32]
-            coords = {"k0": k0, "k1": (tile << COORD_FRAC)[:32], "k": ((tile * R + j) << COORD_FRAC)[:32],
-                      "q": (query << COORD_FRAC)[:32]}
+            coords = {n: Signal(32, name=f"{name}_{n}") for n in COORD_NAMES}
+            m.d.comb += [coords["k0"].eq(j << COORD_FRAC), coords["k1"].eq(tile << COORD_FRAC),
+                         coords["k"].eq((tile * R + j) << COORD_FRAC), coords["q"].eq(query << COORD_FRAC)]
             values = [Cat(r, v) for r, v in zip(regs, rvalid)] + [Cat(c, Const(1, 1)) for c in consts] + \
                 [Cat(coords[n], Const(1, 1)) for n in COORD_NAMES]
             out = Signal(33, name=name)
