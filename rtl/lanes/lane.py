@@ -161,7 +161,8 @@ class Lane(wiring.Component):
         cyc = Signal(16)
         slot = Signal(16)
         rnd = Signal(16)
-        entry = data.View(section_l, Array(sections)[sec])
+        entry = Signal(section_l)                    # materialized: one mux, not one per field use
+        m.d.comb += entry.eq(Array(sections)[sec])
         count = Signal(16)
         m.d.comb += count.eq(Mux(entry.kind == 1, R, Mux(entry.kind == 2, F, 1)))
         total = Signal(32)
@@ -220,17 +221,18 @@ class Lane(wiring.Component):
                 m.d.sync += [self.done.eq(1), mode.eq(0)]
 
         # ---- issue ------------------------------------------------------------------------------
-        word = data.View(bundle_l, Array(bundles)[entry.base + slot])
+        word = Signal(bundle_l)
+        m.d.comb += word.eq(Array(bundles)[entry.base + slot])
         main, coord = word.main, word.coord
 
-        def issue_of(ins):
-            j = Signal(16, name=f"j_{id(ins) % 997}")
-            ok = Signal(name=f"ok_{id(ins) % 997}")
+        def issue_of(ins, name):
+            j = Signal(16, name=f"j_{name}")
+            ok = Signal(name=f"issue_{name}")
             m.d.comb += [j.eq(rnd - ins.stage), ok.eq(running & ins.valid & (rnd >= ins.stage) & (j < count))]
             return j, ok
 
-        jm, issue_main = issue_of(main)
-        jc, issue_coord = issue_of(coord)
+        jm, issue_main = issue_of(main, "main")
+        jc, issue_coord = issue_of(coord, "coord")
 
         def reader(addr, ix, j, name):
             eff = Signal(s.addr_bits + 1, name=f"{name}_eff")

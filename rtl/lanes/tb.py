@@ -32,6 +32,30 @@ class BlockResult:
     outputs: list[tuple[int, int, int, int]] = field(default_factory=list)   # (output, f, data, valid)
 
 
+def prepare(spec: str, sizes: dict[str, int], seed: int = 0, arch: Any = None):
+    """(program, products, executor run, arith) of ``spec`` at ``sizes`` in bf16 with random inputs
+    (N(0, 1.5) quantized), on ``arch`` (default: ``examples/archs/rtl-4x4-int8.yaml``'s 4x4 array)."""
+    from pathlib import Path
+
+    from einloom.cost_models import load_arch
+    from einloom.einsum import load_cascade
+    from einloom.rtl.lanes.execute import build, execute, golden_products
+    from einloom.sim.formats import make_format
+    from einloom.sim.formats.arith import arith_for
+    if arch is None:
+        arch = load_arch(str(Path(__file__).resolve().parents[2] / "examples/archs/rtl-4x4-int8.yaml"))
+    cascade = load_cascade(spec)
+    program, schedule = build(cascade, arch, sizes)
+    fmt = make_format({"kind": "bf16"}, head_dim=sizes["E"])
+    arith = arith_for(fmt)
+    rng = np.random.default_rng(seed)
+    inputs = {t: fmt.quantize(rng.normal(0.0, 1.5, [schedule.sizes[r] for r in cascade.tensors[t].ranks]))
+              for t in cascade.inputs}
+    params = dict(schedule.mapping.params)
+    products = golden_products(program, cascade, arith, inputs, params)
+    return program, products, execute(program, cascade, arith, inputs, params, products=products), arith
+
+
 class AmaranthPort:
     """Port adapter for ``amaranth.sim`` testbenches (``ctx`` of ``add_testbench``)."""
 

@@ -21,6 +21,8 @@ operations are combinational in the lane (1 cycle with the write).
 """
 from __future__ import annotations
 
+import inspect
+
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -149,12 +151,18 @@ UNITS = {"add": AddUnit, "mul": MulUnit, "max": MaxUnit, "exp": ExpUnit, "recip"
 COMB = ("cmp", "select", "cvt", "coord")
 
 
+def _default_latency(cls) -> int:
+    return inspect.signature(cls.__init__).parameters["latency"].default
+
+
+#: pipeline depth of each unit class (the float units' default latencies)
+DEPTH = {"add": _default_latency(Fp32Add), "mul": _default_latency(Fp32Mul), "max": _default_latency(Fp32Max),
+         "exp": _default_latency(Fp32Mul) + _default_latency(Fp32Exp), "recip": _default_latency(Fp32Recip),
+         "div": _default_latency(Fp32Recip) + _default_latency(Fp32Mul)}
+
+
 def schedule_latency() -> dict[str, int]:
     """Op class -> cycles from issue to a readable result in the RTL lane (unit latency + the write)."""
-    lat = {}
-    for name, cls in UNITS.items():
-        unit = cls()
-        unit._MustUse__silence = True
-        lat[name] = unit.latency + 1
+    lat = {name: DEPTH[name] + 1 for name in UNITS}
     lat.update({c: 1 for c in COMB})
     return lat

@@ -10,34 +10,14 @@ import pytest
 from amaranth.sim import Simulator
 
 from einloom.base.errors import SpecError
-from einloom.cost_models import load_arch
-from einloom.einsum import load_cascade
 from einloom.rtl.lanes.encode import LaneShape, encode
-from einloom.rtl.lanes.execute import build, execute, golden_products
 from einloom.rtl.lanes.lane import Lane, pack_image
-from einloom.rtl.lanes.tb import AmaranthPort, LaneDriver, check_block
+from einloom.rtl.lanes.tb import AmaranthPort, LaneDriver, check_block, prepare
 from einloom.rtl.lanes.units import schedule_latency
-from einloom.sim.formats import make_format
-from einloom.sim.formats.arith import arith_for
 
 ROOT = Path(__file__).resolve().parents[3]
 SPECS = Path(__file__).parent / "specs"
-ARCH = load_arch(str(ROOT / "examples/archs/rtl-4x4-int8.yaml"))
 LAT = schedule_latency()
-
-
-def prepare(spec: str, sizes: dict, seed: int = 0):
-    cascade = load_cascade(spec)
-    program, schedule = build(cascade, ARCH, sizes)
-    fmt = make_format({"kind": "bf16"}, head_dim=sizes["E"])
-    arith = arith_for(fmt)
-    rng = np.random.default_rng(seed)
-    inputs = {t: fmt.quantize(rng.normal(0.0, 1.5, [schedule.sizes[r] for r in cascade.tensors[t].ranks]))
-              for t in cascade.inputs}
-    params = dict(schedule.mapping.params)
-    products = golden_products(program, cascade, arith, inputs, params)
-    run = execute(program, cascade, arith, inputs, params, products=products)
-    return program, products, run, arith
 
 
 def simulate(lane: Lane, jobs: list) -> list[str]:
