@@ -864,3 +864,20 @@ def compile_lanes(cascade: Cascade, schedule: Any) -> Program:
     """Compile the Einsums ``schedule`` binds to the 1D array into a lane :class:`Program`."""
     st = analyse(cascade, schedule)
     return _Compiler(cascade, schedule, st).compile()
+
+
+def arch_latency(arch: Any) -> dict[str, int]:
+    """Op class -> cycles from issue to result from the architecture's 1D units (``latency``, else
+    ``cycles``; a composed unit such as ``div: {as_recip: 1, mul: 1}`` is its parts in series); the
+    move path, compares and the coordinate unit take 1 cycle."""
+    units = arch.array_1d.units
+    out: dict[str, int] = {"select": 1, "cmp": 1, "coord": 1, "cvt": 1}
+
+    def of(op: str) -> int:
+        u = units[op]
+        if u.parts:
+            return sum(of(p) * int(n) for p, n in u.parts)
+        return int(u.latency if u.latency is not None else (u.cycles or 1))
+    for op in units:
+        out[op] = of(op)
+    return out
