@@ -379,6 +379,9 @@ class _Compiler:
                 return _STAGE["state"]
             if version == "final":
                 return _STAGE["final"]
+            if done.get(tensor) == "__pending__":
+                self.source = user
+                raise self.refuse(f"it depends on itself through {tensor}", "break the cycle with an iterate")
             return _STAGE[stage_of(by_name[tensor])]
 
         def stage_of(e: Any) -> str:
@@ -399,14 +402,14 @@ class _Compiler:
             if (level == "elem" or per_tile) and max(deps, default=-1) >= _STAGE["final"]:
                 raise self.refuse("it runs per key tile but reads a value complete only after the last tile "
                                   "(a second pass over the keys)", "the lane makes one pass over the key tiles")
-            for t, v in self.reads(e):
-                if t in by_name and done.get(t) == "__pending__" and v not in ("old", "init"):
-                    raise self.refuse(f"it depends on itself through {t}", "break the cycle with an iterate")
             need = max(deps, default=-1)
             elem_red = "elem" in reduced
             tile_red = "tile" in reduced or (st.outer is None and elem_red)
             if tile_red and per_tile:
                 raise self.refuse("it reduces over tiles inside the pass over tiles", "read it after the last tile")
+            if st.outer is None and elem_red and need > _STAGE["score"]:
+                raise self.refuse("it reduces over all keys a value that the first pass over the keys cannot "
+                                  "compute (a second pass over the keys)", "the lane makes one pass over the keys")
             if level == "elem" and not tile_red:
                 if need <= _STAGE["score"]:
                     s = "score"
@@ -430,9 +433,6 @@ class _Compiler:
                 s = "output"
             else:
                 s = "final"
-            if s in ("score", "tile", "weight", "merge", "value") and need >= _STAGE["final"]:
-                raise self.refuse("a per-tile Einsum reads a value complete only after the last tile (a second "
-                                  "pass over the key tiles)", "the lane makes one pass over the key tiles")
             done[e.name] = s
             return s
 

@@ -33,7 +33,7 @@ from einloom.rtl.lanes.isa import SECTIONS, Instr, Operand, Program, Reg
 
 COORD_FRAC = 8
 MAIN_OPS = ("nop", "add", "sub", "neg", "mul", "div", "recip", "max", "min", "exp", "cmp", "and", "or", "not",
-            "sel", "sel0", "mov", "init", "acc", "cvt", "wout", "out")
+            "sel", "sel0", "mov", "init", "acc", "cvt", "wout", "out", "fn")
 COORD_OPS = ("nop", "cadd", "csub", "cmul", "ccmp", "cand", "cor", "cnot")
 RELATIONS = ("<", "<=", ">", ">=", "==", "!=")
 ACC_OPS = ("add", "max", "min", "mul")
@@ -118,6 +118,7 @@ class Image:
     chains: int
     outputs: list[str]
     buffers: dict[str, int] = field(default_factory=dict)
+    fn_units: list[str] = field(default_factory=list)   # the lane's function units, in tag order
     const_base: int | None = None             # where the lane's constant pool starts (its registers)
     coord_base: int | None = None             # where its coordinate sources start
 
@@ -148,11 +149,16 @@ def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None
         if chain.carry is not None:
             raise _fail(program, None, f"value product {chain.einsum} reduces the whole key rank (its sum "
                                        "continues across tiles), which the RTL lane's 2D interface does not carry")
+    from einloom.rtl.lanes.units import FN_UNITS
     for sec in program.sections.values():
         for ins in sec.instrs:
             unit = ins.unit
+            if unit == "fn" and ins.imm in FN_UNITS:
+                continue
             if unit not in RTL_UNITS:
-                raise _fail(program, ins, f"{ins.op} needs a '{'fn:' + str(ins.imm) if unit == 'fn' else unit}' unit")
+                raise _fail(program, ins, f"{ins.op} needs a '{'fn:' + str(ins.imm) if unit == 'fn' else unit}' unit "
+                                          "(register one with einloom.rtl.lanes.units.register_fn_unit)"
+                                          if unit == "fn" else f"{ins.op} needs a '{unit}' unit")
             if ins.op in ("exp",) and ins.imm is not None and not np.isfinite(ins.imm):
                 raise _fail(program, ins, "exp's constant is not finite")
     R, F = program.tile, program.values
@@ -182,8 +188,10 @@ def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None
                 const_slot("fp", ins.imm)
             if ins.op == "exp" and ins.imm is not None:
                 const_slot("fp", ins.imm)
-    image = Image(program, dict(latency), address, registers, consts, [], {}, 1, (), R, F,
+    image = Image(program, dict(latency), address, registers, consts, [], {}, 1,
+                  tuple(sorted(set(program.units()) | {"select"})), R, F,
                   len(program.scores), len(program.chains), list(program.outputs))
+    image.fn_units = [u for u in (shape.units if shape is not None else image.units) if u.startswith("fn:")]
     if shape is not None:               # addresses of a (larger) generated lane
         image.const_base, image.coord_base = shape.registers, shape.registers + shape.constants
     bundles: list[dict[str, Any]] = []
@@ -204,11 +212,7 @@ def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None
         image.sections[name] = {"base": base, "ii": sched.ii, "kind": KIND_CODE[sec.index], "end": sched.end}
     image.bundles = bundles
     image.stages = stages
-    units = set()
-    for sec in program.sections.values():
-        for ins in sec.instrs:
-            units.add(ins.unit)
-    image.units = tuple(sorted(units | {"select"}))
+    image.units = tuple(sorted(set(program.units()) | {"select"}))
     image.buffers = {r.name: address[r.name] for r in program.regs if r.name.startswith("in.")}
     if shape is not None:
         problems = shape.fits(image)
@@ -255,6 +259,9 @@ def _fields(image: Image, ins: Instr, stage: int) -> dict[str, int]:
         f["tag"] = int(ins.imm)
     if ins.op == "out":
         f["tag"] = image.outputs.index(ins.imm)
+    if ins.op == "fn":
+        f["tag"] = image.fn_units.index(f"fn:{ins.imm}")
+        f["sub"] = len(ins.srcs) - 1
     for key, o in zip(("a", "b", "c"), srcs):
         f[key], f[key[0] + "ix"] = _operand(image, o, coord)
     return f

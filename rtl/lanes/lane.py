@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 from einloom.rtl.lanes.encode import (
     ACC_OPS, COORD_FRAC, COORD_NAMES, COORD_OPS, MAIN_OPS, RELATIONS, SECTIONS, Image, LaneShape,
 )
-from einloom.rtl.lanes.units import SIGN, UNITS
+from einloom.rtl.lanes.units import FN_UNITS, SIGN, UNITS
 
 NEG_INF, POS_INF = 0xFF800000, 0x7F800000
 STEP_BITS = 4
@@ -261,11 +261,11 @@ class Lane(wiring.Component):
                                      "neg": 1})
         writes = []                                    # (we, addr, data, valid)
         acc_sub = main.sub[:2]
-        for cls_name, cls in UNITS.items():
-            if cls_name not in s.units:
-                continue
+        fn_names = [u for u in s.units if u.startswith("fn:")]
+        present = [(n, UNITS[n]) for n in UNITS if n in s.units] + [(n, FN_UNITS[n[3:]]) for n in fn_names]
+        for cls_name, cls in present:
             unit = cls()
-            m.submodules[f"unit_{cls_name}"] = unit
+            m.submodules[f"unit_{cls_name.replace(':', '_')}"] = unit
             fire = Signal(name=f"fire_{cls_name}")
             p_in = Signal(payload, name=f"pin_{cls_name}")
             acc = is_op("acc")
@@ -299,6 +299,9 @@ class Lane(wiring.Component):
                 m.d.comb += [fire.eq(issue_main & is_op("recip")), valid.eq(av)]
             elif cls_name == "div":
                 m.d.comb += fire.eq(issue_main & is_op("div"))
+            elif cls_name.startswith("fn:"):
+                m.d.comb += [fire.eq(issue_main & is_op("fn") & (main.tag == fn_names.index(cls_name))),
+                             valid.eq(av & (bv | ~main.sub[0]))]         # sub: 1 for a binary operator
             with m.If(acc_here):                              # keep the accumulator when x is absent
                 m.d.comb += [valid.eq(av | bv), alt.eq(~bv), altd.eq(ad)]
             m.d.comb += [unit.a.eq(ua), unit.b.eq(ub), unit.mode.eq(umode),

@@ -146,8 +146,34 @@ class DivUnit(_Unit):
         return m
 
 
+class ReluUnit(_Unit):
+    """``relu(a)`` as the golden model computes it (``max(x, 0)`` in float64, rounded once): a negative
+    number (``-0``, ``-inf`` and negative subnormals included) gives ``+0``, anything else (NaN too)
+    passes unchanged.  The example of a user operator's unit (:func:`register_fn_unit`)."""
+
+    latency = 1
+
+    def elaborate(self, platform):
+        m = Module()
+        nan = (self.a[23:31] == 0xFF) & (self.a[:23] != 0)
+        m.d.sync += self.result.eq(Mux(self.a[31] & ~nan, 0, self.a))
+        return m
+
+
 #: op class -> unit class (the pipelined units; cmp, select, cvt and coord are combinational in the lane)
 UNITS = {"add": AddUnit, "mul": MulUnit, "max": MaxUnit, "exp": ExpUnit, "recip": RecipUnit, "div": DivUnit}
+#: map operator name -> unit class for ``fn #name`` instructions (a user operator's RTL twin)
+FN_UNITS: dict[str, type] = {}
+
+
+def register_fn_unit(name: str, cls: type) -> None:
+    """Give the map operator ``name`` (``einloom.einsum.operators``) an RTL unit: ``cls()`` is a
+    component with ``a``, ``b`` (fp32), ``mode`` inputs and ``result`` ``cls.latency`` cycles later,
+    bit-exact with ``Fp32Arith.apply_float`` of the operator (what the golden model computes)."""
+    FN_UNITS[name] = cls
+
+
+register_fn_unit("relu", ReluUnit)
 COMB = ("cmp", "select", "cvt", "coord")
 
 
@@ -165,4 +191,5 @@ def schedule_latency() -> dict[str, int]:
     """Op class -> cycles from issue to a readable result in the RTL lane (unit latency + the write)."""
     lat = {name: DEPTH[name] + 1 for name in UNITS}
     lat.update({c: 1 for c in COMB})
+    lat.update({f"fn:{name}": cls.latency + 1 for name, cls in FN_UNITS.items()})
     return lat

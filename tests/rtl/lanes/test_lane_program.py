@@ -36,6 +36,7 @@ VARIANTS = [
     ("sigmoid", {"P": 6, "M": 10, "E": 8, "F": 5}),
     (str(SPECS / "alibi-lane.yaml"), {"P": 12, "M": 13, "E": 8, "F": 6}),
     (str(SPECS / "diff-lane.yaml"), {"P": 7, "M": 10, "E": 8, "F": 5}),
+    (str(SPECS / "relu-lane.yaml"), {"P": 6, "M": 9, "E": 8, "F": 4}),
 ]
 
 

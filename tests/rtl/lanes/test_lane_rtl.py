@@ -47,6 +47,7 @@ CASES = [
     ("flash1-1pass", {"P": 3, "M": 6, "E": 4, "F": 2}),
     (str(SPECS / "alibi-lane.yaml"), {"P": 3, "M": 7, "E": 4, "F": 2}),
     (str(SPECS / "diff-lane.yaml"), {"P": 2, "M": 6, "E": 4, "F": 2}),
+    (str(SPECS / "relu-lane.yaml"), {"P": 4, "M": 6, "E": 4, "F": 2}),
 ]
 
 
