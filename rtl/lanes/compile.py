@@ -442,6 +442,11 @@ class _Compiler:
     # ---------------------------------------------------------------- compile
     def compile(self) -> Program:
         st = self.st
+        for e in self.lane_einsums:        # the lanes keep their tensors in registers: no spill to DRAM
+            if e.name in (self.schedule.mapping.spill or ()):
+                raise MappingError(f"the mapping spills {e.name} to DRAM; the 1D lanes keep it in their registers",
+                                   location=self.schedule.mapping.where("spill"),
+                                   hint=f"remove {e.name} from spill")
         self.compute_stages()
         by_name = {e.name: e for e in self.lane_einsums}
         # tensors' registers and where they are read

@@ -161,3 +161,14 @@ def test_lane_reading_an_input_is_refused(tmp_path):
     with pytest.raises(SpecError) as info:
         build(load_cascade(str(path)), ARCH)
     assert "Einsum SLN" in str(info.value) and "bad.yaml" in str(info.value)
+
+
+def test_a_spilled_lane_tensor_is_refused():
+    from einloom.base.errors import MappingError
+    from einloom.mapper.lower import lower
+    from einloom.rtl.lanes.compile import compile_lanes, lane_mapping
+    cascade = load_cascade("fusemax-1pass")
+    mapping = lane_mapping(cascade, ARCH).replace(spill=("RD",))
+    with pytest.raises(MappingError) as info:
+        compile_lanes(cascade, lower(cascade, mapping, ARCH, None))
+    assert "spills RD" in str(info.value)
