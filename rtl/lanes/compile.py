@@ -211,8 +211,7 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
         consts = []
         ranked = []
         for f in factors:
-            if not any(isinstance(x, Access) or isinstance(x, Name) and x.name.islower()
-                       and x.name not in params and x.name != "inf" for x in walk(f)):
+            if is_constant(f, params):
                 consts.append(float(interp.eval(f, {}).data))
             else:
                 ranked.append(f)
@@ -227,6 +226,12 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
         elif any(isinstance(f, Access) and f.tensor in on_1d for f in ranked):
             raise _refuse(cascade, e, "a score product reads a lane tensor", "score products read inputs only")
     return st
+
+
+def is_constant(x: Expr, params: Any) -> bool:
+    """True for an expression of params and numbers only (no tensor, no rank variable)."""
+    return not any(isinstance(n, Access) or isinstance(n, Name) and n.name.islower() and n.name not in params
+                   and n.name != "inf" for n in walk(x))
 
 
 def _params(cascade: Cascade, schedule: Any) -> dict[str, float]:
@@ -723,7 +728,6 @@ class _Compiler:
         return name.islower() and name not in self.params and name != "inf"
 
     def access(self, a: Access) -> Operand:
-        st = self.st
         for idx, rank in zip(a.indices, self.cascade.tensors[a.tensor].ranks):
             ok = isinstance(idx, Name) and (idx.name == var_of(rank) or idx.name == rank) or \
                 isinstance(idx, Num) and idx.value == 0 or \

@@ -29,6 +29,7 @@ from einloom.einsum.expr import BinOp, Reduce
 from einloom.einsum.interpret import _align, _product_factors, input_sizes
 from einloom.einsum.ranks import resolve
 from einloom.base.errors import Location
+from einloom.rtl.lanes.compile import is_constant
 from einloom.rtl.lanes.isa import SECTIONS, TILE_SECTIONS, Instr, Operand, Program, Reg
 from einloom.sim.formats.arith.base import Arith
 from einloom.sim.formats.interpret import FormatInterpreter
@@ -117,7 +118,7 @@ def golden_products(program: Program, cascade: Cascade, arith: Arith, inputs: Ma
         fi.order = tuple(e.iteration_vars)
         body = e.expr.body if isinstance(e.expr, Reduce) else e.expr
         red = e.expr.vars if isinstance(e.expr, Reduce) else e.implicit_vars
-        ranked = [f for f in _product_factors(body) if not _is_const(f, pvals)]
+        ranked = [f for f in _product_factors(body) if not is_constant(f, pvals)]
         prod = ranked[0]
         for f in ranked[1:]:
             prod = BinOp("*", prod, f)
@@ -140,12 +141,6 @@ def golden_products(program: Program, cascade: Cascade, arith: Arith, inputs: Ma
     for v, g in zip(lane_vars, grids):
         coords["q" if v == var_of(st.lane) else v] = g.reshape(-1).astype(np.float64)
     return Products(scores, values, lanes, lane_vars, lane_sizes, coords, T, dict(sizes))
-
-
-def _is_const(f, params) -> bool:
-    from einloom.einsum.expr import Access, Name, walk
-    return not any(isinstance(x, Access) or isinstance(x, Name) and x.name.islower() and x.name not in params
-                   and x.name != "inf" for x in walk(f))
 
 
 class _Machine:
@@ -334,8 +329,6 @@ def execute(program: Program, cascade: Cascade, arith: Arith, inputs: Mapping[st
             m.run(name, n)
     m.run("final")
     m.run("output", F)
-    for i, chain in enumerate(program.chains):
-        run.weights[i] = run.weights[i]
     for name, beats in m.outputs.items():
         decl = cascade.tensors[name]
         data = np.stack([d for d, _ in beats])        # [F or 1, L]

@@ -28,9 +28,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from einloom.rtl.lanes.encode import (
-    ACC_OPS, COORD_FRAC, COORD_NAMES, COORD_OPS, MAIN_OPS, RELATIONS, SECTIONS, Image, LaneShape,
-)
+from einloom.rtl.lanes.encode import COORD_FRAC, COORD_NAMES, COORD_OPS, MAIN_OPS, SECTIONS, Image, LaneShape
 from einloom.rtl.lanes.units import FN_UNITS, SIGN, UNITS
 
 NEG_INF, POS_INF = 0xFF800000, 0x7F800000
@@ -128,10 +126,10 @@ class Lane(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        s, img = self.shape, self.image
+        s = self.shape
         main_l, coord_l, bundle_l, section_l = self.layouts
         R, F = s.tile, s.values
-        n_regs, n_const = s.registers, s.constants
+        n_regs = s.registers
 
         # ---- storage ---------------------------------------------------------------------------
         regs = [Signal(32, name=f"r{i}") for i in range(n_regs)]

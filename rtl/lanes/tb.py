@@ -132,7 +132,7 @@ class LaneDriver:
 
     async def run_block(self, lane: int, limit: int = 1_000_000) -> BlockResult:
         """Run one query block on the lane standing for lane index ``lane`` of the products."""
-        p, prog, prod, img, a = self.port, self.program, self.prod, self.image, self.arith
+        p, prog, prod, img = self.port, self.program, self.prod, self.image
         res = BlockResult(lane)
         p.set("query", int(prod.coords["q"][lane]))
         p.set("tiles", prod.tiles)
