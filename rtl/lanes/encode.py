@@ -130,6 +130,41 @@ class Image:
         base = self.registers + len(self.constants) if self.coord_base is None else self.coord_base
         return base + COORD_NAMES.index(name)
 
+    def reach(self) -> dict[str, dict[str, set[int]]]:
+        """Which addresses each read port (``a``, ``b``, ``c`` of ``main``; ``ca``, ``cb`` of ``coord``)
+        reads and which registers each writer (a unit's op class, ``comb``, ``coord``, ``buf``) writes:
+        a lane fixed at generation is built with only these paths."""
+        size = {self.address[r.name]: {"tile": self.tile, "value": self.values}.get(r.kind, 1)
+                for r in self.program.regs}
+
+        def span(addr: int, indexed: int) -> range:
+            return range(addr, addr + (size.get(addr, 1) if indexed else 1))
+        reads: dict[str, set[int]] = {k: set() for k in ("a", "b", "c", "ca", "cb")}
+        writes: dict[str, set[int]] = {}
+        for word in self.bundles:
+            for slot in ("main", "coord"):
+                f = word[slot]
+                if f is None:
+                    continue
+                prefix = "c" if slot == "coord" else ""
+                for key in ("a", "b") + (("c",) if slot == "main" else ()):
+                    reads[prefix + key] |= set(span(f[key], f[key[0] + "ix"]))
+                if slot == "coord":
+                    writer = "coord"
+                else:
+                    op = MAIN_OPS[f["op"]]
+                    if op in ("wout", "out", "nop"):
+                        continue
+                    writer = {"add": "add", "sub": "add", "mul": "mul", "max": "max", "min": "max", "exp": "exp",
+                              "recip": "recip", "div": "div"}.get(op, "comb")
+                    if op == "acc":
+                        writer = {"add": "add", "max": "max", "min": "max", "mul": "mul"}[ACC_OPS[f["sub"]]]
+                    if op == "fn":
+                        writer = self.fn_units[f["tag"]]
+                writes.setdefault(writer, set()).update(span(f["dst"], f["dix"]))
+        writes["buf"] = {a for name, base in self.buffers.items() for a in span(base, 1)}
+        return {"read": reads, "write": writes}
+
     def cycles(self, tiles: int) -> int:
         """Lane cycles spent issuing in one query block of ``tiles`` tiles (= Program.cycles)."""
         return self.program.cycles(tiles, self.latency)

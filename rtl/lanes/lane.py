@@ -232,7 +232,9 @@ class Lane(wiring.Component):
         jm, issue_main = issue_of(main, "main")
         jc, issue_coord = issue_of(coord, "coord")
 
-        def reader(addr, ix, j, name):
+        reach = None if self.programmable else self.image.reach()
+
+        def reader(addr, ix, j, name, port):
             eff = Signal(s.addr_bits + 1, name=f"{name}_eff")
             m.d.comb += eff.eq(addr + Mux(ix, j, 0))
             coords = {n: Signal(32, name=f"{name}_{n}") for n in COORD_NAMES}
@@ -241,12 +243,18 @@ class Lane(wiring.Component):
             values = [Cat(r, v) for r, v in zip(regs, rvalid)] + [Cat(c, Const(1, 1)) for c in consts] + \
                 [Cat(coords[n], Const(1, 1)) for n in COORD_NAMES]
             out = Signal(33, name=name)
-            m.d.comb += out.eq(Array(values)[eff])
+            if reach is None:
+                m.d.comb += out.eq(Array(values)[eff])
+            else:                  # a fixed program: only the addresses this port ever reads
+                with m.Switch(eff):
+                    for a in sorted(reach["read"][port]):
+                        with m.Case(a):
+                            m.d.comb += out.eq(values[a])
             return out[:32], out[32]
 
-        ad, av = reader(main.a, main.aix, jm, "opa")
-        bd, bv = reader(main.b, main.bix, jm, "opb")
-        cd, cv = reader(main.c, main.cix, jm, "opc")
+        ad, av = reader(main.a, main.aix, jm, "opa", "a")
+        bd, bv = reader(main.b, main.bix, jm, "opb", "b")
+        cd, cv = reader(main.c, main.cix, jm, "opc", "c")
         dst = Signal(s.addr_bits + 1)
         m.d.comb += dst.eq(main.dst + Mux(main.dix, jm, 0))
         op = main.op
@@ -257,7 +265,7 @@ class Lane(wiring.Component):
         # ---- pipelined units with their write-back delay lines ----------------------------------
         payload = data.StructLayout({"we": 1, "addr": s.addr_bits + 1, "valid": 1, "alt": 1, "altd": 32,
                                      "neg": 1})
-        writes = []                                    # (we, addr, data, valid)
+        writes = []                                    # (writer, we, addr, data, valid)
         acc_sub = main.sub[:2]
         fn_names = [u for u in s.units if u.startswith("fn:")]
         present = [(n, UNITS[n]) for n in UNITS if n in s.units] + [(n, FN_UNITS[n[3:]]) for n in fn_names]
@@ -311,7 +319,7 @@ class Lane(wiring.Component):
                 m.d.sync += nxt.eq(p)
                 p = nxt
             result = Mux(p.alt, p.altd, unit.result)
-            writes.append((p.we, p.addr, result, p.valid))
+            writes.append((cls_name, p.we, p.addr, result, p.valid))
 
         # ---- combinational ops: compare, select/move, int-to-float (written at the end of the cycle)
         cond = ad != 0
@@ -342,11 +350,11 @@ class Lane(wiring.Component):
             with m.Case(MAIN_OPS.index("cvt")):
                 m.d.comb += comb_data.eq(_q8_to_fp32(m, ad))
         comb_we = issue_main & is_op("cmp", "and", "or", "not", "sel", "sel0", "mov", "init", "neg", "cvt")
-        writes.append((comb_we, dst, comb_data, comb_valid))
+        writes.append(("comb", comb_we, dst, comb_data, comb_valid))
 
         # ---- coordinate unit (Q.8, signed) -----------------------------------------------------
-        xa, _ = reader(coord.a, coord.aix, jc, "cra")
-        xb, _ = reader(coord.b, coord.bix, jc, "crb")
+        xa, _ = reader(coord.a, coord.aix, jc, "cra", "ca")
+        xb, _ = reader(coord.b, coord.bix, jc, "crb", "cb")
         sa, sb_ = xa.as_signed(), xb.as_signed()
         one = 1 << COORD_FRAC
         prod = Signal(signed(64))
@@ -371,12 +379,14 @@ class Lane(wiring.Component):
                 m.d.comb += cres.eq(Mux(xa == 0, one, 0))
         cdst = Signal(s.addr_bits + 1)
         m.d.comb += cdst.eq(coord.dst + Mux(coord.dix, jc, 0))
-        writes.append((issue_coord, cdst, cres, Const(1, 1)))
-        writes.append((self.buf_we, self.buf_addr, self.buf_data, self.buf_valid))
+        writes.append(("coord", issue_coord, cdst, cres, Const(1, 1)))
+        writes.append(("buf", self.buf_we, self.buf_addr, self.buf_data, self.buf_valid))
 
         # ---- register file writes ----------------------------------------------------------------
         for i in range(n_regs):
-            for we, addr, d, v in writes:
+            for writer, we, addr, d, v in writes:
+                if reach is not None and i not in reach["write"].get(writer, ()):
+                    continue             # a fixed program never writes register i from there
                 with m.If(we & (addr == i)):
                     m.d.sync += [regs[i].eq(d), rvalid[i].eq(v)]
 
