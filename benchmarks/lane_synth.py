@@ -26,6 +26,7 @@ TILES = 64
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--no-pnr", action="store_true", help="area only (skip place and route)")
+    ap.add_argument("--only", action="append", default=[], help="run only the lanes whose name contains this")
     ap.add_argument("--json", help="write the rows as JSON here")
     args = ap.parse_args(argv)
     programs = {name: prepare(name, SIZES)[0] for name in ("fusemax-1pass", "sliding-window", "causal-1pass")}
@@ -34,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
                     generate_lane([programs["fusemax-1pass"], programs["sliding-window"]], programmable=True,
                                   top="lane_programmable")))
     rows = []
+    designs = [(n, d) for n, d in designs if not args.only or any(o in n for o in args.only)]
     for name, design in designs:
         t0 = time.time()
         res = synthesize(design.verilog, design.top, "ecp5", pnr=not args.no_pnr)

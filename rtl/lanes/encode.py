@@ -13,8 +13,8 @@ given :class:`LaneShape` (the capacities fixed at generation: registers, constan
   stage ``t_i // II``: at section cycle ``c`` the lane issues the word ``c mod II`` for iteration
   ``c // II - stage`` when that is in range (:meth:`Section.schedule` guarantees one instruction
   per slot and cycle).
-* **Section table**: per section its first bundle, II, iteration kind (once, R, F) and the cycles of
-  one iteration ``end``; it runs ``(n - 1) * II + end`` cycles.
+* **Section table**: per section its first bundle, II, iteration kind (once, R, F), the cycles of
+  one iteration ``end`` and its length ``total = (n - 1) * II + end``.
 
 Coordinates are signed 32-bit Q.8 numbers (``COORD_FRAC``): a coordinate constant must be a multiple
 of 2**-8 and coordinates must stay below 2**15 in magnitude.  The RTL lane executes the bf16 format
@@ -235,7 +235,7 @@ def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None
         sec = program.section(name)
         sched = sec.schedule(latency)
         if not sec.instrs:
-            image.sections[name] = {"base": 0, "ii": 1, "kind": KIND_CODE[sec.index], "end": 0}
+            image.sections[name] = {"base": 0, "ii": 1, "kind": KIND_CODE[sec.index], "end": 0, "total": 0}
             continue
         base = len(bundles)
         words = [{"main": None, "coord": None} for _ in range(sched.ii)]
@@ -244,7 +244,9 @@ def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None
             word[ins.slot] = _fields(image, ins, t // sched.ii)
             stages = max(stages, t // sched.ii + 1)
         bundles += words
-        image.sections[name] = {"base": base, "ii": sched.ii, "kind": KIND_CODE[sec.index], "end": sched.end}
+        n = {"k": R, "f": F}.get(sec.index, 1)
+        image.sections[name] = {"base": base, "ii": sched.ii, "kind": KIND_CODE[sec.index], "end": sched.end,
+                                "total": sched.cycles(n)}
     image.bundles = bundles
     image.stages = stages
     image.units = tuple(sorted(set(program.units()) | {"select"}))

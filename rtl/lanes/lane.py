@@ -43,7 +43,7 @@ def _layouts(shape: LaneShape):
                                "a": aw, "aix": 1, "b": aw, "bix": 1})
     bundle = data.StructLayout({"main": main, "coord": coord})
     bb = max(1, (shape.bundles - 1).bit_length())
-    section = data.StructLayout({"base": bb, "ii": bb + 1, "kind": 2, "end": 16})
+    section = data.StructLayout({"base": bb, "ii": bb + 1, "kind": 2, "end": 16, "total": 16})
     return main, coord, bundle, section
 
 
@@ -163,8 +163,7 @@ class Lane(wiring.Component):
         m.d.comb += entry.eq(Array(sections)[sec])
         count = Signal(16)
         m.d.comb += count.eq(Mux(entry.kind == 1, R, Mux(entry.kind == 2, F, 1)))
-        total = Signal(32)
-        m.d.comb += total.eq((count - 1) * entry.ii + entry.end)
+        total = entry.total                         # (count - 1) * II + end, computed at encoding
         running = Signal()
         m.d.comb += [running.eq((mode == 1) & (entry.end != 0)), self.busy.eq(running),
                      self.wait_scores.eq(mode == 2), self.wait_values.eq(mode == 3), self.idle.eq(mode == 0)]
