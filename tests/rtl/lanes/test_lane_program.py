@@ -172,3 +172,25 @@ def test_a_spilled_lane_tensor_is_refused():
     with pytest.raises(MappingError) as info:
         compile_lanes(cascade, lower(cascade, mapping, ARCH, None))
     assert "spills RD" in str(info.value)
+
+
+def test_user_registered_operator_runs_on_a_function_unit(tmp_path):
+    """A user's own map operator compiles to ``fn #name`` (a function unit), runs bit-exact in the
+    executor, and the RTL asks for its unit by name."""
+    from einloom.einsum import operators
+    from einloom.rtl.lanes.encode import encode
+    from einloom.rtl.lanes.units import schedule_latency
+    operators.register_operator("squash", lambda x: x / (1.0 + np.abs(x)), cost={"div": 1, "add": 1, "max": 1})
+    spec = (SPECS / "relu-lane.yaml").read_text().replace("relu(", "squash(").replace("name: relu-lane",
+                                                                                     "name: squash-lane")
+    path = tmp_path / "squash.yaml"
+    path.write_text(spec)
+    sizes = {"P": 5, "M": 9, "E": 4, "F": 3}
+    for fmt_name in FORMATS:
+        cascade, run, ref = _check(str(path), sizes, fmt_name, seed=2)
+        np.testing.assert_array_equal(run.codes["AV"], ref.codes["AV"])
+    program, _ = build(load_cascade(str(path)), ARCH, sizes)
+    assert "fn:squash" in program.units()
+    with pytest.raises(SpecError) as info:
+        encode(program, schedule_latency())
+    assert "fn:squash" in str(info.value) and "register_fn_unit" in str(info.value)
