@@ -13,7 +13,7 @@ import sys
 from einloom.base.errors import EinloomError
 
 #: Subcommand modules, in the order ``einloom --help`` lists them.
-COMMANDS = ["check", "run", "synth", "evaluate", "rtl", "verify", "map", "sim", "sweep", "gpu-bench", "report"]
+COMMANDS = ["check", "run", "synth", "evaluate", "rtl", "verify", "lanes", "map", "sim", "sweep", "gpu-bench", "report"]
 
 
 class OneLineParser(argparse.ArgumentParser):

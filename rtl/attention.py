@@ -1,5 +1,5 @@
 """The attention core: buffers, 2D array, 1D array and the controller of the 1-pass (FuseMax /
-FlashAttention-2) cascade.
+FlashAttention-2) cascade, with the 2D and 1D arrays overlapped.
 
 Operation: pulse ``start`` with ``num_queries`` (P), ``num_keys`` (M) and ``causal``; stream in P beats
 on ``q`` (beat p = Q[:, p], element e in bits [e*B, (e+1)*B)), M beats on ``k`` (K[:, m]) and M beats
@@ -7,50 +7,50 @@ on ``v`` (V[:, m]), in any interleaving; the core then emits P beats on ``out`` 
 element f in bits [f*Bo, (f+1)*Bo)) and raises ``done`` for one cycle.  ``compute_cycles`` counts the
 cycles spent after loading (see :func:`compute_cycles`).
 
-Schedule, per block of C queries (``pb``) and per tile of R keys (``m1``)::
+Schedule: the work items are the (query block of C, key tile of R) pairs in order (skipped tiles left
+out, one empty item for a block that sees no key).  The controller issues *slots* at least
+``period`` cycles apart (:class:`einloom.sim.rtl_core.Timeline`); slot j feeds the 2D array item j's
+K and Q (QK, output-stationary, E cycles) and right behind them item j-1's V (SLNV, weight-stationary,
+F cycles, on the weights SLN(j-1) the 1D array loaded into the PEs' shadow registers during slot j-1).
+Meanwhile the 1D array drains item j's scores out of the PEs' drain registers, updates the running
+max, exponentiates SLN (into the shadow weights) and PRM and updates RD; item j-1's column sums update
+RNV; and when item j-1 ends a block, the block's FINAL (one shared reciprocal per query, AV = RNV *
+recip) and OUTPUT beats follow while the next block's tiles run.  So the 2D array is busy E + F of
+every ``period`` cycles (FuseMax's pipelining of consecutive key tiles, and of query blocks).
 
-    TILE   read Q block and K/V tile from the buffers, clear the array        2 cycles
-    QK     output-stationary E-deep dot products                              E + R - 1 + 2
-    DRAIN  QK rows shift down into the 1D PEs (LM, mask)                       R
-    RMUPD  RM, RM_prev                                                         1
-    EXP    SLN for R rows then PRM; SLN shifts into the array's weights        R + 1 + exp_latency
-    SLNV   weight-stationary V products, column sums into RNV                  F + R + 2
-    then, per block: FINAL, the reciprocals and AV = RNV * recip          recip_latency + F + output_latency + 1
-    and OUTPUT, the output beats (one per query of the block).
+Every strobe is a flip-flop decoded from a delayed copy of the slot's descriptor (the offsets of the
+Timeline); the PE's mode travels with the data (a tag beside each ``a`` operand, per row and column
+skew), column c's controls follow one register per column behind column 0's, row r's feed controls
+one register per row.  A slot that ends a block issues only when the previous block's last output
+beat has left, so output backpressure stalls the issue and nothing else.
 
-(the + 2 in QK and SLNV is the 2D PE's multiply-accumulate pipeline, ``ProcessingElement.MAC_LATENCY``).
-The phases are those of column 0; column c (2D-array column and 1D PE) runs them c cycles later.
 With ``causal`` the mask is aligned to the bottom right (FlashAttention >= 2.1, the library's
 cascades, :func:`einloom.sim.formats.base.attention_mask`): query p sees key m iff m <= p + M - P.
 Tiles whose first key is past the block's last visible key (``query_base + C - 1 + M - P``) are
-skipped (they are fully masked and would rescale by exactly 1); a block none of whose queries sees a
-key (P > M) skips every tile and goes straight to FINAL, and its outputs are 0.
-
-Column skew: column c's inputs reach it c cycles after column 0's, and every control of column c
-(2D-array column c and 1D PE c) follows one register per column behind column 0's, so each column
-runs column 0's schedule c cycles late.  The 1D array has one reciprocal unit for all C columns: RD
-of column c enters it at FINAL cycle c (a shift chain), when column c captures the result c cycles
-after column 0.  Output beat c is read at least c cycles after beat 0, so neither costs cycles.
-
-Control: the phase (:class:`Phase`) and the phase counter ``t`` have explicit next-state logic; every
-strobe the datapath sees is a flip-flop loaded with the decode of the *next* phase and ``t``, so
-control decodes never sit in front of datapath logic.
+skipped; a block none of whose queries sees a key (P > M) runs no tile and outputs 0.
 """
 from __future__ import annotations
 
-import enum
-
-from amaranth.hdl import Cat, Module, Mux, Signal, unsigned
+from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.buffers import BankedBuffer
 from einloom.rtl.config import RtlConfig
 from einloom.rtl.mesh import SystolicArray
-from einloom.rtl.pe import PEMode, ProcessingElement
+from einloom.rtl.pe import ProcessingElement
 from einloom.rtl.schedule import schedule_problem
 from einloom.rtl.units import units_for
 from einloom.rtl.vector import VectorPE, key_index_bits
+from einloom.sim.rtl_core import CoreParams, Timeline, core_cycles
+
+
+def core_params(cfg: RtlConfig) -> CoreParams:
+    """The core's shape and unit latencies for the cycle model (:mod:`einloom.sim.rtl_core`)."""
+    u = units_for(cfg.fmt)
+    return CoreParams(cfg.rows, cfg.cols, cfg.head_dim, cfg.value_dim, u.exp_latency, u.recip_latency,
+                      u.output_latency, ProcessingElement.MAC_LATENCY, u.rescale_latency,
+                      getattr(u, "acc_latency", 1))
 
 
 def tiles_per_block(cfg: RtlConfig, num_queries: int, num_keys: int, causal: bool) -> list[int]:
@@ -72,31 +72,17 @@ def tiles_per_block(cfg: RtlConfig, num_queries: int, num_keys: int, causal: boo
     return out
 
 
-def compute_cycles(cfg: RtlConfig, num_queries: int, num_keys: int, causal: bool = False, *,
-                   exp_latency: int, recip_latency: int, output_latency: int) -> int:
-    """Cycles from the end of loading to the last output beat, with the output always ready.
-
-    ``sum over blocks pb of [1 + T(pb) * tile_cycles + final_cycles + beats(pb)] + 1`` with
-    ``tile_cycles`` and ``final_cycles`` as in :func:`tile_cycles_formula` and
-    :func:`final_cycles_formula`.
-    """
-    r, c, e, f = cfg.rows, cfg.cols, cfg.head_dim, cfg.value_dim
-    mac = ProcessingElement.MAC_LATENCY
-    tile = 2 + (e + r - 1 + mac) + r + 1 + (r + 1 + exp_latency) + (f + r + mac)
-    final = recip_latency + f + output_latency + 1
-    total = 0
-    for pb, n in enumerate(tiles_per_block(cfg, num_queries, num_keys, causal)):
-        beats = min(c, num_queries - pb * c)
-        total += 1 + n * tile + final + beats
-    return total + 1
+def compute_cycles(cfg: RtlConfig, num_queries: int, num_keys: int, causal: bool = False, *, window: int = 0,
+                   sinks: int = 0, **_latencies) -> int:
+    """Cycles from the end of loading to the last output beat (+1), with the output always ready:
+    :func:`einloom.sim.rtl_core.core_cycles` of :func:`core_params` (the unit latencies come from the
+    configuration's number format; the keyword arguments of the earlier signature are ignored)."""
+    return core_cycles(core_params(cfg), num_queries, num_keys, causal, window, sinks)
 
 
-def tile_cycles_formula() -> str:
-    return "2 + (E+R+1) + R + 1 + (R+1+exp_latency) + (F+R+2)"
-
-
-def final_cycles_formula() -> str:
-    return "recip_latency + F + output_latency + 1"
+def cycles_formula() -> str:
+    return ("slots at I_0 = 1, I_j = I_{j-1} + period (a slot ending a block: at least I_f' + out + beats' + 1); "
+            "compute_cycles = I_f + out + beats + 1 for the last block's ending slot f")
 
 
 def _register_chain(m: Module, bundle: dict, length: int, prefix: str) -> list[dict]:
@@ -112,22 +98,37 @@ def _register_chain(m: Module, bundle: dict, length: int, prefix: str) -> list[d
     return chain
 
 
-class Phase(enum.IntEnum):
-    """Controller phases (see the module docstring's schedule)."""
+class _DelayLine:
+    """Delayed copies of the slot descriptor's fields: ``tap(name, n)`` is the field n cycles after
+    the slot's issue cycle (one register per cycle, created on demand)."""
 
-    IDLE = 0
-    LOAD = 1
-    BLOCK = 2
-    TILE = 3
-    TLOAD = 4
-    QK = 5
-    DRAIN = 6
-    RMUPD = 7
-    EXP = 8
-    SLNV = 9
-    FINAL = 10
-    OUTPUT = 11
-    DONE = 12
+    def __init__(self, m: Module, fields: dict):
+        self.m, self.fields = m, fields
+        self.taps = {name: [sig] for name, sig in fields.items()}
+
+    def tap(self, name: str, n: int):
+        """(Call outside ``with m.If``: the registers it creates would load only under that condition.)"""
+        line = self.taps[name]
+        while len(line) <= n:
+            d = Signal.like(line[-1], name=f"dl_{name}_{len(line)}")
+            self.m.d.sync += d.eq(line[-1])
+            line.append(d)
+        return line[n]
+
+    def window(self, name: str, start: int, length: int, label: str) -> Signal:
+        """A registered strobe, high ``start`` .. ``start + length - 1`` cycles after the issue cycle of
+        each slot whose (1-bit) field ``name`` is set."""
+        s = Signal(name=f"ctl_{label}")
+        if length > 0:
+            assert start >= 1, (label, start)
+            self.m.d.sync += s.eq(Cat(*[self.tap(name, n) for n in range(start - 1, start - 1 + length)]).any())
+        return s
+
+    def value(self, name: str, at: int, label: str) -> Signal:
+        """A register holding the (multi-bit) field ``name`` of the slot issued ``at`` cycles ago."""
+        s = Signal.like(self.fields[name], name=f"ctl_{label}")
+        self.m.d.sync += s.eq(self.tap(name, at - 1))
+        return s
 
 
 class AttentionCore(wiring.Component):
@@ -148,7 +149,7 @@ class AttentionCore(wiring.Component):
         AV vectors, one per query in order.
     busy, done, compute_cycles : Out
 
-    Latency: :func:`compute_cycles` after the last input beat (plus one cycle per output stall).
+    Latency: :func:`compute_cycles` after the last input beat (plus the cycles the output stalls).
     Limits: 1 <= P <= max_queries, 1 <= M <= max_keys (larger values are clamped by the counters'
     widths and give wrong results); M0 = R.
     """
@@ -162,13 +163,14 @@ class AttentionCore(wiring.Component):
         self.out_bits = u.output_shape.width
         self.exp_latency, self.recip_latency = u.exp_latency, u.recip_latency
         self.output_latency = u.output_latency
-        # the hand-offs between phases need slack (see einloom.rtl.schedule); RtlConfig checks it too
-        problem = schedule_problem(cfg.rows, cfg.cols, cfg.value_dim, rescale_latency=u.rescale_latency,
-                                   recip_latency=self.recip_latency, output_latency=self.output_latency)
+        self.params = core_params(cfg)
+        problem = schedule_problem(self.params)
         if problem:
             raise ValueError(f"{problem[0]}: {problem[1]}")
+        self.timeline = Timeline(self.params)
         super().__init__({
             "start": In(1), "num_queries": In(unsigned(ib)), "num_keys": In(unsigned(ib)), "causal": In(1),
+            "window": In(unsigned(ib)), "sinks": In(unsigned(ib)),
             "q": In(stream.Signature(unsigned(cfg.head_dim * self.in_bits))),
             "k": In(stream.Signature(unsigned(cfg.head_dim * self.in_bits))),
             "v": In(stream.Signature(unsigned(cfg.value_dim * self.in_bits))),
@@ -176,17 +178,18 @@ class AttentionCore(wiring.Component):
             "busy": Out(1), "done": Out(1), "compute_cycles": Out(32),
         })
 
-    def expected_cycles(self, num_queries: int, num_keys: int, causal: bool = False) -> int:
-        return compute_cycles(self.cfg, num_queries, num_keys, causal, **self.latencies)
+    def expected_cycles(self, num_queries: int, num_keys: int, causal: bool = False, window: int = 0,
+                        sinks: int = 0) -> int:
+        return core_cycles(self.params, num_queries, num_keys, causal, window, sinks)
 
     @property
     def latencies(self) -> dict[str, int]:
         """Unit latencies that enter :func:`compute_cycles`."""
         return {"exp_latency": self.exp_latency, "recip_latency": self.recip_latency,
-                "output_latency": self.output_latency}
+                "output_latency": self.output_latency, "rescale_latency": self.units.rescale_latency}
 
     def elaborate(self, platform):
-        cfg, u = self.cfg, self.units
+        cfg, u, tl = self.cfg, self.units, self.timeline
         R, C, E, F, B = cfg.rows, cfg.cols, cfg.head_dim, cfg.value_dim, self.in_bits
         ib = cfg.index_bits
         m = Module()
@@ -201,6 +204,7 @@ class AttentionCore(wiring.Component):
 
         # ---- command and load -----------------------------------------------------------------
         n_q, n_k, causal = Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1)), Signal()
+        n_w, n_s = Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1))       # window and sinks (0: none)
         q_cnt, k_cnt, v_cnt = Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1))
 
         def loader(port, buf, cnt, banks, name):
@@ -220,7 +224,136 @@ class AttentionCore(wiring.Component):
         k_bank, k_addr = loader(self.k, kbuf, k_cnt, R, "k")
         v_bank, v_addr = loader(self.v, vbuf, v_cnt, R, "v")
 
-        # ---- feed registers: one tile of K, V and one block of Q, shifted out element by element
+        # ---- states: IDLE -> LOAD -> RUN (slots) -> DONE ----------------------------------------
+        IDLE, LOAD, RUN, DONE = range(4)
+        state = Signal(range(4))
+        cycles = Signal(32)
+        m.d.comb += [self.compute_cycles.eq(cycles), self.busy.eq((state == LOAD) | (state == RUN)),
+                     self.done.eq(state == DONE)]
+        loaded = (q_cnt == n_q) & (k_cnt == n_k) & (v_cnt == n_k)
+
+        # ---- work items: the next item to issue (cur) and the one issued before it (prev) ---------
+        cur_valid, cur_block, cur_tile = Signal(), Signal(unsigned(ib)), Signal(unsigned(ib))
+        cur_qb, cur_kb = Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1))
+        prev_valid, prev_tile_item, prev_first, prev_last = Signal(), Signal(), Signal(), Signal()
+        prev_tile, prev_qb = Signal(unsigned(ib)), Signal(unsigned(ib + 1))
+        cur_empty, cur_last, cur_first = Signal(), Signal(), Signal()
+        # window (> 0): tiles below the block's first window key qb + M - P - window + 1 that hold no sink
+        # key are skipped: the tile the block runs next is the window's first tile lo (registered: cur_qb
+        # changes at least a slot period before it is read) when the counter's tile lies below it
+        lo_key = Signal(signed(ib + 3))
+        m.d.comb += lo_key.eq(cur_qb + n_k - n_q - n_w + 1)
+        lo_tile, lo_kb = Signal(unsigned(ib)), Signal(unsigned(ib + 1))
+        with m.If(lo_key <= 0):
+            m.d.sync += [lo_tile.eq(0), lo_kb.eq(0)]
+        with m.Else():
+            m.d.sync += [lo_tile.eq(lo_key.as_unsigned() // R), lo_kb.eq((lo_key.as_unsigned() // R) * R)]
+        skip = (n_w != 0) & (cur_kb >= n_s) & (cur_kb < lo_kb)
+        eff_tile, eff_kb = Signal(unsigned(ib)), Signal(unsigned(ib + 1))
+        m.d.comb += [eff_tile.eq(Mux(skip, lo_tile, cur_tile)), eff_kb.eq(Mux(skip, lo_kb, cur_kb))]
+        # causal (bottom-right): the next tile's first key eff_kb + R is past the block's last visible
+        # key cur_qb + C - 1 + n_k - n_q; an empty block (that key < 0) has one empty item
+        m.d.comb += [cur_last.eq((eff_kb + R >= n_k) | (causal & (eff_kb + R + n_q >= cur_qb + C + n_k))),
+                     cur_empty.eq(causal & (cur_qb + C + n_k <= n_q))]
+        timer = Signal(range(max(2, tl.period)))
+        out_busy, out_valid = Signal(), Signal()
+        next_fin = prev_valid & (prev_last | ~prev_tile_item)
+        can = Signal()
+        m.d.comb += can.eq((state == RUN) & (cur_valid | prev_valid) & (timer == 0) & ~(next_fin & out_busy))
+
+        # the slot descriptor, registered on issue (the issue cycle I is the cycle `issue` is high)
+        d = {"os": Signal(name="slot_os"), "os_first": Signal(name="slot_os_first"),
+             "ws": Signal(name="slot_ws"), "ws_first": Signal(name="slot_ws_first"),
+             "fin": Signal(name="slot_fin"), "fin_empty": Signal(name="slot_fin_empty"),
+             "kb": Signal(unsigned(ib + 1), name="slot_kb"), "qb": Signal(unsigned(ib + 1), name="slot_qb")}
+        kaddr, vaddr, qaddr = Signal(unsigned(ib)), Signal(unsigned(ib)), Signal(unsigned(ib))
+        m.d.comb += [kbuf.r_addr.eq(kaddr), vbuf.r_addr.eq(vaddr), qbuf.r_addr.eq(qaddr)]
+        out_qb = Signal(unsigned(ib + 1))
+        # the 1-bit fields are pulses (high in the issue cycle only); kb and qb are read at fixed taps
+        m.d.sync += [d[name].eq(0) for name in ("os", "os_first", "ws", "ws_first", "fin", "fin_empty")]
+        with m.If(can):
+            os = cur_valid & ~cur_empty
+            ws = prev_valid & prev_tile_item
+            m.d.sync += [d["os"].eq(os), d["os_first"].eq(os & cur_first),
+                         d["kb"].eq(eff_kb), d["qb"].eq(cur_qb), cur_first.eq(0),
+                         d["ws"].eq(ws), d["ws_first"].eq(ws & prev_first),
+                         d["fin"].eq(next_fin), d["fin_empty"].eq(next_fin & ~prev_tile_item),
+                         kaddr.eq(eff_tile), qaddr.eq(cur_block), vaddr.eq(prev_tile),
+                         timer.eq(tl.period - 1),
+                         prev_valid.eq(cur_valid), prev_tile_item.eq(~cur_empty), prev_first.eq(cur_first),
+                         prev_last.eq(cur_last), prev_tile.eq(eff_tile), prev_qb.eq(cur_qb)]
+            with m.If(next_fin):
+                m.d.sync += [out_busy.eq(1), out_qb.eq(prev_qb)]
+            with m.If(cur_empty | cur_last):
+                m.d.sync += [cur_block.eq(cur_block + 1), cur_qb.eq(cur_qb + C), cur_tile.eq(0), cur_kb.eq(0),
+                             cur_valid.eq(cur_qb + C < n_q), cur_first.eq(1)]
+            with m.Else():
+                m.d.sync += [cur_tile.eq(eff_tile + 1), cur_kb.eq(eff_kb + R)]
+        with m.Elif(timer != 0):
+            m.d.sync += timer.eq(timer - 1)
+
+        line = _DelayLine(m, d)
+        w = line.window
+        # 1D array (column 0; column c's copies follow c cycles late)
+        ctl = {
+            "init": w("os_first", tl.tile_start, 1, "init"),
+            "tile_start": w("os", tl.tile_start, 1, "tile_start"),
+            "snap": w("fin", tl.tile_start, 1, "snap"),
+            "snap_empty": w("fin_empty", tl.tile_start, 1, "snap_empty"),
+            "capture": w("os", tl.drain, R, "capture"),
+            "rm_update": w("os", tl.rm_update, 1, "rm_update"),
+            "issue_sln": w("os", tl.issue_sln, R, "issue_sln"),
+            "issue_prm": w("os", tl.issue_prm, 1, "issue_prm"),
+            "rd_update": w("os", tl.rd_update, 1, "rd_update"),
+            "rd_first": w("os_first", tl.rd_update, 1, "rd_first"),
+            "prm_latch": w("ws", tl.prm_latch, 1, "prm_latch"),
+            "slnv": w("ws", tl.slnv, F, "slnv"),
+            "slnv_first": w("ws_first", tl.slnv, F, "slnv_first"),
+            "rnv_snap": w("fin", tl.rnv_snap, 1, "rnv_snap"),
+            "recip_capture": w("fin", tl.recip_capture, 1, "recip_capture"),
+            "out_mul": w("fin", tl.out_mul, F, "out_mul"),
+            "drain": w("os", tl.drain, R - 1, "drain"),
+            # feeds of row 0 / column 0
+            "load_k": w("os", tl.load, 1, "load_k"), "load_v": w("ws", tl.load, 1, "load_v"),
+            "feed_k": w("os", tl.feed, E, "feed_k"), "first_k": w("os", tl.feed, 1, "first_k"),
+            "last_k": w("os", tl.feed + E - 1, 1, "last_k"),
+            "feed_v": w("ws", tl.feed + E, F, "feed_v"), "first_v": w("ws", tl.feed + E, 1, "first_v"),
+        }
+        init_qb = line.value("qb", tl.tile_start, "init_qb")
+        key_index = Signal(unsigned(key_index_bits(ib, R)))   # padding keys reach max_keys + R - 2
+        drain_kb = line.tap("kb", tl.drain - 1)      # (taps are created outside any m.If: they are registers)
+        with m.If(line.tap("os", tl.drain - 1)):
+            m.d.sync += key_index.eq(drain_kb + R - 1)
+        with m.Elif(ctl["capture"]):
+            m.d.sync += key_index.eq(key_index - 1)
+        recip_shift = w("fin", tl.recip_load + 1, C - 1, "recip_shift")
+        out_start = line.tap("fin", tl.out - 1)
+
+        # ---- per-column controls: column c (2D-array column and 1D PE) gets them c cycles late ------
+        vector_strobes = ["init", "snap", "snap_empty", "tile_start", "capture", "rm_update", "issue_sln",
+                          "issue_prm", "rd_update", "rd_first", "prm_latch", "slnv", "slnv_first", "rnv_snap",
+                          "recip_capture", "out_mul"]
+        bundle = {name: ctl[name] for name in vector_strobes + ["drain", "load_k", "feed_k"]}
+        bundle["key_index"], bundle["query_base"] = key_index, init_qb
+        columns = _register_chain(m, bundle, C, "col")
+        recip = m.submodules.recip = u.recip_unit()
+        rd_chain = [Signal(u.den_shape, name=f"rd_chain{c}", reset_less=True) for c in range(C)]
+        m.d.comb += recip.x.eq(rd_chain[0])
+        for c, (vpe, col) in enumerate(zip(vpes, columns)):
+            m.d.comb += [getattr(vpe, name).eq(col[name]) for name in vector_strobes + ["key_index", "query_base"]]
+            m.d.comb += [vpe.recip_in.eq(recip.y), vpe.num_keys.eq(n_k), vpe.num_queries.eq(n_q),
+                         vpe.causal.eq(causal), vpe.window.eq(n_w), vpe.sinks.eq(n_s), vpe.acc_in.eq(array.shd_out[c]), vpe.slnv_in.eq(array.psum_out[c]),
+                         array.w_in[c].eq(vpe.w_out), array.w_shift[c].eq(vpe.w_valid),
+                         array.drain[c].eq(col["drain"])]
+        with m.If(recip_shift):
+            m.d.sync += [a.eq(b) for a, b in zip(rd_chain, rd_chain[1:])]
+        with m.Else():
+            m.d.sync += [a.eq(vpe.rd_out) for a, vpe in zip(rd_chain, vpes)]
+
+        # ---- feeders: row r's K/V registers and column c's Q registers run r (c) cycles late -------
+        # (on their own control copies), which is the array's input skew: element e of row r enters
+        # the array at cycle feed + e + r, with its tag.  The buffers' read data stays valid meanwhile
+        # (the read addresses change only on the next issue).
         k_regs = [[Signal(u.input_shape, name=f"k{r}_{e}", reset_less=True) for e in range(E)] for r in range(R)]
         v_regs = [[Signal(u.input_shape, name=f"v{r}_{f}", reset_less=True) for f in range(F)] for r in range(R)]
         q_regs = [[Signal(u.input_shape, name=f"q{c}_{e}", reset_less=True) for e in range(E)] for c in range(C)]
@@ -231,189 +364,70 @@ class AttentionCore(wiring.Component):
         def shift(regs):
             return [a.eq(b) for a, b in zip(regs, regs[1:])] + [regs[-1].eq(0)]
 
-        # ---- shared reciprocal: RD of column c enters at FINAL cycle c through a shift chain ------
-        recip = m.submodules.recip = u.recip_unit()
-        rd_chain = [Signal(u.den_shape, name=f"rd_chain{c}", reset_less=True) for c in range(C)]
-        m.d.comb += recip.x.eq(rd_chain[0])
-
-        # ---- controller: phase register, phase counter t, and registered strobes --------------
-        # Every control the datapath sees is a flip-flop: each cycle the strobes for the next cycle
-        # are decoded from the next phase and the next t, so no comparison on t sits in front of the
-        # datapath's logic.
-        block, tile = Signal(unsigned(ib)), Signal(unsigned(ib))
-        query_base, key_base = Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1))
-        os_len = array.os_cycles(E)
-        exp_len = R + 1 + self.exp_latency
-        ws_len = F + array.ws_latency
-        fin_len = self.recip_latency + F + self.output_latency + 1
-        t_max = max(os_len, exp_len, ws_len, fin_len, R)
-        t = Signal(range(t_max + 1))
-        n_t = Signal.like(t)
-        state, n_state = Signal(Phase), Signal(Phase)
-        beat = Signal(unsigned(max(1, C.bit_length())))
-        cycles = Signal(32)
-        m.d.comb += [self.compute_cycles.eq(cycles), qbuf.r_addr.eq(block), kbuf.r_addr.eq(tile),
-                     vbuf.r_addr.eq(tile)]
-        beats = Signal(unsigned(ib + 1))
-        m.d.comb += beats.eq((n_q - query_base).as_unsigned())
-        # causal (bottom-right): the next tile's first key key_base + R is past the block's last visible
-        # key query_base + C - 1 + n_k - n_q; an empty block (that key < 0) skips its tiles
-        last_tile, empty_block = Signal(), Signal()
-        m.d.comb += [last_tile.eq((key_base + R >= n_k) | (causal & (key_base + R + n_q >= query_base + C + n_k))),
-                     empty_block.eq(causal & (query_base + C + n_k <= n_q))]
-        loaded = (q_cnt == n_q) & (k_cnt == n_k) & (v_cnt == n_k)
-        last_beat = self.out.ready & ((beat == C - 1) | (beat + 1 == beats))
-
-        m.d.comb += [n_state.eq(state), n_t.eq(t + 1)]
-        with m.Switch(state):
-            with m.Case(Phase.IDLE):
-                m.d.comb += n_t.eq(0)
-                with m.If(self.start):
-                    m.d.comb += n_state.eq(Phase.LOAD)
-            with m.Case(Phase.LOAD):
-                m.d.comb += n_t.eq(0)
-                with m.If(loaded):
-                    m.d.comb += n_state.eq(Phase.BLOCK)
-            with m.Case(Phase.BLOCK):
-                m.d.comb += [n_state.eq(Mux(empty_block, Phase.FINAL, Phase.TILE)), n_t.eq(0)]
-            with m.Case(Phase.TILE):
-                m.d.comb += [n_state.eq(Phase.TLOAD), n_t.eq(0)]
-            with m.Case(Phase.TLOAD):
-                m.d.comb += [n_state.eq(Phase.QK), n_t.eq(0)]
-            for phase, length, after in [(Phase.QK, os_len, Phase.DRAIN), (Phase.DRAIN, R, Phase.RMUPD),
-                                         (Phase.RMUPD, 1, Phase.EXP), (Phase.EXP, exp_len, Phase.SLNV),
-                                         (Phase.FINAL, fin_len, Phase.OUTPUT)]:
-                with m.Case(phase):
-                    with m.If(t == length - 1):
-                        m.d.comb += [n_state.eq(after), n_t.eq(0)]
-            with m.Case(Phase.SLNV):
-                with m.If(t == ws_len - 1):
-                    m.d.comb += [n_state.eq(Mux(last_tile, Phase.FINAL, Phase.TILE)), n_t.eq(0)]
-            with m.Case(Phase.OUTPUT):
-                m.d.comb += n_t.eq(0)
-                with m.If(last_beat):
-                    m.d.comb += n_state.eq(Mux(query_base + C >= n_q, Phase.DONE, Phase.BLOCK))
-            with m.Case(Phase.DONE):
-                m.d.comb += [n_state.eq(Phase.IDLE), n_t.eq(0)]
-        m.d.sync += [state.eq(n_state), t.eq(n_t)]
-
-        def decode(st, tt):
-            ws_lat = array.ws_latency
-            lr = self.recip_latency
-            return {
-                "busy": (st != Phase.IDLE) & (st != Phase.DONE), "done": st == Phase.DONE,
-                "out_valid": st == Phase.OUTPUT,
-                "clear": st == Phase.TILE, "load_tile": st == Phase.TLOAD,
-                "mode_os": st == Phase.QK, "mode_shift": st == Phase.DRAIN, "mode_ws": st == Phase.SLNV,
-                "feed_kq": (st == Phase.QK) & (tt < E), "shift_kq": st == Phase.QK,
-                "feed_v": (st == Phase.SLNV) & (tt < F), "shift_v": st == Phase.SLNV,
-                "init": st == Phase.BLOCK, "tile_start": st == Phase.TILE, "capture": st == Phase.DRAIN,
-                "rm_update": st == Phase.RMUPD,
-                "issue_sln": (st == Phase.EXP) & (tt < R), "issue_prm": (st == Phase.EXP) & (tt == R),
-                "rd_update": (st == Phase.SLNV) & (tt == 0),
-                "slnv": (st == Phase.SLNV) & (tt >= ws_lat) & (tt < ws_lat + F),
-                "recip_shift": (st == Phase.FINAL) & (tt < C - 1),
-                "recip_capture": (st == Phase.FINAL) & (tt == lr),
-                "out_mul": (st == Phase.FINAL) & (tt > lr) & (tt <= lr + F),
-            }
-
-        ctl = {}
-        for name, cond in decode(n_state, n_t).items():
-            ctl[name] = Signal(name=f"ctl_{name}")
-            m.d.sync += ctl[name].eq(cond)
-
-        m.d.comb += [self.busy.eq(ctl["busy"]), self.done.eq(ctl["done"]), self.out.valid.eq(ctl["out_valid"])]
-
-        # ---- per-column controls: column c (2D-array column and 1D PE) gets them c cycles late ------
-        # Column c's data arrives c cycles after column 0's (the input skew), so its controls travel
-        # one register per column behind it: each column has its own copies (no control net spans the
-        # array) and no output de-skew is needed.  The shared reciprocal serves column c at FINAL cycle
-        # c, and output beat c is read at least c cycles after beat 0, so the skew costs no cycles.
-        vector_strobes = ["init", "tile_start", "capture", "rm_update", "issue_sln", "issue_prm", "slnv",
-                          "rd_update", "recip_capture", "out_mul"]
-        column_strobes = vector_strobes + ["clear", "mode_os", "mode_shift", "mode_ws", "load_tile", "feed_kq",
-                                           "shift_kq"]
-        key_index = Signal(unsigned(key_index_bits(ib, R)))   # padding keys reach max_keys + R - 2
-        bundle = {name: ctl[name] for name in column_strobes}
-        bundle["key_index"] = key_index
-        columns = _register_chain(m, bundle, C, "col")
-        for c, (vpe, col) in enumerate(zip(vpes, columns)):
-            m.d.comb += [getattr(vpe, name).eq(col[name]) for name in vector_strobes + ["key_index"]]
-            m.d.comb += [vpe.recip_in.eq(recip.y), vpe.num_keys.eq(n_k), vpe.num_queries.eq(n_q),
-                         vpe.query_base.eq(query_base),
-                         vpe.causal.eq(causal), vpe.acc_in.eq(array.acc_out[c]), vpe.slnv_in.eq(array.acc_out[c]),
-                         array.w_in[c].eq(vpe.w_out), array.w_shift[c].eq(vpe.w_valid), array.clear[c].eq(col["clear"])]
-            with m.If(col["mode_os"]):
-                m.d.comb += array.mode[c].eq(PEMode.OS)
-            with m.Elif(col["mode_shift"]):
-                m.d.comb += array.mode[c].eq(PEMode.SHIFT)
-            with m.Elif(col["mode_ws"]):
-                m.d.comb += array.mode[c].eq(PEMode.WS)
-        with m.If(ctl["recip_shift"]):
-            m.d.sync += [a.eq(b) for a, b in zip(rd_chain, rd_chain[1:])]
-        with m.Else():
-            m.d.sync += [a.eq(vpe.rd_out) for a, vpe in zip(rd_chain, vpes)]
-
-        # ---- feeders: row r's K/V registers and column c's Q registers run r (c) cycles late -------
-        # (on their own control copies), which is the array's input skew: element e of row r enters
-        # the array at cycle e + r.  The buffers' read data stays valid meanwhile (the read address is
-        # the tile/block counter, constant through the tile).
-        rows = _register_chain(m, {name: ctl[name] for name in ["load_tile", "feed_kq", "shift_kq", "feed_v",
-                                                               "shift_v"]}, R, "row")
+        rows = _register_chain(m, {name: ctl[name] for name in ["load_k", "load_v", "feed_k", "first_k", "last_k",
+                                                               "feed_v", "first_v"]}, R, "row")
         for r, row in enumerate(rows):
-            with m.If(row["feed_kq"]):
+            tag = array.tag_in[r]
+            m.d.comb += [tag.os.eq(row["feed_k"]), tag.ws.eq(row["feed_v"]),
+                         tag.first.eq(row["first_k"] | row["first_v"]), tag.last.eq(row["last_k"])]
+            with m.If(row["feed_k"]):
                 m.d.comb += array.a_in[r].eq(k_regs[r][0])
             with m.Elif(row["feed_v"]):
                 m.d.comb += array.a_in[r].eq(v_regs[r][0])
-            with m.If(row["load_tile"]):        # the buffers were read at (block, tile) in TILE
-                m.d.sync += unpack(kbuf.r_data[r], k_regs[r], E) + unpack(vbuf.r_data[r], v_regs[r], F)
-            with m.If(row["shift_kq"]):
+            with m.If(row["load_k"]):
+                m.d.sync += unpack(kbuf.r_data[r], k_regs[r], E)
+            with m.Elif(row["feed_k"]):
                 m.d.sync += shift(k_regs[r])
-            with m.If(row["shift_v"]):
+            with m.If(row["load_v"]):
+                m.d.sync += unpack(vbuf.r_data[r], v_regs[r], F)
+            with m.Elif(row["feed_v"]):
                 m.d.sync += shift(v_regs[r])
         for c, col in enumerate(columns):
-            with m.If(col["feed_kq"]):
+            with m.If(col["feed_k"]):
                 m.d.comb += array.b_in[c].eq(q_regs[c][0])
-            with m.If(col["load_tile"]):
+            with m.If(col["load_k"]):
                 m.d.sync += unpack(qbuf.r_data[c], q_regs[c], E)
-            with m.If(col["shift_kq"]):
+            with m.Elif(col["feed_k"]):
                 m.d.sync += shift(q_regs[c])
 
-        # ---- counters and the command, by the current phase ---------------------------------------
-        with m.If((state != Phase.IDLE) & (state != Phase.LOAD)):     # compute cycles: after loading
+        # ---- output: beat c is column c's AV; a block's beats start `out` cycles after its slot ------
+        beat = Signal(unsigned(max(1, C.bit_length())))
+        beats = Signal(unsigned(ib + 1))
+        m.d.comb += beats.eq((n_q - out_qb).as_unsigned())
+        last_beat = (beat == C - 1) | (beat + 1 == beats)
+        m.d.comb += self.out.valid.eq(out_valid)
+        payloads = [Cat(*vpe.av_out) for vpe in vpes]
+        with m.Switch(beat):
+            for c in range(C):
+                with m.Case(c):
+                    m.d.comb += self.out.payload.eq(payloads[c])
+        with m.If(out_start):
+            m.d.sync += [out_valid.eq(1), beat.eq(0)]
+        with m.Elif(out_valid & self.out.ready):
+            m.d.sync += beat.eq(beat + 1)
+            with m.If(last_beat):
+                m.d.sync += [out_valid.eq(0), out_busy.eq(0)]
+
+        # ---- state machine and the command ---------------------------------------------------------
+        with m.If(state == RUN):
             m.d.sync += cycles.eq(cycles + 1)
         with m.Switch(state):
-            with m.Case(Phase.IDLE):
+            with m.Case(IDLE):
                 with m.If(self.start):
-                    m.d.sync += [n_q.eq(self.num_queries), n_k.eq(self.num_keys), causal.eq(self.causal),
-                                 q_cnt.eq(0), k_cnt.eq(0), v_cnt.eq(0), cycles.eq(0),
+                    m.d.sync += [state.eq(LOAD), n_q.eq(self.num_queries), n_k.eq(self.num_keys),
+                                 causal.eq(self.causal), n_w.eq(self.window), n_s.eq(self.sinks),
+                                 cur_qb.eq(0), q_cnt.eq(0), k_cnt.eq(0), v_cnt.eq(0), cycles.eq(0),
                                  q_bank.eq(0), q_addr.eq(0), k_bank.eq(0), k_addr.eq(0),
                                  v_bank.eq(0), v_addr.eq(0)]
-            with m.Case(Phase.LOAD):
+            with m.Case(LOAD):
                 m.d.comb += [self.q.ready.eq(q_cnt < n_q), self.k.ready.eq(k_cnt < n_k),
                              self.v.ready.eq(v_cnt < n_k)]
                 with m.If(loaded):
-                    m.d.sync += [block.eq(0), query_base.eq(0)]
-            with m.Case(Phase.BLOCK):
-                m.d.sync += [tile.eq(0), key_base.eq(0)]
-            with m.Case(Phase.QK):
-                with m.If(t == os_len - 1):
-                    m.d.sync += key_index.eq(key_base + R - 1)
-            with m.Case(Phase.DRAIN):
-                m.d.sync += key_index.eq(key_index - 1)
-            with m.Case(Phase.SLNV):
-                with m.If((t == ws_len - 1) & ~last_tile):
-                    m.d.sync += [tile.eq(tile + 1), key_base.eq(key_base + R)]
-            with m.Case(Phase.FINAL):
-                m.d.sync += beat.eq(0)
-            with m.Case(Phase.OUTPUT):
-                payloads = [Cat(*vpe.av_out) for vpe in vpes]
-                with m.Switch(beat):
-                    for c in range(C):
-                        with m.Case(c):
-                            m.d.comb += self.out.payload.eq(payloads[c])
-                with m.If(self.out.ready):
-                    m.d.sync += beat.eq(beat + 1)
-                    with m.If(last_beat & (query_base + C < n_q)):
-                        m.d.sync += [block.eq(block + 1), query_base.eq(query_base + C)]
+                    m.d.sync += [state.eq(RUN), cur_valid.eq(1), cur_block.eq(0), cur_tile.eq(0), cur_first.eq(1),
+                                 cur_kb.eq(0), prev_valid.eq(0), timer.eq(0), out_busy.eq(0)]
+            with m.Case(RUN):
+                with m.If(~cur_valid & ~prev_valid & ~out_busy):
+                    m.d.sync += state.eq(DONE)
+            with m.Case(DONE):
+                m.d.sync += state.eq(IDLE)
         return m

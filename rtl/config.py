@@ -145,12 +145,14 @@ class RtlConfig:
         _check_data(r, arch, fmt)
         _check_units(r, arch, units)
         _check_buffer(r, arch, rows, cols, e, f, max_keys, max_queries, fmt.input_bits)
+        from einloom.rtl.pe import ProcessingElement
         from einloom.rtl.schedule import schedule_problem
-        problem = schedule_problem(rows, cols, f, rescale_latency=units.rescale_latency,
-                                   recip_latency=units.recip_latency, output_latency=units.output_latency)
+        from einloom.sim.rtl_core import CoreParams
+        problem = schedule_problem(CoreParams(rows, cols, e, f, units.exp_latency, units.recip_latency,
+                                              units.output_latency, ProcessingElement.MAC_LATENCY,
+                                              units.rescale_latency, getattr(units, "acc_latency", 1)))
         if problem:
-            where = ("array_2d", "cols") if problem[0] == "array_2d.cols" else ("rtl", "number_format")
-            raise r.fail(where, problem[1], "use a larger rtl.value_dim or array_2d.rows, or fewer array_2d.cols")
+            raise r.fail(("rtl", "number_format"), problem[1], "use a number format with a single-cycle accumulate")
         return cls(name=_name(r, arch.name), rows=rows, cols=cols, vector_width=width,
                    clock_mhz=float(arch.clock_mhz), head_dim=e, value_dim=f, max_keys=max_keys,
                    max_queries=max_queries, scale=scale, fmt=fmt, format_spec=dict(spec), source=arch.file)

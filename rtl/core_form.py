@@ -18,9 +18,11 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Iterator
 
+import numpy as np
+
 from einloom.base.errors import Location, MappingError, SpecError
 from einloom.einsum.cascade import rank_of
-from einloom.einsum.expr import Access, BinOp, Call, Name, Num, Reduce, Unary
+from einloom.einsum.expr import Access, BinOp, Call, Name, Num, Reduce, Unary, walk
 
 # The core's phases; {S} is the score scale factor ("scale * " or nothing), {MASK}/{AVOUT} the causal parts.
 _FORM = """\
@@ -69,7 +71,8 @@ _COMMUTATIVE = ("+", "*")
 class CoreRoles:
     """A cascade matched to the core: ``einsums`` maps each phase (the form's name) to the cascade's
     Einsum; ``ranks`` maps the form's ranks (``E F M M1 M0 P``) to the cascade's; ``tile_param`` is
-    the cascade's key-tile param; ``causal`` whether the cascade has the mask."""
+    the cascade's key-tile param; ``causal`` whether the cascade has the mask; ``window`` and
+    ``sinks`` the band its mask predicate describes (0: none; :func:`classify_mask`)."""
 
     cascade: str
     einsums: dict[str, str]
@@ -77,6 +80,10 @@ class CoreRoles:
     tile_param: str
     causal: bool
     scale: bool
+    window: int = 0
+    sinks: int = 0
+    heads: tuple[str, ...] = ()          #: ranks of K/V heads: one core run per coordinate
+    query_groups: tuple[str, ...] = ()   #: ranks of queries that share one K/V head: more query columns
 
     def einsum(self, phase: str) -> str:
         return self.einsums[phase]
@@ -87,16 +94,39 @@ class CoreRoles:
         return (self.einsums["BQK" if self.causal else "QK"], self.einsums["SLNV"])
 
 
+class _AnyPredicate:
+    """Stands for the mask predicate of a band form: unifies with any coordinate predicate (one that
+    reads no tensor); :func:`classify_mask` then decides whether the core's mask unit computes it."""
+
+
+_ANY = _AnyPredicate()
+
+
 @lru_cache(maxsize=None)
-def _form(causal: bool, scale: bool, guarded: bool) -> Any:
+def _form(causal: bool, scale: bool, guarded: bool, band: int = 0) -> Any:
+    """The core's form; ``band`` 2 or 3: the scores' ``where`` with any coordinate predicate (2 or 3
+    arguments, the third -inf)."""
+    import dataclasses
+
     from einloom.einsum.loader import parse_cascade_text
+    mask = _CAUSAL if causal else ""
+    if band == 3:
+        mask = mask.replace("BQK[m1, m0, p])", "BQK[m1, m0, p], -inf)")
     text = _FORM.format(SCORE="BQK" if causal else "QK", S="scale * " if scale else "",
-                        MASK=_CAUSAL if causal else "", AV=_AV_GUARDED if guarded else _AV_PLAIN)
+                        MASK=mask, AV=_AV_GUARDED if guarded else _AV_PLAIN)
     if not scale:
         text = text.replace("scale: 1 / sqrt(E), ", "")
-    if not causal:
+    if not causal or band:
         text = text.replace(", offset: M - P", "")
-    return parse_cascade_text(text, "<einloom.rtl core form>")
+    if band:
+        text = text.replace("where(m1*M0 + m0 <= p + offset,", "where(m1*M0 + m0 <= p,")
+    form = parse_cascade_text(text, "<einloom.rtl core form>")
+    if band:
+        einsums = [dataclasses.replace(e, expr=dataclasses.replace(e.expr, args=(_ANY,) + tuple(e.expr.args[1:])))
+                   if isinstance(e.expr, Call) and e.expr.func == "where" and e.output.tensor == "QK" else e
+                   for e in form.einsums]
+        form = dataclasses.replace(form, einsums=tuple(einsums) if isinstance(form.einsums, tuple) else einsums)
+    return form
 
 
 # ------------------------------------------------------------------------------------- unification
@@ -119,7 +149,11 @@ def _terms(e: Any, op: str) -> list[Any]:
 
 def _unify(a: Any, b: Any, st: State) -> Iterator[State]:
     names, vars_ = st
-    if isinstance(a, Num):
+    if a is _ANY:
+        from einloom.einsum.expr import walk
+        if not any(isinstance(n, Access) for n in walk(b)):
+            yield st
+    elif isinstance(a, Num):
         if isinstance(b, Num) and a.value == b.value:
             yield st
     elif isinstance(a, Name):
@@ -220,12 +254,74 @@ def _params_and_inits(form: Any, cascade: Any, st: State) -> str | None:
 
 def match_core(cascade: Any, *, scale: bool) -> CoreRoles:
     """Match ``cascade`` to the core's phases (see the module docstring); raise :class:`SpecError`
-    naming the first Einsum the core has no phase for."""
+    naming the first Einsum the core has no phase for.
+
+    A cascade with extra ranks on its output (heads, GQA/MQA groups) matches when removing them from
+    every tensor leaves the core's form: a removed rank that indexes K and V is a head (one core run
+    per head), one that indexes only Q and the output is a group of queries sharing the K/V head,
+    run as more query columns (P x G queries per run)."""
+    try:
+        return _match_core(cascade, scale=scale)
+    except SpecError as exc:
+        error = exc
+    for folded, dropped in _fold_heads(cascade):
+        try:
+            roles = _match_core(folded, scale=scale)
+        except SpecError:
+            continue
+        import dataclasses
+        bk = next(e for e in cascade.einsums if e.name == roles.einsums["BK"])
+        key = next(n.tensor for n in walk(bk.expr) if isinstance(n, Access))
+        kv = set(cascade.tensors[key].ranks)
+        heads = tuple(r for r in dropped if r in kv)
+        groups = tuple(r for r in dropped if r not in kv)
+        return dataclasses.replace(roles, cascade=cascade.name, heads=heads, query_groups=groups)
+    raise error
+
+
+def _fold_heads(cascade: Any) -> Iterator[tuple[Any, tuple[str, ...]]]:
+    """The cascade without each candidate set of extra output ranks (see :func:`match_core`)."""
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    from einloom.einsum.loader import parse_cascade_text
+    if not cascade.file or not Path(cascade.file).exists() or len(cascade.outputs) != 1:
+        return
+    data = yaml.safe_load(Path(cascade.file).read_text())
+    out = cascade.tensors[cascade.outputs[0]].ranks
+    extra = len(out) - 2
+    if extra < 1:
+        return
+    for drop in itertools.combinations(out, extra):
+        lower = {r.lower() for r in drop} | set(drop)
+
+        def strip(text: str) -> str:
+            def keep(mt):
+                items = [x.strip() for x in mt.group(1).split(",")]
+                return "[" + ", ".join(x for x in items if x not in lower) + "]"
+            return re.sub(r"\[([^\[\]]*)\]", keep, text)
+        d = dict(data)
+        d["ranks"] = {k: v for k, v in (data.get("ranks") or {}).items() if k not in drop}
+        d["tensors"] = {k: [r for r in v if r not in drop] for k, v in data["tensors"].items()}
+        d["init"] = {strip(k): v for k, v in (data.get("init") or {}).items()}
+        d["einsums"] = [strip(e) for e in data["einsums"]]
+        d.pop("reference", None)
+        try:
+            folded = parse_cascade_text(yaml.safe_dump(d, sort_keys=False), cascade.file)
+        except SpecError:
+            continue
+        yield folded, drop
+
+
+def _match_core(cascade: Any, *, scale: bool) -> CoreRoles:
     causal = any(isinstance(e.expr, Call) and e.expr.func == "where" and not (
         e.name in cascade.outputs) for e in cascade.einsums)
     tried = []
-    for guarded in ((True,) if causal else (False, True)):
-        form = _form(causal, scale, guarded)
+    forms = [(g, 0) for g in ((True,) if causal else (False, True))] + ([(True, 2), (True, 3)] if causal else [])
+    for guarded, band in forms:
+        form = _form(causal, scale, guarded, band)
         st, depth, partial = _match(form, cascade)
         tried.append((depth, partial, form))
         if st is not None:
@@ -243,8 +339,12 @@ def match_core(cascade: Any, *, scale: bool) -> CoreRoles:
                 raise SpecError(f"cascade {cascade.name} has the structure of the RTL core's 1-pass form, but "
                                 f"{problem}", location=Location(cascade.file, None, "params"),
                                 hint="compare with the library's fusemax-1pass / causal-1pass")
+            window = sinks = 0
+            if band:
+                qk = next(e for e in cascade.einsums if e.name == names["QK"])
+                window, sinks = classify_mask(cascade, qk, ranks, vars_, names["M0"])
             return CoreRoles(cascade.name, {f.name: names[f.name] for f in form.einsums}, ranks,
-                             names["M0"], causal, scale)
+                             names["M0"], causal, scale, window, sinks)
     depth, partial, form = max(tried, key=lambda t: t[0])
     missing = form.einsums[depth]
     extra = [e for e in cascade.einsums if e.name not in partial.values()]
@@ -256,14 +356,84 @@ def match_core(cascade: Any, *, scale: bool) -> CoreRoles:
         f"the RTL core cannot build cascade {cascade.name}: {what}; the core's phase '{PHASES[missing.name]}' "
         f"(`{missing.canonical_text()}`) matches no Einsum of it",
         location=Location(cascade.file, getattr(first, "line", None), first.name if first else None),
-        hint="the core implements the FuseMax 1-pass softmax form" + scaled + ", with or without the "
-             "bottom-right causal mask: the library's fusemax-1pass and causal-1pass")
+        hint="the core implements the FuseMax 1-pass softmax form" + scaled + ", with or without a "
+             "bottom-right causal mask, a sliding window and attention sinks: the library's fusemax-1pass, "
+             "causal-1pass, sliding-window and sinks-window")
+
+
+def _evaluate(expr: Any, env: dict[str, Any]) -> Any:
+    """A coordinate predicate or param formula on NumPy arrays (``env``: rank variables, params, extents)."""
+    if isinstance(expr, Num):
+        return expr.value
+    if isinstance(expr, Name):
+        if expr.name not in env:
+            raise KeyError(expr.name)
+        return env[expr.name]
+    if isinstance(expr, Unary):
+        x = _evaluate(expr.operand, env)
+        return np.logical_not(x) if expr.op == "not" else -x
+    if isinstance(expr, Call) and expr.func in ("sqrt", "min", "max") and expr.args:
+        args = [_evaluate(a, env) for a in expr.args]
+        return {"sqrt": lambda: np.sqrt(args[0]), "min": lambda: np.minimum(*args),
+                "max": lambda: np.maximum(*args)}[expr.func]()
+    if isinstance(expr, BinOp):
+        a, b = _evaluate(expr.left, env), _evaluate(expr.right, env)
+        ops = {"+": np.add, "-": np.subtract, "*": np.multiply, "/": np.true_divide, "<": np.less,
+               "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal, "==": np.equal, "!=": np.not_equal,
+               "and": np.logical_and, "or": np.logical_or}
+        if expr.op in ops:
+            return ops[expr.op](a, b)
+    raise KeyError(type(expr).__name__)
+
+
+def classify_mask(cascade: Any, qk: Any, ranks: dict[str, str], vars_: dict[str, str],
+                  tile_param: str) -> tuple[int, int]:
+    """(window, sinks) of the band the scores' ``where`` predicate describes, or :class:`SpecError`.
+
+    The core's mask unit computes the bottom-right causal band (``einloom.sim.rtl_core.core_mask``):
+    key m is visible to query p iff ``m <= p + M - P`` and (``p + M - P - m < window`` or ``m < sinks``).
+    The predicate is evaluated over every (key, query) of three shapes (P = M, P < M, P > M) with the
+    cascade's params; the band's window and sinks are read off the last query's visible keys and the
+    whole mask must then equal the core's on all three shapes."""
+    from einloom.sim.rtl_core import core_mask
+    pred = qk.expr.args[0]
+    where = Location(cascade.file, getattr(qk, "line", None), qk.name)
+    big = 8 + 2 * int(max([abs(float(v.value)) for v in cascade.params.values() if isinstance(v, Num)] + [64]))
+    masks = {}
+    for m_dim, p_dim in ((big, big), (big, big // 3), (big // 3, big)):
+        env: dict[str, Any] = {ranks["M"]: m_dim, ranks["P"]: p_dim}
+        for name, expr in cascade.params.items():
+            try:
+                env.setdefault(name, _evaluate(expr, env))
+            except KeyError:
+                pass
+        keys, queries = np.arange(m_dim)[:, None], np.arange(p_dim)[None, :]
+        t = int(env[tile_param])
+        env.update({vars_["m1"]: keys // t, vars_["m0"]: keys % t, vars_["p"]: queries})
+        try:
+            masks[(m_dim, p_dim)] = np.broadcast_to(np.asarray(_evaluate(pred, env), dtype=bool), (m_dim, p_dim))
+        except KeyError as exc:
+            raise SpecError(f"cascade {cascade.name}: the mask of {qk.name} reads {exc.args[0]}, which the RTL core's "
+                            "mask unit cannot evaluate", location=where) from None
+    valid = masks[(big, big)][:, -1]
+    sinks = int(np.argmin(valid)) if not valid.all() else big
+    window = int(valid[sinks:].sum())
+    if window == big - sinks:       # the band reaches the sinks: a plain causal mask
+        window = sinks = 0
+    for (m_dim, p_dim), got in masks.items():
+        if not np.array_equal(got, core_mask(m_dim, p_dim, True, window, sinks)):
+            raise SpecError(f"cascade {cascade.name}: the mask of {qk.name} (`{qk.text.strip()}`) is not a bottom-right "
+                            "causal band (m <= p + M - P, within a window of the last keys or among the first sink "
+                            "keys), the masks the RTL core's 1D lanes compute", location=where,
+                            hint="the library's causal-1pass, sliding-window and sinks-window masks are supported")
+    return window, sinks
 
 
 def core_mapping(roles: CoreRoles, arch: Any) -> Any:
     """The mapping the core implements: the products on the 2D array with the key tile (M0 = R) on the
     rows and the queries on the columns, everything else in the 1D lanes (one per query column), E
-    and F temporal in the PEs, the arrays taking turns (the core does not overlap its phases)."""
+    and F temporal in the PEs, consecutive key tiles interleaved across the two arrays (the 2D array
+    computes tile m1+1's scores while the 1D lanes do tile m1's softmax bookkeeping)."""
     from einloom.mapper.mapping import FusionGroup, Mapping
     rk = roles.ranks
     on_2d = set(roles.on_2d)
@@ -273,11 +443,11 @@ def core_mapping(roles: CoreRoles, arch: Any) -> Any:
     return Mapping(
         name="rtl-core", cascade=roles.cascade, params={roles.tile_param: rows},
         description="the generated core: key tile on the 2D rows, queries on the columns and the 1D lanes, "
-                    "phases in turn",
+                    "key tiles interleaved across the arrays",
         binding=binding, spatial={"2d": {"rows": (rk["M0"],), "cols": (rk["P"],)}, "1d": {"lanes": (rk["P"],)}},
         tiling={rk["M0"]: {"spatial": rows}, rk["P"]: {"spatial": cols}},
         loop_order={"GLB": (rk["P"], rk["M1"]), "PE": (rk["E"], rk["F"])},
-        groups=(FusionGroup(("all",), "sequential"),))
+        groups=(FusionGroup(("all",), "interleave", rk["M1"]),))
 
 
 def check_schedule(schedule: Any, roles: CoreRoles, arch: Any) -> dict[str, int]:
@@ -298,11 +468,12 @@ def check_schedule(schedule: Any, roles: CoreRoles, arch: Any) -> dict[str, int]
                        hint=f"bind {name} to {want} (or leave --mapping out: the core's own mapping)")
     for i, group in enumerate(schedule.groups):
         arrays = {schedule.einsums[e].array for e in group.einsums}
-        if group.pipeline == "interleave" and len(arrays) > 1:
-            raise fail("the RTL core's 2D and 1D arrays take turns on each key tile; this mapping interleaves "
-                       "consecutive tiles across them, which the core does not build", "groups", i,
-                       hint="write groups: [{einsums: all, pipeline: sequential}], or leave --mapping out "
-                            "(the core's own mapping)")
+        if len(arrays) > 1 and (group.pipeline != "interleave" or group.interleave_rank not in (None, rk["M1"])):
+            how = group.pipeline + (f" over {group.interleave_rank}" if group.pipeline == "interleave" else "")
+            raise fail(f"the RTL core interleaves consecutive key tiles ({rk['M1']}) across its 2D and 1D arrays; "
+                       f"this mapping's group {i} is '{how}', a schedule the core does not build", "groups", i,
+                       hint=f"write groups: [{{einsums: all, pipeline: interleave, interleave_rank: {rk['M1']}}}], "
+                            "or leave --mapping out (the core's own mapping)")
     score = schedule.einsums[roles.einsums["BQK" if roles.causal else "QK"]]
     spatial = {(r, dim): f for r, dim, f in score.spatial}
     tile_m = schedule.sizes[rk["M0"]]
@@ -322,3 +493,4 @@ def check_schedule(schedule: Any, roles: CoreRoles, arch: Any) -> dict[str, int]
                            "each PE", "spatial", hint=f"remove {r} from spatial")
     return {"head_dim": schedule.sizes[rk["E"]], "value_dim": schedule.sizes[rk["F"]], "tile_m": tile_m,
             "tile_p": tile_p, "P": schedule.sizes[rk["P"]], "M": schedule.sizes[rk["M"]]}
+

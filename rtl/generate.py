@@ -11,7 +11,8 @@ from typing import Any
 from amaranth.back import verilog
 from amaranth.lib import wiring
 
-from einloom.rtl.attention import AttentionCore, final_cycles_formula, tile_cycles_formula, tiles_per_block
+from einloom.rtl.attention import AttentionCore, cycles_formula, tiles_per_block
+from einloom.sim.rtl_core import run_core
 from einloom.rtl.config import RtlConfig
 
 MANIFEST_VERSION = 1
@@ -82,8 +83,25 @@ def build_core(cfg: RtlConfig) -> AttentionCore:
     return AttentionCore(cfg)
 
 
-def generate(config: RtlConfig) -> GeneratedDesign:
+def _example(core: AttentionCore, p: int, mm: int, causal: bool, window: int = 0, sinks: int = 0) -> dict[str, Any]:
+    run = run_core(core.params, p, mm, causal, window=window, sinks=sinks)
+    out = {"P": p, "M": mm, "causal": causal, "tiles": run.tiles_run, "compute_cycles": run.cycles,
+           "util_2d": round(run.util_2d, 4)}
+    if window:
+        out.update(window=window, sinks=sinks)
+    return out
+
+
+def generate(config: RtlConfig, schedule: Any = None, *, shape: tuple[int, int] | None = None,
+             causal: bool = False, window: int = 0, sinks: int = 0) -> GeneratedDesign:
     """Elaborate the attention core for ``config`` and convert it to Verilog.
+
+    With ``schedule`` (a :class:`einloom.mapper.lower.Schedule` the core was checked against,
+    ``rtl.core_form.check_schedule``), the manifest records it (``schedule``: its plain-data form) and
+    the cycles the core takes on the schedule's ``shape`` = (P, M) (``schedule_cycles``; ``causal``: the
+    cascade's mask: ``causal``, and the band ``window``/``sinks`` its ``where`` predicate describes,
+    the values to drive on the core's ``window`` and ``sinks`` inputs), which
+    :func:`einloom.sim.rtl_core.run_core` predicts exactly.
 
     The top has a clock ``clk``, a synchronous active-high reset ``rst``, the command inputs and the
     q/k/v/out streams documented in :class:`einloom.rtl.attention.AttentionCore`.
@@ -95,9 +113,9 @@ def generate(config: RtlConfig) -> GeneratedDesign:
     shapes: list[tuple[int, int, bool]] = []   # within the buffers, each shape once
     for p, mm, cz in [(64, 64, False), (64, 64, True), (c.max_queries, c.max_keys, False),
                       (c.max_queries, c.max_keys, True)]:
-        shape = (min(p, c.max_queries), min(mm, c.max_keys), cz)
-        if shape not in shapes:
-            shapes.append(shape)
+        clamped = (min(p, c.max_queries), min(mm, c.max_keys), cz)
+        if clamped not in shapes:
+            shapes.append(clamped)
     manifest = {
         "manifest_version": MANIFEST_VERSION,
         "top": top,
@@ -116,18 +134,21 @@ def generate(config: RtlConfig) -> GeneratedDesign:
             "exp_latency": core.exp_latency,
             "recip_latency": core.recip_latency,
             "output_latency": core.output_latency,
-            "tile_cycles": tile_cycles_formula(),
-            "final_cycles": final_cycles_formula(),
-            "compute_cycles": "sum over query blocks pb of [1 + tiles(pb)*tile_cycles + final_cycles "
-                              "+ beats(pb)] + 1; tiles(pb) = ceil(M/R), or when causal "
-                              "clamp(floor((pb*C+C-1+M-P)/R)+1, 0, ceil(M/R)); beats(pb) = min(C, P-pb*C)",
+            "rescale_latency": core.units.rescale_latency,
+            "period": core.timeline.period,
+            "timeline": core.timeline.as_dict(),
+            "compute_cycles": cycles_formula(),
             "causal_mask": "bottom-right aligned (FlashAttention >= 2.1): query p sees key m iff "
-                           "m <= p + M - P; a query that sees no key (P > M) outputs 0",
+                           "m <= p + M - P, and with window > 0 also p + M - P - m < window or m < sinks; "
+                           "a query that sees no key outputs 0",
             "load_cycles": "max(P, M) + 1 when the three input streams are driven every cycle",
-            "examples": [{"P": p, "M": mm, "causal": cz,
-                          "tiles": sum(tiles_per_block(c, p, mm, cz)),
-                          "compute_cycles": core.expected_cycles(p, mm, cz)} for p, mm, cz in shapes],
+            "examples": [_example(core, p, mm, cz) for p, mm, cz in shapes],
         },
     }
+    if schedule is not None:
+        manifest["schedule"] = schedule.to_dict()
+    if shape is not None:
+        manifest["schedule_cycles"] = _example(core, shape[0], shape[1], causal, window, sinks)
+        manifest["mask_inputs"] = {"causal": int(causal), "window": window, "sinks": sinks}
     manifest["verilog_sha256"] = hashlib.sha256(text.encode()).hexdigest()
     return GeneratedDesign(verilog=text, top_name=top, manifest=manifest)

@@ -1,45 +1,54 @@
-"""One processing element of the 2D array (Gemmini's PE level)."""
+"""One processing element of the 2D array (Gemmini's PE level), with its mode travelling with the data."""
 from __future__ import annotations
 
 import enum
 
-from amaranth.hdl import Module, Signal
-from amaranth.lib import wiring
+from amaranth.hdl import Module, Mux, Signal
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.units.base import DatapathUnits
 
 
-class PEMode(enum.IntEnum):
-    """What every PE of the array does this cycle (broadcast by the controller)."""
+#: What the ``a`` operand beside it is, travelling right with it (the PE's mode, per wavefront).
+#: ``os``: a K element of an output-stationary QK dot product (``acc += a*b``); ``ws``: a V element of
+#: a weight-stationary SLNV product (``psum = psum_above + a*w``); ``first``: the first element of
+#: its product (OS: the accumulator starts from 0; WS: the shadow weight becomes the active one);
+#: ``last``: the last K element (OS: the finished dot product is copied into the drain register).
+#: (A layout object, not a ``data.Struct`` subclass: this module postpones annotations.)
+Tag = data.StructLayout({"os": 1, "ws": 1, "first": 1, "last": 1})
 
-    HOLD = 0    #: keep the accumulator
-    OS = 1      #: output-stationary MAC: ``acc += a_in * b_in`` (QK)
-    SHIFT = 2   #: drain: ``acc = acc_in`` (the accumulator of the PE above)
-    WS = 3      #: weight-stationary MAC with the psum moving down: ``acc = acc_in + a_in * w`` (SLNV)
+
+class PEMode(enum.IntEnum):
+    """Kinds of work a PE does (the tag's ``os`` / ``ws`` bits; ``HOLD`` when neither is set)."""
+
+    HOLD = 0
+    OS = 1
+    WS = 2
 
 
 class ProcessingElement(wiring.Component):
-    """A multiply-accumulate PE with an output-stationary and a weight-stationary mode.
+    """A multiply-accumulate PE that interleaves output-stationary and weight-stationary products.
 
-    Computes, by ``mode`` (:class:`PEMode`): ``acc += a*b`` (OS), ``acc = acc_in`` (SHIFT) or
-    ``acc = acc_in + a*w`` (WS); ``clear`` zeroes ``acc`` (it wins over ``mode``).  ``a`` moves right and
-    ``b`` down through one register each; ``w`` (the stationary probability) loads from ``w_in`` when
-    ``w_shift`` is high, forming a chain down the column.
+    Per operand ``a_in`` with its :class:`Tag` (both move right through one register each; ``b_in``
+    moves down): OS ``acc = (first ? 0 : acc) + a*b``, and on the last element the result is also
+    written into the drain register ``shd``; WS ``psum = psum_in + a*w`` with ``w`` the active weight
+    (on the first element the shadow weight ``w_sh`` becomes active).  Separately, under the
+    column's controls: ``drain`` shifts the drain registers down the column (``shd = shd_in``; the
+    capture of a finished product wins), ``w_shift`` shifts the shadow weights down the column
+    (``w_sh = w_in``).  So QK of one key tile accumulates in ``acc`` while the previous tile's QK
+    leaves through ``shd`` and its SLNV runs through ``psum`` on the weights loaded behind it: the
+    three registers are the PE's double buffering (Gemmini's propagate registers).
 
-    The multiply-accumulate is pipelined (:attr:`MAC_LATENCY` = 2): the multiplier's second operand
-    (``b_in`` or ``w``, selected by the mode of the cycle ``a_in``/``b_in`` arrive) is registered next
-    to the ``a`` register, their product is registered, and the product reaches ``acc`` two cycles
-    after its operands, added under the mode of that cycle.  The multiplier thus runs flip-flop to
-    flip-flop and no control decode sits in front of it.  Because every PE delays every product
-    alike, the array's results are delayed by exactly ``MAC_LATENCY`` cycles (see
-    :class:`~einloom.rtl.mesh.SystolicArray`); the schedule must flush ``a_in`` to zero two cycles
-    before a phase change (it does: the feeds end well before).
+    The multiply is pipelined (:attr:`MAC_LATENCY` = 2): the second operand (``b_in`` or the weight,
+    by the tag) is registered next to ``a``, the product is registered, and the product is added in
+    the next cycle under the tag that travelled with it.  No control decode sits in front of the
+    multiplier, and no control net spans the array: the mode arrives with the data.
 
-    Latency: one cycle per hop for ``a``, ``b``, ``acc`` and ``w`` (``latency = 1``); products reach
-    ``acc`` ``MAC_LATENCY`` cycles after ``a_in``.  The registers are reset-less (datapath: written
-    before they are read; ``clear`` zeroes ``acc``), so the reset does not fan out into the array.
-    Limits: the arithmetic is the number format's ``product`` and ``accumulate`` (``units``).
+    Latency: one cycle per hop for ``a``, its tag, ``b``, ``psum``, ``shd`` and ``w_sh``; ``acc``,
+    ``psum`` and ``shd`` hold an element's contribution ``MAC_LATENCY + 1`` cycles after it arrived
+    on ``a_in``.  Datapath registers are reset-less (each is written before it is read); the tags
+    are reset.  Limits: the accumulate is single-cycle (the number format's ``accumulate``).
     """
 
     latency = 1
@@ -50,10 +59,12 @@ class ProcessingElement(wiring.Component):
         u = units
         super().__init__({
             "a_in": In(u.input_shape), "a_out": Out(u.input_shape),
+            "tag_in": In(Tag), "tag_out": Out(Tag),
             "b_in": In(u.input_shape), "b_out": Out(u.input_shape),
-            "acc_in": In(u.acc_shape), "acc_out": Out(u.acc_shape),
+            "psum_in": In(u.acc_shape), "psum_out": Out(u.acc_shape),
+            "shd_in": In(u.acc_shape), "shd_out": Out(u.acc_shape),
             "w_in": In(u.prob_shape), "w_out": Out(u.prob_shape),
-            "mode": In(2), "clear": In(1), "w_shift": In(1),
+            "drain": In(1), "w_shift": In(1),
         })
 
     def elaborate(self, platform):
@@ -61,34 +72,42 @@ class ProcessingElement(wiring.Component):
         u = self.units
         a = Signal(u.input_shape, reset_less=True)
         b = Signal(u.input_shape, reset_less=True)
+        tag1, tag2 = Signal(Tag), Signal(Tag)
         acc = Signal(u.acc_shape, reset_less=True)
-        w = Signal(u.prob_shape, reset_less=True)
-        m.d.sync += [a.eq(self.a_in), b.eq(self.b_in)]
-        m.d.comb += [self.a_out.eq(a), self.b_out.eq(b), self.acc_out.eq(acc), self.w_out.eq(w)]
+        psum = Signal(u.acc_shape, reset_less=True)
+        shd = Signal(u.acc_shape, reset_less=True)
+        w_sh = Signal(u.prob_shape, reset_less=True)
+        w_act = Signal(u.prob_shape, reset_less=True)
+        m.d.sync += [a.eq(self.a_in), b.eq(self.b_in), tag1.eq(self.tag_in), tag2.eq(tag1)]
+        m.d.comb += [self.a_out.eq(a), self.b_out.eq(b), self.tag_out.eq(tag1), self.psum_out.eq(psum),
+                     self.shd_out.eq(shd), self.w_out.eq(w_sh)]
         # stage 1: the second operand, next to the a register
+        tag = self.tag_in
         operand = Signal(u.mult_shape, reset_less=True)
-        with m.If(self.mode == PEMode.WS):
-            m.d.sync += operand.eq(u.prob_to_mult(m, w))
+        with m.If(tag.ws):
+            m.d.sync += operand.eq(u.prob_to_mult(m, Mux(tag.first, w_sh, w_act)))
+            with m.If(tag.first):
+                m.d.sync += w_act.eq(w_sh)
         with m.Else():
             m.d.sync += operand.eq(u.input_to_mult(m, self.b_in))
         # stage 2: the product
         product = Signal(u.product_shape, reset_less=True)
         m.d.sync += product.eq(u.product(m, a, operand))
-        # stage 3: accumulate
+        # stage 3: accumulate under the tag that travelled with the product
         base = Signal(u.acc_shape)
-        with m.If(self.mode == PEMode.WS):
-            m.d.comb += base.eq(self.acc_in)
-        with m.Else():
+        with m.If(tag2.ws):
+            m.d.comb += base.eq(self.psum_in)
+        with m.Elif(~tag2.first):
             m.d.comb += base.eq(acc)
         result = u.accumulate(m, base, product)
-        with m.If(self.clear):
-            m.d.sync += acc.eq(0)
-        with m.Elif(self.mode == PEMode.OS):
+        with m.If(tag2.os):
             m.d.sync += acc.eq(result)
-        with m.Elif(self.mode == PEMode.SHIFT):
-            m.d.sync += acc.eq(self.acc_in)
-        with m.Elif(self.mode == PEMode.WS):
-            m.d.sync += acc.eq(result)
+        with m.If(tag2.ws):
+            m.d.sync += psum.eq(result)
+        with m.If(tag2.os & tag2.last):
+            m.d.sync += shd.eq(result)
+        with m.Elif(self.drain):
+            m.d.sync += shd.eq(self.shd_in)
         with m.If(self.w_shift):
-            m.d.sync += w.eq(self.w_in)
+            m.d.sync += w_sh.eq(self.w_in)
         return m

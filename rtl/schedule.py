@@ -1,42 +1,23 @@
-"""Limits of the attention core's fixed schedule (:mod:`einloom.rtl.attention`) on the array shape.
+"""Limits of the attention core's overlapped schedule (:mod:`einloom.rtl.attention`).
 
-The core's phases have fixed lengths, and two hand-offs between them rely on slack that depends on
-the shape and the units' latencies; a configuration without that slack would compute wrong results,
-so it is rejected (by :class:`einloom.rtl.config.RtlConfig` with the file and line, and again by the
-core).
+The slot timeline (:class:`einloom.sim.rtl_core.Timeline`) absorbs every hand-off between the 2D
+and 1D arrays into the slot period, so any array shape and unit latencies give a correct schedule.
+What the core cannot build is refused (by :class:`einloom.rtl.config.RtlConfig` with the file and
+line, and again by the core):
 
-* RD: the shared reciprocal's shift chain samples every column's RD at column 0's last SLNV cycle;
-  column c updates RD ``rescale_latency`` cycles after its (c cycles late) ``rd_update`` strobe, at
-  SLNV cycle ``c + rescale_latency``.  All C columns are final in time iff
-  ``rescale_latency <= F + R + MAC_LATENCY - 1 - C``.  RD must also be final before FINAL's reads:
-  ``rescale_latency <= recip_latency + 1``.
-* Reciprocal chain: column c's RD enters the shared reciprocal at FINAL cycle c, and the chain only
-  shifts during FINAL, so ``C - 1 <= recip_latency + F + output_latency + 1`` (FINAL's length).
+* a number format whose 2D accumulate is pipelined (``units.acc_latency`` > 1): the output-stationary
+  accumulation would need interleaved partial sums, which the PE does not have yet;
+* a PE multiply pipeline other than the core's own (``MAC_LATENCY`` = 2).
 """
 from __future__ import annotations
 
-from einloom.rtl.pe import ProcessingElement
-
-MAC_LATENCY = ProcessingElement.MAC_LATENCY
+from einloom.sim.rtl_core import CoreParams, Timeline
 
 
-def schedule_problem(rows: int, cols: int, value_dim: int, *, rescale_latency: int, recip_latency: int,
-                     output_latency: int) -> tuple[str, str] | None:
-    """None if the schedule works for this shape, else ``(field, message)`` naming the broken limit."""
-    r, c, f = rows, cols, value_dim
-    slack = f + r + MAC_LATENCY - 1 - c
-    if rescale_latency > slack:
-        return ("array_2d.cols", f"the schedule needs value_dim + rows + {MAC_LATENCY - 1} - cols >= "
-                                 f"rescale_latency {rescale_latency} (the last column's RD must be final "
-                                 f"when the reciprocal chain loads it); value_dim {f} + rows {r} + "
-                                 f"{MAC_LATENCY - 1} - cols {c} = {slack}")
-    if rescale_latency > recip_latency + 1:
-        return ("rtl.number_format", f"rescale_latency {rescale_latency} exceeds recip_latency + 1 = "
-                                     f"{recip_latency + 1}")
-    final = recip_latency + f + output_latency + 1
-    if c - 1 > final:
-        return ("array_2d.cols", f"the shared reciprocal serves column c at FINAL cycle c, so cols - 1 "
-                                 f"must be <= the FINAL phase's {final} cycles (recip_latency "
-                                 f"{recip_latency} + value_dim {f} + output_latency {output_latency} + 1); "
-                                 f"cols is {c}")
+def schedule_problem(params: CoreParams) -> tuple[str, str] | None:
+    """None if the core can run this shape and these latencies, else ``(field, message)``."""
+    try:
+        Timeline(params)
+    except ValueError as exc:
+        return ("rtl.number_format", str(exc))
     return None

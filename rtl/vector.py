@@ -1,6 +1,12 @@
 """One PE of the 1D array: a query's running state and its softmax arithmetic (max, exp, add, multiply).
 The 1D array is ``C`` of these, one per column of the 2D array (FuseMax: 1D PEs = P0), plus one
-reciprocal unit that the columns share (:class:`einloom.rtl.attention.AttentionCore` holds it)."""
+reciprocal unit that the columns share (:class:`einloom.rtl.attention.AttentionCore` holds it).
+
+Interface to the 2D array (the narrow interface a programmable 1D lane replaces): per key tile the PE
+receives the R scores of its query column on ``acc_in`` (``capture``, rows R-1 .. 0) and returns R
+weights on ``w_out``/``w_valid`` (SLN, shifted into the column's shadow weights); per value column it
+receives the SLNV sum on ``slnv_in`` (``slnv``, f = 0 .. F-1); per query block it emits F outputs on
+``av_out``."""
 from __future__ import annotations
 
 from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
@@ -19,21 +25,29 @@ def key_index_bits(index_bits: int, rows: int) -> int:
 def vector_controls(index_bits: int, rows: int) -> dict:
     """Control inputs of a 1D PE; the controller drives each column's from its own copies, c cycles late."""
     return {
-        "init": In(1),          # block start: RM invalid, the next tile starts RD and RNV afresh
+        "init": In(1),          # a block's first tile: RM invalid, seen cleared, causal bound from query_base
+        "snap": In(1),          # a block ends: its RD and seen flag into the FINAL registers
+        "snap_empty": In(1),    # ... and the block saw no key at all (its outputs are 0)
         "tile_start": In(1),    # LM invalid, SLD = 0
         "capture": In(1),       # drain cycle: take acc_in (key ``key_index``) into the QK buffer
         "key_index": In(unsigned(key_index_bits(index_bits, rows))),
         "num_keys": In(unsigned(index_bits + 1)),
         "num_queries": In(unsigned(index_bits + 1)),
-        "query_base": In(unsigned(index_bits + 1)),
+        "query_base": In(unsigned(index_bits + 1)),   # the initialised block's first query (read on init)
         "causal": In(1),
+        "window": In(unsigned(index_bits + 1)),   # > 0: only the last `window` keys up to the diagonal ...
+        "sinks": In(unsigned(index_bits + 1)),    # ... or one of the first `sinks` keys are visible
         "rm_update": In(1),     # RM_prev = RM (or the new max on the first tile); RM = max(RM, LM)
         "issue_sln": In(1),     # exp of the QK buffer's head, shift the buffer
         "issue_prm": In(1),     # exp(RM_prev - RM)
-        "slnv": In(1),          # RNV[f] = PRM * RNV[f] + slnv_in, rotating f
         "rd_update": In(1),     # RD = PRM * RD + SLD
+        "rd_first": In(1),      # ... of a block's first tile: RD = SLD (rescale of 0)
+        "prm_latch": In(1),     # the PRM of the tile whose SLNV sums come next
+        "slnv": In(1),          # RNV[f] = PRM * RNV[f] + slnv_in, rotating f
+        "slnv_first": In(1),    # ... of a block's first tile: RNV[f] = slnv_in (rescale of 0)
+        "rnv_snap": In(1),      # a block's RNV into the output registers
         "recip_capture": In(1), # recip_in holds 1/RD of this column
-        "out_mul": In(1),       # AV[f] = RNV[f] * recip, rotating f
+        "out_mul": In(1),       # AV[f] = RNV[f] * recip, shifting f
     }
 
 
@@ -42,24 +56,28 @@ class VectorPE(wiring.Component):
 
     Computes, as the controller strobes it (see :func:`vector_controls`): LM over the drained column
     (masked keys skipped: key >= num_keys, or causal and key > query + num_keys - num_queries, the
-    bottom-right aligned mask of FlashAttention >= 2.1 and the library's cascades), RM, SLN =
-    exp(QK - RM) (masked -> 0) fed to ``w_out`` for the column's weight chain, SLD, PRM =
-    exp(RM_prev - RM), RD and RNV updates, and at the end AV[f] = RNV[f] * (1 / RD), or 0 when no key
-    of the block was visible to the query (causal with P > M: the golden model's ``output_zero``).
-    RD leaves on ``rd_out`` for the 1D array's shared reciprocal unit, whose result comes back on
+    bottom-right aligned mask of FlashAttention >= 2.1 and the library's cascades, or with a window
+    key <= query + num_keys - num_queries - window unless key < sinks), RM, SLN =
+    exp(QK - RM) (masked -> 0) fed to ``w_out`` for the column's shadow weights, SLD, PRM =
+    exp(RM_prev - RM), RD and RNV updates, and for a finished block AV[f] = RNV[f] * (1 / RD), or 0
+    when no key of the block was visible to the query (causal with P > M: the golden model's
+    ``output_zero``).  The 1D array works on a tile while the 2D array computes the next one, and a
+    block's FINAL runs while the next block's first tiles start: RD, the seen flag (``snap``) and RNV
+    (``rnv_snap``) are copied into FINAL's registers, and the PRM of the tile whose SLNV sums arrive
+    is held apart (``prm_latch``) from the PRM of the tile being exponentiated.  The snapshot RD
+    leaves on ``rd_out`` for the 1D array's shared reciprocal unit, whose result comes back on
     ``recip_in``.
 
     Latency: ``exp_latency`` cycles from ``issue_*`` to the exp result (``w_valid`` marks SLN on
     ``w_out``); RD is updated ``rescale_latency`` cycles after ``rd_update``; the RNV ring keeps
-    rotating ``rescale_latency`` cycles after the last ``slnv`` or ``out_mul`` strobe (no other strobe
-    may touch it then); ``recip_in`` is taken on ``recip_capture``; ``av_out`` holds AV
-    ``output_latency + 1`` cycles after the last of F ``out_mul`` strobes (``output_latency`` of the
-    output unit, one for the AV shift register); all other strobes take effect at the next edge.
-    Only control state (exp tags, LM/RM valid flags, the seen flag) is reset; the datapath registers,
-    and the QK buffer's per-entry valid bits (written with each entry at the drain), are reset-less:
-    each is written before it is read.
+    rotating ``rescale_latency`` cycles after the last ``slnv`` strobe (no other strobe may touch it
+    then); ``recip_in`` is taken on ``recip_capture``; ``av_out`` holds AV ``output_latency + 1``
+    cycles after the last of F ``out_mul`` strobes; all other strobes take effect at the next edge.
+    Only control state (exp tags, LM/RM valid flags, the seen flags) is reset; the datapath
+    registers, and the QK buffer's per-entry valid bits (written with each entry at the drain), are
+    reset-less: each is written before it is read.
     Limits: RD is >= 1 once a tile had an unmasked key; a query that never saw one has RD = 0 (or, in
-    a block the controller skips, a stale RD), whose reciprocal is computed and discarded.
+    an empty block, a stale RD), whose reciprocal is computed and discarded.
     """
 
     def __init__(self, units: DatapathUnits, *, column: int, rows: int, value_dim: int, index_bits: int):
@@ -99,20 +117,25 @@ class VectorPE(wiring.Component):
         lm, lm_valid = Signal(u.acc_shape, reset_less=True), Signal()
         rm, rm_prev, rm_valid = Signal(u.acc_shape, reset_less=True), Signal(u.acc_shape, reset_less=True), Signal()
         # the causal bound of this column's query p = query_base + column, bottom-right aligned: the last
-        # visible key is p + M - P (negative when P > M and p < P - M: no key is visible).  Registered:
-        # query_base changes only at a block's last output beat, many cycles before the next drain
-        # reads it (keeps the adds off the path into LM's enable, which was the 4x4 int8 core's
-        # critical path)
+        # visible key is p + M - P (negative when P > M and p < P - M: no key is visible).  Registered
+        # on init, a cycle before the block's first drain (keeps the adds off the path into LM's enable)
         last_key = Signal(signed(self.index_bits + 3), reset_less=True)
-        m.d.sync += last_key.eq(self.query_base + self.column + self.num_keys - self.num_queries)
+        first_key = Signal(signed(self.index_bits + 3), reset_less=True)   # window: keys > last_key - window
+        with m.If(self.init):
+            m.d.sync += [last_key.eq(self.query_base + self.column + self.num_keys - self.num_queries),
+                         first_key.eq(self.query_base + self.column + self.num_keys - self.num_queries - self.window)]
         key_ok = Signal()
-        m.d.comb += key_ok.eq((self.key_index < self.num_keys) & (~self.causal | (self.key_index <= last_key)))
+        in_window = (self.window == 0) | (self.key_index > first_key) | (self.key_index < self.sinks)
+        m.d.comb += key_ok.eq((self.key_index < self.num_keys) & (~self.causal | (self.key_index <= last_key))
+                              & in_window)
         # seen: some key of this block was visible to the query; without one its AV is 0, not 0/0
-        seen = Signal()
+        seen, seen_fin = Signal(), Signal()
         with m.If(self.init):
             m.d.sync += seen.eq(0)
         with m.Elif(self.capture & key_ok):
             m.d.sync += seen.eq(1)
+        with m.If(self.snap):
+            m.d.sync += seen_fin.eq(seen & ~self.snap_empty)
         with m.If(self.tile_start):
             m.d.sync += lm_valid.eq(0)
         with m.If(self.capture):
@@ -130,8 +153,11 @@ class VectorPE(wiring.Component):
         with m.If(self.init):
             m.d.sync += rm_valid.eq(0)
         with m.Elif(self.rm_update):
-            with m.If(~rm_valid):
+            # valid with the query's first visible key; before it PRM = exp(RM - RM) = 1 rescales zeros
+            with m.If(~rm_valid & lm_valid):
                 m.d.sync += [rm.eq(lm), rm_prev.eq(lm), rm_valid.eq(1)]
+            with m.Elif(~rm_valid):
+                m.d.sync += rm_prev.eq(rm)
             with m.Else():
                 m.d.sync += rm_prev.eq(rm)
                 with m.If(lm_valid & u.greater(m, lm, rm)):
@@ -147,23 +173,30 @@ class VectorPE(wiring.Component):
         sln = Signal(u.prob_shape)
         m.d.comb += [sln.eq(Mux(tag_mask, exp.y, 0)), self.w_out.eq(sln), self.w_valid.eq(tag_sln)]
         sld, rd = Signal(u.den_shape, reset_less=True), Signal(u.den_shape, reset_less=True)
-        prm = Signal(u.prob_shape, reset_less=True)
+        rd_fin = Signal(u.den_shape, reset_less=True)
+        prm, prm_ws = Signal(u.prob_shape, reset_less=True), Signal(u.prob_shape, reset_less=True)
         with m.If(self.tile_start):
             m.d.sync += sld.eq(0)
         with m.Elif(tag_sln):
             m.d.sync += sld.eq(u.prob_add(m, sld, sln))
         with m.If(tag_prm):
             m.d.sync += prm.eq(exp.y)
+        with m.If(self.prm_latch):
+            m.d.sync += prm_ws.eq(prm)
+        with m.If(self.snap):
+            m.d.sync += rd_fin.eq(rd)
 
         # --- running sums RD and RNV, through pipelined rescale units (latency L) -------------
         # RD: issued on rd_update, written L cycles later.  RNV: a ring of F + L registers rotating
         # F + L steps per pass (the L extra slots are bubbles): element f leaves slot 0 into the unit
         # at step f and its new value replaces it at slot F-1 at step f + L, so after the pass every
-        # element is back in its slot.  An output pass rotates the ring the same way.
+        # element is back in its slot.  A block's first tile rescales zero (the golden model's
+        # rescale_add(prm, 0, new)), so RD and the ring are never cleared.
         lat = u.rescale_latency
         rd_unit = m.submodules.rd_rescale = u.rescale_unit("den")
         rnv_unit = m.submodules.rnv_rescale = u.rescale_unit("acc")
         ring = [Signal(u.acc_shape, name=f"rnv{f}", reset_less=True) for f in range(self.value_dim + lat)]
+        fin = [Signal(u.acc_shape, name=f"rnv_fin{f}", reset_less=True) for f in range(self.value_dim)]
         av = [Signal(u.output_shape, name=f"av{f}", reset_less=True) for f in range(self.value_dim)]
         recip_value = Signal(u.recip_shape, reset_less=True)
 
@@ -177,18 +210,10 @@ class VectorPE(wiring.Component):
 
         rd_taps = delayed(self.rd_update, lat, "tag_rd")
         slnv_taps = delayed(self.slnv, lat, "tag_slnv")
-        mul_taps = delayed(self.out_mul, lat, "tag_rot")
         rotate = Signal()
-        m.d.comb += rotate.eq(Cat(*slnv_taps, *mul_taps).any())
-        # a block's first tile rescales zero (the golden model's rescale_add(prm, 0, new)), so RD and
-        # the ring are never cleared: no block-start reset fans out to F + L words
-        first = Signal()
-        with m.If(self.init):
-            m.d.sync += first.eq(1)
-        with m.Elif(self.capture & rm_valid):     # the second tile's drain: tile 0 is accumulated
-            m.d.sync += first.eq(0)
-        m.d.comb += [rd_unit.prm.eq(prm), rd_unit.old.eq(Mux(first, 0, rd)), rd_unit.addend.eq(sld),
-                     rnv_unit.prm.eq(prm), rnv_unit.old.eq(Mux(first, 0, ring[0])),
+        m.d.comb += rotate.eq(Cat(*slnv_taps).any())
+        m.d.comb += [rd_unit.prm.eq(prm), rd_unit.old.eq(Mux(self.rd_first, 0, rd)), rd_unit.addend.eq(sld),
+                     rnv_unit.prm.eq(prm_ws), rnv_unit.old.eq(Mux(self.slnv_first, 0, ring[0])),
                      rnv_unit.addend.eq(self.slnv_in)]
         f_last = self.value_dim - 1
         with m.If(rd_taps[-1]):
@@ -198,13 +223,17 @@ class VectorPE(wiring.Component):
             with m.If(slnv_taps[-1]):
                 m.d.sync += ring[f_last].eq(rnv_unit.y)
 
-        # --- reciprocal (shared unit outside) and output: AV[f] shifts in output_latency later -----
-        m.d.comb += self.rd_out.eq(rd)
+        # --- FINAL: reciprocal (shared unit outside) and output: AV[f] shifts in output_latency later
+        m.d.comb += self.rd_out.eq(rd_fin)
         with m.If(self.recip_capture):
             m.d.sync += recip_value.eq(self.recip_in)
+        with m.If(self.rnv_snap):
+            m.d.sync += [d.eq(s) for d, s in zip(fin, ring)]
+        with m.Elif(self.out_mul):
+            m.d.sync += [d.eq(s) for d, s in zip(fin, fin[1:] + [fin[0]])]
         out = m.submodules.output = self._out
-        m.d.comb += [out.rnv.eq(ring[0]), out.recip.eq(recip_value)]
+        m.d.comb += [out.rnv.eq(fin[0]), out.recip.eq(recip_value)]
         with m.If(delayed(self.out_mul, out.latency, "tag_out")[-1]):
-            m.d.sync += [a.eq(n) for a, n in zip(av, av[1:] + [Mux(seen, out.y, 0)])]
+            m.d.sync += [a.eq(n) for a, n in zip(av, av[1:] + [Mux(seen_fin, out.y, 0)])]
         m.d.comb += [o.eq(a) for o, a in zip(self.av_out, av)]
         return m

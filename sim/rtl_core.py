@@ -1,36 +1,39 @@
-"""The simulator configured as the generated attention core: an RTL-shaped phase model.
+"""The simulator configured as the generated attention core: a slot-level model of its overlapped dataflow.
 
 The generated core (``rtl/``, documented in rtl/README.md) runs 1-pass attention on an R x C 2D array
-(rows = keys of a tile, columns = queries of a block) and a C-wide 1D array, with fixed-length phases
-and no overlap between them.  This module executes that schedule on the simulator's event engine
-(:class:`~einloom.sim.engine.Engine`): one op per phase, on the unit that runs it, each depending on the
-phase before it, per block of C queries and per key tile of R keys::
+(rows = keys of a tile, columns = queries of a block) and a C-wide 1D array.  Its controller issues
+*slots*, at least ``period`` cycles apart; slot j carries
 
-    BLOCK  (ctl)  start a block                                     1
-    TILE   (2d)   read the Q block and the K/V tile, clear the array 2
-    QK     (2d)   output-stationary E-deep dot products              E + R - 1 + mac_latency
-    DRAIN  (2d)   QK rows shift down into the 1D PEs                 R
-    RMUPD  (1d)   running max                                        1
-    EXP    (1d)   SLN for R rows, then PRM                           R + 1 + exp_latency
-    SLNV   (2d)   weight-stationary V products into RNV              F + R + mac_latency
-    FINAL  (1d)   reciprocal and AV = RNV * recip, per block         recip_latency + F + output_latency + 1
-    OUTPUT (out)  one beat per query of the block                    min(C, P - block * C)
+* the QK product of work item j (output-stationary, E cycles of K/Q feeds into the 2D array) and the
+  1D array's softmax bookkeeping of that tile (drain, running max, SLN/PRM exps, SLD, RD update), and
+* the SLNV product of item j-1 (weight-stationary, F cycles of V feeds behind the QK feeds, on the
+  weights SLN(j-1) that the 1D array shifted into the PEs' shadow registers during slot j-1), its RNV
+  updates, and, when item j-1 ends a block of C queries, that block's FINAL (reciprocal and AV) and
+  OUTPUT beats,
 
-and one cycle after the last beat.  Column c of both arrays runs column 0's schedule c cycles late,
-hidden under FINAL and OUTPUT, so C enters only through the blocks and beats.  The parameters are plain
-numbers (:class:`CoreParams`), so the same model serves an ``rtl:`` section, an ``RtlConfig`` or an
-architecture derived one; ``sim`` does not import ``rtl``.
+so the 2D array works on the products of key tile m1+1 while the 1D array does the bookkeeping of
+tile m1 (FuseMax's pipelining), and consecutive query blocks follow each other without a flush.  The
+work items are the (block, key tile) pairs in order, skipped tiles left out, and one empty item for a
+block whose queries see no key (causal, P > M).  Every action of a slot happens at a fixed offset from
+its issue cycle (:class:`Timeline`); the hardware generates its strobes from those offsets, and the
+offsets bound how close slots may be (``period``).  A slot that finishes a block issues only when the
+previous block's last output beat has left (the output registers are free), so with the output always
+ready the issue times and the cycle count follow exactly::
+
+    I_0 = 1,  I_j = I_{j-1} + period, or for a finishing slot max(that, I_f' + out_offset + beats' + 1)
+    cycles = I_f + out_offset + beats + 1        (f, f': the last and previous finishing slots)
 
 **Mask.**  A tile is run iff some (key, query) pair of it is visible under the mask
-(:func:`einloom.sim.formats.base.attention_mask`, bottom-right aligned causal): the tiles of a block
-past its last visible key are skipped, and a block whose queries see no key (causal, P > M) runs no
-tile, its outputs are 0.  For the bottom-right causal mask this is the RTL's rule
-``tiles(pb) = clamp(floor((pb*C + C - 1 + M - P)/R) + 1, 0, ceil(M/R))``.
+(:func:`einloom.sim.formats.base.attention_mask`, bottom-right aligned causal); for the bottom-right
+causal mask this is the RTL's rule ``tiles(pb) = clamp(floor((pb*C + C - 1 + M - P)/R) + 1, 0,
+ceil(M/R))``, and a block whose queries see no key outputs 0.
 
-**Functional.**  :func:`run_core` with inputs executes every op it schedules with the number format's
-primitives (:class:`~einloom.sim.formats.base.NumberFormat`) in the engine's order: QK's ``dot``, the
-1D array's masked max, ``exp_diff``, the drained sum, SLNV's column MACs, the rescale, FINAL's
-reciprocal and output.  A skipped tile computes nothing, so a wrong skip changes the output bits.
+**Functional.**  :func:`run_core` with inputs executes every tile with the number format's primitives
+(:class:`~einloom.sim.formats.base.NumberFormat`) in the core's op order: QK's ``dot``, the 1D array's
+masked max, ``exp_diff``, the drained sum (rows R-1 .. 0), SLNV's column MACs, the rescale, FINAL's
+reciprocal and output.  The overlap changes when an op runs, not its operands or order, so the golden
+model (``golden_attention``) is unchanged.  A skipped tile computes nothing, so a wrong skip changes
+the output bits.
 
 Limits: the mask is the core's (none or causal); one head per run; the output is never stalled
 (backpressure on the output stream adds cycles the model does not see).
@@ -38,14 +41,13 @@ Limits: the mask is the core's (none or causal); one head per run; the output is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
-from einloom.sim.engine import Engine, Op
 from einloom.sim.formats.base import NumberFormat, attention_mask
 
-__all__ = ["CoreParams", "CoreRun", "run_core", "core_tiles"]
+__all__ = ["CoreParams", "CoreRun", "Timeline", "SlotItem", "run_core", "core_tiles", "core_items",
+           "core_cycles", "slot_issues", "core_mask"]
 
 
 @dataclass(frozen=True)
@@ -54,8 +56,10 @@ class CoreParams:
 
     rows, cols : R keys per tile x C queries per block (the 2D array).
     head_dim, value_dim : E and F (temporal on the array).
-    exp_latency, recip_latency, output_latency : the 1D array's pipelined units (cycles).
-    mac_latency : the 2D PE's multiply-accumulate pipeline (cycles).
+    exp_latency, recip_latency, output_latency, rescale_latency : the 1D array's pipelined units.
+    mac_latency : the 2D PE's multiply-accumulate pipeline (operand and product registers).
+    acc_latency : the 2D PE's accumulate (1: one combinational add per cycle; the overlapped core
+        supports only 1, see :class:`Timeline`).
     """
 
     rows: int
@@ -66,27 +70,106 @@ class CoreParams:
     recip_latency: int
     output_latency: int
     mac_latency: int = 2
+    rescale_latency: int = 2
+    acc_latency: int = 1
 
     def __post_init__(self) -> None:
-        for name in ("rows", "cols", "head_dim", "value_dim"):
+        for name in ("rows", "cols", "head_dim", "value_dim", "acc_latency"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"CoreParams.{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("exp_latency", "recip_latency", "output_latency", "mac_latency"):
+        for name in ("exp_latency", "recip_latency", "output_latency", "mac_latency", "rescale_latency"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"CoreParams.{name} must be >= 0, got {getattr(self, name)}")
 
-    def phases(self) -> dict[str, tuple[str, int]]:
-        """Phase -> (unit, cycles) of one key tile (TILE .. SLNV) and of one block's FINAL."""
-        r, e, f, mac = self.rows, self.head_dim, self.value_dim, self.mac_latency
-        return {"TILE": ("2d", 2), "QK": ("2d", e + r - 1 + mac), "DRAIN": ("2d", r), "RMUPD": ("1d", 1),
-                "EXP": ("1d", r + 1 + self.exp_latency), "SLNV": ("2d", f + r + mac),
-                "FINAL": ("1d", self.recip_latency + f + self.output_latency + 1)}
+    def timeline(self) -> "Timeline":
+        return Timeline(self)
 
 
-def core_tiles(params: CoreParams, num_queries: int, num_keys: int, causal: bool) -> list[list[int]]:
+class Timeline:
+    """Offsets (cycles after a slot's issue cycle I, in column 0's time; column c runs c cycles later)
+    of everything a slot does, and the period that keeps consecutive slots from colliding.
+
+    With R rows, E, F, and the unit latencies Lx (exp), Lr (rescale), Lc (reciprocal), Lo (output),
+    and the PE's multiply pipeline of 2 registers:
+
+    ======================  =============================  =========================================
+    offset                  value                          what
+    ======================  =============================  =========================================
+    ``load``                1                              row r / column c load their K, V / Q feed registers (+r / +c)
+    ``feed``                2                              K (Q) element e enters row r (column c) at feed + e + r (+ c); V element f at feed + E + f + r
+    ``tile_start``          E + R + 2                      1D: LM invalid, SLD = 0; a block's first tile: running state reset; a finishing slot: RD and the seen flag snapshot
+    ``drain``               E + R + 3                      R cycles: the QK tile leaves the array bottom row first (row R-1 .. 0) into the 1D array
+    ``rm_update``           drain + R                      RM, RM_prev
+    ``issue_sln``           drain + R + 1                  R exps SLN (shifted into the PEs' shadow weights Lx later), then PRM
+    ``rd_update``           drain + 2R + 2 + Lx            RD = PRM * RD + SLD
+    ``slnv``                E + R + 4                      F cycles: the previous tile's column sums leave the array into RNV
+    ``rnv_snap``            slnv + F + Lr                  a finishing slot copies RNV into the output registers
+    ``recip_load``          tile_start + C                 the shared reciprocal's chain loads every column's RD snapshot
+    ``recip_capture``       recip_load + 1 + Lc            column 0 takes 1/RD
+    ``out_mul``             max(recip_capture, rnv_snap)+1 F cycles of AV = RNV * (1/RD)
+    ``out``                 out_mul + F + Lo               first output beat of the block
+    ======================  =============================  =========================================
+
+    ``period`` = max(E + F (the 2D array's work), 3R + Lx + 2 (SLN of a tile in the shadow weights
+    before the next slot's SLNV reads them), 2R + Lx + Lr + 4 (RD final before the next slot's
+    snapshot), F + Lr + 1 (RNV settled before the next slot's updates), max(R, C) + 1 (feed registers
+    loaded before the buffers' read address moves on)).  Steady state: the 2D array busy E + F of
+    every ``period`` cycles.
+    """
+
+    LOAD = 1
+    FEED = 2
+
+    def __init__(self, p: CoreParams):
+        if p.mac_latency != 2:
+            raise ValueError(f"the overlapped core's PE has a 2-register multiply pipeline; mac_latency "
+                             f"{p.mac_latency} is not supported")
+        if p.acc_latency != 1:
+            raise ValueError(f"the overlapped core needs a single-cycle accumulate (acc_latency 1); the "
+                             f"number format's units have acc_latency {p.acc_latency}: pipelined accumulation "
+                             f"(interleaved partial sums) is not built yet")
+        r, c, e, f = p.rows, p.cols, p.head_dim, p.value_dim
+        lx, lr, lc, lo = p.exp_latency, p.rescale_latency, p.recip_latency, p.output_latency
+        self.params = p
+        self.load = self.LOAD
+        self.feed = self.FEED
+        self.tile_start = e + r + 2
+        self.drain = e + r + 3
+        self.rm_update = self.drain + r
+        self.issue_sln = self.drain + r + 1
+        self.issue_prm = self.drain + 2 * r + 1
+        self.rd_update = self.drain + 2 * r + 2 + lx
+        self.slnv = e + r + 4
+        self.prm_latch = self.slnv - 1
+        self.rnv_snap = self.slnv + f + lr
+        self.recip_load = self.tile_start + c
+        self.recip_capture = self.recip_load + 1 + lc
+        self.out_mul = max(self.recip_capture, self.rnv_snap) + 1
+        self.out = self.out_mul + f + lo
+        self.period = max(e + f, 3 * r + lx + 2, 2 * r + lx + lr + 4, f + lr + 1, max(r, c) + 1)
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: v for k, v in vars(self).items() if isinstance(v, int)}
+
+
+def core_mask(num_keys: int, num_queries: int, causal: bool, window: int = 0, sinks: int = 0) -> np.ndarray:
+    """valid[key, query] of the core's mask: :func:`~einloom.sim.formats.base.attention_mask` (bottom-right
+    causal: key m visible to query p iff m <= p + M - P), and with ``window`` > 0 also only the last
+    ``window`` keys up to that diagonal (``p + M - P - m < window``) or one of the first ``sinks`` keys
+    (the library's sliding-window and sinks-window cascades)."""
+    valid = attention_mask(num_keys, num_queries, causal)
+    if window > 0:
+        keys = np.arange(num_keys)[:, None]
+        queries = np.arange(num_queries)[None, :]
+        valid &= (queries + (num_keys - num_queries) - keys < window) | (keys < sinks)
+    return valid
+
+
+def core_tiles(params: CoreParams, num_queries: int, num_keys: int, causal: bool, window: int = 0,
+               sinks: int = 0) -> list[list[int]]:
     """Per block of C queries, the key tiles (indices) that hold a visible (key, query) pair."""
     r, c = params.rows, params.cols
-    valid = attention_mask(num_keys, num_queries, causal)
+    valid = core_mask(num_keys, num_queries, causal, window, sinks)
     out = []
     for lo in range(0, num_queries, c):
         block = valid[:, lo:lo + c]
@@ -94,11 +177,65 @@ def core_tiles(params: CoreParams, num_queries: int, num_keys: int, causal: bool
     return out
 
 
+@dataclass(frozen=True)
+class SlotItem:
+    """One work item: key tile ``tile`` of query block ``block`` (``tile`` None: a block that sees no
+    key), ``last``: the block's last item."""
+
+    block: int
+    tile: int | None
+    first: bool
+    last: bool
+
+
+def core_items(params: CoreParams, num_queries: int, num_keys: int, causal: bool, window: int = 0,
+               sinks: int = 0) -> list[SlotItem]:
+    items = []
+    for pb, run in enumerate(core_tiles(params, num_queries, num_keys, causal, window, sinks)):
+        if not run:
+            items.append(SlotItem(pb, None, True, True))
+        for i, m1 in enumerate(run):
+            items.append(SlotItem(pb, m1, i == 0, i == len(run) - 1))
+    return items
+
+
+def slot_issues(params: CoreParams, num_queries: int, num_keys: int, causal: bool, window: int = 0,
+                sinks: int = 0) -> tuple[list[SlotItem], list[int], int]:
+    """The work items, the issue cycle of each slot (``len(items) + 1`` slots; slot j runs item j's QK
+    and item j-1's SLNV/FINAL), and the compute cycles (see the module docstring)."""
+    tl = params.timeline()
+    items = core_items(params, num_queries, num_keys, causal, window, sinks)
+    c = params.cols
+    issues: list[int] = []
+    last_beat = None            # cycle of the previous finishing slot's last output beat
+    end = 0
+    for j in range(len(items) + 1):
+        t = 1 if j == 0 else issues[-1] + tl.period
+        fin = j >= 1 and items[j - 1].last
+        if fin and last_beat is not None:
+            t = max(t, last_beat + 2)
+        issues.append(t)
+        if fin:
+            beats = min(c, num_queries - items[j - 1].block * c)
+            last_beat = t + tl.out + beats - 1
+            end = last_beat + 2
+    return items, issues, end
+
+
+def core_cycles(params: CoreParams, num_queries: int, num_keys: int, causal: bool = False, window: int = 0,
+                sinks: int = 0) -> int:
+    """Compute cycles of the core (from the end of loading to the cycle after the last output beat
+    + 1), with the output always ready."""
+    if num_queries < 1 or num_keys < 1:
+        raise ValueError(f"num_queries and num_keys must be >= 1, got {num_queries}, {num_keys}")
+    return slot_issues(params, num_queries, num_keys, causal, window, sinks)[2]
+
+
 @dataclass
 class CoreRun:
     """One run of the core model: cycles from the end of loading to the last output beat (+1), the
-    ops with their start/end, busy cycles per unit, tiles run and skipped, and the output codes
-    (``None`` without inputs)."""
+    slots' ops with their start/end, busy cycles per unit, tiles run and skipped, the 2D array's
+    multiply-accumulates and the output codes (``None`` without inputs)."""
 
     cycles: int
     tiles_run: int
@@ -107,6 +244,14 @@ class CoreRun:
     ops: list[tuple[str, str, int, int, float, float]] = field(repr=False)   # (unit, phase, block, tile, start, end)
     events: int = 0
     output: np.ndarray | None = None
+    macs: int = 0
+    pes: int = 1
+    period: int = 0
+
+    @property
+    def util_2d(self) -> float:
+        """Multiply-accumulates on real keys and queries / (PEs x compute cycles)."""
+        return self.macs / (self.pes * self.cycles) if self.cycles else 0.0
 
 
 class _State:
@@ -127,13 +272,18 @@ class _State:
         qk = fmt.dot(self.q, self.k[:, m_lo:m_hi].T)                                   # QK      [rows, p]
         valid = self.valid[m_lo:m_hi]
         has = valid.any(axis=0)
-        lm = np.where(has, qk[np.argmax(valid, axis=0), np.arange(p)], 0)              # DRAIN: LM
+        lm = np.where(has, qk[np.argmax(valid, axis=0), np.arange(p)], 0)              # drain: LM
         for row in range(m_hi - m_lo):
             lm = np.where(valid[row], fmt.maximum(lm, qk[row]), lm)
-        rm_old = lm if self.first else self.rm                                         # RMUPD
-        rm_new = lm if self.first else np.where(has, fmt.maximum(self.rm, lm), self.rm)
+        # RM: a query's running max becomes valid with its first visible key (before it, PRM = exp(x - x)
+        # = 1 rescales the zero sums: the golden model's exp(-inf - RM) * 0 gives the same 0)
+        rm_valid = np.zeros(p, dtype=bool) if self.first else self.rm_valid
+        rm_prev = lm if self.first else self.rm
+        rm_old = np.where(rm_valid, rm_prev, lm)
+        rm_new = np.where(rm_valid, np.where(has, fmt.maximum(rm_prev, lm), rm_prev), lm)
+        self.rm_valid = rm_valid | has
         sln = np.where(valid, fmt.exp_diff(np.where(valid, qk, rm_new[None, :]), rm_new[None, :]),
-                       fmt.prob_zero(valid.shape))                                     # EXP
+                       fmt.prob_zero(valid.shape))                                     # SLN, PRM
         prm = fmt.exp_diff(rm_old, rm_new)
         sld = fmt.prob_zero((p,))
         for row in reversed(range(m_hi - m_lo)):
@@ -160,7 +310,7 @@ class _State:
 
 
 def run_core(params: CoreParams, num_queries: int, num_keys: int, causal: bool = False, *,
-             fmt: NumberFormat | None = None, q: np.ndarray | None = None, k: np.ndarray | None = None,
+             window: int = 0, sinks: int = 0, fmt: NumberFormat | None = None, q: np.ndarray | None = None, k: np.ndarray | None = None,
              v: np.ndarray | None = None) -> CoreRun:
     """Simulate the core on P = ``num_queries`` queries and M = ``num_keys`` keys (see the module
     docstring).  With ``fmt`` and input codes ``q`` [E, P], ``k`` [E, M], ``v`` [F, M], also compute
@@ -168,50 +318,53 @@ def run_core(params: CoreParams, num_queries: int, num_keys: int, causal: bool =
     if num_queries < 1 or num_keys < 1:
         raise ValueError(f"num_queries and num_keys must be >= 1, got {num_queries}, {num_keys}")
     functional = fmt is not None
+    r, c, e, f = params.rows, params.cols, params.head_dim, params.value_dim
     if functional:
         q, k, v = (np.asarray(x, dtype=np.int64) for x in (q, k, v))
-        if q.shape != (params.head_dim, num_queries) or k.shape != (params.head_dim, num_keys) \
-                or v.shape != (params.value_dim, num_keys):
-            raise ValueError(f"input shapes Q {q.shape}, K {k.shape}, V {v.shape} do not match E={params.head_dim}, "
-                             f"F={params.value_dim}, P={num_queries}, M={num_keys}")
-        valid = attention_mask(num_keys, num_queries, causal)
-        out = np.zeros((params.value_dim, num_queries), dtype=np.int64)
-    phases = params.phases()
-    tiles = core_tiles(params, num_queries, num_keys, causal)
-    r, c = params.rows, params.cols
+        if q.shape != (e, num_queries) or k.shape != (e, num_keys) or v.shape != (f, num_keys):
+            raise ValueError(f"input shapes Q {q.shape}, K {k.shape}, V {v.shape} do not match E={e}, "
+                             f"F={f}, P={num_queries}, M={num_keys}")
+        valid = core_mask(num_keys, num_queries, causal, window, sinks)
+        out = np.zeros((f, num_queries), dtype=np.int64)
+    tl = params.timeline()
+    items, issues, cycles = slot_issues(params, num_queries, num_keys, causal, window, sinks)
     records: list[tuple[str, str, int, int, float, float]] = []
-    actions: dict[int, Any] = {}
-
-    def epochs():
-        prev: Op | None = None
-        for pb, run in enumerate(tiles):
-            lo, hi = pb * c, min(num_queries, pb * c + c)
-            state = _State(fmt, q, k, v, valid, lo, hi) if functional else None
-            ops = []
-            for phase, tile in [("BLOCK", -1)] + [(ph, m1) for m1 in run for ph in
-                                                   ("TILE", "QK", "DRAIN", "RMUPD", "EXP", "SLNV")] + \
-                    [("FINAL", -1), ("OUTPUT", -1)]:
-                unit, cycles = {"BLOCK": ("ctl", 1), "OUTPUT": ("out", hi - lo)}.get(phase) or phases[phase]
-                op = Op(unit, phase, 0, float(cycles), deps=(prev,) if prev is not None else (),
-                        work=float(cycles), cause="dependency", tile=(pb, tile))
-                if functional and phase == "SLNV":
-                    actions[id(op)] = (state.tile, (tile * r, min(num_keys, tile * r + r)))
-                elif functional and phase == "FINAL":
-                    actions[id(op)] = (lambda s=state, a=lo, b=hi: out.__setitem__((slice(None), slice(a, b)),
-                                                                                  s.final()), ())
-                ops.append(op)
-                prev = op
-            yield ops
-
-    def on_schedule(op: Op) -> None:
-        records.append((op.unit, op.name, op.tile[0], op.tile[1], op.start, op.end))
-        act = actions.pop(id(op), None)
-        if act is not None:
-            act[0](*act[1])
-
-    engine = Engine(("ctl", "2d", "1d", "out"), window=1, on_schedule=on_schedule)
-    makespan = engine.run(epochs())
-    run_tiles = sum(len(t) for t in tiles)
-    return CoreRun(int(round(makespan)) + 1, run_tiles, len(tiles) * -(-num_keys // r) - run_tiles,
-                   {u: s.busy for u, s in engine.units.items()}, records, engine.events,
-                   out if functional else None)
+    busy = {"2d": 0.0, "1d": 0.0, "out": 0.0}
+    macs = 0
+    states: dict[int, _State] = {}          # per query block (a block's FINAL overlaps the next one's tiles)
+    for j, t in enumerate(issues):
+        cur = items[j] if j < len(items) else None
+        prev = items[j - 1] if j >= 1 else None
+        if cur is not None and cur.tile is not None:
+            lo = cur.block * c
+            if cur.first:
+                hi = min(num_queries, lo + c)
+                states[cur.block] = _State(fmt, q, k, v, valid, lo, hi) if functional else None
+            records.append(("2d", "QK", cur.block, cur.tile, t + tl.feed, t + tl.feed + e))
+            records.append(("1d", "SOFTMAX", cur.block, cur.tile, t + tl.tile_start, t + tl.rd_update + 1))
+            busy["2d"] += e
+            busy["1d"] += tl.rd_update + 1 - tl.tile_start
+            keys = min(num_keys, cur.tile * r + r) - cur.tile * r
+            macs += keys * (min(num_queries, lo + c) - lo) * (e + f)
+            if functional:
+                states[cur.block].tile(cur.tile * r, cur.tile * r + keys)
+        if prev is not None:
+            if prev.tile is not None:
+                records.append(("2d", "SLNV", prev.block, prev.tile, t + tl.feed + e, t + tl.feed + e + f))
+                busy["2d"] += f
+            if prev.last:
+                lo = prev.block * c
+                beats = min(c, num_queries - lo)
+                records.append(("1d", "FINAL", prev.block, -1, t + tl.tile_start, t + tl.out))
+                records.append(("out", "OUTPUT", prev.block, -1, t + tl.out, t + tl.out + beats))
+                busy["1d"] += tl.out - tl.tile_start
+                busy["out"] += beats
+                if functional:
+                    if prev.tile is None:
+                        out[:, lo:lo + beats] = fmt.output_zero((f, beats))
+                    else:
+                        out[:, lo:lo + beats] = states.pop(prev.block).final()
+    run_tiles = sum(1 for it in items if it.tile is not None)
+    blocks = -(-num_queries // c)
+    return CoreRun(cycles, run_tiles, blocks * -(-num_keys // r) - run_tiles, busy, records, len(issues),
+                   out if functional else None, macs, r * c, tl.period)

@@ -25,8 +25,9 @@ def register(subparsers) -> None:
                     "ports, stream layouts, expected cycle counts).",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", nargs="?", metavar="SPEC",
-                        help="the cascade the core implements (default fusemax-1pass; causal-1pass is the same "
-                             "core with its causal input set); another structure is refused")
+                        help="the cascade the core implements (default fusemax-1pass; causal-1pass, sliding-window "
+                             "and sinks-window are the same core with its causal, window and sinks inputs set, read "
+                             "from the cascade's where predicate); another structure is refused")
     parser.add_argument("--arch", required=True, help="architecture YAML with an rtl: section")
     parser.add_argument("--workload", help="workload whose E, F (and P, M within the buffers) the core serves")
     parser.add_argument("--seq-len", type=flags.seq_len, metavar="N", help="the workload's sequence length")
@@ -43,8 +44,21 @@ def run(args) -> int:
     from einloom.rtl import generate
     from einloom.base.output import output_folder
     out = output_folder(args.output, "--output")
-    cfg = config_for(args)
-    design = generate(cfg)
+    cfg, schedule, dims, roles = config_for(args)
+    design = generate(cfg, schedule, shape=(dims["P"], dims["M"]), causal=roles.causal, window=roles.window,
+                      sinks=roles.sinks)
+    if roles.heads or roles.query_groups:
+        sz = schedule.sizes
+        runs = 1
+        for r in roles.heads:
+            runs *= sz.get(r, 1)
+        design.manifest["query_fold"] = {
+            "heads": {r: sz.get(r, 1) for r in roles.heads},
+            "query_groups": {r: sz.get(r, 1) for r in roles.query_groups},
+            "runs": runs, "queries_per_run": dims["P"],
+            "layout": f"one core run per coordinate of {', '.join(roles.heads) or '-'} (its K/V head); the run's "
+                      f"queries are ({', '.join(roles.query_groups)}, {roles.ranks['P']}) flattened, group-major",
+            "compute_cycles": runs * design.manifest["schedule_cycles"]["compute_cycles"]}
     vpath, mpath = design.write(out)
     lint_ok = None
     if args.lint:
@@ -61,16 +75,27 @@ def run(args) -> int:
     print(f"{design.top_name}: {cfg.rows}x{cfg.cols} array, E={cfg.head_dim} F={cfg.value_dim}, "
           f"{cfg.fmt.kind} {cfg.fmt.input_bits}-bit in / {cfg.fmt.output_bits}-bit out")
     print(f"  wrote {vpath} ({len(design.verilog.splitlines()):,} lines) and {mpath}")
+    sc = design.manifest["schedule_cycles"]
+    mask = design.manifest["mask_inputs"]
+    fold = design.manifest.get("query_fold")
+    if fold:
+        print(f"  {fold['runs']} run(s), one per K/V head; {fold['queries_per_run']} queries per run ({fold['layout']}): "
+              f"{fold['compute_cycles']:,} cycles in all")
+    band = f", window {mask['window']}" + (f" + {mask['sinks']} sinks" if mask["sinks"] else "") if mask["window"] else ""
+    print(f"  implements {schedule.cascade} under mapping {schedule.mapping.name} (period {lat['period']} cycles "
+          f"per key tile; mask inputs: causal {mask['causal']}{band}); P={sc['P']} M={sc['M']}: "
+          f"{sc['compute_cycles']:,} cycles, 2D busy {sc['util_2d']:.1%}")
     for ex in lat["examples"]:
         print(f"  expected compute cycles P={ex['P']} M={ex['M']} causal={ex['causal']}: "
-              f"{ex['compute_cycles']:,}")
+              f"{ex['compute_cycles']:,} (2D busy {ex['util_2d']:.1%})")
     if lint_ok:
         print("  verilator --lint-only -Wall: clean")
     return 0
 
 
 def config_for(args) -> "Any":
-    """The core for --arch, after the cascade, workload and mapping the flags name are checked."""
+    """The core for --arch, after the cascade, workload and mapping the flags name are checked:
+    ``(RtlConfig, the lowered Schedule it implements, its sizes (check_schedule), the CoreRoles)``."""
     from einloom.base.errors import InputError, Location
     from einloom.cost_models.arch import load_arch
     from einloom.rtl import RtlConfig
@@ -78,8 +103,6 @@ def config_for(args) -> "Any":
     if args.seq_len is not None and args.workload is None:
         raise InputError("applies only with --workload", location=Location(field="--seq-len"),
                          hint="add --workload, or drop --seq-len")
-    if args.spec is None and args.workload is None and args.mapping is None:
-        return RtlConfig.from_arch(arch)
     from einloom.einsum import load_cascade
     from einloom.mapper.lower import lower
     from einloom.rtl.core_form import check_schedule, core_mapping, match_core
@@ -93,20 +116,30 @@ def config_for(args) -> "Any":
     else:
         base = RtlConfig.from_arch(arch)
         workload = None
-        sizes = {rk["P"]: base.max_queries, rk["M"]: base.max_keys, rk["E"]: base.head_dim,
-                 rk["F"]: base.value_dim}
+        group = 1
+        sizes = {}
+        for r in roles.heads + roles.query_groups:     # the cascade's own extents of its head/group ranks
+            default = cascade.rank_defaults.get(r)
+            sizes[r] = int(getattr(default, "value", 1) or 1)
+            group *= sizes[r] if r in roles.query_groups else 1
+        sizes.update({rk["P"]: max(1, base.max_queries // group), rk["M"]: base.max_keys, rk["E"]: base.head_dim,
+                      rk["F"]: base.value_dim})
     mapping = _mapping(args.mapping, cascade, arch, workload) if args.mapping else core_mapping(roles, arch)
     schedule = lower(cascade, mapping, arch, workload, sizes=sizes)
     dims = check_schedule(schedule, roles, arch)
     cfg = RtlConfig.from_arch(arch, head_dim=dims["head_dim"], value_dim=dims["value_dim"],
                               tile_m=dims["tile_m"], tile_p=dims["tile_p"])
+    group = 1
+    for r in roles.query_groups:        # a K/V head's queries of every group run as one block sequence
+        group *= schedule.sizes.get(r, 1)
+    dims["P"] *= group
     for rank, limit, key in ((rk["P"], cfg.max_queries, "max_queries"), (rk["M"], cfg.max_keys, "max_keys")):
         size = dims["P" if key == "max_queries" else "M"]
         if size > limit:
             raise InputError(f"the workload has {rank} = {size}, but the core's buffers hold {limit} (rtl.{key})",
                              location=Location(field="--workload"),
                              hint=f"use a shorter --seq-len, or raise rtl.{key} (and the global buffer) in {args.arch}")
-    return cfg
+    return cfg, schedule, dims, roles
 
 
 def _mapping(choice: str, cascade, arch, workload):

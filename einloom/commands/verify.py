@@ -48,6 +48,13 @@ def parse_shape(text: str, index: int) -> dict:
             "seed": 7 + index}
 
 
+def _mask(case: dict) -> str:
+    text = "causal" if case.get("causal") else "none"
+    if case.get("window"):
+        text += f", window {case['window']}" + (f" + {case['sinks']} sinks" if case.get("sinks") else "")
+    return text
+
+
 def run(args) -> int:
     from einloom.einsum.errors import EinloomError, Location
     from einloom.report.table import format_table
@@ -78,15 +85,16 @@ def run(args) -> int:
         ok &= verdict
         status = ("PASS" if verdict else "FAIL") + (" (expected mismatch)" if r.get("expect_fail") else "")
         rows.append([case["name"], r.get("P"), r.get("M"), cfg.head_dim, cfg.value_dim,
-                     "yes" if case.get("causal") else "no", case.get("backpressure", 0.0),
-                     r.get("cycles"), r.get("expected_cycles"), status])
+                     _mask(case), case.get("backpressure", 0.0),
+                     r.get("cycles"), r.get("expected_cycles"),
+                     f"{r['util_2d']:.1%}" if r.get("util_2d") is not None else "-", status])
     if args.json:
         print(json.dumps({"arch": args.arch, "top": result["top"], "passed": bool(ok),
                           "build_dir": result["build_dir"],
                           "cases": [{**case, **result["tests"][case["name"]]} for case in cases]}, indent=2))
     else:
-        print(format_table(["case", "P", "M", "E", "F", "causal", "backpressure", "cycles", "expected",
-                            "result"], rows, title=f"{result['top']} ({cfg.fmt.kind}, {cfg.rows}x{cfg.cols})"))
+        print(format_table(["case", "P", "M", "E", "F", "mask", "backpressure", "cycles", "expected",
+                            "2D util", "result"], rows, title=f"{result['top']} ({cfg.fmt.kind}, {cfg.rows}x{cfg.cols})"))
         print(f"\n{'all passed' if ok else 'FAILURES'}: {sum(1 for r in rows if r[-1].startswith('PASS'))}"
               f"/{len(rows)}; build {result['build_dir']}")
         for case in cases:

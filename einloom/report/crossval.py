@@ -148,33 +148,29 @@ def rtl_rows(configs: Iterable[str] = RTL_CONFIGS) -> list[RtlRow]:
     ``einloom verify`` case of each configuration (architecture names or files)."""
     import numpy as np
 
-    from einloom.rtl.attention import compute_cycles
+    from einloom.rtl.attention import compute_cycles, core_params
     from einloom.rtl.config import RtlConfig
-    from einloom.rtl.pe import ProcessingElement
+    from einloom.rtl.tb.reference import golden_masked
     from einloom.rtl.tb.suite import default_cases
-    from einloom.rtl.units import units_for
-    from einloom.sim.formats import golden_attention
-    from einloom.sim.rtl_core import CoreParams, run_core
+    from einloom.sim.rtl_core import run_core
 
     rows = []
     for name in configs:
         cfg = RtlConfig.from_yaml(rtl_arch_path(name))
-        units = units_for(cfg.fmt)
-        params = CoreParams(cfg.rows, cfg.cols, cfg.head_dim, cfg.value_dim, units.exp_latency,
-                            units.recip_latency, units.output_latency, ProcessingElement.MAC_LATENCY)
+        params = core_params(cfg)
         for case in default_cases(cfg):
             if case.get("corrupt"):
                 continue
             p_dim, m_dim, causal = case["P"], case["M"], bool(case.get("causal", False))
+            mask = {"window": int(case.get("window", 0)), "sinks": int(case.get("sinks", 0))}
             rng = np.random.default_rng(case["seed"])
             sd = case.get("sd", 1.0)
             q = cfg.fmt.quantize(rng.normal(0, sd, (cfg.head_dim, p_dim)))
             k = cfg.fmt.quantize(rng.normal(0, sd, (cfg.head_dim, m_dim)))
             v = cfg.fmt.quantize(rng.normal(0, 1.0, (cfg.value_dim, m_dim)))
-            run = run_core(params, p_dim, m_dim, causal, fmt=cfg.fmt, q=q, k=k, v=v)
-            want, _ = golden_attention(cfg.fmt, q, k, v, tile_m=cfg.rows, causal=causal)
-            rtl = compute_cycles(cfg, p_dim, m_dim, causal, exp_latency=units.exp_latency,
-                                 recip_latency=units.recip_latency, output_latency=units.output_latency)
+            run = run_core(params, p_dim, m_dim, causal, fmt=cfg.fmt, q=q, k=k, v=v, **mask)
+            want = golden_masked(cfg.fmt, q, k, v, tile_m=cfg.rows, causal=causal, **mask)
+            rtl = compute_cycles(cfg, p_dim, m_dim, causal, **mask)
             rows.append(RtlRow(cfg.name, case["name"], p_dim, m_dim, causal, run.cycles, rtl,
                                bool(np.array_equal(run.output, want)), run.tiles_run, run.tiles_skipped))
     return rows

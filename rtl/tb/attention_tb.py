@@ -1,7 +1,8 @@
 """cocotb testbench of the attention core: drivers, monitor, reference model, scoreboard.
 
 Loaded by cocotb inside the simulator.  ``EINLOOM_TB_SPEC`` names a JSON file
-``{"config": <RtlConfig.to_dict()>, "cases": [{name, P, M, causal, seed, backpressure, input_gaps, sd}]}``;
+``{"config": <RtlConfig.to_dict()>, "cases": [{name, P, M, causal, window, sinks, seed, backpressure, input_gaps,
+sd}]}``;
 one cocotb test is generated per case.  Each test writes ``{passed, cycles, expected_cycles, ...}`` into
 the JSON file named by ``EINLOOM_TB_RESULTS``.
 
@@ -9,7 +10,8 @@ Structure (cocotb's matrix_multiplier example):
 
 * :class:`StreamDriver` drives one valid/ready sink (q, k, v) with optional random idle cycles;
 * :class:`StreamMonitor` consumes the ``out`` stream with optional random backpressure;
-* :func:`reference` is the golden model (:func:`einloom.sim.formats.golden_attention`);
+* :func:`reference` is the golden model (:func:`einloom.sim.formats.golden_attention`, with a window
+  :func:`einloom.rtl.tb.reference.golden_masked`);
 * :func:`scoreboard` compares bit for bit and reports mismatches.
 """
 from __future__ import annotations
@@ -23,10 +25,10 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
-from einloom.rtl.attention import compute_cycles
+from einloom.rtl.attention import core_params
 from einloom.rtl.config import RtlConfig
-from einloom.rtl.units import units_for
-from einloom.sim.formats import golden_attention
+from einloom.rtl.tb.reference import golden_masked
+from einloom.sim.rtl_core import run_core
 
 
 def pack(columns: np.ndarray, bits: int) -> list[int]:
@@ -93,9 +95,8 @@ class StreamMonitor:
         dut.out__ready.value = 0
 
 
-def reference(cfg: RtlConfig, q, k, v, causal: bool) -> np.ndarray:
-    av, _ = golden_attention(cfg.fmt, q, k, v, tile_m=cfg.rows, causal=causal)
-    return av
+def reference(cfg: RtlConfig, q, k, v, causal: bool, window: int = 0, sinks: int = 0) -> np.ndarray:
+    return golden_masked(cfg.fmt, q, k, v, tile_m=cfg.rows, causal=causal, window=window, sinks=sinks)
 
 
 def scoreboard(fmt, got_words: list[int], want: np.ndarray, f_dim: int, bits: int) -> list[str]:
@@ -134,13 +135,14 @@ def _record(name: str, result: dict) -> None:
 async def run_case(dut, cfg: RtlConfig, case: dict) -> dict:
     fmt = cfg.fmt
     p_dim, m_dim, causal = case["P"], case["M"], bool(case.get("causal", False))
+    window, sinks = int(case.get("window", 0)), int(case.get("sinks", 0))
     seed = case.get("seed", 1)
     rng = np.random.default_rng(seed)
     sd = case.get("sd", 1.0)
     q = fmt.quantize(rng.normal(0, sd, (cfg.head_dim, p_dim)))
     k = fmt.quantize(rng.normal(0, sd, (cfg.head_dim, m_dim)))
     v = fmt.quantize(rng.normal(0, 1.0, (cfg.value_dim, m_dim)))
-    want = reference(cfg, q, k, v, causal)
+    want = reference(cfg, q, k, v, causal, window, sinks)
     if case.get("corrupt"):          # a deliberately wrong reference: the scoreboard must catch it
         want = want.copy()
         want[0, p_dim - 1] += 1
@@ -158,6 +160,8 @@ async def run_case(dut, cfg: RtlConfig, case: dict) -> dict:
     dut.num_queries.value = p_dim
     dut.num_keys.value = m_dim
     dut.causal.value = int(causal)
+    dut.window.value = window
+    dut.sinks.value = sinks
     dut.start.value = 1
     await RisingEdge(dut.clk)
     dut.start.value = 0
@@ -177,17 +181,20 @@ async def run_case(dut, cfg: RtlConfig, case: dict) -> dict:
     for _ in range(4):
         await RisingEdge(dut.clk)
     cycles = int(dut.compute_cycles.value.to_unsigned())
-    units = units_for(cfg.fmt)
-    expected = compute_cycles(cfg, p_dim, m_dim, causal, exp_latency=units.exp_latency,
-                              recip_latency=units.recip_latency, output_latency=units.output_latency)
+    model = run_core(core_params(cfg), p_dim, m_dim, causal, window=window, sinks=sinks)
+    expected = model.cycles
     errors = scoreboard(fmt, monitor.beats, want, cfg.value_dim, fmt.output_bits)
     if monitor.stalls == 0 and cycles != expected:
         errors.append(f"compute_cycles {cycles} != expected {expected}")
     if monitor.stalls and cycles < expected:
         errors.append(f"compute_cycles {cycles} < expected {expected} under backpressure")
+    # 2D utilization measured in the RTL: multiply-accumulates on real keys and queries (those of the
+    # tiles the core runs) / (PEs x measured compute cycles)
+    util = model.macs / (cfg.rows * cfg.cols * cycles) if cycles else 0.0
     return {"passed": not errors, "errors": errors[:10], "cycles": cycles, "expected_cycles": expected,
+            "macs": model.macs, "util_2d": util,
             "stalls": monitor.stalls, "P": p_dim, "M": m_dim, "E": cfg.head_dim, "F": cfg.value_dim,
-            "causal": causal, "backpressure": case.get("backpressure", 0.0)}
+            "causal": causal, "window": window, "sinks": sinks, "backpressure": case.get("backpressure", 0.0)}
 
 
 def _make_test(case: dict, cfg_dict: dict):

@@ -20,10 +20,13 @@ TESTPLAN = {
         ["causal_decode", "causal_8x24", "causal_ragged", "backpressure_causal"],
     "causal P > M: queries that see no key output 0, blocks that see none are skipped":
         ["causal_p_gt_m"],
-    "random output backpressure and input idle cycles": ["backpressure", "backpressure_causal"],
+    "random output backpressure and input idle cycles": ["backpressure", "backpressure_causal", "sinks_window"],
+    "sliding window: tiles skipped at both ends of the band (library sliding-window)": ["window"],
+    "attention sinks + window: the sink tiles, a gap, the band (library sinks-window)": ["sinks_window"],
     "wide logits (exp range, running-max rescales)": ["wide_logits"],
     "cycle count equals the manifest formula": ["all cases without backpressure"],
     "reference-model random at M=P=64, E=F=16": ["m64", "m64_causal"],
+    "long sequence, 2D utilization (M = 128 >= 16 R on the 8x8 core, P = 64)": ["m128"],
     "scoreboard can fail (corrupted reference)": ["negative_corrupt"],
 }
 
@@ -51,12 +54,19 @@ def default_cases(cfg: RtlConfig, *, quick: bool = False) -> list[dict[str, Any]
     if not quick:
         p, m = clamp(64, 64)
         cases += [{"name": "m64", "P": p, "M": m}, {"name": "m64_causal", "P": p, "M": m, "causal": True}]
+        if mk >= 128:       # a long sequence (M >= 16 R on the 8x8 core): the 2D utilization case
+            cases += [{"name": "m128", "P": min(64, mq), "M": 128}]
     cases += [   # causal with P != M (bottom-right aligned)
         {"name": "causal_decode", "P": 1, "M": min(2 * r + 3, mk), "causal": True, "seed": 1100},
         {"name": "causal_8x24", "P": min(8, mq), "M": min(24, mk), "causal": True, "seed": 1101},
         # P > M (P - M = 2C - 1 when R = C): the first block sees no key, the next mixes queries that
         # see none with queries that do; a ragged last tile
         {"name": "causal_p_gt_m", "P": min(3 * c + 1, mq), "M": min(r + 2, mk), "causal": True, "seed": 1102},
+        # bottom-right causal band of the last `window` keys (sliding-window), plus `sinks` first keys
+        {"name": "window", "P": min(2 * c + 3, mq), "M": min(5 * r + 3, mk), "causal": True, "window": r + 2,
+         "seed": 1103},
+        {"name": "sinks_window", "P": min(c + 5, mq), "M": min(6 * r + 1, mk), "causal": True, "window": r + 1,
+         "sinks": 2, "backpressure": 0.3, "input_gaps": 0.2, "seed": 1104},
     ]
     for i, case in enumerate(cases):
         case.setdefault("seed", 1000 + i)

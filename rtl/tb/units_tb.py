@@ -136,88 +136,120 @@ if SPEC.get("unit") == "rescale":
 if SPEC.get("unit") == "pe":
     @cocotb.test()
     async def pe_matches_model(dut):
-        """Random modes and operands against a Python model of ProcessingElement (its MAC pipeline:
-        operand register, product register, accumulate)."""
+        """Random tags (none / OS / WS, first, last), drain and weight shifts and operands against a
+        Python model of ProcessingElement (operand register, product register, accumulate under the tag
+        that travelled with the product; drain, psum and shadow/active weight registers)."""
         cfg = _cfg()
         fmt = cfg.fmt
         ib, ab, pw = fmt.input_bits, fmt.acc_bits, fmt.prob_width
         rng = np.random.default_rng(5)
         await _reset(dut)
-        acc = w = a_reg = b_reg = operand = product = 0
         wrap = lambda v, bits: ((v + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1))  # noqa: E731
+        r = dict(a=0, b=0, tag1=0, tag2=0, acc=0, psum=0, shd=0, w_sh=0, w_act=0, operand=0, product=0)
+        checked = 0
         for t in range(SPEC.get("count", 1500)):
-            mode, clear, wsh = int(rng.integers(0, 4)), int(rng.random() < 0.05), int(rng.random() < 0.3)
+            kind = int(rng.integers(0, 3))            # 0 none, 1 os, 2 ws
+            first, last = int(rng.random() < 0.3), int(rng.random() < 0.3)
+            tag = (kind == 1) | ((kind == 2) << 1) | (first << 2) | (last << 3)
+            drain, wsh = int(rng.random() < 0.3), int(rng.random() < 0.3)
             a_in = int(rng.integers(-(1 << (ib - 1)), 1 << (ib - 1)))
             b_in = int(rng.integers(-(1 << (ib - 1)), 1 << (ib - 1)))
-            acc_in = int(rng.integers(-(1 << (ab - 2)), 1 << (ab - 2)))
+            psum_in = int(rng.integers(-(1 << (ab - 2)), 1 << (ab - 2)))
+            shd_in = int(rng.integers(-(1 << (ab - 2)), 1 << (ab - 2)))
             w_in = int(rng.integers(0, 1 << (pw - 1)))
-            for name, v, bits in [("a_in", a_in, ib), ("b_in", b_in, ib), ("acc_in", acc_in, ab),
-                                  ("w_in", w_in, pw)]:
+            for name, v, bits in [("a_in", a_in, ib), ("b_in", b_in, ib), ("psum_in", psum_in, ab),
+                                  ("shd_in", shd_in, ab), ("w_in", w_in, pw)]:
                 getattr(dut, name).value = v & ((1 << bits) - 1)
-            dut.mode.value, dut.clear.value, dut.w_shift.value = mode, clear, wsh
+            dut.tag_in.value, dut.drain.value, dut.w_shift.value = tag, drain, wsh
             await ReadOnly()
-            assert _signed(dut.acc_out.value, ab) == acc, f"cycle {t}: acc {_signed(dut.acc_out.value, ab)} != {acc}"
-            assert _signed(dut.a_out.value, ib) == a_reg and _signed(dut.b_out.value, ib) == b_reg
-            assert int(dut.w_out.value.to_unsigned()) == w
-            if clear:
-                acc = 0
-            elif mode == 1:
-                acc = wrap(acc + product, ab)
-            elif mode == 2:
-                acc = acc_in
-            elif mode == 3:
-                acc = wrap(acc_in + product, ab)
-            product = a_reg * operand
-            operand = w if mode == 3 else b_in
+            if t > 4:           # the reset-less datapath registers are defined after a few cycles
+                got = {"acc_out": None, "psum_out": r["psum"], "shd_out": r["shd"]}
+                for name in ("psum_out", "shd_out"):
+                    assert _signed(getattr(dut, name).value, ab) == got[name], \
+                        f"cycle {t}: {name} {_signed(getattr(dut, name).value, ab)} != {got[name]}"
+                assert _signed(dut.a_out.value, ib) == r["a"] and _signed(dut.b_out.value, ib) == r["b"]
+                assert int(dut.tag_out.value.to_unsigned()) == r["tag1"]
+                assert int(dut.w_out.value.to_unsigned()) == r["w_sh"]
+                checked += 1
+            t2 = r["tag2"]
+            os2, ws2, first2, last2 = t2 & 1, (t2 >> 1) & 1, (t2 >> 2) & 1, (t2 >> 3) & 1
+            base = psum_in if ws2 else (0 if first2 else r["acc"])
+            result = wrap(base + r["product"], ab)
+            n = dict(r)
+            if os2:
+                n["acc"] = result
+            if ws2:
+                n["psum"] = result
+            if os2 and last2:
+                n["shd"] = result
+            elif drain:
+                n["shd"] = shd_in
+            n["product"] = r["a"] * r["operand"]
+            if kind == 2:
+                n["operand"] = r["w_sh"] if first else r["w_act"]
+                if first:
+                    n["w_act"] = r["w_sh"]
+            else:
+                n["operand"] = b_in
             if wsh:
-                w = w_in
-            a_reg, b_reg = a_in, b_in
+                n["w_sh"] = w_in
+            n.update(a=a_in, b=b_in, tag1=tag, tag2=r["tag1"])
+            r = n
             await RisingEdge(dut.clk)
+        assert checked > 1000
 
 
 if SPEC.get("unit") == "array":
     @cocotb.test()
-    async def array_qk_and_drain(dut):
-        """Feed K (rows) and Q (columns), row r's and column c's element e at cycle e + r and e + c;
-        after os_cycles(E) drain R rows.  Column c's controls (clear, OS, SHIFT) are driven c cycles
+    async def array_qk_drain_and_slnv(dut):
+        """Load stationary weights W into the shadow registers, then feed one QK tile (K rows, Q
+        columns, element e of row r and column c at cycle e + r and e + c, with OS tags) and right
+        behind it V with WS tags (the first swaps W in); drain the QK tile (rows R-1 .. 0) and read the
+        column sums sum_r W[r, c] V[r, f].  Column c's controls (drain, w_shift) are driven c cycles
         late, as the attention core does."""
-        from einloom.rtl.pe import ProcessingElement
         cfg = _cfg()
         fmt = cfg.fmt
-        r_dim, c_dim, e_dim, ib, ab = cfg.rows, cfg.cols, cfg.head_dim, fmt.input_bits, fmt.acc_bits
+        r_dim, c_dim, e_dim, f_dim = cfg.rows, cfg.cols, cfg.head_dim, cfg.value_dim
+        ib, ab, pw = fmt.input_bits, fmt.acc_bits, fmt.prob_width
         rng = np.random.default_rng(6)
         k = rng.integers(-(1 << (ib - 1)), 1 << (ib - 1), (r_dim, e_dim))
         q = rng.integers(-(1 << (ib - 1)), 1 << (ib - 1), (e_dim, c_dim))
-        want = k @ q
+        v = rng.integers(-(1 << (ib - 1)), 1 << (ib - 1), (r_dim, f_dim))
+        w = rng.integers(0, 1 << (pw - 1), (r_dim, c_dim))
+        want_qk, want_sv = k @ q, v.T @ w          # [R, C], [F, C]
         await _reset(dut)
         mask = (1 << ib) - 1
-        os_cycles = e_dim + r_dim - 1 + ProcessingElement.MAC_LATENCY
-
-        def schedule(t):            # column-0 time: -1 clear, [0, os) OS, [os, os + R) SHIFT
-            if t == -1:
-                return 0, 1
-            if 0 <= t < os_cycles:
-                return 1, 0
-            if os_cycles <= t < os_cycles + r_dim:
-                return 2, 0
-            return 0, 0
-
-        got = np.zeros_like(want)
-        for t in range(-1, os_cycles + r_dim + c_dim + r_dim):
+        w0 = -r_dim - 1                 # weights shift in at column-0 cycles w0 .. w0 + R - 1 (row R-1 first)
+        drain0 = e_dim + r_dim + 1      # bottom row's dot product in shd_out (element 0 enters at cycle 0)
+        v0 = e_dim                      # V element f enters row r at v0 + f + r
+        got_qk, got_sv = np.zeros_like(want_qk), np.zeros_like(want_sv)
+        for t in range(w0, drain0 + 2 * r_dim + c_dim + f_dim + 4):
             for c in range(c_dim):
-                mode, clear = schedule(t - c)
-                getattr(dut, f"mode__{c}").value = mode
-                getattr(dut, f"clear__{c}").value = clear
-            for r in range(r_dim):          # inputs skewed by the caller: row r's element e at e + r
-                e = t - r
-                getattr(dut, f"a_in__{r}").value = int(k[r, e]) & mask if 0 <= e < e_dim else 0
-            for c in range(c_dim):
-                e = t - c
+                tc = t - c
+                j = tc - w0
+                getattr(dut, f"w_shift__{c}").value = int(0 <= j < r_dim)
+                getattr(dut, f"w_in__{c}").value = int(w[r_dim - 1 - j, c]) if 0 <= j < r_dim else 0
+                getattr(dut, f"drain__{c}").value = int(drain0 <= tc < drain0 + r_dim - 1)
+                e = tc
                 getattr(dut, f"b_in__{c}").value = int(q[e, c]) & mask if 0 <= e < e_dim else 0
+            for r in range(r_dim):
+                e, f = t - r, t - r - v0
+                if 0 <= e < e_dim:
+                    val, tag = int(k[r, e]), 1 | ((e == 0) << 2) | ((e == e_dim - 1) << 3)
+                elif 0 <= f < f_dim:
+                    val, tag = int(v[r, f]), 2 | ((f == 0) << 2)
+                else:
+                    val, tag = 0, 0
+                getattr(dut, f"a_in__{r}").value = val & mask
+                getattr(dut, f"tag_in__{r}").value = tag
             await ReadOnly()
             for c in range(c_dim):
-                j = t - c - os_cycles
+                j = t - c - drain0
                 if 0 <= j < r_dim:
-                    got[r_dim - 1 - j, c] = _signed(getattr(dut, f"acc_out__{c}").value, ab)
+                    got_qk[r_dim - 1 - j, c] = _signed(getattr(dut, f"shd_out__{c}").value, ab)
+                f = t - c - (v0 + r_dim + 2)
+                if 0 <= f < f_dim:
+                    got_sv[f, c] = _signed(getattr(dut, f"psum_out__{c}").value, ab)
             await RisingEdge(dut.clk)
-        assert np.array_equal(got, want), f"got\n{got}\nwant\n{want}"
+        assert np.array_equal(got_qk, want_qk), f"QK got\n{got_qk}\nwant\n{want_qk}"
+        assert np.array_equal(got_sv, want_sv), f"SLNV got\n{got_sv}\nwant\n{want_sv}"

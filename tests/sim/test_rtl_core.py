@@ -9,11 +9,10 @@ compares the measured cycles and output beats with the model directly.
 import numpy as np
 import pytest
 
-from einloom.rtl.attention import compute_cycles, tiles_per_block
+from einloom.rtl.attention import compute_cycles, core_params, tiles_per_block
 from einloom.rtl.config import RtlConfig
-from einloom.rtl.pe import ProcessingElement
 from einloom.rtl.tb.suite import default_cases
-from einloom.rtl.units import units_for
+from einloom.rtl.tb.reference import golden_masked
 from einloom.sim.formats import golden_attention
 from einloom.sim.rtl_core import CoreParams, core_tiles, run_core
 
@@ -28,9 +27,7 @@ def _cfg(name):
 
 
 def params_of(cfg) -> CoreParams:
-    units = units_for(cfg.fmt)
-    return CoreParams(cfg.rows, cfg.cols, cfg.head_dim, cfg.value_dim, units.exp_latency, units.recip_latency,
-                      units.output_latency, ProcessingElement.MAC_LATENCY)
+    return core_params(cfg)
 
 
 def _inputs(cfg, case):
@@ -53,34 +50,39 @@ def _cases():
 @pytest.mark.parametrize("name,case", list(_cases()))
 def test_cycles_and_bits_equal_the_rtl(name, case):
     cfg = _cfg(name)
-    units = units_for(cfg.fmt)
     p_dim, m_dim, causal = case["P"], case["M"], bool(case.get("causal", False))
+    mask = {"window": case.get("window", 0), "sinks": case.get("sinks", 0)}
     q, k, v = _inputs(cfg, case)
-    run = run_core(params_of(cfg), p_dim, m_dim, causal, fmt=cfg.fmt, q=q, k=k, v=v)
-    assert run.cycles == compute_cycles(cfg, p_dim, m_dim, causal, exp_latency=units.exp_latency,
-                                        recip_latency=units.recip_latency, output_latency=units.output_latency)
-    assert [len(t) for t in core_tiles(params_of(cfg), p_dim, m_dim, causal)] == \
-        tiles_per_block(cfg, p_dim, m_dim, causal)
-    want, _ = golden_attention(cfg.fmt, q, k, v, tile_m=cfg.rows, causal=causal)
+    run = run_core(params_of(cfg), p_dim, m_dim, causal, fmt=cfg.fmt, q=q, k=k, v=v, **mask)
+    assert run.cycles == compute_cycles(cfg, p_dim, m_dim, causal, **mask)
+    if not mask["window"]:
+        assert [len(t) for t in core_tiles(params_of(cfg), p_dim, m_dim, causal)] == \
+            tiles_per_block(cfg, p_dim, m_dim, causal)
+    want = golden_masked(cfg.fmt, q, k, v, tile_m=cfg.rows, causal=causal, **mask)
     assert np.array_equal(run.output, want)
 
 
 def test_readme_table_cycles():
-    """rtl/README.md's table: M=P=64 plain / causal."""
+    """rtl/README.md's table: M=P=64 plain / causal, and the 2D utilization at M = 128."""
     got = {n: (run_core(params_of(_cfg(n)), 64, 64).cycles, run_core(params_of(_cfg(n)), 64, 64, True).cycles)
            for n in CONFIGS}
-    assert got == {"rtl-4x4-int8": (15585, 8505), "rtl-8x8-int8": (5073, 2973), "rtl-4x4-bf16": (13697, 7457)}
+    assert got == {"rtl-4x4-int8": (8260, 4423), "rtl-8x8-int8": (2124, 1239), "rtl-4x4-bf16": (6957, 3717)}
+    assert run_core(params_of(_cfg("rtl-8x8-int8")), 64, 128).util_2d >= 0.85
 
 
-def test_phases_do_not_overlap_and_units_are_right():
-    cfg = _cfg("rtl-4x4-int8")
-    run = run_core(params_of(cfg), 9, 13)
-    ends = [op[5] for op in run.ops]
-    starts = [op[4] for op in run.ops]
-    assert all(s == e for s, e in zip(starts[1:], ends[:-1]))          # one phase at a time, no gap
-    units = {op[1]: op[0] for op in run.ops}
-    assert units["QK"] == units["SLNV"] == "2d" and units["EXP"] == units["FINAL"] == "1d"
-    assert run.tiles_run == 3 * 4 and run.tiles_skipped == 0
+def test_slots_overlap_the_arrays():
+    """Steady state: the 2D array runs QK of tile m1+1 back to back with SLNV of tile m1 in every slot,
+    while the 1D array's softmax work of tile m1+1 overlaps the next slot's products."""
+    cfg = _cfg("rtl-8x8-int8")
+    run = run_core(params_of(cfg), 8, 64)
+    ops = [op for op in run.ops if op[0] == "2d"]
+    for qk, slnv in zip(ops[1::2], ops[2::2]):     # slot j: QK(j), then SLNV(j-1) right behind it
+        assert qk[1] == "QK" and slnv[1] == "SLNV" and qk[5] == slnv[4] and slnv[3] == qk[3] - 1
+    soft = [op for op in run.ops if op[1] == "SOFTMAX"]
+    qks = [op for op in run.ops if op[1] == "QK"]
+    assert any(s[4] < q[5] and q[4] < s[5] for s in soft for q in qks if q[3] == s[3] + 1)
+    assert run.period == 32 and run.busy["2d"] == 8 * 32
+    assert run.tiles_run == 8 and run.tiles_skipped == 0
 
 
 def test_a_wrong_mask_changes_the_bits_and_cycles():
@@ -106,6 +108,8 @@ def test_p_greater_than_m_empty_block_runs_no_tile():
 def test_bad_params_raise():
     with pytest.raises(ValueError, match="rows"):
         CoreParams(0, 4, 16, 16, 4, 5, 3)
+    with pytest.raises(ValueError, match="acc_latency 2"):
+        CoreParams(4, 4, 16, 16, 4, 5, 3, acc_latency=2).timeline()
     with pytest.raises(ValueError, match="num_queries"):
         run_core(CoreParams(4, 4, 16, 16, 4, 5, 3), 0, 4)
 
@@ -120,7 +124,8 @@ def test_measured_rtl_cycles_and_beats_equal_the_model():
     for case in cases:
         res = out["tests"][case["name"]]
         assert res["passed"], (case["name"], res["errors"])
-        model = run_core(params_of(cfg), case["P"], case["M"], bool(case.get("causal", False))).cycles
+        model = run_core(params_of(cfg), case["P"], case["M"], bool(case.get("causal", False)),
+                         window=case.get("window", 0), sinks=case.get("sinks", 0)).cycles
         if res["stalls"] == 0:
             assert res["cycles"] == model, case["name"]
         else:
