@@ -14,29 +14,8 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_one(spec: str, arch, sizes: dict[str, int], seed: int = 3) -> dict:
-    from amaranth.sim import Simulator
-
-    from einloom.einsum import load_cascade
-    from einloom.rtl.lane_build import core_operands, core_shape, plan_lanes, random_inputs, timing_of
-    from einloom.rtl.lane_core import LaneCore
-    from einloom.rtl.lanes.tb import AmaranthPort
-    from einloom.rtl.tb.lane_core_tb import check, drive
-    from einloom.sim.rtl_core import lane_core_cycles
-    plan = plan_lanes(load_cascade(spec), arch, sizes)
-    shape = core_shape(arch, [plan])
-    data = core_operands(plan, shape, random_inputs(plan, seed))
-    core = LaneCore(shape, [plan.image])
-    sim = Simulator(core)
-    sim.add_clock(1e-8)
-    out = {}
-
-    async def bench(ctx):
-        out["r"] = await drive(AmaranthPort(ctx, core), shape, data, seed=seed)
-    sim.add_testbench(bench)
-    sim.run()
-    res = out["r"]
-    model = lane_core_cycles(timing_of(plan, shape), data.num_queries, data.num_keys)
-    problems = check(res, shape, data, list(plan.image.outputs))
+    from einloom.rtl.tb.lane_core_tb import simulate
+    res, problems, model, data, plan = simulate(spec, arch, sizes, seed=seed)
     return {"checked": sum(int(v.sum()) for v in data.valid.values()), "problems": len(problems),
             "cycles": res["cycles"], "model": model["compute_cycles"], "busy": res["busy_2d"] / res["cycles"],
             "units": ",".join(plan.program.units())}

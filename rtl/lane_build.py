@@ -127,7 +127,6 @@ def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bo
     programs = []
     for p in plans:
         t = timing_of(p, shape)
-        P, M = p.sizes.get(p.program.structure.lane, 0), None
         figures = []
         for (qp, km) in list(examples) or [(shape.max_queries, shape.max_keys)]:
             c = lane_core_cycles(t, qp, km)
@@ -142,7 +141,6 @@ def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bo
                          "table": CoreProgram.of(p.image).table(shape),
                          "image": pack_image(p.image, core.lane_shape) if programmable else None,
                          "expected": figures, "listing": p.program.listing()})
-        del P, M
     manifest = {"kind": "lane-core", "top": top, "programmable": programmable,
                 "parameters": {"rows": shape.rows, "cols": shape.cols, "head_dim": shape.head_dim,
                                "value_dim": shape.value_dim, "max_keys": shape.max_keys,
@@ -176,7 +174,6 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) 
     from einloom.einsum.ranks import resolve
     from einloom.sim.formats.arith import arith_for
     from einloom.sim.formats.arith.fp32 import fp32_to_bf16
-    from einloom.sim.formats.bf16 import Bf16Format  # noqa: F401  (registers the format)
     from einloom.sim.formats import make_format
     from einloom.sim.formats.interpret import FormatInterpreter, run_in_format, schedule_loop_order
     cascade, program, schedule = plan.cascade, plan.program, plan.schedule

@@ -38,7 +38,7 @@ combinational chain of R fp32 adds (Fmax falls with R).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal

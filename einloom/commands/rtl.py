@@ -46,7 +46,7 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
-    from einloom.einsum.errors import SpecError, ToolError
+    from einloom.einsum.errors import SpecError
     from einloom.rtl import generate
     from einloom.base.output import output_folder
     from einloom.commands import lane_cli
@@ -76,14 +76,7 @@ def run(args) -> int:
                       f"queries are ({', '.join(roles.query_groups)}, {roles.ranks['P']}) flattened, group-major",
             "compute_cycles": runs * design.manifest["schedule_cycles"]["compute_cycles"]}
     vpath, mpath = design.write(out)
-    lint_ok = None
-    if args.lint:
-        from einloom.rtl.tb.runner import WAIVERS, lint
-        lint_ok, text = lint(vpath, design.top_name)
-        design.manifest["lint"] = {"clean": lint_ok, "waivers": WAIVERS.name}
-        Path(mpath).write_text(json.dumps(design.manifest, indent=2) + "\n")
-        if not lint_ok:
-            raise ToolError(f"verilator lint of {vpath} is not clean:\n{text.strip()[:2000]}")
+    lint_ok = _lint(design, vpath, mpath) if args.lint else None
     if args.json:
         print(json.dumps(design.manifest, indent=2))
         return 0
@@ -109,18 +102,24 @@ def run(args) -> int:
     return 0
 
 
+def _lint(design, vpath: str, mpath: str) -> bool:
+    """``verilator --lint-only -Wall`` of the written design; records it in the manifest; raises when not clean."""
+    from einloom.einsum.errors import ToolError
+    from einloom.rtl.tb.runner import WAIVERS, lint
+    lint_ok, text = lint(vpath, design.top_name)
+    design.manifest["lint"] = {"clean": lint_ok, "waivers": WAIVERS.name}
+    Path(mpath).write_text(json.dumps(design.manifest, indent=2) + "\n")
+    if not lint_ok:
+        raise ToolError(f"verilator lint of {vpath} is not clean:\n{text.strip()[:2000]}")
+    return lint_ok
+
+
 def _lane_core(args, arch, plans, out) -> int:
     """The 2D array + programmable lanes core for what the fixed-function core cannot build."""
     from einloom.commands import lane_cli
     design, vpath, mpath = lane_cli.generate_for(args, arch, plans, out)
     if args.lint:
-        from einloom.einsum.errors import ToolError
-        from einloom.rtl.tb.runner import WAIVERS, lint
-        lint_ok, text = lint(vpath, design.top_name)
-        design.manifest["lint"] = {"clean": lint_ok, "waivers": WAIVERS.name}
-        Path(mpath).write_text(json.dumps(design.manifest, indent=2) + "\n")
-        if not lint_ok:
-            raise ToolError(f"verilator lint of {vpath} is not clean:\n{text.strip()[:2000]}")
+        _lint(design, vpath, mpath)
     if args.json:
         print(json.dumps(design.manifest, indent=2))
         return 0

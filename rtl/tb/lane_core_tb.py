@@ -88,6 +88,33 @@ def check(result: dict[str, Any], shape: Any, data: Any, outputs: list[str]) -> 
     return problems
 
 
+def simulate(spec: str, arch: Any, sizes: dict[str, int], *, backpressure: float = 0.0, seed: int = 3
+             ) -> tuple[dict[str, Any], list[str], dict[str, int], Any, Any]:
+    """Run the lane core of ``spec`` (a fixed program) in Amaranth's simulator on random inputs:
+    ``(result, problems, cycle model, run data, plan)``."""
+    from amaranth.sim import Simulator
+
+    from einloom.einsum import load_cascade
+    from einloom.rtl.lane_build import core_operands, core_shape, plan_lanes, random_inputs, timing_of
+    from einloom.rtl.lane_core import LaneCore
+    from einloom.rtl.lanes.tb import AmaranthPort
+    from einloom.sim.rtl_core import lane_core_cycles
+    plan = plan_lanes(load_cascade(spec), arch, sizes)
+    shape = core_shape(arch, [plan])
+    data = core_operands(plan, shape, random_inputs(plan, seed))
+    core = LaneCore(shape, [plan.image])
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    out: dict[str, Any] = {}
+
+    async def bench(ctx):
+        out["r"] = await drive(AmaranthPort(ctx, core), shape, data, backpressure=backpressure, seed=seed)
+    sim.add_testbench(bench)
+    sim.run()
+    model = lane_core_cycles(timing_of(plan, shape), data.num_queries, data.num_keys)
+    return out["r"], check(out["r"], shape, data, list(plan.image.outputs)), model, data, plan
+
+
 def _jobs_from_env() -> tuple[dict, list]:
     spec = json.loads(open(os.environ["EINLOOM_TB_SPEC"]).read())
     return spec, spec["jobs"]

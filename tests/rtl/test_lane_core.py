@@ -12,7 +12,7 @@ import pytest
 from einloom.cost_models import load_arch
 from einloom.einsum import load_cascade
 from einloom.einsum.errors import SpecError
-from einloom.rtl.lane_build import core_operands, core_shape, plan_lanes, random_inputs, timing_of
+from einloom.rtl.lane_build import core_shape, plan_lanes
 from einloom.sim.rtl_core import lane_core_cycles
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -46,26 +46,10 @@ einsums:
 
 def _simulate(spec: str, P: int, M: int, *, backpressure: float = 0.0, seed: int = 3):
     """Run the lane core of ``spec`` in Amaranth's simulator: (result, problems, model, data)."""
-    from amaranth.sim import Simulator
-
-    from einloom.rtl.lane_core import LaneCore
-    from einloom.rtl.lanes.tb import AmaranthPort
-    from einloom.rtl.tb.lane_core_tb import check, drive
-    arch = load_arch(str(BF16))
-    plan = plan_lanes(load_cascade(spec), arch, {"P": P, "M": M, "E": 8, "F": 8})
-    shape = core_shape(arch, [plan])
-    data = core_operands(plan, shape, random_inputs(plan, seed))
-    core = LaneCore(shape, [plan.image])
-    sim = Simulator(core)
-    sim.add_clock(1e-8)
-    out = {}
-
-    async def bench(ctx):
-        out["r"] = await drive(AmaranthPort(ctx, core), shape, data, backpressure=backpressure, seed=seed)
-    sim.add_testbench(bench)
-    sim.run()
-    model = lane_core_cycles(timing_of(plan, shape), data.num_queries, data.num_keys)
-    return out["r"], check(out["r"], shape, data, list(plan.image.outputs)), model, data
+    from einloom.rtl.tb.lane_core_tb import simulate
+    res, problems, model, data, _ = simulate(spec, load_arch(str(BF16)), {"P": P, "M": M, "E": 8, "F": 8},
+                                             backpressure=backpressure, seed=seed)
+    return res, problems, model, data
 
 
 @pytest.mark.parametrize("spec,P,M", [("differential", 5, 6), ("relu-attention", 6, 9)])
