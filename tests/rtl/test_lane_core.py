@@ -154,3 +154,16 @@ def test_one_programmable_build_runs_two_variants_in_verilator(capsys):
         assert j["problems"] == []
         if j["stalls"] == 0:
             assert j["cycles"] == j["expected_cycles"]
+
+
+def test_rtl_programmable_true_builds_the_lane_core_with_its_load_port(tmp_path, capsys):
+    from einloom.cli import main
+    arch = tmp_path / "prog.yaml"
+    arch.write_text(BF16.read_text().replace("  scale: true", "  scale: true\n  programmable: true"))
+    rc = main(["rtl", "fusemax-1pass", "--arch", str(arch), "--ranks", "P=4,M=4", "-o", str(tmp_path / "b"),
+               "--json"])
+    man = json.loads(capsys.readouterr().out)
+    assert rc == 0 and man["kind"] == "lane-core" and man["programmable"]
+    names = {p["name"] for p in man["ports"]}
+    assert {"prog_en", "prog_target", "prog_addr", "prog_data"} <= names
+    assert man["programs"][0]["image"]["bundles"]          # the words a host loads
