@@ -44,6 +44,30 @@ einsums:
 """
 
 
+# The library's sigmoid uses the user operator sigmoid (no RTL unit: refused); written with exp and a
+# division, the lanes run it on their exp, add and reciprocal units.
+SIGMOID_EXP = """\
+name: sigmoid-exp
+description: sigmoid attention (Ramapuram et al. 2024) with the sigmoid written as 1 / (1 + exp(-x)), so the lanes run it on their exp, add and reciprocal units
+sequence_rank: M
+ranks: {P: 8, M: 12, E: 8, F: 8}
+params:
+  scale: 1 / sqrt(E)
+  b: -log(M)
+tensors:
+  Q:  [E, P]
+  K:  [E, M]
+  V:  [F, M]
+  AV: [F, P]
+inputs: [Q, K, V]
+outputs: [AV]
+einsums:
+  - QK[m, p] = scale * Q[e, p] * K[e, m]
+  - SA[m, p] = 1 / (1 + exp(-(QK[m, p] + b)))
+  - AV[f, p] = SA[m, p] * V[f, m]
+"""
+
+
 def _simulate(spec: str, P: int, M: int, *, backpressure: float = 0.0, seed: int = 3):
     """Run the lane core of ``spec`` in Amaranth's simulator: (result, problems, model, data)."""
     from einloom.rtl.tb.lane_core_tb import simulate
@@ -68,6 +92,14 @@ def test_lane_core_variants_with_backpressure(spec):
     res, problems, model, _ = _simulate(spec, 6, 9, backpressure=0.3, seed=5)
     assert problems == []
     assert res["stalls"] > 0 and res["cycles"] > model["compute_cycles"]
+
+
+def test_sigmoid_written_with_exp_runs_bit_and_cycle_exact(tmp_path):
+    spec = tmp_path / "sigmoid-exp.yaml"
+    spec.write_text(SIGMOID_EXP)
+    res, problems, model, data = _simulate(str(spec), 8, 12)
+    assert problems == [] and int(data.valid["AV"].sum()) == 64
+    assert res["cycles"] == model["compute_cycles"] and res["busy_2d"] == model["mac_cycles"]
 
 
 def test_a_corrupted_golden_is_caught():
