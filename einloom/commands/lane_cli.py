@@ -84,28 +84,32 @@ def verify_lanes(args: Any, arch: Any, plans: list) -> int:
     programmable = bool((arch.rtl or {}).get("programmable", False)) or len(plans) > 1
     design, _ = generate_lane_core(plans, arch, programmable=programmable, top="einloom_lane_core")
     jobs = []
+    specs = [str(Path(p.cascade.file).resolve()) for p in plans]     # the testbench runs elsewhere
     for i, p in enumerate(plans):
         name = p.cascade.name
         load = programmable and (i > 0 or len(plans) > 1)
-        jobs += [{"name": f"{name}", "spec": str(p.cascade.file), "sizes": sizes, "seed": 11 + i, "load": load},
-                 {"name": f"{name}_backpressure", "spec": str(p.cascade.file), "sizes": sizes, "seed": 21 + i,
+        jobs += [{"name": f"{name}", "spec": specs[i], "sizes": sizes, "seed": 11 + i, "load": load},
+                 {"name": f"{name}_backpressure", "spec": specs[i], "sizes": sizes, "seed": 21 + i,
                   "backpressure": 0.3}]
     if programmable and len(plans) > 1:     # back to the first program after the others
-        jobs.append({"name": f"{plans[0].cascade.name}_reloaded", "spec": str(plans[0].cascade.file),
+        jobs.append({"name": f"{plans[0].cascade.name}_reloaded", "spec": specs[0],
                      "sizes": sizes, "seed": 31, "load": True})
     spinner = Spinner(prefix="einloom verify")
     spinner(f"verilate the lane core and simulate {len(jobs)} run(s)", "start")
     try:
         build_dir = build(design.verilog, design.top_name, quiet=not args.verbose)
         out = run_tests(build_dir, design.top_name, "einloom.rtl.tb.lane_core_tb",
-                        spec={"arch": str(args.arch), "programmable": programmable, "jobs": jobs,
-                              "build": [{"spec": str(p.cascade.file), "sizes": sizes} for p in plans]},
+                        spec={"arch": str(Path(args.arch).resolve()), "programmable": programmable, "jobs": jobs,
+                              "build": [{"spec": s, "sizes": sizes} for s in specs]},
                         quiet=not args.verbose)
         spinner(f"verilate the lane core and simulate {len(jobs)} run(s)", "done")
     finally:
         spinner.close()
     results = (out["tests"] or {}).get("jobs", [])
     ok = len(results) == len(jobs) and all(r["passed"] for r in results)
+    if not results:
+        from einloom.einsum.errors import ToolError
+        raise ToolError("the lane core's testbench wrote no results", hint=f"see {build_dir}/run/sim.log")
     if args.json:
         print(json.dumps({"arch": str(args.arch), "top": design.top_name, "kind": "lane-core", "passed": ok,
                           "build_dir": str(build_dir), "programmable": programmable, "jobs": results}, indent=2))

@@ -116,7 +116,8 @@ def simulate(spec: str, arch: Any, sizes: dict[str, int], *, backpressure: float
 
 
 def _jobs_from_env() -> tuple[dict, list]:
-    spec = json.loads(open(os.environ["EINLOOM_TB_SPEC"]).read())
+    with open(os.environ["EINLOOM_TB_SPEC"]) as f:
+        spec = json.loads(f.read())
     return spec, spec["jobs"]
 
 
@@ -171,5 +172,6 @@ if cocotb is not None:
                                     "outputs_checked": n_out, "problems": problems[:20],
                                     "passed": not problems and (res["stalls"] > 0 or
                                                                 res["cycles"] == model["compute_cycles"])})
-        open(os.environ["EINLOOM_TB_RESULTS"], "w").write(json.dumps(results))
+        with open(os.environ["EINLOOM_TB_RESULTS"], "w") as f:
+            f.write(json.dumps(results))
         assert all(j["passed"] for j in results["jobs"]), [j for j in results["jobs"] if not j["passed"]][:2]
