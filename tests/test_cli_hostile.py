@@ -35,6 +35,8 @@ FILE_ARGS = {
     "rtl-mapping": ["rtl", "--arch", RTL_ARCH, "--mapping", "{path}"],
     "verify": ["verify", "--arch", "{path}"],
     "synth": ["synth", "--arch", "{path}", "--target", "ecp5"],
+    "lanes": ["lanes", "{path}", "--arch", RTL_ARCH],
+    "lanes-arch": ["lanes", "fusemax-1pass", "--arch", "{path}"],
     "run-inputs": ["run", "fusemax-1pass", "--inputs", "{path}"],
     "sim": ["sim", "{path}", "--arch", "fusemax-cloud", "--workload", "bert"],
     "sim-arch": ["sim", "fusemax-1pass", "--arch", "{path}", "--workload", "bert"],
@@ -95,6 +97,7 @@ NUMERIC_FLAGS = [
     ["report", "crossval", "--out", "/tmp/einloom-hostile-report", "--seqs", "{v}"],
     ["gpu-bench", "--budget-s", "{v}"],
     ["synth", "--demo", "{v}", "--target", "ecp5"],
+    ["lanes", "fusemax-1pass", "--arch", RTL_ARCH, "--ranks", "{v}"],
 ]
 HOSTILE_VALUES = ["nan", "inf", "-inf", "-1", "abc", "1e999", "9" * 400, "", "0x10"]
 
@@ -102,7 +105,7 @@ HOSTILE_VALUES = ["nan", "inf", "-inf", "-1", "abc", "1e999", "9" * 400, "", "0x
 @pytest.mark.parametrize("value", HOSTILE_VALUES, ids=lambda v: v[:8] or "empty")
 @pytest.mark.parametrize("argv", NUMERIC_FLAGS, ids=lambda a: f"{a[0]}{a[-2]}")
 def test_hostile_flag_values(argv: list[str], value: str) -> None:
-    if value == "" and argv[0] == "check":
+    if value == "" and argv[0] in ("check", "lanes"):
         pytest.skip("an empty --ranks means the spec's own sizes")
     status, out, err = run_cli([a.replace("{v}", value) for a in argv])
     line = assert_one_line_error(status, err)

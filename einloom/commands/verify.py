@@ -31,29 +31,33 @@ def register(subparsers) -> None:
                         help="lane core: one programmable build runs SPEC, then each --also (program "
                              "loaded at run time), then SPEC again; repeatable")
     parser.add_argument("--quick", action="store_true", help="skip the M=P=64 cases")
-    parser.add_argument("--shape", action="append", default=[], metavar="PxM[c]",
+    parser.add_argument("--shape", action="append", default=[], metavar="PxM[c][wW[sS]]",
                         help="run this shape instead of the default cases (suffix c = causal, bottom-right "
-                             "aligned: query p sees key m iff m <= p + M - P); repeatable")
+                             "aligned: query p sees key m iff m <= p + M - P; wW[sS]: only the last W keys up "
+                             "to that diagonal, plus the first S sink keys); repeatable")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--verbose", action="store_true", help="show Verilator and cocotb output")
     parser.set_defaults(func=run)
 
 
 def parse_shape(text: str, index: int) -> dict:
+    """``PxM``, ``PxMc`` (causal) or ``PxMwW[sS]`` (the causal band of the last W keys, plus S sink keys:
+    the core's window and sinks inputs, as sliding-window and sinks-window set them)."""
+    import re
+
     from einloom.einsum.errors import EinloomError, Location
-    causal = text.endswith("c")
-    body = text[:-1] if causal else text
-    try:
-        if len(body) > 20:
-            raise ValueError
-        p, m = (int(x) for x in body.lower().split("x"))
-        if p < 1 or m < 1:
-            raise ValueError
-    except ValueError:
+    found = re.fullmatch(r"(\d{1,8})x(\d{1,8})(c?)(?:w(\d{1,8})(?:s(\d{1,8}))?)?", text.strip().lower())
+    if found is None or int(found.group(1)) < 1 or int(found.group(2)) < 1 or found.group(4) == "0":
         raise EinloomError(f"bad shape {text!r}", location=Location(field="--shape"),
-                           hint="write PxM, e.g. 64x64, or 64x64c for causal") from None
-    return {"name": f"shape{index}_{p}x{m}{'c' if causal else ''}", "P": p, "M": m, "causal": causal,
-            "seed": 7 + index}
+                           hint="write PxM, e.g. 64x64, 64x64c for causal, or 64x64w24s4 for a causal window "
+                                "of 24 keys plus 4 sink keys")
+    p, m = int(found.group(1)), int(found.group(2))
+    window, sinks = int(found.group(4) or 0), int(found.group(5) or 0)
+    causal = bool(found.group(3)) or window > 0
+    case = {"name": f"shape{index}_{text.strip().lower()}", "P": p, "M": m, "causal": causal, "seed": 7 + index}
+    if window:
+        case.update(window=window, sinks=sinks)
+    return case
 
 
 def _mask(case: dict) -> str:
@@ -85,6 +89,9 @@ def run(args) -> int:
     if args.shape:
         cases = [parse_shape(s, i) for i, s in enumerate(args.shape)]
         for case in cases:
+            if case.get("window", 0) > case["M"] or case.get("sinks", 0) > case["M"]:
+                raise EinloomError(f"shape {case['name'].split('_', 1)[1]}: window and sinks are at most M = {case['M']}",
+                                   location=Location(field="--shape"), hint="a window of M keys is the causal mask: use c")
             if case["P"] > cfg.max_queries or case["M"] > cfg.max_keys:
                 raise EinloomError(f"shape {case['P']}x{case['M']} exceeds the buffers (max_queries "
                                    f"{cfg.max_queries}, max_keys {cfg.max_keys})",

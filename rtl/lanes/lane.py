@@ -256,6 +256,20 @@ class Lane(wiring.Component):
         cd, cv = reader(main.c, main.cix, jm, "opc", "c")
         dst = Signal(s.addr_bits + 1)
         m.d.comb += dst.eq(main.dst + Mux(main.dix, jm, 0))
+
+        # ---- operand registers: issue and read in one cycle, execute from the next (every result is
+        # written one cycle later, so each latency in the schedule is the unit's depth + 2)
+        def late(x, name):
+            q = Signal.like(x, name=name)
+            m.d.sync += q.eq(x)
+            return q
+        main_q = Signal(main_l, name="main_q")
+        m.d.sync += main_q.eq(main)
+        main = main_q
+        issue_main = late(issue_main, "issue_main_q")
+        ad, av, bd, bv, cd, cv = (late(x, f"{n}_q") for x, n in ((ad, "ad"), (av, "av"), (bd, "bd"), (bv, "bv"),
+                                                                  (cd, "cd"), (cv, "cv")))
+        dst, jm = late(dst, "dst_q"), late(jm, "jm_q")
         op = main.op
 
         def is_op(*names):
@@ -354,6 +368,13 @@ class Lane(wiring.Component):
         # ---- coordinate unit (Q.8, signed) -----------------------------------------------------
         xa, _ = reader(coord.a, coord.aix, jc, "cra", "ca")
         xb, _ = reader(coord.b, coord.bix, jc, "crb", "cb")
+        cdst = Signal(s.addr_bits + 1)
+        m.d.comb += cdst.eq(coord.dst + Mux(coord.dix, jc, 0))
+        coord_q = Signal(coord_l, name="coord_q")
+        m.d.sync += coord_q.eq(coord)
+        coord = coord_q
+        xa, xb, cdst, issue_coord = late(xa, "xa_q"), late(xb, "xb_q"), late(cdst, "cdst_q"), \
+            late(issue_coord, "issue_coord_q")
         sa, sb_ = xa.as_signed(), xb.as_signed()
         one = 1 << COORD_FRAC
         prod = Signal(signed(64))
@@ -376,8 +397,6 @@ class Lane(wiring.Component):
                 m.d.comb += cres.eq(Mux((xa != 0) | (xb != 0), one, 0))
             with m.Case(COORD_OPS.index("cnot")):
                 m.d.comb += cres.eq(Mux(xa == 0, one, 0))
-        cdst = Signal(s.addr_bits + 1)
-        m.d.comb += cdst.eq(coord.dst + Mux(coord.dix, jc, 0))
         writes.append(("coord", issue_coord, cdst, cres, Const(1, 1)))
         writes.append(("buf", self.buf_we, self.buf_addr, self.buf_data, self.buf_valid))
 

@@ -15,9 +15,9 @@ recip     ``fp32_recip(a)``                                       ``Fp32Recip`` 
 div       ``fp32_mul(a, fp32_recip(b))`` (deferred division)      ``Fp32Recip`` + ``Fp32Mul`` (6 + 3)
 ========  =====================================================  ====================================
 
-The lane adds one cycle to each (the register file's write), which is the latency the program's
-schedule uses (:func:`schedule_latency`).  Compare, select/move, int-to-float and coordinate
-operations are combinational in the lane (1 cycle with the write).
+The lane adds two cycles to each (the operand register after the issue and the register file's
+write), which is the latency the program's schedule uses (:func:`schedule_latency`).  Compare,
+select/move, int-to-float and coordinate operations are combinational in the lane (2 cycles).
 """
 from __future__ import annotations
 
@@ -187,9 +187,14 @@ DEPTH = {"add": _default_latency(Fp32Add), "mul": _default_latency(Fp32Mul), "ma
          "div": _default_latency(Fp32Recip) + _default_latency(Fp32Mul)}
 
 
+#: cycles the lane adds to a unit's depth: the operand register and the register-file write
+ISSUE_OVERHEAD = 2
+
+
 def schedule_latency() -> dict[str, int]:
-    """Op class -> cycles from issue to a readable result in the RTL lane (unit latency + the write)."""
-    lat = {name: DEPTH[name] + 1 for name in UNITS}
-    lat.update({c: 1 for c in COMB})
-    lat.update({f"fn:{name}": cls.latency + 1 for name, cls in FN_UNITS.items()})
+    """Op class -> cycles from issue to a readable result in the RTL lane (the unit's depth + the
+    operand register + the write)."""
+    lat = {name: DEPTH[name] + ISSUE_OVERHEAD for name in UNITS}
+    lat.update({c: ISSUE_OVERHEAD for c in COMB})
+    lat.update({f"fn:{name}": cls.latency + ISSUE_OVERHEAD for name, cls in FN_UNITS.items()})
     return lat
