@@ -70,6 +70,18 @@ def _score_factors(cascade: Any, name: str, schedule: Any) -> list:
     return [f for f in _product_factors(body) if not is_constant(f, params)]
 
 
+def covering_images(plans: Sequence[LanePlan], programmable: bool) -> tuple[Any, list]:
+    """The lanes' capacities and each plan's image encoded for them: a programmable build's programs
+    share one register map size, constant pool and bundle memory (``LaneShape.covering``), so each
+    image is re-encoded for that shape (its addresses differ from the image of exactly its size)."""
+    from einloom.rtl.lanes.encode import LaneShape, encode
+    from einloom.rtl.lanes.units import schedule_latency
+    if not programmable:
+        return LaneShape.covering(plans[0].image), [plans[0].image]
+    shape = LaneShape.covering(*[p.image for p in plans])
+    return shape, [encode(p.program, schedule_latency(), shape, carry_in_array=True) for p in plans]
+
+
 def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
     """The :class:`~einloom.rtl.lane_core.CoreShape` covering ``plans`` on ``arch``."""
     from einloom.rtl.lane_core import CoreShape
@@ -122,10 +134,11 @@ def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bo
     from einloom.rtl.lanes.lane import pack_image
     from einloom.sim.rtl_core import lane_core_cycles
     shape = core_shape(arch, plans)
-    core = LaneCore(shape, [p.image for p in plans], programmable=programmable)
+    _, images = covering_images(plans, programmable)
+    core = LaneCore(shape, images, programmable=programmable)
     verilog = to_verilog(core, top)
     programs = []
-    for p in plans:
+    for p, image in zip(plans, images):
         t = timing_of(p, shape)
         figures = []
         for (qp, km) in list(examples) or [(shape.max_queries, shape.max_keys)]:
@@ -138,8 +151,8 @@ def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bo
                          "outputs": list(p.image.outputs), "sections": t.sections,
                          "lane_cycles_per_block": {"formula": "Image.cycles(tiles)",
                                                    "tiles_1": p.image.cycles(1)},
-                         "table": CoreProgram.of(p.image).table(shape),
-                         "image": pack_image(p.image, core.lane_shape) if programmable else None,
+                         "table": CoreProgram.of(image).table(shape),
+                         "image": pack_image(image, core.lane_shape) if programmable else None,
                          "expected": figures, "listing": p.program.listing()})
     manifest = {"kind": "lane-core", "top": top, "programmable": programmable,
                 "parameters": {"rows": shape.rows, "cols": shape.cols, "head_dim": shape.head_dim,

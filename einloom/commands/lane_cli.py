@@ -87,7 +87,7 @@ def verify_lanes(args: Any, arch: Any, plans: list) -> int:
     specs = [str(Path(p.cascade.file).resolve()) for p in plans]     # the testbench runs elsewhere
     for i, p in enumerate(plans):
         name = p.cascade.name
-        load = programmable and (i > 0 or len(plans) > 1)
+        load = programmable and i > 0         # the first program runs from reset
         jobs += [{"name": f"{name}", "spec": specs[i], "sizes": sizes, "seed": 11 + i, "load": load},
                  {"name": f"{name}_backpressure", "spec": specs[i], "sizes": sizes, "seed": 21 + i,
                   "backpressure": 0.3}]

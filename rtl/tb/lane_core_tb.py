@@ -135,9 +135,11 @@ if cocotb is not None:
 
         from einloom.cost_models import load_arch
         from einloom.einsum import load_cascade
-        from einloom.rtl.lane_build import core_operands, core_shape, plan_lanes, random_inputs, timing_of
+        from einloom.rtl.lane_build import (core_operands, core_shape, covering_images, plan_lanes, random_inputs,
+                                            timing_of)
         from einloom.rtl.lane_core import CoreProgram
-        from einloom.rtl.lanes.encode import LaneShape
+        from einloom.rtl.lanes.encode import encode
+        from einloom.rtl.lanes.units import schedule_latency
         from einloom.rtl.lanes.lane import pack_image
         from einloom.rtl.lanes.tb import CocotbPort
         from einloom.sim.rtl_core import lane_core_cycles
@@ -145,7 +147,7 @@ if cocotb is not None:
         arch = load_arch(spec["arch"])
         plans = [plan_lanes(load_cascade(b["spec"]), arch, b["sizes"]) for b in spec["build"]]
         shape = core_shape(arch, plans)
-        lshape = LaneShape.covering(*[p.image for p in plans])
+        lshape, _ = covering_images(plans, spec["programmable"])
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
         port = CocotbPort(dut)
         for name in ("start", "load_en", "out_ready") + (("prog_en",) if spec["programmable"] else ()):
@@ -158,6 +160,8 @@ if cocotb is not None:
         results = {"jobs": []}
         for job in jobs:
             plan = plan_lanes(load_cascade(job["spec"]), arch, job["sizes"])
+            if spec["programmable"]:          # the image for the build's lane capacities
+                plan.image = encode(plan.program, schedule_latency(), lshape, carry_in_array=True)
             if job.get("load"):
                 await load_program(port, pack_image(plan.image, lshape), CoreProgram.of(plan.image).table(shape))
             data = core_operands(plan, shape, random_inputs(plan, job["seed"]))
