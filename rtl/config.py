@@ -38,7 +38,7 @@ from einloom.base.errors import ArchError
 from einloom.base.fields import FieldReader, describe
 from einloom.sim.formats import FormatSpecError, NumberFormat, make_format
 
-RTL_KEYS = {"number_format", "head_dim", "value_dim", "max_keys", "max_queries", "scale", "tile_m"}
+RTL_KEYS = {"number_format", "head_dim", "value_dim", "max_keys", "max_queries", "scale", "tile_m", "programmable"}
 #: Largest R or C the generator accepts.
 MAX_DIM = 64
 #: Data formats of the architecture that a fixed-point core's inputs may be declared as.

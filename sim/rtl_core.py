@@ -46,7 +46,7 @@ import numpy as np
 
 from einloom.sim.formats.base import NumberFormat, attention_mask
 
-__all__ = ["CoreParams", "CoreRun", "Timeline", "SlotItem", "run_core", "core_tiles", "core_items",
+__all__ = ["LaneCoreTiming", "lane_core_cycles", "CoreParams", "CoreRun", "Timeline", "SlotItem", "run_core", "core_tiles", "core_items",
            "core_cycles", "slot_issues", "core_mask"]
 
 
@@ -368,3 +368,60 @@ def run_core(params: CoreParams, num_queries: int, num_keys: int, causal: bool =
     blocks = -(-num_queries // c)
     return CoreRun(cycles, run_tiles, blocks * -(-num_keys // r) - run_tiles, busy, records, len(issues),
                    out if functional else None, macs, r * c, tl.period)
+
+
+# ---- the lane core (rtl/lane_core.py): the 2D array with programmable 1D lanes -----------------------
+
+@dataclass(frozen=True)
+class LaneCoreTiming:
+    """Cycles of the lane core's controller states and of its lanes' sequencer.
+
+    ``sections``: cycles the lane spends in each program section per run (the section's issue cycles
+    ``(n - 1) * II + end``, or 1 for an empty section: ``einloom.rtl.lanes.encode.Image`` and
+    ``rtl/lanes/lane.py``); ``scores``/``chains``: score and value products; ``beats``: output beats
+    per output (F for a value vector, 1 for a scalar)."""
+
+    rows: int
+    cols: int
+    head_dim: int
+    value_dim: int
+    scores: int
+    chains: int
+    beats: tuple[int, ...]
+    sections: dict[str, int]
+
+
+def lane_core_cycles(t: LaneCoreTiming, num_queries: int, num_keys: int) -> dict[str, int]:
+    """Compute cycles (``BSTART`` of the first block to ``FIN``, inclusive) and 2D-array MAC cycles of
+    the lane core on P = ``num_queries``, M = ``num_keys`` with an output that is never stalled.
+
+    Per block: ``BSTART`` (the lanes start ``init``), then per tile ``QK`` (scores x E + 1 cycles), wait
+    for the lanes' ``wait_scores``, ``SW`` (scores x R), ``GO``, wait for ``wait_values`` (the lanes ran
+    ``begin`` .. ``merge``), ``VP`` (chains x F + 1), ``GO`` (the lanes run ``value``, ``commit`` while
+    the next tile's QK runs); after the last tile wait for the lanes' ``done`` (``final``, ``output``,
+    one cycle in the lane's done state, one for its registered ``done``), ``DRAIN`` (the beats), next
+    block; ``FIN``.  A state the lane must be ready for is left one cycle after the lane is ready."""
+    L = t.sections
+    tiles = -(-num_keys // t.rows)
+    blocks = -(-num_queries // t.cols)
+    n = 0
+    for _ in range(blocks):
+        lane_ready = n + 1 + L["init"]                 # BSTART at n: the lanes' init from n + 1
+        n += 1
+        for _tile in range(tiles):
+            n += t.scores * t.head_dim + 1             # QK
+            n = max(n, lane_ready) + 1                 # WS
+            n += t.scores * t.rows                     # SW
+            go = n
+            n += 1                                     # GO1
+            ready = go + 1 + sum(L[s] for s in ("begin", "score", "tile", "weight", "merge"))
+            n = max(n, ready) + 1                      # WW
+            n += t.chains * t.value_dim + 1            # VP
+            go = n
+            n += 1                                     # GO2
+            lane_ready = go + 1 + L["value"] + L["commit"]
+        done_state = lane_ready + L["final"] + L["output"]
+        n = max(n, done_state + 1) + 1                 # WD: done is visible the cycle after
+        n += sum(t.beats)                              # DRAIN
+    mac = blocks * tiles * (t.scores * t.head_dim + t.chains * t.value_dim)
+    return {"compute_cycles": n + 1, "mac_cycles": mac, "tiles": tiles, "blocks": blocks}

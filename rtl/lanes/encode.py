@@ -177,11 +177,14 @@ def _fail(program: Program, ins: Instr | None, what: str) -> SpecError:
                           "a Q.8 coordinate unit (bf16 format); the reference executor runs the rest")
 
 
-def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None = None) -> Image:
+def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None = None, *,
+           carry_in_array: bool = False) -> Image:
     """The :class:`Image` of ``program`` with the RTL units' ``latency`` (op class -> cycles), for a
-    lane of exactly its size, or for the generated lane ``shape`` (refused when it does not fit)."""
+    lane of exactly its size, or for the generated lane ``shape`` (refused when it does not fit).
+    ``carry_in_array``: the 2D array keeps a continued value product's running column sums itself
+    (the lane core, ``rtl/lane_core.py``), so such a chain is accepted."""
     for chain in program.chains:
-        if chain.carry is not None:
+        if chain.carry is not None and not carry_in_array:
             raise _fail(program, None, f"value product {chain.einsum} reduces the whole key rank (its sum "
                                        "continues across tiles), which the RTL lane's 2D interface does not carry")
     from einloom.rtl.lanes.units import FN_UNITS

@@ -1,0 +1,291 @@
+"""Build the lane core (``lane_core.py``) for cascades, and lay out a run's operands for its memories.
+
+:func:`plan_lanes` compiles a cascade for an architecture (``rtl/lanes``: lane mapping, lowered
+schedule, lane program, machine image) and checks what the core needs beyond the lanes (one head, a
+score product of two operand tensors, a bf16 core); :func:`generate_lane_core` builds the Verilog and
+its manifest (programs, section cycles, the cycle model's figures); :func:`core_operands` gives the
+memory words, block and tile counts and the golden output of one run (``run_in_format`` of the whole
+cascade in the schedule's loop order) for the testbench.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from einloom.base.errors import Location
+from einloom.einsum.errors import SpecError
+
+
+@dataclass
+class LanePlan:
+    """One cascade compiled for the lane core."""
+
+    cascade: Any
+    schedule: Any
+    program: Any
+    image: Any
+    sizes: dict[str, int]
+
+
+def _refuse(cascade: Any, einsum: str | None, what: str, hint: str) -> SpecError:
+    where = f"Einsum {einsum}: " if einsum else ""
+    return SpecError(f"the lane core cannot run {cascade.name}: {where}{what}",
+                     location=Location(cascade.file, None, f"einsums.{einsum}" if einsum else None), hint=hint)
+
+
+def plan_lanes(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None) -> LanePlan:
+    """Compile ``cascade`` for the lane core of ``arch`` (refusals name the Einsum and what is missing)."""
+    from einloom.rtl.lanes.encode import encode
+    from einloom.rtl.lanes.execute import build
+    from einloom.rtl.lanes.units import schedule_latency
+    fmt = (arch.rtl or {}).get("number_format", {}) if arch.rtl is not None else {}
+    if fmt.get("kind") != "bf16":
+        raise _refuse(cascade, None, f"the 1D lanes' RTL has fp32 units only (number format "
+                      f"{fmt.get('kind', '?')!r}); a fixed-point lane needs a scale field per register "
+                      "(rtl/lanes/README.md)", "use a bf16 architecture (rtl.number_format.kind: bf16)")
+    program, schedule = build(cascade, arch, sizes)
+    st = program.structure
+    if st.instances:
+        raise _refuse(cascade, program.scores[0], f"its scores carry the instance rank(s) {', '.join(st.instances)} "
+                      "(heads): the lane core runs one head per run", "give the cascade one head")
+    for n in program.scores:
+        _reduced_var(cascade, n)
+        ranked = _score_factors(cascade, n, schedule)
+        if len(ranked) != 2:
+            raise _refuse(cascade, n, f"a score product of {len(ranked)} ranked factors (the 2D array "
+                          "multiplies two operands)", "fold the other factors into an input-side Einsum")
+    image = encode(program, schedule_latency(), carry_in_array=True)
+    return LanePlan(cascade, schedule, program, image, dict(schedule.sizes))
+
+
+def _score_factors(cascade: Any, name: str, schedule: Any) -> list:
+    from einloom.einsum.expr import Reduce
+    from einloom.einsum.interpret import _product_factors
+    from einloom.rtl.lanes.compile import _params, is_constant
+    e = cascade.einsum(name)
+    body = e.expr.body if isinstance(e.expr, Reduce) else e.expr
+    params = _params(cascade, schedule)
+    return [f for f in _product_factors(body) if not is_constant(f, params)]
+
+
+def covering_images(plans: Sequence[LanePlan], programmable: bool) -> tuple[Any, list]:
+    """The lanes' capacities and each plan's image encoded for them: a programmable build's programs
+    share one register map size, constant pool and bundle memory (``LaneShape.covering``), so each
+    image is re-encoded for that shape (its addresses differ from the image of exactly its size)."""
+    from einloom.rtl.lanes.encode import LaneShape, encode
+    from einloom.rtl.lanes.units import schedule_latency
+    if not programmable:
+        return LaneShape.covering(plans[0].image), [plans[0].image]
+    shape = LaneShape.covering(*[p.image for p in plans])
+    return shape, [encode(p.program, schedule_latency(), shape, carry_in_array=True) for p in plans]
+
+
+def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
+    """The :class:`~einloom.rtl.lane_core.CoreShape` covering ``plans`` on ``arch``."""
+    from einloom.rtl.lane_core import CoreShape
+    rtl = arch.rtl or {}
+    p0 = plans[0].program
+    for p in plans[1:]:
+        if (p.program.tile, p.program.values) != (p0.tile, p0.values):
+            raise ValueError("the programs of one build need the same R and F")
+    e = {int(p.schedule.sizes[_reduced_rank(p)]) for p in plans}
+    if len(e) != 1:
+        raise ValueError(f"the programs of one build need one head dimension (got {sorted(e)})")
+    fmt = rtl.get("number_format", {})
+    return CoreShape(rows=arch.array_2d.rows, cols=arch.array_2d.cols, head_dim=e.pop(), value_dim=p0.values,
+                     max_keys=int(rtl.get("max_keys", 64)), max_queries=int(rtl.get("max_queries", 64)),
+                     scores=max(len(p.program.scores) for p in plans),
+                     chains=max(len(p.program.chains) for p in plans),
+                     outputs=max(len(p.image.outputs) for p in plans),
+                     bf16_output=fmt.get("output", "bf16") == "bf16")
+
+
+def _reduced_var(cascade: Any, name: str) -> str:
+    """The one rank variable a score product reduces (its E)."""
+    from einloom.einsum.expr import Reduce
+    e = cascade.einsum(name)
+    red = tuple(e.expr.vars) if isinstance(e.expr, Reduce) else tuple(e.implicit_vars)
+    if len(red) != 1:
+        raise _refuse(cascade, name, f"a score product reducing {len(red)} ranks (the 2D array's QK reduces one)",
+                      "reduce one rank (the head dimension) in each score product")
+    return red[0]
+
+
+def _reduced_rank(plan: LanePlan) -> str:
+    from einloom.einsum.cascade import rank_of
+    return rank_of(_reduced_var(plan.cascade, plan.program.scores[0]))
+
+
+def timing_of(plan: LanePlan, shape: Any) -> Any:
+    from einloom.rtl.lane_core import CoreProgram
+    from einloom.sim.rtl_core import LaneCoreTiming
+    cp = CoreProgram.of(plan.image)
+    return LaneCoreTiming(shape.rows, shape.cols, shape.head_dim, shape.value_dim, len(cp.score_base),
+                          len(cp.value_base), cp.beats, dict(cp.sections))
+
+
+def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bool = False,
+                       top: str = "einloom_lane_core", examples: Sequence[tuple[int, int]] = ()):
+    """Verilog and manifest of the lane core for ``plans`` (the first runs from reset)."""
+    from einloom.rtl.generate import GeneratedDesign, ports_of, to_verilog
+    from einloom.rtl.lane_core import CoreProgram, LaneCore
+    from einloom.rtl.lanes.lane import pack_image
+    from einloom.sim.rtl_core import lane_core_cycles
+    shape = core_shape(arch, plans)
+    _, images = covering_images(plans, programmable)
+    core = LaneCore(shape, images, programmable=programmable)
+    verilog = to_verilog(core, top)
+    programs = []
+    for p, image in zip(plans, images):
+        t = timing_of(p, shape)
+        figures = []
+        for (qp, km) in list(examples) or [(shape.max_queries, shape.max_keys)]:
+            c = lane_core_cycles(t, qp, km)
+            figures.append({"P": qp, "M": km, **c,
+                            "util_2d": c["mac_cycles"] / c["compute_cycles"]})
+        programs.append({"cascade": p.cascade.name, "file": str(p.cascade.file),
+                         "units": list(p.program.units()), "scores": list(p.program.scores),
+                         "value_products": [c.einsum for c in p.program.chains],
+                         "outputs": list(p.image.outputs), "sections": t.sections,
+                         "lane_cycles_per_block": {"formula": "Image.cycles(tiles)",
+                                                   "tiles_1": p.image.cycles(1)},
+                         "table": CoreProgram.of(image).table(shape),
+                         "image": pack_image(image, core.lane_shape) if programmable else None,
+                         "expected": figures, "listing": p.program.listing()})
+    manifest = {"kind": "lane-core", "top": top, "programmable": programmable,
+                "parameters": {"rows": shape.rows, "cols": shape.cols, "head_dim": shape.head_dim,
+                               "value_dim": shape.value_dim, "max_keys": shape.max_keys,
+                               "max_queries": shape.max_queries, "scores": shape.scores, "chains": shape.chains,
+                               "outputs": shape.outputs, "number_format": "bf16",
+                               "output": "bf16" if shape.bf16_output else "fp32"},
+                "memories": [{"index": i, "name": n, "depth": d, "lanes": w} for i, (n, d, w) in
+                             enumerate(shape.memories())],
+                "programs": programs, "ports": ports_of(core), "clock": "clk", "reset": "rst",
+                "cycle_model": "einloom.sim.rtl_core.lane_core_cycles"}
+    return GeneratedDesign(verilog, top, manifest), core
+
+
+@dataclass
+class CoreRunData:
+    """One run's memory words (name -> words), counts and golden outputs (name -> codes [beats, P])."""
+
+    words: dict[str, list[int]]
+    num_keys: int
+    num_queries: int
+    blocks: int
+    tiles: int
+    golden: dict[str, np.ndarray]
+    valid: dict[str, np.ndarray]
+
+
+def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) -> CoreRunData:
+    """Memory words of ``inputs`` (the format's codes) for the lane core and the golden outputs."""
+    from einloom.einsum.cascade import var_of
+    from einloom.einsum.interpret import _align, input_sizes
+    from einloom.einsum.ranks import resolve
+    from einloom.sim.formats.arith import arith_for
+    from einloom.sim.formats.arith.fp32 import fp32_to_bf16
+    from einloom.sim.formats import make_format
+    from einloom.sim.formats.interpret import FormatInterpreter, run_in_format, schedule_loop_order
+    cascade, program, schedule = plan.cascade, plan.program, plan.schedule
+    st = program.structure
+    params = dict(schedule.mapping.params)
+    fmt = make_format({"kind": "bf16"}, head_dim=shape.head_dim)
+    arith = arith_for(fmt)
+    given = input_sizes(cascade, dict(inputs), params, lambda n: Location(cascade.file, None, f"inputs.{n}"))
+    sizes, pvals = resolve(cascade, given)
+    fi = FormatInterpreter(cascade, sizes, pvals, arith)
+    for name in cascade.inputs:
+        fi.store[name] = (arith.from_input(np.asarray(inputs[name])), None)
+    for e in cascade.einsums:
+        if e.name in st.input_side and e.name not in cascade.inputs:
+            fi.evaluate_einsum(e, {})
+    vsize = {var_of(r): n for r, n in sizes.items()}
+    key, outer, lane = var_of(st.key), (var_of(st.outer) if st.outer else None), var_of(st.lane)
+    elem = (outer, key) if outer else (key,)
+    R, C, E, F = shape.rows, shape.cols, shape.head_dim, shape.value_dim
+    P = vsize[lane]
+    M = int(np.prod([vsize[v] for v in elem]))
+    T, B = -(-M // R), -(-P // C)
+    num_keys = M
+
+    def full(val, want):
+        data = np.asarray(val.data)
+        data = data if data.dtype == arith.dtype else np.asarray(arith.from_float(np.asarray(data, float)))
+        shp = tuple(vsize[v] for v in want)
+        return np.broadcast_to(_align(data, val.vars, want), shp)
+
+    def bf16(x):
+        return np.asarray(fp32_to_bf16(np.asarray(x, dtype=np.uint32))).astype(np.int64)
+
+    def pack(rows: np.ndarray) -> list[int]:
+        """[addresses, lanes] bf16 codes -> one word per address (lane l in bits 16l..16l+15)."""
+        out = []
+        for row in rows:
+            w = 0
+            for i, v in enumerate(row):
+                w |= (int(v) & 0xFFFF) << (16 * i)
+            out.append(w)
+        return out
+
+    words: dict[str, list[int]] = {}
+    for i, n in enumerate(program.scores):
+        e = cascade.einsum(n)
+        red = _reduced_var(cascade, n)
+        fi.order = tuple(e.iteration_vars)
+        facs = [fi.eval(f, {}) for f in _score_factors(cascade, n, schedule)]
+        qf = next(f for f in facs if lane in f.vars)
+        kf = next(f for f in facs if f is not qf)
+        if kf.valid is not None:
+            kv = np.broadcast_to(_align(kf.valid, kf.vars, elem + (red,)),
+                                 tuple(vsize[v] for v in elem + (red,))).reshape(M, E).any(axis=1)
+            nk = int(kv.sum())
+            if not np.array_equal(kv, np.arange(M) < nk):
+                raise _refuse(cascade, n, "its key operand has absent keys inside the key rank",
+                              "absent keys must be the padding at the end")
+            num_keys = min(num_keys, nk)
+        q = bf16(full(qf, (lane, red)))                                   # [P, E]
+        k = bf16(full(kf, elem + (red,)).reshape(M, E))                   # [M, E]
+        qpad = np.zeros((B * C, E), np.int64)
+        qpad[:P] = q
+        kpad = np.zeros((T * R, E), np.int64)
+        kpad[:M] = k
+        words[f"q{i}"] = pack(qpad.reshape(B, C, E).transpose(0, 2, 1).reshape(B * E, C))
+        words[f"k{i}"] = pack(kpad.reshape(T, R, E).transpose(0, 2, 1).reshape(T * E, R))
+    fv = var_of(st.value)
+    for i, n in enumerate(c.einsum for c in program.chains):
+        e = cascade.einsum(n)
+        fi.order = tuple(e.iteration_vars)
+        other = fi.eval(st.weight_of[n][2], {})
+        ok = other.valid is None or np.all(np.broadcast_to(_align(other.valid, other.vars, elem + (fv,)), tuple(
+            vsize[v] for v in elem + (fv,))).reshape(M, F)[:num_keys])
+        if lane in other.vars or not ok:
+            raise _refuse(cascade, n, "its value operand depends on the query or has absent entries",
+                          "the value memories hold one [key, f] operand")
+        v = bf16(full(other, elem + (fv,)).reshape(M, F))
+        vpad = np.zeros((T * R, F), np.int64)
+        vpad[:M] = v
+        words[f"v{i}"] = pack(vpad.reshape(T, R, F).transpose(0, 2, 1).reshape(T * F, R))
+    ref = run_in_format(cascade, arith, dict(inputs), params, loop_order=schedule_loop_order(schedule))
+    golden, valid = {}, {}
+    for name in plan.image.outputs:
+        decl = cascade.tensors[name]
+        have = tuple(var_of(r) for r in decl.ranks)
+        want = ((fv,) if fv in have else ()) + (lane,)
+        codes = np.asarray(ref.codes[name])
+        vv = ref.valid.get(name)
+        vv = np.ones(codes.shape, bool) if vv is None else np.asarray(vv)
+        golden[name] = _align(codes, have, want).reshape(-1, P)
+        valid[name] = _align(vv, have, want).reshape(-1, P)
+    return CoreRunData(words, num_keys, P, -(-P // C), -(-num_keys // R), golden, valid)
+
+
+def random_inputs(plan: LanePlan, seed: int, sd: float = 1.5) -> dict[str, np.ndarray]:
+    """Random bf16 input codes (N(0, sd)) of the plan's cascade at its schedule's sizes."""
+    from einloom.sim.formats import make_format
+    fmt = make_format({"kind": "bf16"}, head_dim=8)
+    rng = np.random.default_rng(seed)
+    return {t: fmt.quantize(rng.normal(0.0, sd, [plan.schedule.sizes[r] for r in plan.cascade.tensors[t].ranks]))
+            for t in plan.cascade.inputs}

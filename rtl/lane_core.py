@@ -1,0 +1,407 @@
+"""The lane core: the 2D MAC array with C programmable 1D lanes (``rtl/lanes``) as its 1D array.
+
+Any cascade the lane compiler accepts (``rtl/lanes/compile.py``: score products and value products on
+the 2D array, everything else a lane program) runs on this core: sigmoid, ALiBi, soft-capping,
+differential attention (two score products), ReLU attention, prefix-LM masks, flash-1 style
+normalization and a user's own spec.  The fixed-function overlapped core (``attention.py`` with
+``VectorPE``) stays the core of the softmax family in fixed point: the lanes' RTL units are fp32
+(bf16 format) only (rtl/lanes/README.md).
+
+Dataflow, per query block of C queries (lane c serves query ``b*C + c``) and key tile of R keys:
+
+``QK``    each score product i in turn: E multiply-accumulates per PE (PE (k, c): key k of the tile,
+          query c), ``acc = fp32_add(acc, bf16_mul(Q[c, e], K[k, e]))`` for e = 0 .. E-1 from +0, the
+          golden model's ``mac`` chain; the Q and K operands come from the core's memories (loaded
+          through ``load_*``: one word of C or R bf16 values per address).
+``SW``    the R raw score sums of every score product into each lane's ``in.score<i>`` buffer
+          (R writes per product; a key beyond M is written absent); then ``go``.
+``WW``    the lanes run ``begin`` .. ``merge`` and emit their weights, which the PEs keep (rounded
+          to bf16, as ``mac`` rounds them) with their valid bits.
+``VP``    each value product i, value column f in turn: the column sum of PE column c down the rows,
+          ``s = mac(s, w[k, c], V[k, f])`` for k = 0 .. R-1 where the weight and V[k] are present,
+          starting from +0 (a per-tile product) or from the running sum of the block (a product over
+          the whole key rank, e.g. sigmoid's ``AV``); written into ``in.value<i>``; then ``go``.
+``WD``    after the last tile: the lanes run ``final`` and ``output``; their output beats are kept.
+``DRAIN`` the beats leave on the output stream (``out_valid``/``out_ready``: one beat = one output
+          element of all C queries), then the next block starts.
+
+QK of tile t+1 runs while the lanes do ``value``/``commit`` of tile t.  The cycles are exact and
+predicted by :func:`einloom.sim.rtl_core.lane_core_cycles` from the program's section lengths.
+With ``programmable`` the lanes have their load port and the core a small table (buffer addresses,
+which value products continue across tiles, how many products and output beats), so one build runs
+every program it was built for (:class:`~einloom.rtl.lanes.encode.LaneShape.covering`).
+
+Limits: one head per run (lane coordinates are the query rank only); a score product's operands are
+two tensors, one indexed by the query rank and the reduced rank, one by the key rank(s) and the reduced
+rank; a value product's other operand depends on the key and value ranks only; the column sums are a
+combinational chain of R fp32 adds (Fmax falls with R).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.lib import wiring
+from amaranth.lib.memory import Memory
+from amaranth.lib.wiring import In, Out
+
+from einloom.rtl.float.add import Fp32Add
+from einloom.rtl.float.convert import Fp32ToBf16
+from einloom.rtl.float.mul import Bf16Mul
+
+#: controller states (the cycle model in ``sim/rtl_core.py`` mirrors them)
+STATES = ("IDLE", "BSTART", "QK", "WS", "SW", "GO1", "WW", "VP", "GO2", "WD", "DRAIN", "FIN")
+_S = {n: i for i, n in enumerate(STATES)}
+
+
+@dataclass(frozen=True)
+class CoreProgram:
+    """What the core's controller needs of one lane program (its table entries)."""
+
+    score_base: tuple[int, ...]
+    value_base: tuple[int, ...]
+    carry: tuple[bool, ...]
+    beats: tuple[int, ...]                 # output beats per output (F or 1)
+    sections: Mapping[str, int]            # lane cycles of each section (the sequencer's steps)
+
+    @staticmethod
+    def of(image: Any) -> "CoreProgram":
+        prog = image.program
+        beats = tuple(prog.values if prog.outputs[name] == "value" else 1 for name in image.outputs)
+        return CoreProgram(tuple(image.buffers[f"in.score{i}"] for i in range(len(prog.scores))),
+                           tuple(image.buffers[f"in.value{i}"] for i in range(len(prog.chains))),
+                           tuple(c.carry is not None for c in prog.chains), beats,
+                           section_steps(image))
+
+    def table(self, shape: "CoreShape") -> list[int]:
+        """The controller table words (layout: :meth:`CoreShape.table_layout`)."""
+        pad = lambda xs, n: list(xs) + [0] * (n - len(xs))   # noqa: E731
+        return (pad(self.score_base, shape.scores) + pad(self.value_base, shape.chains) +
+                pad([int(c) for c in self.carry], shape.chains) + [len(self.score_base), len(self.value_base),
+                                                                   len(self.beats)] + pad(self.beats, shape.outputs))
+
+
+def section_steps(image: Any) -> dict[str, int]:
+    """Cycles the lane's sequencer spends in each section per run: the section's issue cycles, or one
+    cycle for an empty section (``rtl/lanes/lane.py``)."""
+    return {name: (s["total"] if s["end"] else 1) for name, s in image.sections.items()}
+
+
+@dataclass(frozen=True)
+class CoreShape:
+    """Capacities of one build: array, head sizes, buffers and the products/outputs it serves."""
+
+    rows: int
+    cols: int
+    head_dim: int
+    value_dim: int
+    max_keys: int
+    max_queries: int
+    scores: int
+    chains: int
+    outputs: int
+    bf16_output: bool = True
+
+    @property
+    def key_tiles(self) -> int:
+        return -(-self.max_keys // self.rows)
+
+    @property
+    def query_blocks(self) -> int:
+        return -(-self.max_queries // self.cols)
+
+    def memories(self) -> list[tuple[str, int, int]]:
+        """(name, depth, lanes of bf16 per word) of the operand memories, in load-port order."""
+        out = []
+        for i in range(self.scores):
+            out += [(f"q{i}", self.query_blocks * self.head_dim, self.cols),
+                    (f"k{i}", self.key_tiles * self.head_dim, self.rows)]
+        for i in range(self.chains):
+            out.append((f"v{i}", self.key_tiles * self.value_dim, self.rows))
+        return out
+
+    def table_size(self) -> int:
+        return self.scores + 2 * self.chains + 3 + self.outputs
+
+
+class _Mac(wiring.Component):
+    """``fp32_add(base, bf16_mul(a, b))``, combinational (the golden ``mac``; FTZ, nearest even)."""
+
+    def __init__(self):
+        super().__init__({"base": In(32), "a": In(16), "b": In(16), "result": Out(32)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.mul = mul = Bf16Mul(latency=0)
+        m.submodules.add = add = Fp32Add(latency=0)
+        m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b), add.a.eq(self.base), add.b.eq(mul.result),
+                     self.result.eq(add.result)]
+        return m
+
+
+class LaneCore(wiring.Component):
+    """The 2D array + C lanes core (module docstring).  ``images``: the lane programs it is built for
+    (the first runs from reset; more than one needs ``programmable``)."""
+
+    def __init__(self, shape: CoreShape, images: Sequence[Any], *, programmable: bool = False):
+        from einloom.rtl.lanes.encode import LaneShape
+        if len(images) > 1 and not programmable:
+            raise ValueError("several programs need programmable=True")
+        self.shape, self.images, self.programmable = shape, list(images), programmable
+        self.lane_shape = LaneShape.covering(*images) if programmable else LaneShape.covering(images[0])
+        self.program0 = CoreProgram.of(images[0])
+        s = shape
+        word = max(s.rows, s.cols) * 16
+        self.n_mem = len(s.memories())
+        members = {
+            "load_en": In(1), "load_mem": In(max(1, (self.n_mem - 1).bit_length())), "load_addr": In(16),
+            "load_data": In(word),
+            "start": In(1), "num_queries": In(16), "num_keys": In(16), "blocks": In(16), "tiles": In(16),
+            "busy": Out(1), "done": Out(1), "cycles": Out(32), "busy_2d": Out(32),
+            "out_valid": Out(1), "out_ready": In(1), "out_tag": Out(4), "out_index": Out(16), "out_block": Out(16),
+            "out_data": Out(s.cols * (16 if s.bf16_output else 32)), "out_lane_valid": Out(s.cols),
+        }
+        if programmable:
+            lanes_port = {"prog_en": In(1), "prog_target": In(2), "prog_addr": In(16),
+                          "prog_data": In(self._prog_width())}
+            members.update(lanes_port)
+        super().__init__(members)
+
+    def _prog_width(self) -> int:
+        from einloom.rtl.lanes.lane import _layouts
+        _, _, bundle_l, section_l = _layouts(self.lane_shape)
+        return max(bundle_l.size, section_l.size, 32)
+
+    def elaborate(self, platform):
+        from einloom.rtl.lanes.lane import Lane
+        m = Module()
+        s = self.shape
+        R, C, E, F = s.rows, s.cols, s.head_dim, s.value_dim
+
+        # ---- lanes -----------------------------------------------------------------------------
+        lanes = []
+        for c in range(C):
+            lane = Lane(self.images[0], self.lane_shape, programmable=self.programmable)
+            m.submodules[f"lane{c}"] = lane
+            lanes.append(lane)
+        l0 = lanes[0]
+
+        # ---- controller table (fixed: constants; programmable: loaded with target 3) ------------
+        words = self.program0.table(s)
+        if self.programmable:
+            table = [Signal(16, name=f"tab{i}", init=w) for i, w in enumerate(words)]
+            with m.If(self.prog_en & (self.prog_target == 3)):
+                for i, t in enumerate(table):
+                    with m.If(self.prog_addr == i):
+                        m.d.sync += t.eq(self.prog_data[:16])
+            for lane in lanes:
+                m.d.comb += [lane.load_en.eq(self.prog_en & (self.prog_target != 3)),
+                             lane.load_target.eq(self.prog_target), lane.load_addr.eq(self.prog_addr),
+                             lane.load_data.eq(self.prog_data)]
+        else:
+            table = [Const(w, 16) for w in words]
+        pos = 0
+        score_base = table[pos:pos + s.scores]; pos += s.scores
+        value_base = table[pos:pos + s.chains]; pos += s.chains
+        carry = table[pos:pos + s.chains]; pos += s.chains
+        n_scores, n_chains, n_outputs = table[pos:pos + 3]; pos += 3
+        beats = table[pos:pos + s.outputs]
+
+        # ---- operand memories ------------------------------------------------------------------
+        ports = {}
+        for idx, (name, depth, width) in enumerate(s.memories()):
+            mem = Memory(shape=width * 16, depth=depth, init=[])
+            m.submodules[f"mem_{name}"] = mem
+            wp, rp = mem.write_port(), mem.read_port()
+            m.d.comb += [wp.addr.eq(self.load_addr), wp.data.eq(self.load_data[:width * 16]),
+                         wp.en.eq(self.load_en & (self.load_mem == idx))]
+            ports[name] = rp
+
+        # ---- state -----------------------------------------------------------------------------
+        state = Signal(range(len(STATES)))
+        blk, tile = Signal(16), Signal(16)
+        nblocks, ntiles, nkeys = Signal(16), Signal(16), Signal(16)
+        j, i_idx, e_idx = Signal(16), Signal(8), Signal(16)       # step counter, product, inner index
+        st = lambda n: state == _S[n]   # noqa: E731
+        m.d.comb += [self.busy.eq(~st("IDLE")), self.done.eq(st("FIN"))]
+        with m.If(~st("IDLE")):
+            m.d.sync += self.cycles.eq(self.cycles + 1)
+        with m.If(st("IDLE") & self.start):
+            m.d.sync += [self.cycles.eq(0), self.busy_2d.eq(0)]
+
+        # ---- the 2D array: R x C MACs, shared by the score (QK) and value (VP) products ---------
+        acc = [[[Signal(32, name=f"acc{i}_{k}_{c}") for c in range(C)] for k in range(R)] for i in range(s.scores)]
+        wgt = [[[Signal(16, name=f"w{i}_{k}_{c}") for c in range(C)] for k in range(R)] for i in range(s.chains)]
+        wvl = [[[Signal(name=f"wv{i}_{k}_{c}") for c in range(C)] for k in range(R)] for i in range(s.chains)]
+        csum = [[[Signal(32, name=f"cs{i}_{f}_{c}") for c in range(C)] for f in range(F)] for i in range(s.chains)]
+        cval = [[[Signal(name=f"csv{i}_{f}_{c}") for c in range(C)] for f in range(F)] for i in range(s.chains)]
+        macs = [[_Mac() for c in range(C)] for k in range(R)]
+        for k in range(R):
+            for c in range(C):
+                m.submodules[f"pe_{k}_{c}"] = macs[k][c]
+
+        # pipeline stage of the memory read: (valid, product, inner index) of the data now out
+        rd_v, rd_i, rd_e = Signal(), Signal(8), Signal(16)
+        m.d.sync += rd_v.eq(0)
+        qdata = Array([ports[f"q{i}"].data for i in range(s.scores)])[rd_i] if s.scores else Const(0)
+        kdata = Array([ports[f"k{i}"].data for i in range(s.scores)])[rd_i] if s.scores else Const(0)
+        vdata = Array([ports[f"v{i}"].data for i in range(s.chains)])[rd_i] if s.chains else Const(0)
+        key0 = Signal(16)
+        m.d.comb += key0.eq(tile * R)
+
+        # QK: PE (k, c) accumulates; VP: the column chains through the PEs of column c
+        in_qk, in_vp = st("QK") & rd_v, st("VP") & rd_v
+        chain_out = [[Signal(32, name=f"chain_{k}_{c}") for c in range(C)] for k in range(R)]
+        chain_any = [[Signal(name=f"chany_{k}_{c}") for c in range(C)] for k in range(R)]
+        cur_acc = [[Array([acc[i][k][c] for i in range(s.scores)])[rd_i] for c in range(C)] for k in range(R)]
+        cur_w = [[Array([wgt[i][k][c] for i in range(s.chains)])[rd_i] for c in range(C)] for k in range(R)]
+        cur_wv = [[Array([wvl[i][k][c] for i in range(s.chains)])[rd_i] for c in range(C)] for k in range(R)]
+        carry_now = Array(carry)[rd_i]
+        start_sum = [Array([Array([csum[i][f][c] for f in range(F)]) for i in range(s.chains)])[rd_i][rd_e]
+                     for c in range(C)]
+        start_any = [Array([Array([cval[i][f][c] for f in range(F)]) for i in range(s.chains)])[rd_i][rd_e]
+                     for c in range(C)]
+        for c in range(C):
+            prev, prev_any = Mux(carry_now != 0, start_sum[c], 0), Mux(carry_now != 0, start_any[c], 0)
+            for k in range(R):
+                pe = macs[k][c]
+                present = cur_wv[k][c] & (key0 + k < nkeys)
+                with m.If(st("QK")):
+                    m.d.comb += [pe.base.eq(Mux(rd_e == 0, 0, cur_acc[k][c])),
+                                 pe.a.eq(qdata[c * 16:(c + 1) * 16]), pe.b.eq(kdata[k * 16:(k + 1) * 16])]
+                with m.Else():
+                    m.d.comb += [pe.base.eq(prev), pe.a.eq(cur_w[k][c]), pe.b.eq(vdata[k * 16:(k + 1) * 16])]
+                m.d.comb += [chain_out[k][c].eq(Mux(present, pe.result, prev)), chain_any[k][c].eq(prev_any | present)]
+                prev, prev_any = chain_out[k][c], chain_any[k][c]
+                with m.If(in_qk):
+                    for i in range(s.scores):
+                        with m.If(rd_i == i):
+                            m.d.sync += acc[i][k][c].eq(pe.result)
+        with m.If(in_qk | in_vp):
+            m.d.sync += self.busy_2d.eq(self.busy_2d + 1)
+
+        # ---- lane write port: scores (SW) and column sums (VP) ----------------------------------
+        sw_i, sw_k = Signal(8), Signal(16)
+        for c, lane in enumerate(lanes):
+            m.d.comb += [lane.tiles.eq(ntiles), lane.query.eq(blk * C + c), lane.start.eq(st("BSTART")),
+                         lane.go.eq(st("GO1") | st("GO2"))]
+            sw_data = Array([Array([acc[i][k][c] for k in range(R)]) for i in range(s.scores)])[sw_i][sw_k]
+            with m.If(st("SW")):
+                m.d.comb += [lane.buf_we.eq(1), lane.buf_addr.eq(Array(score_base)[sw_i] + sw_k),
+                             lane.buf_data.eq(sw_data), lane.buf_valid.eq(key0 + sw_k < nkeys)]
+            with m.If(in_vp):
+                m.d.comb += [lane.buf_we.eq(1), lane.buf_addr.eq(Array(value_base)[rd_i] + rd_e),
+                             lane.buf_data.eq(chain_out[R - 1][c]), lane.buf_valid.eq(chain_any[R - 1][c])]
+                for i in range(s.chains):
+                    for f in range(F):
+                        with m.If((rd_i == i) & (rd_e == f)):
+                            m.d.sync += [csum[i][f][c].eq(chain_out[R - 1][c]), cval[i][f][c].eq(chain_any[R - 1][c])]
+            # weights: kept by the PEs of column c (rounded to bf16 as mac rounds them)
+            to_bf16 = Fp32ToBf16(latency=0)
+            m.submodules[f"wround{c}"] = to_bf16
+            m.d.comb += to_bf16.a.eq(lane.weight_data)
+            for i in range(s.chains):
+                for k in range(R):
+                    with m.If(lane.weight_en & (lane.weight_tag == i) & (lane.weight_index == k)):
+                        m.d.sync += [wgt[i][k][c].eq(to_bf16.result), wvl[i][k][c].eq(lane.weight_valid)]
+
+        # ---- outputs of the block: kept, then streamed -------------------------------------------
+        ow = 16 if s.bf16_output else 32
+        obuf = [[[Signal(ow, name=f"o{o}_{f}_{c}") for c in range(C)] for f in range(F)] for o in range(s.outputs)]
+        ovld = [[[Signal(name=f"ov{o}_{f}_{c}") for c in range(C)] for f in range(F)] for o in range(s.outputs)]
+        for c, lane in enumerate(lanes):
+            if s.bf16_output:
+                cv = Fp32ToBf16(latency=0)
+                m.submodules[f"oround{c}"] = cv
+                m.d.comb += cv.a.eq(lane.out_data)
+                value = cv.result
+            else:
+                value = lane.out_data
+            for o in range(s.outputs):
+                for f in range(F):
+                    with m.If(lane.out_en & (lane.out_tag == o) & (lane.out_index == f)):
+                        m.d.sync += [obuf[o][f][c].eq(value), ovld[o][f][c].eq(lane.out_valid)]
+        o_i, o_f = Signal(8), Signal(16)
+        m.d.comb += [self.out_valid.eq(st("DRAIN")), self.out_tag.eq(o_i), self.out_index.eq(o_f),
+                     self.out_block.eq(blk),
+                     self.out_data.eq(Cat(*[Array([Array([obuf[o][f][c] for f in range(F)]) for o in range(s.outputs)])
+                                            [o_i][o_f] for c in range(C)])),
+                     self.out_lane_valid.eq(Cat(*[Array([Array([ovld[o][f][c] for f in range(F)])
+                                                         for o in range(s.outputs)])[o_i][o_f] for c in range(C)]))]
+
+        # ---- controller ------------------------------------------------------------------------
+        go_to = lambda n: state.eq(_S[n])   # noqa: E731
+        with m.Switch(state):
+            with m.Case(_S["IDLE"]):
+                with m.If(self.start):
+                    m.d.sync += [go_to("BSTART"), blk.eq(0), nblocks.eq(self.blocks), ntiles.eq(self.tiles),
+                                 nkeys.eq(self.num_keys)]
+            with m.Case(_S["BSTART"]):
+                m.d.sync += [go_to("QK"), tile.eq(0), i_idx.eq(0), e_idx.eq(0), j.eq(0)]
+                for i in range(s.chains):
+                    for f in range(F):
+                        for c in range(C):
+                            m.d.sync += [csum[i][f][c].eq(0), cval[i][f][c].eq(0)]
+            with m.Case(_S["QK"]):
+                issuing = i_idx < n_scores
+                for i in range(s.scores):
+                    m.d.comb += [ports[f"q{i}"].addr.eq(blk * E + e_idx), ports[f"k{i}"].addr.eq(tile * E + e_idx)]
+                with m.If(issuing):
+                    m.d.sync += [rd_v.eq(1), rd_i.eq(i_idx), rd_e.eq(e_idx)]
+                    with m.If(e_idx == E - 1):
+                        m.d.sync += [e_idx.eq(0), i_idx.eq(i_idx + 1)]
+                    with m.Else():
+                        m.d.sync += e_idx.eq(e_idx + 1)
+                with m.Else():
+                    m.d.sync += [go_to("WS"), i_idx.eq(0), e_idx.eq(0)]
+            with m.Case(_S["WS"]):
+                with m.If(l0.wait_scores):
+                    m.d.sync += [go_to("SW"), sw_i.eq(0), sw_k.eq(0)]
+            with m.Case(_S["SW"]):
+                with m.If(sw_k == R - 1):
+                    m.d.sync += [sw_k.eq(0), sw_i.eq(sw_i + 1)]
+                    with m.If(sw_i + 1 == n_scores):
+                        m.d.sync += go_to("GO1")
+                with m.Else():
+                    m.d.sync += sw_k.eq(sw_k + 1)
+            with m.Case(_S["GO1"]):
+                m.d.sync += go_to("WW")
+            with m.Case(_S["WW"]):
+                with m.If(l0.wait_values):
+                    m.d.sync += [go_to("VP"), i_idx.eq(0), e_idx.eq(0)]
+            with m.Case(_S["VP"]):
+                issuing = i_idx < n_chains
+                for i in range(s.chains):
+                    m.d.comb += ports[f"v{i}"].addr.eq(tile * F + e_idx)
+                with m.If(issuing):
+                    m.d.sync += [rd_v.eq(1), rd_i.eq(i_idx), rd_e.eq(e_idx)]
+                    with m.If(e_idx == F - 1):
+                        m.d.sync += [e_idx.eq(0), i_idx.eq(i_idx + 1)]
+                    with m.Else():
+                        m.d.sync += e_idx.eq(e_idx + 1)
+                with m.Else():
+                    m.d.sync += go_to("GO2")
+            with m.Case(_S["GO2"]):
+                m.d.sync += [i_idx.eq(0), e_idx.eq(0)]
+                with m.If(tile + 1 < ntiles):
+                    m.d.sync += [go_to("QK"), tile.eq(tile + 1)]
+                with m.Else():
+                    m.d.sync += go_to("WD")
+            with m.Case(_S["WD"]):
+                with m.If(l0.done):
+                    m.d.sync += [go_to("DRAIN"), o_i.eq(0), o_f.eq(0)]
+            with m.Case(_S["DRAIN"]):
+                with m.If(self.out_ready):
+                    with m.If(o_f + 1 >= Array(beats)[o_i]):
+                        m.d.sync += [o_f.eq(0), o_i.eq(o_i + 1)]
+                        with m.If(o_i + 1 >= n_outputs):
+                            with m.If(blk + 1 < nblocks):
+                                m.d.sync += [go_to("BSTART"), blk.eq(blk + 1)]
+                            with m.Else():
+                                m.d.sync += go_to("FIN")
+                    with m.Else():
+                        m.d.sync += o_f.eq(o_f + 1)
+            with m.Case(_S["FIN"]):
+                m.d.sync += go_to("IDLE")
+        return m

@@ -1,0 +1,201 @@
+"""The lane core (2D MAC array + programmable 1D lanes, rtl/lane_core.py): bit-exact with the golden
+interpreter (run_in_format of the whole cascade in the schedule's order) and cycle-exact with
+sim/rtl_core.lane_core_cycles, in Amaranth's simulator (fast) and in Verilator through
+`einloom rtl` / `einloom verify` (slow); refusals name the Einsum and the missing capability."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from einloom.cost_models import load_arch
+from einloom.einsum import load_cascade
+from einloom.einsum.errors import SpecError
+from einloom.rtl.lane_build import core_shape, plan_lanes
+from einloom.sim.rtl_core import lane_core_cycles
+
+ROOT = Path(__file__).resolve().parents[2]
+BF16 = ROOT / "examples/archs/rtl-4x4-bf16.yaml"
+INT8 = ROOT / "examples/archs/rtl-4x4-int8.yaml"
+
+# A user's own variant, not in the library: squared-ReLU attention (Primer-style weights) with a
+# bottom-right causal mask.  Also the README tour's spec.
+MY_VARIANT = """\
+name: my-variant
+description: squared-ReLU attention with a bottom-right causal mask (a user's own spec)
+sequence_rank: M
+ranks: {P: 8, M: 12, E: 8, F: 8}
+params:
+  scale: 1 / sqrt(E)
+  offset: M - P
+tensors:
+  Q:  [E, P]
+  K:  [E, M]
+  V:  [F, M]
+  AV: [F, P]
+inputs: [Q, K, V]
+outputs: [AV]
+einsums:
+  - QK[m, p] = scale * Q[e, p] * K[e, m]
+  - R[m, p] = where(m <= p + offset, relu(QK[m, p]))
+  - SA[m, p] = R[m, p] * R[m, p]
+  - AV[f, p] = SA[m, p] * V[f, m]
+"""
+
+
+# The library's sigmoid uses the user operator sigmoid (no RTL unit: refused); written with exp and a
+# division, the lanes run it on their exp, add and reciprocal units.
+SIGMOID_EXP = """\
+name: sigmoid-exp
+description: sigmoid attention (Ramapuram et al. 2024) with the sigmoid written as 1 / (1 + exp(-x)), so the lanes run it on their exp, add and reciprocal units
+sequence_rank: M
+ranks: {P: 8, M: 12, E: 8, F: 8}
+params:
+  scale: 1 / sqrt(E)
+  b: -log(M)
+tensors:
+  Q:  [E, P]
+  K:  [E, M]
+  V:  [F, M]
+  AV: [F, P]
+inputs: [Q, K, V]
+outputs: [AV]
+einsums:
+  - QK[m, p] = scale * Q[e, p] * K[e, m]
+  - SA[m, p] = 1 / (1 + exp(-(QK[m, p] + b)))
+  - AV[f, p] = SA[m, p] * V[f, m]
+"""
+
+
+def _simulate(spec: str, P: int, M: int, *, backpressure: float = 0.0, seed: int = 3):
+    """Run the lane core of ``spec`` in Amaranth's simulator: (result, problems, model, data)."""
+    from einloom.rtl.tb.lane_core_tb import simulate
+    res, problems, model, data, _ = simulate(spec, load_arch(str(BF16)), {"P": P, "M": M, "E": 8, "F": 8},
+                                             backpressure=backpressure, seed=seed)
+    return res, problems, model, data
+
+
+@pytest.mark.parametrize("spec,P,M", [("differential", 5, 6), ("relu-attention", 6, 9)])
+def test_lane_core_bit_and_cycle_exact(spec, P, M):
+    res, problems, model, data = _simulate(spec, P, M)
+    assert problems == []
+    assert sum(int(v.sum()) for v in data.valid.values()) > 0
+    assert any(int(g.max()) != 0 for g in data.golden.values())       # not an all-zero comparison
+    assert res["cycles"] == model["compute_cycles"]
+    assert res["busy_2d"] == model["mac_cycles"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["fusemax-1pass", "alibi", "flash1-1pass", "prefix-lm", "causal-1pass"])
+def test_lane_core_variants_with_backpressure(spec):
+    res, problems, model, _ = _simulate(spec, 6, 9, backpressure=0.3, seed=5)
+    assert problems == []
+    assert res["stalls"] > 0 and res["cycles"] > model["compute_cycles"]
+
+
+def test_sigmoid_written_with_exp_runs_bit_and_cycle_exact(tmp_path):
+    spec = tmp_path / "sigmoid-exp.yaml"
+    spec.write_text(SIGMOID_EXP)
+    res, problems, model, data = _simulate(str(spec), 8, 12)
+    assert problems == [] and int(data.valid["AV"].sum()) == 64
+    assert res["cycles"] == model["compute_cycles"] and res["busy_2d"] == model["mac_cycles"]
+
+
+def test_a_corrupted_golden_is_caught():
+    """The checker can fail: one flipped golden bit is reported with its element."""
+    from einloom.rtl.tb.lane_core_tb import check
+    res, problems, _, data = _simulate("relu-attention", 4, 4)
+    assert problems == []
+    data.golden["AV"][2, 1] ^= 1
+    bad = check(res, core_shape(load_arch(str(BF16)), [plan_lanes(load_cascade("relu-attention"), load_arch(
+        str(BF16)), {"P": 4, "M": 4, "E": 8, "F": 8})]), data, ["AV"])
+    assert len(bad) == 1 and "AV[2, q=1]" in bad[0]
+
+
+def test_cycle_model_counts_states():
+    """Two tiles, one block: the formula's terms by hand."""
+    from einloom.sim.rtl_core import LaneCoreTiming
+    secs = {s: 1 for s in ("init", "begin", "score", "tile", "weight", "merge", "value", "commit", "final",
+                           "output")}
+    t = LaneCoreTiming(rows=4, cols=4, head_dim=8, value_dim=8, scores=1, chains=1, beats=(8,), sections=secs)
+    c = lane_core_cycles(t, 4, 8)
+    # BSTART 0 (lane init at 1, waits for scores from 2); tile 0: QK 1..9, WS 10, SW 11..14, GO 15,
+    # the lane's begin..merge 16..20, WW leaves at 21, VP 22..30, GO 31 (value, commit 32, 33);
+    # tile 1: QK 32..40, WS 41, SW 42..45, GO 46, WW 47..52, VP 53..61, GO 62; the lane: value 63,
+    # commit 64, final 65, output 66, done state 67, done visible 68; WD leaves at 68, DRAIN 69..76, FIN 77
+    assert c["compute_cycles"] == 78
+    assert c["mac_cycles"] == 2 * (8 + 8) and c["tiles"] == 2 and c["blocks"] == 1
+
+
+@pytest.mark.parametrize("spec,arch,words", [
+    ("softcap", BF16, ["QK", "fn:sigmoid"]),                 # no RTL unit for the user operator
+    ("alibi", INT8, ["fp32 units only", "'fixed'"]),          # the lanes' RTL is bf16
+    ("linear", BF16, ["no multiply-accumulate product outputs the key rank"]),
+])
+def test_refusals_name_the_einsum_and_the_missing_capability(spec, arch, words, capsys):
+    from einloom.cli import main
+    rc = main(["rtl", spec, "--arch", str(arch), "-o", "/tmp/einloom-refused"])
+    err = capsys.readouterr().err
+    assert rc == 2
+    for w in words:
+        assert w in err
+    assert "Traceback" not in err
+
+
+def test_plan_refuses_int8_directly():
+    with pytest.raises(SpecError, match="fp32 units only"):
+        plan_lanes(load_cascade("differential"), load_arch(str(INT8)), {"P": 4, "M": 4, "E": 16, "F": 16})
+
+
+def test_einloom_rtl_builds_a_users_spec(tmp_path, capsys):
+    from einloom.cli import main
+    spec = tmp_path / "my-variant.yaml"
+    spec.write_text(MY_VARIANT)
+    rc = main(["rtl", str(spec), "--arch", str(BF16), "--ranks", "P=8,M=12", "-o", str(tmp_path / "b"), "--json"])
+    assert rc == 0
+    man = json.loads(capsys.readouterr().out)
+    assert man["kind"] == "lane-core" and man["programs"][0]["cascade"] == "my-variant"
+    assert "fn:relu" in man["programs"][0]["units"]
+    assert (tmp_path / "b" / "einloom_lane_core.v").read_text().startswith("/*") or \
+        "module einloom_lane_core" in (tmp_path / "b" / "einloom_lane_core.v").read_text()
+
+
+@pytest.mark.slow
+def test_einloom_verify_a_users_spec_in_verilator(tmp_path, capsys):
+    from einloom.cli import main
+    spec = tmp_path / "my-variant.yaml"
+    spec.write_text(MY_VARIANT)
+    rc = main(["verify", str(spec), "--arch", str(BF16), "--ranks", "P=8,M=12", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["passed"]
+    plain = out["jobs"][0]
+    assert plain["cycles"] == plain["expected_cycles"] and plain["outputs_checked"] == 8 * 8
+
+
+@pytest.mark.slow
+def test_one_programmable_build_runs_two_variants_in_verilator(capsys):
+    from einloom.cli import main
+    rc = main(["verify", "alibi", "--also", "differential", "--arch", str(BF16), "--ranks", "P=6,M=9,E=8,F=8",
+               "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["passed"] and out["programmable"]
+    specs = [Path(j["spec"]).stem for j in out["jobs"]]
+    assert specs == ["alibi", "alibi", "differential", "differential", "alibi"]
+    for j in out["jobs"]:
+        assert j["problems"] == []
+        if j["stalls"] == 0:
+            assert j["cycles"] == j["expected_cycles"]
+
+
+def test_rtl_programmable_true_builds_the_lane_core_with_its_load_port(tmp_path, capsys):
+    from einloom.cli import main
+    arch = tmp_path / "prog.yaml"
+    arch.write_text(BF16.read_text().replace("  scale: true", "  scale: true\n  programmable: true"))
+    rc = main(["rtl", "fusemax-1pass", "--arch", str(arch), "--ranks", "P=4,M=4", "-o", str(tmp_path / "b"),
+               "--json"])
+    man = json.loads(capsys.readouterr().out)
+    assert rc == 0 and man["kind"] == "lane-core" and man["programmable"]
+    names = {p["name"] for p in man["ports"]}
+    assert {"prog_en", "prog_target", "prog_addr", "prog_data"} <= names
+    assert man["programs"][0]["image"]["bundles"]          # the words a host loads
