@@ -183,25 +183,18 @@ class CoreRunData:
 def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) -> CoreRunData:
     """Memory words of ``inputs`` (the format's codes) for the lane core and the golden outputs."""
     from einloom.einsum.cascade import var_of
-    from einloom.einsum.interpret import _align, input_sizes
-    from einloom.einsum.ranks import resolve
+    from einloom.einsum.interpret import _align
     from einloom.sim.formats.arith import arith_for
     from einloom.sim.formats.arith.fp32 import fp32_to_bf16
     from einloom.sim.formats import make_format
-    from einloom.sim.formats.interpret import FormatInterpreter, run_in_format, schedule_loop_order
+    from einloom.sim.formats.interpret import run_in_format, schedule_loop_order
+    from einloom.rtl.lanes.execute import input_side
     cascade, program, schedule = plan.cascade, plan.program, plan.schedule
     st = program.structure
     params = dict(schedule.mapping.params)
     fmt = make_format({"kind": "bf16"}, head_dim=shape.head_dim)
     arith = arith_for(fmt)
-    given = input_sizes(cascade, dict(inputs), params, lambda n: Location(cascade.file, None, f"inputs.{n}"))
-    sizes, pvals = resolve(cascade, given)
-    fi = FormatInterpreter(cascade, sizes, pvals, arith)
-    for name in cascade.inputs:
-        fi.store[name] = (arith.from_input(np.asarray(inputs[name])), None)
-    for e in cascade.einsums:
-        if e.name in st.input_side and e.name not in cascade.inputs:
-            fi.evaluate_einsum(e, {})
+    fi, sizes, pvals = input_side(program, cascade, arith, inputs, params)
     vsize = {var_of(r): n for r, n in sizes.items()}
     key, outer, lane = var_of(st.key), (var_of(st.outer) if st.outer else None), var_of(st.lane)
     elem = (outer, key) if outer else (key,)

@@ -78,9 +78,11 @@ def arith_data(arith: Arith, data: np.ndarray) -> np.ndarray:
     return data if data.dtype == arith.dtype else np.asarray(arith.from_float(np.asarray(data, float)))
 
 
-def golden_products(program: Program, cascade: Cascade, arith: Arith, inputs: Mapping[str, np.ndarray],
-                    params: Mapping[str, float] | None = None) -> Products:
-    """The 2D array's score sums and value-side operands of ``inputs`` (codes) in ``arith``."""
+def input_side(program: Program, cascade: Cascade, arith: Arith, inputs: Mapping[str, np.ndarray],
+               params: Mapping[str, float] | None = None) -> tuple[FormatInterpreter, dict, dict]:
+    """A format interpreter of ``cascade`` holding ``inputs`` (codes) and every Einsum on the input
+    side of the 2D products (``program.structure.input_side``: key-tile views, scaled operands), and
+    the resolved rank sizes and param values: what the 2D array's operands are computed from."""
     st = program.structure
     given = input_sizes(cascade, dict(inputs), dict(params or {}),
                         lambda name: Location(cascade.file, None, f"inputs.{name}"))
@@ -91,6 +93,14 @@ def golden_products(program: Program, cascade: Cascade, arith: Arith, inputs: Ma
     for e in cascade.einsums:
         if e.name in st.input_side and e.name not in cascade.inputs:
             fi.evaluate_einsum(e, {})
+    return fi, sizes, pvals
+
+
+def golden_products(program: Program, cascade: Cascade, arith: Arith, inputs: Mapping[str, np.ndarray],
+                    params: Mapping[str, float] | None = None) -> Products:
+    """The 2D array's score sums and value-side operands of ``inputs`` (codes) in ``arith``."""
+    st = program.structure
+    fi, sizes, pvals = input_side(program, cascade, arith, inputs, params)
     vsize = {var_of(r): n for r, n in sizes.items()}
     lane_vars = tuple(var_of(r) for r in st.instances) + (var_of(st.lane),)
     lane_sizes = tuple(vsize[v] for v in lane_vars)
