@@ -13,6 +13,8 @@ rank or field and the reason.
 """
 from __future__ import annotations
 
+import dataclasses
+
 import itertools
 from dataclasses import dataclass
 from functools import lru_cache
@@ -106,7 +108,6 @@ _ANY = _AnyPredicate()
 def _form(causal: bool, scale: bool, guarded: bool, band: int = 0) -> Any:
     """The core's form; ``band`` 2 or 3: the scores' ``where`` with any coordinate predicate (2 or 3
     arguments, the third -inf)."""
-    import dataclasses
 
     from einloom.einsum.loader import parse_cascade_text
     mask = _CAUSAL if causal else ""
@@ -122,6 +123,8 @@ def _form(causal: bool, scale: bool, guarded: bool, band: int = 0) -> Any:
         text = text.replace("where(m1*M0 + m0 <= p + offset,", "where(m1*M0 + m0 <= p,")
     form = parse_cascade_text(text, "<einloom.rtl core form>")
     if band:
+        # "QK" is this template's own tensor (_FORM), not a user's name: a user's cascade is matched to
+        # the template structurally and its names come back through the match
         einsums = [dataclasses.replace(e, expr=dataclasses.replace(e.expr, args=(_ANY,) + tuple(e.expr.args[1:])))
                    if isinstance(e.expr, Call) and e.expr.func == "where" and e.output.tensor == "QK" else e
                    for e in form.einsums]
@@ -269,7 +272,7 @@ def match_core(cascade: Any, *, scale: bool) -> CoreRoles:
             roles = _match_core(folded, scale=scale)
         except SpecError:
             continue
-        import dataclasses
+        # roles.einsums maps the template's names to the user's Einsums found by the structural match
         bk = next(e for e in cascade.einsums if e.name == roles.einsums["BK"])
         key = next(n.tensor for n in walk(bk.expr) if isinstance(n, Access))
         kv = set(cascade.tensors[key].ranks)
@@ -341,7 +344,7 @@ def _match_core(cascade: Any, *, scale: bool) -> CoreRoles:
                                 hint="compare with the library's fusemax-1pass / causal-1pass")
             window = sinks = 0
             if band:
-                qk = next(e for e in cascade.einsums if e.name == names["QK"])
+                qk = next(e for e in cascade.einsums if e.name == names["QK"])   # the user's score Einsum (matched)
                 window, sinks = classify_mask(cascade, qk, ranks, vars_, names["M0"])
             return CoreRoles(cascade.name, {f.name: names[f.name] for f in form.einsums}, ranks,
                              names["M0"], causal, scale, window, sinks)

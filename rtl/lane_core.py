@@ -51,6 +51,8 @@ from einloom.rtl.float.convert import Fp32ToBf16
 from einloom.rtl.float.mul import Bf16Mul
 
 #: controller states (the cycle model in ``sim/rtl_core.py`` mirrors them)
+#: controller states (step names of the lane core's schedule, not Einsum names: "QK" is the state that
+#: runs every score product, whatever the cascade calls it)
 STATES = ("IDLE", "BSTART", "QK", "WS", "SW", "GO1", "WW", "VP", "GO2", "WD", "DRAIN", "FIN")
 _S = {n: i for i, n in enumerate(STATES)}
 

@@ -96,6 +96,24 @@ async def _after_readonly() -> None:
     await Timer(1, unit="ps")
 
 
+async def write_words(port: Any, prefix: str, select: str, blocks, *, settle: bool = True) -> None:
+    """Write memory words through a load port: for each ``(selector, words)`` of ``blocks``, word i at
+    address i with ``{prefix}_{select}`` = selector (``{prefix}_en``, ``_addr``, ``_data``), one per
+    cycle, then drop ``{prefix}_en`` (for a cycle with ``settle``; without, the caller's next tick
+    does).  The lanes' program port (``load_*``, ``target``)
+    and the lane core's program and memory ports (``prog_*``, ``load_*``) all work this way."""
+    for selector, words in blocks:
+        for addr, word in enumerate(words):
+            port.set(f"{prefix}_en", 1)
+            port.set(f"{prefix}_{select}", selector)
+            port.set(f"{prefix}_addr", addr)
+            port.set(f"{prefix}_data", word)
+            await port.tick()
+    port.set(f"{prefix}_en", 0)
+    if settle:
+        await port.tick()
+
+
 class LaneDriver:
     """Plays the 2D array for one lane (see the module docstring)."""
 
@@ -105,16 +123,8 @@ class LaneDriver:
 
     async def load(self, words: dict[str, list[int]]) -> None:
         """Write a program through the load port (bundles, section table, constants)."""
-        p = self.port
-        for target, key in ((0, "bundles"), (1, "sections"), (2, "constants")):
-            for addr, word in enumerate(words[key]):
-                p.set("load_en", 1)
-                p.set("load_target", target)
-                p.set("load_addr", addr)
-                p.set("load_data", word)
-                await p.tick()
-        p.set("load_en", 0)
-        await p.tick()
+        await write_words(self.port, "load", "target",
+                          ((0, words["bundles"]), (1, words["sections"]), (2, words["constants"])))
 
     async def _write(self, addr: int, data: int, valid: bool) -> None:
         p = self.port

@@ -15,32 +15,22 @@ from typing import Any
 
 import numpy as np
 
+from einloom.rtl.lanes.tb import write_words
+
 
 async def load_program(port: Any, words: dict[str, list[int]], table: list[int]) -> None:
     """Write a lane program (bundles, sections, constants) and the core's table through ``prog_*``."""
-    for target, seq in ((0, words["bundles"]), (1, words["sections"]), (2, words["constants"]), (3, table)):
-        for addr, word in enumerate(seq):
-            port.set("prog_en", 1)
-            port.set("prog_target", target)
-            port.set("prog_addr", addr)
-            port.set("prog_data", word)
-            await port.tick()
-    port.set("prog_en", 0)
-    await port.tick()
+    await write_words(port, "prog", "target",
+                      ((0, words["bundles"]), (1, words["sections"]), (2, words["constants"]), (3, table)))
 
 
 async def drive(port: Any, shape: Any, data: Any, *, backpressure: float = 0.0, seed: int = 0,
                 limit: int = 2_000_000) -> dict[str, Any]:
     """Load ``data`` (a :class:`~einloom.rtl.lane_build.CoreRunData`), run, collect the beats."""
     rng = np.random.default_rng(seed)
-    for idx, (name, _depth, _lanes) in enumerate(shape.memories()):
-        for addr, word in enumerate(data.words.get(name, [])):
-            port.set("load_en", 1)
-            port.set("load_mem", idx)
-            port.set("load_addr", addr)
-            port.set("load_data", word)
-            await port.tick()
-    port.set("load_en", 0)
+    await write_words(port, "load", "mem",
+                      ((idx, data.words.get(name, [])) for idx, (name, _d, _l) in enumerate(shape.memories())),
+                      settle=False)
     port.set("num_keys", data.num_keys)
     port.set("num_queries", data.num_queries)
     port.set("blocks", data.blocks)
