@@ -755,6 +755,11 @@ def stage_residency(fam: Family) -> Residency:
         location[e] = in_rf
         gi = fam.group_of[e]
         part = np.where(in_rf, 0.0, tile)
+        # Interleaved across arrays (FuseMax: the 2D array on iteration i+1 of the interleave rank while
+        # the 1D array finishes iteration i): a tensor passed between the arrays has two iterations'
+        # tiles in the buffer at once, so it is double-buffered.
+        if len(arrays) > 1 and rm.groups[gi].pipeline == "interleave":
+            part = 2.0 * part
         # In place: an element-wise producer that is the last reader of a same-shaped on-chip operand
         # overwrites it (SN = exp(QK - GM) reuses QK's storage).
         for u in info.inputs:

@@ -173,3 +173,24 @@ def test_schedule_prints_and_serializes():
     assert "mask of QK: 16 tiles of 4x4: 6 empty (skipped), 4 partial, 6 full" in text
     assert "skipped by BQK, QK, LM" in text
     assert "instances: 3" in text
+
+
+def test_tensors_passed_between_interleaved_arrays_are_double_buffered():
+    """FuseMax's interleave runs the 2D array one iteration of M1 ahead of the 1D array: a tensor the
+    one array produces and the other reads has two iterations' tiles in the buffer at once (the
+    capacity check must see both, or a search could pick a working set the hardware cannot hold)."""
+    cascade, arch = load_cascade("fusemax-1pass"), small_arch(exp_2d=True, glb_bytes=1 << 20)
+    inter = lower(cascade, one_pass_mapping(), arch, tiny_workload())
+    seq = lower(cascade, one_pass_mapping(groups=(FusionGroup(("all",), "sequential"),)), arch, tiny_workload())
+    binding = one_pass_mapping().binding
+    crossing = []
+    for name, t in inter.tensors.items():
+        if t.level != "GLB" or name not in binding:
+            continue
+        readers = {e for e in inter.einsums if name in inter.resolved.view.einsum(e).inputs}
+        if any(binding[r] != binding[name] for r in readers):
+            crossing.append(name)
+            assert t.tile_elements == 2 * seq.tensors[name].tile_elements, name
+        else:
+            assert t.tile_elements == seq.tensors[name].tile_elements, name
+    assert crossing, "the FuseMax mapping passes tiles between its arrays"
