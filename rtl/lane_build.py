@@ -51,6 +51,8 @@ def plan_lanes(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None) 
         raise _refuse(cascade, program.scores[0], f"its scores carry the instance rank(s) {', '.join(st.instances)} "
                       "(heads): the lane core runs one head per run", "give the cascade one head")
     for n in program.scores:
+        if n in st.direct:
+            continue
         _reduced_var(cascade, n)
         ranked = _score_factors(cascade, n, schedule)
         if len(ranked) != 2:
@@ -90,11 +92,17 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
     for p in plans[1:]:
         if (p.program.tile, p.program.values) != (p0.tile, p0.values):
             raise ValueError("the programs of one build need the same R and F")
-    e = {int(p.schedule.sizes[_reduced_rank(p)]) for p in plans}
-    if len(e) != 1:
+    e = {int(p.schedule.sizes[_reduced_rank(p)]) for p in plans if _mac_scores(p)}
+    if len(e) > 1:
         raise ValueError(f"the programs of one build need one head dimension (got {sorted(e)})")
+    direct = {_direct_slots(p) for p in plans if p.program.scores}
+    slots = max((len(d) for d in direct), default=0)
+    if len({d + (False,) * (slots - len(d)) for d in direct}) > 1:
+        raise ValueError("the programs of one build need the same score slots read directly from inputs "
+                         f"(got {sorted(direct)})")
     fmt = rtl.get("number_format", {})
-    return CoreShape(rows=arch.array_2d.rows, cols=arch.array_2d.cols, head_dim=e.pop(), value_dim=p0.values,
+    return CoreShape(rows=arch.array_2d.rows, cols=arch.array_2d.cols, head_dim=e.pop() if e else 1,
+                     value_dim=p0.values, direct=max(direct, key=len, default=()),
                      max_keys=int(rtl.get("max_keys", 64)), max_queries=int(rtl.get("max_queries", 64)),
                      scores=max(len(p.program.scores) for p in plans),
                      chains=max(len(p.program.chains) for p in plans),
@@ -113,9 +121,18 @@ def _reduced_var(cascade: Any, name: str) -> str:
     return red[0]
 
 
+def _mac_scores(plan: LanePlan) -> list[str]:
+    """The plan's score products (not the inputs its lanes read directly)."""
+    return [n for n in plan.program.scores if n not in plan.program.structure.direct]
+
+
+def _direct_slots(plan: LanePlan) -> tuple[bool, ...]:
+    return tuple(n in plan.program.structure.direct for n in plan.program.scores)
+
+
 def _reduced_rank(plan: LanePlan) -> str:
     from einloom.einsum.cascade import rank_of
-    return rank_of(_reduced_var(plan.cascade, plan.program.scores[0]))
+    return rank_of(_reduced_var(plan.cascade, _mac_scores(plan)[0]))
 
 
 def timing_of(plan: LanePlan, shape: Any) -> Any:
@@ -123,7 +140,7 @@ def timing_of(plan: LanePlan, shape: Any) -> Any:
     from einloom.sim.rtl_core import LaneCoreTiming
     cp = CoreProgram.of(plan.image)
     return LaneCoreTiming(shape.rows, shape.cols, shape.head_dim, shape.value_dim, len(cp.score_base),
-                          len(cp.value_base), cp.beats, dict(cp.sections))
+                          len(cp.value_base), cp.beats, dict(cp.sections), _direct_slots(plan))
 
 
 def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bool = False,
@@ -183,6 +200,7 @@ class CoreRunData:
 def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) -> CoreRunData:
     """Memory words of ``inputs`` (the format's codes) for the lane core and the golden outputs."""
     from einloom.einsum.cascade import var_of
+    from einloom.einsum.expr import Access, Name
     from einloom.einsum.interpret import _align
     from einloom.sim.formats.arith import arith_for
     from einloom.sim.formats.arith.fp32 import fp32_to_bf16
@@ -225,6 +243,13 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) 
 
     words: dict[str, list[int]] = {}
     for i, n in enumerate(program.scores):
+        if n in st.direct:              # word (block, key) = the C lanes' bf16 values of that key
+            x = bf16(full(fi.eval(Access(n, tuple(Name(var_of(r)) for r in cascade.tensors[n].ranks)), {}),
+                          elem + (lane,)).reshape(M, P))
+            xpad = np.zeros((shape.key_tiles * R, B * C), np.int64)
+            xpad[:M, :P] = x
+            words[f"x{i}"] = pack(xpad.reshape(shape.key_tiles * R, B, C).transpose(1, 0, 2)[:B].reshape(-1, C))
+            continue
         e = cascade.einsum(n)
         red = _reduced_var(cascade, n)
         fi.order = tuple(e.iteration_vars)

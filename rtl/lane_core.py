@@ -104,6 +104,10 @@ class CoreShape:
     chains: int
     outputs: int
     bf16_output: bool = True
+    direct: tuple[bool, ...] = ()          # per score slot: an input the lanes read per key (no MAC)
+
+    def is_direct(self, i: int) -> bool:
+        return i < len(self.direct) and self.direct[i]
 
     @property
     def key_tiles(self) -> int:
@@ -117,8 +121,11 @@ class CoreShape:
         """(name, depth, lanes of bf16 per word) of the operand memories, in load-port order."""
         out = []
         for i in range(self.scores):
-            out += [(f"q{i}", self.query_blocks * self.head_dim, self.cols),
-                    (f"k{i}", self.key_tiles * self.head_dim, self.rows)]
+            if self.is_direct(i):      # word (block, key): the C lanes' values of that key
+                out.append((f"x{i}", self.query_blocks * self.key_tiles * self.rows, self.cols))
+            else:
+                out += [(f"q{i}", self.query_blocks * self.head_dim, self.cols),
+                        (f"k{i}", self.key_tiles * self.head_dim, self.rows)]
         for i in range(self.chains):
             out.append((f"v{i}", self.key_tiles * self.value_dim, self.rows))
         return out
@@ -246,8 +253,12 @@ class LaneCore(wiring.Component):
         # pipeline stage of the memory read: (valid, product, inner index) of the data now out
         rd_v, rd_i, rd_e = Signal(), Signal(8), Signal(16)
         m.d.sync += rd_v.eq(0)
-        qdata = Array([ports[f"q{i}"].data for i in range(s.scores)])[rd_i] if s.scores else Const(0)
-        kdata = Array([ports[f"k{i}"].data for i in range(s.scores)])[rd_i] if s.scores else Const(0)
+        mac_slots = [i for i in range(s.scores) if not s.is_direct(i)]
+        qdata = Array([ports[f"q{i}"].data if i in mac_slots else Const(0, C * 16)
+                       for i in range(s.scores)])[rd_i] if mac_slots else Const(0, C * 16)
+        kdata = Array([ports[f"k{i}"].data if i in mac_slots else Const(0, R * 16)
+                       for i in range(s.scores)])[rd_i] if mac_slots else Const(0, R * 16)
+        direct_now = Array([Const(int(s.is_direct(i)), 1) for i in range(max(1, s.scores))])[rd_i]
         vdata = Array([ports[f"v{i}"].data for i in range(s.chains)])[rd_i] if s.chains else Const(0)
         key0 = Signal(16)
         m.d.comb += key0.eq(tile * R)
@@ -278,9 +289,13 @@ class LaneCore(wiring.Component):
                 prev, prev_any = chain_out[k][c], chain_any[k][c]
                 with m.If(in_qk):
                     for i in range(s.scores):
-                        with m.If(rd_i == i):
-                            m.d.sync += acc[i][k][c].eq(pe.result)
-        with m.If(in_qk | in_vp):
+                        if s.is_direct(i):     # the input's bf16 value, widened exactly, into row rd_e
+                            with m.If((rd_i == i) & (rd_e == k)):
+                                m.d.sync += acc[i][k][c].eq(Cat(Const(0, 16), ports[f"x{i}"].data[c * 16:(c + 1) * 16]))
+                        else:
+                            with m.If(rd_i == i):
+                                m.d.sync += acc[i][k][c].eq(pe.result)
+        with m.If((in_qk & ~direct_now) | in_vp):
             m.d.sync += self.busy_2d.eq(self.busy_2d + 1)
 
         # ---- lane write port: scores (SW) and column sums (VP) ----------------------------------
@@ -348,10 +363,14 @@ class LaneCore(wiring.Component):
             with m.Case(_S["QK"]):
                 issuing = i_idx < n_scores
                 for i in range(s.scores):
-                    m.d.comb += [ports[f"q{i}"].addr.eq(blk * E + e_idx), ports[f"k{i}"].addr.eq(tile * E + e_idx)]
+                    if s.is_direct(i):
+                        m.d.comb += ports[f"x{i}"].addr.eq((blk * s.key_tiles + tile) * R + e_idx)
+                    else:
+                        m.d.comb += [ports[f"q{i}"].addr.eq(blk * E + e_idx), ports[f"k{i}"].addr.eq(tile * E + e_idx)]
+                last = Array([Const((R if s.is_direct(i) else E) - 1, 16) for i in range(max(1, s.scores))])[i_idx]
                 with m.If(issuing):
                     m.d.sync += [rd_v.eq(1), rd_i.eq(i_idx), rd_e.eq(e_idx)]
-                    with m.If(e_idx == E - 1):
+                    with m.If(e_idx == last):
                         m.d.sync += [e_idx.eq(0), i_idx.eq(i_idx + 1)]
                     with m.Else():
                         m.d.sync += e_idx.eq(e_idx + 1)

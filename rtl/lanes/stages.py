@@ -17,7 +17,8 @@ Rule (from the products' ranks, never from names):
   and ``DEN``); everything else is the early stage;
 * the tensors the early stage computes and the late stage reads are **handed over**: outputs of the
   early stage, inputs of the late one (on the core: the early run's output beats are the late run's
-  memory words; bf16 codes, which is exactly how the golden model's ``mac`` rounds a product's operand);
+  memory words; bf16 codes, which is exactly how the golden model's ``mac`` rounds a product's operand,
+  so a handed-over tensor may be read by the late stage's products only);
 * the late stage's sequence rank is the one rank its late products reduce; the late stage is split
   again by the same rule.
 
@@ -104,6 +105,13 @@ def split_stages(cascade: Cascade) -> list[Stage]:
                           f"{cascade.tensors[t].iterative_rank}, after the pass that updates it (each query "
                           "reads its own iterate: a per-key recurrence the lane core cannot hand over)",
                           "the lane core hands over a state complete after the keys (non-causal form)")
+        for user in sorted(readers[t] & late):
+            e = cascade.einsum(user)
+            if not _is_sum_product(e):
+                raise _refuse(cascade, e, f"it reads {t}, handed over from the pass over the keys, outside a "
+                              "multiply-accumulate (the core hands a state over in bf16 as a product's operand; "
+                              "the golden model keeps it in fp32 for other uses)",
+                              f"read {t} only in products (e.g. sum[e] FQ[e, p] * {t}[e, ...])")
     first = _sub(cascade, early, cascade.sequence_rank, handed, (), "state")
     second = _sub(cascade, later, reduced.pop(), (), handed, "read")
     return [Stage(first, ())] + [Stage(s.cascade, handed if k == 0 else s.handed)

@@ -58,9 +58,9 @@ async def drive(port: Any, shape: Any, data: Any, *, backpressure: float = 0.0, 
     raise RuntimeError(f"the lane core did not finish in {limit} cycles")
 
 
-def check(result: dict[str, Any], shape: Any, data: Any, outputs: list[str]) -> list[str]:
-    """Differences between the core's beats and the golden outputs (empty when bit-exact)."""
-    problems = []
+def collect(result: dict[str, Any], shape: Any, data: Any, outputs: list[str]
+            ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The core's output codes and valid bits per output, shaped [beats, queries] as ``data.golden``."""
     got = {name: np.full(data.golden[name].shape, -1, np.int64) for name in outputs}
     gotv = {name: np.zeros(data.golden[name].shape, bool) for name in outputs}
     for blk, tag, f, vals, lv in result["beats"]:
@@ -69,6 +69,13 @@ def check(result: dict[str, Any], shape: Any, data: Any, outputs: list[str]) -> 
             q = blk * shape.cols + c
             if q < data.num_queries:
                 got[name][f, q], gotv[name][f, q] = vals[c], bool(lv[c])
+    return got, gotv
+
+
+def check(result: dict[str, Any], shape: Any, data: Any, outputs: list[str]) -> list[str]:
+    """Differences between the core's beats and the golden outputs (empty when bit-exact)."""
+    problems = []
+    got, gotv = collect(result, shape, data, outputs)
     for name in outputs:
         want, wv = data.golden[name], data.valid[name]
         bad = (gotv[name] != wv) | (wv & (got[name] != want))
@@ -103,6 +110,102 @@ def simulate(spec: str, arch: Any, sizes: dict[str, int], *, backpressure: float
     sim.run()
     model = lane_core_cycles(timing_of(plan, shape), data.num_queries, data.num_keys)
     return out["r"], check(out["r"], shape, data, list(plan.image.outputs)), model, data, plan
+
+
+def handed_codes(result: dict[str, Any], shape: Any, data: Any, plan: Any) -> dict[str, np.ndarray]:
+    """A stage's output beats as input codes of the next stage (bf16, in each tensor's rank order):
+    the core's bf16 output as it is, an fp32 output rounded as the golden ``mac`` rounds an operand."""
+    from einloom.einsum.cascade import var_of
+    from einloom.einsum.interpret import _align
+    from einloom.sim.formats.arith.fp32 import fp32_to_bf16
+    got, _ = collect(result, shape, data, list(plan.image.outputs))
+    st = plan.program.structure
+    out = {}
+    for name, codes in got.items():
+        have = tuple(var_of(r) for r in plan.cascade.tensors[name].ranks)
+        rows = (var_of(st.value),) if var_of(st.value) in have else ()
+        arr = codes if rows else codes[0]
+        arr = arr if shape.bf16_output else np.asarray(fp32_to_bf16(arr.astype(np.uint32))).astype(np.int64)
+        out[name] = _align(arr, rows + (var_of(st.lane),), have)
+    return out
+
+
+def stage_plans(spec: Any, arch: Any, sizes: dict[str, int]) -> list[Any]:
+    """The lane-core plans of ``spec``'s stages (:mod:`einloom.rtl.lanes.stages`; one for most cascades)."""
+    from einloom.einsum import load_cascade
+    from einloom.rtl.lane_build import plan_lanes
+    from einloom.rtl.lanes.stages import split_stages
+    cascade = load_cascade(spec) if isinstance(spec, str) else spec
+    return [plan_lanes(s.cascade, arch, sizes) for s in split_stages(cascade)]
+
+
+async def run_stages(port: Any, plans: list[Any], images: list[Any], lshape: Any, shape: Any,
+                     inputs: dict[str, np.ndarray], *, backpressure: float = 0.0, seed: int = 0,
+                     load_first: bool = False) -> list[dict[str, Any]]:
+    """Run the stages one after the other on one programmable build: load each stage's program (the
+    first from reset unless ``load_first``), its operands (the cascade's inputs and the previous stages'
+    outputs), run, take its beats.  Per stage: result, problems against the stage's golden, run data."""
+    from einloom.rtl.lane_build import core_operands
+    from einloom.rtl.lane_core import CoreProgram
+    from einloom.rtl.lanes.lane import pack_image
+    have = dict(inputs)
+    out = []
+    for k, (plan, image) in enumerate(zip(plans, images)):
+        plan.image = image
+        if k or load_first:
+            await load_program(port, pack_image(image, lshape), CoreProgram.of(image).table(shape))
+        data = core_operands(plan, shape, {t: have[t] for t in plan.cascade.inputs})
+        res = await drive(port, shape, data, backpressure=backpressure, seed=seed + k)
+        problems = check(res, shape, data, list(image.outputs))
+        have.update(handed_codes(res, shape, data, plan))
+        out.append({"result": res, "problems": problems, "data": data, "plan": plan})
+    return out
+
+
+def simulate_stages(spec: Any, arch: Any, sizes: dict[str, int], *, backpressure: float = 0.0, seed: int = 3
+                    ) -> tuple[list[dict[str, Any]], list[str], Any]:
+    """Run a cascade of several stages on one programmable lane core in Amaranth's simulator, random
+    inputs: ``(stages, problems, whole)``; each stage has its result, problems, cycle model, run data and
+    plan; ``problems`` also compares the last stage's outputs with ``run_in_format`` of the whole cascade
+    (``whole``: its result)."""
+    from amaranth.sim import Simulator
+
+    from einloom.einsum import load_cascade
+    from einloom.rtl.lane_build import core_shape, covering_images, random_inputs, timing_of
+    from einloom.rtl.lane_core import LaneCore
+    from einloom.rtl.lanes.tb import AmaranthPort
+    from einloom.sim.formats import make_format
+    from einloom.sim.formats.arith import arith_for
+    from einloom.sim.formats.interpret import run_in_format
+    from einloom.sim.rtl_core import lane_core_cycles
+    cascade = load_cascade(spec) if isinstance(spec, str) else spec
+    plans = stage_plans(cascade, arch, sizes)
+    shape = core_shape(arch, plans)
+    lshape, images = covering_images(plans, True)
+    whole_plan = type(plans[0])(cascade, plans[0].schedule, plans[0].program, plans[0].image, plans[0].sizes)
+    inputs = random_inputs(whole_plan, seed)
+    core = LaneCore(shape, images, programmable=True)
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    out: dict[str, Any] = {}
+
+    async def bench(ctx):
+        out["stages"] = await run_stages(AmaranthPort(ctx, core), plans, images, lshape, shape, inputs,
+                                         backpressure=backpressure, seed=seed)
+    sim.add_testbench(bench)
+    sim.run()
+    stages = out["stages"]
+    problems = [f"stage {k + 1} ({s['plan'].cascade.name}): {p}" for k, s in enumerate(stages) for p in s["problems"]]
+    for s in stages:
+        s["model"] = lane_core_cycles(timing_of(s["plan"], shape), s["data"].num_queries, s["data"].num_keys)
+    fmt = make_format({"kind": "bf16"}, head_dim=shape.head_dim)
+    whole = run_in_format(cascade, arith_for(fmt), dict(inputs), {})
+    last = stages[-1]
+    for name, codes in handed_codes(last["result"], shape, last["data"], last["plan"]).items():
+        if name in cascade.outputs and not np.array_equal(codes, np.asarray(whole.codes[name])):
+            problems.append(f"{name}: {int((codes != np.asarray(whole.codes[name])).sum())} elements differ from "
+                            "run_in_format of the whole cascade")
+    return stages, problems, whole
 
 
 def _jobs_from_env() -> tuple[dict, list]:
