@@ -62,6 +62,14 @@ def plan_lanes(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None) 
     return LanePlan(cascade, schedule, program, image, dict(schedule.sizes))
 
 
+def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None) -> list[LanePlan]:
+    """The lane-core plans of ``cascade``'s stages (:func:`einloom.rtl.lanes.stages.split_stages`: one
+    for most cascades; linear attention's state pass and read pass), run one after the other on one
+    programmable build."""
+    from einloom.rtl.lanes.stages import split_stages
+    return [plan_lanes(s.cascade, arch, sizes) for s in split_stages(cascade)]
+
+
 def _score_factors(cascade: Any, name: str, schedule: Any) -> list:
     from einloom.einsum.expr import Reduce
     from einloom.einsum.interpret import _product_factors

@@ -73,6 +73,14 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
     if not keys:
         raise _refuse(cascade, None, "it declares no sequence_rank (the key rank the 2D rows tile)",
                       "add sequence_rank: M (the rank of the keys)")
+    for e in cascade.einsums:
+        it = e.iterative_rank
+        if it in keys and not any(p.outer == it for p in cascade.partitions):
+            raise _refuse(cascade, e, f"its state iterates over the key rank {it} itself (a per-key recurrence: "
+                          f"every key updates the state, read at every key); the lane core carries state from "
+                          "key tile to key tile and reduces the keys of a tile in the 2D array's sums",
+                          "partition the keys into tiles (m = m1*M0 + m0) and carry the state over m1, or "
+                          "use the non-causal form")
     products = [e for e in view.compute_einsums if is_contraction(e) and _is_sum_product(cascade, e.name)]
     values = [e for e in products if set(e.reduced_ranks) & keys]
     if not values:
@@ -83,7 +91,13 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
     if scores:
         out_ranks = [r for r in scores[0].iteration_ranks if r not in keys and r not in scores[0].reduced_ranks]
         if not out_ranks:
-            raise _refuse(cascade, None, "the score product has no query rank", "scores are indexed [key, query]")
+            outer = {p.outer for p in cascade.partitions if p.inner == key}
+            tiled = [r for r in scores[0].iteration_ranks if r in keys and r != key and r not in outer and
+                     r not in scores[0].reduced_ranks]
+            what = (f": its query rank is among {', '.join(tiled)}, partitions of the key rank (queries and keys "
+                    "are the same tokens, tiled together); the lanes need a query rank of its own") if tiled else ""
+            raise _refuse(cascade, scores[0], f"the score product has no query rank{what}",
+                          "scores are indexed [key, query] with queries on a rank that is not the sequence rank")
         query = out_ranks[-1]
     else:
         query = _weight_lane_rank(cascade, values[0].name, keys)

@@ -11,10 +11,11 @@ key rank (the rank on the 2D rows) is the rank it reduces.
 Rule (from the products' ranks, never from names):
 
 * a **late product** is a multiply-accumulate (``sum`` of a product) whose iteration ranks contain no
-  key rank (the sequence rank or a rank partitioned from it);
-* the late stage holds the late products, every Einsum that depends on one, and every Einsum that reads
-  no early Einsum and whose readers are all in the late stage (``FQ = phi(Q)``, read only by ``NUM``
-  and ``DEN``); everything else is the early stage;
+  key rank (the sequence rank or a rank partitioned from it) and that reads, through other Einsums, a
+  tensor over the keys (a product of inputs alone, a projection before attention, is refused);
+* the late stage holds the late products, every Einsum that depends on one, and every Einsum off the
+  keys that reads no early Einsum and whose readers are all in the late stage (``FQ = phi(Q)``, read
+  only by ``NUM`` and ``DEN``); everything else is the early stage;
 * the tensors the early stage computes and the late stage reads are **handed over**: outputs of the
   early stage, inputs of the late one (on the core: the early run's output beats are the late run's
   memory words; bf16 codes, which is exactly how the golden model's ``mac`` rounds a product's operand,
@@ -67,16 +68,22 @@ def _refuse(cascade: Cascade, einsum: Any, what: str, hint: str) -> SpecError:
 def split_stages(cascade: Cascade) -> list[Stage]:
     """The stages of ``cascade`` in execution order (one stage: the cascade itself)."""
     keys = _key_ranks(cascade)
-    late_products = [e for e in cascade.einsums if _is_sum_product(e) and not set(e.iteration_ranks) & keys]
-    if not late_products:
-        return [Stage(cascade, ())]
-    reduced = {r for e in late_products for r in e.reduced_ranks}
-    if len(reduced) != 1 or any(len(e.reduced_ranks) != 1 for e in late_products):
-        raise _refuse(cascade, late_products[0], f"its products after the pass over the keys reduce "
-                      f"{', '.join(sorted(reduced))} (a later stage reduces one rank on the 2D rows)",
-                      "reduce one rank in every product that reads the state")
     names = {e.name for e in cascade.einsums}
     deps = {e.name: {t for t in e.inputs if t in names and t != e.name} for e in cascade.einsums}
+    keyed: set[str] = set()             # Einsums over the keys and everything computed from them
+    for e in cascade.einsums:           # (topological order)
+        if set(e.iteration_ranks) & keys or deps[e.name] & keyed:
+            keyed.add(e.name)
+    unkeyed = [e for e in cascade.einsums if _is_sum_product(e) and not set(e.iteration_ranks) & keys]
+    prologue = [e for e in unkeyed if e.name not in keyed]
+    if prologue:
+        e = prologue[0]
+        raise _refuse(cascade, e, f"it is a product of inputs alone before the pass over the keys (it reduces "
+                      f"{', '.join(e.reduced_ranks)}; no key rank): the lane core has no stage for a projection "
+                      "of its inputs", f"give {e.name} as an input of the cascade (project it before the core)")
+    late_products = [e for e in unkeyed if e.name in keyed]
+    if not late_products:
+        return [Stage(cascade, ())]
     readers: dict[str, set[str]] = {}
     for e in cascade.einsums:
         for t in deps[e.name]:
@@ -89,7 +96,8 @@ def split_stages(cascade: Cascade) -> list[Stage]:
             if e.name in late:
                 continue
             after = deps[e.name] & late
-            feeds_late = readers.get(e.name) and readers[e.name] <= late and not deps[e.name] - late
+            feeds_late = readers.get(e.name) and readers[e.name] <= late and not deps[e.name] - late and \
+                not set(e.iteration_ranks) & keys
             if after or feeds_late:
                 late.add(e.name)
                 changed = True
@@ -98,6 +106,13 @@ def split_stages(cascade: Cascade) -> list[Stage]:
     if not early:
         return [Stage(cascade, ())]
     handed = tuple(e.name for e in early if readers.get(e.name, set()) & late)
+    if not handed:          # the late products read nothing of the pass over the keys (a prologue)
+        return [Stage(cascade, ())]
+    reduced = {r for e in late_products for r in e.reduced_ranks}
+    if len(reduced) != 1 or any(len(e.reduced_ranks) != 1 for e in late_products):
+        raise _refuse(cascade, late_products[0], f"its products after the pass over the keys reduce "
+                      f"{', '.join(sorted(reduced))} (a later stage reduces one rank on the 2D rows)",
+                      "reduce one rank in every product that reads the state")
     for t in handed:
         if cascade.tensors[t].iterative_rank:
             user = cascade.einsum(sorted(readers[t] & late)[0])

@@ -130,15 +130,6 @@ def handed_codes(result: dict[str, Any], shape: Any, data: Any, plan: Any) -> di
     return out
 
 
-def stage_plans(spec: Any, arch: Any, sizes: dict[str, int]) -> list[Any]:
-    """The lane-core plans of ``spec``'s stages (:mod:`einloom.rtl.lanes.stages`; one for most cascades)."""
-    from einloom.einsum import load_cascade
-    from einloom.rtl.lane_build import plan_lanes
-    from einloom.rtl.lanes.stages import split_stages
-    cascade = load_cascade(spec) if isinstance(spec, str) else spec
-    return [plan_lanes(s.cascade, arch, sizes) for s in split_stages(cascade)]
-
-
 async def run_stages(port: Any, plans: list[Any], images: list[Any], lshape: Any, shape: Any,
                      inputs: dict[str, np.ndarray], *, backpressure: float = 0.0, seed: int = 0,
                      load_first: bool = False) -> list[dict[str, Any]]:
@@ -162,8 +153,39 @@ async def run_stages(port: Any, plans: list[Any], images: list[Any], lshape: Any
     return out
 
 
+def whole_inputs(cascade: Any, plans: list[Any], seed: int) -> dict[str, np.ndarray]:
+    """Random bf16 input codes of the whole cascade (its first stage's sizes)."""
+    from einloom.rtl.lane_build import LanePlan, random_inputs
+    p0 = plans[0]
+    return random_inputs(LanePlan(cascade, p0.schedule, p0.program, p0.image, p0.sizes), seed)
+
+
+def finish_stages(cascade: Any, stages: list[dict[str, Any]], shape: Any, inputs: dict[str, np.ndarray]
+                  ) -> list[str]:
+    """Add each stage's cycle model; the problems of all stages, and for several stages the last stage's
+    outputs against ``run_in_format`` of the whole cascade."""
+    from einloom.rtl.lane_build import timing_of
+    from einloom.sim.formats import make_format
+    from einloom.sim.formats.arith import arith_for
+    from einloom.sim.formats.interpret import run_in_format
+    from einloom.sim.rtl_core import lane_core_cycles
+    problems = [f"stage {k + 1} ({s['plan'].cascade.name}): {p}" if len(stages) > 1 else p
+                for k, s in enumerate(stages) for p in s["problems"]]
+    for s in stages:
+        s["model"] = lane_core_cycles(timing_of(s["plan"], shape), s["data"].num_queries, s["data"].num_keys)
+    if len(stages) > 1:
+        whole = run_in_format(cascade, arith_for(make_format({"kind": "bf16"}, head_dim=8)), dict(inputs), {})
+        last = stages[-1]
+        for name, codes in handed_codes(last["result"], shape, last["data"], last["plan"]).items():
+            want = np.asarray(whole.codes[name])
+            if name in cascade.outputs and not np.array_equal(codes, want):
+                problems.append(f"{name}: {int((codes != want).sum())} elements differ from run_in_format of "
+                                "the whole cascade")
+    return problems
+
+
 def simulate_stages(spec: Any, arch: Any, sizes: dict[str, int], *, backpressure: float = 0.0, seed: int = 3
-                    ) -> tuple[list[dict[str, Any]], list[str], Any]:
+                    ) -> tuple[list[dict[str, Any]], list[str]]:
     """Run a cascade of several stages on one programmable lane core in Amaranth's simulator, random
     inputs: ``(stages, problems, whole)``; each stage has its result, problems, cycle model, run data and
     plan; ``problems`` also compares the last stage's outputs with ``run_in_format`` of the whole cascade
@@ -171,19 +193,14 @@ def simulate_stages(spec: Any, arch: Any, sizes: dict[str, int], *, backpressure
     from amaranth.sim import Simulator
 
     from einloom.einsum import load_cascade
-    from einloom.rtl.lane_build import core_shape, covering_images, random_inputs, timing_of
+    from einloom.rtl.lane_build import core_shape, covering_images, plan_stages
     from einloom.rtl.lane_core import LaneCore
     from einloom.rtl.lanes.tb import AmaranthPort
-    from einloom.sim.formats import make_format
-    from einloom.sim.formats.arith import arith_for
-    from einloom.sim.formats.interpret import run_in_format
-    from einloom.sim.rtl_core import lane_core_cycles
     cascade = load_cascade(spec) if isinstance(spec, str) else spec
-    plans = stage_plans(cascade, arch, sizes)
+    plans = plan_stages(cascade, arch, sizes)
     shape = core_shape(arch, plans)
     lshape, images = covering_images(plans, True)
-    whole_plan = type(plans[0])(cascade, plans[0].schedule, plans[0].program, plans[0].image, plans[0].sizes)
-    inputs = random_inputs(whole_plan, seed)
+    inputs = whole_inputs(cascade, plans, seed)
     core = LaneCore(shape, images, programmable=True)
     sim = Simulator(core)
     sim.add_clock(1e-8)
@@ -194,18 +211,7 @@ def simulate_stages(spec: Any, arch: Any, sizes: dict[str, int], *, backpressure
                                          backpressure=backpressure, seed=seed)
     sim.add_testbench(bench)
     sim.run()
-    stages = out["stages"]
-    problems = [f"stage {k + 1} ({s['plan'].cascade.name}): {p}" for k, s in enumerate(stages) for p in s["problems"]]
-    for s in stages:
-        s["model"] = lane_core_cycles(timing_of(s["plan"], shape), s["data"].num_queries, s["data"].num_keys)
-    fmt = make_format({"kind": "bf16"}, head_dim=shape.head_dim)
-    whole = run_in_format(cascade, arith_for(fmt), dict(inputs), {})
-    last = stages[-1]
-    for name, codes in handed_codes(last["result"], shape, last["data"], last["plan"]).items():
-        if name in cascade.outputs and not np.array_equal(codes, np.asarray(whole.codes[name])):
-            problems.append(f"{name}: {int((codes != np.asarray(whole.codes[name])).sum())} elements differ from "
-                            "run_in_format of the whole cascade")
-    return stages, problems, whole
+    return out["stages"], finish_stages(cascade, out["stages"], shape, inputs)
 
 
 def _jobs_from_env() -> tuple[dict, list]:
@@ -228,17 +234,13 @@ if cocotb is not None:
 
         from einloom.cost_models import load_arch
         from einloom.einsum import load_cascade
-        from einloom.rtl.lane_build import (core_operands, core_shape, covering_images, plan_lanes, random_inputs,
-                                            timing_of)
-        from einloom.rtl.lane_core import CoreProgram
+        from einloom.rtl.lane_build import core_shape, covering_images, plan_stages
         from einloom.rtl.lanes.encode import encode
         from einloom.rtl.lanes.units import schedule_latency
-        from einloom.rtl.lanes.lane import pack_image
         from einloom.rtl.lanes.tb import CocotbPort
-        from einloom.sim.rtl_core import lane_core_cycles
         spec, jobs = _jobs_from_env()
         arch = load_arch(spec["arch"])
-        plans = [plan_lanes(load_cascade(b["spec"]), arch, b["sizes"]) for b in spec["build"]]
+        plans = [p for b in spec["build"] for p in plan_stages(load_cascade(b["spec"]), arch, b["sizes"])]
         shape = core_shape(arch, plans)
         lshape, _ = covering_images(plans, spec["programmable"])
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
@@ -252,23 +254,28 @@ if cocotb is not None:
         await port.tick()
         results = {"jobs": []}
         for job in jobs:
-            plan = plan_lanes(load_cascade(job["spec"]), arch, job["sizes"])
-            if spec["programmable"]:          # the image for the build's lane capacities
-                plan.image = encode(plan.program, schedule_latency(), lshape, carry_in_array=True)
-            if job.get("load"):
-                await load_program(port, pack_image(plan.image, lshape), CoreProgram.of(plan.image).table(shape))
-            data = core_operands(plan, shape, random_inputs(plan, job["seed"]))
-            res = await drive(port, shape, data, backpressure=job.get("backpressure", 0.0), seed=job["seed"])
-            problems = check(res, shape, data, list(plan.image.outputs))
-            model = lane_core_cycles(timing_of(plan, shape), data.num_queries, data.num_keys)
-            n_out = sum(int(np.asarray(v).sum()) for v in data.valid.values())
-            results["jobs"].append({"name": job["name"], "spec": job["spec"], "P": data.num_queries,
-                                    "M": data.num_keys, "cycles": res["cycles"],
-                                    "expected_cycles": model["compute_cycles"], "busy_2d": res["busy_2d"],
-                                    "expected_busy_2d": model["mac_cycles"], "stalls": res["stalls"],
-                                    "outputs_checked": n_out, "problems": problems[:20],
-                                    "passed": not problems and (res["stalls"] > 0 or
-                                                                res["cycles"] == model["compute_cycles"])})
+            cascade = load_cascade(job["spec"])
+            jplans = plan_stages(cascade, arch, job["sizes"])
+            images = [encode(p.program, schedule_latency(), lshape, carry_in_array=True) if spec["programmable"]
+                      else p.image for p in jplans]     # a programmable build: images for its lane capacities
+            inputs = whole_inputs(cascade, jplans, job["seed"])
+            stages = await run_stages(port, jplans, images, lshape, shape, inputs,
+                                      backpressure=job.get("backpressure", 0.0), seed=job["seed"],
+                                      load_first=bool(job.get("load")))
+            problems = finish_stages(cascade, stages, shape, inputs)
+            last = stages[-1]["data"]
+            cycles = sum(s["result"]["cycles"] for s in stages)
+            expected = sum(s["model"]["compute_cycles"] for s in stages)
+            stalls = sum(s["result"]["stalls"] for s in stages)
+            n_out = sum(int(np.asarray(v).sum()) for v in last.valid.values())
+            results["jobs"].append({"name": job["name"], "spec": job["spec"], "P": last.num_queries,
+                                    "M": stages[0]["data"].num_keys, "stages": len(stages), "cycles": cycles,
+                                    "expected_cycles": expected,
+                                    "busy_2d": sum(s["result"]["busy_2d"] for s in stages),
+                                    "expected_busy_2d": sum(s["model"]["mac_cycles"] for s in stages),
+                                    "stage_cycles": [s["result"]["cycles"] for s in stages],
+                                    "stalls": stalls, "outputs_checked": n_out, "problems": problems[:20],
+                                    "passed": not problems and (stalls > 0 or cycles == expected)})
         with open(os.environ["EINLOOM_TB_RESULTS"], "w") as f:
             f.write(json.dumps(results))
         assert all(j["passed"] for j in results["jobs"]), [j for j in results["jobs"] if not j["passed"]][:2]
