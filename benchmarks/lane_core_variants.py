@@ -14,7 +14,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_one(spec: str, arch, sizes: dict[str, int], seed: int = 3) -> dict:
-    from einloom.rtl.tb.lane_core_tb import simulate
+    from einloom.einsum import load_cascade
+    from einloom.rtl.lanes.stages import split_stages
+    from einloom.rtl.tb.lane_core_tb import simulate, simulate_stages
+    if len(split_stages(load_cascade(spec))) > 1:      # several runs on one programmable build
+        stages, problems = simulate_stages(spec, arch, sizes, seed=seed)
+        last = stages[-1]["data"]
+        cycles = sum(s["result"]["cycles"] for s in stages)
+        return {"checked": sum(int(v.sum()) for v in last.valid.values()), "problems": len(problems),
+                "cycles": cycles, "model": sum(s["model"]["compute_cycles"] for s in stages),
+                "busy": sum(s["result"]["busy_2d"] for s in stages) / cycles,
+                "units": f"{len(stages)} stages: " + ",".join(sorted({u for s in stages for u in s["plan"].program.units()}))}
     res, problems, model, data, plan = simulate(spec, arch, sizes, seed=seed)
     return {"checked": sum(int(v.sum()) for v in data.valid.values()), "problems": len(problems),
             "cycles": res["cycles"], "model": model["compute_cycles"], "busy": res["busy_2d"] / res["cycles"],

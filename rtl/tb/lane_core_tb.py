@@ -135,7 +135,8 @@ async def run_stages(port: Any, plans: list[Any], images: list[Any], lshape: Any
                      load_first: bool = False) -> list[dict[str, Any]]:
     """Run the stages one after the other on one programmable build: load each stage's program (the
     first from reset unless ``load_first``), its operands (the cascade's inputs and the previous stages'
-    outputs), run, take its beats.  Per stage: result, problems against the stage's golden, run data."""
+    outputs), run once per head (the plan's looped heads), take the beats.  Per run: result, problems
+    against the stage's golden, run data, plan, stage index and head."""
     from einloom.rtl.lane_build import core_operands
     from einloom.rtl.lane_core import CoreProgram
     from einloom.rtl.lanes.lane import pack_image
@@ -145,12 +146,30 @@ async def run_stages(port: Any, plans: list[Any], images: list[Any], lshape: Any
         plan.image = image
         if k or load_first:
             await load_program(port, pack_image(image, lshape), CoreProgram.of(image).table(shape))
-        data = core_operands(plan, shape, {t: have[t] for t in plan.cascade.inputs})
-        res = await drive(port, shape, data, backpressure=backpressure, seed=seed + k)
-        problems = check(res, shape, data, list(image.outputs))
-        have.update(handed_codes(res, shape, data, plan))
-        out.append({"result": res, "problems": problems, "data": data, "plan": plan})
+        given = {t: have[t] for t in plan.cascade.inputs}
+        for h, head in enumerate(plan.head_runs()):
+            data = core_operands(plan, shape, given, head)
+            res = await drive(port, shape, data, backpressure=backpressure, seed=seed + k + h)
+            problems = check(res, shape, data, list(image.outputs))
+            out.append({"result": res, "problems": problems, "data": data, "plan": plan, "stage": k, "head": head})
+        if k + 1 < len(plans):          # several stages have one head (plan_stages)
+            have.update(handed_codes(res, shape, data, plan))
     return out
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals over a job's runs (stages x heads): cycles measured and modelled, 2D busy, stalls,
+    output elements of the last stage."""
+    last = [r for r in runs if r["stage"] == runs[-1]["stage"]]
+    return {"P": runs[-1]["data"].num_queries, "M": runs[0]["data"].num_keys,
+            "stages": len({r["stage"] for r in runs}), "runs": len(runs),
+            "cycles": sum(r["result"]["cycles"] for r in runs),
+            "expected_cycles": sum(r["model"]["compute_cycles"] for r in runs),
+            "busy_2d": sum(r["result"]["busy_2d"] for r in runs),
+            "expected_busy_2d": sum(r["model"]["mac_cycles"] for r in runs),
+            "run_cycles": [r["result"]["cycles"] for r in runs],
+            "stalls": sum(r["result"]["stalls"] for r in runs),
+            "outputs_checked": sum(int(np.asarray(v).sum()) for r in last for v in r["data"].valid.values())}
 
 
 def whole_inputs(cascade: Any, plans: list[Any], seed: int) -> dict[str, np.ndarray]:
@@ -169,11 +188,12 @@ def finish_stages(cascade: Any, stages: list[dict[str, Any]], shape: Any, inputs
     from einloom.sim.formats.arith import arith_for
     from einloom.sim.formats.interpret import run_in_format
     from einloom.sim.rtl_core import lane_core_cycles
-    problems = [f"stage {k + 1} ({s['plan'].cascade.name}): {p}" if len(stages) > 1 else p
-                for k, s in enumerate(stages) for p in s["problems"]]
+    several = len({s["stage"] for s in stages}) > 1
+    problems = [(f"stage {s['stage'] + 1} ({s['plan'].cascade.name}): " if several else "") +
+                (f"head {s['head']}: " if s["head"] else "") + p for s in stages for p in s["problems"]]
     for s in stages:
         s["model"] = lane_core_cycles(timing_of(s["plan"], shape), s["data"].num_queries, s["data"].num_keys)
-    if len(stages) > 1:
+    if several:
         whole = run_in_format(cascade, arith_for(make_format({"kind": "bf16"}, head_dim=8)), dict(inputs), {})
         last = stages[-1]
         for name, codes in handed_codes(last["result"], shape, last["data"], last["plan"]).items():
@@ -186,10 +206,10 @@ def finish_stages(cascade: Any, stages: list[dict[str, Any]], shape: Any, inputs
 
 def simulate_stages(spec: Any, arch: Any, sizes: dict[str, int], *, backpressure: float = 0.0, seed: int = 3
                     ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Run a cascade of several stages on one programmable lane core in Amaranth's simulator, random
-    inputs: ``(stages, problems, whole)``; each stage has its result, problems, cycle model, run data and
-    plan; ``problems`` also compares the last stage's outputs with ``run_in_format`` of the whole cascade
-    (``whole``: its result)."""
+    """Run a cascade on the lane core in Amaranth's simulator, random inputs, every stage (one
+    programmable build for several) and every head: ``(runs, problems)``; each run has its result,
+    problems, cycle model, run data, plan, stage and head; ``problems`` also compares the last stage's
+    outputs with ``run_in_format`` of the whole cascade when there are several stages."""
     from amaranth.sim import Simulator
 
     from einloom.einsum import load_cascade
@@ -199,9 +219,10 @@ def simulate_stages(spec: Any, arch: Any, sizes: dict[str, int], *, backpressure
     cascade = load_cascade(spec) if isinstance(spec, str) else spec
     plans = plan_stages(cascade, arch, sizes)
     shape = core_shape(arch, plans)
-    lshape, images = covering_images(plans, True)
+    programmable = len(plans) > 1
+    lshape, images = covering_images(plans, programmable)
     inputs = whole_inputs(cascade, plans, seed)
-    core = LaneCore(shape, images, programmable=True)
+    core = LaneCore(shape, images, programmable=programmable)
     sim = Simulator(core)
     sim.add_clock(1e-8)
     out: dict[str, Any] = {}
@@ -253,6 +274,7 @@ if cocotb is not None:
         dut.rst.value = 0
         await port.tick()
         results = {"jobs": []}
+        loaded = plans[0].cascade.name           # the program the build runs from reset
         for job in jobs:
             cascade = load_cascade(job["spec"])
             jplans = plan_stages(cascade, arch, job["sizes"])
@@ -261,21 +283,13 @@ if cocotb is not None:
             inputs = whole_inputs(cascade, jplans, job["seed"])
             stages = await run_stages(port, jplans, images, lshape, shape, inputs,
                                       backpressure=job.get("backpressure", 0.0), seed=job["seed"],
-                                      load_first=bool(job.get("load")))
+                                      load_first=bool(job.get("load")) or jplans[0].cascade.name != loaded)
+            loaded = jplans[-1].cascade.name      # a job of several stages leaves its last program loaded
             problems = finish_stages(cascade, stages, shape, inputs)
-            last = stages[-1]["data"]
-            cycles = sum(s["result"]["cycles"] for s in stages)
-            expected = sum(s["model"]["compute_cycles"] for s in stages)
-            stalls = sum(s["result"]["stalls"] for s in stages)
-            n_out = sum(int(np.asarray(v).sum()) for v in last.valid.values())
-            results["jobs"].append({"name": job["name"], "spec": job["spec"], "P": last.num_queries,
-                                    "M": stages[0]["data"].num_keys, "stages": len(stages), "cycles": cycles,
-                                    "expected_cycles": expected,
-                                    "busy_2d": sum(s["result"]["busy_2d"] for s in stages),
-                                    "expected_busy_2d": sum(s["model"]["mac_cycles"] for s in stages),
-                                    "stage_cycles": [s["result"]["cycles"] for s in stages],
-                                    "stalls": stalls, "outputs_checked": n_out, "problems": problems[:20],
-                                    "passed": not problems and (stalls > 0 or cycles == expected)})
+            tot = summary(stages)
+            results["jobs"].append({"name": job["name"], "spec": job["spec"], **tot, "problems": problems[:20],
+                                    "passed": not problems and (tot["stalls"] > 0 or
+                                                                tot["cycles"] == tot["expected_cycles"])})
         with open(os.environ["EINLOOM_TB_RESULTS"], "w") as f:
             f.write(json.dumps(results))
         assert all(j["passed"] for j in results["jobs"]), [j for j in results["jobs"] if not j["passed"]][:2]
