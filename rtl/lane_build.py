@@ -65,8 +65,8 @@ def plan_lanes(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None) 
         if len(ranked) != 2:
             raise _refuse(cascade, n, f"a score product of {len(ranked)} ranked factors (the 2D array "
                           "multiplies two operands)", "fold the other factors into an input-side Einsum")
-    image = encode(program, schedule_latency(), carry_in_array=True)
     looped, folded = _head_ranks(cascade, program, schedule)
+    image = encode(program, schedule_latency(), carry_in_array=True)
     return LanePlan(cascade, schedule, program, image, dict(schedule.sizes), looped, folded)
 
 

@@ -205,8 +205,12 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
     scores = tuple(n for n in on_2d if n not in values and key in cascade.einsum(n).iteration_ranks)
     for n in on_2d:
         if n not in values and n not in scores:
-            raise _refuse(cascade, cascade.einsum(n), f"this 2D product neither outputs nor reduces the key tile {key}",
-                          "the lanes exchange per-key scores and per-tile value sums with the 2D array")
+            e = cascade.einsum(n)
+            proj = " (a projection of its inputs before attention, e.g. per-head keys from a latent cache)" \
+                if set(e.inputs) <= set(cascade.inputs) else ""
+            raise _refuse(cascade, e, f"this 2D product neither outputs nor reduces the key tile {key}{proj}",
+                          "the lanes exchange per-key scores and per-tile value sums with the 2D array"
+                          + ("; give the projected tensor as an input" if proj else ""))
     input_side = set(cascade.inputs)
     for e in cascade.einsums:        # views of the inputs (BK = K[m1*M0 + m0]) feed the 2D array
         if e.name not in schedule.einsums and set(e.inputs) <= input_side:

@@ -145,3 +145,71 @@ def test_einloom_verify_linear_in_verilator(capsys):
     plain = out["jobs"][0]
     assert plain["stages"] == 2 and plain["problems"] == []
     assert plain["cycles"] == plain["expected_cycles"] and plain["outputs_checked"] == 8 * 8
+
+
+# ---- several heads --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("J,G", [(2, 2), (1, 3), (2, 1)])      # GQA, MQA-shaped, MHA-shaped
+def test_heads_fold_and_loop_on_the_lane_core_bit_and_cycle_exact(J, G):
+    from einloom.rtl.tb.lane_core_tb import simulate_stages, summary
+    sizes = {"P": 3, "M": 8, "E": 8, "F": 8, "J": J, "G": G}
+    runs, problems = simulate_stages("gqa", load_arch(str(BF16)), sizes)
+    assert problems == []
+    assert runs[0]["plan"].looped == ("J",) and runs[0]["plan"].folded == ("G",)
+    assert [r["head"] for r in runs] == [{"j": j} for j in range(J)]          # one run per K/V head
+    for r in runs:
+        assert r["data"].num_queries == G * 3                                  # the group's queries share K/V
+        assert r["result"]["cycles"] == r["model"]["compute_cycles"]
+        assert r["result"]["busy_2d"] == r["model"]["mac_cycles"]
+    assert summary(runs)["outputs_checked"] == J * G * 3 * 8
+
+
+GQA_CAUSAL = """\
+name: gqa-causal
+sequence_rank: M
+ranks: {J: 1, G: 2, P: 4, M: 8, E: 8, F: 8}
+params: {scale: 1 / sqrt(E), offset: M - P}
+tensors: {Q: [J, G, E, P], K: [J, E, M], V: [J, F, M], AV: [J, G, F, P]}
+inputs: [Q, K, V]
+outputs: [AV]
+einsums:
+  - QK[j, g, m, p] = scale * Q[j, g, e, p] * K[j, e, m]
+  - S[j, g, m, p]  = where(m <= p + offset, relu(QK[j, g, m, p]))
+  - AV[j, g, f, p] = S[j, g, m, p] * V[j, f, m]
+"""
+
+HEAD_BIAS = """\
+name: head-bias
+sequence_rank: M
+ranks: {H: 2, P: 4, M: 8, E: 8, F: 8}
+params: {scale: 1 / sqrt(E)}
+tensors: {Q: [H, E, P], K: [H, E, M], V: [H, F, M], AV: [H, F, P]}
+inputs: [Q, K, V]
+outputs: [AV]
+einsums:
+  - QK[h, m, p] = scale * Q[h, e, p] * K[h, e, m]
+  - S[h, m, p]  = relu(QK[h, m, p] - (h + 1) * (p - m))
+  - AV[h, f, p] = S[h, m, p] * V[h, f, m]
+"""
+
+
+@pytest.mark.parametrize("text,words", [
+    (GQA_CAUSAL, ["query coordinate", "G fold into the query columns"]),
+    (HEAD_BIAS, ["head coordinate(s) h"]),
+])
+def test_heads_the_lanes_cannot_see_are_refused(text, words):
+    with pytest.raises(SpecError) as exc:
+        plan_stages(parse_cascade_text(text), load_arch(str(BF16)), None)
+    for w in words:
+        assert w in str(exc.value)
+
+
+@pytest.mark.slow
+def test_einloom_verify_gqa_in_verilator(capsys):
+    from einloom.cli import main
+    rc = main(["verify", "gqa", "--arch", str(BF16), "--ranks", "J=2,G=2,P=3,M=8,E=8,F=8", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["passed"]
+    plain = out["jobs"][0]
+    assert plain["runs"] == 2 and plain["problems"] == [] and plain["P"] == 6
+    assert plain["cycles"] == plain["expected_cycles"] and plain["outputs_checked"] == 2 * 2 * 3 * 8
