@@ -463,10 +463,15 @@ class _Compiler:
             if "value" in reduced or "lane" in reduced or "other" in reduced:
                 raise self.refuse("it reduces a rank other than the key tile or the tile index",
                                   "the lane reduces over a tile's keys and over tiles only")
-            deps = [avail(t, v, e) for t, v in self.reads(e) if (t, v) != (e.name, "old")]
+            reads = [(t, v) for t, v in self.reads(e) if (t, v) != (e.name, "old")]
+            deps = [avail(t, v, e) for t, v in reads]
             if (level == "elem" or per_tile) and max(deps, default=-1) >= _STAGE["final"]:
-                raise self.refuse("it runs per key tile but reads a value complete only after the last tile "
-                                  "(a second pass over the keys)", "the lane makes one pass over the key tiles")
+                late = next(t for (t, v), d in zip(reads, deps) if d >= _STAGE["final"])
+                raise self.refuse(f"it runs per key tile but reads {late}, complete only after the last tile (a "
+                                  "second pass over the keys, with per-query state kept between the passes: the "
+                                  "lane core makes one pass over the keys per run)",
+                                  "write the 1-pass form (a running max with rescaling, as fusemax-1pass or "
+                                  "causal-1pass), which the lane core runs")
             need = max(deps, default=-1)
             elem_red = "elem" in reduced
             tile_red = "tile" in reduced or (st.outer is None and elem_red)

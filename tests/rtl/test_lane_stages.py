@@ -111,6 +111,10 @@ einsums:
     ("aaren", ["RM", "iterates over the key rank M itself"]),
     ("lightning", ["QKI", "no query rank", "P0", "partitions of the key rank"]),
     ("mla-absorbed", ["QL", "product of inputs alone", "give QL as an input"]),
+    ("mla-explicit", ["KH", "projection of its inputs"]),
+    ("softmax-3pass", ["Einsum SN", "reads GM", "second pass over the keys", "1-pass form"]),
+    ("softmax-2pass", ["Einsum SN", "reads GM", "second pass over the keys"]),
+    ("causal-3pass", ["Einsum SN", "reads GM", "second pass over the keys"]),
 ])
 def test_refusals_of_what_the_stages_do_not_cover(spec, words):
     with pytest.raises(SpecError) as exc:
@@ -205,9 +209,11 @@ def test_heads_the_lanes_cannot_see_are_refused(text, words):
 
 
 @pytest.mark.slow
-def test_einloom_verify_gqa_in_verilator(capsys):
+def test_einloom_verify_gqa_on_the_lane_core_in_verilator(tmp_path, capsys):
     from einloom.cli import main
-    rc = main(["verify", "gqa", "--arch", str(BF16), "--ranks", "J=2,G=2,P=3,M=8,E=8,F=8", "--json"])
+    arch = tmp_path / "prog.yaml"          # programmable: the lane core (else the fixed-function core runs gqa)
+    arch.write_text(BF16.read_text().replace("  scale: true", "  scale: true\n  programmable: true"))
+    rc = main(["verify", "gqa", "--arch", str(arch), "--ranks", "J=2,G=2,P=3,M=8,E=8,F=8", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["passed"]
     plain = out["jobs"][0]
