@@ -12,7 +12,10 @@ Dataflow, per query block of C queries (lane c serves query ``b*C + c``) and key
 ``QK``    each score product i in turn: E multiply-accumulates per PE (PE (k, c): key k of the tile,
           query c), ``acc = fp32_add(acc, bf16_mul(Q[c, e], K[k, e]))`` for e = 0 .. E-1 from +0, the
           golden model's ``mac`` chain; the Q and K operands come from the core's memories (loaded
-          through ``load_*``: one word of C or R bf16 values per address).
+          through ``load_*``: one word of C or R bf16 values per address).  An input the lanes read
+          per key (linear attention's ``FK = phi(K[e, m])``: a *direct* slot, ``CoreShape.direct``)
+          takes R cycles instead: word (block, key) of its memory ``x<i>`` (the C lanes' bf16 values),
+          widened exactly to fp32 into row k of the slot's registers (no MAC, not 2D busy).
 ``SW``    the R raw score sums of every score product into each lane's ``in.score<i>`` buffer
           (R writes per product; a key beyond M is written absent); then ``go``.
 ``WW``    the lanes run ``begin`` .. ``merge`` and emit their weights, which the PEs keep (rounded
@@ -31,7 +34,13 @@ With ``programmable`` the lanes have their load port and the core a small table 
 which value products continue across tiles, how many products and output beats), so one build runs
 every program it was built for (:class:`~einloom.rtl.lanes.encode.LaneShape.covering`).
 
-Limits: one head per run (lane coordinates are the query rank only); a score product's operands are
+A cascade of several **stages** (``rtl/lanes/stages.py``: linear attention's state pass, then its
+read pass) runs its stage programs one after the other on one programmable build, each stage's
+output beats written as the next stage's operand memory by the driver (``rtl/tb/lane_core_tb.py``).
+**Heads**: the ranks the key or value operands carry run once each (a run per K/V head); query heads
+sharing one K/V (GQA, MQA) fold into the query columns (``lane_build.core_operands``).
+
+Limits: the lanes' coordinates are the key and query indices only (no head coordinate); a score product's operands are
 two tensors, one indexed by the query rank and the reduced rank, one by the key rank(s) and the reduced
 rank; a value product's other operand depends on the key and value ranks only; the column sums are a
 combinational chain of R fp32 adds (Fmax falls with R).
