@@ -29,6 +29,16 @@ class LanePlan:
     sizes: dict[str, int]
     looped: tuple[str, ...] = ()      # head ranks with their own K/V: one run of the core per head
     folded: tuple[str, ...] = ()      # head ranks sharing K/V (GQA's query heads): folded into the queries
+    stages: int = 1                   # runs of the cascade's stages (rtl/lanes/stages.py) this plan is one of
+
+    def extent(self) -> tuple[int, int]:
+        """(queries, keys) of one run at the plan's sizes: the lanes' rank (times the folded heads) and
+        the key rank (times the tile rank)."""
+        st = self.program.structure
+        sz = self.schedule.sizes
+        queries = int(np.prod([sz[r] for r in self.folded + (st.lane,)]))
+        keys = int(sz[st.key]) * (int(sz[st.outer]) if st.outer else 1)
+        return queries, keys
 
     def head_runs(self) -> list[dict[str, int]]:
         """One ``{head variable: index}`` per run of the core (``[{}]`` for one head)."""
@@ -115,6 +125,8 @@ def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None)
     programmable build."""
     from einloom.rtl.lanes.stages import split_stages
     plans = [plan_lanes(s.cascade, arch, sizes) for s in split_stages(cascade)]
+    for p in plans:
+        p.stages = len(plans)
     if len(plans) > 1 and any(p.looped or p.folded for p in plans):
         raise _refuse(cascade, None, "it runs in several stages and has several heads (a stage hands its state "
                       "over for one head)", "give the cascade one head")
@@ -214,14 +226,21 @@ def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bo
     core = LaneCore(shape, images, programmable=programmable)
     verilog = to_verilog(core, top)
     programs = []
-    for p, image in zip(plans, images):
+    for n, (p, image) in enumerate(zip(plans, images)):
         t = timing_of(p, shape)
         figures = []
-        for (qp, km) in list(examples) or [(shape.max_queries, shape.max_keys)]:
+        # a stage's queries and keys are its own ranks (the state pass: E features over M keys)
+        # (folded heads: the G x P queries of a group)
+        sizes = [p.extent()] if p.stages > 1 or p.folded else (list(examples) or [(shape.max_queries, shape.max_keys)])
+        for (qp, km) in sizes:
             c = lane_core_cycles(t, qp, km)
             figures.append({"P": qp, "M": km, **c,
                             "util_2d": c["mac_cycles"] / c["compute_cycles"]})
         programs.append({"cascade": p.cascade.name, "file": str(p.cascade.file),
+                         "query_rank": p.program.structure.lane, "key_rank": p.program.structure.key,
+                         "stage": sum(q.cascade.file == p.cascade.file for q in plans[:n + 1]) if p.stages > 1
+                         else None,
+                         "head_runs": len(p.head_runs()), "folded_heads": list(p.folded),
                          "units": list(p.program.units()), "scores": list(p.program.scores),
                          "value_products": [c.einsum for c in p.program.chains],
                          "outputs": list(p.image.outputs), "sections": t.sections,

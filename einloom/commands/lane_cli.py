@@ -69,8 +69,9 @@ def print_design(design: Any, vpath: str, mpath: str) -> None:
         ex = prog["expected"][0]
         print(f"  {prog['cascade']}: scores {', '.join(prog['scores'])}; value products "
               f"{', '.join(prog['value_products'])}; lane units {', '.join(prog['units'])}")
-        print(f"    P={ex['P']} M={ex['M']}: {ex['compute_cycles']:,} cycles (cycle model), 2D busy "
-              f"{ex['util_2d']:.1%}")
+        runs = f" x {prog['head_runs']} head runs" if prog.get("head_runs", 1) > 1 else ""
+        print(f"    {prog.get('query_rank', 'P')}={ex['P']} (queries) {prog.get('key_rank', 'M')}={ex['M']} (keys): "
+              f"{ex['compute_cycles']:,} cycles (cycle model){runs}, 2D busy {ex['util_2d']:.1%}")
 
 
 def verify_lanes(args: Any, arch: Any, plans: list) -> int:
