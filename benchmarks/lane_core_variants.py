@@ -14,11 +14,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def run_one(spec: str, arch, sizes: dict[str, int], seed: int = 3) -> dict:
-    from einloom.rtl.tb.lane_core_tb import simulate
-    res, problems, model, data, plan = simulate(spec, arch, sizes, seed=seed)
-    return {"checked": sum(int(v.sum()) for v in data.valid.values()), "problems": len(problems),
-            "cycles": res["cycles"], "model": model["compute_cycles"], "busy": res["busy_2d"] / res["cycles"],
-            "units": ",".join(plan.program.units())}
+    """Every stage and head of ``spec`` (one programmable build for several stages)."""
+    from einloom.rtl.tb.lane_core_tb import simulate_stages, summary
+    runs, problems = simulate_stages(spec, arch, sizes, seed=seed)
+    tot = summary(runs)
+    plans = list({id(r["plan"]): r["plan"] for r in runs}.values())
+    shape = (f"{tot['stages']} stages; " if tot["stages"] > 1 else "") + \
+        (f"{tot['runs']} head runs; " if tot["stages"] == 1 and tot["runs"] > 1 else "")
+    return {"checked": tot["outputs_checked"], "problems": len(problems), "cycles": tot["cycles"],
+            "model": tot["expected_cycles"], "busy": tot["busy_2d"] / tot["cycles"],
+            "units": shape + ",".join(sorted({u for p in plans for u in p.program.units()}))}
 
 
 def main() -> None:
@@ -32,7 +37,7 @@ def main() -> None:
     ap.add_argument("--only", action="append", default=[])
     args = ap.parse_args()
     arch = load_arch(args.arch)
-    sizes = {"E": 8, "F": 8, **parse_rank_assignments(args.ranks)}
+    sizes = {"E": 8, "F": 8, "J": 2, "G": 2, "H": 2, "C": 8, "R": 4, **parse_rank_assignments(args.ranks)}
     specs = args.only or sorted(p.stem for p in (ROOT / "einsum/library").glob("*.yaml"))
     rows = []
     for spec in specs:

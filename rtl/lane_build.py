@@ -27,6 +27,26 @@ class LanePlan:
     program: Any
     image: Any
     sizes: dict[str, int]
+    looped: tuple[str, ...] = ()      # head ranks with their own K/V: one run of the core per head
+    folded: tuple[str, ...] = ()      # head ranks sharing K/V (GQA's query heads): folded into the queries
+    stages: int = 1                   # runs of the cascade's stages (rtl/lanes/stages.py) this plan is one of
+
+    def extent(self) -> tuple[int, int]:
+        """(queries, keys) of one run at the plan's sizes: the lanes' rank (times the folded heads) and
+        the key rank (times the tile rank)."""
+        st = self.program.structure
+        sz = self.schedule.sizes
+        queries = int(np.prod([sz[r] for r in self.folded + (st.lane,)]))
+        keys = int(sz[st.key]) * (int(sz[st.outer]) if st.outer else 1)
+        return queries, keys
+
+    def head_runs(self) -> list[dict[str, int]]:
+        """One ``{head variable: index}`` per run of the core (``[{}]`` for one head)."""
+        from itertools import product
+
+        from einloom.einsum.cascade import var_of
+        sizes = [range(int(self.schedule.sizes[r])) for r in self.looped]
+        return [dict(zip((var_of(r) for r in self.looped), idx)) for idx in product(*sizes)]
 
 
 def _refuse(cascade: Any, einsum: str | None, what: str, hint: str) -> SpecError:
@@ -47,17 +67,70 @@ def plan_lanes(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None) 
                       "(rtl/lanes/README.md)", "use a bf16 architecture (rtl.number_format.kind: bf16)")
     program, schedule = build(cascade, arch, sizes)
     st = program.structure
-    if st.instances:
-        raise _refuse(cascade, program.scores[0], f"its scores carry the instance rank(s) {', '.join(st.instances)} "
-                      "(heads): the lane core runs one head per run", "give the cascade one head")
     for n in program.scores:
+        if n in st.direct:
+            continue
         _reduced_var(cascade, n)
         ranked = _score_factors(cascade, n, schedule)
         if len(ranked) != 2:
             raise _refuse(cascade, n, f"a score product of {len(ranked)} ranked factors (the 2D array "
                           "multiplies two operands)", "fold the other factors into an input-side Einsum")
+    looped, folded = _head_ranks(cascade, program, schedule)
     image = encode(program, schedule_latency(), carry_in_array=True)
-    return LanePlan(cascade, schedule, program, image, dict(schedule.sizes))
+    return LanePlan(cascade, schedule, program, image, dict(schedule.sizes), looped, folded)
+
+
+def _head_ranks(cascade: Any, program: Any, schedule: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The instance (head) ranks of the scores split into those the key or value operands carry (each
+    head its own K/V: one run per head) and the others (query heads sharing one K/V, GQA/MQA's G:
+    folded into the query columns, lane index = the query heads' index then the query)."""
+    from einloom.einsum.expr import Access, walk
+    st = program.structure
+    if not st.instances:
+        return (), ()
+    key_side: set[str] = set()
+    for n in program.scores:
+        if n in st.direct:
+            key_side |= set(cascade.tensors[n].ranks)
+            continue
+        for f in _score_factors(cascade, n, schedule):
+            ranks = {r for a in walk(f) if isinstance(a, Access) for r in cascade.tensors[a.tensor].ranks}
+            if st.lane not in ranks:
+                key_side |= ranks
+    for n in st.value_products:
+        key_side |= {r for a in walk(st.weight_of[n][2]) if isinstance(a, Access) for r in cascade.tensors[a.tensor].ranks}
+    looped = tuple(r for r in st.instances if r in key_side)
+    folded = tuple(r for r in st.instances if r not in key_side)
+    ports = {o.port for sec in program.sections.values() for i in sec.instrs for o in i.srcs if o.kind == "port"}
+    heads = ports & {var_of_rank(r) for r in st.instances}
+    if heads:
+        raise _refuse(cascade, program.scores[0], f"its lane program reads the head coordinate(s) "
+                      f"{', '.join(sorted(heads))}; the lanes' coordinates are the key and query indices only",
+                      "make the masks and biases depend on the key and query only")
+    if folded and "q" in ports:
+        raise _refuse(cascade, program.scores[0], f"its lane program reads the query coordinate while the heads "
+                      f"{', '.join(folded)} fold into the query columns (the lane index is not the query index)",
+                      "make the masks and biases independent of the query, or give one query head")
+    return looped, folded
+
+
+def var_of_rank(rank: str) -> str:
+    from einloom.einsum.cascade import var_of
+    return var_of(rank)
+
+
+def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None) -> list[LanePlan]:
+    """The lane-core plans of ``cascade``'s stages (:func:`einloom.rtl.lanes.stages.split_stages`: one
+    for most cascades; linear attention's state pass and read pass), run one after the other on one
+    programmable build."""
+    from einloom.rtl.lanes.stages import split_stages
+    plans = [plan_lanes(s.cascade, arch, sizes) for s in split_stages(cascade)]
+    for p in plans:
+        p.stages = len(plans)
+    if len(plans) > 1 and any(p.looped or p.folded for p in plans):
+        raise _refuse(cascade, None, "it runs in several stages and has several heads (a stage hands its state "
+                      "over for one head)", "give the cascade one head")
+    return plans
 
 
 def _score_factors(cascade: Any, name: str, schedule: Any) -> list:
@@ -90,11 +163,17 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
     for p in plans[1:]:
         if (p.program.tile, p.program.values) != (p0.tile, p0.values):
             raise ValueError("the programs of one build need the same R and F")
-    e = {int(p.schedule.sizes[_reduced_rank(p)]) for p in plans}
-    if len(e) != 1:
+    e = {int(p.schedule.sizes[_reduced_rank(p)]) for p in plans if _mac_scores(p)}
+    if len(e) > 1:
         raise ValueError(f"the programs of one build need one head dimension (got {sorted(e)})")
+    direct = {_direct_slots(p) for p in plans if p.program.scores}
+    slots = max((len(d) for d in direct), default=0)
+    if len({d + (False,) * (slots - len(d)) for d in direct}) > 1:
+        raise ValueError("the programs of one build need the same score slots read directly from inputs "
+                         f"(got {sorted(direct)})")
     fmt = rtl.get("number_format", {})
-    return CoreShape(rows=arch.array_2d.rows, cols=arch.array_2d.cols, head_dim=e.pop(), value_dim=p0.values,
+    return CoreShape(rows=arch.array_2d.rows, cols=arch.array_2d.cols, head_dim=e.pop() if e else 1,
+                     value_dim=p0.values, direct=max(direct, key=len, default=()),
                      max_keys=int(rtl.get("max_keys", 64)), max_queries=int(rtl.get("max_queries", 64)),
                      scores=max(len(p.program.scores) for p in plans),
                      chains=max(len(p.program.chains) for p in plans),
@@ -113,9 +192,18 @@ def _reduced_var(cascade: Any, name: str) -> str:
     return red[0]
 
 
+def _mac_scores(plan: LanePlan) -> list[str]:
+    """The plan's score products (not the inputs its lanes read directly)."""
+    return [n for n in plan.program.scores if n not in plan.program.structure.direct]
+
+
+def _direct_slots(plan: LanePlan) -> tuple[bool, ...]:
+    return tuple(n in plan.program.structure.direct for n in plan.program.scores)
+
+
 def _reduced_rank(plan: LanePlan) -> str:
     from einloom.einsum.cascade import rank_of
-    return rank_of(_reduced_var(plan.cascade, plan.program.scores[0]))
+    return rank_of(_reduced_var(plan.cascade, _mac_scores(plan)[0]))
 
 
 def timing_of(plan: LanePlan, shape: Any) -> Any:
@@ -123,7 +211,7 @@ def timing_of(plan: LanePlan, shape: Any) -> Any:
     from einloom.sim.rtl_core import LaneCoreTiming
     cp = CoreProgram.of(plan.image)
     return LaneCoreTiming(shape.rows, shape.cols, shape.head_dim, shape.value_dim, len(cp.score_base),
-                          len(cp.value_base), cp.beats, dict(cp.sections))
+                          len(cp.value_base), cp.beats, dict(cp.sections), _direct_slots(plan))
 
 
 def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bool = False,
@@ -138,14 +226,21 @@ def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bo
     core = LaneCore(shape, images, programmable=programmable)
     verilog = to_verilog(core, top)
     programs = []
-    for p, image in zip(plans, images):
+    for n, (p, image) in enumerate(zip(plans, images)):
         t = timing_of(p, shape)
         figures = []
-        for (qp, km) in list(examples) or [(shape.max_queries, shape.max_keys)]:
+        # a stage's queries and keys are its own ranks (the state pass: E features over M keys)
+        # (folded heads: the G x P queries of a group)
+        sizes = [p.extent()] if p.stages > 1 or p.folded else (list(examples) or [(shape.max_queries, shape.max_keys)])
+        for (qp, km) in sizes:
             c = lane_core_cycles(t, qp, km)
             figures.append({"P": qp, "M": km, **c,
                             "util_2d": c["mac_cycles"] / c["compute_cycles"]})
         programs.append({"cascade": p.cascade.name, "file": str(p.cascade.file),
+                         "query_rank": p.program.structure.lane, "key_rank": p.program.structure.key,
+                         "stage": sum(q.cascade.file == p.cascade.file for q in plans[:n + 1]) if p.stages > 1
+                         else None,
+                         "head_runs": len(p.head_runs()), "folded_heads": list(p.folded),
                          "units": list(p.program.units()), "scores": list(p.program.scores),
                          "value_products": [c.einsum for c in p.program.chains],
                          "outputs": list(p.image.outputs), "sections": t.sections,
@@ -180,9 +275,13 @@ class CoreRunData:
     valid: dict[str, np.ndarray]
 
 
-def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) -> CoreRunData:
-    """Memory words of ``inputs`` (the format's codes) for the lane core and the golden outputs."""
+def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
+                  head: Mapping[str, int] | None = None) -> CoreRunData:
+    """Memory words of ``inputs`` (the format's codes) for the lane core and the golden outputs, for
+    the run of ``head`` (``{head variable: index}`` of the plan's looped heads; the folded heads' queries
+    are the query columns, query head first)."""
     from einloom.einsum.cascade import var_of
+    from einloom.einsum.expr import Access, Name
     from einloom.einsum.interpret import _align
     from einloom.sim.formats.arith import arith_for
     from einloom.sim.formats.arith.fp32 import fp32_to_bf16
@@ -199,16 +298,22 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) 
     key, outer, lane = var_of(st.key), (var_of(st.outer) if st.outer else None), var_of(st.lane)
     elem = (outer, key) if outer else (key,)
     R, C, E, F = shape.rows, shape.cols, shape.head_dim, shape.value_dim
-    P = vsize[lane]
+    head = dict(head or {})
+    looped = tuple(var_of(r) for r in plan.looped)
+    qvars = tuple(var_of(r) for r in plan.folded) + (lane,)
+    fix = tuple(head[v] for v in looped)
+    P = int(np.prod([vsize[v] for v in qvars]))
     M = int(np.prod([vsize[v] for v in elem]))
     T, B = -(-M // R), -(-P // C)
     num_keys = M
 
-    def full(val, want):
-        data = np.asarray(val.data)
-        data = data if data.dtype == arith.dtype else np.asarray(arith.from_float(np.asarray(data, float)))
-        shp = tuple(vsize[v] for v in want)
-        return np.broadcast_to(_align(data, val.vars, want), shp)
+    def full(val, want, data=None):
+        """``val`` (or its ``data``) over ``want`` at this run's heads."""
+        if data is None:
+            data = np.asarray(val.data)
+            data = data if data.dtype == arith.dtype else np.asarray(arith.from_float(np.asarray(data, float)))
+        every = looped + tuple(want)
+        return np.broadcast_to(_align(data, val.vars, every), tuple(vsize[v] for v in every))[fix]
 
     def bf16(x):
         return np.asarray(fp32_to_bf16(np.asarray(x, dtype=np.uint32))).astype(np.int64)
@@ -225,6 +330,13 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) 
 
     words: dict[str, list[int]] = {}
     for i, n in enumerate(program.scores):
+        if n in st.direct:              # word (block, key) = the C lanes' bf16 values of that key
+            x = bf16(full(fi.eval(Access(n, tuple(Name(var_of(r)) for r in cascade.tensors[n].ranks)), {}),
+                          elem + qvars).reshape(M, P))
+            xpad = np.zeros((shape.key_tiles * R, B * C), np.int64)
+            xpad[:M, :P] = x
+            words[f"x{i}"] = pack(xpad.reshape(shape.key_tiles * R, B, C).transpose(1, 0, 2)[:B].reshape(-1, C))
+            continue
         e = cascade.einsum(n)
         red = _reduced_var(cascade, n)
         fi.order = tuple(e.iteration_vars)
@@ -232,14 +344,13 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) 
         qf = next(f for f in facs if lane in f.vars)
         kf = next(f for f in facs if f is not qf)
         if kf.valid is not None:
-            kv = np.broadcast_to(_align(kf.valid, kf.vars, elem + (red,)),
-                                 tuple(vsize[v] for v in elem + (red,))).reshape(M, E).any(axis=1)
+            kv = full(kf, elem + (red,), kf.valid).reshape(M, E).any(axis=1)
             nk = int(kv.sum())
             if not np.array_equal(kv, np.arange(M) < nk):
                 raise _refuse(cascade, n, "its key operand has absent keys inside the key rank",
                               "absent keys must be the padding at the end")
             num_keys = min(num_keys, nk)
-        q = bf16(full(qf, (lane, red)))                                   # [P, E]
+        q = bf16(full(qf, qvars + (red,)).reshape(P, E))                   # [P, E]
         k = bf16(full(kf, elem + (red,)).reshape(M, E))                   # [M, E]
         qpad = np.zeros((B * C, E), np.int64)
         qpad[:P] = q
@@ -252,9 +363,8 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) 
         e = cascade.einsum(n)
         fi.order = tuple(e.iteration_vars)
         other = fi.eval(st.weight_of[n][2], {})
-        ok = other.valid is None or np.all(np.broadcast_to(_align(other.valid, other.vars, elem + (fv,)), tuple(
-            vsize[v] for v in elem + (fv,))).reshape(M, F)[:num_keys])
-        if lane in other.vars or not ok:
+        ok = other.valid is None or np.all(full(other, elem + (fv,), other.valid).reshape(M, F)[:num_keys])
+        if set(qvars) & set(other.vars) or not ok:
             raise _refuse(cascade, n, "its value operand depends on the query or has absent entries",
                           "the value memories hold one [key, f] operand")
         v = bf16(full(other, elem + (fv,)).reshape(M, F))
@@ -266,12 +376,12 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) 
     for name in plan.image.outputs:
         decl = cascade.tensors[name]
         have = tuple(var_of(r) for r in decl.ranks)
-        want = ((fv,) if fv in have else ()) + (lane,)
+        want = looped + ((fv,) if fv in have else ()) + qvars
         codes = np.asarray(ref.codes[name])
         vv = ref.valid.get(name)
         vv = np.ones(codes.shape, bool) if vv is None else np.asarray(vv)
-        golden[name] = _align(codes, have, want).reshape(-1, P)
-        valid[name] = _align(vv, have, want).reshape(-1, P)
+        golden[name] = _align(codes, have, want)[fix].reshape(-1, P)
+        valid[name] = _align(vv, have, want)[fix].reshape(-1, P)
     return CoreRunData(words, num_keys, P, -(-P // C), -(-num_keys // R), golden, valid)
 
 

@@ -12,7 +12,10 @@ Dataflow, per query block of C queries (lane c serves query ``b*C + c``) and key
 ``QK``    each score product i in turn: E multiply-accumulates per PE (PE (k, c): key k of the tile,
           query c), ``acc = fp32_add(acc, bf16_mul(Q[c, e], K[k, e]))`` for e = 0 .. E-1 from +0, the
           golden model's ``mac`` chain; the Q and K operands come from the core's memories (loaded
-          through ``load_*``: one word of C or R bf16 values per address).
+          through ``load_*``: one word of C or R bf16 values per address).  An input the lanes read
+          per key (linear attention's ``FK = phi(K[e, m])``: a *direct* slot, ``CoreShape.direct``)
+          takes R cycles instead: word (block, key) of its memory ``x<i>`` (the C lanes' bf16 values),
+          widened exactly to fp32 into row k of the slot's registers (no MAC, not 2D busy).
 ``SW``    the R raw score sums of every score product into each lane's ``in.score<i>`` buffer
           (R writes per product; a key beyond M is written absent); then ``go``.
 ``WW``    the lanes run ``begin`` .. ``merge`` and emit their weights, which the PEs keep (rounded
@@ -31,7 +34,13 @@ With ``programmable`` the lanes have their load port and the core a small table 
 which value products continue across tiles, how many products and output beats), so one build runs
 every program it was built for (:class:`~einloom.rtl.lanes.encode.LaneShape.covering`).
 
-Limits: one head per run (lane coordinates are the query rank only); a score product's operands are
+A cascade of several **stages** (``rtl/lanes/stages.py``: linear attention's state pass, then its
+read pass) runs its stage programs one after the other on one programmable build, each stage's
+output beats written as the next stage's operand memory by the driver (``rtl/tb/lane_core_tb.py``).
+**Heads**: the ranks the key or value operands carry run once each (a run per K/V head); query heads
+sharing one K/V (GQA, MQA) fold into the query columns (``lane_build.core_operands``).
+
+Limits: the lanes' coordinates are the key and query indices only (no head coordinate); a score product's operands are
 two tensors, one indexed by the query rank and the reduced rank, one by the key rank(s) and the reduced
 rank; a value product's other operand depends on the key and value ranks only; the column sums are a
 combinational chain of R fp32 adds (Fmax falls with R).
@@ -104,6 +113,10 @@ class CoreShape:
     chains: int
     outputs: int
     bf16_output: bool = True
+    direct: tuple[bool, ...] = ()          # per score slot: an input the lanes read per key (no MAC)
+
+    def is_direct(self, i: int) -> bool:
+        return i < len(self.direct) and self.direct[i]
 
     @property
     def key_tiles(self) -> int:
@@ -117,8 +130,11 @@ class CoreShape:
         """(name, depth, lanes of bf16 per word) of the operand memories, in load-port order."""
         out = []
         for i in range(self.scores):
-            out += [(f"q{i}", self.query_blocks * self.head_dim, self.cols),
-                    (f"k{i}", self.key_tiles * self.head_dim, self.rows)]
+            if self.is_direct(i):      # word (block, key): the C lanes' values of that key
+                out.append((f"x{i}", self.query_blocks * self.key_tiles * self.rows, self.cols))
+            else:
+                out += [(f"q{i}", self.query_blocks * self.head_dim, self.cols),
+                        (f"k{i}", self.key_tiles * self.head_dim, self.rows)]
         for i in range(self.chains):
             out.append((f"v{i}", self.key_tiles * self.value_dim, self.rows))
         return out
@@ -246,8 +262,12 @@ class LaneCore(wiring.Component):
         # pipeline stage of the memory read: (valid, product, inner index) of the data now out
         rd_v, rd_i, rd_e = Signal(), Signal(8), Signal(16)
         m.d.sync += rd_v.eq(0)
-        qdata = Array([ports[f"q{i}"].data for i in range(s.scores)])[rd_i] if s.scores else Const(0)
-        kdata = Array([ports[f"k{i}"].data for i in range(s.scores)])[rd_i] if s.scores else Const(0)
+        mac_slots = [i for i in range(s.scores) if not s.is_direct(i)]
+        qdata = Array([ports[f"q{i}"].data if i in mac_slots else Const(0, C * 16)
+                       for i in range(s.scores)])[rd_i] if mac_slots else Const(0, C * 16)
+        kdata = Array([ports[f"k{i}"].data if i in mac_slots else Const(0, R * 16)
+                       for i in range(s.scores)])[rd_i] if mac_slots else Const(0, R * 16)
+        direct_now = Array([Const(int(s.is_direct(i)), 1) for i in range(max(1, s.scores))])[rd_i]
         vdata = Array([ports[f"v{i}"].data for i in range(s.chains)])[rd_i] if s.chains else Const(0)
         key0 = Signal(16)
         m.d.comb += key0.eq(tile * R)
@@ -278,9 +298,13 @@ class LaneCore(wiring.Component):
                 prev, prev_any = chain_out[k][c], chain_any[k][c]
                 with m.If(in_qk):
                     for i in range(s.scores):
-                        with m.If(rd_i == i):
-                            m.d.sync += acc[i][k][c].eq(pe.result)
-        with m.If(in_qk | in_vp):
+                        if s.is_direct(i):     # the input's bf16 value, widened exactly, into row rd_e
+                            with m.If((rd_i == i) & (rd_e == k)):
+                                m.d.sync += acc[i][k][c].eq(Cat(Const(0, 16), ports[f"x{i}"].data[c * 16:(c + 1) * 16]))
+                        else:
+                            with m.If(rd_i == i):
+                                m.d.sync += acc[i][k][c].eq(pe.result)
+        with m.If((in_qk & ~direct_now) | in_vp):
             m.d.sync += self.busy_2d.eq(self.busy_2d + 1)
 
         # ---- lane write port: scores (SW) and column sums (VP) ----------------------------------
@@ -348,10 +372,14 @@ class LaneCore(wiring.Component):
             with m.Case(_S["QK"]):
                 issuing = i_idx < n_scores
                 for i in range(s.scores):
-                    m.d.comb += [ports[f"q{i}"].addr.eq(blk * E + e_idx), ports[f"k{i}"].addr.eq(tile * E + e_idx)]
+                    if s.is_direct(i):
+                        m.d.comb += ports[f"x{i}"].addr.eq((blk * s.key_tiles + tile) * R + e_idx)
+                    else:
+                        m.d.comb += [ports[f"q{i}"].addr.eq(blk * E + e_idx), ports[f"k{i}"].addr.eq(tile * E + e_idx)]
+                last = Array([Const((R if s.is_direct(i) else E) - 1, 16) for i in range(max(1, s.scores))])[i_idx]
                 with m.If(issuing):
                     m.d.sync += [rd_v.eq(1), rd_i.eq(i_idx), rd_e.eq(e_idx)]
-                    with m.If(e_idx == E - 1):
+                    with m.If(e_idx == last):
                         m.d.sync += [e_idx.eq(0), i_idx.eq(i_idx + 1)]
                     with m.Else():
                         m.d.sync += e_idx.eq(e_idx + 1)

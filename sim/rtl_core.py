@@ -379,7 +379,8 @@ class LaneCoreTiming:
     ``sections``: cycles the lane spends in each program section per run (the section's issue cycles
     ``(n - 1) * II + end``, or 1 for an empty section: ``einloom.rtl.lanes.encode.Image`` and
     ``rtl/lanes/lane.py``); ``scores``/``chains``: score and value products; ``beats``: output beats
-    per output (F for a value vector, 1 for a scalar)."""
+    per output (F for a value vector, 1 for a scalar); ``direct``: per score slot, an input the lanes
+    read per key (R memory reads instead of E multiply-accumulates, not counted as 2D busy)."""
 
     rows: int
     cols: int
@@ -389,13 +390,27 @@ class LaneCoreTiming:
     chains: int
     beats: tuple[int, ...]
     sections: dict[str, int]
+    direct: tuple[bool, ...] = ()
+
+    @property
+    def qk_steps(self) -> int:
+        """Cycles of the ``QK`` state's issue per tile (without its last cycle)."""
+        return sum(self.rows if i < len(self.direct) and self.direct[i] else self.head_dim
+                   for i in range(self.scores))
+
+    @property
+    def mac_steps(self) -> int:
+        """2D-array multiply-accumulate cycles per tile (score and value products)."""
+        macs = sum(0 if i < len(self.direct) and self.direct[i] else self.head_dim for i in range(self.scores))
+        return macs + self.chains * self.value_dim
 
 
 def lane_core_cycles(t: LaneCoreTiming, num_queries: int, num_keys: int) -> dict[str, int]:
     """Compute cycles (``BSTART`` of the first block to ``FIN``, inclusive) and 2D-array MAC cycles of
     the lane core on P = ``num_queries``, M = ``num_keys`` with an output that is never stalled.
 
-    Per block: ``BSTART`` (the lanes start ``init``), then per tile ``QK`` (scores x E + 1 cycles), wait
+    Per block: ``BSTART`` (the lanes start ``init``), then per tile ``QK`` (E per score product, R per
+    input the lanes read directly, + 1 cycles), wait
     for the lanes' ``wait_scores``, ``SW`` (scores x R), ``GO``, wait for ``wait_values`` (the lanes ran
     ``begin`` .. ``merge``), ``VP`` (chains x F + 1), ``GO`` (the lanes run ``value``, ``commit`` while
     the next tile's QK runs); after the last tile wait for the lanes' ``done`` (``final``, ``output``,
@@ -409,7 +424,7 @@ def lane_core_cycles(t: LaneCoreTiming, num_queries: int, num_keys: int) -> dict
         lane_ready = n + 1 + L["init"]                 # BSTART at n: the lanes' init from n + 1
         n += 1
         for _tile in range(tiles):
-            n += t.scores * t.head_dim + 1             # QK
+            n += t.qk_steps + 1                        # QK
             n = max(n, lane_ready) + 1                 # WS
             n += t.scores * t.rows                     # SW
             go = n
@@ -423,5 +438,5 @@ def lane_core_cycles(t: LaneCoreTiming, num_queries: int, num_keys: int) -> dict
         done_state = lane_ready + L["final"] + L["output"]
         n = max(n, done_state + 1) + 1                 # WD: done is visible the cycle after
         n += sum(t.beats)                              # DRAIN
-    mac = blocks * tiles * (t.scores * t.head_dim + t.chains * t.value_dim)
+    mac = blocks * tiles * t.mac_steps
     return {"compute_cycles": n + 1, "mac_cycles": mac, "tiles": tiles, "blocks": blocks}

@@ -33,12 +33,12 @@ def plans_for(args: Any, arch: Any, fixed_error: Exception | None = None) -> lis
     fixed-function core's refusal is reported too)."""
     from einloom.einsum import load_cascade
     from einloom.einsum.errors import SpecError
-    from einloom.rtl.lane_build import plan_lanes
+    from einloom.rtl.lane_build import plan_stages
     sizes = lane_sizes(args, arch)
     plans = []
     for spec in [args.spec or "fusemax-1pass"] + list(getattr(args, "also", None) or []):
-        try:
-            plans.append(plan_lanes(load_cascade(spec), arch, sizes))
+        try:       # a cascade of several stages (linear attention) adds a plan per stage
+            plans.extend(plan_stages(load_cascade(spec), arch, sizes))
         except SpecError as exc:
             if fixed_error is not None:
                 exc.message = f"{exc.message}; and the fixed-function core: {fixed_error}"
@@ -69,8 +69,9 @@ def print_design(design: Any, vpath: str, mpath: str) -> None:
         ex = prog["expected"][0]
         print(f"  {prog['cascade']}: scores {', '.join(prog['scores'])}; value products "
               f"{', '.join(prog['value_products'])}; lane units {', '.join(prog['units'])}")
-        print(f"    P={ex['P']} M={ex['M']}: {ex['compute_cycles']:,} cycles (cycle model), 2D busy "
-              f"{ex['util_2d']:.1%}")
+        runs = f" x {prog['head_runs']} head runs" if prog.get("head_runs", 1) > 1 else ""
+        print(f"    {prog.get('query_rank', 'P')}={ex['P']} (queries) {prog.get('key_rank', 'M')}={ex['M']} (keys): "
+              f"{ex['compute_cycles']:,} cycles (cycle model){runs}, 2D busy {ex['util_2d']:.1%}")
 
 
 def verify_lanes(args: Any, arch: Any, plans: list) -> int:
@@ -84,15 +85,15 @@ def verify_lanes(args: Any, arch: Any, plans: list) -> int:
     programmable = bool((arch.rtl or {}).get("programmable", False)) or len(plans) > 1
     design, _ = generate_lane_core(plans, arch, programmable=programmable, top="einloom_lane_core")
     jobs = []
-    specs = [str(Path(p.cascade.file).resolve()) for p in plans]     # the testbench runs elsewhere
-    for i, p in enumerate(plans):
-        name = p.cascade.name
+    specs = list(dict.fromkeys(str(Path(p.cascade.file).resolve()) for p in plans))   # the tb runs elsewhere
+    names = [Path(s).stem for s in specs]
+    for i, name in enumerate(names):
         load = programmable and i > 0         # the first program runs from reset
         jobs += [{"name": f"{name}", "spec": specs[i], "sizes": sizes, "seed": 11 + i, "load": load},
                  {"name": f"{name}_backpressure", "spec": specs[i], "sizes": sizes, "seed": 21 + i,
                   "backpressure": 0.3}]
-    if programmable and len(plans) > 1:     # back to the first program after the others
-        jobs.append({"name": f"{plans[0].cascade.name}_reloaded", "spec": specs[0],
+    if programmable and len(specs) > 1:     # back to the first program after the others
+        jobs.append({"name": f"{names[0]}_reloaded", "spec": specs[0],
                      "sizes": sizes, "seed": 31, "load": True})
     spinner = Spinner(prefix="einloom verify")
     spinner(f"verilate the lane core and simulate {len(jobs)} run(s)", "start")

@@ -73,6 +73,14 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
     if not keys:
         raise _refuse(cascade, None, "it declares no sequence_rank (the key rank the 2D rows tile)",
                       "add sequence_rank: M (the rank of the keys)")
+    for e in cascade.einsums:
+        it = e.iterative_rank
+        if it in keys and not any(p.outer == it for p in cascade.partitions):
+            raise _refuse(cascade, e, f"its state iterates over the key rank {it} itself (a per-key recurrence: "
+                          f"every key updates the state, read at every key); the lane core carries state from "
+                          "key tile to key tile and reduces the keys of a tile in the 2D array's sums",
+                          "partition the keys into tiles (m = m1*M0 + m0) and carry the state over m1, or "
+                          "use the non-causal form")
     products = [e for e in view.compute_einsums if is_contraction(e) and _is_sum_product(cascade, e.name)]
     values = [e for e in products if set(e.reduced_ranks) & keys]
     if not values:
@@ -80,13 +88,19 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
                       "for the 2D array)", "the lanes run attention-like cascades: scores, weights, weights x V")
     key = next(r for r in values[0].reduced_ranks if r in keys)
     scores = [e for e in products if key in e.iteration_ranks and key not in e.reduced_ranks]
-    if not scores:
-        raise _refuse(cascade, None, f"no multiply-accumulate product outputs the key rank {key} (no score "
-                      "product for the 2D array)", "the lanes run attention-like cascades")
-    out_ranks = [r for r in scores[0].iteration_ranks if r not in keys and r not in scores[0].reduced_ranks]
-    if not out_ranks:
-        raise _refuse(cascade, None, "the score product has no query rank", "scores are indexed [key, query]")
-    query = out_ranks[-1]
+    if scores:
+        out_ranks = [r for r in scores[0].iteration_ranks if r not in keys and r not in scores[0].reduced_ranks]
+        if not out_ranks:
+            outer = {p.outer for p in cascade.partitions if p.inner == key}
+            tiled = [r for r in scores[0].iteration_ranks if r in keys and r != key and r not in outer and
+                     r not in scores[0].reduced_ranks]
+            what = (f": its query rank is among {', '.join(tiled)}, partitions of the key rank (queries and keys "
+                    "are the same tokens, tiled together); the lanes need a query rank of its own") if tiled else ""
+            raise _refuse(cascade, scores[0], f"the score product has no query rank{what}",
+                          "scores are indexed [key, query] with queries on a rank that is not the sequence rank")
+        query = out_ranks[-1]
+    else:
+        query = _weight_lane_rank(cascade, values[0].name, keys)
     hw_rows, hw_cols = arch.array_2d.rows, arch.array_2d.cols
     part = next((p for p in cascade.partitions if p.inner == key), None)
     params = {}
@@ -102,6 +116,22 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
         binding=binding, spatial={"2d": {"rows": (key,), "cols": (query,)}, "1d": {"lanes": (query,)}},
         tiling={key: {"spatial": hw_rows}, query: {"spatial": min(hw_cols, view.sizes[query])}},
         groups=(FusionGroup(("all",), "sequential"),))
+
+
+def _weight_lane_rank(cascade: Cascade, name: str, keys: frozenset[str]) -> str:
+    """The lane rank of a cascade without a score product: the non-key rank of the value product's
+    factor the lanes compute (its weights, e.g. ``FK[e, m]`` of ``KV[e, f] = FK[e, m] * V[f, m]``)."""
+    e = cascade.einsum(name)
+    body = e.expr.body if isinstance(e.expr, Reduce) else e.expr
+    computed = {x.name for x in cascade.einsums}
+    for f in _product_factors(body):
+        if isinstance(f, Access) and f.tensor in computed:
+            ranks = [r for r in cascade.tensors[f.tensor].ranks if r not in keys]
+            if len(ranks) == 1:
+                return ranks[0]
+    raise _refuse(cascade, e, f"no multiply-accumulate product outputs the key rank (no score product) and the "
+                  "value product has no computed factor [key, lane] the lanes could supply as its weights",
+                  "the lanes run attention-like cascades: scores or per-key weights, weights x V")
 
 
 def _is_sum_product(cascade: Cascade, name: str) -> bool:
@@ -133,6 +163,7 @@ class Structure:
     input_side: frozenset[str] = frozenset()
     consts: dict[str, tuple[float, ...]] = field(default_factory=dict)
     weight_of: dict[str, tuple[str, bool, Expr]] = field(default_factory=dict)   # product -> (lane tensor, first?, other factor)
+    direct: frozenset[str] = frozenset()       # inputs read by the lanes per key (entries of ``scores``)
 
     def coord_of(self, var: str) -> str | None:
         """Coordinate name of a rank variable (``k0``, ``k1``, ``k``, ``q`` or an instance variable)."""
@@ -174,14 +205,22 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
     scores = tuple(n for n in on_2d if n not in values and key in cascade.einsum(n).iteration_ranks)
     for n in on_2d:
         if n not in values and n not in scores:
-            raise _refuse(cascade, cascade.einsum(n), f"this 2D product neither outputs nor reduces the key tile {key}",
-                          "the lanes exchange per-key scores and per-tile value sums with the 2D array")
-    if not scores or not values:
-        raise _refuse(cascade, None, "it needs a score product and a value product on the 2D array",
-                      "bind the multiply-accumulate products to the 2d array")
-    s0 = cascade.einsum(scores[0])
-    instances = tuple(rank_of(v) for v in s0.output_vars
-                      if rank_of(v) not in (key, outer, lane))
+            e = cascade.einsum(n)
+            proj = " (a projection of its inputs before attention, e.g. per-head keys from a latent cache)" \
+                if set(e.inputs) <= set(cascade.inputs) else ""
+            raise _refuse(cascade, e, f"this 2D product neither outputs nor reduces the key tile {key}{proj}",
+                          "the lanes exchange per-key scores and per-tile value sums with the 2D array"
+                          + ("; give the projected tensor as an input" if proj else ""))
+    input_side = set(cascade.inputs)
+    for e in cascade.einsums:        # views of the inputs (BK = K[m1*M0 + m0]) feed the 2D array
+        if e.name not in schedule.einsums and set(e.inputs) <= input_side:
+            input_side.add(e.name)
+    direct = _direct_inputs(cascade, [n for n in on_1d if n not in input_side], input_side, key, outer, lane)
+    if not (scores or direct) or not values:
+        raise _refuse(cascade, None, "it needs a score product (or per-key inputs the lanes read) and a value "
+                      "product on the 2D array", "bind the multiply-accumulate products to the 2d array")
+    instances = () if not scores else tuple(rank_of(v) for v in cascade.einsum(scores[0]).output_vars
+                                            if rank_of(v) not in (key, outer, lane))
     vranks = set()
     for n in values:
         e = cascade.einsum(n)
@@ -196,14 +235,12 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
         spatial = {r: f for n in on_2d for r, dim, f in schedule.einsums[n].spatial if dim.endswith(".rows")}
         tile = spatial[key]
         tiles = -(-sizes[key] // tile)
-    input_side = set(cascade.inputs)
-    for e in cascade.einsums:        # views of the inputs (BK = K[m1*M0 + m0]) feed the 2D array
-        if e.name not in schedule.einsums and set(e.inputs) <= input_side:
-            input_side.add(e.name)
-    st = Structure(key, outer, lane, instances, vrank, tile, sizes[vrank], tiles, scores, values,
-                   frozenset(input_side))
+    st = Structure(key, outer, lane, instances, vrank, tile, sizes[vrank], tiles, scores + direct, values,
+                   frozenset(input_side), direct=frozenset(direct))
     params = _params(cascade, schedule)
     interp = Interpreter(cascade, dict(sizes), params)
+    for n in direct:
+        st.consts[n] = ()
     for n in scores + values:
         e = cascade.einsum(n)
         body = e.expr.body if isinstance(e.expr, Reduce) else e.expr
@@ -226,6 +263,29 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
         elif any(isinstance(f, Access) and f.tensor in on_1d for f in ranked):
             raise _refuse(cascade, e, "a score product reads a lane tensor", "score products read inputs only")
     return st
+
+
+def _direct_inputs(cascade: Cascade, lane_einsums: list[str], input_side: set[str], key: str, outer: str | None,
+                   lane: str) -> tuple[str, ...]:
+    """Input tensors the lane Einsums read element by element (``FK[e, m] = phi(K[e, m])``): each is
+    delivered like a score product's sums, R per tile into an ``in.score`` buffer, straight from an
+    operand memory (no multiply-accumulate).  Its ranks must be the key rank (and the tile rank) and
+    at most the lane rank, each read at its own coordinate."""
+    out = []
+    for n in lane_einsums:
+        e = cascade.einsum(n)
+        for a in walk(e.expr):
+            if not isinstance(a, Access) or a.tensor not in input_side or a.tensor in out:
+                continue
+            ranks = cascade.tensors[a.tensor].ranks
+            own = all(isinstance(i, Name) and i.name == var_of(r) for i, r in zip(a.indices, ranks))
+            if not own or key not in ranks or not set(ranks) <= {key, outer, lane}:
+                raise _refuse(cascade, e, f"it reads the input {a.tensor}[{', '.join(ranks)}] directly; the lanes "
+                              f"read an input only at [key, lane] coordinates ({key}"
+                              f"{', ' + outer if outer else ''}, {lane})",
+                              "compute what the lanes need from the 2D products or inputs indexed by key and lane")
+            out.append(a.tensor)
+    return tuple(out)
 
 
 def is_constant(x: Expr, params: Any) -> bool:
@@ -403,10 +463,15 @@ class _Compiler:
             if "value" in reduced or "lane" in reduced or "other" in reduced:
                 raise self.refuse("it reduces a rank other than the key tile or the tile index",
                                   "the lane reduces over a tile's keys and over tiles only")
-            deps = [avail(t, v, e) for t, v in self.reads(e) if (t, v) != (e.name, "old")]
+            reads = [(t, v) for t, v in self.reads(e) if (t, v) != (e.name, "old")]
+            deps = [avail(t, v, e) for t, v in reads]
             if (level == "elem" or per_tile) and max(deps, default=-1) >= _STAGE["final"]:
-                raise self.refuse("it runs per key tile but reads a value complete only after the last tile "
-                                  "(a second pass over the keys)", "the lane makes one pass over the key tiles")
+                late = next(t for (t, v), d in zip(reads, deps) if d >= _STAGE["final"])
+                raise self.refuse(f"it runs per key tile but reads {late}, complete only after the last tile (a "
+                                  "second pass over the keys, with per-query state kept between the passes: the "
+                                  "lane core makes one pass over the keys per run)",
+                                  "write the 1-pass form (a running max with rescaling, as fusemax-1pass or "
+                                  "causal-1pass), which the lane core runs")
             need = max(deps, default=-1)
             elem_red = "elem" in reduced
             tile_red = "tile" in reduced or (st.outer is None and elem_red)
@@ -470,7 +535,7 @@ class _Compiler:
         # constant factors; value products: F-entry input buffers of the tile's column sums
         self.score_regs = {}
         for i, n in enumerate(st.scores):
-            self.source = self.cascade.einsum(n)
+            self.source = None if n in st.direct else self.cascade.einsum(n)
             buf = self.new_reg("tile", n, f"in.score{i}")
             r = buf
             if st.consts[n]:

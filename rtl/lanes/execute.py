@@ -25,7 +25,7 @@ import numpy as np
 
 from einloom.einsum import operators
 from einloom.einsum.cascade import Cascade, var_of
-from einloom.einsum.expr import BinOp, Reduce
+from einloom.einsum.expr import Access, BinOp, Name, Reduce
 from einloom.einsum.interpret import _align, _product_factors, input_sizes
 from einloom.einsum.ranks import resolve
 from einloom.base.errors import Location
@@ -124,6 +124,12 @@ def golden_products(program: Program, cascade: Cascade, arith: Arith, inputs: Ma
 
     scores = []
     for n in st.scores:
+        want = elem + lane_vars
+        if n in st.direct:              # an input the lanes read per key: straight from its memory
+            val = fi.eval(Access(n, tuple(Name(var_of(r)) for r in cascade.tensors[n].ranks)), {})
+            data, valid = _full(arith, val, val.vars, want, vsize)
+            scores.append(tiled(np.ascontiguousarray(data), np.ascontiguousarray(valid), 0))
+            continue
         e = cascade.einsum(n)
         fi.order = tuple(e.iteration_vars)
         body = e.expr.body if isinstance(e.expr, Reduce) else e.expr

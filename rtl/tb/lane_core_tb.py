@@ -58,9 +58,9 @@ async def drive(port: Any, shape: Any, data: Any, *, backpressure: float = 0.0, 
     raise RuntimeError(f"the lane core did not finish in {limit} cycles")
 
 
-def check(result: dict[str, Any], shape: Any, data: Any, outputs: list[str]) -> list[str]:
-    """Differences between the core's beats and the golden outputs (empty when bit-exact)."""
-    problems = []
+def collect(result: dict[str, Any], shape: Any, data: Any, outputs: list[str]
+            ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The core's output codes and valid bits per output, shaped [beats, queries] as ``data.golden``."""
     got = {name: np.full(data.golden[name].shape, -1, np.int64) for name in outputs}
     gotv = {name: np.zeros(data.golden[name].shape, bool) for name in outputs}
     for blk, tag, f, vals, lv in result["beats"]:
@@ -69,6 +69,13 @@ def check(result: dict[str, Any], shape: Any, data: Any, outputs: list[str]) -> 
             q = blk * shape.cols + c
             if q < data.num_queries:
                 got[name][f, q], gotv[name][f, q] = vals[c], bool(lv[c])
+    return got, gotv
+
+
+def check(result: dict[str, Any], shape: Any, data: Any, outputs: list[str]) -> list[str]:
+    """Differences between the core's beats and the golden outputs (empty when bit-exact)."""
+    problems = []
+    got, gotv = collect(result, shape, data, outputs)
     for name in outputs:
         want, wv = data.golden[name], data.valid[name]
         bad = (gotv[name] != wv) | (wv & (got[name] != want))
@@ -105,6 +112,129 @@ def simulate(spec: str, arch: Any, sizes: dict[str, int], *, backpressure: float
     return out["r"], check(out["r"], shape, data, list(plan.image.outputs)), model, data, plan
 
 
+def handed_codes(result: dict[str, Any], shape: Any, data: Any, plan: Any) -> dict[str, np.ndarray]:
+    """A stage's output beats as input codes of the next stage (bf16, in each tensor's rank order):
+    the core's bf16 output as it is, an fp32 output rounded as the golden ``mac`` rounds an operand."""
+    from einloom.einsum.cascade import var_of
+    from einloom.einsum.interpret import _align
+    from einloom.sim.formats.arith.fp32 import fp32_to_bf16
+    got, _ = collect(result, shape, data, list(plan.image.outputs))
+    st = plan.program.structure
+    out = {}
+    for name, codes in got.items():
+        have = tuple(var_of(r) for r in plan.cascade.tensors[name].ranks)
+        rows = (var_of(st.value),) if var_of(st.value) in have else ()
+        arr = codes if rows else codes[0]
+        arr = arr if shape.bf16_output else np.asarray(fp32_to_bf16(arr.astype(np.uint32))).astype(np.int64)
+        out[name] = _align(arr, rows + (var_of(st.lane),), have)
+    return out
+
+
+async def run_stages(port: Any, plans: list[Any], images: list[Any], lshape: Any, shape: Any,
+                     inputs: dict[str, np.ndarray], *, backpressure: float = 0.0, seed: int = 0,
+                     load_first: bool = False) -> list[dict[str, Any]]:
+    """Run the stages one after the other on one programmable build: load each stage's program (the
+    first from reset unless ``load_first``), its operands (the cascade's inputs and the previous stages'
+    outputs), run once per head (the plan's looped heads), take the beats.  Per run: result, problems
+    against the stage's golden, run data, plan, stage index and head."""
+    from einloom.rtl.lane_build import core_operands
+    from einloom.rtl.lane_core import CoreProgram
+    from einloom.rtl.lanes.lane import pack_image
+    have = dict(inputs)
+    out = []
+    for k, (plan, image) in enumerate(zip(plans, images)):
+        plan.image = image
+        if k or load_first:
+            await load_program(port, pack_image(image, lshape), CoreProgram.of(image).table(shape))
+        given = {t: have[t] for t in plan.cascade.inputs}
+        for h, head in enumerate(plan.head_runs()):
+            data = core_operands(plan, shape, given, head)
+            res = await drive(port, shape, data, backpressure=backpressure, seed=seed + k + h)
+            problems = check(res, shape, data, list(image.outputs))
+            out.append({"result": res, "problems": problems, "data": data, "plan": plan, "stage": k, "head": head})
+        if k + 1 < len(plans):          # several stages have one head (plan_stages)
+            have.update(handed_codes(res, shape, data, plan))
+    return out
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Totals over a job's runs (stages x heads): cycles measured and modelled, 2D busy, stalls,
+    output elements of the last stage."""
+    last = [r for r in runs if r["stage"] == runs[-1]["stage"]]
+    return {"P": runs[-1]["data"].num_queries, "M": runs[0]["data"].num_keys,
+            "stages": len({r["stage"] for r in runs}), "runs": len(runs),
+            "cycles": sum(r["result"]["cycles"] for r in runs),
+            "expected_cycles": sum(r["model"]["compute_cycles"] for r in runs),
+            "busy_2d": sum(r["result"]["busy_2d"] for r in runs),
+            "expected_busy_2d": sum(r["model"]["mac_cycles"] for r in runs),
+            "run_cycles": [r["result"]["cycles"] for r in runs],
+            "stalls": sum(r["result"]["stalls"] for r in runs),
+            "outputs_checked": sum(int(np.asarray(v).sum()) for r in last for v in r["data"].valid.values())}
+
+
+def whole_inputs(cascade: Any, plans: list[Any], seed: int) -> dict[str, np.ndarray]:
+    """Random bf16 input codes of the whole cascade (its first stage's sizes)."""
+    from einloom.rtl.lane_build import LanePlan, random_inputs
+    p0 = plans[0]
+    return random_inputs(LanePlan(cascade, p0.schedule, p0.program, p0.image, p0.sizes), seed)
+
+
+def finish_stages(cascade: Any, stages: list[dict[str, Any]], shape: Any, inputs: dict[str, np.ndarray]
+                  ) -> list[str]:
+    """Add each stage's cycle model; the problems of all stages, and for several stages the last stage's
+    outputs against ``run_in_format`` of the whole cascade."""
+    from einloom.rtl.lane_build import timing_of
+    from einloom.sim.formats import make_format
+    from einloom.sim.formats.arith import arith_for
+    from einloom.sim.formats.interpret import run_in_format
+    from einloom.sim.rtl_core import lane_core_cycles
+    several = len({s["stage"] for s in stages}) > 1
+    problems = [(f"stage {s['stage'] + 1} ({s['plan'].cascade.name}): " if several else "") +
+                (f"head {s['head']}: " if s["head"] else "") + p for s in stages for p in s["problems"]]
+    for s in stages:
+        s["model"] = lane_core_cycles(timing_of(s["plan"], shape), s["data"].num_queries, s["data"].num_keys)
+    if several:
+        whole = run_in_format(cascade, arith_for(make_format({"kind": "bf16"}, head_dim=8)), dict(inputs), {})
+        last = stages[-1]
+        for name, codes in handed_codes(last["result"], shape, last["data"], last["plan"]).items():
+            want = np.asarray(whole.codes[name])
+            if name in cascade.outputs and not np.array_equal(codes, want):
+                problems.append(f"{name}: {int((codes != want).sum())} elements differ from run_in_format of "
+                                "the whole cascade")
+    return problems
+
+
+def simulate_stages(spec: Any, arch: Any, sizes: dict[str, int], *, backpressure: float = 0.0, seed: int = 3
+                    ) -> tuple[list[dict[str, Any]], list[str]]:
+    """Run a cascade on the lane core in Amaranth's simulator, random inputs, every stage (one
+    programmable build for several) and every head: ``(runs, problems)``; each run has its result,
+    problems, cycle model, run data, plan, stage and head; ``problems`` also compares the last stage's
+    outputs with ``run_in_format`` of the whole cascade when there are several stages."""
+    from amaranth.sim import Simulator
+
+    from einloom.einsum import load_cascade
+    from einloom.rtl.lane_build import core_shape, covering_images, plan_stages
+    from einloom.rtl.lane_core import LaneCore
+    from einloom.rtl.lanes.tb import AmaranthPort
+    cascade = load_cascade(spec) if isinstance(spec, str) else spec
+    plans = plan_stages(cascade, arch, sizes)
+    shape = core_shape(arch, plans)
+    programmable = len(plans) > 1
+    lshape, images = covering_images(plans, programmable)
+    inputs = whole_inputs(cascade, plans, seed)
+    core = LaneCore(shape, images, programmable=programmable)
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+    out: dict[str, Any] = {}
+
+    async def bench(ctx):
+        out["stages"] = await run_stages(AmaranthPort(ctx, core), plans, images, lshape, shape, inputs,
+                                         backpressure=backpressure, seed=seed)
+    sim.add_testbench(bench)
+    sim.run()
+    return out["stages"], finish_stages(cascade, out["stages"], shape, inputs)
+
+
 def _jobs_from_env() -> tuple[dict, list]:
     with open(os.environ["EINLOOM_TB_SPEC"]) as f:
         spec = json.loads(f.read())
@@ -125,17 +255,13 @@ if cocotb is not None:
 
         from einloom.cost_models import load_arch
         from einloom.einsum import load_cascade
-        from einloom.rtl.lane_build import (core_operands, core_shape, covering_images, plan_lanes, random_inputs,
-                                            timing_of)
-        from einloom.rtl.lane_core import CoreProgram
+        from einloom.rtl.lane_build import core_shape, covering_images, plan_stages
         from einloom.rtl.lanes.encode import encode
         from einloom.rtl.lanes.units import schedule_latency
-        from einloom.rtl.lanes.lane import pack_image
         from einloom.rtl.lanes.tb import CocotbPort
-        from einloom.sim.rtl_core import lane_core_cycles
         spec, jobs = _jobs_from_env()
         arch = load_arch(spec["arch"])
-        plans = [plan_lanes(load_cascade(b["spec"]), arch, b["sizes"]) for b in spec["build"]]
+        plans = [p for b in spec["build"] for p in plan_stages(load_cascade(b["spec"]), arch, b["sizes"])]
         shape = core_shape(arch, plans)
         lshape, _ = covering_images(plans, spec["programmable"])
         cocotb.start_soon(Clock(dut.clk, 10, unit="ns").start())
@@ -148,24 +274,22 @@ if cocotb is not None:
         dut.rst.value = 0
         await port.tick()
         results = {"jobs": []}
+        loaded = plans[0].cascade.name           # the program the build runs from reset
         for job in jobs:
-            plan = plan_lanes(load_cascade(job["spec"]), arch, job["sizes"])
-            if spec["programmable"]:          # the image for the build's lane capacities
-                plan.image = encode(plan.program, schedule_latency(), lshape, carry_in_array=True)
-            if job.get("load"):
-                await load_program(port, pack_image(plan.image, lshape), CoreProgram.of(plan.image).table(shape))
-            data = core_operands(plan, shape, random_inputs(plan, job["seed"]))
-            res = await drive(port, shape, data, backpressure=job.get("backpressure", 0.0), seed=job["seed"])
-            problems = check(res, shape, data, list(plan.image.outputs))
-            model = lane_core_cycles(timing_of(plan, shape), data.num_queries, data.num_keys)
-            n_out = sum(int(np.asarray(v).sum()) for v in data.valid.values())
-            results["jobs"].append({"name": job["name"], "spec": job["spec"], "P": data.num_queries,
-                                    "M": data.num_keys, "cycles": res["cycles"],
-                                    "expected_cycles": model["compute_cycles"], "busy_2d": res["busy_2d"],
-                                    "expected_busy_2d": model["mac_cycles"], "stalls": res["stalls"],
-                                    "outputs_checked": n_out, "problems": problems[:20],
-                                    "passed": not problems and (res["stalls"] > 0 or
-                                                                res["cycles"] == model["compute_cycles"])})
+            cascade = load_cascade(job["spec"])
+            jplans = plan_stages(cascade, arch, job["sizes"])
+            images = [encode(p.program, schedule_latency(), lshape, carry_in_array=True) if spec["programmable"]
+                      else p.image for p in jplans]     # a programmable build: images for its lane capacities
+            inputs = whole_inputs(cascade, jplans, job["seed"])
+            stages = await run_stages(port, jplans, images, lshape, shape, inputs,
+                                      backpressure=job.get("backpressure", 0.0), seed=job["seed"],
+                                      load_first=bool(job.get("load")) or jplans[0].cascade.name != loaded)
+            loaded = jplans[-1].cascade.name      # a job of several stages leaves its last program loaded
+            problems = finish_stages(cascade, stages, shape, inputs)
+            tot = summary(stages)
+            results["jobs"].append({"name": job["name"], "spec": job["spec"], **tot, "problems": problems[:20],
+                                    "passed": not problems and (tot["stalls"] > 0 or
+                                                                tot["cycles"] == tot["expected_cycles"])})
         with open(os.environ["EINLOOM_TB_RESULTS"], "w") as f:
             f.write(json.dumps(results))
         assert all(j["passed"] for j in results["jobs"]), [j for j in results["jobs"] if not j["passed"]][:2]

@@ -131,7 +131,7 @@ def test_cycle_model_counts_states():
 @pytest.mark.parametrize("spec,arch,words", [
     ("softcap", BF16, ["QK", "fn:sigmoid"]),                 # no RTL unit for the user operator
     ("alibi", INT8, ["fp32 units only", "'fixed'"]),          # the lanes' RTL is bf16
-    ("linear", BF16, ["no multiply-accumulate product outputs the key rank"]),
+    ("linear-causal", BF16, ["KV", "iterates over the key rank M itself"]),
 ])
 def test_refusals_name_the_einsum_and_the_missing_capability(spec, arch, words, capsys):
     from einloom.cli import main

@@ -132,7 +132,7 @@ def test_modulo_schedule_by_hand():
 
 @pytest.mark.parametrize("spec,needle", [
     ("softmax-3pass", "second pass over the keys"),
-    ("linear", "no multiply-accumulate product outputs the key rank"),
+    ("linear", "Einsum NUM of linear: this 2D product neither outputs nor reduces the key tile M"),  # stages split it
     ("mla-absorbed", "neither outputs nor reduces the key tile"),
 ])
 def test_refusals_name_the_einsum_and_capability(spec, needle):

@@ -1,0 +1,152 @@
+"""Split a cascade into lane-core **stages**: runs of the 2D array + lanes, one after the other.
+
+The lane core runs one structure per run: products that output the key rank (scores), products that
+reduce it (value products), lane work in between.  Some cascades reduce the key rank into a *state*
+first and read that state with products over another rank afterwards.  Linear attention is the
+example: ``KV[e, f] = sum[m] FK[e, m] * V[f, m]`` reduces the keys, then ``NUM[f, p] = sum[e] FQ[e, p]
+* KV[e, f]`` reduces the feature rank ``e`` against the state.  The second product neither outputs nor
+reduces the key rank, so it cannot run in the pass over the keys; it runs in a second stage whose own
+key rank (the rank on the 2D rows) is the rank it reduces.
+
+Rule (from the products' ranks, never from names):
+
+* a **late product** is a multiply-accumulate (``sum`` of a product) whose iteration ranks contain no
+  key rank (the sequence rank or a rank partitioned from it) and that reads, through other Einsums, a
+  tensor over the keys (a product of inputs alone, a projection before attention, is refused);
+* the late stage holds the late products, every Einsum that depends on one, and every Einsum off the
+  keys that reads no early Einsum and whose readers are all in the late stage (``FQ = phi(Q)``, read
+  only by ``NUM`` and ``DEN``); everything else is the early stage;
+* the tensors the early stage computes and the late stage reads are **handed over**: outputs of the
+  early stage, inputs of the late one (on the core: the early run's output beats are the late run's
+  memory words; bf16 codes, which is exactly how the golden model's ``mac`` rounds a product's operand,
+  so a handed-over tensor may be read by the late stage's products only);
+* the late stage's sequence rank is the one rank its late products reduce; the late stage is split
+  again by the same rule.
+
+A cascade with no late product is one stage (itself).  Refused: late products reducing different or
+several ranks, an iterative tensor handed over (a per-key state read by every query at its own key:
+causal linear attention's ``KV[m+1, e, f]``), a handed-over tensor read at a shifted iterate.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from einloom.base.errors import Location, SpecError
+from einloom.einsum.cascade import Cascade, TensorDecl, rank_of
+from einloom.einsum.expr import BinOp, Reduce
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One run of the lane core: its sub-cascade and the tensors an earlier stage hands it."""
+
+    cascade: Cascade
+    handed: tuple[str, ...]
+
+
+def _is_sum_product(e: Any) -> bool:
+    if isinstance(e.expr, Reduce):
+        return e.expr.op == "sum" and not e.implicit_vars and isinstance(e.expr.body, BinOp) and \
+            e.expr.body.op == "*"
+    return bool(e.implicit_vars) and isinstance(e.expr, BinOp) and e.expr.op == "*"
+
+
+def _key_ranks(cascade: Cascade) -> set[str]:
+    ranks = {r for t in cascade.tensors.values() for r in t.ranks} | \
+        {rank_of(v) for e in cascade.einsums for v in e.iteration_vars}
+    return {r for r in ranks if cascade.sequence_rank in cascade.root_ranks(r)}
+
+
+def _refuse(cascade: Cascade, einsum: Any, what: str, hint: str) -> SpecError:
+    name = getattr(einsum, "name", None)
+    where = f"Einsum {name}: " if name else ""
+    return SpecError(f"the lane core cannot run {cascade.name}: {where}{what}",
+                     location=Location(cascade.file, getattr(einsum, "line", None), name), hint=hint)
+
+
+def split_stages(cascade: Cascade) -> list[Stage]:
+    """The stages of ``cascade`` in execution order (one stage: the cascade itself)."""
+    keys = _key_ranks(cascade)
+    names = {e.name for e in cascade.einsums}
+    deps = {e.name: {t for t in e.inputs if t in names and t != e.name} for e in cascade.einsums}
+    keyed: set[str] = set()             # Einsums over the keys and everything computed from them
+    for e in cascade.einsums:           # (topological order)
+        if set(e.iteration_ranks) & keys or deps[e.name] & keyed:
+            keyed.add(e.name)
+    unkeyed = [e for e in cascade.einsums if _is_sum_product(e) and not set(e.iteration_ranks) & keys]
+    prologue = [e for e in unkeyed if e.name not in keyed]
+    if prologue:
+        e = prologue[0]
+        raise _refuse(cascade, e, f"it is a product of inputs alone before the pass over the keys (it reduces "
+                      f"{', '.join(e.reduced_ranks)}; no key rank): the lane core has no stage for a projection "
+                      "of its inputs", f"give {e.name} as an input of the cascade (project it before the core)")
+    late_products = [e for e in unkeyed if e.name in keyed]
+    if not late_products:
+        return [Stage(cascade, ())]
+    readers: dict[str, set[str]] = {}
+    for e in cascade.einsums:
+        for t in deps[e.name]:
+            readers.setdefault(t, set()).add(e.name)
+    late = {e.name for e in late_products}
+    changed = True
+    while changed:
+        changed = False
+        for e in cascade.einsums:
+            if e.name in late:
+                continue
+            after = deps[e.name] & late
+            feeds_late = readers.get(e.name) and readers[e.name] <= late and not deps[e.name] - late and \
+                not set(e.iteration_ranks) & keys
+            if after or feeds_late:
+                late.add(e.name)
+                changed = True
+    early = [e for e in cascade.einsums if e.name not in late]
+    later = [e for e in cascade.einsums if e.name in late]
+    if not early:
+        return [Stage(cascade, ())]
+    handed = tuple(e.name for e in early if readers.get(e.name, set()) & late)
+    if not handed:          # the late products read nothing of the pass over the keys (a prologue)
+        return [Stage(cascade, ())]
+    reduced = {r for e in late_products for r in e.reduced_ranks}
+    if len(reduced) != 1 or any(len(e.reduced_ranks) != 1 for e in late_products):
+        raise _refuse(cascade, late_products[0], f"its products after the pass over the keys reduce "
+                      f"{', '.join(sorted(reduced))} (a later stage reduces one rank on the 2D rows)",
+                      "reduce one rank in every product that reads the state")
+    for t in handed:
+        if cascade.tensors[t].iterative_rank:
+            user = cascade.einsum(sorted(readers[t] & late)[0])
+            raise _refuse(cascade, user, f"it reads the state {t}, an iterate over "
+                          f"{cascade.tensors[t].iterative_rank}, after the pass that updates it (each query "
+                          "reads its own iterate: a per-key recurrence the lane core cannot hand over)",
+                          "the lane core hands over a state complete after the keys (non-causal form)")
+        for user in sorted(readers[t] & late):
+            e = cascade.einsum(user)
+            if not _is_sum_product(e):
+                raise _refuse(cascade, e, f"it reads {t}, handed over from the pass over the keys, outside a "
+                              "multiply-accumulate (the core hands a state over in bf16 as a product's operand; "
+                              "the golden model keeps it in fp32 for other uses)",
+                              f"read {t} only in products (e.g. sum[e] FQ[e, p] * {t}[e, ...])")
+    first = _sub(cascade, early, cascade.sequence_rank, handed, (), "state")
+    second = _sub(cascade, later, reduced.pop(), (), handed, "read")
+    return [Stage(first, ())] + [Stage(s.cascade, handed if k == 0 else s.handed)
+                                 for k, s in enumerate(split_stages(second))]
+
+
+def _sub(cascade: Cascade, einsums: list[Any], sequence_rank: str, extra_outputs: tuple[str, ...],
+         extra_inputs: tuple[str, ...], suffix: str) -> Cascade:
+    names = {e.name for e in einsums}
+    used = {t for e in einsums for t in e.inputs} | names
+    inputs = tuple(t for t in cascade.inputs if t in used) + extra_inputs
+    outputs = tuple(t for t in cascade.outputs if t in names) + \
+        tuple(t for t in extra_outputs if t not in cascade.outputs)
+    tensors = {}
+    for t in used | set(extra_inputs):
+        decl = cascade.tensors[t]
+        role = "input" if t in inputs else "output" if t in outputs else "intermediate"
+        tensors[t] = TensorDecl(decl.name, decl.ranks, role, decl.iterative_rank if t in names else None)
+    ranks = {rank_of(v) for e in einsums for v in e.iteration_vars} | {r for t in tensors.values() for r in t.ranks}
+    return replace(cascade, name=f"{cascade.name}.{suffix}", tensors=tensors, inputs=inputs, outputs=outputs,
+                   init=tuple(i for i in cascade.init if i.tensor in names), einsums=tuple(einsums),
+                   partitions=tuple(p for p in cascade.partitions if p.inner in ranks or p.outer in ranks),
+                   sequence_rank=sequence_rank, reference=None)

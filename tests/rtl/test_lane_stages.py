@@ -1,0 +1,221 @@
+"""Cascades that run as several lane-core stages (rtl/lanes/stages.py): linear attention's state pass
+(KV, Z over the keys) and read pass (NUM, DEN over the feature rank against the state), one after the
+other on one programmable build.  Each stage bit-exact against run_in_format of the stage, the last
+stage against run_in_format of the whole cascade, cycles equal to sim/rtl_core.lane_core_cycles;
+refusals of what the stages do not cover name the Einsum and the capability."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from einloom.cost_models import load_arch
+from einloom.einsum import load_cascade
+from einloom.einsum.errors import SpecError
+from einloom.einsum.loader import parse_cascade_text
+from einloom.rtl.lane_build import core_shape, plan_stages
+from einloom.rtl.lanes.stages import split_stages
+from einloom.sim.rtl_core import LaneCoreTiming, lane_core_cycles
+
+ROOT = Path(__file__).resolve().parents[2]
+BF16 = ROOT / "examples/archs/rtl-4x4-bf16.yaml"
+
+
+def test_linear_splits_into_a_state_pass_and_a_read_pass():
+    first, second = split_stages(load_cascade("linear"))
+    assert [e.name for e in first.cascade.einsums] == ["FK", "KV", "Z"]
+    assert first.cascade.sequence_rank == "M" and set(first.cascade.outputs) == {"KV", "Z"}
+    assert [e.name for e in second.cascade.einsums] == ["FQ", "NUM", "DEN", "AV"]
+    assert second.cascade.sequence_rank == "E" and second.handed == ("KV", "Z")
+    assert set(second.cascade.inputs) == {"Q", "KV", "Z"} and second.cascade.outputs == ("AV",)
+    # a one-pass cascade is its own single stage
+    (only,) = split_stages(load_cascade("fusemax-1pass"))
+    assert only.cascade.name == "fusemax-1pass" and only.handed == ()
+
+
+def test_linear_stage_programs_read_the_inputs_per_key():
+    arch = load_arch(str(BF16))
+    state, read = plan_stages(load_cascade("linear"), arch, {"P": 8, "M": 12, "E": 8, "F": 8})
+    st = state.program.structure
+    assert (st.key, st.lane, st.value) == ("M", "E", "F") and st.direct == {"K"}
+    assert state.program.scores == ("K",) and [c.einsum for c in state.program.chains] == ["KV"]
+    assert state.program.outputs == {"KV": "value", "Z": "scalar"}
+    st = read.program.structure
+    assert (st.key, st.lane, st.value) == ("E", "P", "F") and st.direct == {"Q"}
+    assert [c.einsum for c in read.program.chains] == ["NUM", "DEN"]
+    shape = core_shape(arch, [state, read])
+    assert shape.direct == (True,) and [m[0] for m in shape.memories()] == ["x0", "v0", "v1"]
+
+
+@pytest.mark.parametrize("P,M", [(8, 12), (5, 10)])
+def test_linear_attention_on_the_lane_core_bit_and_cycle_exact(P, M):
+    from einloom.rtl.tb.lane_core_tb import finish_stages, simulate_stages
+    stages, problems = simulate_stages("linear", load_arch(str(BF16)), {"P": P, "M": M, "E": 8, "F": 8})
+    assert problems == []
+    assert [s["plan"].cascade.name for s in stages] == ["linear.state", "linear.read"]
+    for s in stages:
+        assert s["result"]["cycles"] == s["model"]["compute_cycles"]
+        assert s["result"]["busy_2d"] == s["model"]["mac_cycles"]
+    state, read = stages
+    assert int(state["data"].valid["KV"].sum()) == 8 * 8 and int(state["data"].valid["Z"].sum()) == 8
+    assert int(read["data"].valid["AV"].sum()) == 8 * P
+    # the state pass reduces the keys on the 2D array (F columns per tile), the read pass E features
+    assert state["model"]["mac_cycles"] == 2 * -(-M // 4) * 8 and read["model"]["mac_cycles"] == -(-P // 4) * 2 * 2 * 8
+    # a wrong bit in the last stage's output is caught against the whole cascade's golden model
+    blk, tag, f, vals, lv = read["result"]["beats"][0]
+    read["result"]["beats"][0] = (blk, tag, f, [vals[0] ^ 1] + vals[1:], lv)
+    inputs = None
+    from einloom.rtl.tb.lane_core_tb import whole_inputs
+    inputs = whole_inputs(load_cascade("linear"), [s["plan"] for s in stages], 3)
+    shape = core_shape(load_arch(str(BF16)), [s["plan"] for s in stages])
+    again = finish_stages(load_cascade("linear"), stages, shape, inputs)
+    assert any("differ from run_in_format of the whole cascade" in p for p in again)
+
+
+def test_linear_stages_with_backpressure():
+    from einloom.rtl.tb.lane_core_tb import simulate_stages
+    stages, problems = simulate_stages("linear", load_arch(str(BF16)), {"P": 4, "M": 8, "E": 8, "F": 8},
+                                       backpressure=0.4, seed=5)
+    assert problems == []
+    assert sum(s["result"]["stalls"] for s in stages) > 0
+
+
+def test_cycle_model_counts_direct_reads_as_r_cycles_and_not_as_macs():
+    sections = {s: 1 for s in ("init", "begin", "score", "tile", "weight", "merge", "value", "commit", "final",
+                               "output")}
+    mac = LaneCoreTiming(4, 4, 8, 8, 1, 1, (8,), sections)
+    direct = LaneCoreTiming(4, 4, 8, 8, 1, 1, (8,), sections, (True,))
+    a, b = lane_core_cycles(mac, 4, 8), lane_core_cycles(direct, 4, 8)
+    assert a["compute_cycles"] - b["compute_cycles"] == 2 * (8 - 4)      # two tiles, E = 8 vs R = 4 steps
+    assert a["mac_cycles"] == 2 * (8 + 8) and b["mac_cycles"] == 2 * 8
+
+
+HANDED_TO_LANES = """\
+name: handed-to-lanes
+sequence_rank: M
+ranks: {P: 8, M: 12, E: 8, F: 8}
+tensors: {Q: [E, P], K: [E, M], V: [F, M], AV: [F, P]}
+inputs: [Q, K, V]
+outputs: [AV]
+einsums:
+  - KV[e, f]  = K[e, m] * V[f, m]
+  - ZS[f]     = sum[m] V[f, m]
+  - NUM[f, p] = Q[e, p] * KV[e, f]
+  - AV[f, p]  = NUM[f, p] / ZS[f]
+"""
+
+
+@pytest.mark.parametrize("spec,words", [
+    ("linear-causal", ["KV", "iterates over the key rank M itself", "per-key recurrence"]),
+    ("aaren", ["RM", "iterates over the key rank M itself"]),
+    ("lightning", ["QKI", "no query rank", "P0", "partitions of the key rank"]),
+    ("mla-absorbed", ["QL", "product of inputs alone", "give QL as an input"]),
+    ("mla-explicit", ["KH", "projection of its inputs"]),
+    ("softmax-3pass", ["Einsum SN", "reads GM", "second pass over the keys", "1-pass form"]),
+    ("softmax-2pass", ["Einsum SN", "reads GM", "second pass over the keys"]),
+    ("causal-3pass", ["Einsum SN", "reads GM", "second pass over the keys"]),
+])
+def test_refusals_of_what_the_stages_do_not_cover(spec, words):
+    with pytest.raises(SpecError) as exc:
+        plan_stages(load_cascade(spec), load_arch(str(BF16)),
+                    {"P": 8, "M": 12, "E": 8, "F": 8, "H": 2, "C": 8, "R": 4})
+    text = str(exc.value)
+    for w in words:
+        assert w in text
+
+
+def test_a_state_read_outside_a_product_is_refused():
+    with pytest.raises(SpecError, match="Einsum AV: it reads ZS, handed over .* outside a multiply-accumulate"):
+        split_stages(parse_cascade_text(HANDED_TO_LANES))
+
+
+def test_einloom_rtl_builds_linear_as_a_programmable_two_stage_core(tmp_path, capsys):
+    from einloom.cli import main
+    rc = main(["rtl", "linear", "--arch", str(BF16), "--ranks", "P=8,M=12,E=8,F=8", "-o", str(tmp_path / "b"),
+               "--json"])
+    man = json.loads(capsys.readouterr().out)
+    assert rc == 0 and man["kind"] == "lane-core" and man["programmable"]
+    assert [p["cascade"] for p in man["programs"]] == ["linear.state", "linear.read"]
+    assert [m["name"] for m in man["memories"]] == ["x0", "v0", "v1"]
+
+
+@pytest.mark.slow
+def test_einloom_verify_linear_in_verilator(capsys):
+    from einloom.cli import main
+    rc = main(["verify", "linear", "--arch", str(BF16), "--ranks", "P=8,M=12,E=8,F=8", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["passed"] and out["programmable"]
+    plain = out["jobs"][0]
+    assert plain["stages"] == 2 and plain["problems"] == []
+    assert plain["cycles"] == plain["expected_cycles"] and plain["outputs_checked"] == 8 * 8
+
+
+# ---- several heads --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("J,G", [(2, 2), (1, 3)])      # GQA, MQA-shaped
+def test_heads_fold_and_loop_on_the_lane_core_bit_and_cycle_exact(J, G):
+    from einloom.rtl.tb.lane_core_tb import simulate_stages, summary
+    sizes = {"P": 3, "M": 8, "E": 8, "F": 8, "J": J, "G": G}
+    runs, problems = simulate_stages("gqa", load_arch(str(BF16)), sizes)
+    assert problems == []
+    assert runs[0]["plan"].looped == ("J",) and runs[0]["plan"].folded == ("G",)
+    assert [r["head"] for r in runs] == [{"j": j} for j in range(J)]          # one run per K/V head
+    for r in runs:
+        assert r["data"].num_queries == G * 3                                  # the group's queries share K/V
+        assert r["result"]["cycles"] == r["model"]["compute_cycles"]
+        assert r["result"]["busy_2d"] == r["model"]["mac_cycles"]
+    assert summary(runs)["outputs_checked"] == J * G * 3 * 8
+
+
+GQA_CAUSAL = """\
+name: gqa-causal
+sequence_rank: M
+ranks: {J: 1, G: 2, P: 4, M: 8, E: 8, F: 8}
+params: {scale: 1 / sqrt(E), offset: M - P}
+tensors: {Q: [J, G, E, P], K: [J, E, M], V: [J, F, M], AV: [J, G, F, P]}
+inputs: [Q, K, V]
+outputs: [AV]
+einsums:
+  - QK[j, g, m, p] = scale * Q[j, g, e, p] * K[j, e, m]
+  - S[j, g, m, p]  = where(m <= p + offset, relu(QK[j, g, m, p]))
+  - AV[j, g, f, p] = S[j, g, m, p] * V[j, f, m]
+"""
+
+HEAD_BIAS = """\
+name: head-bias
+sequence_rank: M
+ranks: {H: 2, P: 4, M: 8, E: 8, F: 8}
+params: {scale: 1 / sqrt(E)}
+tensors: {Q: [H, E, P], K: [H, E, M], V: [H, F, M], AV: [H, F, P]}
+inputs: [Q, K, V]
+outputs: [AV]
+einsums:
+  - QK[h, m, p] = scale * Q[h, e, p] * K[h, e, m]
+  - S[h, m, p]  = relu(QK[h, m, p] - (h + 1) * (p - m))
+  - AV[h, f, p] = S[h, m, p] * V[h, f, m]
+"""
+
+
+@pytest.mark.parametrize("text,words", [
+    (GQA_CAUSAL, ["query coordinate", "G fold into the query columns"]),
+    (HEAD_BIAS, ["head coordinate(s) h"]),
+])
+def test_heads_the_lanes_cannot_see_are_refused(text, words):
+    with pytest.raises(SpecError) as exc:
+        plan_stages(parse_cascade_text(text), load_arch(str(BF16)), None)
+    for w in words:
+        assert w in str(exc.value)
+
+
+@pytest.mark.slow
+def test_einloom_verify_gqa_on_the_lane_core_in_verilator(tmp_path, capsys):
+    from einloom.cli import main
+    arch = tmp_path / "prog.yaml"          # programmable: the lane core (else the fixed-function core runs gqa)
+    arch.write_text(BF16.read_text().replace("  scale: true", "  scale: true\n  programmable: true"))
+    rc = main(["verify", "gqa", "--arch", str(arch), "--ranks", "J=2,G=2,P=3,M=8,E=8,F=8", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["passed"]
+    plain = out["jobs"][0]
+    assert plain["runs"] == 2 and plain["problems"] == [] and plain["P"] == 6
+    assert plain["cycles"] == plain["expected_cycles"] and plain["outputs_checked"] == 2 * 2 * 3 * 8
