@@ -449,7 +449,7 @@ def core_mapping(roles: CoreRoles, arch: Any) -> Any:
                     "key tiles interleaved across the arrays",
         binding=binding, spatial={"2d": {"rows": (rk["M0"],), "cols": (rk["P"],)}, "1d": {"lanes": (rk["P"],)}},
         tiling={rk["M0"]: {"spatial": rows}, rk["P"]: {"spatial": cols}},
-        loop_order={"GLB": (rk["P"], rk["M1"]), "PE": (rk["E"], rk["F"])},
+        loop_order={"GLB": roles.heads + roles.query_groups + (rk["P"], rk["M1"]), "PE": (rk["E"], rk["F"])},
         groups=(FusionGroup(("all",), "interleave", rk["M1"]),))
 
 
@@ -497,3 +497,40 @@ def check_schedule(schedule: Any, roles: CoreRoles, arch: Any) -> dict[str, int]
     return {"head_dim": schedule.sizes[rk["E"]], "value_dim": schedule.sizes[rk["F"]], "tile_m": tile_m,
             "tile_p": tile_p, "P": schedule.sizes[rk["P"]], "M": schedule.sizes[rk["M"]]}
 
+
+
+#: The fixed core's 1D units, by the op class they run (rtl/vector.py, rtl/units).
+CORE_UNITS_1D = {"max": "max (tile and running max, mask select)", "add": "add (denominator, exp's subtraction)",
+                 "exp": "exp", "mul": "mac (rescale of the running denominator and numerator)",
+                 "div": "recip + mul (deferred division at the output)"}
+
+
+def input_views(cascade: Any) -> dict[str, tuple[str, ...]]:
+    """Input tensor -> the ranks it is iterated by (a partitioned rank's outer and inner ranks too)."""
+    out = {}
+    for t in cascade.inputs:
+        ranks: list[str] = []
+        for r in cascade.tensors[t].ranks:
+            ranks.append(r)
+            for p in cascade.partitions:
+                if p.root == r:
+                    ranks += [p.outer, p.inner]
+        out[t] = tuple(ranks)
+    return out
+
+
+def core_structure(schedule: Any, roles: CoreRoles, cascade: Any, arch: Any, *, max_keys: int,
+                   max_queries: int) -> Any:
+    """The fixed core's :class:`~einloom.rtl.schedule.CoreStructure` for a checked schedule: counters
+    from its loop nest, phases from the group's Einsums, buffers from its residency (refused when
+    above ``rtl.max_keys`` / ``rtl.max_queries``)."""
+    from einloom.rtl.schedule import CoreRanks, derive_structure
+    rk = roles.ranks
+    ranks = CoreRanks(query=rk["P"], key=rk["M0"], tile=rk["M1"], contraction=(rk["E"],), value=rk["F"],
+                      heads=roles.heads, groups=roles.query_groups)
+    rows, cols = arch.array_2d.rows, arch.array_2d.cols
+    views = input_views(cascade)
+    capacity = {t: ((-(-max_queries // cols), "rtl.max_queries") if rk["P"] in own else
+                    (-(-max_keys // rows), "rtl.max_keys")) for t, own in views.items()}
+    return derive_structure(schedule, ranks, rows=rows, cols=cols, units_1d=CORE_UNITS_1D, capacity=capacity,
+                            views=views)

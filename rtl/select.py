@@ -1,0 +1,141 @@
+"""``--search`` for the RTL: the mapper's search, narrowed to the mappings a core can build.
+
+:func:`choose_mapping` runs :func:`einloom.mapper.search.search` twice on the architecture and rank
+sizes: once free (the mapper's own best, whatever the RTL can build), then with the core's binding
+pinned and every family's mapping put to the core's check (``check``: raises :class:`MappingError`
+with the field and reason when the core cannot build the lowered schedule).  The best buildable
+mapping by the mapper's objective is chosen; :class:`Choice` says how many mappings were searched,
+how many families were buildable and skipped, and the free best's latency next to the chosen one's
+with the reason the core does not build it: what the RTL gives up, in the mapper's cycles.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from einloom.base.errors import MappingError
+
+
+@dataclass
+class Choice:
+    """The mapping ``--search`` chose for a core, and what the search saw."""
+
+    mapping: Any
+    schedule: Any
+    objective: str
+    searched: int                     # mappings scored by both searches
+    families: int                     # families scored by both searches
+    buildable: int                    # families of the narrowed search the core's check kept
+    unbuildable: int                  # families the check refused (unscored) + the free best when refused
+    chosen_cycles: float
+    free_cycles: float
+    free_mapping: Any
+    free_reason: str | None           # None: the free search's best is the chosen one
+    first_rejection: str | None
+
+    @property
+    def gives_up(self) -> float:
+        """Chosen over free latency (1.0: the RTL gives up nothing)."""
+        return self.chosen_cycles / self.free_cycles if self.free_cycles else 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"objective": self.objective, "chosen": self.mapping.to_dict(), "searched_mappings": self.searched,
+                "families": self.families, "buildable_families": self.buildable,
+                "unbuildable_families": self.unbuildable, "chosen_latency_cycles": self.chosen_cycles,
+                "best_unbuildable": None if self.free_reason is None else {
+                    "latency_cycles": self.free_cycles, "reason": self.free_reason,
+                    "mapping": self.free_mapping.to_dict()},
+                "first_rejection": self.first_rejection}
+
+    def lines(self) -> list[str]:
+        """What the user reads on stdout."""
+        out = [f"search ({self.objective}): {self.searched:,} mappings scored in {self.families} families; "
+               f"{self.buildable} families buildable by the core, {self.unbuildable} refused"]
+        out.append(f"chosen: {self.mapping.name}: {_describe(self.mapping, self.schedule)}; "
+                   f"{self.chosen_cycles:,.0f} cycles (mapper)")
+        if self.free_reason is None:
+            out.append("the mapper's best mapping is buildable: the RTL gives up nothing")
+        else:
+            out.append(f"best unbuildable: {self.free_cycles:,.0f} cycles (chosen is {self.gives_up:.2f}x); "
+                       f"refused: {self.free_reason}")
+        return out
+
+
+def _describe(mapping: Any, schedule: Any) -> str:
+    on_2d = [e for e, a in mapping.binding.items() if a == "2d"]
+    spatial = "; ".join(f"{a}: " + ", ".join(f"{d}={'*'.join(rs)}" for d, rs in dims.items())
+                        for a, dims in mapping.spatial.items())
+    order = " > ".join(f"{lp.rank}@{lp.level} {lp.extent}" for g in schedule.groups for lp in g.loops
+                       if lp.kind == "temporal")
+    groups = ", ".join(f"{g.pipeline}" + (f" over {g.interleave_rank}" if g.interleave_rank else "")
+                       for g in mapping.groups)
+    return f"2D runs {', '.join(on_2d) or '-'}; {spatial}; loops {order}; {groups}"
+
+
+def _reason(exc: Exception) -> str:
+    text = getattr(exc, "message", None) or str(exc)
+    return text.split(" (hint:")[0]
+
+
+def choose_mapping(cascade: Any, arch: Any, workload: Any, sizes: Mapping[str, int] | None, *,
+                   lower_fn: Callable[[Any], Any], check: Callable[[Any], Any], pin_binding: Mapping[str, str],
+                   in_pe: Mapping[str, int] | None = None, objective: str = "latency",
+                   time_budget_s: float = 60.0) -> Choice:
+    """Search, narrow to what ``check`` accepts and choose (see the module docstring).
+
+    ``lower_fn(mapping)`` lowers a mapping at the run's sizes; ``check(schedule)`` raises
+    :class:`MappingError` for a schedule the core cannot build; ``in_pe``: ranks the core runs in time
+    inside its PEs (with their sizes): a family is judged, and a best tiling the core cannot run is
+    replaced, with those ranks whole in the PE and the other temporal factors where the lowering puts them."""
+    def canonical(mapping: Any) -> Any:
+        if not in_pe:
+            return mapping
+        tiling = {r: dict(lv) for r, lv in mapping.tiling.items()}
+        for r, n in in_pe.items():
+            if "spatial" not in tiling.get(r, {}):
+                tiling[r] = {"PE": int(n)}
+        return mapping.replace(tiling=tiling)
+
+    from einloom.einsum.errors import ArchError, WorkloadError
+    from einloom.mapper.search import search
+    kw = dict(objective=objective, sizes=dict(sizes or {}) or None, time_budget_s=time_budget_s)
+    free = search(cascade, arch, workload, **kw)
+    free_reason = None
+    try:
+        check(lower_fn(free.best_mapping))
+    except MappingError as exc:
+        free_reason = _reason(exc)
+
+    def accept(mapping: Any) -> str | None:
+        try:
+            check(lower_fn(canonical(mapping)))
+        except (MappingError, ArchError, WorkloadError) as exc:
+            return _reason(exc)
+        return None
+
+    if free_reason is None:
+        narrow, chosen, evaluation = None, free.best_mapping, free.best
+    else:
+        try:
+            narrow = search(cascade, arch, workload, pin_binding=dict(pin_binding), accept=accept, **kw)
+        except MappingError as exc:
+            raise MappingError(f"--search found no mapping the core can build ({_reason(exc)}); the mapper's best "
+                               f"is refused: {free_reason}", hint="leave --search out (the core's own mapping)") from None
+        chosen, evaluation = narrow.best_mapping, narrow.best
+        schedule = lower_fn(chosen)
+        try:
+            check(schedule)
+        except MappingError:
+            # the family passed the check in its canonical tiling; its best tiling did not: keep the canonical
+            from einloom.mapper.evaluate import evaluate
+            chosen = canonical(chosen.replace(tiling={r: {"spatial": lv["spatial"]} for r, lv in chosen.tiling.items()
+                                                      if "spatial" in lv}))
+            evaluation = evaluate(cascade, chosen, arch, workload, sizes=sizes or None)
+    schedule = lower_fn(chosen)
+    check(schedule)
+    searched = free.evaluated + (narrow.evaluated if narrow else 0)
+    families = free.families + (narrow.families if narrow else 0)
+    return Choice(chosen, schedule, objective, searched, families,
+                  narrow.accepted if narrow else 1, (narrow.rejected if narrow else 0) + (free_reason is not None),
+                  float(evaluation.latency_cycles), float(free.best.latency_cycles), free.best_mapping, free_reason,
+                  narrow.first_rejection if narrow else None)
