@@ -278,6 +278,13 @@ def match_core(cascade: Any, *, scale: bool) -> CoreRoles:
         kv = set(cascade.tensors[key].ranks)
         heads = tuple(r for r in dropped if r in kv)
         groups = tuple(r for r in dropped if r not in kv)
+        if groups and roles.causal:
+            score = next(e for e in cascade.einsums if e.name == roles.einsums["QK"])
+            raise SpecError(f"the RTL core cannot build cascade {cascade.name}: it folds the query groups "
+                            f"{', '.join(groups)} into one run's query columns, which would move the causal "
+                            f"diagonal of Einsum {score.name} for every group but the last",
+                            location=Location(cascade.file, getattr(score, "line", None), score.name),
+                            hint="give the cascade one query head per K/V head (G = 1), or drop the mask")
         return dataclasses.replace(roles, cascade=cascade.name, heads=heads, query_groups=groups)
     raise error
 

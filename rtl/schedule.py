@@ -214,12 +214,18 @@ def derive_structure(schedule: Any, ranks: CoreRanks, *, rows: int, cols: int, u
                 raise fail(f"the schedule loops over {rank} at {level}; the core runs {rank} in time inside each PE "
                            "(one element per cycle of a slot)", "tiling", rank,
                            hint=f"tile {rank} in the PE: tiling: {{{rank}: {{PE: {schedule.sizes[rank]}}}}}")
+    sizes = schedule.sizes
+    queries = prod(sizes.get(r, 1) for r in (ranks.query,) + ranks.groups)
+    on_cols = max((f for e in schedule.einsums.values() for r, dim, f in e.spatial
+                   if r == ranks.query and dim == "2d.cols"), default=1)
     counters = []
     for role in sequence:
         if role not in per_role:
             continue
         levels = tuple(per_role[role])
         bound = prod(x[2] for x in levels)
+        if role == "query_block":       # a run's queries of every group are one block sequence (query_fold)
+            bound = -(-queries // on_cols)
         counters.append(LoopCounter(role, tuple(dict.fromkeys(x[1] for x in levels)), bound,
                                     max(1, (bound - 1).bit_length()), levels, DRIVES[role]))
     # ---- phases, 2D template, 1D units ------------------------------------------------------------
@@ -255,8 +261,6 @@ def derive_structure(schedule: Any, ranks: CoreRanks, *, rows: int, cols: int, u
             used.append(unit)
         phases.append(Phase(name, "1d", ops, "1D lanes: " + ", ".join(dict.fromkeys(used))))
     # ---- buffers from the residency ------------------------------------------------------------
-    sizes = schedule.sizes
-    queries = prod(sizes.get(r, 1) for r in (ranks.query,) + ranks.groups)
     keys = sizes[ranks.key] * (sizes[ranks.tile] if ranks.tile else 1)
     runs = prod(sizes.get(r, 1) for r in ranks.heads)
     buffers = []

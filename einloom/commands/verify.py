@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from einloom.commands import flags
+
 EXAMPLE = """example:
   einloom verify --arch examples/archs/rtl-4x4-int8.yaml
   einloom verify --arch examples/archs/rtl-8x8-int8.yaml --quick --json > verify.json
@@ -30,6 +32,13 @@ def register(subparsers) -> None:
     parser.add_argument("--also", action="append", default=[], metavar="SPEC",
                         help="lane core: one programmable build runs SPEC, then each --also (program "
                              "loaded at run time), then SPEC again; repeatable")
+    mapping = parser.add_mutually_exclusive_group()
+    mapping.add_argument("--mapping", metavar="NAME|FILE",
+                         help="verify the core built for this mapping (as einloom rtl --mapping)")
+    mapping.add_argument("--search", action="store_true",
+                         help="verify the core built for the best mapping it can build (as einloom rtl --search)")
+    parser.add_argument("--workload", help="workload the mapping is lowered for (as einloom rtl)")
+    parser.add_argument("--seq-len", type=flags.seq_len, metavar="N", help="the workload's sequence length")
     parser.add_argument("--quick", action="store_true", help="skip the M=P=64 cases")
     parser.add_argument("--shape", action="append", default=[], metavar="PxM[c][wW[sS]]",
                         help="run this shape instead of the default cases (suffix c = causal, bottom-right "
@@ -78,15 +87,38 @@ def run(args) -> int:
     arch = load_arch(args.arch)
     if lane_cli.wants_lanes(args, arch):
         return lane_cli.verify_lanes(args, arch, lane_cli.plans_for(args, arch))
+    roles = None
     if args.spec is not None:
         from einloom.einsum import load_cascade
         from einloom.rtl.core_form import match_core
         try:
-            match_core(load_cascade(args.spec), scale=True)
+            roles = match_core(load_cascade(args.spec), scale=True)
         except SpecError as exc:
+            if args.mapping or args.search:
+                raise
             return lane_cli.verify_lanes(args, arch, lane_cli.plans_for(args, arch, exc))
-    cfg = RtlConfig.from_yaml(args.arch)
-    if args.shape:
+    folded = roles is not None and bool(roles.heads or roles.query_groups)
+    if args.mapping or args.search or args.workload or folded:
+        from einloom.commands.rtl import config_for
+        cfg, _schedule, dims, _roles = config_for(args)
+        if dims["choice"] is not None:
+            for line in dims["choice"].lines():
+                print(line)
+    else:
+        cfg = RtlConfig.from_yaml(args.arch)
+    if folded and args.shape:
+        raise EinloomError("--shape applies to one-head cascades; a folded GQA/MQA cascade runs its fold cases",
+                           location=Location(field="--shape"), hint="drop --shape")
+    if folded:
+        from einloom.rtl.tb.suite import fold_cases
+        sz = _schedule.sizes
+        heads = groups = 1
+        for r in roles.heads:
+            heads *= sz.get(r, 1)
+        for r in roles.query_groups:
+            groups *= sz.get(r, 1)
+        cases = fold_cases(cfg, heads, groups, quick=args.quick)
+    elif args.shape:
         cases = [parse_shape(s, i) for i, s in enumerate(args.shape)]
         for case in cases:
             if case.get("window", 0) > case["M"] or case.get("sinks", 0) > case["M"]:
@@ -112,7 +144,8 @@ def run(args) -> int:
         verdict = r["passed"] != r.get("expect_fail", False)
         ok &= verdict
         status = ("PASS" if verdict else "FAIL") + (" (expected mismatch)" if r.get("expect_fail") else "")
-        rows.append([case["name"], r.get("P"), r.get("M"), cfg.head_dim, cfg.value_dim,
+        fold = f"{r.get('heads', 1)}x{r.get('groups', 1)}"
+        rows.append([case["name"], fold, r.get("P"), r.get("M"), cfg.head_dim, cfg.value_dim,
                      _mask(case), case.get("backpressure", 0.0),
                      r.get("cycles"), r.get("expected_cycles"),
                      f"{r['util_2d']:.1%}" if r.get("util_2d") is not None else "-", status])
@@ -121,7 +154,7 @@ def run(args) -> int:
                           "build_dir": result["build_dir"],
                           "cases": [{**case, **result["tests"][case["name"]]} for case in cases]}, indent=2))
     else:
-        print(format_table(["case", "P", "M", "E", "F", "mask", "backpressure", "cycles", "expected",
+        print(format_table(["case", "heads x groups", "P", "M", "E", "F", "mask", "backpressure", "cycles", "expected",
                             "2D util", "result"], rows, title=f"{result['top']} ({cfg.fmt.kind}, {cfg.rows}x{cfg.cols})"))
         print(f"\n{'all passed' if ok else 'FAILURES'}: {sum(1 for r in rows if r[-1].startswith('PASS'))}"
               f"/{len(rows)}; build {result['build_dir']}")

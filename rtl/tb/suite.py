@@ -73,6 +73,32 @@ def default_cases(cfg: RtlConfig, *, quick: bool = False) -> list[dict[str, Any]
     return cases
 
 
+def fold_cases(cfg: RtlConfig, heads: int, groups: int, *, quick: bool = False) -> list[dict[str, Any]]:
+    """Cases of a GQA/MQA cascade folded onto the core (``heads`` K/V heads, ``groups`` query heads
+    each): one core run per K/V head of ``groups`` x P queries, plus an MQA shape (one K/V head shared
+    by four query heads), random backpressure, and the deliberate negative case."""
+    r, c = cfg.rows, cfg.cols
+    mk, mq = cfg.max_keys, cfg.max_queries
+
+    def queries(p: int, g: int) -> int:
+        return max(1, min(p, mq // g))
+
+    cases = [
+        {"name": "fold", "P": queries(c + 1, groups), "M": min(2 * r + 3, mk), "heads": heads, "groups": groups},
+        {"name": "fold_backpressure", "P": queries(c + 2, groups), "M": min(3 * r + 1, mk), "heads": heads,
+         "groups": groups, "backpressure": 0.4, "input_gaps": 0.3},
+        {"name": "mqa_fold", "P": queries(c - 1 if c > 1 else 1, 4), "M": min(2 * r + 1, mk), "heads": 1, "groups": 4},
+        {"name": "fold_negative_corrupt", "P": queries(2, groups), "M": 3, "heads": heads, "groups": groups,
+         "corrupt": True},
+    ]
+    if not quick:
+        cases.append({"name": "fold_m64", "P": queries(64 // groups, groups), "M": min(64, mk), "heads": heads,
+                      "groups": groups})
+    for i, case in enumerate(cases):
+        case.setdefault("seed", 2000 + i)
+    return cases
+
+
 def run_suite(cfg: RtlConfig, cases: list[dict[str, Any]] | None = None, *, quick: bool = False,
               quiet: bool = False) -> dict[str, Any]:
     """Generate, build (cached) and simulate; returns ``{"top", "build_dir", "tests": {name: result}}``."""
