@@ -509,7 +509,9 @@ def check_schedule(schedule: Any, roles: CoreRoles, arch: Any) -> dict[str, int]
 #: The fixed core's 1D units, by the op class they run (rtl/vector.py, rtl/units).
 CORE_UNITS_1D = {"max": "max (tile and running max, mask select)", "add": "add (denominator, exp's subtraction)",
                  "exp": "exp", "mul": "mac (rescale of the running denominator and numerator)",
-                 "div": "recip + mul (deferred division at the output)"}
+                 "div": "recip + mul (deferred division at the output)",
+                 "cmp": "mask unit (causal/window compare, select; empty tiles skipped)",
+                 "select": "mask unit (causal/window compare, select; empty tiles skipped)"}
 
 
 def input_views(cascade: Any) -> dict[str, tuple[str, ...]]:

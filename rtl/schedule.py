@@ -270,8 +270,8 @@ def derive_structure(schedule: Any, ranks: CoreRanks, *, rows: int, cols: int, u
         banks = cols if ranks.query in own else rows
         word = next((sizes[r] for r in (ranks.contraction + ((ranks.value,) if ranks.value else ())) if r in own), 1)
         words = -(-resident // (banks * word))
-        if tensor_is_query(own, ranks):
-            words = max(words, -(-queries // banks))    # the load protocol stores a run's queries whole
+        # the load protocol stores a run's queries and keys whole before it computes
+        words = max(words, -(-(queries if tensor_is_query(own, ranks) else keys) // banks))
         if words > built:
             raise MappingError(f"the schedule keeps {resident} elements of {tensor} resident ({words} words per bank), "
                                f"but the core's buffer holds {built} words per bank ({fld})",

@@ -1,0 +1,165 @@
+"""The core derived from the schedule's loop nest (rtl/schedule.py derive_structure), einloom rtl --search
+(rtl/select.py), the manifest's loop_nest/phases/buffers, refusals naming the Einsum or mapping field."""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from einloom.cli import main
+
+ARCHS = Path(__file__).resolve().parents[2] / "examples" / "archs"
+A44 = str(ARCHS / "rtl-4x4-int8.yaml")
+A88 = str(ARCHS / "rtl-8x8-int8.yaml")
+
+
+def structure_of(spec, arch_path, sizes, mapping=None):
+    from einloom.cost_models.arch import load_arch
+    from einloom.einsum import load_cascade
+    from einloom.mapper.lower import lower
+    from einloom.rtl.core_form import core_mapping, core_structure, match_core
+    arch = load_arch(arch_path)
+    cascade = load_cascade(spec)
+    roles = match_core(cascade, scale=True)
+    schedule = lower(cascade, mapping or core_mapping(roles, arch), arch, None, sizes=sizes)
+    rtl = arch.rtl
+    return schedule, core_structure(schedule, roles, cascade, arch, max_keys=rtl["max_keys"],
+                                    max_queries=rtl["max_queries"])
+
+
+@pytest.mark.parametrize("spec", ["fusemax-1pass", "causal-1pass", "sliding-window"])
+@pytest.mark.parametrize("arch,rows", [(A44, 4), (A88, 8)])
+@pytest.mark.parametrize("p,m", [(64, 64), (24, 40), (5, 200)])
+def test_counters_follow_the_schedule(spec, arch, rows, p, m):
+    schedule, st = structure_of(spec, arch, {"P": p, "M": m, "E": 16, "F": 16})
+    roles = [c.role for c in st.counters]
+    # a rank whose whole extent is on the array has no temporal loop, so no counter (bound 1)
+    assert roles == ["query_block"] * (p > rows) + ["key_tile", "contraction", "value"]
+    assert st.bound("query_block") == -(-p // rows) and st.bound("key_tile") == -(-m // rows)
+    assert st.counter("key_tile").width == max(1, (-(-m // rows) - 1).bit_length())
+    assert st.bound("contraction") == 16 and st.bound("value") == 16
+    # every counter's bound is the product of the schedule's temporal loops of its rank
+    loops = [lp for lp in schedule.groups[0].loops if lp.kind == "temporal"]
+    for c in st.counters:
+        assert c.levels == tuple((lp.level, lp.rank, lp.extent) for lp in loops if lp.rank in c.ranks)
+    assert st.template_2d == tuple(n for n, e in schedule.einsums.items() if e.array == "2d")
+    assert [ph.einsum for ph in st.phases] == list(schedule.groups[0].einsums)
+    bufs = {b.tensor: b for b in st.buffers}
+    assert bufs["K"].words == bufs["V"].words == -(-m // rows)        # whole K, V resident: reused per block
+    assert bufs["Q"].resident == min(p, rows) * 16                     # one query block is what the nest reuses
+    assert bufs["Q"].words == -(-p // rows)                            # the load protocol keeps a run's queries
+
+
+def test_counters_change_with_e_and_f():
+    _, st = structure_of("fusemax-1pass", A44, {"P": 8, "M": 8, "E": 16, "F": 16})
+    from einloom.cost_models.arch import load_arch
+    assert st.bound("value") == 16
+    schedule, st2 = structure_of("fusemax-1pass", A44, {"P": 8, "M": 8, "E": 4, "F": 12})
+    assert (st2.bound("contraction"), st2.bound("value")) == (4, 12)
+    assert load_arch(A44)
+
+
+def test_gqa_heads_are_runs_and_groups_fold_into_the_query_counter():
+    _, st = structure_of("gqa", A44, {"J": 2, "G": 3, "P": 21, "M": 64, "E": 16, "F": 16})
+    assert [c.role for c in st.counters][:2] == ["run", "query_block"]
+    assert st.runs == 2 and st.queries_per_run == 63
+    assert st.bound("query_block") == 16            # ceil(3 * 21 / 4): one block sequence per run
+    assert st.counter("run").ranks == ("J",) and set(st.counter("query_block").ranks) == {"G", "P"}
+
+
+def test_buffers_from_residency_refused_with_the_field(tmp_path):
+    from einloom.base.errors import MappingError
+    with pytest.raises(MappingError, match=r"keeps .* elements of K resident .* holds 64 words per bank \(rtl.max_keys\)"):
+        structure_of("fusemax-1pass", A44, {"P": 8, "M": 512, "E": 16, "F": 16})
+
+
+def test_loop_order_with_key_tiles_outside_query_blocks_is_refused():
+    from einloom.base.errors import MappingError
+    from einloom.cost_models.arch import load_arch
+    from einloom.einsum import load_cascade
+    from einloom.rtl.core_form import core_mapping, match_core
+    roles = match_core(load_cascade("fusemax-1pass"), scale=True)
+    mp = core_mapping(roles, load_arch(A44))
+    bad = mp.replace(loop_order={"GLB": ("M1", "P"), "PE": ("E", "F")})
+    with pytest.raises(MappingError, match=r"M1 at GLB outside P at GLB.*running state is kept for one query block"):
+        structure_of("fusemax-1pass", A44, {"P": 64, "M": 64, "E": 16, "F": 16}, bad)
+
+
+def run_rtl(capsys, *argv):
+    code = main(["rtl", *argv])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_search_picks_a_buildable_mapping_and_reports_the_others(tmp_path, capsys):
+    code, out, err = run_rtl(capsys, "--arch", A44, "-o", str(tmp_path), "--search")
+    assert code == 0, err
+    found = re.search(r"search \(latency\): ([\d,]+) mappings scored in (\d+) families; (\d+) families buildable "
+                      r"by the core, (\d+) refused", out)
+    assert found and int(found.group(3)) >= 1 and int(found.group(4)) >= 1, out
+    assert re.search(r"best unbuildable: [\d,]+ cycles \(chosen is [\d.]+x\); refused: Einsum \w+", out), out
+    man = json.loads((tmp_path / "manifest.json").read_text())
+    s = man["search"]
+    assert s["buildable_families"] == int(found.group(3))
+    assert s["best_unbuildable"]["latency_cycles"] < s["chosen_latency_cycles"]
+    assert man["schedule"]["mapping"]["binding"] == s["chosen"]["binding"]
+    # the chosen mapping's products are on the 2D array, the key tile on its rows
+    assert set(s["chosen"]["binding"]["2d"]) == {"QK", "SLNV"}
+    assert man["loop_nest"][1]["role"] == "key_tile" and man["loop_nest"][1]["bound"] == 256 // 4
+
+
+def test_manifest_records_loop_nest_phases_buffers_and_cycles(tmp_path, capsys):
+    from einloom.sim.rtl_core import run_core
+    from einloom.rtl.attention import core_params
+    from einloom.rtl import RtlConfig
+    code, out, err = run_rtl(capsys, "gqa", "--arch", A44, "-o", str(tmp_path))
+    assert code == 0, err
+    man = json.loads((tmp_path / "manifest.json").read_text())
+    assert [c["role"] for c in man["loop_nest"]] == ["run", "query_block", "key_tile", "contraction", "value"]
+    assert [p["einsum"] for p in man["phases"]] == man["schedule"]["groups"][0]["einsums"]
+    assert {b["tensor"] for b in man["buffers"]} == {"Q", "K", "V"}
+    assert set(man["units_1d"]) == {"max", "add", "exp", "mul", "div"}
+    sc = man["structure_cycles"]
+    cfg = RtlConfig.from_yaml(A44)
+    one = run_core(core_params(cfg), sc["queries_per_run"], sc["keys"], False).cycles
+    assert sc["compute_cycles"] == sc["runs"] * one == man["query_fold"]["compute_cycles"]
+    assert "loop nest (one counter per temporal loop" in out
+
+
+def test_mapping_file_refusals_name_the_field(tmp_path, capsys):
+    from einloom.cost_models.arch import load_arch
+    from einloom.einsum import load_cascade
+    from einloom.rtl.core_form import core_mapping, match_core
+    roles = match_core(load_cascade("fusemax-1pass"), scale=True)
+    mp = core_mapping(roles, load_arch(A44))
+    cases = [
+        (mp.replace(binding={**mp.binding, "SLNV": "1d"}), r"Einsum SLNV .* is bound to the 1d array"),
+        (mp.replace(spatial={"2d": {"rows": ("M0",), "cols": ("E",)}, "1d": {"lanes": ("P",)}},
+                    tiling={"M0": {"spatial": 4}, "E": {"spatial": 4}}),
+         r"spreads the queries P over the 4 2D columns|spreads E over"),
+        (mp.replace(groups=(mp.groups[0].__class__(("all",), "sequential", None),)),
+         r"interleaves consecutive key tiles .* group 0 is 'sequential'"),
+    ]
+    for i, (bad, match) in enumerate(cases):
+        path = tmp_path / f"m{i}.yaml"
+        path.write_text(_yaml(bad))
+        code, out, err = run_rtl(capsys, "--arch", A44, "-o", str(tmp_path / "o"), "--mapping", str(path))
+        assert code == 2 and len(err.strip().splitlines()) == 1 and re.search(match, err), err
+
+
+def _yaml(mapping):
+    import yaml
+    return yaml.safe_dump(json.loads(json.dumps(mapping.to_dict())), sort_keys=False)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("arch", ["rtl-4x4-int8", "rtl-4x4-bf16"])
+def test_verify_gqa_folded_heads_bit_exact(capsys, arch):
+    code = main(["verify", "gqa", "--arch", str(ARCHS / f"{arch}.yaml"), "--quick", "--json"])
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0 and data["passed"], data
+    cases = {c["name"]: c for c in data["cases"]}
+    assert cases["fold"]["heads"] == 2 and cases["fold"]["groups"] == 3
+    assert cases["mqa_fold"]["heads"] == 1 and cases["mqa_fold"]["groups"] == 4
+    assert cases["fold"]["cycles"] == cases["fold"]["expected_cycles"]
+    assert cases["fold_negative_corrupt"]["passed"] is False        # the scoreboard can fail
