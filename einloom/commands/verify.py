@@ -24,8 +24,10 @@ def register(subparsers) -> None:
                     "number format's golden model; print pass/fail and cycles per case.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", nargs="?", metavar="SPEC",
-                        help="the cascade (default: the fixed-function core's suite); a cascade that core "
-                             "cannot build runs on the lane core (2D array + programmable lanes)")
+                        help="the cascade (default: the fixed-function core's whole suite, every mask); a cascade "
+                             "the core builds runs the cases of its own mask (none, causal, or its window and "
+                             "sinks); GQA/MQA runs its folded heads; a cascade that core cannot build runs on "
+                             "the lane core (2D array + programmable lanes)")
     parser.add_argument("--arch", required=True, help="architecture YAML with an rtl: section")
     parser.add_argument("--ranks", default="", metavar="P=..,M=..",
                         help="lane core: rank sizes of the runs (default: the buffers' and rtl: sizes)")
@@ -128,6 +130,9 @@ def run(args) -> int:
                 raise EinloomError(f"shape {case['P']}x{case['M']} exceeds the buffers (max_queries "
                                    f"{cfg.max_queries}, max_keys {cfg.max_keys})",
                                    location=Location(field="--shape"), hint="raise rtl.max_* in the arch")
+    elif roles is not None:
+        from einloom.rtl.tb.suite import spec_cases
+        cases = spec_cases(cfg, causal=roles.causal, window=roles.window, sinks=roles.sinks, quick=args.quick)
     else:
         cases = default_cases(cfg, quick=args.quick)
     from einloom.commands.synth import Spinner
