@@ -156,13 +156,15 @@ def is_sum_product(einsum: Any) -> bool:
 
 
 def derive_structure(schedule: Any, ranks: CoreRanks, *, rows: int, cols: int, units_1d: Mapping[str, str],
-                     capacity: Mapping[str, tuple[int, str]], views: Mapping[str, tuple[str, ...]] = {}) -> CoreStructure:
+                     capacity: Mapping[str, tuple[int, str]], views: Mapping[str, tuple[str, ...]] = {},
+                     drives: Mapping[str, str] = DRIVES) -> CoreStructure:
     """The core's structure from ``schedule`` (one fused group; see :class:`CoreStructure`).
 
     ``units_1d``: op class -> the 1D unit of the core that runs it; ``capacity``: input tensor ->
     (words per bank the core can build, the arch field that sets it); ``views``: input tensor -> the
     ranks its partition views iterate (``M`` -> ``M1, M0``).  Raises :class:`MappingError` naming the
-    mapping field (loop_order, binding, groups, tiling) or an arch field when the core cannot run it."""
+    mapping field (loop_order, binding, groups, tiling) or an arch field when the core cannot run it.
+    ``drives``: role -> what that counter drives in the core being built (default: the fixed core's)."""
     from einloom.base.errors import MappingError
     mapping = schedule.mapping
 
@@ -227,7 +229,7 @@ def derive_structure(schedule: Any, ranks: CoreRanks, *, rows: int, cols: int, u
         if role == "query_block":       # a run's queries of every group are one block sequence (query_fold)
             bound = -(-queries // on_cols)
         counters.append(LoopCounter(role, tuple(dict.fromkeys(x[1] for x in levels)), bound,
-                                    max(1, (bound - 1).bit_length()), levels, DRIVES[role]))
+                                    max(1, (bound - 1).bit_length()), levels, drives[role]))
     # ---- phases, 2D template, 1D units ------------------------------------------------------------
     phases, template, units = [], [], {}
     for name in group.einsums:

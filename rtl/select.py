@@ -25,8 +25,8 @@ class Choice:
     objective: str
     searched: int                     # mappings scored by both searches
     families: int                     # families scored by both searches
-    buildable: int                    # families of the narrowed search the core's check kept
-    unbuildable: int                  # families the check refused (unscored) + the free best when refused
+    buildable: int                    # families of the narrowed search the core's check kept (scored)
+    unbuildable: int                  # families of the narrowed search the check refused (unscored)
     chosen_cycles: float
     free_cycles: float
     free_mapping: Any
@@ -50,7 +50,7 @@ class Choice:
     def lines(self) -> list[str]:
         """What the user reads on stdout."""
         out = [f"search ({self.objective}): {self.searched:,} mappings scored in {self.families} families; "
-               f"{self.buildable} families buildable by the core, {self.unbuildable} refused"]
+               f"narrowed to the core's binding: {self.buildable} families buildable, {self.unbuildable} refused"]
         out.append(f"chosen: {self.mapping.name}: {_describe(self.mapping, self.schedule)}; "
                    f"{self.chosen_cycles:,.0f} cycles (mapper)")
         if self.free_reason is None:
@@ -113,18 +113,19 @@ def choose_mapping(cascade: Any, arch: Any, workload: Any, sizes: Mapping[str, i
             return _reason(exc)
         return None
 
-    if free_reason is None:
-        narrow, chosen, evaluation = None, free.best_mapping, free.best
-    else:
-        try:
-            narrow = search(cascade, arch, workload, pin_binding=dict(pin_binding), accept=accept, **kw)
-        except MappingError as exc:
+    try:        # the narrowed search also counts the buildable families when the free best is one of them
+        narrow = search(cascade, arch, workload, pin_binding=dict(pin_binding), accept=accept, **kw)
+    except MappingError as exc:
+        if free_reason is not None:
             raise MappingError(f"--search found no mapping the core can build ({_reason(exc)}); the mapper's best "
                                f"is refused: {free_reason}", hint="leave --search out (the core's own mapping)") from None
+        narrow = None
+    if free_reason is None:
+        chosen, evaluation = free.best_mapping, free.best
+    else:
         chosen, evaluation = narrow.best_mapping, narrow.best
-        schedule = lower_fn(chosen)
         try:
-            check(schedule)
+            check(lower_fn(chosen))
         except MappingError:
             # the family passed the check in its canonical tiling; its best tiling did not: keep the canonical
             from einloom.mapper.evaluate import evaluate
@@ -136,6 +137,6 @@ def choose_mapping(cascade: Any, arch: Any, workload: Any, sizes: Mapping[str, i
     searched = free.evaluated + (narrow.evaluated if narrow else 0)
     families = free.families + (narrow.families if narrow else 0)
     return Choice(chosen, schedule, objective, searched, families,
-                  narrow.accepted if narrow else 1, (narrow.rejected if narrow else 0) + (free_reason is not None),
+                  narrow.accepted if narrow else 0, (narrow.rejected if narrow else 0),
                   float(evaluation.latency_cycles), float(free.best.latency_cycles), free.best_mapping, free_reason,
                   narrow.first_rejection if narrow else None)

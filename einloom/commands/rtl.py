@@ -63,7 +63,7 @@ def run(args) -> int:
     try:
         cfg, schedule, dims, roles = config_for(args)
     except SpecError as exc:
-        if args.workload or args.mapping or args.spec is None:
+        if args.workload or args.spec is None:
             raise
         return _lane_core(args, arch, lane_cli.plans_for(args, arch, exc), out)
     design = generate(cfg, schedule, shape=(dims["P"], dims["M"]), causal=roles.causal, window=roles.window,
@@ -111,6 +111,38 @@ def run(args) -> int:
     return 0
 
 
+def design_for_mapping(args) -> tuple[str, str, dict]:
+    """(verilog, top, manifest) of the core ``einloom rtl`` builds for SPEC with --mapping/--search/--workload
+    (``einloom synth`` calls this); the search's lines go to stderr."""
+    import sys
+    from einloom.commands import lane_cli
+    from einloom.cost_models.arch import load_arch
+    from einloom.einsum.errors import SpecError
+    from einloom.rtl import generate
+    arch = load_arch(args.arch)
+    try:
+        if lane_cli.wants_lanes(args, arch):
+            raise SpecError("the architecture is programmable")
+        cfg, schedule, dims, roles = config_for(args)
+    except SpecError as exc:
+        if args.workload or args.spec is None:
+            raise
+        from einloom.rtl.lane_build import generate_lane_core
+        plans = lane_cli.plans_for(args, arch, None if lane_cli.wants_lanes(args, arch) else exc)
+        sizes = lane_cli.lane_sizes(args, arch)
+        programmable = bool((arch.rtl or {}).get("programmable", False)) or len(plans) > 1
+        design, _ = generate_lane_core(plans, arch, programmable=programmable, examples=[(sizes["P"], sizes["M"])])
+        for line in lane_schedule(args, arch, plans, design.manifest):
+            print(line, file=sys.stderr)
+        return design.verilog, design.top_name, design.manifest
+    if dims["choice"] is not None:
+        for line in dims["choice"].lines():
+            print(line, file=sys.stderr)
+    design = generate(cfg, schedule, shape=(dims["P"], dims["M"]), causal=roles.causal, window=roles.window,
+                      sinks=roles.sinks, structure=dims["structure"], search=dims["choice"])
+    return design.verilog, design.top_name, design.manifest
+
+
 def print_structure(manifest: dict) -> None:
     """The core's loop nest, phases and buffers as the schedule derived them."""
     nest = manifest.get("loop_nest")
@@ -145,13 +177,42 @@ def _lane_core(args, arch, plans, out) -> int:
     """The 2D array + programmable lanes core for what the fixed-function core cannot build."""
     from einloom.commands import lane_cli
     design, vpath, mpath = lane_cli.generate_for(args, arch, plans, out)
+    lines = lane_schedule(args, arch, plans, design.manifest)
+    design.write(out)
     if args.lint:
         _lint(design, vpath, mpath)
     if args.json:
         print(json.dumps(design.manifest, indent=2))
         return 0
+    for line in lines:
+        print(line)
     lane_cli.print_design(design, vpath, mpath)
+    print_structure(design.manifest)
     return 0
+
+
+def lane_schedule(args, arch, plans, manifest: dict) -> list[str]:
+    """The lane core's structure from its first program's schedule (``loop_nest``, ``phases``,
+    ``buffers``, ``units_1d`` in the manifest) and, with --mapping/--search, the mapping it implements
+    (``mapping_check`` or ``search``); returns the lines to print."""
+    from einloom.rtl.lane_check import lane_mapping_report, lane_structure
+    plan = plans[0]
+    st = lane_structure(plan.schedule, plan.program.structure, plan.cascade, arch).to_dict()
+    for key in ("loop_nest", "phases", "template_2d", "units_1d", "buffers"):
+        manifest[key] = st[key]
+    expected = manifest["programs"][0]["expected"][0]
+    manifest["structure_cycles"] = {"runs": 1, "queries_per_run": st["queries_per_run"], "keys": st["keys"],
+                                    "per_run": expected, "compute_cycles": expected["compute_cycles"]}
+    if not (getattr(args, "mapping", None) or getattr(args, "search", False)):
+        return []
+    mapping = _mapping(args.mapping, plan.cascade, arch, None) if getattr(args, "mapping", None) else None
+    report = lane_mapping_report(plan, arch, mapping=mapping, search=bool(getattr(args, "search", False)))
+    lines = report.pop("lines")
+    if "search" in report:
+        manifest["search"] = {**report["search"], "implemented": report["loop_order"]}
+    else:
+        manifest["mapping_check"] = report
+    return lines
 
 
 def config_for(args) -> "Any":

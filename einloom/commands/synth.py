@@ -47,6 +47,13 @@ def register(subparsers) -> None:
     source.add_argument("--arch", metavar="ARCH.yaml", help="architecture file to generate the RTL from")
     source.add_argument("--verilog", metavar="FILE.v", help="synthesize this Verilog file instead (needs --top)")
     source.add_argument("--demo", metavar="RxC", help="a stand-in int8 MAC mesh of R x C PEs")
+    mapping = parser.add_mutually_exclusive_group()
+    mapping.add_argument("--mapping", metavar="NAME|FILE",
+                         help="with --arch: synthesize the core built for this mapping (as einloom rtl --mapping)")
+    mapping.add_argument("--search", action="store_true",
+                         help="with --arch: synthesize the core of the best mapping it can build (as einloom rtl --search)")
+    parser.add_argument("--workload", help="with --arch: the workload the mapping is lowered for (as einloom rtl)")
+    parser.add_argument("--seq-len", type=int, metavar="N", help="the workload's sequence length")
     parser.add_argument("--top", help="top module of --verilog")
     parser.add_argument("--target", required=True, choices=["ecp5", "xilinx", "ice40"], help="FPGA family")
     parser.add_argument("--part", help="device (ecp5: 25k 45k 85k; xilinx: xc7a35t xc7a100t xc7a200t; "
@@ -196,6 +203,9 @@ def _lane_design(args) -> tuple[str, str, dict] | None:
 
 
 def _design(args) -> tuple[str, str, dict]:
+    if args.arch and (args.mapping or args.search or args.workload):
+        from einloom.commands.rtl import design_for_mapping
+        return design_for_mapping(args)
     if args.arch:
         lanes = _lane_design(args)
         return lanes if lanes is not None else _design_from_arch(args.arch)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from einloom.commands import flags
 
@@ -51,6 +52,20 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
+def _verify_lanes(args, arch, plans) -> int:
+    """The lane core's verify; with --mapping/--search, the mapping it implements is checked (and
+    chosen) first and reported (rtl/lane_check.py)."""
+    from einloom.commands import lane_cli
+    if args.mapping or args.search:
+        from einloom.commands.rtl import _mapping
+        from einloom.rtl.lane_check import lane_mapping_report
+        plan = plans[0]
+        mapping = _mapping(args.mapping, plan.cascade, arch, None) if args.mapping else None
+        for line in lane_mapping_report(plan, arch, mapping=mapping, search=args.search)["lines"]:
+            print(line, file=sys.stderr if args.json else sys.stdout)
+    return lane_cli.verify_lanes(args, arch, plans)
+
+
 def parse_shape(text: str, index: int) -> dict:
     """``PxM``, ``PxMc`` (causal) or ``PxMwW[sS]`` (the causal band of the last W keys, plus S sink keys:
     the core's window and sinks inputs, as sliding-window and sinks-window set them)."""
@@ -88,7 +103,7 @@ def run(args) -> int:
     from einloom.einsum.errors import SpecError
     arch = load_arch(args.arch)
     if lane_cli.wants_lanes(args, arch):
-        return lane_cli.verify_lanes(args, arch, lane_cli.plans_for(args, arch))
+        return _verify_lanes(args, arch, lane_cli.plans_for(args, arch))
     roles = None
     if args.spec is not None:
         from einloom.einsum import load_cascade
@@ -96,16 +111,18 @@ def run(args) -> int:
         try:
             roles = match_core(load_cascade(args.spec), scale=True)
         except SpecError as exc:
-            if args.mapping or args.search:
+            if args.workload:
                 raise
-            return lane_cli.verify_lanes(args, arch, lane_cli.plans_for(args, arch, exc))
+            return _verify_lanes(args, arch, lane_cli.plans_for(args, arch, exc))
     folded = roles is not None and bool(roles.heads or roles.query_groups)
+    search_info = None
     if args.mapping or args.search or args.workload or folded:
         from einloom.commands.rtl import config_for
         cfg, _schedule, dims, _roles = config_for(args)
         if dims["choice"] is not None:
+            search_info = dims["choice"].to_dict()
             for line in dims["choice"].lines():
-                print(line)
+                print(line, file=sys.stderr if args.json else sys.stdout)
     else:
         cfg = RtlConfig.from_yaml(args.arch)
     if folded and args.shape:
@@ -155,7 +172,7 @@ def run(args) -> int:
                      r.get("cycles"), r.get("expected_cycles"),
                      f"{r['util_2d']:.1%}" if r.get("util_2d") is not None else "-", status])
     if args.json:
-        print(json.dumps({"arch": args.arch, "top": result["top"], "passed": bool(ok),
+        print(json.dumps({"arch": args.arch, "top": result["top"], "passed": bool(ok), "search": search_info,
                           "build_dir": result["build_dir"],
                           "cases": [{**case, **result["tests"][case["name"]]} for case in cases]}, indent=2))
     else:
