@@ -163,3 +163,104 @@ def test_verify_gqa_folded_heads_bit_exact(capsys, arch):
     assert cases["mqa_fold"]["heads"] == 1 and cases["mqa_fold"]["groups"] == 4
     assert cases["fold"]["cycles"] == cases["fold"]["expected_cycles"]
     assert cases["fold_negative_corrupt"]["passed"] is False        # the scoreboard can fail
+
+
+def _causal_gqa(tmp_path):
+    text = (Path(__file__).resolve().parents[2] / "einsum" / "library" / "gqa.yaml").read_text()
+    text = text.replace("name: gqa", "name: causal-gqa").replace("  M0: 16\n", "  M0: 16\n  offset: M - P\n")
+    text = text.replace("  - QK[m1, j, g, m0, p]     = scale",
+                        "  - QK[m1, j, g, m0, p]     = where(m1*M0 + m0 <= p + offset, BQK[m1, j, g, m0, p])\n"
+                        "  - BQK[m1, j, g, m0, p]    = scale")
+    text = text.replace("= RNV[M1, j, g, f, p] / RD[M1, j, g, p]",
+                        "= where(RD[M1, j, g, p] > 0, RNV[M1, j, g, f, p] / RD[M1, j, g, p], 0)")
+    text = text.split("reference:")[0]
+    path = tmp_path / "causal-gqa.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_causal_gqa_fold_is_refused(tmp_path, capsys):
+    from einloom.einsum import load_cascade
+    path = _causal_gqa(tmp_path)
+    load_cascade(str(path))          # a valid cascade: the refusal is the core's
+    code, out, err = run_rtl(capsys, str(path), "--arch", A44, "-o", str(tmp_path / "o"))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "Einsum QK" in err and "move the causal diagonal" in err, err
+
+
+LANE = str(ARCHS / "rtl-4x4-bf16.yaml")
+
+
+def _lane_plan(spec):
+    from einloom.cost_models.arch import load_arch
+    from einloom.einsum import load_cascade
+    from einloom.rtl.lane_build import plan_lanes
+    arch = load_arch(LANE)
+    return plan_lanes(load_cascade(spec), arch, {"P": 12, "M": 20, "E": 8, "F": 8}), arch
+
+
+@pytest.mark.parametrize("spec,tile", [("flash1-1pass", "M1"), ("relu-attention", "M")])
+def test_lane_core_counters_from_its_schedule(spec, tile):
+    from einloom.rtl.lane_check import lane_structure
+    plan, arch = _lane_plan(spec)
+    st = lane_structure(plan.schedule, plan.program.structure, plan.cascade, arch)
+    assert [(c.role, c.bound) for c in st.counters] == [("query_block", 3), ("key_tile", 5), ("contraction", 8),
+                                                       ("value", 8)]
+    assert st.counter("key_tile").ranks == (tile,)
+    assert set(st.template_2d) == {n for n, e in plan.schedule.einsums.items() if e.array == "2d"}
+    assert all(p.array == "1d" for p in st.phases if p.einsum not in st.template_2d)
+
+
+def test_lane_core_refuses_a_mapping_it_cannot_build():
+    from einloom.base.errors import MappingError
+    from einloom.mapper.lower import lower
+    from einloom.rtl.lane_check import check_lane_schedule
+    from einloom.rtl.lanes.compile import lane_mapping
+    plan, arch = _lane_plan("flash1-1pass")
+    sizes = {"P": 12, "M": 20, "E": 8, "F": 8}
+    own = lane_mapping(plan.cascade, arch, sizes=sizes)
+    check_lane_schedule(lower(plan.cascade, own, arch, None, sizes=sizes), own, arch)       # its own: fine
+    on_1d = own.replace(binding={**own.binding, "SLNV": "1d"})
+    with pytest.raises(MappingError, match=r"Einsum SLNV is a multiply-accumulate product with a sum reduction "
+                                           r"bound to the 1D lanes"):
+        check_lane_schedule(lower(plan.cascade, on_1d, arch, None, sizes=sizes), own, arch)
+    plan2, _ = _lane_plan("fusemax-1pass")
+    own2 = lane_mapping(plan2.cascade, arch, sizes=sizes)
+    on_2d = own2.replace(binding={**own2.binding, "SPD": "2d"})
+    with pytest.raises(MappingError, match=r"Einsum SPD is bound to the 2D array but is not a multiply-accumulate"):
+        check_lane_schedule(lower(plan2.cascade, on_2d, arch, None, sizes=sizes), own2, arch)
+    turned = own.replace(spatial={"2d": {"rows": ("P",), "cols": ("M0",)}, "1d": {"lanes": ("P",)}})
+    with pytest.raises(MappingError, match=r"does not put the key tile M0 on the 2D rows"):
+        check_lane_schedule(lower(plan.cascade, turned, arch, None, sizes=sizes), own, arch)
+
+
+def test_lane_core_search_reports_buildable_and_manifest(tmp_path, capsys):
+    code, out, err = run_rtl(capsys, "flash1-1pass", "--arch", LANE, "-o", str(tmp_path), "--search")
+    assert code == 0, err
+    assert re.search(r"narrowed to the core's binding: [1-9]\d* families buildable", out), out
+    man = json.loads((tmp_path / "manifest.json").read_text())
+    assert man["search"]["buildable_families"] >= 1 and "lane program" in man["search"]["implemented"]
+    assert [c["role"] for c in man["loop_nest"]] == ["query_block", "key_tile", "contraction", "value"]
+    assert set(man["search"]["chosen"]["binding"]["2d"]) == {"QK", "SLNV"}
+
+
+def test_lane_core_mapping_file_refused_with_the_einsum(tmp_path, capsys):
+    from einloom.cost_models.arch import load_arch
+    from einloom.einsum import load_cascade
+    from einloom.rtl.lanes.compile import lane_mapping
+    own = lane_mapping(load_cascade("flash1-1pass"), load_arch(LANE), sizes={"P": 64, "M": 64, "E": 8, "F": 8})
+    path = tmp_path / "bad.yaml"
+    path.write_text(_yaml(own.replace(binding={**own.binding, "QK": "1d"})))
+    code, out, err = run_rtl(capsys, "flash1-1pass", "--arch", LANE, "-o", str(tmp_path / "o"), "--mapping", str(path))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "Einsum QK is a multiply-accumulate product with a sum reduction bound to the 1D lanes" in err, err
+
+
+@pytest.mark.slow
+def test_verify_search_runs_the_chosen_core(capsys):
+    code = main(["verify", "causal-1pass", "--arch", A44, "--search", "--quick", "--json"])
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
+    assert code == 0 and data["passed"] and data["search"]["buildable_families"] >= 1
+    assert "best unbuildable" in captured.err
+    assert all(c["causal"] or c.get("corrupt") for c in data["cases"])
