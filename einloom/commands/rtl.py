@@ -131,8 +131,9 @@ def design_for_mapping(args) -> tuple[str, str, dict]:
         plans = lane_cli.plans_for(args, arch, None if lane_cli.wants_lanes(args, arch) else exc)
         sizes = lane_cli.lane_sizes(args, arch)
         programmable = bool((arch.rtl or {}).get("programmable", False)) or len(plans) > 1
+        report = lane_mapping_for(args, arch, plans)
         design, _ = generate_lane_core(plans, arch, programmable=programmable, examples=[(sizes["P"], sizes["M"])])
-        for line in lane_schedule(args, arch, plans, design.manifest):
+        for line in lane_schedule(args, arch, plans, design.manifest, report):
             print(line, file=sys.stderr)
         return design.verilog, design.top_name, design.manifest
     if dims["choice"] is not None:
@@ -176,8 +177,9 @@ def _lint(design, vpath: str, mpath: str) -> bool:
 def _lane_core(args, arch, plans, out) -> int:
     """The 2D array + programmable lanes core for what the fixed-function core cannot build."""
     from einloom.commands import lane_cli
+    report = lane_mapping_for(args, arch, plans)        # refused before the (slow) generation
     design, vpath, mpath = lane_cli.generate_for(args, arch, plans, out)
-    lines = lane_schedule(args, arch, plans, design.manifest)
+    lines = lane_schedule(args, arch, plans, design.manifest, report)
     design.write(out)
     if args.lint:
         _lint(design, vpath, mpath)
@@ -191,11 +193,22 @@ def _lane_core(args, arch, plans, out) -> int:
     return 0
 
 
-def lane_schedule(args, arch, plans, manifest: dict) -> list[str]:
+def lane_mapping_for(args, arch, plans) -> dict | None:
+    """With --mapping/--search: the mapping the lane core implements for the first plan, checked
+    (:func:`einloom.rtl.lane_check.lane_mapping_report`); None without either flag."""
+    from einloom.rtl.lane_check import lane_mapping_report
+    if not (getattr(args, "mapping", None) or getattr(args, "search", False)):
+        return None
+    plan = plans[0]
+    mapping = _mapping(args.mapping, plan.cascade, arch, None) if getattr(args, "mapping", None) else None
+    return lane_mapping_report(plan, arch, mapping=mapping, search=bool(getattr(args, "search", False)))
+
+
+def lane_schedule(args, arch, plans, manifest: dict, report: dict | None = None) -> list[str]:
     """The lane core's structure from its first program's schedule (``loop_nest``, ``phases``,
-    ``buffers``, ``units_1d`` in the manifest) and, with --mapping/--search, the mapping it implements
-    (``mapping_check`` or ``search``); returns the lines to print."""
-    from einloom.rtl.lane_check import lane_mapping_report, lane_structure
+    ``buffers``, ``units_1d`` in the manifest) and the mapping ``report`` (:func:`lane_mapping_for`:
+    ``mapping_check`` or ``search``); returns the lines to print."""
+    from einloom.rtl.lane_check import lane_structure
     plan = plans[0]
     st = lane_structure(plan.schedule, plan.program.structure, plan.cascade, arch).to_dict()
     for key in ("loop_nest", "phases", "template_2d", "units_1d", "buffers"):
@@ -203,10 +216,9 @@ def lane_schedule(args, arch, plans, manifest: dict) -> list[str]:
     expected = manifest["programs"][0]["expected"][0]
     manifest["structure_cycles"] = {"runs": 1, "queries_per_run": st["queries_per_run"], "keys": st["keys"],
                                     "per_run": expected, "compute_cycles": expected["compute_cycles"]}
-    if not (getattr(args, "mapping", None) or getattr(args, "search", False)):
+    if report is None:
         return []
-    mapping = _mapping(args.mapping, plan.cascade, arch, None) if getattr(args, "mapping", None) else None
-    report = lane_mapping_report(plan, arch, mapping=mapping, search=bool(getattr(args, "search", False)))
+    report = dict(report)
     lines = report.pop("lines")
     if "search" in report:
         manifest["search"] = {**report["search"], "implemented": report["loop_order"]}

@@ -56,13 +56,10 @@ def _verify_lanes(args, arch, plans) -> int:
     """The lane core's verify; with --mapping/--search, the mapping it implements is checked (and
     chosen) first and reported (rtl/lane_check.py)."""
     from einloom.commands import lane_cli
-    if args.mapping or args.search:
-        from einloom.commands.rtl import _mapping
-        from einloom.rtl.lane_check import lane_mapping_report
-        plan = plans[0]
-        mapping = _mapping(args.mapping, plan.cascade, arch, None) if args.mapping else None
-        for line in lane_mapping_report(plan, arch, mapping=mapping, search=args.search)["lines"]:
-            print(line, file=sys.stderr if args.json else sys.stdout)
+    from einloom.commands.rtl import lane_mapping_for
+    report = lane_mapping_for(args, arch, plans)
+    for line in (report or {}).get("lines", []):
+        print(line, file=sys.stderr if args.json else sys.stdout)
     return lane_cli.verify_lanes(args, arch, plans)
 
 
