@@ -31,13 +31,7 @@ def register(subparsers) -> None:
     parser.add_argument("--arch", required=True, help="architecture YAML with an rtl: section")
     parser.add_argument("--workload", help="workload whose E, F (and P, M within the buffers) the core serves")
     parser.add_argument("--seq-len", type=flags.seq_len, metavar="N", help="the workload's sequence length")
-    mapping = parser.add_mutually_exclusive_group()
-    mapping.add_argument("--mapping", metavar="NAME|FILE",
-                         help="mapping the core implements (default: the core's own); refused, naming the field, "
-                              "when the core cannot build its schedule")
-    mapping.add_argument("--search", action="store_true",
-                         help="search mappings (einloom map --search) and build the best one the core can build; "
-                              "prints how many were searched and buildable and what the best unbuildable one gains")
+    add_mapping_flags(parser, "build")
     parser.add_argument("-o", "--output", default="build", help="output directory (default: build)")
     parser.add_argument("--lint", action="store_true", help="also run 'verilator --lint-only -Wall'")
     parser.add_argument("--ranks", default="", metavar="P=..,M=..",
@@ -48,6 +42,18 @@ def register(subparsers) -> None:
                              "program is loaded at run time); repeatable")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
     parser.set_defaults(func=run)
+
+
+def add_mapping_flags(parser, verb: str) -> None:
+    """``--mapping`` / ``--search`` (exclusive) for the commands that build a core: rtl, verify, synth."""
+    mapping = parser.add_mutually_exclusive_group()
+    mapping.add_argument("--mapping", metavar="NAME|FILE",
+                         help=f"{verb} the core for this mapping (default: the core's own); refused, naming the "
+                              "field, when the core cannot build its schedule")
+    mapping.add_argument("--search", action="store_true",
+                         help=f"search mappings (einloom map --search) and {verb} the core for the best one it can "
+                              "build; prints how many were searched and buildable and what the best unbuildable "
+                              "one gains")
 
 
 def run(args) -> int:

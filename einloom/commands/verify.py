@@ -35,11 +35,8 @@ def register(subparsers) -> None:
     parser.add_argument("--also", action="append", default=[], metavar="SPEC",
                         help="lane core: one programmable build runs SPEC, then each --also (program "
                              "loaded at run time), then SPEC again; repeatable")
-    mapping = parser.add_mutually_exclusive_group()
-    mapping.add_argument("--mapping", metavar="NAME|FILE",
-                         help="verify the core built for this mapping (as einloom rtl --mapping)")
-    mapping.add_argument("--search", action="store_true",
-                         help="verify the core built for the best mapping it can build (as einloom rtl --search)")
+    from einloom.commands.rtl import add_mapping_flags
+    add_mapping_flags(parser, "verify")
     parser.add_argument("--workload", help="workload the mapping is lowered for (as einloom rtl)")
     parser.add_argument("--seq-len", type=flags.seq_len, metavar="N", help="the workload's sequence length")
     parser.add_argument("--quick", action="store_true", help="skip the M=P=64 cases")

@@ -264,3 +264,17 @@ def test_verify_search_runs_the_chosen_core(capsys):
     assert code == 0 and data["passed"] and data["search"]["buildable_families"] >= 1
     assert "best unbuildable" in captured.err
     assert all(c["causal"] or c.get("corrupt") for c in data["cases"])
+
+
+def test_synth_builds_the_searched_core_and_refuses_search_without_arch(capsys):
+    import argparse
+    from einloom.commands.synth import _design
+    args = argparse.Namespace(arch=A44, spec="sliding-window", mapping=None, search=True, workload=None,
+                              seq_len=None, ranks="", also=[], verilog=None, top=None, demo=None)
+    verilog, top, manifest = _design(args)
+    assert top == "einloom_rtl_4x4_int8" and "module einloom_rtl_4x4_int8" in verilog
+    assert manifest["search"]["buildable_families"] >= 1 and manifest["mask_inputs"]["window"] == 24
+    assert "narrowed to the core's binding" in capsys.readouterr().err
+    assert main(["synth", "--demo", "2x2", "--search", "--target", "ecp5"]) == 2
+    err = capsys.readouterr().err
+    assert "--search: applies only with --arch" in err and len(err.strip().splitlines()) == 1
