@@ -278,3 +278,10 @@ def test_synth_builds_the_searched_core_and_refuses_search_without_arch(capsys):
     assert main(["synth", "--demo", "2x2", "--search", "--target", "ecp5"]) == 2
     err = capsys.readouterr().err
     assert "--search: applies only with --arch" in err and len(err.strip().splitlines()) == 1
+
+
+def test_gqa_on_the_lane_core_is_refused_with_the_reason(tmp_path, capsys):
+    code, out, err = run_rtl(capsys, "gqa", "--arch", LANE, "--also", "fusemax-1pass", "--ranks", "J=2,G=3",
+                             "-o", str(tmp_path))
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "Einsum QK" in err and "the lane core runs one head per run" in err, err
