@@ -484,6 +484,11 @@ def check_schedule(schedule: Any, roles: CoreRoles, arch: Any) -> dict[str, int]
                        f"this mapping's group {i} is '{how}', a schedule the core does not build", "groups", i,
                        hint=f"write groups: [{{einsums: all, pipeline: interleave, interleave_rank: {rk['M1']}}}], "
                             "or leave --mapping out (the core's own mapping)")
+    for einsum in schedule.einsums.values():
+        for r, dim, f in einsum.spatial:
+            if r in (rk["E"], rk["F"]) and f > 1:
+                raise fail(f"Einsum {einsum.name} spreads {r} over {dim}; the RTL core runs {r} in time inside "
+                           "each PE", "spatial", hint=f"remove {r} from spatial")
     score = schedule.einsums[roles.einsums["BQK" if roles.causal else "QK"]]
     spatial = {(r, dim): f for r, dim, f in score.spatial}
     tile_m = schedule.sizes[rk["M0"]]
@@ -496,11 +501,6 @@ def check_schedule(schedule: Any, roles: CoreRoles, arch: Any) -> dict[str, int]
     if tile_p != min(arch.array_2d.cols, schedule.sizes[rk["P"]]):
         raise fail(f"the RTL core spreads the queries {rk['P']} over the {arch.array_2d.cols} 2D columns; this "
                    f"mapping puts {tile_p} there", "spatial", hint=f"spatial: {{2d: {{cols: [{rk['P']}]}}}}")
-    for einsum in schedule.einsums.values():
-        for r, dim, f in einsum.spatial:
-            if r in (rk["E"], rk["F"]) and f > 1:
-                raise fail(f"Einsum {einsum.name} spreads {r} over {dim}; the RTL core runs {r} in time inside "
-                           "each PE", "spatial", hint=f"remove {r} from spatial")
     return {"head_dim": schedule.sizes[rk["E"]], "value_dim": schedule.sizes[rk["F"]], "tile_m": tile_m,
             "tile_p": tile_p, "P": schedule.sizes[rk["P"]], "M": schedule.sizes[rk["M"]]}
 
