@@ -141,7 +141,8 @@ def lane_mapping_report(plan: Any, arch: Any, *, mapping: Any = None, search: bo
             "order)")
     if search:
         from einloom.rtl.select import choose_mapping
-        choice = choose_mapping(cascade, arch, None, sizes, lower_fn=lower_at, check=check, pin_binding=own.binding)
+        choice = choose_mapping(cascade, arch, None, sizes, lower_fn=lower_at, check=check, pin_binding=own.binding,
+                                own=own)
         return {"search": choice.to_dict(), "loop_order": note, "lines": choice.lines() + [f"  ({note})"]}
     schedule = lower_at(mapping)
     check(schedule)

@@ -277,10 +277,10 @@ def config_for(args) -> "Any":
     choice = None
     if getattr(args, "search", False):
         from einloom.rtl.select import choose_mapping
-        own = lower_at(core_mapping(roles, arch))
+        own = core_mapping(roles, arch)
+        at = lower_at(own).sizes
         choice = choose_mapping(cascade, arch, workload, sizes, lower_fn=lower_at, check=check,
-                                pin_binding=core_mapping(roles, arch).binding,
-                                in_pe={rk["E"]: own.sizes[rk["E"]], rk["F"]: own.sizes[rk["F"]]})
+                                pin_binding=own.binding, in_pe={rk["E"]: at[rk["E"]], rk["F"]: at[rk["F"]]}, own=own)
         schedule = choice.schedule
     else:
         mapping = _mapping(args.mapping, cascade, arch, workload) if args.mapping else core_mapping(roles, arch)

@@ -95,7 +95,7 @@ def test_search_picks_a_buildable_mapping_and_reports_the_others(tmp_path, capsy
     code, out, err = run_rtl(capsys, "--arch", A44, "-o", str(tmp_path), "--search")
     assert code == 0, err
     found = re.search(r"search \(latency\): ([\d,]+) mappings scored in (\d+) families; narrowed to the core's "
-                      r"binding: (\d+) families buildable, (\d+) refused", out)
+                      r"binding: (\d+) families buildable \(the core's own mapping included\), (\d+) refused", out)
     assert found and int(found.group(3)) >= 1 and int(found.group(4)) >= 1, out
     assert re.search(r"best unbuildable: [\d,]+ cycles \(chosen is [\d.]+x\); refused: Einsum \w+", out), out
     man = json.loads((tmp_path / "manifest.json").read_text())
@@ -285,3 +285,13 @@ def test_gqa_on_the_lane_core_is_refused_with_the_reason(tmp_path, capsys):
                              "-o", str(tmp_path))
     assert code == 2 and len(err.strip().splitlines()) == 1, err
     assert "Einsum QK" in err and "the lane core runs one head per run" in err, err
+
+
+def test_search_falls_back_to_the_core_own_mapping_when_no_family_is_buildable(tmp_path, capsys):
+    code, out, err = run_rtl(capsys, "gqa", "--arch", A88, "-o", str(tmp_path), "--search", "--json")
+    assert code == 0, err
+    man = json.loads(out)
+    s = man["search"]
+    assert s["chosen"]["name"] == "rtl-core" and s["chosen_latency_cycles"] is None
+    assert "does not fit" in s["chosen_unscored"] and s["best_unbuildable"]["latency_cycles"] > 0
+    assert [c["role"] for c in man["loop_nest"]][:2] == ["run", "query_block"]
