@@ -207,7 +207,7 @@ def derive_structure(schedule: Any, ranks: CoreRanks, *, rows: int, cols: int, u
                 lvl = group.loops[first_at[inner]].level
                 raise fail(f"the loop nest has {level_of(inner, first_at)} outside {level_of(outer, last_at)}: the "
                            f"core's {inner.replace('_', ' ')} counter runs inside its {outer.replace('_', ' ')} "
-                           f"counter ({'; the running state is kept for one query block only' if inner == 'key_tile' else 'one slot at a time'})",
+                           f"counter ({'it keeps the running state of one query block only' if inner == 'key_tile' else 'one slot at a time'})",
                            "loop_order", lvl, hint=f"order the loops {' > '.join(per_role[r][0][1] for r in sequence if r in per_role)}, "
                                                    "or leave --mapping out")
     for role in ("contraction", "value"):

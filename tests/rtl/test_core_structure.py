@@ -81,7 +81,7 @@ def test_loop_order_with_key_tiles_outside_query_blocks_is_refused():
     roles = match_core(load_cascade("fusemax-1pass"), scale=True)
     mp = core_mapping(roles, load_arch(A44))
     bad = mp.replace(loop_order={"GLB": ("M1", "P"), "PE": ("E", "F")})
-    with pytest.raises(MappingError, match=r"M1 at GLB outside P at GLB.*running state is kept for one query block"):
+    with pytest.raises(MappingError, match=r"M1 at GLB outside P at GLB.*keeps the running state of one query block only"):
         structure_of("fusemax-1pass", A44, {"P": 64, "M": 64, "E": 16, "F": 16}, bad)
 
 
