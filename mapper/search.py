@@ -47,7 +47,7 @@ import itertools
 import time
 from dataclasses import dataclass, field
 from math import prod
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -82,6 +82,9 @@ class SearchResult:
     budget_exhausted: bool = False  # True: the time budget ran out, this is the best so far
     best_at_s: float = 0.0
     distinct: int | None = None
+    accepted: int = 0              # families ``accept`` kept (0 without ``accept``)
+    rejected: int = 0              # families ``accept`` skipped, unscored
+    first_rejection: str | None = None
 
     @property
     def mapping(self) -> Mapping:
@@ -269,7 +272,9 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
            family_cap: int = 20_000, keep_bindings: int = 3, partition_tiles: tuple[int, ...] | None = None,
            time_budget_s: float | None = None, patience: int | None = None, spatial_variants: int = 3,
            max_orders: int = 64, refine_plans: int = 3, order_patience: int | None = 8,
-           track_distinct: bool = False) -> SearchResult:
+           track_distinct: bool = False, sizes: dict[str, int] | None = None,
+           pin_binding: dict[str, str] | None = None,
+           accept: Callable[[Mapping], str | None] | None = None) -> SearchResult:
     """Search mappings of ``cascade`` on ``arch`` for ``workload`` minimizing ``objective``.
 
     Families are tried best floor first (for ``energy``: best EDP floor first, see the module
@@ -281,6 +286,15 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
     (DRAM, GLB) order pairs of the ``refine_plans`` plans that scored best (every plan while nothing
     fits), leaving a plan after ``order_patience`` orders in a row that did not improve it (None: try
     them all).  ``track_distinct`` counts distinct schedules (``SearchResult.distinct``; costs a little).
+    ``sizes`` gives rank sizes beside (or instead of) the workload's.
+
+    A consumer that builds only some mappings (the RTL generator) narrows the space: ``pin_binding``
+    fixes the array of the Einsums it names (the others are searched), and ``accept`` is asked about
+    every family's mapping (binding, spatial assignment, loop orders, spill; the tiling holds only the
+    spatial factors) before it is scored: a reason string skips the family, ``None`` keeps it.
+    ``SearchResult.accepted``/``rejected`` count the families it kept and skipped, ``first_rejection``
+    is the reason given for the first one skipped.  The role-found baseline is only returned when
+    ``accept`` keeps it too.
 
     Returns the best feasible mapping with its :class:`Evaluation` (the role-found baseline where it
     scores better: the search is never worse than ``einloom map``'s default); raises MappingError if
@@ -319,10 +333,13 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
         if late():
             exhausted = True
             break
-        view = _view_for(cascade, None, workload, pchoice)
-        sizes = view.sizes
+        view = _view_for(cascade, None, workload, {**(sizes or {}), **pchoice})
+        vsizes = view.sizes
         compute = view.compute_einsums
         choices = {e.name: runnable_arrays(hw, e) for e in compute}
+        for name, array in (pin_binding or {}).items():
+            if name in choices and array in choices[name]:
+                choices[name] = [array]
         for e in compute:
             if not choices[e.name]:
                 raise ArchError(f"no array of {hw.name} can run all ops of Einsum {e.name} "
@@ -336,9 +353,9 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
         cyc: dict[tuple[str, str], tuple[float, float]] = {}
         for e in compute:
             for a in choices[e.name]:
-                ranked = assignments(e, hw.dims[a], sizes, exclude=carried)
+                ranked = assignments(e, hw.dims[a], vsizes, exclude=carried)
                 fewest = ranked[0][0]
-                ii = _ii(hw, e, a, float(e.points(sizes)))
+                ii = _ii(hw, e, a, float(e.points(vsizes)))
                 least = _least_fraction(view, e)      # a mask may skip all but its valid points
                 cyc[(e.name, a)] = (ii * fewest * least, _energy_floor(hw, e, a) * least)
                 best_sets[(e.name, a)] = (ii * fewest, [asg for s, asg in ranked if s <= fewest])
@@ -349,7 +366,8 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
             for e in extra:
                 fixed[e.name] = min(choices[e.name], key=lambda a: cyc[(e.name, a)][0])
             both = [e for e in both if e.name not in fixed]
-        masks = np.array(list(itertools.product((0, 1), repeat=len(both))), dtype=float).reshape(-1, len(both))
+        masks = np.array(list(itertools.product((0, 1), repeat=len(both))), dtype=float).reshape(
+            2 ** len(both), len(both))
         cross_floor = _cross_array_floor(hw, view, both, fixed, masks)
         base2 = sum(cyc[(n, a)][0] for n, a in fixed.items() if a == "2d")
         base1 = sum(cyc[(n, a)][0] for n, a in fixed.items() if a == "1d")
@@ -384,7 +402,8 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
     # ---- families: phase 1 scores every plan in its first loop order, phase 2 tries the other
     # reuse-distinct orders of the ``refine_plans`` plans that did best ------------------------------
     state = {"families": 0, "evaluated": 0, "distinct": 0, "last_gain": 0, "best_score": np.inf,
-             "best": None, "best_at": 0.0, "exhausted": False}
+             "best": None, "best_at": 0.0, "exhausted": False, "accepted": 0, "rejected": 0,
+             "first_rejection": None}
     contexts: dict[int, dict] = {}
 
     def context(plan_id: int) -> dict:
@@ -436,6 +455,13 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
             rm = check_mapping(view, mapping, hw)
         except (MappingError, ArchError):
             return
+        if accept is not None:
+            reason = accept(mapping)
+            if reason is not None:
+                state["rejected"] += 1
+                state["first_rejection"] = state["first_rejection"] or reason
+                return
+            state["accepted"] += 1
         overrides = ctx["overrides"]
         res = evaluate_family(rm, overrides, n=ctx["n"])
         state["families"] += 1
@@ -511,12 +537,14 @@ def search(cascade: Any, arch: Any, workload: Any, *, objective: str = "latency"
     rm_best = check_mapping(rm.view, best_mapping, hw)
     evaluation = evaluate_view(rm_best, workload_name=wname,
                                cascade_name=getattr(cascade, "name", None))
-    seeded = _role_baseline(cascade, arch, workload)
+    seeded = _role_baseline(cascade, arch, workload) if accept is None and pin_binding is None and not sizes \
+        else None
     if seeded is not None and _score(seeded[1], objective) < _score(evaluation, objective):
         best_mapping, evaluation = seeded
     return SearchResult(best_mapping, evaluation, evaluated, screened, families, time.perf_counter() - start,
                         objective, budget_exhausted=exhausted, best_at_s=best_at,
-                        distinct=distinct if track_distinct else None)
+                        distinct=distinct if track_distinct else None, accepted=state["accepted"],
+                        rejected=state["rejected"], first_rejection=state["first_rejection"])
 
 
 def _score(evaluation: Any, objective: str) -> float:

@@ -278,6 +278,13 @@ def match_core(cascade: Any, *, scale: bool) -> CoreRoles:
         kv = set(cascade.tensors[key].ranks)
         heads = tuple(r for r in dropped if r in kv)
         groups = tuple(r for r in dropped if r not in kv)
+        if groups and roles.causal:
+            score = next(e for e in cascade.einsums if e.name == roles.einsums["QK"])
+            raise SpecError(f"the RTL core cannot build cascade {cascade.name}: it folds the query groups "
+                            f"{', '.join(groups)} into one run's query columns, which would move the causal "
+                            f"diagonal of Einsum {score.name} for every group but the last",
+                            location=Location(cascade.file, getattr(score, "line", None), score.name),
+                            hint="give the cascade one query head per K/V head (G = 1), or drop the mask")
         return dataclasses.replace(roles, cascade=cascade.name, heads=heads, query_groups=groups)
     raise error
 
@@ -449,7 +456,7 @@ def core_mapping(roles: CoreRoles, arch: Any) -> Any:
                     "key tiles interleaved across the arrays",
         binding=binding, spatial={"2d": {"rows": (rk["M0"],), "cols": (rk["P"],)}, "1d": {"lanes": (rk["P"],)}},
         tiling={rk["M0"]: {"spatial": rows}, rk["P"]: {"spatial": cols}},
-        loop_order={"GLB": (rk["P"], rk["M1"]), "PE": (rk["E"], rk["F"])},
+        loop_order={"GLB": roles.heads + roles.query_groups + (rk["P"], rk["M1"]), "PE": (rk["E"], rk["F"])},
         groups=(FusionGroup(("all",), "interleave", rk["M1"]),))
 
 
@@ -477,6 +484,11 @@ def check_schedule(schedule: Any, roles: CoreRoles, arch: Any) -> dict[str, int]
                        f"this mapping's group {i} is '{how}', a schedule the core does not build", "groups", i,
                        hint=f"write groups: [{{einsums: all, pipeline: interleave, interleave_rank: {rk['M1']}}}], "
                             "or leave --mapping out (the core's own mapping)")
+    for einsum in schedule.einsums.values():
+        for r, dim, f in einsum.spatial:
+            if r in (rk["E"], rk["F"]) and f > 1:
+                raise fail(f"Einsum {einsum.name} spreads {r} over {dim}; the RTL core runs {r} in time inside "
+                           "each PE", "spatial", hint=f"remove {r} from spatial")
     score = schedule.einsums[roles.einsums["BQK" if roles.causal else "QK"]]
     spatial = {(r, dim): f for r, dim, f in score.spatial}
     tile_m = schedule.sizes[rk["M0"]]
@@ -489,11 +501,45 @@ def check_schedule(schedule: Any, roles: CoreRoles, arch: Any) -> dict[str, int]
     if tile_p != min(arch.array_2d.cols, schedule.sizes[rk["P"]]):
         raise fail(f"the RTL core spreads the queries {rk['P']} over the {arch.array_2d.cols} 2D columns; this "
                    f"mapping puts {tile_p} there", "spatial", hint=f"spatial: {{2d: {{cols: [{rk['P']}]}}}}")
-    for einsum in schedule.einsums.values():
-        for r, dim, f in einsum.spatial:
-            if r in (rk["E"], rk["F"]) and f > 1:
-                raise fail(f"Einsum {einsum.name} spreads {r} over {dim}; the RTL core runs {r} in time inside "
-                           "each PE", "spatial", hint=f"remove {r} from spatial")
     return {"head_dim": schedule.sizes[rk["E"]], "value_dim": schedule.sizes[rk["F"]], "tile_m": tile_m,
             "tile_p": tile_p, "P": schedule.sizes[rk["P"]], "M": schedule.sizes[rk["M"]]}
 
+
+
+#: The fixed core's 1D units, by the op class they run (rtl/vector.py, rtl/units).
+CORE_UNITS_1D = {"max": "max (tile and running max, mask select)", "add": "add (denominator, exp's subtraction)",
+                 "exp": "exp", "mul": "mac (rescale of the running denominator and numerator)",
+                 "div": "recip + mul (deferred division at the output)",
+                 "cmp": "mask unit (causal/window compare, select; empty tiles skipped)",
+                 "select": "mask unit (causal/window compare, select; empty tiles skipped)"}
+
+
+def input_views(cascade: Any) -> dict[str, tuple[str, ...]]:
+    """Input tensor -> the ranks it is iterated by (a partitioned rank's outer and inner ranks too)."""
+    out = {}
+    for t in cascade.inputs:
+        ranks: list[str] = []
+        for r in cascade.tensors[t].ranks:
+            ranks.append(r)
+            for p in cascade.partitions:
+                if p.root == r:
+                    ranks += [p.outer, p.inner]
+        out[t] = tuple(ranks)
+    return out
+
+
+def core_structure(schedule: Any, roles: CoreRoles, cascade: Any, arch: Any, *, max_keys: int,
+                   max_queries: int) -> Any:
+    """The fixed core's :class:`~einloom.rtl.schedule.CoreStructure` for a checked schedule: counters
+    from its loop nest, phases from the group's Einsums, buffers from its residency (refused when
+    above ``rtl.max_keys`` / ``rtl.max_queries``)."""
+    from einloom.rtl.schedule import CoreRanks, derive_structure
+    rk = roles.ranks
+    ranks = CoreRanks(query=rk["P"], key=rk["M0"], tile=rk["M1"], contraction=(rk["E"],), value=rk["F"],
+                      heads=roles.heads, groups=roles.query_groups)
+    rows, cols = arch.array_2d.rows, arch.array_2d.cols
+    views = input_views(cascade)
+    capacity = {t: ((-(-max_queries // cols), "rtl.max_queries") if rk["P"] in own else
+                    (-(-max_keys // rows), "rtl.max_keys")) for t, own in views.items()}
+    return derive_structure(schedule, ranks, rows=rows, cols=cols, units_1d=CORE_UNITS_1D, capacity=capacity,
+                            views=views)

@@ -93,7 +93,8 @@ def _example(core: AttentionCore, p: int, mm: int, causal: bool, window: int = 0
 
 
 def generate(config: RtlConfig, schedule: Any = None, *, shape: tuple[int, int] | None = None,
-             causal: bool = False, window: int = 0, sinks: int = 0) -> GeneratedDesign:
+             causal: bool = False, window: int = 0, sinks: int = 0, structure: Any = None,
+             search: Any = None) -> GeneratedDesign:
     """Elaborate the attention core for ``config`` and convert it to Verilog.
 
     With ``schedule`` (a :class:`einloom.mapper.lower.Schedule` the core was checked against,
@@ -101,7 +102,13 @@ def generate(config: RtlConfig, schedule: Any = None, *, shape: tuple[int, int] 
     the cycles the core takes on the schedule's ``shape`` = (P, M) (``schedule_cycles``; ``causal``: the
     cascade's mask: ``causal``, and the band ``window``/``sinks`` its ``where`` predicate describes,
     the values to drive on the core's ``window`` and ``sinks`` inputs), which
-    :func:`einloom.sim.rtl_core.run_core` predicts exactly.
+    :func:`einloom.sim.rtl_core.run_core` predicts exactly.  With ``structure`` (the
+    :class:`einloom.rtl.schedule.CoreStructure` derived from that schedule) the manifest records the
+    core's ``loop_nest`` (a counter per temporal loop: bound, width, what it drives), ``phases`` (the
+    group's Einsums in topological order, array and unit), ``template_2d``, ``units_1d`` and
+    ``buffers`` (residency and built depth), and ``structure_cycles``: the simulator's cycles for the
+    structure's runs (``runs`` x one run of ``queries_per_run`` queries over ``keys`` keys).  With
+    ``search`` (an :class:`einloom.rtl.select.Choice`), what ``--search`` saw and chose.
 
     The top has a clock ``clk``, a synchronous active-high reset ``rst``, the command inputs and the
     q/k/v/out streams documented in :class:`einloom.rtl.attention.AttentionCore`.
@@ -150,5 +157,15 @@ def generate(config: RtlConfig, schedule: Any = None, *, shape: tuple[int, int] 
     if shape is not None:
         manifest["schedule_cycles"] = _example(core, shape[0], shape[1], causal, window, sinks)
         manifest["mask_inputs"] = {"causal": int(causal), "window": window, "sinks": sinks}
+    if structure is not None:
+        st = structure.to_dict()
+        for key in ("loop_nest", "phases", "template_2d", "units_1d", "buffers"):
+            manifest[key] = st[key]
+        one = _example(core, structure.queries_per_run, structure.keys, causal, window, sinks)
+        manifest["structure_cycles"] = {"runs": structure.runs, "queries_per_run": structure.queries_per_run,
+                                        "keys": structure.keys, "per_run": one,
+                                        "compute_cycles": structure.runs * one["compute_cycles"]}
+    if search is not None:
+        manifest["search"] = search.to_dict()
     manifest["verilog_sha256"] = hashlib.sha256(text.encode()).hexdigest()
     return GeneratedDesign(verilog=text, top_name=top, manifest=manifest)

@@ -110,7 +110,7 @@ def verify_lanes(args: Any, arch: Any, plans: list) -> int:
     ok = len(results) == len(jobs) and all(r["passed"] for r in results)
     if not results:
         from einloom.einsum.errors import ToolError
-        raise ToolError("the lane core's testbench wrote no results", hint=f"see {build_dir}/run/sim.log")
+        raise ToolError("the lane core's testbench wrote no results", hint=f"see {Path(out['xml']).parent / 'sim.log'}")
     if args.json:
         print(json.dumps({"arch": str(args.arch), "top": design.top_name, "kind": "lane-core", "passed": ok,
                           "build_dir": str(build_dir), "programmable": programmable, "jobs": results}, indent=2))

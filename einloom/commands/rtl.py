@@ -31,8 +31,7 @@ def register(subparsers) -> None:
     parser.add_argument("--arch", required=True, help="architecture YAML with an rtl: section")
     parser.add_argument("--workload", help="workload whose E, F (and P, M within the buffers) the core serves")
     parser.add_argument("--seq-len", type=flags.seq_len, metavar="N", help="the workload's sequence length")
-    parser.add_argument("--mapping", metavar="NAME|FILE",
-                        help="mapping to check against the core (default: the core's own)")
+    add_mapping_flags(parser, "build")
     parser.add_argument("-o", "--output", default="build", help="output directory (default: build)")
     parser.add_argument("--lint", action="store_true", help="also run 'verilator --lint-only -Wall'")
     parser.add_argument("--ranks", default="", metavar="P=..,M=..",
@@ -43,6 +42,18 @@ def register(subparsers) -> None:
                              "program is loaded at run time); repeatable")
     parser.add_argument("--json", action="store_true", help="print the manifest as JSON")
     parser.set_defaults(func=run)
+
+
+def add_mapping_flags(parser, verb: str) -> None:
+    """``--mapping`` / ``--search`` (exclusive) for the commands that build a core: rtl, verify, synth."""
+    mapping = parser.add_mutually_exclusive_group()
+    mapping.add_argument("--mapping", metavar="NAME|FILE",
+                         help=f"{verb} the core for this mapping (default: the core's own); refused, naming the "
+                              "field, when the core cannot build its schedule")
+    mapping.add_argument("--search", action="store_true",
+                         help=f"search mappings (einloom map --search) and {verb} the core for the best one it can "
+                              "build; prints how many were searched and buildable and what the best unbuildable "
+                              "one gains")
 
 
 def run(args) -> int:
@@ -58,11 +69,11 @@ def run(args) -> int:
     try:
         cfg, schedule, dims, roles = config_for(args)
     except SpecError as exc:
-        if args.workload or args.mapping or args.spec is None:
+        if args.workload or args.spec is None:
             raise
         return _lane_core(args, arch, lane_cli.plans_for(args, arch, exc), out)
     design = generate(cfg, schedule, shape=(dims["P"], dims["M"]), causal=roles.causal, window=roles.window,
-                      sinks=roles.sinks)
+                      sinks=roles.sinks, structure=dims["structure"], search=dims["choice"])
     if roles.heads or roles.query_groups:
         sz = schedule.sizes
         runs = 1
@@ -81,6 +92,9 @@ def run(args) -> int:
         print(json.dumps(design.manifest, indent=2))
         return 0
     lat = design.manifest["latency"]
+    if dims["choice"] is not None:
+        for line in dims["choice"].lines():
+            print(line)
     print(f"{design.top_name}: {cfg.rows}x{cfg.cols} array, E={cfg.head_dim} F={cfg.value_dim}, "
           f"{cfg.fmt.kind} {cfg.fmt.input_bits}-bit in / {cfg.fmt.output_bits}-bit out")
     print(f"  wrote {vpath} ({len(design.verilog.splitlines()):,} lines) and {mpath}")
@@ -94,12 +108,64 @@ def run(args) -> int:
     print(f"  implements {schedule.cascade} under mapping {schedule.mapping.name} (period {lat['period']} cycles "
           f"per key tile; mask inputs: causal {mask['causal']}{band}); P={sc['P']} M={sc['M']}: "
           f"{sc['compute_cycles']:,} cycles, 2D busy {sc['util_2d']:.1%}")
+    print_structure(design.manifest)
     for ex in lat["examples"]:
         print(f"  expected compute cycles P={ex['P']} M={ex['M']} causal={ex['causal']}: "
               f"{ex['compute_cycles']:,} (2D busy {ex['util_2d']:.1%})")
     if lint_ok:
         print("  verilator --lint-only -Wall: clean")
     return 0
+
+
+def design_for_mapping(args) -> tuple[str, str, dict]:
+    """(verilog, top, manifest) of the core ``einloom rtl`` builds for SPEC with --mapping/--search/--workload
+    (``einloom synth`` calls this); the search's lines go to stderr."""
+    import sys
+    from einloom.commands import lane_cli
+    from einloom.cost_models.arch import load_arch
+    from einloom.einsum.errors import SpecError
+    from einloom.rtl import generate
+    arch = load_arch(args.arch)
+    try:
+        if lane_cli.wants_lanes(args, arch):
+            raise SpecError("the architecture is programmable")
+        cfg, schedule, dims, roles = config_for(args)
+    except SpecError as exc:
+        if args.workload or args.spec is None:
+            raise
+        from einloom.rtl.lane_build import generate_lane_core
+        plans = lane_cli.plans_for(args, arch, None if lane_cli.wants_lanes(args, arch) else exc)
+        sizes = lane_cli.lane_sizes(args, arch)
+        programmable = bool((arch.rtl or {}).get("programmable", False)) or len(plans) > 1
+        report = lane_mapping_for(args, arch, plans)
+        design, _ = generate_lane_core(plans, arch, programmable=programmable, examples=[(sizes["P"], sizes["M"])])
+        for line in lane_schedule(args, arch, plans, design.manifest, report):
+            print(line, file=sys.stderr)
+        return design.verilog, design.top_name, design.manifest
+    if dims["choice"] is not None:
+        for line in dims["choice"].lines():
+            print(line, file=sys.stderr)
+    design = generate(cfg, schedule, shape=(dims["P"], dims["M"]), causal=roles.causal, window=roles.window,
+                      sinks=roles.sinks, structure=dims["structure"], search=dims["choice"])
+    return design.verilog, design.top_name, design.manifest
+
+
+def print_structure(manifest: dict) -> None:
+    """The core's loop nest, phases and buffers as the schedule derived them."""
+    nest = manifest.get("loop_nest")
+    if not nest:
+        return
+    print("  loop nest (one counter per temporal loop of the schedule):")
+    for c in nest:
+        levels = " x ".join(f"{rank}@{level} {n}" for level, rank, n in c["levels"])
+        print(f"    {c['role']:<12} {'*'.join(c['ranks']):<6} bound {c['bound']:>4} ({c['width']} bits; {levels}): "
+              f"{c['drives']}")
+    print("  phases: " + ", ".join(f"{p['einsum']} ({p['array']}: {'/'.join(p['ops'])})" for p in manifest["phases"]))
+    print("  buffers: " + "; ".join(f"{b['tensor']} {b['banks']} banks x {b['words_per_bank']} words resident "
+                                    f"(built {b['built_words_per_bank']}, {b['sized_by']})" for b in manifest["buffers"]))
+    sc = manifest["structure_cycles"]
+    print(f"  simulator: {sc['runs']} run(s) x {sc['per_run']['compute_cycles']:,} cycles "
+          f"({sc['queries_per_run']} queries x {sc['keys']} keys) = {sc['compute_cycles']:,} cycles")
 
 
 def _lint(design, vpath: str, mpath: str) -> bool:
@@ -117,14 +183,54 @@ def _lint(design, vpath: str, mpath: str) -> bool:
 def _lane_core(args, arch, plans, out) -> int:
     """The 2D array + programmable lanes core for what the fixed-function core cannot build."""
     from einloom.commands import lane_cli
+    report = lane_mapping_for(args, arch, plans)        # refused before the (slow) generation
     design, vpath, mpath = lane_cli.generate_for(args, arch, plans, out)
+    lines = lane_schedule(args, arch, plans, design.manifest, report)
+    design.write(out)
     if args.lint:
         _lint(design, vpath, mpath)
     if args.json:
         print(json.dumps(design.manifest, indent=2))
         return 0
+    for line in lines:
+        print(line)
     lane_cli.print_design(design, vpath, mpath)
+    print_structure(design.manifest)
     return 0
+
+
+def lane_mapping_for(args, arch, plans) -> dict | None:
+    """With --mapping/--search: the mapping the lane core implements for the first plan, checked
+    (:func:`einloom.rtl.lane_check.lane_mapping_report`); None without either flag."""
+    from einloom.rtl.lane_check import lane_mapping_report
+    if not (getattr(args, "mapping", None) or getattr(args, "search", False)):
+        return None
+    plan = plans[0]
+    mapping = _mapping(args.mapping, plan.cascade, arch, None) if getattr(args, "mapping", None) else None
+    return lane_mapping_report(plan, arch, mapping=mapping, search=bool(getattr(args, "search", False)))
+
+
+def lane_schedule(args, arch, plans, manifest: dict, report: dict | None = None) -> list[str]:
+    """The lane core's structure from its first program's schedule (``loop_nest``, ``phases``,
+    ``buffers``, ``units_1d`` in the manifest) and the mapping ``report`` (:func:`lane_mapping_for`:
+    ``mapping_check`` or ``search``); returns the lines to print."""
+    from einloom.rtl.lane_check import lane_structure
+    plan = plans[0]
+    st = lane_structure(plan.schedule, plan.program.structure, plan.cascade, arch).to_dict()
+    for key in ("loop_nest", "phases", "template_2d", "units_1d", "buffers"):
+        manifest[key] = st[key]
+    expected = manifest["programs"][0]["expected"][0]
+    manifest["structure_cycles"] = {"runs": 1, "queries_per_run": st["queries_per_run"], "keys": st["keys"],
+                                    "per_run": expected, "compute_cycles": expected["compute_cycles"]}
+    if report is None:
+        return []
+    report = dict(report)
+    lines = report.pop("lines")
+    if "search" in report:
+        manifest["search"] = {**report["search"], "implemented": report["loop_order"]}
+    else:
+        manifest["mapping_check"] = report
+    return lines
 
 
 def config_for(args) -> "Any":
@@ -139,7 +245,7 @@ def config_for(args) -> "Any":
                          hint="add --workload, or drop --seq-len")
     from einloom.einsum import load_cascade
     from einloom.mapper.lower import lower
-    from einloom.rtl.core_form import check_schedule, core_mapping, match_core
+    from einloom.rtl.core_form import check_schedule, core_mapping, core_structure, match_core
     cascade = load_cascade(args.spec or "fusemax-1pass")
     scale = arch.rtl.get("scale", True) if arch.rtl is not None else True
     roles = match_core(cascade, scale=scale if isinstance(scale, bool) else True)
@@ -158,21 +264,43 @@ def config_for(args) -> "Any":
             group *= sizes[r] if r in roles.query_groups else 1
         sizes.update({rk["P"]: max(1, base.max_queries // group), rk["M"]: base.max_keys, rk["E"]: base.head_dim,
                       rk["F"]: base.value_dim})
-    mapping = _mapping(args.mapping, cascade, arch, workload) if args.mapping else core_mapping(roles, arch)
-    schedule = lower(cascade, mapping, arch, workload, sizes=sizes)
+    rtl_section = arch.rtl or {}
+    max_keys, max_queries = int(rtl_section.get("max_keys", 1 << 16)), int(rtl_section.get("max_queries", 1 << 16))
+
+    def lower_at(mapping):
+        return lower(cascade, mapping, arch, workload, sizes=sizes)
+
+    def check(schedule):
+        check_schedule(schedule, roles, arch)
+        return core_structure(schedule, roles, cascade, arch, max_keys=max_keys, max_queries=max_queries)
+
+    choice = None
+    if getattr(args, "search", False):
+        from einloom.rtl.select import choose_mapping
+        own = core_mapping(roles, arch)
+        at = lower_at(own).sizes
+        choice = choose_mapping(cascade, arch, workload, sizes, lower_fn=lower_at, check=check,
+                                pin_binding=own.binding, in_pe={rk["E"]: at[rk["E"]], rk["F"]: at[rk["F"]]}, own=own)
+        schedule = choice.schedule
+    else:
+        mapping = _mapping(args.mapping, cascade, arch, workload) if args.mapping else core_mapping(roles, arch)
+        schedule = lower_at(mapping)
     dims = check_schedule(schedule, roles, arch)
-    cfg = RtlConfig.from_arch(arch, head_dim=dims["head_dim"], value_dim=dims["value_dim"],
-                              tile_m=dims["tile_m"], tile_p=dims["tile_p"])
     group = 1
     for r in roles.query_groups:        # a K/V head's queries of every group run as one block sequence
         group *= schedule.sizes.get(r, 1)
     dims["P"] *= group
-    for rank, limit, key in ((rk["P"], cfg.max_queries, "max_queries"), (rk["M"], cfg.max_keys, "max_keys")):
+    for rank, limit, key in ((rk["P"], max_queries, "max_queries"), (rk["M"], max_keys, "max_keys")):
         size = dims["P" if key == "max_queries" else "M"]
         if size > limit:
             raise InputError(f"the workload has {rank} = {size}, but the core's buffers hold {limit} (rtl.{key})",
                              location=Location(field="--workload"),
                              hint=f"use a shorter --seq-len, or raise rtl.{key} (and the global buffer) in {args.arch}")
+    structure = core_structure(schedule, roles, cascade, arch, max_keys=max_keys, max_queries=max_queries)
+    # the core's E, F and tiles are the schedule's: the loop nest's counters and its spatial factors
+    cfg = RtlConfig.from_arch(arch, head_dim=structure.bound("contraction"), value_dim=structure.bound("value"),
+                              tile_m=dims["tile_m"], tile_p=dims["tile_p"])
+    dims.update(structure=structure, choice=choice)
     return cfg, schedule, dims, roles
 
 

@@ -47,6 +47,11 @@ def register(subparsers) -> None:
     source.add_argument("--arch", metavar="ARCH.yaml", help="architecture file to generate the RTL from")
     source.add_argument("--verilog", metavar="FILE.v", help="synthesize this Verilog file instead (needs --top)")
     source.add_argument("--demo", metavar="RxC", help="a stand-in int8 MAC mesh of R x C PEs")
+    from einloom.commands.rtl import add_mapping_flags
+    add_mapping_flags(parser, "synthesize")
+    parser.add_argument("--workload", help="with --arch: the workload the mapping is lowered for (as einloom rtl)")
+    from einloom.commands import flags
+    parser.add_argument("--seq-len", type=flags.seq_len, metavar="N", help="the workload's sequence length")
     parser.add_argument("--top", help="top module of --verilog")
     parser.add_argument("--target", required=True, choices=["ecp5", "xilinx", "ice40"], help="FPGA family")
     parser.add_argument("--part", help="device (ecp5: 25k 45k 85k; xilinx: xc7a35t xc7a100t xc7a200t; "
@@ -196,6 +201,9 @@ def _lane_design(args) -> tuple[str, str, dict] | None:
 
 
 def _design(args) -> tuple[str, str, dict]:
+    if args.arch and (args.mapping or args.search or args.workload):
+        from einloom.commands.rtl import design_for_mapping
+        return design_for_mapping(args)
     if args.arch:
         lanes = _lane_design(args)
         return lanes if lanes is not None else _design_from_arch(args.arch)
@@ -292,6 +300,10 @@ def run(args) -> int:
         raise ToolError("--cycles needs --arch (the throughput of a generated core)",
                         location=Location(field="--cycles"), hint="drop --cycles, or synthesize with --arch")
     measured = load_measured_cycles(args.cycles) if args.cycles else None
+    for flag, given in (("--mapping", args.mapping), ("--search", args.search), ("--workload", args.workload)):
+        if given and not args.arch:
+            raise ToolError("applies only with --arch (the generated core)", location=Location(field=flag),
+                            hint="einloom synth SPEC --arch ARCH.yaml --search --target ecp5")
     if args.spec and not args.arch:
         raise ToolError("SPEC applies only with --arch", location=Location(field="SPEC"),
                         hint="einloom synth SPEC --arch ARCH.yaml --target ecp5")

@@ -3,6 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
+
+from einloom.commands import flags
 
 EXAMPLE = """example:
   einloom verify --arch examples/archs/rtl-4x4-int8.yaml
@@ -22,14 +25,20 @@ def register(subparsers) -> None:
                     "number format's golden model; print pass/fail and cycles per case.",
         epilog=EXAMPLE, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("spec", nargs="?", metavar="SPEC",
-                        help="the cascade (default: the fixed-function core's suite); a cascade that core "
-                             "cannot build runs on the lane core (2D array + programmable lanes)")
+                        help="the cascade (default: the fixed-function core's whole suite, every mask); a cascade "
+                             "the core builds runs the cases of its own mask (none, causal, or its window and "
+                             "sinks); GQA/MQA runs its folded heads; a cascade that core cannot build runs on "
+                             "the lane core (2D array + programmable lanes)")
     parser.add_argument("--arch", required=True, help="architecture YAML with an rtl: section")
     parser.add_argument("--ranks", default="", metavar="P=..,M=..",
                         help="lane core: rank sizes of the runs (default: the buffers' and rtl: sizes)")
     parser.add_argument("--also", action="append", default=[], metavar="SPEC",
                         help="lane core: one programmable build runs SPEC, then each --also (program "
                              "loaded at run time), then SPEC again; repeatable")
+    from einloom.commands.rtl import add_mapping_flags
+    add_mapping_flags(parser, "verify")
+    parser.add_argument("--workload", help="workload the mapping is lowered for (as einloom rtl)")
+    parser.add_argument("--seq-len", type=flags.seq_len, metavar="N", help="the workload's sequence length")
     parser.add_argument("--quick", action="store_true", help="skip the M=P=64 cases")
     parser.add_argument("--shape", action="append", default=[], metavar="PxM[c][wW[sS]]",
                         help="run this shape instead of the default cases (suffix c = causal, bottom-right "
@@ -38,6 +47,17 @@ def register(subparsers) -> None:
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.add_argument("--verbose", action="store_true", help="show Verilator and cocotb output")
     parser.set_defaults(func=run)
+
+
+def _verify_lanes(args, arch, plans) -> int:
+    """The lane core's verify; with --mapping/--search, the mapping it implements is checked (and
+    chosen) first and reported (rtl/lane_check.py)."""
+    from einloom.commands import lane_cli
+    from einloom.commands.rtl import lane_mapping_for
+    report = lane_mapping_for(args, arch, plans)
+    for line in (report or {}).get("lines", []):
+        print(line, file=sys.stderr if args.json else sys.stdout)
+    return lane_cli.verify_lanes(args, arch, plans)
 
 
 def parse_shape(text: str, index: int) -> dict:
@@ -77,16 +97,41 @@ def run(args) -> int:
     from einloom.einsum.errors import SpecError
     arch = load_arch(args.arch)
     if lane_cli.wants_lanes(args, arch):
-        return lane_cli.verify_lanes(args, arch, lane_cli.plans_for(args, arch))
+        return _verify_lanes(args, arch, lane_cli.plans_for(args, arch))
+    roles = None
     if args.spec is not None:
         from einloom.einsum import load_cascade
         from einloom.rtl.core_form import match_core
         try:
-            match_core(load_cascade(args.spec), scale=True)
+            roles = match_core(load_cascade(args.spec), scale=True)
         except SpecError as exc:
-            return lane_cli.verify_lanes(args, arch, lane_cli.plans_for(args, arch, exc))
-    cfg = RtlConfig.from_yaml(args.arch)
-    if args.shape:
+            if args.workload:
+                raise
+            return _verify_lanes(args, arch, lane_cli.plans_for(args, arch, exc))
+    folded = roles is not None and bool(roles.heads or roles.query_groups)
+    search_info = None
+    if args.mapping or args.search or args.workload or folded:
+        from einloom.commands.rtl import config_for
+        cfg, _schedule, dims, _roles = config_for(args)
+        if dims["choice"] is not None:
+            search_info = dims["choice"].to_dict()
+            for line in dims["choice"].lines():
+                print(line, file=sys.stderr if args.json else sys.stdout)
+    else:
+        cfg = RtlConfig.from_yaml(args.arch)
+    if folded and args.shape:
+        raise EinloomError("--shape applies to one-head cascades; a folded GQA/MQA cascade runs its fold cases",
+                           location=Location(field="--shape"), hint="drop --shape")
+    if folded:
+        from einloom.rtl.tb.suite import fold_cases
+        sz = _schedule.sizes
+        heads = groups = 1
+        for r in roles.heads:
+            heads *= sz.get(r, 1)
+        for r in roles.query_groups:
+            groups *= sz.get(r, 1)
+        cases = fold_cases(cfg, heads, groups, quick=args.quick)
+    elif args.shape:
         cases = [parse_shape(s, i) for i, s in enumerate(args.shape)]
         for case in cases:
             if case.get("window", 0) > case["M"] or case.get("sinks", 0) > case["M"]:
@@ -96,6 +141,9 @@ def run(args) -> int:
                 raise EinloomError(f"shape {case['P']}x{case['M']} exceeds the buffers (max_queries "
                                    f"{cfg.max_queries}, max_keys {cfg.max_keys})",
                                    location=Location(field="--shape"), hint="raise rtl.max_* in the arch")
+    elif roles is not None:
+        from einloom.rtl.tb.suite import spec_cases
+        cases = spec_cases(cfg, causal=roles.causal, window=roles.window, sinks=roles.sinks, quick=args.quick)
     else:
         cases = default_cases(cfg, quick=args.quick)
     from einloom.commands.synth import Spinner
@@ -112,16 +160,17 @@ def run(args) -> int:
         verdict = r["passed"] != r.get("expect_fail", False)
         ok &= verdict
         status = ("PASS" if verdict else "FAIL") + (" (expected mismatch)" if r.get("expect_fail") else "")
-        rows.append([case["name"], r.get("P"), r.get("M"), cfg.head_dim, cfg.value_dim,
+        fold = f"{r.get('heads', 1)}x{r.get('groups', 1)}"
+        rows.append([case["name"], fold, r.get("P"), r.get("M"), cfg.head_dim, cfg.value_dim,
                      _mask(case), case.get("backpressure", 0.0),
                      r.get("cycles"), r.get("expected_cycles"),
                      f"{r['util_2d']:.1%}" if r.get("util_2d") is not None else "-", status])
     if args.json:
-        print(json.dumps({"arch": args.arch, "top": result["top"], "passed": bool(ok),
+        print(json.dumps({"arch": args.arch, "top": result["top"], "passed": bool(ok), "search": search_info,
                           "build_dir": result["build_dir"],
                           "cases": [{**case, **result["tests"][case["name"]]} for case in cases]}, indent=2))
     else:
-        print(format_table(["case", "P", "M", "E", "F", "mask", "backpressure", "cycles", "expected",
+        print(format_table(["case", "heads x groups", "P", "M", "E", "F", "mask", "backpressure", "cycles", "expected",
                             "2D util", "result"], rows, title=f"{result['top']} ({cfg.fmt.kind}, {cfg.rows}x{cfg.cols})"))
         print(f"\n{'all passed' if ok else 'FAILURES'}: {sum(1 for r in rows if r[-1].startswith('PASS'))}"
               f"/{len(rows)}; build {result['build_dir']}")

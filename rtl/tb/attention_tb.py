@@ -133,21 +133,58 @@ def _record(name: str, result: dict) -> None:
 
 
 async def run_case(dut, cfg: RtlConfig, case: dict) -> dict:
+    """One case; with ``heads`` (K/V heads, default 1) and ``groups`` (query heads per K/V head, default 1)
+    the case is a GQA/MQA cascade folded onto the core (``einloom rtl``'s ``query_fold``): one core run
+    per K/V head, its ``groups`` x ``P`` queries flattened group-major; each run is checked bit for bit
+    and the cycles are the runs' sum."""
     fmt = cfg.fmt
     p_dim, m_dim, causal = case["P"], case["M"], bool(case.get("causal", False))
+    heads, groups = int(case.get("heads", 1)), int(case.get("groups", 1))
     window, sinks = int(case.get("window", 0)), int(case.get("sinks", 0))
     seed = case.get("seed", 1)
     rng = np.random.default_rng(seed)
     sd = case.get("sd", 1.0)
-    q = fmt.quantize(rng.normal(0, sd, (cfg.head_dim, p_dim)))
-    k = fmt.quantize(rng.normal(0, sd, (cfg.head_dim, m_dim)))
-    v = fmt.quantize(rng.normal(0, 1.0, (cfg.value_dim, m_dim)))
-    want = reference(cfg, q, k, v, causal, window, sinks)
-    if case.get("corrupt"):          # a deliberately wrong reference: the scoreboard must catch it
-        want = want.copy()
-        want[0, p_dim - 1] += 1
-
+    # the cascade's tensors: Q[E, G, P, J], K[E, M, J], V[F, M, J] (J: K/V head, G: query group)
+    q_all = fmt.quantize(rng.normal(0, sd, (cfg.head_dim, groups, p_dim, heads)))
+    k_all = fmt.quantize(rng.normal(0, sd, (cfg.head_dim, m_dim, heads)))
+    v_all = fmt.quantize(rng.normal(0, 1.0, (cfg.value_dim, m_dim, heads)))
+    prng = random.Random(seed)
     Clock(dut.clk, 10, unit="ns").start()
+    errors, cycles, expected, macs, stalls = [], 0, 0, 0, 0
+    for j in range(heads):
+        q = q_all[:, :, :, j].reshape(cfg.head_dim, groups * p_dim)       # group-major: column g * P + p
+        k, v = k_all[:, :, j], v_all[:, :, j]
+        # the core's mask is per run: queries p of group g see the keys query p sees (bottom-right aligned)
+        want = np.concatenate([reference(cfg, q[:, g * p_dim:(g + 1) * p_dim], k, v, causal, window, sinks)
+                               for g in range(groups)], axis=1) if groups > 1 and causal else \
+            reference(cfg, q, k, v, causal, window, sinks)
+        if case.get("corrupt"):          # a deliberately wrong reference: the scoreboard must catch it
+            want = want.copy()
+            want[0, want.shape[1] - 1] += 1
+        beats, got_cycles, got_stalls = await _run_once(dut, cfg, q, k, v, causal, window, sinks, prng, case)
+        model = run_core(core_params(cfg), groups * p_dim, m_dim, causal, window=window, sinks=sinks)
+        head = f"head {j}: " if heads > 1 else ""
+        errors += [head + e for e in scoreboard(fmt, beats, want, cfg.value_dim, fmt.output_bits)]
+        if got_stalls == 0 and got_cycles != model.cycles:
+            errors.append(f"{head}compute_cycles {got_cycles} != expected {model.cycles}")
+        if got_stalls and got_cycles < model.cycles:
+            errors.append(f"{head}compute_cycles {got_cycles} < expected {model.cycles} under backpressure")
+        cycles, expected, macs, stalls = cycles + got_cycles, expected + model.cycles, macs + model.macs, \
+            stalls + got_stalls
+    # 2D utilization measured in the RTL: multiply-accumulates on real keys and queries (those of the
+    # tiles the core runs) / (PEs x measured compute cycles)
+    util = macs / (cfg.rows * cfg.cols * cycles) if cycles else 0.0
+    return {"passed": not errors, "errors": errors[:10], "cycles": cycles, "expected_cycles": expected,
+            "macs": macs, "util_2d": util, "heads": heads, "groups": groups,
+            "stalls": stalls, "P": p_dim, "M": m_dim, "E": cfg.head_dim, "F": cfg.value_dim,
+            "causal": causal, "window": window, "sinks": sinks, "backpressure": case.get("backpressure", 0.0)}
+
+
+async def _run_once(dut, cfg: RtlConfig, q, k, v, causal: bool, window: int, sinks: int, prng: random.Random,
+                    case: dict) -> tuple[list[int], int, int]:
+    """Reset, command, stream q/k/v in and the output out: (output beats, compute_cycles, output stalls)."""
+    fmt = cfg.fmt
+    p_dim, m_dim = q.shape[1], k.shape[1]
     dut.rst.value = 1
     dut.start.value = 0
     for name in ("q", "k", "v"):
@@ -166,7 +203,6 @@ async def run_case(dut, cfg: RtlConfig, case: dict) -> dict:
     await RisingEdge(dut.clk)
     dut.start.value = 0
 
-    prng = random.Random(seed)
     gaps = case.get("input_gaps", 0.0)
     bits = fmt.input_bits
     drivers = [StreamDriver(dut, "q", pack(fmt.to_wire(q), bits), prng, gaps),
@@ -180,21 +216,7 @@ async def run_case(dut, cfg: RtlConfig, case: dict) -> dict:
     await mon
     for _ in range(4):
         await RisingEdge(dut.clk)
-    cycles = int(dut.compute_cycles.value.to_unsigned())
-    model = run_core(core_params(cfg), p_dim, m_dim, causal, window=window, sinks=sinks)
-    expected = model.cycles
-    errors = scoreboard(fmt, monitor.beats, want, cfg.value_dim, fmt.output_bits)
-    if monitor.stalls == 0 and cycles != expected:
-        errors.append(f"compute_cycles {cycles} != expected {expected}")
-    if monitor.stalls and cycles < expected:
-        errors.append(f"compute_cycles {cycles} < expected {expected} under backpressure")
-    # 2D utilization measured in the RTL: multiply-accumulates on real keys and queries (those of the
-    # tiles the core runs) / (PEs x measured compute cycles)
-    util = model.macs / (cfg.rows * cfg.cols * cycles) if cycles else 0.0
-    return {"passed": not errors, "errors": errors[:10], "cycles": cycles, "expected_cycles": expected,
-            "macs": model.macs, "util_2d": util,
-            "stalls": monitor.stalls, "P": p_dim, "M": m_dim, "E": cfg.head_dim, "F": cfg.value_dim,
-            "causal": causal, "window": window, "sinks": sinks, "backpressure": case.get("backpressure", 0.0)}
+    return monitor.beats, int(dut.compute_cycles.value.to_unsigned()), monitor.stalls
 
 
 def _make_test(case: dict, cfg_dict: dict):

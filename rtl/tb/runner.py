@@ -120,12 +120,14 @@ def run_tests(build_dir: Path, top: str, test_module: str, *, spec: dict[str, An
 
     ``spec`` is passed to the testbench as JSON (env ``EINLOOM_TB_SPEC``); the testbench writes its
     per-test results (pass/fail, cycles) to ``EINLOOM_TB_RESULTS``, returned here as a dict
-    ``{"tests": {name: {...}}, "failed": [names], "xml": path}``.
+    ``{"tests": {name: {...}}, "failed": [names], "xml": path}`` (the run's ``sim.log`` is beside ``xml``).
     """
     from cocotb_tools.runner import get_runner
     from cocotb_tools.runner import get_results
     apply_verilator_env()
-    test_dir = Path(test_dir or build_dir / "run")
+    # one run directory per process: the build is shared (cached by content), and two processes
+    # verifying the same design at once must not unlink or overwrite each other's results
+    test_dir = Path(test_dir or build_dir / "run" / f"pid{os.getpid()}")
     test_dir.mkdir(parents=True, exist_ok=True)
     spec_path = test_dir / "spec.json"
     results_path = test_dir / "results.json"

@@ -73,6 +73,66 @@ def default_cases(cfg: RtlConfig, *, quick: bool = False) -> list[dict[str, Any]
     return cases
 
 
+def spec_cases(cfg: RtlConfig, *, causal: bool, window: int = 0, sinks: int = 0,
+               quick: bool = False) -> list[dict[str, Any]]:
+    """The cases of one cascade on the core: its mask (none, bottom-right causal, or the causal band of
+    ``window`` keys plus ``sinks`` sink keys, read from the cascade's ``where`` predicate) on ragged,
+    decode (P < M), P > M, backpressured and M = P = 64 shapes, plus the negative case."""
+    base = default_cases(cfg, quick=quick)
+    if not causal:
+        return [c for c in base if not c.get("causal")]
+    if not window:
+        return [c for c in base if c.get("causal") and not c.get("window") or c.get("corrupt")]
+    r, c = cfg.rows, cfg.cols
+    mk, mq = cfg.max_keys, cfg.max_queries
+    band = window + sinks
+    mask = {"causal": True, "window": window, "sinks": sinks}
+    cases = [
+        {"name": "band_ragged", "P": min(c + 3, mq), "M": min(band + 3 * r + 1, mk), **mask},
+        {"name": "band_decode", "P": 1, "M": min(band + 2 * r + 3, mk), **mask},
+        {"name": "band_short", "P": min(2 * c + 1, mq), "M": min(max(window - 1, 1), mk), **mask},
+        {"name": "band_p_gt_m", "P": min(band + c + 2, mq), "M": min(band + 1, mk), **mask},
+        {"name": "band_backpressure", "P": min(2 * c + 2, mq), "M": min(band + 2 * r + 1, mk), "backpressure": 0.4,
+         "input_gaps": 0.3, **mask},
+        {"name": "negative_corrupt", "P": 3, "M": 3, "corrupt": True, **mask},
+    ]
+    if not quick:
+        cases.append({"name": "band_m64", "P": min(64, mq), "M": min(64, mk), **mask})
+        if mk >= 128:
+            cases.append({"name": "band_m128", "P": min(64, mq), "M": 128, **mask})
+    for i, case in enumerate(cases):
+        case["window"] = min(case["window"], case["M"])
+        case["sinks"] = min(case["sinks"], case["M"])
+        case.setdefault("seed", 3000 + i)
+    return cases
+
+
+def fold_cases(cfg: RtlConfig, heads: int, groups: int, *, quick: bool = False) -> list[dict[str, Any]]:
+    """Cases of a GQA/MQA cascade folded onto the core (``heads`` K/V heads, ``groups`` query heads
+    each): one core run per K/V head of ``groups`` x P queries, plus an MQA shape (one K/V head shared
+    by four query heads), random backpressure, and the deliberate negative case."""
+    r, c = cfg.rows, cfg.cols
+    mk, mq = cfg.max_keys, cfg.max_queries
+
+    def queries(p: int, g: int) -> int:
+        return max(1, min(p, mq // g))
+
+    cases = [
+        {"name": "fold", "P": queries(c + 1, groups), "M": min(2 * r + 3, mk), "heads": heads, "groups": groups},
+        {"name": "fold_backpressure", "P": queries(c + 2, groups), "M": min(3 * r + 1, mk), "heads": heads,
+         "groups": groups, "backpressure": 0.4, "input_gaps": 0.3},
+        {"name": "mqa_fold", "P": queries(c - 1 if c > 1 else 1, 4), "M": min(2 * r + 1, mk), "heads": 1, "groups": 4},
+        {"name": "fold_negative_corrupt", "P": queries(2, groups), "M": 3, "heads": heads, "groups": groups,
+         "corrupt": True},
+    ]
+    if not quick:
+        cases.append({"name": "fold_m64", "P": queries(64 // groups, groups), "M": min(64, mk), "heads": heads,
+                      "groups": groups})
+    for i, case in enumerate(cases):
+        case.setdefault("seed", 2000 + i)
+    return cases
+
+
 def run_suite(cfg: RtlConfig, cases: list[dict[str, Any]] | None = None, *, quick: bool = False,
               quiet: bool = False) -> dict[str, Any]:
     """Generate, build (cached) and simulate; returns ``{"top", "build_dir", "tests": {name: result}}``."""
