@@ -85,18 +85,22 @@ def check_lane_schedule(schedule: Any, own: Any, arch: Any) -> None:
                            "params", p, hint=f"params: {{{p}: {v}}}")
 
 
-def lane_structure(schedule: Any, structure: Any, cascade: Any, arch: Any) -> Any:
+def lane_structure(schedule: Any, structure: Any, cascade: Any, arch: Any, *, heads: tuple[str, ...] = (),
+                   groups: tuple[str, ...] = ()) -> Any:
     """The lane core's :class:`~einloom.rtl.schedule.CoreStructure` (``structure``: the lane compiler's
     :class:`~einloom.rtl.lanes.compile.Structure` of the cascade: key, outer, lane, value ranks).
 
     ``schedule`` is the lane plan's (binding and spatial placement); its loop nest is lowered again in
-    the order the lanes run it: query blocks, then key tiles, then the products' feature ranks in the PEs."""
+    the order the lanes run it: one run per head with its own K/V (``heads``: the lane plan's looped
+    ranks), query blocks (the queries with the ``groups`` folded into them), then key tiles, then the
+    products' feature ranks in the PEs."""
     from einloom.mapper.lower import lower
-    contraction = tuple(dict.fromkeys(r for n in structure.scores for r in schedule.einsums[n].reduced_ranks))
+    contraction = tuple(dict.fromkeys(r for n in structure.scores if n in schedule.einsums
+                                      for r in schedule.einsums[n].reduced_ranks))
     feature = contraction + ((structure.value,) if structure.value else ())
     tiles = (structure.outer,) if structure.outer else (structure.key,)
     ordered = schedule.mapping.replace(
-        loop_order={"GLB": (structure.lane,) + tiles, "PE": feature},
+        loop_order={"GLB": tuple(heads) + tuple(groups) + (structure.lane,) + tiles, "PE": feature},
         tiling={**{r: dict(v) for r, v in schedule.mapping.tiling.items()},
                 **{r: {"PE": schedule.sizes[r]} for r in feature}})
     schedule = lower(cascade, ordered, arch, None, sizes={r: schedule.sizes[r] for r in schedule.sizes
@@ -104,7 +108,7 @@ def lane_structure(schedule: Any, structure: Any, cascade: Any, arch: Any) -> An
     from einloom.rtl.lanes.units import COMB, FN_UNITS, UNITS
     from einloom.rtl.schedule import CoreRanks, derive_structure
     ranks = CoreRanks(query=structure.lane, key=structure.key, tile=structure.outer, contraction=contraction,
-                      value=structure.value)
+                      value=structure.value, heads=tuple(heads), groups=tuple(groups))
     units = {op: op for op in list(UNITS) + list(COMB)}
     units.update({"mac": "mul + add", **{f"fn:{n}": n for n in FN_UNITS}})
     rtl = arch.rtl or {}

@@ -164,8 +164,12 @@ def print_structure(manifest: dict) -> None:
     print("  buffers: " + "; ".join(f"{b['tensor']} {b['banks']} banks x {b['words_per_bank']} words resident "
                                     f"(built {b['built_words_per_bank']}, {b['sized_by']})" for b in manifest["buffers"]))
     sc = manifest["structure_cycles"]
-    print(f"  simulator: {sc['runs']} run(s) x {sc['per_run']['compute_cycles']:,} cycles "
-          f"({sc['queries_per_run']} queries x {sc['keys']} keys) = {sc['compute_cycles']:,} cycles")
+    if "stage_cycles" in sc:
+        print(f"  simulator: {sc['runs']} run(s) x stages " + " + ".join(f"{c:,}" for c in sc["stage_cycles"])
+              + f" cycles = {sc['compute_cycles']:,} cycles (loop nest, phases and buffers: the first stage's)")
+    else:
+        print(f"  simulator: {sc['runs']} run(s) x {sc['per_run']['compute_cycles']:,} cycles "
+              f"({sc['queries_per_run']} queries x {sc['keys']} keys) = {sc['compute_cycles']:,} cycles")
 
 
 def _lint(design, vpath: str, mpath: str) -> bool:
@@ -216,12 +220,16 @@ def lane_schedule(args, arch, plans, manifest: dict, report: dict | None = None)
     ``mapping_check`` or ``search``); returns the lines to print."""
     from einloom.rtl.lane_check import lane_structure
     plan = plans[0]
-    st = lane_structure(plan.schedule, plan.program.structure, plan.cascade, arch).to_dict()
+    st = lane_structure(plan.schedule, plan.program.structure, plan.cascade, arch, heads=plan.looped,
+                        groups=plan.folded).to_dict()
     for key in ("loop_nest", "phases", "template_2d", "units_1d", "buffers"):
         manifest[key] = st[key]
     expected = manifest["programs"][0]["expected"][0]
-    manifest["structure_cycles"] = {"runs": 1, "queries_per_run": st["queries_per_run"], "keys": st["keys"],
-                                    "per_run": expected, "compute_cycles": expected["compute_cycles"]}
+    stages = [prog["expected"][0]["compute_cycles"] for prog in manifest["programs"][:plan.stages]]
+    manifest["structure_cycles"] = {"runs": st["runs"], "queries_per_run": st["queries_per_run"], "keys": st["keys"],
+                                    "per_run": expected, "compute_cycles": st["runs"] * sum(stages)}
+    if plan.stages > 1:      # the loop nest above is the first stage's; every stage runs once per run
+        manifest["structure_cycles"]["stage_cycles"] = stages
     if report is None:
         return []
     report = dict(report)

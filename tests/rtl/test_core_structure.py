@@ -280,11 +280,19 @@ def test_synth_builds_the_searched_core_and_refuses_search_without_arch(capsys):
     assert "--search: applies only with --arch" in err and len(err.strip().splitlines()) == 1
 
 
-def test_gqa_on_the_lane_core_is_refused_with_the_reason(tmp_path, capsys):
-    code, out, err = run_rtl(capsys, "gqa", "--arch", LANE, "--also", "fusemax-1pass", "--ranks", "J=2,G=3",
+def test_gqa_on_the_lane_core_runs_one_core_run_per_kv_head_and_folds_the_groups(tmp_path, capsys):
+    """GQA's K/V heads (J) are one lane-core run each, its query groups (G) fold into the query blocks:
+    the loop nest has a run counter over J and a query-block counter over G, and the expected cycles
+    are the runs times one run's cycle model."""
+    code, out, err = run_rtl(capsys, "gqa", "--arch", LANE, "--also", "fusemax-1pass", "--ranks", "J=2,G=3,P=4,M=8",
                              "-o", str(tmp_path))
-    assert code == 2 and len(err.strip().splitlines()) == 1, err
-    assert "Einsum QK" in err and "the lane core runs one head per run" in err, err
+    assert code == 0, err
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    roles = {c["role"]: c for c in manifest["loop_nest"]}
+    assert roles["run"]["bound"] == 2 and roles["query_block"]["bound"] == 3, manifest["loop_nest"]
+    sc = manifest["structure_cycles"]
+    assert sc["runs"] == 2 and sc["queries_per_run"] == 12
+    assert sc["compute_cycles"] == 2 * sc["per_run"]["compute_cycles"]
 
 
 def test_search_falls_back_to_the_core_own_mapping_when_no_family_is_buildable(tmp_path, capsys):

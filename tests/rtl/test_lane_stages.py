@@ -138,6 +138,9 @@ def test_einloom_rtl_builds_linear_as_a_programmable_two_stage_core(tmp_path, ca
     assert rc == 0 and man["kind"] == "lane-core" and man["programmable"]
     assert [p["cascade"] for p in man["programs"]] == ["linear.state", "linear.read"]
     assert [m["name"] for m in man["memories"]] == ["x0", "v0", "v1"]
+    sc = man["structure_cycles"]
+    stages = [p["expected"][0]["compute_cycles"] for p in man["programs"]]
+    assert sc["stage_cycles"] == stages and sc["compute_cycles"] == sum(stages)
 
 
 @pytest.mark.slow
