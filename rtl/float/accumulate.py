@@ -1,13 +1,13 @@
 """Pipelined fp32 accumulator: interleaved partial sums in a pipelined adder, combined in a fixed order."""
 
 from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float.add import Fp32Add
 from einloom.sim.formats.arith.fp32 import interleaved_combine_cycles
 
-__all__ = ["Fp32Accumulator"]
+__all__ = ["Fp32Accumulator", "Fp32PartialSum"]
 
 _NEG_ZERO = 0x80000000
 
@@ -140,4 +140,58 @@ class Fp32Accumulator(wiring.Component):
         with m.If(ends[drain]):
             m.d.sync += self.sum.eq(add.result)
         m.d.sync += self.done.eq(ends[drain])
+        return m
+
+
+class Fp32PartialSum(wiring.Component):
+    """The sum of L interleaved partial sums ``P_0 .. P_{L-1}`` in the golden order
+    (``fp32_sum_interleaved``'s combine: ``((+0 + P_0) + P_1) + ... + P_{L-1}``), feed-forward: one
+    sum per cycle, through L-1 pipelined :class:`Fp32Add` of latency L each.
+
+    The 2D PE's pipelined output-stationary accumulate leaves its L partials in the drain registers;
+    the array's bottom row drains them into one of these per column (the combine the accumulator
+    :class:`Fp32Accumulator` does in its own loop, moved out of the PE so the PE's adder stays free
+    for the weight-stationary products behind the QK tile).
+
+    Timing: ``sum`` holds the sum of the ``parts`` of cycle t from cycle t + :attr:`latency`
+    ((L-1) * L; 0 for L = 1, where ``sum`` is ``parts[0]`` with -0 read as +0, combinationally).
+    ``+0 + P_0`` is ``P_0`` with -0 read as +0: the partials are sums from +0, so never subnormal.
+
+    Members
+    -------
+    parts : In(ArrayLayout(32, L))
+        ``parts[k]`` = P_k (fp32 bit patterns), read every cycle.
+    sum : Out(32)
+    """
+
+    def __init__(self, *, latency: int = 4):
+        if not 1 <= latency <= Fp32Add.BOUNDARIES:
+            self._MustUse__silence = True
+            raise ValueError(f"latency must be 1..{Fp32Add.BOUNDARIES}, not {latency}")
+        self._lat = latency
+        super().__init__({"parts": In(data.ArrayLayout(32, latency)), "sum": Out(32)})
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``parts`` to their ``sum``: (L-1) * L."""
+        return (self._lat - 1) * self._lat
+
+    def elaborate(self, platform):
+        m = Module()
+        lat = self._lat
+        p0 = self.parts[0]
+        total = Signal(32)
+        m.d.comb += total.eq(Mux(p0 == _NEG_ZERO, 0, p0))
+        for k in range(1, lat):
+            # P_k waits (k-1) * L cycles for the running total of P_0 .. P_{k-1}
+            part = self.parts[k]
+            for i in range((k - 1) * lat):
+                d = Signal(32, name=f"p{k}_d{i}", reset_less=True)
+                m.d.sync += d.eq(part)
+                part = d
+            add = Fp32Add(latency=lat)
+            m.submodules[f"add{k}"] = add
+            m.d.comb += [add.a.eq(total), add.b.eq(part)]
+            total = add.result
+        m.d.comb += self.sum.eq(total)
         return m
