@@ -301,6 +301,7 @@ class AttentionCore(wiring.Component):
             "init": w("os_first", tl.tile_start, 1, "init"),
             "tile_start": w("os", tl.tile_start, 1, "tile_start"),
             "snap": w("fin", tl.tile_start, 1, "snap"),
+            "rd_snap": w("fin", tl.rd_snap, 1, "rd_snap"),
             "snap_empty": w("fin_empty", tl.tile_start, 1, "snap_empty"),
             "capture": w("os", tl.drain, R, "capture"),
             "rm_update": w("os", tl.rm_update, 1, "rm_update"),
@@ -332,7 +333,7 @@ class AttentionCore(wiring.Component):
         out_start = line.tap("fin", tl.out - 1)
 
         # ---- per-column controls: column c (2D-array column and 1D PE) gets them c cycles late ------
-        vector_strobes = ["init", "snap", "snap_empty", "tile_start", "capture", "rm_update", "issue_sln",
+        vector_strobes = ["init", "snap", "rd_snap", "snap_empty", "tile_start", "capture", "rm_update", "issue_sln",
                           "issue_prm", "rd_update", "rd_first", "prm_latch", "slnv", "slnv_first", "rnv_snap",
                           "recip_capture", "out_mul"]
         bundle = {name: ctl[name] for name in vector_strobes + ["drain", "load_k", "feed_k"]}

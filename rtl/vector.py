@@ -26,7 +26,8 @@ def vector_controls(index_bits: int, rows: int) -> dict:
     """Control inputs of a 1D PE; the controller drives each column's from its own copies, c cycles late."""
     return {
         "init": In(1),          # a block's first tile: RM invalid, seen cleared, causal bound from query_base
-        "snap": In(1),          # a block ends: its RD and seen flag into the FINAL registers
+        "snap": In(1),          # a block ends: its seen flag into the FINAL registers
+        "rd_snap": In(1),       # ... and its RD (once the block's last RD update has landed)
         "snap_empty": In(1),    # ... and the block saw no key at all (its outputs are 0)
         "tile_start": In(1),    # LM invalid, SLD = 0
         "capture": In(1),       # drain cycle: take acc_in (key ``key_index``) into the QK buffer
@@ -73,8 +74,8 @@ class VectorPE(wiring.Component):
     exp(RM_prev - RM), RD and RNV updates, and for a finished block AV[f] = RNV[f] * (1 / RD), or 0
     when no key of the block was visible to the query (causal with P > M: the golden model's
     ``output_zero``).  The 1D array works on a tile while the 2D array computes the next one, and a
-    block's FINAL runs while the next block's first tiles start: RD, the seen flag (``snap``) and RNV
-    (``rnv_snap``) are copied into FINAL's registers, and the PRM of the tile whose SLNV sums arrive
+    block's FINAL runs while the next block's first tiles start: RD (``rd_snap``), the seen flag
+    (``snap``) and RNV (``rnv_snap``) are copied into FINAL's registers, and the PRM of the tile whose SLNV sums arrive
     is held apart (``prm_latch``) from the PRM of the tile being exponentiated.  The snapshot RD
     leaves on ``rd_out`` for the 1D array's shared reciprocal unit, whose result comes back on
     ``recip_in``.
@@ -211,7 +212,7 @@ class VectorPE(wiring.Component):
             m.d.sync += prm.eq(exp.y)
         with m.If(self.prm_latch):
             m.d.sync += prm_ws.eq(prm)
-        with m.If(self.snap):
+        with m.If(self.rd_snap):
             m.d.sync += rd_fin.eq(rd)
 
         # --- running sums RD and RNV, through pipelined rescale units (latency L) -------------

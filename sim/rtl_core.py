@@ -118,13 +118,14 @@ class Timeline:
     ``feed_v``              feed + E + X                   V element f enters row r at feed_v + f + L r (X: see below)
     ``array_drain``         E + R + 3 (+ L for L > 1)      R-1 cycles: the drain registers shift down (the bottom row's partials are final)
     ``drain``               array_drain + Lq               R cycles: the QK tile leaves the array bottom row first (row R-1 .. 0) into the 1D array
-    ``tile_start``          drain - 1                      1D: LM invalid, SLD = 0; a block's first tile: running state reset; a finishing slot: RD and the seen flag snapshot
+    ``tile_start``          drain - 1                      1D: LM invalid, SLD = 0; a block's first tile: running state reset; a finishing slot: the seen flag snapshot
+    ``rd_snap``             tile_start (L = 1), see below  a finishing slot: the RD snapshot
     ``rm_update``           drain + R                      RM, RM_prev
     ``issue_sln``           drain + R + 1                  R exps SLN (shifted into the PEs' shadow weights Lx later), then PRM
     ``rd_update``           issue_sln + Lx + R - 1 + Ls    RD = PRM * RD + SLD
     ``slnv``                feed_v + L R + 2               F cycles: the previous tile's column sums leave the array into RNV
     ``rnv_snap``            slnv + F + Lr                  a finishing slot copies RNV into the output registers
-    ``recip_load``          tile_start + C                 the shared reciprocal's chain loads every column's RD snapshot
+    ``recip_load``          rd_snap + C                    the shared reciprocal's chain loads every column's RD snapshot
     ``recip_capture``       recip_load + 1 + Lc            column 0 takes 1/RD
     ``out_mul``             max(recip_capture, rnv_snap)+1 F cycles of AV = RNV * (1/RD)
     ``out``                 out_mul + F + Lo               first output beat of the block
@@ -134,12 +135,14 @@ class Timeline:
 
     ``period`` = max(E + F + X + (L-1)(R-1) (the 2D array's work, V skewed L per row), issue_sln +
     Lx + R - feed - E - X (SLN of a tile in the shadow weights before the next slot's SLNV reads
-    them; 3R + Lx + 2 for L = 1), rd_update + Lr + 1 - tile_start (RD final before the next slot's
-    snapshot; 2R + Lx + Lr + 4 for L = 1), F + Lr + 1 (RNV settled before the next slot's updates),
+    them; 3R + Lx + 2 for L = 1), for L = 1 rd_update + Lr + 1 - tile_start (RD final before the next
+    slot's snapshot: 2R + Lx + Lr + 4), F + Lr + 1 (RNV settled before the next slot's updates),
     max(R, C) + 1 (feed registers loaded before the buffers' read address moves on), R - 1 + Ls (the
     SLD accumulate free for the next tile)).  X, the V feed's delay behind K, is 0 for L = 1; for
     L > 1 it balances the first two terms (the slot's SLNV waits for the weights, the 2D array idles
-    X cycles instead).  Steady state: the 2D array busy E + F of every ``period`` cycles.
+    X cycles instead), and the RD snapshot does not bound the period: it is taken at
+    ``rd_snap`` = max(tile_start, rd_update + Lr + 1 - period), when the previous slot's RD update has
+    landed and before this slot's lands.  Steady state: the 2D array busy E + F of every ``period`` cycles.
     """
 
     LOAD = 1
@@ -186,12 +189,19 @@ class Timeline:
         self.slnv = self.feed_v + lat * r + 2
         self.prm_latch = self.slnv - 1
         self.rnv_snap = self.slnv + f + lr
-        self.recip_load = self.tile_start + c
+        rd_final = self.rd_update + lr + 1 - self.tile_start     # RD of the slot before final, from tile_start
+        others = max(work + delay, weights - delay, f + lr + 1, max(r, c) + 1, r - 1 + p.sld_latency)
+        if lat == 1:
+            self.period = max(others, rd_final)
+            self.rd_snap = self.tile_start
+        else:
+            # the RD snapshot waits for the previous slot's last RD update instead of bounding the period
+            self.period = others
+            self.rd_snap = max(self.tile_start, self.rd_update + lr + 1 - self.period)
+        self.recip_load = self.rd_snap + c
         self.recip_capture = self.recip_load + 1 + lc
         self.out_mul = max(self.recip_capture, self.rnv_snap) + 1
         self.out = self.out_mul + f + lo
-        self.period = max(work + delay, weights - delay, self.rd_update + lr + 1 - self.tile_start, f + lr + 1,
-                          max(r, c) + 1, r - 1 + p.sld_latency)
         # PRM of this slot's tile is latched for the next slot's SLNV, after this slot's own latch
         if self.prm_latch > self.issue_prm + lx or self.issue_prm + lx + 1 > self.period + self.prm_latch:
             raise ValueError(f"the PRM latch at {self.prm_latch} does not fit the exp at "
