@@ -7,6 +7,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from einloom.rtl.float.accumulate import interleave_fresh
 from einloom.rtl.units.base import DatapathUnits
 
 
@@ -82,29 +83,11 @@ class ProcessingElement(wiring.Component):
             return self._elaborate_pipelined()
         m = Module()
         u = self.units
-        a = Signal(u.input_shape, reset_less=True)
-        b = Signal(u.input_shape, reset_less=True)
-        tag1, tag2 = Signal(Tag), Signal(Tag)
+        product, _, tag2 = self._operands(m)
         acc = Signal(u.acc_shape, reset_less=True)
         psum = Signal(u.acc_shape, reset_less=True)
         shd = Signal(u.acc_shape, reset_less=True)
-        w_sh = Signal(u.prob_shape, reset_less=True)
-        w_act = Signal(u.prob_shape, reset_less=True)
-        m.d.sync += [a.eq(self.a_in), b.eq(self.b_in), tag1.eq(self.tag_in), tag2.eq(tag1)]
-        m.d.comb += [self.a_out.eq(a), self.b_out.eq(b), self.tag_out.eq(tag1), self.psum_out.eq(psum),
-                     self.shd_out.eq(shd), self.w_out.eq(w_sh)]
-        # stage 1: the second operand, next to the a register
-        tag = self.tag_in
-        operand = Signal(u.mult_shape, reset_less=True)
-        with m.If(tag.ws):
-            m.d.sync += operand.eq(u.prob_to_mult(m, Mux(tag.first, w_sh, w_act)))
-            with m.If(tag.first):
-                m.d.sync += w_act.eq(w_sh)
-        with m.Else():
-            m.d.sync += operand.eq(u.input_to_mult(m, self.b_in))
-        # stage 2: the product
-        product = Signal(u.product_shape, reset_less=True)
-        m.d.sync += product.eq(u.product(m, a, operand))
+        m.d.comb += [self.psum_out.eq(psum), self.shd_out.eq(shd)]
         # stage 3: accumulate under the tag that travelled with the product
         base = Signal(u.acc_shape)
         with m.If(tag2.ws):
@@ -120,18 +103,18 @@ class ProcessingElement(wiring.Component):
             m.d.sync += shd.eq(result)
         with m.Elif(self.drain):
             m.d.sync += shd.eq(self.shd_in)
-        with m.If(self.w_shift):
-            m.d.sync += w_sh.eq(self.w_in)
         return m
 
     def _operands(self, m: Module):
-        """Stages 1 and 2 (the same for both accumulates): the registered operands, their product and
-        the tag beside it; returns (product register, tag of the product)."""
+        """The operand registers and stages 1 (the second operand, ``b_in`` or the weight by the tag,
+        next to the ``a`` register) and 2 (the product), the same for both accumulates, and the shadow
+        weights; returns (product register, tag1, tag2: the tag one cycle behind the operands, and the
+        tag beside the product)."""
         u = self.units
         a = Signal(u.input_shape, reset_less=True)
         b = Signal(u.input_shape, reset_less=True)
         tag1, tag2 = Signal(Tag), Signal(Tag)
-        w_sh = self._w_sh = Signal(u.prob_shape, reset_less=True)
+        w_sh = Signal(u.prob_shape, reset_less=True)
         w_act = Signal(u.prob_shape, reset_less=True)
         m.d.sync += [a.eq(self.a_in), b.eq(self.b_in), tag1.eq(self.tag_in), tag2.eq(tag1)]
         m.d.comb += [self.a_out.eq(a), self.b_out.eq(b), self.tag_out.eq(tag1), self.w_out.eq(w_sh)]
@@ -156,19 +139,9 @@ class ProcessingElement(wiring.Component):
         product, tag1, tag2 = self._operands(m)
         add = m.submodules.add = u.acc_adder()
         assert add.latency == lat
-        # fresh: this OS term starts its partial sum from +0 (the product's first L terms); a flip-flop
-        # decided a cycle ahead from tag1 (the tag the product will have next cycle)
-        issued = Signal(range(lat + 1))          # OS terms of this product so far, saturating at L
-        issued_next = Signal.like(issued)
-        m.d.comb += issued_next.eq(issued)
-        with m.If(tag2.os):
-            with m.If(tag2.first):
-                m.d.comb += issued_next.eq(1)
-            with m.Elif(issued != lat):
-                m.d.comb += issued_next.eq(issued + 1)
-        m.d.sync += issued.eq(issued_next)
-        fresh = Signal()
-        m.d.sync += fresh.eq(tag1.first | (issued_next < lat))
+        # fresh: this OS term starts its partial sum from +0 (the product's first L terms), decided a
+        # cycle ahead from tag1 (the tag the product will have next cycle)
+        fresh = interleave_fresh(m, lat, tag2.os, tag2.first, tag1.first)
         loop = Signal(u.acc_shape)
         m.d.comb += loop.eq(Mux(fresh, 0, add.result))
         m.d.comb += [add.a.eq(Mux(tag2.ws, self.psum_in, loop)), add.b.eq(product)]

@@ -1,15 +1,35 @@
 """Pipelined fp32 accumulator: interleaved partial sums in a pipelined adder, combined in a fixed order."""
 
-from amaranth.hdl import Module, Mux, Signal
+from amaranth.hdl import Module, Mux, Signal, Value
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float.add import Fp32Add
 from einloom.sim.formats.arith.fp32 import interleaved_combine_cycles
 
-__all__ = ["Fp32Accumulator", "Fp32PartialSum"]
+__all__ = ["Fp32Accumulator", "Fp32PartialSum", "interleave_fresh"]
 
 _NEG_ZERO = 0x80000000
+
+
+def interleave_fresh(m: Module, latency: int, term: Value, first: Value, next_first: Value) -> Signal:
+    """The "fresh" flag of an interleaved accumulation with an adder of latency L: high in the cycle of
+    a ``term`` that starts its partial sum from +0 (one of the first L terms of a sum: the fed-back
+    result is not this sum's).  ``first`` marks a sum's first term (with ``term``); ``next_first`` is
+    ``first`` one cycle ahead.  The flag is a flip-flop decided a cycle ahead (it selects the adder's
+    32 feedback inputs, so no counter compare sits in front of them)."""
+    issued = Signal(range(latency + 1), name="issued")    # terms of this sum so far, saturating at L
+    issued_next = Signal.like(issued, name="issued_next")
+    m.d.comb += issued_next.eq(issued)
+    with m.If(term):
+        with m.If(first):
+            m.d.comb += issued_next.eq(1)
+        with m.Elif(issued != latency):
+            m.d.comb += issued_next.eq(issued + 1)
+    m.d.sync += issued.eq(issued_next)
+    fresh = Signal(name="fresh")
+    m.d.sync += fresh.eq(next_first | (issued_next < latency))
+    return fresh
 
 
 class Fp32Accumulator(wiring.Component):
@@ -83,24 +103,13 @@ class Fp32Accumulator(wiring.Component):
 
         # terms: active from first through last; fresh while the term's partial has no earlier term
         active = Signal()
-        issued = Signal(range(lat + 1))                # terms of this sum so far, saturating at L
         term = Signal()
         m.d.comb += term.eq(first | active)
-        issued_next = Signal.like(issued)
-        m.d.comb += issued_next.eq(issued)
         with m.If(first):
             m.d.sync += active.eq(~last)
-            m.d.comb += issued_next.eq(1)
-        with m.Elif(active):
-            with m.If(last):
-                m.d.sync += active.eq(0)
-            with m.If(issued != lat):
-                m.d.comb += issued_next.eq(issued + 1)
-        m.d.sync += issued.eq(issued_next)
-        # fresh: this term starts its partial sum (+0 instead of the fed-back result); a flip-flop,
-        # decided a cycle ahead from the input register's inputs (it selects 32 adder inputs)
-        fresh = Signal()
-        m.d.sync += fresh.eq(self.first | (issued_next < lat))
+        with m.Elif(active & last):
+            m.d.sync += active.eq(0)
+        fresh = interleave_fresh(m, lat, term, first, self.first)
 
         # a tag travels with each term's add: the results that are partials of the current sum
         tag = Signal(lat)
