@@ -74,7 +74,7 @@ def test_every_latency_matches_golden(name):
 def test_latency_out_of_range_is_rejected_with_the_range():
     with pytest.raises(ValueError, match=r"latency must be 0\.\.4, not 5"):
         Fp32Add(latency=5)
-    with pytest.raises(ValueError, match=r"latency must be 0\.\.6, not -1"):
+    with pytest.raises(ValueError, match=r"latency must be 0\.\.7, not -1"):
         Fp32Exp(latency=-1)
 
 
