@@ -13,7 +13,7 @@ unit                 golden model              default latency (max)
 ``Fp32Mul``          ``fp32_mul``              3
 ``Fp32Add``          ``fp32_add``/``sub``      4
 ``Fp32Max``          ``fp32_max``              1
-``Fp32Exp``          ``fp32_exp``              7
+``Fp32Exp``          ``fp32_exp``              8
 ``Fp32Recip``        ``fp32_recip``            6
 ``Fp32Accumulator``  ``fp32_sum_interleaved``  4 (L = 1..4: an ``Fp32Add`` of latency L looping back)
 ===================  ========================  ======================================================

@@ -53,7 +53,7 @@ class Bf16ExpDiff(wiring.Component):
     x, m : In(32)
         fp32 bit patterns (for attention ``x <= m``; any inputs are handled, e.g. ``x = -inf`` gives 0).
     y : Out(32)
-        fp32 bit pattern, ``latency`` cycles later (14 with scaling, 11 without); one per cycle.
+        fp32 bit pattern, ``latency`` cycles later (15 with scaling, 12 without); one per cycle.
     """
 
     x: In(32)
@@ -237,7 +237,7 @@ class Bf16Units(DatapathUnits):
 
     @property
     def exp_latency(self) -> int:
-        """Latency of :meth:`exp_unit` (14 with the score scale, 11 without)."""
+        """Latency of :meth:`exp_unit` (15 with the score scale, 12 without)."""
         return Fp32Add.BOUNDARIES + (Fp32Mul.BOUNDARIES if self.fmt.scale else 0) + Fp32Exp.BOUNDARIES
 
     @property
