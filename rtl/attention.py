@@ -199,6 +199,8 @@ class AttentionCore(wiring.Component):
         vbuf = m.submodules.vbuf = BankedBuffer(banks=R, depth=-(-cfg.max_keys // R), width=F * B)
         array = m.submodules.array = SystolicArray(u, R, C)
         vpes = [VectorPE(u, column=c, rows=R, value_dim=F, index_bits=ib) for c in range(C)]
+        assert array.combine_latency == self.params.combine_latency, "the cycle model's combine is the array's"
+        assert vpes[0].sld_latency == self.params.sld_latency, "the cycle model's SLD latency is the 1D PE's"
         for c, vpe in enumerate(vpes):
             m.submodules[f"vpe{c}"] = vpe
 
@@ -299,6 +301,7 @@ class AttentionCore(wiring.Component):
             "init": w("os_first", tl.tile_start, 1, "init"),
             "tile_start": w("os", tl.tile_start, 1, "tile_start"),
             "snap": w("fin", tl.tile_start, 1, "snap"),
+            "rd_snap": w("fin", tl.rd_snap, 1, "rd_snap"),
             "snap_empty": w("fin_empty", tl.tile_start, 1, "snap_empty"),
             "capture": w("os", tl.drain, R, "capture"),
             "rm_update": w("os", tl.rm_update, 1, "rm_update"),
@@ -312,12 +315,12 @@ class AttentionCore(wiring.Component):
             "rnv_snap": w("fin", tl.rnv_snap, 1, "rnv_snap"),
             "recip_capture": w("fin", tl.recip_capture, 1, "recip_capture"),
             "out_mul": w("fin", tl.out_mul, F, "out_mul"),
-            "drain": w("os", tl.drain, R - 1, "drain"),
+            "drain": w("os", tl.array_drain, R - 1, "drain"),
             # feeds of row 0 / column 0
             "load_k": w("os", tl.load, 1, "load_k"), "load_v": w("ws", tl.load, 1, "load_v"),
             "feed_k": w("os", tl.feed, E, "feed_k"), "first_k": w("os", tl.feed, 1, "first_k"),
             "last_k": w("os", tl.feed + E - 1, 1, "last_k"),
-            "feed_v": w("ws", tl.feed + E, F, "feed_v"), "first_v": w("ws", tl.feed + E, 1, "first_v"),
+            "feed_v": w("ws", tl.feed_v, F, "feed_v"), "first_v": w("ws", tl.feed_v, 1, "first_v"),
         }
         init_qb = line.value("qb", tl.tile_start, "init_qb")
         key_index = Signal(unsigned(key_index_bits(ib, R)))   # padding keys reach max_keys + R - 2
@@ -330,7 +333,7 @@ class AttentionCore(wiring.Component):
         out_start = line.tap("fin", tl.out - 1)
 
         # ---- per-column controls: column c (2D-array column and 1D PE) gets them c cycles late ------
-        vector_strobes = ["init", "snap", "snap_empty", "tile_start", "capture", "rm_update", "issue_sln",
+        vector_strobes = ["init", "snap", "rd_snap", "snap_empty", "tile_start", "capture", "rm_update", "issue_sln",
                           "issue_prm", "rd_update", "rd_first", "prm_latch", "slnv", "slnv_first", "rnv_snap",
                           "recip_capture", "out_mul"]
         bundle = {name: ctl[name] for name in vector_strobes + ["drain", "load_k", "feed_k"]}
@@ -364,9 +367,13 @@ class AttentionCore(wiring.Component):
         def shift(regs):
             return [a.eq(b) for a, b in zip(regs, regs[1:])] + [regs[-1].eq(0)]
 
-        rows = _register_chain(m, {name: ctl[name] for name in ["load_k", "load_v", "feed_k", "first_k", "last_k",
-                                                               "feed_v", "first_v"]}, R, "row")
+        rows = _register_chain(m, {name: ctl[name] for name in ["load_k", "load_v", "feed_k", "first_k", "last_k"]},
+                               R, "row")
+        # V is skewed L (the accumulate's latency) per row: row r's WS psum meets row r+1's product
+        lat = self.params.acc_latency
+        v_rows = _register_chain(m, {name: ctl[name] for name in ["feed_v", "first_v"]}, (R - 1) * lat + 1, "vrow")
         for r, row in enumerate(rows):
+            row = {**row, **v_rows[r * lat]}
             tag = array.tag_in[r]
             m.d.comb += [tag.os.eq(row["feed_k"]), tag.ws.eq(row["feed_v"]),
                          tag.first.eq(row["first_k"] | row["first_v"]), tag.last.eq(row["last_k"])]

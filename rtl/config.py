@@ -152,7 +152,8 @@ class RtlConfig:
                                               units.output_latency, ProcessingElement.MAC_LATENCY,
                                               units.rescale_latency, getattr(units, "acc_latency", 1)))
         if problem:
-            raise r.fail(("rtl", "number_format"), problem[1], "use a number format with a single-cycle accumulate")
+            raise r.fail(("rtl", "number_format"), problem[1],
+                         "change the array's rows or head_dim, or the number format's acc_latency")
         return cls(name=_name(r, arch.name), rows=rows, cols=cols, vector_width=width,
                    clock_mhz=float(arch.clock_mhz), head_dim=e, value_dim=f, max_keys=max_keys,
                    max_queries=max_queries, scale=scale, fmt=fmt, format_spec=dict(spec), source=arch.file)
@@ -205,7 +206,8 @@ def _check_data(r: FieldReader, arch: Any, fmt: NumberFormat) -> None:
 def _check_units(r: FieldReader, arch: Any, units: Any) -> None:
     """Each unit the core builds is declared, dedicated, with the latency the core builds."""
     from einloom.rtl.pe import ProcessingElement
-    built = {("2d", "mac"): ProcessingElement.MAC_LATENCY, ("1d", "max"): 1, ("1d", "add"): 1,
+    lat = getattr(units, "acc_latency", 1)     # a pipelined accumulate: the partial sum L - 1 later, SLD's add L
+    built = {("2d", "mac"): ProcessingElement.MAC_LATENCY + lat - 1, ("1d", "max"): 1, ("1d", "add"): lat,
              ("1d", "exp"): units.exp_latency, ("1d", "mac"): units.rescale_latency,
              ("1d", "mul"): units.output_latency, ("1d", "recip"): units.recip_latency}
     for (array, unit), latency in built.items():

@@ -20,15 +20,15 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from einloom.rtl.pe import ProcessingElement, Tag
+from einloom.rtl.pe import ProcessingElement, Tag, acc_latency, drain_shape
 from einloom.rtl.units.base import DatapathUnits
 
 
-def _ports(units: DatapathUnits, rows: int, cols: int) -> dict:
+def _ports(units: DatapathUnits, rows: int, cols: int, shd_shape=None) -> dict:
     u = units
     return {"a_in": In(u.input_shape).array(rows), "tag_in": In(Tag).array(rows),
             "b_in": In(u.input_shape).array(cols), "w_in": In(u.prob_shape).array(cols),
-            "shd_out": Out(u.acc_shape).array(cols), "psum_out": Out(u.acc_shape).array(cols),
+            "shd_out": Out(shd_shape or u.acc_shape).array(cols), "psum_out": Out(u.acc_shape).array(cols),
             "drain": In(1).array(cols), "w_shift": In(1).array(cols)}
 
 
@@ -44,7 +44,7 @@ class Mesh(wiring.Component):
 
     def __init__(self, units: DatapathUnits, rows: int, cols: int):
         self.units, self.rows, self.cols = units, rows, cols
-        super().__init__(_ports(units, rows, cols))
+        super().__init__(_ports(units, rows, cols, drain_shape(units)))
 
     def elaborate(self, platform):
         m = Module()
@@ -77,7 +77,8 @@ class SystolicArray(wiring.Component):
 
     The caller feeds the inputs skewed: element e of row r (``a_in[r]`` with its tag) at cycle e + r
     and element e of column c (``b_in[c]``) at cycle e + c, so PE(r, c) sees element e at cycle
-    e + r + c.  Column c therefore runs c cycles after column 0, and its controls (``drain[c]``,
+    e + r + c (a V element of row r, with a pipelined accumulate of latency L: at cycle f + L r, so the
+    WS psum of row r meets row r+1's product).  Column c therefore runs c cycles after column 0, and its controls (``drain[c]``,
     ``w_shift[c]``) must be driven c cycles late as well (one register per column, as in Gemmini's
     mesh): every column behaves like column 0 shifted by c cycles, so no output de-skew is needed.
 
@@ -92,13 +93,28 @@ class SystolicArray(wiring.Component):
         self.units, self.rows, self.cols = units, rows, cols
         super().__init__(_ports(units, rows, cols))
 
+    @property
+    def acc_latency(self) -> int:
+        """L: the PEs' accumulate latency (1: single-cycle)."""
+        return acc_latency(self.units)
+
+    @property
+    def combine_latency(self) -> int:
+        """Cycles the bottom row's L partial sums take through the column's combine (0 for L = 1)."""
+        lat = self.acc_latency
+        return 0 if lat == 1 else (lat - 1) * lat
+
     def drain_offset(self, depth: int) -> int:
-        """Cycles from K element 0 entering row 0 to the bottom row's finished dot product in ``shd_out``."""
-        return depth - 1 + self.rows + ProcessingElement.MAC_LATENCY
+        """Cycles from K element 0 entering row 0 to the bottom row's finished dot product in ``shd_out``
+        (with L > 1: the partials L cycles later, copied from the adder's output register, then the
+        combine)."""
+        lat = self.acc_latency
+        return depth - 1 + self.rows + ProcessingElement.MAC_LATENCY + (lat if lat > 1 else 0) + self.combine_latency
 
     @property
     def ws_latency(self) -> int:
-        return self.rows + ProcessingElement.MAC_LATENCY
+        """Cycles from V element f entering row 0 to its column sum in ``psum_out`` (V skewed L per row)."""
+        return self.acc_latency * self.rows + ProcessingElement.MAC_LATENCY
 
     def elaborate(self, platform):
         m = Module()
@@ -108,5 +124,12 @@ class SystolicArray(wiring.Component):
         for c in range(self.cols):
             m.d.comb += [mesh.b_in[c].eq(self.b_in[c]), mesh.w_in[c].eq(self.w_in[c]),
                          mesh.drain[c].eq(self.drain[c]), mesh.w_shift[c].eq(self.w_shift[c]),
-                         self.shd_out[c].eq(mesh.shd_out[c]), self.psum_out[c].eq(mesh.psum_out[c])]
+                         self.psum_out[c].eq(mesh.psum_out[c])]
+            if self.acc_latency == 1:
+                m.d.comb += self.shd_out[c].eq(mesh.shd_out[c])
+            else:                         # the column's partial sums, combined in the golden order
+                combine = self.units.partial_sum()
+                assert combine.latency == self.combine_latency
+                m.submodules[f"combine{c}"] = combine
+                m.d.comb += [combine.parts.eq(mesh.shd_out[c]), self.shd_out[c].eq(combine.sum)]
         return m

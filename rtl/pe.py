@@ -7,6 +7,7 @@ from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from einloom.rtl.float.accumulate import interleave_fresh
 from einloom.rtl.units.base import DatapathUnits
 
 
@@ -48,7 +49,16 @@ class ProcessingElement(wiring.Component):
     Latency: one cycle per hop for ``a``, its tag, ``b``, ``psum``, ``shd`` and ``w_sh``; ``acc``,
     ``psum`` and ``shd`` hold an element's contribution ``MAC_LATENCY + 1`` cycles after it arrived
     on ``a_in``.  Datapath registers are reset-less (each is written before it is read); the tags
-    are reset.  Limits: the accumulate is single-cycle (the number format's ``accumulate``).
+    are reset.
+
+    With a pipelined accumulate (the units' ``acc_latency`` L > 1, ``acc_adder()``): one adder of
+    latency L serves both modes.  OS term e joins partial sum ``e mod L`` (the adder's result loops
+    back L cycles later; the first L terms of a product start from +0), and when the last term's
+    result leaves the adder the L partials ``P_0 .. P_{L-1}`` (the format's ``dot`` order; E is a
+    multiple of L) are copied into L drain registers (``shd`` is L values wide), L cycles later
+    than with L = 1 (from the adder's output register); the array combines them at its bottom (``partial_sum()``).  WS: ``psum`` is the
+    adder's output register, L cycles after the product, so row r+1 must see V element f L cycles
+    after row r (the caller skews V by L per row; the order down the column is unchanged).
     """
 
     latency = 1
@@ -57,42 +67,27 @@ class ProcessingElement(wiring.Component):
     def __init__(self, units: DatapathUnits):
         self.units = units
         u = units
+        shd = drain_shape(units)
         super().__init__({
             "a_in": In(u.input_shape), "a_out": Out(u.input_shape),
             "tag_in": In(Tag), "tag_out": Out(Tag),
             "b_in": In(u.input_shape), "b_out": Out(u.input_shape),
             "psum_in": In(u.acc_shape), "psum_out": Out(u.acc_shape),
-            "shd_in": In(u.acc_shape), "shd_out": Out(u.acc_shape),
+            "shd_in": In(shd), "shd_out": Out(shd),
             "w_in": In(u.prob_shape), "w_out": Out(u.prob_shape),
             "drain": In(1), "w_shift": In(1),
         })
 
     def elaborate(self, platform):
+        if acc_latency(self.units) > 1:
+            return self._elaborate_pipelined()
         m = Module()
         u = self.units
-        a = Signal(u.input_shape, reset_less=True)
-        b = Signal(u.input_shape, reset_less=True)
-        tag1, tag2 = Signal(Tag), Signal(Tag)
+        product, _, tag2 = self._operands(m)
         acc = Signal(u.acc_shape, reset_less=True)
         psum = Signal(u.acc_shape, reset_less=True)
         shd = Signal(u.acc_shape, reset_less=True)
-        w_sh = Signal(u.prob_shape, reset_less=True)
-        w_act = Signal(u.prob_shape, reset_less=True)
-        m.d.sync += [a.eq(self.a_in), b.eq(self.b_in), tag1.eq(self.tag_in), tag2.eq(tag1)]
-        m.d.comb += [self.a_out.eq(a), self.b_out.eq(b), self.tag_out.eq(tag1), self.psum_out.eq(psum),
-                     self.shd_out.eq(shd), self.w_out.eq(w_sh)]
-        # stage 1: the second operand, next to the a register
-        tag = self.tag_in
-        operand = Signal(u.mult_shape, reset_less=True)
-        with m.If(tag.ws):
-            m.d.sync += operand.eq(u.prob_to_mult(m, Mux(tag.first, w_sh, w_act)))
-            with m.If(tag.first):
-                m.d.sync += w_act.eq(w_sh)
-        with m.Else():
-            m.d.sync += operand.eq(u.input_to_mult(m, self.b_in))
-        # stage 2: the product
-        product = Signal(u.product_shape, reset_less=True)
-        m.d.sync += product.eq(u.product(m, a, operand))
+        m.d.comb += [self.psum_out.eq(psum), self.shd_out.eq(shd)]
         # stage 3: accumulate under the tag that travelled with the product
         base = Signal(u.acc_shape)
         with m.If(tag2.ws):
@@ -108,6 +103,73 @@ class ProcessingElement(wiring.Component):
             m.d.sync += shd.eq(result)
         with m.Elif(self.drain):
             m.d.sync += shd.eq(self.shd_in)
+        return m
+
+    def _operands(self, m: Module):
+        """The operand registers and stages 1 (the second operand, ``b_in`` or the weight by the tag,
+        next to the ``a`` register) and 2 (the product), the same for both accumulates, and the shadow
+        weights; returns (product register, tag1, tag2: the tag one cycle behind the operands, and the
+        tag beside the product)."""
+        u = self.units
+        a = Signal(u.input_shape, reset_less=True)
+        b = Signal(u.input_shape, reset_less=True)
+        tag1, tag2 = Signal(Tag), Signal(Tag)
+        w_sh = Signal(u.prob_shape, reset_less=True)
+        w_act = Signal(u.prob_shape, reset_less=True)
+        m.d.sync += [a.eq(self.a_in), b.eq(self.b_in), tag1.eq(self.tag_in), tag2.eq(tag1)]
+        m.d.comb += [self.a_out.eq(a), self.b_out.eq(b), self.tag_out.eq(tag1), self.w_out.eq(w_sh)]
+        tag = self.tag_in
+        operand = Signal(u.mult_shape, reset_less=True)
+        with m.If(tag.ws):
+            m.d.sync += operand.eq(u.prob_to_mult(m, Mux(tag.first, w_sh, w_act)))
+            with m.If(tag.first):
+                m.d.sync += w_act.eq(w_sh)
+        with m.Else():
+            m.d.sync += operand.eq(u.input_to_mult(m, self.b_in))
+        product = Signal(u.product_shape, reset_less=True)
+        m.d.sync += product.eq(u.product(m, a, operand))
         with m.If(self.w_shift):
             m.d.sync += w_sh.eq(self.w_in)
+        return product, tag1, tag2
+
+    def _elaborate_pipelined(self):
+        m = Module()
+        u = self.units
+        lat = acc_latency(u)
+        product, tag1, tag2 = self._operands(m)
+        add = m.submodules.add = u.acc_adder()
+        assert add.latency == lat
+        # fresh: this OS term starts its partial sum from +0 (the product's first L terms), decided a
+        # cycle ahead from tag1 (the tag the product will have next cycle)
+        fresh = interleave_fresh(m, lat, tag2.os, tag2.first, tag1.first)
+        loop = Signal(u.acc_shape)
+        m.d.comb += loop.eq(Mux(fresh, 0, add.result))
+        m.d.comb += [add.a.eq(Mux(tag2.ws, self.psum_in, loop)), add.b.eq(product)]
+        # the tags of the adds leaving the adder: OS results shift into the partials; the last one's
+        # arrival copies P_0 .. P_{L-1} into the drain registers
+        os_out, last_out = tag2.os, tag2.os & tag2.last
+        for i in range(lat):
+            d_os, d_last = Signal(name=f"os_out{i}"), Signal(name=f"last_out{i}")
+            m.d.sync += [d_os.eq(os_out), d_last.eq(last_out)]
+            os_out, last_out = d_os, d_last
+        parts = [Signal(u.acc_shape, name=f"part{k}", reset_less=True) for k in range(lat - 1)]
+        with m.If(os_out):
+            m.d.sync += [p.eq(n) for p, n in zip(parts, parts[1:] + [add.result])]
+        shd = Signal(drain_shape(u), reset_less=True)
+        with m.If(last_out):
+            m.d.sync += [shd[k].eq(v) for k, v in enumerate(parts + [add.result])]
+        with m.Elif(self.drain):
+            m.d.sync += shd.eq(self.shd_in)
+        m.d.comb += [self.psum_out.eq(add.result), self.shd_out.eq(shd)]
         return m
+
+
+def acc_latency(units: DatapathUnits) -> int:
+    """The units' accumulate latency L (1 when the format does not give one)."""
+    return getattr(units, "acc_latency", 1)
+
+
+def drain_shape(units: DatapathUnits):
+    """A PE's drain register: one ``acc_shape`` value, or the L partial sums of a pipelined accumulate."""
+    lat = acc_latency(units)
+    return units.acc_shape if lat == 1 else data.ArrayLayout(units.acc_shape, lat)

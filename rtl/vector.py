@@ -26,7 +26,8 @@ def vector_controls(index_bits: int, rows: int) -> dict:
     """Control inputs of a 1D PE; the controller drives each column's from its own copies, c cycles late."""
     return {
         "init": In(1),          # a block's first tile: RM invalid, seen cleared, causal bound from query_base
-        "snap": In(1),          # a block ends: its RD and seen flag into the FINAL registers
+        "snap": In(1),          # a block ends: its seen flag into the FINAL registers
+        "rd_snap": In(1),       # ... and its RD (once the block's last RD update has landed)
         "snap_empty": In(1),    # ... and the block saw no key at all (its outputs are 0)
         "tile_start": In(1),    # LM invalid, SLD = 0
         "capture": In(1),       # drain cycle: take acc_in (key ``key_index``) into the QK buffer
@@ -51,6 +52,17 @@ def vector_controls(index_bits: int, rows: int) -> dict:
     }
 
 
+def sld_latency(units: DatapathUnits) -> int:
+    """Cycles from a tile's last SLN to its sum SLD: 2 for a single-cycle add (the sum is registered the
+    cycle after the last term); with a pipelined accumulate (``acc_latency`` L > 1) SLD is the format's
+    interleaved accumulate, ``accumulate_unit()``, whose ``drain_latency`` it takes."""
+    if getattr(units, "acc_latency", 1) == 1:
+        return 2
+    unit = units.accumulate_unit()
+    unit._MustUse__silence = True          # built only to read its latency
+    return unit.drain_latency
+
+
 class VectorPE(wiring.Component):
     """Running max RM, denominator RD and numerator RNV[0..F-1] of one query; FuseMax's 1D-array Einsums.
 
@@ -62,8 +74,8 @@ class VectorPE(wiring.Component):
     exp(RM_prev - RM), RD and RNV updates, and for a finished block AV[f] = RNV[f] * (1 / RD), or 0
     when no key of the block was visible to the query (causal with P > M: the golden model's
     ``output_zero``).  The 1D array works on a tile while the 2D array computes the next one, and a
-    block's FINAL runs while the next block's first tiles start: RD, the seen flag (``snap``) and RNV
-    (``rnv_snap``) are copied into FINAL's registers, and the PRM of the tile whose SLNV sums arrive
+    block's FINAL runs while the next block's first tiles start: RD (``rd_snap``), the seen flag
+    (``snap``) and RNV (``rnv_snap``) are copied into FINAL's registers, and the PRM of the tile whose SLNV sums arrive
     is held apart (``prm_latch``) from the PRM of the tile being exponentiated.  The snapshot RD
     leaves on ``rd_out`` for the 1D array's shared reciprocal unit, whose result comes back on
     ``recip_in``.
@@ -72,7 +84,8 @@ class VectorPE(wiring.Component):
     ``w_out``); RD is updated ``rescale_latency`` cycles after ``rd_update``; the RNV ring keeps
     rotating ``rescale_latency`` cycles after the last ``slnv`` strobe (no other strobe may touch it
     then); ``recip_in`` is taken on ``recip_capture``; ``av_out`` holds AV ``output_latency + 1``
-    cycles after the last of F ``out_mul`` strobes; all other strobes take effect at the next edge.
+    cycles after the last of F ``out_mul`` strobes; SLD is final :func:`sld_latency` cycles after the
+    tile's last SLN; all other strobes take effect at the next edge.
     Only control state (exp tags, LM/RM valid flags, the seen flags) is reset; the datapath
     registers, and the QK buffer's per-entry valid bits (written with each entry at the drain), are
     reset-less: each is written before it is read.
@@ -105,6 +118,11 @@ class VectorPE(wiring.Component):
     @property
     def rescale_latency(self) -> int:
         return self.units.rescale_latency
+
+    @property
+    def sld_latency(self) -> int:
+        """Cycles from a tile's last SLN (on ``w_out``) to its SLD, when ``rd_update`` may read it."""
+        return sld_latency(self.units)
 
     def elaborate(self, platform):
         m = Module()
@@ -166,24 +184,35 @@ class VectorPE(wiring.Component):
         # --- exp: SLN and PRM, with tags delayed alongside the exp pipeline --------------------
         m.d.comb += [exp.x.eq(Mux(self.issue_prm, rm_prev, buf[0])), exp.m.eq(rm)]
         tag_sln, tag_prm, tag_mask = self.issue_sln, self.issue_prm, valid[0]
+        sln_before = tag_sln                  # the tag of the SLN one cycle behind (the next one out)
         for i in range(exp.latency):
             d_sln, d_prm, d_mask = Signal(name=f"tag_sln{i}"), Signal(name=f"tag_prm{i}"), Signal(name=f"tag_mask{i}")
             m.d.sync += [d_sln.eq(tag_sln), d_prm.eq(tag_prm), d_mask.eq(tag_mask)]
+            sln_before = tag_sln
             tag_sln, tag_prm, tag_mask = d_sln, d_prm, d_mask
         sln = Signal(u.prob_shape)
         m.d.comb += [sln.eq(Mux(tag_mask, exp.y, 0)), self.w_out.eq(sln), self.w_valid.eq(tag_sln)]
-        sld, rd = Signal(u.den_shape, reset_less=True), Signal(u.den_shape, reset_less=True)
+        sld = Signal(u.den_shape, reset_less=self.sld_latency == 2)
+        rd = Signal(u.den_shape, reset_less=True)
         rd_fin = Signal(u.den_shape, reset_less=True)
         prm, prm_ws = Signal(u.prob_shape, reset_less=True), Signal(u.prob_shape, reset_less=True)
-        with m.If(self.tile_start):
-            m.d.sync += sld.eq(0)
-        with m.Elif(tag_sln):
-            m.d.sync += sld.eq(u.prob_add(m, sld, sln))
+        if self.sld_latency == 2:               # single-cycle accumulate: SLD final the cycle after the last SLN
+            with m.If(self.tile_start):
+                m.d.sync += sld.eq(0)
+            with m.Elif(tag_sln):
+                m.d.sync += sld.eq(u.prob_add(m, sld, sln))
+        else:                                   # pipelined: the format's interleaved accumulate
+            assert exp.latency >= 1
+            acc = m.submodules.sld_acc = u.accumulate_unit()
+            sln_after = Signal(name="tag_sln_after")
+            m.d.sync += sln_after.eq(tag_sln)
+            m.d.comb += [acc.x.eq(sln), acc.first.eq(tag_sln & ~sln_after), acc.last.eq(tag_sln & ~sln_before),
+                         sld.eq(acc.sum)]
         with m.If(tag_prm):
             m.d.sync += prm.eq(exp.y)
         with m.If(self.prm_latch):
             m.d.sync += prm_ws.eq(prm)
-        with m.If(self.snap):
+        with m.If(self.rd_snap):
             m.d.sync += rd_fin.eq(rd)
 
         # --- running sums RD and RNV, through pipelined rescale units (latency L) -------------

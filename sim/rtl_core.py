@@ -58,8 +58,10 @@ class CoreParams:
     head_dim, value_dim : E and F (temporal on the array).
     exp_latency, recip_latency, output_latency, rescale_latency : the 1D array's pipelined units.
     mac_latency : the 2D PE's multiply-accumulate pipeline (operand and product registers).
-    acc_latency : the 2D PE's accumulate (1: one combinational add per cycle; the overlapped core
-        supports only 1, see :class:`Timeline`).
+    acc_latency : L, the 2D PE's accumulate (1: one combinational add per cycle; L > 1: a pipelined
+        adder with L interleaved partial sums for QK, combined at the array's bottom, the WS psum
+        chain through the same adder with V skewed L per row, and SLD through the format's
+        interleaved accumulate; see :attr:`combine_latency`, :attr:`sld_latency`).
     """
 
     rows: int
@@ -84,37 +86,63 @@ class CoreParams:
     def timeline(self) -> "Timeline":
         return Timeline(self)
 
+    @property
+    def combine_latency(self) -> int:
+        """Cycles of the combine of a QK's L partial sums at the array's bottom: L - 1 feed-forward
+        adds of latency L ((L-1) L; 0 for L = 1), ``rtl.float.accumulate.Fp32PartialSum``."""
+        lat = self.acc_latency
+        return 0 if lat == 1 else (lat - 1) * lat
+
+    @property
+    def sld_latency(self) -> int:
+        """Cycles from a tile's last SLN to its SLD: 2 for a single-cycle add; for L > 1 the
+        interleaved accumulate's drain, an input register, 2 + (L-1) L of combine and an output
+        register (``rtl.float.accumulate.Fp32Accumulator.drain_latency``)."""
+        lat = self.acc_latency
+        return 2 if lat == 1 else 4 + (lat - 1) * lat
+
 
 class Timeline:
     """Offsets (cycles after a slot's issue cycle I, in column 0's time; column c runs c cycles later)
     of everything a slot does, and the period that keeps consecutive slots from colliding.
 
-    With R rows, E, F, and the unit latencies Lx (exp), Lr (rescale), Lc (reciprocal), Lo (output),
-    and the PE's multiply pipeline of 2 registers:
+    With R rows, E, F, the unit latencies Lx (exp), Lr (rescale), Lc (reciprocal), Lo (output), the
+    PE's multiply pipeline of 2 registers and its accumulate latency L (1: single-cycle), the combine
+    of the L partials Lq = (L-1) L and the SLD latency Ls (:class:`CoreParams`):
 
     ======================  =============================  =========================================
     offset                  value                          what
     ======================  =============================  =========================================
     ``load``                1                              row r / column c load their K, V / Q feed registers (+r / +c)
-    ``feed``                2                              K (Q) element e enters row r (column c) at feed + e + r (+ c); V element f at feed + E + f + r
-    ``tile_start``          E + R + 2                      1D: LM invalid, SLD = 0; a block's first tile: running state reset; a finishing slot: RD and the seen flag snapshot
-    ``drain``               E + R + 3                      R cycles: the QK tile leaves the array bottom row first (row R-1 .. 0) into the 1D array
+    ``feed``                2                              K (Q) element e enters row r (column c) at feed + e + r (+ c)
+    ``feed_v``              feed + E + X                   V element f enters row r at feed_v + f + L r (X: see below)
+    ``array_drain``         E + R + 3 (+ L for L > 1)      R-1 cycles: the drain registers shift down (the bottom row's partials are final)
+    ``drain``               array_drain + Lq               R cycles: the QK tile leaves the array bottom row first (row R-1 .. 0) into the 1D array
+    ``tile_start``          drain - 1                      1D: LM invalid, SLD = 0; a block's first tile: running state reset; a finishing slot: the seen flag snapshot
+    ``rd_snap``             tile_start (L = 1), see below  a finishing slot: the RD snapshot
     ``rm_update``           drain + R                      RM, RM_prev
     ``issue_sln``           drain + R + 1                  R exps SLN (shifted into the PEs' shadow weights Lx later), then PRM
-    ``rd_update``           drain + 2R + 2 + Lx            RD = PRM * RD + SLD
-    ``slnv``                E + R + 4                      F cycles: the previous tile's column sums leave the array into RNV
+    ``rd_update``           issue_sln + Lx + R - 1 + Ls    RD = PRM * RD + SLD
+    ``slnv``                feed_v + L R + 2               F cycles: the previous tile's column sums leave the array into RNV
     ``rnv_snap``            slnv + F + Lr                  a finishing slot copies RNV into the output registers
-    ``recip_load``          tile_start + C                 the shared reciprocal's chain loads every column's RD snapshot
+    ``recip_load``          rd_snap + C                    the shared reciprocal's chain loads every column's RD snapshot
     ``recip_capture``       recip_load + 1 + Lc            column 0 takes 1/RD
     ``out_mul``             max(recip_capture, rnv_snap)+1 F cycles of AV = RNV * (1/RD)
     ``out``                 out_mul + F + Lo               first output beat of the block
     ======================  =============================  =========================================
 
-    ``period`` = max(E + F (the 2D array's work), 3R + Lx + 2 (SLN of a tile in the shadow weights
-    before the next slot's SLNV reads them), 2R + Lx + Lr + 4 (RD final before the next slot's
-    snapshot), F + Lr + 1 (RNV settled before the next slot's updates), max(R, C) + 1 (feed registers
-    loaded before the buffers' read address moves on)).  Steady state: the 2D array busy E + F of
-    every ``period`` cycles.
+    With L = 1 this is the single-cycle core's table (array_drain = drain = E + R + 3, X = 0).
+
+    ``period`` = max(E + F + X + (L-1)(R-1) (the 2D array's work, V skewed L per row), issue_sln +
+    Lx + R - feed - E - X (SLN of a tile in the shadow weights before the next slot's SLNV reads
+    them; 3R + Lx + 2 for L = 1), for L = 1 rd_update + Lr + 1 - tile_start (RD final before the next
+    slot's snapshot: 2R + Lx + Lr + 4), F + Lr + 1 (RNV settled before the next slot's updates),
+    max(R, C) + 1 (feed registers loaded before the buffers' read address moves on), R - 1 + Ls (the
+    SLD accumulate free for the next tile)).  X, the V feed's delay behind K, is 0 for L = 1; for
+    L > 1 it balances the first two terms (the slot's SLNV waits for the weights, the 2D array idles
+    X cycles instead), and the RD snapshot does not bound the period: it is taken at
+    ``rd_snap`` = max(tile_start, rd_update + Lr + 1 - period), when the previous slot's RD update has
+    landed and before this slot's lands.  Steady state: the 2D array busy E + F of every ``period`` cycles.
     """
 
     LOAD = 1
@@ -124,29 +152,60 @@ class Timeline:
         if p.mac_latency != 2:
             raise ValueError(f"the overlapped core's PE has a 2-register multiply pipeline; mac_latency "
                              f"{p.mac_latency} is not supported")
-        if p.acc_latency != 1:
-            raise ValueError(f"the overlapped core needs a single-cycle accumulate (acc_latency 1); the "
-                             f"number format's units have acc_latency {p.acc_latency}: pipelined accumulation "
-                             f"(interleaved partial sums) is not built yet")
         r, c, e, f = p.rows, p.cols, p.head_dim, p.value_dim
+        lat = p.acc_latency
+        if lat > 1 and e % lat:
+            raise ValueError(f"head_dim E = {e} must be a multiple of the accumulate's acc_latency {lat} "
+                             f"(the QK sum's interleaved partial sums)")
+        if lat > 1 and r > lat:
+            raise ValueError(f"with a pipelined accumulate (acc_latency {lat}) the rows R = {r} must be at most "
+                             f"acc_latency: the 1D array's SLD sums R probabilities in {lat} interleaved partial "
+                             f"sums, an order the golden model has only for R <= acc_latency")
         lx, lr, lc, lo = p.exp_latency, p.rescale_latency, p.recip_latency, p.output_latency
         self.params = p
         self.load = self.LOAD
         self.feed = self.FEED
-        self.tile_start = e + r + 2
-        self.drain = e + r + 3
+        # the bottom row's drain registers are final: its last product's add + 1 (the sum, registered)
+        # for L = 1, + L + 1 (the partials copied from the adder's output register) for L > 1
+        self.array_drain = e + r + 3 + (lat if lat > 1 else 0)
+        self.drain = self.array_drain + p.combine_latency
+        self.tile_start = self.drain - 1
         self.rm_update = self.drain + r
         self.issue_sln = self.drain + r + 1
         self.issue_prm = self.drain + 2 * r + 1
-        self.rd_update = self.drain + 2 * r + 2 + lx
-        self.slnv = e + r + 4
+        self.rd_update = self.issue_sln + lx + r - 1 + p.sld_latency
+        work = e + f + (lat - 1) * (r - 1)
+        weights = self.issue_sln + lx + r - self.feed - e
+        delay = 0
+        if lat > 1:
+            # the latest V may start: row R-1 takes its shadow weight before this slot's SLN shifts in
+            latest = self.issue_sln + lx - self.feed - e - lat * (r - 1)
+            if latest < 0:
+                raise ValueError(f"with acc_latency {lat} and R = {r} rows the V skew of {lat} per row reaches "
+                                 f"past the tile's SLN: not supported")
+            delay = min(latest, max(0, -(-(weights - work) // 2)))
+        self.v_delay = delay
+        self.feed_v = self.feed + e + delay
+        self.slnv = self.feed_v + lat * r + 2
         self.prm_latch = self.slnv - 1
         self.rnv_snap = self.slnv + f + lr
-        self.recip_load = self.tile_start + c
+        rd_final = self.rd_update + lr + 1 - self.tile_start     # RD of the slot before final, from tile_start
+        others = max(work + delay, weights - delay, f + lr + 1, max(r, c) + 1, r - 1 + p.sld_latency)
+        if lat == 1:
+            self.period = max(others, rd_final)
+            self.rd_snap = self.tile_start
+        else:
+            # the RD snapshot waits for the previous slot's last RD update instead of bounding the period
+            self.period = others
+            self.rd_snap = max(self.tile_start, self.rd_update + lr + 1 - self.period)
+        self.recip_load = self.rd_snap + c
         self.recip_capture = self.recip_load + 1 + lc
         self.out_mul = max(self.recip_capture, self.rnv_snap) + 1
         self.out = self.out_mul + f + lo
-        self.period = max(e + f, 3 * r + lx + 2, 2 * r + lx + lr + 4, f + lr + 1, max(r, c) + 1)
+        # PRM of this slot's tile is latched for the next slot's SLNV, after this slot's own latch
+        if self.prm_latch > self.issue_prm + lx or self.issue_prm + lx + 1 > self.period + self.prm_latch:
+            raise ValueError(f"the PRM latch at {self.prm_latch} does not fit the exp at "
+                             f"{self.issue_prm + lx} with period {self.period}")
 
     def as_dict(self) -> dict[str, int]:
         return {k: v for k, v in vars(self).items() if isinstance(v, int)}

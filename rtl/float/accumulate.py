@@ -1,15 +1,35 @@
 """Pipelined fp32 accumulator: interleaved partial sums in a pipelined adder, combined in a fixed order."""
 
-from amaranth.hdl import Module, Mux, Signal
-from amaranth.lib import wiring
+from amaranth.hdl import Module, Mux, Signal, Value
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float.add import Fp32Add
 from einloom.sim.formats.arith.fp32 import interleaved_combine_cycles
 
-__all__ = ["Fp32Accumulator"]
+__all__ = ["Fp32Accumulator", "Fp32PartialSum", "interleave_fresh"]
 
 _NEG_ZERO = 0x80000000
+
+
+def interleave_fresh(m: Module, latency: int, term: Value, first: Value, next_first: Value) -> Signal:
+    """The "fresh" flag of an interleaved accumulation with an adder of latency L: high in the cycle of
+    a ``term`` that starts its partial sum from +0 (one of the first L terms of a sum: the fed-back
+    result is not this sum's).  ``first`` marks a sum's first term (with ``term``); ``next_first`` is
+    ``first`` one cycle ahead.  The flag is a flip-flop decided a cycle ahead (it selects the adder's
+    32 feedback inputs, so no counter compare sits in front of them)."""
+    issued = Signal(range(latency + 1), name="issued")    # terms of this sum so far, saturating at L
+    issued_next = Signal.like(issued, name="issued_next")
+    m.d.comb += issued_next.eq(issued)
+    with m.If(term):
+        with m.If(first):
+            m.d.comb += issued_next.eq(1)
+        with m.Elif(issued != latency):
+            m.d.comb += issued_next.eq(issued + 1)
+    m.d.sync += issued.eq(issued_next)
+    fresh = Signal(name="fresh")
+    m.d.sync += fresh.eq(next_first | (issued_next < latency))
+    return fresh
 
 
 class Fp32Accumulator(wiring.Component):
@@ -83,24 +103,13 @@ class Fp32Accumulator(wiring.Component):
 
         # terms: active from first through last; fresh while the term's partial has no earlier term
         active = Signal()
-        issued = Signal(range(lat + 1))                # terms of this sum so far, saturating at L
         term = Signal()
         m.d.comb += term.eq(first | active)
-        issued_next = Signal.like(issued)
-        m.d.comb += issued_next.eq(issued)
         with m.If(first):
             m.d.sync += active.eq(~last)
-            m.d.comb += issued_next.eq(1)
-        with m.Elif(active):
-            with m.If(last):
-                m.d.sync += active.eq(0)
-            with m.If(issued != lat):
-                m.d.comb += issued_next.eq(issued + 1)
-        m.d.sync += issued.eq(issued_next)
-        # fresh: this term starts its partial sum (+0 instead of the fed-back result); a flip-flop,
-        # decided a cycle ahead from the input register's inputs (it selects 32 adder inputs)
-        fresh = Signal()
-        m.d.sync += fresh.eq(self.first | (issued_next < lat))
+        with m.Elif(active & last):
+            m.d.sync += active.eq(0)
+        fresh = interleave_fresh(m, lat, term, first, self.first)
 
         # a tag travels with each term's add: the results that are partials of the current sum
         tag = Signal(lat)
@@ -140,4 +149,58 @@ class Fp32Accumulator(wiring.Component):
         with m.If(ends[drain]):
             m.d.sync += self.sum.eq(add.result)
         m.d.sync += self.done.eq(ends[drain])
+        return m
+
+
+class Fp32PartialSum(wiring.Component):
+    """The sum of L interleaved partial sums ``P_0 .. P_{L-1}`` in the golden order
+    (``fp32_sum_interleaved``'s combine: ``((+0 + P_0) + P_1) + ... + P_{L-1}``), feed-forward: one
+    sum per cycle, through L-1 pipelined :class:`Fp32Add` of latency L each.
+
+    The 2D PE's pipelined output-stationary accumulate leaves its L partials in the drain registers;
+    the array's bottom row drains them into one of these per column (the combine the accumulator
+    :class:`Fp32Accumulator` does in its own loop, moved out of the PE so the PE's adder stays free
+    for the weight-stationary products behind the QK tile).
+
+    Timing: ``sum`` holds the sum of the ``parts`` of cycle t from cycle t + :attr:`latency`
+    ((L-1) * L; 0 for L = 1, where ``sum`` is ``parts[0]`` with -0 read as +0, combinationally).
+    ``+0 + P_0`` is ``P_0`` with -0 read as +0: the partials are sums from +0, so never subnormal.
+
+    Members
+    -------
+    parts : In(ArrayLayout(32, L))
+        ``parts[k]`` = P_k (fp32 bit patterns), read every cycle.
+    sum : Out(32)
+    """
+
+    def __init__(self, *, latency: int = 4):
+        if not 1 <= latency <= Fp32Add.BOUNDARIES:
+            self._MustUse__silence = True
+            raise ValueError(f"latency must be 1..{Fp32Add.BOUNDARIES}, not {latency}")
+        self._lat = latency
+        super().__init__({"parts": In(data.ArrayLayout(32, latency)), "sum": Out(32)})
+
+    @property
+    def latency(self) -> int:
+        """Cycles from ``parts`` to their ``sum``: (L-1) * L."""
+        return (self._lat - 1) * self._lat
+
+    def elaborate(self, platform):
+        m = Module()
+        lat = self._lat
+        p0 = self.parts[0]
+        total = Signal(32)
+        m.d.comb += total.eq(Mux(p0 == _NEG_ZERO, 0, p0))
+        for k in range(1, lat):
+            # P_k waits (k-1) * L cycles for the running total of P_0 .. P_{k-1}
+            part = self.parts[k]
+            for i in range((k - 1) * lat):
+                d = Signal(32, name=f"p{k}_d{i}", reset_less=True)
+                m.d.sync += d.eq(part)
+                part = d
+            add = Fp32Add(latency=lat)
+            m.submodules[f"add{k}"] = add
+            m.d.comb += [add.a.eq(total), add.b.eq(part)]
+            total = add.result
+        m.d.comb += self.sum.eq(total)
         return m

@@ -66,7 +66,10 @@ class Fp32Add(wiring.Component):
         ia, ib = (ea == 0xFF) & (fa == 0), (eb == 0xFF) & (fb == 0)
         nan = ((ea == 0xFF) & (fa != 0)) | ((eb == 0xFF) & (fb != 0)) | (ia & ib & (sa != sb))
         special = Mux(nan, FP32_NAN, Mux(ia, signed_inf(sa), signed_inf(sb)))
-        swap = kb > ka
+        # the order compares the raw magnitudes: a flushed subnormal is below every normal either way,
+        # and between two (flushed) zeros the choice does not reach the result (a zero sum takes
+        # zero_sign); so no flush logic sits in front of the compare's carry chain
+        swap = b[0:31] > a[0:31]
         k_l = Mux(swap, kb, ka)
         k_s = Mux(swap, ka, kb)
         e_l, e_s = k_l[23:31], k_s[23:31]

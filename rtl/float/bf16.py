@@ -15,7 +15,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from einloom.rtl.float.accumulate import Fp32Accumulator
+from einloom.rtl.float.accumulate import Fp32Accumulator, Fp32PartialSum
 from einloom.rtl.float.add import Fp32Add
 from einloom.rtl.float.convert import Fp32ToBf16
 from einloom.rtl.float.exp import Fp32Exp
@@ -53,7 +53,7 @@ class Bf16ExpDiff(wiring.Component):
     x, m : In(32)
         fp32 bit patterns (for attention ``x <= m``; any inputs are handled, e.g. ``x = -inf`` gives 0).
     y : Out(32)
-        fp32 bit pattern, ``latency`` cycles later (13 with scaling, 10 without); one per cycle.
+        fp32 bit pattern, ``latency`` cycles later (15 with scaling, 12 without); one per cycle.
     """
 
     x: In(32)
@@ -221,6 +221,14 @@ class Bf16Units(DatapathUnits):
         """:class:`Fp32Accumulator` of latency ``acc_latency`` (bit-exact with ``Bf16Format.dot``)."""
         return Fp32Accumulator(latency=self.fmt.acc_latency)
 
+    def acc_adder(self):
+        """:class:`Fp32Add` of latency ``acc_latency`` (the PE's OS loop and WS chain)."""
+        return Fp32Add(latency=self.fmt.acc_latency)
+
+    def partial_sum(self):
+        """:class:`Fp32PartialSum` of the ``acc_latency`` partial sums (the array's drain)."""
+        return Fp32PartialSum(latency=self.fmt.acc_latency)
+
     def greater(self, m, a, b):
         return fp32_greater(a, b)
 
@@ -229,7 +237,7 @@ class Bf16Units(DatapathUnits):
 
     @property
     def exp_latency(self) -> int:
-        """Latency of :meth:`exp_unit` (13 with the score scale, 10 without)."""
+        """Latency of :meth:`exp_unit` (15 with the score scale, 12 without)."""
         return Fp32Add.BOUNDARIES + (Fp32Mul.BOUNDARIES if self.fmt.scale else 0) + Fp32Exp.BOUNDARIES
 
     @property

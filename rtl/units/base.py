@@ -74,6 +74,18 @@ class DatapathUnits(ABC):
         product), and ``latency`` (= :attr:`acc_latency`) and ``drain_latency`` attributes; its sum is
         bit-exact with the format's ``dot`` (the order of :attr:`acc_latency` partial sums)."""
 
+    def acc_adder(self) -> "wiring.Component":
+        """The 2D PE's pipelined accumulate when :attr:`acc_latency` L > 1: an adder with ports ``a``,
+        ``b`` (In acc_shape; ``b`` takes a product) and ``result`` (Out acc_shape, a register, L cycles
+        after its inputs).  Only formats with L > 1 provide it."""
+        raise NotImplementedError(f"{type(self).__name__} has a single-cycle accumulate (acc_latency 1)")
+
+    def partial_sum(self) -> "wiring.Component":
+        """The combine of the 2D PE's L interleaved partial sums when :attr:`acc_latency` L > 1: ports
+        ``parts`` (In, L acc_shape values) and ``sum`` (Out acc_shape, ``latency`` cycles later), in the
+        format's ``dot`` order.  Only formats with L > 1 provide it."""
+        raise NotImplementedError(f"{type(self).__name__} has a single-cycle accumulate (acc_latency 1)")
+
     # ---- 1D PE -------------------------------------------------------------------------------
     @abstractmethod
     def greater(self, m: Module, a: Value, b: Value) -> Value:

@@ -11,6 +11,7 @@ from einloom.rtl.tb.runner import lint
 from rtl_archs import line_of, shaped
 
 ARCHS = Path(__file__).resolve().parents[2] / "examples" / "archs"
+BF16_ARCH = ARCHS / "rtl-4x4-bf16.yaml"
 GOOD = (ARCHS / "rtl-4x4-int8.yaml").read_text()
 
 
@@ -32,7 +33,7 @@ OLD_CONFIGS = {   # RtlConfig.to_dict() of the rtl-only files before they became
                                                  "head_dim": 16, "value_dim": 16, "max_keys": 256,
                                                  "max_queries": 64, "scale": True, "tile_m": 8}},
     "rtl-4x4-bf16": {"name": "rtl-4x4-bf16", "array_2d": {"rows": 4, "cols": 4}, "array_1d": {"width": 4},
-                     "clock_mhz": 100.0, "rtl": {"number_format": {"kind": "bf16"}, "head_dim": 8, "value_dim": 8,
+                     "clock_mhz": 100.0, "rtl": {"number_format": {"kind": "bf16", "acc_latency": 4}, "head_dim": 8, "value_dim": 8,
                                                  "max_keys": 64, "max_queries": 64, "scale": True, "tile_m": 4}},
 }
 
@@ -173,15 +174,20 @@ def test_every_shape_builds(tmp_path, rows, cols, dim):
     assert tl.period >= max(2 * dim, 3 * rows + 6, max(rows, cols) + 1)
 
 
-def test_pipelined_accumulate_is_a_config_error(tmp_path, monkeypatch):
-    """A number format whose 2D accumulate takes more than a cycle is refused with the field (the PE has
-    no interleaved partial sums yet)."""
-    from einloom.rtl.units.fixed import FixedUnits
-    monkeypatch.setattr(FixedUnits, "acc_latency", 2, raising=False)
-    text = shaped(4, 4, 16, 16)
-    with pytest.raises(ArchError, match="acc_latency 2") as info:
+def test_pipelined_accumulate_shape_is_a_config_error(tmp_path):
+    """A pipelined accumulate the core cannot order like the golden model (more rows than the SLD's
+    interleaved partial sums) is refused with the field; the arch file's unit latencies follow L."""
+    text = BF16_ARCH.read_text()
+    for old, new in [("acc_latency: 4", "acc_latency: 2"), ("mac: {cycles: 1, latency: 5}", "mac: {cycles: 1, latency: 3}"),
+                     ("add: {cycles: 1, latency: 4}", "add: {cycles: 1, latency: 2}")]:
+        assert old in text, old
+        text = text.replace(old, new)
+    with pytest.raises(ArchError, match="rows R = 4 must be at most acc_latency") as info:
         RtlConfig.from_yaml(write(tmp_path, text))
     assert info.value.location.field == "rtl.number_format"
+    wrong = BF16_ARCH.read_text().replace("mac: {cycles: 1, latency: 5}", "mac: {cycles: 1, latency: 2}")
+    with pytest.raises(ArchError, match="has latency 5") as info:
+        RtlConfig.from_yaml(write(tmp_path, wrong))
 
 
 def test_key_index_wide_enough_for_padding_keys():

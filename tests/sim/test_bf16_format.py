@@ -32,7 +32,7 @@ def test_arch_yaml_error_points_at_the_line(tmp_path):
     from einloom.rtl.config import RtlConfig
     path = tmp_path / "a.yaml"
     text = (Path(__file__).resolve().parents[2] / "examples" / "archs" / "rtl-4x4-bf16.yaml").read_text()
-    text = text.replace("number_format: {kind: bf16}", "number_format: {kind: bf16, output: fp8}")
+    text = text.replace("number_format: {kind: bf16, acc_latency: 4}", "number_format: {kind: bf16, acc_latency: 4, output: fp8}")
     path.write_text(text)
     line = text[:text.index("output: fp8")].count("\n") + 1
     with pytest.raises(ArchError) as info:

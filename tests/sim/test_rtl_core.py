@@ -66,7 +66,7 @@ def test_readme_table_cycles():
     """rtl/README.md's table: M=P=64 plain / causal, and the 2D utilization at M = 128."""
     got = {n: (run_core(params_of(_cfg(n)), 64, 64).cycles, run_core(params_of(_cfg(n)), 64, 64, True).cycles)
            for n in CONFIGS}
-    assert got == {"rtl-4x4-int8": (8262, 4427), "rtl-8x8-int8": (2126, 1243), "rtl-4x4-bf16": (8242, 4402)}
+    assert got == {"rtl-4x4-int8": (8262, 4427), "rtl-8x8-int8": (2126, 1243), "rtl-4x4-bf16": (9033, 4835)}
     assert run_core(params_of(_cfg("rtl-8x8-int8")), 64, 128).util_2d >= 0.85
 
 
@@ -108,8 +108,10 @@ def test_p_greater_than_m_empty_block_runs_no_tile():
 def test_bad_params_raise():
     with pytest.raises(ValueError, match="rows"):
         CoreParams(0, 4, 16, 16, 4, 5, 3)
-    with pytest.raises(ValueError, match="acc_latency 2"):
+    with pytest.raises(ValueError, match=r"rows R = 4 must be at most acc_latency"):
         CoreParams(4, 4, 16, 16, 4, 5, 3, acc_latency=2).timeline()
+    with pytest.raises(ValueError, match=r"head_dim E = 6 must be a multiple of the accumulate's acc_latency 4"):
+        CoreParams(4, 4, 6, 16, 4, 5, 3, acc_latency=4).timeline()
     with pytest.raises(ValueError, match="num_queries"):
         run_core(CoreParams(4, 4, 16, 16, 4, 5, 3), 0, 4)
 
@@ -130,3 +132,21 @@ def test_measured_rtl_cycles_and_beats_equal_the_model():
             assert res["cycles"] == model, case["name"]
         else:
             assert res["cycles"] >= model, case["name"]
+
+
+def test_pipelined_accumulate_timeline():
+    """acc_latency L = 4 (the bf16 core): the partials reach the bottom drain registers L cycles later
+    than the single-cycle sum, their combine takes (L-1) L, SLD the interleaved accumulate's 4 + (L-1) L,
+    V is fed X cycles behind K (skewed L per row), and the RD snapshot moves instead of the period."""
+    p = CoreParams(4, 4, 8, 8, 14, 6, 4, 2, 7, acc_latency=4)
+    one = CoreParams(4, 4, 8, 8, 14, 6, 4, 2, 7, acc_latency=1).timeline()
+    tl = p.timeline()
+    assert (p.combine_latency, p.sld_latency) == (12, 16)
+    assert tl.array_drain == one.drain + 4 and tl.drain == tl.array_drain + 12
+    assert tl.rd_update == tl.issue_sln + 14 + 4 - 1 + 16
+    assert tl.slnv == tl.feed_v + 4 * 4 + 2 and tl.feed_v == tl.feed + 8 + tl.v_delay
+    # period: the 2D array's 8 + 8 + 3 * 3 + X against the weights' 44 - X, balanced at X = 10
+    assert (tl.v_delay, tl.period) == (10, 35)
+    assert tl.rd_snap == tl.rd_update + 7 + 1 - tl.period and tl.recip_load == tl.rd_snap + 4
+    # L = 1 keeps the single-cycle core's table: RD snapshot at tile_start, no V delay
+    assert (one.v_delay, one.rd_snap, one.array_drain) == (0, one.tile_start, one.drain)
