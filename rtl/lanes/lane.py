@@ -316,6 +316,8 @@ class Lane(wiring.Component):
                 m.d.comb += [fire.eq(issue_main & is_op("exp")), umode.eq(main.sub[0]), valid.eq(av)]
             elif cls_name == "recip":
                 m.d.comb += [fire.eq(issue_main & is_op("recip")), valid.eq(av)]
+            elif cls_name == "log":
+                m.d.comb += [fire.eq(issue_main & is_op("log")), valid.eq(av)]
             elif cls_name == "div":
                 m.d.comb += fire.eq(issue_main & is_op("div"))
             elif cls_name.startswith("fn:"):

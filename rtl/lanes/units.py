@@ -13,7 +13,11 @@ exp       mode 1: ``fp32_exp(fp32_mul(a, b))`` (b the folded        ``Fp32Mul`` 
           constant); mode 0: ``fp32_exp(a)`` (the multiply bypassed)
 recip     ``fp32_recip(a)``                                       ``Fp32Recip`` (6)
 div       ``fp32_mul(a, fp32_recip(b))`` (deferred division)      ``Fp32Recip`` + ``Fp32Mul`` (6 + 3)
+log       ``fp32_log(a)`` (table-driven, <= 0.75 ulp)             ``LogUnit`` (4, :mod:`.fn_units`)
 ========  =====================================================  ====================================
+
+Operator units (``fn #name``, :func:`register_fn_unit`): ``relu`` (:class:`ReluUnit`, 1) and
+``sigmoid`` (``fp32_sigmoid``: exp, add and reciprocal in series, :class:`~.fn_units.SigmoidUnit`, 16).
 
 The lane adds two cycles to each (the operand register after the issue and the register file's
 write), which is the latency the program's schedule uses (:func:`schedule_latency`).  Compare,
@@ -28,6 +32,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float import Fp32Add, Fp32Exp, Fp32Max, Fp32Mul, Fp32Recip
+from einloom.rtl.lanes.fn_units import LogUnit, SigmoidUnit
 
 SIGN = 0x80000000
 
@@ -161,7 +166,8 @@ class ReluUnit(_Unit):
 
 
 #: op class -> unit class (the pipelined units; cmp, select, cvt and coord are combinational in the lane)
-UNITS = {"add": AddUnit, "mul": MulUnit, "max": MaxUnit, "exp": ExpUnit, "recip": RecipUnit, "div": DivUnit}
+UNITS = {"add": AddUnit, "mul": MulUnit, "max": MaxUnit, "exp": ExpUnit, "recip": RecipUnit, "div": DivUnit,
+         "log": LogUnit}
 #: map operator name -> unit class for ``fn #name`` instructions (a user operator's RTL twin)
 FN_UNITS: dict[str, type] = {}
 
@@ -174,6 +180,7 @@ def register_fn_unit(name: str, cls: type) -> None:
 
 
 register_fn_unit("relu", ReluUnit)
+register_fn_unit("sigmoid", SigmoidUnit)
 COMB = ("cmp", "select", "cvt", "coord")
 
 
@@ -184,7 +191,7 @@ def _default_latency(cls) -> int:
 #: pipeline depth of each unit class (the float units' default latencies)
 DEPTH = {"add": _default_latency(Fp32Add), "mul": _default_latency(Fp32Mul), "max": _default_latency(Fp32Max),
          "exp": _default_latency(Fp32Mul) + _default_latency(Fp32Exp), "recip": _default_latency(Fp32Recip),
-         "div": _default_latency(Fp32Recip) + _default_latency(Fp32Mul)}
+         "div": _default_latency(Fp32Recip) + _default_latency(Fp32Mul), "log": LogUnit.latency}
 
 
 #: cycles the lane adds to a unit's depth: the operand register and the register-file write
