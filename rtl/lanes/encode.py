@@ -29,7 +29,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from einloom.base.errors import SpecError
-from einloom.rtl.lanes.isa import SECTIONS, Instr, Operand, Program, Reg
+from einloom.rtl.lanes.isa import OPCODES, SECTIONS, Instr, Operand, Program, Reg
 
 COORD_FRAC = 8
 MAIN_OPS = ("nop", "add", "sub", "neg", "mul", "div", "recip", "max", "min", "exp", "cmp", "and", "or", "not",
@@ -134,6 +134,7 @@ class Image:
         """Which addresses each read port (``a``, ``b``, ``c`` of ``main``; ``ca``, ``cb`` of ``coord``)
         reads and which registers each writer (a unit's op class, ``comb``, ``coord``, ``buf``) writes:
         a lane fixed at generation is built with only these paths."""
+        from einloom.rtl.lanes.units import UNITS
         size = {self.address[r.name]: {"tile": self.tile, "value": self.values}.get(r.kind, 1)
                 for r in self.program.regs}
 
@@ -155,8 +156,8 @@ class Image:
                     op = MAIN_OPS[f["op"]]
                     if op in ("wout", "out", "nop"):
                         continue
-                    writer = {"add": "add", "sub": "add", "mul": "mul", "max": "max", "min": "max", "exp": "exp",
-                              "recip": "recip", "div": "div"}.get(op, "comb")
+                    unit = OPCODES[op][0]                     # a pipelined unit's class, else the comb path
+                    writer = unit if unit in UNITS else "comb"
                     if op == "acc":
                         writer = {"add": "add", "max": "max", "min": "max", "mul": "mul"}[ACC_OPS[f["sub"]]]
                     if op == "fn":
