@@ -105,6 +105,46 @@ def simulate(spec: str, arch: Any, sizes: dict[str, int], *, backpressure: float
     return out["r"], check(out["r"], shape, data, list(plan.image.outputs)), model, data, plan
 
 
+def simulate_programmable(specs: list[str], arch: Any, sizes: dict[str, int], *, seed: int = 3
+                          ) -> list[tuple[str, dict[str, Any], list[str], dict[str, int]]]:
+    """One programmable build for ``specs`` (same R, F, E) in Amaranth's simulator: the first program
+    runs from reset, then each of the others, then the first again, loaded at run time through
+    ``prog_*``; per run ``(spec, result, problems, cycle model)``."""
+    from amaranth.sim import Simulator
+
+    from einloom.einsum import load_cascade
+    from einloom.rtl.lane_build import (core_operands, core_shape, covering_images, plan_lanes, random_inputs,
+                                        timing_of)
+    from einloom.rtl.lane_core import CoreProgram, LaneCore
+    from einloom.rtl.lanes.lane import pack_image
+    from einloom.rtl.lanes.tb import AmaranthPort
+    from einloom.sim.rtl_core import lane_core_cycles
+    plans = [plan_lanes(load_cascade(s), arch, sizes) for s in specs]
+    shape = core_shape(arch, plans)
+    lshape, images = covering_images(plans, True)
+    for plan, image in zip(plans, images):
+        plan.image = image
+    core = LaneCore(shape, images, programmable=True)
+    order = list(range(len(plans))) + [0]
+    runs: list[tuple[str, dict[str, Any], list[str], dict[str, int]]] = []
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+
+    async def bench(ctx):
+        port = AmaranthPort(ctx, core)
+        for n, k in enumerate(order):
+            plan = plans[k]
+            if n > 0:
+                await load_program(port, pack_image(plan.image, lshape), CoreProgram.of(plan.image).table(shape))
+            data = core_operands(plan, shape, random_inputs(plan, seed + n))
+            res = await drive(port, shape, data, seed=seed + n)
+            model = lane_core_cycles(timing_of(plan, shape), data.num_queries, data.num_keys)
+            runs.append((specs[k], res, check(res, shape, data, list(plan.image.outputs)), model))
+    sim.add_testbench(bench)
+    sim.run()
+    return runs
+
+
 def _jobs_from_env() -> tuple[dict, list]:
     with open(os.environ["EINLOOM_TB_SPEC"]) as f:
         spec = json.loads(f.read())

@@ -7,7 +7,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from amaranth.hdl import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from einloom.cost_models import load_arch
 from einloom.einsum import load_cascade
@@ -44,7 +48,7 @@ einsums:
 """
 
 
-# The library's sigmoid uses the user operator sigmoid (no RTL unit: refused); written with exp and a
+# The library's sigmoid runs on the lanes' sigmoid unit; written with exp and a
 # division, the lanes run it on their exp, add and reciprocal units.
 SIGMOID_EXP = """\
 name: sigmoid-exp
@@ -128,8 +132,71 @@ def test_cycle_model_counts_states():
     assert c["mac_cycles"] == 2 * (8 + 8) and c["tiles"] == 2 and c["blocks"] == 1
 
 
+@pytest.mark.parametrize("spec,P,M", [("sigmoid", 8, 12), ("softcap", 5, 6), ("attention-lse", 5, 6)])
+def test_sigmoid_and_log_variants_bit_and_cycle_exact(spec, P, M):
+    """The lanes' sigmoid unit (sigmoid attention, softcap's tanh) and log unit (attention-lse's LSE)."""
+    res, problems, model, data = _simulate(spec, P, M)
+    assert problems == []
+    assert sum(int(v.sum()) for v in data.valid.values()) == sum(v.size for v in data.valid.values()) > 0
+    assert all(int(g.max()) != 0 for g in data.golden.values())
+    assert res["cycles"] == model["compute_cycles"] and res["busy_2d"] == model["mac_cycles"]
+
+
+@pytest.mark.slow
+def test_one_programmable_build_runs_attention_lse_and_sigmoid():
+    """Amaranth's simulator: attention-lse from reset (log unit, two outputs, per-tile value product),
+    sigmoid loaded at run time (sigmoid unit, a value product continued across tiles), attention-lse again."""
+    from einloom.rtl.tb.lane_core_tb import simulate_programmable
+    runs = simulate_programmable(["attention-lse", "sigmoid"], load_arch(str(BF16)), {"P": 4, "M": 8, "E": 8, "F": 8})
+    assert [r[0] for r in runs] == ["attention-lse", "sigmoid", "attention-lse"]
+    for spec, res, problems, model in runs:
+        assert problems == [], spec
+        assert res["cycles"] == model["compute_cycles"], spec
+        assert len(res["beats"]) == (9 if spec == "attention-lse" else 8)      # F beats (+ the LSE beat)
+
+
+class _AbsUnit(wiring.Component):
+    """A user's unit for ``magnitude(x) = |x|`` (bit-exact with the golden's float64 abs rounded once:
+    the sign bit cleared; a NaN stays the canonical NaN)."""
+
+    latency = 1
+
+    def __init__(self):
+        super().__init__({"a": In(32), "b": In(32), "mode": In(1), "result": Out(32)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.result.eq(self.a & 0x7FFFFFFF)
+        return m
+
+
+MAGNITUDE = MY_VARIANT.replace("my-variant", "magnitude-attention").replace(
+    "squared-ReLU attention with a bottom-right causal mask", "attention weighted by |score|").replace(
+    "R[m, p] = where(m <= p + offset, relu(QK[m, p]))", "R[m, p] = where(m <= p + offset, magnitude(QK[m, p]))")
+
+
+def test_a_user_registered_operator_runs_on_its_registered_unit(tmp_path):
+    """register_operator + register_fn_unit: a new operator, no einloom code change, bit-exact."""
+    from einloom.einsum import operators
+    from einloom.rtl.lanes import units
+    spec = tmp_path / "magnitude.yaml"
+    spec.write_text(MAGNITUDE)
+    operators.register_operator("magnitude", np.abs, cost={"max": 1})
+    try:
+        with pytest.raises(SpecError, match="fn:magnitude"):               # no unit yet: refused
+            plan_lanes(load_cascade(str(spec)), load_arch(str(BF16)), {"P": 4, "M": 4, "E": 8, "F": 8})
+        units.register_fn_unit("magnitude", _AbsUnit)
+        res, problems, model, data = _simulate(str(spec), 4, 8)
+        assert "fn:magnitude" in units.schedule_latency()
+        assert problems == [] and int(data.valid["AV"].sum()) == 32
+        assert res["cycles"] == model["compute_cycles"]
+    finally:
+        units.FN_UNITS.pop("magnitude", None)
+        operators._MAPS.pop("magnitude", None)
+
+
 @pytest.mark.parametrize("spec,arch,words", [
-    ("softcap", BF16, ["QK", "fn:sigmoid"]),                 # no RTL unit for the user operator
+    ("split-kv-decode", BF16, ["WO", "neither outputs nor reduces the key tile"]),   # the LSE merge
     ("alibi", INT8, ["fp32 units only", "'fixed'"]),          # the lanes' RTL is bf16
     ("linear", BF16, ["no multiply-accumulate product outputs the key rank"]),
 ])
