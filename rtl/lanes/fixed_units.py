@@ -16,9 +16,9 @@ FixedAddUnit   ``add`` (mode 0) / ``sub`` (mode 1): aligned to the larger ``f``,
 FixedMaxUnit   ``maximum`` (mode 0) / ``minimum`` (mode 1), aligned, exact            1
 FixedMulUnit   exact 128-bit product floored to ``max(fa, fb)`` fraction bits;        1
                a sentinel times non-zero is a signed sentinel
-FixedExpUnit   ``exp(premul * x)``: the base-2 LUT datapath; ``b`` carries the        1
-               folded constant ``round(log2(e) |premul| 2**scale_bits)`` and
-               ``mode`` its sign; result at ``prob_bits``
+FixedExpUnit   ``exp(premul * x)``: the base-2 LUT datapath; ``b``'s code is the        1
+               folded constant ``round(log2(e) |premul| 2**scale_bits)`` with
+               premul's sign (:func:`exp_constant`); result at ``prob_bits``
 FixedRecipUnit LUT seed + ``recip_nr_steps`` Newton-Raphson steps on ``|c|``,        1
                ``f = recip_bits + s - fa``; ``1/0 = +inf``, ``1/inf = 0``
 FixedDivUnit   ``mul(a, recip(b))`` (the two units in series)                       2
@@ -50,6 +50,13 @@ def unpack_value(word: int) -> tuple[int, int]:
     c = word & ((1 << CODE_BITS) - 1)
     f = (word >> CODE_BITS) & ((1 << F_BITS) - 1)
     return (c - (1 << CODE_BITS) if c >> (CODE_BITS - 1) else c), (f - (1 << F_BITS) if f >> (F_BITS - 1) else f)
+
+
+def exp_constant(premul: float | None, scale_bits: int) -> int:
+    """The exp unit's folded constant as ``FixedArith.exp`` forms it, carrying premul's sign."""
+    c = 1.0 if premul is None else float(premul)
+    k = int(round(1.4426950408889634 * abs(c) * (1 << scale_bits)))
+    return -k if c < 0 else k
 
 
 class _FixedUnit(wiring.Component):
@@ -150,16 +157,18 @@ class FixedMulUnit(_FixedUnit):
 
 
 class FixedExpUnit(_FixedUnit):
-    """``exp(premul * x)``: ``b``'s code is ``round(log2(e) |premul| 2**scale_bits)``, ``mode`` = premul < 0."""
+    """``exp(premul * x)``: ``b``'s code is :func:`exp_constant` of premul (1 when the cascade has none)."""
 
     def compute(self, m, a, b, mode):
         p = self.params
         from einloom.sim.formats.arith.fixed import exp_lut_table
         lut = exp_lut_table(p.exp_frac_bits, p.prob_bits)
         ca, fa = _fields(m, a, "expa")
-        k = b[:CODE_BITS]
+        kc, _ = _fields(m, b, "expk")
+        k = Signal(CODE_BITS, name="exp_k")                 # |constant|; its sign negates x
+        m.d.comb += k.eq(Mux(kc < 0, -kc, kc))
         d = Signal(signed(CODE_BITS + 1), name="exp_d")
-        m.d.comb += d.eq(Mux(mode, -ca, ca))
+        m.d.comb += d.eq(Mux(kc < 0, -ca, ca))
         d_inf = Signal(signed(CODE_BITS + 1), name="exp_dinf")
         m.d.comb += d_inf.eq(Mux(_is_inf(ca), Mux(d < 0, NEG, POS), d))
         lim = 1 << 40
