@@ -198,9 +198,14 @@ DEPTH = {"add": _default_latency(Fp32Add), "mul": _default_latency(Fp32Mul), "ma
 ISSUE_OVERHEAD = 2
 
 
-def schedule_latency() -> dict[str, int]:
+def schedule_latency(fixed: bool = False) -> dict[str, int]:
     """Op class -> cycles from issue to a readable result in the RTL lane (the unit's depth + the
-    operand register + the write)."""
+    operand register + the write); ``fixed``: a fixed-point lane's units (:mod:`.fixed_units`)."""
+    if fixed:
+        from einloom.rtl.lanes.fixed_units import FIXED_UNITS
+        lat = {name: cls.latency + ISSUE_OVERHEAD for name, cls in FIXED_UNITS.items()}
+        lat.update({c: ISSUE_OVERHEAD for c in COMB})
+        return lat
     lat = {name: DEPTH[name] + ISSUE_OVERHEAD for name in UNITS}
     lat.update({c: ISSUE_OVERHEAD for c in COMB})
     lat.update({f"fn:{name}": cls.latency + ISSUE_OVERHEAD for name, cls in FN_UNITS.items()})
