@@ -266,3 +266,15 @@ def test_rtl_programmable_true_builds_the_lane_core_with_its_load_port(tmp_path,
     names = {p["name"] for p in man["ports"]}
     assert {"prog_en", "prog_target", "prog_addr", "prog_data"} <= names
     assert man["programs"][0]["image"]["bundles"]          # the words a host loads
+
+
+def test_a_second_output_goes_to_the_lane_core(tmp_path, capsys):
+    """attention-lse matches the softmax core's Einsums but also outputs LSE: the fixed-function core
+    (one output stream) must not take it and drop LSE; the lane core builds both."""
+    from einloom.cli import main
+    from einloom.rtl.core_form import match_core
+    with pytest.raises(SpecError, match="one output"):
+        match_core(load_cascade("attention-lse"), scale=True)
+    rc = main(["rtl", "attention-lse", "--arch", str(BF16), "--ranks", "P=4,M=4", "-o", str(tmp_path / "b"), "--json"])
+    man = json.loads(capsys.readouterr().out)
+    assert rc == 0 and man["kind"] == "lane-core" and "log" in man["programs"][0]["units"]
