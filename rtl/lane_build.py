@@ -20,13 +20,34 @@ from einloom.einsum.errors import SpecError
 
 @dataclass
 class LanePlan:
-    """One cascade compiled for the lane core."""
+    """One cascade compiled for the lane core (``arith``: its number format's :class:`Arith`)."""
 
     cascade: Any
     schedule: Any
     program: Any
     image: Any
     sizes: dict[str, int]
+    arith: Any = None
+
+    @property
+    def fixed(self) -> Any:
+        """The FixedArith of a fixed-point lane core, None for bf16."""
+        return self.arith if getattr(self.arith, "name", "") == "fixed" else None
+
+    def encode(self, shape: Any = None) -> Any:
+        """The plan's lane image for the lane ``shape`` (None: exactly its size), in its format."""
+        from einloom.rtl.lanes.encode import encode
+        from einloom.rtl.lanes.units import schedule_latency
+        fixed = self.fixed
+        return encode(self.program, schedule_latency(fixed is not None), shape, carry_in_array=True, fixed=fixed)
+
+
+def number_arith(arch: Any, head_dim: int) -> Any:
+    """The :class:`Arith` of ``arch``'s ``rtl.number_format`` (bf16 or fixed point)."""
+    from einloom.sim.formats import make_format
+    from einloom.sim.formats.arith import arith_for
+    spec = dict((arch.rtl or {}).get("number_format", {}) if arch.rtl is not None else {})
+    return arith_for(make_format(spec, head_dim=head_dim))
 
 
 def _refuse(cascade: Any, einsum: str | None, what: str, hint: str) -> SpecError:
@@ -37,14 +58,12 @@ def _refuse(cascade: Any, einsum: str | None, what: str, hint: str) -> SpecError
 
 def plan_lanes(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None) -> LanePlan:
     """Compile ``cascade`` for the lane core of ``arch`` (refusals name the Einsum and what is missing)."""
-    from einloom.rtl.lanes.encode import encode
+    from einloom.einsum.cascade import rank_of
     from einloom.rtl.lanes.execute import build
-    from einloom.rtl.lanes.units import schedule_latency
     fmt = (arch.rtl or {}).get("number_format", {}) if arch.rtl is not None else {}
-    if fmt.get("kind") != "bf16":
-        raise _refuse(cascade, None, f"the 1D lanes' RTL has fp32 units only (number format "
-                      f"{fmt.get('kind', '?')!r}); a fixed-point lane needs a scale field per register "
-                      "(rtl/lanes/README.md)", "use a bf16 architecture (rtl.number_format.kind: bf16)")
+    if fmt.get("kind") not in ("bf16", "fixed"):
+        raise _refuse(cascade, None, f"the lanes have no RTL units for number format {fmt.get('kind', '?')!r}",
+                      "use a bf16 or fixed-point architecture (rtl.number_format.kind)")
     program, schedule = build(cascade, arch, sizes)
     st = program.structure
     if st.instances:
@@ -56,8 +75,10 @@ def plan_lanes(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None) 
         if len(ranked) != 2:
             raise _refuse(cascade, n, f"a score product of {len(ranked)} ranked factors (the 2D array "
                           "multiplies two operands)", "fold the other factors into an input-side Einsum")
-    image = encode(program, schedule_latency(), carry_in_array=True)
-    return LanePlan(cascade, schedule, program, image, dict(schedule.sizes))
+    plan = LanePlan(cascade, schedule, program, None, dict(schedule.sizes),
+                    number_arith(arch, int(schedule.sizes[rank_of(_reduced_var(cascade, program.scores[0]))])))
+    plan.image = plan.encode()
+    return plan
 
 
 def _score_factors(cascade: Any, name: str, schedule: Any) -> list:
@@ -74,12 +95,11 @@ def covering_images(plans: Sequence[LanePlan], programmable: bool) -> tuple[Any,
     """The lanes' capacities and each plan's image encoded for them: a programmable build's programs
     share one register map size, constant pool and bundle memory (``LaneShape.covering``), so each
     image is re-encoded for that shape (its addresses differ from the image of exactly its size)."""
-    from einloom.rtl.lanes.encode import LaneShape, encode
-    from einloom.rtl.lanes.units import schedule_latency
+    from einloom.rtl.lanes.encode import LaneShape
     if not programmable:
         return LaneShape.covering(plans[0].image), [plans[0].image]
     shape = LaneShape.covering(*[p.image for p in plans])
-    return shape, [encode(p.program, schedule_latency(), shape, carry_in_array=True) for p in plans]
+    return shape, [p.encode(shape) for p in plans]
 
 
 def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
@@ -99,7 +119,7 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
                      scores=max(len(p.program.scores) for p in plans),
                      chains=max(len(p.program.chains) for p in plans),
                      outputs=max(len(p.image.outputs) for p in plans),
-                     bf16_output=fmt.get("output", "bf16") == "bf16")
+                     bf16_output=fmt.get("output", "bf16") == "bf16", fixed=plans[0].fixed)
 
 
 def _reduced_var(cascade: Any, name: str) -> str:
@@ -192,8 +212,8 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) 
     cascade, program, schedule = plan.cascade, plan.program, plan.schedule
     st = program.structure
     params = dict(schedule.mapping.params)
-    fmt = make_format({"kind": "bf16"}, head_dim=shape.head_dim)
-    arith = arith_for(fmt)
+    arith = plan.arith
+    fixed = plan.fixed
     fi, sizes, pvals = input_side(program, cascade, arith, inputs, params)
     vsize = {var_of(r): n for r, n in sizes.items()}
     key, outer, lane = var_of(st.key), (var_of(st.outer) if st.outer else None), var_of(st.lane)
@@ -211,7 +231,15 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) 
         return np.broadcast_to(_align(data, val.vars, want), shp)
 
     def bf16(x):
-        return np.asarray(fp32_to_bf16(np.asarray(x, dtype=np.uint32))).astype(np.int64)
+        """The 2D array's operand codes: bf16 (as mac rounds them), or a fixed-point input code."""
+        if fixed is None:
+            return np.asarray(fp32_to_bf16(np.asarray(x, dtype=np.uint32))).astype(np.int64)
+        x = np.asarray(x)
+        lim = 1 << (fixed.p.input_bits - 1)
+        if np.any(x["f"] != fixed.p.frac_bits) or np.any((x["c"] < -lim) | (x["c"] >= lim)):
+            raise _refuse(cascade, None, "a 2D operand is not an input code (fraction bits "
+                          f"{fixed.p.frac_bits}, {fixed.p.input_bits} bits)", "feed the products the inputs")
+        return x["c"].astype(np.int64)
 
     def pack(rows: np.ndarray) -> list[int]:
         """[addresses, lanes] bf16 codes -> one word per address (lane l in bits 16l..16l+15)."""
@@ -270,15 +298,15 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray]) 
         codes = np.asarray(ref.codes[name])
         vv = ref.valid.get(name)
         vv = np.ones(codes.shape, bool) if vv is None else np.asarray(vv)
-        golden[name] = _align(codes, have, want).reshape(-1, P)
+        golden[name] = _align(codes, have, want).reshape(-1, P) & ((1 << shape.out_bits) - 1)
         valid[name] = _align(vv, have, want).reshape(-1, P)
     return CoreRunData(words, num_keys, P, -(-P // C), -(-num_keys // R), golden, valid)
 
 
 def random_inputs(plan: LanePlan, seed: int, sd: float = 1.5) -> dict[str, np.ndarray]:
-    """Random bf16 input codes (N(0, sd)) of the plan's cascade at its schedule's sizes."""
+    """Random input codes (N(0, sd), quantized by the plan's format) at its schedule's sizes."""
     from einloom.sim.formats import make_format
-    fmt = make_format({"kind": "bf16"}, head_dim=8)
+    fmt = make_format({"kind": "bf16"}, head_dim=8) if plan.fixed is None else plan.fixed.fmt
     rng = np.random.default_rng(seed)
     return {t: fmt.quantize(rng.normal(0.0, sd, [plan.schedule.sizes[r] for r in plan.cascade.tensors[t].ranks]))
             for t in plan.cascade.inputs}

@@ -102,6 +102,20 @@ def _aligned(m: Module, a, b, name: str):
     return out[0], out[1], f, (ca, fa), (cb, fb)
 
 
+def _add(m: Module, a, b, name: str):
+    """``FixedArith.add`` of two words: (code, f, a's code, a's f)."""
+    ca, cb, f, (ra, fa), _ = _aligned(m, a, b, name)
+    c = Signal(signed(CODE_BITS), name=f"{name}_sum")
+    m.d.comb += c.eq(Mux(_is_inf(ca), ca, Mux(_is_inf(cb), cb, ca + cb)))
+    return c, f, ra, fa
+
+
+def fixed_add(m: Module, a, b, name: str):
+    """``FixedArith.add`` of two value words, combinational: ``(code, f)`` signals."""
+    c, f, _, _ = _add(m, a, b, name)
+    return c, f
+
+
 class FixedAddUnit(_FixedUnit):
     """``add`` (mode 0) and ``sub`` (mode 1) as ``FixedArith``."""
 
@@ -109,9 +123,7 @@ class FixedAddUnit(_FixedUnit):
         cb0, fb0 = _fields(m, b, "negb")
         nb = Signal(VALUE_BITS, name="nb")
         m.d.comb += nb.eq(Mux(mode, Cat((-cb0)[:CODE_BITS], fb0), b))
-        ca, cb, f, (ra, fa), _ = _aligned(m, a, nb, "add")
-        c = Signal(signed(CODE_BITS), name="sum")
-        m.d.comb += c.eq(Mux(_is_inf(ca), ca, Mux(_is_inf(cb), cb, ca + cb)))
+        c, f, ra, fa = _add(m, a, nb, "add")
         same_inf = mode & _is_inf(ra) & (ra == cb0)
         rc, rf = Signal(signed(CODE_BITS), name="add_c"), Signal(signed(F_BITS), name="add_f")
         m.d.comb += [rc.eq(Mux(same_inf, ra, c)), rf.eq(Mux(same_inf, fa, f))]

@@ -39,7 +39,7 @@ async def drive(port: Any, shape: Any, data: Any, *, backpressure: float = 0.0, 
     await port.tick()
     port.set("start", 0)
     beats, stalls = [], 0
-    width = 16 if shape.bf16_output else 32
+    width = shape.out_bits
     for _ in range(limit):
         if port.get("done"):
             await port.tick()
@@ -168,8 +168,6 @@ if cocotb is not None:
         from einloom.rtl.lane_build import (core_operands, core_shape, covering_images, plan_lanes, random_inputs,
                                             timing_of)
         from einloom.rtl.lane_core import CoreProgram
-        from einloom.rtl.lanes.encode import encode
-        from einloom.rtl.lanes.units import schedule_latency
         from einloom.rtl.lanes.lane import pack_image
         from einloom.rtl.lanes.tb import CocotbPort
         from einloom.sim.rtl_core import lane_core_cycles
@@ -191,7 +189,7 @@ if cocotb is not None:
         for job in jobs:
             plan = plan_lanes(load_cascade(job["spec"]), arch, job["sizes"])
             if spec["programmable"]:          # the image for the build's lane capacities
-                plan.image = encode(plan.program, schedule_latency(), lshape, carry_in_array=True)
+                plan.image = plan.encode(lshape)
             if job.get("load"):
                 await load_program(port, pack_image(plan.image, lshape), CoreProgram.of(plan.image).table(shape))
             data = core_operands(plan, shape, random_inputs(plan, job["seed"]))
