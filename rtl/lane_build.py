@@ -178,8 +178,10 @@ def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bo
                 "parameters": {"rows": shape.rows, "cols": shape.cols, "head_dim": shape.head_dim,
                                "value_dim": shape.value_dim, "max_keys": shape.max_keys,
                                "max_queries": shape.max_queries, "scores": shape.scores, "chains": shape.chains,
-                               "outputs": shape.outputs, "number_format": "bf16",
-                               "output": "bf16" if shape.bf16_output else "fp32"},
+                               "outputs": shape.outputs,
+                               "number_format": "bf16" if shape.fixed is None else shape.fixed.fmt.describe(),
+                               "output": ("bf16" if shape.bf16_output else "fp32") if shape.fixed is None else
+                               f"int{shape.out_bits} (fraction bits {shape.fixed.p.output_frac_bits})"},
                 "memories": [{"index": i, "name": n, "depth": d, "lanes": w} for i, (n, d, w) in
                              enumerate(shape.memories())],
                 "programs": programs, "ports": ports_of(core), "clock": "clk", "reset": "rst",

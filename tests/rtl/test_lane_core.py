@@ -197,7 +197,7 @@ def test_a_user_registered_operator_runs_on_its_registered_unit(tmp_path):
 
 @pytest.mark.parametrize("spec,arch,words", [
     ("split-kv-decode", BF16, ["WO", "neither outputs nor reduces the key tile"]),   # the LSE merge
-    ("alibi", INT8, ["fp32 units only", "'fixed'"]),          # the lanes' RTL is bf16
+    ("relu-attention", INT8, ["fn:relu"]),                     # the registered relu unit is fp32
     ("linear", BF16, ["no multiply-accumulate product outputs the key rank"]),
 ])
 def test_refusals_name_the_einsum_and_the_missing_capability(spec, arch, words, capsys):
@@ -210,9 +210,29 @@ def test_refusals_name_the_einsum_and_the_missing_capability(spec, arch, words, 
     assert "Traceback" not in err
 
 
-def test_plan_refuses_int8_directly():
-    with pytest.raises(SpecError, match="fp32 units only"):
-        plan_lanes(load_cascade("differential"), load_arch(str(INT8)), {"P": 4, "M": 4, "E": 16, "F": 16})
+def test_plan_refuses_a_unit_the_fixed_lanes_lack():
+    from einloom.base.errors import EinloomError
+    with pytest.raises(EinloomError, match="'log'"):             # rtl-4x4-int8 has no log unit
+        plan_lanes(load_cascade("attention-lse"), load_arch(str(INT8)), {"P": 4, "M": 4, "E": 16, "F": 16})
+
+
+INT16 = ROOT / "examples/archs/rtl-4x4-int16.yaml"
+
+
+@pytest.mark.parametrize("spec,arch,P,M", [
+    pytest.param("alibi", INT8, 5, 6, id="alibi-int8"),
+    pytest.param("differential", INT8, 5, 6, id="differential-int8", marks=pytest.mark.slow),
+    pytest.param("causal-1pass", INT16, 5, 6, id="causal-1pass-int16", marks=pytest.mark.slow),
+    pytest.param("sinks-window", INT16, 6, 9, id="sinks-window-int16", marks=pytest.mark.slow),
+])
+def test_fixed_point_lane_core_bit_and_cycle_exact(spec, arch, P, M):
+    """The lane core with fixed-point lanes ((code, f) registers) and the aligning fixed MAC array."""
+    from einloom.rtl.tb.lane_core_tb import simulate
+    res, problems, model, data, plan = simulate(spec, load_arch(str(arch)), {"P": P, "M": M, "E": 8, "F": 8})
+    assert plan.fixed is not None and problems == []
+    assert sum(int(v.sum()) for v in data.valid.values()) == 8 * P
+    assert any(int(g.max()) != 0 for g in data.golden.values())
+    assert res["cycles"] == model["compute_cycles"] and res["busy_2d"] == model["mac_cycles"]
 
 
 def test_einloom_rtl_builds_a_users_spec(tmp_path, capsys):
