@@ -193,11 +193,11 @@ def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None
         if chain.carry is not None and not carry_in_array:
             raise _fail(program, None, f"value product {chain.einsum} reduces the whole key rank (its sum "
                                        "continues across tiles), which the RTL lane's 2D interface does not carry")
-    from einloom.rtl.lanes.units import FN_UNITS
+    from einloom.rtl.lanes.units import FIXED_FN_UNITS, FN_UNITS
     for sec in program.sections.values():
         for ins in sec.instrs:
             unit = ins.unit
-            if unit == "fn" and ins.imm in FN_UNITS and fixed is None:     # the registered units are fp32
+            if unit == "fn" and ins.imm in (FN_UNITS if fixed is None else FIXED_FN_UNITS):
                 continue
             if unit not in RTL_UNITS or (fixed is not None and unit not in FIXED_RTL_UNITS):
                 raise _fail(program, ins, f"{ins.op} needs a '{'fn:' + str(ins.imm) if unit == 'fn' else unit}' unit "

@@ -276,5 +276,39 @@ class FixedDivUnit(_FixedUnit):
         return _mul(m, ca, fa, rc_q, rf_q, "mul")
 
 
+class FixedReluUnit(_FixedUnit):
+    """``relu`` as the golden model computes a map operator in fixed point (``FixedArith.apply_float``):
+    ``max(x, 0)`` rounded once to ``prob_bits`` fraction bits, to nearest with ties to even (NumPy's
+    ``round``); a negative value gives ``(0, prob_bits)``, ``+inf`` stays ``+inf``.  The example of a
+    user operator's fixed-point unit (``register_fn_unit(name, cls, fixed=True)``)."""
+
+    def compute(self, m, a, b, mode):
+        pb = self.params.prob_bits
+        c, f = _fields(m, a, "relu")
+        up, down = Signal(range(256), name="relu_up"), Signal(range(256), name="relu_down")
+        m.d.comb += [up.eq((pb - f)[:8]), down.eq((f - pb)[:8])]
+        q = Signal(signed(CODE_BITS), name="relu_q")
+        rem = Signal(CODE_BITS, name="relu_rem")
+        half = Signal(CODE_BITS + 1, name="relu_half")
+        grown = Signal(signed(2 * CODE_BITS), name="relu_grown")
+        m.d.comb += grown.eq(c << Mux(up > 63, 63, up)[:6])
+        r = Signal(signed(CODE_BITS), name="relu_r")
+        with m.If(f <= pb):
+            m.d.comb += r.eq(Mux((up > 62) | (grown >= POS), POS, grown))
+        with m.Elif(down > 62):
+            m.d.comb += r.eq(0)
+        with m.Else():
+            down1 = Signal(6, name="relu_down1")
+            m.d.comb += down1.eq(down[:6] - 1)
+            m.d.comb += [q.eq(c >> down[:6]), rem.eq(c & ((Const(1, CODE_BITS + 1) << down[:6]) - 1)),
+                         half.eq(Const(1, CODE_BITS + 1) << down1)]
+            m.d.comb += r.eq(q + ((rem > half) | ((rem == half) & q[0])))
+        out_c = Signal(signed(CODE_BITS), name="relu_c")
+        m.d.comb += out_c.eq(Mux(c >= POS, POS, Mux(c <= 0, 0, r)))
+        out_f = Signal(signed(F_BITS), name="relu_f")
+        m.d.comb += out_f.eq(pb)
+        return out_c, out_f
+
+
 FIXED_UNITS = {"add": FixedAddUnit, "max": FixedMaxUnit, "mul": FixedMulUnit, "exp": FixedExpUnit,
                "recip": FixedRecipUnit, "div": FixedDivUnit}

@@ -31,7 +31,7 @@ from amaranth.lib.wiring import In, Out
 from einloom.rtl.lanes.encode import COORD_FRAC, COORD_NAMES, COORD_OPS, MAIN_OPS, SECTIONS, Image, LaneShape
 from einloom.rtl.lanes.fixed_units import (CODE_BITS, F_BITS, FIXED_UNITS, NEG, POS, VALUE_BITS, _aligned,
                                            exp_constant, pack_value)
-from einloom.rtl.lanes.units import FN_UNITS, SIGN, UNITS
+from einloom.rtl.lanes.units import FIXED_FN_UNITS, FN_UNITS, SIGN, UNITS
 
 NEG_INF, POS_INF = 0xFF800000, 0x7F800000
 STEP_BITS = 4
@@ -295,7 +295,8 @@ class Lane(wiring.Component):
         if fixed is None:
             present = [(n, UNITS[n]) for n in UNITS if n in s.units] + [(n, FN_UNITS[n[3:]]) for n in fn_names]
         else:                   # the fixed-point units take the format's parameters
-            present = [(n, lambda c=FIXED_UNITS[n]: c(fixed.p)) for n in FIXED_UNITS if n in s.units]
+            present = [(n, lambda c=FIXED_UNITS[n]: c(fixed.p)) for n in FIXED_UNITS if n in s.units] + \
+                [(n, lambda c=FIXED_FN_UNITS[n[3:]]: c(fixed.p)) for n in fn_names]
         for cls_name, cls in present:
             unit = cls()
             m.submodules[f"unit_{cls_name.replace(':', '_')}"] = unit

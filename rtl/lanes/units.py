@@ -32,6 +32,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float import Fp32Add, Fp32Exp, Fp32Max, Fp32Mul, Fp32Recip
+from einloom.rtl.lanes.fixed_units import FixedReluUnit
 from einloom.rtl.lanes.fn_units import LogUnit, SigmoidUnit
 
 SIGN = 0x80000000
@@ -172,14 +173,22 @@ UNITS = {"add": AddUnit, "mul": MulUnit, "max": MaxUnit, "exp": ExpUnit, "recip"
 FN_UNITS: dict[str, type] = {}
 
 
-def register_fn_unit(name: str, cls: type) -> None:
+#: map operator name -> unit class of a fixed-point lane (72-bit ``(code, f)`` words, :mod:`.fixed_units`)
+FIXED_FN_UNITS: dict[str, type] = {}
+
+
+def register_fn_unit(name: str, cls: type, *, fixed: bool = False) -> None:
     """Give the map operator ``name`` (``einloom.einsum.operators``) an RTL unit: ``cls()`` is a
     component with ``a``, ``b`` (fp32), ``mode`` inputs and ``result`` ``cls.latency`` cycles later,
-    bit-exact with ``Fp32Arith.apply_float`` of the operator (what the golden model computes)."""
-    FN_UNITS[name] = cls
+    bit-exact with ``Fp32Arith.apply_float`` of the operator (what the golden model computes).
+    ``fixed=True``: the fixed-point lanes' unit, ``cls(params)`` (the ``FixedParams``) on 72-bit
+    ``(code, f)`` words (:func:`~einloom.rtl.lanes.fixed_units.pack_value`), bit-exact with
+    ``FixedArith.apply_operator``."""
+    (FIXED_FN_UNITS if fixed else FN_UNITS)[name] = cls
 
 
 register_fn_unit("relu", ReluUnit)
+register_fn_unit("relu", FixedReluUnit, fixed=True)
 register_fn_unit("sigmoid", SigmoidUnit)
 COMB = ("cmp", "select", "cvt", "coord")
 
@@ -205,6 +214,7 @@ def schedule_latency(fixed: bool = False) -> dict[str, int]:
         from einloom.rtl.lanes.fixed_units import FIXED_UNITS
         lat = {name: cls.latency + ISSUE_OVERHEAD for name, cls in FIXED_UNITS.items()}
         lat.update({c: ISSUE_OVERHEAD for c in COMB})
+        lat.update({f"fn:{name}": cls.latency + ISSUE_OVERHEAD for name, cls in FIXED_FN_UNITS.items()})
         return lat
     lat = {name: DEPTH[name] + ISSUE_OVERHEAD for name in UNITS}
     lat.update({c: ISSUE_OVERHEAD for c in COMB})

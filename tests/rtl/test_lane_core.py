@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module
+from amaranth.hdl import Cat, Module, Mux
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -17,6 +17,7 @@ from einloom.cost_models import load_arch
 from einloom.einsum import load_cascade
 from einloom.einsum.errors import SpecError
 from einloom.rtl.lane_build import core_shape, plan_lanes
+from einloom.rtl.lanes.fixed_units import FixedReluUnit
 from einloom.sim.rtl_core import lane_core_cycles
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -175,29 +176,43 @@ MAGNITUDE = MY_VARIANT.replace("my-variant", "magnitude-attention").replace(
     "R[m, p] = where(m <= p + offset, relu(QK[m, p]))", "R[m, p] = where(m <= p + offset, magnitude(QK[m, p]))")
 
 
-def test_a_user_registered_operator_runs_on_its_registered_unit(tmp_path):
+class _FixedAbsUnit(FixedReluUnit):
+    """The same operator's fixed-point unit: |x| rounded once to prob_bits as FixedArith.apply_float
+    does (the relu unit's rounding after the magnitude)."""
+
+    def compute(self, m, a, b, mode):
+        from einloom.rtl.lanes.fixed_units import CODE_BITS
+        c = a[:CODE_BITS].as_signed()
+        return super().compute(m, Cat(Mux(c < 0, -c, c)[:CODE_BITS], a[CODE_BITS:]), b, mode)
+
+
+@pytest.mark.parametrize("arch", [BF16, INT8], ids=["bf16", "int8"])
+def test_a_user_registered_operator_runs_on_its_registered_unit(tmp_path, arch):
     """register_operator + register_fn_unit: a new operator, no einloom code change, bit-exact."""
     from einloom.einsum import operators
     from einloom.rtl.lanes import units
     spec = tmp_path / "magnitude.yaml"
     spec.write_text(MAGNITUDE)
+    from einloom.rtl.tb.lane_core_tb import simulate
     operators.register_operator("magnitude", np.abs, cost={"max": 1})
+    fixed = arch == INT8
     try:
         with pytest.raises(SpecError, match="fn:magnitude"):               # no unit yet: refused
-            plan_lanes(load_cascade(str(spec)), load_arch(str(BF16)), {"P": 4, "M": 4, "E": 8, "F": 8})
-        units.register_fn_unit("magnitude", _AbsUnit)
-        res, problems, model, data = _simulate(str(spec), 4, 8)
-        assert "fn:magnitude" in units.schedule_latency()
+            plan_lanes(load_cascade(str(spec)), load_arch(str(arch)), {"P": 4, "M": 4, "E": 8, "F": 8})
+        units.register_fn_unit("magnitude", _FixedAbsUnit if fixed else _AbsUnit, fixed=fixed)
+        res, problems, model, data, _ = simulate(str(spec), load_arch(str(arch)), {"P": 4, "M": 8, "E": 8, "F": 8})
+        assert "fn:magnitude" in units.schedule_latency(fixed)
         assert problems == [] and int(data.valid["AV"].sum()) == 32
         assert res["cycles"] == model["compute_cycles"]
     finally:
         units.FN_UNITS.pop("magnitude", None)
+        units.FIXED_FN_UNITS.pop("magnitude", None)
         operators._MAPS.pop("magnitude", None)
 
 
 @pytest.mark.parametrize("spec,arch,words", [
     ("split-kv-decode", BF16, ["WO", "neither outputs nor reduces the key tile"]),   # the LSE merge
-    ("relu-attention", INT8, ["fn:relu"]),                     # the registered relu unit is fp32
+    ("sigmoid", INT8, ["fn:sigmoid"]),                         # no fixed-point sigmoid unit
     ("linear", BF16, ["no multiply-accumulate product outputs the key rank"]),
 ])
 def test_refusals_name_the_einsum_and_the_missing_capability(spec, arch, words, capsys):
@@ -221,6 +236,7 @@ INT16 = ROOT / "examples/archs/rtl-4x4-int16.yaml"
 
 @pytest.mark.parametrize("spec,arch,P,M", [
     pytest.param("alibi", INT8, 5, 6, id="alibi-int8"),
+    pytest.param("relu-attention", INT8, 5, 6, id="relu-attention-int8"),
     pytest.param("differential", INT8, 5, 6, id="differential-int8", marks=pytest.mark.slow),
     pytest.param("causal-1pass", INT16, 5, 6, id="causal-1pass-int16", marks=pytest.mark.slow),
     pytest.param("sinks-window", INT16, 6, 9, id="sinks-window-int16", marks=pytest.mark.slow),

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from einloom.rtl.lanes.fixed_units import FIXED_UNITS, NEG, POS, exp_constant, pack_value, unpack_value
+from einloom.rtl.lanes.fixed_units import (FIXED_UNITS, NEG, POS, FixedReluUnit, exp_constant, pack_value,
+                                           unpack_value)
 from einloom.sim.formats.arith.fixed import FIXED_DTYPE, FixedArith
 from einloom.sim.formats.fixed import PRESETS, FixedFormat
 
@@ -40,6 +41,9 @@ def _model(op: str, a: FixedArith, x, y, mode: int, premul: float):
             r = a.exp(va, premul=premul)
         elif op == "recip":
             r = a.recip(va)
+        elif op == "relu":
+            from einloom.einsum import operators
+            r = a.apply_operator("relu", operators.map_operator("relu").function, va)
         else:
             r = a.div(va, vb)
     return int(r["c"][0]), int(r["f"][0])
@@ -67,7 +71,7 @@ def _run(unit, words: list[tuple[int, int, int]]) -> list[int]:
 
 
 @pytest.mark.parametrize("preset", ["int8", "int16"])
-@pytest.mark.parametrize("op", ["add", "max", "mul", "exp", "recip", "div"])
+@pytest.mark.parametrize("op", ["add", "max", "mul", "exp", "recip", "div", "relu"])
 def test_fixed_unit_bit_exact_with_the_format_model(op, preset):
     rng = np.random.default_rng(hash((op, preset)) % (1 << 31))
     a = _arith(preset)
@@ -89,7 +93,7 @@ def test_fixed_unit_bit_exact_with_the_format_model(op, preset):
         cases.append((pack_value(*x), pack_value(*y), mode))
         want.append(w)
     assert len(cases) > 100
-    unit = FIXED_UNITS[op](a.p)
+    unit = (FixedReluUnit if op == "relu" else FIXED_UNITS[op])(a.p)
     got = [unpack_value(g) for g in _run(unit, cases)]
     bad = [(unpack_value(c[0]), unpack_value(c[1]), c[2], g, w) for c, g, w in zip(cases, got, want) if g != w]
     assert not bad, bad[:4]
