@@ -2,7 +2,7 @@
 
 :func:`plan_lanes` compiles a cascade for an architecture (``rtl/lanes``: lane mapping, lowered
 schedule, lane program, machine image) and checks what the core needs beyond the lanes (one head, a
-score product of two operand tensors, a bf16 core); :func:`generate_lane_core` builds the Verilog and
+score product of two operand tensors, a bf16 or fixed-point format); :func:`generate_lane_core` builds the Verilog and
 its manifest (programs, section cycles, the cycle model's figures); :func:`core_operands` gives the
 memory words, block and tile counts and the golden output of one run (``run_in_format`` of the whole
 cascade in the schedule's loop order) for the testbench.

@@ -3,9 +3,10 @@
 Any cascade the lane compiler accepts (``rtl/lanes/compile.py``: score products and value products on
 the 2D array, everything else a lane program) runs on this core: sigmoid, ALiBi, soft-capping,
 differential attention (two score products), ReLU attention, prefix-LM masks, flash-1 style
-normalization and a user's own spec.  The fixed-function overlapped core (``attention.py`` with
-``VectorPE``) stays the core of the softmax family in fixed point: the lanes' RTL units are fp32
-(bf16 format) only (rtl/lanes/README.md).
+normalization and a user's own spec, in bf16 (fp32 lanes, a bf16 x bf16 + fp32 MAC array) or in fixed
+point (``CoreShape.fixed``: lanes of ``(code, f)`` values, ``rtl/lanes/fixed_units.py``; the MACs
+multiply input codes exactly and add aligned, ``_FixedMac``; outputs floored and saturated to the
+format's output code, ``_to_output``).
 
 Dataflow, per query block of C queries (lane c serves query ``b*C + c``) and key tile of R keys:
 
