@@ -180,6 +180,14 @@ class _FixedMac(wiring.Component):
         return m
 
 
+def _bf16_of(m: Module, name: str, x):
+    """``fp32_to_bf16(x)``, combinational (a submodule ``name``)."""
+    cv = Fp32ToBf16(latency=0)
+    m.submodules[name] = cv
+    m.d.comb += cv.a.eq(x)
+    return cv.result
+
+
 def _to_output(m: Module, word, params, name: str):
     """``FixedArith.to_output``: floor to ``output_frac_bits``, saturate to ``output_bits``."""
     from einloom.rtl.lanes.fixed_units import _fields
@@ -366,13 +374,7 @@ class LaneCore(wiring.Component):
                         with m.If((rd_i == i) & (rd_e == f)):
                             m.d.sync += [csum[i][f][c].eq(chain_out[R - 1][c]), cval[i][f][c].eq(chain_any[R - 1][c])]
             # weights: kept by the PEs of column c (bf16: rounded as mac rounds them; fixed: the value)
-            if fixed is None:
-                to_bf16 = Fp32ToBf16(latency=0)
-                m.submodules[f"wround{c}"] = to_bf16
-                m.d.comb += to_bf16.a.eq(lane.weight_data)
-                weight = to_bf16.result
-            else:
-                weight = lane.weight_data
+            weight = _bf16_of(m, f"wround{c}", lane.weight_data) if fixed is None else lane.weight_data
             for i in range(s.chains):
                 for k in range(R):
                     with m.If(lane.weight_en & (lane.weight_tag == i) & (lane.weight_index == k)):
@@ -386,10 +388,7 @@ class LaneCore(wiring.Component):
             if fixed is not None:
                 value = _to_output(m, lane.out_data, fixed.p, f"oconv{c}")
             elif s.bf16_output:
-                cv = Fp32ToBf16(latency=0)
-                m.submodules[f"oround{c}"] = cv
-                m.d.comb += cv.a.eq(lane.out_data)
-                value = cv.result
+                value = _bf16_of(m, f"oround{c}", lane.out_data)
             else:
                 value = lane.out_data
             for o in range(s.outputs):
