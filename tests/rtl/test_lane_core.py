@@ -314,3 +314,14 @@ def test_a_second_output_goes_to_the_lane_core(tmp_path, capsys):
     rc = main(["rtl", "attention-lse", "--arch", str(BF16), "--ranks", "P=4,M=4", "-o", str(tmp_path / "b"), "--json"])
     man = json.loads(capsys.readouterr().out)
     assert rc == 0 and man["kind"] == "lane-core" and "log" in man["programs"][0]["units"]
+
+
+@pytest.mark.slow
+def test_one_programmable_fixed_point_build_runs_alibi_and_relu_attention():
+    """int8: alibi from reset, relu-attention (its fixed relu unit, a continued value product) loaded
+    at run time, alibi again; each bit- and cycle-exact."""
+    from einloom.rtl.tb.lane_core_tb import simulate_programmable
+    runs = simulate_programmable(["alibi", "relu-attention"], load_arch(str(INT8)), {"P": 4, "M": 8, "E": 8, "F": 8})
+    assert [r[0] for r in runs] == ["alibi", "relu-attention", "alibi"]
+    for spec, res, problems, model in runs:
+        assert problems == [] and res["cycles"] == model["compute_cycles"] and len(res["beats"]) == 8, spec
