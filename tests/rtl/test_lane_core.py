@@ -325,3 +325,13 @@ def test_one_programmable_fixed_point_build_runs_alibi_and_relu_attention():
     assert [r[0] for r in runs] == ["alibi", "relu-attention", "alibi"]
     for spec, res, problems, model in runs:
         assert problems == [] and res["cycles"] == model["compute_cycles"] and len(res["beats"]) == 8, spec
+
+
+def test_rtl_builds_the_fixed_point_lane_core_for_what_the_fixed_core_refuses(tmp_path, capsys):
+    """flash1-1pass on rtl-4x4-int8: not the fixed-function core's form (its SLN), so the lane core
+    with fixed-point lanes, where it used to be refused naming the format."""
+    from einloom.cli import main
+    rc = main(["rtl", "flash1-1pass", "--arch", str(INT8), "-o", str(tmp_path / "b"), "--json"])
+    man = json.loads(capsys.readouterr().out)
+    assert rc == 0 and man["kind"] == "lane-core"
+    assert man["parameters"]["number_format"]["kind"] == "fixed" and man["parameters"]["number_format"]["input_bits"] == 8
