@@ -1,16 +1,21 @@
-"""Every library variant on the lane core (2D array + programmable lanes), bf16, in Amaranth's simulator:
-generated or refused (and why), output elements checked bit for bit against run_in_format, measured
-cycles vs the cycle model (sim/rtl_core.lane_core_cycles), 2D busy (MAC cycles / cycles).
+"""Every library variant on the lane core (2D array + programmable lanes), per number format, in Amaranth's
+simulator: generated or refused (and why), output elements checked bit for bit against run_in_format,
+measured cycles vs the cycle model (sim/rtl_core.lane_core_cycles), 2D busy (MAC cycles / cycles).
 
-    python benchmarks/lane_core_variants.py [--ranks P=8,M=12] [--arch examples/archs/rtl-4x4-bf16.yaml]
+    python benchmarks/lane_core_variants.py [--ranks P=8,M=12] [--arch A.yaml ...] [--only SPEC ...] [--json F]
+
+Default architectures: examples/archs/rtl-4x4-bf16.yaml and examples/archs/rtl-4x4-int8.yaml (one row per
+variant and format).  A refusal prints the lane core's own message (the Einsum and the missing capability).
 """
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+ARCHS = [ROOT / "examples/archs/rtl-4x4-bf16.yaml", ROOT / "examples/archs/rtl-4x4-int8.yaml"]
 
 
 def run_one(spec: str, arch, sizes: dict[str, int], seed: int = 3) -> dict:
@@ -31,27 +36,38 @@ def main() -> None:
     from einloom.einsum.errors import EinloomError
     from einloom.einsum.ranks import parse_rank_assignments
     from einloom.report.table import format_table
+    from tqdm import tqdm
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--arch", default=str(ROOT / "examples/archs/rtl-4x4-bf16.yaml"))
+    ap.add_argument("--arch", action="append", default=[], help="architecture file (repeat for several)")
     ap.add_argument("--ranks", default="P=8,M=12")
     ap.add_argument("--only", action="append", default=[])
+    ap.add_argument("--json", help="also write the rows as JSON to this file")
     args = ap.parse_args()
-    arch = load_arch(args.arch)
+    archs = [Path(a) for a in args.arch] or ARCHS
     sizes = {"E": 8, "F": 8, "J": 2, "G": 2, "H": 2, "C": 8, "R": 4, **parse_rank_assignments(args.ranks)}
     specs = args.only or sorted(p.stem for p in (ROOT / "einsum/library").glob("*.yaml"))
-    rows = []
-    for spec in specs:
-        t0 = time.time()
-        try:
-            r = run_one(spec, arch, sizes)
-        except EinloomError as exc:
-            rows.append([spec, "refused: " + exc.message[:110], "-", "-", "-", "-", "-"])
-            continue
-        rows.append([spec, "yes (" + r["units"] + ")", f"{r['checked'] - r['problems']}/{r['checked']}",
-                     r["cycles"], r["model"], f"{r['busy']:.1%}", f"{time.time() - t0:.0f}"])
-        print(rows[-1], flush=True)
-    print(format_table(["variant", "generated", "bit-exact (bf16)", "cycles", "model", "2D busy", "sim s"], rows,
-                       title=f"lane core on {Path(args.arch).stem}, {args.ranks}, E=F=8"))
+    rows, records = [], []
+    for arch_path in archs:
+        arch = load_arch(str(arch_path))
+        nf = (arch.rtl or {}).get("number_format") or {}
+        fmt = nf.get("kind", "?") + (f" {nf['preset']}" if "preset" in nf else "")
+        for spec in tqdm(specs, desc=arch_path.stem, leave=False):
+            t0 = time.time()
+            rec = {"variant": spec, "arch": arch_path.stem, "format": fmt}
+            try:
+                r = run_one(spec, arch, sizes)
+            except EinloomError as exc:
+                rec["refused"] = exc.message
+                rows.append([spec, fmt, "refused: " + exc.message[:110], "-", "-", "-", "-", "-"])
+            else:
+                rec.update(r, seconds=round(time.time() - t0, 1))
+                rows.append([spec, fmt, "yes (" + r["units"] + ")", f"{r['checked'] - r['problems']}/{r['checked']}",
+                             r["cycles"], r["model"], f"{r['busy']:.1%}", f"{time.time() - t0:.0f}"])
+            records.append(rec)
+    print(format_table(["variant", "format", "generated", "bit-exact", "cycles", "model", "2D busy", "sim s"], rows,
+                       title=f"lane core, {args.ranks}, E=F=8 (Amaranth simulator)"))
+    if args.json:
+        Path(args.json).write_text(json.dumps({"ranks": sizes, "rows": records}, indent=1))
 
 
 if __name__ == "__main__":

@@ -83,6 +83,16 @@ def softmax_attention(inputs: Inputs, ranks: dict[str, int] | None = None, *, sc
     return {"AV": _masked_softmax_av(scores, v, None)}
 
 
+def softmax_lse_attention(inputs: Inputs, ranks: dict[str, int] | None = None, *, scale: float = 1.0
+                          ) -> Outputs:
+    """Softmax attention ``AV[f, p]`` and each query's log-sum-exp ``LSE[p] = log sum_m exp(scale *
+    Q[:, p] . K[:, m])`` (FlashAttention-2's forward outputs)."""
+    q, k, v = _f64(inputs, "Q", "K", "V")
+    scores = scale * (k.T @ q)                                   # [M, P]
+    top = scores.max(axis=0)
+    return {"AV": _masked_softmax_av(scores, v, None), "LSE": top + np.log(np.exp(scores - top).sum(axis=0))}
+
+
 def causal_attention(inputs: Inputs, ranks: dict[str, int] | None = None, *, scale: float = 1.0) -> Outputs:
     """Causal softmax attention, bottom-right aligned: query ``p`` sees keys ``m <= p + M - P``.
 
@@ -276,6 +286,7 @@ REFERENCES: dict[str, Reference] = {
     "gqa_attention": gqa_attention,
     "mla_attention": mla_attention,
     "sigmoid_attention": sigmoid_attention,
+    "softmax_lse_attention": softmax_lse_attention,
     "relu_attention": relu_attention,
     "linear_attention": linear_attention,
     "causal_linear_attention": causal_linear_attention,

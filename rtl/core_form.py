@@ -326,6 +326,10 @@ def _fold_heads(cascade: Any) -> Iterator[tuple[Any, tuple[str, ...]]]:
 
 
 def _match_core(cascade: Any, *, scale: bool) -> CoreRoles:
+    if len(cascade.outputs) != 1:          # the core streams one output; a second one (LSE) would be dropped
+        raise SpecError(f"cascade {cascade.name}: the RTL core emits one output, the cascade has "
+                        f"{len(cascade.outputs)} ({', '.join(cascade.outputs)})",
+                        location=Location(cascade.file, None, "outputs"))
     causal = any(isinstance(e.expr, Call) and e.expr.func == "where" and not (
         e.name in cascade.outputs) for e in cascade.einsums)
     tried = []

@@ -2,7 +2,7 @@
 
 :func:`plan_lanes` compiles a cascade for an architecture (``rtl/lanes``: lane mapping, lowered
 schedule, lane program, machine image) and checks what the core needs beyond the lanes (one head, a
-score product of two operand tensors, a bf16 core); :func:`generate_lane_core` builds the Verilog and
+score product of two operand tensors, a bf16 or fixed-point format); :func:`generate_lane_core` builds the Verilog and
 its manifest (programs, section cycles, the cycle model's figures); :func:`core_operands` gives the
 memory words, block and tile counts and the golden output of one run (``run_in_format`` of the whole
 cascade in the schedule's loop order) for the testbench.
@@ -20,7 +20,7 @@ from einloom.einsum.errors import SpecError
 
 @dataclass
 class LanePlan:
-    """One cascade compiled for the lane core."""
+    """One cascade compiled for the lane core (``arith``: its number format's :class:`Arith`)."""
 
     cascade: Any
     schedule: Any
@@ -30,6 +30,7 @@ class LanePlan:
     looped: tuple[str, ...] = ()      # head ranks with their own K/V: one run of the core per head
     folded: tuple[str, ...] = ()      # head ranks sharing K/V (GQA's query heads): folded into the queries
     stages: int = 1                   # runs of the cascade's stages (rtl/lanes/stages.py) this plan is one of
+    arith: Any = None                 # the number format's Arith (bf16 or fixed point)
 
     def extent(self) -> tuple[int, int]:
         """(queries, keys) of one run at the plan's sizes: the lanes' rank (times the folded heads) and
@@ -48,6 +49,29 @@ class LanePlan:
         sizes = [range(int(self.schedule.sizes[r])) for r in self.looped]
         return [dict(zip((var_of(r) for r in self.looped), idx)) for idx in product(*sizes)]
 
+    @property
+    def fixed(self) -> Any:
+        """The FixedArith of a fixed-point lane core, None for bf16."""
+        return self.arith if getattr(self.arith, "name", "") == "fixed" else None
+
+    def encode(self, shape: Any = None) -> Any:
+        """The plan's lane image for the lane ``shape`` (None: exactly its size), in its format."""
+        from einloom.rtl.lanes.encode import encode
+        from einloom.rtl.lanes.units import schedule_latency
+        fixed = self.fixed
+        return encode(self.program, schedule_latency(fixed is not None), shape, carry_in_array=True, fixed=fixed)
+
+
+def number_arith(arch: Any, head_dim: int) -> Any:
+    """The :class:`Arith` of ``arch``'s ``rtl.number_format`` (bf16 or fixed point)."""
+    from einloom.sim.formats import make_format
+    from einloom.sim.formats.arith import arith_for
+    spec = dict((arch.rtl or {}).get("number_format", {}) if arch.rtl is not None else {})
+    # the fixed core's pipelined fp32 accumulate (interleaved partial sums) is not the lane core's: its
+    # 2D array accumulates each score product in order (acc = fp32_add(acc, bf16_mul(q, k)))
+    spec.pop("acc_latency", None)
+    return arith_for(make_format(spec, head_dim=head_dim))
+
 
 def _refuse(cascade: Any, einsum: str | None, what: str, hint: str) -> SpecError:
     where = f"Einsum {einsum}: " if einsum else ""
@@ -57,14 +81,12 @@ def _refuse(cascade: Any, einsum: str | None, what: str, hint: str) -> SpecError
 
 def plan_lanes(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None) -> LanePlan:
     """Compile ``cascade`` for the lane core of ``arch`` (refusals name the Einsum and what is missing)."""
-    from einloom.rtl.lanes.encode import encode
+    from einloom.einsum.cascade import rank_of
     from einloom.rtl.lanes.execute import build
-    from einloom.rtl.lanes.units import schedule_latency
     fmt = (arch.rtl or {}).get("number_format", {}) if arch.rtl is not None else {}
-    if fmt.get("kind") != "bf16":
-        raise _refuse(cascade, None, f"the 1D lanes' RTL has fp32 units only (number format "
-                      f"{fmt.get('kind', '?')!r}); a fixed-point lane needs a scale field per register "
-                      "(rtl/lanes/README.md)", "use a bf16 architecture (rtl.number_format.kind: bf16)")
+    if fmt.get("kind") not in ("bf16", "fixed"):
+        raise _refuse(cascade, None, f"the lanes have no RTL units for number format {fmt.get('kind', '?')!r}",
+                      "use a bf16 or fixed-point architecture (rtl.number_format.kind)")
     program, schedule = build(cascade, arch, sizes)
     st = program.structure
     for n in program.scores:
@@ -76,8 +98,12 @@ def plan_lanes(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None) 
             raise _refuse(cascade, n, f"a score product of {len(ranked)} ranked factors (the 2D array "
                           "multiplies two operands)", "fold the other factors into an input-side Einsum")
     looped, folded = _head_ranks(cascade, program, schedule)
-    image = encode(program, schedule_latency(), carry_in_array=True)
-    return LanePlan(cascade, schedule, program, image, dict(schedule.sizes), looped, folded)
+    macs = [n for n in program.scores if n not in program.structure.direct]
+    head_dim = int(schedule.sizes[rank_of(_reduced_var(cascade, macs[0]))]) if macs else 1
+    plan = LanePlan(cascade, schedule, program, None, dict(schedule.sizes), looped, folded,
+                    arith=number_arith(arch, head_dim))
+    plan.image = plan.encode()
+    return plan
 
 
 def _head_ranks(cascade: Any, program: Any, schedule: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -127,6 +153,9 @@ def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None)
     plans = [plan_lanes(s.cascade, arch, sizes) for s in split_stages(cascade)]
     for p in plans:
         p.stages = len(plans)
+    if len(plans) > 1 and plans[0].fixed is not None:
+        raise _refuse(cascade, None, "it runs in several stages, which hand their state over as bf16 output beats; "
+                      "a fixed-point hand-over (the state's scale) is not built", "use a bf16 architecture")
     if len(plans) > 1 and any(p.looped or p.folded for p in plans):
         raise _refuse(cascade, None, "it runs in several stages and has several heads (a stage hands its state "
                       "over for one head)", "give the cascade one head")
@@ -147,12 +176,11 @@ def covering_images(plans: Sequence[LanePlan], programmable: bool) -> tuple[Any,
     """The lanes' capacities and each plan's image encoded for them: a programmable build's programs
     share one register map size, constant pool and bundle memory (``LaneShape.covering``), so each
     image is re-encoded for that shape (its addresses differ from the image of exactly its size)."""
-    from einloom.rtl.lanes.encode import LaneShape, encode
-    from einloom.rtl.lanes.units import schedule_latency
+    from einloom.rtl.lanes.encode import LaneShape
     if not programmable:
         return LaneShape.covering(plans[0].image), [plans[0].image]
     shape = LaneShape.covering(*[p.image for p in plans])
-    return shape, [encode(p.program, schedule_latency(), shape, carry_in_array=True) for p in plans]
+    return shape, [p.encode(shape) for p in plans]
 
 
 def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
@@ -178,7 +206,7 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
                      scores=max(len(p.program.scores) for p in plans),
                      chains=max(len(p.program.chains) for p in plans),
                      outputs=max(len(p.image.outputs) for p in plans),
-                     bf16_output=fmt.get("output", "bf16") == "bf16")
+                     bf16_output=fmt.get("output", "bf16") == "bf16", fixed=plans[0].fixed)
 
 
 def _reduced_var(cascade: Any, name: str) -> str:
@@ -253,8 +281,10 @@ def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bo
                 "parameters": {"rows": shape.rows, "cols": shape.cols, "head_dim": shape.head_dim,
                                "value_dim": shape.value_dim, "max_keys": shape.max_keys,
                                "max_queries": shape.max_queries, "scores": shape.scores, "chains": shape.chains,
-                               "outputs": shape.outputs, "number_format": "bf16",
-                               "output": "bf16" if shape.bf16_output else "fp32"},
+                               "outputs": shape.outputs,
+                               "number_format": "bf16" if shape.fixed is None else shape.fixed.fmt.describe(),
+                               "output": ("bf16" if shape.bf16_output else "fp32") if shape.fixed is None else
+                               f"int{shape.out_bits} (fraction bits {shape.fixed.p.output_frac_bits})"},
                 "memories": [{"index": i, "name": n, "depth": d, "lanes": w} for i, (n, d, w) in
                              enumerate(shape.memories())],
                 "programs": programs, "ports": ports_of(core), "clock": "clk", "reset": "rst",
@@ -291,8 +321,8 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
     cascade, program, schedule = plan.cascade, plan.program, plan.schedule
     st = program.structure
     params = dict(schedule.mapping.params)
-    fmt = make_format({"kind": "bf16"}, head_dim=shape.head_dim)
-    arith = arith_for(fmt)
+    arith = plan.arith
+    fixed = plan.fixed
     fi, sizes, pvals = input_side(program, cascade, arith, inputs, params)
     vsize = {var_of(r): n for r, n in sizes.items()}
     key, outer, lane = var_of(st.key), (var_of(st.outer) if st.outer else None), var_of(st.lane)
@@ -316,7 +346,15 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
         return np.broadcast_to(_align(data, val.vars, every), tuple(vsize[v] for v in every))[fix]
 
     def bf16(x):
-        return np.asarray(fp32_to_bf16(np.asarray(x, dtype=np.uint32))).astype(np.int64)
+        """The 2D array's operand codes: bf16 (as mac rounds them), or a fixed-point input code."""
+        if fixed is None:
+            return np.asarray(fp32_to_bf16(np.asarray(x, dtype=np.uint32))).astype(np.int64)
+        x = np.asarray(x)
+        lim = 1 << (fixed.p.input_bits - 1)
+        if np.any(x["f"] != fixed.p.frac_bits) or np.any((x["c"] < -lim) | (x["c"] >= lim)):
+            raise _refuse(cascade, None, "a 2D operand is not an input code (fraction bits "
+                          f"{fixed.p.frac_bits}, {fixed.p.input_bits} bits)", "feed the products the inputs")
+        return x["c"].astype(np.int64)
 
     def pack(rows: np.ndarray) -> list[int]:
         """[addresses, lanes] bf16 codes -> one word per address (lane l in bits 16l..16l+15)."""
@@ -380,15 +418,15 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
         codes = np.asarray(ref.codes[name])
         vv = ref.valid.get(name)
         vv = np.ones(codes.shape, bool) if vv is None else np.asarray(vv)
-        golden[name] = _align(codes, have, want)[fix].reshape(-1, P)
+        golden[name] = _align(codes, have, want)[fix].reshape(-1, P) & ((1 << shape.out_bits) - 1)
         valid[name] = _align(vv, have, want)[fix].reshape(-1, P)
     return CoreRunData(words, num_keys, P, -(-P // C), -(-num_keys // R), golden, valid)
 
 
 def random_inputs(plan: LanePlan, seed: int, sd: float = 1.5) -> dict[str, np.ndarray]:
-    """Random bf16 input codes (N(0, sd)) of the plan's cascade at its schedule's sizes."""
+    """Random input codes (N(0, sd), quantized by the plan's format) at its schedule's sizes."""
     from einloom.sim.formats import make_format
-    fmt = make_format({"kind": "bf16"}, head_dim=8)
+    fmt = make_format({"kind": "bf16"}, head_dim=8) if plan.fixed is None else plan.fixed.fmt
     rng = np.random.default_rng(seed)
     return {t: fmt.quantize(rng.normal(0.0, sd, [plan.schedule.sizes[r] for r in plan.cascade.tensors[t].ranks]))
             for t in plan.cascade.inputs}

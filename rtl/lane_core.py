@@ -3,9 +3,10 @@
 Any cascade the lane compiler accepts (``rtl/lanes/compile.py``: score products and value products on
 the 2D array, everything else a lane program) runs on this core: sigmoid, ALiBi, soft-capping,
 differential attention (two score products), ReLU attention, prefix-LM masks, flash-1 style
-normalization and a user's own spec.  The fixed-function overlapped core (``attention.py`` with
-``VectorPE``) stays the core of the softmax family in fixed point: the lanes' RTL units are fp32
-(bf16 format) only (rtl/lanes/README.md).
+normalization and a user's own spec, in bf16 (fp32 lanes, a bf16 x bf16 + fp32 MAC array) or in fixed
+point (``CoreShape.fixed``: lanes of ``(code, f)`` values, ``rtl/lanes/fixed_units.py``; the MACs
+multiply input codes exactly and add aligned, ``_FixedMac``; outputs floored and saturated to the
+format's output code, ``_to_output``).
 
 Dataflow, per query block of C queries (lane c serves query ``b*C + c``) and key tile of R keys:
 
@@ -50,7 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -58,6 +59,7 @@ from amaranth.lib.wiring import In, Out
 from einloom.rtl.float.add import Fp32Add
 from einloom.rtl.float.convert import Fp32ToBf16
 from einloom.rtl.float.mul import Bf16Mul
+from einloom.rtl.lanes.fixed_units import CODE_BITS, F_BITS, VALUE_BITS
 
 #: controller states (the cycle model in ``sim/rtl_core.py`` mirrors them)
 #: controller states (step names of the lane core's schedule, not Einsum names: "QK" is the state that
@@ -117,6 +119,19 @@ class CoreShape:
 
     def is_direct(self, i: int) -> bool:
         return i < len(self.direct) and self.direct[i]
+    fixed: Any = None                       # the FixedArith of a fixed-point core (None: bf16)
+
+    @property
+    def out_bits(self) -> int:
+        """Bits of one output element on ``out_data``."""
+        if self.fixed is not None:
+            return self.fixed.p.output_bits
+        return 16 if self.bf16_output else 32
+
+    @property
+    def value_bits(self) -> int:
+        """Bits of a lane value (the 2D array's sums and the weights)."""
+        return 32 if self.fixed is None else VALUE_BITS
 
     @property
     def key_tiles(self) -> int:
@@ -158,6 +173,57 @@ class _Mac(wiring.Component):
         return m
 
 
+class _FixedMac(wiring.Component):
+    """``FixedArith.mac(base, a, b)``, combinational: the exact product of the value ``a`` (a lane word)
+    and the input code ``b`` (``frac_bits``), at ``fa + frac_bits`` fraction bits, added to ``base``
+    aligned (a sentinel absorbs)."""
+
+    def __init__(self, frac_bits: int):
+        self.frac_bits = frac_bits
+        super().__init__({"base": In(VALUE_BITS), "a": In(VALUE_BITS), "b": In(16), "result": Out(VALUE_BITS)})
+
+    def elaborate(self, platform):
+        from einloom.rtl.lanes.fixed_units import NEG, POS, _fields, _is_inf, fixed_add
+        m = Module()
+        ca, fa = _fields(m, self.a, "maca")
+        cb = self.b.as_signed()
+        inf = _is_inf(ca)
+        prod = Signal(signed(CODE_BITS), name="mac_prod")
+        m.d.comb += prod.eq(Mux(inf & (cb != 0), Mux(ca[-1] ^ cb[-1], NEG, POS), Mux(inf, 1, ca) * Mux(inf, 1, cb)))
+        term = Cat(prod, (fa + self.frac_bits)[:F_BITS])
+        c, f = fixed_add(m, self.base, term, "macadd")
+        m.d.comb += self.result.eq(Cat(c[:CODE_BITS], f[:F_BITS]))
+        return m
+
+
+def _bf16_of(m: Module, name: str, x):
+    """``fp32_to_bf16(x)``, combinational (a submodule ``name``)."""
+    cv = Fp32ToBf16(latency=0)
+    m.submodules[name] = cv
+    m.d.comb += cv.a.eq(x)
+    return cv.result
+
+
+def _to_output(m: Module, word, params, name: str):
+    """``FixedArith.to_output``: floor to ``output_frac_bits``, saturate to ``output_bits``."""
+    from einloom.rtl.lanes.fixed_units import _fields
+    c, f = _fields(m, word, name)
+    sh = Signal(signed(F_BITS + 2), name=f"{name}_sh")
+    m.d.comb += sh.eq(params.output_frac_bits - f)
+    moved = Signal(signed(2 * CODE_BITS), name=f"{name}_moved")
+    inf = (c >= (1 << 62)) | (c <= -(1 << 62))
+    with m.If(inf):
+        m.d.comb += moved.eq(c)
+    with m.Elif(sh >= 0):
+        m.d.comb += moved.eq(c << sh.as_unsigned()[:6])
+    with m.Else():
+        m.d.comb += moved.eq(c >> (-sh).as_unsigned()[:7])
+    lo, hi = -(1 << (params.output_bits - 1)), (1 << (params.output_bits - 1)) - 1
+    out = Signal(params.output_bits, name=f"{name}_code")
+    m.d.comb += out.eq(Mux(moved < lo, lo, Mux(moved > hi, hi, moved)))
+    return out
+
+
 class LaneCore(wiring.Component):
     """The 2D array + C lanes core (module docstring).  ``images``: the lane programs it is built for
     (the first runs from reset; more than one needs ``programmable``)."""
@@ -178,7 +244,7 @@ class LaneCore(wiring.Component):
             "start": In(1), "num_queries": In(16), "num_keys": In(16), "blocks": In(16), "tiles": In(16),
             "busy": Out(1), "done": Out(1), "cycles": Out(32), "busy_2d": Out(32),
             "out_valid": Out(1), "out_ready": In(1), "out_tag": Out(4), "out_index": Out(16), "out_block": Out(16),
-            "out_data": Out(s.cols * (16 if s.bf16_output else 32)), "out_lane_valid": Out(s.cols),
+            "out_data": Out(s.cols * s.out_bits), "out_lane_valid": Out(s.cols),
         }
         if programmable:
             lanes_port = {"prog_en": In(1), "prog_target": In(2), "prog_addr": In(16),
@@ -249,12 +315,14 @@ class LaneCore(wiring.Component):
             m.d.sync += [self.cycles.eq(0), self.busy_2d.eq(0)]
 
         # ---- the 2D array: R x C MACs, shared by the score (QK) and value (VP) products ---------
-        acc = [[[Signal(32, name=f"acc{i}_{k}_{c}") for c in range(C)] for k in range(R)] for i in range(s.scores)]
-        wgt = [[[Signal(16, name=f"w{i}_{k}_{c}") for c in range(C)] for k in range(R)] for i in range(s.chains)]
+        VB, fixed = s.value_bits, s.fixed
+        acc = [[[Signal(VB, name=f"acc{i}_{k}_{c}") for c in range(C)] for k in range(R)] for i in range(s.scores)]
+        wgt = [[[Signal(16 if fixed is None else VB, name=f"w{i}_{k}_{c}") for c in range(C)] for k in range(R)]
+               for i in range(s.chains)]
         wvl = [[[Signal(name=f"wv{i}_{k}_{c}") for c in range(C)] for k in range(R)] for i in range(s.chains)]
-        csum = [[[Signal(32, name=f"cs{i}_{f}_{c}") for c in range(C)] for f in range(F)] for i in range(s.chains)]
+        csum = [[[Signal(VB, name=f"cs{i}_{f}_{c}") for c in range(C)] for f in range(F)] for i in range(s.chains)]
         cval = [[[Signal(name=f"csv{i}_{f}_{c}") for c in range(C)] for f in range(F)] for i in range(s.chains)]
-        macs = [[_Mac() for c in range(C)] for k in range(R)]
+        macs = [[_Mac() if fixed is None else _FixedMac(fixed.p.frac_bits) for c in range(C)] for k in range(R)]
         for k in range(R):
             for c in range(C):
                 m.submodules[f"pe_{k}_{c}"] = macs[k][c]
@@ -274,7 +342,7 @@ class LaneCore(wiring.Component):
 
         # QK: PE (k, c) accumulates; VP: the column chains through the PEs of column c
         in_qk, in_vp = st("QK") & rd_v, st("VP") & rd_v
-        chain_out = [[Signal(32, name=f"chain_{k}_{c}") for c in range(C)] for k in range(R)]
+        chain_out = [[Signal(VB, name=f"chain_{k}_{c}") for c in range(C)] for k in range(R)]
         chain_any = [[Signal(name=f"chany_{k}_{c}") for c in range(C)] for k in range(R)]
         cur_acc = [[Array([acc[i][k][c] for i in range(s.scores)])[rd_i] for c in range(C)] for k in range(R)]
         cur_w = [[Array([wgt[i][k][c] for i in range(s.chains)])[rd_i] for c in range(C)] for k in range(R)]
@@ -284,6 +352,11 @@ class LaneCore(wiring.Component):
                      for c in range(C)]
         start_any = [Array([Array([cval[i][f][c] for f in range(F)]) for i in range(s.chains)])[rd_i][rd_e]
                      for c in range(C)]
+        qword = []                              # fixed point: q as a lane value (code, frac_bits)
+        for c in range(C) if fixed is not None else ():
+            qc = Signal(signed(CODE_BITS), name=f"qcode{c}")
+            m.d.comb += qc.eq(qdata[c * 16:(c + 1) * 16].as_signed())
+            qword.append(Cat(qc, Const(fixed.p.frac_bits, F_BITS)))
         for c in range(C):
             prev, prev_any = Mux(carry_now != 0, start_sum[c], 0), Mux(carry_now != 0, start_any[c], 0)
             for k in range(R):
@@ -291,7 +364,8 @@ class LaneCore(wiring.Component):
                 present = cur_wv[k][c] & (key0 + k < nkeys)
                 with m.If(st("QK")):
                     m.d.comb += [pe.base.eq(Mux(rd_e == 0, 0, cur_acc[k][c])),
-                                 pe.a.eq(qdata[c * 16:(c + 1) * 16]), pe.b.eq(kdata[k * 16:(k + 1) * 16])]
+                                 pe.a.eq(qdata[c * 16:(c + 1) * 16] if fixed is None else qword[c]),
+                                 pe.b.eq(kdata[k * 16:(k + 1) * 16])]
                 with m.Else():
                     m.d.comb += [pe.base.eq(prev), pe.a.eq(cur_w[k][c]), pe.b.eq(vdata[k * 16:(k + 1) * 16])]
                 m.d.comb += [chain_out[k][c].eq(Mux(present, pe.result, prev)), chain_any[k][c].eq(prev_any | present)]
@@ -323,25 +397,22 @@ class LaneCore(wiring.Component):
                     for f in range(F):
                         with m.If((rd_i == i) & (rd_e == f)):
                             m.d.sync += [csum[i][f][c].eq(chain_out[R - 1][c]), cval[i][f][c].eq(chain_any[R - 1][c])]
-            # weights: kept by the PEs of column c (rounded to bf16 as mac rounds them)
-            to_bf16 = Fp32ToBf16(latency=0)
-            m.submodules[f"wround{c}"] = to_bf16
-            m.d.comb += to_bf16.a.eq(lane.weight_data)
+            # weights: kept by the PEs of column c (bf16: rounded as mac rounds them; fixed: the value)
+            weight = _bf16_of(m, f"wround{c}", lane.weight_data) if fixed is None else lane.weight_data
             for i in range(s.chains):
                 for k in range(R):
                     with m.If(lane.weight_en & (lane.weight_tag == i) & (lane.weight_index == k)):
-                        m.d.sync += [wgt[i][k][c].eq(to_bf16.result), wvl[i][k][c].eq(lane.weight_valid)]
+                        m.d.sync += [wgt[i][k][c].eq(weight), wvl[i][k][c].eq(lane.weight_valid)]
 
         # ---- outputs of the block: kept, then streamed -------------------------------------------
-        ow = 16 if s.bf16_output else 32
+        ow = s.out_bits
         obuf = [[[Signal(ow, name=f"o{o}_{f}_{c}") for c in range(C)] for f in range(F)] for o in range(s.outputs)]
         ovld = [[[Signal(name=f"ov{o}_{f}_{c}") for c in range(C)] for f in range(F)] for o in range(s.outputs)]
         for c, lane in enumerate(lanes):
-            if s.bf16_output:
-                cv = Fp32ToBf16(latency=0)
-                m.submodules[f"oround{c}"] = cv
-                m.d.comb += cv.a.eq(lane.out_data)
-                value = cv.result
+            if fixed is not None:
+                value = _to_output(m, lane.out_data, fixed.p, f"oconv{c}")
+            elif s.bf16_output:
+                value = _bf16_of(m, f"oround{c}", lane.out_data)
             else:
                 value = lane.out_data
             for o in range(s.outputs):

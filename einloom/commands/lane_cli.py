@@ -121,7 +121,7 @@ def verify_lanes(args: Any, arch: Any, plans: list) -> int:
                      r["outputs_checked"], r["cycles"], r["expected_cycles"],
                      f"{r['busy_2d'] / r['cycles']:.1%}", "PASS" if r["passed"] else "FAIL"])
     print(format_table(["run", "spec", "P", "M", "backpressure", "outputs", "cycles", "expected", "2D busy",
-                        "result"], rows, title=f"{design.top_name} (bf16 lane core, "
+                        "result"], rows, title=f"{design.top_name} ({_format_name(design)} lane core, "
                                                f"{'programmable' if programmable else 'fixed program'})"))
     print(f"\n{'all passed' if ok else 'FAILURES'}: {sum(1 for r in results if r['passed'])}/{len(jobs)}; "
           f"build {build_dir}")
@@ -129,3 +129,9 @@ def verify_lanes(args: Any, arch: Any, plans: list) -> int:
         for p in r["problems"][:3]:
             print(f"  {r['name']}: {p}")
     return 0 if ok else 1
+
+
+def _format_name(design) -> str:
+    """``bf16``, or ``fixed int8`` / ``fixed int16`` (input bits) from the lane core's manifest."""
+    nf = design.manifest["parameters"]["number_format"]
+    return nf if isinstance(nf, str) else f"fixed int{nf['input_bits']}"

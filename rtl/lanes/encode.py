@@ -29,18 +29,20 @@ from typing import Any, Mapping
 import numpy as np
 
 from einloom.base.errors import SpecError
-from einloom.rtl.lanes.isa import SECTIONS, Instr, Operand, Program, Reg
+from einloom.rtl.lanes.isa import OPCODES, SECTIONS, Instr, Operand, Program, Reg
 
 COORD_FRAC = 8
 MAIN_OPS = ("nop", "add", "sub", "neg", "mul", "div", "recip", "max", "min", "exp", "cmp", "and", "or", "not",
-            "sel", "sel0", "mov", "init", "acc", "cvt", "wout", "out", "fn")
+            "sel", "sel0", "mov", "init", "acc", "cvt", "wout", "out", "fn", "log")
 COORD_OPS = ("nop", "cadd", "csub", "cmul", "ccmp", "cand", "cor", "cnot")
 RELATIONS = ("<", "<=", ">", ">=", "==", "!=")
 ACC_OPS = ("add", "max", "min", "mul")
 KIND_CODE = {"": 0, "k": 1, "f": 2}
 COORD_NAMES = ("k0", "k1", "k", "q")
 #: op classes the RTL lane has a unit for (bf16 format: fp32 arithmetic)
-RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "cmp", "select", "cvt", "coord")
+RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "log", "cmp", "select", "cvt", "coord")
+#: op classes a fixed-point RTL lane has a unit for (``rtl/lanes/fixed_units.py``)
+FIXED_RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "cmp", "select", "cvt", "coord")
 
 
 @dataclass(frozen=True)
@@ -121,6 +123,7 @@ class Image:
     fn_units: list[str] = field(default_factory=list)   # the lane's function units, in tag order
     const_base: int | None = None             # where the lane's constant pool starts (its registers)
     coord_base: int | None = None             # where its coordinate sources start
+    fixed: Any = None                         # the FixedArith of a fixed-point lane (None: bf16, fp32 units)
 
     def const_address(self, kind: str, value: float) -> int:
         base = self.registers if self.const_base is None else self.const_base
@@ -134,6 +137,7 @@ class Image:
         """Which addresses each read port (``a``, ``b``, ``c`` of ``main``; ``ca``, ``cb`` of ``coord``)
         reads and which registers each writer (a unit's op class, ``comb``, ``coord``, ``buf``) writes:
         a lane fixed at generation is built with only these paths."""
+        from einloom.rtl.lanes.units import UNITS
         size = {self.address[r.name]: {"tile": self.tile, "value": self.values}.get(r.kind, 1)
                 for r in self.program.regs}
 
@@ -155,8 +159,8 @@ class Image:
                     op = MAIN_OPS[f["op"]]
                     if op in ("wout", "out", "nop"):
                         continue
-                    writer = {"add": "add", "sub": "add", "mul": "mul", "max": "max", "min": "max", "exp": "exp",
-                              "recip": "recip", "div": "div"}.get(op, "comb")
+                    unit = OPCODES[op][0]                     # a pipelined unit's class, else the comb path
+                    writer = unit if unit in UNITS else "comb"
                     if op == "acc":
                         writer = {"add": "add", "max": "max", "min": "max", "mul": "mul"}[ACC_OPS[f["sub"]]]
                     if op == "fn":
@@ -178,22 +182,24 @@ def _fail(program: Program, ins: Instr | None, what: str) -> SpecError:
 
 
 def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None = None, *,
-           carry_in_array: bool = False) -> Image:
+           carry_in_array: bool = False, fixed: Any = None) -> Image:
     """The :class:`Image` of ``program`` with the RTL units' ``latency`` (op class -> cycles), for a
     lane of exactly its size, or for the generated lane ``shape`` (refused when it does not fit).
     ``carry_in_array``: the 2D array keeps a continued value product's running column sums itself
-    (the lane core, ``rtl/lane_core.py``), so such a chain is accepted."""
+    (the lane core, ``rtl/lane_core.py``), so such a chain is accepted.  ``fixed``: the
+    :class:`~einloom.sim.formats.arith.fixed.FixedArith` of a fixed-point lane (its units:
+    ``rtl/lanes/fixed_units.py``; every ``exp`` gets its folded constant, 1 when the cascade has none)."""
     for chain in program.chains:
         if chain.carry is not None and not carry_in_array:
             raise _fail(program, None, f"value product {chain.einsum} reduces the whole key rank (its sum "
                                        "continues across tiles), which the RTL lane's 2D interface does not carry")
-    from einloom.rtl.lanes.units import FN_UNITS
+    from einloom.rtl.lanes.units import FIXED_FN_UNITS, FN_UNITS
     for sec in program.sections.values():
         for ins in sec.instrs:
             unit = ins.unit
-            if unit == "fn" and ins.imm in FN_UNITS:
+            if unit == "fn" and ins.imm in (FN_UNITS if fixed is None else FIXED_FN_UNITS):
                 continue
-            if unit not in RTL_UNITS:
+            if unit not in RTL_UNITS or (fixed is not None and unit not in FIXED_RTL_UNITS):
                 raise _fail(program, ins, f"{ins.op} needs a '{'fn:' + str(ins.imm) if unit == 'fn' else unit}' unit "
                                           "(register one with einloom.rtl.lanes.units.register_fn_unit)"
                                           if unit == "fn" else f"{ins.op} needs a '{unit}' unit")
@@ -224,11 +230,12 @@ def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None
                     const_slot("coord" if coord else "fp", s.value)
             if ins.op == "init":
                 const_slot("fp", ins.imm)
-            if ins.op == "exp" and ins.imm is not None:
-                const_slot("fp", ins.imm)
+            if ins.op == "exp" and (ins.imm is not None or fixed is not None):
+                const_slot(*_exp_const(ins, fixed))
     image = Image(program, dict(latency), address, registers, consts, [], {}, 1,
                   tuple(sorted(set(program.units()) | {"select"})), R, F,
                   len(program.scores), len(program.chains), list(program.outputs))
+    image.fixed = fixed
     image.fn_units = [u for u in (shape.units if shape is not None else image.units) if u.startswith("fn:")]
     if shape is not None:               # addresses of a (larger) generated lane
         image.const_base, image.coord_base = shape.registers, shape.registers + shape.constants
@@ -261,6 +268,14 @@ def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None
     return image
 
 
+def _exp_const(ins: Instr, fixed: Any) -> tuple[str, float]:
+    """The constant-pool entry of an ``exp``'s folded constant: an fp32 value (bf16 lane) or, in a
+    fixed-point lane, ``("exp", premul)`` packed as ``fixed_units.exp_constant``."""
+    if fixed is None:
+        return "fp", float(ins.imm)
+    return "exp", 1.0 if ins.imm is None else float(ins.imm)
+
+
 def _operand(image: Image, o: Operand, coord: bool) -> tuple[int, int]:
     """(address, indexed) of an operand."""
     if o.kind == "reg":
@@ -290,8 +305,9 @@ def _fields(image: Image, ins: Instr, stage: int) -> dict[str, int]:
     if ins.op == "init":
         srcs = [Operand("const", value=ins.imm)]
         f["sub"] = int(bool(ins.imm2))
-    if ins.op == "exp" and ins.imm is not None:
-        srcs = srcs + [Operand("const", value=ins.imm)]
+    if ins.op == "exp" and (ins.imm is not None or image.fixed is not None):
+        kind, value = _exp_const(ins, image.fixed)
+        f["b"], f["bix"] = image.const_address(kind, value), 0
         f["sub"] = 1
     if ins.op in ("cmp", "ccmp"):
         f["sub"] = RELATIONS.index(ins.imm)

@@ -277,7 +277,7 @@ class _Machine:
         elif op == "exp":
             self.write(ins.dst, a.exp(datas[0], premul=ins.imm), valid)
         elif op == "fn":
-            self.write(ins.dst, a.apply_float(operators.map_operator(ins.imm).function, *datas), valid)
+            self.write(ins.dst, a.apply_operator(ins.imm, operators.map_operator(ins.imm).function, *datas), valid)
         else:
             fn = {"sub": a.sub, "mul": a.mul, "div": a.div, "neg": a.neg, "recip": a.recip, "log": a.log}[op]
             self.write(ins.dst, fn(*datas), valid)

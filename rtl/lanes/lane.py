@@ -29,7 +29,9 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.lanes.encode import COORD_FRAC, COORD_NAMES, COORD_OPS, MAIN_OPS, SECTIONS, Image, LaneShape
-from einloom.rtl.lanes.units import FN_UNITS, SIGN, UNITS
+from einloom.rtl.lanes.fixed_units import (CODE_BITS, F_BITS, FIXED_UNITS, NEG, POS, VALUE_BITS, _aligned,
+                                           exp_constant, pack_value)
+from einloom.rtl.lanes.units import FIXED_FN_UNITS, FN_UNITS, SIGN, UNITS
 
 NEG_INF, POS_INF = 0xFF800000, 0x7F800000
 STEP_BITS = 4
@@ -63,8 +65,14 @@ def pack_image(image: Image, shape: LaneShape) -> dict[str, list[int]]:
         bundles.append(_pack(bundle_l, val))
     sections = [_pack(section_l, image.sections[name]) for name in SECTIONS]
     consts = []
+    fixed = image.fixed
     for kind, v in image.constants + [("fp", 0.0)] * (shape.constants - len(image.constants)):
-        if kind == "fp":
+        if kind == "fp" and fixed is not None:                 # the format's constant: (code, f)
+            c = fixed.const(v)
+            consts.append(pack_value(int(c["c"]), int(c["f"])))
+        elif kind == "exp":                                    # a fixed exp's folded constant
+            consts.append(pack_value(exp_constant(v, fixed.p.scale_bits), 0))
+        elif kind == "fp":
             from einloom.sim.formats.arith.fp32 import fp32_bits
             consts.append(int(fp32_bits(v)) & 0xFFFFFFFF)
         else:
@@ -107,21 +115,23 @@ class Lane(wiring.Component):
             raise ValueError("the image does not fit the lane: " + "; ".join(problems))
         self.programmable = programmable
         self.words = pack_image(image, self.shape)
+        self.fixed = image.fixed
+        W = self.width = VALUE_BITS if self.fixed is not None else 32
         s = self.shape
         main_l, coord_l, bundle_l, section_l = _layouts(s)
         self.layouts = (main_l, coord_l, bundle_l, section_l)
         ib = s.index_bits
         members = {
             "start": In(1), "tiles": In(16), "query": In(16), "go": In(1),
-            "buf_we": In(1), "buf_addr": In(s.addr_bits), "buf_data": In(32), "buf_valid": In(1),
+            "buf_we": In(1), "buf_addr": In(s.addr_bits), "buf_data": In(W), "buf_valid": In(1),
             "wait_scores": Out(1), "wait_values": Out(1), "busy": Out(1), "done": Out(1), "idle": Out(1),
-            "weight_en": Out(1), "weight_tag": Out(4), "weight_index": Out(ib), "weight_data": Out(32),
+            "weight_en": Out(1), "weight_tag": Out(4), "weight_index": Out(ib), "weight_data": Out(W),
             "weight_valid": Out(1),
-            "out_en": Out(1), "out_tag": Out(4), "out_index": Out(ib), "out_data": Out(32), "out_valid": Out(1),
+            "out_en": Out(1), "out_tag": Out(4), "out_index": Out(ib), "out_data": Out(W), "out_valid": Out(1),
         }
         if programmable:
             members.update({"load_en": In(1), "load_target": In(2), "load_addr": In(16),
-                            "load_data": In(max(bundle_l.size, section_l.size, 32))})
+                            "load_data": In(max(bundle_l.size, section_l.size, W))})
         super().__init__(members)
 
     def elaborate(self, platform):
@@ -132,14 +142,15 @@ class Lane(wiring.Component):
         n_regs = s.registers
 
         # ---- storage ---------------------------------------------------------------------------
-        regs = [Signal(32, name=f"r{i}") for i in range(n_regs)]
+        W, fixed = self.width, self.fixed
+        regs = [Signal(W, name=f"r{i}") for i in range(n_regs)]
         rvalid = [Signal(1, name=f"v{i}") for i in range(n_regs)]
-        consts = [Signal(32, name=f"k{i}", init=w) for i, w in enumerate(self.words["constants"])]
+        consts = [Signal(W, name=f"k{i}", init=w) for i, w in enumerate(self.words["constants"])]
         bundles = [Signal(bundle_l.size, name=f"b{i}", init=w) for i, w in enumerate(self.words["bundles"])]
         sections = [Signal(section_l.size, name=f"sec_{n}", init=w)
                     for n, w in zip(SECTIONS, self.words["sections"])]
         if not self.programmable:       # a fixed program: constants (Yosys folds them)
-            consts = [Const(w, 32) for w in self.words["constants"]]
+            consts = [Const(w, W) for w in self.words["constants"]]
             bundles = [Const(w, bundle_l.size) for w in self.words["bundles"]]
             sections = [Const(w, section_l.size) for w in self.words["sections"]]
         else:
@@ -240,8 +251,8 @@ class Lane(wiring.Component):
             m.d.comb += [coords["k0"].eq(j << COORD_FRAC), coords["k1"].eq(tile << COORD_FRAC),
                          coords["k"].eq((tile * R + j) << COORD_FRAC), coords["q"].eq(query << COORD_FRAC)]
             values = [Cat(r, v) for r, v in zip(regs, rvalid)] + [Cat(c, Const(1, 1)) for c in consts] + \
-                [Cat(coords[n], Const(1, 1)) for n in COORD_NAMES]
-            out = Signal(33, name=name)
+                [Cat(coords[n], Const(0, W - 32), Const(1, 1)) for n in COORD_NAMES]
+            out = Signal(W + 1, name=name)
             if reach is None:
                 m.d.comb += out.eq(Array(values)[eff])
             else:                  # a fixed program: only the addresses this port ever reads
@@ -249,7 +260,7 @@ class Lane(wiring.Component):
                     for a in sorted(reach["read"][port]):
                         with m.Case(a):
                             m.d.comb += out.eq(values[a])
-            return out[:32], out[32]
+            return out[:W], out[W]
 
         ad, av = reader(main.a, main.aix, jm, "opa", "a")
         bd, bv = reader(main.b, main.bix, jm, "opb", "b")
@@ -276,12 +287,16 @@ class Lane(wiring.Component):
             return Cat(*[op == MAIN_OPS.index(n) for n in names]).any()
 
         # ---- pipelined units with their write-back delay lines ----------------------------------
-        payload = data.StructLayout({"we": 1, "addr": s.addr_bits + 1, "valid": 1, "alt": 1, "altd": 32,
+        payload = data.StructLayout({"we": 1, "addr": s.addr_bits + 1, "valid": 1, "alt": 1, "altd": W,
                                      "neg": 1})
         writes = []                                    # (writer, we, addr, data, valid)
         acc_sub = main.sub[:2]
         fn_names = [u for u in s.units if u.startswith("fn:")]
-        present = [(n, UNITS[n]) for n in UNITS if n in s.units] + [(n, FN_UNITS[n[3:]]) for n in fn_names]
+        if fixed is None:
+            present = [(n, UNITS[n]) for n in UNITS if n in s.units] + [(n, FN_UNITS[n[3:]]) for n in fn_names]
+        else:                   # the fixed-point units take the format's parameters
+            present = [(n, lambda c=FIXED_UNITS[n]: c(fixed.p)) for n in FIXED_UNITS if n in s.units] + \
+                [(n, lambda c=FIXED_FN_UNITS[n[3:]]: c(fixed.p)) for n in fn_names]
         for cls_name, cls in present:
             unit = cls()
             m.submodules[f"unit_{cls_name.replace(':', '_')}"] = unit
@@ -290,23 +305,26 @@ class Lane(wiring.Component):
             acc = is_op("acc")
             acc_here = acc & {"add": acc_sub == 0, "max": (acc_sub == 1) | (acc_sub == 2), "mul": acc_sub == 3
                               }.get(cls_name, Const(0))
-            ua, ub, umode = Signal(32, name=f"{cls_name}_a"), Signal(32, name=f"{cls_name}_b"), Signal(name=f"{cls_name}_m")
+            ua, ub, umode = Signal(W, name=f"{cls_name}_a"), Signal(W, name=f"{cls_name}_b"), Signal(name=f"{cls_name}_m")
             valid = Signal(name=f"{cls_name}_valid")
-            alt, altd = Signal(name=f"{cls_name}_alt"), Signal(32, name=f"{cls_name}_altd")
+            alt, altd = Signal(name=f"{cls_name}_alt"), Signal(W, name=f"{cls_name}_altd")
             m.d.comb += [ua.eq(ad), ub.eq(bd), valid.eq(av & bv), alt.eq(0), altd.eq(ad)]
             if cls_name == "add":
                 m.d.comb += fire.eq(issue_main & (is_op("add", "sub") | acc_here))
                 with m.If(is_op("add")):                      # union: an absent operand is +0
                     m.d.comb += [ua.eq(Mux(av, ad, 0)), ub.eq(Mux(bv, bd, 0)), valid.eq(av | bv)]
                 with m.If(is_op("sub")):
-                    same_inf = (ad[23:31] == 0xFF) & (ad[:23] == 0) & (ad == bd)
-                    m.d.comb += [umode.eq(1), alt.eq(same_inf)]
+                    m.d.comb += umode.eq(1)
+                    if fixed is None:         # the fixed unit's sub keeps equal infinities itself
+                        same_inf = (ad[23:31] == 0xFF) & (ad[:23] == 0) & (ad == bd)
+                        m.d.comb += alt.eq(same_inf)
             elif cls_name == "max":
                 m.d.comb += fire.eq(issue_main & (is_op("max", "min") | acc_here))
+                lo, hi = (NEG_INF, POS_INF) if fixed is None else (pack_value(NEG, 0), pack_value(POS, 0))
                 with m.If(is_op("max")):
-                    m.d.comb += [ua.eq(Mux(av, ad, NEG_INF)), ub.eq(Mux(bv, bd, NEG_INF)), valid.eq(av | bv)]
+                    m.d.comb += [ua.eq(Mux(av, ad, lo)), ub.eq(Mux(bv, bd, lo)), valid.eq(av | bv)]
                 with m.If(is_op("min")):
-                    m.d.comb += [ua.eq(Mux(av, ad, POS_INF)), ub.eq(Mux(bv, bd, POS_INF)), valid.eq(av | bv),
+                    m.d.comb += [ua.eq(Mux(av, ad, hi)), ub.eq(Mux(bv, bd, hi)), valid.eq(av | bv),
                                  umode.eq(1)]
                 with m.If(acc_here & (acc_sub == 2)):
                     m.d.comb += umode.eq(1)
@@ -316,6 +334,8 @@ class Lane(wiring.Component):
                 m.d.comb += [fire.eq(issue_main & is_op("exp")), umode.eq(main.sub[0]), valid.eq(av)]
             elif cls_name == "recip":
                 m.d.comb += [fire.eq(issue_main & is_op("recip")), valid.eq(av)]
+            elif cls_name == "log":
+                m.d.comb += [fire.eq(issue_main & is_op("log")), valid.eq(av)]
             elif cls_name == "div":
                 m.d.comb += fire.eq(issue_main & is_op("div"))
             elif cls_name.startswith("fn:"):
@@ -337,11 +357,15 @@ class Lane(wiring.Component):
         # ---- combinational ops: compare, select/move, int-to-float (written at the end of the cycle)
         cond = ad != 0
         rel = main.sub[:3]
-        fa, fb = _ftz(ad), _ftz(bd)
-        nan = _is_nan(ad) | _is_nan(bd)
-        ka, kb = _order_key(fa), _order_key(fb)
-        cmp_res = Array([ka < kb, ka <= kb, ka > kb, ka >= kb, ka == kb, ka != kb])[rel] & ~nan
-        comb_data, comb_valid = Signal(32), Signal()
+        if fixed is None:
+            fa, fb = _ftz(ad), _ftz(bd)
+            nan = _is_nan(ad) | _is_nan(bd)
+            ka, kb = _order_key(fa), _order_key(fb)
+            cmp_res = Array([ka < kb, ka <= kb, ka > kb, ka >= kb, ka == kb, ka != kb])[rel] & ~nan
+        else:                                   # fixed point: aligned codes (fixed_units._aligned)
+            ka, kb, _, _, _ = _aligned(m, ad, bd, "cmp")
+            cmp_res = Array([ka < kb, ka <= kb, ka > kb, ka >= kb, ka == kb, ka != kb])[rel]
+        comb_data, comb_valid = Signal(W), Signal()
         m.d.comb += [comb_data.eq(ad), comb_valid.eq(av)]
         with m.Switch(op):
             with m.Case(MAIN_OPS.index("cmp")):
@@ -359,9 +383,10 @@ class Lane(wiring.Component):
             with m.Case(MAIN_OPS.index("init")):
                 m.d.comb += comb_valid.eq(main.sub[0])
             with m.Case(MAIN_OPS.index("neg")):
-                m.d.comb += comb_data.eq(ad ^ SIGN)
+                m.d.comb += comb_data.eq(ad ^ SIGN if fixed is None else
+                                         Cat((-ad[:CODE_BITS].as_signed())[:CODE_BITS], ad[CODE_BITS:]))
             with m.Case(MAIN_OPS.index("cvt")):
-                m.d.comb += comb_data.eq(_q8_to_fp32(m, ad))
+                m.d.comb += comb_data.eq(_q8_to_fp32(m, ad) if fixed is None else _q8_to_fixed(m, ad[:32]))
         comb_we = issue_main & is_op("cmp", "and", "or", "not", "sel", "sel0", "mov", "init", "neg", "cvt")
         writes.append(("comb", comb_we, dst, comb_data, comb_valid))
 
@@ -375,6 +400,7 @@ class Lane(wiring.Component):
         coord = coord_q
         xa, xb, cdst, issue_coord = late(xa, "xa_q"), late(xb, "xb_q"), late(cdst, "cdst_q"), \
             late(issue_coord, "issue_coord_q")
+        xa, xb = xa[:32], xb[:32]                  # coordinates: the low 32 bits of a register
         sa, sb_ = xa.as_signed(), xb.as_signed()
         one = 1 << COORD_FRAC
         prod = Signal(signed(64))
@@ -426,6 +452,20 @@ def _is_nan(x):
 
 def _order_key(x):
     return Mux(x[31], Cat(~x[0:31], Const(0, 1)), Cat(x[0:31], Const(1, 1)))
+
+
+def _q8_to_fixed(m: Module, x):
+    """A Q.8 coordinate as ``FixedArith.const`` gives it: the fewest fraction bits (0..8) that hold it
+    exactly, ``(x >> (8 - f), f)``."""
+    f = Signal(range(COORD_FRAC + 1), name="cvt_f")
+    m.d.comb += f.eq(0)
+    for k in range(1, COORD_FRAC + 1):          # the lowest set bit below the point (assigned last) sets f
+        with m.If(x[COORD_FRAC - k]):
+            m.d.comb += f.eq(k)
+    drop = Signal(range(COORD_FRAC + 1), name="cvt_drop")
+    code = Signal(signed(CODE_BITS), name="cvt_c")
+    m.d.comb += [drop.eq(COORD_FRAC - f), code.eq(x.as_signed() >> drop)]
+    return Cat(code, f.as_unsigned(), Const(0, F_BITS - f.shape().width))
 
 
 def _q8_to_fp32(m: Module, x):

@@ -32,9 +32,11 @@ class BlockResult:
     outputs: list[tuple[int, int, int, int]] = field(default_factory=list)   # (output, f, data, valid)
 
 
-def prepare(spec: str, sizes: dict[str, int], seed: int = 0, arch: Any = None):
-    """(program, products, executor run, arith) of ``spec`` at ``sizes`` in bf16 with random inputs
-    (N(0, 1.5) quantized), on ``arch`` (default: ``examples/archs/rtl-4x4-int8.yaml``'s 4x4 array)."""
+def prepare(spec: str, sizes: dict[str, int], seed: int = 0, arch: Any = None,
+            number_format: dict[str, Any] | None = None):
+    """(program, products, executor run, arith) of ``spec`` at ``sizes`` in ``number_format`` (an
+    ``rtl.number_format`` mapping, default bf16) with random inputs (N(0, 1.5) quantized), on ``arch``
+    (default: ``examples/archs/rtl-4x4-int8.yaml``'s 4x4 array)."""
     from pathlib import Path
 
     from einloom.cost_models import load_arch
@@ -46,7 +48,7 @@ def prepare(spec: str, sizes: dict[str, int], seed: int = 0, arch: Any = None):
         arch = load_arch(str(Path(__file__).resolve().parents[2] / "examples/archs/rtl-4x4-int8.yaml"))
     cascade = load_cascade(spec)
     program, schedule = build(cascade, arch, sizes)
-    fmt = make_format({"kind": "bf16"}, head_dim=sizes["E"])
+    fmt = make_format(number_format or {"kind": "bf16"}, head_dim=sizes["E"])
     arith = arith_for(fmt)
     rng = np.random.default_rng(seed)
     inputs = {t: fmt.quantize(rng.normal(0.0, 1.5, [schedule.sizes[r] for r in cascade.tensors[t].ranks]))
@@ -190,7 +192,7 @@ class LaneDriver:
             acc, any_valid = a.const(0.0), False
             for k in range(prog.tile):
                 if w[k][3] and vv[f, tile, k, lane]:
-                    wk = np.asarray(w[k][2], dtype=a.dtype)
+                    wk = _value(a, w[k][2])
                     acc = a.mac(acc, wk, vd[f, tile, k, lane]) if first else a.mac(acc, vd[f, tile, k, lane], wk)
                     any_valid = True
             out.append((_bits(acc), any_valid))
@@ -198,7 +200,23 @@ class LaneDriver:
 
 
 def _bits(x: Any) -> int:
-    return int(np.asarray(x).astype(np.uint32)) if np.asarray(x).dtype != np.uint32 else int(x)
+    """A format value as the lane's word: fp32 bits, or a fixed-point ``(c, f)`` packed (fixed_units)."""
+    x = np.asarray(x)
+    if x.dtype.names:
+        from einloom.rtl.lanes.fixed_units import pack_value
+        return pack_value(int(x["c"]), int(x["f"]))
+    return int(x.astype(np.uint32)) if x.dtype != np.uint32 else int(x)
+
+
+def _value(arith: Arith, word: int) -> np.ndarray:
+    """The lane's word as a value of ``arith`` (inverse of :func:`_bits`)."""
+    if arith.dtype.names:
+        from einloom.rtl.lanes.fixed_units import unpack_value
+        c, f = unpack_value(int(word))
+        out = np.zeros((), dtype=arith.dtype)
+        out["c"], out["f"] = c, f
+        return out
+    return np.asarray(word, dtype=arith.dtype)
 
 
 def check_block(res: BlockResult, run: LaneRun, image: Image, arith: Arith, tiles: int) -> list[str]:
@@ -224,7 +242,7 @@ def check_block(res: BlockResult, run: LaneRun, image: Image, arith: Arith, tile
     for o, name in enumerate(image.outputs):
         beats = sorted((x for x in res.outputs if x[0] == o), key=lambda x: x[1])
         flat = run.per_lane[name]
-        got = np.array([int(arith.to_output(np.asarray(b[2], dtype=arith.dtype))) for b in beats])
+        got = np.array([int(arith.to_output(_value(arith, b[2]))) for b in beats])
         if len(got) != flat.shape[0] or not np.array_equal(got, flat[:, lane]):
             problems.append(f"lane {lane}: output {name} {got.tolist()}, expected {flat[:, lane].tolist()}")
     return problems

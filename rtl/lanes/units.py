@@ -13,7 +13,11 @@ exp       mode 1: ``fp32_exp(fp32_mul(a, b))`` (b the folded        ``Fp32Mul`` 
           constant); mode 0: ``fp32_exp(a)`` (the multiply bypassed)
 recip     ``fp32_recip(a)``                                       ``Fp32Recip`` (6)
 div       ``fp32_mul(a, fp32_recip(b))`` (deferred division)      ``Fp32Recip`` + ``Fp32Mul`` (6 + 3)
+log       ``fp32_log(a)`` (table-driven, <= 0.75 ulp)             ``LogUnit`` (4, :mod:`.fn_units`)
 ========  =====================================================  ====================================
+
+Operator units (``fn #name``, :func:`register_fn_unit`): ``relu`` (:class:`ReluUnit`, 1) and
+``sigmoid`` (``fp32_sigmoid``: exp, add and reciprocal in series, :class:`~.fn_units.SigmoidUnit`, 16).
 
 The lane adds two cycles to each (the operand register after the issue and the register file's
 write), which is the latency the program's schedule uses (:func:`schedule_latency`).  Compare,
@@ -28,6 +32,8 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float import Fp32Add, Fp32Exp, Fp32Max, Fp32Mul, Fp32Recip
+from einloom.rtl.lanes.fixed_units import FixedReluUnit
+from einloom.rtl.lanes.fn_units import LogUnit, SigmoidUnit
 
 SIGN = 0x80000000
 
@@ -161,19 +167,29 @@ class ReluUnit(_Unit):
 
 
 #: op class -> unit class (the pipelined units; cmp, select, cvt and coord are combinational in the lane)
-UNITS = {"add": AddUnit, "mul": MulUnit, "max": MaxUnit, "exp": ExpUnit, "recip": RecipUnit, "div": DivUnit}
+UNITS = {"add": AddUnit, "mul": MulUnit, "max": MaxUnit, "exp": ExpUnit, "recip": RecipUnit, "div": DivUnit,
+         "log": LogUnit}
 #: map operator name -> unit class for ``fn #name`` instructions (a user operator's RTL twin)
 FN_UNITS: dict[str, type] = {}
 
 
-def register_fn_unit(name: str, cls: type) -> None:
+#: map operator name -> unit class of a fixed-point lane (72-bit ``(code, f)`` words, :mod:`.fixed_units`)
+FIXED_FN_UNITS: dict[str, type] = {}
+
+
+def register_fn_unit(name: str, cls: type, *, fixed: bool = False) -> None:
     """Give the map operator ``name`` (``einloom.einsum.operators``) an RTL unit: ``cls()`` is a
     component with ``a``, ``b`` (fp32), ``mode`` inputs and ``result`` ``cls.latency`` cycles later,
-    bit-exact with ``Fp32Arith.apply_float`` of the operator (what the golden model computes)."""
-    FN_UNITS[name] = cls
+    bit-exact with ``Fp32Arith.apply_float`` of the operator (what the golden model computes).
+    ``fixed=True``: the fixed-point lanes' unit, ``cls(params)`` (the ``FixedParams``) on 72-bit
+    ``(code, f)`` words (:func:`~einloom.rtl.lanes.fixed_units.pack_value`), bit-exact with
+    ``FixedArith.apply_operator``."""
+    (FIXED_FN_UNITS if fixed else FN_UNITS)[name] = cls
 
 
 register_fn_unit("relu", ReluUnit)
+register_fn_unit("relu", FixedReluUnit, fixed=True)
+register_fn_unit("sigmoid", SigmoidUnit)
 COMB = ("cmp", "select", "cvt", "coord")
 
 
@@ -184,16 +200,22 @@ def _default_latency(cls) -> int:
 #: pipeline depth of each unit class (the float units' default latencies)
 DEPTH = {"add": _default_latency(Fp32Add), "mul": _default_latency(Fp32Mul), "max": _default_latency(Fp32Max),
          "exp": _default_latency(Fp32Mul) + _default_latency(Fp32Exp), "recip": _default_latency(Fp32Recip),
-         "div": _default_latency(Fp32Recip) + _default_latency(Fp32Mul)}
+         "div": _default_latency(Fp32Recip) + _default_latency(Fp32Mul), "log": LogUnit.latency}
 
 
 #: cycles the lane adds to a unit's depth: the operand register and the register-file write
 ISSUE_OVERHEAD = 2
 
 
-def schedule_latency() -> dict[str, int]:
+def schedule_latency(fixed: bool = False) -> dict[str, int]:
     """Op class -> cycles from issue to a readable result in the RTL lane (the unit's depth + the
-    operand register + the write)."""
+    operand register + the write); ``fixed``: a fixed-point lane's units (:mod:`.fixed_units`)."""
+    if fixed:
+        from einloom.rtl.lanes.fixed_units import FIXED_UNITS
+        lat = {name: cls.latency + ISSUE_OVERHEAD for name, cls in FIXED_UNITS.items()}
+        lat.update({c: ISSUE_OVERHEAD for c in COMB})
+        lat.update({f"fn:{name}": cls.latency + ISSUE_OVERHEAD for name, cls in FIXED_FN_UNITS.items()})
+        return lat
     lat = {name: DEPTH[name] + ISSUE_OVERHEAD for name in UNITS}
     lat.update({c: ISSUE_OVERHEAD for c in COMB})
     lat.update({f"fn:{name}": cls.latency + ISSUE_OVERHEAD for name, cls in FN_UNITS.items()})

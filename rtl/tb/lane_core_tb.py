@@ -39,7 +39,7 @@ async def drive(port: Any, shape: Any, data: Any, *, backpressure: float = 0.0, 
     await port.tick()
     port.set("start", 0)
     beats, stalls = [], 0
-    width = 16 if shape.bf16_output else 32
+    width = shape.out_bits
     for _ in range(limit):
         if port.get("done"):
             await port.tick()
@@ -173,10 +173,10 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def whole_inputs(cascade: Any, plans: list[Any], seed: int) -> dict[str, np.ndarray]:
-    """Random bf16 input codes of the whole cascade (its first stage's sizes)."""
+    """Random input codes of the whole cascade in its number format (its first stage's sizes)."""
     from einloom.rtl.lane_build import LanePlan, random_inputs
     p0 = plans[0]
-    return random_inputs(LanePlan(cascade, p0.schedule, p0.program, p0.image, p0.sizes), seed)
+    return random_inputs(LanePlan(cascade, p0.schedule, p0.program, p0.image, p0.sizes, arith=p0.arith), seed)
 
 
 def finish_stages(cascade: Any, stages: list[dict[str, Any]], shape: Any, inputs: dict[str, np.ndarray]
@@ -184,8 +184,6 @@ def finish_stages(cascade: Any, stages: list[dict[str, Any]], shape: Any, inputs
     """Add each stage's cycle model; the problems of all stages, and for several stages the last stage's
     outputs against ``run_in_format`` of the whole cascade."""
     from einloom.rtl.lane_build import timing_of
-    from einloom.sim.formats import make_format
-    from einloom.sim.formats.arith import arith_for
     from einloom.sim.formats.interpret import run_in_format
     from einloom.sim.rtl_core import lane_core_cycles
     several = len({s["stage"] for s in stages}) > 1
@@ -194,7 +192,7 @@ def finish_stages(cascade: Any, stages: list[dict[str, Any]], shape: Any, inputs
     for s in stages:
         s["model"] = lane_core_cycles(timing_of(s["plan"], shape), s["data"].num_queries, s["data"].num_keys)
     if several:
-        whole = run_in_format(cascade, arith_for(make_format({"kind": "bf16"}, head_dim=8)), dict(inputs), {})
+        whole = run_in_format(cascade, stages[0]["plan"].arith, dict(inputs), {})
         last = stages[-1]
         for name, codes in handed_codes(last["result"], shape, last["data"], last["plan"]).items():
             want = np.asarray(whole.codes[name])
@@ -235,6 +233,46 @@ def simulate_stages(spec: Any, arch: Any, sizes: dict[str, int], *, backpressure
     return out["stages"], finish_stages(cascade, out["stages"], shape, inputs)
 
 
+def simulate_programmable(specs: list[str], arch: Any, sizes: dict[str, int], *, seed: int = 3
+                          ) -> list[tuple[str, dict[str, Any], list[str], dict[str, int]]]:
+    """One programmable build for ``specs`` (same R, F, E) in Amaranth's simulator: the first program
+    runs from reset, then each of the others, then the first again, loaded at run time through
+    ``prog_*``; per run ``(spec, result, problems, cycle model)``."""
+    from amaranth.sim import Simulator
+
+    from einloom.einsum import load_cascade
+    from einloom.rtl.lane_build import (core_operands, core_shape, covering_images, plan_lanes, random_inputs,
+                                        timing_of)
+    from einloom.rtl.lane_core import CoreProgram, LaneCore
+    from einloom.rtl.lanes.lane import pack_image
+    from einloom.rtl.lanes.tb import AmaranthPort
+    from einloom.sim.rtl_core import lane_core_cycles
+    plans = [plan_lanes(load_cascade(s), arch, sizes) for s in specs]
+    shape = core_shape(arch, plans)
+    lshape, images = covering_images(plans, True)
+    for plan, image in zip(plans, images):
+        plan.image = image
+    core = LaneCore(shape, images, programmable=True)
+    order = list(range(len(plans))) + [0]
+    runs: list[tuple[str, dict[str, Any], list[str], dict[str, int]]] = []
+    sim = Simulator(core)
+    sim.add_clock(1e-8)
+
+    async def bench(ctx):
+        port = AmaranthPort(ctx, core)
+        for n, k in enumerate(order):
+            plan = plans[k]
+            if n > 0:
+                await load_program(port, pack_image(plan.image, lshape), CoreProgram.of(plan.image).table(shape))
+            data = core_operands(plan, shape, random_inputs(plan, seed + n))
+            res = await drive(port, shape, data, seed=seed + n)
+            model = lane_core_cycles(timing_of(plan, shape), data.num_queries, data.num_keys)
+            runs.append((specs[k], res, check(res, shape, data, list(plan.image.outputs)), model))
+    sim.add_testbench(bench)
+    sim.run()
+    return runs
+
+
 def _jobs_from_env() -> tuple[dict, list]:
     with open(os.environ["EINLOOM_TB_SPEC"]) as f:
         spec = json.loads(f.read())
@@ -256,8 +294,6 @@ if cocotb is not None:
         from einloom.cost_models import load_arch
         from einloom.einsum import load_cascade
         from einloom.rtl.lane_build import core_shape, covering_images, plan_stages
-        from einloom.rtl.lanes.encode import encode
-        from einloom.rtl.lanes.units import schedule_latency
         from einloom.rtl.lanes.tb import CocotbPort
         spec, jobs = _jobs_from_env()
         arch = load_arch(spec["arch"])
@@ -278,7 +314,7 @@ if cocotb is not None:
         for job in jobs:
             cascade = load_cascade(job["spec"])
             jplans = plan_stages(cascade, arch, job["sizes"])
-            images = [encode(p.program, schedule_latency(), lshape, carry_in_array=True) if spec["programmable"]
+            images = [p.encode(lshape) if spec["programmable"]
                       else p.image for p in jplans]     # a programmable build: images for its lane capacities
             inputs = whole_inputs(cascade, jplans, job["seed"])
             stages = await run_stages(port, jplans, images, lshape, shape, inputs,

@@ -16,8 +16,9 @@ loop over their iterations; final iterates.  What it adds is an *order*, which i
   factors the leading ones are multiplied first (``mul``, left to right); constant factors (``scale``)
   multiply the finished sum once (``mul``);
 * ``exp(c * x)`` with a constant ``c`` is one exp with ``c`` folded in (the exp unit's constant);
-* ``a / b`` is ``mul(a, recip(b))`` (deferred division); other map operators without a unit (``sigmoid``,
-  ``sqrt``, ...) are computed in float64 on the exact values and rounded once (:meth:`Arith.apply_float`);
+* ``a / b`` is ``mul(a, recip(b))`` (deferred division); a map operator the format has a unit for
+  (``Arith.UNIT_OPERATORS``: ``sigmoid``) runs as that unit; other map operators (``sqrt``, user
+  operators, ...) are computed in float64 on the exact values and rounded once (:meth:`Arith.apply_float`);
 * index arithmetic, masks' conditions on coordinates and params are exact (float64/integers); a
   constant meets a format value through :meth:`Arith.const`.
 
@@ -115,7 +116,7 @@ class FormatInterpreter(Interpreter):
         elif op.name in _MAP:
             data = getattr(self.arith, _MAP[op.name])(*datas)
         else:
-            data = self.arith.apply_float(op.function, *datas)
+            data = self.arith.apply_operator(op.name, op.function, *datas)
         return Val(np.asarray(data), want, valid)
 
     def where(self, vals: list[Val]) -> Val:

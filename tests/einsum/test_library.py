@@ -56,6 +56,7 @@ EXPECTED_PASSES = {
     "softcap": 1,            # an elementwise map of the score before the softmax of 2.4
     "differential": 1,       # two independent 1-pass softmaxes (2.4) over the same traversal of M
     "relu-attention": 1,     # pointwise like §7.1: no max, no normalizer
+    "attention-lse": 1,      # 2.4 plus a per-query log of its final denominator
 }
 
 
@@ -89,6 +90,14 @@ def naive_masked_softmax(Q, K, V, scale: float, visible: Callable[[int, int], bo
 
 def naive_softmax(inputs, scale):
     return {"AV": naive_masked_softmax(inputs["Q"], inputs["K"], inputs["V"], scale, lambda m, pos: True)}
+
+
+def naive_softmax_lse(inputs, scale):
+    """AV and LSE[p] = log sum_m exp(scale * q_p . k_m), the sum accumulated in Python floats."""
+    Q, K = inputs["Q"], inputs["K"]
+    lse = np.array([math.log(math.fsum(math.exp(scale * float(np.dot(Q[:, p], K[:, m]))) for m in range(K.shape[1])))
+                    for p in range(Q.shape[1])])
+    return {**naive_softmax(inputs, scale), "LSE": lse}
 
 
 def naive_causal(inputs, scale):
@@ -329,6 +338,7 @@ VARIANTS = {
     "softmax-2pass": (_qkv, lambda x, r: naive_softmax(x, _scale(r)), QKV_CASES),
     "flash1-1pass": (_qkv, lambda x, r: naive_softmax(x, _scale(r)), QKV_CASES),
     "fusemax-1pass": (_qkv, lambda x, r: naive_softmax(x, _scale(r)), QKV_CASES),
+    "attention-lse": (_qkv, lambda x, r: naive_softmax_lse(x, _scale(r)), QKV_CASES[:3]),
     "split-kv-decode": (_qkv, lambda x, r: naive_softmax(x, _scale(r)),
                         [dict(P=2, M=64, E=16, F=16), dict(P=1, M=70, E=8, F=4), dict(P=3, M=9, E=4, F=5),
                          dict(P=1, M=33, E=5, F=3)]),

@@ -70,7 +70,7 @@ def mapped(variant, arch):
 
 
 def arch_for(variant, cloud, log_arch):
-    return log_arch if variant == "split-kv-decode" else cloud
+    return log_arch if variant in ("split-kv-decode", "attention-lse") else cloud   # they take a log
 
 
 def assert_no_accounting_hole(cascade, mapping, arch, workload):
@@ -245,7 +245,7 @@ def test_roles_found_from_structure(variant):
     roles = find_roles(_view_for(cascade, None, workload_for(variant, seq_len=1024), None), cascade)
     softmax = {"alibi", "causal-1pass", "causal-3pass", "differential", "flash1-1pass", "fusemax-1pass", "gqa",
                "mla-absorbed", "mla-explicit", "prefix-lm", "sinks-window", "sliding-window", "softcap",
-               "softmax-2pass", "softmax-3pass", "split-kv-decode"}
+               "softmax-2pass", "softmax-3pass", "split-kv-decode", "attention-lse"}
     if variant not in softmax:
         assert roles is None                      # linear, lightning, sigmoid, aaren: no row max + exp
         return

@@ -7,12 +7,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+from amaranth.hdl import Cat, Module, Mux
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from einloom.cost_models import load_arch
 from einloom.einsum import load_cascade
 from einloom.einsum.errors import SpecError
 from einloom.rtl.lane_build import core_shape, plan_lanes
+from einloom.rtl.lanes.fixed_units import FixedReluUnit
 from einloom.sim.rtl_core import lane_core_cycles
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -44,7 +49,7 @@ einsums:
 """
 
 
-# The library's sigmoid uses the user operator sigmoid (no RTL unit: refused); written with exp and a
+# The library's sigmoid runs on the lanes' sigmoid unit; written with exp and a
 # division, the lanes run it on their exp, add and reciprocal units.
 SIGMOID_EXP = """\
 name: sigmoid-exp
@@ -128,10 +133,88 @@ def test_cycle_model_counts_states():
     assert c["mac_cycles"] == 2 * (8 + 8) and c["tiles"] == 2 and c["blocks"] == 1
 
 
+@pytest.mark.parametrize("spec,P,M", [("sigmoid", 8, 12), ("softcap", 5, 6), ("attention-lse", 5, 6)])
+def test_sigmoid_and_log_variants_bit_and_cycle_exact(spec, P, M):
+    """The lanes' sigmoid unit (sigmoid attention, softcap's tanh) and log unit (attention-lse's LSE)."""
+    res, problems, model, data = _simulate(spec, P, M)
+    assert problems == []
+    assert sum(int(v.sum()) for v in data.valid.values()) == sum(v.size for v in data.valid.values()) > 0
+    assert all(int(g.max()) != 0 for g in data.golden.values())
+    assert res["cycles"] == model["compute_cycles"] and res["busy_2d"] == model["mac_cycles"]
+
+
+@pytest.mark.slow
+def test_one_programmable_build_runs_attention_lse_and_sigmoid():
+    """Amaranth's simulator: attention-lse from reset (log unit, two outputs, per-tile value product),
+    sigmoid loaded at run time (sigmoid unit, a value product continued across tiles), attention-lse again."""
+    from einloom.rtl.tb.lane_core_tb import simulate_programmable
+    runs = simulate_programmable(["attention-lse", "sigmoid"], load_arch(str(BF16)), {"P": 4, "M": 8, "E": 8, "F": 8})
+    assert [r[0] for r in runs] == ["attention-lse", "sigmoid", "attention-lse"]
+    for spec, res, problems, model in runs:
+        assert problems == [], spec
+        assert res["cycles"] == model["compute_cycles"], spec
+        assert len(res["beats"]) == (9 if spec == "attention-lse" else 8)      # F beats (+ the LSE beat)
+
+
+class _AbsUnit(wiring.Component):
+    """A user's unit for ``magnitude(x) = |x|`` (bit-exact with the golden's float64 abs rounded once:
+    the sign bit cleared; a NaN stays the canonical NaN)."""
+
+    latency = 1
+
+    def __init__(self):
+        super().__init__({"a": In(32), "b": In(32), "mode": In(1), "result": Out(32)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.d.sync += self.result.eq(self.a & 0x7FFFFFFF)
+        return m
+
+
+MAGNITUDE = MY_VARIANT.replace("my-variant", "magnitude-attention").replace(
+    "squared-ReLU attention with a bottom-right causal mask", "attention weighted by |score|").replace(
+    "R[m, p] = where(m <= p + offset, relu(QK[m, p]))", "R[m, p] = where(m <= p + offset, magnitude(QK[m, p]))")
+
+
+class _FixedAbsUnit(FixedReluUnit):
+    """The same operator's fixed-point unit: |x| rounded once to prob_bits as FixedArith.apply_float
+    does (the relu unit's rounding after the magnitude)."""
+
+    def compute(self, m, a, b, mode):
+        from einloom.rtl.lanes.fixed_units import CODE_BITS
+        c = a[:CODE_BITS].as_signed()
+        return super().compute(m, Cat(Mux(c < 0, -c, c)[:CODE_BITS], a[CODE_BITS:]), b, mode)
+
+
+@pytest.mark.parametrize("arch", [BF16, INT8], ids=["bf16", "int8"])
+def test_a_user_registered_operator_runs_on_its_registered_unit(tmp_path, arch):
+    """register_operator + register_fn_unit: a new operator, no einloom code change, bit-exact."""
+    from einloom.einsum import operators
+    from einloom.rtl.lanes import units
+    spec = tmp_path / "magnitude.yaml"
+    spec.write_text(MAGNITUDE)
+    from einloom.rtl.tb.lane_core_tb import simulate
+    operators.register_operator("magnitude", np.abs, cost={"max": 1})
+    fixed = arch == INT8
+    try:
+        with pytest.raises(SpecError, match="fn:magnitude"):               # no unit yet: refused
+            plan_lanes(load_cascade(str(spec)), load_arch(str(arch)), {"P": 4, "M": 4, "E": 8, "F": 8})
+        units.register_fn_unit("magnitude", _FixedAbsUnit if fixed else _AbsUnit, fixed=fixed)
+        res, problems, model, data, _ = simulate(str(spec), load_arch(str(arch)), {"P": 4, "M": 8, "E": 8, "F": 8})
+        assert "fn:magnitude" in units.schedule_latency(fixed)
+        assert problems == [] and int(data.valid["AV"].sum()) == 32
+        assert res["cycles"] == model["compute_cycles"]
+    finally:
+        units.FN_UNITS.pop("magnitude", None)
+        units.FIXED_FN_UNITS.pop("magnitude", None)
+        operators._MAPS.pop("magnitude", None)
+
+
 @pytest.mark.parametrize("spec,arch,words", [
-    ("softcap", BF16, ["QK", "fn:sigmoid"]),                 # no RTL unit for the user operator
-    ("alibi", INT8, ["fp32 units only", "'fixed'"]),          # the lanes' RTL is bf16
+    ("split-kv-decode", BF16, ["WO"]),                          # the LSE merge: a second pass over the splits
+    ("sigmoid", INT8, ["fn:sigmoid"]),                         # no fixed-point sigmoid unit
     ("linear-causal", BF16, ["KV", "iterates over the key rank M itself"]),
+    ("linear", INT8, ["several stages", "fixed-point hand-over"]),
 ])
 def test_refusals_name_the_einsum_and_the_missing_capability(spec, arch, words, capsys):
     from einloom.cli import main
@@ -143,9 +226,30 @@ def test_refusals_name_the_einsum_and_the_missing_capability(spec, arch, words, 
     assert "Traceback" not in err
 
 
-def test_plan_refuses_int8_directly():
-    with pytest.raises(SpecError, match="fp32 units only"):
-        plan_lanes(load_cascade("differential"), load_arch(str(INT8)), {"P": 4, "M": 4, "E": 16, "F": 16})
+def test_plan_refuses_a_unit_the_fixed_lanes_lack():
+    from einloom.base.errors import EinloomError
+    with pytest.raises(EinloomError, match="'log'"):             # rtl-4x4-int8 has no log unit
+        plan_lanes(load_cascade("attention-lse"), load_arch(str(INT8)), {"P": 4, "M": 4, "E": 16, "F": 16})
+
+
+INT16 = ROOT / "examples/archs/rtl-4x4-int16.yaml"
+
+
+@pytest.mark.parametrize("spec,arch,P,M", [
+    pytest.param("alibi", INT8, 5, 6, id="alibi-int8"),
+    pytest.param("relu-attention", INT8, 5, 6, id="relu-attention-int8"),
+    pytest.param("differential", INT8, 5, 6, id="differential-int8", marks=pytest.mark.slow),
+    pytest.param("causal-1pass", INT16, 5, 6, id="causal-1pass-int16", marks=pytest.mark.slow),
+    pytest.param("sinks-window", INT16, 6, 9, id="sinks-window-int16", marks=pytest.mark.slow),
+])
+def test_fixed_point_lane_core_bit_and_cycle_exact(spec, arch, P, M):
+    """The lane core with fixed-point lanes ((code, f) registers) and the aligning fixed MAC array."""
+    from einloom.rtl.tb.lane_core_tb import simulate
+    res, problems, model, data, plan = simulate(spec, load_arch(str(arch)), {"P": P, "M": M, "E": 8, "F": 8})
+    assert plan.fixed is not None and problems == []
+    assert sum(int(v.sum()) for v in data.valid.values()) == 8 * P
+    assert any(int(g.max()) != 0 for g in data.golden.values())
+    assert res["cycles"] == model["compute_cycles"] and res["busy_2d"] == model["mac_cycles"]
 
 
 def test_einloom_rtl_builds_a_users_spec(tmp_path, capsys):
@@ -199,3 +303,36 @@ def test_rtl_programmable_true_builds_the_lane_core_with_its_load_port(tmp_path,
     names = {p["name"] for p in man["ports"]}
     assert {"prog_en", "prog_target", "prog_addr", "prog_data"} <= names
     assert man["programs"][0]["image"]["bundles"]          # the words a host loads
+
+
+def test_a_second_output_goes_to_the_lane_core(tmp_path, capsys):
+    """attention-lse matches the softmax core's Einsums but also outputs LSE: the fixed-function core
+    (one output stream) must not take it and drop LSE; the lane core builds both."""
+    from einloom.cli import main
+    from einloom.rtl.core_form import match_core
+    with pytest.raises(SpecError, match="one output"):
+        match_core(load_cascade("attention-lse"), scale=True)
+    rc = main(["rtl", "attention-lse", "--arch", str(BF16), "--ranks", "P=4,M=4", "-o", str(tmp_path / "b"), "--json"])
+    man = json.loads(capsys.readouterr().out)
+    assert rc == 0 and man["kind"] == "lane-core" and "log" in man["programs"][0]["units"]
+
+
+@pytest.mark.slow
+def test_one_programmable_fixed_point_build_runs_alibi_and_relu_attention():
+    """int8: alibi from reset, relu-attention (its fixed relu unit, a continued value product) loaded
+    at run time, alibi again; each bit- and cycle-exact."""
+    from einloom.rtl.tb.lane_core_tb import simulate_programmable
+    runs = simulate_programmable(["alibi", "relu-attention"], load_arch(str(INT8)), {"P": 4, "M": 8, "E": 8, "F": 8})
+    assert [r[0] for r in runs] == ["alibi", "relu-attention", "alibi"]
+    for spec, res, problems, model in runs:
+        assert problems == [] and res["cycles"] == model["compute_cycles"] and len(res["beats"]) == 8, spec
+
+
+def test_rtl_builds_the_fixed_point_lane_core_for_what_the_fixed_core_refuses(tmp_path, capsys):
+    """flash1-1pass on rtl-4x4-int8: not the fixed-function core's form (its SLN), so the lane core
+    with fixed-point lanes, where it used to be refused naming the format."""
+    from einloom.cli import main
+    rc = main(["rtl", "flash1-1pass", "--arch", str(INT8), "-o", str(tmp_path / "b"), "--json"])
+    man = json.loads(capsys.readouterr().out)
+    assert rc == 0 and man["kind"] == "lane-core"
+    assert man["parameters"]["number_format"]["kind"] == "fixed" and man["parameters"]["number_format"]["input_bits"] == 8

@@ -106,6 +106,19 @@ class Arith(ABC):
     def is_inf(self, x: np.ndarray) -> np.ndarray:
         """Which values are an infinity (or a fixed-point sentinel)."""
 
+    #: Map operators this format computes on a functional unit of its own (operator name -> method),
+    #: e.g. ``sigmoid``: the format interpreter and the lane executor call the method (the unit's bits)
+    #: instead of :meth:`apply_float`.
+    UNIT_OPERATORS: dict[str, str] = {}
+
+    def apply_operator(self, name: str, function: Any, *args: np.ndarray) -> np.ndarray:
+        """Map operator ``name`` (``function`` its float64 definition) on format values: the format's
+        unit when it has one (:attr:`UNIT_OPERATORS`), else :meth:`apply_float`."""
+        method = self.UNIT_OPERATORS.get(name)
+        if method is not None:
+            return getattr(self, method)(*args)
+        return self.apply_float(function, *args)
+
     def apply_float(self, function: Any, *args: np.ndarray) -> np.ndarray:
         """Any other map operator (``sigmoid``, ``sqrt``, ...): evaluated in float64 on the exact values
         and rounded once to the format (:meth:`from_float`).  Not a model of a hardware unit."""

@@ -13,7 +13,9 @@ exp       ``fp32_exp(fp32_mul(x, c))`` for a constant ``c`` the unit is given (`
           without one); ``fp32_exp`` <= ``EXP_MAX_ULP`` ulps
 recip     ``fp32_recip`` (table seed + 2 Newton-Raphson steps, <= ``RECIP_MAX_ULP`` ulps)
 div       ``fp32_mul(a, fp32_recip(b))`` (deferred division: one reciprocal, one multiply)
-log       float64 log of the exact value rounded to fp32 (no RTL unit)
+log       ``fp32_log`` (table-driven, <= ``LOG_MAX_ULP`` ulps; :mod:`.fp32_fn`)
+sigmoid   ``fp32_recip(fp32_add(1, fp32_exp(-x)))`` (the exp, add and reciprocal units in series,
+          <= ``SIGMOID_MAX_ULP`` ulps; :mod:`.fp32_fn`)
 output    ``fp32_to_bf16`` (nearest even) for a bf16 output, the fp32 bits for an fp32 output
 ========  ==================================================================================
 """
@@ -26,6 +28,7 @@ from einloom.sim.formats.arith.fp32 import (
     bf16_mul, bf16_to_fp32, fp32_add, fp32_bits, fp32_exp, fp32_max, fp32_mul, fp32_recip, fp32_to_bf16,
     fp32_value, _order_key,
 )
+from einloom.sim.formats.arith.fp32_fn import fp32_log, fp32_sigmoid
 
 _SIGN = np.uint32(0x80000000)
 
@@ -35,6 +38,7 @@ class Fp32Arith(Arith):
 
     name = "bf16"
     dtype = np.dtype(np.uint32)
+    UNIT_OPERATORS = {"sigmoid": "sigmoid"}
 
     def __init__(self, output: str = "bf16") -> None:
         self.output = output
@@ -95,9 +99,12 @@ class Fp32Arith(Arith):
         return fp32_recip(x)
 
     def log(self, x: np.ndarray) -> np.ndarray:
-        """float64 log of the exact value, rounded to fp32 (no RTL unit)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return self.from_float(np.log(self.to_float(x)))
+        """``fp32_log``: table-driven, <= 0.75 ulp (the lanes' log unit)."""
+        return fp32_log(x)
+
+    def sigmoid(self, x: np.ndarray) -> np.ndarray:
+        """``fp32_recip(fp32_add(1, fp32_exp(-x)))`` (the lanes' sigmoid unit)."""
+        return fp32_sigmoid(x)
 
 
 __all__ = ["Fp32Arith", "_order_key"]

@@ -111,3 +111,47 @@ def test_units_are_the_programs():
     lean = LaneShape(**{**shape.__dict__, "units": tuple(u for u in shape.units if u != "exp")})
     with pytest.raises(SpecError):
         encode(program, LAT, lean)
+
+
+# ---- fixed-point lanes: (code, f) registers, rtl/lanes/fixed_units.py, the int8 / int16 presets -------------
+FIXED_LAT = schedule_latency(fixed=True)
+FIXED_CASES = [("fusemax-1pass", "int8", False), (str(SPECS / "alibi-lane.yaml"), "int16", False),
+               (str(SPECS / "diff-lane.yaml"), "int8", False), ("causal-1pass", "int8", True),
+               ("sliding-window", "int16", True), ("flash1-1pass", "int8", True)]
+
+
+def _fixed(preset: str) -> dict:
+    return {"kind": "fixed", "preset": preset}
+
+
+@pytest.mark.parametrize("spec,preset", [pytest.param(s, p, marks=[pytest.mark.slow] if slow else [],
+                                                      id=f"{Path(s).stem}-{p}") for s, p, slow in FIXED_CASES])
+def test_fixed_point_lane_matches_executor(spec, preset):
+    """Weights, outputs (the format's output codes) and busy cycles of every block, bit and cycle exact."""
+    program, products, run, arith = prepare(spec, {"P": 4, "M": 7, "E": 4, "F": 3}, seed=7,
+                                            number_format=_fixed(preset))
+    image = encode(program, FIXED_LAT, fixed=arith)
+    lane = Lane(image)
+    assert lane.width == 72 and image.fixed is arith
+    assert simulate(lane, [(image, products, run, arith, None, range(products.lanes))]) == []
+    assert any(int(v.max()) != 0 for v in run.per_lane.values())       # not an all-zero comparison
+
+
+def test_a_wrong_fixed_point_lane_is_caught():
+    program, products, run, arith = prepare("fusemax-1pass", {"P": 2, "M": 4, "E": 4, "F": 2}, seed=1,
+                                            number_format=_fixed("int8"))
+    image = encode(program, FIXED_LAT, fixed=arith)
+    data, valid = products.scores[0]
+    data = data.copy()
+    data["c"][0, 0, 0] += 16                                     # one score one unit larger
+    products.scores[0] = (data, valid)
+    problems = simulate(Lane(image), [(image, products, run, arith, None, [0])])
+    assert any("weight" in p for p in problems)
+
+
+def test_fixed_point_lane_refuses_an_operator_without_a_fixed_unit():
+    """sigmoid has a bf16 unit only: a fixed-point lane refuses it naming the unit."""
+    program, _, _, arith = prepare("sigmoid", {"P": 2, "M": 4, "E": 4, "F": 2}, number_format=_fixed("int8"))
+    with pytest.raises(SpecError, match="fn:sigmoid"):
+        encode(program, FIXED_LAT, fixed=arith, carry_in_array=True)
+    encode(program, LAT, carry_in_array=True)                     # the bf16 lane has it

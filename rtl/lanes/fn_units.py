@@ -1,0 +1,139 @@
+"""The lanes' sigmoid and natural-log units (bf16 format: fp32 values), bit-exact with
+:mod:`einloom.sim.formats.arith.fp32_fn` (``fp32_sigmoid``, ``fp32_log``).
+
+Both have the lane unit interface of :mod:`.units` (``a``, ``b``, ``mode`` in, ``result`` ``latency``
+cycles later, one operation per cycle); ``b`` and ``mode`` are unused.
+
+* :class:`SigmoidUnit`: the sign flip of ``a``, then ``Fp32Exp``, ``Fp32Add`` (1.0 + e**-a) and
+  ``Fp32Recip`` in series: latency 6 + 4 + 6 = 16.  Error <= ``SIGMOID_MAX_ULP`` (2.25) fp32 ulps.
+* :class:`LogUnit`: the table-driven datapath of ``fp32_log`` (a 256-entry table of ``RI[i]`` and
+  ``-ln RI[i]``, the series ``r * (1 - r/2 + r**2/3)``, ``E * ln2`` added in 60 fraction bits, one
+  rounding): four registered stages (table and ``r``; ``Q``; the sum; normalize and round).  Error
+  <= ``LOG_MAX_ULP`` (0.75) fp32 ulps.  Multipliers: 24x15 (``m * RI``), 31x31 (``r**2``), 26x23
+  (``/3``), 31x42 (``r * Q``), 9x60 (``E * ln2``).
+"""
+from __future__ import annotations
+
+import inspect
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from einloom.rtl.float import Fp32Add, Fp32Exp, Fp32Recip
+from einloom.sim.formats.arith.fp32 import FP32_NAN, FP32_NEG_INF, FP32_ONE, FP32_POS_INF
+from einloom.sim.formats.arith.fp32_fn import LOG_FRAC, LOG_LN2_Q60, LOG_RECIP_TABLE, LOG_TABLE, LOG_THIRD_Q24
+
+
+def _signed(x):
+    """An unsigned value as a signed one of one more bit (same number)."""
+    return Cat(x, Const(0, 1)).as_signed()
+
+
+class _FnUnit(wiring.Component):
+    latency: int = 0
+
+    def __init__(self):
+        super().__init__({"a": In(32), "b": In(32), "mode": In(1), "result": Out(32)})
+
+
+def _default_latency(cls) -> int:
+    return inspect.signature(cls.__init__).parameters["latency"].default
+
+
+class SigmoidUnit(_FnUnit):
+    """``1 / (1 + e**-a)`` as ``fp32_sigmoid``: exp, add and reciprocal units in series."""
+
+    latency = _default_latency(Fp32Exp) + _default_latency(Fp32Add) + _default_latency(Fp32Recip)
+
+    def __init__(self):
+        super().__init__()
+        self.exp, self.add, self.recip = Fp32Exp(), Fp32Add(), Fp32Recip()
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.exp, m.submodules.add, m.submodules.recip = self.exp, self.add, self.recip
+        m.d.comb += [self.exp.a.eq(self.a ^ 0x80000000), self.add.a.eq(FP32_ONE), self.add.b.eq(self.exp.result),
+                     self.recip.a.eq(self.add.result), self.result.eq(self.recip.result)]
+        return m
+
+
+class LogUnit(_FnUnit):
+    """Natural log as ``fp32_log`` (see the module docstring); latency 4."""
+
+    latency = 4
+
+    def elaborate(self, platform):
+        m = Module()
+
+        def reg(x, name, shape=None):
+            q = Signal(shape if shape is not None else x.shape(), name=name, reset_less=True)
+            m.d.sync += q.eq(x)
+            return q
+
+        # ---- stage 1: fields, specials, table, r = m * RI - 1 (37 fraction bits)
+        a = self.a
+        s, e, f = a[31], a[23:31], a[0:23]
+        i = f[15:23]
+        mant = Cat(f, Const(1, 1))
+        special = Signal(name="special")
+        sval = Signal(32, name="special_value")
+        with m.If(e == 255):
+            m.d.comb += [special.eq(1), sval.eq(Mux((f != 0) | s, FP32_NAN, FP32_POS_INF))]
+        with m.Elif(e == 0):
+            m.d.comb += [special.eq(1), sval.eq(FP32_NEG_INF)]
+        with m.Elif(s):
+            m.d.comb += [special.eq(1), sval.eq(FP32_NAN)]
+        ri = Array([Const(v, 15) for v in LOG_RECIP_TABLE])[i]
+        tv = Array([Const(v, 60) for v in LOG_TABLE])[i]
+        r = Signal(signed(40), name="r")
+        big_e = Signal(signed(10), name="big_e")
+        m.d.comb += big_e.eq(_signed(e) - 127)
+        with m.If(i == 0):
+            m.d.comb += r.eq((_signed(mant) - (1 << 23)) << 14)
+        with m.Elif(i == 255):
+            m.d.comb += [r.eq((_signed(mant) - (1 << 24)) << 13), big_e.eq(_signed(e) - 126)]
+        with m.Else():
+            m.d.comb += r.eq(_signed(mant * ri) - (1 << 37))
+        r1, e1, t1 = reg(r, "r_s1"), reg(big_e, "e_s1"), reg(Mux((i == 0) | (i == 255), 0, tv), "t_s1", 60)
+        sp1, sv1 = reg(special, "sp_s1"), reg(sval, "sv_s1")
+
+        # ---- stage 2: Q = 1 - r/2 + r**2/3 (40 fraction bits)
+        r2 = Signal(32, name="r2")
+        m.d.comb += r2.eq((r1 * r1) >> 34)
+        q = Signal(signed(44), name="q")
+        m.d.comb += q.eq((1 << 40) - (r1 << 2) + ((r2 * LOG_THIRD_Q24) >> 24))
+        r2_, q2, e2, t2 = reg(r1, "r_s2"), reg(q, "q_s2"), reg(e1, "e_s2"), reg(t1, "t_s2")
+        sp2, sv2 = reg(sp1, "sp_s2"), reg(sv1, "sv_s2")
+
+        # ---- stage 3: L = E * ln2 + T + (r * Q >> 17), 60 fraction bits
+        p = Signal(signed(64), name="p")
+        m.d.comb += p.eq((r2_ * q2) >> 17)
+        big_l = Signal(signed(72), name="L")
+        m.d.comb += big_l.eq(e2 * LOG_LN2_Q60 + t2 + p)
+        l3, sp3, sv3 = reg(big_l, "L_s3"), reg(sp2, "sp_s3"), reg(sv2, "sv_s3")
+
+        # ---- stage 4: normalize, round the 24-bit significand half up, pack
+        neg = l3[71]
+        mag = Signal(72, name="mag")
+        m.d.comb += mag.eq(Mux(neg, -l3, l3))
+        lead = Signal(7, name="lead")
+        for k in range(72):
+            with m.If(mag[k]):
+                m.d.comb += lead.eq(k)
+        sh, half_at, up = Signal(6, name="sh"), Signal(6, name="half_at"), Signal(5, name="up")
+        m.d.comb += [sh.eq(lead - 23), half_at.eq(lead - 24), up.eq(23 - lead)]
+        sig = Signal(26, name="sig")
+        with m.If(lead >= 24):
+            rounded = Signal(73, name="rounded")
+            m.d.comb += rounded.eq(mag + (Const(1, 73) << half_at))
+            m.d.comb += sig.eq(rounded >> sh)
+        with m.Else():
+            m.d.comb += sig.eq(mag << up)
+        over = sig[24]
+        exp = Signal(9, name="exp")
+        m.d.comb += exp.eq(lead + (127 - LOG_FRAC) + over)
+        frac = Mux(over, sig[1:24], sig[0:23])
+        packed = Mux(mag == 0, 0, Cat(frac, exp[0:8], neg))
+        m.d.sync += self.result.eq(Mux(sp3, sv3, packed))
+        return m
