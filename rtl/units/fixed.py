@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.units import register
 from einloom.rtl.units.base import DatapathUnits
+from einloom.rtl.units.dsp import DSP_WIDTH, registered_mult
 from einloom.sim.formats.fixed import FixedFormat
 
 
@@ -17,6 +18,7 @@ class FixedExp(wiring.Component):
 
         stage 1: d = min(m - x, 2**T)                                (register; d >= 0)
         stage 2: p = d * EXP_CONST                                   (register)
+        (stages 1-2: a registered_mult of latency 2, on ECP5 the registers of one MULT18X18D)
         stage 3: u = ceil(p / 2**exp_shift) = (p + 2**exp_shift - 1) >> exp_shift
                  i = u >> exp_frac_bits; ROM read at (u mod 2**exp_frac_bits, i >> 2)  (register i; sync ROM)
         stage 4: y = 0 if i > prob_bits else ROM >> (i mod 4)        (register)
@@ -57,13 +59,14 @@ class FixedExp(wiring.Component):
         t_bits = self.clamp_bits
         diff = Signal(unsigned(acc + 1))
         m.d.comb += diff.eq((self.m - self.x).as_unsigned())
-        d = Signal(unsigned(t_bits + 1), reset_less=True)
+        d = Signal(unsigned(t_bits + 1))
         if t_bits <= acc:
-            m.d.sync += d.eq(Mux(diff[t_bits:] != 0, 1 << t_bits, diff[:t_bits]))
+            m.d.comb += d.eq(Mux(diff[t_bits:] != 0, 1 << t_bits, diff[:t_bits]))
         else:
-            m.d.sync += d.eq(diff)
-        prod = Signal(unsigned(t_bits + 1 + const_w), reset_less=True)
-        m.d.sync += prod.eq(d * Const(f.exp_const, unsigned(const_w)))
+            m.d.comb += d.eq(diff)
+        # stages 1-2: d registered, the product registered (the hard multiplier's own registers)
+        prod = Signal(unsigned(t_bits + 1 + const_w))
+        m.d.comb += prod.eq(fixed_mult(m, d, Const(f.exp_const, unsigned(const_w)), "exp_mult"))
         u = Signal(unsigned(len(prod) + 1 - min(f.exp_shift, len(prod))))
         m.d.comb += u.eq((prod + ((1 << f.exp_shift) - 1)) >> f.exp_shift)
         shift_w = max(1, p.prob_bits.bit_length())
@@ -171,6 +174,34 @@ class FixedReciprocal(wiring.Component):
 SPLIT = 17
 
 
+def fixed_mult(m: Module, a: Value, b: Value, name: str, latency: int = 2) -> Value:
+    """``a * b`` of ``latency`` cycles earlier: a :func:`registered_mult` (on ECP5 a MULT18X18D with its
+    own registers) when both operands fit the hard multiplier, else registered operands and as many
+    registers behind a fabric/Yosys-mapped multiply (same latency, same value)."""
+    if len(a) <= DSP_WIDTH and len(b) <= DSP_WIDTH:
+        return registered_mult(m, a, b, latency, name)
+    a_reg, b_reg = Signal(a.shape(), name=f"{name}_a", reset_less=True), Signal(b.shape(), name=f"{name}_b",
+                                                                                reset_less=True)
+    m.d.sync += [a_reg.eq(a), b_reg.eq(b)]
+    value = a_reg * b_reg
+    for stage in range(latency - 1):
+        reg = Signal(value.shape(), name=f"{name}_p{stage}", reset_less=True)
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
+
+
+def split_mult(m: Module, wide: Value, narrow: Value, name: str) -> Value:
+    """``wide * narrow`` (``narrow`` unsigned) as :func:`split_product` does it, with the operand and
+    product registers in the hard multipliers (:func:`fixed_mult`, latency 2); returns the sum of the
+    two partial products, combinational, two cycles after the operands."""
+    k, signed_wide = SPLIT, wide.shape().signed
+    high = wide[k:].as_signed() if signed_wide else wide[k:]
+    lo = fixed_mult(m, wide.as_unsigned()[:k], narrow, f"{name}_lo")
+    hi = fixed_mult(m, high, narrow, f"{name}_hi")
+    return (hi << k) + lo
+
+
 def split_product(m: Module, wide: Value, narrow: Value, name: str) -> Value:
     """``wide * narrow`` (``narrow`` unsigned) as two registered partial products, ``wide``'s low
     :data:`SPLIT` bits (unsigned) and the rest (with ``wide``'s signedness), one DSP each; returns
@@ -234,7 +265,8 @@ class FixedRescale(wiring.Component):
     Pipeline (latency 4, one operation per cycle)::
 
         stage 0: prm, old, addend                                             (register)
-        stage 1: partial products prm * old[:17] and prm * old[17:]           (register; :func:`split_product`)
+        stage 1: partial products prm * old[:17] and prm * old[17:]           (register)
+        (stages 0-1: :func:`split_mult`, on ECP5 the registers of two MULT18X18D)
         stage 2: sum of the partial products                                  (register)
         stage 3: (sum >> prob_bits) + addend                                  (register)
 
@@ -261,11 +293,9 @@ class FixedRescale(wiring.Component):
     def elaborate(self, platform):
         p = self.fmt.p
         m = Module()
-        prm, old = Signal.like(self.prm, reset_less=True), Signal.like(self.old, reset_less=True)
         addend = [Signal.like(self.addend, name=f"addend{i}", reset_less=True) for i in range(3)]
-        m.d.sync += [prm.eq(self.prm), old.eq(self.old), addend[0].eq(self.addend), addend[1].eq(addend[0]),
-                     addend[2].eq(addend[1])]
-        product = split_product(m, old, prm, "prm_old")
+        m.d.sync += [addend[0].eq(self.addend), addend[1].eq(addend[0]), addend[2].eq(addend[1])]
+        product = split_mult(m, self.old, self.prm, "prm_old")
         total = Signal(product.shape(), reset_less=True)
         m.d.sync += total.eq(product)
         m.d.sync += self.y.eq((total >> p.prob_bits) + addend[2])
@@ -330,6 +360,9 @@ class FixedUnits(DatapathUnits):
 
     def product(self, m, a, b):
         return a * b
+
+    def registered_product(self, m, a, b, name="mult"):
+        return fixed_mult(m, a, b, name, self.product_latency)
 
     def accumulate(self, m, base, prod):
         return base + prod
