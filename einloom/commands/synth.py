@@ -302,7 +302,12 @@ def run(args) -> int:
     spinner = Spinner()
     try:
         spinner("generate", "start")
-        verilog, top, manifest = design or _design(args)
+        from einloom.rtl.units.dsp import dsp_primitives, dsp_target_for
+        dsp = dsp_target_for(args.target)
+        with dsp_primitives(dsp):   # ECP5: the multipliers as MULT18X18D with their own registers
+            verilog, top, manifest = design or _design(args)
+        if args.arch:
+            manifest = {**manifest, "dsp_primitives": dsp}
         spinner("generate", "done")
         try:
             result = synthesize(verilog, top, args.target, part=args.part, pnr=not args.no_pnr,
