@@ -129,3 +129,4 @@ def test_registered_mult_helper_adds_a_submodule():
     y = registered_mult(m, a, b, 2, "mul")
     assert y.shape() == (a * b).shape()
     assert "mul" in m._named_submodules
+    Fragment.get(m, None)
