@@ -93,7 +93,7 @@ class RegisteredMult(wiring.Component):
         for name, shape in (("a", a_shape), ("b", b_shape)):
             if shape.width > DSP_WIDTH:
                 raise ValueError(f"registered_mult: operand {name} is {shape.width} bits; the hard multiplier "
-                                 f"takes at most {DSP_WIDTH} (split the operand, as split_product does)")
+                                 f"takes at most {DSP_WIDTH} (split the operand, as rtl/units/fixed.split_mult does)")
         if latency not in LATENCIES:
             raise ValueError(f"registered_mult: latency must be one of {LATENCIES}, not {latency}")
         self.target = dsp_target() if target is None else target
