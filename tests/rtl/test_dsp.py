@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 
 import pytest
 from amaranth.hdl import Fragment, signed, unsigned
@@ -130,3 +131,42 @@ def test_registered_mult_helper_adds_a_submodule():
     assert y.shape() == (a * b).shape()
     assert "mul" in m._named_submodules
     Fragment.get(m, None)
+
+
+def _modules(text: str) -> dict[str, str]:
+    """module name -> its text, of a Verilog file written by Amaranth/Yosys."""
+    out = {}
+    for chunk in re.findall(r"^module .*?^endmodule", text, flags=re.S | re.M):
+        out[chunk.split(None, 2)[1].split("(")[0]] = chunk
+    return out
+
+
+def test_core_verilog_for_ecp5_differs_from_the_verified_one_only_in_the_multipliers(tmp_path):
+    """`einloom synth --target ecp5` and `einloom verify` build the same core except the bodies of the
+    RegisteredMult modules (primitive vs model); every fixed-point multiplier is a registered DSP."""
+    from einloom.rtl.config import RtlConfig
+    from einloom.rtl.generate import generate
+    from tests.rtl.rtl_archs import shaped
+    path = tmp_path / "arch.yaml"
+    path.write_text(shaped(2, 2, e=4, f=4, max_keys=8, max_queries=4, name="dsp-2x2"))
+    cfg = RtlConfig.from_yaml(path)
+    model = generate(cfg)
+    with dsp_primitives("ecp5"):
+        ecp5 = generate(cfg)
+    mods_model, mods_ecp5 = _modules(model.verilog), _modules(ecp5.verilog)
+    assert set(mods_model) == set(mods_ecp5)
+    differ = {name for name in mods_model if mods_model[name] != mods_ecp5[name]}
+    primitives = {name for name, text in mods_ecp5.items() if re.search(r"^\s*MULT18X18D\b", text, re.M)}
+    parents = {name.rsplit(".", 1)[0] for name in primitives}
+    # the multipliers' bodies differ, and in their parents only the wiring of the product (Amaranth
+    # names the primitive's output bits one by one); nothing else
+    assert primitives <= differ <= primitives | parents
+    for name in differ - primitives:
+        strip = lambda text: sorted(line for line in text.splitlines()     # noqa: E731 (order is the writer's)
+                                    if not re.search(r"\$\d+ |port\$|\.p_out|\.rst\(|^\s*wire |^\s*\);|^\s*assign",
+                                                     line))
+        assert strip(mods_model[name]) == strip(mods_ecp5[name]), name
+    # 2x2 PEs, per column: exp, 2 x 2 rescale halves (RD, RNV), 2 output halves; one reciprocal (2)
+    assert len(primitives) == 4 + 2 * (1 + 4 + 2) + 2
+    assert all(" * " in mods_model[name] for name in primitives)
+    assert "MULT18X18D" not in model.verilog
