@@ -170,3 +170,27 @@ def test_core_verilog_for_ecp5_differs_from_the_verified_one_only_in_the_multipl
     assert len(primitives) == 4 + 2 * (1 + 4 + 2) + 2
     assert all(" * " in mods_model[name] for name in primitives)
     assert "MULT18X18D" not in model.verilog
+
+
+@pytest.mark.slow
+def test_ecp5_core_synthesizes_with_every_multiplier_a_registered_dsp(tmp_path):
+    """The target's synthesis script maps the ECP5 build of a small core (Yosys only): its
+    MULT18X18D all keep their input registers (a Yosys AST quirk once broke this build)."""
+    from einloom.rtl.config import RtlConfig
+    from einloom.rtl.fpga.targets import TARGETS
+    from einloom.rtl.generate import generate
+    from tests.rtl.rtl_archs import shaped
+    path = tmp_path / "arch.yaml"
+    path.write_text(shaped(2, 2, e=4, f=4, max_keys=8, max_queries=4, name="dsp-2x2"))
+    with dsp_primitives("ecp5"):
+        design = generate(RtlConfig.from_yaml(path))
+    (tmp_path / "core.v").write_text(design.verilog)
+    ecp5 = TARGETS["ecp5"]
+    script = ecp5.synth_script(design.top_name, ecp5.parts[0], ["core.v"]) + "write_json core.json\n"
+    (tmp_path / "synth.ys").write_text(script)
+    run_tool("yosys", ["-q", "-l", "yosys.log", "-s", "synth.ys"], tmp_path, "yosys.out")
+    netlist = json.loads((tmp_path / "core.json").read_text())
+    dsps = [cell for cell in netlist["modules"][design.top_name]["cells"].values() if cell["type"] == "MULT18X18D"]
+    assert len(dsps) == 20
+    assert all(_param(cell, "REG_INPUTA_CLK") == "CLK0" for cell in dsps)
+    assert sum(_param(cell, "REG_OUTPUT_CLK") == "CLK0" for cell in dsps) == 20
