@@ -4,6 +4,10 @@
 (a new product every cycle, no enable, no reset).  What it builds depends on the *DSP target* in
 force when the multiplier is constructed (:func:`dsp_primitives`):
 
+With ``input_registers=False`` the operands go straight into the multiplier (for a caller whose
+own fabric register sits in front of it) and the latency (1 or 2) is the output and pipeline
+registers.
+
 ``"model"`` (the default: Amaranth simulation, Verilator, ``einloom verify``, Xilinx/iCE40 synthesis)
     plain Amaranth logic with the primitive's register placement: the operands registered
     (latency >= 1), for latency >= 3 a register behind the multiply (the DSP's pipeline register),
@@ -88,7 +92,8 @@ class RegisteredMult(wiring.Component):
         ``"model"`` or ``"ecp5"``; default: :func:`dsp_target` when constructed.
     """
 
-    def __init__(self, a_shape: Shape, b_shape: Shape, latency: int, *, target: str | None = None):
+    def __init__(self, a_shape: Shape, b_shape: Shape, latency: int, *, target: str | None = None,
+                 input_registers: bool = True):
         a_shape, b_shape = Shape.cast(a_shape), Shape.cast(b_shape)
         for name, shape in (("a", a_shape), ("b", b_shape)):
             if shape.width > DSP_WIDTH:
@@ -99,7 +104,12 @@ class RegisteredMult(wiring.Component):
         self.target = dsp_target() if target is None else target
         if self.target not in DSP_TARGETS:
             raise ValueError(f"DSP target must be one of {', '.join(DSP_TARGETS)}, not {self.target!r}")
+        if not input_registers and latency > 2:
+            raise ValueError("registered_mult: without input registers the latency is 1 or 2")
         self.latency = latency
+        #: False: the operands go straight into the multiplier (the caller's own registers in front
+        #: of it); the latency is then the pipeline (latency 2) and output registers
+        self.input_registers = input_registers
         super().__init__({"a": In(a_shape), "b": In(b_shape), "y": Out(product_shape(a_shape, b_shape))})
 
     def elaborate(self, platform) -> Module:
@@ -107,18 +117,17 @@ class RegisteredMult(wiring.Component):
 
     def _model(self) -> Module:
         m = Module()
-        a = Signal.like(self.a, name="a_reg", reset_less=True)
-        b = Signal.like(self.b, name="b_reg", reset_less=True)
-        m.d.sync += [a.eq(self.a), b.eq(self.b)]
+        a, b = self.a, self.b
+        if self.input_registers:
+            a = Signal.like(self.a, name="a_reg", reset_less=True)
+            b = Signal.like(self.b, name="b_reg", reset_less=True)
+            m.d.sync += [a.eq(self.a), b.eq(self.b)]
         value: Value = a * b
-        if self.latency >= 3:
-            pipe = Signal(self.y.shape(), name="p_pipe", reset_less=True)
-            m.d.sync += pipe.eq(value)
-            value = pipe
-        if self.latency >= 2:
-            out = Signal(self.y.shape(), name="p_out", reset_less=True)
-            m.d.sync += out.eq(value)
-            value = out
+        behind = self.latency - int(self.input_registers)     # pipeline and output registers
+        for name in ("p_pipe", "p_out")[2 - behind:]:
+            reg = Signal(self.y.shape(), name=name, reset_less=True)
+            m.d.sync += reg.eq(value)
+            value = reg
         m.d.comb += self.y.eq(value)
         return m
 
@@ -129,10 +138,12 @@ class RegisteredMult(wiring.Component):
         m.d.comb += [a_ext.eq(self.a), b_ext.eq(self.b)]   # sign- or zero-extends by the operand's shape
         p = Signal(2 * w, name="p")
         reg = "CLK0"
+        behind = self.latency - int(self.input_registers)     # pipeline and output registers
+        inputs = reg if self.input_registers else "NONE"
         params = {
-            "p_REG_INPUTA_CLK": reg, "p_REG_INPUTB_CLK": reg,
-            "p_REG_PIPELINE_CLK": reg if self.latency >= 3 else "NONE",
-            "p_REG_OUTPUT_CLK": reg if self.latency >= 2 else "NONE",
+            "p_REG_INPUTA_CLK": inputs, "p_REG_INPUTB_CLK": inputs,
+            "p_REG_PIPELINE_CLK": reg if behind >= 2 else "NONE",
+            "p_REG_OUTPUT_CLK": reg if behind >= 1 else "NONE",
             "p_REG_INPUTC_CLK": "NONE", "p_GSR": "DISABLED", "p_RESETMODE": "SYNC",
             "p_CLK0_DIV": "ENABLED", "p_SOURCEB_MODE": "B_SHIFT",
         }
@@ -152,9 +163,11 @@ class RegisteredMult(wiring.Component):
         return m
 
 
-def registered_mult(m: Module, a: Value, b: Value, latency: int, name: str) -> Value:
+def registered_mult(m: Module, a: Value, b: Value, latency: int, name: str, *,
+                    input_registers: bool = True) -> Value:
     """``a * b`` of ``latency`` cycles earlier, on a :class:`RegisteredMult` added to ``m`` as ``name``."""
-    unit = RegisteredMult(Value.cast(a).shape(), Value.cast(b).shape(), latency)
+    unit = RegisteredMult(Value.cast(a).shape(), Value.cast(b).shape(), latency,
+                          input_registers=input_registers)
     m.submodules[name] = unit
     m.d.comb += [unit.a.eq(a), unit.b.eq(b)]
     return unit.y

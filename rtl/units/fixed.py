@@ -18,7 +18,8 @@ class FixedExp(wiring.Component):
 
         stage 1: d = min(m - x, 2**T)                                (register; d >= 0)
         stage 2: p = d * EXP_CONST                                   (register)
-        (stages 1-2: a registered_mult of latency 2, on ECP5 the registers of one MULT18X18D)
+        (stage 2: a registered_mult of latency 1 without operand registers, on ECP5 one MULT18X18D
+        with its output register)
         stage 3: u = ceil(p / 2**exp_shift) = (p + 2**exp_shift - 1) >> exp_shift
                  i = u >> exp_frac_bits; ROM read at (u mod 2**exp_frac_bits, i >> 2)  (register i; sync ROM)
         stage 4: y = 0 if i > prob_bits else ROM >> (i mod 4)        (register)
@@ -59,14 +60,17 @@ class FixedExp(wiring.Component):
         t_bits = self.clamp_bits
         diff = Signal(unsigned(acc + 1))
         m.d.comb += diff.eq((self.m - self.x).as_unsigned())
-        d = Signal(unsigned(t_bits + 1))
+        d = Signal(unsigned(t_bits + 1), reset_less=True)
         if t_bits <= acc:
-            m.d.comb += d.eq(Mux(diff[t_bits:] != 0, 1 << t_bits, diff[:t_bits]))
+            m.d.sync += d.eq(Mux(diff[t_bits:] != 0, 1 << t_bits, diff[:t_bits]))
         else:
-            m.d.comb += d.eq(diff)
-        # stages 1-2: d registered, the product registered (the hard multiplier's own registers)
+            m.d.sync += d.eq(diff)
+        # stage 1: d in a fabric register (the subtraction and clamp routed into the DSP's operand
+        # register were the 4x4 int8 core's critical path, 13.2 ns); stage 2: the product in the DSP's
+        # output register
         prod = Signal(unsigned(t_bits + 1 + const_w))
-        m.d.comb += prod.eq(fixed_mult(m, d, Const(f.exp_const, unsigned(const_w)), "exp_mult"))
+        m.d.comb += prod.eq(fixed_mult(m, d, Const(f.exp_const, unsigned(const_w)), "exp_mult", 1,
+                                       input_registers=False))
         u = Signal(unsigned(len(prod) + 1 - min(f.exp_shift, len(prod))))
         m.d.comb += u.eq((prod + ((1 << f.exp_shift) - 1)) >> f.exp_shift)
         shift_w = max(1, p.prob_bits.bit_length())
@@ -189,17 +193,20 @@ class FixedReciprocal(wiring.Component):
 SPLIT = 17
 
 
-def fixed_mult(m: Module, a: Value, b: Value, name: str, latency: int = 2) -> Value:
+def fixed_mult(m: Module, a: Value, b: Value, name: str, latency: int = 2, *,
+               input_registers: bool = True) -> Value:
     """``a * b`` of ``latency`` cycles earlier: a :func:`registered_mult` (on ECP5 a MULT18X18D with its
     own registers) when both operands fit the hard multiplier, else registered operands and as many
     registers behind a fabric/Yosys-mapped multiply (same latency, same value)."""
     if len(a) <= DSP_WIDTH and len(b) <= DSP_WIDTH:
-        return registered_mult(m, a, b, latency, name)
-    a_reg, b_reg = Signal(a.shape(), name=f"{name}_a", reset_less=True), Signal(b.shape(), name=f"{name}_b",
-                                                                                reset_less=True)
-    m.d.sync += [a_reg.eq(a), b_reg.eq(b)]
-    value = a_reg * b_reg
-    for stage in range(latency - 1):
+        return registered_mult(m, a, b, latency, name, input_registers=input_registers)
+    value = a * b
+    if input_registers:
+        a_reg, b_reg = Signal(a.shape(), name=f"{name}_a", reset_less=True), Signal(b.shape(), name=f"{name}_b",
+                                                                                    reset_less=True)
+        m.d.sync += [a_reg.eq(a), b_reg.eq(b)]
+        value = a_reg * b_reg
+    for stage in range(latency - int(input_registers)):
         reg = Signal(value.shape(), name=f"{name}_p{stage}", reset_less=True)
         m.d.sync += reg.eq(value)
         value = reg
