@@ -1,12 +1,15 @@
 """Post-route ECP5 Fmax of each datapath unit of the attention core, placed and routed alone.
 
-    python benchmarks/unit_fmax.py [--format bf16|int8|all] [--only NAME ...] [--json out.json]
+    python benchmarks/unit_fmax.py [--format bf16|int8|all] [--only NAME ...] [--dsp ecp5|model] [--json out.json]
 
 Each unit is built as the core builds it (``einloom.rtl.units.units_for`` of the shipped architecture
 file's number format; bf16 with ``acc_latency`` 4 for the pipelined accumulate) and run through
 ``einloom.rtl.fpga.synthesize`` (Yosys ``synth_ecp5``, nextpnr-ecp5 in the I/O harness, seed 1, 100 MHz
 target, smallest part that fits).  ``single-cycle-acc`` is the fp32 accumulate as today's PE and the 1D
-array's SLD build it (one combinational adder in a loop), for comparison.  Prints latency, area, Fmax
+array's SLD build it (one combinational adder in a loop), for comparison; ``pe`` is one 2D-array
+processing element.  The multipliers are built as ``einloom synth --target ecp5`` builds them
+(``--dsp ecp5``, default: MULT18X18D with their own registers, :mod:`einloom.rtl.units.dsp`) or as
+the behavioural model that Yosys maps itself (``--dsp model``: the registers in the fabric).  Prints latency, area, Fmax
 and the critical path per unit; one seed is one sample.  Results are cached (``~/.cache/einloom/synth``).
 """
 from __future__ import annotations
@@ -22,7 +25,9 @@ from einloom.rtl.float.accumulate import Fp32Accumulator
 from einloom.rtl.fpga.flow import synthesize
 from einloom.rtl.fpga.tools import ensure_amaranth_yosys
 from einloom.rtl.mesh import SystolicArray
+from einloom.rtl.pe import ProcessingElement
 from einloom.rtl.units import units_for
+from einloom.rtl.units.dsp import dsp_primitives
 from einloom.sim.formats import make_format
 
 
@@ -37,7 +42,8 @@ def units_of(kind: str) -> dict:
         fmt = cfg.fmt
     u = units_for(fmt)
     out = {f"{kind}-accumulate": u.accumulate_unit, f"{kind}-exp": u.exp_unit, f"{kind}-recip": u.recip_unit,
-           f"{kind}-rescale": lambda: u.rescale_unit("acc"), f"{kind}-output": u.output_unit}
+           f"{kind}-rescale": lambda: u.rescale_unit("acc"), f"{kind}-output": u.output_unit,
+           f"{kind}-pe": lambda: ProcessingElement(u)}
     if kind == "bf16":
         out["bf16-single-cycle-acc"] = lambda: Fp32Accumulator(latency=1)
         # two 2D PEs of a column with their pipelined accumulate (the OS loop, the WS psum hop from the
@@ -50,6 +56,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--format", choices=["bf16", "int8", "all"], default="all")
     ap.add_argument("--only", nargs="*", default=None, help="unit names (e.g. bf16-exp)")
+    ap.add_argument("--dsp", choices=["ecp5", "model"], default="ecp5",
+                    help="multipliers as instantiated MULT18X18D with registers (default) or the behavioural model")
     ap.add_argument("--json")
     args = ap.parse_args()
     ensure_amaranth_yosys()
@@ -60,12 +68,14 @@ def main() -> None:
     for name, make in factories.items():
         if args.only and name not in args.only:
             continue
-        unit = make()
         top = "unit_" + name.replace("-", "_")
         start = time.monotonic()
-        res = synthesize(verilog.convert(unit, name=top), top, "ecp5")
+        with dsp_primitives(args.dsp):
+            unit = make()
+            text = verilog.convert(unit, name=top)
+        res = synthesize(text, top, "ecp5")
         path = (res.pnr or {}).get("critical_path") or {}
-        rows[name] = {"latency": getattr(unit, "latency", None), "counts": dict(res.resources.counts),
+        rows[name] = {"dsp": args.dsp, "latency": getattr(unit, "latency", getattr(unit, "MAC_LATENCY", None)), "counts": dict(res.resources.counts),
                       "part": res.part, "fmax_mhz": res.fmax_mhz, "critical_path": path,
                       "seconds": dict(res.seconds), "wall_s": round(time.monotonic() - start, 1)}
         c = res.resources.counts

@@ -209,22 +209,24 @@ class AttentionCore(wiring.Component):
         n_w, n_s = Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1))       # window and sinks (0: none)
         q_cnt, k_cnt, v_cnt = Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1))
 
-        def loader(port, buf, cnt, banks, name):
+        def loader(port, buf, cnt, total, banks, name):
+            """The stream's writer; ``room`` (registered: ``cnt < total``) is its ready while loading."""
             bank = Signal(unsigned(max(1, (banks - 1).bit_length())), name=f"{name}_bank")
             addr = Signal(len(buf.w_addr), name=f"{name}_addr")
+            room = Signal(name=f"{name}_room")
             m.d.comb += [buf.w_data.eq(port.payload), buf.w_bank.eq(bank), buf.w_addr.eq(addr),
                          buf.w_en.eq(port.valid & port.ready)]
             with m.If(port.valid & port.ready):
-                m.d.sync += cnt.eq(cnt + 1)
+                m.d.sync += [cnt.eq(cnt + 1), room.eq(cnt + 1 < total)]
                 with m.If(bank == banks - 1):
                     m.d.sync += [bank.eq(0), addr.eq(addr + 1)]
                 with m.Else():
                     m.d.sync += bank.eq(bank + 1)
-            return bank, addr
+            return bank, addr, room
 
-        q_bank, q_addr = loader(self.q, qbuf, q_cnt, C, "q")
-        k_bank, k_addr = loader(self.k, kbuf, k_cnt, R, "k")
-        v_bank, v_addr = loader(self.v, vbuf, v_cnt, R, "v")
+        q_bank, q_addr, q_room = loader(self.q, qbuf, q_cnt, n_q, C, "q")
+        k_bank, k_addr, k_room = loader(self.k, kbuf, k_cnt, n_k, R, "k")
+        v_bank, v_addr, v_room = loader(self.v, vbuf, v_cnt, n_k, R, "v")
 
         # ---- states: IDLE -> LOAD -> RUN (slots) -> DONE ----------------------------------------
         IDLE, LOAD, RUN, DONE = range(4)
@@ -250,18 +252,35 @@ class AttentionCore(wiring.Component):
             m.d.sync += [lo_tile.eq(0), lo_kb.eq(0)]
         with m.Else():
             m.d.sync += [lo_tile.eq(lo_key.as_unsigned() // R), lo_kb.eq((lo_key.as_unsigned() // R) * R)]
-        skip = (n_w != 0) & (cur_kb >= n_s) & (cur_kb < lo_kb)
+        # The next item's tests are registered in two levels (each one carry chain deep): the item
+        # (cur_*) and the command change only on an issue or a command, at least a slot period (>= 3
+        # cycles) before the next issue, and `settle` holds the issue until both levels are fresh (it
+        # never delays a slot: the load takes at least two cycles and period >= max(R, C) + 1).
+        # causal (bottom-right): the item is its block's last when the next tile's first key eff_kb + R
+        # is past the block's last visible key cur_qb + C - 1 + n_k - n_q, i.e. eff_kb >= thr_causal;
+        # and without a mask when eff_kb + R >= n_k, i.e. eff_kb >= thr_end; an empty block (that key
+        # < 0) has one empty item.
+        thr_end, thr_causal = Signal(signed(ib + 3)), Signal(signed(ib + 4))
+        next_valid, empty_r = Signal(), Signal()
+        m.d.sync += [thr_end.eq(n_k - R), thr_causal.eq(cur_qb + C + n_k - n_q - R),
+                     next_valid.eq(cur_qb + C < n_q), empty_r.eq(causal & (cur_qb + C + n_k <= n_q))]
+        skip, last_cur, last_lo = Signal(), Signal(), Signal()
+        m.d.sync += [skip.eq((n_w != 0) & (cur_kb >= n_s) & (cur_kb < lo_kb)),
+                     last_cur.eq((cur_kb >= thr_end) | (causal & (cur_kb >= thr_causal))),
+                     last_lo.eq((lo_kb >= thr_end) | (causal & (lo_kb >= thr_causal)))]
+        settle = Signal(range(3))
+        with m.If(settle != 0):
+            m.d.sync += settle.eq(settle - 1)
         eff_tile, eff_kb = Signal(unsigned(ib)), Signal(unsigned(ib + 1))
-        m.d.comb += [eff_tile.eq(Mux(skip, lo_tile, cur_tile)), eff_kb.eq(Mux(skip, lo_kb, cur_kb))]
-        # causal (bottom-right): the next tile's first key eff_kb + R is past the block's last visible
-        # key cur_qb + C - 1 + n_k - n_q; an empty block (that key < 0) has one empty item
-        m.d.comb += [cur_last.eq((eff_kb + R >= n_k) | (causal & (eff_kb + R + n_q >= cur_qb + C + n_k))),
-                     cur_empty.eq(causal & (cur_qb + C + n_k <= n_q))]
+        m.d.comb += [eff_tile.eq(Mux(skip, lo_tile, cur_tile)), eff_kb.eq(Mux(skip, lo_kb, cur_kb)),
+                     cur_last.eq(Mux(skip, last_lo, last_cur)), cur_empty.eq(empty_r)]
         timer = Signal(range(max(2, tl.period)))
+        assert tl.period >= 3, "the registered item tests need a slot period of at least 3 cycles"
         out_busy, out_valid = Signal(), Signal()
         next_fin = prev_valid & (prev_last | ~prev_tile_item)
         can = Signal()
-        m.d.comb += can.eq((state == RUN) & (cur_valid | prev_valid) & (timer == 0) & ~(next_fin & out_busy))
+        m.d.comb += can.eq((state == RUN) & (cur_valid | prev_valid) & (timer == 0) & (settle == 0)
+                           & ~(next_fin & out_busy))
 
         # the slot descriptor, registered on issue (the issue cycle I is the cycle `issue` is high)
         d = {"os": Signal(name="slot_os"), "os_first": Signal(name="slot_os_first"),
@@ -281,14 +300,14 @@ class AttentionCore(wiring.Component):
                          d["ws"].eq(ws), d["ws_first"].eq(ws & prev_first),
                          d["fin"].eq(next_fin), d["fin_empty"].eq(next_fin & ~prev_tile_item),
                          kaddr.eq(eff_tile), qaddr.eq(cur_block), vaddr.eq(prev_tile),
-                         timer.eq(tl.period - 1),
+                         timer.eq(tl.period - 1), settle.eq(2),
                          prev_valid.eq(cur_valid), prev_tile_item.eq(~cur_empty), prev_first.eq(cur_first),
                          prev_last.eq(cur_last), prev_tile.eq(eff_tile), prev_qb.eq(cur_qb)]
             with m.If(next_fin):
                 m.d.sync += [out_busy.eq(1), out_qb.eq(prev_qb)]
             with m.If(cur_empty | cur_last):
                 m.d.sync += [cur_block.eq(cur_block + 1), cur_qb.eq(cur_qb + C), cur_tile.eq(0), cur_kb.eq(0),
-                             cur_valid.eq(cur_qb + C < n_q), cur_first.eq(1)]
+                             cur_valid.eq(next_valid), cur_first.eq(1)]
             with m.Else():
                 m.d.sync += [cur_tile.eq(eff_tile + 1), cur_kb.eq(eff_kb + R)]
         with m.Elif(timer != 0):
@@ -399,8 +418,8 @@ class AttentionCore(wiring.Component):
 
         # ---- output: beat c is column c's AV; a block's beats start `out` cycles after its slot ------
         beat = Signal(unsigned(max(1, C.bit_length())))
-        beats = Signal(unsigned(ib + 1))
-        m.d.comb += beats.eq((n_q - out_qb).as_unsigned())
+        beats = Signal(unsigned(ib + 1))      # registered: out_qb is set `out` (> 1) cycles before the beats
+        m.d.sync += beats.eq((n_q - out_qb).as_unsigned())
         last_beat = (beat == C - 1) | (beat + 1 == beats)
         m.d.comb += self.out.valid.eq(out_valid)
         payloads = [Cat(*vpe.av_out) for vpe in vpes]
@@ -423,12 +442,13 @@ class AttentionCore(wiring.Component):
                 with m.If(self.start):
                     m.d.sync += [state.eq(LOAD), n_q.eq(self.num_queries), n_k.eq(self.num_keys),
                                  causal.eq(self.causal), n_w.eq(self.window), n_s.eq(self.sinks),
-                                 cur_qb.eq(0), q_cnt.eq(0), k_cnt.eq(0), v_cnt.eq(0), cycles.eq(0),
+                                 cur_qb.eq(0), cur_kb.eq(0), cur_tile.eq(0), settle.eq(2),
+                                 q_cnt.eq(0), k_cnt.eq(0), v_cnt.eq(0), cycles.eq(0),
                                  q_bank.eq(0), q_addr.eq(0), k_bank.eq(0), k_addr.eq(0),
-                                 v_bank.eq(0), v_addr.eq(0)]
+                                 v_bank.eq(0), v_addr.eq(0), q_room.eq(self.num_queries != 0),
+                                 k_room.eq(self.num_keys != 0), v_room.eq(self.num_keys != 0)]
             with m.Case(LOAD):
-                m.d.comb += [self.q.ready.eq(q_cnt < n_q), self.k.ready.eq(k_cnt < n_k),
-                             self.v.ready.eq(v_cnt < n_k)]
+                m.d.comb += [self.q.ready.eq(q_room), self.k.ready.eq(k_room), self.v.ready.eq(v_room)]
                 with m.If(loaded):
                     m.d.sync += [state.eq(RUN), cur_valid.eq(1), cur_block.eq(0), cur_tile.eq(0), cur_first.eq(1),
                                  cur_kb.eq(0), prev_valid.eq(0), timer.eq(0), out_busy.eq(0)]

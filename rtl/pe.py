@@ -41,9 +41,10 @@ class ProcessingElement(wiring.Component):
     leaves through ``shd`` and its SLNV runs through ``psum`` on the weights loaded behind it: the
     three registers are the PE's double buffering (Gemmini's propagate registers).
 
-    The multiply is pipelined (:attr:`MAC_LATENCY` = 2): the second operand (``b_in`` or the weight,
-    by the tag) is registered next to ``a``, the product is registered, and the product is added in
-    the next cycle under the tag that travelled with it.  No control decode sits in front of the
+    The multiply is pipelined (:attr:`MAC_LATENCY` = 2, ``units.registered_product``): ``a_in`` and the
+    second operand (``b_in`` or the weight, by the tag) are registered, the product is registered (for
+    fixed point, the registers of an ECP5 MULT18X18D: :mod:`einloom.rtl.units.dsp`), and the product
+    is added in the next cycle under the tag that travelled with it.  No control decode sits in front of the
     multiplier, and no control net spans the array: the mode arrives with the data.
 
     Latency: one cycle per hop for ``a``, its tag, ``b``, ``psum``, ``shd`` and ``w_sh``; ``acc``,
@@ -118,16 +119,17 @@ class ProcessingElement(wiring.Component):
         w_act = Signal(u.prob_shape, reset_less=True)
         m.d.sync += [a.eq(self.a_in), b.eq(self.b_in), tag1.eq(self.tag_in), tag2.eq(tag1)]
         m.d.comb += [self.a_out.eq(a), self.b_out.eq(b), self.tag_out.eq(tag1), self.w_out.eq(w_sh)]
+        # the second operand by the tag, and a_in, into the multiply: units.registered_product registers
+        # them (stage 1) and the product (stage 2), inside the hard multiplier where it has the registers
         tag = self.tag_in
-        operand = Signal(u.mult_shape, reset_less=True)
+        operand = Signal(u.mult_shape)
         with m.If(tag.ws):
-            m.d.sync += operand.eq(u.prob_to_mult(m, Mux(tag.first, w_sh, w_act)))
+            m.d.comb += operand.eq(u.prob_to_mult(m, Mux(tag.first, w_sh, w_act)))
             with m.If(tag.first):
                 m.d.sync += w_act.eq(w_sh)
         with m.Else():
-            m.d.sync += operand.eq(u.input_to_mult(m, self.b_in))
-        product = Signal(u.product_shape, reset_less=True)
-        m.d.sync += product.eq(u.product(m, a, operand))
+            m.d.comb += operand.eq(u.input_to_mult(m, self.b_in))
+        product = u.registered_product(m, self.a_in, operand)
         with m.If(self.w_shift):
             m.d.sync += w_sh.eq(self.w_in)
         return product, tag1, tag2

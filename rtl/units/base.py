@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
-from amaranth.hdl import Module, Shape, Value
+from amaranth.hdl import Module, Shape, Signal, Value
 from amaranth.lib import wiring
 
 from einloom.sim.formats.base import NumberFormat
@@ -56,6 +56,20 @@ class DatapathUnits(ABC):
     @abstractmethod
     def product(self, m: Module, a: Value, b: Value) -> Value:
         """``a * b`` (input x mult) as a ``product_shape`` value, combinational (the PE registers it)."""
+
+    #: cycles from the PE's operands to its registered product (:meth:`registered_product`)
+    product_latency = 2
+
+    def registered_product(self, m: Module, a: Value, b: Value, name: str = "mult") -> Value:
+        """The 2D PE's multiply, :attr:`product_latency` cycles deep: ``product(a, b)`` of the operands
+        two cycles earlier.  Default: registered operands, :meth:`product`, a registered product; a
+        format whose multiply fits a hard multiplier puts the registers into it
+        (:func:`einloom.rtl.units.dsp.registered_mult`)."""
+        a_reg = Signal(Value.cast(a).shape(), name=f"{name}_a", reset_less=True)
+        b_reg = Signal(Value.cast(b).shape(), name=f"{name}_b", reset_less=True)
+        prod = Signal(self.product_shape, name=f"{name}_p", reset_less=True)
+        m.d.sync += [a_reg.eq(a), b_reg.eq(b), prod.eq(self.product(m, a_reg, b_reg))]
+        return prod
 
     @abstractmethod
     def accumulate(self, m: Module, base: Value, prod: Value) -> Value:

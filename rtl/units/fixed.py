@@ -7,6 +7,7 @@ from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.units import register
 from einloom.rtl.units.base import DatapathUnits
+from einloom.rtl.units.dsp import DSP_WIDTH, registered_mult
 from einloom.sim.formats.fixed import FixedFormat
 
 
@@ -17,6 +18,8 @@ class FixedExp(wiring.Component):
 
         stage 1: d = min(m - x, 2**T)                                (register; d >= 0)
         stage 2: p = d * EXP_CONST                                   (register)
+        (stage 2: a registered_mult of latency 1 without operand registers, on ECP5 one MULT18X18D
+        with its output register)
         stage 3: u = ceil(p / 2**exp_shift) = (p + 2**exp_shift - 1) >> exp_shift
                  i = u >> exp_frac_bits; ROM read at (u mod 2**exp_frac_bits, i >> 2)  (register i; sync ROM)
         stage 4: y = 0 if i > prob_bits else ROM >> (i mod 4)        (register)
@@ -62,8 +65,12 @@ class FixedExp(wiring.Component):
             m.d.sync += d.eq(Mux(diff[t_bits:] != 0, 1 << t_bits, diff[:t_bits]))
         else:
             m.d.sync += d.eq(diff)
-        prod = Signal(unsigned(t_bits + 1 + const_w), reset_less=True)
-        m.d.sync += prod.eq(d * Const(f.exp_const, unsigned(const_w)))
+        # stage 1: d in a fabric register (the subtraction and clamp routed into the DSP's operand
+        # register were the 4x4 int8 core's critical path, 13.2 ns); stage 2: the product in the DSP's
+        # output register
+        prod = Signal(unsigned(t_bits + 1 + const_w))
+        m.d.comb += prod.eq(fixed_mult(m, d, Const(f.exp_const, unsigned(const_w)), "exp_mult", 1,
+                                       input_registers=False))
         u = Signal(unsigned(len(prod) + 1 - min(f.exp_shift, len(prod))))
         m.d.comb += u.eq((prod + ((1 << f.exp_shift) - 1)) >> f.exp_shift)
         shift_w = max(1, p.prob_bits.bit_length())
@@ -109,9 +116,13 @@ class FixedReciprocal(wiring.Component):
         per NR step: e = (mant*y) >> (N-1) (register); c = 2**(N+1) - e (register);
                      y = (y*c) >> N (register)
 
-    Every multiply runs flip-flop to DSP to flip-flop and the subtraction has a stage of its own (a
-    DSP multiply followed by the carry chain of the subtraction was the 4x4 int8 core's critical path
-    on ECP5, 12.8 ns).
+    Each multiply is a :func:`fixed_mult` of latency 2 whose operand registers replace the stage's
+    input registers (on ECP5 the MULT18X18D's own input and output registers: no route between a
+    fabric flip-flop and the multiplier); the subtraction ``c`` runs from the first DSP's output
+    register into the second's operand register (a DSP multiply followed by the subtraction's carry
+    chain into a fabric register was the 4x4 int8 core's critical path on ECP5, 12.8 ns).  Only the
+    first step's operands exist a cycle early; further steps multiply ``mant * y`` from fabric
+    registers.
 
     The normalizer is a shifter cascade (as in a floating-point adder), so the leading-one index is
     the sum of the shifts taken rather than a 32-deep priority chain.  Output code:
@@ -150,19 +161,30 @@ class FixedReciprocal(wiring.Component):
         mant, s = Signal(unsigned(n), reset_less=True), Signal(unsigned(f.shift_bits), reset_less=True)
         y = Signal(unsigned(n + 1), reset_less=True)
         m.d.sync += [mant.eq(mant2), s.eq(s2), y.eq(rd.data)]
+        # the values entering each NR step's first multiply one cycle early (the DSP's operand
+        # registers take them); None when that value exists only inside the previous step's DSP
+        y_early, mant_early = rd.data, mant2
         for step in range(p.recip_nr_steps):
-            e = Signal(unsigned(n + 2), name=f"e{step}", reset_less=True)
             y_m, mant_m, s_m = (Signal.like(y, name=f"y_m{step}"), Signal.like(mant, name=f"mant_m{step}"),
                                 Signal.like(s, name=f"s_m{step}"))
-            m.d.sync += [e.eq((mant * y) >> (n - 1)), y_m.eq(y), mant_m.eq(mant), s_m.eq(s)]
-            c = Signal(unsigned(n + 2), name=f"c{step}", reset_less=True)
+            m.d.sync += [y_m.eq(y), mant_m.eq(mant), s_m.eq(s)]
+            if y_early is not None:
+                e_full = fixed_mult(m, mant_early, y_early, f"nr{step}_e")
+            else:
+                e_full = Signal(unsigned(2 * n + 1), name=f"e_full{step}", reset_less=True)
+                m.d.sync += e_full.eq(mant * y)
+            e = e_full[n - 1:2 * n + 1]            # (mant * y) >> (n - 1), n + 2 bits
+            c = Signal(unsigned(n + 2), name=f"c{step}")
+            m.d.comb += c.eq((1 << (n + 1)) - e)  # into the second multiply's operand register
             y_e, mant_e, s_e = (Signal.like(y, name=f"y_e{step}"), Signal.like(mant, name=f"mant_e{step}"),
                                 Signal.like(s, name=f"s_e{step}"))
-            m.d.sync += [c.eq((1 << (n + 1)) - e), y_e.eq(y_m), mant_e.eq(mant_m), s_e.eq(s_m)]
+            m.d.sync += [y_e.eq(y_m), mant_e.eq(mant_m), s_e.eq(s_m)]
             y_n, mant_n, s_n = (Signal.like(y, name=f"y_n{step}"), Signal.like(mant, name=f"mant_n{step}"),
                                 Signal.like(s, name=f"s_n{step}"))
-            m.d.sync += [y_n.eq((y_e * c) >> n), mant_n.eq(mant_e), s_n.eq(s_e)]
+            m.d.comb += y_n.eq(fixed_mult(m, y_m, c, f"nr{step}_y") >> n)
+            m.d.sync += [mant_n.eq(mant_e), s_n.eq(s_e)]
             y, mant, s = y_n, mant_n, s_n
+            y_early, mant_early = None, mant_e
         m.d.comb += self.y.eq(y | (s << (n + 1)))
         return m
 
@@ -171,32 +193,57 @@ class FixedReciprocal(wiring.Component):
 SPLIT = 17
 
 
-def split_product(m: Module, wide: Value, narrow: Value, name: str) -> Value:
-    """``wide * narrow`` (``narrow`` unsigned) as two registered partial products, ``wide``'s low
-    :data:`SPLIT` bits (unsigned) and the rest (with ``wide``'s signedness), one DSP each; returns
-    their sum, combinational, one cycle after the operands.  Keeps the multipliers' outputs on
-    flip-flops: the sum of the partial products is the slow part of a wide multiply on 18x18 DSPs."""
+def fixed_mult(m: Module, a: Value, b: Value, name: str, latency: int = 2, *,
+               input_registers: bool = True) -> Value:
+    """``a * b`` of ``latency`` cycles earlier: a :func:`registered_mult` (on ECP5 a MULT18X18D with its
+    own registers) when both operands fit the hard multiplier, else registered operands and as many
+    registers behind a fabric/Yosys-mapped multiply (same latency, same value)."""
+    if len(a) <= DSP_WIDTH and len(b) <= DSP_WIDTH:
+        return registered_mult(m, a, b, latency, name, input_registers=input_registers)
+    value = a * b
+    if input_registers:
+        a_reg, b_reg = Signal(a.shape(), name=f"{name}_a", reset_less=True), Signal(b.shape(), name=f"{name}_b",
+                                                                                    reset_less=True)
+        m.d.sync += [a_reg.eq(a), b_reg.eq(b)]
+        value = a_reg * b_reg
+    for stage in range(latency - int(input_registers)):
+        reg = Signal(value.shape(), name=f"{name}_p{stage}", reset_less=True)
+        m.d.sync += reg.eq(value)
+        value = reg
+    return value
+
+
+def split_mult(m: Module, wide: Value, narrow: Value, name: str) -> Value:
+    """``wide * narrow`` (``narrow`` unsigned) as two partial products, ``wide``'s low :data:`SPLIT` bits
+    (unsigned) and the rest (with ``wide``'s signedness), one hard multiplier each with its operand and
+    product registers (:func:`fixed_mult`, latency 2); returns their sum, combinational, two cycles
+    after the operands.  The sum is the caller's next stage: the add of the partial products is the
+    slow part of a wide multiply on 18x18 DSPs."""
     k, signed_wide = SPLIT, wide.shape().signed
     high = wide[k:].as_signed() if signed_wide else wide[k:]
-    lo = Signal(unsigned(k + len(narrow)), name=f"{name}_lo", reset_less=True)
-    hi = Signal((signed if signed_wide else unsigned)(len(wide) - k + len(narrow) + 1), name=f"{name}_hi",
-                reset_less=True)
-    m.d.sync += [lo.eq(wide.as_unsigned()[:k] * narrow), hi.eq(high * narrow)]
+    lo = fixed_mult(m, wide.as_unsigned()[:k], narrow, f"{name}_lo")
+    hi = fixed_mult(m, high, narrow, f"{name}_hi")
     return (hi << k) + lo
 
 
 class FixedOutput(wiring.Component):
     """``y = output(rnv, recip) = sat((rnv * y_r) >> (N + s + frac_bits - output_frac_bits))``.
 
-    Pipeline (latency 3, one operation per cycle)::
+    Pipeline (latency 5, one operation per cycle)::
 
-        stage 1: partial products rnv[:17] * y_r and rnv[17:] * y_r  (register; :func:`split_product`)
-        stage 2: their sum, shifted by the constant part of the shift      (register)
-        stage 3: arithmetic shift right by s, saturate to output_bits      (register; the range test
+        stages 1-2: partial products rnv[:17] * y_r and rnv[17:] * y_r     (:func:`split_mult`: the
+                    operand and product registers of two MULT18X18D on ECP5)
+        stage 3: their sum, shifted by the constant part of the shift      (register)
+        stage 4: arithmetic shift right by s                               (register)
+        stage 5: saturate to output_bits                                   (register; the range test
                  is on the sign bits, no comparator)
+
+    The variable shift and the saturation had one stage (11.8 ns alone on ECP5, 84.7 MHz), and the
+    multipliers ran from the 1D PE's registers through routing into the DSP and out into fabric
+    registers; each now has a stage of its own.
     """
 
-    latency = 3
+    latency = 5
 
     def __init__(self, fmt: FixedFormat):
         self.fmt = fmt
@@ -206,18 +253,19 @@ class FixedOutput(wiring.Component):
     def elaborate(self, platform):
         f, p = self.fmt, self.fmt.p
         m = Module()
-        n, acc = p.recip_bits, f.acc_bits
+        n = p.recip_bits
         y_r, s = self.recip[:n + 1], self.recip[n + 1:]
-        s1 = Signal.like(s, reset_less=True)
-        m.d.sync += s1.eq(s)
+        s_taps = [s]
+        for i in range(3):
+            tap = Signal.like(s, name=f"s{i + 1}", reset_less=True)
+            m.d.sync += tap.eq(s_taps[-1])
+            s_taps.append(tap)
         const = n + p.frac_bits - p.output_frac_bits        # >= 1 - prob_bits; s >= prob_bits
-        prod = Signal(signed(acc + n + 2))
-        m.d.comb += prod.eq(split_product(m, self.rnv, y_r, "rnv_recip"))
+        prod = split_mult(m, self.rnv, y_r, "rnv_recip")
         shifted_c = Signal(signed(len(prod) + max(0, -const)), reset_less=True)
-        s2 = Signal.like(s, reset_less=True)
-        m.d.sync += [shifted_c.eq(prod >> const if const >= 0 else prod << (-const)), s2.eq(s1)]
-        sh = Signal.like(shifted_c)
-        m.d.comb += sh.eq(shifted_c >> s2)
+        m.d.sync += shifted_c.eq(prod >> const if const >= 0 else prod << (-const))
+        sh = Signal.like(shifted_c, reset_less=True)
+        m.d.sync += sh.eq(shifted_c >> s_taps[3])
         # saturate: sh fits output_bits iff its bits from output_bits-1 up are all equal (sign bits);
         # tested with bit reductions instead of two magnitude comparisons (carry chains)
         lo_v, hi_v = -(1 << (p.output_bits - 1)), (1 << (p.output_bits - 1)) - 1
@@ -234,7 +282,8 @@ class FixedRescale(wiring.Component):
     Pipeline (latency 4, one operation per cycle)::
 
         stage 0: prm, old, addend                                             (register)
-        stage 1: partial products prm * old[:17] and prm * old[17:]           (register; :func:`split_product`)
+        stage 1: partial products prm * old[:17] and prm * old[17:]           (register)
+        (stages 0-1: :func:`split_mult`, on ECP5 the registers of two MULT18X18D)
         stage 2: sum of the partial products                                  (register)
         stage 3: (sum >> prob_bits) + addend                                  (register)
 
@@ -261,11 +310,9 @@ class FixedRescale(wiring.Component):
     def elaborate(self, platform):
         p = self.fmt.p
         m = Module()
-        prm, old = Signal.like(self.prm, reset_less=True), Signal.like(self.old, reset_less=True)
         addend = [Signal.like(self.addend, name=f"addend{i}", reset_less=True) for i in range(3)]
-        m.d.sync += [prm.eq(self.prm), old.eq(self.old), addend[0].eq(self.addend), addend[1].eq(addend[0]),
-                     addend[2].eq(addend[1])]
-        product = split_product(m, old, prm, "prm_old")
+        m.d.sync += [addend[0].eq(self.addend), addend[1].eq(addend[0]), addend[2].eq(addend[1])]
+        product = split_mult(m, self.old, self.prm, "prm_old")
         total = Signal(product.shape(), reset_less=True)
         m.d.sync += total.eq(product)
         m.d.sync += self.y.eq((total >> p.prob_bits) + addend[2])
@@ -330,6 +377,9 @@ class FixedUnits(DatapathUnits):
 
     def product(self, m, a, b):
         return a * b
+
+    def registered_product(self, m, a, b, name="mult"):
+        return fixed_mult(m, a, b, name, self.product_latency)
 
     def accumulate(self, m, base, prod):
         return base + prod
