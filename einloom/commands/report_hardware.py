@@ -43,7 +43,8 @@ def register(kinds: Any) -> None:
     parser.add_argument("--ranks", default="", metavar="P=..,M=..", help="rank sizes of every row")
     parser.add_argument("--verify", nargs="?", const="verilator", choices=["verilator", "amaranth"],
                         help="simulate each design against its golden model (default tool: verilator, as "
-                             "einloom verify; amaranth: the lane core in Amaranth's simulator)")
+                             "einloom verify; amaranth: the lane core in Amaranth's simulator, the fixed core "
+                             "on Verilator, one cached build per architecture)")
     parser.add_argument("--no-synth", action="store_true", help="no Yosys (no area, no Fmax)")
     parser.add_argument("--pnr", action="store_true", help="place and route with nextpnr for Fmax (ECP5)")
     parser.add_argument("--target", default="ecp5", choices=["ecp5", "xilinx", "ice40"], help="FPGA family")
