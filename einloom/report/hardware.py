@@ -489,3 +489,30 @@ class RowCache:
         tmp = self.dir / f"{key}.json.tmp-{os.getpid()}"
         tmp.write_text(json.dumps({**row.to_dict(), "cached": False}, indent=1, default=str))
         tmp.replace(self.dir / f"{key}.json")
+
+
+# ---- a sweep point's hardware ----------------------------------------------------------------------
+
+def point_hardware(cascade: Any, arch: Any, target: str = "ecp5", part: str | None = None,
+                   pnr: bool = False) -> dict[str, Any]:
+    """``einloom sweep``'s ``fpga`` result of a point: the core the generator builds for ``cascade`` on
+    ``arch`` (the fixed-function core, the lane core, or ``core: refused`` with the Einsum and the
+    reason, never a core the cascade does not run), its area and Fmax, and its cycles, useful ops and
+    GOP/s at the core's own sizes (P, M = rtl.max_queries, max_keys; E, F = rtl.head_dim, value_dim)."""
+    from einloom.rtl.fpga import synthesize
+    sizes = _defaults(cascade, {}, arch)
+    design, _fixed_error, lane_error = choose_design(cascade, arch, sizes)
+    if design is None:
+        return {"fpga": {"core": "refused", "refused_einsum": refusal_einsum(lane_error),
+                         "reason": lane_error.message}}
+    run = synthesize(design.verilog, design.top, target, part=part, pnr=pnr)
+    counts = dict(run.resources.counts)
+    ops, _dense = useful_ops(design.schedule)
+    clock = run.fmax_mhz or float(arch.clock_mhz)
+    return {"fpga": {"core": design.kind, "target": run.target, "part": run.part, "fits": bool(run.fits),
+                     "luts": counts.get("luts"), "ffs": counts.get("ffs"), "dsps": counts.get("dsps"),
+                     "brams": counts.get("brams"), "fmax_mhz": run.fmax_mhz, "verilog_sha256": run.verilog_sha256,
+                     "ranks": {k: int(v) for k, v in design.sizes.items() if k in _used_ranks(cascade)},
+                     "cycles": int(design.cycles), "useful_ops": ops,
+                     "gops": ops / (design.cycles / (clock * 1e6)) / 1e9,
+                     "clock_source": "Fmax (post-route)" if run.fmax_mhz else "stated (arch clock_mhz, no P&R)"}}
