@@ -17,7 +17,7 @@ RANKS = "P=4,M=6"
 SCHEMA = {"spec": str, "arch": str, "core": str, "number_format": str, "array": str, "ranks": dict, "mask": str,
           "refused_einsum": (str, type(None)), "reason": (str, type(None)), "fixed_reason": (str, type(None)),
           "units": list, "top": str, "cycles": (int, type(None)), "sim_cycles": (float, type(None)),
-          "util_2d": (float, type(None)), "useful_ops": (int, type(None)), "dense_ops": (int, type(None)),
+          "util_2d": (float, type(None)), "error_vs_fp64": (float, type(None)), "useful_ops": (int, type(None)), "dense_ops": (int, type(None)),
           "verify": (dict, type(None)), "area": (dict, type(None)), "fmax_mhz": (float, type(None)),
           "clock_mhz": (float, type(None)), "clock_source": (str, type(None)), "gops": (float, type(None)),
           "errors": list, "cached": bool}
@@ -95,9 +95,10 @@ def test_refused_row_names_the_einsum_and_has_no_figures(rows):
     assert r["cycles"] is None and r["gops"] is None and r["area"] is None and r["useful_ops"] is None
 
 
-def test_simulator_prediction_is_reported_next_to_the_model(rows):
+def test_simulator_prediction_and_format_error_are_reported(rows):
     for spec in ("fusemax-1pass", "causal-1pass", "relu-attention"):
         assert rows[spec]["sim_cycles"] > 0 and rows[spec]["sim_note"] is None
+        assert 0 < rows[spec]["error_vs_fp64"] < 0.1 and rows[spec]["error_note"] is None   # bf16 rounding
 
 
 def test_json_schema_and_resume_from_cache(cache_dir, capsys, monkeypatch):

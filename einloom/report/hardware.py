@@ -14,6 +14,8 @@ For a cascade and an architecture with an ``rtl:`` section, :func:`hardware_row`
   lowered from: the schedule-level prediction, which abstracts the core's controller (its ratio to
   the RTL cycles says how well);
 * **2D utilization**: MAC cycles of the 2D array over R x C x cycles, from the cycle model;
+* **error vs float64**: the cascade interpreter in the core's number format (the golden model the RTL
+  is verified bit-exact against) vs the float64 interpreter, max absolute error on seeded inputs;
 * **useful ops**: ``2 x`` the multiply-accumulates of the cascade's product Einsums on the points
   its masks keep (the schedule's exact ``valid_points``), x instances: causal and window masks count
   only the visible (query, key) pairs; exp, max and division are not counted (the usual convention);
@@ -40,7 +42,7 @@ from typing import Any, Callable, Mapping
 
 #: Bumped when this module changes what a row holds or how it is computed (part of every cache key;
 #: the generator's own sources are hashed, :func:`source_digest`).
-ROW_VERSION = 1
+ROW_VERSION = 2
 #: Ops counted as useful (shown with the figures).
 OPS_RULE = "2 x multiply-accumulates of the product Einsums on the points the masks keep (exp/max/div not counted)"
 #: Seeds and backpressure of the verification runs (plain, then random output stalls).
@@ -83,6 +85,8 @@ class HardwareRow:
     sim_cycles: float | None = None             #: the cycle-level simulator on the lowered schedule
     sim_note: str | None = None
     util_2d: float | None = None
+    error_vs_fp64: float | None = None          #: max |golden in the format - float64 interpreter|
+    error_note: str | None = None
     useful_ops: int | None = None
     dense_ops: int | None = None
     verify: dict[str, Any] | None = None        #: tool, passed, total, measured_cycles, problems
@@ -265,6 +269,22 @@ def simulated_cycles(schedule: Any) -> tuple[float | None, str | None]:
         return None, f"simulator: {exc.message}"
 
 
+def format_error(schedule: Any, cascade: Any, arch: Any) -> tuple[float | None, str | None]:
+    """Max |output of the cascade interpreter in the core's number format - float64 interpreter| on
+    seeded N(0, 1) inputs, quantized for both (``sim.functional``: the format run chains its reductions
+    in the schedule's loop order, the order the RTL is verified bit-exact against)."""
+    from einloom.base.errors import EinloomError
+    from einloom.sim.functional import PRESETS, run_functional
+    fmt = dict(_rtl(arch).get("number_format", {}) or {})
+    name = format_name(arch)
+    if PRESETS.get(name) != fmt:
+        return None, f"no functional preset equals the number format {fmt}"
+    try:
+        return float(run_functional(schedule, cascade, name, seed=0)["max_abs_error"]), None
+    except EinloomError as exc:
+        return None, f"functional run: {exc.message}"
+
+
 # ---- verification --------------------------------------------------------------------------------
 
 def verify_design(design: Design, arch_path: str, arch: Any, tool: str) -> dict[str, Any]:
@@ -375,6 +395,7 @@ def hardware_row(spec: str, arch_path: str, given: Mapping[str, int], options: R
     row.useful_ops, row.dense_ops = useful_ops(design.schedule)
     say("simulate")
     row.sim_cycles, row.sim_note = simulated_cycles(design.schedule)
+    row.error_vs_fp64, row.error_note = format_error(design.schedule, cascade, arch)
     if options.verify:
         say(f"verify ({options.verify})")
         t0 = time.monotonic()

@@ -16,7 +16,7 @@ from einloom.report.table import format_table
 
 #: Columns of the CSV (flattened row fields; nested ones as ``area.luts``, ``verify.passed``...).
 CSV_COLUMNS = ("spec", "arch", "number_format", "array", "core", "ranks", "mask", "units", "cycles",
-               "verify.measured_cycles", "sim_cycles", "util_2d", "useful_ops", "dense_ops", "verify.tool",
+               "verify.measured_cycles", "sim_cycles", "util_2d", "error_vs_fp64", "useful_ops", "dense_ops", "verify.tool",
                "verify.passed", "verify.total", "area.luts", "area.ffs", "area.dsps", "area.brams", "area.carry",
                "part", "fits", "fmax_mhz", "clock_mhz", "clock_source", "gops", "refused_einsum", "reason",
                "fixed_reason", "errors")
@@ -58,13 +58,15 @@ def _cycles_cell(row: Mapping[str, Any]) -> str | None:
 
 def built_table(rows: Sequence[Mapping[str, Any]], title: str | None = None) -> str:
     """Generated variants side by side (one line per variant and architecture)."""
-    headers = ["variant", "arch", "core", "ranks", "mask", "cycles", "sim (x model)", "2D util", "useful ops",
+    headers = ["variant", "arch", "core", "ranks", "mask", "cycles", "sim (x model)", "2D util", "err vs fp64",
+               "useful ops",
                "verify", "LUT", "FF", "DSP", "BRAM", "Fmax MHz", "GOP/s", "clock"]
     body = []
     for r in rows:
         area = r.get("area") or {}
         body.append([r["spec"], r["arch"], r["core"], _ranks(r), r.get("mask"), _cycles_cell(r), _sim_cell(r),
-                     None if r.get("util_2d") is None else f"{100 * r['util_2d']:.1f}%", r.get("useful_ops"),
+                     None if r.get("util_2d") is None else f"{100 * r['util_2d']:.1f}%", r.get("error_vs_fp64"),
+                     r.get("useful_ops"),
                      _verify_cell(r), area.get("luts"), area.get("ffs"), area.get("dsps"), area.get("brams"),
                      r.get("fmax_mhz"), r.get("gops"), _clock_cell(r)])
     return format_table(headers, body, title=title)
@@ -106,6 +108,7 @@ def report_text(rows: Sequence[Mapping[str, Any]]) -> str:
 LEGEND = f"""\
 cycles: the generated core's cycle model at the row's ranks ("= RTL": the verified run measured the
   same count); sim: the cycle-level simulator on the schedule the core was lowered from (x the model)
+err vs fp64: max |golden model in the core's number format - float64 interpreter| (seeded inputs)
 useful ops: {OPS_RULE}
 area: Yosys post-synthesis cells of the bare core; Fmax: nextpnr post-route (ECP5, one seed)
 GOP/s: useful ops / (cycles / clock), at Fmax or at the architecture's stated clock_mhz"""
