@@ -149,6 +149,10 @@ def test_plot_marks_each_arch(tmp_path, rows):
                 fake.append({**r, "arch": arch, "area": {"luts": luts}})
     path = plot(fake, tmp_path / "hw.png")
     assert path is not None and path.stat().st_size > 5000
+    from einloom.report.hardware_output import front_table
+    text = front_table(fake)     # per arch the same LUTs: the front is the fastest variant of each
+    fastest = max((r for r in fake if r["arch"] == "a"), key=lambda r: r["gops"])["spec"]
+    assert text.count(fastest) == 2 and len(text.splitlines()) == 5
 
 
 @pytest.mark.parametrize("argv, flag", [

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from einloom.report.hardware import OPS_RULE
+from einloom.report.pareto import front_rows
 from einloom.report.table import format_table
 
 #: Columns of the CSV (flattened row fields; nested ones as ``area.luts``, ``verify.passed``...).
@@ -88,6 +89,21 @@ def refused_table(rows: Sequence[Mapping[str, Any]], width: int = 110) -> str:
     return format_table(["variant", "arch", "Einsum", "refused because"], body, align="llll")
 
 
+def front_table(rows: Sequence[Mapping[str, Any]]) -> str | None:
+    """Per architecture, the variants on the Pareto front of area (LUTs, fewer) x throughput (GOP/s,
+    more): :func:`einloom.report.pareto.front_rows`, as ``einloom report sweep`` picks its fronts."""
+    body = []
+    for arch in sorted({r["arch"] for r in rows}):
+        mine = [{**r, "luts": (r.get("area") or {}).get("luts")} for r in rows
+                if r["arch"] == arch and r.get("gops") and (r.get("area") or {}).get("luts")]
+        for r in front_rows(mine, ("luts", "gops"), maximize=(False, True)):
+            body.append([arch, r["spec"], r["core"], r["luts"], r["gops"], _clock_cell(r)])
+    if not body:
+        return None
+    return format_table(["arch", "variant", "core", "LUT", "GOP/s", "clock"], body,
+                        title="Pareto front per architecture: area (LUTs) x throughput (GOP/s)")
+
+
 def report_text(rows: Sequence[Mapping[str, Any]]) -> str:
     """The terminal report: the built variants, the refused ones, tool errors and what the figures mean."""
     built = [r for r in rows if r["core"] != "refused"]
@@ -98,6 +114,9 @@ def report_text(rows: Sequence[Mapping[str, Any]]) -> str:
     if refused:
         parts.append(refused_table(refused) if not built else
                      f"refused ({len(refused)})\n" + refused_table(refused))
+    front = front_table(built)
+    if front:
+        parts.append(front)
     errors = [f"  {r['spec']} on {r['arch']}: {e}" for r in rows for e in (r.get("errors") or [])]
     if errors:
         parts.append("tool errors (the row's other figures stand)\n" + "\n".join(errors))
