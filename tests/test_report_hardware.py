@@ -114,6 +114,16 @@ def test_json_schema_and_resume_from_cache(cache_dir, capsys, monkeypatch):
             assert isinstance(row[key], kind), (row["spec"], key, row[key])
 
 
+def test_cached_only_shows_stored_rows_and_lists_the_rest_pending(cache_dir, capsys, monkeypatch, rows):
+    monkeypatch.setattr(hardware, "hardware_row", lambda *a, **k: pytest.fail("--cached-only computed a row"))
+    data = _report(capsys, "fusemax-1pass", "alibi", "--arch", TINY, "--ranks", RANKS, "--no-synth",
+                   "--cache-dir", cache_dir, "--cached-only", "--json")
+    assert [(r["spec"], r["core"]) for r in data["rows"]] == [("fusemax-1pass", "fixed"), ("alibi", "pending")]
+    assert main(["report", "hardware", "alibi", "--arch", TINY, "--ranks", RANKS, "--no-synth", "--cache-dir",
+                 cache_dir, "--cached-only"]) == 0
+    assert "pending (1, not in the cache yet): alibi @ rtl-2x2-bf16" in capsys.readouterr().out
+
+
 def test_a_changed_spec_is_recomputed(cache_dir, tmp_path, rows):
     spec = tmp_path / "mine.yaml"
     source = (Path(hardware.ROOT) / "einsum" / "library" / "fusemax-1pass.yaml").read_text()

@@ -54,6 +54,9 @@ def register(kinds: Any) -> None:
     parser.add_argument("--cache-dir", metavar="DIR", help="row cache (default ~/.cache/einloom/hardware)")
     parser.add_argument("--synth-cache", metavar="DIR", help="synthesis cache (default ~/.cache/einloom/synth)")
     parser.add_argument("--refresh", action="store_true", help="recompute the rows (the synthesis cache stays)")
+    parser.add_argument("--cached-only", action="store_true",
+                        help="compute nothing: show the rows the cache holds for these options (e.g. of a "
+                             "report still running in another shell); the others are listed as pending")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON on stdout")
     parser.set_defaults(func=run)
 
@@ -90,6 +93,9 @@ def check_inputs(args: Any) -> tuple[list[str], list[str], dict[str, int]]:
                              location=Location(file=str(path), field="rtl"),
                              hint="use an architecture with an rtl: section, e.g. examples/archs/rtl-4x4-int8.yaml")
         archs.append(str(path))
+    if args.refresh and args.cached_only:
+        raise InputError("--refresh recomputes what --cached-only only reads", location=Location(field="--refresh"),
+                         hint="give one of them")
     if args.no_synth and args.pnr:
         raise InputError("--pnr needs synthesis", location=Location(field="--pnr"), hint="drop --no-synth or --pnr")
     if args.pnr and args.target != "ecp5":
@@ -114,6 +120,9 @@ def collect(specs: list[str], archs: list[str], ranks: dict[str, int], args: Any
         label = f"{Path(spec).stem} @ {Path(arch).stem}"
         key = cache.key(spec, arch, ranks)
         row = None if args.refresh else cache.load(key)
+        if row is None and args.cached_only:
+            rows.append(pending_row(spec, arch))
+            continue
         if row is None:
             bar.set_postfix_str(label)
             row = hardware_row(spec, arch, ranks, args.options, synth_cache=args.synth_cache,
@@ -122,6 +131,13 @@ def collect(specs: list[str], archs: list[str], ranks: dict[str, int], args: Any
         rows.append(row.to_dict())
     bar.close()
     return rows
+
+
+def pending_row(spec: str, arch: str) -> dict[str, Any]:
+    """A row ``--cached-only`` did not find: named, marked pending, with no figures."""
+    from einloom.einsum import load_cascade
+    from einloom.report.hardware import HardwareRow
+    return HardwareRow(spec=load_cascade(spec).name, arch=Path(arch).stem, core="pending").to_dict()
 
 
 def write_outputs(rows: list[dict[str, Any]], folder: Path) -> list[Path]:

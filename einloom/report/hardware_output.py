@@ -106,14 +106,18 @@ def front_table(rows: Sequence[Mapping[str, Any]]) -> str | None:
 
 def report_text(rows: Sequence[Mapping[str, Any]]) -> str:
     """The terminal report: the built variants, the refused ones, tool errors and what the figures mean."""
-    built = [r for r in rows if r["core"] != "refused"]
+    built = [r for r in rows if r["core"] in ("fixed", "lane")]
     refused = [r for r in rows if r["core"] == "refused"]
+    pending = [r for r in rows if r["core"] == "pending"]
     parts = []
     if built:
         parts.append(built_table(built, title=f"hardware per variant ({len(built)} generated)"))
     if refused:
         parts.append(refused_table(refused) if not built else
                      f"refused ({len(refused)})\n" + refused_table(refused))
+    if pending:
+        parts.append(f"pending ({len(pending)}, not in the cache yet): "
+                     + ", ".join(f"{r['spec']} @ {r['arch']}" for r in pending))
     front = front_table(built)
     if front:
         parts.append(front)
