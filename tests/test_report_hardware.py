@@ -192,7 +192,7 @@ def test_unwritable_out_is_refused_before_any_work(tmp_path, capsys, monkeypatch
 @pytest.mark.slow
 def test_yosys_area_and_amaranth_verify_on_the_tiny_core(tmp_path, capsys):
     """Area from Yosys (cached by Verilog hash) and the lane core verified in Amaranth's simulator."""
-    data = _report(capsys, "relu-attention", "softmax-3pass", "--arch", TINY, "--ranks", RANKS, "--verify",
+    data = _report(capsys, "relu-attention", "softmax-3pass", "--arch", TINY, "--ranks", "P=8,M=12", "--verify",
                    "amaranth", "--cache-dir", str(tmp_path / "rows"), "--json")
     lane, refused = data["rows"]
     assert lane["verify"] == {**lane["verify"], "tool": "amaranth", "passed": 2, "total": 2}
