@@ -38,7 +38,7 @@ def _verify_cell(row: Mapping[str, Any]) -> str | None:
     v = row.get("verify")
     if not v:
         return None
-    return f"{v['passed']}/{v['total']} {v['tool'][:4]}" if v.get("total") else "not run"
+    return f"{v['passed']}/{v['total']} {v['tool'].capitalize()}" if v.get("total") else "not run"
 
 
 def _sim_cell(row: Mapping[str, Any]) -> str | None:
