@@ -143,18 +143,15 @@ def format_name(arch: Any) -> str:
 def _defaults(cascade: Any, given: Mapping[str, int], arch: Any) -> dict[str, int]:
     """Rank sizes: ``given``, then the core's own (P, M = rtl.max_queries, max_keys; E, F = rtl.head_dim,
     value_dim, as ``einloom rtl`` takes them), then the cascade's ``ranks:`` defaults for the rest."""
+    from types import SimpleNamespace
+
     from einloom.commands.lane_cli import lane_sizes
-    sizes = lane_sizes(_Ranks(""), arch)
+    sizes = lane_sizes(SimpleNamespace(ranks=""), arch)
     for rank, default in cascade.rank_defaults.items():
         if rank not in sizes:
             sizes[rank] = int(getattr(default, "value", 1) or 1)
     sizes.update(given)
     return sizes
-
-
-@dataclass
-class _Ranks:
-    ranks: str
 
 
 def _mask_text(causal: bool, window: int, sinks: int) -> str:
