@@ -124,6 +124,20 @@ def test_cached_only_shows_stored_rows_and_lists_the_rest_pending(cache_dir, cap
     assert "pending (1, not in the cache yet): alibi @ rtl-2x2-bf16" in capsys.readouterr().out
 
 
+def test_a_tool_failure_is_shown_and_not_cached(tmp_path, capsys, monkeypatch):
+    from einloom.base.errors import ToolError
+
+    def broken(*_args, **_kwargs):
+        raise ToolError("the testbench recorded no result")
+    monkeypatch.setattr(hardware, "verify_design", broken)
+    argv = ["report", "hardware", "fusemax-1pass", "--arch", TINY, "--ranks", RANKS, "--no-synth", "--verify",
+            "--cache-dir", str(tmp_path)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "tool errors" in out and "verify: the testbench recorded no result" in out
+    assert not list(tmp_path.glob("*.json"))          # the next run tries again
+
+
 def test_a_changed_spec_is_recomputed(cache_dir, tmp_path, rows):
     spec = tmp_path / "mine.yaml"
     source = (Path(hardware.ROOT) / "einsum" / "library" / "fusemax-1pass.yaml").read_text()

@@ -127,7 +127,8 @@ def collect(specs: list[str], archs: list[str], ranks: dict[str, int], args: Any
             bar.set_postfix_str(label)
             row = hardware_row(spec, arch, ranks, args.options, synth_cache=args.synth_cache,
                                progress=lambda stage, label=label: bar.set_postfix_str(f"{label}: {stage}"))
-            cache.store(key, row)
+            if not row.errors:          # a tool failure is retried by the next run, not remembered
+                cache.store(key, row)
         rows.append(row.to_dict())
     bar.close()
     return rows

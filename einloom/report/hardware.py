@@ -299,6 +299,10 @@ def _verify_fixed(design: Design, tool: str) -> dict[str, Any]:
     from einloom.rtl.tb.suite import run_suite
     result = run_suite(cfg, [dict(c) for c in cases], quiet=True)
     tests = [result["tests"][c["name"]] for c in cases]
+    if any(t.get("cycles") is None and not t.get("passed") for t in tests):    # no result: the tool broke
+        from einloom.base.errors import ToolError
+        raise ToolError(f"the testbench recorded no result for {', '.join(c['name'] for c in cases)} "
+                        f"(see {result['build_dir']}/run)", hint="run the report again; the row is not cached")
     plain = tests[0]
     return {"tool": "verilator", "passed": sum(bool(t.get("passed")) for t in tests), "total": len(tests),
             "measured_cycles": None if plain.get("cycles") is None else runs * int(plain["cycles"]),
@@ -323,7 +327,12 @@ def _verify_lane(design: Design, arch_path: str, arch: Any, tool: str) -> dict[s
     jobs = [{"name": plan.cascade.name + (f"_bp{int(100 * r['backpressure'])}" if r["backpressure"] else ""),
              "seed": r["seed"], **({"backpressure": r["backpressure"]} if r["backpressure"] else {})}
             for r in VERIFY_RUNS]
-    results = run_lane_jobs(arch_path, arch, [plan], design.sizes, jobs, programmable=programmable, quiet=True)[2]
+    _design, build_dir, results = run_lane_jobs(arch_path, arch, [plan], design.sizes, jobs,
+                                                programmable=programmable, quiet=True)
+    if len(results) < len(jobs):
+        from einloom.base.errors import ToolError
+        raise ToolError(f"the lane core's testbench recorded {len(results)} of {len(jobs)} results "
+                        f"(see {build_dir}/run)", hint="run the report again; the row is not cached")
     plain = results[0] if results else {}
     return {"tool": "verilator", "passed": sum(bool(r.get("passed")) for r in results), "total": len(jobs),
             "measured_cycles": plain.get("cycles"),
