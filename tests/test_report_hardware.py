@@ -8,6 +8,7 @@ import pytest
 
 from einloom.cli import main
 from einloom.report import hardware
+from einloom.report.hardware_cache import RowCache
 
 ARCHS = Path(__file__).resolve().parents[1] / "examples" / "archs"
 TINY = str(ARCHS / "rtl-2x2-bf16.yaml")
@@ -38,7 +39,7 @@ def rows(cache_dir):
     """The four specs on the 2x2 bf16 core, no synthesis (computed once, cached in ``cache_dir``)."""
     out = []
     options = hardware.RowOptions(synth=False)
-    cache = hardware.RowCache(Path(cache_dir), options)
+    cache = RowCache(Path(cache_dir), options)
     for spec in SPECS:
         row = hardware.hardware_row(spec, TINY, {"P": 4, "M": 6}, options)
         cache.store(cache.key(spec, TINY, {"P": 4, "M": 6}), row)
@@ -140,9 +141,9 @@ def test_a_tool_failure_is_shown_and_not_cached(tmp_path, capsys, monkeypatch):
 
 def test_a_changed_spec_is_recomputed(cache_dir, tmp_path, rows):
     spec = tmp_path / "mine.yaml"
-    source = (Path(hardware.ROOT) / "einsum" / "library" / "fusemax-1pass.yaml").read_text()
+    source = (Path(__file__).resolve().parents[1] / "einsum" / "library" / "fusemax-1pass.yaml").read_text()
     spec.write_text(source)
-    cache = hardware.RowCache(Path(cache_dir), hardware.RowOptions(synth=False))
+    cache = RowCache(Path(cache_dir), hardware.RowOptions(synth=False))
     first = cache.key(str(spec), TINY, {"P": 4, "M": 6})
     spec.write_text(source.replace("M0: 16", "M0: 8"))
     assert cache.key(str(spec), TINY, {"P": 4, "M": 6}) != first

@@ -110,7 +110,8 @@ def collect(specs: list[str], archs: list[str], ranks: dict[str, int], args: Any
     """Every (spec, arch) row, from the cache where stored (each row is stored as soon as it is done)."""
     from tqdm import tqdm
 
-    from einloom.report.hardware import RowCache, default_cache_dir, hardware_row
+    from einloom.report import hardware
+    from einloom.report.hardware_cache import RowCache, default_cache_dir
     cache = RowCache(Path(args.cache_dir) if args.cache_dir else default_cache_dir(), args.options)
     pairs = [(s, a) for a in archs for s in specs]
     rows = []
@@ -125,7 +126,7 @@ def collect(specs: list[str], archs: list[str], ranks: dict[str, int], args: Any
             continue
         if row is None:
             bar.set_postfix_str(label)
-            row = hardware_row(spec, arch, ranks, args.options, synth_cache=args.synth_cache,
+            row = hardware.hardware_row(spec, arch, ranks, args.options, synth_cache=args.synth_cache,
                                progress=lambda stage, label=label: bar.set_postfix_str(f"{label}: {stage}"))
             if not row.errors:          # a tool failure is retried by the next run, not remembered
                 cache.store(key, row)
