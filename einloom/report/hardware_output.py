@@ -177,17 +177,26 @@ def plot(rows: Sequence[Mapping[str, Any]], path: Path) -> Path | None:
             ax.scatter([r["area"]["luts"] for r in sel], [r["gops"] for r in sel], marker=MARKERS[i % len(MARKERS)],
                        s=46, facecolors=color if at_fmax else "none", edgecolors=color,
                        label=f"{arch} ({'at Fmax' if at_fmax else 'at stated clock'})")
+            same: dict[tuple[float, float], list[str]] = {}     # one label per point, naming all at it
             for r in sel:
-                ax.annotate(r["spec"], (r["area"]["luts"], r["gops"]), fontsize=7, xytext=(4, 3),
-                            textcoords="offset points")
-    ax.set_xlabel("area (ECP5 LUTs, Yosys)")
+                same.setdefault((r["area"]["luts"], round(r["gops"], 9)), []).append(r["spec"])
+            for (luts, gops), names in same.items():
+                ax.annotate(", ".join(names), (luts, gops), fontsize=7, xytext=(4, 3), textcoords="offset points")
+    from matplotlib.ticker import FuncFormatter
+    ax.set_xlabel("area (LUTs, Yosys)")
     ax.set_ylabel("throughput (useful GOP/s)")
-    ax.set_yscale("log")
+    gops = [r["gops"] for r in points]
+    if max(gops) / min(gops) >= 10:          # log only where the points span a decade
+        ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: ""))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.margins(x=0.2, y=0.1)                  # room for the labels right of the points
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    refused = sorted({r["spec"] for r in rows if r["core"] == "refused"})
-    ax.set_title("what each variant costs in hardware" + (f"\n(refused: {', '.join(refused)})" if refused else ""),
-                 fontsize=9)
+    refused = {(r["spec"], r["arch"]) for r in rows if r["core"] == "refused"}
+    ax.set_title("what each variant costs in hardware" + (f" ({len(refused)} refused rows not shown: see the "
+                                                          "table)" if refused else ""), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=130)
     plt.close(fig)
