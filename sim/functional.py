@@ -47,15 +47,18 @@ def _inputs(cascade: Any, sizes: dict[str, int], seed: int) -> dict[str, np.ndar
     return out
 
 
-def run_functional(schedule: Schedule, cascade: Any, mode: str, *, seed: int = 0) -> dict[str, Any]:
-    """Run ``mode`` (``fp64`` or a format) and return ``{format, outputs, max_abs_error, tiles}``."""
+def run_functional(schedule: Schedule, cascade: Any, mode: str, *, seed: int = 0,
+                   spec: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run ``mode`` (``fp64`` or a format) and return ``{format, outputs, max_abs_error, tiles}``;
+    ``spec``: the format's full specification instead of the preset ``mode`` names (e.g. with an
+    architecture's ``acc_latency``)."""
     sizes = {r: int(n) for r, n in schedule.sizes.items()}
     inputs = _inputs(cascade, sizes, seed)
     reference = run_cascade(cascade, inputs, sizes).outputs
     out_name = cascade.outputs[0]
     if mode == "fp64":
         return _tiled_fp64(schedule, cascade, inputs, sizes, reference, out_name)
-    spec = PRESETS.get(mode, {"kind": mode})
+    spec = spec if spec is not None else PRESETS.get(mode, {"kind": mode})
     return _format_run(schedule, cascade, inputs, sizes, reference[out_name], spec, mode)
 
 

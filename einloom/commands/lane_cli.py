@@ -78,12 +78,9 @@ def verify_lanes(args: Any, arch: Any, plans: list) -> int:
     """Build the lane core for ``plans``, run each plan (plain, random backpressure, a second seed) and,
     on a programmable build, reload each program between runs; print the table."""
     from einloom.report.table import format_table
-    from einloom.rtl.lane_build import generate_lane_core
-    from einloom.rtl.tb.runner import build, run_tests
     from einloom.commands.synth import Spinner
     sizes = lane_sizes(args, arch)
     programmable = bool((arch.rtl or {}).get("programmable", False)) or len(plans) > 1
-    design, _ = generate_lane_core(plans, arch, programmable=programmable, top="einloom_lane_core")
     jobs = []
     specs = list(dict.fromkeys(str(Path(p.cascade.file).resolve()) for p in plans))   # the tb runs elsewhere
     names = [Path(s).stem for s in specs]
@@ -98,19 +95,12 @@ def verify_lanes(args: Any, arch: Any, plans: list) -> int:
     spinner = Spinner(prefix="einloom verify")
     spinner(f"verilate the lane core and simulate {len(jobs)} run(s)", "start")
     try:
-        build_dir = build(design.verilog, design.top_name, quiet=not args.verbose)
-        out = run_tests(build_dir, design.top_name, "einloom.rtl.tb.lane_core_tb",
-                        spec={"arch": str(Path(args.arch).resolve()), "programmable": programmable, "jobs": jobs,
-                              "build": [{"spec": s, "sizes": sizes} for s in specs]},
-                        quiet=not args.verbose)
+        design, build_dir, results = run_lane_jobs(args.arch, arch, plans, sizes, jobs, programmable=programmable,
+                                                   quiet=not args.verbose)
         spinner(f"verilate the lane core and simulate {len(jobs)} run(s)", "done")
     finally:
         spinner.close()
-    results = (out["tests"] or {}).get("jobs", [])
     ok = len(results) == len(jobs) and all(r["passed"] for r in results)
-    if not results:
-        from einloom.einsum.errors import ToolError
-        raise ToolError("the lane core's testbench wrote no results", hint=f"see {Path(out['xml']).parent / 'sim.log'}")
     if args.json:
         print(json.dumps({"arch": str(args.arch), "top": design.top_name, "kind": "lane-core", "passed": ok,
                           "build_dir": str(build_dir), "programmable": programmable, "jobs": results}, indent=2))
@@ -135,3 +125,24 @@ def _format_name(design) -> str:
     """``bf16``, or ``fixed int8`` / ``fixed int16`` (input bits) from the lane core's manifest."""
     nf = design.manifest["parameters"]["number_format"]
     return nf if isinstance(nf, str) else f"fixed int{nf['input_bits']}"
+
+
+def run_lane_jobs(arch_path: str, arch: Any, plans: list, sizes: dict[str, int], jobs: list[dict[str, Any]], *,
+                  programmable: bool, quiet: bool = True) -> tuple[Any, Any, list[dict[str, Any]]]:
+    """Build the lane core of ``plans`` with Verilator (cached per design) and run ``jobs`` on it (each a
+    dict of name, seed and optionally spec, sizes, backpressure, load; spec and sizes default to the
+    first plan's cascade and ``sizes``): ``(design, build directory, per-job results)``."""
+    from einloom.rtl.lane_build import generate_lane_core
+    from einloom.rtl.tb.runner import build, run_tests
+    design, _ = generate_lane_core(plans, arch, programmable=programmable, top="einloom_lane_core")
+    specs = list(dict.fromkeys(str(Path(p.cascade.file).resolve()) for p in plans))   # the tb runs elsewhere
+    jobs = [{"spec": specs[0], "sizes": sizes, **job} for job in jobs]
+    build_dir = build(design.verilog, design.top_name, quiet=quiet)
+    out = run_tests(build_dir, design.top_name, "einloom.rtl.tb.lane_core_tb",
+                    spec={"arch": str(Path(arch_path).resolve()), "programmable": programmable, "jobs": jobs,
+                          "build": [{"spec": s, "sizes": sizes} for s in specs]}, quiet=quiet)
+    results = (out["tests"] or {}).get("jobs", [])
+    if not results:
+        from einloom.einsum.errors import ToolError
+        raise ToolError("the lane core's testbench wrote no results", hint=f"see {Path(out['xml']).parent / 'sim.log'}")
+    return design, build_dir, results

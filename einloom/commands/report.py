@@ -1,7 +1,9 @@
 """``einloom report``: reports regenerated from stored results.
 
 * ``einloom report sweep DIR``: a sweep's tables, figures and HTML report, from its store;
-* ``einloom report crossval --out DIR``: the analytical model against the cycle-level simulator.
+* ``einloom report crossval --out DIR``: the analytical model against the cycle-level simulator;
+* ``einloom report hardware [SPEC...] --arch A``: per variant, the generated core's cycles, area, Fmax
+  and throughput side by side (:mod:`einloom.commands.report_hardware`).
 """
 from __future__ import annotations
 
@@ -45,6 +47,8 @@ def register(subparsers) -> None:
                     help="generated-core architectures (names or files) for the simulator-vs-RTL table, "
                          "every 'einloom verify' case of each ('none': leave the table out)")
     cv.set_defaults(func=run_crossval)
+    from einloom.commands import report_hardware
+    report_hardware.register(kinds)
 
 
 def run_sweep_report(args) -> int:

@@ -27,7 +27,8 @@ from einloom.report.table import format_table
 #: Scalar columns of results.csv after the key columns and the parameters.
 METRICS = ("area_mm2", "latency_s", "energy_J", "power_W", "tops", "tops_per_W", "tops_per_mm2", "edp_Js",
            "util_2d", "util_1d", "dram_bytes", "buffer_used_bytes", "peak_power_W", "working_set_bytes",
-           "mapping_source", "fpga_luts", "fpga_ffs", "fpga_dsps", "fpga_fmax_mhz")
+           "mapping_source", "fpga_core", "fpga_luts", "fpga_ffs", "fpga_dsps", "fpga_brams", "fpga_fmax_mhz",
+           "fpga_cycles", "fpga_gops")
 KEY_COLUMNS = ("key", "status", "variant", "workload", "seq_len", "design", "design_id")
 #: The Pareto objectives: latency x energy x area, all minimized.
 FRONT_COLUMNS = ("latency_s", "energy_J", "area_mm2")
@@ -100,7 +101,7 @@ def _flatten(entry: Mapping[str, Any], parameters: Sequence[str]) -> tuple[dict[
     if result.get("latency_s") is not None and result.get("energy_J") is not None:
         row["edp_Js"] = result["latency_s"] * result["energy_J"]
     fpga = result.get("fpga") or {}
-    for k in ("luts", "ffs", "dsps", "fmax_mhz"):
+    for k in ("core", "luts", "ffs", "dsps", "brams", "fmax_mhz", "cycles", "gops"):
         row[f"fpga_{k}"] = fpga.get(k)
     row["error"] = entry["error"] if entry["status"] != "pruned" else None
     row["pruned_by"] = entry["error"] if entry["status"] == "pruned" else None

@@ -10,7 +10,8 @@ Result keys: ``latency_s``, ``energy_pj``, ``energy_J``, ``power_W`` (average: e
 end-to-end scope), ``tops`` (2 x macs / latency / 1e12), ``tops_per_W``, ``tops_per_mm2``, ``util_2d``,
 ``util_1d``, ``dram_bytes``, ``buffer_used_bytes``, ``energy_breakdown_pj``, ``mapping`` (the mapping
 as data), ``mapping_source`` (``baseline:NAME``, ``file:PATH`` or ``search:OBJECTIVE``), ``search``
-(candidates evaluated, families), with FPGA synthesis ``fpga`` (resources, Fmax) or
+(candidates evaluated, families), with FPGA synthesis ``fpga`` (the core generated for the variant
+or ``core: refused`` and why; resources, Fmax, the core's cycles and GOP/s) or
 ``fpga_skipped`` (why not), and with ``simulate:`` ``sim`` (the simulator's latency, utilization,
 DRAM bytes, energy, and its latency over the model's).  ``macs`` are the evaluator's executed ones.
 """
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import re
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -124,7 +124,9 @@ def simulate_point(settings: Mapping[str, int], cascade: Any, mapping: Any, arch
 
 
 def synthesize_point(spec: Mapping[str, Any], arch: Any) -> dict[str, Any]:
-    """FPGA resources and Fmax of the point's generated RTL, when the design is small enough.
+    """FPGA resources and Fmax of the core the generator builds for the point's variant, when the
+    design is small enough (:func:`einloom.report.hardware.point_hardware`: the fixed-function core,
+    the lane core, or ``core: refused`` with the Einsum and the reason; with the core's cycles and GOP/s).
 
     Only designs with an ``rtl:`` section and at most ``synth.max_pes`` 2D PEs are synthesized; the
     FPGA flow caches its runs by design hash and tool versions, so a design shared by many points
@@ -136,19 +138,8 @@ def synthesize_point(spec: Mapping[str, Any], arch: Any) -> dict[str, Any]:
     pes = arch.array_2d.num_pes
     if pes > settings["max_pes"]:
         return {"fpga_skipped": f"{pes} 2D PEs > synth.max_pes {settings['max_pes']}"}
-    import yaml
-
-    from einloom.commands.synth import _design_from_arch
-    from einloom.rtl.fpga import synthesize
-    with tempfile.TemporaryDirectory(prefix="einloom-sweep-") as tmp:
-        path = Path(tmp) / "arch.yaml"
-        document = dict(spec["arch_document"])
-        document["name"] = re.sub(r"[^A-Za-z0-9_-]+", "_", str(document.get("name", "design"))).strip("_")
-        path.write_text(yaml.safe_dump(document, sort_keys=False))
-        verilog, top, _ = _design_from_arch(str(path))
-    run = synthesize(verilog, top, settings["target"], part=settings.get("part"), pnr=bool(settings.get("pnr")))
-    counts = dict(run.resources.counts)
-    return {"fpga": {"target": run.target, "part": run.part, "fits": bool(run.fits),
-                     "luts": counts.get("luts"), "ffs": counts.get("ffs"), "dsps": counts.get("dsps"),
-                     "brams": counts.get("brams"), "fmax_mhz": run.fmax_mhz,
-                     "verilog_sha256": run.verilog_sha256}}
+    from einloom.report.hardware import point_hardware
+    document = dict(spec["arch_document"])     # the core's name names its Verilog module
+    document["name"] = re.sub(r"[^A-Za-z0-9_-]+", "_", str(document.get("name", "design"))).strip("_")
+    return point_hardware(_cascade(spec["variant"]), build_arch(document, spec["arch_label"]), settings["target"],
+                          part=settings.get("part"), pnr=bool(settings.get("pnr")))
