@@ -183,9 +183,12 @@ def test_causal_gqa_fold_is_refused(tmp_path, capsys):
     from einloom.einsum import load_cascade
     path = _causal_gqa(tmp_path)
     load_cascade(str(path))          # a valid cascade: the refusal is the core's
-    code, out, err = run_rtl(capsys, str(path), "--arch", A44, "-o", str(tmp_path / "o"))
+    code, out, err = run_rtl(capsys, str(path), "--arch", A44, "--ranks", "J=2,G=2,P=8,M=12", "-o", str(tmp_path / "o"))
     assert code == 2 and len(err.strip().splitlines()) == 1, err
+    # both cores refuse it, each with its reason: the fixed core's fold would move the diagonal, the lane
+    # core's lanes would read the query coordinate of folded heads
     assert "Einsum QK" in err and "move the causal diagonal" in err, err
+    assert "the lane core cannot run" in err and "fold into the query columns" in err, err
 
 
 LANE = str(ARCHS / "rtl-4x4-bf16.yaml")
