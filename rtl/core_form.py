@@ -355,7 +355,7 @@ def _match_core(cascade: Any, *, scale: bool) -> CoreRoles:
                                 hint="compare with the library's fusemax-1pass / causal-1pass")
             window = sinks = 0
             if band:
-                qk = next(e for e in cascade.einsums if e.name == names["QK"])   # the user's score Einsum (matched)
+                qk = next(e for e in cascade.einsums if e.name == names["QK"])   # "QK": the template role (_FORM) matched to the user's score Einsum
                 window, sinks = classify_mask(cascade, qk, ranks, vars_, names["M0"])
             return CoreRoles(cascade.name, {f.name: names[f.name] for f in form.einsums}, ranks,
                              names["M0"], causal, scale, window, sinks)

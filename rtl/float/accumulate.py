@@ -32,6 +32,13 @@ def interleave_fresh(m: Module, latency: int, term: Value, first: Value, next_fi
     return fresh
 
 
+
+def _check_latency(component, latency: int) -> None:
+    """Refuse an accumulate latency the pipelined adder cannot have (1 .. Fp32Add.BOUNDARIES)."""
+    if not 1 <= latency <= Fp32Add.BOUNDARIES:
+        component._MustUse__silence = True
+        raise ValueError(f"latency must be 1..{Fp32Add.BOUNDARIES}, not {latency}")
+
 class Fp32Accumulator(wiring.Component):
     """Sum of a run of fp32 terms, one per cycle, through one :class:`Fp32Add` of latency ``L``
     (golden model: ``einloom.sim.formats.arith.fp32.fp32_sum_interleaved(terms, L)``).
@@ -76,9 +83,7 @@ class Fp32Accumulator(wiring.Component):
     done: Out(1)
 
     def __init__(self, *, latency: int = 4):
-        if not 1 <= latency <= Fp32Add.BOUNDARIES:
-            self._MustUse__silence = True
-            raise ValueError(f"latency must be 1..{Fp32Add.BOUNDARIES}, not {latency}")
+        _check_latency(self, latency)
         self._latency = latency
         super().__init__()
 
@@ -174,9 +179,7 @@ class Fp32PartialSum(wiring.Component):
     """
 
     def __init__(self, *, latency: int = 4):
-        if not 1 <= latency <= Fp32Add.BOUNDARIES:
-            self._MustUse__silence = True
-            raise ValueError(f"latency must be 1..{Fp32Add.BOUNDARIES}, not {latency}")
+        _check_latency(self, latency)
         self._lat = latency
         super().__init__({"parts": In(data.ArrayLayout(32, latency)), "sum": Out(32)})
 
