@@ -1,4 +1,5 @@
-"""``einloom sim``: cycle-level simulation of a cascade's schedule (trace, utilization plot, JSON)."""
+"""``einloom sim``: cycle-level simulation of a cascade's schedule (trace, utilization plot, JSON); on an
+architecture with an ``rtl:`` section also the generated core's cycles (:mod:`einloom.commands.sim_core`)."""
 from __future__ import annotations
 
 import argparse
@@ -86,6 +87,10 @@ def run(args) -> int:
     if args.functional:
         from einloom.sim.functional import run_functional
         functional = run_functional(schedule, cascade, args.functional)
+    core = None
+    if getattr(arch, "rtl", None) is not None:     # the generated core's cycles next to the simulation
+        from einloom.commands.sim_core import core_prediction
+        core = core_prediction(cascade, arch, schedule)
     if args.trace:
         from einloom.sim.output import write_trace
         write_trace(result, args.trace)
@@ -99,6 +104,8 @@ def run(args) -> int:
             "util_2d": analytical.util_2d, "util_1d": analytical.util_1d, "dram_bytes": analytical.dram_bytes}}
         if functional is not None:
             out["functional"] = functional
+        if core is not None:
+            out["generated_core"] = core
         print(json.dumps(out, indent=1, default=float))
         return 0
     from einloom.report.table import format_table
@@ -120,6 +127,10 @@ def run(args) -> int:
         print(f"  functional ({functional['format']}): max |out - float64 interpreter| = "
               f"{functional['max_abs_error']:.3g} over {functional['outputs']} values"
               + (f" ({functional['note']})" if functional.get("note") else ""))
+    if core is not None:
+        from einloom.commands.sim_core import core_lines
+        for line in core_lines(core, result.latency_cycles, result.utilization["2d"], mapping.name):
+            print(line)
     if args.trace:
         print(f"  wrote {args.trace} (open in ui.perfetto.dev)")
     if args.plot:

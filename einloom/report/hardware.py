@@ -109,11 +109,11 @@ class HardwareRow:
 
 @dataclass
 class Design:
-    """A generated core for one cascade: its Verilog, cycle figures, schedule and what verifies it."""
+    """A core the generator builds for one cascade: its cycle figures, schedule, what verifies it, and
+    its Verilog (generated on first use of ``verilog``/``top``: the decision and the cycle model do
+    not need it, ``einloom sim`` asks only for those)."""
 
     kind: str
-    verilog: str
-    top: str
     cycles: int
     util_2d: float
     schedule: Any
@@ -121,6 +121,21 @@ class Design:
     mask: str
     units: list[str]
     verify_with: Any          #: (RtlConfig, cases) for the fixed core, the LanePlan for the lane core
+    build: Callable[[], tuple[str, str]] = field(repr=False, default=lambda: ("", ""))   #: -> (Verilog, top)
+    _built: tuple[str, str] | None = field(default=None, repr=False)
+
+    def _generated(self) -> tuple[str, str]:
+        if self._built is None:
+            self._built = self.build()
+        return self._built
+
+    @property
+    def verilog(self) -> str:
+        return self._generated()[0]
+
+    @property
+    def top(self) -> str:
+        return self._generated()[1]
 
 
 def _rtl(arch: Any) -> dict[str, Any]:
@@ -200,7 +215,6 @@ def fixed_design(cascade: Any, arch: Any, sizes: dict[str, int]) -> Design:
             raise MappingError(f"{size} {what} per run exceed the core's buffers ({limit}, rtl.{key})",
                                location=Location(field="--ranks"), hint=f"use smaller ranks or raise rtl.{key}")
     run = run_core(core_params(cfg), queries, keys, roles.causal, window=roles.window, sinks=roles.sinks)
-    design = _fixed_verilog(cfg)
     mask = _mask_text(roles.causal, roles.window, roles.sinks)
     cases = [{"name": f"{cascade.name}_bp{int(100 * r['backpressure'])}" if r["backpressure"] else cascade.name,
               "P": queries, "M": keys, "causal": roles.causal, "window": roles.window, "sinks": roles.sinks,
@@ -208,24 +222,34 @@ def fixed_design(cascade: Any, arch: Any, sizes: dict[str, int]) -> Design:
     for case in cases:
         if not case["window"]:
             del case["window"], case["sinks"]
-    return Design("fixed", design.verilog, design.top_name, runs * run.cycles, run.util_2d, schedule,
+    def build() -> tuple[str, str]:
+        generated = _fixed_verilog(cfg)
+        return generated.verilog, generated.top_name
+
+    return Design("fixed", runs * run.cycles, run.util_2d, schedule,
                   dict(schedule.sizes), mask + (f"; {runs} runs (K/V heads) of {queries} queries" if runs > 1
                                                  else (f"; {queries} queries per run" if group > 1 else "")),
-                  ["fixed softmax lanes"], (cfg, cases, runs))
+                  ["fixed softmax lanes"], (cfg, cases, runs), build)
 
 
 def lane_design(cascade: Any, arch: Any, sizes: dict[str, int]) -> Design:
     """The lane core (2D array + programmable 1D lanes) for ``cascade`` (raises SpecError when the lane
     compiler refuses it, naming the Einsum)."""
-    from einloom.rtl.lane_build import generate_lane_core, plan_lanes
+    from einloom.rtl.lane_build import core_shape, generate_lane_core, plan_lanes, timing_of
+    from einloom.sim.rtl_core import lane_core_cycles
     plan = plan_lanes(cascade, arch, sizes)
     programmable = bool(_rtl(arch).get("programmable", False))
-    design, _ = generate_lane_core([plan], arch, programmable=programmable,
-                                   examples=[(plan.sizes.get("P", sizes["P"]), plan.sizes.get("M", sizes["M"]))])
-    ex = design.manifest["programs"][0]["expected"][0]
-    return Design("lane", design.verilog, design.top_name, int(ex["compute_cycles"]), float(ex["util_2d"]),
+    example = (plan.sizes.get("P", sizes["P"]), plan.sizes.get("M", sizes["M"]))
+    # the manifest's figure (generate_lane_core): a folded plan's queries are its groups x P
+    expected = lane_core_cycles(timing_of(plan, core_shape(arch, [plan])), *(plan.extent() if plan.folded else example))
+
+    def build() -> tuple[str, str]:
+        design, _ = generate_lane_core([plan], arch, programmable=programmable, examples=[example])
+        return design.verilog, design.top_name
+
+    return Design("lane", int(expected["compute_cycles"]), expected["mac_cycles"] / expected["compute_cycles"],
                   plan.schedule, dict(plan.sizes), _lane_mask(plan.schedule), list(plan.program.units()),
-                  (plan, programmable))
+                  (plan, programmable), build)
 
 
 def _lane_mask(schedule: Any) -> str:

@@ -1,0 +1,86 @@
+"""``einloom sim`` on an architecture with an ``rtl:`` section reports the generated core's cycles.
+
+The figures asserted here are the RTL's measured cycles: 8,264 / 4,431 (4x4 int8), 2,128 / 1,247
+(8x8 int8) and 9,033 / 4,835 (4x4 bf16) at M = P = 64, E = F = 16 are rtl/README.md's table, which
+``tests/sim/test_rtl_core.py`` ties to ``rtl.attention.compute_cycles`` (the cocotb testbench asserts
+it equal to the measured count of every unstalled run; Verilator-measured in the closing notes); the
+lane core's 1,049 for alibi on 4x4 int8 at P=8 M=12 E=F=8 is the count ``einloom verify`` measured
+(Verilator, expected = measured).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from hostile import run_cli
+
+ROOT = Path(__file__).resolve().parents[1]
+ARCHS = ROOT / "examples" / "archs"
+SMALL = ROOT / "examples" / "workloads" / "rtl-small.yaml"
+
+
+def _sim(spec: str, arch: str, *extra: str) -> dict:
+    status, out, err = run_cli(["sim", spec, "--arch", ARCHS / f"{arch}.yaml", "--workload", SMALL, "--json",
+                                *extra])
+    assert status == 0, err
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("spec,arch,cycles", [
+    ("fusemax-1pass", "rtl-4x4-int8", 8264), ("causal-1pass", "rtl-4x4-int8", 4431),
+    ("fusemax-1pass", "rtl-8x8-int8", 2128), ("causal-1pass", "rtl-8x8-int8", 1247)])
+def test_sim_reports_the_fixed_cores_measured_cycles(spec, arch, cycles):
+    out = _sim(spec, arch)
+    core = out["generated_core"]
+    assert core["core"] == "fixed" and core["cycles"] == cycles and core["ranks"]["P"] == 64
+    assert core["cycle_model"].endswith("run_core") and 0 < core["util_2d"] <= 1
+    # the schedule-level simulation is reported next to it, and it is not the same number
+    assert out["simulation"]["latency_cycles"] != cycles
+
+
+@pytest.mark.parametrize("causal", [False, True])
+def test_sim_reports_the_bf16_cores_cycles(causal):
+    """4x4 bf16 at M = P = 32, E = F = 8 (at 64 the schedule's working set, which counts the output and
+    the running state in the global buffer, exceeds the arch's 3 KiB: the simulator refuses it): the
+    RTL's cycle formula, which the testbench asserts equal to the measured count."""
+    from einloom.rtl.attention import compute_cycles
+    from einloom.rtl.config import RtlConfig
+    cfg = RtlConfig.from_yaml(str(ARCHS / "rtl-4x4-bf16.yaml"))
+    core = _sim("causal-1pass" if causal else "fusemax-1pass", "rtl-4x4-bf16", "--seq-len", "32",
+                "--ranks", "E=8,F=8")["generated_core"]
+    assert core["core"] == "fixed" and core["cycles"] == compute_cycles(cfg, 32, 32, causal)
+    assert core["cycles"] == (1335 if causal else 2313) and core["period"] == 35
+
+
+def test_sim_reports_the_lane_cores_measured_cycles():
+    out = _sim("alibi", "rtl-4x4-int8", "--ranks", "P=8,M=12,E=8,F=8")
+    core = out["generated_core"]
+    assert core["core"] == "lane" and core["cycles"] == 1049
+    assert "alibi" in core["fixed_core_reason"] and "lane core runs" in core["why_they_differ"]
+
+
+def test_instances_run_one_after_another():
+    one = _sim("fusemax-1pass", "rtl-4x4-int8")["generated_core"]
+    two = _sim("fusemax-1pass", "rtl-4x4-int8", "--batch", "2")["generated_core"]
+    assert two["instances"] == 2 and two["cycles"] == 2 * one["cycles"] == 2 * 8264
+
+
+def test_refused_cascade_says_why():
+    core = _sim("softmax-3pass", "rtl-4x4-int8")["generated_core"]
+    assert core["core"] == "refused" and "cycles" not in core
+    assert core["reason"] and core["fixed_core_reason"]
+
+
+def test_table_labels_both_numbers_and_why():
+    status, out, err = run_cli(["sim", "causal-1pass", "--arch", ARCHS / "rtl-8x8-int8.yaml", "--workload", SMALL])
+    assert status == 0, err
+    assert "generated fixed core (= RTL)  1,247" in out
+    assert "schedule-level simulator" in out and "why they differ" in out and "period 32 cycles" in out
+
+
+def test_no_rtl_section_no_core():
+    status, out, err = run_cli(["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", SMALL, "--json"])
+    assert status == 0, err
+    assert "generated_core" not in json.loads(out)
