@@ -144,6 +144,11 @@ class PEArray:
     cols: int
     units: Mapping[str, UnitSpec]
     register_file: RegisterFile
+    #: 1D array only: the PE's dedicated units run different Einsums' ops in the same cycles (each unit
+    #: its own pipeline, as the generated core's lanes: max, exp, add, rescale, output multiply), so an
+    #: interleaved group's 1D time is its busiest unit's, not the sum of its Einsums (the default, a PE
+    #: that issues one Einsum's ops at a time, as FuseMax's 1D PE)
+    concurrent_units: bool = False
 
     @property
     def name(self) -> str:
@@ -473,13 +478,14 @@ def _read_array(r: _Reader, raw: Any, kind: ArrayKind) -> PEArray:
         rows = r.positive_int(body["rows"], path + ("rows",), MAX_ARRAY_DIM)
         cols = r.positive_int(body["cols"], path + ("cols",), MAX_ARRAY_DIM)
     else:
-        body = r.mapping(raw, path, ("width", "units", "register_file"))
+        body = r.mapping(raw, path, ("width", "units", "register_file"), ("concurrent_units",))
         rows, cols = 1, r.positive_int(body["width"], path + ("width",), MAX_ARRAY_DIM)
     rf_raw = r.mapping(body["register_file"], path + ("register_file",), ("entries", "bits"))
     rf = RegisterFile(r.positive_int(rf_raw["entries"], path + ("register_file", "entries")),
                       r.positive_int(rf_raw["bits"], path + ("register_file", "bits")))
     units = _read_units(r, body["units"], path + ("units",))
-    return PEArray(kind, rows, cols, MappingProxyType(units), rf)
+    concurrent = r.boolean(body["concurrent_units"], path + ("concurrent_units",)) if "concurrent_units" in body else False
+    return PEArray(kind, rows, cols, MappingProxyType(units), rf, concurrent)
 
 
 def arch_from_dict(data: Any, linemap: LineMap | None = None, *, file: str | None = None) -> Architecture:

@@ -17,7 +17,9 @@ port width)`` (the simulator stretches the op the same way).
 
 **Latency composition** per fusion group: ``interleave`` -> ``max(busy_2D, busy_1D)`` (consecutive
 iterations of the interleave rank alternate between the arrays, so each array's work hides under the
-other's; one epoch of the smaller array is exposed once as fill); ``sequential`` -> ``busy_2D +
+other's; one epoch of the smaller array is exposed once as fill); an array's busy cycles are the sum
+of its Einsums', or, on an array with ``concurrent_units`` (the generated core's 1D lanes: max, exp,
+add and rescale units each a pipeline of its own), its busiest unit's work over the group's Einsums; ``sequential`` -> ``busy_2D +
 busy_1D`` (arrays take turns); ``none`` -> each Einsum alone, ``max(compute, its DRAM time)``, summed.
 A fused group's latency is ``max(compute, DRAM bytes / bandwidth)`` (tiles are double-buffered).
 What nothing overlaps is added (once for a single fused group, whose instances stream back to back;
@@ -396,6 +398,10 @@ def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, acc: _Accesses
             b[fam.bound[e]] = b[fam.bound[e]] + occupied[e]
             if occupied[e] is not comp.cycles[e]:
                 ports[fam.bound[e]] = ports[fam.bound[e]] + (occupied[e] - comp.cycles[e])
+        if g.pipeline == "interleave":
+            for a in fam.arrays:
+                if fam.hw.concurrent_units.get(a):
+                    b[a] = _concurrent_busy(fam, comp, [e for e in g.einsums if fam.bound[e] == a], occupied)
         for a in fam.arrays:
             busy[a] = busy[a] + b[a]
         mem = (traffic.read[gi] + traffic.write[gi]) * word / bpc
@@ -411,6 +417,21 @@ def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, acc: _Accesses
                 lat = lat + np.maximum(occupied[e], traffic.by_einsum[e] * word / bpc)
         io = io + (traffic.first_load[gi] + traffic.last_drain[gi]) * word / bpc * kernels
     return _Latency(lat * instances + fill + io, busy, fill, io, ports)
+
+
+def _concurrent_busy(fam: Family, comp: _Compute, einsums: list[str], occupied: dict[str, Any]) -> np.ndarray:
+    """Busy cycles of an array whose units run different Einsums' ops at once (``concurrent_units``):
+    its busiest unit's work over ``einsums`` (each Einsum's cycles split over its units by their share
+    of its initiation interval), and never less than one Einsum's own occupancy (its II, port stretch)."""
+    per_unit: dict[str, Any] = {}
+    floor = fam.zeros()
+    for e in einsums:
+        ii = fam.rm.ii[e]
+        for unit, cycles in (fam.rm.unit_busy.get(e) or {}).items():
+            if ii > 0:
+                per_unit[unit] = per_unit.get(unit, fam.zeros()) + comp.cycles[e] * (cycles / ii)
+        floor = np.maximum(floor, occupied[e])
+    return np.max(np.stack([floor] + list(per_unit.values())), axis=0)
 
 
 @dataclass
@@ -596,6 +617,9 @@ def evaluate_view(rm: Resolved, *, instances: int | None = None, workload_name: 
         busy = float(res["busy"][a][0]) / lat if lat else 0.0
         ports = float(np.asarray(res["port_cycles"][a]).reshape(-1)[0]) / lat if lat else 0.0
         ideal = sum(activity[a].values())
+        if hw.concurrent_units.get(a):      # units at work in the same cycles: scale to the array's busy time
+            summed = sum(per_cycles[e] for e in activity[a]) / lat if lat else 0.0
+            ideal = ideal * min(1.0, busy / summed) if summed else ideal
         util[a] = {"ideal": ideal, "spatial_idle": max(busy - ports - ideal, 0.0), "ports": ports,
                    "stall": max(1.0 - busy - fill, 0.0), "fill": fill if busy < 1 else 0.0, "busy": busy}
     # actions and energy by component: one path, each unit action priced once

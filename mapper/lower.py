@@ -78,6 +78,7 @@ class Hardware:
     glb_write_pj_row: float
     rf_read_pj: TMapping[str, float]
     rf_write_pj: TMapping[str, float]
+    concurrent_units: TMapping[str, bool] = field(default_factory=dict)   # array -> PEArray.concurrent_units
 
     @classmethod
     def from_arch(cls, arch: Architecture) -> "Hardware":
@@ -98,7 +99,8 @@ class Hardware:
             dram_bytes_per_cycle=arch.dram_bytes_per_cycle, glb_bytes=float(gb.capacity_bytes),
             word_bytes=arch.data.bytes, values_per_row=gb.row_bits / arch.data.bits, rf_entries=entries,
             dram_pj_per_access=table["dram.read"], glb_read_pj_row=table["global_buffer.read"],
-            glb_write_pj_row=table["global_buffer.write"], rf_read_pj=rf_read, rf_write_pj=rf_write)
+            glb_write_pj_row=table["global_buffer.write"], rf_read_pj=rf_read, rf_write_pj=rf_write,
+            concurrent_units={k.value: bool(getattr(arch.array(k), "concurrent_units", False)) for k in ArrayKind})
 
     @property
     def arrays(self) -> tuple[str, ...]:
@@ -180,6 +182,7 @@ class Resolved:
     folded: TMapping[str, tuple[str, ...]] = field(default_factory=dict)
     masks: TMapping[str, Mask] = field(default_factory=dict)
     mask_scope: TMapping[str, str] = field(default_factory=dict)
+    unit_busy: TMapping[str, TMapping[str, float]] = field(default_factory=dict)   # einsum -> {unit: cycles per point}
 
     def factor(self, level: str, rank: str) -> int:
         return self.factors.get((level, rank), 1)
@@ -382,6 +385,7 @@ def check_mapping(view: CascadeView, mapping: Mapping, hw: Hardware) -> Resolved
 
     # per-einsum op costs (an op with no unit on its array raises ArchError here)
     ii: dict[str, float] = {}
+    unit_busy: dict[str, dict[str, float]] = {}
     unit_actions: dict[str, dict[str, float]] = {}
     op_energy: dict[str, float] = {}
     for einsum, array in bound.items():
@@ -404,11 +408,12 @@ def check_mapping(view: CascadeView, mapping: Mapping, hw: Hardware) -> Resolved
                 actions[u] = actions.get(u, 0.0) + per_point * n
             energy += per_point * cost.energy_pj
         ii[einsum] = max(busy.values()) if busy else 0.0
+        unit_busy[einsum] = busy
         unit_actions[einsum] = actions
         op_energy[einsum] = energy
     scope = _mask_scope(view, groups, bound)
     return Resolved(mapping, view, hw, factors, order, tuple(groups), par_ranks, ii, unit_actions, op_energy,
-                    folded, dict(view.masks), scope)
+                    folded, dict(view.masks), scope, unit_busy)
 
 
 def _mask_scope(view: CascadeView, groups: tuple[Group, ...] | list[Group], bound: TMapping[str, str]

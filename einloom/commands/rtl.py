@@ -288,7 +288,8 @@ def config_for(args) -> "Any":
         own = core_mapping(roles, arch)
         at = lower_at(own).sizes
         choice = choose_mapping(cascade, arch, workload, sizes, lower_fn=lower_at, check=check,
-                                pin_binding=own.binding, in_pe={rk["E"]: at[rk["E"]], rk["F"]: at[rk["F"]]}, own=own)
+                                pin_binding=own.binding, in_pe={rk["E"]: at[rk["E"]], rk["F"]: at[rk["F"]]}, own=own,
+                                core_cycles=lambda schedule: fixed_core_cycles(schedule, roles, arch))
         schedule = choice.schedule
     else:
         mapping = _mapping(args.mapping, cascade, arch, workload) if args.mapping else core_mapping(roles, arch)
@@ -310,6 +311,25 @@ def config_for(args) -> "Any":
                               tile_m=dims["tile_m"], tile_p=dims["tile_p"])
     dims.update(structure=structure, choice=choice)
     return cfg, schedule, dims, roles
+
+
+def fixed_core_cycles(schedule: Any, roles: Any, arch: Any) -> int:
+    """Compute cycles of the fixed core built for ``schedule`` (its E, F and tiles; one run per K/V head,
+    a run's queries of every group as one block sequence): the simulator configured as the core
+    (``sim/rtl_core.run_core``, = RTL).  Raises MappingError when the core cannot build it."""
+    from einloom.rtl import RtlConfig
+    from einloom.rtl.attention import core_params
+    from einloom.rtl.core_form import check_schedule
+    from einloom.sim.rtl_core import core_cycles
+    dims = check_schedule(schedule, roles, arch)
+    cfg = RtlConfig.from_arch(arch, head_dim=dims["head_dim"], value_dim=dims["value_dim"], tile_m=dims["tile_m"],
+                              tile_p=dims["tile_p"])
+    group = runs = 1
+    for r in roles.query_groups:
+        group *= schedule.sizes.get(r, 1)
+    for r in roles.heads:
+        runs *= schedule.sizes.get(r, 1)
+    return runs * core_cycles(core_params(cfg), dims["P"] * group, dims["M"], roles.causal, roles.window, roles.sinks)
 
 
 def _mapping(choice: str, cascade, arch, workload):

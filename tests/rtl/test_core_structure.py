@@ -96,12 +96,19 @@ def test_search_picks_a_buildable_mapping_and_reports_the_others(tmp_path, capsy
     assert code == 0, err
     found = re.search(r"search \(latency\): ([\d,]+) mappings scored in (\d+) families; narrowed to the core's "
                       r"binding: (\d+) families buildable \(the core's own mapping included\), (\d+) refused", out)
-    assert found and int(found.group(3)) >= 1 and int(found.group(4)) >= 1, out
-    assert re.search(r"best unbuildable: [\d,]+ cycles \(chosen is [\d.]+x\); refused: Einsum \w+", out), out
+    assert found and int(found.group(3)) >= 1, out
+    # ranked by the core's cycles (= RTL); every buildable candidate gives the same core here
+    assert re.search(r"chosen: .*; 32,840 cycles \(the core = RTL\); [\d,]+ cycles \(mapper model\)", out), out
+    assert re.search(r"ranked by the core's cycles: all \d+ buildable candidates give the same core \(32,840 cycles", out), out
+    assert re.search(r"best unbuildable found: [\d,]+ cycles \(mapper model\).*refused: Einsum \w+", out), out
     man = json.loads((tmp_path / "manifest.json").read_text())
     s = man["search"]
     assert s["buildable_families"] == int(found.group(3))
-    assert s["best_unbuildable"]["latency_cycles"] < s["chosen_latency_cycles"]
+    assert s["chosen_core_cycles"] == man["schedule_cycles"]["compute_cycles"] == 32840
+    assert {c["core_cycles"] for c in s["buildable_candidates"]} == {32840}
+    # the mapper's model of the core's mapping is the core's cycles, never below them (item 3)
+    assert 32840 <= s["chosen_latency_cycles"] <= 32840 * 1.002
+    assert s["best_unbuildable"]["latency_cycles"] > s["chosen_latency_cycles"]
     assert man["schedule"]["mapping"]["binding"] == s["chosen"]["binding"]
     # the chosen mapping's products are on the 2D array, the key tile on its rows
     assert set(s["chosen"]["binding"]["2d"]) == {"QK", "SLNV"}
@@ -306,3 +313,24 @@ def test_search_falls_back_to_the_core_own_mapping_when_no_family_is_buildable(t
     assert s["chosen"]["name"] == "rtl-core" and s["chosen_latency_cycles"] is None
     assert "does not fit" in s["chosen_unscored"] and s["best_unbuildable"]["latency_cycles"] > 0
     assert [c["role"] for c in man["loop_nest"]][:2] == ["run", "query_block"]
+
+
+def test_search_ranks_buildable_candidates_by_the_cores_cycles_not_the_model():
+    """``_rank_by_core``: the fastest core wins even when the mapper's model prefers another candidate;
+    equal cores fall back to the model; a candidate the core refuses is left out."""
+    from types import SimpleNamespace
+
+    from einloom.base.errors import MappingError
+    from einloom.rtl.select import _rank_by_core
+    cores = {"a": 900, "b": 700, "c": 700, "d": None}
+    models = {"a": 100.0, "b": 300.0, "c": 200.0, "d": 1.0}
+
+    def core_cycles(schedule):
+        if cores[schedule] is None:
+            raise MappingError("the core cannot build it")
+        return cores[schedule]
+    chosen, evaluation, ranked = _rank_by_core(
+        [(k, k, None) for k in "abcd"], lower_fn=lambda m: m, core_cycles=core_cycles,
+        score=lambda m: SimpleNamespace(latency_cycles=models[m]))
+    assert chosen == "c" and evaluation.latency_cycles == 200.0
+    assert [(w, c) for w, c, _ in ranked] == [("c", 700), ("b", 700), ("a", 900)]
