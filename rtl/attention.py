@@ -150,8 +150,9 @@ class AttentionCore(wiring.Component):
     busy, done, compute_cycles : Out
 
     Latency: :func:`compute_cycles` after the last input beat (plus the cycles the output stalls).
-    Limits: 1 <= P <= max_queries, 1 <= M <= max_keys (larger values are clamped by the counters'
-    widths and give wrong results); M0 = R.
+    Limits: 1 <= P <= ``cfg.queries_limit``, 1 <= M <= ``cfg.keys_limit`` (the buffers' depths and the
+    reach of the query-block and key-tile counters, whose bounds are the schedule's; larger values wrap
+    the counters and give wrong results); M0 = R.
     """
 
     def __init__(self, cfg: RtlConfig):
@@ -237,17 +238,20 @@ class AttentionCore(wiring.Component):
         loaded = (q_cnt == n_q) & (k_cnt == n_k) & (v_cnt == n_k)
 
         # ---- work items: the next item to issue (cur) and the one issued before it (prev) ---------
-        cur_valid, cur_block, cur_tile = Signal(), Signal(unsigned(ib)), Signal(unsigned(ib))
+        # the loop nest's counters: widths from the schedule's bounds (cfg.tile_bits / block_bits)
+        tb = cfg.tile_bits
+        cur_valid, cur_block = Signal(), Signal(unsigned(cfg.block_bits), name="cur_block")
+        cur_tile = Signal(unsigned(tb), name="cur_tile")
         cur_qb, cur_kb = Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1))
         prev_valid, prev_tile_item, prev_first, prev_last = Signal(), Signal(), Signal(), Signal()
-        prev_tile, prev_qb = Signal(unsigned(ib)), Signal(unsigned(ib + 1))
+        prev_tile, prev_qb = Signal(unsigned(tb), name="prev_tile"), Signal(unsigned(ib + 1))
         cur_empty, cur_last, cur_first = Signal(), Signal(), Signal()
         # window (> 0): tiles below the block's first window key qb + M - P - window + 1 that hold no sink
         # key are skipped: the tile the block runs next is the window's first tile lo (registered: cur_qb
         # changes at least a slot period before it is read) when the counter's tile lies below it
         lo_key = Signal(signed(ib + 3))
         m.d.comb += lo_key.eq(cur_qb + n_k - n_q - n_w + 1)
-        lo_tile, lo_kb = Signal(unsigned(ib)), Signal(unsigned(ib + 1))
+        lo_tile, lo_kb = Signal(unsigned(tb), name="lo_tile"), Signal(unsigned(ib + 1))
         with m.If(lo_key <= 0):
             m.d.sync += [lo_tile.eq(0), lo_kb.eq(0)]
         with m.Else():
@@ -271,7 +275,7 @@ class AttentionCore(wiring.Component):
         settle = Signal(range(3))
         with m.If(settle != 0):
             m.d.sync += settle.eq(settle - 1)
-        eff_tile, eff_kb = Signal(unsigned(ib)), Signal(unsigned(ib + 1))
+        eff_tile, eff_kb = Signal(unsigned(tb), name="eff_tile"), Signal(unsigned(ib + 1))
         m.d.comb += [eff_tile.eq(Mux(skip, lo_tile, cur_tile)), eff_kb.eq(Mux(skip, lo_kb, cur_kb)),
                      cur_last.eq(Mux(skip, last_lo, last_cur)), cur_empty.eq(empty_r)]
         timer = Signal(range(max(2, tl.period)))

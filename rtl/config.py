@@ -62,10 +62,42 @@ class RtlConfig:
     fmt: NumberFormat
     format_spec: dict[str, Any] = field(default_factory=dict)
     source: str | None = None
+    #: The controller's key-tile and query-block counters' bounds: the schedule's loop nest
+    #: (``rtl.schedule.derive_structure``: ``key_tile`` and ``query_block``); None: what the buffers hold
+    key_tiles: int | None = None
+    query_blocks: int | None = None
 
     @property
     def tile_m(self) -> int:
         return self.rows
+
+    @property
+    def tile_counter_bound(self) -> int:
+        """Key tiles per query block the controller counts (its ``cur_tile`` counts 0 .. bound - 1)."""
+        return self.key_tiles or -(-self.max_keys // self.rows)
+
+    @property
+    def block_counter_bound(self) -> int:
+        """Query blocks per run the controller counts (``cur_block``, 0 .. bound - 1)."""
+        return self.query_blocks or -(-self.max_queries // self.cols)
+
+    @property
+    def tile_bits(self) -> int:
+        return max(1, (self.tile_counter_bound - 1).bit_length())
+
+    @property
+    def block_bits(self) -> int:
+        return max(1, (self.block_counter_bound - 1).bit_length())
+
+    @property
+    def keys_limit(self) -> int:
+        """Most keys a run may have: the buffers' and the tile counter's reach."""
+        return min(self.max_keys, self.tile_counter_bound * self.rows)
+
+    @property
+    def queries_limit(self) -> int:
+        """Most queries a run may have: the buffers' and the block counter's reach."""
+        return min(self.max_queries, self.block_counter_bound * self.cols)
 
     @property
     def index_bits(self) -> int:
@@ -73,11 +105,14 @@ class RtlConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The configuration as plain data (read back by :meth:`from_dict`)."""
-        return {"name": self.name, "array_2d": {"rows": self.rows, "cols": self.cols},
-                "array_1d": {"width": self.vector_width}, "clock_mhz": self.clock_mhz,
-                "rtl": {"number_format": dict(self.format_spec), "head_dim": self.head_dim,
-                        "value_dim": self.value_dim, "max_keys": self.max_keys,
-                        "max_queries": self.max_queries, "scale": self.scale, "tile_m": self.rows}}
+        out = {"name": self.name, "array_2d": {"rows": self.rows, "cols": self.cols},
+               "array_1d": {"width": self.vector_width}, "clock_mhz": self.clock_mhz,
+               "rtl": {"number_format": dict(self.format_spec), "head_dim": self.head_dim,
+                       "value_dim": self.value_dim, "max_keys": self.max_keys,
+                       "max_queries": self.max_queries, "scale": self.scale, "tile_m": self.rows}}
+        if self.key_tiles is not None or self.query_blocks is not None:    # counters from a schedule
+            out["counters"] = {"key_tiles": self.tile_counter_bound, "query_blocks": self.block_counter_bound}
+        return out
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> "RtlConfig":
@@ -88,7 +123,9 @@ class RtlConfig:
         return cls(name=data["name"], rows=data["array_2d"]["rows"], cols=data["array_2d"]["cols"],
                    vector_width=data["array_1d"]["width"], clock_mhz=float(data["clock_mhz"]),
                    head_dim=rtl["head_dim"], value_dim=rtl["value_dim"], max_keys=rtl["max_keys"],
-                   max_queries=rtl["max_queries"], scale=rtl["scale"], fmt=fmt, format_spec=spec)
+                   max_queries=rtl["max_queries"], scale=rtl["scale"], fmt=fmt, format_spec=spec,
+                   key_tiles=data.get("counters", {}).get("key_tiles"),
+                   query_blocks=data.get("counters", {}).get("query_blocks"))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "RtlConfig":
@@ -98,13 +135,16 @@ class RtlConfig:
 
     @classmethod
     def from_arch(cls, arch: Any, *, head_dim: int | None = None, value_dim: int | None = None,
-                  tile_m: int | None = None, tile_p: int | None = None) -> "RtlConfig":
+                  tile_m: int | None = None, tile_p: int | None = None, key_tiles: int | None = None,
+                  query_blocks: int | None = None) -> "RtlConfig":
         """Derive the core from ``arch`` (its arrays, data format, units, buffer and ``rtl:`` section).
 
         ``head_dim``/``value_dim`` are E and F of a workload (when given they must agree with the
         ``rtl:`` section's, which may then be left out); ``tile_m``/``tile_p`` are the mapping's key
-        tile on the 2D rows and query tile on the columns (:func:`einloom.rtl.core_form.check_schedule`).
-        Raises :class:`ArchError` naming the file, line and field of what the core cannot build.
+        tile on the 2D rows and query tile on the columns (:func:`einloom.rtl.core_form.check_schedule`);
+        ``key_tiles``/``query_blocks`` the bounds of the schedule's key-tile and query-block loops
+        (:func:`einloom.rtl.schedule.derive_structure`), which size the controller's counters (default:
+        the buffers' depths; at most those).  Raises :class:`ArchError` naming the file, line and field of what the core cannot build.
         """
         r = FieldReader(arch.linemap, ArchError, file=arch.file)
         if arch.rtl is None:
@@ -154,9 +194,16 @@ class RtlConfig:
         if problem:
             raise r.fail(("rtl", "number_format"), problem[1],
                          "change the array's rows or head_dim, or the number format's acc_latency")
+        for bound, most, what in ((key_tiles, -(-max_keys // rows), "key tiles"),
+                                  (query_blocks, -(-max_queries // cols), "query blocks")):
+            if bound is not None and not 1 <= bound <= most:
+                raise r.fail(("rtl", "max_keys" if what == "key tiles" else "max_queries"),
+                             f"the schedule has {bound} {what}, the buffers hold {most}",
+                             "use a shorter sequence, or raise the buffers")
         return cls(name=_name(r, arch.name), rows=rows, cols=cols, vector_width=width,
                    clock_mhz=float(arch.clock_mhz), head_dim=e, value_dim=f, max_keys=max_keys,
-                   max_queries=max_queries, scale=scale, fmt=fmt, format_spec=dict(spec), source=arch.file)
+                   max_queries=max_queries, scale=scale, fmt=fmt, format_spec=dict(spec), source=arch.file,
+                   key_tiles=key_tiles, query_blocks=query_blocks)
 
 
 def load_rtl_config(path: str | Path) -> RtlConfig:

@@ -118,9 +118,9 @@ def generate(config: RtlConfig, schedule: Any = None, *, shape: tuple[int, int] 
     text = to_verilog(core, top)
     c = config
     shapes: list[tuple[int, int, bool]] = []   # within the buffers, each shape once
-    for p, mm, cz in [(64, 64, False), (64, 64, True), (c.max_queries, c.max_keys, False),
-                      (c.max_queries, c.max_keys, True)]:
-        clamped = (min(p, c.max_queries), min(mm, c.max_keys), cz)
+    for p, mm, cz in [(64, 64, False), (64, 64, True), (c.queries_limit, c.keys_limit, False),
+                      (c.queries_limit, c.keys_limit, True)]:
+        clamped = (min(p, c.queries_limit), min(mm, c.keys_limit), cz)
         if clamped not in shapes:
             shapes.append(clamped)
     manifest = {
@@ -130,6 +130,11 @@ def generate(config: RtlConfig, schedule: Any = None, *, shape: tuple[int, int] 
         "reset": {"name": "rst", "kind": "sync", "active": "high"},
         "parameters": {**c.to_dict(), "number_format": c.fmt.describe()},
         "ports": ports_of(core),
+        # the controller's loop counters as built (bounds from the schedule's loop nest when generated
+        # from one, else from the buffers) and the run sizes they and the buffers reach
+        "controller_counters": {"query_block": {"bound": c.block_counter_bound, "width": c.block_bits},
+                                "key_tile": {"bound": c.tile_counter_bound, "width": c.tile_bits}},
+        "limits": {"queries": c.queries_limit, "keys": c.keys_limit},
         "streams": {
             "q": {"beat": "Q[:, p] for p in 0..P-1", "element_bits": core.in_bits, "elements": c.head_dim},
             "k": {"beat": "K[:, m] for m in 0..M-1", "element_bits": core.in_bits, "elements": c.head_dim},

@@ -308,7 +308,8 @@ def config_for(args) -> "Any":
     structure = core_structure(schedule, roles, cascade, arch, max_keys=max_keys, max_queries=max_queries)
     # the core's E, F and tiles are the schedule's: the loop nest's counters and its spatial factors
     cfg = RtlConfig.from_arch(arch, head_dim=structure.bound("contraction"), value_dim=structure.bound("value"),
-                              tile_m=dims["tile_m"], tile_p=dims["tile_p"])
+                              tile_m=dims["tile_m"], tile_p=dims["tile_p"], key_tiles=structure.bound("key_tile"),
+                              query_blocks=structure.bound("query_block"))
     dims.update(structure=structure, choice=choice)
     return cfg, schedule, dims, roles
 

@@ -137,9 +137,9 @@ def run(args) -> int:
             if case.get("window", 0) > case["M"] or case.get("sinks", 0) > case["M"]:
                 raise EinloomError(f"shape {case['name'].split('_', 1)[1]}: window and sinks are at most M = {case['M']}",
                                    location=Location(field="--shape"), hint="a window of M keys is the causal mask: use c")
-            if case["P"] > cfg.max_queries or case["M"] > cfg.max_keys:
-                raise EinloomError(f"shape {case['P']}x{case['M']} exceeds the buffers (max_queries "
-                                   f"{cfg.max_queries}, max_keys {cfg.max_keys})",
+            if case["P"] > cfg.queries_limit or case["M"] > cfg.keys_limit:
+                raise EinloomError(f"shape {case['P']}x{case['M']} exceeds the core's buffers and loop counters "
+                                   f"({cfg.queries_limit} queries, {cfg.keys_limit} keys)",
                                    location=Location(field="--shape"), hint="raise rtl.max_* in the arch")
     elif roles is not None:
         from einloom.rtl.tb.suite import spec_cases

@@ -33,7 +33,7 @@ TESTPLAN = {
 
 def default_cases(cfg: RtlConfig, *, quick: bool = False) -> list[dict[str, Any]]:
     r, c = cfg.rows, cfg.cols
-    mk, mq = cfg.max_keys, cfg.max_queries
+    mk, mq = cfg.keys_limit, cfg.queries_limit     # the buffers' and the controller counters' reach
 
     def clamp(p, m):
         return min(p, mq), min(m, mk)
@@ -84,7 +84,7 @@ def spec_cases(cfg: RtlConfig, *, causal: bool, window: int = 0, sinks: int = 0,
     if not window:
         return [c for c in base if c.get("causal") and not c.get("window") or c.get("corrupt")]
     r, c = cfg.rows, cfg.cols
-    mk, mq = cfg.max_keys, cfg.max_queries
+    mk, mq = cfg.keys_limit, cfg.queries_limit     # the buffers' and the controller counters' reach
     band = window + sinks
     mask = {"causal": True, "window": window, "sinks": sinks}
     cases = [
@@ -112,7 +112,7 @@ def fold_cases(cfg: RtlConfig, heads: int, groups: int, *, quick: bool = False) 
     each): one core run per K/V head of ``groups`` x P queries, plus an MQA shape (one K/V head shared
     by four query heads), random backpressure, and the deliberate negative case."""
     r, c = cfg.rows, cfg.cols
-    mk, mq = cfg.max_keys, cfg.max_queries
+    mk, mq = cfg.keys_limit, cfg.queries_limit     # the buffers' and the controller counters' reach
 
     def queries(p: int, g: int) -> int:
         return max(1, min(p, mq // g))
