@@ -408,6 +408,8 @@ def stage_latency(fam: Family, comp: _Compute, traffic: _Traffic, acc: _Accesses
         if g.pipeline == "interleave":
             stacked = np.stack([b[a] for a in fam.arrays])
             comp_time = np.max(stacked, axis=0)
+            if any(fam.hw.concurrent_units.get(a) for a in fam.arrays):
+                comp_time = np.maximum(comp_time, _hand_off_bound(fam, comp, g))
             fill = fill + (np.sum(stacked, axis=0) - comp_time) * instances / epochs
             lat = lat + np.maximum(comp_time, mem)
         elif g.pipeline == "sequential":
@@ -432,6 +434,50 @@ def _concurrent_busy(fam: Family, comp: _Compute, einsums: list[str], occupied: 
                 per_unit[unit] = per_unit.get(unit, fam.zeros()) + comp.cycles[e] * (cycles / ii)
         floor = np.maximum(floor, occupied[e])
     return np.max(np.stack([floor] + list(per_unit.values())), axis=0)
+
+
+def _interleave_iterations(fam: Family, rank: str | None) -> np.ndarray:
+    """Iterations of an interleaved group's pipeline: the temporal DRAM/GLB loops down to the innermost
+    loop over its interleave rank (1 when it has none)."""
+    last = max((i for i, (_lv, r) in enumerate(fam.nest) if r == rank), default=-1)
+    return prod((fam.f(lv, r) for lv, r in fam.nest[:last + 1]), start=fam.one)
+
+
+def _hand_off_bound(fam: Family, comp: _Compute, g: Any) -> np.ndarray:
+    """Cycles an interleaved group takes at least because of the hand-off between its arrays (applied
+    where an array has ``concurrent_units``, whose busiest-unit time hides its dependency chains): per
+    iteration of the interleave rank, a result an array produces (its pipeline depth) passes through a
+    chain of Einsums on another array (each its per-iteration cycles plus its pipeline depth; an
+    element-wise Einsum streams its operands through, a reduction's result leaves with its last
+    operand) back to an Einsum of the first array, which runs one iteration later (FuseMax's 2D array on tile m1+1 while the
+    1D array does tile m1: SLN of tile m1 must reach the PEs before tile m1's SLNV).  The iteration period
+    is at least the longest such chain, in every iteration the chain's consumer runs (a mask skips
+    tiles)."""
+    iterations = _interleave_iterations(fam, g.interleave_rank)
+    members = set(g.einsums)
+    depth = fam.rm.latency
+    first: dict[str, np.ndarray] = {}        # per chain Einsum: when its first and last result of an
+    last: dict[str, np.ndarray] = {}         # iteration leave it, from the other array's producer's start
+    total = fam.zeros()
+    for e in g.einsums:                      # topological order
+        own, info = fam.bound[e], fam.infos[e]
+        ran = iterations * np.maximum(comp.fraction[e], 1e-12)       # the iterations a mask leaves it
+        ins = [i for i in info.inputs if i in members and i not in info.carried]
+        for i in ins:                        # a chain from this array returns to it: a hand-off per iteration it runs
+            if fam.bound[i] != own and i in last:
+                total = np.maximum(total, last[i] * ran)
+        if not fam.hw.concurrent_units.get(own):
+            continue
+        sources = [(first[i], last[i]) if fam.bound[i] == own else (fam.zeros() + depth.get(i, 0.0),) * 2
+                   for i in ins if fam.bound[i] != own or i in last]
+        if not sources:
+            continue
+        begin = np.max(np.stack([a for a, _ in sources]), axis=0)
+        end = np.max(np.stack([b for _, b in sources]), axis=0)
+        # operands stream in: the Einsum's per-iteration cycles start with its first operand
+        last[e] = np.maximum(end, begin + comp.cycles[e] / ran) + depth.get(e, 0.0)
+        first[e] = last[e] if info.reduced_ranks else begin + depth.get(e, 0.0)
+    return total
 
 
 @dataclass

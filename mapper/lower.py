@@ -183,6 +183,7 @@ class Resolved:
     masks: TMapping[str, Mask] = field(default_factory=dict)
     mask_scope: TMapping[str, str] = field(default_factory=dict)
     unit_busy: TMapping[str, TMapping[str, float]] = field(default_factory=dict)   # einsum -> {unit: cycles per point}
+    latency: TMapping[str, float] = field(default_factory=dict)   # einsum -> pipeline depth of its ops (in sequence)
 
     def factor(self, level: str, rank: str) -> int:
         return self.factors.get((level, rank), 1)
@@ -386,6 +387,7 @@ def check_mapping(view: CascadeView, mapping: Mapping, hw: Hardware) -> Resolved
     # per-einsum op costs (an op with no unit on its array raises ArchError here)
     ii: dict[str, float] = {}
     unit_busy: dict[str, dict[str, float]] = {}
+    depth: dict[str, float] = {}
     unit_actions: dict[str, dict[str, float]] = {}
     op_energy: dict[str, float] = {}
     for einsum, array in bound.items():
@@ -409,11 +411,25 @@ def check_mapping(view: CascadeView, mapping: Mapping, hw: Hardware) -> Resolved
             energy += per_point * cost.energy_pj
         ii[einsum] = max(busy.values()) if busy else 0.0
         unit_busy[einsum] = busy
+        depth[einsum] = _pipeline_depth(hw, array, info.ops)
         unit_actions[einsum] = actions
         op_energy[einsum] = energy
     scope = _mask_scope(view, groups, bound)
     return Resolved(mapping, view, hw, factors, order, tuple(groups), par_ranks, ii, unit_actions, op_energy,
-                    folded, dict(view.masks), scope, unit_busy)
+                    folded, dict(view.masks), scope, unit_busy, depth)
+
+
+def _pipeline_depth(hw: Hardware, array: str, ops: TMapping[str, Any]) -> float:
+    """Cycles from an Einsum's operands to its result on ``array``: its op classes one after another,
+    each the pipeline depth (``latency``, else ``cycles``) of every unit it uses."""
+    total = 0.0
+    for op, count in ops.items():
+        if not count:
+            continue
+        for unit in hw.op_cost(array, op).unit_actions:
+            latency = hw.arch.unit_latency(array, unit) if hasattr(hw.arch, "unit_latency") else None
+            total += float(latency if latency is not None else hw.op_cost(array, unit).cycles)
+    return total
 
 
 def _mask_scope(view: CascadeView, groups: tuple[Group, ...] | list[Group], bound: TMapping[str, str]
