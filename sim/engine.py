@@ -58,11 +58,14 @@ class Op:
     wavefront: bool = False
     start: float = -1.0
     end: float = -1.0
+    resource: str = ""             # the functional unit it occupies when its array's units run at once
     deps_checked: int = 0          # the engine's progress through ``deps`` (those before are scheduled)
     deps_ready: float = 0.0        # the latest arrival among them
 
     def __post_init__(self) -> None:
         self.ndeps = len(self.deps)
+        self.slot = self.resource or self.unit     # what the engine schedules it on
+
 
     @property
     def ready(self) -> float:
@@ -147,12 +150,12 @@ class Engine:
                 for op in ops:
                     op.epoch = loaded
                     pending += 1
-                    if op.unit in self.prefetch:
+                    if op.slot in self.prefetch:
                         if op.cause == "store":
-                            self.units[op.unit].stores.append(op)
+                            self.units[op.slot].stores.append(op)
                             continue
                         queued_loads += 1
-                    self.units[op.unit].queue.append(op)
+                    self.units[op.slot].queue.append(op)
             need = min((s.queue[0].epoch for s in self.units.values() if s.queue), default=loaded + 1)
             if pending == 0:
                 if exhausted:
@@ -185,7 +188,7 @@ class Engine:
                             d = deps[k]
                             if d.end < 0:
                                 break
-                            r = d.end if d.unit == op.unit else d.arrival(op)
+                            r = d.end if d.slot == op.slot else d.arrival(op)
                             if r > ready:
                                 ready = r
                             k += 1
@@ -232,12 +235,12 @@ class Engine:
             gap = best_start - st.free
             if gap > 0:
                 def arrives(d: Op) -> float:
-                    return d.end if d.unit == best_unit else d.arrival(best)
+                    return d.end if d.slot == best_unit else d.arrival(best)
                 late = max(best.deps + best.streamed, key=arrives, default=None)
                 if late is None or arrives(late) < best_start - 1e-9 or arrives(late) <= st.free:
                     st.stalls["window"] += gap
                 else:
-                    cause = late.cause if late.unit != best_unit or late.cause != "operands" else "operands"
+                    cause = late.cause if late.slot != best_unit or late.cause != "operands" else "operands"
                     st.stalls[cause] += gap
             best.start = best_start
             best.end = best_start + best.duration

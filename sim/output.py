@@ -22,13 +22,16 @@ _TIDS = {"2d": 1, "1d": 2, "dram": 3}
 def chrome_trace(result: SimResult) -> dict[str, Any]:
     """The trace as a Chrome trace-event dict (open in ui.perfetto.dev or chrome://tracing)."""
     events: list[dict[str, Any]] = [{"name": "process_name", "ph": "M", "pid": 1, "args": {"name": "einloom sim"}}]
-    for unit, tid in _TIDS.items():
+    tids = dict(_TIDS)
+    for unit, *_ in result.trace:          # a unit of an array with concurrent units ("1d.exp"): its own track
+        tids.setdefault(unit, len(tids) + 1)
+    for unit, tid in tids.items():
         events.append({"name": "thread_name", "ph": "M", "pid": 1, "tid": tid, "args": {"name": unit}})
     for unit, name, inst, tile, start, end, nbytes in result.trace:
         args = {"instance": inst, "tile": list(tile)}
         if nbytes:
             args["bytes"] = nbytes
-        events.append({"name": name, "ph": "X", "pid": 1, "tid": _TIDS.get(unit, 9), "ts": start,
+        events.append({"name": name, "ph": "X", "pid": 1, "tid": tids[unit], "ts": start,
                        "dur": max(end - start, 0.0), "args": args})
     tl = result.timeline
     edges = tl.get("edges", [])

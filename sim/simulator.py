@@ -36,6 +36,12 @@ array step set works on) as events on the units ``2d``, ``1d`` and ``dram``:
 * **buffer ports** -- an op needs its operand deliveries from the buffer (a bypassed operand streams
   past it); at ``banks x row_bits`` per cycle an op that needs more is stretched, the extra cycles
   charged to ``ports`` (the evaluator prices the same: ``max(compute, deliveries / port width)``).
+* **concurrent units** -- on an array whose units run different Einsums at once
+  (``array_1d.concurrent_units``, the generated core's lanes) each Einsum's op occupies its busiest
+  unit (``1d.exp``, ``1d.add``...: a resource of its own), and on such an architecture an op's result
+  reaches an op on another resource its Einsum's pipeline depth later (the mapper's ``latency``);
+  the array's busy cycles and stalls are its busiest unit's, its utilization the useful share of
+  that unit's time (the mapper's model does the same).
 * **interleaving** -- a unit may issue from ``window`` consecutive epochs that run (a tile the mask
   leaves empty takes no slot): ``interleave`` groups, two iterations of the interleave rank (FuseMax's
   interleaving of consecutive M1 tiles: 2 x the epochs of the loops inside the loop over M1);
@@ -257,6 +263,7 @@ class _EinsumPlan:
     mask: Any = None               # (grid, coordinate specs) or None
     runs_at: tuple[int, ...] = ()  # per epoch loop it does not iterate: the iteration it runs at (0 or last)
     held: bool = False             # its outputs accumulate in the PEs (a PE-level reduction) until the op ends
+    resource: str = ""             # "1d.exp": the unit its op occupies on an array with concurrent units
 
 
 def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions) -> _EinsumPlan:
@@ -310,6 +317,13 @@ def _einsum_plan(schedule: Schedule, nest: _Nest, name: str, options: SimOptions
                        [(t, t in info.carried) for t in info.inputs], info.reads_self, deliveries, deliveries_of,
                        skew, out)
     plan.fill_per_step = fill_per_fold
+    if any(hw.concurrent_units.values()):
+        # an array whose units run different Einsums at once (the mapper's concurrent_units): the op
+        # occupies its busiest unit, and its result reaches another unit its pipeline depth later
+        busy = rm.unit_busy.get(name) or {}
+        if hw.concurrent_units.get(se.array) and busy:
+            plan.resource = f"{se.array}.{max(busy, key=busy.get)}"
+        plan.skew = max(plan.skew, float(rm.latency.get(name, 0.0)))
     plan.access, plan.out_to = _access_rates(schedule, name)
     plan.held = prod(_pe_factor(rm, name, r) for r in info.reduced_ranks) > 1
     written = set(info.iteration_ranks) - set(info.reduced_ranks)      # every iterate counts as written
@@ -483,7 +497,7 @@ class _Recorder:
         self.add_storage(op, 1.0)
         self.intervals.setdefault(op.unit, []).append((s, e, op.work / op.duration if op.duration else 0.0))
         if len(self.trace) < self.options.trace_limit:
-            self.trace.append((op.unit, op.name, inst, op.tile, s, e, op.nbytes))
+            self.trace.append((op.slot, op.name, inst, op.tile, s, e, op.nbytes))
 
 
 def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPlan], options: SimOptions,
@@ -593,7 +607,7 @@ def _epochs(schedule: Schedule, gi: int, nest: _Nest, plans: dict[str, _EinsumPl
                     duration = max(cycles, need)
                     op = Op(p.array, e, 0, duration, p.skew, tuple(deps), points * schedule.einsums[e].cycles_per_point,
                             "dependency", port_stall=max(need - cycles, 0.0), tile=index, streamed=tuple(streamed),
-                            steps=stream_steps, wavefront=p.skew > 0)
+                            steps=stream_steps, wavefront=p.skew > 0 and not p.resource, resource=p.resource)
                     op.points = points
                     ar, rr, rw = p.access
                     out = p.out_written * frac
@@ -683,9 +697,13 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         groups.append((gi, g, nest, plans, slots, window, static, streamed))
 
     units = ["2d", "1d", "dram"]
+    # an array with concurrent units is scheduled as one resource per unit ("1d.exp"); its busy cycles
+    # and stalls are its busiest unit's, its work all of its Einsums'
+    resources = sorted({p.resource for grp in groups for p in grp[3].values() if p.resource})
     stalls = {u: dict.fromkeys(STALL_CAUSES, 0.0) for u in units}
     busy = dict.fromkeys(units, 0.0)
     work = dict.fromkeys(units, 0.0)
+    summed = dict.fromkeys(units, 0.0)        # busy cycles summed over an array's units
     counters = {"events": 0}
     group_cycles = [0.0] * len(groups)
     notes: list[str] = []
@@ -695,7 +713,7 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
     def run(gi: int, nest: _Nest, plans, slots: int, window: int, inst_range: range, static: float = 0.0) -> float:
         """One engine over ``inst_range`` instances of group ``gi`` back to back; returns its span
         (sliced blocks extended by their period)."""
-        engine = Engine(units, window=window, prefetch=("dram",), lookahead=options.dram_lookahead,
+        engine = Engine(units + resources, window=window, prefetch=("dram",), lookahead=options.dram_lookahead,
                         on_schedule=rec)
         sliced = _sliced_loop(nest, options.slice_blocks, _masked_loops(plans))
         limit = options.slice_blocks if sliced is not None else None
@@ -716,11 +734,21 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
         span = engine.run(stream())
         _record_occupancy(rec, buffers, static * hw.word_bytes, span)
         ext = 0.0
+        peak: dict[str, Any] = {}
         for u, st in engine.units.items():
-            busy[u] += st.busy
-            work[u] += st.work
+            array = u.split(".", 1)[0]
+            work[array] += st.work
+            summed[array] += st.busy
+            if u == array:
+                busy[u] += st.busy
+                for c, v in st.stalls.items():
+                    stalls[u][c] += v
+            elif st.busy > getattr(peak.get(array), "busy", -1.0):
+                peak[array] = st
+        for array, st in peak.items():          # the busiest unit stands for its array
+            busy[array] += st.busy
             for c, v in st.stalls.items():
-                stalls[u][c] += v
+                stalls[array][c] += v
         if limit is not None:
             ext, note = _extrapolate_blocks(per_inst[-1], nest, sliced, limit)
             notes.append(note)
@@ -777,6 +805,8 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
             inst_ends.append(total)
             last_counts = _delta(before, _snapshot(busy, work, stalls, rec, counters["events"]))
     events = counters["events"]
+    concurrent_share = {a: busy[a] / summed[a] for a in ("2d", "1d")
+                        if hw.concurrent_units.get(a) and summed[a] > busy[a] > 0}
     extrapolation = "; ".join(sorted(set(notes))) or "none (every tile simulated)"
     events_extra = 0
     if sim_inst < instances:
@@ -806,6 +836,8 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
                             "approximate: fewer than 7 instances simulated or the steady periods differ")
                          + ")" + ("; " + extrapolation if notes else ""))
     util = {a: work[a] / (total * hw.pes(a)) if total else 0.0 for a in ("2d", "1d")}
+    for a, share in concurrent_share.items():       # concurrent units: the useful share of the busiest unit's time
+        util[a] *= share
     actions, breakdown, energy = _energy(schedule, rec)
     timeline = _timeline(rec, total, options.bins, hw, instances, sim_inst)
     return SimResult(total, hw.clock_hz, busy, util, stalls, rec.dram_read, rec.dram_write, actions, energy,

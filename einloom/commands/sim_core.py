@@ -19,11 +19,12 @@ from typing import Any
 #: Why the two numbers differ, per core (printed and in the JSON).
 WHY = {
     "fixed": "the core's controller issues one slot per key tile every {period} cycles (the 2D array runs QK "
-             "of tile m1+1 and SLNV of tile m1 back to back while the 1D lanes' units (max, exp, add, rescale) "
-             "work on tile m1 concurrently), plus one pipeline fill and drain (array drain, reciprocal, output "
-             "beats) per block; the schedule-level simulator runs each array's Einsums one after another on its "
-             "units (the 1D work of a tile is the sum of its Einsums, not the busiest unit's) and models no "
-             "controller, slot period nor drains",
+             "of tile m1+1 and SLNV of tile m1 back to back while the 1D lanes' units work on tile m1), plus one "
+             "pipeline fill and drain (array drain, reciprocal, output beats) per block; the schedule-level "
+             "simulator executes the schedule's tile ops (the lanes' units concurrent, each op's pipeline depth "
+             "on its hand-offs) but lets the 2D array take the next tile's products in any order within the "
+             "interleave window of two tiles, prices the mask's select as ops on the 1D units, and models no "
+             "controller slot, fill nor drain",
     "lane": "the lane core runs each key tile's phases in sequence (score product, score write to the lanes, "
             "the lanes' program, value product) and waits for its lanes; the schedule-level simulator overlaps "
             "the arrays as the schedule's interleave group says and models no controller",
