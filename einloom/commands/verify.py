@@ -138,7 +138,7 @@ def run(args) -> int:
                 raise EinloomError(f"shape {case['name'].split('_', 1)[1]}: window and sinks are at most M = {case['M']}",
                                    location=Location(field="--shape"), hint="a window of M keys is the causal mask: use c")
             if case["P"] > cfg.queries_limit or case["M"] > cfg.keys_limit:
-                raise EinloomError(f"shape {case['P']}x{case['M']} exceeds the core's buffers and loop counters "
+                raise EinloomError(f"shape {case['P']}x{case['M']} exceeds the buffers and the core's loop counters "
                                    f"({cfg.queries_limit} queries, {cfg.keys_limit} keys)",
                                    location=Location(field="--shape"), hint="raise rtl.max_* in the arch")
     elif roles is not None:
