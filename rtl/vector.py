@@ -13,6 +13,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from einloom.rtl.kept import KEEP
 from einloom.rtl.units.base import DatapathUnits
 
 
@@ -192,7 +193,8 @@ class VectorPE(wiring.Component):
         tag_sln, tag_prm, tag_mask = self.issue_sln, self.issue_prm, valid[0]
         sln_before = tag_sln                  # the tag of the SLN one cycle behind (the next one out)
         for i in range(exp.latency):
-            d_sln, d_prm, d_mask = Signal(name=f"tag_sln{i}"), Signal(name=f"tag_prm{i}"), Signal(name=f"tag_mask{i}")
+            d_sln, d_prm, d_mask = (Signal(name=f"tag_sln{i}", attrs=KEEP), Signal(name=f"tag_prm{i}", attrs=KEEP),
+                                    Signal(name=f"tag_mask{i}", attrs=KEEP))
             m.d.sync += [d_sln.eq(tag_sln), d_prm.eq(tag_prm), d_mask.eq(tag_mask)]
             sln_before = tag_sln
             tag_sln, tag_prm, tag_mask = d_sln, d_prm, d_mask
@@ -210,7 +212,7 @@ class VectorPE(wiring.Component):
         else:                                   # pipelined: the format's interleaved accumulate
             assert exp.latency >= 1
             acc = m.submodules.sld_acc = u.accumulate_unit()
-            sln_after = Signal(name="tag_sln_after")
+            sln_after = Signal(name="tag_sln_after", attrs=KEEP)
             m.d.sync += sln_after.eq(tag_sln)
             m.d.comb += [acc.x.eq(sln), acc.first.eq(tag_sln & ~sln_after), acc.last.eq(tag_sln & ~sln_before),
                          sld.eq(acc.sum)]
@@ -238,7 +240,7 @@ class VectorPE(wiring.Component):
         def delayed(strobe, n, name):
             taps = [strobe]
             for i in range(n):
-                d = Signal(name=f"{name}{i}")
+                d = Signal(name=f"{name}{i}", attrs=KEEP)
                 m.d.sync += d.eq(taps[-1])
                 taps.append(d)
             return taps
