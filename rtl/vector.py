@@ -249,9 +249,15 @@ class VectorPE(wiring.Component):
         slnv_taps = delayed(self.slnv, lat, "tag_slnv")
         rotate = Signal()
         m.d.comb += rotate.eq(Cat(*slnv_taps).any())
-        m.d.comb += [rd_unit.prm.eq(prm), rd_unit.old.eq(Mux(self.rd_first, 0, rd)), rd_unit.addend.eq(sld),
-                     rnv_unit.prm.eq(prm_ws), rnv_unit.old.eq(Mux(self.slnv_first, 0, ring[0])),
+        m.d.comb += [rd_unit.prm.eq(prm), rd_unit.addend.eq(sld), rnv_unit.prm.eq(prm_ws),
                      rnv_unit.addend.eq(self.slnv_in)]
+        # a block's first tile rescales 0: a unit with a `first` port does the select itself, so its
+        # multiplier's operand register takes RD / RNV straight from their registers
+        for unit, first, old in ((rd_unit, self.rd_first, rd), (rnv_unit, self.slnv_first, ring[0])):
+            if hasattr(unit, "first"):
+                m.d.comb += [unit.old.eq(old), unit.first.eq(first)]
+            else:
+                m.d.comb += unit.old.eq(Mux(first, 0, old))
         f_last = self.value_dim - 1
         with m.If(rd_taps[-1]):
             m.d.sync += rd.eq(rd_unit.y)
