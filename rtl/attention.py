@@ -37,6 +37,7 @@ from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.buffers import BankedBuffer
 from einloom.rtl.config import RtlConfig
+from einloom.rtl.kept import kept_register
 from einloom.rtl.mesh import SystolicArray
 from einloom.rtl.pe import ProcessingElement
 from einloom.rtl.schedule import schedule_problem
@@ -87,12 +88,14 @@ def cycles_formula() -> str:
 
 def _register_chain(m: Module, bundle: dict, length: int, prefix: str) -> list[dict]:
     """``length`` copies of a bundle of control signals, copy i delayed i cycles (one register per
-    copy after the first, named ``{prefix}{i}_{name}``): the controls of skewed rows or columns."""
+    copy after the first, named ``{prefix}{i}_{name}``): the controls of skewed rows or columns.
+    The copies are kept apart in synthesis (:mod:`einloom.rtl.kept`): each drives its own row or
+    column, none the whole array."""
     chain = [bundle]
     for i in range(1, length):
         nxt = {}
         for name, sig in chain[-1].items():
-            nxt[name] = Signal.like(sig, name=f"{prefix}{i}_{name}")
+            nxt[name] = kept_register(sig, f"{prefix}{i}_{name}")
             m.d.sync += nxt[name].eq(sig)
         chain.append(nxt)
     return chain
@@ -421,22 +424,31 @@ class AttentionCore(wiring.Component):
                 m.d.sync += shift(q_regs[c])
 
         # ---- output: beat c is column c's AV; a block's beats start `out` cycles after its slot ------
+        # The payload is a register (no mux between it and the port): it takes column 0's AV one cycle
+        # before the first beat (`out_start`; column c's AV is final `out` - 1 + c cycles after the
+        # slot, Timeline.OUT_REG) and column `sel`'s on each transfer, so column c + 1 is loaded while
+        # beat c leaves.  `sel` and `is_last` are registers, so the C-way mux's select and the output
+        # valid's update come straight from flip-flops.
+        sel = Signal(unsigned(max(1, C.bit_length())))         # the column loaded next (0 between blocks)
         beat = Signal(unsigned(max(1, C.bit_length())))
         beats = Signal(unsigned(ib + 1))      # registered: out_qb is set `out` (> 1) cycles before the beats
         m.d.sync += beats.eq((n_q - out_qb).as_unsigned())
-        last_beat = (beat == C - 1) | (beat + 1 == beats)
-        m.d.comb += self.out.valid.eq(out_valid)
+        is_last = Signal()                    # the beat on the port is the block's last
+        payload = Signal(self.out.payload.shape(), reset_less=True)
+        m.d.comb += [self.out.valid.eq(out_valid), self.out.payload.eq(payload)]
         payloads = [Cat(*vpe.av_out) for vpe in vpes]
-        with m.Switch(beat):
+        with m.Switch(sel):
             for c in range(C):
                 with m.Case(c):
-                    m.d.comb += self.out.payload.eq(payloads[c])
+                    with m.If(out_start | (out_valid & self.out.ready)):
+                        m.d.sync += payload.eq(payloads[c])
         with m.If(out_start):
-            m.d.sync += [out_valid.eq(1), beat.eq(0)]
+            m.d.sync += [out_valid.eq(1), beat.eq(0), sel.eq(1 % C), is_last.eq((C == 1) | (beats <= 1))]
         with m.Elif(out_valid & self.out.ready):
-            m.d.sync += beat.eq(beat + 1)
-            with m.If(last_beat):
-                m.d.sync += [out_valid.eq(0), out_busy.eq(0)]
+            m.d.sync += [beat.eq(beat + 1), sel.eq(Mux(sel == C - 1, 0, sel + 1)),
+                         is_last.eq((beat + 2 == C) | (beat + 2 == beats))]
+            with m.If(is_last):
+                m.d.sync += [out_valid.eq(0), out_busy.eq(0), sel.eq(0)]
 
         # ---- state machine and the command ---------------------------------------------------------
         with m.If(state == RUN):

@@ -8,6 +8,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float.accumulate import interleave_fresh
+from einloom.rtl.kept import KEEP
 from einloom.rtl.units.base import DatapathUnits
 
 
@@ -114,7 +115,7 @@ class ProcessingElement(wiring.Component):
         u = self.units
         a = Signal(u.input_shape, reset_less=True)
         b = Signal(u.input_shape, reset_less=True)
-        tag1, tag2 = Signal(Tag), Signal(Tag)
+        tag1, tag2 = Signal(Tag, attrs=KEEP), Signal(Tag, attrs=KEEP)     # (tag2 = the right PE's tag1: kept apart)
         w_sh = Signal(u.prob_shape, reset_less=True)
         w_act = Signal(u.prob_shape, reset_less=True)
         m.d.sync += [a.eq(self.a_in), b.eq(self.b_in), tag1.eq(self.tag_in), tag2.eq(tag1)]

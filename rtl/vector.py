@@ -13,6 +13,7 @@ from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from einloom.rtl.kept import KEEP
 from einloom.rtl.units.base import DatapathUnits
 
 
@@ -192,7 +193,8 @@ class VectorPE(wiring.Component):
         tag_sln, tag_prm, tag_mask = self.issue_sln, self.issue_prm, valid[0]
         sln_before = tag_sln                  # the tag of the SLN one cycle behind (the next one out)
         for i in range(exp.latency):
-            d_sln, d_prm, d_mask = Signal(name=f"tag_sln{i}"), Signal(name=f"tag_prm{i}"), Signal(name=f"tag_mask{i}")
+            d_sln, d_prm, d_mask = (Signal(name=f"tag_sln{i}", attrs=KEEP), Signal(name=f"tag_prm{i}", attrs=KEEP),
+                                    Signal(name=f"tag_mask{i}", attrs=KEEP))
             m.d.sync += [d_sln.eq(tag_sln), d_prm.eq(tag_prm), d_mask.eq(tag_mask)]
             sln_before = tag_sln
             tag_sln, tag_prm, tag_mask = d_sln, d_prm, d_mask
@@ -210,7 +212,7 @@ class VectorPE(wiring.Component):
         else:                                   # pipelined: the format's interleaved accumulate
             assert exp.latency >= 1
             acc = m.submodules.sld_acc = u.accumulate_unit()
-            sln_after = Signal(name="tag_sln_after")
+            sln_after = Signal(name="tag_sln_after", attrs=KEEP)
             m.d.sync += sln_after.eq(tag_sln)
             m.d.comb += [acc.x.eq(sln), acc.first.eq(tag_sln & ~sln_after), acc.last.eq(tag_sln & ~sln_before),
                          sld.eq(acc.sum)]
@@ -238,7 +240,7 @@ class VectorPE(wiring.Component):
         def delayed(strobe, n, name):
             taps = [strobe]
             for i in range(n):
-                d = Signal(name=f"{name}{i}")
+                d = Signal(name=f"{name}{i}", attrs=KEEP)
                 m.d.sync += d.eq(taps[-1])
                 taps.append(d)
             return taps
@@ -247,9 +249,15 @@ class VectorPE(wiring.Component):
         slnv_taps = delayed(self.slnv, lat, "tag_slnv")
         rotate = Signal()
         m.d.comb += rotate.eq(Cat(*slnv_taps).any())
-        m.d.comb += [rd_unit.prm.eq(prm), rd_unit.old.eq(Mux(self.rd_first, 0, rd)), rd_unit.addend.eq(sld),
-                     rnv_unit.prm.eq(prm_ws), rnv_unit.old.eq(Mux(self.slnv_first, 0, ring[0])),
+        m.d.comb += [rd_unit.prm.eq(prm), rd_unit.addend.eq(sld), rnv_unit.prm.eq(prm_ws),
                      rnv_unit.addend.eq(self.slnv_in)]
+        # a block's first tile rescales 0: a unit with a `first` port does the select itself, so its
+        # multiplier's operand register takes RD / RNV straight from their registers
+        for unit, first, old in ((rd_unit, self.rd_first, rd), (rnv_unit, self.slnv_first, ring[0])):
+            if hasattr(unit, "first"):
+                m.d.comb += [unit.old.eq(old), unit.first.eq(first)]
+            else:
+                m.d.comb += unit.old.eq(Mux(first, 0, old))
         f_last = self.value_dim - 1
         with m.If(rd_taps[-1]):
             m.d.sync += rd.eq(rd_unit.y)

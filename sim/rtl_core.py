@@ -128,7 +128,7 @@ class Timeline:
     ``recip_load``          rd_snap + C                    the shared reciprocal's chain loads every column's RD snapshot
     ``recip_capture``       recip_load + 1 + Lc            column 0 takes 1/RD
     ``out_mul``             max(recip_capture, rnv_snap)+1 F cycles of AV = RNV * (1/RD)
-    ``out``                 out_mul + F + Lo               first output beat of the block
+    ``out``                 out_mul + F + Lo + 1           first output beat of the block (+1: the payload register)
     ======================  =============================  =========================================
 
     With L = 1 this is the single-cycle core's table (array_drain = drain = E + R + 3, X = 0).
@@ -147,6 +147,9 @@ class Timeline:
 
     LOAD = 1
     FEED = 2
+    #: The output stream's payload register: column c's AV is final at out - 1 + c and leaves from a
+    #: flip-flop (no mux between the 1D PEs' AV registers and the port)
+    OUT_REG = 1
 
     def __init__(self, p: CoreParams):
         if p.mac_latency != 2:
@@ -201,7 +204,7 @@ class Timeline:
         self.recip_load = self.rd_snap + c
         self.recip_capture = self.recip_load + 1 + lc
         self.out_mul = max(self.recip_capture, self.rnv_snap) + 1
-        self.out = self.out_mul + f + lo
+        self.out = self.out_mul + f + lo + self.OUT_REG
         # PRM of this slot's tile is latched for the next slot's SLNV, after this slot's own latch
         if self.prm_latch > self.issue_prm + lx or self.issue_prm + lx + 1 > self.period + self.prm_latch:
             raise ValueError(f"the PRM latch at {self.prm_latch} does not fit the exp at "

@@ -64,6 +64,8 @@ def register(subparsers) -> None:
     parser.add_argument("--router", choices=["auto", "router2", "router1"], default="auto",
                         help="nextpnr router (default auto: router2, and router1 if router2 stops "
                              "converging; router1 is slower but does not stall)")
+    parser.add_argument("--seed", type=int, default=None, metavar="N",
+                        help="nextpnr placement seed (default 1); one seed is one sample of Fmax")
     parser.add_argument("--cycles", metavar="VERIFY.json",
                         help="measured cycles for the throughput: the output of `einloom verify --arch A "
                              "--json` for the same architecture (default: the manifest's cycle formula)")
@@ -302,6 +304,9 @@ def run(args) -> int:
         raise ToolError("--cycles needs --arch (the throughput of a generated core)",
                         location=Location(field="--cycles"), hint="drop --cycles, or synthesize with --arch")
     measured = load_measured_cycles(args.cycles) if args.cycles else None
+    if args.seed is not None and args.seed < 0:
+        raise ToolError(f"nextpnr seed {args.seed} is negative", location=Location(field="--seed"),
+                        hint="pass a non-negative integer, e.g. --seed 2")
     for flag, given in (("--mapping", args.mapping), ("--search", args.search), ("--workload", args.workload)):
         if given and not args.arch:
             raise ToolError("applies only with --arch (the generated core)", location=Location(field=flag),
@@ -326,7 +331,7 @@ def run(args) -> int:
         try:
             result = synthesize(verilog, top, args.target, part=args.part, pnr=not args.no_pnr,
                                 cache_dir=args.cache_dir, check_fit=not args.no_fit_check, progress=spinner,
-                                router=args.router)
+                                router=args.router, **({} if args.seed is None else {"seed": args.seed}))
         except ToolError as error:
             if args.verilog and "core.v:" in error.message:  # the flow's copy of the user's file
                 error.message = error.message.replace("core.v:", f"{args.verilog}:")

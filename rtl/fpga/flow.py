@@ -199,8 +199,9 @@ def _announce(progress: Progress | None, stage: str) -> Iterator[None]:
 
 
 class _Flow:
-    def __init__(self, verilog: str, top: str, target: Target, cache_dir: Path, progress: Progress | None):
-        self.verilog, self.top, self.target = verilog, top, target
+    def __init__(self, verilog: str, top: str, target: Target, cache_dir: Path, progress: Progress | None,
+                 seed: int = PNR_SEED):
+        self.verilog, self.top, self.target, self.seed = verilog, top, target, seed
         self.cache_dir = cache_dir
         self.progress = progress
         self.verilog_sha = hashlib.sha256(verilog.encode()).hexdigest()
@@ -291,7 +292,7 @@ class _Flow:
         script = (f"read_verilog -sv harness.v\nread_verilog -sv -lib core_stub.v\n"
                   f"synth_ecp5 -top {HARNESS_TOP} -json harness_syn.json\n")
         args = [*part.pnr_options, "--json", "harness.json", "--report", "report.json",
-                "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(PNR_SEED), "--timing-allow-fail", "--router", router]
+                "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(self.seed), "--timing-allow-fail", "--router", router]
         key = _digest("pnr", FLOW_VERSION, self.verilog_sha, self.top, self.target.name, part.name,
                       self.target.synth_script(self.top, part, ["core.v"]), harness, script, args,
                       self.versions, *(("watched", ROUTER2_DIVERGING, ROUTER2_PLATEAU) if watched else ()))
@@ -335,7 +336,7 @@ class _Flow:
             raise ToolError(f"nextpnr wrote no readable report (log: {work / 'nextpnr.log'})",
                             hint="see the nextpnr log") from None
         check_pnr_report(report, self.target, part)
-        pnr = pnr_summary(report)
+        pnr = pnr_summary(report, self.seed)
         pnr["router"] = router
         pnr["seconds_harness_synth"] = round(middle - start, 2)
         pnr["seconds_nextpnr"] = round(seconds - (middle - start), 2)
@@ -392,7 +393,7 @@ def _critical_path_of(directory: Path) -> dict | None:
         return None
 
 
-def pnr_summary(report: dict) -> dict:
+def pnr_summary(report: dict, seed: int = PNR_SEED) -> dict:
     """Fmax and utilization from a nextpnr ``--report`` document.
 
     ``fmax_mhz`` is the lowest achieved post-route frequency over the report's clocks (the harness has
@@ -409,7 +410,7 @@ def pnr_summary(report: dict) -> dict:
         "clock": clock,
         "clocks_mhz": {name: round(float(value), 2) for name, value in clocks.items()},
         "target_mhz": PNR_TARGET_MHZ,
-        "seed": PNR_SEED,
+        "seed": seed,
         "harness_utilization": {bel: {"used": e.get("used"), "available": e.get("available")}
                                 for bel, e in report.get("utilization", {}).items() if e.get("used")},
     }
@@ -417,7 +418,7 @@ def pnr_summary(report: dict) -> dict:
 
 def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr: bool = True,
                cache_dir: str | os.PathLike | None = None, *, check_fit: bool = True,
-               progress: Progress | None = None, router: str = DEFAULT_ROUTER) -> SynthResult:
+               progress: Progress | None = None, router: str = DEFAULT_ROUTER, seed: int = PNR_SEED) -> SynthResult:
     """Synthesize ``verilog`` (top module ``top``) for ``target`` and report its resources and Fmax.
 
     Parameters
@@ -443,6 +444,9 @@ def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr
     router : {"auto", "router2", "router1"}
         nextpnr's router (see :data:`ROUTERS`); ``auto`` (default) is router2, then router1 if
         router2 stalls.
+    seed : int
+        nextpnr's placement seed (default :data:`PNR_SEED`); each seed is one sample of Fmax, cached
+        separately.
 
     Raises
     ------
@@ -463,7 +467,10 @@ def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr
     except OSError as error:
         raise ToolError(f"cannot create the cache directory {cache}: {error.strerror}",
                         location=Location(field="--cache-dir"), hint="pass a writable --cache-dir") from None
-    flow = _Flow(verilog, top, target_obj, cache, progress)
+    if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
+        raise ToolError(f"nextpnr seed {seed!r} is not a non-negative integer", location=Location(field="--seed"),
+                        hint="pass e.g. --seed 2")
+    flow = _Flow(verilog, top, target_obj, cache, progress, seed)
     notes: list[str] = []
 
     if part is not None:

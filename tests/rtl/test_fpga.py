@@ -180,6 +180,26 @@ def test_ecp5_place_and_route_reports_fmax(tmp_path):
     assert result.cached == {"synth": False, "pnr": False} and result.pnr["router"] == "router2"  # auto
     again = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path)
     assert again.cache_hit and again.fmax_mhz == result.fmax_mhz
+    # another placement seed is another sample: routed again (synthesis reused), reported with its seed
+    other = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path, seed=2)
+    assert other.cached == {"synth": True, "pnr": False} and (result.pnr["seed"], other.pnr["seed"]) == (1, 2)
+
+
+def test_bad_seed_is_a_one_line_error(tmp_path, capsys):
+    with pytest.raises(ToolError, match="seed"):
+        synthesize(MAC8, "mac8", "ecp5", cache_dir=tmp_path, seed=-1)
+    source = tmp_path / "mac8.v"
+    source.write_text(MAC8)
+    from einloom import cli
+    for bad in ("x", "-3"):
+        argv = ["synth", "--verilog", str(source), "--top", "mac8", "--target", "ecp5", "--seed", bad]
+        try:
+            rc = cli.main(argv)
+        except SystemExit as stop:          # argparse's own error (not an int) exits with status 2
+            rc = stop.code
+        assert rc == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--seed" in err and "Traceback" not in err
 
 
 def test_progress_spinner_on_terminal_and_in_logs():

@@ -1,0 +1,27 @@
+"""Registered copies of a control signal that synthesis keeps apart (no fan-out across the array).
+
+A strobe that several places need is delayed by one register per column (or row, or pipeline stage),
+so many of those registers have the same input: column c's copy delayed by one cycle is column c+1's
+copy.  Yosys's ``opt_merge`` merges flip-flops with the same input and clock into one, and that one
+then drives every place: the 8x8 int8 core's critical path was a 1D PE's SLNV tag driving another
+1D PE's RNV register enables across the array (15.9 ns, 14.9 of it routing).
+
+A register made by :func:`kept_register` carries Yosys's ``keep`` attribute on its wire (Amaranth
+writes ``(* keep = 32'd1 *)``); the FPGA synthesis script (:func:`einloom.rtl.fpga.targets.Target.synth_script`,
+``KEEP_FLOPS``) puts ``keep`` on the flip-flop that drives such a wire, and ``opt_merge`` merges no
+cell that has it.  Every copy that must stay apart needs the attribute: of two mergeable flip-flops
+of which one has ``keep``, ``opt_merge`` keeps that one and moves the other's loads onto it.
+Simulation (Amaranth, Verilator) ignores the attribute.
+"""
+from __future__ import annotations
+
+from amaranth.hdl import Signal
+
+#: The attribute a kept register's wire carries.
+KEEP = {"keep": 1}
+
+
+def kept_register(like: Signal, name: str) -> Signal:
+    """A signal shaped like ``like``, named ``name``, that synthesis keeps as its own flip-flops
+    (the caller registers it: ``m.d.sync += copy.eq(...)``)."""
+    return Signal.like(like, name=name, attrs=KEEP)

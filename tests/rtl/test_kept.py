@@ -1,0 +1,87 @@
+"""rtl/kept.py: registered copies of a control strobe survive synthesis as their own flip-flops (the
+target's script puts ``keep`` on the flip-flop of a kept wire, so Yosys's opt_merge leaves it alone),
+and the core's per-column copies and the 1D PEs' delayed tags are kept apart in the ECP5 netlist."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from amaranth.hdl import Module, Signal
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from einloom.rtl.fpga.targets import TARGETS
+from einloom.rtl.fpga.tools import run_tool
+from einloom.rtl.generate import to_verilog
+from einloom.rtl.kept import KEEP, kept_register
+
+
+class _Copies(wiring.Component):
+    """Four registers of the same input, each driving its own output bit."""
+
+    def __init__(self, keep: bool):
+        self.keep = keep
+        super().__init__({"a": In(1), "x": Out(4)})
+
+    def elaborate(self, platform):
+        m = Module()
+        for i in range(4):
+            reg = kept_register(self.a, f"copy{i}") if self.keep else Signal(name=f"copy{i}")
+            m.d.sync += reg.eq(self.a)
+            m.d.comb += self.x[i].eq(reg)
+        return m
+
+
+def _synth(tmp_path, verilog: str, top: str, target: str = "ecp5") -> dict:
+    """The mapped netlist (Yosys JSON) of ``verilog`` under the target's own synthesis script."""
+    (tmp_path / "core.v").write_text(verilog)
+    tgt = TARGETS[target]
+    script = tgt.synth_script(top, tgt.parts[0], ["core.v"]) + "write_json core.json\n"
+    (tmp_path / "synth.ys").write_text(script)
+    run_tool("yosys", ["-q", "-l", "yosys.log", "-s", "synth.ys"], tmp_path, "yosys.out")
+    return json.loads((tmp_path / "core.json").read_text())["modules"][top]
+
+
+def _flop_nets(module: dict, ff_type: str) -> dict[str, frozenset]:
+    """net name -> its bits, for every net all of whose bits are flip-flop outputs (``Q``)."""
+    q_bits = {cell["connections"]["Q"][0] for cell in module["cells"].values() if cell["type"] == ff_type}
+    return {name: frozenset(net["bits"]) for name, net in module["netnames"].items()
+            if net["bits"] and all(bit in q_bits for bit in net["bits"])}
+
+
+@pytest.mark.parametrize("keep,flops", [(True, 4), (False, 1)])
+def test_kept_copies_survive_synthesis(tmp_path, keep, flops):
+    """Without keep Yosys merges the four identical flip-flops into one (the fan-out the copies are
+    there to avoid); with it each copy stays its own flip-flop."""
+    module = _synth(tmp_path, to_verilog(_Copies(keep), "copies"), "copies")
+    assert sum(cell["type"] == "TRELLIS_FF" for cell in module["cells"].values()) == flops
+    assert KEEP == {"keep": 1}
+
+
+@pytest.mark.slow
+def test_core_column_copies_are_separate_flops_in_the_ecp5_netlist(tmp_path):
+    """On a 2x2 core: column 1's copy of the SLNV strobe and 1D PE 0's SLNV tag delayed by one cycle
+    have the same input; both are flip-flops of their own in the mapped netlist (merged, one of them
+    drove the other column: the 8x8 core's critical path), as are the exp and rescale tags and the PEs' tags."""
+    from einloom.rtl.config import RtlConfig
+    from einloom.rtl.generate import generate
+    from einloom.rtl.units.dsp import dsp_primitives
+    from tests.rtl.rtl_archs import shaped
+    path = tmp_path / "arch.yaml"
+    path.write_text(shaped(2, 2, e=4, f=4, max_keys=8, max_queries=4, name="kept-2x2"))
+    with dsp_primitives("ecp5"):
+        design = generate(RtlConfig.from_yaml(path))
+    module = _synth(tmp_path, design.verilog, design.top_name)
+    return _check_apart(_flop_nets(module, "TRELLIS_FF"))
+
+
+#: Pairs of registers with the same input in the 2x2 core: (column 1's copy, column 0's local tag),
+#: (PE (0,0)'s tag beside its product, PE (0,1)'s input tag register, its ``tag_out`` port)
+APART = [("col1_slnv", "vpe0.tag_slnv0"), ("col1_issue_sln", "vpe0.tag_sln0"), ("col1_out_mul", "vpe0.tag_out0"),
+         ("col1_rd_update", "vpe0.tag_rd0"), ("array.mesh.pe_0_0.tag2", "array.mesh.pe_0_1.tag_out")]
+
+
+def _check_apart(nets: dict[str, frozenset]) -> None:
+    for one, other in APART:
+        assert one in nets and other in nets, (one, other)
+        assert not nets[one] & nets[other], f"{one} and {other} are one flip-flop"
