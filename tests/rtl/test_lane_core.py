@@ -344,3 +344,15 @@ def test_rtl_builds_the_fixed_point_lane_core_for_what_the_fixed_core_refuses(tm
     man = json.loads(capsys.readouterr().out)
     assert rc == 0 and man["kind"] == "lane-core"
     assert man["parameters"]["number_format"]["kind"] == "fixed" and man["parameters"]["number_format"]["input_bits"] == 8
+
+
+@pytest.mark.slow
+def test_einloom_verify_sigmoid_int8_in_verilator(capsys):
+    """The fixed-point sigmoid unit through Verilator: the brief's command, bit- and cycle-exact."""
+    from einloom.cli import main
+    rc = main(["verify", "sigmoid", "--arch", str(INT8), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["passed"]
+    plain = out["jobs"][0]
+    assert plain["problems"] == [] and plain["cycles"] == plain["expected_cycles"]
+    assert plain["outputs_checked"] == 16 * 64
