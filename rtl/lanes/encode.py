@@ -42,7 +42,7 @@ COORD_NAMES = ("k0", "k1", "k", "q")
 #: op classes the RTL lane has a unit for (bf16 format: fp32 arithmetic)
 RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "log", "cmp", "select", "cvt", "coord")
 #: op classes a fixed-point RTL lane has a unit for (``rtl/lanes/fixed_units.py``)
-FIXED_RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "cmp", "select", "cvt", "coord")
+FIXED_RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "log", "cmp", "select", "cvt", "coord")
 
 
 @dataclass(frozen=True)

@@ -173,7 +173,7 @@ class FixedExpUnit(_FixedUnit):
 
     def compute(self, m, a, b, mode):
         p = self.params
-        from einloom.sim.formats.arith.fixed import exp_lut_table
+        from einloom.sim.formats.arith.fixed import EXP_T_SAT_BITS, exp_lut_table
         lut = exp_lut_table(p.exp_frac_bits, p.prob_bits)
         ca, fa = _fields(m, a, "expa")
         kc, _ = _fields(m, b, "expk")
@@ -191,10 +191,17 @@ class FixedExpUnit(_FixedUnit):
         prod = Signal(signed(42 + 33), name="exp_prod")
         m.d.comb += prod.eq(dd * k[:32])
         t = Signal(signed(128), name="exp_t")
+        lim = 1 << (p.exp_frac_bits + EXP_T_SAT_BITS)
         with m.If(shift >= 0):
-            m.d.comb += t.eq(prod >> shift.as_unsigned()[:7])
-        with m.Else():
-            m.d.comb += t.eq(prod << (-shift).as_unsigned()[:6])
+            m.d.comb += t.eq(prod >> Mux(shift > 63, 63, shift).as_unsigned()[:6])
+        with m.Else():                      # a coarse input scale: saturate as exp2_lut does
+            k = Signal(range(128), name="exp_left")
+            m.d.comb += k.eq((-shift).as_unsigned())
+            mag = Signal(75, name="exp_prod_mag")
+            m.d.comb += mag.eq(Mux(prod < 0, -prod, prod))
+            over = Signal(name="exp_over")
+            m.d.comb += over.eq(Mux(k >= 62, prod != 0, mag > (Const(lim, 64) >> k[:6])))
+            m.d.comb += t.eq(Mux(over, Mux(prod < 0, -lim, lim), prod << k[:6]))
         u = Signal(signed(129), name="exp_u")
         m.d.comb += u.eq(-t)
         i = Signal(signed(129), name="exp_i")
@@ -310,5 +317,76 @@ class FixedReluUnit(_FixedUnit):
         return out_c, out_f
 
 
+class FixedSigmoidUnit(wiring.Component):
+    """``sigmoid(a) = recip(add(1, exp(-a)))`` as ``FixedArith.sigmoid``: :class:`FixedExpUnit` (its
+    constant :func:`exp_constant` of -1), :class:`FixedAddUnit` (``+ 1``) and :class:`FixedRecipUnit`
+    in series, one registered stage each (latency 3).  ``b`` and ``mode`` are unused."""
+
+    latency = FixedExpUnit.latency + FixedAddUnit.latency + FixedRecipUnit.latency
+
+    def __init__(self, params):
+        self.params = params
+        self.exp, self.add, self.recip = FixedExpUnit(params), FixedAddUnit(), FixedRecipUnit(params)
+        super().__init__({"a": In(VALUE_BITS), "b": In(VALUE_BITS), "mode": In(1), "result": Out(VALUE_BITS)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.exp, m.submodules.add, m.submodules.recip = self.exp, self.add, self.recip
+        m.d.comb += [self.exp.a.eq(self.a), self.exp.b.eq(pack_value(exp_constant(-1.0, self.params.scale_bits), 0)),
+                     self.add.a.eq(pack_value(1, 0)), self.add.b.eq(self.exp.result),
+                     self.recip.a.eq(self.add.result), self.result.eq(self.recip.result)]
+        return m
+
+
+class FixedLogUnit(wiring.Component):
+    """Natural log as ``FixedArith.log`` (:mod:`einloom.sim.formats.arith.fixed_fn`): stage 0 finds the
+    code's leading one ``s`` and takes the 23 bits below it, ``E = s - f``; stages 1-3 are the fp32 log
+    unit's table, series and 60-fraction-bit sum (:func:`~einloom.rtl.lanes.fn_units.log_q60_stages`);
+    stage 4 rounds ``L`` to nearest at ``prob_bits``.  ``x <= 0`` -> ``-inf``, ``+inf`` -> ``+inf``.
+    Latency 5; ``b`` and ``mode`` are unused."""
+
+    latency = 5
+
+    def __init__(self, params):
+        self.params = params
+        super().__init__({"a": In(VALUE_BITS), "b": In(VALUE_BITS), "mode": In(1), "result": Out(VALUE_BITS)})
+
+    def elaborate(self, platform):
+        from einloom.rtl.lanes.fn_units import log_q60_stages
+        from einloom.sim.formats.arith.fp32_fn import LOG_FRAC
+        m = Module()
+        pb = self.params.prob_bits
+        c, f = _fields(m, self.a, "log")
+        # ---- stage 0: leading one, the 23 bits below it, E = s - f; the specials
+        s = Signal(range(CODE_BITS), name="log_s")
+        for k in range(62):
+            with m.If(c[k]):
+                m.d.comb += s.eq(k)
+        norm = Signal(CODE_BITS, name="log_norm")
+        with m.If(s >= 23):
+            m.d.comb += norm.eq(c.as_unsigned() >> (s - 23)[:6])
+        with m.Else():
+            m.d.comb += norm.eq(c.as_unsigned() << (23 - s)[:5])
+        special = Signal(name="log_special")
+        sval = Signal(signed(CODE_BITS), name="log_special_c")
+        m.d.comb += [special.eq((c <= 0) | (c >= POS)), sval.eq(Mux(c >= POS, POS, NEG))]
+        big_e = Signal(signed(10), name="log_e")
+        m.d.comb += big_e.eq(s - f)
+        regs = []
+        for x, name in ((big_e, "log_e_s0"), (norm[:23], "log_frac_s0"), (special, "log_special_s0"),
+                        (sval, "log_special_c_s0")):
+            q = Signal(x.shape(), name=name, reset_less=True)
+            m.d.sync += q.eq(x)
+            regs.append(q)
+        e0, frac0, sp0, sv0 = regs
+        big_l, (sp3, sv3) = log_q60_stages(m, e0, frac0, [sp0, sv0], prefix="log_")
+        # ---- stage 4: round to nearest (half up) at prob_bits
+        shift = LOG_FRAC - pb
+        code = Signal(signed(CODE_BITS), name="log_code")
+        m.d.comb += code.eq((big_l + (1 << (shift - 1))) >> shift)
+        m.d.sync += self.result.eq(Cat(Mux(sp3, sv3, code)[:CODE_BITS], Const(pb, F_BITS)))
+        return m
+
+
 FIXED_UNITS = {"add": FixedAddUnit, "max": FixedMaxUnit, "mul": FixedMulUnit, "exp": FixedExpUnit,
-               "recip": FixedRecipUnit, "div": FixedDivUnit}
+               "recip": FixedRecipUnit, "div": FixedDivUnit, "log": FixedLogUnit}

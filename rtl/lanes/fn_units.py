@@ -58,6 +58,57 @@ class SigmoidUnit(_FnUnit):
         return m
 
 
+def _reg(m: Module, x, name: str, shape=None):
+    q = Signal(shape if shape is not None else x.shape(), name=name, reset_less=True)
+    m.d.sync += q.eq(x)
+    return q
+
+
+def log_q60_stages(m: Module, big_e, frac, side: list, prefix: str = "") -> tuple:
+    """``log_q60(big_e, frac)`` (:mod:`einloom.sim.formats.arith.fp32_fn`) as three registered stages
+    (table and ``r``; ``Q``; the 60-fraction-bit sum ``L``): ``(L, side)``, ``L`` a signed 72-bit
+    register three cycles after ``big_e`` (signed, at most 10 bits) and ``frac`` (23 bits), ``side``
+    the given signals delayed as much.  Shared by the fp32 :class:`LogUnit` and the fixed-point
+    ``FixedLogUnit`` (:mod:`.fixed_units`)."""
+    def reg(x, name, shape=None):
+        return _reg(m, x, prefix + name, shape)
+
+    def delay(xs, stage):
+        return [reg(x, f"side{k}_s{stage}") for k, x in enumerate(xs)]
+
+    # ---- stage 1: table, r = m * RI - 1 (37 fraction bits)
+    i = frac[15:23]
+    mant = Cat(frac, Const(1, 1))
+    ri = Array([Const(v, 15) for v in LOG_RECIP_TABLE])[i]
+    tv = Array([Const(v, 60) for v in LOG_TABLE])[i]
+    r = Signal(signed(40), name=prefix + "r")
+    e_adj = Signal(signed(11), name=prefix + "big_e")
+    m.d.comb += e_adj.eq(big_e)
+    with m.If(i == 0):
+        m.d.comb += r.eq((_signed(mant) - (1 << 23)) << 14)
+    with m.Elif(i == 255):
+        m.d.comb += [r.eq((_signed(mant) - (1 << 24)) << 13), e_adj.eq(big_e + 1)]
+    with m.Else():
+        m.d.comb += r.eq(_signed(mant * ri) - (1 << 37))
+    r1, e1, t1 = reg(r, "r_s1"), reg(e_adj, "e_s1"), reg(Mux((i == 0) | (i == 255), 0, tv), "t_s1", 60)
+    side = delay(side, 1)
+
+    # ---- stage 2: Q = 1 - r/2 + r**2/3 (40 fraction bits)
+    r2 = Signal(32, name=prefix + "r2")
+    m.d.comb += r2.eq((r1 * r1) >> 34)
+    q = Signal(signed(44), name=prefix + "q")
+    m.d.comb += q.eq((1 << 40) - (r1 << 2) + ((r2 * LOG_THIRD_Q24) >> 24))
+    r2_, q2, e2, t2 = reg(r1, "r_s2"), reg(q, "q_s2"), reg(e1, "e_s2"), reg(t1, "t_s2")
+    side = delay(side, 2)
+
+    # ---- stage 3: L = E * ln2 + T + (r * Q >> 17), 60 fraction bits
+    p = Signal(signed(64), name=prefix + "p")
+    m.d.comb += p.eq((r2_ * q2) >> 17)
+    big_l = Signal(signed(72), name=prefix + "L")
+    m.d.comb += big_l.eq(e2 * LOG_LN2_Q60 + t2 + p)
+    return reg(big_l, "L_s3"), delay(side, 3)
+
+
 class LogUnit(_FnUnit):
     """Natural log as ``fp32_log`` (see the module docstring); latency 4."""
 
@@ -66,16 +117,9 @@ class LogUnit(_FnUnit):
     def elaborate(self, platform):
         m = Module()
 
-        def reg(x, name, shape=None):
-            q = Signal(shape if shape is not None else x.shape(), name=name, reset_less=True)
-            m.d.sync += q.eq(x)
-            return q
-
-        # ---- stage 1: fields, specials, table, r = m * RI - 1 (37 fraction bits)
+        # ---- fields and specials, then the shared stages 1-3
         a = self.a
         s, e, f = a[31], a[23:31], a[0:23]
-        i = f[15:23]
-        mant = Cat(f, Const(1, 1))
         special = Signal(name="special")
         sval = Signal(32, name="special_value")
         with m.If(e == 255):
@@ -84,34 +128,9 @@ class LogUnit(_FnUnit):
             m.d.comb += [special.eq(1), sval.eq(FP32_NEG_INF)]
         with m.Elif(s):
             m.d.comb += [special.eq(1), sval.eq(FP32_NAN)]
-        ri = Array([Const(v, 15) for v in LOG_RECIP_TABLE])[i]
-        tv = Array([Const(v, 60) for v in LOG_TABLE])[i]
-        r = Signal(signed(40), name="r")
-        big_e = Signal(signed(10), name="big_e")
+        big_e = Signal(signed(10), name="big_e_in")
         m.d.comb += big_e.eq(_signed(e) - 127)
-        with m.If(i == 0):
-            m.d.comb += r.eq((_signed(mant) - (1 << 23)) << 14)
-        with m.Elif(i == 255):
-            m.d.comb += [r.eq((_signed(mant) - (1 << 24)) << 13), big_e.eq(_signed(e) - 126)]
-        with m.Else():
-            m.d.comb += r.eq(_signed(mant * ri) - (1 << 37))
-        r1, e1, t1 = reg(r, "r_s1"), reg(big_e, "e_s1"), reg(Mux((i == 0) | (i == 255), 0, tv), "t_s1", 60)
-        sp1, sv1 = reg(special, "sp_s1"), reg(sval, "sv_s1")
-
-        # ---- stage 2: Q = 1 - r/2 + r**2/3 (40 fraction bits)
-        r2 = Signal(32, name="r2")
-        m.d.comb += r2.eq((r1 * r1) >> 34)
-        q = Signal(signed(44), name="q")
-        m.d.comb += q.eq((1 << 40) - (r1 << 2) + ((r2 * LOG_THIRD_Q24) >> 24))
-        r2_, q2, e2, t2 = reg(r1, "r_s2"), reg(q, "q_s2"), reg(e1, "e_s2"), reg(t1, "t_s2")
-        sp2, sv2 = reg(sp1, "sp_s2"), reg(sv1, "sv_s2")
-
-        # ---- stage 3: L = E * ln2 + T + (r * Q >> 17), 60 fraction bits
-        p = Signal(signed(64), name="p")
-        m.d.comb += p.eq((r2_ * q2) >> 17)
-        big_l = Signal(signed(72), name="L")
-        m.d.comb += big_l.eq(e2 * LOG_LN2_Q60 + t2 + p)
-        l3, sp3, sv3 = reg(big_l, "L_s3"), reg(sp2, "sp_s3"), reg(sv2, "sv_s3")
+        l3, (sp3, sv3) = log_q60_stages(m, big_e, f, [special, sval])
 
         # ---- stage 4: normalize, round the 24-bit significand half up, pack
         neg = l3[71]

@@ -18,6 +18,8 @@ log       ``fp32_log(a)`` (table-driven, <= 0.75 ulp)             ``LogUnit`` (4
 
 Operator units (``fn #name``, :func:`register_fn_unit`): ``relu`` (:class:`ReluUnit`, 1) and
 ``sigmoid`` (``fp32_sigmoid``: exp, add and reciprocal in series, :class:`~.fn_units.SigmoidUnit`, 16).
+The fixed-point lanes' units are in :mod:`.fixed_units` (``log``: ``FixedLogUnit``; operators
+``relu`` and ``sigmoid``: ``FixedReluUnit``, ``FixedSigmoidUnit``).
 
 The lane adds two cycles to each (the operand register after the issue and the register file's
 write), which is the latency the program's schedule uses (:func:`schedule_latency`).  Compare,
@@ -32,7 +34,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float import Fp32Add, Fp32Exp, Fp32Max, Fp32Mul, Fp32Recip
-from einloom.rtl.lanes.fixed_units import FixedReluUnit
+from einloom.rtl.lanes.fixed_units import FixedReluUnit, FixedSigmoidUnit
 from einloom.rtl.lanes.fn_units import LogUnit, SigmoidUnit
 
 SIGN = 0x80000000
@@ -190,6 +192,7 @@ def register_fn_unit(name: str, cls: type, *, fixed: bool = False) -> None:
 register_fn_unit("relu", ReluUnit)
 register_fn_unit("relu", FixedReluUnit, fixed=True)
 register_fn_unit("sigmoid", SigmoidUnit)
+register_fn_unit("sigmoid", FixedSigmoidUnit, fixed=True)
 COMB = ("cmp", "select", "cvt", "coord")
 
 

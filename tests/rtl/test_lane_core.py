@@ -212,7 +212,7 @@ def test_a_user_registered_operator_runs_on_its_registered_unit(tmp_path, arch):
 
 @pytest.mark.parametrize("spec,arch,words", [
     ("split-kv-decode", BF16, ["WO"]),                          # the LSE merge: a second pass over the splits
-    ("sigmoid", INT8, ["fn:sigmoid"]),                         # no fixed-point sigmoid unit
+    ("lightning", INT8, ["QKI", "no query rank"]),             # the queries are the keys' own tiles
     ("linear-causal", BF16, ["KV", "iterates over the key rank M itself"]),
     ("linear", INT8, ["several stages", "fixed-point hand-over"]),
 ])
@@ -226,10 +226,12 @@ def test_refusals_name_the_einsum_and_the_missing_capability(spec, arch, words, 
     assert "Traceback" not in err
 
 
-def test_plan_refuses_a_unit_the_fixed_lanes_lack():
+def test_plan_refuses_a_unit_the_fixed_lanes_lack(tmp_path):
     from einloom.base.errors import EinloomError
-    with pytest.raises(EinloomError, match="'log'"):             # rtl-4x4-int8 has no log unit
-        plan_lanes(load_cascade("attention-lse"), load_arch(str(INT8)), {"P": 4, "M": 4, "E": 16, "F": 16})
+    spec = tmp_path / "abs-attention.yaml"                      # abs has no fixed-point (nor bf16) unit
+    spec.write_text(MY_VARIANT.replace("my-variant", "abs-attention").replace("relu(QK[m, p])", "abs(QK[m, p])"))
+    with pytest.raises(EinloomError, match="fn:abs"):
+        plan_lanes(load_cascade(str(spec)), load_arch(str(INT8)), {"P": 4, "M": 4, "E": 8, "F": 8})
 
 
 INT16 = ROOT / "examples/archs/rtl-4x4-int16.yaml"
@@ -238,16 +240,22 @@ INT16 = ROOT / "examples/archs/rtl-4x4-int16.yaml"
 @pytest.mark.parametrize("spec,arch,P,M", [
     pytest.param("alibi", INT8, 5, 6, id="alibi-int8"),
     pytest.param("relu-attention", INT8, 5, 6, id="relu-attention-int8"),
+    pytest.param("sigmoid", INT8, 5, 6, id="sigmoid-int8"),                 # the fixed sigmoid unit
+    pytest.param("attention-lse", INT8, 5, 6, id="attention-lse-int8"),     # the fixed log unit
+    pytest.param("softcap", INT8, 5, 6, id="softcap-int8", marks=pytest.mark.slow),
     pytest.param("differential", INT8, 5, 6, id="differential-int8", marks=pytest.mark.slow),
     pytest.param("causal-1pass", INT16, 5, 6, id="causal-1pass-int16", marks=pytest.mark.slow),
     pytest.param("sinks-window", INT16, 6, 9, id="sinks-window-int16", marks=pytest.mark.slow),
+    pytest.param("sigmoid", INT16, 5, 6, id="sigmoid-int16", marks=pytest.mark.slow),
+    pytest.param("attention-lse", INT16, 5, 6, id="attention-lse-int16", marks=pytest.mark.slow),
+    pytest.param("softcap", INT16, 4, 5, id="softcap-int16", marks=pytest.mark.slow),
 ])
 def test_fixed_point_lane_core_bit_and_cycle_exact(spec, arch, P, M):
     """The lane core with fixed-point lanes ((code, f) registers) and the aligning fixed MAC array."""
     from einloom.rtl.tb.lane_core_tb import simulate
     res, problems, model, data, plan = simulate(spec, load_arch(str(arch)), {"P": P, "M": M, "E": 8, "F": 8})
     assert plan.fixed is not None and problems == []
-    assert sum(int(v.sum()) for v in data.valid.values()) == 8 * P
+    assert sum(int(v.sum()) for v in data.valid.values()) == 8 * P + (P if spec == "attention-lse" else 0)
     assert any(int(g.max()) != 0 for g in data.golden.values())
     assert res["cycles"] == model["compute_cycles"] and res["busy_2d"] == model["mac_cycles"]
 
@@ -336,3 +344,15 @@ def test_rtl_builds_the_fixed_point_lane_core_for_what_the_fixed_core_refuses(tm
     man = json.loads(capsys.readouterr().out)
     assert rc == 0 and man["kind"] == "lane-core"
     assert man["parameters"]["number_format"]["kind"] == "fixed" and man["parameters"]["number_format"]["input_bits"] == 8
+
+
+@pytest.mark.slow
+def test_einloom_verify_sigmoid_int8_in_verilator(capsys):
+    """The fixed-point sigmoid unit through Verilator: the brief's command, bit- and cycle-exact."""
+    from einloom.cli import main
+    rc = main(["verify", "sigmoid", "--arch", str(INT8), "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["passed"]
+    plain = out["jobs"][0]
+    assert plain["problems"] == [] and plain["cycles"] == plain["expected_cycles"]
+    assert plain["outputs_checked"] == 16 * 64

@@ -21,7 +21,10 @@ exp       ``exp(c * x)`` by the base-2 LUT datapath with ``round(log2(e) * c * 2
           the floor of the constant multiply and of the LUT shift as in the exp unit
 recip     LUT seed + Newton-Raphson (:func:`recip_nr`), result ``y * 2**-(recip_bits + s - f)``
 div       ``mul(a, recip(b))`` (deferred division)
-log       float64 log of the exact value, rounded to nearest at ``prob_bits`` (no RTL unit)
+log       the fp32 log unit's datapath on the normalized code, rounded to nearest at ``prob_bits``
+          (:mod:`.fixed_fn`; <= 0.51 ulp of ``2**-prob_bits``)
+sigmoid   ``recip(add(1, exp(-x)))``: the exp, add and reciprocal above in series (:mod:`.fixed_fn`;
+          the operator ``sigmoid`` runs on it, :attr:`UNIT_OPERATORS`)
 output    floor to ``output_frac_bits``, saturate to ``output_bits``
 ========  ==================================================================================
 
@@ -41,6 +44,9 @@ LOG2E = 1.4426950408889634
 FIXED_DTYPE = np.dtype([("c", "<i8"), ("f", "<i8")])
 POS = np.int64(1) << np.int64(62)
 NEG = -POS
+#: exp's ``t`` saturates at ``+-2**(exp_frac_bits + EXP_T_SAT_BITS)`` when the input scale is coarse
+#: (``f < exp_frac_bits - scale_bits``): its integer part is then far past where exp is 0 or +inf
+EXP_T_SAT_BITS = 46
 
 
 def exp2_lut(d: np.ndarray, exp_const: int, exp_shift: int, exp_frac_bits: int, prob_bits: int,
@@ -49,9 +55,18 @@ def exp2_lut(d: np.ndarray, exp_const: int, exp_shift: int, exp_frac_bits: int, 
     ``u = -((d * exp_const) >> exp_shift)`` into its integer and ``exp_frac_bits`` fraction parts.
 
     For ``d <= 0`` this is the RTL exp unit; for ``d > 0`` (``i < 0``) the LUT value is shifted left
-    instead (a generalization the attention datapath never needs).  Results below 1 LSB are 0."""
+    instead (a generalization the attention datapath never needs).  Results below 1 LSB are 0.  A right
+    shift of 64 or more is one of 63 (the same 0 or -1); a left shift (``exp_shift < 0``) saturates
+    ``t`` at ``+-2**(exp_frac_bits + EXP_T_SAT_BITS)``."""
     d = np.asarray(d, dtype=np.int64)
-    t = (d * exp_const) >> exp_shift if exp_shift >= 0 else (d * exp_const) << -exp_shift
+    prod = d * exp_const
+    if exp_shift >= 0:
+        t = prod >> min(exp_shift, 63)
+    else:                       # a coarse input scale: saturate t where exp is 0 or +inf anyway
+        lim = np.int64(1) << np.int64(exp_frac_bits + EXP_T_SAT_BITS)
+        k = -exp_shift
+        over = np.abs(prod) > (lim >> k) if k < 62 else prod != 0
+        t = np.where(over, np.sign(prod) * lim, prod << min(k, 62))
     u = -t
     i = u >> exp_frac_bits
     fr = u & ((1 << exp_frac_bits) - 1)
@@ -120,6 +135,7 @@ class FixedArith(Arith):
 
     name = "fixed"
     dtype = FIXED_DTYPE
+    UNIT_OPERATORS = {"sigmoid": "sigmoid"}
 
     def __init__(self, fmt) -> None:
         p = fmt.p
@@ -281,9 +297,14 @@ class FixedArith(Arith):
         return self.mul(a, self.recip(b))
 
     def log(self, x: np.ndarray) -> np.ndarray:
-        """float64 log of the exact value, rounded to nearest at ``prob_bits`` (no RTL unit)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return self.from_float(np.log(self.to_float(x)))
+        """The log unit: ``ln`` of the code's 24 leading bits by the fp32 log datapath, rounded to
+        nearest at ``prob_bits`` (:mod:`.fixed_fn`); ``x <= 0`` gives ``-inf``, ``+inf`` stays."""
+        from einloom.sim.formats.arith.fixed_fn import fixed_log_code
+        return _pack(fixed_log_code(x["c"], x["f"], self.p.prob_bits), self.p.prob_bits)
+
+    def sigmoid(self, x: np.ndarray) -> np.ndarray:
+        """``recip(add(1, exp(-x)))``: the exp, add and reciprocal units in series (:mod:`.fixed_fn`)."""
+        return self.recip(self.add(self.const(1.0), self.exp(x, premul=-1.0)))
 
     def apply_float(self, function, *args: np.ndarray) -> np.ndarray:
         with np.errstate(all="ignore"):

@@ -43,7 +43,7 @@ from einloom.sim.formats.arith.fp32 import (
 )
 
 __all__ = ["SIGMOID_MAX_ULP", "LOG_MAX_ULP", "LOG_RECIP_TABLE", "LOG_TABLE", "LOG_LN2_Q60", "LOG_THIRD_Q24",
-           "fp32_sigmoid", "fp32_log"]
+           "LOG_FRAC", "log_q60", "fp32_sigmoid", "fp32_log"]
 
 #: Bounds the tests assert (fp32 ulps of the exact float64 result, normal range).
 SIGMOID_MAX_ULP = 2.25
@@ -66,6 +66,29 @@ def fp32_sigmoid(x: ArrayLike) -> NDArray[np.uint32]:
     return fp32_recip(fp32_add(np.uint32(FP32_ONE), e))
 
 
+def log_q60(big_e: int, frac: int) -> int:
+    """``ln(2**big_e * (1 + frac * 2**-23))`` in 60 fraction bits by the table-driven datapath of the
+    module doc (Python integers): the part of the log unit that the fp32 ``LogUnit`` and the fixed-point
+    ``FixedLogUnit`` share (each normalizes its input to ``big_e`` and a 23-bit ``frac`` and rounds ``L``
+    its own way)."""
+    m = frac | (1 << 23)                                # 1.23
+    i = frac >> 15
+    if i == 0:
+        r = (m - (1 << 23)) << 14                       # 37 fraction bits
+        t = 0
+    elif i == 255:
+        r = (m - (1 << 24)) << 13                       # m/2 - 1
+        big_e += 1
+        t = 0
+    else:
+        r = m * LOG_RECIP_TABLE[i] - (1 << 37)
+        t = LOG_TABLE[i]
+    r2 = (r * r) >> 34                                  # 40 fraction bits (floor)
+    q = (1 << 40) - (r << 2) + ((r2 * LOG_THIRD_Q24) >> 24)
+    p = (r * q) >> 17                                   # 77 -> 60 fraction bits (floor)
+    return big_e * LOG_LN2_Q60 + t + p
+
+
 def _log_one(b: int) -> int:
     """The log datapath on one fp32 bit pattern (Python integers: the widths exceed 64 bits)."""
     s, e, f = b >> 31, (b >> 23) & 0xFF, b & 0x7FFFFF
@@ -75,23 +98,7 @@ def _log_one(b: int) -> int:
         return FP32_NEG_INF
     if s:
         return FP32_NAN
-    E = e - 127
-    m = f | (1 << 23)                                   # 1.23
-    i = f >> 15
-    if i == 0:
-        r = (m - (1 << 23)) << 14                       # 37 fraction bits
-        t = 0
-    elif i == 255:
-        r = (m - (1 << 24)) << 13                       # m/2 - 1
-        E += 1
-        t = 0
-    else:
-        r = m * LOG_RECIP_TABLE[i] - (1 << 37)
-        t = LOG_TABLE[i]
-    r2 = (r * r) >> 34                                  # 40 fraction bits (floor)
-    q = (1 << 40) - (r << 2) + ((r2 * LOG_THIRD_Q24) >> 24)
-    p = (r * q) >> 17                                   # 77 -> 60 fraction bits (floor)
-    L = E * LOG_LN2_Q60 + t + p
+    L = log_q60(e - 127, f)
     if L == 0:
         return 0
     sign = 1 if L < 0 else 0

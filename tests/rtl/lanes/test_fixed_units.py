@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
-from einloom.rtl.lanes.fixed_units import (FIXED_UNITS, NEG, POS, FixedReluUnit, exp_constant, pack_value,
-                                           unpack_value)
+from einloom.rtl.lanes.fixed_units import (FIXED_UNITS, NEG, POS, FixedReluUnit, FixedSigmoidUnit, exp_constant,
+                                           pack_value, unpack_value)
 from einloom.sim.formats.arith.fixed import FIXED_DTYPE, FixedArith
 from einloom.sim.formats.fixed import PRESETS, FixedFormat
 
@@ -27,6 +27,13 @@ def _values(rng, n: int) -> list[tuple[int, int]]:
     return edge + list(zip(codes, (int(f) for f in fs)))
 
 
+#: more edges for log, sigmoid and exp: the most negative int8/int16 input codes, the largest codes below the
+#: +inf sentinel, 23/24-bit codes (the log's truncation point), values next to 1, extreme fraction bits
+FN_EDGES = [(-128, 4), (-(1 << 15), 8), (127, 4), (POS - 1, 0), ((1 << 61) + 12345, -5), ((1 << 61) - 1, 127),
+            (1, -128), (1, 127), ((1 << 23) - 1, 0), (1 << 23, 3), ((1 << 24) + 1, 0), ((1 << 15) - 1, 15),
+            ((1 << 15) + 1, 15), (1 << 16, 16), (-(1 << 40), 20), (1 << 40, 4), (-(1 << 40), 4), (NEG + 1, 0)]
+
+
 def _model(op: str, a: FixedArith, x, y, mode: int, premul: float):
     va = np.array([x], dtype=FIXED_DTYPE)
     vb = np.array([y], dtype=FIXED_DTYPE)
@@ -41,9 +48,11 @@ def _model(op: str, a: FixedArith, x, y, mode: int, premul: float):
             r = a.exp(va, premul=premul)
         elif op == "recip":
             r = a.recip(va)
-        elif op == "relu":
+        elif op in ("relu", "sigmoid"):
             from einloom.einsum import operators
-            r = a.apply_operator("relu", operators.map_operator("relu").function, va)
+            r = a.apply_operator(op, operators.map_operator(op).function, va)
+        elif op == "log":
+            r = a.log(va)
         else:
             r = a.div(va, vb)
     return int(r["c"][0]), int(r["f"][0])
@@ -71,21 +80,25 @@ def _run(unit, words: list[tuple[int, int, int]]) -> list[int]:
 
 
 @pytest.mark.parametrize("preset", ["int8", "int16"])
-@pytest.mark.parametrize("op", ["add", "max", "mul", "exp", "recip", "div", "relu"])
+@pytest.mark.parametrize("op", ["add", "max", "mul", "exp", "recip", "div", "relu", "sigmoid", "log"])
 def test_fixed_unit_bit_exact_with_the_format_model(op, preset):
     rng = np.random.default_rng(hash((op, preset)) % (1 << 31))
     a = _arith(preset)
     vals = _values(rng, 150)
+    if op in ("log", "sigmoid", "exp"):
+        vals += FN_EDGES + [(int(rng.integers(1, 1 << int(b))), int(f))
+                            for b, f in zip(rng.integers(1, 62, 60), rng.integers(-128, 128, 60))]
     premuls = [1.0, -1.0, 0.35355339059327373, -2.0, 0.5]
     cases, want = [], []
     for n, x in enumerate(vals):
         y = vals[int(rng.integers(0, len(vals)))]
         mode = int(n % 2) if op in ("add", "max") else 0
         premul = premuls[n % len(premuls)]
-        if op == "exp":
+        if op in ("exp", "sigmoid"):
             if abs(x[0]) < POS and abs(x[0]) > (1 << 40):
                 x = (x[0] >> 20, x[1])
-            y, mode = (exp_constant(premul, a.p.scale_bits), 0), 0
+            if op == "exp":
+                y, mode = (exp_constant(premul, a.p.scale_bits), 0), 0
         try:
             w = _model(op, a, x, y, mode, premul)
         except OverflowError:
@@ -93,7 +106,7 @@ def test_fixed_unit_bit_exact_with_the_format_model(op, preset):
         cases.append((pack_value(*x), pack_value(*y), mode))
         want.append(w)
     assert len(cases) > 100
-    unit = (FixedReluUnit if op == "relu" else FIXED_UNITS[op])(a.p)
+    unit = {"relu": FixedReluUnit, "sigmoid": FixedSigmoidUnit}.get(op, FIXED_UNITS.get(op))(a.p)
     got = [unpack_value(g) for g in _run(unit, cases)]
     bad = [(unpack_value(c[0]), unpack_value(c[1]), c[2], g, w) for c, g, w in zip(cases, got, want) if g != w]
     assert not bad, bad[:4]
