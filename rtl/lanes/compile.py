@@ -81,7 +81,13 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
                           "key tile to key tile and reduces the keys of a tile in the 2D array's sums",
                           "partition the keys into tiles (m = m1*M0 + m0) and carry the state over m1, or "
                           "use the non-causal form")
-    products = [e for e in view.compute_einsums if is_contraction(e) and _is_sum_product(cascade, e.name)]
+    side = set(cascade.inputs)          # the inputs and their views: what the 2D array's operands come from
+    for e in cascade.einsums:
+        if set(e.inputs) <= side and not _is_sum_product(cascade, e.name):
+            side.add(e.name)
+    # a product of two lane tensors (split-KV's merge WO = sum[m1] W * O over the tiles) runs on the lanes
+    products = [e for e in view.compute_einsums if is_contraction(e) and _is_sum_product(cascade, e.name)
+                and set(cascade.einsum(e.name).inputs) & side]
     values = [e for e in products if set(e.reduced_ranks) & keys]
     if not values:
         raise _refuse(cascade, None, "no multiply-accumulate product reduces the key rank (no value product "
@@ -494,7 +500,7 @@ class _Compiler:
             level = self.level(e)
             per_tile = self.per_tile(e)
             reduced = {self.var_role(v) for v in e.reduced_vars}
-            if e.implicit_vars:
+            if e.implicit_vars and not self.lane_mac(e):
                 raise self.refuse("it has an implicit sum (a multiply-accumulate) but is bound to the 1D array",
                                   "bind it to the 2d array")
             if "value" in reduced or "lane" in reduced or "other" in reduced:
@@ -728,10 +734,17 @@ class _Compiler:
         self.tensor_reg[(e.name, "final")] = r
         return r
 
+    def lane_mac(self, e: Any) -> bool:
+        """Whether ``e`` is a multiply-accumulate of lane tensors over the tile rank (split-KV's merge
+        ``WO[f, p] = W[m1, p] * O[m1, f, p]``): the lanes run it as the golden ``mac`` chain over the
+        tiles, ``acc + bf16(a) * bf16(b)`` (``bf16`` rounding, fp32 ``mul``, ``acc add``)."""
+        return bool(e.implicit_vars) and _is_sum_product(self.cascade, e.name) and \
+            {self.var_role(v) for v in e.implicit_vars} == {"tile"}
+
     def compile_einsum(self, e: Any) -> None:
         self.current = self.stage[e.name]
         dst = self.dst_reg(e)
-        val = self.expr(e.expr)
+        val = self.expr(Reduce("sum", tuple(e.implicit_vars), e.expr) if self.lane_mac(e) else e.expr)
         if val.kind == "fmt":
             self.emit(self.current, "mov", dst, (val.operand,))
         elif val.kind == "const":
@@ -932,7 +945,8 @@ class _Compiler:
         roles = {self.var_role(v) for v in x.vars}
         if x.op not in ("sum", "max", "min", "prod"):
             raise self.refuse(f"reduction {x.op} has no lane unit", "reduce with sum, max, min or prod")
-        if x.op == "sum" and isinstance(x.body, BinOp) and x.body.op == "*":
+        mac = x.op == "sum" and isinstance(x.body, BinOp) and x.body.op == "*"
+        if mac and roles != {"tile"}:
             raise self.refuse("it sums products over the key tile (a multiply-accumulate)",
                               "bind it to the 2d array")
         if len(x.vars) != 1 or not roles <= {"elem", "tile"}:
@@ -951,10 +965,21 @@ class _Compiler:
             init_section = "init"
         if body_section is None:
             raise self.refuse("a reduction over the key tile outside a per-tile Einsum", "")
-        acc = self.new_reg("scalar")
+        acc = self.new_reg("value" if body_section == "value" else "scalar")   # per value column, or one
         self.emit(init_section, "init", acc, (), identity, False)
         self.current = body_section
-        v = self.expr(x.body)
+        if mac:                          # the golden mac: bf16 operands, their exact product, an fp32 add
+            factors = [self.fmt(self.expr(f)) for f in (x.body.left, x.body.right)]
+            rounded = []
+            for f in factors:
+                t = self.new_reg("scalar")
+                self.emit(body_section, "bf16", t, (f,))
+                rounded.append(reg(t))
+            prod = self.new_reg("scalar")
+            self.emit(body_section, "mul", prod, tuple(rounded))
+            v = _Val("fmt", operand=reg(prod))
+        else:
+            v = self.expr(x.body)
         self.emit(body_section, "acc", acc, (self.fmt(v),), acc_op)
         self.current = outer_section
         return _Val("fmt", operand=reg(acc))

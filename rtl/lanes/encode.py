@@ -33,14 +33,14 @@ from einloom.rtl.lanes.isa import OPCODES, SECTIONS, Instr, Operand, Program, Re
 
 COORD_FRAC = 8
 MAIN_OPS = ("nop", "add", "sub", "neg", "mul", "div", "recip", "max", "min", "exp", "cmp", "and", "or", "not",
-            "sel", "sel0", "mov", "init", "acc", "cvt", "wout", "out", "fn", "log")
+            "sel", "sel0", "mov", "init", "acc", "cvt", "wout", "out", "fn", "log", "bf16")
 COORD_OPS = ("nop", "cadd", "csub", "cmul", "ccmp", "cand", "cor", "cnot")
 RELATIONS = ("<", "<=", ">", ">=", "==", "!=")
 ACC_OPS = ("add", "max", "min", "mul")
 KIND_CODE = {"": 0, "k": 1, "f": 2}
 COORD_NAMES = ("k0", "k1", "k", "q")
 #: op classes the RTL lane has a unit for (bf16 format: fp32 arithmetic)
-RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "log", "cmp", "select", "cvt", "coord")
+RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "log", "cmp", "select", "cvt", "coord", "round")
 #: op classes a fixed-point RTL lane has a unit for (``rtl/lanes/fixed_units.py``)
 FIXED_RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "cmp", "select", "cvt", "coord")
 

@@ -248,6 +248,12 @@ class _Machine:
         if op == "mov":
             self.write(ins.dst, datas[0], valids[0])
             return
+        if op == "bf16":                                   # the 2D array's operand rounding (mac's)
+            from einloom.sim.formats.arith.fp32 import bf16_to_fp32, fp32_to_bf16
+            if getattr(a, "name", "") != "bf16":
+                raise ValueError("bf16 rounding of a lane operand: the format is not bf16")
+            self.write(ins.dst, np.asarray(bf16_to_fp32(fp32_to_bf16(datas[0]))).astype(a.dtype), valids[0])
+            return
         if op == "cvt":
             x = np.asarray(datas[0], dtype=np.float64)
             out = np.empty(x.shape, dtype=a.dtype)

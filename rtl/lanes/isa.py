@@ -91,6 +91,7 @@ OPCODES: dict[str, tuple[str, int]] = {
     "mov": ("select", 1), "init": ("select", 0),   # init dst <- imm, valid bit imm2
     "acc": ("", 1),               # dst = op(dst, src) where src is valid (imm: add/max/min/mul); class of op
     "cvt": ("cvt", 1),            # coordinate -> format value (exact)
+    "bf16": ("round", 1),         # round to the 2D array's bf16 operand and widen back (a lane mac's operands)
     "fn": ("fn", -1),             # imm: a map operator without a unit model (evaluated, rounded once)
     "wout": ("select", 1),        # emit weight of value product imm (the element's weight)
     "out": ("select", 1),         # emit output imm (per value column, or once)

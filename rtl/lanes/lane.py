@@ -403,7 +403,13 @@ class Lane(wiring.Component):
                                          Cat((-ad[:CODE_BITS].as_signed())[:CODE_BITS], ad[CODE_BITS:]))
             with m.Case(MAIN_OPS.index("cvt")):
                 m.d.comb += comb_data.eq(_q8_to_fp32(m, ad) if fixed is None else _q8_to_fixed(m, ad[:32]))
-        comb_we = issue_main & is_op("cmp", "and", "or", "not", "sel", "sel0", "mov", "init", "neg", "cvt")
+            if fixed is None and "round" in s.units:     # bf16: fp32 -> bf16 -> fp32 (a lane mac's operand)
+                from einloom.rtl.float.convert import Fp32ToBf16
+                m.submodules.round_bf16 = rnd16 = Fp32ToBf16(latency=0)
+                m.d.comb += rnd16.a.eq(ad)
+                with m.Case(MAIN_OPS.index("bf16")):
+                    m.d.comb += comb_data.eq(Cat(Const(0, 16), rnd16.result))
+        comb_we = issue_main & is_op("cmp", "and", "or", "not", "sel", "sel0", "mov", "init", "neg", "cvt", "bf16")
         writes.append(("comb", comb_we, dst, comb_data, comb_valid))
 
         # ---- coordinate unit (Q.8, signed) -----------------------------------------------------

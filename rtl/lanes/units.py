@@ -190,7 +190,7 @@ def register_fn_unit(name: str, cls: type, *, fixed: bool = False) -> None:
 register_fn_unit("relu", ReluUnit)
 register_fn_unit("relu", FixedReluUnit, fixed=True)
 register_fn_unit("sigmoid", SigmoidUnit)
-COMB = ("cmp", "select", "cvt", "coord")
+COMB = ("cmp", "select", "cvt", "coord", "round")
 
 
 def _default_latency(cls) -> int:
