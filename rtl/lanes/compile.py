@@ -81,13 +81,11 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
                           "key tile to key tile and reduces the keys of a tile in the 2D array's sums",
                           "partition the keys into tiles (m = m1*M0 + m0) and carry the state over m1, or "
                           "use the non-causal form")
-    side = set(cascade.inputs)          # the inputs and their views: what the 2D array's operands come from
-    for e in cascade.einsums:
-        if set(e.inputs) <= side and not _is_sum_product(cascade, e.name):
-            side.add(e.name)
-    # a product of two lane tensors (split-KV's merge WO = sum[m1] W * O over the tiles) runs on the lanes
+    # a product over the tile rank only (split-KV's merge WO = sum[m1] W * O, its factors per tile and
+    # query) is no 2D product: the lanes run it as a mac chain from tile to tile
+    tile_ranks = {p.outer for p in cascade.partitions if p.outer in keys}
     products = [e for e in view.compute_einsums if is_contraction(e) and _is_sum_product(cascade, e.name)
-                and set(cascade.einsum(e.name).inputs) & side]
+                and not (e.reduced_ranks and set(e.reduced_ranks) <= tile_ranks)]
     values = [e for e in products if set(e.reduced_ranks) & keys]
     if not values:
         raise _refuse(cascade, None, "no multiply-accumulate product reduces the key rank (no value product "
