@@ -38,6 +38,10 @@ every program it was built for (:class:`~einloom.rtl.lanes.encode.LaneShape.cove
 A cascade of several **stages** (``rtl/lanes/stages.py``: linear attention's state pass, then its
 read pass) runs its stage programs one after the other on one programmable build, each stage's
 output beats written as the next stage's operand memory by the driver (``rtl/tb/lane_core_tb.py``).
+A **multi-pass** program (``rtl/lanes/passes.py``: 3-pass softmax, split-KV decode's LSE merge) runs,
+per query block, its passes over the key tiles one after the other in one run: per pass the
+controller runs the pass's range of score slots and value products (table entries), the lanes keep
+per-query values in registers from one pass to the next.
 **Heads**: the ranks the key or value operands carry run once each (a run per K/V head); query heads
 sharing one K/V (GQA, MQA) fold into the query columns (``lane_build.core_operands``).
 
