@@ -409,7 +409,9 @@ class Lane(wiring.Component):
                 m.d.comb += rnd16.a.eq(ad)
                 with m.Case(MAIN_OPS.index("bf16")):
                     m.d.comb += comb_data.eq(Cat(Const(0, 16), rnd16.result))
-        comb_we = issue_main & is_op("cmp", "and", "or", "not", "sel", "sel0", "mov", "init", "neg", "cvt", "bf16")
+        comb_ops = ("cmp", "and", "or", "not", "sel", "sel0", "mov", "init", "neg", "cvt") + \
+            (("bf16",) if fixed is None and "round" in s.units else ())
+        comb_we = issue_main & is_op(*comb_ops)
         writes.append(("comb", comb_we, dst, comb_data, comb_valid))
 
         # ---- coordinate unit (Q.8, signed) -----------------------------------------------------
