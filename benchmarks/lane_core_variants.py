@@ -29,7 +29,9 @@ def run_one(spec: str, arch, sizes: dict[str, int], seed: int = 3) -> dict:
     runs, problems = simulate_stages(spec, arch, sizes, seed=seed)
     tot = summary(runs)
     plans = list({id(r["plan"]): r["plan"] for r in runs}.values())
-    shape = (f"{tot['stages']} stages; " if tot["stages"] > 1 else "") + \
+    passes = max(p.program.passes for p in plans)
+    shape = (f"{passes} passes over the keys; " if passes > 1 else "") + \
+        (f"{tot['stages']} stages; " if tot["stages"] > 1 else "") + \
         (f"{tot['runs']} head runs; " if tot["stages"] == 1 and tot["runs"] > 1 else "")
     err = None
     if tot["stages"] == 1:

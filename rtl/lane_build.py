@@ -206,7 +206,8 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
                      scores=max(len(p.program.scores) for p in plans),
                      chains=max(len(p.program.chains) for p in plans),
                      outputs=max(len(p.image.outputs) for p in plans),
-                     bf16_output=fmt.get("output", "bf16") == "bf16", fixed=plans[0].fixed)
+                     bf16_output=fmt.get("output", "bf16") == "bf16", fixed=plans[0].fixed,
+                     passes=max(p.program.passes for p in plans))
 
 
 def _reduced_var(cascade: Any, name: str) -> str:
@@ -239,7 +240,8 @@ def timing_of(plan: LanePlan, shape: Any) -> Any:
     from einloom.sim.rtl_core import LaneCoreTiming
     cp = CoreProgram.of(plan.image)
     return LaneCoreTiming(shape.rows, shape.cols, shape.head_dim, shape.value_dim, len(cp.score_base),
-                          len(cp.value_base), cp.beats, dict(cp.sections), _direct_slots(plan))
+                          len(cp.value_base), cp.beats, dict(cp.sections), _direct_slots(plan),
+                          cp.passes if len(cp.passes) > 1 else ())
 
 
 def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bool = False,

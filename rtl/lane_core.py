@@ -38,6 +38,10 @@ every program it was built for (:class:`~einloom.rtl.lanes.encode.LaneShape.cove
 A cascade of several **stages** (``rtl/lanes/stages.py``: linear attention's state pass, then its
 read pass) runs its stage programs one after the other on one programmable build, each stage's
 output beats written as the next stage's operand memory by the driver (``rtl/tb/lane_core_tb.py``).
+A **multi-pass** program (``rtl/lanes/passes.py``: 3-pass softmax, split-KV decode's LSE merge) runs,
+per query block, its passes over the key tiles one after the other in one run: per pass the
+controller runs the pass's range of score slots and value products (table entries), the lanes keep
+per-query values in registers from one pass to the next.
 **Heads**: the ranks the key or value operands carry run once each (a run per K/V head); query heads
 sharing one K/V (GQA, MQA) fold into the query columns (``lane_build.core_operands``).
 
@@ -77,6 +81,7 @@ class CoreProgram:
     carry: tuple[bool, ...]
     beats: tuple[int, ...]                 # output beats per output (F or 1)
     sections: Mapping[str, int]            # lane cycles of each section (the sequencer's steps)
+    passes: tuple[tuple[int, int, int, int], ...] = ()   # per pass over the keys: score slots lo..hi, chains lo..hi
 
     @staticmethod
     def of(image: Any) -> "CoreProgram":
@@ -85,14 +90,16 @@ class CoreProgram:
         return CoreProgram(tuple(image.buffers[f"in.score{i}"] for i in range(len(prog.scores))),
                            tuple(image.buffers[f"in.value{i}"] for i in range(len(prog.chains))),
                            tuple(c.carry is not None for c in prog.chains), beats,
-                           section_steps(image))
+                           section_steps(image), tuple(sc + ch for sc, ch in prog.pass_ranges()))
 
     def table(self, shape: "CoreShape") -> list[int]:
         """The controller table words (layout: :meth:`CoreShape.table_layout`)."""
         pad = lambda xs, n: list(xs) + [0] * (n - len(xs))   # noqa: E731
+        passes = [x for p in self.passes for x in p]
         return (pad(self.score_base, shape.scores) + pad(self.value_base, shape.chains) +
                 pad([int(c) for c in self.carry], shape.chains) + [len(self.score_base), len(self.value_base),
-                                                                   len(self.beats)] + pad(self.beats, shape.outputs))
+                                                                   len(self.beats)] + pad(self.beats, shape.outputs) +
+                pad(passes, 4 * shape.passes) + [len(self.passes)])
 
 
 def section_steps(image: Any) -> dict[str, int]:
@@ -116,6 +123,7 @@ class CoreShape:
     outputs: int
     bf16_output: bool = True
     direct: tuple[bool, ...] = ()          # per score slot: an input the lanes read per key (no MAC)
+    passes: int = 1                         # passes over the key tiles per block (multi-pass programs)
 
     def is_direct(self, i: int) -> bool:
         return i < len(self.direct) and self.direct[i]
@@ -155,7 +163,7 @@ class CoreShape:
         return out
 
     def table_size(self) -> int:
-        return self.scores + 2 * self.chains + 3 + self.outputs
+        return self.scores + 2 * self.chains + 3 + self.outputs + 4 * self.passes + 1
 
 
 class _Mac(wiring.Component):
@@ -289,8 +297,13 @@ class LaneCore(wiring.Component):
         score_base = table[pos:pos + s.scores]; pos += s.scores
         value_base = table[pos:pos + s.chains]; pos += s.chains
         carry = table[pos:pos + s.chains]; pos += s.chains
-        n_scores, n_chains, n_outputs = table[pos:pos + 3]; pos += 3
-        beats = table[pos:pos + s.outputs]
+        _n_scores, _n_chains, n_outputs = table[pos:pos + 3]; pos += 3
+        beats = table[pos:pos + s.outputs]; pos += s.outputs
+        pass_lo = table[pos:pos + 4 * s.passes:4]              # per pass: first score slot,
+        pass_hi = table[pos + 1:pos + 4 * s.passes:4]          # one past its last,
+        chain_lo = table[pos + 2:pos + 4 * s.passes:4]         # first value product, one past its last
+        chain_hi = table[pos + 3:pos + 4 * s.passes:4]
+        n_passes = table[pos + 4 * s.passes]
 
         # ---- operand memories ------------------------------------------------------------------
         ports = {}
@@ -307,6 +320,9 @@ class LaneCore(wiring.Component):
         blk, tile = Signal(16), Signal(16)
         nblocks, ntiles, nkeys = Signal(16), Signal(16), Signal(16)
         j, i_idx, e_idx = Signal(16), Signal(8), Signal(16)       # step counter, product, inner index
+        pas = Signal(8)                                           # the pass over the key tiles
+        s_lo, s_hi = Array(pass_lo)[pas], Array(pass_hi)[pas]     # this pass's score slots and value products
+        c_lo, c_hi = Array(chain_lo)[pas], Array(chain_hi)[pas]
         st = lambda n: state == _S[n]   # noqa: E731
         m.d.comb += [self.busy.eq(~st("IDLE")), self.done.eq(st("FIN"))]
         with m.If(~st("IDLE")):
@@ -435,13 +451,13 @@ class LaneCore(wiring.Component):
                     m.d.sync += [go_to("BSTART"), blk.eq(0), nblocks.eq(self.blocks), ntiles.eq(self.tiles),
                                  nkeys.eq(self.num_keys)]
             with m.Case(_S["BSTART"]):
-                m.d.sync += [go_to("QK"), tile.eq(0), i_idx.eq(0), e_idx.eq(0), j.eq(0)]
+                m.d.sync += [go_to("QK"), tile.eq(0), i_idx.eq(pass_lo[0]), e_idx.eq(0), j.eq(0), pas.eq(0)]
                 for i in range(s.chains):
                     for f in range(F):
                         for c in range(C):
                             m.d.sync += [csum[i][f][c].eq(0), cval[i][f][c].eq(0)]
             with m.Case(_S["QK"]):
-                issuing = i_idx < n_scores
+                issuing = i_idx < s_hi
                 for i in range(s.scores):
                     if s.is_direct(i):
                         m.d.comb += ports[f"x{i}"].addr.eq((blk * s.key_tiles + tile) * R + e_idx)
@@ -458,11 +474,11 @@ class LaneCore(wiring.Component):
                     m.d.sync += [go_to("WS"), i_idx.eq(0), e_idx.eq(0)]
             with m.Case(_S["WS"]):
                 with m.If(l0.wait_scores):
-                    m.d.sync += [go_to("SW"), sw_i.eq(0), sw_k.eq(0)]
+                    m.d.sync += [go_to("SW"), sw_i.eq(s_lo), sw_k.eq(0)]
             with m.Case(_S["SW"]):
                 with m.If(sw_k == R - 1):
                     m.d.sync += [sw_k.eq(0), sw_i.eq(sw_i + 1)]
-                    with m.If(sw_i + 1 == n_scores):
+                    with m.If(sw_i + 1 == s_hi):
                         m.d.sync += go_to("GO1")
                 with m.Else():
                     m.d.sync += sw_k.eq(sw_k + 1)
@@ -470,9 +486,9 @@ class LaneCore(wiring.Component):
                 m.d.sync += go_to("WW")
             with m.Case(_S["WW"]):
                 with m.If(l0.wait_values):
-                    m.d.sync += [go_to("VP"), i_idx.eq(0), e_idx.eq(0)]
+                    m.d.sync += [go_to("VP"), i_idx.eq(c_lo), e_idx.eq(0)]
             with m.Case(_S["VP"]):
-                issuing = i_idx < n_chains
+                issuing = i_idx < c_hi
                 for i in range(s.chains):
                     m.d.comb += ports[f"v{i}"].addr.eq(tile * F + e_idx)
                 with m.If(issuing):
@@ -484,9 +500,12 @@ class LaneCore(wiring.Component):
                 with m.Else():
                     m.d.sync += go_to("GO2")
             with m.Case(_S["GO2"]):
-                m.d.sync += [i_idx.eq(0), e_idx.eq(0)]
+                m.d.sync += [i_idx.eq(s_lo), e_idx.eq(0)]
                 with m.If(tile + 1 < ntiles):
                     m.d.sync += [go_to("QK"), tile.eq(tile + 1)]
+                with m.Elif(pas + 1 < n_passes):      # the next pass over the key tiles (K/V resident)
+                    m.d.sync += [go_to("QK"), tile.eq(0), pas.eq(pas + 1),
+                                 i_idx.eq(Array(pass_lo + [Const(0, 16)])[pas + 1])]
                 with m.Else():
                     m.d.sync += go_to("WD")
             with m.Case(_S["WD"]):

@@ -440,9 +440,12 @@ class LaneCoreTiming:
 
     ``sections``: cycles the lane spends in each program section per run (the section's issue cycles
     ``(n - 1) * II + end``, or 1 for an empty section: ``einloom.rtl.lanes.encode.Image`` and
-    ``rtl/lanes/lane.py``); ``scores``/``chains``: score and value products; ``beats``: output beats
-    per output (F for a value vector, 1 for a scalar); ``direct``: per score slot, an input the lanes
-    read per key (R memory reads instead of E multiply-accumulates, not counted as 2D busy)."""
+    ``rtl/lanes/lane.py``; a multi-pass program's sections of pass k > 0 are named ``score.k``);
+    ``scores``/``chains``: score and value products; ``beats``: output beats per output (F for a value
+    vector, 1 for a scalar); ``direct``: per score slot, an input the lanes read per key (R memory reads
+    instead of E multiply-accumulates, not counted as 2D busy); ``passes``: per pass over the key tiles
+    ``(first score slot, one past its last, first value product, one past its last)`` (empty: one pass
+    running every product)."""
 
     rows: int
     cols: int
@@ -453,51 +456,75 @@ class LaneCoreTiming:
     beats: tuple[int, ...]
     sections: dict[str, int]
     direct: tuple[bool, ...] = ()
+    passes: tuple[tuple[int, int, int, int], ...] = ()
+
+    def pass_ranges(self) -> tuple[tuple[int, int, int, int], ...]:
+        return self.passes or ((0, self.scores, 0, self.chains),)
+
+    def _is_direct(self, i: int) -> bool:
+        return i < len(self.direct) and self.direct[i]
+
+    def pass_qk_steps(self, lo: int, hi: int) -> int:
+        """Cycles of the ``QK`` state's issue per tile for score slots lo .. hi-1 (without its last cycle)."""
+        return sum(self.rows if self._is_direct(i) else self.head_dim for i in range(lo, hi))
+
+    def pass_mac_steps(self, s_lo: int, s_hi: int, c_lo: int, c_hi: int) -> int:
+        """2D-array multiply-accumulate cycles per tile of one pass (score and value products)."""
+        return sum(0 if self._is_direct(i) else self.head_dim for i in range(s_lo, s_hi)) + \
+            (c_hi - c_lo) * self.value_dim
 
     @property
     def qk_steps(self) -> int:
-        """Cycles of the ``QK`` state's issue per tile (without its last cycle)."""
-        return sum(self.rows if i < len(self.direct) and self.direct[i] else self.head_dim
-                   for i in range(self.scores))
+        """Cycles of the ``QK`` state's issue per tile (without its last cycle), every score slot."""
+        return self.pass_qk_steps(0, self.scores)
 
     @property
     def mac_steps(self) -> int:
-        """2D-array multiply-accumulate cycles per tile (score and value products)."""
-        macs = sum(0 if i < len(self.direct) and self.direct[i] else self.head_dim for i in range(self.scores))
-        return macs + self.chains * self.value_dim
+        """2D-array multiply-accumulate cycles per tile (every pass's score and value products)."""
+        return sum(self.pass_mac_steps(*r) for r in self.pass_ranges())
 
 
 def lane_core_cycles(t: LaneCoreTiming, num_queries: int, num_keys: int) -> dict[str, int]:
     """Compute cycles (``BSTART`` of the first block to ``FIN``, inclusive) and 2D-array MAC cycles of
     the lane core on P = ``num_queries``, M = ``num_keys`` with an output that is never stalled.
 
-    Per block: ``BSTART`` (the lanes start ``init``), then per tile ``QK`` (E per score product, R per
-    input the lanes read directly, + 1 cycles), wait
-    for the lanes' ``wait_scores``, ``SW`` (scores x R), ``GO``, wait for ``wait_values`` (the lanes ran
-    ``begin`` .. ``merge``), ``VP`` (chains x F + 1), ``GO`` (the lanes run ``value``, ``commit`` while
-    the next tile's QK runs); after the last tile wait for the lanes' ``done`` (``final``, ``output``,
-    one cycle in the lane's done state, one for its registered ``done``), ``DRAIN`` (the beats), next
-    block; ``FIN``.  A state the lane must be ready for is left one cycle after the lane is ready."""
+    Per block: ``BSTART`` (the lanes start ``init``), then per pass over the keys (one, or a
+    multi-pass program's passes, ``rtl/lanes/passes.py``) and per tile ``QK`` (E per score product of
+    the pass, R per input the lanes read directly, + 1 cycles), wait for the lanes' ``wait_scores``,
+    ``SW`` (the pass's scores x R), ``GO``, wait for ``wait_values`` (the lanes ran ``begin`` ..
+    ``merge``), ``VP`` (the pass's chains x F + 1), ``GO`` (the lanes run ``value``, ``commit`` while
+    the next tile's QK runs; after a pass's last tile they also run its ``final`` and the next pass's
+    ``init``); after the last tile of the last pass wait for the lanes' ``done`` (``final``,
+    ``output``, one cycle in the lane's done state, one for its registered ``done``), ``DRAIN`` (the
+    beats), next block; ``FIN``.  A state the lane must be ready for is left one cycle after the lane
+    is ready."""
     L = t.sections
     tiles = -(-num_keys // t.rows)
     blocks = -(-num_queries // t.cols)
+    ranges = t.pass_ranges()
+
+    def sec(base: str, k: int) -> int:
+        return L[base if k == 0 else f"{base}.{k}"]
     n = 0
     for _ in range(blocks):
         lane_ready = n + 1 + L["init"]                 # BSTART at n: the lanes' init from n + 1
         n += 1
-        for _tile in range(tiles):
-            n += t.qk_steps + 1                        # QK
-            n = max(n, lane_ready) + 1                 # WS
-            n += t.scores * t.rows                     # SW
-            go = n
-            n += 1                                     # GO1
-            ready = go + 1 + sum(L[s] for s in ("begin", "score", "tile", "weight", "merge"))
-            n = max(n, ready) + 1                      # WW
-            n += t.chains * t.value_dim + 1            # VP
-            go = n
-            n += 1                                     # GO2
-            lane_ready = go + 1 + L["value"] + L["commit"]
-        done_state = lane_ready + L["final"] + L["output"]
+        for k, (s_lo, s_hi, c_lo, c_hi) in enumerate(ranges):
+            for _tile in range(tiles):
+                n += t.pass_qk_steps(s_lo, s_hi) + 1   # QK
+                n = max(n, lane_ready) + 1             # WS
+                n += (s_hi - s_lo) * t.rows            # SW
+                go = n
+                n += 1                                 # GO1
+                ready = go + 1 + sum(sec(s, k) for s in ("begin", "score", "tile", "weight", "merge"))
+                n = max(n, ready) + 1                  # WW
+                n += (c_hi - c_lo) * t.value_dim + 1   # VP
+                go = n
+                n += 1                                 # GO2
+                lane_ready = go + 1 + sec("value", k) + sec("commit", k)
+            if k + 1 < len(ranges):                    # the pass's end, the next pass's init
+                lane_ready += sec("final", k) + sec("init", k + 1)
+        done_state = lane_ready + sec("final", len(ranges) - 1) + L["output"]
         n = max(n, done_state + 1) + 1                 # WD: done is visible the cycle after
         n += sum(t.beats)                              # DRAIN
     mac = blocks * tiles * t.mac_steps

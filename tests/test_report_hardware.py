@@ -12,7 +12,7 @@ from einloom.report.hardware_cache import RowCache
 
 ARCHS = Path(__file__).resolve().parents[1] / "examples" / "archs"
 TINY = str(ARCHS / "rtl-2x2-bf16.yaml")
-SPECS = ["fusemax-1pass", "causal-1pass", "relu-attention", "softmax-3pass"]
+SPECS = ["fusemax-1pass", "causal-1pass", "relu-attention", "mla-absorbed"]
 RANKS = "P=4,M=6"
 #: every row's JSON keys and the types they hold (None allowed where a figure may be absent)
 SCHEMA = {"spec": str, "arch": str, "core": str, "number_format": str, "array": str, "ranks": dict, "mask": str,
@@ -52,7 +52,7 @@ def test_each_variant_gets_the_core_the_generator_chooses(rows):
     from einloom.rtl.attention import compute_cycles
     from einloom.rtl.config import RtlConfig
     assert {s: r["core"] for s, r in rows.items()} == {"fusemax-1pass": "fixed", "causal-1pass": "fixed",
-                                                      "relu-attention": "lane", "softmax-3pass": "refused"}
+                                                      "relu-attention": "lane", "mla-absorbed": "refused"}
     cfg = RtlConfig.from_arch(load_arch(TINY))
     assert rows["fusemax-1pass"]["cycles"] == compute_cycles(cfg, 4, 6, False)
     assert rows["causal-1pass"]["cycles"] == compute_cycles(cfg, 4, 6, True)
@@ -90,9 +90,9 @@ def test_throughput_is_at_the_stated_clock_without_pnr(rows):
 
 
 def test_refused_row_names_the_einsum_and_has_no_figures(rows):
-    r = rows["softmax-3pass"]
-    assert r["refused_einsum"] == "SN" and "second pass" in r["reason"]
-    assert "softmax-3pass" in r["fixed_reason"]
+    r = rows["mla-absorbed"]
+    assert r["refused_einsum"] == "QL" and "projection of its inputs" in r["reason"]
+    assert "mla-absorbed" in r["fixed_reason"]
     assert r["cycles"] is None and r["gops"] is None and r["area"] is None and r["useful_ops"] is None
 
 
@@ -155,11 +155,11 @@ def test_out_writes_json_csv_text_and_figure(cache_dir, tmp_path, capsys, rows):
     assert main(["report", "hardware", *SPECS, "--arch", TINY, "--ranks", RANKS, "--no-synth", "--cache-dir",
                  cache_dir, "--out", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "refused (1)" in text and "softmax-3pass" in text and "relu-attention" in text
+    assert "refused (1)" in text and "mla-absorbed" in text and "relu-attention" in text
     assert json.loads((out / "hardware.json").read_text())["rows"][0]["spec"] == "fusemax-1pass"
     table = list(csv.DictReader(io.StringIO((out / "hardware.csv").read_text())))
     assert [r["core"] for r in table] == ["fixed", "fixed", "lane", "refused"]
-    assert table[3]["cycles"] == "" and table[3]["refused_einsum"] == "SN"
+    assert table[3]["cycles"] == "" and table[3]["refused_einsum"] == "QL"
     assert "hardware per variant" in (out / "hardware.txt").read_text()
     # no area without synthesis: no figure (area vs throughput needs both)
     assert not (out / "hardware.png").exists()
@@ -207,7 +207,7 @@ def test_unwritable_out_is_refused_before_any_work(tmp_path, capsys, monkeypatch
 @pytest.mark.slow
 def test_yosys_area_and_amaranth_verify_on_the_tiny_core(tmp_path, capsys):
     """Area from Yosys (cached by Verilog hash) and the lane core verified in Amaranth's simulator."""
-    data = _report(capsys, "relu-attention", "softmax-3pass", "--arch", TINY, "--ranks", "P=8,M=12", "--verify",
+    data = _report(capsys, "relu-attention", "mla-absorbed", "--arch", TINY, "--ranks", "P=8,M=12", "--verify",
                    "amaranth", "--cache-dir", str(tmp_path / "rows"), "--json")
     lane, refused = data["rows"]
     assert lane["verify"] == {**lane["verify"], "tool": "amaranth", "passed": 2, "total": 2}

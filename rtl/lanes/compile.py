@@ -81,7 +81,11 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
                           "key tile to key tile and reduces the keys of a tile in the 2D array's sums",
                           "partition the keys into tiles (m = m1*M0 + m0) and carry the state over m1, or "
                           "use the non-causal form")
-    products = [e for e in view.compute_einsums if is_contraction(e) and _is_sum_product(cascade, e.name)]
+    # a product over the tile rank only (split-KV's merge WO = sum[m1] W * O, its factors per tile and
+    # query) is no 2D product: the lanes run it as a mac chain from tile to tile
+    tile_ranks = {p.outer for p in cascade.partitions if p.outer in keys}
+    products = [e for e in view.compute_einsums if is_contraction(e) and _is_sum_product(cascade, e.name)
+                and not (e.reduced_ranks and set(e.reduced_ranks) <= tile_ranks)]
     values = [e for e in products if set(e.reduced_ranks) & keys]
     if not values:
         raise _refuse(cascade, None, "no multiply-accumulate product reduces the key rank (no value product "
@@ -315,28 +319,63 @@ class _Val:
     reg: Reg | None = None
 
 
+@dataclass
+class PassContext:
+    """What the compilation of one pass of a multi-pass program (``passes.py``) shares with the others:
+    ``only`` the lane Einsums it computes, ``resident`` the per-query tensors earlier passes left in
+    registers, ``outputs`` the cascade outputs it emits, global score / value-product slots, one
+    register list and name space (``suffix`` on its tensors' registers)."""
+
+    only: frozenset[str]
+    resident: dict[str, Reg]
+    outputs: tuple[str, ...]
+    score_slot: dict[str, int]
+    chain_slot: dict[str, int]
+    regs: list[Reg]
+    buffers: dict[str, Reg]
+    suffix: str = ""
+    temp: list[int] = field(default_factory=lambda: [0])
+
+
 class _Compiler:
-    def __init__(self, cascade: Cascade, schedule: Any, st: Structure):
-        self.cascade, self.schedule, self.st = cascade, schedule, st
+    def __init__(self, cascade: Cascade, schedule: Any, st: Structure, ctx: PassContext | None = None):
+        self.cascade, self.schedule, self.st, self.ctx = cascade, schedule, st, ctx
         self.params = _params(cascade, schedule)
         self.interp = Interpreter(cascade, dict(schedule.sizes), self.params)
         self.lane_einsums = [e for e in cascade.einsums if e.name not in st.input_side and
-                             (e.name not in schedule.einsums or schedule.einsums[e.name].array != "2d")]
+                             (e.name not in schedule.einsums or schedule.einsums[e.name].array != "2d") and
+                             (ctx is None or e.name in ctx.only)]
         self.names = {e.name for e in self.lane_einsums}
+        self.outputs = tuple(cascade.outputs) if ctx is None else ctx.outputs
         self.code: dict[str, list[Instr]] = {s: [] for s in SECTIONS}
-        self.regs: list[Reg] = []
+        self.regs: list[Reg] = [] if ctx is None else ctx.regs
         self.temp = 0
         self.stage: dict[str, str] = {}
         self.tensor_reg: dict[tuple[str, str], Reg] = {}   # (tensor, version) -> register
         self.current: str = ""
         self.source: Any = None
         self.cse: dict[tuple, Reg] = {}
+        if ctx is not None:
+            for t, r in ctx.resident.items():
+                self.tensor_reg[(t, "plain")] = self.tensor_reg[(t, "final")] = r
 
     # ---------------------------------------------------------------- registers
     def new_reg(self, kind: str, tensor: str | None = None, name: str | None = None) -> Reg:
+        ctx = self.ctx
         if name is None:
-            self.temp += 1
+            if ctx is not None:
+                ctx.temp[0] += 1
+                self.temp = ctx.temp[0]
+            else:
+                self.temp += 1
             name = f"{kind[0]}{self.temp}"
+        elif ctx is not None and name.startswith("in."):      # the 2D array's buffers: one per slot
+            if name not in ctx.buffers:
+                ctx.buffers[name] = Reg(name, kind, tensor, len(self.regs))
+                self.regs.append(ctx.buffers[name])
+            return ctx.buffers[name]
+        elif ctx is not None:
+            name += ctx.suffix
         r = Reg(name, kind, tensor, len(self.regs))
         self.regs.append(r)
         return r
@@ -432,6 +471,8 @@ class _Compiler:
         by_name = {e.name: e for e in self.lane_einsums}
 
         def avail(tensor: str, version: str, user: Any) -> int:
+            if self.ctx is not None and tensor in self.ctx.resident:
+                return _STAGE["state"]          # left in a register by an earlier pass
             if tensor in st.scores:
                 return _STAGE["state"]
             if tensor in st.value_products:
@@ -457,7 +498,7 @@ class _Compiler:
             level = self.level(e)
             per_tile = self.per_tile(e)
             reduced = {self.var_role(v) for v in e.reduced_vars}
-            if e.implicit_vars:
+            if e.implicit_vars and not self.lane_mac(e):
                 raise self.refuse("it has an implicit sum (a multiply-accumulate) but is bound to the 1D array",
                                   "bind it to the 2d array")
             if "value" in reduced or "lane" in reduced or "other" in reduced:
@@ -527,7 +568,7 @@ class _Compiler:
         for n in st.value_products:
             t = st.weight_of[n][0]
             readers.setdefault(t, set()).add("weight")
-        for o in self.cascade.outputs:
+        for o in self.outputs:
             readers.setdefault(o, set()).add("output" if o in by_name and self.level(by_name[o]) == "value"
                                              else "final")
         self.readers = readers
@@ -535,6 +576,7 @@ class _Compiler:
         # constant factors; value products: F-entry input buffers of the tile's column sums
         self.score_regs = {}
         for i, n in enumerate(st.scores):
+            i = i if self.ctx is None else self.ctx.score_slot[n]
             self.source = None if n in st.direct else self.cascade.einsum(n)
             buf = self.new_reg("tile", n, f"in.score{i}")
             r = buf
@@ -545,6 +587,7 @@ class _Compiler:
         self.chains = []
         self.value_regs = {}
         for i, n in enumerate(st.value_products):
+            i = i if self.ctx is None else self.ctx.chain_slot[n]
             self.source = self.cascade.einsum(n)
             buf = self.new_reg("value", n, f"in.value{i}")
             if st.outer is not None:
@@ -570,6 +613,8 @@ class _Compiler:
                 self.alloc_iterative(e, order)
         initialised: set[Reg] = set()
         for init in self.cascade.init:
+            if init.tensor not in by_name:
+                continue                   # a pass that does not compute this iterate
             self.source = by_name.get(init.tensor)
             r = self.tensor_reg[(init.tensor, "old")]
             initialised.add(r)
@@ -580,7 +625,7 @@ class _Compiler:
         for e in order:
             self.source = e
             self.compile_einsum(e)
-        for o in self.cascade.outputs:
+        for o in self.outputs:
             self.source = by_name.get(o) or self.cascade.einsum(o)
             if o in self.value_regs:
                 sec = "output"
@@ -594,9 +639,10 @@ class _Compiler:
         sections = {n: Section(n, tuple(self.code[n])) for n in SECTIONS}
         used = {r for sec in sections.values() for i in sec.instrs
                 for r in [i.dst, *(o.reg for o in i.srcs if o.kind == "reg")] if r is not None}
-        self.regs = [r for r in self.regs if r in used]
+        if self.ctx is None:           # a pass's registers are pruned over the whole program (passes.py)
+            self.regs = [r for r in self.regs if r in used]
         outputs = {}
-        for o in self.cascade.outputs:
+        for o in self.outputs:
             outputs[o] = "value" if any(i.imm == o for i in self.code["output"] if i.op == "out") else "scalar"
         return Program(self.cascade.name, sections, tuple(self.regs), st.scores, tuple(self.chains), outputs,
                        st.tile, st.values, st.key, st.lane, units_of(sections.values()), dict(st.consts), st)
@@ -612,6 +658,7 @@ class _Compiler:
 
     def emit_weights(self) -> None:
         for i, n in enumerate(self.st.value_products):
+            i = i if self.ctx is None else self.ctx.chain_slot[n]
             t = self.st.weight_of[n][0]
             r = self.tensor_reg.get((t, "plain"))
             self.source = self.cascade.einsum(n)
@@ -685,10 +732,17 @@ class _Compiler:
         self.tensor_reg[(e.name, "final")] = r
         return r
 
+    def lane_mac(self, e: Any) -> bool:
+        """Whether ``e`` is a multiply-accumulate of lane tensors over the tile rank (split-KV's merge
+        ``WO[f, p] = W[m1, p] * O[m1, f, p]``): the lanes run it as the golden ``mac`` chain over the
+        tiles, ``acc + bf16(a) * bf16(b)`` (``bf16`` rounding, fp32 ``mul``, ``acc add``)."""
+        return bool(e.implicit_vars) and _is_sum_product(self.cascade, e.name) and \
+            {self.var_role(v) for v in e.implicit_vars} == {"tile"}
+
     def compile_einsum(self, e: Any) -> None:
         self.current = self.stage[e.name]
         dst = self.dst_reg(e)
-        val = self.expr(e.expr)
+        val = self.expr(Reduce("sum", tuple(e.implicit_vars), e.expr) if self.lane_mac(e) else e.expr)
         if val.kind == "fmt":
             self.emit(self.current, "mov", dst, (val.operand,))
         elif val.kind == "const":
@@ -889,7 +943,8 @@ class _Compiler:
         roles = {self.var_role(v) for v in x.vars}
         if x.op not in ("sum", "max", "min", "prod"):
             raise self.refuse(f"reduction {x.op} has no lane unit", "reduce with sum, max, min or prod")
-        if x.op == "sum" and isinstance(x.body, BinOp) and x.body.op == "*":
+        mac = x.op == "sum" and isinstance(x.body, BinOp) and x.body.op == "*"
+        if mac and roles != {"tile"}:
             raise self.refuse("it sums products over the key tile (a multiply-accumulate)",
                               "bind it to the 2d array")
         if len(x.vars) != 1 or not roles <= {"elem", "tile"}:
@@ -908,10 +963,21 @@ class _Compiler:
             init_section = "init"
         if body_section is None:
             raise self.refuse("a reduction over the key tile outside a per-tile Einsum", "")
-        acc = self.new_reg("scalar")
+        acc = self.new_reg("value" if body_section == "value" else "scalar")   # per value column, or one
         self.emit(init_section, "init", acc, (), identity, False)
         self.current = body_section
-        v = self.expr(x.body)
+        if mac:                          # the golden mac: bf16 operands, their exact product, an fp32 add
+            factors = [self.fmt(self.expr(f)) for f in (x.body.left, x.body.right)]
+            rounded = []
+            for f in factors:
+                t = self.new_reg("scalar")
+                self.emit(body_section, "bf16", t, (f,))
+                rounded.append(reg(t))
+            prod = self.new_reg("scalar")
+            self.emit(body_section, "mul", prod, tuple(rounded))
+            v = _Val("fmt", operand=reg(prod))
+        else:
+            v = self.expr(x.body)
         self.emit(body_section, "acc", acc, (self.fmt(v),), acc_op)
         self.current = outer_section
         return _Val("fmt", operand=reg(acc))
@@ -936,8 +1002,10 @@ def _children(x: Expr) -> tuple[Expr, ...]:
 
 def compile_lanes(cascade: Cascade, schedule: Any) -> Program:
     """Compile the Einsums ``schedule`` binds to the 1D array into a lane :class:`Program`."""
+    from einloom.rtl.lanes.passes import compile_passes
     st = analyse(cascade, schedule)
-    return _Compiler(cascade, schedule, st).compile()
+    program = compile_passes(cascade, schedule, st)      # several passes over the keys (None: one)
+    return program if program is not None else _Compiler(cascade, schedule, st).compile()
 
 
 def arch_latency(arch: Any) -> dict[str, int]:

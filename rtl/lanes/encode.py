@@ -29,18 +29,18 @@ from typing import Any, Mapping
 import numpy as np
 
 from einloom.base.errors import SpecError
-from einloom.rtl.lanes.isa import OPCODES, SECTIONS, Instr, Operand, Program, Reg
+from einloom.rtl.lanes.isa import OPCODES, SECTIONS, Instr, Operand, Program, Reg, section_names
 
 COORD_FRAC = 8
 MAIN_OPS = ("nop", "add", "sub", "neg", "mul", "div", "recip", "max", "min", "exp", "cmp", "and", "or", "not",
-            "sel", "sel0", "mov", "init", "acc", "cvt", "wout", "out", "fn", "log")
+            "sel", "sel0", "mov", "init", "acc", "cvt", "wout", "out", "fn", "log", "bf16")
 COORD_OPS = ("nop", "cadd", "csub", "cmul", "ccmp", "cand", "cor", "cnot")
 RELATIONS = ("<", "<=", ">", ">=", "==", "!=")
 ACC_OPS = ("add", "max", "min", "mul")
 KIND_CODE = {"": 0, "k": 1, "f": 2}
 COORD_NAMES = ("k0", "k1", "k", "q")
 #: op classes the RTL lane has a unit for (bf16 format: fp32 arithmetic)
-RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "log", "cmp", "select", "cvt", "coord")
+RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "log", "cmp", "select", "cvt", "coord", "round")
 #: op classes a fixed-point RTL lane has a unit for (``rtl/lanes/fixed_units.py``)
 FIXED_RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "log", "cmp", "select", "cvt", "coord")
 
@@ -59,6 +59,12 @@ class LaneShape:
     chains: int
     outputs: int
     units: tuple[str, ...]
+    passes: int = 1                 # passes over the key tiles (section table: passes x 9 entries + output)
+
+    @property
+    def table_names(self) -> tuple[str, ...]:
+        """The section table's entries, in table order (:func:`~.isa.section_names`)."""
+        return section_names(self.passes)
 
     @property
     def addresses(self) -> int:
@@ -81,7 +87,8 @@ class LaneShape:
                                  ("stages", image.stages, self.stages),
                                  ("score products", image.scores, self.scores),
                                  ("value products", image.chains, self.chains),
-                                 ("outputs", len(image.outputs), self.outputs)):
+                                 ("outputs", len(image.outputs), self.outputs),
+                                 ("passes over the keys", image.program.passes, self.passes)):
             if need > have:
                 out.append(f"{what}: needs {need}, the lane has {have}")
         if image.tile != self.tile or image.values != self.values:
@@ -98,7 +105,8 @@ class LaneShape:
                          max(len(i.constants) for i in images), max(len(i.bundles) for i in images),
                          max(i.stages for i in images), max(i.scores for i in images),
                          max(i.chains for i in images), max(len(i.outputs) for i in images),
-                         tuple(sorted({u for i in images for u in i.units})))
+                         tuple(sorted({u for i in images for u in i.units})),
+                         max(i.program.passes for i in images))
 
 
 @dataclass
@@ -241,7 +249,7 @@ def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None
         image.const_base, image.coord_base = shape.registers, shape.registers + shape.constants
     bundles: list[dict[str, Any]] = []
     stages = 1
-    for name in SECTIONS:
+    for name in program.section_names():
         sec = program.section(name)
         sched = sec.schedule(latency)
         if not sec.instrs:
@@ -257,6 +265,7 @@ def encode(program: Program, latency: Mapping[str, int], shape: LaneShape | None
         n = {"k": R, "f": F}.get(sec.index, 1)
         image.sections[name] = {"base": base, "ii": sched.ii, "kind": KIND_CODE[sec.index], "end": sched.end,
                                 "total": sched.cycles(n)}
+    image.sections[section_names(program.passes)[-2]]["last"] = 1     # the last pass's final section
     image.bundles = bundles
     image.stages = stages
     image.units = tuple(sorted(set(program.units()) | {"select"}))

@@ -30,7 +30,7 @@ from einloom.einsum.interpret import _align, _product_factors, input_sizes
 from einloom.einsum.ranks import resolve
 from einloom.base.errors import Location
 from einloom.rtl.lanes.compile import is_constant
-from einloom.rtl.lanes.isa import SECTIONS, TILE_SECTIONS, Instr, Operand, Program, Reg
+from einloom.rtl.lanes.isa import SECTIONS, TILE_SECTIONS, Instr, Operand, Program, Reg, section_name
 from einloom.sim.formats.arith.base import Arith
 from einloom.sim.formats.interpret import FormatInterpreter
 
@@ -248,6 +248,12 @@ class _Machine:
         if op == "mov":
             self.write(ins.dst, datas[0], valids[0])
             return
+        if op == "bf16":                                   # the 2D array's operand rounding (mac's)
+            from einloom.sim.formats.arith.fp32 import bf16_to_fp32, fp32_to_bf16
+            if getattr(a, "name", "") != "bf16":
+                raise ValueError("bf16 rounding of a lane operand: the format is not bf16")
+            self.write(ins.dst, np.asarray(bf16_to_fp32(fp32_to_bf16(datas[0]))).astype(a.dtype), valids[0])
+            return
         if op == "cvt":
             x = np.asarray(datas[0], dtype=np.float64)
             out = np.empty(x.shape, dtype=a.dtype)
@@ -328,22 +334,26 @@ def execute(program: Program, cascade: Cascade, arith: Arith, inputs: Mapping[st
     run.weights = [[] for _ in program.chains]
     run.sums = [[] for _ in program.chains]
     run.scores = [[] for _ in program.scores]
-    m.run("init", F)
     buffers = {r.name: r for r in program.regs}
-    for t in range(prod.tiles):
-        m.t = t
-        for i, (data, valid) in enumerate(prod.scores):
-            r = buffers.get(f"in.score{i}")
-            if r is not None:
-                m.data[r][:] = data[t]
-                m.valid[r][:] = valid[t]
-            run.scores[i].append((data[t], valid[t]))
-        for name in TILE_SECTIONS:
-            if name == "value":
-                _value_products(m, program, prod, t, buffers, run)
-            n = {"k": R, "f": F}.get(program.section(name).index, 1)
-            m.run(name, n)
-    m.run("final")
+    for k, ((s_lo, s_hi), (c_lo, c_hi)) in enumerate(program.pass_ranges()):   # passes over the keys
+        m.run(section_name("init", k), F)
+        for t in range(prod.tiles):
+            m.t = t
+            for i, (data, valid) in enumerate(prod.scores):
+                if not s_lo <= i < s_hi:
+                    continue
+                r = buffers.get(f"in.score{i}")
+                if r is not None:
+                    m.data[r][:] = data[t]
+                    m.valid[r][:] = valid[t]
+                run.scores[i].append((data[t], valid[t]))
+            for base in TILE_SECTIONS:
+                name = section_name(base, k)
+                if base == "value":
+                    _value_products(m, program, prod, t, buffers, run, range(c_lo, c_hi))
+                n = {"k": R, "f": F}.get(program.section(name).index, 1)
+                m.run(name, n)
+        m.run(section_name("final", k))
     m.run("output", F)
     for name, beats in m.outputs.items():
         decl = cascade.tensors[name]
@@ -362,11 +372,15 @@ def execute(program: Program, cascade: Cascade, arith: Arith, inputs: Mapping[st
     return run
 
 
-def _value_products(m: _Machine, program: Program, prod: Products, t: int, buffers: dict, run: LaneRun) -> None:
-    """The 2D array's column sums of tile ``t`` into the lanes' ``in.value<i>`` buffers."""
+def _value_products(m: _Machine, program: Program, prod: Products, t: int, buffers: dict, run: LaneRun,
+                    chains: range | None = None) -> None:
+    """The 2D array's column sums of tile ``t`` into the lanes' ``in.value<i>`` buffers (``chains``:
+    the value products of this pass over the keys, default all)."""
     a = m.a
     st = program.structure
     for i, chain in enumerate(program.chains):
+        if chains is not None and i not in chains:
+            continue
         w = m.weights[i][-program.tile:]
         vdata, vvalid = prod.values[i]
         if chain.carry is not None:

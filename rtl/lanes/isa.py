@@ -56,6 +56,25 @@ TILE_SECTIONS = ("begin", "score", "tile", "weight", "merge", "value", "commit")
 #: What each section iterates over: "" (once), "k" (the tile's R elements), "f" (the F value columns).
 SECTION_INDEX = {"init": "f", "begin": "", "score": "k", "tile": "", "weight": "k", "merge": "",
                  "value": "f", "commit": "", "final": "", "output": "f"}
+#: The sections of one pass over the key tiles (a multi-pass program runs them once per pass; ``final``
+#: of a pass before the last is its pass-end section), then ``output`` once.
+PASS_SECTIONS = SECTIONS[:-1]
+
+
+def section_name(base: str, pass_: int) -> str:
+    """The name of section ``base`` of pass ``pass_`` (pass 0 keeps the plain name: ``score``,
+    ``score.1``, ``score.2``)."""
+    return base if pass_ == 0 or base == "output" else f"{base}.{pass_}"
+
+
+def section_base(name: str) -> str:
+    """``score.2`` -> ``score``."""
+    return name.split(".", 1)[0]
+
+
+def section_names(passes: int = 1) -> tuple[str, ...]:
+    """Section names of a program of ``passes`` passes over the keys, in execution order."""
+    return tuple(section_name(s, p) for p in range(passes) for s in PASS_SECTIONS) + ("output",)
 
 #: Opcode -> (op class of the functional unit, number of value operands).  ``c*`` opcodes run on the
 #: coordinate unit (exact integer arithmetic), ``mov``/``init``/``sel``/``wout``/``out`` on the move
@@ -72,6 +91,7 @@ OPCODES: dict[str, tuple[str, int]] = {
     "mov": ("select", 1), "init": ("select", 0),   # init dst <- imm, valid bit imm2
     "acc": ("", 1),               # dst = op(dst, src) where src is valid (imm: add/max/min/mul); class of op
     "cvt": ("cvt", 1),            # coordinate -> format value (exact)
+    "bf16": ("round", 1),         # round to the 2D array's bf16 operand and widen back (a lane mac's operands)
     "fn": ("fn", -1),             # imm: a map operator without a unit model (evaluated, rounded once)
     "wout": ("select", 1),        # emit weight of value product imm (the element's weight)
     "out": ("select", 1),         # emit output imm (per value column, or once)
@@ -188,7 +208,7 @@ class Section:
 
     @property
     def index(self) -> str:
-        return SECTION_INDEX[self.name]
+        return SECTION_INDEX[section_base(self.name)]
 
     def schedule(self, latency: Mapping[str, int]) -> SectionSchedule:
         """Modulo schedule (see the module docstring): the smallest II from the instruction count up
@@ -297,6 +317,21 @@ class Program:
     unit_classes: tuple[str, ...]
     score_consts: Mapping[str, tuple[float, ...]] = field(default_factory=dict)
     structure: Any = field(default=None, repr=False, compare=False)
+    #: passes over the key tiles per query block (``rtl/lanes/passes.py``); per pass the score slots
+    #: and value products (chains) it runs, ``(lo, hi)`` ranges (empty: all of them, one pass)
+    passes: int = 1
+    pass_scores: tuple[tuple[int, int], ...] = ()
+    pass_chains: tuple[tuple[int, int], ...] = ()
+
+    def section_names(self) -> tuple[str, ...]:
+        """Section names in execution order (:func:`section_names`)."""
+        return section_names(self.passes)
+
+    def pass_ranges(self) -> tuple[tuple[tuple[int, int], tuple[int, int]], ...]:
+        """Per pass ``((score lo, hi), (chain lo, hi))``."""
+        if not self.pass_scores:
+            return (((0, len(self.scores)), (0, len(self.chains))),)
+        return tuple(zip(self.pass_scores, self.pass_chains))
 
     def section(self, name: str) -> Section:
         return self.sections.get(name, Section(name))
@@ -305,9 +340,14 @@ class Program:
         """Human-readable assembly, one section after another."""
         lines = [f"; lane program of {self.cascade}: R = {self.tile}, F = {self.values}, "
                  f"units: {', '.join(self.unit_classes)}"]
+        if self.passes > 1:
+            for k, ((s0, s1), (c0, c1)) in enumerate(self.pass_ranges()):
+                lines.append(f"; pass {k + 1} of {self.passes} over the key tiles: score products "
+                             f"{', '.join(self.scores[s0:s1]) or '-'}; value products "
+                             f"{', '.join(c.einsum for c in self.chains[c0:c1]) or '-'}")
         for r in self.regs:
             lines.append(f";   {r.kind:6s} {r.name}" + (f" = {r.tensor}" if r.tensor else ""))
-        for name in SECTIONS:
+        for name in self.section_names():
             sec = self.section(name)
             if not sec.instrs:
                 continue
@@ -324,13 +364,14 @@ class Program:
         the 2D array's products run between ``weight`` and ``value``)."""
         reps = {"init": self.values, "final": 1, "output": self.values}
         out = {}
-        for name in SECTIONS:
+        for name in self.section_names():
+            base = section_base(name)
             sched = self.section(name).schedule(latency)
-            if name in TILE_SECTIONS:
-                n = {"k": self.tile, "f": self.values}.get(SECTION_INDEX[name], 1)
+            if base in TILE_SECTIONS:
+                n = {"k": self.tile, "f": self.values}.get(SECTION_INDEX[base], 1)
                 out[name] = tiles * sched.cycles(n)
             else:
-                out[name] = sched.cycles(reps[name] if SECTION_INDEX[name] else 1)
+                out[name] = sched.cycles(reps[base] if SECTION_INDEX[base] else 1)
         return out
 
     def cycles(self, tiles: int, latency: Mapping[str, int]) -> int:
@@ -344,7 +385,9 @@ class Program:
                            for c in self.chains],
                 "outputs": dict(self.outputs),
                 "registers": [{"name": r.name, "kind": r.kind, "tensor": r.tensor} for r in self.regs],
-                "sections": {n: [str(i) for i in self.section(n).instrs] for n in SECTIONS}}
+                "sections": {n: [str(i) for i in self.section(n).instrs] for n in self.section_names()},
+                **({"passes": self.passes, "pass_scores": [list(r) for r in self.pass_scores],
+                    "pass_chains": [list(r) for r in self.pass_chains]} if self.passes > 1 else {})}
 
 
 def units_of(sections: Iterable[Section]) -> tuple[str, ...]:

@@ -28,7 +28,8 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from einloom.rtl.lanes.encode import COORD_FRAC, COORD_NAMES, COORD_OPS, MAIN_OPS, SECTIONS, Image, LaneShape
+from einloom.rtl.lanes.encode import COORD_FRAC, COORD_NAMES, COORD_OPS, MAIN_OPS, Image, LaneShape
+from einloom.rtl.lanes.isa import PASS_SECTIONS, section_name
 from einloom.rtl.lanes.fixed_units import (CODE_BITS, F_BITS, FIXED_UNITS, NEG, POS, VALUE_BITS, _aligned,
                                            exp_constant, pack_value)
 from einloom.rtl.lanes.units import FIXED_FN_UNITS, FN_UNITS, SIGN, UNITS
@@ -45,7 +46,7 @@ def _layouts(shape: LaneShape):
                                "a": aw, "aix": 1, "b": aw, "bix": 1})
     bundle = data.StructLayout({"main": main, "coord": coord})
     bb = max(1, (shape.bundles - 1).bit_length())
-    section = data.StructLayout({"base": bb, "ii": bb + 1, "kind": 2, "end": 16, "total": 16})
+    section = data.StructLayout({"base": bb, "ii": bb + 1, "kind": 2, "end": 16, "total": 16, "last": 1})
     return main, coord, bundle, section
 
 
@@ -63,7 +64,8 @@ def pack_image(image: Image, shape: LaneShape) -> dict[str, list[int]]:
                 keys = [k for k in bundle_l.members[slot].members if k != "valid"]
                 val[slot] = {"valid": 1, **{k: f[k] for k in keys}}
         bundles.append(_pack(bundle_l, val))
-    sections = [_pack(section_l, image.sections[name]) for name in SECTIONS]
+    empty = {"base": 0, "ii": 1, "kind": 0, "end": 0, "total": 0}     # a pass the program does not have
+    sections = [_pack(section_l, image.sections.get(name, empty)) for name in shape.table_names]
     consts = []
     fixed = image.fixed
     for kind, v in image.constants + [("fp", 0.0)] * (shape.constants - len(image.constants)):
@@ -147,8 +149,9 @@ class Lane(wiring.Component):
         rvalid = [Signal(1, name=f"v{i}") for i in range(n_regs)]
         consts = [Signal(W, name=f"k{i}", init=w) for i, w in enumerate(self.words["constants"])]
         bundles = [Signal(bundle_l.size, name=f"b{i}", init=w) for i, w in enumerate(self.words["bundles"])]
-        sections = [Signal(section_l.size, name=f"sec_{n}", init=w)
-                    for n, w in zip(SECTIONS, self.words["sections"])]
+        names = s.table_names
+        sections = [Signal(section_l.size, name=f"sec_{n.replace('.', '_')}", init=w)
+                    for n, w in zip(names, self.words["sections"])]
         if not self.programmable:       # a fixed program: constants (Yosys folds them)
             consts = [Const(w, W) for w in self.words["constants"]]
             bundles = [Const(w, bundle_l.size) for w in self.words["bundles"]]
@@ -163,7 +166,8 @@ class Lane(wiring.Component):
 
         # ---- sequencer --------------------------------------------------------------------------
         mode = Signal(range(5))                      # 0 idle, 1 run, 2 wait scores, 3 wait values, 4 done
-        sec = Signal(range(len(SECTIONS)))
+        sec = Signal(range(len(names)))
+        pas = Signal(range(max(2, s.passes)))       # the pass over the key tiles
         tile = Signal(16)
         ntiles = Signal(16)
         query = Signal(16)
@@ -178,7 +182,7 @@ class Lane(wiring.Component):
         running = Signal()
         m.d.comb += [running.eq((mode == 1) & (entry.end != 0)), self.busy.eq(running),
                      self.wait_scores.eq(mode == 2), self.wait_values.eq(mode == 3), self.idle.eq(mode == 0)]
-        idx = {n: i for i, n in enumerate(SECTIONS)}
+        idx = {n: i for i, n in enumerate(names)}
         last = Signal()
         m.d.comb += last.eq(~running | (cyc == total - 1))
         m.d.sync += self.done.eq(0)
@@ -192,7 +196,7 @@ class Lane(wiring.Component):
         with m.Switch(mode):
             with m.Case(0):
                 with m.If(self.start):
-                    m.d.sync += [ntiles.eq(self.tiles), query.eq(self.query), tile.eq(0)] + goto("init")
+                    m.d.sync += [ntiles.eq(self.tiles), query.eq(self.query), tile.eq(0), pas.eq(0)] + goto("init")
             with m.Case(1):
                 with m.If(~last):
                     m.d.sync += cyc.eq(cyc + 1)
@@ -202,29 +206,41 @@ class Lane(wiring.Component):
                         m.d.sync += slot.eq(slot + 1)
                 with m.Else():
                     with m.Switch(sec):
-                        with m.Case(idx["init"]):
-                            m.d.sync += goto(None, 2)
-                            with m.If(ntiles == 0):
-                                m.d.sync += goto("final")
-                        for a, b in (("begin", "score"), ("score", "tile"), ("tile", "weight"), ("weight", "merge"),
-                                     ("value", "commit"), ("final", "output")):
-                            with m.Case(idx[a]):
-                                m.d.sync += goto(b)
-                        with m.Case(idx["merge"]):
-                            m.d.sync += goto(None, 3)
-                        with m.Case(idx["commit"]):
-                            with m.If(tile + 1 < ntiles):
-                                m.d.sync += [tile.eq(tile + 1)] + goto(None, 2)
-                            with m.Else():
-                                m.d.sync += goto("final")
+                        for k in range(s.passes):
+                            sn = {b: section_name(b, k) for b in PASS_SECTIONS}
+                            with m.Case(idx[sn["init"]]):
+                                m.d.sync += goto(None, 2)
+                                with m.If(ntiles == 0):
+                                    m.d.sync += goto(sn["final"])
+                            for a, b in (("begin", "score"), ("score", "tile"), ("tile", "weight"),
+                                         ("weight", "merge"), ("value", "commit")):
+                                with m.Case(idx[sn[a]]):
+                                    m.d.sync += goto(sn[b])
+                            with m.Case(idx[sn["merge"]]):
+                                m.d.sync += goto(None, 3)
+                            with m.Case(idx[sn["commit"]]):
+                                with m.If(tile + 1 < ntiles):
+                                    m.d.sync += [tile.eq(tile + 1)] + goto(None, 2)
+                                with m.Else():
+                                    m.d.sync += goto(sn["final"])
+                            with m.Case(idx[sn["final"]]):
+                                if k + 1 == s.passes:
+                                    m.d.sync += goto("output")
+                                else:            # the program's last pass, or the next pass from tile 0
+                                    with m.If(entry.last):
+                                        m.d.sync += goto("output")
+                                    with m.Else():
+                                        m.d.sync += [tile.eq(0), pas.eq(k + 1)] + goto(section_name("init", k + 1))
                         with m.Case(idx["output"]):
                             m.d.sync += goto(None, 4)
             with m.Case(2):
                 with m.If(self.go):
-                    m.d.sync += goto("begin")
+                    m.d.sync += goto(None) + [sec.eq(Array([Const(idx[section_name("begin", k)], len(sec))
+                                                            for k in range(s.passes)])[pas])]
             with m.Case(3):
                 with m.If(self.go):
-                    m.d.sync += goto("value")
+                    m.d.sync += goto(None) + [sec.eq(Array([Const(idx[section_name("value", k)], len(sec))
+                                                            for k in range(s.passes)])[pas])]
             with m.Case(4):
                 m.d.sync += [self.done.eq(1), mode.eq(0)]
 
@@ -387,7 +403,15 @@ class Lane(wiring.Component):
                                          Cat((-ad[:CODE_BITS].as_signed())[:CODE_BITS], ad[CODE_BITS:]))
             with m.Case(MAIN_OPS.index("cvt")):
                 m.d.comb += comb_data.eq(_q8_to_fp32(m, ad) if fixed is None else _q8_to_fixed(m, ad[:32]))
-        comb_we = issue_main & is_op("cmp", "and", "or", "not", "sel", "sel0", "mov", "init", "neg", "cvt")
+            if fixed is None and "round" in s.units:     # bf16: fp32 -> bf16 -> fp32 (a lane mac's operand)
+                from einloom.rtl.float.convert import Fp32ToBf16
+                m.submodules.round_bf16 = rnd16 = Fp32ToBf16(latency=0)
+                m.d.comb += rnd16.a.eq(ad)
+                with m.Case(MAIN_OPS.index("bf16")):
+                    m.d.comb += comb_data.eq(Cat(Const(0, 16), rnd16.result))
+        comb_ops = ("cmp", "and", "or", "not", "sel", "sel0", "mov", "init", "neg", "cvt") + \
+            (("bf16",) if fixed is None and "round" in s.units else ())
+        comb_we = issue_main & is_op(*comb_ops)
         writes.append(("comb", comb_we, dst, comb_data, comb_valid))
 
         # ---- coordinate unit (Q.8, signed) -----------------------------------------------------

@@ -211,8 +211,8 @@ def test_a_user_registered_operator_runs_on_its_registered_unit(tmp_path, arch):
 
 
 @pytest.mark.parametrize("spec,arch,words", [
-    ("split-kv-decode", BF16, ["WO"]),                          # the LSE merge: a second pass over the splits
     ("lightning", INT8, ["QKI", "no query rank"]),             # the queries are the keys' own tiles
+    ("split-kv-decode", INT8, ["WO", "round"]),                 # the merge's mac chain rounds operands to bf16
     ("linear-causal", BF16, ["KV", "iterates over the key rank M itself"]),
     ("linear", INT8, ["several stages", "fixed-point hand-over"]),
 ])

@@ -112,9 +112,6 @@ einsums:
     ("lightning", ["QKI", "no query rank", "P0", "partitions of the key rank"]),
     ("mla-absorbed", ["QL", "product of inputs alone", "give QL as an input"]),
     ("mla-explicit", ["KH", "projection of its inputs"]),
-    ("softmax-3pass", ["Einsum SN", "reads GM", "second pass over the keys", "1-pass form"]),
-    ("softmax-2pass", ["Einsum SN", "reads GM", "second pass over the keys"]),
-    ("causal-3pass", ["Einsum SN", "reads GM", "second pass over the keys"]),
 ])
 def test_refusals_of_what_the_stages_do_not_cover(spec, words):
     with pytest.raises(SpecError) as exc:

@@ -37,10 +37,10 @@ def test_lanes_arch_latencies_change_the_cycles(capsys):
 
 
 def test_lanes_refusal_is_one_line(capsys):
-    rc = main(["lanes", "softmax-3pass", "--arch", ARCH])
+    rc = main(["lanes", "lightning", "--arch", ARCH])
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
-    assert "Einsum SN" in err and "second pass over the keys" in err
+    assert "Einsum QKI" in err and "no query rank" in err
 
 
 def test_lanes_writes_a_programmable_lane(tmp_path, capsys):
