@@ -31,6 +31,7 @@ class LanePlan:
     folded: tuple[str, ...] = ()      # head ranks sharing K/V (GQA's query heads): folded into the queries
     stages: int = 1                   # runs of the cascade's stages (rtl/lanes/stages.py) this plan is one of
     arith: Any = None                 # the number format's Arith (bf16 or fixed point)
+    recurrence: Any = None            # per-key state chains (rtl/lanes/recurrence.py): the cascade is its surrogate
 
     def extent(self) -> tuple[int, int]:
         """(queries, keys) of one run at the plan's sizes: the lanes' rank (times the folded heads) and
@@ -149,7 +150,16 @@ def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None)
     """The lane-core plans of ``cascade``'s stages (:func:`einloom.rtl.lanes.stages.split_stages`: one
     for most cascades; linear attention's state pass and read pass), run one after the other on one
     programmable build."""
+    from einloom.rtl.lanes.recurrence import per_key_recurrence
     from einloom.rtl.lanes.stages import split_stages
+    rec = per_key_recurrence(cascade)
+    if rec is not None:                 # a per-key state: one run, its states in the 2D array
+        plan = plan_lanes(rec.cascade, arch, sizes)
+        plan.recurrence = rec
+        if plan.looped or plan.folded:
+            raise _refuse(cascade, None, "it has per-key states and several heads (the state registers hold "
+                          "one head)", "give the cascade one head")
+        return [plan]
     plans = [plan_lanes(s.cascade, arch, sizes) for s in split_stages(cascade)]
     for p in plans:
         p.stages = len(plans)
@@ -200,13 +210,31 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
         raise ValueError("the programs of one build need the same score slots read directly from inputs "
                          f"(got {sorted(direct)})")
     fmt = rtl.get("number_format", {})
+    states, state_tiles = _state_config(plans)
     return CoreShape(rows=arch.array_2d.rows, cols=arch.array_2d.cols, head_dim=e.pop() if e else 1,
                      value_dim=p0.values, direct=max(direct, key=len, default=()),
                      max_keys=int(rtl.get("max_keys", 64)), max_queries=int(rtl.get("max_queries", 64)),
                      scores=max(len(p.program.scores) for p in plans),
                      chains=max(len(p.program.chains) for p in plans),
                      outputs=max(len(p.image.outputs) for p in plans),
-                     bf16_output=fmt.get("output", "bf16") == "bf16", fixed=plans[0].fixed)
+                     bf16_output=fmt.get("output", "bf16") == "bf16", fixed=plans[0].fixed,
+                     states=states, state_tiles=state_tiles)
+
+
+def _state_config(plans: Sequence[LanePlan]) -> tuple[tuple, int]:
+    """``CoreShape.states`` / ``state_tiles`` of a build: per value product of the plan with per-key
+    state chains, (its update product's index, whether the update has an operand memory)."""
+    recs = [p for p in plans if p.recurrence is not None]
+    if not recs:
+        return (), 0
+    if len(plans) > 1:
+        raise ValueError("a build with per-key state chains runs one program")
+    p = recs[0]
+    names = [c.einsum for c in p.program.chains]
+    by_reader = {c.reader: c for c in p.recurrence.chains}
+    states = tuple((names.index(by_reader[n].update), by_reader[n].operand is not None) if n in by_reader else None
+                   for n in names)
+    return states, int(p.program.structure.tiles)
 
 
 def _reduced_var(cascade: Any, name: str) -> str:
@@ -318,6 +346,9 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
     from einloom.sim.formats import make_format
     from einloom.sim.formats.interpret import run_in_format, schedule_loop_order
     from einloom.rtl.lanes.execute import input_side
+    if plan.recurrence is not None:
+        from einloom.rtl.lane_state_build import recurrence_operands
+        return recurrence_operands(plan, shape, inputs)
     cascade, program, schedule = plan.cascade, plan.program, plan.schedule
     st = program.structure
     params = dict(schedule.mapping.params)

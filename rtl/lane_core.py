@@ -116,6 +116,10 @@ class CoreShape:
     outputs: int
     bf16_output: bool = True
     direct: tuple[bool, ...] = ()          # per score slot: an input the lanes read per key (no MAC)
+    # per value product: None, or (update product, has an operand memory) of a per-key state chain
+    # (rtl/lane_state.py); state_tiles: the key tiles its state registers cover
+    states: tuple = ()
+    state_tiles: int = 0
 
     def is_direct(self, i: int) -> bool:
         return i < len(self.direct) and self.direct[i]
@@ -152,6 +156,9 @@ class CoreShape:
                         (f"k{i}", self.key_tiles * self.head_dim, self.rows)]
         for i in range(self.chains):
             out.append((f"v{i}", self.key_tiles * self.value_dim, self.rows))
+        for i, st in enumerate(self.states):   # a state chain's update operand: word (block, f), C lanes
+            if st is not None and st[1]:
+                out.append((f"u{i}", self.query_blocks * self.value_dim, self.cols))
         return out
 
     def table_size(self) -> int:
@@ -357,6 +364,11 @@ class LaneCore(wiring.Component):
             qc = Signal(signed(CODE_BITS), name=f"qcode{c}")
             m.d.comb += qc.eq(qdata[c * 16:(c + 1) * 16].as_signed())
             qword.append(Cat(qc, Const(fixed.p.frac_bits, F_BITS)))
+        states = None
+        if any(x is not None for x in s.states):      # per-key state chains (rtl/lane_state.py)
+            from einloom.rtl.lane_state import StateChains
+            states = StateChains(m, s, lanes=lanes, ports=ports, rd_i=rd_i, rd_e=rd_e, tile=tile, blk=blk,
+                                 e_idx=e_idx, clear=st("IDLE") & self.start, write=in_vp)
         for c in range(C):
             prev, prev_any = Mux(carry_now != 0, start_sum[c], 0), Mux(carry_now != 0, start_any[c], 0)
             for k in range(R):
@@ -367,7 +379,9 @@ class LaneCore(wiring.Component):
                                  pe.a.eq(qdata[c * 16:(c + 1) * 16] if fixed is None else qword[c]),
                                  pe.b.eq(kdata[k * 16:(k + 1) * 16])]
                 with m.Else():
-                    m.d.comb += [pe.base.eq(prev), pe.a.eq(cur_w[k][c]), pe.b.eq(vdata[k * 16:(k + 1) * 16])]
+                    vk = vdata[k * 16:(k + 1) * 16]
+                    m.d.comb += [pe.base.eq(prev), pe.a.eq(cur_w[k][c]),
+                                 pe.b.eq(vk if states is None else states.operand(m, k, c, vk))]
                 m.d.comb += [chain_out[k][c].eq(Mux(present, pe.result, prev)), chain_any[k][c].eq(prev_any | present)]
                 prev, prev_any = chain_out[k][c], chain_any[k][c]
                 with m.If(in_qk):

@@ -146,7 +146,7 @@ async def run_stages(port: Any, plans: list[Any], images: list[Any], lshape: Any
         plan.image = image
         if k or load_first:
             await load_program(port, pack_image(image, lshape), CoreProgram.of(image).table(shape))
-        given = {t: have[t] for t in plan.cascade.inputs}
+        given = dict(have) if plan.recurrence is not None else {t: have[t] for t in plan.cascade.inputs}
         for h, head in enumerate(plan.head_runs()):
             data = core_operands(plan, shape, given, head)
             res = await drive(port, shape, data, backpressure=backpressure, seed=seed + k + h)
