@@ -183,21 +183,31 @@ class _Mac(wiring.Component):
 class _FixedMac(wiring.Component):
     """``FixedArith.mac(base, a, b)``, combinational: the exact product of the value ``a`` (a lane word)
     and the input code ``b`` (``frac_bits``), at ``fa + frac_bits`` fraction bits, added to ``base``
-    aligned (a sentinel absorbs)."""
+    aligned (a sentinel absorbs).  ``wide``: ``b`` is a value word too (a per-key state chain's state,
+    ``rtl/lane_state.py``), the product at ``fa + fb``."""
 
-    def __init__(self, frac_bits: int):
-        self.frac_bits = frac_bits
-        super().__init__({"base": In(VALUE_BITS), "a": In(VALUE_BITS), "b": In(16), "result": Out(VALUE_BITS)})
+    def __init__(self, frac_bits: int, wide: bool = False):
+        self.frac_bits, self.wide = frac_bits, wide
+        super().__init__({"base": In(VALUE_BITS), "a": In(VALUE_BITS), "b": In(VALUE_BITS if wide else 16),
+                          "result": Out(VALUE_BITS)})
 
     def elaborate(self, platform):
         from einloom.rtl.lanes.fixed_units import NEG, POS, _fields, _is_inf, fixed_add
         m = Module()
         ca, fa = _fields(m, self.a, "maca")
-        cb = self.b.as_signed()
-        inf = _is_inf(ca)
-        prod = Signal(signed(CODE_BITS), name="mac_prod")
-        m.d.comb += prod.eq(Mux(inf & (cb != 0), Mux(ca[-1] ^ cb[-1], NEG, POS), Mux(inf, 1, ca) * Mux(inf, 1, cb)))
-        term = Cat(prod, (fa + self.frac_bits)[:F_BITS])
+        if self.wide:
+            cb, fb = _fields(m, self.b, "macb")
+            inf, zero = _is_inf(ca) | _is_inf(cb), (ca == 0) | (cb == 0)
+            mag = Mux(_is_inf(ca), 1, ca) * Mux(_is_inf(cb), 1, cb)
+            prod = Signal(signed(CODE_BITS), name="mac_prod")
+            m.d.comb += prod.eq(Mux(inf & ~zero, Mux(ca[-1] ^ cb[-1], NEG, POS), mag))
+            term = Cat(prod, (fa + fb)[:F_BITS])
+        else:
+            cb = self.b.as_signed()
+            inf = _is_inf(ca)
+            prod = Signal(signed(CODE_BITS), name="mac_prod")
+            m.d.comb += prod.eq(Mux(inf & (cb != 0), Mux(ca[-1] ^ cb[-1], NEG, POS), Mux(inf, 1, ca) * Mux(inf, 1, cb)))
+            term = Cat(prod, (fa + self.frac_bits)[:F_BITS])
         c, f = fixed_add(m, self.base, term, "macadd")
         m.d.comb += self.result.eq(Cat(c[:CODE_BITS], f[:F_BITS]))
         return m
@@ -258,6 +268,15 @@ class LaneCore(wiring.Component):
                           "prog_data": In(self._prog_width())}
             members.update(lanes_port)
         super().__init__(members)
+
+    def _wide(self, m: Module, wide: bool, code):
+        """``code`` as a fixed-point value word (sign-extended, ``frac_bits``: the wide fixed MAC's
+        operand, a direct slot's input), else itself."""
+        if not wide:
+            return code
+        c = Signal(signed(CODE_BITS))
+        m.d.comb += c.eq(code.as_signed())
+        return Cat(c, Const(self.shape.fixed.p.frac_bits, F_BITS))
 
     def _prog_width(self) -> int:
         from einloom.rtl.lanes.lane import _layouts
@@ -329,7 +348,8 @@ class LaneCore(wiring.Component):
         wvl = [[[Signal(name=f"wv{i}_{k}_{c}") for c in range(C)] for k in range(R)] for i in range(s.chains)]
         csum = [[[Signal(VB, name=f"cs{i}_{f}_{c}") for c in range(C)] for f in range(F)] for i in range(s.chains)]
         cval = [[[Signal(name=f"csv{i}_{f}_{c}") for c in range(C)] for f in range(F)] for i in range(s.chains)]
-        macs = [[_Mac() if fixed is None else _FixedMac(fixed.p.frac_bits) for c in range(C)] for k in range(R)]
+        wide = fixed is not None and any(x is not None for x in s.states)
+        macs = [[_Mac() if fixed is None else _FixedMac(fixed.p.frac_bits, wide) for c in range(C)] for k in range(R)]
         for k in range(R):
             for c in range(C):
                 m.submodules[f"pe_{k}_{c}"] = macs[k][c]
@@ -377,9 +397,9 @@ class LaneCore(wiring.Component):
                 with m.If(st("QK")):
                     m.d.comb += [pe.base.eq(Mux(rd_e == 0, 0, cur_acc[k][c])),
                                  pe.a.eq(qdata[c * 16:(c + 1) * 16] if fixed is None else qword[c]),
-                                 pe.b.eq(kdata[k * 16:(k + 1) * 16])]
+                                 pe.b.eq(self._wide(m, wide, kdata[k * 16:(k + 1) * 16]))]
                 with m.Else():
-                    vk = vdata[k * 16:(k + 1) * 16]
+                    vk = self._wide(m, wide, vdata[k * 16:(k + 1) * 16])
                     m.d.comb += [pe.base.eq(prev), pe.a.eq(cur_w[k][c]),
                                  pe.b.eq(vk if states is None else states.operand(m, k, c, vk))]
                 m.d.comb += [chain_out[k][c].eq(Mux(present, pe.result, prev)), chain_any[k][c].eq(prev_any | present)]
@@ -388,7 +408,9 @@ class LaneCore(wiring.Component):
                     for i in range(s.scores):
                         if s.is_direct(i):     # the input's bf16 value, widened exactly, into row rd_e
                             with m.If((rd_i == i) & (rd_e == k)):
-                                m.d.sync += acc[i][k][c].eq(Cat(Const(0, 16), ports[f"x{i}"].data[c * 16:(c + 1) * 16]))
+                                xc = ports[f"x{i}"].data[c * 16:(c + 1) * 16]
+                                m.d.sync += acc[i][k][c].eq(Cat(Const(0, 16), xc) if fixed is None else
+                                                            self._wide(m, True, xc))
                         else:
                             with m.If(rd_i == i):
                                 m.d.sync += acc[i][k][c].eq(pe.result)
