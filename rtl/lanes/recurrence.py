@@ -78,8 +78,12 @@ def _refuse(cascade: Cascade, einsum: Any, what: str, hint: str) -> SpecError:
 
 
 def _key_states(cascade: Cascade) -> list[str]:
+    """States iterating over a key rank that is not a tile rank (``RM[m1+1]`` over M1 = M / M0 is
+    the lane program's per-tile state; ``KV[m+1]`` over M itself is per key)."""
+    outer = {p.outer for p in cascade.partitions}
     return [t for t, d in cascade.tensors.items()
-            if d.iterative_rank and cascade.sequence_rank in cascade.root_ranks(d.iterative_rank)]
+            if d.iterative_rank and d.iterative_rank not in outer and
+            cascade.sequence_rank in cascade.root_ranks(d.iterative_rank)]
 
 
 def _own(a: Access, vars_: tuple[str, ...]) -> bool:
@@ -103,9 +107,10 @@ def _update_terms(cascade: Cascade, e: Any, state: str, it: str) -> tuple[Access
     if ok and isinstance(term, BinOp) and term.op == "*" and isinstance(term.left, Access) and \
             isinstance(term.right, Access):
         return term.left, term.right
-    raise _refuse(cascade, e, f"its state {state} iterates over the key rank {rank_of(it)} itself and is not a "
-                  f"running sum of products ({state}[{it}+1, ...] = {state}[{it}, ...] + A * B); the lane core's "
-                  "per-key state chain adds one product (or one lane value) per key",
+    raise _refuse(cascade, e, f"its state {state} iterates over the key rank {rank_of(it)} itself and "
+                  f"{to_text(e.output)} = {to_text(x)} is not a running sum of products ({state}[{it}+1, ...] = "
+                  f"{state}[{it}, ...] + A * B); the lane core's per-key state chain adds one product (or one "
+                  "lane value) per key and has no running max or rescaling along the keys",
                   "write the per-key state as a running sum, or partition the keys into tiles and carry the "
                   "state over the tile rank")
 

@@ -213,7 +213,7 @@ def test_a_user_registered_operator_runs_on_its_registered_unit(tmp_path, arch):
 @pytest.mark.parametrize("spec,arch,words", [
     ("split-kv-decode", BF16, ["WO"]),                          # the LSE merge: a second pass over the splits
     ("sigmoid", INT8, ["fn:sigmoid"]),                         # no fixed-point sigmoid unit
-    ("linear-causal", BF16, ["KV", "iterates over the key rank M itself"]),
+    ("aaren", BF16, ["RM", "iterates over the key rank M itself", "not a running sum"]),
     ("linear", INT8, ["several stages", "fixed-point hand-over"]),
 ])
 def test_refusals_name_the_einsum_and_the_missing_capability(spec, arch, words, capsys):

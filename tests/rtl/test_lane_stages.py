@@ -107,7 +107,6 @@ einsums:
 
 
 @pytest.mark.parametrize("spec,words", [
-    ("linear-causal", ["KV", "iterates over the key rank M itself", "per-key recurrence"]),
     ("aaren", ["RM", "iterates over the key rank M itself"]),
     ("lightning", ["QKI", "no query rank", "P0", "partitions of the key rank"]),
     ("mla-absorbed", ["QL", "product of inputs alone", "give QL as an input"]),
