@@ -32,6 +32,7 @@ class LanePlan:
     stages: int = 1                   # runs of the cascade's stages (rtl/lanes/stages.py) this plan is one of
     arith: Any = None                 # the number format's Arith (bf16 or fixed point)
     recurrence: Any = None            # per-key state chains (rtl/lanes/recurrence.py): the cascade is its surrogate
+    hands: tuple[str, ...] = ()       # outputs this stage hands the next stage (not the cascade's outputs)
 
     def extent(self) -> tuple[int, int]:
         """(queries, keys) of one run at the plan's sizes: the lanes' rank (times the folded heads) and
@@ -160,12 +161,11 @@ def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None)
             raise _refuse(cascade, None, "it has per-key states and several heads (the state registers hold "
                           "one head)", "give the cascade one head")
         return [plan]
-    plans = [plan_lanes(s.cascade, arch, sizes) for s in split_stages(cascade)]
-    for p in plans:
+    stages = split_stages(cascade)
+    plans = [plan_lanes(s.cascade, arch, sizes) for s in stages]
+    for k, p in enumerate(plans):
         p.stages = len(plans)
-    if len(plans) > 1 and plans[0].fixed is not None:
-        raise _refuse(cascade, None, "it runs in several stages, which hand their state over as bf16 output beats; "
-                      "a fixed-point hand-over (the state's scale) is not built", "use a bf16 architecture")
+        p.hands = stages[k + 1].handed if k + 1 < len(stages) else ()
     if len(plans) > 1 and any(p.looped or p.folded for p in plans):
         raise _refuse(cascade, None, "it runs in several stages and has several heads (a stage hands its state "
                       "over for one head)", "give the cascade one head")
@@ -211,6 +211,7 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
                          f"(got {sorted(direct)})")
     fmt = rtl.get("number_format", {})
     states, state_tiles = _state_config(plans)
+    handed = frozenset(h for p in plans for h in p.hands)
     return CoreShape(rows=arch.array_2d.rows, cols=arch.array_2d.cols, head_dim=e.pop() if e else 1,
                      value_dim=p0.values, direct=max(direct, key=len, default=()),
                      max_keys=int(rtl.get("max_keys", 64)), max_queries=int(rtl.get("max_queries", 64)),
@@ -218,7 +219,8 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
                      chains=max(len(p.program.chains) for p in plans),
                      outputs=max(len(p.image.outputs) for p in plans),
                      bf16_output=fmt.get("output", "bf16") == "bf16", fixed=plans[0].fixed,
-                     states=states, state_tiles=state_tiles)
+                     states=states, state_tiles=state_tiles, wide=plans[0].fixed is not None and bool(handed),
+                     handed=handed)
 
 
 def _state_config(plans: Sequence[LanePlan]) -> tuple[tuple, int]:
@@ -376,8 +378,13 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
         every = looped + tuple(want)
         return np.broadcast_to(_align(data, val.vars, every), tuple(vsize[v] for v in every))[fix]
 
-    def bf16(x):
-        """The 2D array's operand codes: bf16 (as mac rounds them), or a fixed-point input code."""
+    def bf16(x, wide=False):
+        """The 2D array's operand codes: bf16 (as mac rounds them), a fixed-point input code, or (a
+        wide build's value memories) the fixed-point value word."""
+        if wide:
+            from einloom.rtl.lanes.fixed_units import pack_value
+            x = np.asarray(x)
+            return np.vectorize(lambda c, f: pack_value(int(c), int(f)), otypes=[object])(x["c"], x["f"])
         if fixed is None:
             return np.asarray(fp32_to_bf16(np.asarray(x, dtype=np.uint32))).astype(np.int64)
         x = np.asarray(x)
@@ -387,13 +394,13 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
                           f"{fixed.p.frac_bits}, {fixed.p.input_bits} bits)", "feed the products the inputs")
         return x["c"].astype(np.int64)
 
-    def pack(rows: np.ndarray) -> list[int]:
-        """[addresses, lanes] bf16 codes -> one word per address (lane l in bits 16l..16l+15)."""
+    def pack(rows: np.ndarray, bits: int = 16) -> list[int]:
+        """[addresses, lanes] codes -> one word per address (lane l in bits l*bits .. (l+1)*bits-1)."""
         out = []
         for row in rows:
             w = 0
             for i, v in enumerate(row):
-                w |= (int(v) & 0xFFFF) << (16 * i)
+                w |= (int(v) & ((1 << bits) - 1)) << (bits * i)
             out.append(w)
         return out
 
@@ -436,17 +443,20 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
         if set(qvars) & set(other.vars) or not ok:
             raise _refuse(cascade, n, "its value operand depends on the query or has absent entries",
                           "the value memories hold one [key, f] operand")
-        v = bf16(full(other, elem + (fv,)).reshape(M, F))
-        vpad = np.zeros((T * R, F), np.int64)
+        v = bf16(full(other, elem + (fv,)).reshape(M, F), shape.wide)
+        vpad = np.zeros((T * R, F), object if shape.wide else np.int64)
         vpad[:M] = v
-        words[f"v{i}"] = pack(vpad.reshape(T, R, F).transpose(0, 2, 1).reshape(T * F, R))
-    ref = run_in_format(cascade, arith, dict(inputs), params, loop_order=schedule_loop_order(schedule))
+        words[f"v{i}"] = pack(vpad.reshape(T, R, F).transpose(0, 2, 1).reshape(T * F, R), shape.slot_bits(f"v{i}"))
+    ref = run_in_format(cascade, arith, dict(inputs), params, loop_order=schedule_loop_order(schedule),
+                        keep_intermediates=shape.wide)
     golden, valid = {}, {}
     for name in plan.image.outputs:
         decl = cascade.tensors[name]
         have = tuple(var_of(r) for r in decl.ranks)
         want = looped + ((fv,) if fv in have else ()) + qvars
         codes = np.asarray(ref.codes[name])
+        if shape.wide:      # 72-bit words: a handed-over output's value word, the others' codes
+            codes = bf16(ref.intermediates[name], True) if name in shape.handed else codes.astype(object)
         vv = ref.valid.get(name)
         vv = np.ones(codes.shape, bool) if vv is None else np.asarray(vv)
         golden[name] = _align(codes, have, want)[fix].reshape(-1, P) & ((1 << shape.out_bits) - 1)

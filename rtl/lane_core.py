@@ -77,6 +77,7 @@ class CoreProgram:
     carry: tuple[bool, ...]
     beats: tuple[int, ...]                 # output beats per output (F or 1)
     sections: Mapping[str, int]            # lane cycles of each section (the sequencer's steps)
+    outputs: tuple[str, ...] = ()          # output tensors (a wide build's raw flags: CoreShape.handed)
 
     @staticmethod
     def of(image: Any) -> "CoreProgram":
@@ -85,14 +86,16 @@ class CoreProgram:
         return CoreProgram(tuple(image.buffers[f"in.score{i}"] for i in range(len(prog.scores))),
                            tuple(image.buffers[f"in.value{i}"] for i in range(len(prog.chains))),
                            tuple(c.carry is not None for c in prog.chains), beats,
-                           section_steps(image))
+                           section_steps(image), tuple(image.outputs))
 
     def table(self, shape: "CoreShape") -> list[int]:
         """The controller table words (layout: :meth:`CoreShape.table_layout`)."""
         pad = lambda xs, n: list(xs) + [0] * (n - len(xs))   # noqa: E731
+        raw = pad([int(n in shape.handed) for n in self.outputs], shape.outputs) if shape.wide else []
         return (pad(self.score_base, shape.scores) + pad(self.value_base, shape.chains) +
                 pad([int(c) for c in self.carry], shape.chains) + [len(self.score_base), len(self.value_base),
-                                                                   len(self.beats)] + pad(self.beats, shape.outputs))
+                                                                   len(self.beats)] + pad(self.beats, shape.outputs)
+                + raw)
 
 
 def section_steps(image: Any) -> dict[str, int]:
@@ -120,6 +123,9 @@ class CoreShape:
     # (rtl/lane_state.py); state_tiles: the key tiles its state registers cover
     states: tuple = ()
     state_tiles: int = 0
+    # fixed point, stages: value memories of (code, f) words and the handed-over outputs leave raw
+    wide: bool = False
+    handed: frozenset = frozenset()
 
     def is_direct(self, i: int) -> bool:
         return i < len(self.direct) and self.direct[i]
@@ -129,7 +135,7 @@ class CoreShape:
     def out_bits(self) -> int:
         """Bits of one output element on ``out_data``."""
         if self.fixed is not None:
-            return self.fixed.p.output_bits
+            return VALUE_BITS if self.wide else self.fixed.p.output_bits
         return 16 if self.bf16_output else 32
 
     @property
@@ -161,8 +167,12 @@ class CoreShape:
                 out.append((f"u{i}", self.query_blocks * self.value_dim, self.cols))
         return out
 
+    def slot_bits(self, name: str) -> int:
+        """Bits of one lane's slot in memory ``name``: a bf16 or input code, or a wide build's value."""
+        return VALUE_BITS if self.wide and name.startswith("v") else 16
+
     def table_size(self) -> int:
-        return self.scores + 2 * self.chains + 3 + self.outputs
+        return self.scores + 2 * self.chains + 3 + self.outputs * (2 if self.wide else 1)
 
 
 class _Mac(wiring.Component):
@@ -253,7 +263,7 @@ class LaneCore(wiring.Component):
         self.lane_shape = LaneShape.covering(*images) if programmable else LaneShape.covering(images[0])
         self.program0 = CoreProgram.of(images[0])
         s = shape
-        word = max(s.rows, s.cols) * 16
+        word = max(w * s.slot_bits(n) for n, _d, w in s.memories())
         self.n_mem = len(s.memories())
         members = {
             "load_en": In(1), "load_mem": In(max(1, (self.n_mem - 1).bit_length())), "load_addr": In(16),
@@ -316,15 +326,16 @@ class LaneCore(wiring.Component):
         value_base = table[pos:pos + s.chains]; pos += s.chains
         carry = table[pos:pos + s.chains]; pos += s.chains
         n_scores, n_chains, n_outputs = table[pos:pos + 3]; pos += 3
-        beats = table[pos:pos + s.outputs]
+        beats = table[pos:pos + s.outputs]; pos += s.outputs
+        raw = table[pos:pos + s.outputs] if s.wide else []
 
         # ---- operand memories ------------------------------------------------------------------
         ports = {}
         for idx, (name, depth, width) in enumerate(s.memories()):
-            mem = Memory(shape=width * 16, depth=depth, init=[])
+            mem = Memory(shape=width * s.slot_bits(name), depth=depth, init=[])
             m.submodules[f"mem_{name}"] = mem
             wp, rp = mem.write_port(), mem.read_port()
-            m.d.comb += [wp.addr.eq(self.load_addr), wp.data.eq(self.load_data[:width * 16]),
+            m.d.comb += [wp.addr.eq(self.load_addr), wp.data.eq(self.load_data[:width * s.slot_bits(name)]),
                          wp.en.eq(self.load_en & (self.load_mem == idx))]
             ports[name] = rp
 
@@ -348,7 +359,7 @@ class LaneCore(wiring.Component):
         wvl = [[[Signal(name=f"wv{i}_{k}_{c}") for c in range(C)] for k in range(R)] for i in range(s.chains)]
         csum = [[[Signal(VB, name=f"cs{i}_{f}_{c}") for c in range(C)] for f in range(F)] for i in range(s.chains)]
         cval = [[[Signal(name=f"csv{i}_{f}_{c}") for c in range(C)] for f in range(F)] for i in range(s.chains)]
-        wide = fixed is not None and any(x is not None for x in s.states)
+        wide = fixed is not None and (s.wide or any(x is not None for x in s.states))
         macs = [[_Mac() if fixed is None else _FixedMac(fixed.p.frac_bits, wide) for c in range(C)] for k in range(R)]
         for k in range(R):
             for c in range(C):
@@ -399,7 +410,8 @@ class LaneCore(wiring.Component):
                                  pe.a.eq(qdata[c * 16:(c + 1) * 16] if fixed is None else qword[c]),
                                  pe.b.eq(self._wide(m, wide, kdata[k * 16:(k + 1) * 16]))]
                 with m.Else():
-                    vk = self._wide(m, wide, vdata[k * 16:(k + 1) * 16])
+                    vk = vdata[k * VALUE_BITS:(k + 1) * VALUE_BITS] if s.wide else \
+                        self._wide(m, wide, vdata[k * 16:(k + 1) * 16])
                     m.d.comb += [pe.base.eq(prev), pe.a.eq(cur_w[k][c]),
                                  pe.b.eq(vk if states is None else states.operand(m, k, c, vk))]
                 m.d.comb += [chain_out[k][c].eq(Mux(present, pe.result, prev)), chain_any[k][c].eq(prev_any | present)]
@@ -447,6 +459,10 @@ class LaneCore(wiring.Component):
         for c, lane in enumerate(lanes):
             if fixed is not None:
                 value = _to_output(m, lane.out_data, fixed.p, f"oconv{c}")
+                if s.wide:        # a handed-over output leaves as its value word, the others sign-extended
+                    code = Signal(signed(VALUE_BITS), name=f"ocode{c}")
+                    m.d.comb += code.eq(value.as_signed())
+                    value = Mux(Array(raw)[lane.out_tag] != 0, lane.out_data, code)
             elif s.bf16_output:
                 value = _bf16_of(m, f"oround{c}", lane.out_data)
             else:
