@@ -24,7 +24,9 @@ def run_one(spec: str, arch, sizes: dict[str, int], seed: int = 3) -> dict:
     runs, problems = simulate_stages(spec, arch, sizes, seed=seed)
     tot = summary(runs)
     plans = list({id(r["plan"]): r["plan"] for r in runs}.values())
+    rec = plans[0].recurrence
     shape = (f"{tot['stages']} stages; " if tot["stages"] > 1 else "") + \
+        (f"per-key states {', '.join(c.state for c in rec.chains)}; " if rec is not None else "") + \
         (f"{tot['runs']} head runs; " if tot["stages"] == 1 and tot["runs"] > 1 else "")
     return {"checked": tot["outputs_checked"], "problems": len(problems), "cycles": tot["cycles"],
             "model": tot["expected_cycles"], "busy": tot["busy_2d"] / tot["cycles"],

@@ -214,7 +214,6 @@ def test_a_user_registered_operator_runs_on_its_registered_unit(tmp_path, arch):
     ("split-kv-decode", BF16, ["WO"]),                          # the LSE merge: a second pass over the splits
     ("sigmoid", INT8, ["fn:sigmoid"]),                         # no fixed-point sigmoid unit
     ("aaren", BF16, ["RM", "iterates over the key rank M itself", "not a running sum"]),
-    ("linear", INT8, ["several stages", "fixed-point hand-over"]),
 ])
 def test_refusals_name_the_einsum_and_the_missing_capability(spec, arch, words, capsys):
     from einloom.cli import main
