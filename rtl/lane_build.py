@@ -197,20 +197,20 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
     """The :class:`~einloom.rtl.lane_core.CoreShape` covering ``plans`` on ``arch``."""
     from einloom.rtl.lane_core import CoreShape
     rtl = arch.rtl or {}
+    states, state_tiles = _state_config(plans)
     p0 = plans[0].program
     for p in plans[1:]:
         if (p.program.tile, p.program.values) != (p0.tile, p0.values):
-            raise ValueError("the programs of one build need the same R and F")
+            raise _one_build(plans, "the programs of one build need the same R and F")
     e = {int(p.schedule.sizes[_reduced_rank(p)]) for p in plans if _mac_scores(p)}
     if len(e) > 1:
-        raise ValueError(f"the programs of one build need one head dimension (got {sorted(e)})")
+        raise _one_build(plans, f"the programs of one build need one head dimension (got {sorted(e)})")
     direct = {_direct_slots(p) for p in plans if p.program.scores}
     slots = max((len(d) for d in direct), default=0)
     if len({d + (False,) * (slots - len(d)) for d in direct}) > 1:
-        raise ValueError("the programs of one build need the same score slots read directly from inputs "
+        raise _one_build(plans, "the programs of one build need the same score slots read directly from inputs "
                          f"(got {sorted(direct)})")
     fmt = rtl.get("number_format", {})
-    states, state_tiles = _state_config(plans)
     handed = frozenset(h for p in plans for h in p.hands)
     return CoreShape(rows=arch.array_2d.rows, cols=arch.array_2d.cols, head_dim=e.pop() if e else 1,
                      value_dim=p0.values, direct=max(direct, key=len, default=()),
@@ -223,6 +223,12 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
                      handed=handed)
 
 
+def _one_build(plans: Sequence[LanePlan], what: str) -> SpecError:
+    """Programs that cannot share one build (``--also``): a refusal naming them."""
+    names = ", ".join(dict.fromkeys(p.cascade.name for p in plans))
+    return _refuse(plans[0].cascade, None, f"{what} ({names})", "build them separately (drop --also)")
+
+
 def _state_config(plans: Sequence[LanePlan]) -> tuple[tuple, int]:
     """``CoreShape.states`` / ``state_tiles`` of a build: per value product of the plan with per-key
     state chains, (its update product's index, whether the update has an operand memory)."""
@@ -230,7 +236,8 @@ def _state_config(plans: Sequence[LanePlan]) -> tuple[tuple, int]:
     if not recs:
         return (), 0
     if len(plans) > 1:
-        raise ValueError("a build with per-key state chains runs one program")
+        raise _one_build(plans, f"{recs[0].cascade.name} keeps per-key states in the 2D array (state chains); a build "
+                         "with them runs that one program")
     p = recs[0]
     names = [c.einsum for c in p.program.chains]
     by_reader = {c.reader: c for c in p.recurrence.chains}

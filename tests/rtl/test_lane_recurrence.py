@@ -138,3 +138,12 @@ def test_einloom_verify_linear_causal_in_verilator(capsys):
     plain = out["jobs"][0]
     assert plain["problems"] == [] and plain["cycles"] == plain["expected_cycles"]
     assert plain["outputs_checked"] == 8 * 12
+
+
+def test_a_build_with_state_chains_runs_one_program(capsys):
+    from einloom.cli import main
+    rc = main(["rtl", "linear-causal", "--also", "alibi", "--arch", str(BF16), "--ranks", "P=8,M=8,E=8,F=8",
+               "-o", "/tmp/einloom-refused"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "keeps per-key states in the 2D array" in err and "alibi" in err
+    assert "Traceback" not in err
