@@ -296,7 +296,8 @@ def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bo
         figures = []
         # a stage's queries and keys are its own ranks (the state pass: E features over M keys)
         # (folded heads: the G x P queries of a group)
-        sizes = [p.extent()] if p.stages > 1 or p.folded or p.recurrence is not None else (list(examples) or [(shape.max_queries, shape.max_keys)])
+        own = p.stages > 1 or p.folded or p.recurrence is not None
+        sizes = [p.extent()] if own else (list(examples) or [(shape.max_queries, shape.max_keys)])
         for (qp, km) in sizes:
             c = lane_core_cycles(t, qp, km)
             figures.append({"P": qp, "M": km, **c,

@@ -31,9 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from einloom.base.errors import Location, SpecError
 from einloom.einsum.cascade import Cascade, rank_of, var_of
 from einloom.einsum.expr import Access, BinOp, Expr, Name, Num, Reduce, to_text, walk
+from einloom.rtl.lanes.stages import _refuse
 
 
 @dataclass(frozen=True)
@@ -68,13 +68,6 @@ class Recurrence:
             shape = tuple(sizes[r] for r in self.cascade.tensors[s].ranks)
             out[s] = np.zeros(shape, dtype=np.int64)
         return out
-
-
-def _refuse(cascade: Cascade, einsum: Any, what: str, hint: str) -> SpecError:
-    name = getattr(einsum, "name", None)
-    where = f"Einsum {name}: " if name else ""
-    return SpecError(f"the lane core cannot run {cascade.name}: {where}{what}",
-                     location=Location(cascade.file, getattr(einsum, "line", None), name), hint=hint)
 
 
 def _key_states(cascade: Cascade) -> list[str]:
