@@ -79,8 +79,9 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
             raise _refuse(cascade, e, f"its state iterates over the key rank {it} itself (a per-key recurrence: "
                           f"every key updates the state, read at every key); the lane core carries state from "
                           "key tile to key tile and reduces the keys of a tile in the 2D array's sums",
-                          "partition the keys into tiles (m = m1*M0 + m0) and carry the state over m1, or "
-                          "use the non-causal form")
+                          "partition the keys into tiles (m = m1*M0 + m0) and carry the state over m1; the lane "
+                          "core (einloom rtl / verify) runs a running-sum state per key in its 2D array's state "
+                          "chains (rtl/lanes/recurrence.py)")
     products = [e for e in view.compute_einsums if is_contraction(e) and _is_sum_product(cascade, e.name)]
     values = [e for e in products if set(e.reduced_ranks) & keys]
     if not values:
