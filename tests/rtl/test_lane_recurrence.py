@@ -147,3 +147,35 @@ def test_a_build_with_state_chains_runs_one_program(capsys):
     err = capsys.readouterr().err
     assert rc == 2 and "keeps per-key states in the 2D array" in err and "alibi" in err
     assert "Traceback" not in err
+
+
+RENAMED = """
+name: my-causal
+sequence_rank: T
+ranks: {T: 6, D: 4, H: 4}
+tensors: {A: [D, T], B: [D, T], W: [H, T], Y: [H, T]}
+inputs: [A, B, W]
+outputs: [Y]
+init:
+  S[0, d, h]: 0
+  G[0, d]: 0
+einsums:
+  - PA[d, t]      = where(A[d, t] > 0, A[d, t] + 1, exp(A[d, t]))
+  - PB[d, t]      = where(B[d, t] > 0, B[d, t] + 1, exp(B[d, t]))
+  - S[t+1, d, h]  = S[t, d, h] + PB[d, t] * W[h, t]
+  - G[t+1, d]     = G[t, d] + PB[d, t]
+  - NU[h, t]      = PA[d, t] * S[t+1, d, h]
+  - DE[t]         = PA[d, t] * G[t+1, d]
+  - Y[h, t]       = NU[h, t] / DE[t]
+"""
+
+
+def test_a_users_per_key_recurrence_with_its_own_names_runs_bit_and_cycle_exact():
+    from einloom.rtl.tb.lane_core_tb import simulate_stages
+    cascade = parse_cascade_text(RENAMED)
+    rec = per_key_recurrence(cascade)
+    assert [(c.state, c.reader, c.weight, c.operand) for c in rec.chains] == [
+        ("S", "NU", "PB", "W"), ("G", "DE", "PB", None)]
+    (run,), problems = simulate_stages(cascade, load_arch(str(BF16)), {"T": 6, "D": 4, "H": 4})
+    assert problems == [] and run["result"]["cycles"] == run["model"]["compute_cycles"]
+    assert int(run["data"].valid["Y"].sum()) == 4 * 6
