@@ -130,9 +130,10 @@ def test_einloom_rtl_builds_linear_causal_with_state_chains(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_einloom_verify_linear_causal_in_verilator(capsys):
+@pytest.mark.parametrize("arch", [BF16, INT8], ids=["bf16", "int8"])
+def test_einloom_verify_linear_causal_in_verilator(arch, capsys):
     from einloom.cli import main
-    rc = main(["verify", "linear-causal", "--arch", str(BF16), "--ranks", "M=12,E=8,F=8", "--json"])
+    rc = main(["verify", "linear-causal", "--arch", str(arch), "--ranks", "M=12,E=8,F=8", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["passed"]
     plain = out["jobs"][0]
