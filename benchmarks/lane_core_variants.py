@@ -30,8 +30,10 @@ def run_one(spec: str, arch, sizes: dict[str, int], seed: int = 3) -> dict:
     tot = summary(runs)
     plans = list({id(r["plan"]): r["plan"] for r in runs}.values())
     passes = max(p.program.passes for p in plans)
+    rec = plans[0].recurrence
     shape = (f"{passes} passes over the keys; " if passes > 1 else "") + \
         (f"{tot['stages']} stages; " if tot["stages"] > 1 else "") + \
+        (f"per-key states {', '.join(c.state for c in rec.chains)}; " if rec is not None else "") + \
         (f"{tot['runs']} head runs; " if tot["stages"] == 1 and tot["runs"] > 1 else "")
     err = None
     if tot["stages"] == 1:

@@ -31,6 +31,8 @@ class LanePlan:
     folded: tuple[str, ...] = ()      # head ranks sharing K/V (GQA's query heads): folded into the queries
     stages: int = 1                   # runs of the cascade's stages (rtl/lanes/stages.py) this plan is one of
     arith: Any = None                 # the number format's Arith (bf16 or fixed point)
+    recurrence: Any = None            # per-key state chains (rtl/lanes/recurrence.py): the cascade is its surrogate
+    hands: tuple[str, ...] = ()       # outputs this stage hands the next stage (not the cascade's outputs)
 
     def extent(self) -> tuple[int, int]:
         """(queries, keys) of one run at the plan's sizes: the lanes' rank (times the folded heads) and
@@ -149,13 +151,21 @@ def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None)
     """The lane-core plans of ``cascade``'s stages (:func:`einloom.rtl.lanes.stages.split_stages`: one
     for most cascades; linear attention's state pass and read pass), run one after the other on one
     programmable build."""
+    from einloom.rtl.lanes.recurrence import per_key_recurrence
     from einloom.rtl.lanes.stages import split_stages
-    plans = [plan_lanes(s.cascade, arch, sizes) for s in split_stages(cascade)]
-    for p in plans:
+    rec = per_key_recurrence(cascade)
+    if rec is not None:                 # a per-key state: one run, its states in the 2D array
+        plan = plan_lanes(rec.cascade, arch, sizes)
+        plan.recurrence = rec
+        if plan.looped or plan.folded:
+            raise _refuse(cascade, None, "it has per-key states and several heads (the state registers hold "
+                          "one head)", "give the cascade one head")
+        return [plan]
+    stages = split_stages(cascade)
+    plans = [plan_lanes(s.cascade, arch, sizes) for s in stages]
+    for k, p in enumerate(plans):
         p.stages = len(plans)
-    if len(plans) > 1 and plans[0].fixed is not None:
-        raise _refuse(cascade, None, "it runs in several stages, which hand their state over as bf16 output beats; "
-                      "a fixed-point hand-over (the state's scale) is not built", "use a bf16 architecture")
+        p.hands = stages[k + 1].handed if k + 1 < len(stages) else ()
     if len(plans) > 1 and any(p.looped or p.folded for p in plans):
         raise _refuse(cascade, None, "it runs in several stages and has several heads (a stage hands its state "
                       "over for one head)", "give the cascade one head")
@@ -187,19 +197,21 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
     """The :class:`~einloom.rtl.lane_core.CoreShape` covering ``plans`` on ``arch``."""
     from einloom.rtl.lane_core import CoreShape
     rtl = arch.rtl or {}
+    states, state_tiles = _state_config(plans)
     p0 = plans[0].program
     for p in plans[1:]:
         if (p.program.tile, p.program.values) != (p0.tile, p0.values):
-            raise ValueError("the programs of one build need the same R and F")
+            raise _one_build(plans, "the programs of one build need the same R and F")
     e = {int(p.schedule.sizes[_reduced_rank(p)]) for p in plans if _mac_scores(p)}
     if len(e) > 1:
-        raise ValueError(f"the programs of one build need one head dimension (got {sorted(e)})")
+        raise _one_build(plans, f"the programs of one build need one head dimension (got {sorted(e)})")
     direct = {_direct_slots(p) for p in plans if p.program.scores}
     slots = max((len(d) for d in direct), default=0)
     if len({d + (False,) * (slots - len(d)) for d in direct}) > 1:
-        raise ValueError("the programs of one build need the same score slots read directly from inputs "
+        raise _one_build(plans, "the programs of one build need the same score slots read directly from inputs "
                          f"(got {sorted(direct)})")
     fmt = rtl.get("number_format", {})
+    handed = frozenset(h for p in plans for h in p.hands)
     return CoreShape(rows=arch.array_2d.rows, cols=arch.array_2d.cols, head_dim=e.pop() if e else 1,
                      value_dim=p0.values, direct=max(direct, key=len, default=()),
                      max_keys=int(rtl.get("max_keys", 64)), max_queries=int(rtl.get("max_queries", 64)),
@@ -207,7 +219,32 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
                      chains=max(len(p.program.chains) for p in plans),
                      outputs=max(len(p.image.outputs) for p in plans),
                      bf16_output=fmt.get("output", "bf16") == "bf16", fixed=plans[0].fixed,
-                     passes=max(p.program.passes for p in plans))
+                     passes=max(p.program.passes for p in plans),
+                     states=states, state_tiles=state_tiles, wide=plans[0].fixed is not None and bool(handed),
+                     handed=handed)
+
+
+def _one_build(plans: Sequence[LanePlan], what: str) -> SpecError:
+    """Programs that cannot share one build (``--also``): a refusal naming them."""
+    names = ", ".join(dict.fromkeys(p.cascade.name for p in plans))
+    return _refuse(plans[0].cascade, None, f"{what} ({names})", "build them separately (drop --also)")
+
+
+def _state_config(plans: Sequence[LanePlan]) -> tuple[tuple, int]:
+    """``CoreShape.states`` / ``state_tiles`` of a build: per value product of the plan with per-key
+    state chains, (its update product's index, whether the update has an operand memory)."""
+    recs = [p for p in plans if p.recurrence is not None]
+    if not recs:
+        return (), 0
+    if len(plans) > 1:
+        raise _one_build(plans, f"{recs[0].cascade.name} keeps per-key states in the 2D array (state chains); a build "
+                         "with them runs that one program")
+    p = recs[0]
+    names = [c.einsum for c in p.program.chains]
+    by_reader = {c.reader: c for c in p.recurrence.chains}
+    states = tuple((names.index(by_reader[n].update), by_reader[n].operand is not None) if n in by_reader else None
+                   for n in names)
+    return states, int(p.program.structure.tiles)
 
 
 def _reduced_var(cascade: Any, name: str) -> str:
@@ -261,7 +298,8 @@ def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bo
         figures = []
         # a stage's queries and keys are its own ranks (the state pass: E features over M keys)
         # (folded heads: the G x P queries of a group)
-        sizes = [p.extent()] if p.stages > 1 or p.folded else (list(examples) or [(shape.max_queries, shape.max_keys)])
+        own = p.stages > 1 or p.folded or p.recurrence is not None
+        sizes = [p.extent()] if own else (list(examples) or [(shape.max_queries, shape.max_keys)])
         for (qp, km) in sizes:
             c = lane_core_cycles(t, qp, km)
             figures.append({"P": qp, "M": km, **c,
@@ -320,6 +358,9 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
     from einloom.sim.formats import make_format
     from einloom.sim.formats.interpret import run_in_format, schedule_loop_order
     from einloom.rtl.lanes.execute import input_side
+    if plan.recurrence is not None:
+        from einloom.rtl.lane_state_build import recurrence_operands
+        return recurrence_operands(plan, shape, inputs)
     cascade, program, schedule = plan.cascade, plan.program, plan.schedule
     st = program.structure
     params = dict(schedule.mapping.params)
@@ -347,8 +388,13 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
         every = looped + tuple(want)
         return np.broadcast_to(_align(data, val.vars, every), tuple(vsize[v] for v in every))[fix]
 
-    def bf16(x):
-        """The 2D array's operand codes: bf16 (as mac rounds them), or a fixed-point input code."""
+    def bf16(x, wide=False):
+        """The 2D array's operand codes: bf16 (as mac rounds them), a fixed-point input code, or (a
+        wide build's value memories) the fixed-point value word."""
+        if wide:
+            from einloom.rtl.lanes.fixed_units import pack_value
+            x = np.asarray(x)
+            return np.vectorize(lambda c, f: pack_value(int(c), int(f)), otypes=[object])(x["c"], x["f"])
         if fixed is None:
             return np.asarray(fp32_to_bf16(np.asarray(x, dtype=np.uint32))).astype(np.int64)
         x = np.asarray(x)
@@ -358,13 +404,13 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
                           f"{fixed.p.frac_bits}, {fixed.p.input_bits} bits)", "feed the products the inputs")
         return x["c"].astype(np.int64)
 
-    def pack(rows: np.ndarray) -> list[int]:
-        """[addresses, lanes] bf16 codes -> one word per address (lane l in bits 16l..16l+15)."""
+    def pack(rows: np.ndarray, bits: int = 16) -> list[int]:
+        """[addresses, lanes] codes -> one word per address (lane l in bits l*bits .. (l+1)*bits-1)."""
         out = []
         for row in rows:
             w = 0
             for i, v in enumerate(row):
-                w |= (int(v) & 0xFFFF) << (16 * i)
+                w |= (int(v) & ((1 << bits) - 1)) << (bits * i)
             out.append(w)
         return out
 
@@ -407,17 +453,20 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
         if set(qvars) & set(other.vars) or not ok:
             raise _refuse(cascade, n, "its value operand depends on the query or has absent entries",
                           "the value memories hold one [key, f] operand")
-        v = bf16(full(other, elem + (fv,)).reshape(M, F))
-        vpad = np.zeros((T * R, F), np.int64)
+        v = bf16(full(other, elem + (fv,)).reshape(M, F), shape.wide)
+        vpad = np.zeros((T * R, F), object if shape.wide else np.int64)
         vpad[:M] = v
-        words[f"v{i}"] = pack(vpad.reshape(T, R, F).transpose(0, 2, 1).reshape(T * F, R))
-    ref = run_in_format(cascade, arith, dict(inputs), params, loop_order=schedule_loop_order(schedule))
+        words[f"v{i}"] = pack(vpad.reshape(T, R, F).transpose(0, 2, 1).reshape(T * F, R), shape.slot_bits(f"v{i}"))
+    ref = run_in_format(cascade, arith, dict(inputs), params, loop_order=schedule_loop_order(schedule),
+                        keep_intermediates=shape.wide)
     golden, valid = {}, {}
     for name in plan.image.outputs:
         decl = cascade.tensors[name]
         have = tuple(var_of(r) for r in decl.ranks)
         want = looped + ((fv,) if fv in have else ()) + qvars
         codes = np.asarray(ref.codes[name])
+        if shape.wide:      # 72-bit words: a handed-over output's value word, the others' codes
+            codes = bf16(ref.intermediates[name], True) if name in shape.handed else codes.astype(object)
         vv = ref.valid.get(name)
         vv = np.ones(codes.shape, bool) if vv is None else np.asarray(vv)
         golden[name] = _align(codes, have, want)[fix].reshape(-1, P) & ((1 << shape.out_bits) - 1)

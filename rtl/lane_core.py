@@ -82,6 +82,7 @@ class CoreProgram:
     beats: tuple[int, ...]                 # output beats per output (F or 1)
     sections: Mapping[str, int]            # lane cycles of each section (the sequencer's steps)
     passes: tuple[tuple[int, int, int, int], ...] = ()   # per pass over the keys: score slots lo..hi, chains lo..hi
+    outputs: tuple[str, ...] = ()          # output tensors (a wide build's raw flags: CoreShape.handed)
 
     @staticmethod
     def of(image: Any) -> "CoreProgram":
@@ -90,16 +91,18 @@ class CoreProgram:
         return CoreProgram(tuple(image.buffers[f"in.score{i}"] for i in range(len(prog.scores))),
                            tuple(image.buffers[f"in.value{i}"] for i in range(len(prog.chains))),
                            tuple(c.carry is not None for c in prog.chains), beats,
-                           section_steps(image), tuple(sc + ch for sc, ch in prog.pass_ranges()))
+                           section_steps(image), passes=tuple(sc + ch for sc, ch in prog.pass_ranges()),
+                           outputs=tuple(image.outputs))
 
     def table(self, shape: "CoreShape") -> list[int]:
-        """The controller table words (layout: :meth:`CoreShape.table_layout`)."""
+        """The controller table words (layout: the order of :meth:`LaneCore.elaborate`'s reads; size :meth:`CoreShape.table_size`)."""
         pad = lambda xs, n: list(xs) + [0] * (n - len(xs))   # noqa: E731
         passes = [x for p in self.passes for x in p]
+        raw = pad([int(n in shape.handed) for n in self.outputs], shape.outputs) if shape.wide else []
         return (pad(self.score_base, shape.scores) + pad(self.value_base, shape.chains) +
                 pad([int(c) for c in self.carry], shape.chains) + [len(self.score_base), len(self.value_base),
                                                                    len(self.beats)] + pad(self.beats, shape.outputs) +
-                pad(passes, 4 * shape.passes) + [len(self.passes)])
+                raw + pad(passes, 4 * shape.passes) + [len(self.passes)])
 
 
 def section_steps(image: Any) -> dict[str, int]:
@@ -124,6 +127,13 @@ class CoreShape:
     bf16_output: bool = True
     direct: tuple[bool, ...] = ()          # per score slot: an input the lanes read per key (no MAC)
     passes: int = 1                         # passes over the key tiles per block (multi-pass programs)
+    # per value product: None, or (update product, has an operand memory) of a per-key state chain
+    # (rtl/lane_state.py); state_tiles: the key tiles its state registers cover
+    states: tuple = ()
+    state_tiles: int = 0
+    # fixed point, stages: value memories of (code, f) words and the handed-over outputs leave raw
+    wide: bool = False
+    handed: frozenset = frozenset()
 
     def is_direct(self, i: int) -> bool:
         return i < len(self.direct) and self.direct[i]
@@ -133,7 +143,7 @@ class CoreShape:
     def out_bits(self) -> int:
         """Bits of one output element on ``out_data``."""
         if self.fixed is not None:
-            return self.fixed.p.output_bits
+            return VALUE_BITS if self.wide else self.fixed.p.output_bits
         return 16 if self.bf16_output else 32
 
     @property
@@ -160,10 +170,18 @@ class CoreShape:
                         (f"k{i}", self.key_tiles * self.head_dim, self.rows)]
         for i in range(self.chains):
             out.append((f"v{i}", self.key_tiles * self.value_dim, self.rows))
+        for i, st in enumerate(self.states):   # a state chain's update operand: word (block, f), C lanes
+            if st is not None and st[1]:
+                out.append((f"u{i}", self.query_blocks * self.value_dim, self.cols))
         return out
 
+    def slot_bits(self, name: str) -> int:
+        """Bits of one lane's slot in memory ``name``: a bf16 or input code, or a wide build's value."""
+        return VALUE_BITS if self.wide and name.startswith("v") else 16
+
     def table_size(self) -> int:
-        return self.scores + 2 * self.chains + 3 + self.outputs + 4 * self.passes + 1
+        return (self.scores + 2 * self.chains + 3 + self.outputs * (2 if self.wide else 1) + 4 * self.passes
+                + 1)
 
 
 class _Mac(wiring.Component):
@@ -184,21 +202,31 @@ class _Mac(wiring.Component):
 class _FixedMac(wiring.Component):
     """``FixedArith.mac(base, a, b)``, combinational: the exact product of the value ``a`` (a lane word)
     and the input code ``b`` (``frac_bits``), at ``fa + frac_bits`` fraction bits, added to ``base``
-    aligned (a sentinel absorbs)."""
+    aligned (a sentinel absorbs).  ``wide``: ``b`` is a value word too (a per-key state chain's state,
+    ``rtl/lane_state.py``), the product at ``fa + fb``."""
 
-    def __init__(self, frac_bits: int):
-        self.frac_bits = frac_bits
-        super().__init__({"base": In(VALUE_BITS), "a": In(VALUE_BITS), "b": In(16), "result": Out(VALUE_BITS)})
+    def __init__(self, frac_bits: int, wide: bool = False):
+        self.frac_bits, self.wide = frac_bits, wide
+        super().__init__({"base": In(VALUE_BITS), "a": In(VALUE_BITS), "b": In(VALUE_BITS if wide else 16),
+                          "result": Out(VALUE_BITS)})
 
     def elaborate(self, platform):
         from einloom.rtl.lanes.fixed_units import NEG, POS, _fields, _is_inf, fixed_add
         m = Module()
         ca, fa = _fields(m, self.a, "maca")
-        cb = self.b.as_signed()
-        inf = _is_inf(ca)
-        prod = Signal(signed(CODE_BITS), name="mac_prod")
-        m.d.comb += prod.eq(Mux(inf & (cb != 0), Mux(ca[-1] ^ cb[-1], NEG, POS), Mux(inf, 1, ca) * Mux(inf, 1, cb)))
-        term = Cat(prod, (fa + self.frac_bits)[:F_BITS])
+        if self.wide:
+            cb, fb = _fields(m, self.b, "macb")
+            inf, zero = _is_inf(ca) | _is_inf(cb), (ca == 0) | (cb == 0)
+            mag = Mux(_is_inf(ca), 1, ca) * Mux(_is_inf(cb), 1, cb)
+            prod = Signal(signed(CODE_BITS), name="mac_prod")
+            m.d.comb += prod.eq(Mux(inf & ~zero, Mux(ca[-1] ^ cb[-1], NEG, POS), mag))
+            term = Cat(prod, (fa + fb)[:F_BITS])
+        else:
+            cb = self.b.as_signed()
+            inf = _is_inf(ca)
+            prod = Signal(signed(CODE_BITS), name="mac_prod")
+            m.d.comb += prod.eq(Mux(inf & (cb != 0), Mux(ca[-1] ^ cb[-1], NEG, POS), Mux(inf, 1, ca) * Mux(inf, 1, cb)))
+            term = Cat(prod, (fa + self.frac_bits)[:F_BITS])
         c, f = fixed_add(m, self.base, term, "macadd")
         m.d.comb += self.result.eq(Cat(c[:CODE_BITS], f[:F_BITS]))
         return m
@@ -244,7 +272,7 @@ class LaneCore(wiring.Component):
         self.lane_shape = LaneShape.covering(*images) if programmable else LaneShape.covering(images[0])
         self.program0 = CoreProgram.of(images[0])
         s = shape
-        word = max(s.rows, s.cols) * 16
+        word = max(w * s.slot_bits(n) for n, _d, w in s.memories())
         self.n_mem = len(s.memories())
         members = {
             "load_en": In(1), "load_mem": In(max(1, (self.n_mem - 1).bit_length())), "load_addr": In(16),
@@ -259,6 +287,15 @@ class LaneCore(wiring.Component):
                           "prog_data": In(self._prog_width())}
             members.update(lanes_port)
         super().__init__(members)
+
+    def _wide(self, m: Module, wide: bool, code):
+        """``code`` as a fixed-point value word (sign-extended, ``frac_bits``: the wide fixed MAC's
+        operand, a direct slot's input), else itself."""
+        if not wide:
+            return code
+        c = Signal(signed(CODE_BITS))
+        m.d.comb += c.eq(code.as_signed())
+        return Cat(c, Const(self.shape.fixed.p.frac_bits, F_BITS))
 
     def _prog_width(self) -> int:
         from einloom.rtl.lanes.lane import _layouts
@@ -299,6 +336,8 @@ class LaneCore(wiring.Component):
         carry = table[pos:pos + s.chains]; pos += s.chains
         _n_scores, _n_chains, n_outputs = table[pos:pos + 3]; pos += 3
         beats = table[pos:pos + s.outputs]; pos += s.outputs
+        raw = table[pos:pos + s.outputs] if s.wide else []
+        pos += s.outputs if s.wide else 0
         pass_lo = table[pos:pos + 4 * s.passes:4]              # per pass: first score slot,
         pass_hi = table[pos + 1:pos + 4 * s.passes:4]          # one past its last,
         chain_lo = table[pos + 2:pos + 4 * s.passes:4]         # first value product, one past its last
@@ -308,10 +347,10 @@ class LaneCore(wiring.Component):
         # ---- operand memories ------------------------------------------------------------------
         ports = {}
         for idx, (name, depth, width) in enumerate(s.memories()):
-            mem = Memory(shape=width * 16, depth=depth, init=[])
+            mem = Memory(shape=width * s.slot_bits(name), depth=depth, init=[])
             m.submodules[f"mem_{name}"] = mem
             wp, rp = mem.write_port(), mem.read_port()
-            m.d.comb += [wp.addr.eq(self.load_addr), wp.data.eq(self.load_data[:width * 16]),
+            m.d.comb += [wp.addr.eq(self.load_addr), wp.data.eq(self.load_data[:width * s.slot_bits(name)]),
                          wp.en.eq(self.load_en & (self.load_mem == idx))]
             ports[name] = rp
 
@@ -338,7 +377,8 @@ class LaneCore(wiring.Component):
         wvl = [[[Signal(name=f"wv{i}_{k}_{c}") for c in range(C)] for k in range(R)] for i in range(s.chains)]
         csum = [[[Signal(VB, name=f"cs{i}_{f}_{c}") for c in range(C)] for f in range(F)] for i in range(s.chains)]
         cval = [[[Signal(name=f"csv{i}_{f}_{c}") for c in range(C)] for f in range(F)] for i in range(s.chains)]
-        macs = [[_Mac() if fixed is None else _FixedMac(fixed.p.frac_bits) for c in range(C)] for k in range(R)]
+        wide = fixed is not None and (s.wide or any(x is not None for x in s.states))
+        macs = [[_Mac() if fixed is None else _FixedMac(fixed.p.frac_bits, wide) for c in range(C)] for k in range(R)]
         for k in range(R):
             for c in range(C):
                 m.submodules[f"pe_{k}_{c}"] = macs[k][c]
@@ -373,6 +413,11 @@ class LaneCore(wiring.Component):
             qc = Signal(signed(CODE_BITS), name=f"qcode{c}")
             m.d.comb += qc.eq(qdata[c * 16:(c + 1) * 16].as_signed())
             qword.append(Cat(qc, Const(fixed.p.frac_bits, F_BITS)))
+        states = None
+        if any(x is not None for x in s.states):      # per-key state chains (rtl/lane_state.py)
+            from einloom.rtl.lane_state import StateChains
+            states = StateChains(m, s, lanes=lanes, ports=ports, rd_i=rd_i, rd_e=rd_e, tile=tile, blk=blk,
+                                 e_idx=e_idx, clear=st("IDLE") & self.start, write=in_vp)
         for c in range(C):
             prev, prev_any = Mux(carry_now != 0, start_sum[c], 0), Mux(carry_now != 0, start_any[c], 0)
             for k in range(R):
@@ -381,16 +426,21 @@ class LaneCore(wiring.Component):
                 with m.If(st("QK")):
                     m.d.comb += [pe.base.eq(Mux(rd_e == 0, 0, cur_acc[k][c])),
                                  pe.a.eq(qdata[c * 16:(c + 1) * 16] if fixed is None else qword[c]),
-                                 pe.b.eq(kdata[k * 16:(k + 1) * 16])]
+                                 pe.b.eq(self._wide(m, wide, kdata[k * 16:(k + 1) * 16]))]
                 with m.Else():
-                    m.d.comb += [pe.base.eq(prev), pe.a.eq(cur_w[k][c]), pe.b.eq(vdata[k * 16:(k + 1) * 16])]
+                    vk = vdata[k * VALUE_BITS:(k + 1) * VALUE_BITS] if s.wide else \
+                        self._wide(m, wide, vdata[k * 16:(k + 1) * 16])
+                    m.d.comb += [pe.base.eq(prev), pe.a.eq(cur_w[k][c]),
+                                 pe.b.eq(vk if states is None else states.operand(m, k, c, vk))]
                 m.d.comb += [chain_out[k][c].eq(Mux(present, pe.result, prev)), chain_any[k][c].eq(prev_any | present)]
                 prev, prev_any = chain_out[k][c], chain_any[k][c]
                 with m.If(in_qk):
                     for i in range(s.scores):
                         if s.is_direct(i):     # the input's bf16 value, widened exactly, into row rd_e
                             with m.If((rd_i == i) & (rd_e == k)):
-                                m.d.sync += acc[i][k][c].eq(Cat(Const(0, 16), ports[f"x{i}"].data[c * 16:(c + 1) * 16]))
+                                xc = ports[f"x{i}"].data[c * 16:(c + 1) * 16]
+                                m.d.sync += acc[i][k][c].eq(Cat(Const(0, 16), xc) if fixed is None else
+                                                            self._wide(m, True, xc))
                         else:
                             with m.If(rd_i == i):
                                 m.d.sync += acc[i][k][c].eq(pe.result)
@@ -427,6 +477,10 @@ class LaneCore(wiring.Component):
         for c, lane in enumerate(lanes):
             if fixed is not None:
                 value = _to_output(m, lane.out_data, fixed.p, f"oconv{c}")
+                if s.wide:        # a handed-over output leaves as its value word, the others sign-extended
+                    code = Signal(signed(VALUE_BITS), name=f"ocode{c}")
+                    m.d.comb += code.eq(value.as_signed())
+                    value = Mux(Array(raw)[lane.out_tag] != 0, lane.out_data, code)
             elif s.bf16_output:
                 value = _bf16_of(m, f"oround{c}", lane.out_data)
             else:

@@ -79,8 +79,9 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
             raise _refuse(cascade, e, f"its state iterates over the key rank {it} itself (a per-key recurrence: "
                           f"every key updates the state, read at every key); the lane core carries state from "
                           "key tile to key tile and reduces the keys of a tile in the 2D array's sums",
-                          "partition the keys into tiles (m = m1*M0 + m0) and carry the state over m1, or "
-                          "use the non-causal form")
+                          "partition the keys into tiles (m = m1*M0 + m0) and carry the state over m1; the lane "
+                          "core (einloom rtl / verify) runs a running-sum state per key in its 2D array's state "
+                          "chains (rtl/lanes/recurrence.py)")
     # a product over the tile rank only (split-KV's merge WO = sum[m1] W * O, its factors per tile and
     # query) is no 2D product: the lanes run it as a mac chain from tile to tile
     tile_ranks = {p.outer for p in cascade.partitions if p.outer in keys}

@@ -61,7 +61,8 @@ async def drive(port: Any, shape: Any, data: Any, *, backpressure: float = 0.0, 
 def collect(result: dict[str, Any], shape: Any, data: Any, outputs: list[str]
             ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """The core's output codes and valid bits per output, shaped [beats, queries] as ``data.golden``."""
-    got = {name: np.full(data.golden[name].shape, -1, np.int64) for name in outputs}
+    dtype = object if shape.out_bits > 62 else np.int64          # a wide build's 72-bit words
+    got = {name: np.full(data.golden[name].shape, -1, dtype) for name in outputs}
     gotv = {name: np.zeros(data.golden[name].shape, bool) for name in outputs}
     for blk, tag, f, vals, lv in result["beats"]:
         name = outputs[tag]
@@ -125,9 +126,26 @@ def handed_codes(result: dict[str, Any], shape: Any, data: Any, plan: Any) -> di
         have = tuple(var_of(r) for r in plan.cascade.tensors[name].ranks)
         rows = (var_of(st.value),) if var_of(st.value) in have else ()
         arr = codes if rows else codes[0]
-        arr = arr if shape.bf16_output else np.asarray(fp32_to_bf16(arr.astype(np.uint32))).astype(np.int64)
+        if shape.wide:
+            arr = _from_wide(arr, name in shape.handed, shape.out_bits)
+        elif not shape.bf16_output:
+            arr = np.asarray(fp32_to_bf16(arr.astype(np.uint32))).astype(np.int64)
         out[name] = _align(arr, rows + (var_of(st.lane),), have)
     return out
+
+
+def _from_wide(words: np.ndarray, handed: bool, bits: int) -> np.ndarray:
+    """A wide build's output words: a handed-over tensor's values (``FIXED_DTYPE``: the next stage's
+    input, exact), another output's signed codes."""
+    from einloom.rtl.lanes.fixed_units import unpack_value
+    from einloom.sim.formats.arith.fixed import FIXED_DTYPE
+    flat = [int(w) for w in np.asarray(words).ravel()]
+    if handed:
+        out = np.zeros(len(flat), FIXED_DTYPE)
+        for i, w in enumerate(flat):
+            out[i] = unpack_value(w)
+        return out.reshape(np.shape(words))
+    return np.array([w - (1 << bits) if w >> (bits - 1) else w for w in flat], np.int64).reshape(np.shape(words))
 
 
 async def run_stages(port: Any, plans: list[Any], images: list[Any], lshape: Any, shape: Any,
@@ -146,7 +164,7 @@ async def run_stages(port: Any, plans: list[Any], images: list[Any], lshape: Any
         plan.image = image
         if k or load_first:
             await load_program(port, pack_image(image, lshape), CoreProgram.of(image).table(shape))
-        given = {t: have[t] for t in plan.cascade.inputs}
+        given = dict(have) if plan.recurrence is not None else {t: have[t] for t in plan.cascade.inputs}
         for h, head in enumerate(plan.head_runs()):
             data = core_operands(plan, shape, given, head)
             res = await drive(port, shape, data, backpressure=backpressure, seed=seed + k + h)

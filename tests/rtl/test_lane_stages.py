@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from einloom.cost_models import load_arch
@@ -20,6 +21,7 @@ from einloom.sim.rtl_core import LaneCoreTiming, lane_core_cycles
 
 ROOT = Path(__file__).resolve().parents[2]
 BF16 = ROOT / "examples/archs/rtl-4x4-bf16.yaml"
+INT8 = ROOT / "examples/archs/rtl-4x4-int8.yaml"
 
 
 def test_linear_splits_into_a_state_pass_and_a_read_pass():
@@ -73,6 +75,25 @@ def test_linear_attention_on_the_lane_core_bit_and_cycle_exact(P, M):
     assert any("differ from run_in_format of the whole cascade" in p for p in again)
 
 
+def test_int8_linear_hands_its_state_over_exactly():
+    """Fixed point: the golden mac is exact, so the state KV, Z leaves the state pass as (code, f) value
+    words (a raw flag per output) into the read pass's value memories (the wide fixed MAC)."""
+    from einloom.rtl.tb.lane_core_tb import simulate_stages
+    stages, problems = simulate_stages("linear", load_arch(str(INT8)), {"P": 5, "M": 10, "E": 8, "F": 8})
+    assert problems == []
+    state, read = stages
+    shape = core_shape(load_arch(str(INT8)), [s["plan"] for s in stages])
+    assert shape.wide and shape.handed == {"KV", "Z"} and shape.out_bits == 72
+    for s in stages:
+        assert s["result"]["cycles"] == s["model"]["compute_cycles"]
+        assert s["result"]["busy_2d"] == s["model"]["mac_cycles"]
+    # the handed state is not an input code: its fraction bits are the products' (not frac_bits = 4)
+    from einloom.rtl.lanes.fixed_units import unpack_value
+    fs = {unpack_value(int(w))[1] for w in np.asarray(state["data"].golden["KV"]).ravel()}
+    assert fs and 4 not in fs
+    assert int(read["data"].valid["AV"].sum()) == 8 * 5
+
+
 def test_linear_stages_with_backpressure():
     from einloom.rtl.tb.lane_core_tb import simulate_stages
     stages, problems = simulate_stages("linear", load_arch(str(BF16)), {"P": 4, "M": 8, "E": 8, "F": 8},
@@ -107,7 +128,6 @@ einsums:
 
 
 @pytest.mark.parametrize("spec,words", [
-    ("linear-causal", ["KV", "iterates over the key rank M itself", "per-key recurrence"]),
     ("aaren", ["RM", "iterates over the key rank M itself"]),
     ("lightning", ["QKI", "no query rank", "P0", "partitions of the key rank"]),
     ("mla-absorbed", ["QL", "product of inputs alone", "give QL as an input"]),
