@@ -53,7 +53,7 @@ class Bf16ExpDiff(wiring.Component):
     x, m : In(32)
         fp32 bit patterns (for attention ``x <= m``; any inputs are handled, e.g. ``x = -inf`` gives 0).
     y : Out(32)
-        fp32 bit pattern, ``latency`` cycles later (17 with scaling, 14 without); one per cycle.
+        fp32 bit pattern, ``latency`` cycles later (18 with scaling, 15 without); one per cycle.
     """
 
     x: In(32)
@@ -250,7 +250,7 @@ class Bf16Units(DatapathUnits):
 
     @property
     def exp_latency(self) -> int:
-        """Latency of :meth:`exp_unit` (17 with the score scale, 14 without)."""
+        """Latency of :meth:`exp_unit` (18 with the score scale, 15 without)."""
         return Fp32Add.BOUNDARIES + (Fp32Mul.BOUNDARIES if self.fmt.scale else 0) + Fp32Exp.SPLIT_BOUNDARIES
 
     @property

@@ -31,10 +31,11 @@ class Fp32Exp(wiring.Component):
     latency : int
         Registered stage boundaries, 0..8 (default 8: one per multiplier, one after the reduced
         argument's negation, one between the square and the polynomial's add, plus input and
-        output); 0..10 with ``split`` (:attr:`SPLIT_BOUNDARIES`).
+        output); 0..11 with ``split`` (:attr:`SPLIT_BOUNDARIES`).
     split : bool
         The two 32x32 multiplies (log2 e; table x polynomial) as registered 17-bit partial products
-        and their sum in the next stage: two more boundaries (the attention core's bf16 exp, built at 10).
+        and their sum in the next stage, and the input's shift to fixed point apart from its rounding
+        add: three more boundaries (the attention core's bf16 exp, built at 11).
 
     Members
     -------
@@ -48,7 +49,7 @@ class Fp32Exp(wiring.Component):
     result: Out(32)
 
     BOUNDARIES = 8
-    SPLIT_BOUNDARIES = 10
+    SPLIT_BOUNDARIES = 11
 
     def __init__(self, *, latency: int = 8, split: bool = False):
         self.split = bool(split)
@@ -72,9 +73,17 @@ class Fp32Exp(wiring.Component):
         rsh = Mux(e <= 94, 31, (125 - e)[0:5])
         left = (sig << lsh)[0:32]
         wide = Cat(Const(0, 32), sig) >> rsh
-        right = wide[32:56] + wide[31]
-        mag = Mux(e >= 125, left, right)
-        s0 = p.stage(mag=mag[0:32], sign=s, big=e >= 134, nan=(e == 0xFF) & (f != 0))
+        flags = dict(sign=s, big=e >= 134, nan=(e == 0xFF) & (f != 0))
+        if self.split:
+            # the shifts in one stage, the rounding add and the select in the next (all three in one
+            # stage were the split unit's longest path, 14.2 ns on ECP5)
+            sh = p.stage(left=left, wide=wide[31:56], up=e >= 125, **flags)
+            left, right, up = sh.left, sh.wide[1:25] + sh.wide[0], sh.up
+            flags = dict(sign=sh.sign, big=sh.big, nan=sh.nan)
+        else:
+            right, up = wide[32:56] + wide[31], e >= 125
+        mag = Mux(up, left, right)
+        s0 = p.stage(mag=mag[0:32], **flags)
 
         # |x| * log2(e) (with ``split``: the partial products, then their sum; one stage for both was
         # 14.0 ns on ECP5)
