@@ -121,6 +121,22 @@ def test_fp32_add_rounding_carry_overflow_and_flush_match_golden(lat):
     assert (want[:100] & 0x7FFFFFFF == 0).sum() > 10, "no sum flushes to zero"
 
 
+def test_fp32_add_near_the_range_ends_matches_golden():
+    """Sums of operands of near exponents at the bottom (1..7) and top (248..254) of the range, a third
+    of them cancelling almost exactly: every left shift of the normalization (its last two steps sit
+    with the rounding) next to the flush to zero, and the rounding carry next to overflow."""
+    n = 1500
+    e = RNG.integers(1, 8, n).astype(np.uint32)
+    e[n // 2:] = RNG.integers(248, 255, n - n // 2)
+    a = (RNG.integers(0, 2, n, dtype=np.uint32) << 31) | (e << 23) | RNG.integers(0, 1 << 23, n, dtype=np.uint32)
+    eb = (e.astype(np.int64) + RNG.integers(-3, 4, n)).clip(0, 254).astype(np.uint32)
+    b = (RNG.integers(0, 2, n, dtype=np.uint32) << 31) | (eb << 23) | RNG.integers(0, 1 << 23, n, dtype=np.uint32)
+    b[::3] = (a[::3] ^ np.uint32(1 << 31)) + RNG.integers(-40, 40, len(a[::3])).astype(np.uint32)
+    want = np.asarray(B.fp32_add(a, b)).astype(np.int64)
+    np.testing.assert_array_equal(run(Fp32Add(latency=Fp32Add.BOUNDARIES), [a, b]), want)
+    assert ((want & 0x7FFFFFFF) == 0).sum() > 50 and ((want & 0x7FFFFFFF) == 0x7F800000).sum() > 10
+
+
 def test_latency_out_of_range_is_rejected_with_the_range():
     with pytest.raises(ValueError, match=r"latency must be 0\.\.4, not 5"):
         Fp32Add(latency=5)
