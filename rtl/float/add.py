@@ -1,6 +1,6 @@
 """fp32 adder (round to nearest even, flush to zero)."""
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -97,48 +97,37 @@ class Fp32Add(wiring.Component):
         # normalize: leading one to bit 26 by a 16/8/4/2/1 shifter cascade (the leading-zero count is
         # the sum of the shifts taken; a zero sum takes them all and is flagged separately), or
         # shift right once on a carry into bit 27
-        # (the cascade's first three steps here, its last two in the next stage in front of the
-        # rounding: all five in one stage were the adder's longest path, 13.8-14.8 ns on ECP5)
-        def normalize(v, steps):
-            taken = []
-            for k in steps:
-                empty = Signal(name=f"lz{k}")
-                shifted = Signal(27, name=f"norm{k}")
-                m.d.comb += [empty.eq(v[27 - k:27] == 0), shifted.eq(Mux(empty, Cat(Const(0, k), v[0:27 - k]), v))]
-                v = shifted
-                taken.append(empty)
-            return v, Cat(*reversed(taken))              # the shift taken: msb = the first step
-
+        v = s1.z[0:27]
+        taken = []
+        for k in (16, 8, 4, 2, 1):
+            empty = Signal(name=f"lz{k}")
+            shifted = Signal(27, name=f"norm{k}")
+            m.d.comb += [empty.eq(v[27 - k:27] == 0), shifted.eq(Mux(empty, Cat(Const(0, k), v[0:27 - k]), v))]
+            v = shifted
+            taken.append(empty)
+        left = Cat(*reversed(taken))                     # bit 4 = shifted by 16, ..., bit 0 = by 1
         carry = s1.z[27]
-        v, left_hi = normalize(s1.z[0:27], (16, 8, 4))
         zn = Mux(carry, Cat(s1.z[1] | s1.z[0], s1.z[2:28]), v)
         exponent = Signal(signed(11))
-        m.d.comb += exponent.eq(Mux(carry, s1.e_l + 1, s1.e_l - Cat(Const(0, 2), left_hi)))
-        # the range tests of the final exponent (exponent - the last two steps' shift + the rounding
-        # carry) are prepared here, for each shift and carry, so none follows a carry chain below
+        m.d.comb += exponent.eq(Mux(carry, s1.e_l + 1, s1.e_l - left))
         s2 = p.stage(zn=zn[0:27], exp=exponent, is_zero=s1.z == 0, sign_l=s1.sign_l,
-                     zero_sign=s1.zero_sign, is_special=s1.is_special, special=s1.special,
-                     over0=exponent >= 255, over1=exponent >= 254,
-                     under=Cat(*(exponent <= j for j in range(-1, 4))))
+                     zero_sign=s1.zero_sign, is_special=s1.is_special, special=s1.special)
 
-        # the last two steps (after a carry the significand has its leading one at bit 26: no shift),
-        # then round and pack.  The carry out of the rounded 24-bit significand (all ones, rounded up)
-        # is known beside the rounding's carry chain, and the packed fraction rounded[0:23] is 0 after
-        # it (1.0, shifted right once), so only the output register waits for the chain (round, carry
-        # shift, exponent add and range compares in series were 13.7 ns on ECP5)
-        v, left_lo = normalize(s2.zn, (2, 1))
-        grs = v[0:3]
-        up = (grs > 4) | ((grs == 4) & v[3])
+        # round and pack.  Nothing waits for the rounding's carry chain but the output register: the
+        # carry out of the 24-bit significand (all ones, rounded up) is known beside it, and then the
+        # packed fraction rounded[0:23] is 0 either way (1.0 after the carry, shifted right once); the
+        # exponent, its overflow and underflow tests are formed for both cases and selected by it
+        # (one stage with the carry's shift, exponent add and range compares in series was 13.7 ns on ECP5)
+        grs = s2.zn[0:3]
+        up = (grs > 4) | ((grs == 4) & s2.zn[3])
         rounded = Signal(24)
-        m.d.comb += rounded.eq(v[3:27] + up)
-        rcarry = up & (v[3:27] == 0xFFFFFF)
-        exp_n = Signal(signed(11))
-        m.d.comb += exp_n.eq(s2.exp - left_lo + rcarry)
-        # overflow only without a left shift (a shifted sum is below the larger addend's binade);
-        # underflow: exp + rcarry <= left_lo, i.e. exp <= left_lo - rcarry (under[j + 1]: exp <= j)
-        over = (left_lo == 0) & Mux(rcarry, s2.over1, s2.over0)
-        under = Mux(rcarry, Array(s2.under[0:4])[left_lo], Array(s2.under[1:5])[left_lo])
-        packed = Cat(rounded[0:23], exp_n[0:8], s2.sign_l)
+        m.d.comb += rounded.eq(s2.zn[3:27] + up)
+        rcarry = up & (s2.zn[3:27] == 0xFFFFFF)
+        exp_up = Signal(signed(11))
+        m.d.comb += exp_up.eq(s2.exp + 1)
+        over = Mux(rcarry, s2.exp >= 254, s2.exp >= 255)
+        under = Mux(rcarry, s2.exp <= -1, s2.exp <= 0)
+        packed = Cat(rounded[0:23], Mux(rcarry, exp_up[0:8], s2.exp[0:8]), s2.sign_l)
         out = Mux(s2.is_special, s2.special,
                   Mux(s2.is_zero, signed_zero(s2.zero_sign),
                       Mux(over, signed_inf(s2.sign_l), Mux(under, signed_zero(s2.sign_l), packed))))
