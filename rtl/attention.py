@@ -39,7 +39,7 @@ from einloom.rtl.buffers import BankedBuffer
 from einloom.rtl.config import RtlConfig
 from einloom.rtl.kept import kept_register
 from einloom.rtl.mesh import SystolicArray
-from einloom.rtl.pe import ProcessingElement
+from einloom.rtl.pe import mac_latency
 from einloom.rtl.schedule import schedule_problem
 from einloom.rtl.units import units_for
 from einloom.rtl.vector import VectorPE, key_index_bits
@@ -50,7 +50,7 @@ def core_params(cfg: RtlConfig) -> CoreParams:
     """The core's shape and unit latencies for the cycle model (:mod:`einloom.sim.rtl_core`)."""
     u = units_for(cfg.fmt)
     return CoreParams(cfg.rows, cfg.cols, cfg.head_dim, cfg.value_dim, u.exp_latency, u.recip_latency,
-                      u.output_latency, ProcessingElement.MAC_LATENCY, u.rescale_latency,
+                      u.output_latency, mac_latency(u), u.rescale_latency,
                       getattr(u, "acc_latency", 1))
 
 

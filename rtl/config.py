@@ -185,11 +185,11 @@ class RtlConfig:
         _check_data(r, arch, fmt)
         _check_units(r, arch, units)
         _check_buffer(r, arch, rows, cols, e, f, max_keys, max_queries, fmt.input_bits)
-        from einloom.rtl.pe import ProcessingElement
+        from einloom.rtl.pe import mac_latency
         from einloom.rtl.schedule import schedule_problem
         from einloom.sim.rtl_core import CoreParams
         problem = schedule_problem(CoreParams(rows, cols, e, f, units.exp_latency, units.recip_latency,
-                                              units.output_latency, ProcessingElement.MAC_LATENCY,
+                                              units.output_latency, mac_latency(units),
                                               units.rescale_latency, getattr(units, "acc_latency", 1)))
         if problem:
             raise r.fail(("rtl", "number_format"), problem[1],
@@ -252,9 +252,9 @@ def _check_data(r: FieldReader, arch: Any, fmt: NumberFormat) -> None:
 
 def _check_units(r: FieldReader, arch: Any, units: Any) -> None:
     """Each unit the core builds is declared, dedicated, with the latency the core builds."""
-    from einloom.rtl.pe import ProcessingElement
+    from einloom.rtl.pe import mac_latency
     lat = getattr(units, "acc_latency", 1)     # a pipelined accumulate: the partial sum L - 1 later, SLD's add L
-    built = {("2d", "mac"): ProcessingElement.MAC_LATENCY + lat - 1, ("1d", "max"): 1, ("1d", "add"): lat,
+    built = {("2d", "mac"): mac_latency(units) + lat - 1, ("1d", "max"): 1, ("1d", "add"): lat,
              ("1d", "exp"): units.exp_latency, ("1d", "mac"): units.rescale_latency,
              ("1d", "mul"): units.output_latency, ("1d", "recip"): units.recip_latency}
     for (array, unit), latency in built.items():

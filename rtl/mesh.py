@@ -20,7 +20,7 @@ from amaranth.hdl import Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from einloom.rtl.pe import ProcessingElement, Tag, acc_latency, drain_shape
+from einloom.rtl.pe import ProcessingElement, Tag, acc_latency, drain_shape, mac_latency
 from einloom.rtl.units.base import DatapathUnits
 
 
@@ -83,8 +83,8 @@ class SystolicArray(wiring.Component):
     mesh): every column behaves like column 0 shifted by c cycles, so no output de-skew is needed.
 
     Latency (column-relative cycles; column c: add c): a QK tile whose K element E-1 enters row 0 at
-    cycle t is in row r's drain register from cycle ``t + r + MAC_LATENCY + 1``; the bottom row's is
-    final last, at ``t + R + MAC_LATENCY`` (:meth:`drain_offset` after the first element), and then
+    cycle t is in row r's drain register from cycle ``t + r + mac_latency + 1``; the bottom row's is
+    final last, at ``t + R + mac_latency`` (:meth:`drain_offset` after the first element), and then
     each ``drain`` cycle moves the next row up into ``shd_out`` (rows R-1 .. 0).  V element f entering
     row 0 at cycle t leaves its column sum in ``psum_out`` from cycle ``t + ws_latency``.
     """
@@ -109,12 +109,12 @@ class SystolicArray(wiring.Component):
         (with L > 1: the partials L cycles later, copied from the adder's output register, then the
         combine)."""
         lat = self.acc_latency
-        return depth - 1 + self.rows + ProcessingElement.MAC_LATENCY + (lat if lat > 1 else 0) + self.combine_latency
+        return depth - 1 + self.rows + mac_latency(self.units) + (lat if lat > 1 else 0) + self.combine_latency
 
     @property
     def ws_latency(self) -> int:
         """Cycles from V element f entering row 0 to its column sum in ``psum_out`` (V skewed L per row)."""
-        return self.acc_latency * self.rows + ProcessingElement.MAC_LATENCY
+        return self.acc_latency * self.rows + mac_latency(self.units)
 
     def elaborate(self, platform):
         m = Module()

@@ -42,14 +42,16 @@ class ProcessingElement(wiring.Component):
     leaves through ``shd`` and its SLNV runs through ``psum`` on the weights loaded behind it: the
     three registers are the PE's double buffering (Gemmini's propagate registers).
 
-    The multiply is pipelined (:attr:`MAC_LATENCY` = 2, ``units.registered_product``): ``a_in`` and the
-    second operand (``b_in`` or the weight, by the tag) are registered, the product is registered (for
-    fixed point, the registers of an ECP5 MULT18X18D: :mod:`einloom.rtl.units.dsp`), and the product
-    is added in the next cycle under the tag that travelled with it.  No control decode sits in front of the
+    The multiply is pipelined (:attr:`mac_latency` = the units' ``product_latency``, 2 by default,
+    ``units.registered_product``): ``a_in`` and the second operand (``b_in`` or the weight, by the
+    tag) are registered, the product is registered (for fixed point, the registers of an ECP5
+    MULT18X18D: :mod:`einloom.rtl.units.dsp`; bf16 has a third stage between its significand
+    multiply and its normalization), and the product is added in the next cycle under the tag that
+    travelled with it (the tag is delayed ``mac_latency`` cycles beside the operands).  No control decode sits in front of the
     multiplier, and no control net spans the array: the mode arrives with the data.
 
     Latency: one cycle per hop for ``a``, its tag, ``b``, ``psum``, ``shd`` and ``w_sh``; ``acc``,
-    ``psum`` and ``shd`` hold an element's contribution ``MAC_LATENCY + 1`` cycles after it arrived
+    ``psum`` and ``shd`` hold an element's contribution ``mac_latency + 1`` cycles after it arrived
     on ``a_in``.  Datapath registers are reset-less (each is written before it is read); the tags
     are reset.
 
@@ -64,11 +66,13 @@ class ProcessingElement(wiring.Component):
     """
 
     latency = 1
+    #: the default multiply pipeline (:func:`mac_latency` gives a format's own)
     MAC_LATENCY = 2
 
     def __init__(self, units: DatapathUnits):
         self.units = units
         u = units
+        self.mac_latency = mac_latency(units)
         shd = drain_shape(units)
         super().__init__({
             "a_in": In(u.input_shape), "a_out": Out(u.input_shape),
@@ -85,7 +89,7 @@ class ProcessingElement(wiring.Component):
             return self._elaborate_pipelined()
         m = Module()
         u = self.units
-        product, _, tag2 = self._operands(m)
+        product, _, tag2 = self._operands(m)      # tag2: the tag beside the product
         acc = Signal(u.acc_shape, reset_less=True)
         psum = Signal(u.acc_shape, reset_less=True)
         shd = Signal(u.acc_shape, reset_less=True)
@@ -109,17 +113,19 @@ class ProcessingElement(wiring.Component):
 
     def _operands(self, m: Module):
         """The operand registers and stages 1 (the second operand, ``b_in`` or the weight by the tag,
-        next to the ``a`` register) and 2 (the product), the same for both accumulates, and the shadow
-        weights; returns (product register, tag1, tag2: the tag one cycle behind the operands, and the
-        tag beside the product)."""
+        next to the ``a`` register) to ``mac_latency`` (the product), the same for both accumulates,
+        and the shadow weights; returns (product register, the tag one cycle ahead of the product's,
+        the tag beside the product)."""
         u = self.units
         a = Signal(u.input_shape, reset_less=True)
         b = Signal(u.input_shape, reset_less=True)
-        tag1, tag2 = Signal(Tag, attrs=KEEP), Signal(Tag, attrs=KEEP)     # (tag2 = the right PE's tag1: kept apart)
+        # (tag i+1 = the right PE's tag i: each PE's copies kept apart in synthesis)
+        tags = [Signal(Tag, name=f"tag{i + 1}", attrs=KEEP) for i in range(self.mac_latency)]
         w_sh = Signal(u.prob_shape, reset_less=True)
         w_act = Signal(u.prob_shape, reset_less=True)
-        m.d.sync += [a.eq(self.a_in), b.eq(self.b_in), tag1.eq(self.tag_in), tag2.eq(tag1)]
-        m.d.comb += [self.a_out.eq(a), self.b_out.eq(b), self.tag_out.eq(tag1), self.w_out.eq(w_sh)]
+        m.d.sync += [a.eq(self.a_in), b.eq(self.b_in)]
+        m.d.sync += [t.eq(prev) for t, prev in zip(tags, [self.tag_in] + tags[:-1])]
+        m.d.comb += [self.a_out.eq(a), self.b_out.eq(b), self.tag_out.eq(tags[0]), self.w_out.eq(w_sh)]
         # the second operand by the tag, and a_in, into the multiply: units.registered_product registers
         # them (stage 1) and the product (stage 2), inside the hard multiplier where it has the registers
         tag = self.tag_in
@@ -133,7 +139,7 @@ class ProcessingElement(wiring.Component):
         product = u.registered_product(m, self.a_in, operand)
         with m.If(self.w_shift):
             m.d.sync += w_sh.eq(self.w_in)
-        return product, tag1, tag2
+        return product, tags[-2], tags[-1]
 
     def _elaborate_pipelined(self):
         m = Module()
@@ -165,6 +171,15 @@ class ProcessingElement(wiring.Component):
             m.d.sync += shd.eq(self.shd_in)
         m.d.comb += [self.psum_out.eq(add.result), self.shd_out.eq(shd)]
         return m
+
+
+def mac_latency(units: DatapathUnits) -> int:
+    """Cycles from the PE's operands to its registered product: the units' ``product_latency`` (2 when
+    the format does not give one; at least 2: the operand and product registers)."""
+    lat = getattr(units, "product_latency", ProcessingElement.MAC_LATENCY)
+    if lat < 2:
+        raise ValueError(f"the PE's multiply needs at least 2 register stages, not {lat}")
+    return lat
 
 
 def acc_latency(units: DatapathUnits) -> int:

@@ -5,9 +5,10 @@ and 1D arrays into the slot period, so any array shape and unit latencies give a
 What the core cannot build is refused (by :class:`einloom.rtl.config.RtlConfig` with the file and
 line, and again by the core):
 
-* a number format whose 2D accumulate is pipelined (``units.acc_latency`` > 1): the output-stationary
-  accumulation would need interleaved partial sums, which the PE does not have yet;
-* a PE multiply pipeline other than the core's own (``MAC_LATENCY`` = 2).
+* a pipelined 2D accumulate (``units.acc_latency`` L > 1) whose E is not a multiple of L, or with
+  more rows than L (the 1D array's SLD order), or whose V skew reaches past the tile's SLN;
+* a PE multiply pipeline of fewer than 2 registers (the format's ``product_latency``: 2 for fixed
+  point, 3 for bf16).
 """
 from __future__ import annotations
 

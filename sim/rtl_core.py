@@ -107,7 +107,7 @@ class Timeline:
     of everything a slot does, and the period that keeps consecutive slots from colliding.
 
     With R rows, E, F, the unit latencies Lx (exp), Lr (rescale), Lc (reciprocal), Lo (output), the
-    PE's multiply pipeline of 2 registers and its accumulate latency L (1: single-cycle), the combine
+    PE's multiply pipeline of Lm registers (``mac_latency``, 2 for fixed point, 3 for bf16) and its accumulate latency L (1: single-cycle), the combine
     of the L partials Lq = (L-1) L and the SLD latency Ls (:class:`CoreParams`):
 
     ======================  =============================  =========================================
@@ -116,14 +116,14 @@ class Timeline:
     ``load``                1                              row r / column c load their K, V / Q feed registers (+r / +c)
     ``feed``                2                              K (Q) element e enters row r (column c) at feed + e + r (+ c)
     ``feed_v``              feed + E + X                   V element f enters row r at feed_v + f + L r (X: see below)
-    ``array_drain``         E + R + 3 (+ L for L > 1)      R-1 cycles: the drain registers shift down (the bottom row's partials are final)
+    ``array_drain``         E + R + 1 + Lm (+L if L > 1)   R-1 cycles: the drain registers shift down (the bottom row's partials are final)
     ``drain``               array_drain + Lq               R cycles: the QK tile leaves the array bottom row first (row R-1 .. 0) into the 1D array
     ``tile_start``          drain - 1                      1D: LM invalid, SLD = 0; a block's first tile: running state reset; a finishing slot: the seen flag snapshot
     ``rd_snap``             tile_start (L = 1), see below  a finishing slot: the RD snapshot
     ``rm_update``           drain + R                      RM, RM_prev
     ``issue_sln``           drain + R + 1                  R exps SLN (shifted into the PEs' shadow weights Lx later), then PRM
     ``rd_update``           issue_sln + Lx + R - 1 + Ls    RD = PRM * RD + SLD
-    ``slnv``                feed_v + L R + 2               F cycles: the previous tile's column sums leave the array into RNV
+    ``slnv``                feed_v + L R + Lm              F cycles: the previous tile's column sums leave the array into RNV
     ``rnv_snap``            slnv + F + Lr                  a finishing slot copies RNV into the output registers
     ``recip_load``          rd_snap + C                    the shared reciprocal's chain loads every column's RD snapshot
     ``recip_capture``       recip_load + 1 + Lc            column 0 takes 1/RD
@@ -131,7 +131,7 @@ class Timeline:
     ``out``                 out_mul + F + Lo + 1           first output beat of the block (+1: the payload register)
     ======================  =============================  =========================================
 
-    With L = 1 this is the single-cycle core's table (array_drain = drain = E + R + 3, X = 0).
+    With L = 1 and Lm = 2 this is the single-cycle core's table (array_drain = drain = E + R + 3, X = 0).
 
     ``period`` = max(E + F + X + (L-1)(R-1) (the 2D array's work, V skewed L per row), issue_sln +
     Lx + R - feed - E - X (SLN of a tile in the shadow weights before the next slot's SLNV reads
@@ -152,9 +152,9 @@ class Timeline:
     OUT_REG = 1
 
     def __init__(self, p: CoreParams):
-        if p.mac_latency != 2:
-            raise ValueError(f"the overlapped core's PE has a 2-register multiply pipeline; mac_latency "
-                             f"{p.mac_latency} is not supported")
+        if p.mac_latency < 2:
+            raise ValueError(f"the overlapped core's PE has at least 2 multiply registers (operands, product); "
+                             f"mac_latency {p.mac_latency} is not supported")
         r, c, e, f = p.rows, p.cols, p.head_dim, p.value_dim
         lat = p.acc_latency
         if lat > 1 and e % lat:
@@ -170,7 +170,8 @@ class Timeline:
         self.feed = self.FEED
         # the bottom row's drain registers are final: its last product's add + 1 (the sum, registered)
         # for L = 1, + L + 1 (the partials copied from the adder's output register) for L > 1
-        self.array_drain = e + r + 3 + (lat if lat > 1 else 0)
+        mac = p.mac_latency
+        self.array_drain = e + r + 1 + mac + (lat if lat > 1 else 0)
         self.drain = self.array_drain + p.combine_latency
         self.tile_start = self.drain - 1
         self.rm_update = self.drain + r
@@ -189,7 +190,7 @@ class Timeline:
             delay = min(latest, max(0, -(-(weights - work) // 2)))
         self.v_delay = delay
         self.feed_v = self.feed + e + delay
-        self.slnv = self.feed_v + lat * r + 2
+        self.slnv = self.feed_v + lat * r + mac
         self.prm_latch = self.slnv - 1
         self.rnv_snap = self.slnv + f + lr
         rd_final = self.rd_update + lr + 1 - self.tile_start     # RD of the slot before final, from tile_start

@@ -141,14 +141,16 @@ class Fp32Accumulator(wiring.Component):
             for k, slot in enumerate(queue):          # P_{k+2} leaves at end[k + 3]
                 with m.If(ends[k + 3]):
                     m.d.sync += slot.eq(partial)
+            # the combine's steps are selected by the end strobes alone (flip-flops): no term arrives
+            # during the combine (a new sum starts at ``done`` or later), so no test of the terms sits
+            # between a strobe and the adder's 64 input multiplexers (it was the unit's longest path)
             a, b = Signal(32), Signal(32)
             m.d.comb += [a.eq(Mux(fresh, 0, add.result)), b.eq(x)]
-            with m.If(~term):
-                with m.If(ends[2]):                   # P_0 + P_1 (P_1 is leaving the pipeline now)
-                    m.d.comb += [a.eq(first_part), b.eq(partial)]
-                for k, slot in enumerate(queue):      # total + P_{k+2}
-                    with m.If(ends[2 + (k + 1) * lat]):
-                        m.d.comb += [a.eq(add.result), b.eq(slot)]
+            with m.If(ends[2]):                       # P_0 + P_1 (P_1 is leaving the pipeline now)
+                m.d.comb += [a.eq(first_part), b.eq(partial)]
+            for k, slot in enumerate(queue):          # total + P_{k+2}
+                with m.If(ends[2 + (k + 1) * lat]):
+                    m.d.comb += [a.eq(add.result), b.eq(slot)]
             m.d.comb += [add.a.eq(a), add.b.eq(b)]
 
         with m.If(ends[drain]):

@@ -4,7 +4,7 @@ from amaranth.hdl import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from einloom.rtl.float.common import FP32_NAN, fields32, finish, signed_inf, signed_zero
+from einloom.rtl.float.common import FP32_NAN, fields32, signed_inf, signed_zero
 from einloom.rtl.float.pipeline import Pipeline, check_latency
 
 __all__ = ["Fp32Add"]
@@ -113,16 +113,24 @@ class Fp32Add(wiring.Component):
         s2 = p.stage(zn=zn[0:27], exp=exponent, is_zero=s1.z == 0, sign_l=s1.sign_l,
                      zero_sign=s1.zero_sign, is_special=s1.is_special, special=s1.special)
 
+        # round and pack.  Nothing waits for the rounding's carry chain but the output register: the
+        # carry out of the 24-bit significand (all ones, rounded up) is known beside it, and then the
+        # packed fraction rounded[0:23] is 0 either way (1.0 after the carry, shifted right once); the
+        # exponent, its overflow and underflow tests are formed for both cases and selected by it
+        # (one stage with the carry's shift, exponent add and range compares in series was 13.7 ns on ECP5)
         grs = s2.zn[0:3]
         up = (grs > 4) | ((grs == 4) & s2.zn[3])
-        rounded = Signal(25)
+        rounded = Signal(24)
         m.d.comb += rounded.eq(s2.zn[3:27] + up)
-        rcarry = rounded[24]
-        exp2 = Signal(signed(11))
-        m.d.comb += exp2.eq(s2.exp + rcarry)
-        sig = Mux(rcarry, rounded[1:25], rounded[0:24])
+        rcarry = up & (s2.zn[3:27] == 0xFFFFFF)
+        exp_up = Signal(signed(11))
+        m.d.comb += exp_up.eq(s2.exp + 1)
+        over = Mux(rcarry, s2.exp >= 254, s2.exp >= 255)
+        under = Mux(rcarry, s2.exp <= -1, s2.exp <= 0)
+        packed = Cat(rounded[0:23], Mux(rcarry, exp_up[0:8], s2.exp[0:8]), s2.sign_l)
         out = Mux(s2.is_special, s2.special,
-                  Mux(s2.is_zero, signed_zero(s2.zero_sign), finish(s2.sign_l, exp2, sig)))
+                  Mux(s2.is_zero, signed_zero(s2.zero_sign),
+                      Mux(over, signed_inf(s2.sign_l), Mux(under, signed_zero(s2.sign_l), packed))))
         s3 = p.stage(result=out)
         m.d.comb += self.result.eq(s3.result)
         return m

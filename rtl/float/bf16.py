@@ -53,7 +53,7 @@ class Bf16ExpDiff(wiring.Component):
     x, m : In(32)
         fp32 bit patterns (for attention ``x <= m``; any inputs are handled, e.g. ``x = -inf`` gives 0).
     y : Out(32)
-        fp32 bit pattern, ``latency`` cycles later (15 with scaling, 12 without); one per cycle.
+        fp32 bit pattern, ``latency`` cycles later (18 with scaling, 15 without); one per cycle.
     """
 
     x: In(32)
@@ -68,12 +68,12 @@ class Bf16ExpDiff(wiring.Component):
     def latency(self) -> int:
         """Cycles from ``x``, ``m`` to ``y``."""
         mul = Fp32Mul.BOUNDARIES if self.scale_bits is not None else 0
-        return Fp32Add.BOUNDARIES + mul + Fp32Exp.BOUNDARIES
+        return Fp32Add.BOUNDARIES + mul + Fp32Exp.SPLIT_BOUNDARIES
 
     def elaborate(self, platform):
         m = Module()
         m.submodules.subtract = sub = Fp32Add(subtract=True)
-        m.submodules.exponential = exp = Fp32Exp()
+        m.submodules.exponential = exp = Fp32Exp(split=True, latency=Fp32Exp.SPLIT_BOUNDARIES)
         m.d.comb += [sub.a.eq(self.x), sub.b.eq(self.m), self.y.eq(exp.result)]
         if self.scale_bits is not None:
             m.submodules.scale = mul = Fp32Mul()
@@ -91,7 +91,7 @@ class Bf16Reciprocal(wiring.Component):
     -------
     x : In(32)
     y : Out(32)
-        ``latency`` (6) cycles after ``x``; one per cycle.
+        ``latency`` (10) cycles after ``x``; one per cycle.
     """
 
     x: In(32)
@@ -100,11 +100,11 @@ class Bf16Reciprocal(wiring.Component):
     @property
     def latency(self) -> int:
         """Cycles from ``x`` to ``y``."""
-        return Fp32Recip.BOUNDARIES
+        return Fp32Recip.SPLIT_BOUNDARIES
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.reciprocal = r = Fp32Recip()
+        m.submodules.reciprocal = r = Fp32Recip(split=True, latency=Fp32Recip.SPLIT_BOUNDARIES)
         m.d.comb += [r.a.eq(self.x), self.y.eq(r.result)]
         return m
 
@@ -209,6 +209,19 @@ class Bf16Units(DatapathUnits):
     def product(self, m, a, b):
         return _comb(m, Bf16Mul(latency=0), a=a, b=b)
 
+    #: the 2D PE's multiply: operand registers, then :class:`Bf16Mul` with its two stages (the 8x8
+    #: significand product with the exponent and specials; normalization and packing).  With one
+    #: stage for the whole multiply the product was the bf16 array's longest path (15.5 ns on ECP5).
+    product_latency = 1 + Bf16Mul.BOUNDARIES
+
+    def registered_product(self, m, a, b, name="mult"):
+        a_reg = Signal(16, name=f"{name}_a", reset_less=True)
+        b_reg = Signal(16, name=f"{name}_b", reset_less=True)
+        m.d.sync += [a_reg.eq(a), b_reg.eq(b)]
+        m.submodules[name] = mul = Bf16Mul(latency=Bf16Mul.BOUNDARIES)
+        m.d.comb += [mul.a.eq(a_reg), mul.b.eq(b_reg)]
+        return mul.result
+
     def accumulate(self, m, base, prod):
         return _comb(m, Fp32Add(latency=0), a=base, b=prod)
 
@@ -237,13 +250,13 @@ class Bf16Units(DatapathUnits):
 
     @property
     def exp_latency(self) -> int:
-        """Latency of :meth:`exp_unit` (15 with the score scale, 12 without)."""
-        return Fp32Add.BOUNDARIES + (Fp32Mul.BOUNDARIES if self.fmt.scale else 0) + Fp32Exp.BOUNDARIES
+        """Latency of :meth:`exp_unit` (18 with the score scale, 15 without)."""
+        return Fp32Add.BOUNDARIES + (Fp32Mul.BOUNDARIES if self.fmt.scale else 0) + Fp32Exp.SPLIT_BOUNDARIES
 
     @property
     def recip_latency(self) -> int:
-        """Latency of :meth:`recip_unit` (6)."""
-        return Fp32Recip.BOUNDARIES
+        """Latency of :meth:`recip_unit` (10)."""
+        return Fp32Recip.SPLIT_BOUNDARIES
 
     @property
     def output_latency(self) -> int:

@@ -5,7 +5,10 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Module, Signal, Value
 
-__all__ = ["Pipeline", "check_latency", "registered_boundaries"]
+__all__ = ["Pipeline", "check_latency", "partial_products", "registered_boundaries", "sum_partials"]
+
+#: operand piece width of :func:`partial_products`: an unsigned piece fits an ECP5 MULT18X18D (18 bits)
+PIECE = 17
 
 
 def registered_boundaries(boundaries: int, latency: int) -> frozenset[int]:
@@ -48,6 +51,15 @@ class Pipeline:
         self.cuts = registered_boundaries(boundaries, latency)
         self._next = 0
 
+    def product(self, a: Value, b: Value, split: bool, **keep: Value) -> tuple[Value, SimpleNamespace]:
+        """``(a * b, keep)`` for unsigned ``a``, ``b``: with ``split`` the :func:`partial_products`
+        cross a boundary of their own (with ``keep``) and are added after it (:func:`sum_partials`);
+        without, the product is combinational and no boundary is used."""
+        if not split:
+            return Value.cast(a) * Value.cast(b), SimpleNamespace(**keep)
+        st = self.stage(**partial_products(a, b), **keep)
+        return sum_partials(st), st
+
     def stage(self, **values: Value) -> SimpleNamespace:
         """Pass ``values`` across the next boundary: registered copies if it is cut, wires otherwise."""
         i = self._next
@@ -64,3 +76,25 @@ class Pipeline:
                 self.m.d.comb += s.eq(v)
             out[name] = s
         return SimpleNamespace(**out)
+
+
+def partial_products(a: Value, b: Value, piece: int = PIECE) -> dict[str, Value]:
+    """The partial products of the unsigned ``a * b`` with both operands cut into ``piece``-bit pieces
+    (low piece first): ``{"pp{i}_{j}": a_i * b_j}``, one hard multiplier each.  Pass them through a
+    :meth:`Pipeline.stage` and add them with :func:`sum_partials` in the next stage, so that the
+    multipliers and the add of their products (a wide multiply's slow part on 18x18 DSPs) are
+    separate stages."""
+    a, b = Value.cast(a), Value.cast(b)
+    cut = lambda v: [v[k:k + piece] for k in range(0, len(v), piece)]
+    return {f"pp{i}_{j}": x * y for i, x in enumerate(cut(a)) for j, y in enumerate(cut(b))}
+
+
+def sum_partials(stage: SimpleNamespace, piece: int = PIECE) -> Value:
+    """``a * b`` from the (registered) partial products of :func:`partial_products` in ``stage``."""
+    total = None
+    for name, v in vars(stage).items():
+        if name.startswith("pp"):
+            i, j = (int(x) for x in name[2:].split("_"))
+            term = v << ((i + j) * piece)
+            total = term if total is None else total + term
+    return total

@@ -27,7 +27,11 @@ class Fp32Recip(wiring.Component):
     Parameters
     ----------
     latency : int
-        Registered stage boundaries, 0..6 (default 6: seed, each of the four multiplies, output).
+        Registered stage boundaries, 0..6 (default 6: seed, each of the four multiplies, output);
+        0..10 with ``split`` (:attr:`SPLIT_BOUNDARIES`).
+    split : bool
+        Each multiply as registered 17-bit partial products (one hard multiplier each) and their sum
+        in the next stage: four more boundaries (the attention core's bf16 reciprocal, built at 10).
 
     Members
     -------
@@ -41,9 +45,12 @@ class Fp32Recip(wiring.Component):
     result: Out(32)
 
     BOUNDARIES = 6
+    SPLIT_BOUNDARIES = 10
 
-    def __init__(self, *, latency: int = 6):
-        check_latency(self, self.BOUNDARIES, latency)
+    def __init__(self, *, latency: int = 6, split: bool = False):
+        self.split = bool(split)
+        self.boundaries = self.SPLIT_BOUNDARIES if self.split else self.BOUNDARIES
+        check_latency(self, self.boundaries, latency)
         self._pipe_latency = latency
         super().__init__()
 
@@ -54,7 +61,7 @@ class Fp32Recip(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        p = Pipeline(m, self.BOUNDARIES, self._pipe_latency)
+        p = Pipeline(m, self.boundaries, self._pipe_latency)
         s, e, f = fields32(self.a)
         m.submodules.seed_table = table = memory.Memory(shape=12, depth=128, init=RECIP_SEED_TABLE)
         rd = table.read_port(domain="comb")              # a ROM: 1/m at the interval midpoints, 1.11
@@ -66,15 +73,24 @@ class Fp32Recip(wiring.Component):
                      is_special=(e == 0) | (e == 0xFF), special=special)
         keep = dict(man=st.man, e=st.e, sign=st.sign, is_special=st.is_special, special=st.special)
         y = st.y
+
+        def fields(st):
+            return dict(man=st.man, e=st.e, sign=st.sign, is_special=st.is_special, special=st.special)
+
         for _ in range(2):
-            my = (keep["man"] * y)[23:56]                 # m*y as 2.30
+            # with ``split`` each multiply's partial products have a stage, their sum the next (a 32x32
+            # multiply and its add in one stage were the unit's longest path, 15.3 ns on ECP5)
+            prod, st = p.product(keep["man"], y, self.split, y=y, **keep)
+            keep = fields(st)
+            my = prod[23:56]                              # m*y as 2.30
             err = Signal(32)
             m.d.comb += err.eq(Const(1 << 31, 33) - my)  # 2 - m*y, positive and < 2**31
-            st = p.stage(y=y, err=err, **keep)
-            keep = dict(man=st.man, e=st.e, sign=st.sign, is_special=st.is_special, special=st.special)
-            y = (st.y * st.err)[30:63]
-            st = p.stage(y=y[0:32], **keep)
-            keep = dict(man=st.man, e=st.e, sign=st.sign, is_special=st.is_special, special=st.special)
+            st = p.stage(y=st.y, err=err, **keep)
+            keep = fields(st)
+            prod, st = p.product(st.y, st.err, self.split, **keep)
+            keep = fields(st)
+            st = p.stage(y=prod[30:63][0:32], **keep)
+            keep = fields(st)
             y = st.y
 
         ge1 = y[30]                                       # y >= 1.0 (only for m = 1)

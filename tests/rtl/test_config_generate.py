@@ -178,15 +178,16 @@ def test_pipelined_accumulate_shape_is_a_config_error(tmp_path):
     """A pipelined accumulate the core cannot order like the golden model (more rows than the SLD's
     interleaved partial sums) is refused with the field; the arch file's unit latencies follow L."""
     text = BF16_ARCH.read_text()
-    for old, new in [("acc_latency: 4", "acc_latency: 2"), ("mac: {cycles: 1, latency: 5}", "mac: {cycles: 1, latency: 3}"),
+    for old, new in [("acc_latency: 4", "acc_latency: 2"), ("mac: {cycles: 1, latency: 6}", "mac: {cycles: 1, latency: 4}"),
                      ("add: {cycles: 1, latency: 4}", "add: {cycles: 1, latency: 2}")]:
         assert old in text, old
         text = text.replace(old, new)
     with pytest.raises(ArchError, match="rows R = 4 must be at most acc_latency") as info:
         RtlConfig.from_yaml(write(tmp_path, text))
     assert info.value.location.field == "rtl.number_format"
-    wrong = BF16_ARCH.read_text().replace("mac: {cycles: 1, latency: 5}", "mac: {cycles: 1, latency: 2}")
-    with pytest.raises(ArchError, match="has latency 5") as info:
+    wrong = BF16_ARCH.read_text().replace("mac: {cycles: 1, latency: 6}", "mac: {cycles: 1, latency: 2}")
+    assert wrong != BF16_ARCH.read_text()
+    with pytest.raises(ArchError, match="has latency 6") as info:
         RtlConfig.from_yaml(write(tmp_path, wrong))
 
 

@@ -66,7 +66,7 @@ def test_readme_table_cycles():
     """rtl/README.md's table: M=P=64 plain / causal, and the 2D utilization at M = 128."""
     got = {n: (run_core(params_of(_cfg(n)), 64, 64).cycles, run_core(params_of(_cfg(n)), 64, 64, True).cycles)
            for n in CONFIGS}
-    assert got == {"rtl-4x4-int8": (8265, 4433), "rtl-8x8-int8": (2129, 1249), "rtl-4x4-bf16": (9034, 4837)}
+    assert got == {"rtl-4x4-int8": (8265, 4433), "rtl-8x8-int8": (2129, 1249), "rtl-4x4-bf16": (9552, 5117)}
     assert run_core(params_of(_cfg("rtl-8x8-int8")), 64, 128).util_2d >= 0.85
 
 
@@ -132,6 +132,20 @@ def test_measured_rtl_cycles_and_beats_equal_the_model():
             assert res["cycles"] == model, case["name"]
         else:
             assert res["cycles"] >= model, case["name"]
+
+
+def test_deeper_multiply_pipeline_timeline():
+    """mac_latency 3 (the bf16 PE's product in three stages): the QK tile reaches the bottom drain
+    registers and the SLNV column sums leave the array one cycle later; what depends on them moves
+    with them; fewer than the operand and product registers (2) is refused."""
+    two = CoreParams(4, 4, 8, 8, 17, 10, 4, 2, 7, acc_latency=4).timeline()
+    three = CoreParams(4, 4, 8, 8, 17, 10, 4, 3, 7, acc_latency=4).timeline()
+    assert three.array_drain == two.array_drain + 1 and three.drain == two.drain + 1
+    assert three.issue_sln == two.issue_sln + 1 and three.rd_update == two.rd_update + 1
+    assert three.slnv - three.feed_v == two.slnv - two.feed_v + 1
+    assert three.period >= two.period
+    with pytest.raises(ValueError, match="at least 2 multiply registers"):
+        CoreParams(4, 4, 8, 8, 17, 10, 4, 1, 7, acc_latency=4).timeline()
 
 
 def test_pipelined_accumulate_timeline():
