@@ -149,9 +149,13 @@ def test_a_wrong_fixed_point_lane_is_caught():
     assert any("weight" in p for p in problems)
 
 
-def test_fixed_point_lane_refuses_an_operator_without_a_fixed_unit():
-    """sigmoid has a bf16 unit only: a fixed-point lane refuses it naming the unit."""
+def test_fixed_point_lane_refuses_an_operator_without_a_fixed_unit(monkeypatch):
+    """An operator with a bf16 unit only (here sigmoid with its fixed-point unit unregistered): a
+    fixed-point lane refuses it naming the unit; with the fixed unit registered it encodes."""
+    from einloom.rtl.lanes import units
     program, _, _, arith = prepare("sigmoid", {"P": 2, "M": 4, "E": 4, "F": 2}, number_format=_fixed("int8"))
+    encode(program, FIXED_LAT, fixed=arith, carry_in_array=True)  # the fixed-point sigmoid unit
+    monkeypatch.delitem(units.FIXED_FN_UNITS, "sigmoid")
     with pytest.raises(SpecError, match="fn:sigmoid"):
         encode(program, FIXED_LAT, fixed=arith, carry_in_array=True)
     encode(program, LAT, carry_in_array=True)                     # the bf16 lane has it
