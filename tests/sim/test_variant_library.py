@@ -123,7 +123,20 @@ def test_within_the_format_error_of_float64(fmt_name, name, extra):
     fmt = FORMATS[fmt_name]()
     err, ref_max = format_error(name, extra, fmt)
     assert ref_max > 0.1
-    assert 0 < err <= error_bound(fmt, ref_max), (err, error_bound(fmt, ref_max))
+    bound = error_bound(fmt, ref_max) + _softcap_allowance(fmt, name, extra, ref_max)
+    assert 0 < err <= bound, (err, bound)
+
+
+def _softcap_allowance(fmt, name: str, extra: dict, vmax: float) -> float:
+    """softcap's scores pass cap * tanh(s / cap) = cap * (2 sigmoid(2 s / cap) - 1): in fixed point the
+    sigmoid is the format's own exp/add/reciprocal composition (error <= SIGMOID_MAX_ERR, the rtl lanes'
+    unit), so a score moves by up to d = 2 cap SIGMOID_MAX_ERR and a softmax weight by a factor up to
+    exp(2 d): the output by (exp(2 d) - 1) vmax more than the softmax family's bound."""
+    if name != "softcap" or not hasattr(fmt, "p"):
+        return 0.0
+    from einloom.sim.formats.arith.fixed_fn import SIGMOID_MAX_ERR
+    cap = float(extra["cap"]) if "cap" in extra else float(load_cascade("softcap").params["cap"].value)
+    return (np.exp(2 * 2 * cap * SIGMOID_MAX_ERR) - 1) * vmax
 
 
 @pytest.mark.parametrize("name", NEW)
@@ -132,7 +145,10 @@ def test_cli_sim_functional_int8(name, capsys):
                  "--functional", "int8", "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["functional"]["outputs"] == 64 * 256 and out["functional"]["max_abs_error"] < 0.02
+    # softcap: its fixed-point sigmoid (the lanes' composition, <= 7e-4) moves a score by up to
+    # 2 * cap * 7e-4 = 0.07 at cap 50 (measured 0.025 here; the others < 0.02)
+    limit = 0.04 if name == "softcap" else 0.02
+    assert out["functional"]["outputs"] == 64 * 256 and out["functional"]["max_abs_error"] < limit
     assert out["simulation"]["latency_cycles"] == pytest.approx(out["analytical"]["latency_cycles"], rel=0.03)
 
 
