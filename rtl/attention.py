@@ -154,8 +154,9 @@ class AttentionCore(wiring.Component):
 
     Latency: :func:`compute_cycles` after the last input beat (plus the cycles the output stalls).
     Limits: 1 <= P <= ``cfg.queries_limit``, 1 <= M <= ``cfg.keys_limit`` (the buffers' depths and the
-    reach of the query-block and key-tile counters, whose bounds are the schedule's; larger values wrap
-    the counters and give wrong results); M0 = R.
+    reach of the query-block and key-tile counters, whose bounds are the schedule's); M0 = R.  A command
+    past them is refused: the core stays idle (accepts no input, produces no output) and ``error`` is
+    high until the next command within the limits.
     """
 
     def __init__(self, cfg: RtlConfig):
@@ -179,7 +180,7 @@ class AttentionCore(wiring.Component):
             "k": In(stream.Signature(unsigned(cfg.head_dim * self.in_bits))),
             "v": In(stream.Signature(unsigned(cfg.value_dim * self.in_bits))),
             "out": Out(stream.Signature(unsigned(cfg.value_dim * self.out_bits))),
-            "busy": Out(1), "done": Out(1), "compute_cycles": Out(32),
+            "busy": Out(1), "done": Out(1), "error": Out(1), "compute_cycles": Out(32),
         })
 
     def expected_cycles(self, num_queries: int, num_keys: int, causal: bool = False, window: int = 0,
@@ -236,8 +237,9 @@ class AttentionCore(wiring.Component):
         IDLE, LOAD, RUN, DONE = range(4)
         state = Signal(range(4))
         cycles = Signal(32)
+        refused = Signal()          # the last command was past the limits (see the docstring)
         m.d.comb += [self.compute_cycles.eq(cycles), self.busy.eq((state == LOAD) | (state == RUN)),
-                     self.done.eq(state == DONE)]
+                     self.done.eq(state == DONE), self.error.eq(refused)]
         loaded = (q_cnt == n_q) & (k_cnt == n_k) & (v_cnt == n_k)
 
         # ---- work items: the next item to issue (cur) and the one issued before it (prev) ---------
@@ -455,8 +457,10 @@ class AttentionCore(wiring.Component):
             m.d.sync += cycles.eq(cycles + 1)
         with m.Switch(state):
             with m.Case(IDLE):
-                with m.If(self.start):
-                    m.d.sync += [state.eq(LOAD), n_q.eq(self.num_queries), n_k.eq(self.num_keys),
+                with m.If(self.start & ((self.num_queries > cfg.queries_limit) | (self.num_keys > cfg.keys_limit))):
+                    m.d.sync += refused.eq(1)
+                with m.Elif(self.start):
+                    m.d.sync += [refused.eq(0), state.eq(LOAD), n_q.eq(self.num_queries), n_k.eq(self.num_keys),
                                  causal.eq(self.causal), n_w.eq(self.window), n_s.eq(self.sinks),
                                  cur_qb.eq(0), cur_kb.eq(0), cur_tile.eq(0), settle.eq(2),
                                  q_cnt.eq(0), k_cnt.eq(0), v_cnt.eq(0), cycles.eq(0),

@@ -518,6 +518,18 @@ CORE_UNITS_1D = {"max": "max (tile and running max, mask select)", "add": "add (
                  "select": "mask unit (causal/window compare, select; empty tiles skipped)"}
 
 
+def runs_and_group(schedule: Any, roles: CoreRoles) -> tuple[int, int]:
+    """``(runs, group)`` of the fixed core for ``schedule``: one core run per K/V head (the roles' head
+    ranks), each run's queries of every query group (GQA's query heads sharing a K/V head) as one block
+    sequence of ``group x P`` queries."""
+    runs = group = 1
+    for r in roles.heads:
+        runs *= int(schedule.sizes.get(r, 1))
+    for r in roles.query_groups:
+        group *= int(schedule.sizes.get(r, 1))
+    return runs, group
+
+
 def input_views(cascade: Any) -> dict[str, tuple[str, ...]]:
     """Input tensor -> the ranks it is iterated by (a partitioned rank's outer and inner ranks too)."""
     out = {}

@@ -281,6 +281,21 @@ def timing_of(plan: LanePlan, shape: Any) -> Any:
                           cp.passes if len(cp.passes) > 1 else ())
 
 
+def run_cycles(plans: Sequence[LanePlan], shape: Any) -> dict[str, int]:
+    """Cycles of one whole run of a cascade compiled to ``plans`` (its stages, one after the other) on a
+    lane core of ``shape``: every plan at its own extent (:meth:`LanePlan.extent`), once per head run,
+    summed (``compute_cycles``, ``mac_cycles``: the cycle model ``lane_core_cycles``, which the
+    testbenches assert equal to the RTL's unstalled runs)."""
+    from einloom.sim.rtl_core import lane_core_cycles
+    total = {"compute_cycles": 0, "mac_cycles": 0}
+    for p in plans:
+        c = lane_core_cycles(timing_of(p, shape), *p.extent())
+        runs = len(p.head_runs())
+        for key in total:
+            total[key] += runs * int(c[key])
+    return total
+
+
 def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bool = False,
                        top: str = "einloom_lane_core", examples: Sequence[tuple[int, int]] = ()):
     """Verilog and manifest of the lane core for ``plans`` (the first runs from reset)."""

@@ -495,7 +495,7 @@ class _Recorder:
         else:
             self.executed[op.name] = self.executed.get(op.name, 0.0) + op.work
         self.add_storage(op, 1.0)
-        self.intervals.setdefault(op.unit, []).append((s, e, op.work / op.duration if op.duration else 0.0))
+        self.intervals.setdefault(op.slot, []).append((s, e, op.work / op.duration if op.duration else 0.0))
         if len(self.trace) < self.options.trace_limit:
             self.trace.append((op.slot, op.name, inst, op.tile, s, e, op.nbytes))
 
@@ -685,6 +685,9 @@ def simulate(schedule: Schedule, options: SimOptions | None = None, *, progress:
     for gi, g in enumerate(schedule.groups):
         nest = _nest(schedule, gi)
         plans = {e: _einsum_plan(schedule, nest, e, options) for e in g.einsums}
+        if g.pipeline != "interleave":     # concurrent units overlap Einsums only in an interleaved group
+            for p in plans.values():       # (the mapper's rule): elsewhere each runs after the other
+                p.resource = ""
         _place(plans, nest, g.einsums)
         static = sum(schedule.tensors[t].tile_elements for t in schedule.tensors
                      if schedule.tensors[t].level == "GLB" and schedule.tensors[t].producer_group == gi)
@@ -1020,11 +1023,14 @@ def _occupancy_steps(occ: list[tuple[float, float, float]]) -> tuple[np.ndarray,
 
 
 def _timeline(rec: _Recorder, total: float, bins: int, hw, instances: int, sim_inst: int) -> dict[str, Any]:
+    """Per bin: each array's utilization (an array with concurrent units, whose ops run on separate
+    ``array.unit`` slots: its busiest unit's, the summary's rule), DRAM busy share, buffer occupancy."""
     simulated_end = max((iv[1] for ivs in rec.intervals.values() for iv in ivs), default=total)
     span = max(simulated_end, 1e-9)
     edges = np.linspace(0.0, span, bins + 1)
     out: dict[str, Any] = {"edges": edges.tolist(), "simulated_cycles": span}
-    for unit, ivs in rec.intervals.items():
+    for slot, ivs in rec.intervals.items():
+        unit = slot.split(".", 1)[0]          # "1d.exp" -> "1d": one unit of an array with concurrent units
         a = np.array(ivs, dtype=float)
         s, e, rate = a[:, 0], a[:, 1], a[:, 2]
         lo = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, bins - 1)
@@ -1043,9 +1049,14 @@ def _timeline(rec: _Recorder, total: float, bins: int, hw, instances: int, sim_i
         np.add.at(busy, lo[same], e[same] - s[same])
         width = np.diff(edges)
         if unit in ("2d", "1d"):
-            out[f"util_{unit}"] = (acc / (width * hw.pes(unit))).tolist()
+            util = acc / (width * hw.pes(unit))
+            key = f"util_{unit}"
+            out[key] = np.maximum(out[key], util) if key in out else util
         else:
             out["dram_busy"] = (busy / width).tolist()
+    for key in ("util_2d", "util_1d"):
+        if key in out:
+            out[key] = np.asarray(out[key]).tolist()
     times, level = _occupancy_steps(rec.occupancy)
     # per bin: the most bytes held at any moment of it (the level entering the bin or set inside it)
     peak = np.zeros(bins)

@@ -84,3 +84,46 @@ def test_no_rtl_section_no_core():
     status, out, err = run_cli(["sim", "fusemax-1pass", "--arch", "fusemax-cloud", "--workload", SMALL, "--json"])
     assert status == 0, err
     assert "generated_core" not in json.loads(out)
+
+
+def test_lane_core_cycles_do_not_depend_on_rank_names(tmp_path):
+    """A user's copy of sigmoid with its query/key ranks renamed (P -> N, M -> T) gets the same core and
+    the same cycles at the same sizes (the cycles come from the plan's structure, not from names)."""
+    import re
+    text = (ROOT / "einsum" / "library" / "sigmoid.yaml").read_text()
+    renamed = re.sub(r"\bname: sigmoid\b", "name: sigmoid-renamed", text)
+    renamed = re.sub(r"\bP\b", "N", re.sub(r"\bM\b", "T", renamed))
+    renamed = re.sub(r"\bp\b", "n", re.sub(r"\bm\b", "t", renamed))
+    spec = tmp_path / "sigmoid-renamed.yaml"
+    spec.write_text(renamed)
+    want = _sim("sigmoid", "rtl-4x4-int8", "--ranks", "P=32,M=32")["generated_core"]
+    got = _sim(str(spec), "rtl-4x4-int8", "--ranks", "N=32,T=32")["generated_core"]
+    assert want["core"] == got["core"] == "lane"
+    assert got["cycles"] == want["cycles"] and got["ranks"] == {"E": 16, "F": 16, "N": 32, "T": 32}
+
+
+def test_lane_core_runs_once_per_kv_head():
+    """GQA on the lane core: one run per K/V head (J), the query groups folded into each run."""
+    one = _sim("gqa", "rtl-4x4-int16", "--ranks", "J=1,G=1")["generated_core"]
+    two = _sim("gqa", "rtl-4x4-int16", "--ranks", "J=2,G=1")["generated_core"]
+    assert one["core"] == two["core"] == "lane"
+    assert two["cycles"] == 2 * one["cycles"] and "2 runs (K/V heads)" in two["mask"]
+
+
+@pytest.mark.parametrize("spec", ["linear", "linear-causal"])
+def test_sim_asks_the_same_lane_compiler_as_einloom_rtl(spec):
+    """Multi-stage (linear) and per-key state (linear-causal) cascades: the core einloom rtl builds
+    (plan_stages), its cycles the sum over the stages' runs (the manifest's per-program figures)."""
+    from einloom.cost_models import load_arch
+    from einloom.einsum import load_cascade
+    from einloom.rtl.lane_build import core_shape, generate_lane_core, plan_stages
+    out = _sim(spec, "rtl-4x4-bf16", "--ranks", "P=8,M=12,E=8,F=8")["generated_core"]
+    assert out["core"] == "lane", out.get("reason")
+    arch = load_arch(str(ARCHS / "rtl-4x4-bf16.yaml"))
+    plans = plan_stages(load_cascade(spec), arch, {"P": 8, "M": 12, "E": 8, "F": 8})
+    design, _ = generate_lane_core(plans, arch, programmable=len(plans) > 1)
+    per_program = [prog["expected"][0]["compute_cycles"] for prog in design.manifest["programs"]]
+    assert len(per_program) == (2 if spec == "linear" else 1)
+    assert out["cycles"] == sum(per_program)
+    if spec == "linear-causal":      # the Verilator-measured count (docs/lane-core.md)
+        assert out["cycles"] == 1207

@@ -253,7 +253,7 @@ def config_for(args) -> "Any":
                          hint="add --workload, or drop --seq-len")
     from einloom.einsum import load_cascade
     from einloom.mapper.lower import lower
-    from einloom.rtl.core_form import check_schedule, core_mapping, core_structure, match_core
+    from einloom.rtl.core_form import check_schedule, core_mapping, core_structure, match_core, runs_and_group
     cascade = load_cascade(args.spec or "fusemax-1pass")
     scale = arch.rtl.get("scale", True) if arch.rtl is not None else True
     roles = match_core(cascade, scale=scale if isinstance(scale, bool) else True)
@@ -295,10 +295,7 @@ def config_for(args) -> "Any":
         mapping = _mapping(args.mapping, cascade, arch, workload) if args.mapping else core_mapping(roles, arch)
         schedule = lower_at(mapping)
     dims = check_schedule(schedule, roles, arch)
-    group = 1
-    for r in roles.query_groups:        # a K/V head's queries of every group run as one block sequence
-        group *= schedule.sizes.get(r, 1)
-    dims["P"] *= group
+    dims["P"] *= runs_and_group(schedule, roles)[1]     # a K/V head's queries of every group: one block sequence
     for rank, limit, key in ((rk["P"], max_queries, "max_queries"), (rk["M"], max_keys, "max_keys")):
         size = dims["P" if key == "max_queries" else "M"]
         if size > limit:
@@ -320,16 +317,12 @@ def fixed_core_cycles(schedule: Any, roles: Any, arch: Any) -> int:
     (``sim/rtl_core.run_core``, = RTL).  Raises MappingError when the core cannot build it."""
     from einloom.rtl import RtlConfig
     from einloom.rtl.attention import core_params
-    from einloom.rtl.core_form import check_schedule
+    from einloom.rtl.core_form import check_schedule, runs_and_group
     from einloom.sim.rtl_core import core_cycles
     dims = check_schedule(schedule, roles, arch)
     cfg = RtlConfig.from_arch(arch, head_dim=dims["head_dim"], value_dim=dims["value_dim"], tile_m=dims["tile_m"],
                               tile_p=dims["tile_p"])
-    group = runs = 1
-    for r in roles.query_groups:
-        group *= schedule.sizes.get(r, 1)
-    for r in roles.heads:
-        runs *= schedule.sizes.get(r, 1)
+    runs, group = runs_and_group(schedule, roles)
     return runs * core_cycles(core_params(cfg), dims["P"] * group, dims["M"], roles.causal, roles.window, roles.sinks)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 
 from einloom.commands import flags
 
@@ -140,7 +141,7 @@ def run(args) -> int:
             if case["P"] > cfg.queries_limit or case["M"] > cfg.keys_limit:
                 raise EinloomError(f"shape {case['P']}x{case['M']} exceeds the buffers and the core's loop counters "
                                    f"({cfg.queries_limit} queries, {cfg.keys_limit} keys)",
-                                   location=Location(field="--shape"), hint="raise rtl.max_* in the arch")
+                                   location=Location(field="--shape"), hint=_limit_hint(cfg))
     elif roles is not None:
         from einloom.rtl.tb.suite import spec_cases
         cases = spec_cases(cfg, causal=roles.causal, window=roles.window, sinks=roles.sinks, quick=args.quick)
@@ -179,3 +180,12 @@ def run(args) -> int:
             if r["passed"] == r.get("expect_fail", False) and r.get("errors"):
                 print(f"  {case['name']}: {'; '.join(r['errors'][:3])}")
     return 0 if ok else 1
+
+
+def _limit_hint(cfg: Any) -> str:
+    """What raises a core's query/key limit: the buffers (rtl.max_*) or, when the loop counters were
+    sized from a schedule (--workload), a larger schedule."""
+    if cfg.keys_limit < cfg.max_keys or cfg.queries_limit < cfg.max_queries:
+        return ("the core's loop counters were sized from the schedule (--workload): pass a larger --seq-len or "
+                "--ranks, or drop --workload to size them from the buffers")
+    return "use a smaller shape, or raise rtl.max_queries / rtl.max_keys in the arch"

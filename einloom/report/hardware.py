@@ -5,7 +5,7 @@ For a cascade and an architecture with an ``rtl:`` section, :func:`hardware_row`
 
 * **core**: the generator's own decision, never a list of names here: ``fixed`` when the
   fixed-function overlapped core (``rtl/core_form.match_core``) matches the cascade, else ``lane``
-  when the lane compiler (``rtl/lane_build.plan_lanes``) accepts it, else ``refused`` with the
+  when the lane compiler (``rtl/lane_build.plan_stages``) accepts it, else ``refused`` with the
   Einsum and the missing capability (the lane compiler's refusal, and the fixed core's next to it);
 * **cycles**: the generated core's cycle model at the row's ranks (``sim/rtl_core``: ``run_core`` for
   the fixed core, ``lane_core_cycles`` for the lane core), which the RTL testbenches assert equal to
@@ -120,7 +120,7 @@ class Design:
     sizes: dict[str, int]
     mask: str
     units: list[str]
-    verify_with: Any          #: (RtlConfig, cases) for the fixed core, the LanePlan for the lane core
+    verify_with: Any          #: (RtlConfig, cases, runs) for the fixed core, (plans, programmable, sizes) for the lane core
     build: Callable[[], tuple[str, str]] = field(repr=False, default=lambda: ("", ""))   #: -> (Verilog, top)
     _built: tuple[str, str] | None = field(default=None, repr=False)
 
@@ -190,7 +190,7 @@ def fixed_design(cascade: Any, arch: Any, sizes: dict[str, int]) -> Design:
     from einloom.mapper.lower import lower
     from einloom.rtl.attention import core_params
     from einloom.rtl.config import RtlConfig
-    from einloom.rtl.core_form import check_schedule, core_mapping, match_core
+    from einloom.rtl.core_form import check_schedule, core_mapping, match_core, runs_and_group
     from einloom.sim.rtl_core import run_core
     scale = _rtl(arch).get("scale", True)
     roles = match_core(cascade, scale=scale if isinstance(scale, bool) else True)
@@ -203,11 +203,7 @@ def fixed_design(cascade: Any, arch: Any, sizes: dict[str, int]) -> Design:
     dims = check_schedule(schedule, roles, arch)
     cfg = RtlConfig.from_arch(arch, head_dim=dims["head_dim"], value_dim=dims["value_dim"],
                               tile_m=dims["tile_m"], tile_p=dims["tile_p"])
-    group = runs = 1
-    for r in roles.query_groups:         # a K/V head's queries of every group run as one block sequence
-        group *= schedule.sizes.get(r, 1)
-    for r in roles.heads:                # one core run per K/V head
-        runs *= schedule.sizes.get(r, 1)
+    runs, group = runs_and_group(schedule, roles)
     queries, keys = dims["P"] * group, dims["M"]
     for what, size, limit, key in (("queries", queries, cfg.max_queries, "max_queries"),
                                    ("keys", keys, cfg.max_keys, "max_keys")):
@@ -233,23 +229,38 @@ def fixed_design(cascade: Any, arch: Any, sizes: dict[str, int]) -> Design:
 
 
 def lane_design(cascade: Any, arch: Any, sizes: dict[str, int]) -> Design:
-    """The lane core (2D array + programmable 1D lanes) for ``cascade`` (raises SpecError when the lane
-    compiler refuses it, naming the Einsum)."""
-    from einloom.rtl.lane_build import core_shape, generate_lane_core, plan_lanes, timing_of
-    from einloom.sim.rtl_core import lane_core_cycles
-    plan = plan_lanes(cascade, arch, sizes)
-    programmable = bool(_rtl(arch).get("programmable", False))
-    example = (plan.sizes.get("P", sizes["P"]), plan.sizes.get("M", sizes["M"]))
-    # the manifest's figure (generate_lane_core): a folded plan's queries are its groups x P
-    expected = lane_core_cycles(timing_of(plan, core_shape(arch, [plan])), *(plan.extent() if plan.folded else example))
+    """The lane core (2D array + programmable 1D lanes) for ``cascade``, as ``einloom rtl`` builds it
+    (:func:`~einloom.rtl.lane_build.plan_stages`: every stage of a multi-stage cascade, per-key state
+    chains), its cycles those of one whole run (every stage at its own extent x its head runs:
+    :func:`~einloom.rtl.lane_build.run_cycles`); raises SpecError when the lane compiler refuses it,
+    naming the Einsum."""
+    from einloom.rtl.lane_build import core_shape, generate_lane_core, plan_stages, run_cycles
+    plans = plan_stages(cascade, arch, sizes)
+    programmable = bool(_rtl(arch).get("programmable", False)) or len(plans) > 1
+    total = run_cycles(plans, core_shape(arch, plans))
+    runs = len(plans[0].head_runs())
+    schedule = _whole_schedule(cascade, arch, sizes, plans)
 
     def build() -> tuple[str, str]:
-        design, _ = generate_lane_core([plan], arch, programmable=programmable, examples=[example])
+        design, _ = generate_lane_core(plans, arch, programmable=programmable, examples=[plans[0].extent()])
         return design.verilog, design.top_name
 
-    return Design("lane", int(expected["compute_cycles"]), expected["mac_cycles"] / expected["compute_cycles"],
-                  plan.schedule, dict(plan.sizes), _lane_mask(plan.schedule), list(plan.program.units()),
-                  (plan, programmable), build)
+    mask = _lane_mask(schedule) + (f"; {runs} runs (K/V heads)" if runs > 1 else "") + (
+        f"; {len(plans)} stages" if len(plans) > 1 else "")
+    units = list(dict.fromkeys(u for p in plans for u in p.program.units()))
+    return Design("lane", int(total["compute_cycles"]), total["mac_cycles"] / total["compute_cycles"],
+                  schedule, {**sizes, **plans[0].sizes}, mask, units, (plans, programmable, dict(sizes)), build)
+
+
+def _whole_schedule(cascade: Any, arch: Any, sizes: dict[str, int], plans: list) -> Any:
+    """The schedule the report's ops, simulation and error figures read: the one plan's (a per-key state
+    cascade's: its surrogate, which computes the same outputs), or for several stages the whole cascade
+    lowered with the lane compiler's mapping."""
+    if len(plans) == 1:
+        return plans[0].schedule
+    from einloom.mapper.lower import lower
+    from einloom.rtl.lanes.compile import lane_mapping
+    return lower(cascade, lane_mapping(cascade, arch, sizes=sizes), arch, None, sizes=sizes)
 
 
 def _lane_mask(schedule: Any) -> str:
@@ -332,24 +343,26 @@ def _verify_fixed(design: Design, tool: str) -> dict[str, Any]:
 
 
 def _verify_lane(design: Design, arch_path: str, arch: Any, tool: str) -> dict[str, Any]:
-    plan, programmable = design.verify_with
+    """Every stage and head run of the cascade on its lane core (Amaranth's simulator or Verilator),
+    plain and with backpressure; measured cycles: the plain run's, summed over stages and heads."""
+    plans, programmable, sizes = design.verify_with
     if tool == "amaranth":
-        from einloom.rtl.tb.lane_core_tb import simulate
+        from einloom.rtl.tb.lane_core_tb import simulate_stages, summary
         passed, measured, problems = 0, None, []
         for r in VERIFY_RUNS:
-            res, found, _model, _data, _plan = simulate(str(plan.cascade.file), arch, design.sizes,
-                                                        backpressure=r["backpressure"], seed=r["seed"])
+            runs, found = simulate_stages(str(plans[0].cascade.file), arch, sizes,
+                                          backpressure=r["backpressure"], seed=r["seed"])
             passed += not found
             problems += found[:3]
             if not r["backpressure"]:
-                measured = int(res["cycles"])
+                measured = int(summary(runs)["cycles"])
         return {"tool": "amaranth", "passed": passed, "total": len(VERIFY_RUNS), "measured_cycles": measured,
                 "problems": problems[:5]}
     from einloom.commands.lane_cli import run_lane_jobs
-    jobs = [{"name": plan.cascade.name + (f"_bp{int(100 * r['backpressure'])}" if r["backpressure"] else ""),
+    jobs = [{"name": plans[0].cascade.name + (f"_bp{int(100 * r['backpressure'])}" if r["backpressure"] else ""),
              "seed": r["seed"], **({"backpressure": r["backpressure"]} if r["backpressure"] else {})}
             for r in VERIFY_RUNS]
-    _design, build_dir, results = run_lane_jobs(arch_path, arch, [plan], design.sizes, jobs,
+    _design, build_dir, results = run_lane_jobs(arch_path, arch, plans, sizes, jobs,
                                                 programmable=programmable, quiet=True)
     if len(results) < len(jobs):
         from einloom.base.errors import ToolError

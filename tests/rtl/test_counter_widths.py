@@ -2,8 +2,7 @@
 (``rtl.schedule.derive_structure``: one counter per temporal loop), not from the buffer depths.
 
 A schedule with other bounds builds other counters, and the core still runs bit- and cycle-exact
-(Amaranth's simulator); a run beyond the counters' reach wraps the key-tile counter (the K buffer
-address) and gives wrong outputs, which shows the built counter is the narrow one.
+(Amaranth's simulator); a command beyond the counters' reach is refused by the core (``error``).
 """
 import argparse
 from pathlib import Path
@@ -101,16 +100,44 @@ def test_a_schedule_with_small_bounds_still_verifies(tmp_path, p, m, causal):
     assert stalls == 0 and cycles == compute_cycles(cfg, p, m, causal)
 
 
-def test_a_run_past_the_counters_reach_is_wrong(tmp_path):
-    """M = 12 keys (6 tiles) on a 4-tile counter: the tile counter wraps, K is read from tile 0 again."""
+def test_a_run_past_the_counters_reach_is_refused(tmp_path):
+    """M = 12 keys (6 tiles) on a 4-tile counter would wrap the tile counter (K read from tile 0 again):
+    the core refuses the command (``error`` high, idle, no input taken), then runs a command within its
+    limits bit-exact, ``error`` low again; the same keys on a 6-tile counter run."""
+    from amaranth.sim import Simulator
     narrow = _small_cfg(tmp_path, key_tiles=4, query_blocks=3)
-    q, k, v = _inputs(narrow, 4, 12, seed=5)
-    want, _ = golden_attention(narrow.fmt, q, k, v, tile_m=2)
+    assert narrow.keys_limit == 8
+    dut = AttentionCore(narrow)
+    seen = {}
+
+    async def bench(ctx):
+        for name, value in (("num_queries", 4), ("num_keys", 12), ("causal", 0), ("window", 0), ("sinks", 0)):
+            ctx.set(getattr(dut, name), value)
+        ctx.set(dut.k.valid, 1)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        seen["refused"] = [(ctx.get(dut.error), ctx.get(dut.busy), ctx.get(dut.k.ready)) for _ in range(1)]
+        for _ in range(5):
+            await ctx.tick()
+            seen["refused"].append((ctx.get(dut.error), ctx.get(dut.busy), ctx.get(dut.k.ready)))
+        ctx.set(dut.num_keys, 8)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        seen["accepted"] = (ctx.get(dut.error), ctx.get(dut.busy))
+    sim = Simulator(dut)
+    sim.add_clock(1e-8)
+    sim.add_testbench(bench)
+    sim.run()
+    assert seen["refused"] == [(1, 0, 0)] * 6 and seen["accepted"] == (0, 1)
+    q, k, v = _inputs(narrow, 4, 8, seed=5)
     got, _, _ = run_core_sim(narrow, q, k, v)
-    assert not np.array_equal(got, want)
+    assert np.array_equal(got, golden_attention(narrow.fmt, q, k, v, tile_m=2)[0])
+    q, k, v = _inputs(narrow, 4, 12, seed=5)
     wide = _small_cfg(tmp_path, key_tiles=6, query_blocks=3)
     got, _, _ = run_core_sim(wide, q, k, v)
-    assert np.array_equal(got, want)
+    assert np.array_equal(got, golden_attention(wide.fmt, q, k, v, tile_m=2)[0])
 
 
 def test_bounds_beyond_the_buffers_are_refused(tmp_path):
