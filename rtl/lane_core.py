@@ -278,7 +278,7 @@ class LaneCore(wiring.Component):
             "load_en": In(1), "load_mem": In(max(1, (self.n_mem - 1).bit_length())), "load_addr": In(16),
             "load_data": In(word),
             "start": In(1), "num_queries": In(16), "num_keys": In(16), "blocks": In(16), "tiles": In(16),
-            "busy": Out(1), "done": Out(1), "cycles": Out(32), "busy_2d": Out(32),
+            "busy": Out(1), "done": Out(1), "error": Out(1), "cycles": Out(32), "busy_2d": Out(32),
             "out_valid": Out(1), "out_ready": In(1), "out_tag": Out(4), "out_index": Out(16), "out_block": Out(16),
             "out_data": Out(s.cols * s.out_bits), "out_lane_valid": Out(s.cols),
         }
@@ -296,6 +296,18 @@ class LaneCore(wiring.Component):
         c = Signal(signed(CODE_BITS))
         m.d.comb += c.eq(code.as_signed())
         return Cat(c, Const(self.shape.fixed.p.frac_bits, F_BITS))
+
+    def _command_fits(self):
+        """True when the command on the ports is within the build: at most the memories' key tiles (and
+        the state registers' tiles) and query blocks, keys and queries within the buffers and within
+        ``tiles x rows`` / ``blocks x cols``.  A command past them is refused: the core stays idle and
+        ``error`` is high until the next command that fits (it would otherwise read past its memories
+        or drop keys, a silently wrong result)."""
+        s = self.shape
+        tiles = min(s.key_tiles, s.state_tiles) if any(st is not None for st in s.states) else s.key_tiles
+        return ((self.tiles <= tiles) & (self.blocks <= s.query_blocks) & (self.num_keys <= s.max_keys)
+                & (self.num_queries <= s.max_queries) & (self.num_keys <= self.tiles * s.rows)
+                & (self.num_queries <= self.blocks * s.cols))
 
     def _prog_width(self) -> int:
         from einloom.rtl.lanes.lane import _layouts
@@ -363,7 +375,8 @@ class LaneCore(wiring.Component):
         s_lo, s_hi = Array(pass_lo)[pas], Array(pass_hi)[pas]     # this pass's score slots and value products
         c_lo, c_hi = Array(chain_lo)[pas], Array(chain_hi)[pas]
         st = lambda n: state == _S[n]   # noqa: E731
-        m.d.comb += [self.busy.eq(~st("IDLE")), self.done.eq(st("FIN"))]
+        refused = Signal()     # the last command was past the build's capacities (see command_fits)
+        m.d.comb += [self.busy.eq(~st("IDLE")), self.done.eq(st("FIN")), self.error.eq(refused)]
         with m.If(~st("IDLE")):
             m.d.sync += self.cycles.eq(self.cycles + 1)
         with m.If(st("IDLE") & self.start):
@@ -501,8 +514,10 @@ class LaneCore(wiring.Component):
         go_to = lambda n: state.eq(_S[n])   # noqa: E731
         with m.Switch(state):
             with m.Case(_S["IDLE"]):
-                with m.If(self.start):
-                    m.d.sync += [go_to("BSTART"), blk.eq(0), nblocks.eq(self.blocks), ntiles.eq(self.tiles),
+                with m.If(self.start & ~self._command_fits()):
+                    m.d.sync += refused.eq(1)
+                with m.Elif(self.start):
+                    m.d.sync += [refused.eq(0), go_to("BSTART"), blk.eq(0), nblocks.eq(self.blocks), ntiles.eq(self.tiles),
                                  nkeys.eq(self.num_keys)]
             with m.Case(_S["BSTART"]):
                 m.d.sync += [go_to("QK"), tile.eq(0), i_idx.eq(pass_lo[0]), e_idx.eq(0), j.eq(0), pas.eq(0)]
