@@ -97,6 +97,18 @@ def test_one_programmable_build_runs_a_three_pass_and_a_one_pass_program():
         assert res["cycles"] == model["compute_cycles"], spec
 
 
+def test_one_int8_programmable_build_runs_split_kv_and_a_program_without_the_lanes_mac():
+    """The fixed mul unit's two modes in one programmable int8 build: split-KV (mulx in its merge, the
+    floored mul elsewhere) from reset, fusemax-1pass (no mulx) loaded, split-KV loaded again."""
+    from einloom.rtl.tb.lane_core_tb import simulate_programmable
+    runs = simulate_programmable(["split-kv-decode", "fusemax-1pass"], load_arch(str(INT8)),
+                                 {"P": 4, "M": 8, "E": 8, "F": 8})
+    assert [r[0] for r in runs] == ["split-kv-decode", "fusemax-1pass", "split-kv-decode"]
+    for spec, res, problems, model in runs:
+        assert problems == [], spec
+        assert res["cycles"] == model["compute_cycles"], spec
+
+
 def test_the_fixed_point_merge_is_an_exact_mac_chain():
     """The spec of split-KV's merge ``WO = sum[m1] W * O`` in fixed point is the golden ``mac`` chain,
     which is exact there (the 2D PE's wide accumulator: each product at ``fa + fb`` fraction bits, no
