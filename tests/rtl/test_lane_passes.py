@@ -85,25 +85,16 @@ def test_multi_pass_cascade_on_the_lane_core_bit_and_cycle_exact(spec, arch, siz
     assert res["cycles"] == model["compute_cycles"] and res["busy_2d"] == model["mac_cycles"]
 
 
-def test_one_programmable_build_runs_a_three_pass_and_a_one_pass_program():
+@pytest.mark.parametrize("first,arch", [("softmax-3pass", BF16), ("split-kv-decode", INT8)],
+                         ids=["three-pass-bf16", "split-kv-int8"])
+def test_one_programmable_build_runs_a_multi_pass_and_a_one_pass_program(first, arch):
     """The pass count is part of the loaded program (the controller table's passes, the section table's
-    last-pass bit): softmax-3pass from reset, fusemax-1pass loaded, softmax-3pass loaded again."""
+    last-pass bit): the multi-pass program from reset, fusemax-1pass loaded, the first loaded again.
+    int8 split-KV: the fixed mul unit's two modes in one build (mulx in the merge, the floored mul
+    elsewhere; fusemax-1pass has no mulx)."""
     from einloom.rtl.tb.lane_core_tb import simulate_programmable
-    runs = simulate_programmable(["softmax-3pass", "fusemax-1pass"], load_arch(str(BF16)),
-                                 {"P": 4, "M": 8, "E": 8, "F": 8})
-    assert [r[0] for r in runs] == ["softmax-3pass", "fusemax-1pass", "softmax-3pass"]
-    for spec, res, problems, model in runs:
-        assert problems == [], spec
-        assert res["cycles"] == model["compute_cycles"], spec
-
-
-def test_one_int8_programmable_build_runs_split_kv_and_a_program_without_the_lanes_mac():
-    """The fixed mul unit's two modes in one programmable int8 build: split-KV (mulx in its merge, the
-    floored mul elsewhere) from reset, fusemax-1pass (no mulx) loaded, split-KV loaded again."""
-    from einloom.rtl.tb.lane_core_tb import simulate_programmable
-    runs = simulate_programmable(["split-kv-decode", "fusemax-1pass"], load_arch(str(INT8)),
-                                 {"P": 4, "M": 8, "E": 8, "F": 8})
-    assert [r[0] for r in runs] == ["split-kv-decode", "fusemax-1pass", "split-kv-decode"]
+    runs = simulate_programmable([first, "fusemax-1pass"], load_arch(str(arch)), {"P": 4, "M": 8, "E": 8, "F": 8})
+    assert [r[0] for r in runs] == [first, "fusemax-1pass", first]
     for spec, res, problems, model in runs:
         assert problems == [], spec
         assert res["cycles"] == model["compute_cycles"], spec
