@@ -736,7 +736,8 @@ class _Compiler:
     def lane_mac(self, e: Any) -> bool:
         """Whether ``e`` is a multiply-accumulate of lane tensors over the tile rank (split-KV's merge
         ``WO[f, p] = W[m1, p] * O[m1, f, p]``): the lanes run it as the golden ``mac`` chain over the
-        tiles, ``acc + bf16(a) * bf16(b)`` (``bf16`` rounding, fp32 ``mul``, ``acc add``)."""
+        tiles, ``acc + a * b`` with the product a ``mac`` adds (``mulx``: in bf16 the exact fp32 product of the
+        bf16-rounded operands, in fixed point the exact product at ``fa + fb`` fraction bits), ``acc add``."""
         return bool(e.implicit_vars) and _is_sum_product(self.cascade, e.name) and \
             {self.var_role(v) for v in e.implicit_vars} == {"tile"}
 
@@ -967,15 +968,10 @@ class _Compiler:
         acc = self.new_reg("value" if body_section == "value" else "scalar")   # per value column, or one
         self.emit(init_section, "init", acc, (), identity, False)
         self.current = body_section
-        if mac:                          # the golden mac: bf16 operands, their exact product, an fp32 add
-            factors = [self.fmt(self.expr(f)) for f in (x.body.left, x.body.right)]
-            rounded = []
-            for f in factors:
-                t = self.new_reg("scalar")
-                self.emit(body_section, "bf16", t, (f,))
-                rounded.append(reg(t))
+        if mac:                          # the golden mac: the product it adds (mulx), then the add
+            factors = tuple(self.fmt(self.expr(f)) for f in (x.body.left, x.body.right))
             prod = self.new_reg("scalar")
-            self.emit(body_section, "mul", prod, tuple(rounded))
+            self.emit(body_section, "mulx", prod, factors)
             v = _Val("fmt", operand=reg(prod))
         else:
             v = self.expr(x.body)

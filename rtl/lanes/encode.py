@@ -33,14 +33,14 @@ from einloom.rtl.lanes.isa import OPCODES, SECTIONS, Instr, Operand, Program, Re
 
 COORD_FRAC = 8
 MAIN_OPS = ("nop", "add", "sub", "neg", "mul", "div", "recip", "max", "min", "exp", "cmp", "and", "or", "not",
-            "sel", "sel0", "mov", "init", "acc", "cvt", "wout", "out", "fn", "log", "bf16")
+            "sel", "sel0", "mov", "init", "acc", "cvt", "wout", "out", "fn", "log", "mulx")
 COORD_OPS = ("nop", "cadd", "csub", "cmul", "ccmp", "cand", "cor", "cnot")
 RELATIONS = ("<", "<=", ">", ">=", "==", "!=")
 ACC_OPS = ("add", "max", "min", "mul")
 KIND_CODE = {"": 0, "k": 1, "f": 2}
 COORD_NAMES = ("k0", "k1", "k", "q")
 #: op classes the RTL lane has a unit for (bf16 format: fp32 arithmetic)
-RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "log", "cmp", "select", "cvt", "coord", "round")
+RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "log", "cmp", "select", "cvt", "coord")
 #: op classes a fixed-point RTL lane has a unit for (``rtl/lanes/fixed_units.py``)
 FIXED_RTL_UNITS = ("add", "mul", "max", "exp", "recip", "div", "log", "cmp", "select", "cvt", "coord")
 
@@ -176,6 +176,10 @@ class Image:
                 writes.setdefault(writer, set()).update(span(f["dst"], f["dix"]))
         writes["buf"] = {a for name, base in self.buffers.items() for a in span(base, 1)}
         return {"read": reads, "write": writes}
+
+    def uses(self, op: str) -> bool:
+        """Whether the program issues opcode ``op`` (a lane fixed at generation builds only what it uses)."""
+        return any(word["main"] is not None and MAIN_OPS[word["main"]["op"]] == op for word in self.bundles)
 
     def cycles(self, tiles: int) -> int:
         """Lane cycles spent issuing in one query block of ``tiles`` tiles (= Program.cycles)."""

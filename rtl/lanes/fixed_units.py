@@ -140,7 +140,8 @@ class FixedMaxUnit(_FixedUnit):
         return c, f
 
 
-def _mul(m: Module, ca, fa, cb, fb, name: str):
+def _mul(m: Module, ca, fa, cb, fb, name: str, exact=Const(0, 1)):
+    """``FixedArith.mul`` (floored to ``max(fa, fb)``), or where ``exact`` ``FixedArith.product``."""
     inf = _is_inf(ca) | _is_inf(cb)
     zero = (ca == 0) | (cb == 0)
     neg = ca[-1] ^ cb[-1]
@@ -148,7 +149,7 @@ def _mul(m: Module, ca, fa, cb, fb, name: str):
     m.d.comb += prod.eq(Mux(inf, 1, ca) * Mux(inf, 1, cb))
     f = Signal(signed(F_BITS), name=f"{name}_f")
     drop = Signal(signed(F_BITS), name=f"{name}_drop")
-    m.d.comb += [f.eq(Mux(fa > fb, fa, fb)), drop.eq(Mux(fa > fb, fb, fa))]
+    m.d.comb += [f.eq(Mux(exact, fa + fb, Mux(fa > fb, fa, fb))), drop.eq(Mux(exact, 0, Mux(fa > fb, fb, fa)))]
     shifted = Signal(signed(2 * CODE_BITS), name=f"{name}_shifted")
     with m.If(drop >= 0):
         m.d.comb += shifted.eq(prod >> drop.as_unsigned()[:7])
@@ -160,12 +161,14 @@ def _mul(m: Module, ca, fa, cb, fb, name: str):
 
 
 class FixedMulUnit(_FixedUnit):
-    """``mul``: exact product floored to ``max(fa, fb)`` fraction bits."""
+    """``mul`` (mode 0): exact product floored to ``max(fa, fb)`` fraction bits; mode 1 (``mulx``, the
+    term a lane mac chain adds): the exact product at ``fa + fb`` fraction bits (``FixedArith.product``)."""
 
     def compute(self, m, a, b, mode):
         ca, fa = _fields(m, a, "mula")
         cb, fb = _fields(m, b, "mulb")
-        return _mul(m, ca, fa, cb, fb, "mul")
+        c, f = _mul(m, ca, fa, cb, fb, "mul", exact=mode)
+        return c, f
 
 
 class FixedExpUnit(_FixedUnit):

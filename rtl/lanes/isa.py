@@ -91,7 +91,8 @@ OPCODES: dict[str, tuple[str, int]] = {
     "mov": ("select", 1), "init": ("select", 0),   # init dst <- imm, valid bit imm2
     "acc": ("", 1),               # dst = op(dst, src) where src is valid (imm: add/max/min/mul); class of op
     "cvt": ("cvt", 1),            # coordinate -> format value (exact)
-    "bf16": ("round", 1),         # round to the 2D array's bf16 operand and widen back (a lane mac's operands)
+    "mulx": ("mul", 2),           # the product a mac adds (a lane mac chain's term): bf16 operands and their
+                                  # exact fp32 product in bf16, the exact product (fa + fb bits) in fixed point
     "fn": ("fn", -1),             # imm: a map operator without a unit model (evaluated, rounded once)
     "wout": ("select", 1),        # emit weight of value product imm (the element's weight)
     "out": ("select", 1),         # emit output imm (per value column, or once)

@@ -345,7 +345,17 @@ class Lane(wiring.Component):
                 with m.If(acc_here & (acc_sub == 2)):
                     m.d.comb += umode.eq(1)
             elif cls_name == "mul":
-                m.d.comb += fire.eq(issue_main & (is_op("mul") | acc_here))
+                m.d.comb += fire.eq(issue_main & (is_op("mul", "mulx") | acc_here))
+                if self.programmable or self.image.uses("mulx"):
+                    with m.If(is_op("mulx")):                 # the product a mac adds
+                        if fixed is None:                     # bf16 operands (exact fp32 product)
+                            from einloom.rtl.float.convert import Fp32ToBf16
+                            m.submodules.mulx_a = ra = Fp32ToBf16(latency=0)
+                            m.submodules.mulx_b = rb = Fp32ToBf16(latency=0)
+                            m.d.comb += [ra.a.eq(ad), rb.a.eq(bd), ua.eq(Cat(Const(0, 16), ra.result)),
+                                         ub.eq(Cat(Const(0, 16), rb.result))]
+                        else:                                 # the exact product, fa + fb fraction bits
+                            m.d.comb += umode.eq(1)
             elif cls_name == "exp":
                 m.d.comb += [fire.eq(issue_main & is_op("exp")), umode.eq(main.sub[0]), valid.eq(av)]
             elif cls_name == "recip":
@@ -403,14 +413,7 @@ class Lane(wiring.Component):
                                          Cat((-ad[:CODE_BITS].as_signed())[:CODE_BITS], ad[CODE_BITS:]))
             with m.Case(MAIN_OPS.index("cvt")):
                 m.d.comb += comb_data.eq(_q8_to_fp32(m, ad) if fixed is None else _q8_to_fixed(m, ad[:32]))
-            if fixed is None and "round" in s.units:     # bf16: fp32 -> bf16 -> fp32 (a lane mac's operand)
-                from einloom.rtl.float.convert import Fp32ToBf16
-                m.submodules.round_bf16 = rnd16 = Fp32ToBf16(latency=0)
-                m.d.comb += rnd16.a.eq(ad)
-                with m.Case(MAIN_OPS.index("bf16")):
-                    m.d.comb += comb_data.eq(Cat(Const(0, 16), rnd16.result))
-        comb_ops = ("cmp", "and", "or", "not", "sel", "sel0", "mov", "init", "neg", "cvt") + \
-            (("bf16",) if fixed is None and "round" in s.units else ())
+        comb_ops = ("cmp", "and", "or", "not", "sel", "sel0", "mov", "init", "neg", "cvt")
         comb_we = issue_main & is_op(*comb_ops)
         writes.append(("comb", comb_we, dst, comb_data, comb_valid))
 

@@ -193,7 +193,7 @@ register_fn_unit("relu", ReluUnit)
 register_fn_unit("relu", FixedReluUnit, fixed=True)
 register_fn_unit("sigmoid", SigmoidUnit)
 register_fn_unit("sigmoid", FixedSigmoidUnit, fixed=True)
-COMB = ("cmp", "select", "cvt", "coord", "round")
+COMB = ("cmp", "select", "cvt", "coord")
 
 
 def _default_latency(cls) -> int:

@@ -47,8 +47,8 @@ def test_passes_follow_the_dependences():
     sk = _program("split-kv-decode")
     assert sk.passes == 2 and [c.einsum for c in sk.chains] == ["SLNV"] and sk.pass_chains == ((0, 0), (0, 1))
     ops = {(i.op, i.source) for i in sk.section("value.1").instrs}
-    assert {("bf16", "WO"), ("mul", "WO"), ("acc", "WO")} <= ops
-    assert "log" in sk.units() and "round" in sk.units()
+    assert {("mulx", "WO"), ("acc", "WO")} <= ops and ("mul", "WO") not in ops
+    assert "log" in sk.units() and "mul" in sk.units()
     # one pass: unchanged
     assert _program("fusemax-1pass").passes == 1 and _program("fusemax-1pass").section_names() == section_names(1)
 
@@ -71,7 +71,8 @@ CASES = [("softmax-3pass", BF16, {"P": 5, "M": 6}),      # two query blocks, a r
          ("split-kv-decode", BF16, {"P": 4, "M": 8}),    # 2 splits of R = 4 keys
          ("softmax-3pass", INT8, {"P": 4, "M": 8}),
          ("softmax-2pass", INT8, {"P": 4, "M": 6}),
-         ("causal-3pass", INT8, {"P": 5, "M": 8})]
+         ("causal-3pass", INT8, {"P": 5, "M": 8}),
+         ("split-kv-decode", INT8, {"P": 4, "M": 8})]    # the merge's mac chain exact in fixed point
 
 
 @pytest.mark.parametrize("spec,arch,sizes", CASES, ids=[f"{c[0]}-{c[1].stem}" for c in CASES])
@@ -84,25 +85,47 @@ def test_multi_pass_cascade_on_the_lane_core_bit_and_cycle_exact(spec, arch, siz
     assert res["cycles"] == model["compute_cycles"] and res["busy_2d"] == model["mac_cycles"]
 
 
-def test_one_programmable_build_runs_a_three_pass_and_a_one_pass_program():
+@pytest.mark.parametrize("first,arch", [("softmax-3pass", BF16), ("split-kv-decode", INT8)],
+                         ids=["three-pass-bf16", "split-kv-int8"])
+def test_one_programmable_build_runs_a_multi_pass_and_a_one_pass_program(first, arch):
     """The pass count is part of the loaded program (the controller table's passes, the section table's
-    last-pass bit): softmax-3pass from reset, fusemax-1pass loaded, softmax-3pass loaded again."""
+    last-pass bit): the multi-pass program from reset, fusemax-1pass loaded, the first loaded again.
+    int8 split-KV: the fixed mul unit's two modes in one build (mulx in the merge, the floored mul
+    elsewhere; fusemax-1pass has no mulx)."""
     from einloom.rtl.tb.lane_core_tb import simulate_programmable
-    runs = simulate_programmable(["softmax-3pass", "fusemax-1pass"], load_arch(str(BF16)),
-                                 {"P": 4, "M": 8, "E": 8, "F": 8})
-    assert [r[0] for r in runs] == ["softmax-3pass", "fusemax-1pass", "softmax-3pass"]
+    runs = simulate_programmable([first, "fusemax-1pass"], load_arch(str(arch)), {"P": 4, "M": 8, "E": 8, "F": 8})
+    assert [r[0] for r in runs] == [first, "fusemax-1pass", first]
     for spec, res, problems, model in runs:
         assert problems == [], spec
         assert res["cycles"] == model["compute_cycles"], spec
 
 
-def test_int8_split_kv_is_refused_naming_the_merge(capsys):
-    """The fixed-point log exists (LSE builds); the merge WO's lane mac chain rounds its operands to bf16
-    as the golden mac does, and the int8 lanes have no such rounding unit: refused at WO."""
-    from einloom.cli import main
-    rc = main(["rtl", "split-kv-decode", "--arch", str(INT8), "--ranks", "P=4,M=8,E=8,F=8", "-o", "/tmp/einloom-refused"])
-    err = capsys.readouterr().err
-    assert rc == 2 and "WO" in err and "'round'" in err and "Traceback" not in err and err.count("\n") == 1
+def test_the_fixed_point_merge_is_an_exact_mac_chain():
+    """The spec of split-KV's merge ``WO = sum[m1] W * O`` in fixed point is the golden ``mac`` chain,
+    which is exact there (the 2D PE's wide accumulator: each product at ``fa + fb`` fraction bits, no
+    bf16 rounding of the operands, which only the bf16 format's mac does): WO equals the exact integer
+    sum of the splits' W * O, and the lanes' ``mulx`` forms exactly those terms."""
+    import numpy as np
+    from einloom.rtl.lane_build import number_arith
+    from einloom.rtl.lanes.execute import mac_product
+    from einloom.sim.formats.interpret import run_in_format
+    from fractions import Fraction
+    arith = number_arith(load_arch(str(INT8)), 8)
+    rng = np.random.default_rng(7)
+    inputs = {"Q": arith.fmt.quantize(rng.normal(0, 1, (8, 2))), "K": arith.fmt.quantize(rng.normal(0, 1, (8, 12))),
+              "V": arith.fmt.quantize(rng.normal(0, 1, (8, 12)))}
+    run = run_in_format(load_cascade("split-kv-decode"), arith, inputs, {"M0": 4}, keep_intermediates=True)
+    w, o, wo = (run.intermediates[n] for n in ("W", "O", "WO"))
+    assert w.shape == (3, 2) and o.shape == (3, 8, 2)
+    exact = [[sum(Fraction(int(w["c"][m, p]), 2 ** int(w["f"][m, p])) *
+                  Fraction(int(o["c"][m, f, p]), 2 ** int(o["f"][m, f, p])) for m in range(3))
+              for p in range(2)] for f in range(8)]
+    got = [[Fraction(int(wo["c"][f, p]), 2 ** int(wo["f"][f, p])) for p in range(2)] for f in range(8)]
+    assert got == exact
+    # a product floored to max(fa, fb) (the fixed mul) would lose bits here: the merge needs the exact term
+    terms = mac_product(arith, w[:, None, :], o)
+    assert np.all(terms["f"] == w["f"][:, None, :] + o["f"])
+    assert not np.array_equal(arith.to_float(arith.mul(w[:, None, :], o)), arith.to_float(terms))
 
 
 def test_a_pass_reading_a_value_product_of_an_earlier_pass_is_refused(tmp_path):
@@ -135,10 +158,13 @@ einsums:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("spec,ranks", [("softmax-3pass", "P=8,M=12,E=8,F=8"), ("split-kv-decode", "P=4,M=12,E=8,F=8")])
-def test_einloom_verify_multi_pass_in_verilator(spec, ranks, capsys):
+@pytest.mark.parametrize("spec,arch,ranks", [("softmax-3pass", BF16, "P=8,M=12,E=8,F=8"),
+                                             ("split-kv-decode", BF16, "P=4,M=12,E=8,F=8"),
+                                             ("split-kv-decode", INT8, "P=4,M=12,E=8,F=8")],
+                         ids=["softmax-3pass-bf16", "split-kv-decode-bf16", "split-kv-decode-int8"])
+def test_einloom_verify_multi_pass_in_verilator(spec, arch, ranks, capsys):
     from einloom.cli import main
-    rc = main(["verify", spec, "--arch", str(BF16), "--ranks", ranks, "--json"])
+    rc = main(["verify", spec, "--arch", str(arch), "--ranks", ranks, "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["passed"]
     plain = out["jobs"][0]

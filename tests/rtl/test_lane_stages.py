@@ -161,9 +161,11 @@ def test_einloom_rtl_builds_linear_as_a_programmable_two_stage_core(tmp_path, ca
 
 
 @pytest.mark.slow
-def test_einloom_verify_linear_in_verilator(capsys):
+@pytest.mark.parametrize("arch", [BF16, INT8], ids=["bf16", "int8"])
+def test_einloom_verify_linear_in_verilator(arch, capsys):
+    """Both stages through Verilator; int8 hands its state over as 72-bit value words (a wide build)."""
     from einloom.cli import main
-    rc = main(["verify", "linear", "--arch", str(BF16), "--ranks", "P=8,M=12,E=8,F=8", "--json"])
+    rc = main(["verify", "linear", "--arch", str(arch), "--ranks", "P=8,M=12,E=8,F=8", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert rc == 0 and out["passed"] and out["programmable"]
     plain = out["jobs"][0]

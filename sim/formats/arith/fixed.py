@@ -242,14 +242,17 @@ class FixedArith(Arith):
         c = np.where(inf, np.where(sign < 0, NEG, POS), c)
         return _pack(c, f)
 
-    def mac(self, acc: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``acc + a * b`` exact: the product keeps ``fa + fb`` fraction bits (a wide accumulator)."""
+    def product(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a * b`` exact at ``fa + fb`` fraction bits (no floor): the term :meth:`mac` adds; a sentinel
+        times non-zero is a signed sentinel, times 0 is 0."""
         prod, inf, sign = self._mul_exact(a, b)
         if prod.dtype == object:
             raise OverflowError("fixed-point MAC product exceeds 62 bits")
-        f = a["f"] + b["f"]
-        c = np.where(inf, np.where(sign < 0, NEG, POS), prod)
-        return self.add(acc, _pack(c, f))
+        return _pack(np.where(inf, np.where(sign < 0, NEG, POS), prod), a["f"] + b["f"])
+
+    def mac(self, acc: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``acc + a * b`` exact: the product keeps ``fa + fb`` fraction bits (a wide accumulator)."""
+        return self.add(acc, self.product(a, b))
 
     def maximum(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Exact (aligned compare)."""

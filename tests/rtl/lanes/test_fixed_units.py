@@ -42,8 +42,8 @@ def _model(op: str, a: FixedArith, x, y, mode: int, premul: float):
             r = a.sub(va, vb) if mode else a.add(va, vb)
         elif op == "max":
             r = a.minimum(va, vb) if mode else a.maximum(va, vb)
-        elif op == "mul":
-            r = a.mul(va, vb)
+        elif op == "mul":                  # mode 1: mulx, the exact product a mac adds
+            r = a.product(va, vb) if mode else a.mul(va, vb)
         elif op == "exp":
             r = a.exp(va, premul=premul)
         elif op == "recip":
@@ -92,7 +92,7 @@ def test_fixed_unit_bit_exact_with_the_format_model(op, preset):
     cases, want = [], []
     for n, x in enumerate(vals):
         y = vals[int(rng.integers(0, len(vals)))]
-        mode = int(n % 2) if op in ("add", "max") else 0
+        mode = int(n % 2) if op in ("add", "max", "mul") else 0
         premul = premuls[n % len(premuls)]
         if op in ("exp", "sigmoid"):
             if abs(x[0]) < POS and abs(x[0]) > (1 << 40):
