@@ -28,6 +28,7 @@ select/move, int-to-float and coordinate operations are combinational in the lan
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
@@ -36,6 +37,9 @@ from amaranth.lib.wiring import In, Out
 from einloom.rtl.float import Fp32Add, Fp32Exp, Fp32Max, Fp32Mul, Fp32Recip
 from einloom.rtl.lanes.fixed_units import FixedReluUnit, FixedSigmoidUnit
 from einloom.rtl.lanes.fn_units import LogUnit, SigmoidUnit
+
+if TYPE_CHECKING:
+    from einloom.sim.formats.fixed import FixedParams
 
 SIGN = 0x80000000
 
@@ -210,14 +214,18 @@ DEPTH = {"add": _default_latency(Fp32Add), "mul": _default_latency(Fp32Mul), "ma
 ISSUE_OVERHEAD = 2
 
 
-def schedule_latency(fixed: bool = False) -> dict[str, int]:
+def schedule_latency(fixed: "bool | FixedParams" = False) -> dict[str, int]:
     """Op class -> cycles from issue to a readable result in the RTL lane (the unit's depth + the
-    operand register + the write); ``fixed``: a fixed-point lane's units (:mod:`.fixed_units`)."""
-    if fixed:
-        from einloom.rtl.lanes.fixed_units import FIXED_UNITS
-        lat = {name: cls.latency + ISSUE_OVERHEAD for name, cls in FIXED_UNITS.items()}
+    operand register + the write).  ``fixed``: a fixed-point lane's units (:mod:`.fixed_units`) built
+    with these ``FixedParams`` (their depth can depend on them, e.g. the reciprocal's Newton steps);
+    ``True``: with the default ``FixedParams()`` (the int8 and int16 presets' units)."""
+    if fixed is not False and fixed is not None:
+        from einloom.rtl.lanes.fixed_units import FIXED_UNITS, unit_latency
+        from einloom.sim.formats.fixed import FixedParams
+        params = FixedParams() if fixed is True else fixed
+        lat = {name: unit_latency(cls, params) + ISSUE_OVERHEAD for name, cls in FIXED_UNITS.items()}
         lat.update({c: ISSUE_OVERHEAD for c in COMB})
-        lat.update({f"fn:{name}": cls.latency + ISSUE_OVERHEAD for name, cls in FIXED_FN_UNITS.items()})
+        lat.update({f"fn:{name}": unit_latency(cls, params) + ISSUE_OVERHEAD for name, cls in FIXED_FN_UNITS.items()})
         return lat
     lat = {name: DEPTH[name] + ISSUE_OVERHEAD for name in UNITS}
     lat.update({c: ISSUE_OVERHEAD for c in COMB})

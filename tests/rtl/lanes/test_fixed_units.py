@@ -115,3 +115,36 @@ def test_fixed_unit_bit_exact_with_the_format_model(op, preset):
 def test_pack_round_trip():
     for c, f in [(0, 0), (-1, -3), (POS, 7), (NEG, 127), (12345, -128)]:
         assert unpack_value(pack_value(c, f)) == (c, f)
+
+
+def test_fixed_unit_latencies_are_the_declared_stages_and_the_schedule_reads_them():
+    """Each unit's latency is its declared constant (elaboration refuses a datapath with another
+    number of stages), the lane's schedule reads it (+ the issue overhead), and a unit whose depth
+    depends on the parameters (the reciprocal's Newton steps) follows them."""
+    from dataclasses import replace
+
+    from amaranth.back import rtlil
+
+    from einloom.rtl.lanes.units import ISSUE_OVERHEAD, schedule_latency
+    params = PRESETS["int8"]
+    want = {"add": 2, "max": 2, "mul": 4, "exp": 7, "recip": 7, "div": 11, "log": 7}
+    lat = schedule_latency(params)
+    for name, cls in FIXED_UNITS.items():
+        unit = cls(params)
+        assert unit.latency == want[name] and lat[name] == want[name] + ISSUE_OVERHEAD, name
+        rtlil.convert(unit)                          # builds: the stages match the declared latency
+    assert FixedSigmoidUnit(params).latency == want["exp"] + want["add"] + want["recip"]
+    assert lat["fn:sigmoid"] == want["exp"] + want["add"] + want["recip"] + ISSUE_OVERHEAD
+    two = replace(params, recip_nr_steps=2)
+    assert schedule_latency(two)["recip"] == lat["recip"] + 3 and schedule_latency(True) == lat
+
+
+def test_a_unit_with_a_wrong_declared_latency_is_refused():
+    from amaranth.back import rtlil
+
+    from einloom.rtl.lanes.fixed_units import FixedAddUnit
+
+    class Wrong(FixedAddUnit):
+        STAGES = 2
+    with pytest.raises(AssertionError, match="1 stages built, 2 declared"):
+        rtlil.convert(Wrong())
