@@ -21,7 +21,7 @@ SCHEMA = {"spec": str, "arch": str, "core": str, "number_format": str, "array": 
           "util_2d": (float, type(None)), "error_vs_fp64": (float, type(None)), "useful_ops": (int, type(None)), "dense_ops": (int, type(None)),
           "verify": (dict, type(None)), "area": (dict, type(None)), "fmax_mhz": (float, type(None)),
           "clock_mhz": (float, type(None)), "clock_source": (str, type(None)), "gops": (float, type(None)),
-          "errors": list, "left_out": dict, "cached": bool}
+          "errors": list, "left_out": dict, "critical_path": (dict, type(None)), "cached": bool}
 
 
 def _report(capsys, *extra):

@@ -94,6 +94,7 @@ class HardwareRow:
     gops: float | None = None
     errors: list[str] = field(default_factory=list)   #: tool failures (the row's other figures stand)
     left_out: dict[str, str] = field(default_factory=dict)   #: programmable build: variants not in it, why
+    critical_path: dict[str, Any] | None = None  #: nextpnr's: ns, logic_ns, routing_ns, from, to
     seconds: dict[str, float] = field(default_factory=dict)
     cached: bool = False
 
@@ -458,6 +459,7 @@ def _synthesize(row: HardwareRow, design: Design, options: RowOptions, cache: st
     counts = result.resources.counts
     row.area = {k: counts.get(k, 0) for k in ("luts", "ffs", "dsps", "brams", "carry")}
     row.part, row.fits, row.fmax_mhz = result.part, result.fits, result.fmax_mhz
+    row.critical_path = (result.pnr or {}).get("critical_path") or None
     row.seconds.update({f"{k} (tool)": v for k, v in result.seconds.items()})
     if options.pnr and result.fmax_mhz is None:
         row.errors += [n for n in result.notes if "P&R" in n or "place and route" in n]
