@@ -10,23 +10,30 @@ on which the model does not raise ``OverflowError`` (an alignment or product bey
 =============  =================================================================  =======
 unit           computes                                                           latency
 =============  =================================================================  =======
-FixedAddUnit   ``add`` (mode 0) / ``sub`` (mode 1): aligned to the larger ``f``,      1
+FixedAddUnit   ``add`` (mode 0) / ``sub`` (mode 1): aligned to the larger ``f``,      2
                exact; a sentinel absorbs a finite operand; ``sub`` of equal
                infinities gives that infinity
-FixedMaxUnit   ``maximum`` (mode 0) / ``minimum`` (mode 1), aligned, exact            1
-FixedMulUnit   exact 128-bit product floored to ``max(fa, fb)`` fraction bits;        1
+FixedMaxUnit   ``maximum`` (mode 0) / ``minimum`` (mode 1), aligned, exact            2
+FixedMulUnit   exact 128-bit product floored to ``max(fa, fb)`` fraction bits;        4
                a sentinel times non-zero is a signed sentinel
-FixedExpUnit   ``exp(premul * x)``: the base-2 LUT datapath; ``b``'s code is the        1
+FixedExpUnit   ``exp(premul * x)``: the base-2 LUT datapath; ``b``'s code is the        7
                folded constant ``round(log2(e) |premul| 2**scale_bits)`` with
                premul's sign (:func:`exp_constant`); result at ``prob_bits``
-FixedRecipUnit LUT seed + ``recip_nr_steps`` Newton-Raphson steps on ``|c|``,        1
-               ``f = recip_bits + s - fa``; ``1/0 = +inf``, ``1/inf = 0``
-FixedDivUnit   ``mul(a, recip(b))`` (the two units in series)                       2
+FixedRecipUnit LUT seed + ``recip_nr_steps`` Newton-Raphson steps on ``|c|``,        4 + 3 x steps
+               ``f = recip_bits + s - fa``; ``1/0 = +inf``, ``1/inf = 0``            (7)
+FixedDivUnit   ``mul(a, recip(b))`` (the two units in series)                       recip + 4 (11)
+FixedLogUnit   ``FixedArith.log``: the fp32 log datapath on the code's 24 leading     7
+               bits, rounded at ``prob_bits``
 =============  =================================================================  =======
 
-These are the fixed-point lane's datapath; the lane and the lane core with fixed-point registers
-(72-bit values, the 2D array's aligning MAC) are not built yet (docs/lane-core.md, Limits).  The units'
-multipliers are full width (64 x 64 for ``mul``): correctness first, no pipelining.
+Pipelining (each unit one operation per cycle; its latency is its own declared constant,
+:meth:`_FixedUnit.stages` / ``latency_for``, which the lane's schedule reads through
+:func:`~einloom.rtl.lanes.units.schedule_latency` and elaboration checks against the stages it builds):
+at most one wide multiply, one barrel shift or one wide carry chain in series per stage.  The wide
+products (``mul``'s 64 x 64, ``exp``'s 42 x 32) are :func:`pipelined_product`: 17-bit partial products
+(one ECP5 MULT18X18D each), their rows summed, the rows summed, a register after each.  The
+reciprocal's Newton step is three stages (``mant * y``; ``2**(N+1) - e``; ``y * (2**(N+1) - e)``).
+Post-route figures per unit: ``benchmarks/lane_unit_fmax.py`` (docs/lane-core.md).
 """
 from __future__ import annotations
 

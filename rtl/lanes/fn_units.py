@@ -5,10 +5,11 @@ Both have the lane unit interface of :mod:`.units` (``a``, ``b``, ``mode`` in, `
 cycles later, one operation per cycle); ``b`` and ``mode`` are unused.
 
 * :class:`SigmoidUnit`: the sign flip of ``a``, then ``Fp32Exp``, ``Fp32Add`` (1.0 + e**-a) and
-  ``Fp32Recip`` in series: latency 6 + 4 + 6 = 16.  Error <= ``SIGMOID_MAX_ULP`` (2.25) fp32 ulps.
+  ``Fp32Recip`` in series: latency 8 + 4 + 6 = 18.  Error <= ``SIGMOID_MAX_ULP`` (2.25) fp32 ulps.
 * :class:`LogUnit`: the table-driven datapath of ``fp32_log`` (a 256-entry table of ``RI[i]`` and
   ``-ln RI[i]``, the series ``r * (1 - r/2 + r**2/3)``, ``E * ln2`` added in 60 fraction bits, one
-  rounding): four registered stages (table and ``r``; ``Q``; the sum; normalize and round).  Error
+  rounding): six registered stages (table and ``r``; ``r**2``; ``Q``; ``r * Q`` and ``E * ln2``; the
+  sum; normalize and round), at most one multiplier product in series per stage.  Error
   <= ``LOG_MAX_ULP`` (0.75) fp32 ulps.  Multipliers: 24x15 (``m * RI``), 31x31 (``r**2``), 26x23
   (``/3``), 31x42 (``r * Q``), 9x60 (``E * ln2``).
 """

@@ -9,15 +9,15 @@ class     computes (golden: ``Fp32Arith``)                        latency
 add       ``fp32_add(a, b)``; mode 1: ``a - b`` (b's sign flipped)  ``Fp32Add`` (4)
 mul       ``fp32_mul(a, b)``                                      ``Fp32Mul`` (3)
 max       ``fp32_max(a, b)``; mode 1: ``min = -max(-a, -b)``       ``Fp32Max`` (1)
-exp       mode 1: ``fp32_exp(fp32_mul(a, b))`` (b the folded        ``Fp32Mul`` + ``Fp32Exp`` (3 + 6)
+exp       mode 1: ``fp32_exp(fp32_mul(a, b))`` (b the folded        ``Fp32Mul`` + ``Fp32Exp`` (3 + 8)
           constant); mode 0: ``fp32_exp(a)`` (the multiply bypassed)
 recip     ``fp32_recip(a)``                                       ``Fp32Recip`` (6)
 div       ``fp32_mul(a, fp32_recip(b))`` (deferred division)      ``Fp32Recip`` + ``Fp32Mul`` (6 + 3)
-log       ``fp32_log(a)`` (table-driven, <= 0.75 ulp)             ``LogUnit`` (4, :mod:`.fn_units`)
+log       ``fp32_log(a)`` (table-driven, <= 0.75 ulp)             ``LogUnit`` (6, :mod:`.fn_units`)
 ========  =====================================================  ====================================
 
 Operator units (``fn #name``, :func:`register_fn_unit`): ``relu`` (:class:`ReluUnit`, 1) and
-``sigmoid`` (``fp32_sigmoid``: exp, add and reciprocal in series, :class:`~.fn_units.SigmoidUnit`, 16).
+``sigmoid`` (``fp32_sigmoid``: exp, add and reciprocal in series, :class:`~.fn_units.SigmoidUnit`, 18).
 The fixed-point lanes' units are in :mod:`.fixed_units` (``log``: ``FixedLogUnit``; operators
 ``relu`` and ``sigmoid``: ``FixedReluUnit``, ``FixedSigmoidUnit``).
 
