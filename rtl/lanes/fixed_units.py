@@ -237,22 +237,25 @@ MUL_STAGES = 3
 def _mul(unit: _FixedUnit, m: Module, ca, fa, cb, fb, name: str):
     """``FixedArith.mul``: the exact signed product in :func:`pipelined_product`'s three stages, then
     (in the caller's next stage) floored to ``max(fa, fb)`` fraction bits; a sentinel times non-zero
-    is a signed sentinel."""
+    is a signed sentinel.  The operands go into the multipliers as they are (no select in front of
+    them): a sentinel times zero, which the format model computes as ``1 * 1`` floored, is formed from
+    the constant 1 beside the product."""
     inf = _is_inf(ca) | _is_inf(cb)
     zero = (ca == 0) | (cb == 0)
-    x, y = Signal(signed(CODE_BITS), name=f"{name}_x"), Signal(signed(CODE_BITS), name=f"{name}_y")
-    m.d.comb += [x.eq(Mux(inf, 1, ca)), y.eq(Mux(inf, 1, cb))]
     f = Signal(signed(F_BITS), name=f"{name}_f")
     drop = Signal(signed(F_BITS), name=f"{name}_drop")
     m.d.comb += [f.eq(Mux(fa > fb, fa, fb)), drop.eq(Mux(fa > fb, fb, fa))]
-    prod, st = pipelined_product(unit, m, x, y, name, inf=inf & ~zero, neg=ca[-1] ^ cb[-1], f=f, drop=drop)
+    prod, st = pipelined_product(unit, m, ca, cb, name, sentinel=inf & ~zero, one=inf & zero,
+                                 neg=ca[-1] ^ cb[-1], f=f, drop=drop)
     shifted = Signal(signed(2 * CODE_BITS), name=f"{name}_shifted")
+    one = Signal(signed(2 * CODE_BITS), name=f"{name}_one_shifted")     # the model's 1 * 1, floored
     with m.If(st.drop >= 0):
-        m.d.comb += shifted.eq(prod >> st.drop.as_unsigned()[:7])
+        m.d.comb += [shifted.eq(prod >> st.drop.as_unsigned()[:7]), one.eq(st.drop == 0)]
     with m.Else():
-        m.d.comb += shifted.eq(prod << (-st.drop).as_unsigned()[:6])
+        m.d.comb += [shifted.eq(prod << (-st.drop).as_unsigned()[:6]),
+                     one.eq(Const(1, signed(2 * CODE_BITS)) << (-st.drop).as_unsigned()[:6])]
     c = Signal(signed(CODE_BITS), name=f"{name}_c")
-    m.d.comb += c.eq(Mux(st.inf, Mux(st.neg, NEG, POS), shifted[:CODE_BITS]))
+    m.d.comb += c.eq(Mux(st.sentinel, Mux(st.neg, NEG, POS), Mux(st.one, one, shifted)[:CODE_BITS]))
     return c, st.f
 
 

@@ -148,3 +148,27 @@ def test_a_unit_with_a_wrong_declared_latency_is_refused():
         STAGES = 2
     with pytest.raises(AssertionError, match="1 stages built, 2 declared"):
         rtlil.convert(Wrong())
+
+
+@pytest.mark.parametrize("op", ["mul", "div"])
+def test_sentinel_times_zero_and_every_scale_pair(op):
+    """The product's corner the multipliers do not see: a sentinel times zero (the model's ``1 * 1``
+    floored to the scale), each sign, with fraction bits on either side (drop < 0, = 0, > 0)."""
+    a = _arith("int8")
+    codes = [POS, NEG, 0, 1, -1, 12345, -(1 << 40)]
+    fs = [-3, 0, 2, 9]
+    cases, want = [], []
+    for x in codes:
+        for y in codes:
+            for fx in fs:
+                for fy in fs:
+                    try:
+                        w = _model(op, a, (x, fx), (y, fy), 0, 1.0)
+                    except OverflowError:
+                        continue
+                    cases.append((pack_value(x, fx), pack_value(y, fy), 0))
+                    want.append(w)
+    unit = FIXED_UNITS[op](a.p)
+    got = [unpack_value(g) for g in _run(unit, cases)]
+    bad = [(unpack_value(c[0]), unpack_value(c[1]), g, w) for c, g, w in zip(cases, got, want) if g != w]
+    assert not bad, bad[:4]
