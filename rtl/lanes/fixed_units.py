@@ -19,9 +19,9 @@ FixedMulUnit   exact 128-bit product floored to ``max(fa, fb)`` fraction bits;  
 FixedExpUnit   ``exp(premul * x)``: the base-2 LUT datapath; ``b``'s code is the        7
                folded constant ``round(log2(e) |premul| 2**scale_bits)`` with
                premul's sign (:func:`exp_constant`); result at ``prob_bits``
-FixedRecipUnit LUT seed + ``recip_nr_steps`` Newton-Raphson steps on ``|c|``,        4 + 3 x steps
-               ``f = recip_bits + s - fa``; ``1/0 = +inf``, ``1/inf = 0``            (7)
-FixedDivUnit   ``mul(a, recip(b))`` (the two units in series)                       recip + 4 (11)
+FixedRecipUnit LUT seed + ``recip_nr_steps`` Newton-Raphson steps on ``|c|``,        5 + 3 x steps
+               ``f = recip_bits + s - fa``; ``1/0 = +inf``, ``1/inf = 0``            (8)
+FixedDivUnit   ``mul(a, recip(b))`` (the two units in series)                       recip + 4 (12)
 FixedLogUnit   ``FixedArith.log``: the fp32 log datapath on the code's 24 leading     7
                bits, rounded at ``prob_bits``
 =============  =================================================================  =======
@@ -42,6 +42,8 @@ from types import SimpleNamespace
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from einloom.rtl.lanes.fn_units import leading_one
 
 CODE_BITS, F_BITS = 64, 8
 VALUE_BITS = CODE_BITS + F_BITS
@@ -339,14 +341,14 @@ class FixedExpUnit(_FixedUnit):
 class FixedRecipUnit(_FixedUnit):
     """``recip`` as ``FixedArith.recip``: LUT seed and ``recip_nr_steps`` Newton-Raphson steps on ``|c|``.
 
-    Stages: (1) the magnitude and the specials; (2) the leading one ``s`` and the ``N+1``-bit
-    mantissa; (3) the seed ``y0`` from the table; per Newton step (4) ``e = mant * y >> (N-1)``, (5)
-    ``2**(N+1) - e``, (6) ``y * (2**(N+1) - e) >> N``: one hard multiplier product per stage; result:
-    the sign and ``f = N + s - fa``."""
+    Stages: (1) the magnitude and the specials; (2) the leading one ``s`` (:func:`leading_one`); (3)
+    the ``N+1``-bit mantissa; (4) the seed ``y0`` from the table; per Newton step (5) ``e = mant * y >>
+    (N-1)``, (6) ``2**(N+1) - e``, (7) ``y * (2**(N+1) - e) >> N``: one hard multiplier product per
+    stage; result: the sign and ``f = N + s - fa``."""
 
     @classmethod
     def stages(cls, params) -> int:
-        return 3 + 3 * params.recip_nr_steps
+        return 4 + 3 * params.recip_nr_steps
 
     def compute(self, m, a, b, mode):
         from einloom.sim.formats.arith.fixed import recip_lut_table
@@ -356,22 +358,22 @@ class FixedRecipUnit(_FixedUnit):
         c, fc = _fields(m, a, "rca")
         mag = Signal(CODE_BITS, name="recip_mag")
         m.d.comb += mag.eq(Mux(c < 0, -c, c))
-        side = dict(zero=mag == 0, big=mag >= POS, ok=(mag >= 1) & (mag < POS), neg=c < 0, fc=fc)
-        st = self.stage(m, mag=mag, **side)
-        keep = lambda st: {k: getattr(st, k) for k in side}                            # noqa: E731
+        ok = (c != 0) & (c > NEG) & (c < POS)                # = 1 <= |c| < POS, from c beside the negation
         x = Signal(CODE_BITS, name="recip_x")
-        m.d.comb += x.eq(Mux(st.ok, st.mag, 1))
-        s = Signal(range(CODE_BITS), name="recip_s")
-        for k in range(CODE_BITS):
-            with m.If(x[k]):
-                m.d.comb += s.eq(k)
+        m.d.comb += x.eq(Mux(ok, mag, 1))
+        side = dict(zero=c == 0, big=_is_inf(c), ok=ok, neg=c < 0, fc=fc)
+        st = self.stage(m, x=x, **side)
+        keep = lambda st: {k: getattr(st, k) for k in side}                            # noqa: E731
+        s = leading_one(m, st.x, "recip_s")
+        st = self.stage(m, x=st.x, s=s, **keep(st))
         mant = Signal(n + 1, name="recip_mant")
         up, down = Signal(range(CODE_BITS), name="recip_up"), Signal(range(CODE_BITS), name="recip_down")
-        m.d.comb += [up.eq(n - 1 - s), down.eq(s - (n - 1))]
-        with m.If(s <= n - 1):
-            m.d.comb += mant.eq(x << up)
+        m.d.comb += [up.eq(n - 1 - st.s), down.eq(st.s - (n - 1))]
+        with m.If(st.s <= n - 1):
+            m.d.comb += mant.eq(st.x << up)
         with m.Else():
-            m.d.comb += mant.eq(x >> down)
+            m.d.comb += mant.eq(st.x >> down)
+        s = st.s
         st = self.stage(m, mant=mant, s=s, **keep(st))
         side["s"] = s
         idx = Signal(lb, name="recip_idx")
@@ -505,10 +507,7 @@ class FixedLogUnit(wiring.Component):
         pb = self.params.prob_bits
         c, f = _fields(m, self.a, "log")
         # ---- stage 0: leading one, the 23 bits below it, E = s - f; the specials
-        s = Signal(range(CODE_BITS), name="log_s")
-        for k in range(62):
-            with m.If(c[k]):
-                m.d.comb += s.eq(k)
+        s = leading_one(m, c[:62], "log_s")
         norm = Signal(CODE_BITS, name="log_norm")
         with m.If(s >= 23):
             m.d.comb += norm.eq(c.as_unsigned() >> (s - 23)[:6])

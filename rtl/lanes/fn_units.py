@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -57,6 +57,26 @@ class SigmoidUnit(_FnUnit):
         m.d.comb += [self.exp.a.eq(self.a ^ 0x80000000), self.add.a.eq(FP32_ONE), self.add.b.eq(self.exp.result),
                      self.recip.a.eq(self.add.result), self.result.eq(self.recip.result)]
         return m
+
+
+def leading_one(m: Module, x, name: str) -> Signal:
+    """The index of ``x``'s highest set bit (0 when ``x`` is 0), as a balanced tree of 2:1 selects
+    (depth log2 of the width; a loop of ``m.If`` per bit builds a priority chain as deep as the width)."""
+    x = Value.cast(x)
+    width = 1 << max(1, (x.shape().width - 1).bit_length())
+    bits = Cat(x, Const(0, width - x.shape().width)) if width > x.shape().width else x
+
+    def tree(v):
+        if len(v) == 2:
+            return v[0] | v[1], v[1]
+        half = len(v) // 2
+        al, il = tree(v[:half])
+        ah, ih = tree(v[half:])
+        return ah | al, Cat(Mux(ah, ih, il), ah)
+    _any, index = tree(bits)
+    out = Signal(range(width), name=name)
+    m.d.comb += out.eq(index)
+    return out
 
 
 def _reg(m: Module, x, name: str, shape=None):
@@ -154,10 +174,7 @@ class LogUnit(_FnUnit):
         neg = l3[71]
         mag = Signal(72, name="mag")
         m.d.comb += mag.eq(Mux(neg, -l3, l3))
-        lead = Signal(7, name="lead")
-        for k in range(72):
-            with m.If(mag[k]):
-                m.d.comb += lead.eq(k)
+        lead = leading_one(m, mag, "lead")
         sh, half_at, up = Signal(6, name="sh"), Signal(6, name="half_at"), Signal(5, name="up")
         m.d.comb += [sh.eq(lead - 23), half_at.eq(lead - 24), up.eq(23 - lead)]
         sig = Signal(26, name="sig")
