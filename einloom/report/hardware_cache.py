@@ -13,7 +13,7 @@ import json
 import os
 from dataclasses import asdict
 from pathlib import Path
-from typing import Mapping
+from typing import Mapping, Sequence
 
 from einloom.report.hardware import ROW_VERSION, HardwareRow, RowOptions
 
@@ -70,6 +70,11 @@ class RowCache:
                 "arch": Path(arch_path).read_text(errors="replace"), "arch_name": Path(arch_path).stem,
                 "ranks": dict(sorted(given.items())), **self.common}
         return hashlib.sha256(json.dumps(text, sort_keys=True).encode()).hexdigest()[:32]
+
+    def key_programmable(self, specs: Sequence[str], arch_path: str, given: Mapping[str, int]) -> str:
+        """The key of the programmable lane build over ``specs`` (every spec's text, in order)."""
+        parts = [self.key(spec, arch_path, given) for spec in specs]
+        return "programmable-" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:32]
 
     def load(self, key: str) -> HardwareRow | None:
         try:

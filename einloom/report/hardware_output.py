@@ -11,7 +11,7 @@ import io
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from einloom.report.hardware import OPS_RULE
+from einloom.report.hardware import OPS_RULE, PROGRAMMABLE, SHARED_FMAX
 from einloom.report.pareto import front_rows
 from einloom.report.table import format_table
 
@@ -76,7 +76,10 @@ def built_table(rows: Sequence[Mapping[str, Any]], title: str | None = None) -> 
 def _clock_cell(row: Mapping[str, Any]) -> str | None:
     if row.get("gops") is None:
         return None
-    return "Fmax" if row.get("clock_source", "").startswith("Fmax") else f"{row.get('clock_mhz'):g} MHz stated"
+    source = row.get("clock_source") or ""
+    if source == SHARED_FMAX:
+        return "Fmax of the programmable build"
+    return "Fmax" if source.startswith("Fmax") else f"{row.get('clock_mhz'):g} MHz stated"
 
 
 def refused_table(rows: Sequence[Mapping[str, Any]], width: int = 110) -> str:
@@ -106,7 +109,7 @@ def front_table(rows: Sequence[Mapping[str, Any]]) -> str | None:
 
 def report_text(rows: Sequence[Mapping[str, Any]]) -> str:
     """The terminal report: the built variants, the refused ones, tool errors and what the figures mean."""
-    built = [r for r in rows if r["core"] in ("fixed", "lane")]
+    built = [r for r in rows if r["core"] in ("fixed", "lane", PROGRAMMABLE)]
     refused = [r for r in rows if r["core"] == "refused"]
     pending = [r for r in rows if r["core"] == "pending"]
     parts = []
@@ -121,6 +124,10 @@ def report_text(rows: Sequence[Mapping[str, Any]]) -> str:
     front = front_table(built)
     if front:
         parts.append(front)
+    left = [f"  {name} on {r['arch']}: {why}" for r in rows if r["core"] == PROGRAMMABLE
+            for name, why in (r.get("left_out") or {}).items()]
+    if left:
+        parts.append("not in the programmable lane build\n" + "\n".join(left))
     errors = [f"  {r['spec']} on {r['arch']}: {e}" for r in rows for e in (r.get("errors") or [])]
     if errors:
         parts.append("tool errors (the row's other figures stand)\n" + "\n".join(errors))
@@ -134,7 +141,9 @@ cycles: the generated core's cycle model at the row's ranks ("= RTL": the verifi
 err vs fp64: max |golden model in the core's number format - float64 interpreter| (seeded inputs)
 useful ops: {OPS_RULE}
 area: Yosys post-synthesis cells of the bare core; Fmax: nextpnr post-route (ECP5, one seed)
-GOP/s: useful ops / (cycles / clock), at Fmax or at the architecture's stated clock_mhz"""
+GOP/s: useful ops / (cycles / clock), at Fmax or at the architecture's stated clock_mhz; "Fmax of the
+  programmable build": a lane row without its own P&R, at the Fmax of the one programmable lane core
+  that runs every lane variant of its architecture (--programmable-build; its own row)"""
 
 
 def to_csv(rows: Sequence[Mapping[str, Any]]) -> str:

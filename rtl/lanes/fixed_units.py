@@ -10,29 +10,40 @@ on which the model does not raise ``OverflowError`` (an alignment or product bey
 =============  =================================================================  =======
 unit           computes                                                           latency
 =============  =================================================================  =======
-FixedAddUnit   ``add`` (mode 0) / ``sub`` (mode 1): aligned to the larger ``f``,      1
+FixedAddUnit   ``add`` (mode 0) / ``sub`` (mode 1): aligned to the larger ``f``,      2
                exact; a sentinel absorbs a finite operand; ``sub`` of equal
                infinities gives that infinity
-FixedMaxUnit   ``maximum`` (mode 0) / ``minimum`` (mode 1), aligned, exact            1
-FixedMulUnit   exact 128-bit product floored to ``max(fa, fb)`` fraction bits;        1
+FixedMaxUnit   ``maximum`` (mode 0) / ``minimum`` (mode 1), aligned, exact            2
+FixedMulUnit   exact 128-bit product floored to ``max(fa, fb)`` fraction bits;        4
                a sentinel times non-zero is a signed sentinel
-FixedExpUnit   ``exp(premul * x)``: the base-2 LUT datapath; ``b``'s code is the        1
+FixedExpUnit   ``exp(premul * x)``: the base-2 LUT datapath; ``b``'s code is the        7
                folded constant ``round(log2(e) |premul| 2**scale_bits)`` with
                premul's sign (:func:`exp_constant`); result at ``prob_bits``
-FixedRecipUnit LUT seed + ``recip_nr_steps`` Newton-Raphson steps on ``|c|``,        1
-               ``f = recip_bits + s - fa``; ``1/0 = +inf``, ``1/inf = 0``
-FixedDivUnit   ``mul(a, recip(b))`` (the two units in series)                       2
+FixedRecipUnit LUT seed + ``recip_nr_steps`` Newton-Raphson steps on ``|c|``,        5 + 3 x steps
+               ``f = recip_bits + s - fa``; ``1/0 = +inf``, ``1/inf = 0``            (8)
+FixedDivUnit   ``mul(a, recip(b))`` (the two units in series)                       recip + 4 (12)
+FixedLogUnit   ``FixedArith.log``: the fp32 log datapath on the code's 24 leading     7
+               bits, rounded at ``prob_bits``
 =============  =================================================================  =======
 
-These are the fixed-point lane's datapath; the lane and the lane core with fixed-point registers
-(72-bit values, the 2D array's aligning MAC) are not built yet (docs/lane-core.md, Limits).  The units'
-multipliers are full width (64 x 64 for ``mul``): correctness first, no pipelining.
+Pipelining (each unit one operation per cycle; its latency is its own declared constant,
+:meth:`_FixedUnit.stages` / ``latency_for``, which the lane's schedule reads through
+:func:`~einloom.rtl.lanes.units.schedule_latency` and elaboration checks against the stages it builds):
+at most one wide multiply, one barrel shift or one wide carry chain in series per stage.  The wide
+products (``mul``'s 64 x 64, ``exp``'s 42 x 32) are :func:`pipelined_product`: 17-bit partial products
+(one ECP5 MULT18X18D each), their rows summed, the rows summed, a register after each.  The
+reciprocal's Newton step is three stages (``mant * y``; ``2**(N+1) - e``; ``y * (2**(N+1) - e)``).
+Post-route figures per unit: ``benchmarks/lane_unit_fmax.py`` (docs/lane-core.md).
 """
 from __future__ import annotations
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from types import SimpleNamespace
+
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
+
+from einloom.rtl.lanes.fn_units import leading_one
 
 CODE_BITS, F_BITS = 64, 8
 VALUE_BITS = CODE_BITS + F_BITS
@@ -60,20 +71,93 @@ def exp_constant(premul: float | None, scale_bits: int) -> int:
 
 
 class _FixedUnit(wiring.Component):
-    latency = 1
+    """Two value words and a mode in, a value word ``latency`` cycles later, one operation per cycle.
+
+    :meth:`compute` builds the datapath and registers its pipeline stages with :meth:`stage`; the
+    result register behind it is the last stage.  ``latency`` = :meth:`stages` + 1 is the unit's
+    declared constant (what the lane's schedule and the cycle model read, :func:`..units.schedule_latency`);
+    elaboration checks that the datapath has exactly that many stages."""
+
+    #: register stages inside the unit, before its result register
+    STAGES = 0
 
     def __init__(self, params=None):
         self.params = params
+        self.latency = self.latency_for(params)
         super().__init__({"a": In(VALUE_BITS), "b": In(VALUE_BITS), "mode": In(1), "result": Out(VALUE_BITS)})
+
+    @classmethod
+    def stages(cls, params) -> int:
+        """Register stages before the result register for ``params`` (the ``FixedParams``)."""
+        return cls.STAGES
+
+    @classmethod
+    def latency_for(cls, params) -> int:
+        """The unit's latency with ``params`` (without building it)."""
+        return cls.stages(params) + 1
 
     def elaborate(self, platform):
         m = Module()
+        self._built = 0
         c, f = self.compute(m, self.a, self.b, self.mode)
+        if self._built != self.latency - 1:
+            raise AssertionError(f"{type(self).__name__}: {self._built} stages built, {self.latency - 1} declared")
         m.d.sync += self.result.eq(Cat(c[:CODE_BITS], f[:F_BITS]))
         return m
 
+    def stage(self, m: Module, **values) -> SimpleNamespace:
+        """One pipeline stage: each value registered (same shape), returned by name."""
+        self._built += 1
+        return SimpleNamespace(**{k: _register(m, v, f"{k}_s{self._built}") for k, v in values.items()})
+
     def compute(self, m: Module, a, b, mode):          # -> (code, f) signals
         raise NotImplementedError
+
+
+def unit_latency(cls: type, params) -> int:
+    """The latency of the fixed-point unit class ``cls`` built with ``params``: its ``latency_for``, or
+    for a user's unit (``register_fn_unit(..., fixed=True)``) its ``latency`` attribute."""
+    return cls.latency_for(params) if hasattr(cls, "latency_for") else cls.latency
+
+
+def _register(m: Module, x, name: str):
+    x = Value.cast(x)
+    q = Signal(x.shape(), name=name, reset_less=True)
+    m.d.sync += q.eq(x)
+    return q
+
+
+def _chunks(x, width: int = 17) -> list:
+    """``x`` as ``width``-bit unsigned chunks, low first; the top chunk signed when ``x`` is (each chunk
+    fits an 18 x 18 signed hard multiplier)."""
+    x = Value.cast(x)
+    n = x.shape().width
+    out = []
+    for lo in range(0, n, width):
+        part = x[lo:min(n, lo + width)]
+        out.append(part.as_signed() if x.shape().signed and lo + width >= n else part)
+    return out
+
+
+def pipelined_product(unit: _FixedUnit, m: Module, a, b, name: str, **side) -> tuple:
+    """``a * b`` (Amaranth's product of the two values, signed if either is) in three stages: the
+    17-bit partial products (one hard multiplier each), each row of them summed, the rows summed.
+    ``side``: values delayed beside it.  Returns ``(product, side namespace)``."""
+    a, b = Value.cast(a), Value.cast(b)
+    shape = (a * b).shape()
+    ca, cb = _chunks(a), _chunks(b)
+    parts = {f"{name}_p{i}_{j}": x * y for i, x in enumerate(ca) for j, y in enumerate(cb)}
+    st = unit.stage(m, **parts, **side)
+    rows = {}
+    for j in range(len(cb)):
+        row = Signal(shape, name=f"{name}_row{j}")
+        m.d.comb += row.eq(sum(getattr(st, f"{name}_p{i}_{j}") << (17 * i) for i in range(len(ca))))
+        rows[f"{name}_r{j}"] = row
+    st = unit.stage(m, **rows, **{k: getattr(st, k) for k in side})
+    total = Signal(shape, name=f"{name}_sum")
+    m.d.comb += total.eq(sum(getattr(st, f"{name}_r{j}") << (17 * j) for j in range(len(cb))))
+    st = unit.stage(m, **{f"{name}_product": total}, **{k: getattr(st, k) for k in side})
+    return getattr(st, f"{name}_product"), st
 
 
 def _fields(m: Module, x, name: str):
@@ -117,62 +201,89 @@ def fixed_add(m: Module, a, b, name: str):
 
 
 class FixedAddUnit(_FixedUnit):
-    """``add`` (mode 0) and ``sub`` (mode 1) as ``FixedArith``."""
+    """``add`` (mode 0) and ``sub`` (mode 1) as ``FixedArith``: stage 1 negates ``b`` (sub) and aligns
+    both codes; the result stage adds (the sentinels absorbing)."""
+
+    STAGES = 1
 
     def compute(self, m, a, b, mode):
         cb0, fb0 = _fields(m, b, "negb")
         nb = Signal(VALUE_BITS, name="nb")
         m.d.comb += nb.eq(Mux(mode, Cat((-cb0)[:CODE_BITS], fb0), b))
-        c, f, ra, fa = _add(m, a, nb, "add")
-        same_inf = mode & _is_inf(ra) & (ra == cb0)
+        ca, cb, f, (ra, fa), _ = _aligned(m, a, nb, "add")
+        st = self.stage(m, ca=ca, cb=cb, f=f, ra=ra, fa=fa, same_inf=mode & _is_inf(ra) & (ra == cb0))
+        c = Signal(signed(CODE_BITS), name="add_sum")
+        m.d.comb += c.eq(Mux(_is_inf(st.ca), st.ca, Mux(_is_inf(st.cb), st.cb, st.ca + st.cb)))
         rc, rf = Signal(signed(CODE_BITS), name="add_c"), Signal(signed(F_BITS), name="add_f")
-        m.d.comb += [rc.eq(Mux(same_inf, ra, c)), rf.eq(Mux(same_inf, fa, f))]
+        m.d.comb += [rc.eq(Mux(st.same_inf, st.ra, c)), rf.eq(Mux(st.same_inf, st.fa, st.f))]
         return rc, rf
 
 
 class FixedMaxUnit(_FixedUnit):
-    """``maximum`` (mode 0) and ``minimum`` (mode 1), aligned."""
+    """``maximum`` (mode 0) and ``minimum`` (mode 1): stage 1 aligns, the result stage compares."""
+
+    STAGES = 1
 
     def compute(self, m, a, b, mode):
         ca, cb, f, _, _ = _aligned(m, a, b, "max")
+        st = self.stage(m, ca=ca, cb=cb, f=f, mode=mode)
         c = Signal(signed(CODE_BITS), name="max_c")
-        m.d.comb += c.eq(Mux(mode, Mux(ca < cb, ca, cb), Mux(ca > cb, ca, cb)))
-        return c, f
+        m.d.comb += c.eq(Mux(st.mode, Mux(st.ca < st.cb, st.ca, st.cb), Mux(st.ca > st.cb, st.ca, st.cb)))
+        return c, st.f
 
 
-def _mul(m: Module, ca, fa, cb, fb, name: str, exact=Const(0, 1)):
-    """``FixedArith.mul`` (floored to ``max(fa, fb)``), or where ``exact`` ``FixedArith.product``."""
+#: register stages of :func:`_mul` (the product's three; the shift is in the stage after it)
+MUL_STAGES = 3
+
+
+def _mul(unit: _FixedUnit, m: Module, ca, fa, cb, fb, name: str, exact=Const(0, 1)):
+    """``FixedArith.mul`` (floored to ``max(fa, fb)``), or where ``exact`` ``FixedArith.product`` (the
+    exact product at ``fa + fb`` fraction bits): the exact signed product in :func:`pipelined_product`'s
+    three stages, then (in the caller's next stage) the floor shift; a sentinel times non-zero is a
+    signed sentinel.  The operands go into the multipliers as they are (no select in front of them): a
+    sentinel times zero, which the format model computes as ``1 * 1`` (floored), is formed from the
+    constant 1 beside the product."""
     inf = _is_inf(ca) | _is_inf(cb)
     zero = (ca == 0) | (cb == 0)
-    neg = ca[-1] ^ cb[-1]
-    prod = Signal(signed(2 * CODE_BITS), name=f"{name}_prod")
-    m.d.comb += prod.eq(Mux(inf, 1, ca) * Mux(inf, 1, cb))
     f = Signal(signed(F_BITS), name=f"{name}_f")
     drop = Signal(signed(F_BITS), name=f"{name}_drop")
     m.d.comb += [f.eq(Mux(exact, fa + fb, Mux(fa > fb, fa, fb))), drop.eq(Mux(exact, 0, Mux(fa > fb, fb, fa)))]
+    prod, st = pipelined_product(unit, m, ca, cb, name, sentinel=inf & ~zero, one=inf & zero,
+                                 neg=ca[-1] ^ cb[-1], f=f, drop=drop)
     shifted = Signal(signed(2 * CODE_BITS), name=f"{name}_shifted")
-    with m.If(drop >= 0):
-        m.d.comb += shifted.eq(prod >> drop.as_unsigned()[:7])
+    one = Signal(signed(2 * CODE_BITS), name=f"{name}_one_shifted")     # the model's 1 * 1, floored
+    with m.If(st.drop >= 0):
+        m.d.comb += [shifted.eq(prod >> st.drop.as_unsigned()[:7]), one.eq(st.drop == 0)]
     with m.Else():
-        m.d.comb += shifted.eq(prod << (-drop).as_unsigned()[:6])
+        m.d.comb += [shifted.eq(prod << (-st.drop).as_unsigned()[:6]),
+                     one.eq(Const(1, signed(2 * CODE_BITS)) << (-st.drop).as_unsigned()[:6])]
     c = Signal(signed(CODE_BITS), name=f"{name}_c")
-    m.d.comb += c.eq(Mux(inf & ~zero, Mux(neg, NEG, POS), shifted[:CODE_BITS]))
-    return c, f
+    m.d.comb += c.eq(Mux(st.sentinel, Mux(st.neg, NEG, POS), Mux(st.one, one, shifted)[:CODE_BITS]))
+    return c, st.f
 
 
 class FixedMulUnit(_FixedUnit):
     """``mul`` (mode 0): exact product floored to ``max(fa, fb)`` fraction bits; mode 1 (``mulx``, the
-    term a lane mac chain adds): the exact product at ``fa + fb`` fraction bits (``FixedArith.product``)."""
+    term a lane mac chain adds): the exact product at ``fa + fb`` fraction bits (``FixedArith.product``).
+    Three product stages, then the shift in the result stage."""
+
+    STAGES = MUL_STAGES
 
     def compute(self, m, a, b, mode):
         ca, fa = _fields(m, a, "mula")
         cb, fb = _fields(m, b, "mulb")
-        c, f = _mul(m, ca, fa, cb, fb, "mul", exact=mode)
-        return c, f
+        return _mul(self, m, ca, fa, cb, fb, "mul", exact=mode)
 
 
 class FixedExpUnit(_FixedUnit):
-    """``exp(premul * x)``: ``b``'s code is :func:`exp_constant` of premul (1 when the cascade has none)."""
+    """``exp(premul * x)``: ``b``'s code is :func:`exp_constant` of premul (1 when the cascade has none).
+
+    Stages: (1) the constant's magnitude, the input's sign and clamp; (2-4) the product ``d * |k|``
+    (:func:`pipelined_product`); (5) the shift to ``t`` (or its saturation); (6) ``u = -t`` split into
+    its integer part ``i`` (clamped to the range that matters) and fraction ``fr``; result: the table
+    entry ``EXP_LUT[fr]`` shifted by ``i``."""
+
+    STAGES = 6
 
     def compute(self, m, a, b, mode):
         p = self.params
@@ -191,25 +302,29 @@ class FixedExpUnit(_FixedUnit):
         m.d.comb += dd.eq(Mux(_is_inf(ca), 0, Mux(d > lim, lim, Mux(d < -lim, -lim, d))))
         shift = Signal(signed(F_BITS + 2), name="exp_shift")
         m.d.comb += shift.eq(p.scale_bits - p.exp_frac_bits + fa)
-        prod = Signal(signed(42 + 33), name="exp_prod")
-        m.d.comb += prod.eq(dd * k[:32])
-        t = Signal(signed(128), name="exp_t")
+        st = self.stage(m, dd=dd, k32=k[:32], shift=shift, zero=d_inf <= NEG, inf=d_inf >= POS)
+        prod, st = pipelined_product(self, m, st.dd, st.k32, "exp", shift=st.shift, zero=st.zero, inf=st.inf)
+        t = Signal(signed(76), name="exp_t")                 # |t| <= max(|prod|, 2**58) < 2**75
         lim = 1 << (p.exp_frac_bits + EXP_T_SAT_BITS)
-        with m.If(shift >= 0):
-            m.d.comb += t.eq(prod >> Mux(shift > 63, 63, shift).as_unsigned()[:6])
+        with m.If(st.shift >= 0):
+            m.d.comb += t.eq(prod >> Mux(st.shift > 63, 63, st.shift).as_unsigned()[:6])
         with m.Else():                      # a coarse input scale: saturate as exp2_lut does
-            k = Signal(range(128), name="exp_left")
-            m.d.comb += k.eq((-shift).as_unsigned())
+            left = Signal(range(128), name="exp_left")
+            m.d.comb += left.eq((-st.shift).as_unsigned())
             mag = Signal(75, name="exp_prod_mag")
             m.d.comb += mag.eq(Mux(prod < 0, -prod, prod))
             over = Signal(name="exp_over")
-            m.d.comb += over.eq(Mux(k >= 62, prod != 0, mag > (Const(lim, 64) >> k[:6])))
-            m.d.comb += t.eq(Mux(over, Mux(prod < 0, -lim, lim), prod << k[:6]))
-        u = Signal(signed(129), name="exp_u")
-        m.d.comb += u.eq(-t)
-        i = Signal(signed(129), name="exp_i")
+            m.d.comb += over.eq(Mux(left >= 62, prod != 0, mag > (Const(lim, 64) >> left[:6])))
+            m.d.comb += t.eq(Mux(over, Mux(prod < 0, -lim, lim), prod << left[:6]))
+        st = self.stage(m, t=t, zero=st.zero, inf=st.inf)
+        u = Signal(signed(77), name="exp_u")
+        m.d.comb += u.eq(-st.t)
+        i = Signal(signed(77), name="exp_i")
         m.d.comb += i.eq(u >> p.exp_frac_bits)
-        fr = u[:p.exp_frac_bits]
+        ic = Signal(signed(8), name="exp_ic")                # i clamped: the result is the same
+        m.d.comb += ic.eq(Mux(i < -41, -41, Mux(i > 64, 64, i)))
+        st = self.stage(m, ic=ic, fr=u[:p.exp_frac_bits], zero=st.zero, inf=st.inf)
+        i, fr = st.ic, st.fr
         entry = Signal(p.prob_bits + 1, name="exp_lut")
         m.d.comb += entry.eq(Array([Const(int(v), p.prob_bits + 1) for v in lut])[fr])
         small = Signal(p.prob_bits + 1, name="exp_small")
@@ -219,71 +334,95 @@ class FixedExpUnit(_FixedUnit):
         r = Signal(signed(CODE_BITS), name="exp_r")
         m.d.comb += r.eq(Mux(i > p.prob_bits, 0, Mux(i < 0, grown, small)))
         c = Signal(signed(CODE_BITS), name="exp_c")
-        m.d.comb += c.eq(Mux(d_inf <= NEG, 0, Mux(d_inf >= POS, POS, r)))
+        m.d.comb += c.eq(Mux(st.zero, 0, Mux(st.inf, POS, r)))
         f = Signal(signed(F_BITS), name="exp_f")
         m.d.comb += f.eq(p.prob_bits)
         return c, f
 
 
-def _recip(m: Module, params, c, fc, name: str):
-    """``FixedArith.recip`` of ``(c, fc)``: LUT seed and Newton-Raphson on ``|c|`` (see recip_nr)."""
-    from einloom.sim.formats.arith.fixed import recip_lut_table
-    n, lb = params.recip_bits, params.recip_lut_bits
-    lut = recip_lut_table(n, lb)
-    mag = Signal(CODE_BITS, name=f"{name}_mag")
-    m.d.comb += mag.eq(Mux(c < 0, -c, c))
-    ok = (mag >= 1) & (mag < POS)
-    x = Signal(CODE_BITS, name=f"{name}_x")
-    m.d.comb += x.eq(Mux(ok, mag, 1))
-    s = Signal(range(CODE_BITS), name=f"{name}_s")
-    for k in range(CODE_BITS):
-        with m.If(x[k]):
-            m.d.comb += s.eq(k)
-    mant = Signal(n + 1, name=f"{name}_mant")
-    up, down = Signal(range(CODE_BITS), name=f"{name}_up"), Signal(range(CODE_BITS), name=f"{name}_down")
-    m.d.comb += [up.eq(n - 1 - s), down.eq(s - (n - 1))]
-    with m.If(s <= n - 1):
-        m.d.comb += mant.eq(x << up)
-    with m.Else():
-        m.d.comb += mant.eq(x >> down)
-    idx = Signal(lb, name=f"{name}_idx")
-    m.d.comb += idx.eq(mant >> (n - 1 - lb))
-    y = Signal(n + 2, name=f"{name}_y0")
-    m.d.comb += y.eq(Array([Const(int(v), n + 2) for v in lut])[idx])
-    for step in range(params.recip_nr_steps):
-        e = Signal(2 * n + 4, name=f"{name}_e{step}")
-        m.d.comb += e.eq((mant * y) >> (n - 1))
-        y2 = Signal(n + 2, name=f"{name}_y{step + 1}")
-        m.d.comb += y2.eq((y * ((1 << (n + 1)) - e)) >> n)
-        y = y2
-    rc = Signal(signed(CODE_BITS), name=f"{name}_c")
-    m.d.comb += rc.eq(Mux(mag == 0, POS, Mux(mag >= POS, 0, Mux(c < 0, -y, y))))
-    rf = Signal(signed(F_BITS), name=f"{name}_f")
-    m.d.comb += rf.eq(Mux(ok, n + s - fc, 0))
-    return rc, rf
-
-
 class FixedRecipUnit(_FixedUnit):
-    """``recip`` as ``FixedArith.recip``."""
+    """``recip`` as ``FixedArith.recip``: LUT seed and ``recip_nr_steps`` Newton-Raphson steps on ``|c|``.
+
+    Stages: (1) the magnitude and the specials; (2) the leading one ``s`` (:func:`leading_one`); (3)
+    the ``N+1``-bit mantissa; (4) the seed ``y0`` from the table; per Newton step (5) ``e = mant * y >>
+    (N-1)``, (6) ``2**(N+1) - e``, (7) ``y * (2**(N+1) - e) >> N``: one hard multiplier product per
+    stage; result: the sign and ``f = N + s - fa``."""
+
+    @classmethod
+    def stages(cls, params) -> int:
+        return 4 + 3 * params.recip_nr_steps
 
     def compute(self, m, a, b, mode):
-        c, f = _fields(m, a, "rca")
-        return _recip(m, self.params, c, f, "recip")
+        from einloom.sim.formats.arith.fixed import recip_lut_table
+        params = self.params
+        n, lb = params.recip_bits, params.recip_lut_bits
+        lut = recip_lut_table(n, lb)
+        c, fc = _fields(m, a, "rca")
+        mag = Signal(CODE_BITS, name="recip_mag")
+        m.d.comb += mag.eq(Mux(c < 0, -c, c))
+        ok = (c != 0) & (c > NEG) & (c < POS)                # = 1 <= |c| < POS, from c beside the negation
+        x = Signal(CODE_BITS, name="recip_x")
+        m.d.comb += x.eq(Mux(ok, mag, 1))
+        side = dict(zero=c == 0, big=_is_inf(c), ok=ok, neg=c < 0, fc=fc)
+        st = self.stage(m, x=x, **side)
+        keep = lambda st: {k: getattr(st, k) for k in side}                            # noqa: E731
+        s = leading_one(m, st.x, "recip_s")
+        st = self.stage(m, x=st.x, s=s, **keep(st))
+        mant = Signal(n + 1, name="recip_mant")
+        up, down = Signal(range(CODE_BITS), name="recip_up"), Signal(range(CODE_BITS), name="recip_down")
+        m.d.comb += [up.eq(n - 1 - st.s), down.eq(st.s - (n - 1))]
+        with m.If(st.s <= n - 1):
+            m.d.comb += mant.eq(st.x << up)
+        with m.Else():
+            m.d.comb += mant.eq(st.x >> down)
+        s = st.s
+        st = self.stage(m, mant=mant, s=s, **keep(st))
+        side["s"] = s
+        idx = Signal(lb, name="recip_idx")
+        m.d.comb += idx.eq(st.mant >> (n - 1 - lb))
+        y = Signal(n + 2, name="recip_y0")
+        m.d.comb += y.eq(Array([Const(int(v), n + 2) for v in lut])[idx])
+        st = self.stage(m, y=y, mant=st.mant, **keep(st))
+        for step in range(params.recip_nr_steps):
+            e = Signal(2 * n + 4, name=f"recip_e{step}")
+            m.d.comb += e.eq((st.mant * st.y) >> (n - 1))
+            st = self.stage(m, e=e, y=st.y, mant=st.mant, **keep(st))
+            t = Signal(signed(n + 6), name=f"recip_t{step}")          # e < 2**(N+4): t fits N+6 bits
+            m.d.comb += t.eq((1 << (n + 1)) - st.e)
+            st = self.stage(m, t=t, y=st.y, mant=st.mant, **keep(st))
+            y2 = Signal(n + 2, name=f"recip_y{step + 1}")
+            m.d.comb += y2.eq((st.y * st.t) >> n)
+            st = self.stage(m, y=y2, mant=st.mant, **keep(st))
+        rc = Signal(signed(CODE_BITS), name="recip_c")
+        m.d.comb += rc.eq(Mux(st.zero, POS, Mux(st.big, 0, Mux(st.neg, -st.y, st.y))))
+        rf = Signal(signed(F_BITS), name="recip_f")
+        m.d.comb += rf.eq(Mux(st.ok, n + st.s - st.fc, 0))
+        return rc, rf
 
 
-class FixedDivUnit(_FixedUnit):
-    """``div = mul(a, recip(b))``: the reciprocal registered, then the multiply."""
+class FixedDivUnit(wiring.Component):
+    """``div = mul(a, recip(b))``: :class:`FixedRecipUnit` on ``b``, then :class:`FixedMulUnit` with ``a``
+    delayed beside it (latency: the two units' together)."""
 
-    latency = 2
+    def __init__(self, params):
+        self.params = params
+        self.recip, self.mul = FixedRecipUnit(params), FixedMulUnit(params)
+        self.latency = self.latency_for(params)
+        super().__init__({"a": In(VALUE_BITS), "b": In(VALUE_BITS), "mode": In(1), "result": Out(VALUE_BITS)})
 
-    def compute(self, m, a, b, mode):
-        cb, fb = _fields(m, b, "divb")
-        rc, rf = _recip(m, self.params, cb, fb, "recip")
-        rc_q, rf_q = Signal.like(rc, name="recip_c_q"), Signal.like(rf, name="recip_f_q")
-        a_q = Signal(VALUE_BITS, name="a_q")
-        m.d.sync += [rc_q.eq(rc), rf_q.eq(rf), a_q.eq(a)]
-        ca, fa = _fields(m, a_q, "diva")
-        return _mul(m, ca, fa, rc_q, rf_q, "mul")
+    @classmethod
+    def latency_for(cls, params) -> int:
+        return FixedRecipUnit.latency_for(params) + FixedMulUnit.latency_for(params)
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.recip, m.submodules.mul = self.recip, self.mul
+        late_a = self.a
+        for i in range(self.recip.latency):
+            late_a = _register(m, late_a, f"div_a_d{i}")
+        m.d.comb += [self.recip.a.eq(self.b), self.mul.a.eq(late_a), self.mul.b.eq(self.recip.result),
+                     self.result.eq(self.mul.result)]
+        return m
 
 
 class FixedReluUnit(_FixedUnit):
@@ -323,14 +462,18 @@ class FixedReluUnit(_FixedUnit):
 class FixedSigmoidUnit(wiring.Component):
     """``sigmoid(a) = recip(add(1, exp(-a)))`` as ``FixedArith.sigmoid``: :class:`FixedExpUnit` (its
     constant :func:`exp_constant` of -1), :class:`FixedAddUnit` (``+ 1``) and :class:`FixedRecipUnit`
-    in series, one registered stage each (latency 3).  ``b`` and ``mode`` are unused."""
-
-    latency = FixedExpUnit.latency + FixedAddUnit.latency + FixedRecipUnit.latency
+    in series, each pipelined (latency: the three units' together).  ``b`` and ``mode`` are unused."""
 
     def __init__(self, params):
         self.params = params
         self.exp, self.add, self.recip = FixedExpUnit(params), FixedAddUnit(), FixedRecipUnit(params)
+        self.latency = self.latency_for(params)
         super().__init__({"a": In(VALUE_BITS), "b": In(VALUE_BITS), "mode": In(1), "result": Out(VALUE_BITS)})
+
+    @classmethod
+    def latency_for(cls, params) -> int:
+        return FixedExpUnit.latency_for(params) + FixedAddUnit.latency_for(params) + \
+            FixedRecipUnit.latency_for(params)
 
     def elaborate(self, platform):
         m = Module()
@@ -343,16 +486,21 @@ class FixedSigmoidUnit(wiring.Component):
 
 class FixedLogUnit(wiring.Component):
     """Natural log as ``FixedArith.log`` (:mod:`einloom.sim.formats.arith.fixed_fn`): stage 0 finds the
-    code's leading one ``s`` and takes the 23 bits below it, ``E = s - f``; stages 1-3 are the fp32 log
+    code's leading one ``s`` and takes the 23 bits below it, ``E = s - f``; stages 1-5 are the fp32 log
     unit's table, series and 60-fraction-bit sum (:func:`~einloom.rtl.lanes.fn_units.log_q60_stages`);
-    stage 4 rounds ``L`` to nearest at ``prob_bits``.  ``x <= 0`` -> ``-inf``, ``+inf`` -> ``+inf``.
-    Latency 5; ``b`` and ``mode`` are unused."""
-
-    latency = 5
+    the result stage rounds ``L`` to nearest at ``prob_bits``.  ``x <= 0`` -> ``-inf``, ``+inf`` ->
+    ``+inf``.  ``b`` and ``mode`` are unused."""
 
     def __init__(self, params):
         self.params = params
+        self.latency = self.latency_for(params)
         super().__init__({"a": In(VALUE_BITS), "b": In(VALUE_BITS), "mode": In(1), "result": Out(VALUE_BITS)})
+
+    @classmethod
+    def latency_for(cls, params) -> int:
+        """Stage 0, :func:`~einloom.rtl.lanes.fn_units.log_q60_stages`, the result stage."""
+        from einloom.rtl.lanes.fn_units import LOG_Q60_STAGES
+        return 1 + LOG_Q60_STAGES + 1
 
     def elaborate(self, platform):
         from einloom.rtl.lanes.fn_units import log_q60_stages
@@ -361,10 +509,7 @@ class FixedLogUnit(wiring.Component):
         pb = self.params.prob_bits
         c, f = _fields(m, self.a, "log")
         # ---- stage 0: leading one, the 23 bits below it, E = s - f; the specials
-        s = Signal(range(CODE_BITS), name="log_s")
-        for k in range(62):
-            with m.If(c[k]):
-                m.d.comb += s.eq(k)
+        s = leading_one(m, c[:62], "log_s")
         norm = Signal(CODE_BITS, name="log_norm")
         with m.If(s >= 23):
             m.d.comb += norm.eq(c.as_unsigned() >> (s - 23)[:6])
@@ -383,7 +528,7 @@ class FixedLogUnit(wiring.Component):
             regs.append(q)
         e0, frac0, sp0, sv0 = regs
         big_l, (sp3, sv3) = log_q60_stages(m, e0, frac0, [sp0, sv0], prefix="log_")
-        # ---- stage 4: round to nearest (half up) at prob_bits
+        # ---- result stage: round to nearest (half up) at prob_bits
         shift = LOG_FRAC - pb
         code = Signal(signed(CODE_BITS), name="log_code")
         m.d.comb += code.eq((big_l + (1 << (shift - 1))) >> shift)

@@ -5,10 +5,11 @@ Both have the lane unit interface of :mod:`.units` (``a``, ``b``, ``mode`` in, `
 cycles later, one operation per cycle); ``b`` and ``mode`` are unused.
 
 * :class:`SigmoidUnit`: the sign flip of ``a``, then ``Fp32Exp``, ``Fp32Add`` (1.0 + e**-a) and
-  ``Fp32Recip`` in series: latency 6 + 4 + 6 = 16.  Error <= ``SIGMOID_MAX_ULP`` (2.25) fp32 ulps.
+  ``Fp32Recip`` in series: latency 8 + 4 + 6 = 18.  Error <= ``SIGMOID_MAX_ULP`` (2.25) fp32 ulps.
 * :class:`LogUnit`: the table-driven datapath of ``fp32_log`` (a 256-entry table of ``RI[i]`` and
   ``-ln RI[i]``, the series ``r * (1 - r/2 + r**2/3)``, ``E * ln2`` added in 60 fraction bits, one
-  rounding): four registered stages (table and ``r``; ``Q``; the sum; normalize and round).  Error
+  rounding): six registered stages (table and ``r``; ``r**2``; ``Q``; ``r * Q`` and ``E * ln2``; the
+  sum; normalize and round), at most one multiplier product in series per stage.  Error
   <= ``LOG_MAX_ULP`` (0.75) fp32 ulps.  Multipliers: 24x15 (``m * RI``), 31x31 (``r**2``), 26x23
   (``/3``), 31x42 (``r * Q``), 9x60 (``E * ln2``).
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import inspect
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -58,17 +59,43 @@ class SigmoidUnit(_FnUnit):
         return m
 
 
+def leading_one(m: Module, x, name: str) -> Signal:
+    """The index of ``x``'s highest set bit (0 when ``x`` is 0), as a balanced tree of 2:1 selects
+    (depth log2 of the width; a loop of ``m.If`` per bit builds a priority chain as deep as the width)."""
+    x = Value.cast(x)
+    width = 1 << max(1, (x.shape().width - 1).bit_length())
+    bits = Cat(x, Const(0, width - x.shape().width)) if width > x.shape().width else x
+
+    def tree(v):
+        if len(v) == 2:
+            return v[0] | v[1], v[1]
+        half = len(v) // 2
+        al, il = tree(v[:half])
+        ah, ih = tree(v[half:])
+        return ah | al, Cat(Mux(ah, ih, il), ah)
+    _any, index = tree(bits)
+    out = Signal(range(width), name=name)
+    m.d.comb += out.eq(index)
+    return out
+
+
 def _reg(m: Module, x, name: str, shape=None):
     q = Signal(shape if shape is not None else x.shape(), name=name, reset_less=True)
     m.d.sync += q.eq(x)
     return q
 
 
+#: register stages of :func:`log_q60_stages`
+LOG_Q60_STAGES = 5
+
+
 def log_q60_stages(m: Module, big_e, frac, side: list, prefix: str = "") -> tuple:
-    """``log_q60(big_e, frac)`` (:mod:`einloom.sim.formats.arith.fp32_fn`) as three registered stages
-    (table and ``r``; ``Q``; the 60-fraction-bit sum ``L``): ``(L, side)``, ``L`` a signed 72-bit
-    register three cycles after ``big_e`` (signed, at most 10 bits) and ``frac`` (23 bits), ``side``
-    the given signals delayed as much.  Shared by the fp32 :class:`LogUnit` and the fixed-point
+    """``log_q60(big_e, frac)`` (:mod:`einloom.sim.formats.arith.fp32_fn`) as :data:`LOG_Q60_STAGES`
+    registered stages, at most one multiplier product in series per stage: (1) the table and ``r``;
+    (2) ``r**2``; (3) ``Q = 1 - r/2 + r**2/3``; (4) ``r * Q`` and ``E * ln2``; (5) their sum with the
+    table's ``-ln RI`` (``L``, 60 fraction bits).  Returns ``(L, side)``: ``L`` a signed 72-bit register
+    five cycles after ``big_e`` (signed, at most 10 bits) and ``frac`` (23 bits), ``side`` the given
+    signals delayed as much.  Shared by the fp32 :class:`LogUnit` and the fixed-point
     ``FixedLogUnit`` (:mod:`.fixed_units`)."""
     def reg(x, name, shape=None):
         return _reg(m, x, prefix + name, shape)
@@ -93,26 +120,37 @@ def log_q60_stages(m: Module, big_e, frac, side: list, prefix: str = "") -> tupl
     r1, e1, t1 = reg(r, "r_s1"), reg(e_adj, "e_s1"), reg(Mux((i == 0) | (i == 255), 0, tv), "t_s1", 60)
     side = delay(side, 1)
 
-    # ---- stage 2: Q = 1 - r/2 + r**2/3 (40 fraction bits)
+    # ---- stage 2: r**2 (34 fraction bits dropped)
     r2 = Signal(32, name=prefix + "r2")
     m.d.comb += r2.eq((r1 * r1) >> 34)
-    q = Signal(signed(44), name=prefix + "q")
-    m.d.comb += q.eq((1 << 40) - (r1 << 2) + ((r2 * LOG_THIRD_Q24) >> 24))
-    r2_, q2, e2, t2 = reg(r1, "r_s2"), reg(q, "q_s2"), reg(e1, "e_s2"), reg(t1, "t_s2")
+    r2q, rq, e2, t2 = reg(r2, "r2_s2"), reg(r1, "r_s2"), reg(e1, "e_s2"), reg(t1, "t_s2")
     side = delay(side, 2)
 
-    # ---- stage 3: L = E * ln2 + T + (r * Q >> 17), 60 fraction bits
+    # ---- stage 3: Q = 1 - r/2 + r**2/3 (40 fraction bits)
+    q = Signal(signed(44), name=prefix + "q")
+    m.d.comb += q.eq((1 << 40) - (rq << 2) + ((r2q * LOG_THIRD_Q24) >> 24))
+    r3, q3, e3, t3 = reg(rq, "r_s3"), reg(q, "q_s3"), reg(e2, "e_s3"), reg(t2, "t_s3")
+    side = delay(side, 3)
+
+    # ---- stage 4: r * Q >> 17 and E * ln2 (60 fraction bits), apart
     p = Signal(signed(64), name=prefix + "p")
-    m.d.comb += p.eq((r2_ * q2) >> 17)
+    m.d.comb += p.eq((r3 * q3) >> 17)
+    eln = Signal(signed(72), name=prefix + "eln2")
+    m.d.comb += eln.eq(e3 * LOG_LN2_Q60)
+    p4, eln4, t4 = reg(p, "p_s4"), reg(eln, "eln2_s4"), reg(t3, "t_s4")
+    side = delay(side, 4)
+
+    # ---- stage 5: L = E * ln2 + T + (r * Q >> 17)
     big_l = Signal(signed(72), name=prefix + "L")
-    m.d.comb += big_l.eq(e2 * LOG_LN2_Q60 + t2 + p)
-    return reg(big_l, "L_s3"), delay(side, 3)
+    m.d.comb += big_l.eq(eln4 + t4 + p4)
+    return reg(big_l, "L_s5"), delay(side, 5)
 
 
 class LogUnit(_FnUnit):
-    """Natural log as ``fp32_log`` (see the module docstring); latency 4."""
+    """Natural log as ``fp32_log`` (see the module docstring): the specials, :func:`log_q60_stages`,
+    then normalize and round in the result stage."""
 
-    latency = 4
+    latency = LOG_Q60_STAGES + 1
 
     def elaborate(self, platform):
         m = Module()
@@ -130,16 +168,13 @@ class LogUnit(_FnUnit):
             m.d.comb += [special.eq(1), sval.eq(FP32_NAN)]
         big_e = Signal(signed(10), name="big_e_in")
         m.d.comb += big_e.eq(_signed(e) - 127)
-        l3, (sp3, sv3) = log_q60_stages(m, big_e, f, [special, sval])
+        l3, (sp3, sv3) = log_q60_stages(m, big_e, f, [special, sval])          # stages 1-5
 
-        # ---- stage 4: normalize, round the 24-bit significand half up, pack
+        # ---- result stage: normalize, round the 24-bit significand half up, pack
         neg = l3[71]
         mag = Signal(72, name="mag")
         m.d.comb += mag.eq(Mux(neg, -l3, l3))
-        lead = Signal(7, name="lead")
-        for k in range(72):
-            with m.If(mag[k]):
-                m.d.comb += lead.eq(k)
+        lead = leading_one(m, mag, "lead")
         sh, half_at, up = Signal(6, name="sh"), Signal(6, name="half_at"), Signal(5, name="up")
         m.d.comb += [sh.eq(lead - 23), half_at.eq(lead - 24), up.eq(23 - lead)]
         sig = Signal(26, name="sig")

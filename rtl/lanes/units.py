@@ -9,15 +9,15 @@ class     computes (golden: ``Fp32Arith``)                        latency
 add       ``fp32_add(a, b)``; mode 1: ``a - b`` (b's sign flipped)  ``Fp32Add`` (4)
 mul       ``fp32_mul(a, b)``                                      ``Fp32Mul`` (3)
 max       ``fp32_max(a, b)``; mode 1: ``min = -max(-a, -b)``       ``Fp32Max`` (1)
-exp       mode 1: ``fp32_exp(fp32_mul(a, b))`` (b the folded        ``Fp32Mul`` + ``Fp32Exp`` (3 + 6)
+exp       mode 1: ``fp32_exp(fp32_mul(a, b))`` (b the folded        ``Fp32Mul`` + ``Fp32Exp`` (3 + 8)
           constant); mode 0: ``fp32_exp(a)`` (the multiply bypassed)
 recip     ``fp32_recip(a)``                                       ``Fp32Recip`` (6)
 div       ``fp32_mul(a, fp32_recip(b))`` (deferred division)      ``Fp32Recip`` + ``Fp32Mul`` (6 + 3)
-log       ``fp32_log(a)`` (table-driven, <= 0.75 ulp)             ``LogUnit`` (4, :mod:`.fn_units`)
+log       ``fp32_log(a)`` (table-driven, <= 0.75 ulp)             ``LogUnit`` (6, :mod:`.fn_units`)
 ========  =====================================================  ====================================
 
 Operator units (``fn #name``, :func:`register_fn_unit`): ``relu`` (:class:`ReluUnit`, 1) and
-``sigmoid`` (``fp32_sigmoid``: exp, add and reciprocal in series, :class:`~.fn_units.SigmoidUnit`, 16).
+``sigmoid`` (``fp32_sigmoid``: exp, add and reciprocal in series, :class:`~.fn_units.SigmoidUnit`, 18).
 The fixed-point lanes' units are in :mod:`.fixed_units` (``log``: ``FixedLogUnit``; operators
 ``relu`` and ``sigmoid``: ``FixedReluUnit``, ``FixedSigmoidUnit``).
 
@@ -28,6 +28,7 @@ select/move, int-to-float and coordinate operations are combinational in the lan
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING
 
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.lib import wiring
@@ -36,6 +37,9 @@ from amaranth.lib.wiring import In, Out
 from einloom.rtl.float import Fp32Add, Fp32Exp, Fp32Max, Fp32Mul, Fp32Recip
 from einloom.rtl.lanes.fixed_units import FixedReluUnit, FixedSigmoidUnit
 from einloom.rtl.lanes.fn_units import LogUnit, SigmoidUnit
+
+if TYPE_CHECKING:
+    from einloom.sim.formats.fixed import FixedParams
 
 SIGN = 0x80000000
 
@@ -210,14 +214,18 @@ DEPTH = {"add": _default_latency(Fp32Add), "mul": _default_latency(Fp32Mul), "ma
 ISSUE_OVERHEAD = 2
 
 
-def schedule_latency(fixed: bool = False) -> dict[str, int]:
+def schedule_latency(fixed: "bool | FixedParams" = False) -> dict[str, int]:
     """Op class -> cycles from issue to a readable result in the RTL lane (the unit's depth + the
-    operand register + the write); ``fixed``: a fixed-point lane's units (:mod:`.fixed_units`)."""
-    if fixed:
-        from einloom.rtl.lanes.fixed_units import FIXED_UNITS
-        lat = {name: cls.latency + ISSUE_OVERHEAD for name, cls in FIXED_UNITS.items()}
+    operand register + the write).  ``fixed``: a fixed-point lane's units (:mod:`.fixed_units`) built
+    with these ``FixedParams`` (their depth can depend on them, e.g. the reciprocal's Newton steps);
+    ``True``: with the default ``FixedParams()`` (the int8 and int16 presets' units)."""
+    if fixed is not False and fixed is not None:
+        from einloom.rtl.lanes.fixed_units import FIXED_UNITS, unit_latency
+        from einloom.sim.formats.fixed import FixedParams
+        params = FixedParams() if fixed is True else fixed
+        lat = {name: unit_latency(cls, params) + ISSUE_OVERHEAD for name, cls in FIXED_UNITS.items()}
         lat.update({c: ISSUE_OVERHEAD for c in COMB})
-        lat.update({f"fn:{name}": cls.latency + ISSUE_OVERHEAD for name, cls in FIXED_FN_UNITS.items()})
+        lat.update({f"fn:{name}": unit_latency(cls, params) + ISSUE_OVERHEAD for name, cls in FIXED_FN_UNITS.items()})
         return lat
     lat = {name: DEPTH[name] + ISSUE_OVERHEAD for name in UNITS}
     lat.update({c: ISSUE_OVERHEAD for c in COMB})

@@ -115,3 +115,60 @@ def test_fixed_unit_bit_exact_with_the_format_model(op, preset):
 def test_pack_round_trip():
     for c, f in [(0, 0), (-1, -3), (POS, 7), (NEG, 127), (12345, -128)]:
         assert unpack_value(pack_value(c, f)) == (c, f)
+
+
+def test_fixed_unit_latencies_are_the_declared_stages_and_the_schedule_reads_them():
+    """Each unit's latency is its declared constant (elaboration refuses a datapath with another
+    number of stages), the lane's schedule reads it (+ the issue overhead), and a unit whose depth
+    depends on the parameters (the reciprocal's Newton steps) follows them."""
+    from dataclasses import replace
+
+    from amaranth.back import rtlil
+
+    from einloom.rtl.lanes.units import ISSUE_OVERHEAD, schedule_latency
+    params = PRESETS["int8"]
+    want = {"add": 2, "max": 2, "mul": 4, "exp": 7, "recip": 8, "div": 12, "log": 7}
+    lat = schedule_latency(params)
+    for name, cls in FIXED_UNITS.items():
+        unit = cls(params)
+        assert unit.latency == want[name] and lat[name] == want[name] + ISSUE_OVERHEAD, name
+        rtlil.convert(unit)                          # builds: the stages match the declared latency
+    assert FixedSigmoidUnit(params).latency == want["exp"] + want["add"] + want["recip"]
+    assert lat["fn:sigmoid"] == want["exp"] + want["add"] + want["recip"] + ISSUE_OVERHEAD
+    two = replace(params, recip_nr_steps=2)
+    assert schedule_latency(two)["recip"] == lat["recip"] + 3 and schedule_latency(True) == lat
+
+
+def test_a_unit_with_a_wrong_declared_latency_is_refused():
+    from amaranth.back import rtlil
+
+    from einloom.rtl.lanes.fixed_units import FixedAddUnit
+
+    class Wrong(FixedAddUnit):
+        STAGES = 2
+    with pytest.raises(AssertionError, match="1 stages built, 2 declared"):
+        rtlil.convert(Wrong())
+
+
+@pytest.mark.parametrize("op", ["mul", "div"])
+def test_sentinel_times_zero_and_every_scale_pair(op):
+    """The product's corner the multipliers do not see: a sentinel times zero (the model's ``1 * 1``
+    floored to the scale), each sign, with fraction bits on either side (drop < 0, = 0, > 0)."""
+    a = _arith("int8")
+    codes = [POS, NEG, 0, 1, -1, 12345, -(1 << 40)]
+    fs = [-3, 0, 2, 9]
+    cases, want = [], []
+    for x in codes:
+        for y in codes:
+            for fx in fs:
+                for fy in fs:
+                    try:
+                        w = _model(op, a, (x, fx), (y, fy), 0, 1.0)
+                    except OverflowError:
+                        continue
+                    cases.append((pack_value(x, fx), pack_value(y, fy), 0))
+                    want.append(w)
+    unit = FIXED_UNITS[op](a.p)
+    got = [unpack_value(g) for g in _run(unit, cases)]
+    bad = [(unpack_value(c[0]), unpack_value(c[1]), g, w) for c, g, w in zip(cases, got, want) if g != w]
+    assert not bad, bad[:4]
