@@ -161,15 +161,21 @@ class VectorPE(wiring.Component):
             m.d.sync += seen.eq(1)
         with m.If(self.snap):
             m.d.sync += seen_fin.eq(seen & ~self.snap_empty)
+        # LM compares the drained score one cycle after the capture (``Timeline.LM_REG``): the score,
+        # the capture strobe and the mask test are registered first, so the route from the 2D array's
+        # drain register and the key-index compares end at flip-flops, not at LM's enable
+        acc_r = Signal(u.acc_shape, name="acc_r", reset_less=True)
+        capture_r, key_ok_r = Signal(name="capture_r", attrs=KEEP), Signal(name="key_ok_r", reset_less=True)
+        m.d.sync += [acc_r.eq(self.acc_in), capture_r.eq(self.capture), key_ok_r.eq(key_ok)]
         with m.If(self.tile_start):
             m.d.sync += lm_valid.eq(0)
+        with m.If(capture_r & key_ok_r):
+            m.d.sync += lm_valid.eq(1)
+            with m.If(~lm_valid | u.greater(m, acc_r, lm)):
+                m.d.sync += lm.eq(acc_r)
         with m.If(self.capture):
             m.d.sync += [b.eq(n) for b, n in zip(buf, buf[1:] + [self.acc_in])]
             m.d.sync += [b.eq(n) for b, n in zip(valid, valid[1:] + [key_ok])]
-            with m.If(key_ok):
-                m.d.sync += lm_valid.eq(1)
-                with m.If(~lm_valid | u.greater(m, self.acc_in, lm)):
-                    m.d.sync += lm.eq(self.acc_in)
         with m.Elif(self.issue_sln):
             m.d.sync += [b.eq(n) for b, n in zip(buf, buf[1:] + [buf[0]])]
             m.d.sync += [b.eq(n) for b, n in zip(valid, valid[1:] + [valid[0]])]

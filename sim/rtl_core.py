@@ -120,8 +120,8 @@ class Timeline:
     ``drain``               array_drain + Lq               R cycles: the QK tile leaves the array bottom row first (row R-1 .. 0) into the 1D array
     ``tile_start``          drain - 1                      1D: LM invalid, SLD = 0; a block's first tile: running state reset; a finishing slot: the seen flag snapshot
     ``rd_snap``             tile_start (L = 1), see below  a finishing slot: the RD snapshot
-    ``rm_update``           drain + R                      RM, RM_prev
-    ``issue_sln``           drain + R + 1                  R exps SLN (shifted into the PEs' shadow weights Lx later), then PRM
+    ``rm_update``           drain + R + 1                  RM, RM_prev (+1: LM compares a registered score)
+    ``issue_sln``           drain + R + 2                  R exps SLN (shifted into the PEs' shadow weights Lx later), then PRM
     ``rd_update``           issue_sln + Lx + R - 1 + Ls    RD = PRM * RD + SLD
     ``slnv``                feed_v + L R + Lm              F cycles: the previous tile's column sums leave the array into RNV
     ``rnv_snap``            slnv + F + Lr                  a finishing slot copies RNV into the output registers
@@ -135,8 +135,8 @@ class Timeline:
 
     ``period`` = max(E + F + X + (L-1)(R-1) (the 2D array's work, V skewed L per row), issue_sln +
     Lx + R - feed - E - X (SLN of a tile in the shadow weights before the next slot's SLNV reads
-    them; 3R + Lx + 2 for L = 1), for L = 1 rd_update + Lr + 1 - tile_start (RD final before the next
-    slot's snapshot: 2R + Lx + Lr + 4), F + Lr + 1 (RNV settled before the next slot's updates),
+    them; 3R + Lx + 3 for L = 1), for L = 1 rd_update + Lr + 1 - tile_start (RD final before the next
+    slot's snapshot: 2R + Lx + Lr + 5), F + Lr + 1 (RNV settled before the next slot's updates),
     max(R, C) + 1 (feed registers loaded before the buffers' read address moves on), R - 1 + Ls (the
     SLD accumulate free for the next tile)).  X, the V feed's delay behind K, is 0 for L = 1; for
     L > 1 it balances the first two terms (the slot's SLNV waits for the weights, the 2D array idles
@@ -150,6 +150,9 @@ class Timeline:
     #: The output stream's payload register: column c's AV is final at out - 1 + c and leaves from a
     #: flip-flop (no mux between the 1D PEs' AV registers and the port)
     OUT_REG = 1
+    #: The 1D PE registers the drained score, its capture strobe and its mask test before the LM
+    #: compare, so LM is final one cycle after the tile's last capture and RM/SLN start one cycle later
+    LM_REG = 1
 
     def __init__(self, p: CoreParams):
         if p.mac_latency < 2:
@@ -174,9 +177,9 @@ class Timeline:
         self.array_drain = e + r + 1 + mac + (lat if lat > 1 else 0)
         self.drain = self.array_drain + p.combine_latency
         self.tile_start = self.drain - 1
-        self.rm_update = self.drain + r
-        self.issue_sln = self.drain + r + 1
-        self.issue_prm = self.drain + 2 * r + 1
+        self.rm_update = self.drain + r + self.LM_REG
+        self.issue_sln = self.rm_update + 1
+        self.issue_prm = self.issue_sln + r
         self.rd_update = self.issue_sln + lx + r - 1 + p.sld_latency
         work = e + f + (lat - 1) * (r - 1)
         weights = self.issue_sln + lx + r - self.feed - e
