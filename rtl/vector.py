@@ -17,6 +17,10 @@ from einloom.rtl.kept import KEEP
 from einloom.rtl.units.base import DatapathUnits
 
 
+#: RNV ring words per kept copy of the ring's rotate enable
+RNV_GROUP = 4
+
+
 def key_index_bits(index_bits: int, rows: int) -> int:
     """Width of a drained key's index: a tile's padding keys reach ``max_keys + rows - 2``, and
     ``max_keys < 2**index_bits``, so an index is below ``2**index_bits + rows``."""
@@ -47,6 +51,8 @@ def vector_controls(index_bits: int, rows: int) -> dict:
         "prm_latch": In(1),     # the PRM of the tile whose SLNV sums come next
         "slnv": In(1),          # RNV[f] = PRM * RNV[f] + slnv_in, rotating f
         "slnv_first": In(1),    # ... of a block's first tile: RNV[f] = slnv_in (rescale of 0)
+        "rnv_rotate": In(1),    # the RNV ring rotates in the next cycle: high from a cycle before the first
+                                # ``slnv`` strobe for F + rescale_latency cycles
         "rnv_snap": In(1),      # a block's RNV into the output registers
         "recip_capture": In(1), # recip_in holds 1/RD of this column
         "out_mul": In(1),       # AV[f] = RNV[f] * recip, shifting f
@@ -253,8 +259,12 @@ class VectorPE(wiring.Component):
 
         rd_taps = delayed(self.rd_update, lat, "tag_rd")
         slnv_taps = delayed(self.slnv, lat, "tag_slnv")
-        rotate = Signal()
-        m.d.comb += rotate.eq(Cat(*slnv_taps).any())
+        # the ring's rotate enable, one kept flip-flop per RNV_GROUP words (registered from
+        # ``rnv_rotate``, so it equals "some slnv tap is high"): no single net drives all F + L words'
+        # enables (the 8x8 int8 core's critical path was tag_slnv3 -> the ring's enables, 15.68 ns)
+        groups = -(-len(ring) // RNV_GROUP)
+        rotate = [Signal(name=f"rnv_rot{g}", attrs=KEEP) for g in range(groups)]
+        m.d.sync += [r.eq(self.rnv_rotate) for r in rotate]
         m.d.comb += [rd_unit.prm.eq(prm), rd_unit.addend.eq(sld), rnv_unit.prm.eq(prm_ws),
                      rnv_unit.addend.eq(self.slnv_in)]
         # a block's first tile rescales 0: a unit with a `first` port does the select itself, so its
@@ -267,10 +277,13 @@ class VectorPE(wiring.Component):
         f_last = self.value_dim - 1
         with m.If(rd_taps[-1]):
             m.d.sync += rd.eq(rd_unit.y)
-        with m.If(rotate):
-            m.d.sync += [r.eq(n) for r, n in zip(ring, ring[1:] + [ring[0]])]
-            with m.If(slnv_taps[-1]):
-                m.d.sync += ring[f_last].eq(rnv_unit.y)
+        shifted = ring[1:] + [ring[0]]
+        for i, (r, n) in enumerate(zip(ring, shifted)):
+            with m.If(rotate[i // RNV_GROUP]):
+                if i == f_last:
+                    m.d.sync += r.eq(Mux(slnv_taps[-1], rnv_unit.y, n))
+                else:
+                    m.d.sync += r.eq(n)
 
         # --- FINAL: reciprocal (shared unit outside) and output: AV[f] shifts in output_latency later
         m.d.comb += self.rd_out.eq(rd_fin)
