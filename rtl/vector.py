@@ -9,7 +9,7 @@ receives the SLNV sum on ``slnv_in`` (``slnv``, f = 0 .. F-1); per query block i
 ``av_out``."""
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
