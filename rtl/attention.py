@@ -51,7 +51,7 @@ def core_params(cfg: RtlConfig) -> CoreParams:
     u = units_for(cfg.fmt)
     return CoreParams(cfg.rows, cfg.cols, cfg.head_dim, cfg.value_dim, u.exp_latency, u.recip_latency,
                       u.output_latency, mac_latency(u), u.rescale_latency,
-                      getattr(u, "acc_latency", 1))
+                      getattr(u, "acc_latency", 1), u.lm_register)
 
 
 def tiles_per_block(cfg: RtlConfig, num_queries: int, num_keys: int, causal: bool) -> list[int]:

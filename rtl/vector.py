@@ -167,12 +167,16 @@ class VectorPE(wiring.Component):
             m.d.sync += seen.eq(1)
         with m.If(self.snap):
             m.d.sync += seen_fin.eq(seen & ~self.snap_empty)
-        # LM compares the drained score one cycle after the capture (``Timeline.LM_REG``): the score,
-        # the capture strobe and the mask test are registered first, so the route from the 2D array's
-        # drain register and the key-index compares end at flip-flops, not at LM's enable
-        acc_r = Signal(u.acc_shape, name="acc_r", reset_less=True)
-        capture_r, key_ok_r = Signal(name="capture_r", attrs=KEEP), Signal(name="key_ok_r", reset_less=True)
-        m.d.sync += [acc_r.eq(self.acc_in), capture_r.eq(self.capture), key_ok_r.eq(key_ok)]
+        # with the units' ``lm_register`` LM compares the drained score one cycle after the capture
+        # (``CoreParams.lm_reg``): the score, the capture strobe and the mask test are registered first,
+        # so the route from the 2D array's drain register and the key-index compares end at flip-flops,
+        # not at LM's enable
+        if u.lm_register:
+            acc_r = Signal(u.acc_shape, name="acc_r", reset_less=True)
+            capture_r, key_ok_r = Signal(name="capture_r", attrs=KEEP), Signal(name="key_ok_r", reset_less=True)
+            m.d.sync += [acc_r.eq(self.acc_in), capture_r.eq(self.capture), key_ok_r.eq(key_ok)]
+        else:
+            acc_r, capture_r, key_ok_r = self.acc_in, self.capture, key_ok
         with m.If(self.tile_start):
             m.d.sync += lm_valid.eq(0)
         with m.If(capture_r & key_ok_r):

@@ -44,6 +44,11 @@ class DatapathUnits(ABC):
     recip_shape: Shape
     output_shape: Shape
 
+    #: 1: the 1D PE registers a drained score (and its capture strobe and mask test) before the LM
+    #: compare, and LM is final a cycle later (``sim.rtl_core.CoreParams.lm_reg``); 0: it compares
+    #: the score as it leaves the 2D array
+    lm_register: int = 0
+
     # ---- 2D PE -------------------------------------------------------------------------------
     @abstractmethod
     def input_to_mult(self, m: Module, x: Value) -> Value:
