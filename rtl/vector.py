@@ -171,7 +171,7 @@ class VectorPE(wiring.Component):
         # (``CoreParams.lm_reg``): the score, the capture strobe and the mask test are registered first,
         # so the route from the 2D array's drain register and the key-index compares end at flip-flops,
         # not at LM's enable
-        if u.lm_register:
+        if u.lm_register >= 1:
             acc_r = Signal(u.acc_shape, name="acc_r", reset_less=True)
             capture_r, key_ok_r = Signal(name="capture_r", attrs=KEEP), Signal(name="key_ok_r", reset_less=True)
             m.d.sync += [acc_r.eq(self.acc_in), capture_r.eq(self.capture), key_ok_r.eq(key_ok)]
@@ -191,6 +191,13 @@ class VectorPE(wiring.Component):
             m.d.sync += [b.eq(n) for b, n in zip(valid, valid[1:] + [valid[0]])]
 
         # --- running max ----------------------------------------------------------------------
+        # with lm_register 2 the LM > RM compare is a register: LM is final a cycle before rm_update and
+        # RM changes only on rm_update, so the compare registered every cycle is current at the update
+        if u.lm_register >= 2:
+            lm_gt_rm = Signal(name="lm_gt_rm")
+            m.d.sync += lm_gt_rm.eq(u.greater(m, lm, rm))
+        else:
+            lm_gt_rm = u.greater(m, lm, rm)
         with m.If(self.init):
             m.d.sync += rm_valid.eq(0)
         with m.Elif(self.rm_update):
@@ -201,7 +208,7 @@ class VectorPE(wiring.Component):
                 m.d.sync += rm_prev.eq(rm)
             with m.Else():
                 m.d.sync += rm_prev.eq(rm)
-                with m.If(lm_valid & u.greater(m, lm, rm)):
+                with m.If(lm_valid & lm_gt_rm):
                     m.d.sync += rm.eq(lm)
 
         # --- exp: SLN and PRM, with tags delayed alongside the exp pipeline --------------------

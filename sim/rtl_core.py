@@ -62,9 +62,10 @@ class CoreParams:
         adder with L interleaved partial sums for QK, combined at the array's bottom, the WS psum
         chain through the same adder with V skewed L per row, and SLD through the format's
         interleaved accumulate; see :attr:`combine_latency`, :attr:`sld_latency`).
-    lm_reg : 1 when the 1D PE registers a drained score before its LM compare (the fixed-point
-        core, for timing): LM is final one cycle later, so RM, SLN and PRM start one cycle later; 0
-        (bf16) when it compares the score as it arrives.
+    lm_reg : register stages in the 1D PE's max path (the units' ``lm_register``): 1 registers a
+        drained score before its LM compare, 2 also the LM > RM compare before RM's update (the
+        fixed-point core, for timing); each moves RM, SLN and PRM one cycle later; 0 (bf16) compares
+        the score as it arrives.
     """
 
     rows: int
@@ -83,8 +84,8 @@ class CoreParams:
         for name in ("rows", "cols", "head_dim", "value_dim", "acc_latency"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"CoreParams.{name} must be >= 1, got {getattr(self, name)}")
-        if self.lm_reg not in (0, 1):
-            raise ValueError(f"CoreParams.lm_reg must be 0 or 1, got {self.lm_reg}")
+        if self.lm_reg not in (0, 1, 2):
+            raise ValueError(f"CoreParams.lm_reg must be 0, 1 or 2, got {self.lm_reg}")
         for name in ("exp_latency", "recip_latency", "output_latency", "mac_latency", "rescale_latency"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"CoreParams.{name} must be >= 0, got {getattr(self, name)}")
@@ -126,7 +127,7 @@ class Timeline:
     ``drain``               array_drain + Lq               R cycles: the QK tile leaves the array bottom row first (row R-1 .. 0) into the 1D array
     ``tile_start``          drain - 1                      1D: LM invalid, SLD = 0; a block's first tile: running state reset; a finishing slot: the seen flag snapshot
     ``rd_snap``             tile_start (L = 1), see below  a finishing slot: the RD snapshot
-    ``rm_update``           drain + R + Lg                 RM, RM_prev (Lg = ``lm_reg``: LM compares a registered score)
+    ``rm_update``           drain + R + Lg                 RM, RM_prev (Lg = ``lm_reg``: registered compares)
     ``issue_sln``           rm_update + 1                  R exps SLN (shifted into the PEs' shadow weights Lx later), then PRM
     ``rd_update``           issue_sln + Lx + R - 1 + Ls    RD = PRM * RD + SLD
     ``slnv``                feed_v + L R + Lm              F cycles: the previous tile's column sums leave the array into RNV

@@ -169,21 +169,22 @@ def test_pipelined_accumulate_timeline():
 
 
 def test_registered_lm_compare_timeline():
-    """lm_reg = 1 (the fixed-point core: the 1D PE registers the drained score before the LM compare):
-    RM, SLN and PRM start one cycle later and what follows them moves with them; the drain, the SLNV
-    sums and the output do not move, and at E = F = 16 the period (the 2D array's E + F) is unchanged,
-    so the int8 cores' cycles are too; bf16 compares as the score arrives (lm_reg = 0)."""
+    """lm_reg (the fixed-point core: 2, the 1D PE registers the drained score before the LM compare and
+    the LM > RM compare before RM's update): RM, SLN and PRM start lm_reg cycles later and what follows
+    them moves with them; the drain, the SLNV sums and the output do not move, and at E = F = 16 the
+    period (the 2D array's E + F) is unchanged, so the int8 cores' cycles are too; bf16 compares as
+    the score arrives (lm_reg = 0)."""
     plain = CoreParams(4, 4, 16, 16, 4, 6, 5, 2, 4)
-    reg = CoreParams(4, 4, 16, 16, 4, 6, 5, 2, 4, lm_reg=1)
-    a, b = plain.timeline(), reg.timeline()
-    assert (b.rm_update, b.issue_sln, b.issue_prm, b.rd_update) == (
-        a.rm_update + 1, a.issue_sln + 1, a.issue_prm + 1, a.rd_update + 1)
-    assert (b.drain, b.tile_start, b.slnv, b.out, b.period) == (a.drain, a.tile_start, a.slnv, a.out, a.period)
-    assert b.issue_sln == b.drain + 4 + 2            # R captures, LM one cycle later, RM
+    for lg in (1, 2):
+        a, b = plain.timeline(), replace(plain, lm_reg=lg).timeline()
+        assert (b.rm_update, b.issue_sln, b.issue_prm, b.rd_update) == (
+            a.rm_update + lg, a.issue_sln + lg, a.issue_prm + lg, a.rd_update + lg)
+        assert (b.drain, b.tile_start, b.slnv, b.out, b.period) == (a.drain, a.tile_start, a.slnv, a.out, a.period)
+        assert b.issue_sln == b.drain + 4 + lg + 1            # R captures, the registered compares, RM
     for name in ("rtl-4x4-int8", "rtl-8x8-int8"):
         p = core_params(_cfg(name))
-        assert p.lm_reg == 1 and p.timeline().period == 32, name
+        assert p.lm_reg == 2 and p.timeline().period == 32, name
         assert core_cycles(p, 64, 64) == core_cycles(replace(p, lm_reg=0), 64, 64), name
     assert core_params(_cfg("rtl-4x4-bf16")).lm_reg == 0
     with pytest.raises(ValueError, match="lm_reg"):
-        CoreParams(4, 4, 16, 16, 4, 6, 5, lm_reg=2)
+        CoreParams(4, 4, 16, 16, 4, 6, 5, lm_reg=3)
