@@ -51,7 +51,7 @@ def core_params(cfg: RtlConfig) -> CoreParams:
     u = units_for(cfg.fmt)
     return CoreParams(cfg.rows, cfg.cols, cfg.head_dim, cfg.value_dim, u.exp_latency, u.recip_latency,
                       u.output_latency, mac_latency(u), u.rescale_latency,
-                      getattr(u, "acc_latency", 1))
+                      getattr(u, "acc_latency", 1), u.lm_register)
 
 
 def tiles_per_block(cfg: RtlConfig, num_queries: int, num_keys: int, causal: bool) -> list[int]:
@@ -340,6 +340,7 @@ class AttentionCore(wiring.Component):
             "prm_latch": w("ws", tl.prm_latch, 1, "prm_latch"),
             "slnv": w("ws", tl.slnv, F, "slnv"),
             "slnv_first": w("ws_first", tl.slnv, F, "slnv_first"),
+            "rnv_rotate": w("ws", tl.slnv - 1, F + u.rescale_latency, "rnv_rotate"),
             "rnv_snap": w("fin", tl.rnv_snap, 1, "rnv_snap"),
             "recip_capture": w("fin", tl.recip_capture, 1, "recip_capture"),
             "out_mul": w("fin", tl.out_mul, F, "out_mul"),
@@ -362,7 +363,7 @@ class AttentionCore(wiring.Component):
 
         # ---- per-column controls: column c (2D-array column and 1D PE) gets them c cycles late ------
         vector_strobes = ["init", "snap", "rd_snap", "snap_empty", "tile_start", "capture", "rm_update", "issue_sln",
-                          "issue_prm", "rd_update", "rd_first", "prm_latch", "slnv", "slnv_first", "rnv_snap",
+                          "issue_prm", "rd_update", "rd_first", "prm_latch", "slnv", "slnv_first", "rnv_rotate", "rnv_snap",
                           "recip_capture", "out_mul"]
         bundle = {name: ctl[name] for name in vector_strobes + ["drain", "load_k", "feed_k"]}
         bundle["key_index"], bundle["query_base"] = key_index, init_qb

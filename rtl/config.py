@@ -190,7 +190,8 @@ class RtlConfig:
         from einloom.sim.rtl_core import CoreParams
         problem = schedule_problem(CoreParams(rows, cols, e, f, units.exp_latency, units.recip_latency,
                                               units.output_latency, mac_latency(units),
-                                              units.rescale_latency, getattr(units, "acc_latency", 1)))
+                                              units.rescale_latency, getattr(units, "acc_latency", 1),
+                                              units.lm_register))
         if problem:
             raise r.fail(("rtl", "number_format"), problem[1],
                          "change the array's rows or head_dim, or the number format's acc_latency")

@@ -9,12 +9,16 @@ receives the SLNV sum on ``slnv_in`` (``slnv``, f = 0 .. F-1); per query block i
 ``av_out``."""
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.kept import KEEP
 from einloom.rtl.units.base import DatapathUnits
+
+
+#: RNV ring words per kept copy of the ring's rotate enable
+RNV_GROUP = 4
 
 
 def key_index_bits(index_bits: int, rows: int) -> int:
@@ -47,6 +51,8 @@ def vector_controls(index_bits: int, rows: int) -> dict:
         "prm_latch": In(1),     # the PRM of the tile whose SLNV sums come next
         "slnv": In(1),          # RNV[f] = PRM * RNV[f] + slnv_in, rotating f
         "slnv_first": In(1),    # ... of a block's first tile: RNV[f] = slnv_in (rescale of 0)
+        "rnv_rotate": In(1),    # the RNV ring rotates in the next cycle: high from a cycle before the first
+                                # ``slnv`` strobe for F + rescale_latency cycles
         "rnv_snap": In(1),      # a block's RNV into the output registers
         "recip_capture": In(1), # recip_in holds 1/RD of this column
         "out_mul": In(1),       # AV[f] = RNV[f] * recip, shifting f
@@ -161,20 +167,37 @@ class VectorPE(wiring.Component):
             m.d.sync += seen.eq(1)
         with m.If(self.snap):
             m.d.sync += seen_fin.eq(seen & ~self.snap_empty)
+        # with the units' ``lm_register`` LM compares the drained score one cycle after the capture
+        # (``CoreParams.lm_reg``): the score, the capture strobe and the mask test are registered first,
+        # so the route from the 2D array's drain register and the key-index compares end at flip-flops,
+        # not at LM's enable
+        if u.lm_register >= 1:
+            acc_r = Signal(u.acc_shape, name="acc_r", reset_less=True)
+            capture_r, key_ok_r = Signal(name="capture_r", attrs=KEEP), Signal(name="key_ok_r", reset_less=True)
+            m.d.sync += [acc_r.eq(self.acc_in), capture_r.eq(self.capture), key_ok_r.eq(key_ok)]
+        else:
+            acc_r, capture_r, key_ok_r = self.acc_in, self.capture, key_ok
         with m.If(self.tile_start):
             m.d.sync += lm_valid.eq(0)
+        with m.If(capture_r & key_ok_r):
+            m.d.sync += lm_valid.eq(1)
+            with m.If(~lm_valid | u.greater(m, acc_r, lm)):
+                m.d.sync += lm.eq(acc_r)
         with m.If(self.capture):
             m.d.sync += [b.eq(n) for b, n in zip(buf, buf[1:] + [self.acc_in])]
             m.d.sync += [b.eq(n) for b, n in zip(valid, valid[1:] + [key_ok])]
-            with m.If(key_ok):
-                m.d.sync += lm_valid.eq(1)
-                with m.If(~lm_valid | u.greater(m, self.acc_in, lm)):
-                    m.d.sync += lm.eq(self.acc_in)
         with m.Elif(self.issue_sln):
             m.d.sync += [b.eq(n) for b, n in zip(buf, buf[1:] + [buf[0]])]
             m.d.sync += [b.eq(n) for b, n in zip(valid, valid[1:] + [valid[0]])]
 
         # --- running max ----------------------------------------------------------------------
+        # with lm_register 2 the LM > RM compare is a register: LM is final a cycle before rm_update and
+        # RM changes only on rm_update, so the compare registered every cycle is current at the update
+        if u.lm_register >= 2:
+            lm_gt_rm = Signal(name="lm_gt_rm")
+            m.d.sync += lm_gt_rm.eq(u.greater(m, lm, rm))
+        else:
+            lm_gt_rm = u.greater(m, lm, rm)
         with m.If(self.init):
             m.d.sync += rm_valid.eq(0)
         with m.Elif(self.rm_update):
@@ -185,7 +208,7 @@ class VectorPE(wiring.Component):
                 m.d.sync += rm_prev.eq(rm)
             with m.Else():
                 m.d.sync += rm_prev.eq(rm)
-                with m.If(lm_valid & u.greater(m, lm, rm)):
+                with m.If(lm_valid & lm_gt_rm):
                     m.d.sync += rm.eq(lm)
 
         # --- exp: SLN and PRM, with tags delayed alongside the exp pipeline --------------------
@@ -247,8 +270,12 @@ class VectorPE(wiring.Component):
 
         rd_taps = delayed(self.rd_update, lat, "tag_rd")
         slnv_taps = delayed(self.slnv, lat, "tag_slnv")
-        rotate = Signal()
-        m.d.comb += rotate.eq(Cat(*slnv_taps).any())
+        # the ring's rotate enable, one kept flip-flop per RNV_GROUP words (registered from
+        # ``rnv_rotate``, so it equals "some slnv tap is high"): no single net drives all F + L words'
+        # enables (the 8x8 int8 core's critical path was tag_slnv3 -> the ring's enables, 15.68 ns)
+        groups = -(-len(ring) // RNV_GROUP)
+        rotate = [Signal(name=f"rnv_rot{g}", attrs=KEEP) for g in range(groups)]
+        m.d.sync += [r.eq(self.rnv_rotate) for r in rotate]
         m.d.comb += [rd_unit.prm.eq(prm), rd_unit.addend.eq(sld), rnv_unit.prm.eq(prm_ws),
                      rnv_unit.addend.eq(self.slnv_in)]
         # a block's first tile rescales 0: a unit with a `first` port does the select itself, so its
@@ -261,10 +288,13 @@ class VectorPE(wiring.Component):
         f_last = self.value_dim - 1
         with m.If(rd_taps[-1]):
             m.d.sync += rd.eq(rd_unit.y)
-        with m.If(rotate):
-            m.d.sync += [r.eq(n) for r, n in zip(ring, ring[1:] + [ring[0]])]
-            with m.If(slnv_taps[-1]):
-                m.d.sync += ring[f_last].eq(rnv_unit.y)
+        shifted = ring[1:] + [ring[0]]
+        for i, (r, n) in enumerate(zip(ring, shifted)):
+            with m.If(rotate[i // RNV_GROUP]):
+                if i == f_last:
+                    m.d.sync += r.eq(Mux(slnv_taps[-1], rnv_unit.y, n))
+                else:
+                    m.d.sync += r.eq(n)
 
         # --- FINAL: reciprocal (shared unit outside) and output: AV[f] shifts in output_latency later
         m.d.comb += self.rd_out.eq(rd_fin)

@@ -62,6 +62,10 @@ class CoreParams:
         adder with L interleaved partial sums for QK, combined at the array's bottom, the WS psum
         chain through the same adder with V skewed L per row, and SLD through the format's
         interleaved accumulate; see :attr:`combine_latency`, :attr:`sld_latency`).
+    lm_reg : register stages in the 1D PE's max path (the units' ``lm_register``): 1 registers a
+        drained score before its LM compare, 2 also the LM > RM compare before RM's update (the
+        fixed-point core, for timing); each moves RM, SLN and PRM one cycle later; 0 (bf16) compares
+        the score as it arrives.
     """
 
     rows: int
@@ -74,11 +78,14 @@ class CoreParams:
     mac_latency: int = 2
     rescale_latency: int = 2
     acc_latency: int = 1
+    lm_reg: int = 0
 
     def __post_init__(self) -> None:
         for name in ("rows", "cols", "head_dim", "value_dim", "acc_latency"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"CoreParams.{name} must be >= 1, got {getattr(self, name)}")
+        if self.lm_reg not in (0, 1, 2):
+            raise ValueError(f"CoreParams.lm_reg must be 0, 1 or 2, got {self.lm_reg}")
         for name in ("exp_latency", "recip_latency", "output_latency", "mac_latency", "rescale_latency"):
             if int(getattr(self, name)) < 0:
                 raise ValueError(f"CoreParams.{name} must be >= 0, got {getattr(self, name)}")
@@ -120,8 +127,8 @@ class Timeline:
     ``drain``               array_drain + Lq               R cycles: the QK tile leaves the array bottom row first (row R-1 .. 0) into the 1D array
     ``tile_start``          drain - 1                      1D: LM invalid, SLD = 0; a block's first tile: running state reset; a finishing slot: the seen flag snapshot
     ``rd_snap``             tile_start (L = 1), see below  a finishing slot: the RD snapshot
-    ``rm_update``           drain + R                      RM, RM_prev
-    ``issue_sln``           drain + R + 1                  R exps SLN (shifted into the PEs' shadow weights Lx later), then PRM
+    ``rm_update``           drain + R + Lg                 RM, RM_prev (Lg = ``lm_reg``: registered compares)
+    ``issue_sln``           rm_update + 1                  R exps SLN (shifted into the PEs' shadow weights Lx later), then PRM
     ``rd_update``           issue_sln + Lx + R - 1 + Ls    RD = PRM * RD + SLD
     ``slnv``                feed_v + L R + Lm              F cycles: the previous tile's column sums leave the array into RNV
     ``rnv_snap``            slnv + F + Lr                  a finishing slot copies RNV into the output registers
@@ -135,8 +142,8 @@ class Timeline:
 
     ``period`` = max(E + F + X + (L-1)(R-1) (the 2D array's work, V skewed L per row), issue_sln +
     Lx + R - feed - E - X (SLN of a tile in the shadow weights before the next slot's SLNV reads
-    them; 3R + Lx + 2 for L = 1), for L = 1 rd_update + Lr + 1 - tile_start (RD final before the next
-    slot's snapshot: 2R + Lx + Lr + 4), F + Lr + 1 (RNV settled before the next slot's updates),
+    them; 3R + Lx + 2 + Lg for L = 1), for L = 1 rd_update + Lr + 1 - tile_start (RD final before the next
+    slot's snapshot: 2R + Lx + Lr + 4 + Lg), F + Lr + 1 (RNV settled before the next slot's updates),
     max(R, C) + 1 (feed registers loaded before the buffers' read address moves on), R - 1 + Ls (the
     SLD accumulate free for the next tile)).  X, the V feed's delay behind K, is 0 for L = 1; for
     L > 1 it balances the first two terms (the slot's SLNV waits for the weights, the 2D array idles
@@ -174,9 +181,9 @@ class Timeline:
         self.array_drain = e + r + 1 + mac + (lat if lat > 1 else 0)
         self.drain = self.array_drain + p.combine_latency
         self.tile_start = self.drain - 1
-        self.rm_update = self.drain + r
-        self.issue_sln = self.drain + r + 1
-        self.issue_prm = self.drain + 2 * r + 1
+        self.rm_update = self.drain + r + p.lm_reg
+        self.issue_sln = self.rm_update + 1
+        self.issue_prm = self.issue_sln + r
         self.rd_update = self.issue_sln + lx + r - 1 + p.sld_latency
         work = e + f + (lat - 1) * (r - 1)
         weights = self.issue_sln + lx + r - self.feed - e

@@ -17,11 +17,13 @@ examples:
   einloom synth --arch examples/archs/rtl-8x8-int8.yaml --target xilinx --part xc7a100t --json
   einloom synth --verilog core.v --top core --target ice40 --no-fit-check
   einloom synth --demo 4x4 --target ecp5          (a stand-in int8 MAC mesh)
+  einloom synth --arch examples/archs/rtl-4x4-int8.yaml --target ecp5 --speed 8   (the fastest grade)
   einloom verify --arch A.yaml --json > cycles.json; einloom synth --arch A.yaml --target ecp5 --cycles cycles.json
 
 Area is post-synthesis primitive counts of the bare core (Yosys's mapping, not a vendor tool's).
 Fmax (ecp5 only) is nextpnr's post-route figure for the core inside a small I/O harness (serial
-shift-register inputs, XOR-reduced registered outputs), one seed, speed grade 6.  For ecp5 the
+shift-register inputs, XOR-reduced registered outputs), one seed, speed grade 6 (--speed 7 or 8: the
+faster grades of the same part; a figure names its grade).  For ecp5 the
 fixed-point multipliers are instantiated MULT18X18D with their input/output registers (the verified
 Verilog has a same-latency model in their place: rtl/fpga/README.md).  Without --part the
 smallest part the design fits is used.  Results are cached by design and tool versions.
@@ -66,12 +68,27 @@ def register(subparsers) -> None:
                              "converging; router1 is slower but does not stall)")
     parser.add_argument("--seed", type=int, default=None, metavar="N",
                         help="nextpnr placement seed (default 1); one seed is one sample of Fmax")
+    parser.add_argument("--speed", type=speed_grade, default=None, metavar="{6,7,8}",
+                        help="ECP5 speed grade for the timing (default 6, the slowest; 8 the fastest); cached "
+                             "per grade")
     parser.add_argument("--cycles", metavar="VERIFY.json",
                         help="measured cycles for the throughput: the output of `einloom verify --arch A "
                              "--json` for the same architecture (default: the manifest's cycle formula)")
     parser.add_argument("--cache-dir", metavar="DIR", help="result cache (default ~/.cache/einloom/synth)")
     parser.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
     parser.set_defaults(func=run)
+
+
+def speed_grade(text: str) -> int:
+    """``--speed``'s value: an ECP5 speed grade (6, 7 or 8); anything else is argparse's one-line error."""
+    from einloom.rtl.fpga.flow import SPEED_GRADES
+    try:
+        grade = int(text)
+    except ValueError:
+        grade = None
+    if grade not in SPEED_GRADES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an ECP5 speed grade (choose 6, 7 or 8)")
+    return grade
 
 
 class Spinner:
@@ -270,8 +287,8 @@ def format_table(result, manifest: dict | None = None, throughput: list | None =
     if result.target == "ecp5" and result.resources.usage.get("luts", 0) != result.resources.counts.get("luts"):
         lines.append(f"  (LUT sites incl. carry/LUT-RAM: {result.resources.usage.get('luts', 0):g})")
     if result.fmax_mhz is not None:
-        lines.append(f"  Fmax     {result.fmax_mhz:.1f} MHz post-route (in I/O harness, seed "
-                     f"{result.pnr['seed']}, {result.pnr.get('router', 'router1')}, "
+        lines.append(f"  Fmax     {result.fmax_mhz:.1f} MHz post-route (in I/O harness, speed grade "
+                     f"{result.pnr.get('speed', 6)}, seed {result.pnr['seed']}, {result.pnr.get('router', 'router1')}, "
                      f"target {result.pnr['target_mhz']:g} MHz)")
         path = result.pnr.get("critical_path")
         if path:
@@ -307,6 +324,9 @@ def run(args) -> int:
     if args.seed is not None and args.seed < 0:
         raise ToolError(f"nextpnr seed {args.seed} is negative", location=Location(field="--seed"),
                         hint="pass a non-negative integer, e.g. --seed 2")
+    if args.speed is not None and args.target != "ecp5":
+        raise ToolError(f"a speed grade applies to ECP5 place and route only, not to {args.target}",
+                        location=Location(field="--speed"), hint="drop --speed, or use --target ecp5")
     for flag, given in (("--mapping", args.mapping), ("--search", args.search), ("--workload", args.workload)):
         if given and not args.arch:
             raise ToolError("applies only with --arch (the generated core)", location=Location(field=flag),
@@ -331,7 +351,8 @@ def run(args) -> int:
         try:
             result = synthesize(verilog, top, args.target, part=args.part, pnr=not args.no_pnr,
                                 cache_dir=args.cache_dir, check_fit=not args.no_fit_check, progress=spinner,
-                                router=args.router, **({} if args.seed is None else {"seed": args.seed}))
+                                router=args.router, **({} if args.seed is None else {"seed": args.seed}),
+                                **({} if args.speed is None else {"speed": args.speed}))
         except ToolError as error:
             if args.verilog and "core.v:" in error.message:  # the flow's copy of the user's file
                 error.message = error.message.replace("core.v:", f"{args.verilog}:")

@@ -7,8 +7,8 @@ What is measured
   BRAMs, carry cells and LUT-RAM (:mod:`einloom.rtl.fpga.targets`).  These are Yosys's mapping,
   not a vendor tool's: expect Vivado to differ (usually fewer LUTs) for the Xilinx numbers.
 * Fmax (ECP5 only): nextpnr-ecp5's post-route maximum frequency of the core wrapped in the I/O
-  harness (:mod:`einloom.rtl.fpga.harness`), speed grade 6, CABGA381 package, one placement seed and
-  a 100 MHz timing target.  One seed gives one sample of a noisy quantity (a few % between seeds).
+  harness (:mod:`einloom.rtl.fpga.harness`), speed grade 6 (``speed`` 7 or 8 for the faster grades,
+  cached per grade), CABGA381 package, one placement seed and a 100 MHz timing target.  One seed gives one sample of a noisy quantity (a few % between seeds).
 * Xilinx and iCE40 are synthesis only (no P&R tool for them here), so they report no Fmax.
 
 Results are cached per stage (synthesis; P&R) under a key hashed from the Verilog text, the top
@@ -44,6 +44,11 @@ FLOW_VERSION = 2
 #: nextpnr's timing target and placement seed (fixed so that results are reproducible).
 PNR_TARGET_MHZ = 100.0
 PNR_SEED = 1
+#: ECP5 speed grades nextpnr-ecp5 times (``--speed``; Lattice DS1044: -6 slowest, -8 fastest) and the
+#: default, 6, the slowest grade and nextpnr's own default (so a grade-6 run passes no ``--speed`` and
+#: keeps the cache keys of the results stored before the option existed)
+SPEED_GRADES = (6, 7, 8)
+PNR_SPEED = 6
 #: nextpnr routers.  router2 is usually the faster (the earlier 4x4 core on the 45k: 7 min, router1
 #: 15 min), but on some placements it stops converging and would run for hours (the pipelined 4x4
 #: int8 core: overuse growing from iteration 17; router1 routed it in 13 min at 80.4 MHz).  ``auto``
@@ -84,7 +89,7 @@ class SynthResult:
     fmax_mhz : float or None
         Post-route Fmax of the core inside the I/O harness (ECP5 with P&R only).
     pnr : dict or None
-        P&R details: ``fmax_mhz``, ``target_mhz``, ``seed``, ``clock``, ``harness_utilization``
+        P&R details: ``fmax_mhz``, ``target_mhz``, ``seed``, ``speed`` (grade), ``clock``, ``harness_utilization``
         (nextpnr's used/available per BEL type, harness included).
     cached : dict[str, bool]
         Per stage run ("synth", "pnr"): True when the result came from the cache.
@@ -200,8 +205,8 @@ def _announce(progress: Progress | None, stage: str) -> Iterator[None]:
 
 class _Flow:
     def __init__(self, verilog: str, top: str, target: Target, cache_dir: Path, progress: Progress | None,
-                 seed: int = PNR_SEED):
-        self.verilog, self.top, self.target, self.seed = verilog, top, target, seed
+                 seed: int = PNR_SEED, speed: int = PNR_SPEED):
+        self.verilog, self.top, self.target, self.seed, self.speed = verilog, top, target, seed, speed
         self.cache_dir = cache_dir
         self.progress = progress
         self.verilog_sha = hashlib.sha256(verilog.encode()).hexdigest()
@@ -293,6 +298,8 @@ class _Flow:
                   f"synth_ecp5 -top {HARNESS_TOP} -json harness_syn.json\n")
         args = [*part.pnr_options, "--json", "harness.json", "--report", "report.json",
                 "--freq", f"{PNR_TARGET_MHZ:g}", "--seed", str(self.seed), "--timing-allow-fail", "--router", router]
+        if self.speed != PNR_SPEED:
+            args += ["--speed", str(self.speed)]
         key = _digest("pnr", FLOW_VERSION, self.verilog_sha, self.top, self.target.name, part.name,
                       self.target.synth_script(self.top, part, ["core.v"]), harness, script, args,
                       self.versions, *(("watched", ROUTER2_DIVERGING, ROUTER2_PLATEAU) if watched else ()))
@@ -302,7 +309,7 @@ class _Flow:
             raise StalledError(stored["stalled"], hint=STALL_HINT)
         if stored is not None:
             self._mark("pnr", True, stored["seconds"], stage.dir)
-            pnr = stored["pnr"]
+            pnr = {"speed": self.speed, **stored["pnr"]}     # (results stored before --speed: grade 6)
             if "critical_path" not in pnr:          # a result stored before the summary existed
                 pnr = {**pnr, "critical_path": _critical_path_of(stage.dir)}
             return pnr
@@ -336,7 +343,7 @@ class _Flow:
             raise ToolError(f"nextpnr wrote no readable report (log: {work / 'nextpnr.log'})",
                             hint="see the nextpnr log") from None
         check_pnr_report(report, self.target, part)
-        pnr = pnr_summary(report, self.seed)
+        pnr = pnr_summary(report, self.seed, self.speed)
         pnr["router"] = router
         pnr["seconds_harness_synth"] = round(middle - start, 2)
         pnr["seconds_nextpnr"] = round(seconds - (middle - start), 2)
@@ -393,7 +400,7 @@ def _critical_path_of(directory: Path) -> dict | None:
         return None
 
 
-def pnr_summary(report: dict, seed: int = PNR_SEED) -> dict:
+def pnr_summary(report: dict, seed: int = PNR_SEED, speed: int = PNR_SPEED) -> dict:
     """Fmax and utilization from a nextpnr ``--report`` document.
 
     ``fmax_mhz`` is the lowest achieved post-route frequency over the report's clocks (the harness has
@@ -411,6 +418,7 @@ def pnr_summary(report: dict, seed: int = PNR_SEED) -> dict:
         "clocks_mhz": {name: round(float(value), 2) for name, value in clocks.items()},
         "target_mhz": PNR_TARGET_MHZ,
         "seed": seed,
+        "speed": speed,
         "harness_utilization": {bel: {"used": e.get("used"), "available": e.get("available")}
                                 for bel, e in report.get("utilization", {}).items() if e.get("used")},
     }
@@ -418,7 +426,8 @@ def pnr_summary(report: dict, seed: int = PNR_SEED) -> dict:
 
 def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr: bool = True,
                cache_dir: str | os.PathLike | None = None, *, check_fit: bool = True,
-               progress: Progress | None = None, router: str = DEFAULT_ROUTER, seed: int = PNR_SEED) -> SynthResult:
+               progress: Progress | None = None, router: str = DEFAULT_ROUTER, seed: int = PNR_SEED,
+               speed: int = PNR_SPEED) -> SynthResult:
     """Synthesize ``verilog`` (top module ``top``) for ``target`` and report its resources and Fmax.
 
     Parameters
@@ -447,6 +456,9 @@ def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr
     seed : int
         nextpnr's placement seed (default :data:`PNR_SEED`); each seed is one sample of Fmax, cached
         separately.
+    speed : {6, 7, 8}
+        ECP5 speed grade nextpnr times the design for (default 6, the slowest); cached per grade.
+        ECP5 only: another target with a grade other than 6 is an error.
 
     Raises
     ------
@@ -470,7 +482,13 @@ def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ToolError(f"nextpnr seed {seed!r} is not a non-negative integer", location=Location(field="--seed"),
                         hint="pass e.g. --seed 2")
-    flow = _Flow(verilog, top, target_obj, cache, progress, seed)
+    if isinstance(speed, bool) or speed not in SPEED_GRADES:
+        raise ToolError(f"ECP5 speed grade {speed!r} is not one of {', '.join(map(str, SPEED_GRADES))}",
+                        location=Location(field="--speed"), hint="pass --speed 6 (default), 7 or 8")
+    if speed != PNR_SPEED and not target_obj.has_pnr:
+        raise ToolError(f"a speed grade applies to ECP5 place and route only, not to {target}",
+                        location=Location(field="--speed"), hint="drop --speed, or use --target ecp5")
+    flow = _Flow(verilog, top, target_obj, cache, progress, seed, speed)
     notes: list[str] = []
 
     if part is not None:

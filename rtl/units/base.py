@@ -44,6 +44,12 @@ class DatapathUnits(ABC):
     recip_shape: Shape
     output_shape: Shape
 
+    #: register stages in the 1D PE's max path (``sim.rtl_core.CoreParams.lm_reg``): 0 compares a drained
+    #: score as it leaves the 2D array and LM against RM on the update; 1 registers the drained score (with
+    #: its capture strobe and mask test) before the LM compare; 2 also registers the LM > RM compare
+    #: before the RM update.  Each stage moves RM, SLN and PRM one cycle later.
+    lm_register: int = 0
+
     # ---- 2D PE -------------------------------------------------------------------------------
     @abstractmethod
     def input_to_mult(self, m: Module, x: Value) -> Value:

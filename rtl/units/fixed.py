@@ -361,6 +361,11 @@ class FixedAccumulator(wiring.Component):
 class FixedUnits(DatapathUnits):
     """Fixed-point arithmetic (two's complement); shapes follow the table in sim/formats/fixed.py."""
 
+    #: the drained score is registered before the LM compare (the 4x4 int8 core's critical path was
+    #: the 2D array's drain register -> compare -> LM's enable, 12.14 ns on ECP5) and the LM > RM
+    #: compare before RM's update (the next one: LM -> compare -> RM's enable, 14.40 ns)
+    lm_register = 2
+
     def __init__(self, fmt: FixedFormat):
         self.fmt = fmt
         p = fmt.p

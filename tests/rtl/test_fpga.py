@@ -10,6 +10,7 @@ import json
 
 import pytest
 
+from einloom.commands.synth import format_table
 from einloom.einsum.errors import ToolError
 from einloom.rtl.fpga import generate_harness, parse_ports, parse_stat_json, synthesize
 from einloom.rtl.fpga.harness import HARNESS_TOP
@@ -183,6 +184,12 @@ def test_ecp5_place_and_route_reports_fmax(tmp_path):
     # another placement seed is another sample: routed again (synthesis reused), reported with its seed
     other = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path, seed=2)
     assert other.cached == {"synth": True, "pnr": False} and (result.pnr["seed"], other.pnr["seed"]) == (1, 2)
+    # a faster speed grade is timed by nextpnr's grade-8 delays: routed again, a higher Fmax, labelled
+    fast = synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path, speed=8)
+    assert fast.cached == {"synth": True, "pnr": False}
+    assert (result.pnr["speed"], fast.pnr["speed"]) == (6, 8) and fast.fmax_mhz > result.fmax_mhz
+    assert "speed grade 8" in format_table(fast, None, [])
+    assert synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path, speed=8).cache_hit
 
 
 def test_bad_seed_is_a_one_line_error(tmp_path, capsys):
@@ -200,6 +207,31 @@ def test_bad_seed_is_a_one_line_error(tmp_path, capsys):
         assert rc == 2
         err = capsys.readouterr().err.strip()
         assert len(err.splitlines()) == 1 and "--seed" in err and "Traceback" not in err
+
+
+def test_bad_speed_grade_is_a_one_line_error(tmp_path, capsys):
+    for bad in (5, 9, True, "8"):
+        with pytest.raises(ToolError, match="speed grade") as error:
+            synthesize(MAC8, "mac8", "ecp5", cache_dir=tmp_path, speed=bad)
+        assert error.value.location.field == "--speed"
+    with pytest.raises(ToolError, match="ECP5 place and route only"):
+        synthesize(MAC8, "mac8", "xilinx", cache_dir=tmp_path, speed=7)
+    source = tmp_path / "mac8.v"
+    source.write_text(MAC8)
+    from einloom import cli
+    for bad in ("5", "x", "6.5"):
+        argv = ["synth", "--verilog", str(source), "--top", "mac8", "--target", "ecp5", "--speed", bad]
+        try:
+            rc = cli.main(argv)
+        except SystemExit as stop:          # argparse's own error exits with status 2
+            rc = stop.code
+        assert rc == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "--speed" in err and "speed grade" in err and "Traceback" not in err
+    argv = ["synth", "--verilog", str(source), "--top", "mac8", "--target", "xilinx", "--speed", "8"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "--speed" in err
 
 
 def test_progress_spinner_on_terminal_and_in_logs():

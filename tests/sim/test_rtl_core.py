@@ -6,6 +6,8 @@ rtl-4x4-int8, rtl-8x8-int8 and rtl-4x4-bf16.  Output: equal to the golden model 
 matches bit for bit in verify) on the same cases' inputs.  The slow test runs the Verilator build and
 compares the measured cycles and output beats with the model directly.
 """
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ from einloom.rtl.config import RtlConfig
 from einloom.rtl.tb.suite import default_cases
 from einloom.rtl.tb.reference import golden_masked
 from einloom.sim.formats import golden_attention
-from einloom.sim.rtl_core import CoreParams, core_tiles, run_core
+from einloom.sim.rtl_core import CoreParams, core_cycles, core_tiles, run_core
 
 CONFIGS = ["rtl-4x4-int8", "rtl-8x8-int8", "rtl-4x4-bf16"]
 _CFG = {}
@@ -164,3 +166,25 @@ def test_pipelined_accumulate_timeline():
     assert tl.rd_snap == tl.rd_update + 7 + 1 - tl.period and tl.recip_load == tl.rd_snap + 4
     # L = 1 keeps the single-cycle core's table: RD snapshot at tile_start, no V delay
     assert (one.v_delay, one.rd_snap, one.array_drain) == (0, one.tile_start, one.drain)
+
+
+def test_registered_lm_compare_timeline():
+    """lm_reg (the fixed-point core: 2, the 1D PE registers the drained score before the LM compare and
+    the LM > RM compare before RM's update): RM, SLN and PRM start lm_reg cycles later and what follows
+    them moves with them; the drain, the SLNV sums and the output do not move, and at E = F = 16 the
+    period (the 2D array's E + F) is unchanged, so the int8 cores' cycles are too; bf16 compares as
+    the score arrives (lm_reg = 0)."""
+    plain = CoreParams(4, 4, 16, 16, 4, 6, 5, 2, 4)
+    for lg in (1, 2):
+        a, b = plain.timeline(), replace(plain, lm_reg=lg).timeline()
+        assert (b.rm_update, b.issue_sln, b.issue_prm, b.rd_update) == (
+            a.rm_update + lg, a.issue_sln + lg, a.issue_prm + lg, a.rd_update + lg)
+        assert (b.drain, b.tile_start, b.slnv, b.out, b.period) == (a.drain, a.tile_start, a.slnv, a.out, a.period)
+        assert b.issue_sln == b.drain + 4 + lg + 1            # R captures, the registered compares, RM
+    for name in ("rtl-4x4-int8", "rtl-8x8-int8"):
+        p = core_params(_cfg(name))
+        assert p.lm_reg == 2 and p.timeline().period == 32, name
+        assert core_cycles(p, 64, 64) == core_cycles(replace(p, lm_reg=0), 64, 64), name
+    assert core_params(_cfg("rtl-4x4-bf16")).lm_reg == 0
+    with pytest.raises(ValueError, match="lm_reg"):
+        CoreParams(4, 4, 16, 16, 4, 6, 5, lm_reg=3)
