@@ -21,7 +21,7 @@ SCHEMA = {"spec": str, "arch": str, "core": str, "number_format": str, "array": 
           "util_2d": (float, type(None)), "error_vs_fp64": (float, type(None)), "useful_ops": (int, type(None)), "dense_ops": (int, type(None)),
           "verify": (dict, type(None)), "area": (dict, type(None)), "fmax_mhz": (float, type(None)),
           "clock_mhz": (float, type(None)), "clock_source": (str, type(None)), "gops": (float, type(None)),
-          "errors": list, "left_out": dict, "critical_path": (dict, type(None)), "cached": bool}
+          "errors": list, "programs": list, "left_out": dict, "critical_path": (dict, type(None)), "cached": bool}
 
 
 def _report(capsys, *extra):
@@ -229,6 +229,7 @@ def test_programmable_row_gives_its_fmax_to_the_lane_rows(tmp_path, capsys, monk
     shared = rows["programmable: fusemax-1pass, causal-1pass, relu-attention"]
     assert shared["core"] == hardware.PROGRAMMABLE and shared["fmax_mhz"] == 50.0 and shared["area"]["luts"] == 1000
     assert set(shared["left_out"]) == {"mla-absorbed"}
+    assert shared["programs"] == ["fusemax-1pass", "causal-1pass", "relu-attention"]
     lane = rows["relu-attention"]
     assert lane["fmax_mhz"] is None and lane["clock_mhz"] == 50.0 and lane["clock_source"] == hardware.SHARED_FMAX
     assert lane["gops"] == pytest.approx(lane["useful_ops"] / (lane["cycles"] / 50e6) / 1e9)

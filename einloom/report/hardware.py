@@ -40,7 +40,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 #: Bumped when this module changes what a row holds or how it is computed (part of every cache key;
 #: the generator's own sources are hashed, :func:`source_digest`).
-ROW_VERSION = 2
+ROW_VERSION = 3
 #: Ops counted as useful (shown with the figures).
 OPS_RULE = "2 x multiply-accumulates of the product Einsums on the points the masks keep (exp/max/div not counted)"
 #: Seeds and backpressure of the verification runs (plain, then random output stalls).
@@ -93,6 +93,7 @@ class HardwareRow:
     clock_source: str | None = None             #: "Fmax (post-route)" or "stated (arch clock_mhz, no P&R)"
     gops: float | None = None
     errors: list[str] = field(default_factory=list)   #: tool failures (the row's other figures stand)
+    programs: list[str] = field(default_factory=list)       #: programmable build: the variants it runs
     left_out: dict[str, str] = field(default_factory=dict)   #: programmable build: variants not in it, why
     critical_path: dict[str, Any] | None = None  #: nextpnr's: ns, logic_ns, routing_ns, from, to
     seconds: dict[str, float] = field(default_factory=dict)
@@ -537,15 +538,14 @@ def programmable_row(specs: Sequence[str], arch_path: str, given: Mapping[str, i
     row = HardwareRow(spec=f"programmable: {', '.join(names)}" if names else "programmable: (no lane variant)",
                       arch=Path(arch_path).stem, core=PROGRAMMABLE if plans else "refused",
                       number_format=format_name(arch), array=f"{arch.array_2d.rows}x{arch.array_2d.cols}")
-    row.left_out = left
+    row.programs, row.left_out = names, left
     if not plans:
         row.reason = "no variant runs on the lane core here"
         return row
     row.units = sorted({u for p in plans for u in p.program.units()})
-    example = (plans[0].sizes.get("P", 8), plans[0].sizes.get("M", 8))
 
     def build() -> tuple[str, str]:
-        design, _ = generate_lane_core(plans, arch, programmable=True, examples=[example])
+        design, _ = generate_lane_core(plans, arch, programmable=True, examples=[plans[0].extent()])
         return design.verilog, design.top_name
 
     design = Design(PROGRAMMABLE, 0, 0.0, plans[0].schedule, {}, "", row.units, None, build)
@@ -563,11 +563,10 @@ def apply_shared_fmax(rows: Sequence[dict[str, Any]], shared: Mapping[str, Any])
     fmax = shared.get("fmax_mhz")
     if not fmax:
         return
-    included = set((shared.get("spec") or "").split(": ", 1)[-1].split(", "))
+    included = set(shared.get("programs") or ())
     for r in rows:
-        if r.get("arch") != shared.get("arch") or r.get("core") != "lane" or r.get("fmax_mhz"):
-            continue
-        if r.get("spec") not in included:
+        if r.get("arch") != shared.get("arch") or r.get("core") != "lane" or r.get("fmax_mhz") \
+                or r.get("spec") not in included:
             continue
         cycles = (r.get("verify") or {}).get("measured_cycles") or r.get("cycles")
         r["clock_mhz"], r["clock_source"] = fmax, SHARED_FMAX

@@ -5,7 +5,7 @@ from types import SimpleNamespace
 
 from amaranth.hdl import Module, Signal, Value
 
-__all__ = ["Pipeline", "check_latency", "partial_products", "registered_boundaries", "sum_partials"]
+__all__ = ["Pipeline", "check_latency", "partial_products", "pieces", "registered_boundaries", "sum_partials"]
 
 #: operand piece width of :func:`partial_products`: an unsigned piece fits an ECP5 MULT18X18D (18 bits)
 PIECE = 17
@@ -60,6 +60,11 @@ class Pipeline:
         st = self.stage(**partial_products(a, b), **keep)
         return sum_partials(st), st
 
+    @property
+    def remaining(self) -> int:
+        """Stage boundaries not used yet (a datapath built to a declared latency checks it is 0)."""
+        return self.boundaries - self._next
+
     def stage(self, **values: Value) -> SimpleNamespace:
         """Pass ``values`` across the next boundary: registered copies if it is cut, wires otherwise."""
         i = self._next
@@ -78,15 +83,23 @@ class Pipeline:
         return SimpleNamespace(**out)
 
 
+def pieces(v: Value, piece: int = PIECE) -> list[Value]:
+    """``v`` cut into ``piece``-bit pieces, low first: unsigned, except a signed ``v``'s top piece, which
+    is signed (a two's-complement value is its unsigned low pieces plus its signed top piece shifted),
+    so each fits an 18 x 18 signed hard multiplier."""
+    v = Value.cast(v)
+    n = len(v)
+    return [v[k:min(n, k + piece)].as_signed() if v.shape().signed and k + piece >= n else v[k:min(n, k + piece)]
+            for k in range(0, n, piece)]
+
+
 def partial_products(a: Value, b: Value, piece: int = PIECE) -> dict[str, Value]:
-    """The partial products of the unsigned ``a * b`` with both operands cut into ``piece``-bit pieces
-    (low piece first): ``{"pp{i}_{j}": a_i * b_j}``, one hard multiplier each.  Pass them through a
-    :meth:`Pipeline.stage` and add them with :func:`sum_partials` in the next stage, so that the
-    multipliers and the add of their products (a wide multiply's slow part on 18x18 DSPs) are
-    separate stages."""
-    a, b = Value.cast(a), Value.cast(b)
-    cut = lambda v: [v[k:k + piece] for k in range(0, len(v), piece)]
-    return {f"pp{i}_{j}": x * y for i, x in enumerate(cut(a)) for j, y in enumerate(cut(b))}
+    """The partial products of ``a * b`` with both operands cut into :func:`pieces` (low piece first):
+    ``{"pp{i}_{j}": a_i * b_j}``, one hard multiplier each (a signed operand's top piece signed).  Pass
+    them through a :meth:`Pipeline.stage` and add them with :func:`sum_partials` in the next stage, so
+    that the multipliers and the add of their products (a wide multiply's slow part on 18x18 DSPs)
+    are separate stages."""
+    return {f"pp{i}_{j}": x * y for i, x in enumerate(pieces(a, piece)) for j, y in enumerate(pieces(b, piece))}
 
 
 def sum_partials(stage: SimpleNamespace, piece: int = PIECE) -> Value:

@@ -74,17 +74,6 @@ def _full(arith: Arith, val, vars_: tuple[str, ...], want: tuple[str, ...], size
     return data, valid
 
 
-def mac_product(arith: Arith, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """The term ``arith.mac(acc, a, b)`` adds, as the lanes' ``mulx`` forms it: in bf16 the fp32 product
-    of the operands rounded to bf16 (exact: 8 x 8 significant bits); in fixed point the exact product
-    at ``fa + fb`` fraction bits (:meth:`FixedArith.product`)."""
-    if getattr(arith, "name", "") == "fixed":
-        return arith.product(a, b)
-    from einloom.sim.formats.arith.fp32 import bf16_to_fp32, fp32_to_bf16
-    widen = [np.asarray(bf16_to_fp32(fp32_to_bf16(x))).astype(arith.dtype) for x in (a, b)]
-    return arith.mul(*widen)
-
-
 def arith_data(arith: Arith, data: np.ndarray) -> np.ndarray:
     return data if data.dtype == arith.dtype else np.asarray(arith.from_float(np.asarray(data, float)))
 
@@ -260,7 +249,7 @@ class _Machine:
             self.write(ins.dst, datas[0], valids[0])
             return
         if op == "mulx":                                   # the product a mac adds (the 2D array's PE)
-            self.write(ins.dst, mac_product(a, datas[0], datas[1]), valids[0] & valids[1])
+            self.write(ins.dst, a.product(datas[0], datas[1]), valids[0] & valids[1])
             return
         if op == "cvt":
             x = np.asarray(datas[0], dtype=np.float64)

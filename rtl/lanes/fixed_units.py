@@ -43,6 +43,7 @@ from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from einloom.rtl.float.pipeline import PIECE, Pipeline, partial_products, pieces
 from einloom.rtl.lanes.fn_units import leading_one
 
 CODE_BITS, F_BITS = 64, 8
@@ -98,17 +99,19 @@ class _FixedUnit(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        self._built = 0
+        declared = self.latency - 1
+        self._pipe = Pipeline(m, declared, declared)          # every boundary registered
         c, f = self.compute(m, self.a, self.b, self.mode)
-        if self._built != self.latency - 1:
-            raise AssertionError(f"{type(self).__name__}: {self._built} stages built, {self.latency - 1} declared")
+        if self._pipe.remaining:
+            raise AssertionError(f"{type(self).__name__}: {declared - self._pipe.remaining} stages built, "
+                                 f"{declared} declared")
         m.d.sync += self.result.eq(Cat(c[:CODE_BITS], f[:F_BITS]))
         return m
 
-    def stage(self, m: Module, **values) -> SimpleNamespace:
-        """One pipeline stage: each value registered (same shape), returned by name."""
-        self._built += 1
-        return SimpleNamespace(**{k: _register(m, v, f"{k}_s{self._built}") for k, v in values.items()})
+    def stage(self, **values) -> SimpleNamespace:
+        """One pipeline stage (:meth:`~einloom.rtl.float.pipeline.Pipeline.stage`): each value
+        registered, returned by name; more stages than declared raise."""
+        return self._pipe.stage(**values)
 
     def compute(self, m: Module, a, b, mode):          # -> (code, f) signals
         raise NotImplementedError
@@ -120,44 +123,25 @@ def unit_latency(cls: type, params) -> int:
     return cls.latency_for(params) if hasattr(cls, "latency_for") else cls.latency
 
 
-def _register(m: Module, x, name: str):
-    x = Value.cast(x)
-    q = Signal(x.shape(), name=name, reset_less=True)
-    m.d.sync += q.eq(x)
-    return q
-
-
-def _chunks(x, width: int = 17) -> list:
-    """``x`` as ``width``-bit unsigned chunks, low first; the top chunk signed when ``x`` is (each chunk
-    fits an 18 x 18 signed hard multiplier)."""
-    x = Value.cast(x)
-    n = x.shape().width
-    out = []
-    for lo in range(0, n, width):
-        part = x[lo:min(n, lo + width)]
-        out.append(part.as_signed() if x.shape().signed and lo + width >= n else part)
-    return out
-
-
 def pipelined_product(unit: _FixedUnit, m: Module, a, b, name: str, **side) -> tuple:
     """``a * b`` (Amaranth's product of the two values, signed if either is) in three stages: the
-    17-bit partial products (one hard multiplier each), each row of them summed, the rows summed.
-    ``side``: values delayed beside it.  Returns ``(product, side namespace)``."""
+    17-bit :func:`~einloom.rtl.float.pipeline.partial_products` (one hard multiplier each), each row
+    of them summed, the rows summed.  ``side``: values delayed beside it.  Returns ``(product, side
+    namespace)``."""
     a, b = Value.cast(a), Value.cast(b)
     shape = (a * b).shape()
-    ca, cb = _chunks(a), _chunks(b)
-    parts = {f"{name}_p{i}_{j}": x * y for i, x in enumerate(ca) for j, y in enumerate(cb)}
-    st = unit.stage(m, **parts, **side)
+    st = unit.stage(**partial_products(a, b), **side)
+    keep = lambda st: {k: getattr(st, k) for k in side}                                  # noqa: E731
     rows = {}
-    for j in range(len(cb)):
+    for j in range(len(pieces(b))):
         row = Signal(shape, name=f"{name}_row{j}")
-        m.d.comb += row.eq(sum(getattr(st, f"{name}_p{i}_{j}") << (17 * i) for i in range(len(ca))))
-        rows[f"{name}_r{j}"] = row
-    st = unit.stage(m, **rows, **{k: getattr(st, k) for k in side})
+        m.d.comb += row.eq(sum(getattr(st, f"pp{i}_{j}") << (PIECE * i) for i in range(len(pieces(a)))))
+        rows[f"row{j}"] = row
+    st = unit.stage(**rows, **keep(st))
     total = Signal(shape, name=f"{name}_sum")
-    m.d.comb += total.eq(sum(getattr(st, f"{name}_r{j}") << (17 * j) for j in range(len(cb))))
-    st = unit.stage(m, **{f"{name}_product": total}, **{k: getattr(st, k) for k in side})
-    return getattr(st, f"{name}_product"), st
+    m.d.comb += total.eq(sum(getattr(st, f"row{j}") << (PIECE * j) for j in range(len(rows))))
+    st = unit.stage(product=total, **keep(st))
+    return st.product, st
 
 
 def _fields(m: Module, x, name: str):
@@ -211,7 +195,7 @@ class FixedAddUnit(_FixedUnit):
         nb = Signal(VALUE_BITS, name="nb")
         m.d.comb += nb.eq(Mux(mode, Cat((-cb0)[:CODE_BITS], fb0), b))
         ca, cb, f, (ra, fa), _ = _aligned(m, a, nb, "add")
-        st = self.stage(m, ca=ca, cb=cb, f=f, ra=ra, fa=fa, same_inf=mode & _is_inf(ra) & (ra == cb0))
+        st = self.stage(ca=ca, cb=cb, f=f, ra=ra, fa=fa, same_inf=mode & _is_inf(ra) & (ra == cb0))
         c = Signal(signed(CODE_BITS), name="add_sum")
         m.d.comb += c.eq(Mux(_is_inf(st.ca), st.ca, Mux(_is_inf(st.cb), st.cb, st.ca + st.cb)))
         rc, rf = Signal(signed(CODE_BITS), name="add_c"), Signal(signed(F_BITS), name="add_f")
@@ -226,7 +210,7 @@ class FixedMaxUnit(_FixedUnit):
 
     def compute(self, m, a, b, mode):
         ca, cb, f, _, _ = _aligned(m, a, b, "max")
-        st = self.stage(m, ca=ca, cb=cb, f=f, mode=mode)
+        st = self.stage(ca=ca, cb=cb, f=f, mode=mode)
         c = Signal(signed(CODE_BITS), name="max_c")
         m.d.comb += c.eq(Mux(st.mode, Mux(st.ca < st.cb, st.ca, st.cb), Mux(st.ca > st.cb, st.ca, st.cb)))
         return c, st.f
@@ -302,7 +286,7 @@ class FixedExpUnit(_FixedUnit):
         m.d.comb += dd.eq(Mux(_is_inf(ca), 0, Mux(d > lim, lim, Mux(d < -lim, -lim, d))))
         shift = Signal(signed(F_BITS + 2), name="exp_shift")
         m.d.comb += shift.eq(p.scale_bits - p.exp_frac_bits + fa)
-        st = self.stage(m, dd=dd, k32=k[:32], shift=shift, zero=d_inf <= NEG, inf=d_inf >= POS)
+        st = self.stage(dd=dd, k32=k[:32], shift=shift, zero=d_inf <= NEG, inf=d_inf >= POS)
         prod, st = pipelined_product(self, m, st.dd, st.k32, "exp", shift=st.shift, zero=st.zero, inf=st.inf)
         t = Signal(signed(76), name="exp_t")                 # |t| <= max(|prod|, 2**58) < 2**75
         lim = 1 << (p.exp_frac_bits + EXP_T_SAT_BITS)
@@ -316,14 +300,14 @@ class FixedExpUnit(_FixedUnit):
             over = Signal(name="exp_over")
             m.d.comb += over.eq(Mux(left >= 62, prod != 0, mag > (Const(lim, 64) >> left[:6])))
             m.d.comb += t.eq(Mux(over, Mux(prod < 0, -lim, lim), prod << left[:6]))
-        st = self.stage(m, t=t, zero=st.zero, inf=st.inf)
+        st = self.stage(t=t, zero=st.zero, inf=st.inf)
         u = Signal(signed(77), name="exp_u")
         m.d.comb += u.eq(-st.t)
         i = Signal(signed(77), name="exp_i")
         m.d.comb += i.eq(u >> p.exp_frac_bits)
         ic = Signal(signed(8), name="exp_ic")                # i clamped: the result is the same
         m.d.comb += ic.eq(Mux(i < -41, -41, Mux(i > 64, 64, i)))
-        st = self.stage(m, ic=ic, fr=u[:p.exp_frac_bits], zero=st.zero, inf=st.inf)
+        st = self.stage(ic=ic, fr=u[:p.exp_frac_bits], zero=st.zero, inf=st.inf)
         i, fr = st.ic, st.fr
         entry = Signal(p.prob_bits + 1, name="exp_lut")
         m.d.comb += entry.eq(Array([Const(int(v), p.prob_bits + 1) for v in lut])[fr])
@@ -364,10 +348,10 @@ class FixedRecipUnit(_FixedUnit):
         x = Signal(CODE_BITS, name="recip_x")
         m.d.comb += x.eq(Mux(ok, mag, 1))
         side = dict(zero=c == 0, big=_is_inf(c), ok=ok, neg=c < 0, fc=fc)
-        st = self.stage(m, x=x, **side)
+        st = self.stage(x=x, **side)
         keep = lambda st: {k: getattr(st, k) for k in side}                            # noqa: E731
         s = leading_one(m, st.x, "recip_s")
-        st = self.stage(m, x=st.x, s=s, **keep(st))
+        st = self.stage(x=st.x, s=s, **keep(st))
         mant = Signal(n + 1, name="recip_mant")
         up, down = Signal(range(CODE_BITS), name="recip_up"), Signal(range(CODE_BITS), name="recip_down")
         m.d.comb += [up.eq(n - 1 - st.s), down.eq(st.s - (n - 1))]
@@ -376,23 +360,23 @@ class FixedRecipUnit(_FixedUnit):
         with m.Else():
             m.d.comb += mant.eq(st.x >> down)
         s = st.s
-        st = self.stage(m, mant=mant, s=s, **keep(st))
+        st = self.stage(mant=mant, s=s, **keep(st))
         side["s"] = s
         idx = Signal(lb, name="recip_idx")
         m.d.comb += idx.eq(st.mant >> (n - 1 - lb))
         y = Signal(n + 2, name="recip_y0")
         m.d.comb += y.eq(Array([Const(int(v), n + 2) for v in lut])[idx])
-        st = self.stage(m, y=y, mant=st.mant, **keep(st))
+        st = self.stage(y=y, mant=st.mant, **keep(st))
         for step in range(params.recip_nr_steps):
             e = Signal(2 * n + 4, name=f"recip_e{step}")
             m.d.comb += e.eq((st.mant * st.y) >> (n - 1))
-            st = self.stage(m, e=e, y=st.y, mant=st.mant, **keep(st))
+            st = self.stage(e=e, y=st.y, mant=st.mant, **keep(st))
             t = Signal(signed(n + 6), name=f"recip_t{step}")          # e < 2**(N+4): t fits N+6 bits
             m.d.comb += t.eq((1 << (n + 1)) - st.e)
-            st = self.stage(m, t=t, y=st.y, mant=st.mant, **keep(st))
+            st = self.stage(t=t, y=st.y, mant=st.mant, **keep(st))
             y2 = Signal(n + 2, name=f"recip_y{step + 1}")
             m.d.comb += y2.eq((st.y * st.t) >> n)
-            st = self.stage(m, y=y2, mant=st.mant, **keep(st))
+            st = self.stage(y=y2, mant=st.mant, **keep(st))
         rc = Signal(signed(CODE_BITS), name="recip_c")
         m.d.comb += rc.eq(Mux(st.zero, POS, Mux(st.big, 0, Mux(st.neg, -st.y, st.y))))
         rf = Signal(signed(F_BITS), name="recip_f")
@@ -417,9 +401,10 @@ class FixedDivUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.recip, m.submodules.mul = self.recip, self.mul
+        delay = Pipeline(m, self.recip.latency, self.recip.latency)      # a beside the reciprocal
         late_a = self.a
-        for i in range(self.recip.latency):
-            late_a = _register(m, late_a, f"div_a_d{i}")
+        for _ in range(self.recip.latency):
+            late_a = delay.stage(div_a=late_a).div_a
         m.d.comb += [self.recip.a.eq(self.b), self.mul.a.eq(late_a), self.mul.b.eq(self.recip.result),
                      self.result.eq(self.mul.result)]
         return m

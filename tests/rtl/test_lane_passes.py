@@ -107,7 +107,6 @@ def test_the_fixed_point_merge_is_an_exact_mac_chain():
     sum of the splits' W * O, and the lanes' ``mulx`` forms exactly those terms."""
     import numpy as np
     from einloom.rtl.lane_build import number_arith
-    from einloom.rtl.lanes.execute import mac_product
     from einloom.sim.formats.interpret import run_in_format
     from fractions import Fraction
     arith = number_arith(load_arch(str(INT8)), 8)
@@ -123,7 +122,7 @@ def test_the_fixed_point_merge_is_an_exact_mac_chain():
     got = [[Fraction(int(wo["c"][f, p]), 2 ** int(wo["f"][f, p])) for p in range(2)] for f in range(8)]
     assert got == exact
     # a product floored to max(fa, fb) (the fixed mul) would lose bits here: the merge needs the exact term
-    terms = mac_product(arith, w[:, None, :], o)
+    terms = arith.product(w[:, None, :], o)
     assert np.all(terms["f"] == w["f"][:, None, :] + o["f"])
     assert not np.array_equal(arith.to_float(arith.mul(w[:, None, :], o)), arith.to_float(terms))
 

@@ -67,8 +67,14 @@ class Arith(ABC):
         """``a * b`` (op class mul), rounded as the format's multiplier does."""
 
     @abstractmethod
+    def product(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a * b`` as a 2D-array PE's multiplier forms it: the term :meth:`mac` adds (op class mac's
+        multiply; the lanes' ``mulx``)."""
+
     def mac(self, acc: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``acc + a * b`` as a 2D-array PE does it (op class mac; the accumulator's rounding)."""
+        """``acc + a * b`` as a 2D-array PE does it: ``add(acc, product(a, b))`` (op class mac; the
+        accumulator's rounding is the format's add)."""
+        return self.add(acc, self.product(a, b))
 
     @abstractmethod
     def maximum(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:

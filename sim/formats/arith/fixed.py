@@ -225,7 +225,8 @@ class FixedArith(Arith):
         return prod, inf & ~zero, sign
 
     def mul(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """Exact product floored to ``max(fa, fb)`` fraction bits; infinity * 0 = 0."""
+        """Exact product floored to ``max(fa, fb)`` fraction bits; a sentinel times non-zero is a signed
+        sentinel, times 0 the operands' 1 x 1 floored (0 unless ``min(fa, fb) <= 0``)."""
         prod, inf, sign = self._mul_exact(a, b)
         fa, fb = np.broadcast_arrays(a["f"], b["f"])
         f = np.maximum(fa, fb)
@@ -243,16 +244,13 @@ class FixedArith(Arith):
         return _pack(c, f)
 
     def product(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``a * b`` exact at ``fa + fb`` fraction bits (no floor): the term :meth:`mac` adds; a sentinel
-        times non-zero is a signed sentinel, times 0 is 0."""
+        """``a * b`` exact at ``fa + fb`` fraction bits (no floor): the term :meth:`mac` adds (``mac`` =
+        ``add(acc, product)``, exact: a wide accumulator); a sentinel times non-zero is a signed
+        sentinel, times 0 the code 1 (the operands taken as 1 x 1: one unit at ``fa + fb``)."""
         prod, inf, sign = self._mul_exact(a, b)
         if prod.dtype == object:
             raise OverflowError("fixed-point MAC product exceeds 62 bits")
         return _pack(np.where(inf, np.where(sign < 0, NEG, POS), prod), a["f"] + b["f"])
-
-    def mac(self, acc: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``acc + a * b`` exact: the product keeps ``fa + fb`` fraction bits (a wide accumulator)."""
-        return self.add(acc, self.product(a, b))
 
     def maximum(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Exact (aligned compare)."""

@@ -74,9 +74,10 @@ class Fp32Arith(Arith):
         """``fp32_mul``: nearest even, FTZ."""
         return fp32_mul(a, b)
 
-    def mac(self, acc: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``fp32_add(acc, bf16_mul(bf16(a), bf16(b)))``: bf16 operands, exact product, one rounding."""
-        return fp32_add(acc, bf16_mul(fp32_to_bf16(a), fp32_to_bf16(b)))
+    def product(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``bf16_mul(bf16(a), bf16(b))``: bf16 operands, their exact fp32 product (``mac`` =
+        ``fp32_add(acc, product)``: one rounding)."""
+        return bf16_mul(fp32_to_bf16(a), fp32_to_bf16(b))
 
     def maximum(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``fp32_max`` (exact)."""
