@@ -7,29 +7,54 @@ from amaranth.lib.wiring import In, Out
 from einloom.rtl.float.common import FP32_NAN, fields32, signed_inf, signed_zero
 from einloom.rtl.float.pipeline import Pipeline, check_latency
 
-__all__ = ["Fp32Add", "leading_zeros"]
+__all__ = ["Fp32Add", "LeadingZeros", "leading_zeros"]
 
 
-def leading_zeros(x: Value) -> tuple[Value, Value]:
-    """``(zero, count)``: whether ``x`` is zero, and the number of its leading zeros (top bit first;
-    ``len(x)`` a power of two, ``log2 len(x)`` count bits; the count is meaningless for a zero ``x``).
+class LeadingZeros(wiring.Component):
+    """``zero`` (``x`` is zero) and ``count``, the number of ``x``'s leading zeros (top bit first;
+    ``width`` a power of two, ``log2 width`` count bits; the count is meaningless for a zero ``x``),
+    combinational.
 
     A balanced tree: each half's (all zero, count) pair is combined by one select, so the count's
-    high bits (the coarse shifts) come out of the tree first."""
+    high bits (the coarse shifts) come out of the tree first.  A submodule of its own, each node its
+    own signal: Amaranth's simulator then settles the tree in this small module instead of
+    re-evaluating its user's whole combinational logic at every level (or inlining the shared halves at
+    every use); the logic is the same."""
+
+    def __init__(self, width: int):
+        if width & (width - 1) or width < 2:
+            raise ValueError(f"leading_zeros needs a power-of-two width, not {width}")
+        self.width = width
+        super().__init__({"x": In(width), "zero": Out(1), "count": Out(width.bit_length() - 1)})
+
+    def elaborate(self, platform):
+        m = Module()
+
+        def node(zero_value, count_value, width: int, path: str) -> tuple[Signal, Signal]:
+            zero, count = Signal(name=f"zero{path}"), Signal(width, name=f"count{path}")
+            m.d.comb += [zero.eq(zero_value), count.eq(count_value)]
+            return zero, count
+
+        def tree(bits: Value, path: str) -> tuple[Signal, Signal]:
+            if len(bits) == 2:
+                return node(~(bits[1] | bits[0]), ~bits[1], 1, path)
+            half = len(bits) // 2
+            zero_hi, count_hi = tree(bits[half:], path + "h")
+            zero_lo, count_lo = tree(bits[:half], path + "l")
+            return node(zero_hi & zero_lo, Cat(Mux(zero_hi, count_lo, count_hi), zero_hi), len(count_hi) + 1, path)
+
+        zero, count = tree(self.x, "")
+        m.d.comb += [self.zero.eq(zero), self.count.eq(count)]
+        return m
+
+
+def leading_zeros(m: Module, x: Value, name: str = "lz") -> tuple[Value, Value]:
+    """``(zero, count)`` of ``x`` (:class:`LeadingZeros`, added to ``m`` as submodule ``name``)."""
     x = Value.cast(x)
-    n = len(x)
-    if n & (n - 1) or n < 2:
-        raise ValueError(f"leading_zeros needs a power-of-two width, not {n}")
-
-    def tree(bits: Value) -> tuple[Value, Value]:
-        if len(bits) == 2:
-            return ~(bits[1] | bits[0]), ~bits[1]
-        half = len(bits) // 2
-        zero_hi, count_hi = tree(bits[half:])
-        zero_lo, count_lo = tree(bits[:half])
-        return zero_hi & zero_lo, Cat(Mux(zero_hi, count_lo, count_hi), zero_hi)
-
-    return tree(x)
+    lz = LeadingZeros(len(x))
+    m.submodules[name] = lz
+    m.d.comb += lz.x.eq(x)
+    return lz.zero, lz.count
 
 
 class Fp32Add(wiring.Component):
@@ -97,7 +122,7 @@ class Fp32Add(wiring.Component):
         swap = b[0:31] > a[0:31]
         k_l = Mux(swap, kb, ka)
         k_s = Mux(swap, ka, kb)
-        e_l, e_s = k_l[23:31], k_s[23:31]
+        e_l = k_l[23:31]
         # the alignment shift e_l - e_s (>= 0: k_l >= k_s), clamped to 31: both differences of the raw
         # exponents are formed beside the magnitude compare and the compare only selects one (a flushed
         # key's exponent is its raw exponent, 0), so no subtraction follows the compare's carry chain
@@ -108,8 +133,8 @@ class Fp32Add(wiring.Component):
         # zero count + 3 <= the shift; counted for both orders beside the compare (the hidden one makes
         # each count <= 23, so the shift's clamp at 31 does not matter), so the alignment's shifter
         # feeds the add directly instead of through an OR of the shifted-out bits
-        _, tz_a = leading_zeros(Cat(Const(0, 8), *reversed(list(Cat(fa, 1)))))
-        _, tz_b = leading_zeros(Cat(Const(0, 8), *reversed(list(Cat(fb, 1)))))
+        _, tz_a = leading_zeros(m, Cat(Const(0, 8), *reversed(list(Cat(fa, 1)))), "tz_a")
+        _, tz_b = leading_zeros(m, Cat(Const(0, 8), *reversed(list(Cat(fb, 1)))), "tz_b")
         sticky_a, sticky_b = Signal(), Signal()          # a (or b) is the smaller one
         m.d.comb += [sticky_a.eq(~za & (d_ba >= tz_a + 3)), sticky_b.eq(~zb & (d_ab >= tz_b + 3))]
         s0 = p.stage(sign_l=Mux(swap, sb, sa), sub=sa ^ sb, zero_sign=sa & sb, e_l=e_l,
@@ -135,10 +160,12 @@ class Fp32Add(wiring.Component):
         # the count's high bit first, and the exponent's subtraction starts from the count alone.
         # A zero sum is flagged separately (its count and exponent are not used)
         v = s1.z[0:27]
-        _, left = leading_zeros(Cat(Const(0, 5), v))     # 32 bits, v's top bit first: 0..26 unless zero
+        _, left = leading_zeros(m, Cat(Const(0, 5), v), "norm")     # 32 bits, v's top bit first: 0..26 unless zero
         shifted = v
-        for k in (16, 8, 4, 2, 1):
-            shifted = Mux(left[k.bit_length() - 1], Cat(Const(0, k), shifted[0:27 - k]), shifted)
+        for k in (16, 8, 4, 2, 1):                       # each step its own signal (read twice by the next)
+            step = Signal(27, name=f"norm{k}")
+            m.d.comb += step.eq(Mux(left[k.bit_length() - 1], Cat(Const(0, k), shifted[0:27 - k]), shifted))
+            shifted = step
         carry = s1.z[27]
         zn = Mux(carry, Cat(s1.z[1] | s1.z[0], s1.z[2:28]), shifted)
         exponent = Signal(signed(11))

@@ -60,22 +60,15 @@ class SigmoidUnit(_FnUnit):
 
 
 def leading_one(m: Module, x, name: str) -> Signal:
-    """The index of ``x``'s highest set bit (0 when ``x`` is 0), as a balanced tree of 2:1 selects
-    (depth log2 of the width; a loop of ``m.If`` per bit builds a priority chain as deep as the width)."""
+    """The index of ``x``'s highest set bit (0 when ``x`` is 0): ``x`` padded to a power-of-two width
+    ``w``, :func:`~einloom.rtl.float.add.leading_zeros`' balanced tree, the index ``w - 1 - count`` =
+    the count's complement (a loop of ``m.If`` per bit builds a priority chain as deep as the width)."""
+    from einloom.rtl.float.add import leading_zeros
     x = Value.cast(x)
     width = 1 << max(1, (x.shape().width - 1).bit_length())
-    bits = Cat(x, Const(0, width - x.shape().width)) if width > x.shape().width else x
-
-    def tree(v):
-        if len(v) == 2:
-            return v[0] | v[1], v[1]
-        half = len(v) // 2
-        al, il = tree(v[:half])
-        ah, ih = tree(v[half:])
-        return ah | al, Cat(Mux(ah, ih, il), ah)
-    _any, index = tree(bits)
+    zero, count = leading_zeros(m, Cat(x, Const(0, width - x.shape().width)), f"{name}_lz")
     out = Signal(range(width), name=name)
-    m.d.comb += out.eq(index)
+    m.d.comb += out.eq(Mux(zero, 0, ~count))
     return out
 
 

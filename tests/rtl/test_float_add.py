@@ -18,7 +18,7 @@ RNG = np.random.default_rng(14)
 def _leading_zeros_of(width, values):
     x = Signal(width)
     m = Module()
-    zero, count = leading_zeros(x)
+    zero, count = leading_zeros(m, x)
     z, c = Signal(), Signal(len(count))
     m.d.comb += [z.eq(zero), c.eq(count)]
     got = []
@@ -51,8 +51,8 @@ def test_leading_zeros_tree_counts_every_position():
 
 def test_leading_zeros_refuses_a_width_that_is_not_a_power_of_two():
     with pytest.raises(ValueError, match="power-of-two width, not 24"):
-        leading_zeros(Signal(24))
-    leading_zeros(Cat(Const(0, 8), Signal(24)))        # padded to 32: accepted
+        leading_zeros(Module(), Signal(24))
+    leading_zeros(Module(), Cat(Const(0, 8), Signal(24)))        # padded to 32: accepted
 
 
 def _fp32(sign, exp, frac):
