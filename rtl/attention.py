@@ -202,6 +202,7 @@ class AttentionCore(wiring.Component):
         qbuf = m.submodules.qbuf = BankedBuffer(banks=C, depth=-(-cfg.max_queries // C), width=E * B)
         kbuf = m.submodules.kbuf = BankedBuffer(banks=R, depth=-(-cfg.max_keys // R), width=E * B)
         vbuf = m.submodules.vbuf = BankedBuffer(banks=R, depth=-(-cfg.max_keys // R), width=F * B)
+        assert tl.load == BankedBuffer.latency, "the cycle model's load offset is the buffers' read latency"
         array = m.submodules.array = SystolicArray(u, R, C)
         vpes = [VectorPE(u, column=c, rows=R, value_dim=F, index_bits=ib) for c in range(C)]
         assert array.combine_latency == self.params.combine_latency, "the cycle model's combine is the array's"

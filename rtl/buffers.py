@@ -15,14 +15,18 @@ class BankedBuffer(wiring.Component):
     the bank and address counters), so one read at address ``a`` returns vectors ``a*banks ..
     a*banks + banks - 1`` (one tile of keys, or one block of queries) in ``r_data``.
 
-    Latency: ``r_data`` is valid one cycle after ``r_addr`` (``latency = 1``).  One write per cycle;
+    Latency: ``r_data`` is valid two cycles after ``r_addr`` (``latency = 2``): the memory's synchronous
+    read, then an output register (a fabric flip-flop beside the block RAM), so the block RAM's slow
+    clock-to-out (ECP5 DP16KD ``DOB``: 5.8 ns with its own output register off) drives only a short
+    wire and not the route to the array's feed registers (the 4x4 int8 core's critical path at
+    81.76 MHz: ``DOB`` -> 5.6 ns of routing -> a feed register).  One write per cycle;
     the write port is registered (``write_latency = 1``): a write presented in cycle t is in the memory
     from cycle t + 2 on, so the load stream's decode (bank select, count test) and the memories'
     write-enable fan-out are separate timing paths (the 8x8 int8 core's load path to a V bank's
     LUT-RAM write enable was 18.5 ns).
     """
 
-    latency = 1
+    latency = 2
     write_latency = 1
 
     def __init__(self, *, banks: int, depth: int, width: int):
@@ -50,6 +54,8 @@ class BankedBuffer(wiring.Component):
             en = Signal(name=f"w_en_r{b}")
             addr = kept_register(self.w_addr, f"w_addr_r{b}")
             m.d.sync += [en.eq(self.w_en & (self.w_bank == b)), addr.eq(self.w_addr)]
+            data = Signal(unsigned(self.width), name=f"r_data_r{b}", reset_less=True)
+            m.d.sync += data.eq(rp.data)
             m.d.comb += [wp.addr.eq(addr), wp.data.eq(w_data), wp.en.eq(en),
-                         rp.addr.eq(self.r_addr), self.r_data[b].eq(rp.data)]
+                         rp.addr.eq(self.r_addr), self.r_data[b].eq(data)]
         return m

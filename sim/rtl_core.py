@@ -120,10 +120,10 @@ class Timeline:
     ======================  =============================  =========================================
     offset                  value                          what
     ======================  =============================  =========================================
-    ``load``                1                              row r / column c load their K, V / Q feed registers (+r / +c)
-    ``feed``                2                              K (Q) element e enters row r (column c) at feed + e + r (+ c)
+    ``load``                2                              row r / column c load their K, V / Q feed registers (+r / +c)
+    ``feed``                3                              K (Q) element e enters row r (column c) at feed + e + r (+ c)
     ``feed_v``              feed + E + X                   V element f enters row r at feed_v + f + L r (X: see below)
-    ``array_drain``         E + R + 1 + Lm (+L if L > 1)   R-1 cycles: the drain registers shift down (the bottom row's partials are final)
+    ``array_drain``         feed + E + R - 1 + Lm (+L)     R-1 cycles: the drain registers shift down (the bottom row's partials are final)
     ``drain``               array_drain + Lq               R cycles: the QK tile leaves the array bottom row first (row R-1 .. 0) into the 1D array
     ``tile_start``          drain - 1                      1D: LM invalid, SLD = 0; a block's first tile: running state reset; a finishing slot: the seen flag snapshot
     ``rd_snap``             tile_start (L = 1), see below  a finishing slot: the RD snapshot
@@ -138,7 +138,7 @@ class Timeline:
     ``out``                 out_mul + F + Lo + 1           first output beat of the block (+1: the payload register)
     ======================  =============================  =========================================
 
-    With L = 1 and Lm = 2 this is the single-cycle core's table (array_drain = drain = E + R + 3, X = 0).
+    With L = 1 and Lm = 2 this is the single-cycle core's table (array_drain = drain = E + R + 4, X = 0).
 
     ``period`` = max(E + F + X + (L-1)(R-1) (the 2D array's work, V skewed L per row), issue_sln +
     Lx + R - feed - E - X (SLN of a tile in the shadow weights before the next slot's SLNV reads
@@ -152,8 +152,10 @@ class Timeline:
     landed and before this slot's lands.  Steady state: the 2D array busy E + F of every ``period`` cycles.
     """
 
-    LOAD = 1
-    FEED = 2
+    #: The buffers' read latency (``rtl.buffers.BankedBuffer.latency``: the block RAM's read, then an
+    #: output register): the read address is set in the issue cycle, the data is there LOAD cycles later
+    LOAD = 2
+    FEED = LOAD + 1
     #: The output stream's payload register: column c's AV is final at out - 1 + c and leaves from a
     #: flip-flop (no mux between the 1D PEs' AV registers and the port)
     OUT_REG = 1
@@ -178,7 +180,7 @@ class Timeline:
         # the bottom row's drain registers are final: its last product's add + 1 (the sum, registered)
         # for L = 1, + L + 1 (the partials copied from the adder's output register) for L > 1
         mac = p.mac_latency
-        self.array_drain = e + r + 1 + mac + (lat if lat > 1 else 0)
+        self.array_drain = self.feed + e + r - 1 + mac + (lat if lat > 1 else 0)
         self.drain = self.array_drain + p.combine_latency
         self.tile_start = self.drain - 1
         self.rm_update = self.drain + r + p.lm_reg
