@@ -44,6 +44,11 @@ FLOW_VERSION = 2
 #: nextpnr's timing target and placement seed (fixed so that results are reproducible).
 PNR_TARGET_MHZ = 100.0
 PNR_SEED = 1
+#: The automatic part choice for place and route leaves this much of a part's LUT sites free: a
+#: design that fits by its cell counts but fills 97 % of the LUT sites (the 2x2 int8 sigmoid lane core
+#: on the LFE5U-45F) is unroutable (nextpnr-ecp5 gave up routing the clock after 16 min) and timing
+#: degrades well before that.  A part the user names is used as named.
+ROUTABLE_LUT_FRACTION = 0.85
 #: ECP5 speed grades nextpnr-ecp5 times (``--speed``; Lattice DS1044: -6 slowest, -8 fastest) and the
 #: default, 6, the slowest grade and nextpnr's own default (so a grade-6 run passes no ``--speed`` and
 #: keeps the cache keys of the results stored before the option existed)
@@ -79,6 +84,8 @@ class SynthResult:
         The design's top module, the target family, the part's short and full names.
     part_selection : str
         ``"chosen"`` when the caller named the part, ``"smallest fitting"`` otherwise,
+        ``"smallest routable"`` when place and route moved it up to leave LUT headroom
+        (:data:`ROUTABLE_LUT_FRACTION`),
         ``"largest (does not fit)"`` when the fit check was off and nothing fits.
     resources : Resources
         Post-synthesis counts of the bare core (see :class:`einloom.rtl.fpga.resources.Resources`).
@@ -526,6 +533,11 @@ def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr
     fits = not overflows(resources, chosen)
     if not fits:
         notes.append(f"design does not fit {chosen.name}; area reported against it")
+    elif selection == "smallest fitting" and pnr and target_obj.has_pnr:
+        smallest = chosen
+        chosen, resources = _routable_part(flow, target_obj, chosen, resources, notes)
+        if chosen is not smallest:
+            selection = "smallest routable"
 
     pnr_info = None
     if pnr and target_obj.has_pnr:
@@ -557,6 +569,31 @@ def synthesize(verilog: str, top: str, target: str, part: str | None = None, pnr
         cached=flow.cached, seconds=flow.seconds, tool_versions=flow.versions,
         verilog_sha256=flow.verilog_sha, work_dirs=flow.work_dirs, notes=notes,
     )
+
+
+def _lut_fraction(resources: Resources, part: Part) -> float:
+    return utilization(resources, part)["luts"]["fraction"]
+
+
+def _routable_part(flow: "_Flow", target: Target, chosen: Part, resources: Resources,
+                   notes: list[str]) -> tuple[Part, Resources]:
+    """The automatically chosen part moved up while its LUT sites are fuller than
+    :data:`ROUTABLE_LUT_FRACTION` and a larger part exists (a note says so); the largest part is kept,
+    with a note, when no part leaves that headroom."""
+    while _lut_fraction(resources, chosen) > ROUTABLE_LUT_FRACTION:
+        larger = target.parts[target.parts.index(chosen) + 1:]
+        full = f"{chosen.name}'s LUT sites {_lut_fraction(resources, chosen):.0%} used"
+        if not larger:
+            notes.append(f"{full} (above {ROUTABLE_LUT_FRACTION:.0%}: routing may fail or time poorly); "
+                         f"no larger {target.name} part")
+            break
+        candidate = flow.synth(larger[0])
+        if overflows(candidate, larger[0]):
+            break
+        notes.append(f"{full} (above {ROUTABLE_LUT_FRACTION:.0%}, too full to route well); "
+                     f"placed and routed on {larger[0].name}")
+        chosen, resources = larger[0], candidate
+    return chosen, resources
 
 
 def _hopeless(resources: Resources, part: Part) -> bool:

@@ -384,3 +384,22 @@ def test_critical_path_summary_reads_the_clock_path():
     assert path == {"ns": 9.36, "logic_ns": 4.45, "routing_ns": 4.91,
                     "from": "core.recip.e0_TRELLIS_FF_Q_11.Q", "to": "core.recip.c0_TRELLIS_FF_Q_17.DI"}
     assert critical_path_summary("Info: Program finished normally.\n") is None
+
+
+def test_automatic_part_for_pnr_leaves_lut_headroom(tmp_path, monkeypatch):
+    """A design that fits a part by its cells but fills its LUT sites past ROUTABLE_LUT_FRACTION is
+    placed and routed on the next larger part (the 2x2 int8 sigmoid lane core at 97 % of the 45F's LUT
+    sites failed to route); synthesis-only and a named part keep the smallest / named part."""
+    import einloom.rtl.fpga.flow as flow
+    routed = []
+    monkeypatch.setattr(flow, "ROUTABLE_LUT_FRACTION", 1e-6)      # MAC8 fills "too much" of every part
+    monkeypatch.setattr(flow._Flow, "pnr", lambda self, part, router="auto": routed.append(part.name) or
+                        {"fmax_mhz": 123.0})
+    moved = synthesize(MAC8, "mac8", "ecp5", cache_dir=tmp_path)
+    assert routed == ["85k"] and moved.part == "85k" and moved.part_selection == "smallest routable"
+    assert any("25k's LUT sites" in n and "placed and routed on 45k" in n for n in moved.notes), moved.notes
+    assert any("no larger ecp5 part" in n for n in moved.notes), moved.notes
+    assert synthesize(MAC8, "mac8", "ecp5", cache_dir=tmp_path, pnr=False).part == "25k"
+    assert synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path).part == "25k"
+    monkeypatch.setattr(flow, "ROUTABLE_LUT_FRACTION", 0.85)
+    assert synthesize(MAC8, "mac8", "ecp5", cache_dir=tmp_path).part == "25k"
