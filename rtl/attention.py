@@ -241,7 +241,11 @@ class AttentionCore(wiring.Component):
         refused = Signal()          # the last command was past the limits (see the docstring)
         m.d.comb += [self.compute_cycles.eq(cycles), self.busy.eq((state == LOAD) | (state == RUN)),
                      self.done.eq(state == DONE), self.error.eq(refused)]
-        loaded = (q_cnt == n_q) & (k_cnt == n_k) & (v_cnt == n_k)
+        # in LOAD every stream's registered `room` is cnt < total (set to total != 0 by the command, then
+        # cnt + 1 < total on each beat, and no beat without room), so the load is complete when no
+        # stream has room: three flip-flops, not three count compares in front of the RUN transition's
+        # fan-out (the 4x4 int8 core's critical path, 11.07 ns: a count -> its compare -> cur_kb)
+        loaded = ~q_room & ~k_room & ~v_room
 
         # ---- work items: the next item to issue (cur) and the one issued before it (prev) ---------
         # the loop nest's counters: widths from the schedule's bounds (cfg.tile_bits / block_bits)
