@@ -77,10 +77,7 @@ def split_stages(cascade: Cascade) -> list[Stage]:
     unkeyed = [e for e in cascade.einsums if _is_sum_product(e) and not set(e.iteration_ranks) & keys]
     prologue = [e for e in unkeyed if e.name not in keyed]
     if prologue:
-        e = prologue[0]
-        raise _refuse(cascade, e, f"it is a product of inputs alone before the pass over the keys (it reduces "
-                      f"{', '.join(e.reduced_ranks)}; no key rank): the lane core has no stage for a projection "
-                      "of its inputs", f"give {e.name} as an input of the cascade (project it before the core)")
+        return _split_prologue(cascade, prologue, deps)
     late_products = [e for e in unkeyed if e.name in keyed]
     if not late_products:
         return [Stage(cascade, ())]
@@ -133,6 +130,49 @@ def split_stages(cascade: Cascade) -> list[Stage]:
                                  for k, s in enumerate(split_stages(second))]
 
 
+def _split_prologue(cascade: Cascade, products: list[Any], deps: dict[str, set[str]]) -> list[Stage]:
+    """The **prologue** stage, the mirror of the late stage: products of inputs alone before the pass over
+    the keys (``QL[h, c, p] = sum[e] QC[h, e, p] * WUK[h, c, e]``, their iteration ranks no key rank, reading
+    nothing computed over the keys) run first, with the rank they reduce on the 2D rows; their outputs are
+    handed over to the rest of the cascade (split again) as inputs.  The prologue holds those products and
+    the Einsums off the keys that only they read."""
+    readers: dict[str, set[str]] = {}
+    for e in cascade.einsums:
+        for t in deps[e.name]:
+            readers.setdefault(t, set()).add(e.name)
+    first = {e.name for e in products}
+    changed = True
+    while changed:
+        changed = False
+        for e in cascade.einsums:
+            if e.name not in first and readers.get(e.name) and readers[e.name] <= first:
+                first.add(e.name)
+                changed = True
+    reduced = {r for e in products for r in e.reduced_ranks}
+    if len(reduced) != 1 or any(len(e.reduced_ranks) != 1 for e in products):
+        raise _refuse(cascade, products[0], f"its products of inputs before the pass over the keys reduce "
+                      f"{', '.join(sorted(reduced))} (a prologue stage reduces one rank on the 2D rows)",
+                      "reduce one rank in every projection before the keys")
+    early = [e for e in cascade.einsums if e.name in first]
+    rest = [e for e in cascade.einsums if e.name not in first]
+    handed = tuple(e.name for e in early if readers.get(e.name, set()) - first)
+    for t in handed:
+        for user in sorted(readers[t] - first):
+            e = cascade.einsum(user)
+            if not _is_sum_product(e):
+                raise _refuse(cascade, e, f"it reads {t}, handed over from a prologue stage (a product of inputs "
+                              "before the keys), outside a multiply-accumulate (the core hands it over in bf16 "
+                              "as a product's operand; the golden model keeps it in fp32 for other uses)",
+                              f"read {t} only in products")
+    pro = _sub(cascade, early, reduced.pop(), handed, (), "prologue")
+    later = _sub(cascade, rest, cascade.sequence_rank, (), handed, "main")
+    out = [Stage(pro, ())]
+    for k, s in enumerate(split_stages(later)):     # the stages after it keep the cascade's own name
+        name = s.cascade.name.replace(f"{cascade.name}.main", cascade.name, 1)
+        out.append(Stage(replace(s.cascade, name=name), tuple(dict.fromkeys((handed if k == 0 else ()) + s.handed))))
+    return out
+
+
 def _sub(cascade: Cascade, einsums: list[Any], sequence_rank: str, extra_outputs: tuple[str, ...],
          extra_inputs: tuple[str, ...], suffix: str) -> Cascade:
     names = {e.name for e in einsums}
@@ -146,7 +186,9 @@ def _sub(cascade: Cascade, einsums: list[Any], sequence_rank: str, extra_outputs
         role = "input" if t in inputs else "output" if t in outputs else "intermediate"
         tensors[t] = TensorDecl(decl.name, decl.ranks, role, decl.iterative_rank if t in names else None)
     ranks = {rank_of(v) for e in einsums for v in e.iteration_vars} | {r for t in tensors.values() for r in t.ranks}
+    partitions = tuple(p for p in cascade.partitions if p.inner in ranks or p.outer in ranks)
+    dropped = {r for p in cascade.partitions if p not in partitions for r in (p.inner, p.outer)}
     return replace(cascade, name=f"{cascade.name}.{suffix}", tensors=tensors, inputs=inputs, outputs=outputs,
                    init=tuple(i for i in cascade.init if i.tensor in names), einsums=tuple(einsums),
-                   partitions=tuple(p for p in cascade.partitions if p.inner in ranks or p.outer in ranks),
+                   partitions=partitions, ranks=tuple(r for r in cascade.ranks if r not in dropped),
                    sequence_rank=sequence_rank, reference=None)
