@@ -435,10 +435,11 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
     for i, n in enumerate(program.scores):
         if n in st.direct:              # word (block, key) = the C lanes' bf16 values of that key
             x = bf16(full(fi.eval(Access(n, tuple(Name(var_of(r)) for r in cascade.tensors[n].ranks)), {}),
-                          elem + qvars).reshape(M, P))
-            xpad = np.zeros((shape.key_tiles * R, B * C), np.int64)
+                          elem + qvars), shape.wide).reshape(M, P)
+            xpad = np.zeros((shape.key_tiles * R, B * C), object if shape.wide else np.int64)
             xpad[:M, :P] = x
-            words[f"x{i}"] = pack(xpad.reshape(shape.key_tiles * R, B, C).transpose(1, 0, 2)[:B].reshape(-1, C))
+            words[f"x{i}"] = pack(xpad.reshape(shape.key_tiles * R, B, C).transpose(1, 0, 2)[:B].reshape(-1, C),
+                                  shape.slot_bits(f"x{i}"))
             continue
         e = cascade.einsum(n)
         red = _reduced_var(cascade, n)
@@ -454,13 +455,13 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
                               "absent keys must be the padding at the end")
             num_keys = min(num_keys, nk)
         En = vsize[red]                 # <= E: a shorter product's operands zero-padded to E
-        q = bf16(full(qf, qvars + (red,)).reshape(P, En))                  # [P, En]
+        q = bf16(full(qf, qvars + (red,)), shape.wide).reshape(P, En)       # [P, En]
         k = bf16(full(kf, elem + (red,)).reshape(M, En))                  # [M, En]
-        qpad = np.zeros((B * C, E), np.int64)
+        qpad = np.zeros((B * C, E), object if shape.wide else np.int64)
         qpad[:P, :En] = q
         kpad = np.zeros((T * R, E), np.int64)
         kpad[:M, :En] = k
-        words[f"q{i}"] = pack(qpad.reshape(B, C, E).transpose(0, 2, 1).reshape(B * E, C))
+        words[f"q{i}"] = pack(qpad.reshape(B, C, E).transpose(0, 2, 1).reshape(B * E, C), shape.slot_bits(f"q{i}"))
         words[f"k{i}"] = pack(kpad.reshape(T, R, E).transpose(0, 2, 1).reshape(T * E, R))
     fv = var_of(st.value)
     for i, n in enumerate(c.einsum for c in program.chains):

@@ -191,7 +191,9 @@ class CoreShape:
 
     def slot_bits(self, name: str) -> int:
         """Bits of one lane's slot in memory ``name``: a bf16 or input code, or a wide build's value."""
-        return VALUE_BITS if self.wide and name.startswith("v") else 16
+        # a wide build (fixed point with stages) hands (code, f) values over as any stage's operands:
+        # value memories, query memories (mla's QL) and direct slots (AL as the weights) hold value words
+        return VALUE_BITS if self.wide and name[0] in "vqx" else 16
 
     def table_size(self) -> int:
         return (self.scores + 2 * self.chains + 3 + self.outputs * (2 if self.wide else 1) + 4 * self.passes
@@ -418,8 +420,9 @@ class LaneCore(wiring.Component):
         rd_v, rd_i, rd_e = Signal(), Signal(8), Signal(16)
         m.d.sync += rd_v.eq(0)
         mac_slots = [i for i in range(s.scores) if s.is_mac(i)]
-        qdata = Array([ports[f"q{i}"].data if i in mac_slots else Const(0, C * 16)
-                       for i in range(s.scores)])[rd_i] if mac_slots else Const(0, C * 16)
+        QB = s.slot_bits("q0")
+        qdata = Array([ports[f"q{i}"].data if i in mac_slots else Const(0, C * QB)
+                       for i in range(s.scores)])[rd_i] if mac_slots else Const(0, C * QB)
         kdata = Array([ports[f"k{i}"].data if i in mac_slots else Const(0, R * 16)
                        for i in range(s.scores)])[rd_i] if mac_slots else Const(0, R * 16)
         direct_now = Array(dbit)[rd_i]
@@ -442,6 +445,9 @@ class LaneCore(wiring.Component):
         qword = []                              # fixed point: q as a lane value (code, frac_bits)
         for c in range(C) if fixed is not None else ():
             qc = Signal(signed(CODE_BITS), name=f"qcode{c}")
+            if s.wide:      # the query memory holds value words (a handed-over operand: mla's QL)
+                qword.append(qdata[c * QB:(c + 1) * QB])
+                continue
             m.d.comb += qc.eq(qdata[c * 16:(c + 1) * 16].as_signed())
             qword.append(Cat(qc, Const(fixed.p.frac_bits, F_BITS)))
         states = None
@@ -469,9 +475,10 @@ class LaneCore(wiring.Component):
                     for i in range(s.scores):
                         if s.is_direct(i):     # the input's bf16 value, widened exactly, into row rd_e
                             with m.If((rd_i == i) & (rd_e == k) & dbit[i]):
-                                xc = ports[f"x{i}"].data[c * 16:(c + 1) * 16]
+                                XB = s.slot_bits(f"x{i}")
+                                xc = ports[f"x{i}"].data[c * XB:(c + 1) * XB]
                                 m.d.sync += acc[i][k][c].eq(Cat(Const(0, 16), xc) if fixed is None else
-                                                            self._wide(m, True, xc))
+                                                            xc if s.wide else self._wide(m, True, xc))
                         if s.is_mac(i):
                             with m.If((rd_i == i) & ~dbit[i]):
                                 m.d.sync += acc[i][k][c].eq(pe.result)
