@@ -166,7 +166,8 @@ def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None)
     plans = [plan_lanes(s.cascade, arch, sizes) for s in stages]
     for k, p in enumerate(plans):
         p.stages = len(plans)
-        p.hands = stages[k + 1].handed if k + 1 < len(stages) else ()
+        later = {h for s in stages[k + 1:] for h in s.handed}      # outputs a later stage reads
+        p.hands = tuple(o for o in stages[k].cascade.outputs if o in later)
     return plans
 
 
@@ -456,13 +457,13 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
             num_keys = min(num_keys, nk)
         En = vsize[red]                 # <= E: a shorter product's operands zero-padded to E
         q = bf16(full(qf, qvars + (red,)), shape.wide).reshape(P, En)       # [P, En]
-        k = bf16(full(kf, elem + (red,)).reshape(M, En))                  # [M, En]
+        k = bf16(full(kf, elem + (red,)), shape.wide).reshape(M, En)       # [M, En]
         qpad = np.zeros((B * C, E), object if shape.wide else np.int64)
         qpad[:P, :En] = q
-        kpad = np.zeros((T * R, E), np.int64)
+        kpad = np.zeros((T * R, E), object if shape.wide else np.int64)
         kpad[:M, :En] = k
         words[f"q{i}"] = pack(qpad.reshape(B, C, E).transpose(0, 2, 1).reshape(B * E, C), shape.slot_bits(f"q{i}"))
-        words[f"k{i}"] = pack(kpad.reshape(T, R, E).transpose(0, 2, 1).reshape(T * E, R))
+        words[f"k{i}"] = pack(kpad.reshape(T, R, E).transpose(0, 2, 1).reshape(T * E, R), shape.slot_bits(f"k{i}"))
     fv = var_of(st.value)
     for i, n in enumerate(c.einsum for c in program.chains):
         e = cascade.einsum(n)

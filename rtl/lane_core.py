@@ -192,8 +192,9 @@ class CoreShape:
     def slot_bits(self, name: str) -> int:
         """Bits of one lane's slot in memory ``name``: a bf16 or input code, or a wide build's value."""
         # a wide build (fixed point with stages) hands (code, f) values over as any stage's operands:
-        # value memories, query memories (mla's QL) and direct slots (AL as the weights) hold value words
-        return VALUE_BITS if self.wide and name[0] in "vqx" else 16
+        # value memories, query and key memories (mla's QL, KH) and direct slots (AL as the weights) hold
+        # value words
+        return VALUE_BITS if self.wide and name[0] in "vqkx" else 16
 
     def table_size(self) -> int:
         return (self.scores + 2 * self.chains + 3 + self.outputs * (2 if self.wide else 1) + 4 * self.passes
@@ -423,8 +424,9 @@ class LaneCore(wiring.Component):
         QB = s.slot_bits("q0")
         qdata = Array([ports[f"q{i}"].data if i in mac_slots else Const(0, C * QB)
                        for i in range(s.scores)])[rd_i] if mac_slots else Const(0, C * QB)
-        kdata = Array([ports[f"k{i}"].data if i in mac_slots else Const(0, R * 16)
-                       for i in range(s.scores)])[rd_i] if mac_slots else Const(0, R * 16)
+        KB = s.slot_bits("k0")
+        kdata = Array([ports[f"k{i}"].data if i in mac_slots else Const(0, R * KB)
+                       for i in range(s.scores)])[rd_i] if mac_slots else Const(0, R * KB)
         direct_now = Array(dbit)[rd_i]
         vdata = Array([ports[f"v{i}"].data for i in range(s.chains)])[rd_i] if s.chains else Const(0)
         key0 = Signal(16)
@@ -463,7 +465,8 @@ class LaneCore(wiring.Component):
                 with m.If(st("QK")):
                     m.d.comb += [pe.base.eq(Mux(rd_e == 0, 0, cur_acc[k][c])),
                                  pe.a.eq(qdata[c * 16:(c + 1) * 16] if fixed is None else qword[c]),
-                                 pe.b.eq(self._wide(m, wide, kdata[k * 16:(k + 1) * 16]))]
+                                 pe.b.eq(kdata[k * KB:(k + 1) * KB] if s.wide else
+                                         self._wide(m, wide, kdata[k * 16:(k + 1) * 16]))]
                 with m.Else():
                     vk = vdata[k * VALUE_BITS:(k + 1) * VALUE_BITS] if s.wide else \
                         self._wide(m, wide, vdata[k * 16:(k + 1) * 16])

@@ -237,9 +237,11 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
     weights_in = _input_weights(cascade, values, on_1d, input_side, key, outer, lane)
     instances = () if not scores else tuple(rank_of(v) for v in cascade.einsum(scores[0]).output_vars
                                             if rank_of(v) not in (key, outer, lane))
-    if not scores and weights_in:       # heads of a stage without scores: the weights' other ranks
-        instances = tuple(dict.fromkeys(r for t in weights_in.values() for r in cascade.tensors[t].ranks
-                                        if r not in (key, outer, lane)))
+    if not scores and values:       # heads of a stage without scores: the weights' other ranks, and the
+        # value products' output ranks before the last ([..., f, query]: KH[h, e, m] = CKV[c, m] . WUK[h, c, e])
+        extra = [r for r in cascade.tensors[values[0]].ranks if r not in (key, outer, lane)]
+        instances = tuple(dict.fromkeys([r for t in weights_in.values() for r in cascade.tensors[t].ranks
+                                         if r not in (key, outer, lane)] + extra[:-1]))
     direct = _direct_inputs(cascade, [n for n in on_1d if n not in input_side], input_side, key, outer, lane,
                             instances)
     direct += tuple(t for t in dict.fromkeys(weights_in.values()) if t not in direct)

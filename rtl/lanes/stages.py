@@ -75,7 +75,7 @@ def split_stages(cascade: Cascade) -> list[Stage]:
         if set(e.iteration_ranks) & keys or deps[e.name] & keyed:
             keyed.add(e.name)
     unkeyed = [e for e in cascade.einsums if _is_sum_product(e) and not set(e.iteration_ranks) & keys]
-    prologue = [e for e in unkeyed if e.name not in keyed]
+    prologue = [e for e in unkeyed if e.name not in keyed] or _projections(cascade, keys, deps)
     if prologue:
         return _split_prologue(cascade, prologue, deps)
     late_products = [e for e in unkeyed if e.name in keyed]
@@ -130,6 +130,30 @@ def split_stages(cascade: Cascade) -> list[Stage]:
                                  for k, s in enumerate(split_stages(second))]
 
 
+def _projections(cascade: Cascade, keys: set[str], deps: dict[str, set[str]]) -> list[Any]:
+    """Products of inputs that iterate the keys without reducing them and are read only as an operand of
+    other products (through views): projections of the inputs (mla-explicit's per-head keys and values
+    ``KH[h, e, m] = sum[c] CKV[c, m] * WUK[h, c, e]``).  A score product is read by the lanes, not here."""
+    from einloom.einsum.expr import Access
+    views = {e.name for e in cascade.einsums if isinstance(e.expr, Access)}
+    readers: dict[str, set[str]] = {}
+    for e in cascade.einsums:
+        for t in deps[e.name]:
+            readers.setdefault(t, set()).add(e.name)
+
+    def users(t: str) -> set[str]:       # readers through views
+        out = set()
+        for r in readers.get(t, set()):
+            out |= users(r) if r in views else {r}
+        return out
+
+    def of_inputs(e: Any) -> bool:
+        return all(d in views and of_inputs(cascade.einsum(d)) for d in deps[e.name])
+    return [e for e in cascade.einsums if _is_sum_product(e) and e.name not in views and of_inputs(e) and
+            not set(e.reduced_ranks) & keys and users(e.name) and
+            all(_is_sum_product(cascade.einsum(u)) for u in users(e.name))]
+
+
 def _split_prologue(cascade: Cascade, products: list[Any], deps: dict[str, set[str]]) -> list[Stage]:
     """The **prologue** stage, the mirror of the late stage: products of inputs alone before the pass over
     the keys (``QL[h, c, p] = sum[e] QC[h, e, p] * WUK[h, c, e]``, their iteration ranks no key rank, reading
@@ -148,6 +172,11 @@ def _split_prologue(cascade: Cascade, products: list[Any], deps: dict[str, set[s
             if e.name not in first and readers.get(e.name) and readers[e.name] <= first:
                 first.add(e.name)
                 changed = True
+    outs = {frozenset(cascade.tensors[e.name].ranks) for e in products}
+    if len(outs) > 1:       # one value rank per stage: KH [h, e, m] and VH [h, f, m] run one after the other
+        first_group = [e for e in products if frozenset(cascade.tensors[e.name].ranks) ==
+                       frozenset(cascade.tensors[products[0].name].ranks)]
+        return _split_prologue(cascade, first_group, deps)
     reduced = {r for e in products for r in e.reduced_ranks}
     if len(reduced) != 1 or any(len(e.reduced_ranks) != 1 for e in products):
         raise _refuse(cascade, products[0], f"its products of inputs before the pass over the keys reduce "
@@ -156,8 +185,16 @@ def _split_prologue(cascade: Cascade, products: list[Any], deps: dict[str, set[s
     early = [e for e in cascade.einsums if e.name in first]
     rest = [e for e in cascade.einsums if e.name not in first]
     handed = tuple(e.name for e in early if readers.get(e.name, set()) - first)
+    from einloom.einsum.expr import Access
+    views = {e.name for e in cascade.einsums if isinstance(e.expr, Access)}
+
+    def users(x: str) -> set[str]:       # readers through views (BK = KH[h, e, m1*M0 + m0])
+        out = set()
+        for r in readers.get(x, set()) - first:
+            out |= users(r) if r in views else {r}
+        return out
     for t in handed:
-        for user in sorted(readers[t] - first):
+        for user in sorted(users(t)):
             e = cascade.einsum(user)
             if not _is_sum_product(e):
                 raise _refuse(cascade, e, f"it reads {t}, handed over from a prologue stage (a product of inputs "
@@ -167,9 +204,13 @@ def _split_prologue(cascade: Cascade, products: list[Any], deps: dict[str, set[s
     pro = _sub(cascade, early, reduced.pop(), handed, (), "prologue")
     later = _sub(cascade, rest, cascade.sequence_rank, (), handed, "main")
     out = [Stage(pro, ())]
-    for k, s in enumerate(split_stages(later)):     # the stages after it keep the cascade's own name
+    names = [pro.name]
+    for s in split_stages(later):       # the stages after it keep the cascade's own name
         name = s.cascade.name.replace(f"{cascade.name}.main", cascade.name, 1)
-        out.append(Stage(replace(s.cascade, name=name), tuple(dict.fromkeys((handed if k == 0 else ()) + s.handed))))
+        name += str(names.count(name) + 1) if name in names else ""        # a second prologue: .prologue2
+        names.append(name)
+        # what earlier stages hand it: its inputs that are not the cascade's
+        out.append(Stage(replace(s.cascade, name=name), tuple(x for x in s.cascade.inputs if x not in cascade.inputs)))
     return out
 
 

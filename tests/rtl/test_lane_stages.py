@@ -130,7 +130,6 @@ einsums:
 @pytest.mark.parametrize("spec,words", [
     ("aaren", ["RM", "iterates over the key rank M itself"]),
     ("lightning", ["QKI", "no query rank", "P0", "partitions of the key rank"]),
-    ("mla-explicit", ["KH", "projection of its inputs"]),
 ])
 def test_refusals_of_what_the_stages_do_not_cover(spec, words):
     with pytest.raises(SpecError) as exc:
@@ -342,3 +341,29 @@ def test_mla_a_renamed_copy_builds_the_same():
     from einloom.rtl.tb.lane_core_tb import simulate_stages
     runs, problems = simulate_stages(renamed, arch, {"N": 2, "L": 8, "D": 8, "Q": 4, "T": 8, "A": 8, "B": 8})
     assert problems == [] and sum(r["result"]["cycles"] for r in runs) == run_cycles(a, core_shape(arch, a))["compute_cycles"]
+
+
+def test_mla_explicit_projects_the_latent_cache_per_head_in_two_prologue_stages():
+    """KH = CKV . WUK and VH = CKV . WUV iterate the keys but only feed products: projections, each a
+    prologue stage (one value rank each) with the tokens on the lanes; the attention runs once per head
+    (its K and V are per head: each head a run, as gqa's K/V heads)."""
+    kh, vh, att = split_stages(load_cascade("mla-explicit"))
+    assert [e.name for e in kh.cascade.einsums] == ["KH"] and kh.cascade.sequence_rank == "C"
+    assert [e.name for e in vh.cascade.einsums] == ["VH"] and vh.handed == ()
+    assert att.handed == ("KH", "VH") and att.cascade.outputs == ("AV",)
+    plans = plan_stages(load_cascade("mla-explicit"), load_arch(str(BF16)), MLA_SIZES)
+    assert [(p.program.structure.lane, p.looped, p.folded) for p in plans] == [
+        ("M", ("H",), ()), ("M", ("H",), ()), ("P", ("H",), ())]
+    assert [p.hands for p in plans] == [("KH",), ("VH",), ()]
+
+
+@pytest.mark.parametrize("arch", [BF16, INT8], ids=["bf16", "int8"])
+def test_mla_explicit_on_the_lane_core_bit_and_cycle_exact(arch):
+    from einloom.rtl.tb.lane_core_tb import simulate_stages, summary
+    runs, problems = simulate_stages("mla-explicit", load_arch(str(arch)), MLA_SIZES)
+    assert problems == []
+    assert [r["head"] for r in runs] == [{"h": 0}, {"h": 1}] * 3
+    for r in runs:
+        assert r["result"]["cycles"] == r["model"]["compute_cycles"]
+        assert r["result"]["busy_2d"] == r["model"]["mac_cycles"]
+    assert summary(runs)["outputs_checked"] == 2 * 8 * 4
