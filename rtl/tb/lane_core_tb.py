@@ -200,7 +200,9 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Totals over a job's runs (stages x heads): cycles measured and modelled, 2D busy, stalls,
     output elements of the last stage."""
     last = [r for r in runs if r["stage"] == runs[-1]["stage"]]
-    return {"P": runs[-1]["data"].num_queries, "M": runs[0]["data"].num_keys,
+    # the keys: the attention stage's (the first with a score product; mla's prologue reduces E, not M)
+    keys = next((r for r in runs if set(r["plan"].program.scores) - r["plan"].program.structure.direct), runs[0])
+    return {"P": runs[-1]["data"].num_queries, "M": keys["data"].num_keys,
             "stages": len({r["stage"] for r in runs}), "runs": len(runs),
             "cycles": sum(r["result"]["cycles"] for r in runs),
             "expected_cycles": sum(r["model"]["compute_cycles"] for r in runs),
