@@ -164,6 +164,14 @@ def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None)
         return [plan]
     stages = split_stages(cascade)
     plans = [plan_lanes(s.cascade, arch, sizes) for s in stages]
+    odd = next((p for p in plans if p.program.values != plans[0].program.values), None)
+    if odd is not None:     # one build: its lanes' value registers and value memories have one width F
+        st0, st = plans[0].program.structure, odd.program.structure
+        raise _refuse(cascade, odd.program.chains[0].einsum if odd.program.chains else None,
+                      f"its stage {odd.cascade.name} has the value rank {st.value} = {odd.program.values}, stage "
+                      f"{plans[0].cascade.name} {st0.value} = {plans[0].program.values} (the stages share one build, "
+                      "whose lanes and value memories have one width F)",
+                      f"give {st.value} and {st0.value} the same size")
     for k, p in enumerate(plans):
         p.stages = len(plans)
         later = {h for s in stages[k + 1:] for h in s.handed}      # outputs a later stage reads

@@ -367,3 +367,11 @@ def test_mla_explicit_on_the_lane_core_bit_and_cycle_exact(arch):
         assert r["result"]["cycles"] == r["model"]["compute_cycles"]
         assert r["result"]["busy_2d"] == r["model"]["mac_cycles"]
     assert summary(runs)["outputs_checked"] == 2 * 8 * 4
+
+
+def test_mla_stages_of_different_value_widths_are_refused_naming_the_einsum():
+    """One build serves one F: mla-absorbed's prologue and attention stages have the value rank C, its
+    read stage F; C != F is refused at AV."""
+    with pytest.raises(SpecError, match=r"Einsum AV: its stage mla-absorbed.read has the value rank F = 8, stage "
+                                        r"mla-absorbed.prologue C = 16 .*one width F"):
+        plan_stages(load_cascade("mla-absorbed"), load_arch(str(BF16)), {**MLA_SIZES, "C": 16})
