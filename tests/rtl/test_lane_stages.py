@@ -375,3 +375,17 @@ def test_mla_stages_of_different_value_widths_are_refused_naming_the_einsum():
     with pytest.raises(SpecError, match=r"Einsum AV: its stage mla-absorbed.read has the value rank F = 8, stage "
                                         r"mla-absorbed.prologue C = 16 .*one width F"):
         plan_stages(load_cascade("mla-absorbed"), load_arch(str(BF16)), {**MLA_SIZES, "C": 16})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["mla-absorbed", "mla-explicit"])
+@pytest.mark.parametrize("arch", [BF16, INT8], ids=["bf16", "int8"])
+def test_einloom_verify_mla_in_verilator(spec, arch, capsys):
+    """Every stage and head run through Verilator (cocotb), with and without output backpressure."""
+    from einloom.cli import main
+    rc = main(["verify", spec, "--arch", str(arch), "--ranks", "H=2,C=8,R=8,P=4,M=8,E=8,F=8", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["passed"] and out["programmable"]
+    plain = out["jobs"][0]
+    assert plain["stages"] == 3 and plain["problems"] == []
+    assert plain["cycles"] == plain["expected_cycles"] and plain["outputs_checked"] == 2 * 8 * 4
