@@ -23,9 +23,16 @@ Rule (from the products' ranks, never from names):
 * the late stage's sequence rank is the one rank its late products reduce; the late stage is split
   again by the same rule.
 
-A cascade with no late product is one stage (itself).  Refused: late products reducing different or
+The mirror, a **prologue** (``_split_prologue``): a product of inputs alone (through views of them) that
+reduces no key rank and either iterates no key rank (mla-absorbed's ``QL = sum[e] QC * WUK``) or is read
+only as another product's operand (mla-explicit's projections ``KH = sum[c] CKV * WUK``, ``VH``) runs
+first, with the rank it reduces on the 2D rows (one stage per output rank set: one value rank per run);
+its outputs are handed over as inputs of the rest, which is split again.
+
+A cascade with no late product and no prologue is one stage (itself).  Refused: late products reducing different or
 several ranks, an iterative tensor handed over (a per-key state read by every query at its own key:
-causal linear attention's ``KV[m+1, e, f]``), a handed-over tensor read at a shifted iterate.
+causal linear attention's ``KV[m+1, e, f]``), a handed-over tensor read at a shifted iterate, a prologue's
+products reducing different or several ranks.
 """
 from __future__ import annotations
 
