@@ -399,3 +399,19 @@ def test_einloom_verify_mla_in_verilator(spec, arch, capsys):
     plain = out["jobs"][0]
     assert plain["stages"] == 3 and plain["problems"] == []
     assert plain["cycles"] == plain["expected_cycles"] and plain["outputs_checked"] == 2 * 8 * 4
+
+
+def test_einloom_rtl_builds_mla_absorbed_as_a_programmable_three_stage_core(tmp_path, capsys):
+    from einloom.cli import main
+    from einloom.rtl.lane_build import run_cycles
+    rc = main(["rtl", "mla-absorbed", "--arch", str(BF16), "--ranks", "H=2,C=8,R=8,P=4,M=8,E=8,F=8",
+               "-o", str(tmp_path / "b"), "--json"])
+    man = json.loads(capsys.readouterr().out)
+    assert rc == 0 and man["kind"] == "lane-core" and man["programmable"]
+    assert [p["cascade"] for p in man["programs"]] == ["mla-absorbed.prologue", "mla-absorbed.state",
+                                                       "mla-absorbed.read"]
+    assert [p["head_runs"] for p in man["programs"]] == [2, 1, 2]
+    sc = man["structure_cycles"]
+    plans = plan_stages(load_cascade("mla-absorbed"), load_arch(str(BF16)), MLA_SIZES)
+    assert sc["stage_runs"] == [2, 1, 2]
+    assert sc["compute_cycles"] == run_cycles(plans, core_shape(load_arch(str(BF16)), plans))["compute_cycles"] == 1173
