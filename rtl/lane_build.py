@@ -102,7 +102,7 @@ def plan_lanes(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None) 
                           "multiplies two operands)", "fold the other factors into an input-side Einsum")
     looped, folded = _head_ranks(cascade, program, schedule)
     macs = [n for n in program.scores if n not in program.structure.direct]
-    head_dim = int(schedule.sizes[rank_of(_reduced_var(cascade, macs[0]))]) if macs else 1
+    head_dim = max((int(schedule.sizes[rank_of(_reduced_var(cascade, n))]) for n in macs), default=1)
     plan = LanePlan(cascade, schedule, program, None, dict(schedule.sizes), looped, folded,
                     arith=number_arith(arch, head_dim))
     plan.image = plan.encode()
@@ -164,12 +164,18 @@ def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None)
         return [plan]
     stages = split_stages(cascade)
     plans = [plan_lanes(s.cascade, arch, sizes) for s in stages]
+    odd = next((p for p in plans if p.program.values != plans[0].program.values), None)
+    if odd is not None:     # one build: its lanes' value registers and value memories have one width F
+        st0, st = plans[0].program.structure, odd.program.structure
+        raise _refuse(cascade, odd.program.chains[0].einsum if odd.program.chains else None,
+                      f"its stage {odd.cascade.name} has the value rank {st.value} = {odd.program.values}, stage "
+                      f"{plans[0].cascade.name} {st0.value} = {plans[0].program.values} (the stages share one build, "
+                      "whose lanes and value memories have one width F)",
+                      f"give {st.value} and {st0.value} the same size")
     for k, p in enumerate(plans):
         p.stages = len(plans)
-        p.hands = stages[k + 1].handed if k + 1 < len(stages) else ()
-    if len(plans) > 1 and any(p.looped or p.folded for p in plans):
-        raise _refuse(cascade, None, "it runs in several stages and has several heads (a stage hands its state "
-                      "over for one head)", "give the cascade one head")
+        later = {h for s in stages[k + 1:] for h in s.handed}      # outputs a later stage reads
+        p.hands = tuple(o for o in stages[k].cascade.outputs if o in later)
     return plans
 
 
@@ -203,18 +209,19 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
     for p in plans[1:]:
         if (p.program.tile, p.program.values) != (p0.tile, p0.values):
             raise _one_build(plans, "the programs of one build need the same R and F")
-    e = {int(p.schedule.sizes[_reduced_rank(p)]) for p in plans if _mac_scores(p)}
+    e = {_head_dim(p) for p in plans if _mac_scores(p)}
     if len(e) > 1:
         raise _one_build(plans, f"the programs of one build need one head dimension (got {sorted(e)})")
-    direct = {_direct_slots(p) for p in plans if p.program.scores}
+    direct = [_direct_slots(p) for p in plans if p.program.scores]
     slots = max((len(d) for d in direct), default=0)
-    if len({d + (False,) * (slots - len(d)) for d in direct}) > 1:
-        raise _one_build(plans, "the programs of one build need the same score slots read directly from inputs "
-                         f"(got {sorted(direct)})")
+    # a slot read directly by some programs and multiplied by others is switched (a table bit per program)
+    is_direct = tuple(any(i < len(d) and d[i] for d in direct) for i in range(slots))
+    is_mac = tuple(any(i < len(d) and not d[i] for d in direct) for i in range(slots))
+    switched = tuple(a and b for a, b in zip(is_direct, is_mac))
     fmt = rtl.get("number_format", {})
     handed = frozenset(h for p in plans for h in p.hands)
     return CoreShape(rows=arch.array_2d.rows, cols=arch.array_2d.cols, head_dim=e.pop() if e else 1,
-                     value_dim=p0.values, direct=max(direct, key=len, default=()),
+                     value_dim=p0.values, direct=is_direct if any(is_direct) else (), switched=switched if any(switched) else (),
                      max_keys=int(rtl.get("max_keys", 64)), max_queries=int(rtl.get("max_queries", 64)),
                      scores=max(len(p.program.scores) for p in plans),
                      chains=max(len(p.program.chains) for p in plans),
@@ -268,9 +275,12 @@ def _direct_slots(plan: LanePlan) -> tuple[bool, ...]:
     return tuple(n in plan.program.structure.direct for n in plan.program.scores)
 
 
-def _reduced_rank(plan: LanePlan) -> str:
+def _head_dim(plan: LanePlan) -> int:
+    """E of a plan's score products: the largest rank they reduce (a product reducing fewer, mla's RoPE
+    score over R beside the latent score over C, has its operands zero-padded to E: its MAC chain adds
+    exact +0 products after its own, the golden ``mac``'s sum unchanged)."""
     from einloom.einsum.cascade import rank_of
-    return rank_of(_reduced_var(plan.cascade, _mac_scores(plan)[0]))
+    return max(int(plan.schedule.sizes[rank_of(_reduced_var(plan.cascade, n))]) for n in _mac_scores(plan))
 
 
 def timing_of(plan: LanePlan, shape: Any) -> Any:
@@ -434,10 +444,11 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
     for i, n in enumerate(program.scores):
         if n in st.direct:              # word (block, key) = the C lanes' bf16 values of that key
             x = bf16(full(fi.eval(Access(n, tuple(Name(var_of(r)) for r in cascade.tensors[n].ranks)), {}),
-                          elem + qvars).reshape(M, P))
-            xpad = np.zeros((shape.key_tiles * R, B * C), np.int64)
+                          elem + qvars), shape.wide).reshape(M, P)
+            xpad = np.zeros((shape.key_tiles * R, B * C), object if shape.wide else np.int64)
             xpad[:M, :P] = x
-            words[f"x{i}"] = pack(xpad.reshape(shape.key_tiles * R, B, C).transpose(1, 0, 2)[:B].reshape(-1, C))
+            words[f"x{i}"] = pack(xpad.reshape(shape.key_tiles * R, B, C).transpose(1, 0, 2)[:B].reshape(-1, C),
+                                  shape.slot_bits(f"x{i}"))
             continue
         e = cascade.einsum(n)
         red = _reduced_var(cascade, n)
@@ -446,20 +457,21 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
         qf = next(f for f in facs if lane in f.vars)
         kf = next(f for f in facs if f is not qf)
         if kf.valid is not None:
-            kv = full(kf, elem + (red,), kf.valid).reshape(M, E).any(axis=1)
+            kv = full(kf, elem + (red,), kf.valid).reshape(M, vsize[red]).any(axis=1)
             nk = int(kv.sum())
             if not np.array_equal(kv, np.arange(M) < nk):
                 raise _refuse(cascade, n, "its key operand has absent keys inside the key rank",
                               "absent keys must be the padding at the end")
             num_keys = min(num_keys, nk)
-        q = bf16(full(qf, qvars + (red,)).reshape(P, E))                   # [P, E]
-        k = bf16(full(kf, elem + (red,)).reshape(M, E))                   # [M, E]
-        qpad = np.zeros((B * C, E), np.int64)
-        qpad[:P] = q
-        kpad = np.zeros((T * R, E), np.int64)
-        kpad[:M] = k
-        words[f"q{i}"] = pack(qpad.reshape(B, C, E).transpose(0, 2, 1).reshape(B * E, C))
-        words[f"k{i}"] = pack(kpad.reshape(T, R, E).transpose(0, 2, 1).reshape(T * E, R))
+        En = vsize[red]                 # <= E: a shorter product's operands zero-padded to E
+        q = bf16(full(qf, qvars + (red,)), shape.wide).reshape(P, En)       # [P, En]
+        k = bf16(full(kf, elem + (red,)), shape.wide).reshape(M, En)       # [M, En]
+        qpad = np.zeros((B * C, E), object if shape.wide else np.int64)
+        qpad[:P, :En] = q
+        kpad = np.zeros((T * R, E), object if shape.wide else np.int64)
+        kpad[:M, :En] = k
+        words[f"q{i}"] = pack(qpad.reshape(B, C, E).transpose(0, 2, 1).reshape(B * E, C), shape.slot_bits(f"q{i}"))
+        words[f"k{i}"] = pack(kpad.reshape(T, R, E).transpose(0, 2, 1).reshape(T * E, R), shape.slot_bits(f"k{i}"))
     fv = var_of(st.value)
     for i, n in enumerate(c.einsum for c in program.chains):
         e = cascade.einsum(n)
@@ -473,7 +485,7 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
         vpad = np.zeros((T * R, F), object if shape.wide else np.int64)
         vpad[:M] = v
         words[f"v{i}"] = pack(vpad.reshape(T, R, F).transpose(0, 2, 1).reshape(T * F, R), shape.slot_bits(f"v{i}"))
-    ref = run_in_format(cascade, arith, dict(inputs), params, loop_order=schedule_loop_order(schedule),
+    ref = run_in_format(cascade, arith, dict(inputs), golden_ranks(plan), loop_order=schedule_loop_order(schedule),
                         keep_intermediates=shape.wide)
     golden, valid = {}, {}
     for name in plan.image.outputs:
@@ -488,6 +500,17 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
         golden[name] = _align(codes, have, want)[fix].reshape(-1, P) & ((1 << shape.out_bits) - 1)
         valid[name] = _align(vv, have, want)[fix].reshape(-1, P)
     return CoreRunData(words, num_keys, P, -(-P // C), -(-num_keys // R), golden, valid)
+
+
+def golden_ranks(plan: LanePlan) -> dict[str, Any]:
+    """The ``ranks`` argument of the golden ``run_in_format`` of a plan's cascade: the mapping's params
+    (the key tile M0 = R) and the sizes of the ranks no input tensor carries (a stage's params may use a
+    rank of another stage, mla's ``scale = 1 / sqrt(E + R)`` in the attention stage without ``E``)."""
+    cascade, schedule = plan.cascade, plan.schedule
+    carried = {r for t in cascade.inputs for r in cascade.tensors[t].ranks} | \
+        {r for p in cascade.partitions for r in (p.inner, p.outer)}
+    own = {r: int(n) for r, n in schedule.sizes.items() if r in cascade.ranks and r not in carried}
+    return {**own, **dict(schedule.mapping.params)}
 
 
 def random_inputs(plan: LanePlan, seed: int, sd: float = 1.5) -> dict[str, np.ndarray]:

@@ -83,6 +83,7 @@ class CoreProgram:
     sections: Mapping[str, int]            # lane cycles of each section (the sequencer's steps)
     passes: tuple[tuple[int, int, int, int], ...] = ()   # per pass over the keys: score slots lo..hi, chains lo..hi
     outputs: tuple[str, ...] = ()          # output tensors (a wide build's raw flags: CoreShape.handed)
+    direct: tuple[bool, ...] = ()          # per score slot: read directly (a switched slot's table bit)
 
     @staticmethod
     def of(image: Any) -> "CoreProgram":
@@ -92,7 +93,8 @@ class CoreProgram:
                            tuple(image.buffers[f"in.value{i}"] for i in range(len(prog.chains))),
                            tuple(c.carry is not None for c in prog.chains), beats,
                            section_steps(image), passes=tuple(sc + ch for sc, ch in prog.pass_ranges()),
-                           outputs=tuple(image.outputs))
+                           outputs=tuple(image.outputs),
+                           direct=tuple(n in prog.structure.direct for n in prog.scores))
 
     def table(self, shape: "CoreShape") -> list[int]:
         """The controller table words (layout: the order of :meth:`LaneCore.elaborate`'s reads; size :meth:`CoreShape.table_size`)."""
@@ -102,7 +104,8 @@ class CoreProgram:
         return (pad(self.score_base, shape.scores) + pad(self.value_base, shape.chains) +
                 pad([int(c) for c in self.carry], shape.chains) + [len(self.score_base), len(self.value_base),
                                                                    len(self.beats)] + pad(self.beats, shape.outputs) +
-                raw + pad(passes, 4 * shape.passes) + [len(self.passes)])
+                raw + pad(passes, 4 * shape.passes) + [len(self.passes)] +
+                ([sum(1 << i for i, d in enumerate(self.direct) if d)] if any(shape.switched) else []))
 
 
 def section_steps(image: Any) -> dict[str, int]:
@@ -134,9 +137,20 @@ class CoreShape:
     # fixed point, stages: value memories of (code, f) words and the handed-over outputs leave raw
     wide: bool = False
     handed: frozenset = frozenset()
+    # per score slot: direct in some programs and a MAC product in others (stages: mla's prologue reads
+    # its weights directly in slot 0, its attention stage multiplies in slot 0); a table bit per program
+    switched: tuple[bool, ...] = ()
 
     def is_direct(self, i: int) -> bool:
+        """Slot ``i`` can be read directly (it has an ``x`` memory)."""
         return i < len(self.direct) and self.direct[i]
+
+    def is_switched(self, i: int) -> bool:
+        return i < len(self.switched) and self.switched[i]
+
+    def is_mac(self, i: int) -> bool:
+        """Slot ``i`` can be a MAC product (it has ``q`` and ``k`` memories)."""
+        return not self.is_direct(i) or self.is_switched(i)
     fixed: Any = None                       # the FixedArith of a fixed-point core (None: bf16)
 
     @property
@@ -163,11 +177,11 @@ class CoreShape:
         """(name, depth, lanes of bf16 per word) of the operand memories, in load-port order."""
         out = []
         for i in range(self.scores):
-            if self.is_direct(i):      # word (block, key): the C lanes' values of that key
-                out.append((f"x{i}", self.query_blocks * self.key_tiles * self.rows, self.cols))
-            else:
+            if self.is_mac(i):
                 out += [(f"q{i}", self.query_blocks * self.head_dim, self.cols),
                         (f"k{i}", self.key_tiles * self.head_dim, self.rows)]
+            if self.is_direct(i):      # word (block, key): the C lanes' values of that key
+                out.append((f"x{i}", self.query_blocks * self.key_tiles * self.rows, self.cols))
         for i in range(self.chains):
             out.append((f"v{i}", self.key_tiles * self.value_dim, self.rows))
         for i, st in enumerate(self.states):   # a state chain's update operand: word (block, f), C lanes
@@ -177,11 +191,14 @@ class CoreShape:
 
     def slot_bits(self, name: str) -> int:
         """Bits of one lane's slot in memory ``name``: a bf16 or input code, or a wide build's value."""
-        return VALUE_BITS if self.wide and name.startswith("v") else 16
+        # a wide build (fixed point with stages) hands (code, f) values over as any stage's operands:
+        # value memories, query and key memories (mla's QL, KH) and direct slots (AL as the weights) hold
+        # value words
+        return VALUE_BITS if self.wide and name[0] in "vqkx" else 16
 
     def table_size(self) -> int:
         return (self.scores + 2 * self.chains + 3 + self.outputs * (2 if self.wide else 1) + 4 * self.passes
-                + 1)
+                + 1 + int(any(self.switched)))
 
 
 class _Mac(wiring.Component):
@@ -355,6 +372,10 @@ class LaneCore(wiring.Component):
         chain_lo = table[pos + 2:pos + 4 * s.passes:4]         # first value product, one past its last
         chain_hi = table[pos + 3:pos + 4 * s.passes:4]
         n_passes = table[pos + 4 * s.passes]
+        pos += 4 * s.passes + 1
+        # per score slot: read directly in this program (a constant unless the slot is switched)
+        dbit = [(table[pos][i] if s.is_switched(i) else Const(int(s.is_direct(i)), 1))
+                for i in range(max(1, s.scores))]
 
         # ---- operand memories ------------------------------------------------------------------
         ports = {}
@@ -399,12 +420,14 @@ class LaneCore(wiring.Component):
         # pipeline stage of the memory read: (valid, product, inner index) of the data now out
         rd_v, rd_i, rd_e = Signal(), Signal(8), Signal(16)
         m.d.sync += rd_v.eq(0)
-        mac_slots = [i for i in range(s.scores) if not s.is_direct(i)]
-        qdata = Array([ports[f"q{i}"].data if i in mac_slots else Const(0, C * 16)
-                       for i in range(s.scores)])[rd_i] if mac_slots else Const(0, C * 16)
-        kdata = Array([ports[f"k{i}"].data if i in mac_slots else Const(0, R * 16)
-                       for i in range(s.scores)])[rd_i] if mac_slots else Const(0, R * 16)
-        direct_now = Array([Const(int(s.is_direct(i)), 1) for i in range(max(1, s.scores))])[rd_i]
+        mac_slots = [i for i in range(s.scores) if s.is_mac(i)]
+        QB = s.slot_bits("q0")
+        qdata = Array([ports[f"q{i}"].data if i in mac_slots else Const(0, C * QB)
+                       for i in range(s.scores)])[rd_i] if mac_slots else Const(0, C * QB)
+        KB = s.slot_bits("k0")
+        kdata = Array([ports[f"k{i}"].data if i in mac_slots else Const(0, R * KB)
+                       for i in range(s.scores)])[rd_i] if mac_slots else Const(0, R * KB)
+        direct_now = Array(dbit)[rd_i]
         vdata = Array([ports[f"v{i}"].data for i in range(s.chains)])[rd_i] if s.chains else Const(0)
         key0 = Signal(16)
         m.d.comb += key0.eq(tile * R)
@@ -424,6 +447,9 @@ class LaneCore(wiring.Component):
         qword = []                              # fixed point: q as a lane value (code, frac_bits)
         for c in range(C) if fixed is not None else ():
             qc = Signal(signed(CODE_BITS), name=f"qcode{c}")
+            if s.wide:      # the query memory holds value words (a handed-over operand: mla's QL)
+                qword.append(qdata[c * QB:(c + 1) * QB])
+                continue
             m.d.comb += qc.eq(qdata[c * 16:(c + 1) * 16].as_signed())
             qword.append(Cat(qc, Const(fixed.p.frac_bits, F_BITS)))
         states = None
@@ -439,7 +465,8 @@ class LaneCore(wiring.Component):
                 with m.If(st("QK")):
                     m.d.comb += [pe.base.eq(Mux(rd_e == 0, 0, cur_acc[k][c])),
                                  pe.a.eq(qdata[c * 16:(c + 1) * 16] if fixed is None else qword[c]),
-                                 pe.b.eq(self._wide(m, wide, kdata[k * 16:(k + 1) * 16]))]
+                                 pe.b.eq(kdata[k * KB:(k + 1) * KB] if s.wide else
+                                         self._wide(m, wide, kdata[k * 16:(k + 1) * 16]))]
                 with m.Else():
                     vk = vdata[k * VALUE_BITS:(k + 1) * VALUE_BITS] if s.wide else \
                         self._wide(m, wide, vdata[k * 16:(k + 1) * 16])
@@ -450,12 +477,13 @@ class LaneCore(wiring.Component):
                 with m.If(in_qk):
                     for i in range(s.scores):
                         if s.is_direct(i):     # the input's bf16 value, widened exactly, into row rd_e
-                            with m.If((rd_i == i) & (rd_e == k)):
-                                xc = ports[f"x{i}"].data[c * 16:(c + 1) * 16]
+                            with m.If((rd_i == i) & (rd_e == k) & dbit[i]):
+                                XB = s.slot_bits(f"x{i}")
+                                xc = ports[f"x{i}"].data[c * XB:(c + 1) * XB]
                                 m.d.sync += acc[i][k][c].eq(Cat(Const(0, 16), xc) if fixed is None else
-                                                            self._wide(m, True, xc))
-                        else:
-                            with m.If(rd_i == i):
+                                                            xc if s.wide else self._wide(m, True, xc))
+                        if s.is_mac(i):
+                            with m.If((rd_i == i) & ~dbit[i]):
                                 m.d.sync += acc[i][k][c].eq(pe.result)
         with m.If((in_qk & ~direct_now) | in_vp):
             m.d.sync += self.busy_2d.eq(self.busy_2d + 1)
@@ -530,9 +558,9 @@ class LaneCore(wiring.Component):
                 for i in range(s.scores):
                     if s.is_direct(i):
                         m.d.comb += ports[f"x{i}"].addr.eq((blk * s.key_tiles + tile) * R + e_idx)
-                    else:
+                    if s.is_mac(i):
                         m.d.comb += [ports[f"q{i}"].addr.eq(blk * E + e_idx), ports[f"k{i}"].addr.eq(tile * E + e_idx)]
-                last = Array([Const((R if s.is_direct(i) else E) - 1, 16) for i in range(max(1, s.scores))])[i_idx]
+                last = Array([Mux(dbit[i], R - 1, E - 1) for i in range(max(1, s.scores))])[i_idx]
                 with m.If(issuing):
                     m.d.sync += [rd_v.eq(1), rd_i.eq(i_idx), rd_e.eq(e_idx)]
                     with m.If(e_idx == last):

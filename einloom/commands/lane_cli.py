@@ -63,7 +63,11 @@ def print_design(design: Any, vpath: str, mpath: str) -> None:
     p = man["parameters"]
     kind = "programmable" if man["programmable"] else "fixed program"
     print(f"{design.top_name}: lane core, {p['rows']}x{p['cols']} 2D array + {p['cols']} lanes ({kind}), "
-          f"E={p['head_dim']} F={p['value_dim']}, bf16 in / fp32 arithmetic / {p['output']} out")
+          f"E={p['head_dim']} F={p['value_dim']}, " +
+          ("bf16 in / fp32 arithmetic" if p["number_format"] == "bf16" else
+           f"int{p['number_format'].get('input_bits', '?')} in (fraction bits {p['number_format'].get('frac_bits', '?')})"
+           " / fixed-point arithmetic") +
+          f" / {p['output']} out")
     print(f"  wrote {vpath} ({len(design.verilog.splitlines()):,} lines) and {mpath}")
     for prog in man["programs"]:
         ex = prog["expected"][0]

@@ -165,7 +165,9 @@ def print_structure(manifest: dict) -> None:
                                     f"(built {b['built_words_per_bank']}, {b['sized_by']})" for b in manifest["buffers"]))
     sc = manifest["structure_cycles"]
     if "stage_cycles" in sc:
-        print(f"  simulator: {sc['runs']} run(s) x stages " + " + ".join(f"{c:,}" for c in sc["stage_cycles"])
+        runs = sc.get("stage_runs") or [1] * len(sc["stage_cycles"])
+        print("  simulator: stages " + " + ".join(f"{c:,}" + (f" x {n} head runs" if n > 1 else "")
+                                                   for c, n in zip(sc["stage_cycles"], runs))
               + f" cycles = {sc['compute_cycles']:,} cycles (loop nest, phases and buffers: the first stage's)")
     else:
         print(f"  simulator: {sc['runs']} run(s) x {sc['per_run']['compute_cycles']:,} cycles "
@@ -225,11 +227,16 @@ def lane_schedule(args, arch, plans, manifest: dict, report: dict | None = None)
     for key in ("loop_nest", "phases", "template_2d", "units_1d", "buffers"):
         manifest[key] = st[key]
     expected = manifest["programs"][0]["expected"][0]
-    stages = [prog["expected"][0]["compute_cycles"] for prog in manifest["programs"][:plan.stages]]
+    progs = manifest["programs"][:plan.stages]
+    stages = [prog["expected"][0]["compute_cycles"] for prog in progs]
+    # several stages: each runs once per its own head runs (mla: the projections per head, the attention
+    # once with the heads folded into its queries); the loop nest above is the first stage's
+    total = sum(p["head_runs"] * c for p, c in zip(progs, stages)) if plan.stages > 1 else st["runs"] * sum(stages)
     manifest["structure_cycles"] = {"runs": st["runs"], "queries_per_run": st["queries_per_run"], "keys": st["keys"],
-                                    "per_run": expected, "compute_cycles": st["runs"] * sum(stages)}
-    if plan.stages > 1:      # the loop nest above is the first stage's; every stage runs once per run
+                                    "per_run": expected, "compute_cycles": total}
+    if plan.stages > 1:
         manifest["structure_cycles"]["stage_cycles"] = stages
+        manifest["structure_cycles"]["stage_runs"] = [p["head_runs"] for p in progs]
     if report is None:
         return []
     report = dict(report)

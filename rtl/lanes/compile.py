@@ -114,11 +114,14 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
             raise _refuse(cascade, None, f"the key tile {key} is not set by a param", "partition M by a param M0")
         params[part.stride.name] = hw_rows
     binding = {e.name: ("2d" if e in products else "1d") for e in view.compute_einsums}
+    # a stage of products alone (a prologue, QL = QC . WUK) binds nothing to the lanes: they only pass the
+    # weights through; its query rank is then the 2D columns' only
+    on_lanes = {"1d": {"lanes": (query,)}} if "1d" in binding.values() else {}
     return Mapping(
         name="lanes", cascade=cascade.name, params=params,
         description="2D products on the 2D array (key tile on the rows, queries on the columns), the rest on "
                     "the 1D lanes, one per query column",
-        binding=binding, spatial={"2d": {"rows": (key,), "cols": (query,)}, "1d": {"lanes": (query,)}},
+        binding=binding, spatial={"2d": {"rows": (key,), "cols": (query,)}, **on_lanes},
         tiling={key: {"spatial": hw_rows}, query: {"spatial": min(hw_cols, view.sizes[query])}},
         groups=(FusionGroup(("all",), "sequential"),))
 
@@ -129,11 +132,20 @@ def _weight_lane_rank(cascade: Cascade, name: str, keys: frozenset[str]) -> str:
     e = cascade.einsum(name)
     body = e.expr.body if isinstance(e.expr, Reduce) else e.expr
     computed = {x.name for x in cascade.einsums}
-    for f in _product_factors(body):
-        if isinstance(f, Access) and f.tensor in computed:
+    factors = [f for f in _product_factors(body) if isinstance(f, Access)]
+    for f in factors:
+        if f.tensor in computed:
             ranks = [r for r in cascade.tensors[f.tensor].ranks if r not in keys]
             if len(ranks) == 1:
                 return ranks[0]
+    # no computed factor (a stage's product of inputs or handed tensors, QL = QC . WUK): the first factor
+    # is the weights (read by the lanes at [key, lane]); its rank the other factor lacks is the lane rank
+    # (the ranks both carry are heads)
+    if len(factors) == 2 and not any(f.tensor in computed for f in factors):
+        mine, other = (set(cascade.tensors[f.tensor].ranks) - keys for f in factors)
+        own = [r for r in cascade.tensors[factors[0].tensor].ranks if r in mine - other]
+        if len(own) == 1:
+            return own[0]
     raise _refuse(cascade, e, f"no multiply-accumulate product outputs the key rank (no score product) and the "
                   "value product has no computed factor [key, lane] the lanes could supply as its weights",
                   "the lanes run attention-like cascades: scores or per-key weights, weights x V")
@@ -196,6 +208,8 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
                           "bind it to the 1d array: the 2D array runs only the products")
     rows = {r for n in on_2d for r, dim, f in schedule.einsums[n].spatial if dim.endswith(".rows")}
     lanes = {r for n in on_1d for r, dim, f in schedule.einsums[n].spatial if dim.startswith("1d")}
+    if not on_1d:       # nothing bound to the lanes (a stage of products alone): the 2D columns' rank
+        lanes = {r for n in on_2d for r, dim, f in schedule.einsums[n].spatial if dim.endswith(".cols")}
     if len(rows) != 1:
         raise MappingError(f"the lanes need one key rank on the 2D rows; the mapping puts {sorted(rows) or 'none'} "
                            "there", location=schedule.mapping.where("spatial"), hint="spatial: {2d: {rows: [M0]}}")
@@ -220,12 +234,20 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
     for e in cascade.einsums:        # views of the inputs (BK = K[m1*M0 + m0]) feed the 2D array
         if e.name not in schedule.einsums and set(e.inputs) <= input_side:
             input_side.add(e.name)
-    direct = _direct_inputs(cascade, [n for n in on_1d if n not in input_side], input_side, key, outer, lane)
+    weights_in = _input_weights(cascade, values, on_1d, input_side, key, outer, lane)
+    instances = () if not scores else tuple(rank_of(v) for v in cascade.einsum(scores[0]).output_vars
+                                            if rank_of(v) not in (key, outer, lane))
+    if not scores and values:       # heads of a stage without scores: the weights' other ranks, and the
+        # value products' output ranks before the last ([..., f, query]: KH[h, e, m] = CKV[c, m] . WUK[h, c, e])
+        extra = [r for r in cascade.tensors[values[0]].ranks if r not in (key, outer, lane)]
+        instances = tuple(dict.fromkeys([r for t in weights_in.values() for r in cascade.tensors[t].ranks
+                                         if r not in (key, outer, lane)] + extra[:-1]))
+    direct = _direct_inputs(cascade, [n for n in on_1d if n not in input_side], input_side, key, outer, lane,
+                            instances)
+    direct += tuple(t for t in dict.fromkeys(weights_in.values()) if t not in direct)
     if not (scores or direct) or not values:
         raise _refuse(cascade, None, "it needs a score product (or per-key inputs the lanes read) and a value "
                       "product on the 2D array", "bind the multiply-accumulate products to the 2d array")
-    instances = () if not scores else tuple(rank_of(v) for v in cascade.einsum(scores[0]).output_vars
-                                            if rank_of(v) not in (key, outer, lane))
     vranks = set()
     for n in values:
         e = cascade.einsum(n)
@@ -260,6 +282,8 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
         st.consts[n] = tuple(consts)
         if n in values:
             lane_side = [k for k, f in enumerate(ranked) if isinstance(f, Access) and f.tensor in on_1d]
+            if n in weights_in and len(ranked) == 2 and not lane_side:
+                lane_side = [0]         # the weights are an input the lanes read directly (first factor)
             if len(ranked) != 2 or len(lane_side) != 1:
                 raise _refuse(cascade, e, "a value product must multiply one lane tensor (the weights) by one "
                               "input-side tensor", "write it as W[k, q] * V[f, k] with constant factors only besides")
@@ -270,8 +294,30 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
     return st
 
 
+def _input_weights(cascade: Cascade, values: tuple[str, ...], on_1d: list[str], input_side: set[str], key: str,
+                   outer: str | None, lane: str) -> dict[str, str]:
+    """Value products whose weights are an input (or a tensor an earlier stage hands over) rather than a
+    lane Einsum: ``QL[h, c, p] = QC[h, e, p] * WUK[h, c, e]``, ``AV = AL[h, c, p] * WUV[h, c, f]``.  The
+    first factor is the weights: read at its own coordinates, over the key rank and the lane rank (and
+    heads), the lanes get it like a direct input (R values per tile into an ``in.score`` buffer) and emit
+    it as the weights.  Product -> weights tensor."""
+    out = {}
+    for n in values:
+        e = cascade.einsum(n)
+        body = e.expr.body if isinstance(e.expr, Reduce) else e.expr
+        factors = [f for f in _product_factors(body) if isinstance(f, Access)]
+        if len(factors) != 2 or any(f.tensor in on_1d for f in factors):
+            continue
+        w = factors[0]
+        ranks = cascade.tensors[w.tensor].ranks
+        own = all(isinstance(i, Name) and i.name == var_of(r) for i, r in zip(w.indices, ranks))
+        if w.tensor in input_side and own and key in ranks and lane in ranks:
+            out[n] = w.tensor
+    return out
+
+
 def _direct_inputs(cascade: Cascade, lane_einsums: list[str], input_side: set[str], key: str, outer: str | None,
-                   lane: str) -> tuple[str, ...]:
+                   lane: str, instances: tuple[str, ...] = ()) -> tuple[str, ...]:
     """Input tensors the lane Einsums read element by element (``FK[e, m] = phi(K[e, m])``): each is
     delivered like a score product's sums, R per tile into an ``in.score`` buffer, straight from an
     operand memory (no multiply-accumulate).  Its ranks must be the key rank (and the tile rank) and
@@ -284,7 +330,7 @@ def _direct_inputs(cascade: Cascade, lane_einsums: list[str], input_side: set[st
                 continue
             ranks = cascade.tensors[a.tensor].ranks
             own = all(isinstance(i, Name) and i.name == var_of(r) for i, r in zip(a.indices, ranks))
-            if not own or key not in ranks or not set(ranks) <= {key, outer, lane}:
+            if not own or key not in ranks or not set(ranks) <= {key, outer, lane, *instances}:
                 raise _refuse(cascade, e, f"it reads the input {a.tensor}[{', '.join(ranks)}] directly; the lanes "
                               f"read an input only at [key, lane] coordinates ({key}"
                               f"{', ' + outer if outer else ''}, {lane})",
@@ -663,6 +709,9 @@ class _Compiler:
             t = self.st.weight_of[n][0]
             r = self.tensor_reg.get((t, "plain"))
             self.source = self.cascade.einsum(n)
+            if t in self.st.direct:             # an input read per key is the weights
+                self.emit("weight", "wout", None, (reg(self.score_regs[t]),), i)
+                continue
             if r is None or self.stage.get(t) not in ("score", "weight"):
                 raise self.refuse(f"its weights {t} are not computed per key on the lanes",
                                   "the value product's lane factor must iterate the key tile")

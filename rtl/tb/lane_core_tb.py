@@ -116,22 +116,41 @@ def simulate(spec: str, arch: Any, sizes: dict[str, int], *, backpressure: float
 def handed_codes(result: dict[str, Any], shape: Any, data: Any, plan: Any) -> dict[str, np.ndarray]:
     """A stage's output beats as input codes of the next stage (bf16, in each tensor's rank order):
     the core's bf16 output as it is, an fp32 output rounded as the golden ``mac`` rounds an operand."""
+    return stage_codes([(result, data, {})], shape, plan)
+
+
+def stage_codes(runs: list[tuple[dict[str, Any], Any, dict[str, int]]], shape: Any, plan: Any
+                ) -> dict[str, np.ndarray]:
+    """The output beats of all head runs of one stage (``(result, data, head)`` each) as whole tensors
+    in each tensor's rank order: a looped head's run fills its index, the folded heads' queries are the
+    query columns (query head first); codes as :func:`handed_codes` gives them."""
     from einloom.einsum.cascade import var_of
     from einloom.einsum.interpret import _align
     from einloom.sim.formats.arith.fp32 import fp32_to_bf16
-    got, _ = collect(result, shape, data, list(plan.image.outputs))
     st = plan.program.structure
-    out = {}
-    for name, codes in got.items():
-        have = tuple(var_of(r) for r in plan.cascade.tensors[name].ranks)
-        rows = (var_of(st.value),) if var_of(st.value) in have else ()
-        arr = codes if rows else codes[0]
-        if shape.wide:
-            arr = _from_wide(arr, name in shape.handed, shape.out_bits)
-        elif not shape.bf16_output:
-            arr = np.asarray(fp32_to_bf16(arr.astype(np.uint32))).astype(np.int64)
-        out[name] = _align(arr, rows + (var_of(st.lane),), have)
-    return out
+    vsize = {var_of(r): int(n) for r, n in plan.schedule.sizes.items()}
+    looped = tuple(var_of(r) for r in plan.looped)
+    qvars = tuple(var_of(r) for r in plan.folded) + (var_of(st.lane),)
+    whole: dict[str, np.ndarray] = {}
+    dims: dict[str, tuple[str, ...]] = {}
+    for result, data, head in runs:
+        got, _ = collect(result, shape, data, list(plan.image.outputs))
+        for name, codes in got.items():
+            have = tuple(var_of(r) for r in plan.cascade.tensors[name].ranks)
+            rows = (var_of(st.value),) if var_of(st.value) in have else ()
+            arr = codes if rows else codes[0]
+            if shape.wide:
+                arr = _from_wide(arr, name in shape.handed, shape.out_bits)
+            elif not shape.bf16_output:
+                arr = np.asarray(fp32_to_bf16(arr.astype(np.uint32))).astype(np.int64)
+            mine = tuple(v for v in looped if v in have)
+            arr = arr.reshape(tuple(vsize[v] for v in rows + qvars))
+            if name not in whole:
+                dims[name] = mine + rows + qvars
+                whole[name] = np.zeros(tuple(vsize[v] for v in dims[name]), arr.dtype)
+            whole[name][tuple(head[v] for v in mine)] = arr
+    return {name: _align(arr, dims[name], tuple(var_of(r) for r in plan.cascade.tensors[name].ranks))
+            for name, arr in whole.items()}
 
 
 def _from_wide(words: np.ndarray, handed: bool, bits: int) -> np.ndarray:
@@ -165,13 +184,15 @@ async def run_stages(port: Any, plans: list[Any], images: list[Any], lshape: Any
         if k or load_first:
             await load_program(port, pack_image(image, lshape), CoreProgram.of(image).table(shape))
         given = dict(have) if plan.recurrence is not None else {t: have[t] for t in plan.cascade.inputs}
+        runs = []
         for h, head in enumerate(plan.head_runs()):
             data = core_operands(plan, shape, given, head)
             res = await drive(port, shape, data, backpressure=backpressure, seed=seed + k + h)
             problems = check(res, shape, data, list(image.outputs))
             out.append({"result": res, "problems": problems, "data": data, "plan": plan, "stage": k, "head": head})
-        if k + 1 < len(plans):          # several stages have one head (plan_stages)
-            have.update(handed_codes(res, shape, data, plan))
+            runs.append((res, data, head))
+        if k + 1 < len(plans):          # the next stages read this one's outputs (every head run's)
+            have.update(stage_codes(runs, shape, plan))
     return out
 
 
@@ -179,7 +200,9 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Totals over a job's runs (stages x heads): cycles measured and modelled, 2D busy, stalls,
     output elements of the last stage."""
     last = [r for r in runs if r["stage"] == runs[-1]["stage"]]
-    return {"P": runs[-1]["data"].num_queries, "M": runs[0]["data"].num_keys,
+    # the keys: the attention stage's (the first with a score product; mla's prologue reduces E, not M)
+    keys = next((r for r in runs if set(r["plan"].program.scores) - r["plan"].program.structure.direct), runs[0])
+    return {"P": runs[-1]["data"].num_queries, "M": keys["data"].num_keys,
             "stages": len({r["stage"] for r in runs}), "runs": len(runs),
             "cycles": sum(r["result"]["cycles"] for r in runs),
             "expected_cycles": sum(r["model"]["compute_cycles"] for r in runs),
@@ -193,8 +216,11 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def whole_inputs(cascade: Any, plans: list[Any], seed: int) -> dict[str, np.ndarray]:
     """Random input codes of the whole cascade in its number format (its first stage's sizes)."""
     from einloom.rtl.lane_build import LanePlan, random_inputs
+    from dataclasses import replace
     p0 = plans[0]
-    return random_inputs(LanePlan(cascade, p0.schedule, p0.program, p0.image, p0.sizes, arith=p0.arith), seed)
+    sizes = {r: n for p in reversed(plans) for r, n in p.schedule.sizes.items()}     # every stage's ranks
+    return random_inputs(LanePlan(cascade, replace(p0.schedule, sizes=sizes), p0.program, p0.image, p0.sizes,
+                                  arith=p0.arith), seed)
 
 
 def finish_stages(cascade: Any, stages: list[dict[str, Any]], shape: Any, inputs: dict[str, np.ndarray]
@@ -210,9 +236,11 @@ def finish_stages(cascade: Any, stages: list[dict[str, Any]], shape: Any, inputs
     for s in stages:
         s["model"] = lane_core_cycles(timing_of(s["plan"], shape), s["data"].num_queries, s["data"].num_keys)
     if several:
-        whole = run_in_format(cascade, stages[0]["plan"].arith, dict(inputs), {})
-        last = stages[-1]
-        for name, codes in handed_codes(last["result"], shape, last["data"], last["plan"]).items():
+        params = {k: v for s in stages for k, v in s["plan"].schedule.mapping.params.items()}   # the key tile
+        whole = run_in_format(cascade, stages[-1]["plan"].arith, dict(inputs), params)
+        last = [s for s in stages if s["stage"] == stages[-1]["stage"]]
+        got = stage_codes([(s["result"], s["data"], s["head"]) for s in last], shape, last[0]["plan"])
+        for name, codes in got.items():
             want = np.asarray(whole.codes[name])
             if name in cascade.outputs and not np.array_equal(codes, want):
                 problems.append(f"{name}: {int((codes != want).sum())} elements differ from run_in_format of "

@@ -130,8 +130,6 @@ einsums:
 @pytest.mark.parametrize("spec,words", [
     ("aaren", ["RM", "iterates over the key rank M itself"]),
     ("lightning", ["QKI", "no query rank", "P0", "partitions of the key rank"]),
-    ("mla-absorbed", ["QL", "product of inputs alone", "give QL as an input"]),
-    ("mla-explicit", ["KH", "projection of its inputs"]),
 ])
 def test_refusals_of_what_the_stages_do_not_cover(spec, words):
     with pytest.raises(SpecError) as exc:
@@ -241,3 +239,179 @@ def test_einloom_verify_gqa_on_the_lane_core_in_verilator(tmp_path, capsys):
     plain = out["jobs"][0]
     assert plain["runs"] == 2 and plain["problems"] == [] and plain["P"] == 6
     assert plain["cycles"] == plain["expected_cycles"] and plain["outputs_checked"] == 2 * 2 * 3 * 8
+
+
+# ---- MLA: a prologue stage, heads across stages ---------------------------------------------------
+
+MLA_SIZES = {"H": 2, "C": 8, "R": 8, "P": 4, "M": 8, "E": 8, "F": 8}
+
+
+RENAME = {"QC": "QA", "QR": "QB", "CKV": "LAT", "KR": "KP", "WUK": "WA", "WUV": "WB", "AV": "OUT",
+          "QL": "QX", "BC": "TL", "BKR": "TP", "QKL": "S1", "QKR": "S2", "QK": "SS", "LM": "TM", "RM": "MX",
+          "SLN": "EX", "PRM": "CR", "SPD": "DS", "SLD": "DT", "RD": "DN", "SPNL": "NS", "SLNL": "NT",
+          "RNL": "NU", "AL": "AX", "KH": "KX", "VH": "VX", "BK": "TK", "BV": "TV", "QKC": "S3", "SPNV": "NV",
+          "SLNV": "NW", "RNV": "NZ", "H": "N", "C": "L", "R": "D", "P": "Q", "M": "T", "E": "A", "F": "B",
+          "M0": "T0", "M1": "T1", "h": "n", "c": "l", "r": "d", "p": "q", "m": "t", "e": "a", "f": "b",
+          "m0": "t0", "m1": "t1"}
+
+
+def _renamed_mla(spec: str) -> str:
+    """An mla spec with every tensor, Einsum, rank and rank variable renamed (same structure)."""
+    import re
+    text = (ROOT / f"einsum/library/{spec}.yaml").read_text()
+    text = text[text.index("sequence_rank:"):text.index("reference:")]
+    text = re.sub(r"#[^\n]*", "", text)
+    pat = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, RENAME), key=len, reverse=True)) + r")(?![\w-])")
+    return f"name: {spec}-renamed\n" + pat.sub(lambda x: RENAME[x.group(1)], text)
+
+
+def test_mla_absorbed_splits_into_a_prologue_an_attention_and_a_read_stage():
+    pro, att, read = split_stages(load_cascade("mla-absorbed"))
+    assert [e.name for e in pro.cascade.einsums] == ["QL"] and pro.cascade.sequence_rank == "E"
+    assert set(pro.cascade.inputs) == {"QC", "WUK"} and pro.cascade.outputs == ("QL",)
+    assert att.handed == ("QL",) and att.cascade.sequence_rank == "M" and att.cascade.outputs == ("AL",)
+    assert [e.name for e in read.cascade.einsums] == ["AV"] and read.cascade.sequence_rank == "C"
+    assert read.handed == ("AL",) and set(read.cascade.inputs) == {"WUV", "AL"}
+    # the heads: each K/V-side head a run in the projections (WUK, WUV carry H), folded into the queries
+    # of the attention stage (one latent cache for every head: MQA-like)
+    plans = plan_stages(load_cascade("mla-absorbed"), load_arch(str(BF16)), MLA_SIZES)
+    assert [(p.looped, p.folded) for p in plans] == [(("H",), ()), ((), ("H",)), (("H",), ())]
+    assert [p.program.structure.direct for p in plans] == [{"QC"}, set(), {"AL"}]
+    shape = core_shape(load_arch(str(BF16)), plans)
+    assert shape.switched == (True, False) and [m[0] for m in shape.memories()] == ["q0", "k0", "x0", "q1", "k1", "v0"]
+
+
+@pytest.mark.parametrize("arch", [BF16, INT8], ids=["bf16", "int8"])
+def test_mla_absorbed_on_the_lane_core_bit_and_cycle_exact(arch):
+    """Three stages on one programmable build, every head run, each run bit-exact against run_in_format
+    of its stage and the last stage's AV against run_in_format of the whole cascade; cycles = model."""
+    from einloom.rtl.lane_build import run_cycles
+    from einloom.rtl.tb.lane_core_tb import simulate_stages, summary
+    runs, problems = simulate_stages("mla-absorbed", load_arch(str(arch)), MLA_SIZES)
+    assert problems == []
+    assert [(r["plan"].cascade.name, r["head"]) for r in runs] == [
+        ("mla-absorbed.prologue", {"h": 0}), ("mla-absorbed.prologue", {"h": 1}), ("mla-absorbed.state", {}),
+        ("mla-absorbed.read", {"h": 0}), ("mla-absorbed.read", {"h": 1})]
+    for r in runs:
+        assert r["result"]["cycles"] == r["model"]["compute_cycles"]
+        assert r["result"]["busy_2d"] == r["model"]["mac_cycles"]
+    assert runs[2]["data"].num_queries == 2 * 4               # the heads fold into the attention's queries
+    tot = summary(runs)
+    assert tot["outputs_checked"] == 2 * 8 * 4
+    plans = [r["plan"] for r in runs if r["head"] in ({}, {"h": 0})]
+    shape = core_shape(load_arch(str(arch)), plans)
+    assert tot["cycles"] == run_cycles(plans, shape)["compute_cycles"]
+    if arch == INT8:        # QL and AL are handed over exactly: (code, f) value words, f not frac_bits
+        from einloom.rtl.lanes.fixed_units import unpack_value
+        assert shape.wide and shape.handed == {"QL", "AL"}
+        fs = {unpack_value(int(w))[1] for w in np.asarray(runs[0]["data"].golden["QL"]).ravel()}
+        assert fs and 4 not in fs
+
+
+def test_mla_a_wrong_bit_of_the_handed_query_is_caught():
+    """The prologue's QL handed over with one bit flipped: the attention stage's golden (fed with the
+    handed codes) agrees with the core, but the whole cascade's golden does not."""
+    from einloom.rtl.tb import lane_core_tb as tb
+    real = tb.stage_codes
+
+    def flip(runs, shape, plan):
+        out = real(runs, shape, plan)
+        if "QL" in out:
+            out["QL"] = out["QL"].copy()
+            out["QL"][0, 0, 0] ^= 1 << 6
+        return out
+    tb.stage_codes = flip
+    try:
+        runs, problems = tb.simulate_stages("mla-absorbed", load_arch(str(BF16)), MLA_SIZES)
+    finally:
+        tb.stage_codes = real
+    assert all(r["problems"] == [] for r in runs)
+    assert any("differ from run_in_format of the whole cascade" in p for p in problems)
+
+
+@pytest.mark.parametrize("spec", ["mla-absorbed", "mla-explicit"])
+def test_mla_a_renamed_copy_builds_the_same(spec):
+    """Nothing keys on a name: every tensor, Einsum and rank renamed, the same stages, programs and cycles."""
+    from einloom.rtl.lane_build import run_cycles
+    arch = load_arch(str(BF16))
+    renamed = parse_cascade_text(_renamed_mla(spec))
+    assert "CKV" not in renamed.tensors and "H" not in renamed.ranks
+    sizes = {RENAME[r]: n for r, n in MLA_SIZES.items()}
+    a = plan_stages(load_cascade(spec), arch, MLA_SIZES)
+    b = plan_stages(renamed, arch, sizes)
+    assert [len(p.head_runs()) for p in a] == [len(p.head_runs()) for p in b]
+    assert [(p.looped, p.folded) for p in b] == [(tuple(RENAME[r] for r in p.looped),
+                                                  tuple(RENAME[r] for r in p.folded)) for p in a]
+    assert [p.program.listing().count("\n") for p in a] == [p.program.listing().count("\n") for p in b]
+    assert [s.handed for s in split_stages(renamed)] == \
+        [tuple(RENAME[t] for t in s.handed) for s in split_stages(load_cascade(spec))]
+    assert run_cycles(a, core_shape(arch, a)) == run_cycles(b, core_shape(arch, b))
+    if spec == "mla-absorbed":      # and bit-exact on the core
+        from einloom.rtl.tb.lane_core_tb import simulate_stages
+        runs, problems = simulate_stages(renamed, arch, sizes)
+        assert problems == [] and sum(r["result"]["cycles"] for r in runs) == \
+            run_cycles(a, core_shape(arch, a))["compute_cycles"]
+
+
+def test_mla_explicit_projects_the_latent_cache_per_head_in_two_prologue_stages():
+    """KH = CKV . WUK and VH = CKV . WUV iterate the keys but only feed products: projections, each a
+    prologue stage (one value rank each) with the tokens on the lanes; the attention runs once per head
+    (its K and V are per head: each head a run, as gqa's K/V heads)."""
+    kh, vh, att = split_stages(load_cascade("mla-explicit"))
+    assert [e.name for e in kh.cascade.einsums] == ["KH"] and kh.cascade.sequence_rank == "C"
+    assert [e.name for e in vh.cascade.einsums] == ["VH"] and vh.handed == ()
+    assert att.handed == ("KH", "VH") and att.cascade.outputs == ("AV",)
+    plans = plan_stages(load_cascade("mla-explicit"), load_arch(str(BF16)), MLA_SIZES)
+    assert [(p.program.structure.lane, p.looped, p.folded) for p in plans] == [
+        ("M", ("H",), ()), ("M", ("H",), ()), ("P", ("H",), ())]
+    assert [p.hands for p in plans] == [("KH",), ("VH",), ()]
+
+
+@pytest.mark.parametrize("arch", [BF16, INT8], ids=["bf16", "int8"])
+def test_mla_explicit_on_the_lane_core_bit_and_cycle_exact(arch):
+    from einloom.rtl.tb.lane_core_tb import simulate_stages, summary
+    runs, problems = simulate_stages("mla-explicit", load_arch(str(arch)), MLA_SIZES)
+    assert problems == []
+    assert [r["head"] for r in runs] == [{"h": 0}, {"h": 1}] * 3
+    for r in runs:
+        assert r["result"]["cycles"] == r["model"]["compute_cycles"]
+        assert r["result"]["busy_2d"] == r["model"]["mac_cycles"]
+    assert summary(runs)["outputs_checked"] == 2 * 8 * 4
+
+
+def test_mla_stages_of_different_value_widths_are_refused_naming_the_einsum():
+    """One build serves one F: mla-absorbed's prologue and attention stages have the value rank C, its
+    read stage F; C != F is refused at AV."""
+    with pytest.raises(SpecError, match=r"Einsum AV: its stage mla-absorbed.read has the value rank F = 8, stage "
+                                        r"mla-absorbed.prologue C = 16 .*one width F"):
+        plan_stages(load_cascade("mla-absorbed"), load_arch(str(BF16)), {**MLA_SIZES, "C": 16})
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("spec", ["mla-absorbed", "mla-explicit"])
+@pytest.mark.parametrize("arch", [BF16, INT8], ids=["bf16", "int8"])
+def test_einloom_verify_mla_in_verilator(spec, arch, capsys):
+    """Every stage and head run through Verilator (cocotb), with and without output backpressure."""
+    from einloom.cli import main
+    rc = main(["verify", spec, "--arch", str(arch), "--ranks", "H=2,C=8,R=8,P=4,M=8,E=8,F=8", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert rc == 0 and out["passed"] and out["programmable"]
+    plain = out["jobs"][0]
+    assert plain["stages"] == 3 and plain["problems"] == []
+    assert plain["cycles"] == plain["expected_cycles"] and plain["outputs_checked"] == 2 * 8 * 4
+
+
+def test_einloom_rtl_builds_mla_absorbed_as_a_programmable_three_stage_core(tmp_path, capsys):
+    from einloom.cli import main
+    from einloom.rtl.lane_build import run_cycles
+    rc = main(["rtl", "mla-absorbed", "--arch", str(BF16), "--ranks", "H=2,C=8,R=8,P=4,M=8,E=8,F=8",
+               "-o", str(tmp_path / "b"), "--json"])
+    man = json.loads(capsys.readouterr().out)
+    assert rc == 0 and man["kind"] == "lane-core" and man["programmable"]
+    assert [p["cascade"] for p in man["programs"]] == ["mla-absorbed.prologue", "mla-absorbed.state",
+                                                       "mla-absorbed.read"]
+    assert [p["head_runs"] for p in man["programs"]] == [2, 1, 2]
+    sc = man["structure_cycles"]
+    plans = plan_stages(load_cascade("mla-absorbed"), load_arch(str(BF16)), MLA_SIZES)
+    assert sc["stage_runs"] == [2, 1, 2]
+    assert sc["compute_cycles"] == run_cycles(plans, core_shape(load_arch(str(BF16)), plans))["compute_cycles"] == 1173
