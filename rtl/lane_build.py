@@ -162,6 +162,12 @@ def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None)
             raise _refuse(cascade, None, "it has per-key states and several heads (the state registers hold "
                           "one head)", "give the cascade one head")
         return [plan]
+    from einloom.rtl.lanes.scan import scan_ranks
+    if scan_ranks(cascade) is not None:     # a per-key scan the lanes run themselves (rtl/lanes/scan.py)
+        plan = plan_lanes(cascade, arch, sizes)
+        if plan.looped or plan.folded:
+            raise _refuse(cascade, None, "it is a per-key scan with several heads", "give the cascade one head")
+        return [plan]
     stages = split_stages(cascade)
     plans = [plan_lanes(s.cascade, arch, sizes) for s in stages]
     for k, p in enumerate(plans):
@@ -213,6 +219,7 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
                          f"(got {sorted(direct)})")
     fmt = rtl.get("number_format", {})
     handed = frozenset(h for p in plans for h in p.hands)
+    key_outputs = any(kind == "key" for p in plans for kind in p.program.outputs.values())
     return CoreShape(rows=arch.array_2d.rows, cols=arch.array_2d.cols, head_dim=e.pop() if e else 1,
                      value_dim=p0.values, direct=max(direct, key=len, default=()),
                      max_keys=int(rtl.get("max_keys", 64)), max_queries=int(rtl.get("max_queries", 64)),
@@ -222,6 +229,7 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
                      bf16_output=fmt.get("output", "bf16") == "bf16", fixed=plans[0].fixed,
                      passes=max(p.program.passes for p in plans),
                      states=states, state_tiles=state_tiles, wide=plans[0].fixed is not None and bool(handed),
+                     key_outputs=key_outputs,
                      handed=handed)
 
 
@@ -443,7 +451,9 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
         red = _reduced_var(cascade, n)
         fi.order = tuple(e.iteration_vars)
         facs = [fi.eval(f, {}) for f in _score_factors(cascade, n, schedule)]
-        qf = next(f for f in facs if lane in f.vars)
+        qf = next((f for f in facs if lane in f.vars), None)
+        if qf is None:          # a scan's score product has no lane rank: its query-side operand to every lane
+            qf = next(f for f in facs if not set(elem) & set(f.vars))
         kf = next(f for f in facs if f is not qf)
         if kf.valid is not None:
             kv = full(kf, elem + (red,), kf.valid).reshape(M, E).any(axis=1)
@@ -460,7 +470,7 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
         kpad[:M] = k
         words[f"q{i}"] = pack(qpad.reshape(B, C, E).transpose(0, 2, 1).reshape(B * E, C))
         words[f"k{i}"] = pack(kpad.reshape(T, R, E).transpose(0, 2, 1).reshape(T * E, R))
-    fv = var_of(st.value)
+    fv = var_of(st.value) if st.value else None
     for i, n in enumerate(c.einsum for c in program.chains):
         e = cascade.einsum(n)
         fi.order = tuple(e.iteration_vars)
@@ -479,7 +489,7 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
     for name in plan.image.outputs:
         decl = cascade.tensors[name]
         have = tuple(var_of(r) for r in decl.ranks)
-        want = looped + ((fv,) if fv in have else ()) + qvars
+        want = looped + ((fv,) if fv in have else elem if program.outputs[name] == "key" else ()) + qvars
         codes = np.asarray(ref.codes[name])
         if shape.wide:      # 72-bit words: a handed-over output's value word, the others' codes
             codes = bf16(ref.intermediates[name], True) if name in shape.handed else codes.astype(object)
