@@ -154,6 +154,12 @@ def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None)
     programmable build."""
     from einloom.rtl.lanes.recurrence import per_key_recurrence
     from einloom.rtl.lanes.stages import split_stages
+    from einloom.rtl.lanes.scan import scan_ranks
+    if scan_ranks(cascade) is not None:     # a per-key scan the lanes run themselves (rtl/lanes/scan.py)
+        plan = plan_lanes(cascade, arch, sizes)
+        if plan.looped or plan.folded:
+            raise _refuse(cascade, None, "it is a per-key scan with several heads", "give the cascade one head")
+        return [plan]
     rec = per_key_recurrence(cascade)
     if rec is not None:                 # a per-key state: one run, its states in the 2D array
         plan = plan_lanes(rec.cascade, arch, sizes)
@@ -161,12 +167,6 @@ def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None)
         if plan.looped or plan.folded:
             raise _refuse(cascade, None, "it has per-key states and several heads (the state registers hold "
                           "one head)", "give the cascade one head")
-        return [plan]
-    from einloom.rtl.lanes.scan import scan_ranks
-    if scan_ranks(cascade) is not None:     # a per-key scan the lanes run themselves (rtl/lanes/scan.py)
-        plan = plan_lanes(cascade, arch, sizes)
-        if plan.looped or plan.folded:
-            raise _refuse(cascade, None, "it is a per-key scan with several heads", "give the cascade one head")
         return [plan]
     stages = split_stages(cascade)
     plans = [plan_lanes(s.cascade, arch, sizes) for s in stages]
@@ -322,7 +322,7 @@ def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bo
         figures = []
         # a stage's queries and keys are its own ranks (the state pass: E features over M keys)
         # (folded heads: the G x P queries of a group)
-        own = p.stages > 1 or p.folded or p.recurrence is not None
+        own = p.stages > 1 or p.folded or p.recurrence is not None or "key" in p.program.outputs.values()
         sizes = [p.extent()] if own else (list(examples) or [(shape.max_queries, shape.max_keys)])
         for (qp, km) in sizes:
             c = lane_core_cycles(t, qp, km)
