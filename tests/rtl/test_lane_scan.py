@@ -132,10 +132,17 @@ einsums:
 """
 
 
-def test_a_scan_over_two_lane_ranks_is_still_refused_naming_the_einsum():
+def test_a_scan_over_two_lane_ranks_is_still_refused_naming_the_einsum(tmp_path, capsys):
+    from einloom.cli import main
     with pytest.raises(SpecError) as exc:
         plan_stages(parse_cascade_text(WITH_QUERIES), load_arch(str(BF16)), {"M": 8, "E": 4, "F": 4, "P": 2})
     assert "Einsum RM" in str(exc.value) and "running sum" in str(exc.value)
+    spec = tmp_path / "aaren-with-queries.yaml"
+    spec.write_text(WITH_QUERIES)
+    rc = main(["rtl", str(spec), "--arch", str(BF16), "-o", str(tmp_path / "b")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "RM" in err and "iterates over the key rank M itself" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
 
 
 def test_einloom_rtl_builds_aaren(tmp_path, capsys):

@@ -128,7 +128,6 @@ einsums:
 
 
 @pytest.mark.parametrize("spec,words", [
-    ("aaren", ["RM", "iterates over the key rank M itself"]),
     ("lightning", ["QKI", "no query rank", "P0", "partitions of the key rank"]),
     ("mla-absorbed", ["QL", "product of inputs alone", "give QL as an input"]),
     ("mla-explicit", ["KH", "projection of its inputs"]),
