@@ -658,9 +658,11 @@ class _Compiler:
                 sec = "output" if r.kind == "value" or self.stage.get(o) == "output" else "final"
                 src = reg(r)
             self.emit(sec, "out", None, (src,), o)
-        for cur, nxt, e in self.key_commits:  # the key's new iterates become current (after every read)
-            self.source = e
-            self.emit("score", "mov", cur, (reg(nxt),))
+        for cur, nxt, e in self.key_commits:  # the key's new iterates become current: each copy right after
+            self.source = e                   # the last read of the old iterate and the write of the new one
+            code = self.code["score"]
+            after = max([k for k, i in enumerate(code) if cur in i.reads() or i.dst == nxt], default=-1)
+            code.insert(after + 1, Instr("mov", cur, (reg(nxt),), None, None, e.name))
         self.emit_weights()
         sections = {n: Section(n, tuple(self.code[n])) for n in SECTIONS}
         used = {r for sec in sections.values() for i in sec.instrs
