@@ -224,7 +224,9 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
                      value_dim=p0.values, direct=max(direct, key=len, default=()),
                      max_keys=int(rtl.get("max_keys", 64)), max_queries=int(rtl.get("max_queries", 64)),
                      scores=max(len(p.program.scores) for p in plans),
-                     chains=max(len(p.program.chains) for p in plans),
+                     # a scan's program has no value product (rtl/lanes/scan.py): one unused slot, not a
+                     # zero-width datapath (Verilator refuses zero-width wires)
+                     chains=max(1, max(len(p.program.chains) for p in plans)),
                      outputs=max(len(p.image.outputs) for p in plans),
                      bf16_output=fmt.get("output", "bf16") == "bf16", fixed=plans[0].fixed,
                      passes=max(p.program.passes for p in plans),

@@ -161,4 +161,4 @@ def test_einloom_rtl_builds_aaren(tmp_path, capsys):
     (prog,) = man["programs"]
     assert prog["cascade"] == "aaren" and prog["query_rank"] == "F" and prog["value_products"] == []
     assert prog["outputs"] == ["O"] and prog["expected"][0]["P"] == 8 and prog["expected"][0]["M"] == 8
-    assert [m["name"] for m in man["memories"]] == ["q0", "k0", "x1"]
+    assert [m["name"] for m in man["memories"]] == ["q0", "k0", "x1", "v0"]     # v0: an unused slot
