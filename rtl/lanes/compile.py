@@ -100,7 +100,7 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
         key = next(r for r in values[0].reduced_ranks if r in keys)
         scores = [e for e in products if key in e.iteration_ranks and key not in e.reduced_ranks]
     if scan is not None:
-        pass
+        pass                            # the lane rank is the scan's (above)
     elif scores:
         out_ranks = [r for r in scores[0].iteration_ranks if r not in keys and r not in scores[0].reduced_ranks]
         if not out_ranks:
@@ -253,8 +253,8 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
         spatial = {r: f for n in on_2d for r, dim, f in schedule.einsums[n].spatial if dim.endswith(".rows")}
         tile = spatial[key]
         tiles = -(-sizes[key] // tile)
-    st = Structure(key, outer, lane, instances, vrank, tile, sizes[vrank] if vrank else 1, tiles, scores + direct, values,
-                   frozenset(input_side), direct=frozenset(direct))
+    st = Structure(key, outer, lane, instances, vrank, tile, sizes[vrank] if vrank else 1, tiles, scores + direct,
+                   values, frozenset(input_side), direct=frozenset(direct))
     params = _params(cascade, schedule)
     interp = Interpreter(cascade, dict(sizes), params)
     for n in direct:
@@ -371,7 +371,7 @@ class _Compiler:
         self.cse: dict[tuple, Reg] = {}
         from einloom.rtl.lanes.scan import scan_ranks
         # a per-key scan (scan.py): states over the key rank itself, carried from element to element of the
-        # score section (old and new iterate, the copy at the element's end), an output at every key
+        # score section (old and new iterate, the copy after the old one's last read), an output at every key
         self.scan = not st.value_products and st.outer is None and scan_ranks(cascade) is not None
         self.key_commits: list[tuple[Reg, Reg, Any]] = []
         if ctx is not None:

@@ -17,9 +17,7 @@ computes bit for bit; a value product in the 2D array would round differently.
 """
 from __future__ import annotations
 
-from typing import Any
-
-from einloom.einsum.cascade import Cascade
+from einloom.einsum.cascade import Cascade, rank_of
 from einloom.einsum.expr import Reduce
 
 
@@ -39,10 +37,8 @@ def scan_ranks(cascade: Cascade) -> tuple[str, str] | None:
         return None
     lane = next(iter(lane_ranks))
     for e in cascade.einsums:
-        reduced = set(e.reduced_ranks) if hasattr(e, "reduced_ranks") else set()
         red = (tuple(e.expr.vars) if isinstance(e.expr, Reduce) else ()) + tuple(e.implicit_vars)
-        from einloom.einsum.cascade import rank_of
-        reduced |= {rank_of(v) for v in red}
+        reduced = {rank_of(v) for v in red}
         if reduced and (key in reduced or set(e.inputs) & set(states)):
             return None                 # a value product over the keys, or a product reading a state
         outs = {r for r in cascade.tensors[e.name].ranks}
