@@ -154,6 +154,12 @@ def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None)
     programmable build."""
     from einloom.rtl.lanes.recurrence import per_key_recurrence
     from einloom.rtl.lanes.stages import split_stages
+    from einloom.rtl.lanes.scan import scan_ranks
+    if scan_ranks(cascade) is not None:     # a per-key scan the lanes run themselves (rtl/lanes/scan.py)
+        plan = plan_lanes(cascade, arch, sizes)
+        if plan.looped or plan.folded:
+            raise _refuse(cascade, None, "it is a per-key scan with several heads", "give the cascade one head")
+        return [plan]
     rec = per_key_recurrence(cascade)
     if rec is not None:                 # a per-key state: one run, its states in the 2D array
         plan = plan_lanes(rec.cascade, arch, sizes)
@@ -220,15 +226,19 @@ def core_shape(arch: Any, plans: Sequence[LanePlan]) -> Any:
     switched = tuple(a and b for a, b in zip(is_direct, is_mac))
     fmt = rtl.get("number_format", {})
     handed = frozenset(h for p in plans for h in p.hands)
+    key_outputs = any(kind == "key" for p in plans for kind in p.program.outputs.values())
     return CoreShape(rows=arch.array_2d.rows, cols=arch.array_2d.cols, head_dim=e.pop() if e else 1,
                      value_dim=p0.values, direct=is_direct if any(is_direct) else (), switched=switched if any(switched) else (),
                      max_keys=int(rtl.get("max_keys", 64)), max_queries=int(rtl.get("max_queries", 64)),
                      scores=max(len(p.program.scores) for p in plans),
-                     chains=max(len(p.program.chains) for p in plans),
+                     # a scan's program has no value product (rtl/lanes/scan.py): one unused slot, not a
+                     # zero-width datapath (Verilator refuses zero-width wires)
+                     chains=max(1, max(len(p.program.chains) for p in plans)),
                      outputs=max(len(p.image.outputs) for p in plans),
                      bf16_output=fmt.get("output", "bf16") == "bf16", fixed=plans[0].fixed,
                      passes=max(p.program.passes for p in plans),
                      states=states, state_tiles=state_tiles, wide=plans[0].fixed is not None and bool(handed),
+                     key_outputs=key_outputs,
                      handed=handed)
 
 
@@ -324,7 +334,7 @@ def generate_lane_core(plans: Sequence[LanePlan], arch: Any, *, programmable: bo
         figures = []
         # a stage's queries and keys are its own ranks (the state pass: E features over M keys)
         # (folded heads: the G x P queries of a group)
-        own = p.stages > 1 or p.folded or p.recurrence is not None
+        own = p.stages > 1 or p.folded or p.recurrence is not None or "key" in p.program.outputs.values()
         sizes = [p.extent()] if own else (list(examples) or [(shape.max_queries, shape.max_keys)])
         for (qp, km) in sizes:
             c = lane_core_cycles(t, qp, km)
@@ -454,7 +464,9 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
         red = _reduced_var(cascade, n)
         fi.order = tuple(e.iteration_vars)
         facs = [fi.eval(f, {}) for f in _score_factors(cascade, n, schedule)]
-        qf = next(f for f in facs if lane in f.vars)
+        qf = next((f for f in facs if lane in f.vars), None)
+        if qf is None:          # a scan's score product has no lane rank: its query-side operand to every lane
+            qf = next(f for f in facs if not set(elem) & set(f.vars))
         kf = next(f for f in facs if f is not qf)
         if kf.valid is not None:
             kv = full(kf, elem + (red,), kf.valid).reshape(M, vsize[red]).any(axis=1)
@@ -472,7 +484,7 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
         kpad[:M, :En] = k
         words[f"q{i}"] = pack(qpad.reshape(B, C, E).transpose(0, 2, 1).reshape(B * E, C), shape.slot_bits(f"q{i}"))
         words[f"k{i}"] = pack(kpad.reshape(T, R, E).transpose(0, 2, 1).reshape(T * E, R), shape.slot_bits(f"k{i}"))
-    fv = var_of(st.value)
+    fv = var_of(st.value) if st.value else None
     for i, n in enumerate(c.einsum for c in program.chains):
         e = cascade.einsum(n)
         fi.order = tuple(e.iteration_vars)
@@ -491,7 +503,7 @@ def core_operands(plan: LanePlan, shape: Any, inputs: Mapping[str, np.ndarray],
     for name in plan.image.outputs:
         decl = cascade.tensors[name]
         have = tuple(var_of(r) for r in decl.ranks)
-        want = looped + ((fv,) if fv in have else ()) + qvars
+        want = looped + ((fv,) if fv in have else elem if program.outputs[name] == "key" else ()) + qvars
         codes = np.asarray(ref.codes[name])
         if shape.wide:      # 72-bit words: a handed-over output's value word, the others' codes
             codes = bf16(ref.intermediates[name], True) if name in shape.handed else codes.astype(object)

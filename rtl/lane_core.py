@@ -79,7 +79,7 @@ class CoreProgram:
     score_base: tuple[int, ...]
     value_base: tuple[int, ...]
     carry: tuple[bool, ...]
-    beats: tuple[int, ...]                 # output beats per output (F or 1)
+    beats: tuple[int, ...]                 # output beats per output (F or 1; 0: one per key of the run)
     sections: Mapping[str, int]            # lane cycles of each section (the sequencer's steps)
     passes: tuple[tuple[int, int, int, int], ...] = ()   # per pass over the keys: score slots lo..hi, chains lo..hi
     outputs: tuple[str, ...] = ()          # output tensors (a wide build's raw flags: CoreShape.handed)
@@ -88,7 +88,9 @@ class CoreProgram:
     @staticmethod
     def of(image: Any) -> "CoreProgram":
         prog = image.program
-        beats = tuple(prog.values if prog.outputs[name] == "value" else 1 for name in image.outputs)
+        # beats per output: F, 1, or 0 for an output at every key (a scan's, rtl/lanes/scan.py): num_keys beats
+        beats = tuple(prog.values if prog.outputs[name] == "value" else 0 if prog.outputs[name] == "key" else 1
+                      for name in image.outputs)
         return CoreProgram(tuple(image.buffers[f"in.score{i}"] for i in range(len(prog.scores))),
                            tuple(image.buffers[f"in.value{i}"] for i in range(len(prog.chains))),
                            tuple(c.carry is not None for c in prog.chains), beats,
@@ -140,6 +142,8 @@ class CoreShape:
     # per score slot: direct in some programs and a MAC product in others (stages: mla's prologue reads
     # its weights directly in slot 0, its attention stage multiplies in slot 0); a table bit per program
     switched: tuple[bool, ...] = ()
+    # an output at every key (a scan on the lanes, rtl/lanes/scan.py): the output buffer holds max_keys beats
+    key_outputs: bool = False
 
     def is_direct(self, i: int) -> bool:
         """Slot ``i`` can be read directly (it has an ``x`` memory)."""
@@ -159,6 +163,11 @@ class CoreShape:
         if self.fixed is not None:
             return VALUE_BITS if self.wide else self.fixed.p.output_bits
         return 16 if self.bf16_output else 32
+
+    @property
+    def out_slots(self) -> int:
+        """Output beats the core keeps per output and lane: F, or max_keys with outputs per key."""
+        return max(self.value_dim, self.max_keys) if self.key_outputs else self.value_dim
 
     @property
     def value_bits(self) -> int:
@@ -513,8 +522,9 @@ class LaneCore(wiring.Component):
 
         # ---- outputs of the block: kept, then streamed -------------------------------------------
         ow = s.out_bits
-        obuf = [[[Signal(ow, name=f"o{o}_{f}_{c}") for c in range(C)] for f in range(F)] for o in range(s.outputs)]
-        ovld = [[[Signal(name=f"ov{o}_{f}_{c}") for c in range(C)] for f in range(F)] for o in range(s.outputs)]
+        OF = s.out_slots
+        obuf = [[[Signal(ow, name=f"o{o}_{f}_{c}") for c in range(C)] for f in range(OF)] for o in range(s.outputs)]
+        ovld = [[[Signal(name=f"ov{o}_{f}_{c}") for c in range(C)] for f in range(OF)] for o in range(s.outputs)]
         for c, lane in enumerate(lanes):
             if fixed is not None:
                 value = _to_output(m, lane.out_data, fixed.p, f"oconv{c}")
@@ -526,16 +536,20 @@ class LaneCore(wiring.Component):
                 value = _bf16_of(m, f"oround{c}", lane.out_data)
             else:
                 value = lane.out_data
+            oidx = lane.out_index
+            if s.key_outputs:       # an output at every key: the lane's element k of tile `tile` is key tile*R + k
+                oidx = Signal(16, name=f"oidx{c}")
+                m.d.comb += oidx.eq(Mux(Array(beats)[lane.out_tag] == 0, key0 + lane.out_index, lane.out_index))
             for o in range(s.outputs):
-                for f in range(F):
-                    with m.If(lane.out_en & (lane.out_tag == o) & (lane.out_index == f)):
+                for f in range(OF):
+                    with m.If(lane.out_en & (lane.out_tag == o) & (oidx == f)):
                         m.d.sync += [obuf[o][f][c].eq(value), ovld[o][f][c].eq(lane.out_valid)]
         o_i, o_f = Signal(8), Signal(16)
         m.d.comb += [self.out_valid.eq(st("DRAIN")), self.out_tag.eq(o_i), self.out_index.eq(o_f),
                      self.out_block.eq(blk),
-                     self.out_data.eq(Cat(*[Array([Array([obuf[o][f][c] for f in range(F)]) for o in range(s.outputs)])
+                     self.out_data.eq(Cat(*[Array([Array([obuf[o][f][c] for f in range(OF)]) for o in range(s.outputs)])
                                             [o_i][o_f] for c in range(C)])),
-                     self.out_lane_valid.eq(Cat(*[Array([Array([ovld[o][f][c] for f in range(F)])
+                     self.out_lane_valid.eq(Cat(*[Array([Array([ovld[o][f][c] for f in range(OF)])
                                                          for o in range(s.outputs)])[o_i][o_f] for c in range(C)]))]
 
         # ---- controller ------------------------------------------------------------------------
@@ -610,7 +624,8 @@ class LaneCore(wiring.Component):
                     m.d.sync += [go_to("DRAIN"), o_i.eq(0), o_f.eq(0)]
             with m.Case(_S["DRAIN"]):
                 with m.If(self.out_ready):
-                    with m.If(o_f + 1 >= Array(beats)[o_i]):
+                    nb = Array(beats)[o_i]
+                    with m.If(o_f + 1 >= (Mux(nb == 0, nkeys, nb) if s.key_outputs else nb)):
                         m.d.sync += [o_f.eq(0), o_i.eq(o_i + 1)]
                         with m.If(o_i + 1 >= n_outputs):
                             with m.If(blk + 1 < nblocks):

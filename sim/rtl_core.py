@@ -536,6 +536,6 @@ def lane_core_cycles(t: LaneCoreTiming, num_queries: int, num_keys: int) -> dict
                 lane_ready += sec("final", k) + sec("init", k + 1)
         done_state = lane_ready + sec("final", len(ranges) - 1) + L["output"]
         n = max(n, done_state + 1) + 1                 # WD: done is visible the cycle after
-        n += sum(t.beats)                              # DRAIN
+        n += sum(b if b else num_keys for b in t.beats)   # DRAIN (0: an output at every key)
     mac = blocks * tiles * t.mac_steps
     return {"compute_cycles": n + 1, "mac_cycles": mac, "tiles": tiles, "blocks": blocks}

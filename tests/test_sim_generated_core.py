@@ -68,7 +68,7 @@ def test_instances_run_one_after_another():
 
 
 def test_refused_cascade_says_why():
-    core = _sim("aaren", "rtl-4x4-int8")["generated_core"]
+    core = _sim("lightning", "rtl-4x4-int8")["generated_core"]
     assert core["core"] == "refused" and "cycles" not in core
     assert core["reason"] and core["fixed_core_reason"]
 
@@ -127,3 +127,9 @@ def test_sim_asks_the_same_lane_compiler_as_einloom_rtl(spec):
     assert out["cycles"] == sum(per_program)
     if spec == "linear-causal":      # the Verilator-measured count (docs/lane-core.md)
         assert out["cycles"] == 1207
+
+
+def test_aaren_gets_the_lane_core():
+    """aaren (a per-key scan, rtl/lanes/scan.py) runs on the lane core; the fixed core still refuses it."""
+    core = _sim("aaren", "rtl-4x4-int8")["generated_core"]
+    assert core["core"] == "lane" and core["cycles"] > 0 and "aaren" in core["fixed_core_reason"]

@@ -73,9 +73,11 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
     if not keys:
         raise _refuse(cascade, None, "it declares no sequence_rank (the key rank the 2D rows tile)",
                       "add sequence_rank: M (the rank of the keys)")
+    from einloom.rtl.lanes.scan import scan_ranks
+    scan = scan_ranks(cascade)          # a per-key scan the lanes run themselves (rtl/lanes/scan.py)
     for e in cascade.einsums:
         it = e.iterative_rank
-        if it in keys and not any(p.outer == it for p in cascade.partitions):
+        if scan is None and it in keys and not any(p.outer == it for p in cascade.partitions):
             raise _refuse(cascade, e, f"its state iterates over the key rank {it} itself (a per-key recurrence: "
                           f"every key updates the state, read at every key); the lane core carries state from "
                           "key tile to key tile and reduces the keys of a tile in the 2D array's sums",
@@ -88,12 +90,18 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
     products = [e for e in view.compute_einsums if is_contraction(e) and _is_sum_product(cascade, e.name)
                 and not (e.reduced_ranks and set(e.reduced_ranks) <= tile_ranks)]
     values = [e for e in products if set(e.reduced_ranks) & keys]
-    if not values:
+    if scan is not None:                # no value product: the lanes are the states' rank, the scores per key
+        key, query = scan
+        scores = [e for e in products if key in e.iteration_ranks and key not in e.reduced_ranks]
+    elif not values:
         raise _refuse(cascade, None, "no multiply-accumulate product reduces the key rank (no value product "
                       "for the 2D array)", "the lanes run attention-like cascades: scores, weights, weights x V")
-    key = next(r for r in values[0].reduced_ranks if r in keys)
-    scores = [e for e in products if key in e.iteration_ranks and key not in e.reduced_ranks]
-    if scores:
+    else:
+        key = next(r for r in values[0].reduced_ranks if r in keys)
+        scores = [e for e in products if key in e.iteration_ranks and key not in e.reduced_ranks]
+    if scan is not None:
+        pass                            # the lane rank is the scan's (above)
+    elif scores:
         out_ranks = [r for r in scores[0].iteration_ranks if r not in keys and r not in scores[0].reduced_ranks]
         if not out_ranks:
             outer = {p.outer for p in cascade.partitions if p.inner == key}
@@ -121,7 +129,7 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
         name="lanes", cascade=cascade.name, params=params,
         description="2D products on the 2D array (key tile on the rows, queries on the columns), the rest on "
                     "the 1D lanes, one per query column",
-        binding=binding, spatial={"2d": {"rows": (key,), "cols": (query,)}, **on_lanes},
+        binding=binding, spatial={"2d": {"rows": (key,), "cols": (query,) if scan is None else ()}, **on_lanes},
         tiling={key: {"spatial": hw_rows}, query: {"spatial": min(hw_cols, view.sizes[query])}},
         groups=(FusionGroup(("all",), "sequential"),))
 
@@ -245,13 +253,17 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
     direct = _direct_inputs(cascade, [n for n in on_1d if n not in input_side], input_side, key, outer, lane,
                             instances)
     direct += tuple(t for t in dict.fromkeys(weights_in.values()) if t not in direct)
-    if not (scores or direct) or not values:
+    from einloom.rtl.lanes.scan import scan_ranks
+    scan = scan_ranks(cascade) if not values else None
+    if not (scores or direct) or not (values or scan):
         raise _refuse(cascade, None, "it needs a score product (or per-key inputs the lanes read) and a value "
                       "product on the 2D array", "bind the multiply-accumulate products to the 2d array")
     vranks = set()
     for n in values:
         e = cascade.einsum(n)
         vranks |= {rank_of(v) for v in e.output_vars} - {key, outer, lane, *instances}
+    if scan is not None:                # a scan on the lanes (scan.py): no value rank, one value column
+        vranks = {None}
     if len(vranks) != 1:
         raise _refuse(cascade, cascade.einsum(values[0]), f"the value products' outputs have feature ranks "
                       f"{sorted(vranks) or 'none'}; the lane handles exactly one", "value products are [f, query]")
@@ -262,8 +274,8 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
         spatial = {r: f for n in on_2d for r, dim, f in schedule.einsums[n].spatial if dim.endswith(".rows")}
         tile = spatial[key]
         tiles = -(-sizes[key] // tile)
-    st = Structure(key, outer, lane, instances, vrank, tile, sizes[vrank], tiles, scores + direct, values,
-                   frozenset(input_side), direct=frozenset(direct))
+    st = Structure(key, outer, lane, instances, vrank, tile, sizes[vrank] if vrank else 1, tiles, scores + direct,
+                   values, frozenset(input_side), direct=frozenset(direct))
     params = _params(cascade, schedule)
     interp = Interpreter(cascade, dict(sizes), params)
     for n in direct:
@@ -402,6 +414,11 @@ class _Compiler:
         self.current: str = ""
         self.source: Any = None
         self.cse: dict[tuple, Reg] = {}
+        from einloom.rtl.lanes.scan import scan_ranks
+        # a per-key scan (scan.py): states over the key rank itself, carried from element to element of the
+        # score section (old and new iterate, the copy after the old one's last read), an output at every key
+        self.scan = not st.value_products and st.outer is None and scan_ranks(cascade) is not None
+        self.key_commits: list[tuple[Reg, Reg, Any]] = []
         if ctx is not None:
             for t, r in ctx.resident.items():
                 self.tensor_reg[(t, "plain")] = self.tensor_reg[(t, "final")] = r
@@ -617,6 +634,7 @@ class _Compiler:
             readers.setdefault(t, set()).add("weight")
         for o in self.outputs:
             readers.setdefault(o, set()).add("output" if o in by_name and self.level(by_name[o]) == "value"
+                                             else "score" if self.scan and self.stage.get(o) == "score"
                                              else "final")
         self.readers = readers
         # score products: the element's sum (an R-entry input buffer the 2D array drains into) times the
@@ -677,11 +695,19 @@ class _Compiler:
             if o in self.value_regs:
                 sec = "output"
                 src = reg(self.value_regs[o])
+            elif self.scan and self.stage.get(o) == "score":       # an output at every key
+                sec = "score"
+                src = reg(self.tensor_reg[(o, "plain")])
             else:
                 r = self.tensor_reg.get((o, "final")) or self.tensor_reg.get((o, "plain"))
                 sec = "output" if r.kind == "value" or self.stage.get(o) == "output" else "final"
                 src = reg(r)
             self.emit(sec, "out", None, (src,), o)
+        for cur, nxt, e in self.key_commits:  # the key's new iterates become current: each copy right after
+            self.source = e                   # the last read of the old iterate and the write of the new one
+            code = self.code["score"]
+            after = max([k for k, i in enumerate(code) if cur in i.reads() or i.dst == nxt], default=-1)
+            code.insert(after + 1, Instr("mov", cur, (reg(nxt),), None, None, e.name))
         self.emit_weights()
         sections = {n: Section(n, tuple(self.code[n])) for n in SECTIONS}
         used = {r for sec in sections.values() for i in sec.instrs
@@ -690,7 +716,8 @@ class _Compiler:
             self.regs = [r for r in self.regs if r in used]
         outputs = {}
         for o in self.outputs:
-            outputs[o] = "value" if any(i.imm == o for i in self.code["output"] if i.op == "out") else "scalar"
+            outputs[o] = "value" if any(i.imm == o for i in self.code["output"] if i.op == "out") else \
+                "key" if any(i.imm == o for i in self.code["score"] if i.op == "out") else "scalar"
         return Program(self.cascade.name, sections, tuple(self.regs), st.scores, tuple(self.chains), outputs,
                        st.tile, st.values, st.key, st.lane, units_of(sections.values()), dict(st.consts), st)
 
@@ -720,6 +747,16 @@ class _Compiler:
     def alloc_iterative(self, e: Any, order: list[Any]) -> None:
         st = self.st
         decl = self.cascade.tensors[e.name]
+        if self.scan and decl.iterative_rank == st.key:     # per key: carried through the score section
+            self.source = e
+            if self.stage[e.name] != "score":
+                raise self.refuse("a per-key state outside the pass over the keys", "update it from the key's scores")
+            cur = self.new_reg("scalar", e.name, e.name)
+            nxt = self.new_reg("scalar", e.name, e.name + "'")
+            self.key_commits.append((cur, nxt, e))
+            for v, r in (("old", cur), ("init", cur), ("new", nxt), ("plain", nxt), ("final", cur)):
+                self.tensor_reg[(e.name, v)] = r
+            return
         if decl.iterative_rank != st.outer:
             raise self.refuse(f"its iterative rank {decl.iterative_rank} is not the tile rank {st.outer}",
                               "the lane iterates over key tiles only")

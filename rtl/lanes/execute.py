@@ -143,7 +143,7 @@ def golden_products(program: Program, cascade: Cascade, arith: Arith, inputs: Ma
         data, valid = _full(arith, val, val.vars, want, vsize)
         scores.append(tiled(np.ascontiguousarray(data), np.ascontiguousarray(valid), 0))
     values = []
-    f_var = var_of(st.value)
+    f_var = var_of(st.value) if st.value else None
     for n in st.value_products:
         e = cascade.einsum(n)
         fi.order = tuple(e.iteration_vars)
@@ -357,8 +357,11 @@ def execute(program: Program, cascade: Cascade, arith: Arith, inputs: Mapping[st
         data = np.stack([d for d, _ in beats])        # [F or 1, L]
         valid = np.stack([v for _, v in beats])
         run.per_lane[name] = np.asarray(arith.to_output(data))
-        have = ((var_of(st.value),) if len(beats) == F and program.outputs[name] == "value" else ("_one",)) + \
-            prod.lane_vars
+        if program.outputs[name] == "key":           # a scan's output at every key (scan.py): T x R beats
+            M = int(prod.sizes[st.key])
+            data, valid = data[:M], valid[:M]
+        have = ((var_of(st.value),) if len(beats) == F and program.outputs[name] == "value" else
+                (var_of(st.key),) if program.outputs[name] == "key" else ("_one",)) + prod.lane_vars
         shape = data.shape[:1] + prod.lane_sizes
         data, valid = data.reshape(shape), valid.reshape(shape)
         if have[0] == "_one":

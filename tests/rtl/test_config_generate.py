@@ -223,7 +223,7 @@ def test_cli_rtl_accepts_the_cascades_it_implements(tmp_path, capsys, spec):
 
 
 @pytest.mark.parametrize("argv,match", [
-    (["aaren"], r"cannot build cascade aaren: its Einsum S .* has no counterpart"),
+    (["lightning"], r"cannot build cascade lightning: its Einsum BQ .* has no counterpart"),
     (["fusemax-1pass", "--workload", SMALL, "--seq-len", "128"], r"P = 128, but the core's buffers hold 64"),
     (["fusemax-1pass", "--workload", "bert", "--seq-len", "64"], r"built for E = 16, but the workload has E = 64"),
 ])

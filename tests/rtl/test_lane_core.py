@@ -212,7 +212,6 @@ def test_a_user_registered_operator_runs_on_its_registered_unit(tmp_path, arch):
 
 @pytest.mark.parametrize("spec,arch,words", [
     ("lightning", INT8, ["QKI", "no query rank"]),             # the queries are the keys' own tiles
-    ("aaren", BF16, ["RM", "iterates over the key rank M itself", "not a running sum"]),
 ])
 def test_refusals_name_the_einsum_and_the_missing_capability(spec, arch, words, capsys):
     from einloom.cli import main

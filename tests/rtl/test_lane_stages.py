@@ -128,7 +128,6 @@ einsums:
 
 
 @pytest.mark.parametrize("spec,words", [
-    ("aaren", ["RM", "iterates over the key rank M itself"]),
     ("lightning", ["QKI", "no query rank", "P0", "partitions of the key rank"]),
 ])
 def test_refusals_of_what_the_stages_do_not_cover(spec, words):

@@ -69,7 +69,7 @@ def _rows(tmp_path, variant):
 
 
 def test_each_point_synthesizes_the_core_its_variant_gets_or_says_refused(tmp_path, fake_synth):
-    rows = _rows(tmp_path, "aaren")
+    rows = _rows(tmp_path, "lightning")
     fpga = {v: (r.get("result") or {}).get("fpga") for v, r in rows.items()}
     assert fpga["fusemax-1pass"]["core"] == "fixed" and fpga["relu-attention"]["core"] == "lane"
     assert fpga["fusemax-1pass"]["luts"] != fpga["relu-attention"]["luts"]     # two designs, not one
@@ -80,10 +80,10 @@ def test_each_point_synthesizes_the_core_its_variant_gets_or_says_refused(tmp_pa
         assert f["gops"] == pytest.approx(f["useful_ops"] / (f["cycles"] / 50e6) / 1e9)
         assert f["clock_source"].startswith("stated")
     # a variant no core runs says refused, with the Einsum, not zeros; report sweep's table says so too
-    assert rows["aaren"]["status"] == "done"
-    fpga = rows["aaren"]["result"]["fpga"]
-    assert fpga["core"] == "refused" and fpga["refused_einsum"] == "RM" and "luts" not in fpga
+    assert rows["lightning"]["status"] == "done"
+    fpga = rows["lightning"]["result"]["fpga"]
+    assert fpga["core"] == "refused" and fpga["refused_einsum"] == "QKI" and "luts" not in fpga
     data = load_sweep_data(tmp_path / "out")
     table = {r["variant"]: r for r in data.rows}
-    assert table["aaren"]["fpga_core"] == "refused" and table["aaren"]["fpga_luts"] is None
+    assert table["lightning"]["fpga_core"] == "refused" and table["lightning"]["fpga_luts"] is None
     assert table["relu-attention"]["fpga_core"] == "lane" and table["relu-attention"]["fpga_cycles"] > 0
