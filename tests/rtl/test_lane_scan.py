@@ -116,27 +116,7 @@ def test_a_renamed_copy_builds_the_same_core():
     assert runs[0]["result"]["cycles"] == runs[0]["model"]["compute_cycles"] == 643
 
 
-WITH_QUERIES = """
-name: aaren-with-queries
-sequence_rank: M
-ranks: {M: 8, E: 4, F: 4, P: 2}
-params: {scale: 1 / sqrt(E)}
-tensors: {Q: [E, P], K: [E, M], V: [F, M], O: [F, M, P]}
-inputs: [Q, K, V]
-outputs: [O]
-init:
-  RM[0, p]: -inf
-  RU[0, p]: 0
-  RW[0, f, p]: 0
-einsums:
-  - S[m, p]       = scale * Q[e, p] * K[e, m]
-  - RM[m+1, p]    = max(RM[m, p], S[m, p])
-  - PRM[m, p]     = exp(RM[m, p] - RM[m+1, p])
-  - SN[m, p]      = exp(S[m, p] - RM[m+1, p])
-  - RU[m+1, p]    = RU[m, p] * PRM[m, p] + SN[m, p]
-  - RW[m+1, f, p] = RW[m, f, p] * PRM[m, p] + SN[m, p] * V[f, m]
-  - O[f, m, p]    = RW[m+1, f, p] / RU[m+1, p]
-"""
+from lane_specs import AAREN_WITH_QUERIES as WITH_QUERIES  # noqa: E402
 
 
 def test_a_scan_over_two_lane_ranks_is_still_refused_naming_the_einsum(tmp_path, capsys):
