@@ -21,19 +21,17 @@ class FixedExp(wiring.Component):
         (stage 2: a registered_mult of latency 1 without operand registers, on ECP5 one MULT18X18D
         with its output register)
         stage 3: u = ceil(p / 2**exp_shift) = (p + 2**exp_shift - 1) >> exp_shift
-                 i = u >> exp_frac_bits; ROM read at (u mod 2**exp_frac_bits, i)   (sync ROM)
-        stage 4: y = 0 if over or i > prob_bits else ROM                 (register)
+                 i = u >> exp_frac_bits; ROM read at (u mod 2**exp_frac_bits, i >> 2)  (register i; sync ROM)
+        stage 4: y = 0 if over or i > prob_bits else ROM >> (i mod 4)  (register)
 
     ``over`` stands for the clamp ``min(m - x, 2**T)`` (both give y = 0): a separate flip-flop carried
     along, not a clamp in front of ``d``, which yosys mapped onto the set/reset (LSR) pins of ``d``'s
     flip-flops behind the subtraction's carry chain (the 4x4 int8 core's critical path at 91.12 MHz,
     10.97 ns).
 
-    The ROM holds ``LUT[j] >> i`` for every shift i (int8: 16 x 256 entries of 16 bits, four DP16KD),
-    so only the zero select follows the block RAM's output: a 4-level shifter after it was the int8 exp
-    unit's critical path (11.6 ns); with the coarse shifts in the ROM and a 2-level shifter after it
-    (one DP16KD), the block RAM's clock-to-out -> the shifter -> ``y`` was the 4x4 int8 core's critical
-    path at 99.56 MHz (10.04 ns).
+    The ROM holds ``LUT[j] >> 4q`` for each coarse shift q (4 x 256 entries of 16 bits, one DP16KD
+    like the plain table), so only a 2-level shifter follows the block RAM's output (a 4-level one
+    after it was the int8 exp unit's critical path, 11.6 ns); ``(LUT >> 4q) >> r = LUT >> (4q + r)``.
 
     ``u`` is the golden model's ``-((x - m) * EXP_CONST >> exp_shift)``: the negated floor of a
     non-positive number is the ceiling of its negation, so no negation follows the multiplier.
@@ -84,15 +82,18 @@ class FixedExp(wiring.Component):
         u = Signal(unsigned(len(prod) + 1 - min(f.exp_shift, len(prod))))
         m.d.comb += u.eq((prod + ((1 << f.exp_shift) - 1)) >> f.exp_shift)
         shift_w = max(1, p.prob_bits.bit_length())
-        table = [int(v) >> q for q in range(1 << shift_w) for v in f.exp_lut]
+        fine_w = min(2, shift_w)                       # shift bits left to the logic after the ROM
+        coarse = 1 << (shift_w - fine_w)
+        table = [int(v) >> (q << fine_w) for q in range(coarse) for v in f.exp_lut]
         lut = memory.Memory(shape=unsigned(f.prob_width), depth=len(table), init=table)
         m.submodules.lut = lut
         rd = lut.read_port()
         efb = p.exp_frac_bits
-        m.d.comb += rd.addr.eq(u[:efb + shift_w])
+        m.d.comb += rd.addr.eq(Cat(u[:efb], u[efb + fine_w:efb + shift_w]))
+        i = Signal(unsigned(fine_w), reset_less=True)
         big = Signal(reset_less=True)
-        m.d.sync += big.eq(u[efb:] > p.prob_bits)
-        m.d.sync += self.y.eq(Mux(big | over[2], 0, rd.data))
+        m.d.sync += [i.eq(u[efb:efb + fine_w]), big.eq(u[efb:] > p.prob_bits)]
+        m.d.sync += self.y.eq(Mux(big | over[2], 0, rd.data >> i))
         return m
 
 
