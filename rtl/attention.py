@@ -31,7 +31,7 @@ skipped; a block none of whose queries sees a key (P > M) runs no tile and outpu
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -99,6 +99,12 @@ def _register_chain(m: Module, bundle: dict, length: int, prefix: str) -> list[d
             m.d.sync += nxt[name].eq(sig)
         chain.append(nxt)
     return chain
+
+
+def _past(port: Value, limit: int) -> Value:
+    """``port > limit``, or a constant 0 when the port cannot exceed it (Verilator's lint refuses a
+    comparison that is constant by the port's range: a 3-bit count against a limit of 7)."""
+    return port > limit if limit < (1 << len(port)) - 1 else Const(0, 1)
 
 
 class _DelayLine:
@@ -474,7 +480,7 @@ class AttentionCore(wiring.Component):
                              q_bank.eq(0), q_addr.eq(0), k_bank.eq(0), k_addr.eq(0),
                              v_bank.eq(0), v_addr.eq(0), q_room.eq(self.num_queries != 0),
                              k_room.eq(self.num_keys != 0), v_room.eq(self.num_keys != 0)]
-                with m.If(self.start & ((self.num_queries > cfg.queries_limit) | (self.num_keys > cfg.keys_limit))):
+                with m.If(self.start & (_past(self.num_queries, cfg.queries_limit) | _past(self.num_keys, cfg.keys_limit))):
                     m.d.sync += refused.eq(1)
                 with m.Elif(self.start):
                     m.d.sync += [refused.eq(0), state.eq(LOAD), cycles.eq(0)]
