@@ -16,6 +16,7 @@ import numpy as np
 
 from einloom.base.errors import Location
 from einloom.einsum.errors import SpecError
+from einloom.rtl.lanes.scan import scan_ranks
 
 
 @dataclass
@@ -154,7 +155,6 @@ def plan_stages(cascade: Any, arch: Any, sizes: Mapping[str, int] | None = None)
     programmable build."""
     from einloom.rtl.lanes.recurrence import per_key_recurrence
     from einloom.rtl.lanes.stages import split_stages
-    from einloom.rtl.lanes.scan import scan_ranks
     if scan_ranks(cascade) is not None:     # a per-key scan the lanes run themselves (rtl/lanes/scan.py)
         plan = plan_lanes(cascade, arch, sizes)
         if plan.looped or plan.folded:

@@ -40,6 +40,7 @@ from einloom.einsum.interpret import Interpreter, _product_factors
 from einloom.rtl.lanes.isa import (
     SECTIONS, Chain, Instr, Operand, Program, Reg, Section, const, port, reg, units_of,
 )
+from einloom.rtl.lanes.scan import scan_ranks
 
 # stage numbers: when a section's results are available, in execution order within a tile
 _STAGE = {"state": -1, "score": 0, "tile": 1, "weight": 2, "merge": 3, "value": 4, "final": 5, "output": 6}
@@ -73,7 +74,6 @@ def lane_mapping(cascade: Cascade, arch: Any, workload: Any = None, sizes: Any =
     if not keys:
         raise _refuse(cascade, None, "it declares no sequence_rank (the key rank the 2D rows tile)",
                       "add sequence_rank: M (the rank of the keys)")
-    from einloom.rtl.lanes.scan import scan_ranks
     scan = scan_ranks(cascade)          # a per-key scan the lanes run themselves (rtl/lanes/scan.py)
     for e in cascade.einsums:
         it = e.iterative_rank
@@ -253,7 +253,6 @@ def analyse(cascade: Cascade, schedule: Any) -> Structure:
     direct = _direct_inputs(cascade, [n for n in on_1d if n not in input_side], input_side, key, outer, lane,
                             instances)
     direct += tuple(t for t in dict.fromkeys(weights_in.values()) if t not in direct)
-    from einloom.rtl.lanes.scan import scan_ranks
     scan = scan_ranks(cascade) if not values else None
     if not (scores or direct) or not (values or scan):
         raise _refuse(cascade, None, "it needs a score product (or per-key inputs the lanes read) and a value "
@@ -414,7 +413,6 @@ class _Compiler:
         self.current: str = ""
         self.source: Any = None
         self.cse: dict[tuple, Reg] = {}
-        from einloom.rtl.lanes.scan import scan_ranks
         # a per-key scan (scan.py): states over the key rank itself, carried from element to element of the
         # score section (old and new iterate, the copy after the old one's last read), an output at every key
         self.scan = not st.value_products and st.outer is None and scan_ranks(cascade) is not None

@@ -41,7 +41,7 @@ from typing import Any
 
 from einloom.base.errors import Location, SpecError
 from einloom.einsum.cascade import Cascade, TensorDecl, rank_of
-from einloom.einsum.expr import BinOp, Reduce
+from einloom.einsum.expr import Access, BinOp, Reduce
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,15 @@ class Stage:
 
     cascade: Cascade
     handed: tuple[str, ...]
+
+
+def _readers(cascade: Cascade, deps: dict[str, set[str]]) -> dict[str, set[str]]:
+    """Tensor -> the Einsums that read it (``deps``: Einsum -> the computed tensors it reads)."""
+    readers: dict[str, set[str]] = {}
+    for e in cascade.einsums:
+        for t in deps[e.name]:
+            readers.setdefault(t, set()).add(e.name)
+    return readers
 
 
 def _is_sum_product(e: Any) -> bool:
@@ -88,10 +97,7 @@ def split_stages(cascade: Cascade) -> list[Stage]:
     late_products = [e for e in unkeyed if e.name in keyed]
     if not late_products:
         return [Stage(cascade, ())]
-    readers: dict[str, set[str]] = {}
-    for e in cascade.einsums:
-        for t in deps[e.name]:
-            readers.setdefault(t, set()).add(e.name)
+    readers = _readers(cascade, deps)
     late = {e.name for e in late_products}
     changed = True
     while changed:
@@ -141,12 +147,8 @@ def _projections(cascade: Cascade, keys: set[str], deps: dict[str, set[str]]) ->
     """Products of inputs that iterate the keys without reducing them and are read only as an operand of
     other products (through views): projections of the inputs (mla-explicit's per-head keys and values
     ``KH[h, e, m] = sum[c] CKV[c, m] * WUK[h, c, e]``).  A score product is read by the lanes, not here."""
-    from einloom.einsum.expr import Access
     views = {e.name for e in cascade.einsums if isinstance(e.expr, Access)}
-    readers: dict[str, set[str]] = {}
-    for e in cascade.einsums:
-        for t in deps[e.name]:
-            readers.setdefault(t, set()).add(e.name)
+    readers = _readers(cascade, deps)
 
     def users(t: str) -> set[str]:       # readers through views
         out = set()
@@ -167,10 +169,7 @@ def _split_prologue(cascade: Cascade, products: list[Any], deps: dict[str, set[s
     nothing computed over the keys) run first, with the rank they reduce on the 2D rows; their outputs are
     handed over to the rest of the cascade (split again) as inputs.  The prologue holds those products and
     the Einsums off the keys that only they read."""
-    readers: dict[str, set[str]] = {}
-    for e in cascade.einsums:
-        for t in deps[e.name]:
-            readers.setdefault(t, set()).add(e.name)
+    readers = _readers(cascade, deps)
     first = {e.name for e in products}
     changed = True
     while changed:
@@ -192,7 +191,6 @@ def _split_prologue(cascade: Cascade, products: list[Any], deps: dict[str, set[s
     early = [e for e in cascade.einsums if e.name in first]
     rest = [e for e in cascade.einsums if e.name not in first]
     handed = tuple(e.name for e in early if readers.get(e.name, set()) - first)
-    from einloom.einsum.expr import Access
     views = {e.name for e in cascade.einsums if isinstance(e.expr, Access)}
 
     def users(x: str) -> set[str]:       # readers through views (BK = KH[h, e, m1*M0 + m0])
