@@ -8,6 +8,10 @@ from amaranth.lib.wiring import In, Out
 from einloom.rtl.kept import kept_register
 
 
+#: banks of at most this many words are LUT-RAM with a per-bank read address register (BankedBuffer)
+LUTRAM_MAX_DEPTH = 32
+
+
 class BankedBuffer(wiring.Component):
     """``banks`` memories of ``depth`` words of ``width`` bits.
 
@@ -24,6 +28,13 @@ class BankedBuffer(wiring.Component):
     from cycle t + 2 on, so the load stream's decode (bank select, count test) and the memories'
     write-enable fan-out are separate timing paths (the 8x8 int8 core's load path to a V bank's
     LUT-RAM write enable was 18.5 ns).
+
+    A bank of at most :data:`LUTRAM_MAX_DEPTH` words is built as LUT-RAM explicitly: its own kept copy
+    of the read address in a register, an asynchronous read, the output register (same latency 2).
+    Read synchronously, yosys placed the read address in one register that it shared between the banks
+    (equal D inputs merged), which then fanned out to every bank's LUT-RAM cells (the 8x8 int8 core's
+    critical path at 74.39 MHz: ``kbuf`` read address -> 12.45 ns of routing -> a read data register).
+    Deeper banks keep the synchronous read, which maps onto a block RAM's address register.
     """
 
     latency = 2
@@ -47,7 +58,8 @@ class BankedBuffer(wiring.Component):
             mem = memory.Memory(shape=unsigned(self.width), depth=self.depth, init=[])
             m.submodules[f"bank{b}"] = mem
             wp = mem.write_port()
-            rp = mem.read_port()
+            lutram = self.depth <= LUTRAM_MAX_DEPTH
+            rp = mem.read_port(domain="comb") if lutram else mem.read_port()
             # each bank its own registered write enable (the bank test before the register) and address
             # copy, kept apart in synthesis: no one flip-flop fans out to every bank's LUT-RAM cells (the
             # 8x8 int8 core's critical path was the shared enable register -> the banks' WRE, 14.2 ns)
@@ -56,6 +68,9 @@ class BankedBuffer(wiring.Component):
             m.d.sync += [en.eq(self.w_en & (self.w_bank == b)), addr.eq(self.w_addr)]
             data = Signal(unsigned(self.width), name=f"r_data_r{b}", reset_less=True)
             m.d.sync += data.eq(rp.data)
+            r_addr = kept_register(self.r_addr, f"r_addr_r{b}") if lutram else self.r_addr
+            if lutram:
+                m.d.sync += r_addr.eq(self.r_addr)
             m.d.comb += [wp.addr.eq(addr), wp.data.eq(w_data), wp.en.eq(en),
-                         rp.addr.eq(self.r_addr), self.r_data[b].eq(data)]
+                         rp.addr.eq(r_addr), self.r_data[b].eq(data)]
         return m

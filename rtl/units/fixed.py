@@ -11,6 +11,11 @@ from einloom.rtl.units.dsp import DSP_WIDTH, registered_mult
 from einloom.sim.formats.fixed import FixedFormat
 
 
+#: shift bits of the exp's integer part applied after its ROM (the rest select a pre-shifted copy of
+#: the table in the ROM): 1 leaves one LUT4 per output bit behind the block RAM (FixedExp)
+EXP_FINE_SHIFT_BITS = 1
+
+
 class FixedExp(wiring.Component):
     """``y = exp_diff(x, m)``: base-2 range reduction, LUT for 2**-fraction, shift for the integer part.
 
@@ -21,17 +26,21 @@ class FixedExp(wiring.Component):
         (stage 2: a registered_mult of latency 1 without operand registers, on ECP5 one MULT18X18D
         with its output register)
         stage 3: u = ceil(p / 2**exp_shift) = (p + 2**exp_shift - 1) >> exp_shift
-                 i = u >> exp_frac_bits; ROM read at (u mod 2**exp_frac_bits, i >> 2)  (register i; sync ROM)
-        stage 4: y = 0 if over or i > prob_bits else ROM >> (i mod 4)  (register)
+                 i = u >> exp_frac_bits; ROM read at (u mod 2**exp_frac_bits, i >> 1)  (register i; sync ROM)
+        stage 4: y = 0 if zero else ROM >> (i mod 2)  (register; zero = over or i > prob_bits, a
+                 flip-flop set in stage 3)
 
     ``over`` stands for the clamp ``min(m - x, 2**T)`` (both give y = 0): a separate flip-flop carried
     along, not a clamp in front of ``d``, which yosys mapped onto the set/reset (LSR) pins of ``d``'s
     flip-flops behind the subtraction's carry chain (the 4x4 int8 core's critical path at 91.12 MHz,
     10.97 ns).
 
-    The ROM holds ``LUT[j] >> 4q`` for each coarse shift q (4 x 256 entries of 16 bits, one DP16KD
-    like the plain table), so only a 2-level shifter follows the block RAM's output (a 4-level one
-    after it was the int8 exp unit's critical path, 11.6 ns); ``(LUT >> 4q) >> r = LUT >> (4q + r)``.
+    The ROM holds ``LUT[j] >> 2q`` for each coarse shift q (8 x 256 entries of 16 bits at the int8
+    preset, two DP16KD), so one LUT4 per bit follows the block RAM's output: ``zero``, ``i mod 2`` and
+    the two ROM bits (``(LUT >> 2q) >> r = LUT >> (2q + r)``).  A 4-level shifter after the ROM was the
+    int8 exp unit's critical path (11.6 ns); with 4 copies (``LUT >> 4q``, a 2-level shifter and the
+    zero select behind the ROM's clock-to-out, two LUT levels) the 4x4 int8 core's critical path at
+    99.56 MHz (10.04 ns).  :data:`EXP_FINE_SHIFT_BITS` is the number of shift bits left after the ROM.
 
     ``u`` is the golden model's ``-((x - m) * EXP_CONST >> exp_shift)``: the negated floor of a
     non-positive number is the ceiling of its negation, so no negation follows the multiplier.
@@ -65,14 +74,14 @@ class FixedExp(wiring.Component):
         t_bits = self.clamp_bits
         diff = Signal(unsigned(acc + 1))
         m.d.comb += diff.eq((self.m - self.x).as_unsigned())
-        over = [Signal(name=f"over{k}", reset_less=True) for k in range(3)]   # carried to stage 4
+        over = [Signal(name=f"over{k}", reset_less=True) for k in range(2)]   # carried to stage 3
         if t_bits <= acc:
             d = Signal(unsigned(t_bits), reset_less=True)
             m.d.sync += [d.eq(diff[:t_bits]), over[0].eq(diff[t_bits:] != 0)]
         else:
             d = Signal(unsigned(acc + 1), reset_less=True)
             m.d.sync += [d.eq(diff), over[0].eq(0)]
-        m.d.sync += [over[1].eq(over[0]), over[2].eq(over[1])]
+        m.d.sync += over[1].eq(over[0])
         # stage 1: d in a fabric register (the subtraction and clamp routed into the DSP's operand
         # register were the 4x4 int8 core's critical path, 13.2 ns); stage 2: the product in the DSP's
         # output register
@@ -82,7 +91,7 @@ class FixedExp(wiring.Component):
         u = Signal(unsigned(len(prod) + 1 - min(f.exp_shift, len(prod))))
         m.d.comb += u.eq((prod + ((1 << f.exp_shift) - 1)) >> f.exp_shift)
         shift_w = max(1, p.prob_bits.bit_length())
-        fine_w = min(2, shift_w)                       # shift bits left to the logic after the ROM
+        fine_w = min(EXP_FINE_SHIFT_BITS, shift_w)     # shift bits left to the logic after the ROM
         coarse = 1 << (shift_w - fine_w)
         table = [int(v) >> (q << fine_w) for q in range(coarse) for v in f.exp_lut]
         lut = memory.Memory(shape=unsigned(f.prob_width), depth=len(table), init=table)
@@ -91,9 +100,9 @@ class FixedExp(wiring.Component):
         efb = p.exp_frac_bits
         m.d.comb += rd.addr.eq(Cat(u[:efb], u[efb + fine_w:efb + shift_w]))
         i = Signal(unsigned(fine_w), reset_less=True)
-        big = Signal(reset_less=True)
-        m.d.sync += [i.eq(u[efb:efb + fine_w]), big.eq(u[efb:] > p.prob_bits)]
-        m.d.sync += self.y.eq(Mux(big | over[2], 0, rd.data >> i))
+        zero = Signal(reset_less=True)
+        m.d.sync += [i.eq(u[efb:efb + fine_w]), zero.eq((u[efb:] > p.prob_bits) | over[1])]
+        m.d.sync += self.y.eq(Mux(zero, 0, rd.data >> i))
         return m
 
 
