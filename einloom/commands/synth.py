@@ -68,6 +68,11 @@ def register(subparsers) -> None:
                              "converging; router1 is slower but does not stall)")
     parser.add_argument("--seed", type=int, default=None, metavar="N",
                         help="nextpnr placement seed (default 1); one seed is one sample of Fmax")
+    parser.add_argument("--seeds", metavar="LIST",
+                        help="place and route once per seed (e.g. 1-5 or 1,3,7) and report the best seed's "
+                             "result with every seed's Fmax and critical path (synthesis runs once)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="with --seeds: place and route N seeds at a time (default 1)")
     parser.add_argument("--speed", type=speed_grade, default=None, metavar="{6,7,8}",
                         help="ECP5 speed grade for the timing (default 6, the slowest; 8 the fastest); cached "
                              "per grade")
@@ -324,6 +329,19 @@ def run(args) -> int:
     if args.seed is not None and args.seed < 0:
         raise ToolError(f"nextpnr seed {args.seed} is negative", location=Location(field="--seed"),
                         hint="pass a non-negative integer, e.g. --seed 2")
+    seeds = None
+    if args.seeds is not None:
+        from einloom.rtl.fpga.seeds import parse_seeds
+        if args.seed is not None:
+            raise ToolError("--seed and --seeds both given", location=Location(field="--seeds"),
+                            hint="pass one seed with --seed, or a list with --seeds")
+        if args.target != "ecp5" or args.no_pnr:
+            raise ToolError("a seed sweep needs place and route (--target ecp5, without --no-pnr)",
+                            location=Location(field="--seeds"), hint="drop --seeds")
+        seeds = parse_seeds(args.seeds)
+    if args.jobs < 1:
+        raise ToolError(f"{args.jobs} is not a positive number of parallel runs", location=Location(field="--jobs"),
+                        hint="pass e.g. --jobs 2")
     if args.speed is not None and args.target != "ecp5":
         raise ToolError(f"a speed grade applies to ECP5 place and route only, not to {args.target}",
                         location=Location(field="--speed"), hint="drop --speed, or use --target ecp5")
@@ -348,11 +366,19 @@ def run(args) -> int:
         if args.arch:
             manifest = {**manifest, "dsp_primitives": dsp}
         spinner("generate", "done")
+        options = dict(part=args.part, pnr=not args.no_pnr, cache_dir=args.cache_dir,
+                       check_fit=not args.no_fit_check, router=args.router,
+                       **({} if args.speed is None else {"speed": args.speed}))
+        sweep = None
         try:
-            result = synthesize(verilog, top, args.target, part=args.part, pnr=not args.no_pnr,
-                                cache_dir=args.cache_dir, check_fit=not args.no_fit_check, progress=spinner,
-                                router=args.router, **({} if args.seed is None else {"seed": args.seed}),
-                                **({} if args.speed is None else {"speed": args.speed}))
+            if seeds is None:
+                result = synthesize(verilog, top, args.target, progress=spinner,
+                                    **({} if args.seed is None else {"seed": args.seed}), **options)
+            else:
+                from einloom.rtl.fpga.seeds import sweep_seeds
+                sweep = sweep_seeds(verilog, top, args.target, seeds, jobs=args.jobs, progress=spinner,
+                                    on_result=_seed_reporter(spinner, len(seeds)), **options)
+                result = sweep.best
         except ToolError as error:
             if args.verilog and "core.v:" in error.message:  # the flow's copy of the user's file
                 error.message = error.message.replace("core.v:", f"{args.verilog}:")
@@ -366,6 +392,8 @@ def run(args) -> int:
     if args.json:
         data = result.to_dict()
         data["manifest"] = manifest
+        if sweep is not None:
+            data["seed_sweep"] = sweep.summary()
         from einloom.rtl.fpga.throughput import OPS_FORMULA
         data["throughput"] = {"fmax_mhz": result.fmax_mhz, "ops": OPS_FORMULA,
                               "rows": [row.to_dict() for row in rows]}
@@ -373,7 +401,39 @@ def run(args) -> int:
         sys.stdout.write("\n")
     else:
         print(format_table(result, manifest, rows))
+        if sweep is not None:
+            print(format_seed_sweep(sweep.summary()))
     return 0
+
+
+def _seed_reporter(spinner: "Spinner", total: int):
+    """``on_result`` of a seed sweep: one progress line per finished seed on stderr."""
+    import threading
+    lock, done = threading.Lock(), []
+
+    def report(seed: int, result) -> None:
+        with lock:
+            done.append(seed)
+            fmax = "no Fmax" if result.fmax_mhz is None else f"{result.fmax_mhz:.2f} MHz"
+            spinner._write_line(f"seed {seed}: {fmax} ({len(done)}/{total} seeds)")
+    return report
+
+
+def format_seed_sweep(summary: dict) -> str:
+    """The seed sweep's table: every seed's Fmax and critical path, then min / median / max."""
+    from einloom.report.table import format_table as table
+    body = []
+    for run in summary["seeds"]:
+        path = run.get("critical_path") or {}
+        text = f"{path['ns']:.2f} ns: {path['from']} -> {path['to']}" if path else "-"
+        best = " (best)" if run["seed"] == summary["best_seed"] else ""
+        body.append([f"{run['seed']}{best}", run["fmax_mhz"], run.get("router") or "-", text])
+    lines = table(["seed", "Fmax MHz", "router", "critical path"], body, title="place and route per seed").splitlines()
+    f = summary.get("fmax_mhz")
+    if f:
+        lines.append(f"Fmax over {len(summary['seeds'])} seeds: min {f['min']:.2f}, median {f['median']:.2f}, "
+                     f"max {f['max']:.2f} MHz (the table above reports seed {summary['best_seed']}'s build)")
+    return "\n".join("  " + line for line in lines)
 
 
 def _check_cycles_top(path: str, manifest: dict) -> None:

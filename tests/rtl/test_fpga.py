@@ -403,3 +403,50 @@ def test_automatic_part_for_pnr_leaves_lut_headroom(tmp_path, monkeypatch):
     assert synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path).part == "25k"
     monkeypatch.setattr(flow, "ROUTABLE_LUT_FRACTION", 0.85)
     assert synthesize(MAC8, "mac8", "ecp5", cache_dir=tmp_path).part == "25k"
+
+
+def test_seed_lists_parse_and_bad_ones_are_one_line_errors(tmp_path, capsys):
+    from einloom.rtl.fpga.seeds import MAX_SEEDS, parse_seeds
+    assert parse_seeds("1-5") == [1, 2, 3, 4, 5]
+    assert parse_seeds("3, 1,7-8") == [3, 1, 7, 8]
+    for bad in ("", "x", "1-", "5-2", "-1", "1,1", "2-4,3", f"0-{MAX_SEEDS}"):
+        with pytest.raises(ToolError) as error:
+            parse_seeds(bad)
+        assert error.value.location.field == "--seeds"
+    source = tmp_path / "mac8.v"
+    source.write_text(MAC8)
+    from einloom import cli
+    base = ["synth", "--verilog", str(source), "--top", "mac8", "--cache-dir", str(tmp_path / "c")]
+    for argv, flag in ((["--target", "ecp5", "--seeds", "1,x"], "--seeds"),
+                       (["--target", "ecp5", "--seeds", "1-2", "--seed", "3"], "--seeds"),
+                       (["--target", "xilinx", "--seeds", "1-2"], "--seeds"),
+                       (["--target", "ecp5", "--seeds", "1-2", "--no-pnr"], "--seeds"),
+                       (["--target", "ecp5", "--seeds", "1-2", "--jobs", "0"], "--jobs")):
+        assert cli.main(base + argv) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and flag in err and "Traceback" not in err, err
+
+
+@pytest.mark.slow
+def test_seed_sweep_routes_every_seed_and_reports_the_best(tmp_path, capsys):
+    from einloom import cli
+    from einloom.rtl.fpga.seeds import sweep_seeds
+    sweep = sweep_seeds(MAC8, "mac8", "ecp5", [1, 2, 3], jobs=2, part="25k", cache_dir=tmp_path)
+    assert [r.pnr["seed"] for r in sweep.runs] == [1, 2, 3]
+    assert sweep.runs[0].cached == {"synth": False, "pnr": False}
+    assert all(r.cached == {"synth": True, "pnr": False} for r in sweep.runs[1:])   # synthesized once
+    fmax = [r.fmax_mhz for r in sweep.runs]
+    assert sweep.best.fmax_mhz == max(fmax) and sweep.summary()["fmax_mhz"]["min"] == min(fmax)
+    # each seed is its own run: the same as a single-seed synthesize (from the cache)
+    assert synthesize(MAC8, "mac8", "ecp5", part="25k", cache_dir=tmp_path, seed=2).fmax_mhz == fmax[1]
+    source = tmp_path / "mac8.v"
+    source.write_text(MAC8)
+    argv = ["synth", "--verilog", str(source), "--top", "mac8", "--target", "ecp5", "--part", "25k",
+            "--cache-dir", str(tmp_path), "--seeds", "1-3", "--json"]
+    assert cli.main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["fmax_mhz"] == max(fmax) and data["pnr"]["seed"] == data["seed_sweep"]["best_seed"]
+    assert [s["fmax_mhz"] for s in data["seed_sweep"]["seeds"]] == fmax
+    assert cli.main(argv[:-1]) == 0
+    out = capsys.readouterr().out
+    assert "place and route per seed" in out and f"max {max(fmax):.2f} MHz" in out
