@@ -5,14 +5,19 @@ the 2D array, everything else a lane program) runs on this core: sigmoid, ALiBi,
 differential attention (two score products), ReLU attention, prefix-LM masks, flash-1 style
 normalization and a user's own spec, in bf16 (fp32 lanes, a bf16 x bf16 + fp32 MAC array) or in fixed
 point (``CoreShape.fixed``: lanes of ``(code, f)`` values, ``rtl/lanes/fixed_units.py``; the MACs
-multiply input codes exactly and add aligned, ``_FixedMac``; outputs floored and saturated to the
+multiply input codes exactly and add aligned, ``_FixedPe``; outputs floored and saturated to the
 format's output code, ``_to_output``).
+
+Every PE registers its product (``PRODUCT_STAGES``) before the add: no path holds more than one
+multiply or one add of the array.
 
 Dataflow, per query block of C queries (lane c serves query ``b*C + c``) and key tile of R keys:
 
 ``QK``    each score product i in turn: E multiply-accumulates per PE (PE (k, c): key k of the tile,
           query c), ``acc = fp32_add(acc, bf16_mul(Q[c, e], K[k, e]))`` for e = 0 .. E-1 from +0, the
-          golden model's ``mac`` chain; the Q and K operands come from the core's memories (loaded
+          golden model's ``mac`` chain, one per cycle: the product of e is registered while the add
+          of e-1 lands (the loop is the add alone), and QK stays ``qk_drain_cycles()`` after its last
+          read for the last add; the Q and K operands come from the core's memories (loaded
           through ``load_*``: one word of C or R bf16 values per address).  An input the lanes read
           per key (linear attention's ``FK = phi(K[e, m])``: a *direct* slot, ``CoreShape.direct``)
           takes R cycles instead: word (block, key) of its memory ``x<i>`` (the C lanes' bf16 values),
@@ -21,10 +26,15 @@ Dataflow, per query block of C queries (lane c serves query ``b*C + c``) and key
           (R writes per product; a key beyond M is written absent); then ``go``.
 ``WW``    the lanes run ``begin`` .. ``merge`` and emit their weights, which the PEs keep (rounded
           to bf16, as ``mac`` rounds them) with their valid bits.
-``VP``    each value product i, value column f in turn: the column sum of PE column c down the rows,
-          ``s = mac(s, w[k, c], V[k, f])`` for k = 0 .. R-1 where the weight and V[k] are present,
-          starting from +0 (a per-tile product) or from the running sum of the block (a product over
-          the whole key rank, e.g. sigmoid's ``AV``); written into ``in.value<i>``; then ``go``.
+``VP``    each value product i, value column f in turn (one read per cycle): the column sum of PE
+          column c down the rows, ``s = mac(s, w[k, c], V[k, f])`` for k = 0 .. R-1 where the weight
+          and V[k] are present, starting from +0 (a per-tile product) or from the running sum of the
+          block (a product over the whole key rank, e.g. sigmoid's ``AV``), as a systolic column:
+          row k multiplies column f k cycles after its read (its V slice delayed k cycles, the
+          product, column and valid bits travelling along) and adds ``PRODUCT_STAGES`` cycles later
+          to row k-1's registered partial sum (row 0: the carry-in) into its own sum register; the
+          sum leaving row R-1 is written into ``in.value<i>`` (and the running sum); VP stays
+          ``vp_drain_cycles(R)`` = R + ``PRODUCT_STAGES`` cycles after its last read; then ``go``.
 ``WD``    after the last tile: the lanes run ``final`` and ``output``; their output beats are kept.
 ``DRAIN`` the beats leave on the output stream (``out_valid``/``out_ready``: one beat = one output
           element of all C queries), then the next block starts.
@@ -47,8 +57,8 @@ sharing one K/V (GQA, MQA) fold into the query columns (``lane_build.core_operan
 
 Limits: the lanes' coordinates are the key and query indices only (no head coordinate); a score product's operands are
 two tensors, one indexed by the query rank and the reduced rank, one by the key rank(s) and the reduced
-rank; a value product's other operand depends on the key and value ranks only; the column sums are a
-combinational chain of R fp32 adds (Fmax falls with R).
+rank; a value product's other operand depends on the key and value ranks only; the value product's
+systolic column costs R + ``PRODUCT_STAGES`` cycles of drain per tile, and QK ``PRODUCT_STAGES``.
 """
 from __future__ import annotations
 
