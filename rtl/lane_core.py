@@ -503,7 +503,7 @@ class LaneCore(wiring.Component):
         # the reads' (valid, product, inner index) travelling with the products: QK's to its add stage,
         # VP's down the column (index n: n cycles after the read; row k multiplies at k, adds at k + PS)
         qv = _delays(m, in_qk & ~direct_now, PS, "qk_v", reset_less=False)
-        qi, qe = _delays(m, rd_i, PS, "qk_i"), _delays(m, rd_e, PS, "qk_e")
+        qi = _delays(m, rd_i, PS, "qk_i")
         vv = _delays(m, in_vp, R + PS, "vp_v", reset_less=False)
         vi, ve = _delays(m, rd_i, R + PS, "vp_i"), _delays(m, rd_e, R + PS, "vp_e")
         VSB = VALUE_BITS if s.wide else 16
@@ -522,13 +522,16 @@ class LaneCore(wiring.Component):
             states = StateChains(m, s, lanes=lanes, ports=ports, rd_i=rd_i, rd_e=rd_e, tile=tile, blk=blk,
                                  e_idx=e_idx, clear=st("IDLE") & self.start, row_i=vi[:R], row_e=ve[:R],
                                  row_write=vv[:R], delays=lambda sig, n, name: _delays(m, sig, n, name))
-        # VP's carry-in at row 0's add: the running sum of the block (a product over the whole key rank)
-        ci, ce = vi[PS], ve[PS]
-        carry_in = Array(carry)[ci] != 0
-        start_sum = [Mux(carry_in, Array([Array([csum[i][f][c] for f in range(F)]) for i in range(s.chains)])[ci][ce], 0)
+        # VP's carry-in at row 0's add: the running sum of the block (a product over the whole key rank),
+        # selected at the read and registered (this VP writes csum[i][f] only after reading it)
+        carry_in = Array(carry)[rd_i] != 0
+        start_sum = [_delays(m, Mux(carry_in, Array([Array([csum[i][f][c] for f in range(F)])
+                                                     for i in range(s.chains)])[rd_i][rd_e], 0), PS, f"cin{c}")[PS]
                      for c in range(C)]
-        start_any = [Mux(carry_in, Array([Array([cval[i][f][c] for f in range(F)]) for i in range(s.chains)])[ci][ce], 0)
+        start_any = [_delays(m, Mux(carry_in, Array([Array([cval[i][f][c] for f in range(F)])
+                                                     for i in range(s.chains)])[rd_i][rd_e], 0), PS, f"cinv{c}")[PS]
                      for c in range(C)]
+        q_first = _delays(m, rd_e == 0, PS, "qk_first")[PS]      # QK's add from +0 (e = 0), decoded at the read
         for c in range(C):
             for k in range(R):
                 pe = pes[k][c]
@@ -545,7 +548,7 @@ class LaneCore(wiring.Component):
                 prev = start_sum[c] if k == 0 else vsum[k - 1][c]
                 prev_any = start_any[c] if k == 0 else vany[k - 1][c]
                 with m.If(qv[PS]):
-                    m.d.comb += pe.base.eq(Mux(qe[PS] == 0, 0, Array([acc[i][k][c] for i in range(s.scores)])[qi[PS]]))
+                    m.d.comb += pe.base.eq(Mux(q_first, 0, Array([acc[i][k][c] for i in range(s.scores)])[qi[PS]]))
                 with m.Else():
                     m.d.comb += pe.base.eq(prev)
                 present = Array([wvl[i][k][c] for i in range(s.chains)])[vi[k + PS]] & (key0 + k < nkeys)
