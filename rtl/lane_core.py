@@ -5,14 +5,19 @@ the 2D array, everything else a lane program) runs on this core: sigmoid, ALiBi,
 differential attention (two score products), ReLU attention, prefix-LM masks, flash-1 style
 normalization and a user's own spec, in bf16 (fp32 lanes, a bf16 x bf16 + fp32 MAC array) or in fixed
 point (``CoreShape.fixed``: lanes of ``(code, f)`` values, ``rtl/lanes/fixed_units.py``; the MACs
-multiply input codes exactly and add aligned, ``_FixedMac``; outputs floored and saturated to the
+multiply input codes exactly and add aligned, ``_FixedPe``; outputs floored and saturated to the
 format's output code, ``_to_output``).
+
+Every PE registers its product (``PRODUCT_STAGES``) before the add: no path holds more than one
+multiply or one add of the array.
 
 Dataflow, per query block of C queries (lane c serves query ``b*C + c``) and key tile of R keys:
 
 ``QK``    each score product i in turn: E multiply-accumulates per PE (PE (k, c): key k of the tile,
           query c), ``acc = fp32_add(acc, bf16_mul(Q[c, e], K[k, e]))`` for e = 0 .. E-1 from +0, the
-          golden model's ``mac`` chain; the Q and K operands come from the core's memories (loaded
+          golden model's ``mac`` chain, one per cycle: the product of e is registered while the add
+          of e-1 lands (the loop is the add alone), and QK stays ``qk_drain_cycles()`` after its last
+          read for the last add; the Q and K operands come from the core's memories (loaded
           through ``load_*``: one word of C or R bf16 values per address).  An input the lanes read
           per key (linear attention's ``FK = phi(K[e, m])``: a *direct* slot, ``CoreShape.direct``)
           takes R cycles instead: word (block, key) of its memory ``x<i>`` (the C lanes' bf16 values),
@@ -21,10 +26,15 @@ Dataflow, per query block of C queries (lane c serves query ``b*C + c``) and key
           (R writes per product; a key beyond M is written absent); then ``go``.
 ``WW``    the lanes run ``begin`` .. ``merge`` and emit their weights, which the PEs keep (rounded
           to bf16, as ``mac`` rounds them) with their valid bits.
-``VP``    each value product i, value column f in turn: the column sum of PE column c down the rows,
-          ``s = mac(s, w[k, c], V[k, f])`` for k = 0 .. R-1 where the weight and V[k] are present,
-          starting from +0 (a per-tile product) or from the running sum of the block (a product over
-          the whole key rank, e.g. sigmoid's ``AV``); written into ``in.value<i>``; then ``go``.
+``VP``    each value product i, value column f in turn (one read per cycle): the column sum of PE
+          column c down the rows, ``s = mac(s, w[k, c], V[k, f])`` for k = 0 .. R-1 where the weight
+          and V[k] are present, starting from +0 (a per-tile product) or from the running sum of the
+          block (a product over the whole key rank, e.g. sigmoid's ``AV``), as a systolic column:
+          row k multiplies column f k cycles after its read (its V slice delayed k cycles, the
+          product, column and valid bits travelling along) and adds ``PRODUCT_STAGES`` cycles later
+          to row k-1's registered partial sum (row 0: the carry-in) into its own sum register; the
+          sum leaving row R-1 is written into ``in.value<i>`` (and the running sum); VP stays
+          ``vp_drain_cycles(R)`` = R + ``PRODUCT_STAGES`` cycles after its last read; then ``go``.
 ``WD``    after the last tile: the lanes run ``final`` and ``output``; their output beats are kept.
 ``DRAIN`` the beats leave on the output stream (``out_valid``/``out_ready``: one beat = one output
           element of all C queries), then the next block starts.
@@ -47,15 +57,15 @@ sharing one K/V (GQA, MQA) fold into the query columns (``lane_build.core_operan
 
 Limits: the lanes' coordinates are the key and query indices only (no head coordinate); a score product's operands are
 two tensors, one indexed by the query rank and the reduced rank, one by the key rank(s) and the reduced
-rank; a value product's other operand depends on the key and value ranks only; the column sums are a
-combinational chain of R fp32 adds (Fmax falls with R).
+rank; a value product's other operand depends on the key and value ranks only; the value product's
+systolic column costs R + ``PRODUCT_STAGES`` cycles of drain per tile, and QK ``PRODUCT_STAGES``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed
 from amaranth.lib import wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -210,26 +220,50 @@ class CoreShape:
                 + 1 + int(any(self.switched)))
 
 
-class _Mac(wiring.Component):
-    """``fp32_add(base, bf16_mul(a, b))``, combinational (the golden ``mac``; FTZ, nearest even)."""
+#: Register stages of a PE's product: the multiply (bf16 x bf16, or a fixed-point value x an input code)
+#: is registered before the add, in score products (QK) and value products (VP) alike.  The cycle model
+#: (``sim/rtl_core.py``, :class:`~einloom.sim.rtl_core.LaneCoreTiming`) reads the drains below.
+PRODUCT_STAGES = 1
+
+
+def qk_drain_cycles() -> int:
+    """Cycles ``QK`` stays after its last operand read has left the memory: the last product's stages
+    (its add lands in the last of them, before ``SW`` reads the sums)."""
+    return PRODUCT_STAGES
+
+
+def vp_drain_cycles(rows: int) -> int:
+    """Cycles ``VP`` stays after its last operand read has left the memory: the systolic column (row k
+    multiplies k cycles after the read, adds ``PRODUCT_STAGES`` later into its registered partial
+    sum), so the last column sum leaves row R-1's register ``rows + PRODUCT_STAGES`` cycles after the
+    read and is written into the lanes' buffers in VP's last cycle, before ``GO2``."""
+    return rows + PRODUCT_STAGES
+
+
+class _Pe(wiring.Component):
+    """One bf16 PE: ``fp32_add(base, p)`` with ``p = bf16_mul(a, b)`` of the operands ``PRODUCT_STAGES``
+    cycles earlier (the product register); the add is combinational (the caller registers the sum).
+    The pair is the golden ``mac`` (FTZ, nearest even): the product is exact, so the register changes
+    no bit."""
 
     def __init__(self):
         super().__init__({"base": In(32), "a": In(16), "b": In(16), "result": Out(32)})
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.mul = mul = Bf16Mul(latency=0)
+        m.submodules.mul = mul = Bf16Mul(latency=PRODUCT_STAGES)
         m.submodules.add = add = Fp32Add(latency=0)
         m.d.comb += [mul.a.eq(self.a), mul.b.eq(self.b), add.a.eq(self.base), add.b.eq(mul.result),
                      self.result.eq(add.result)]
         return m
 
 
-class _FixedMac(wiring.Component):
-    """``FixedArith.mac(base, a, b)``, combinational: the exact product of the value ``a`` (a lane word)
-    and the input code ``b`` (``frac_bits``), at ``fa + frac_bits`` fraction bits, added to ``base``
-    aligned (a sentinel absorbs).  ``wide``: ``b`` is a value word too (a per-key state chain's state,
-    ``rtl/lane_state.py``), the product at ``fa + fb``."""
+class _FixedPe(wiring.Component):
+    """One fixed-point PE, ``FixedArith.mac(base, a, b)`` split at the product: the exact product of the
+    value ``a`` (a lane word) and the input code ``b`` (``frac_bits``), at ``fa + frac_bits`` fraction
+    bits, registered ``PRODUCT_STAGES`` times; then added to ``base`` aligned (a sentinel absorbs),
+    combinational (the caller registers the sum).  ``wide``: ``b`` is a value word too (a per-key
+    state chain's state, ``rtl/lane_state.py``), the product at ``fa + fb``."""
 
     def __init__(self, frac_bits: int, wide: bool = False):
         self.frac_bits, self.wide = frac_bits, wide
@@ -253,9 +287,23 @@ class _FixedMac(wiring.Component):
             prod = Signal(signed(CODE_BITS), name="mac_prod")
             m.d.comb += prod.eq(Mux(inf & (cb != 0), Mux(ca[-1] ^ cb[-1], NEG, POS), Mux(inf, 1, ca) * Mux(inf, 1, cb)))
             term = Cat(prod, (fa + self.frac_bits)[:F_BITS])
+        for n in range(PRODUCT_STAGES):       # the product register(s)
+            reg = Signal(VALUE_BITS, name=f"mac_term{n}", reset_less=True)
+            m.d.sync += reg.eq(term)
+            term = reg
         c, f = fixed_add(m, self.base, term, "macadd")
         m.d.comb += self.result.eq(Cat(c[:CODE_BITS], f[:F_BITS]))
         return m
+
+
+def _delays(m: Module, sig, n: int, name: str, reset_less: bool = True) -> list:
+    """``[sig, sig one cycle ago, .., sig n cycles ago]`` (a shift register of ``n`` stages)."""
+    out = [sig]
+    for j in range(1, n + 1):
+        reg = Signal(Value.cast(sig).shape(), name=f"{name}_d{j}", reset_less=reset_less)
+        m.d.sync += reg.eq(out[-1])
+        out.append(reg)
+    return out
 
 
 def _bf16_of(m: Module, name: str, x):
@@ -402,6 +450,7 @@ class LaneCore(wiring.Component):
         nblocks, ntiles, nkeys = Signal(16), Signal(16), Signal(16)
         j, i_idx, e_idx = Signal(16), Signal(8), Signal(16)       # step counter, product, inner index
         pas = Signal(8)                                           # the pass over the key tiles
+        drain = Signal(range(vp_drain_cycles(R) + 1))            # QK's, VP's cycles after the last read
         s_lo, s_hi = Array(pass_lo)[pas], Array(pass_hi)[pas]     # this pass's score slots and value products
         c_lo, c_hi = Array(chain_lo)[pas], Array(chain_hi)[pas]
         st = lambda n: state == _S[n]   # noqa: E731
@@ -412,19 +461,28 @@ class LaneCore(wiring.Component):
         with m.If(st("IDLE") & self.start):
             m.d.sync += [self.cycles.eq(0), self.busy_2d.eq(0)]
 
-        # ---- the 2D array: R x C MACs, shared by the score (QK) and value (VP) products ---------
+        # ---- the 2D array: R x C PEs, shared by the score (QK) and value (VP) products ----------
+        # Each PE multiplies into its product register (PRODUCT_STAGES) and adds after it.  QK: every
+        # PE accumulates, one add per cycle, into acc.  VP: a systolic column: row k multiplies value
+        # column f k cycles after its read and adds PRODUCT_STAGES later to row k-1's registered
+        # partial sum (row 0: the carry-in), into its own sum register; row R-1's sum is written into
+        # the lanes' buffers and csum.
         VB, fixed = s.value_bits, s.fixed
+        PS = PRODUCT_STAGES
         acc = [[[Signal(VB, name=f"acc{i}_{k}_{c}") for c in range(C)] for k in range(R)] for i in range(s.scores)]
         wgt = [[[Signal(16 if fixed is None else VB, name=f"w{i}_{k}_{c}") for c in range(C)] for k in range(R)]
                for i in range(s.chains)]
         wvl = [[[Signal(name=f"wv{i}_{k}_{c}") for c in range(C)] for k in range(R)] for i in range(s.chains)]
         csum = [[[Signal(VB, name=f"cs{i}_{f}_{c}") for c in range(C)] for f in range(F)] for i in range(s.chains)]
         cval = [[[Signal(name=f"csv{i}_{f}_{c}") for c in range(C)] for f in range(F)] for i in range(s.chains)]
+        # VP: row k's registered partial sum of the value column it works on, and whether any key was present
+        vsum = [[Signal(VB, name=f"vsum_{k}_{c}", reset_less=True) for c in range(C)] for k in range(R)]
+        vany = [[Signal(name=f"vany_{k}_{c}", reset_less=True) for c in range(C)] for k in range(R)]
         wide = fixed is not None and (s.wide or any(x is not None for x in s.states))
-        macs = [[_Mac() if fixed is None else _FixedMac(fixed.p.frac_bits, wide) for c in range(C)] for k in range(R)]
+        pes = [[_Pe() if fixed is None else _FixedPe(fixed.p.frac_bits, wide) for c in range(C)] for k in range(R)]
         for k in range(R):
             for c in range(C):
-                m.submodules[f"pe_{k}_{c}"] = macs[k][c]
+                m.submodules[f"pe_{k}_{c}"] = pes[k][c]
 
         # pipeline stage of the memory read: (valid, product, inner index) of the data now out
         rd_v, rd_i, rd_e = Signal(), Signal(8), Signal(16)
@@ -441,18 +499,15 @@ class LaneCore(wiring.Component):
         key0 = Signal(16)
         m.d.comb += key0.eq(tile * R)
 
-        # QK: PE (k, c) accumulates; VP: the column chains through the PEs of column c
         in_qk, in_vp = st("QK") & rd_v, st("VP") & rd_v
-        chain_out = [[Signal(VB, name=f"chain_{k}_{c}") for c in range(C)] for k in range(R)]
-        chain_any = [[Signal(name=f"chany_{k}_{c}") for c in range(C)] for k in range(R)]
-        cur_acc = [[Array([acc[i][k][c] for i in range(s.scores)])[rd_i] for c in range(C)] for k in range(R)]
-        cur_w = [[Array([wgt[i][k][c] for i in range(s.chains)])[rd_i] for c in range(C)] for k in range(R)]
-        cur_wv = [[Array([wvl[i][k][c] for i in range(s.chains)])[rd_i] for c in range(C)] for k in range(R)]
-        carry_now = Array(carry)[rd_i]
-        start_sum = [Array([Array([csum[i][f][c] for f in range(F)]) for i in range(s.chains)])[rd_i][rd_e]
-                     for c in range(C)]
-        start_any = [Array([Array([cval[i][f][c] for f in range(F)]) for i in range(s.chains)])[rd_i][rd_e]
-                     for c in range(C)]
+        # the reads' (valid, product, inner index) travelling with the products: QK's to its add stage,
+        # VP's down the column (index n: n cycles after the read; row k multiplies at k, adds at k + PS)
+        qv = _delays(m, in_qk & ~direct_now, PS, "qk_v", reset_less=False)
+        qi = _delays(m, rd_i, PS, "qk_i")
+        vv = _delays(m, in_vp, R + PS, "vp_v", reset_less=False)
+        vi, ve = _delays(m, rd_i, R + PS, "vp_i"), _delays(m, rd_e, R + PS, "vp_e")
+        VSB = VALUE_BITS if s.wide else 16
+        vrow = [_delays(m, vdata[k * VSB:(k + 1) * VSB], k, f"vrow{k}")[k] for k in range(R)]   # row k's V, k late
         qword = []                              # fixed point: q as a lane value (code, frac_bits)
         for c in range(C) if fixed is not None else ():
             qc = Signal(signed(CODE_BITS), name=f"qcode{c}")
@@ -462,27 +517,47 @@ class LaneCore(wiring.Component):
             m.d.comb += qc.eq(qdata[c * 16:(c + 1) * 16].as_signed())
             qword.append(Cat(qc, Const(fixed.p.frac_bits, F_BITS)))
         states = None
-        if any(x is not None for x in s.states):      # per-key state chains (rtl/lane_state.py)
+        if any(x is not None for x in s.states):      # per-key state chains (rtl/lane_state.py), row k at k
             from einloom.rtl.lane_state import StateChains
             states = StateChains(m, s, lanes=lanes, ports=ports, rd_i=rd_i, rd_e=rd_e, tile=tile, blk=blk,
-                                 e_idx=e_idx, clear=st("IDLE") & self.start, write=in_vp)
+                                 e_idx=e_idx, clear=st("IDLE") & self.start, row_i=vi[:R], row_e=ve[:R],
+                                 row_write=vv[:R], delays=lambda sig, n, name: _delays(m, sig, n, name))
+        # VP's carry-in at row 0's add: the running sum of the block (a product over the whole key rank),
+        # selected at the read and registered (this VP writes csum[i][f] only after reading it)
+        carry_in = Array(carry)[rd_i] != 0
+        start_sum = [_delays(m, Mux(carry_in, Array([Array([csum[i][f][c] for f in range(F)])
+                                                     for i in range(s.chains)])[rd_i][rd_e], 0), PS, f"cin{c}")[PS]
+                     for c in range(C)]
+        start_any = [_delays(m, Mux(carry_in, Array([Array([cval[i][f][c] for f in range(F)])
+                                                     for i in range(s.chains)])[rd_i][rd_e], 0), PS, f"cinv{c}")[PS]
+                     for c in range(C)]
+        q_first = _delays(m, rd_e == 0, PS, "qk_first")[PS]      # QK's add from +0 (e = 0), decoded at the read
         for c in range(C):
-            prev, prev_any = Mux(carry_now != 0, start_sum[c], 0), Mux(carry_now != 0, start_any[c], 0)
             for k in range(R):
-                pe = macs[k][c]
-                present = cur_wv[k][c] & (key0 + k < nkeys)
+                pe = pes[k][c]
+                # the multiply: QK's operands as read, VP row k's k cycles after its read
                 with m.If(st("QK")):
-                    m.d.comb += [pe.base.eq(Mux(rd_e == 0, 0, cur_acc[k][c])),
-                                 pe.a.eq(qdata[c * 16:(c + 1) * 16] if fixed is None else qword[c]),
+                    m.d.comb += [pe.a.eq(qdata[c * 16:(c + 1) * 16] if fixed is None else qword[c]),
                                  pe.b.eq(kdata[k * KB:(k + 1) * KB] if s.wide else
                                          self._wide(m, wide, kdata[k * 16:(k + 1) * 16]))]
                 with m.Else():
-                    vk = vdata[k * VALUE_BITS:(k + 1) * VALUE_BITS] if s.wide else \
-                        self._wide(m, wide, vdata[k * 16:(k + 1) * 16])
-                    m.d.comb += [pe.base.eq(prev), pe.a.eq(cur_w[k][c]),
+                    vk = vrow[k] if s.wide else self._wide(m, wide, vrow[k])
+                    m.d.comb += [pe.a.eq(Array([wgt[i][k][c] for i in range(s.chains)])[vi[k]]),
                                  pe.b.eq(vk if states is None else states.operand(m, k, c, vk))]
-                m.d.comb += [chain_out[k][c].eq(Mux(present, pe.result, prev)), chain_any[k][c].eq(prev_any | present)]
-                prev, prev_any = chain_out[k][c], chain_any[k][c]
+                # the add, PS cycles later: QK accumulates (from +0 at e = 0), VP adds to the partial sum
+                prev = start_sum[c] if k == 0 else vsum[k - 1][c]
+                prev_any = start_any[c] if k == 0 else vany[k - 1][c]
+                with m.If(qv[PS]):
+                    m.d.comb += pe.base.eq(Mux(q_first, 0, Array([acc[i][k][c] for i in range(s.scores)])[qi[PS]]))
+                with m.Else():
+                    m.d.comb += pe.base.eq(prev)
+                present = Array([wvl[i][k][c] for i in range(s.chains)])[vi[k + PS]] & (key0 + k < nkeys)
+                with m.If(vv[k + PS]):
+                    m.d.sync += [vsum[k][c].eq(Mux(present, pe.result, prev)), vany[k][c].eq(prev_any | present)]
+                with m.If(qv[PS]):
+                    for i in mac_slots:
+                        with m.If((qi[PS] == i) & ~dbit[i]):
+                            m.d.sync += acc[i][k][c].eq(pe.result)
                 with m.If(in_qk):
                     for i in range(s.scores):
                         if s.is_direct(i):     # the input's bf16 value, widened exactly, into row rd_e
@@ -491,14 +566,12 @@ class LaneCore(wiring.Component):
                                 xc = ports[f"x{i}"].data[c * XB:(c + 1) * XB]
                                 m.d.sync += acc[i][k][c].eq(Cat(Const(0, 16), xc) if fixed is None else
                                                             xc if s.wide else self._wide(m, True, xc))
-                        if s.is_mac(i):
-                            with m.If((rd_i == i) & ~dbit[i]):
-                                m.d.sync += acc[i][k][c].eq(pe.result)
         with m.If((in_qk & ~direct_now) | in_vp):
             m.d.sync += self.busy_2d.eq(self.busy_2d + 1)
 
-        # ---- lane write port: scores (SW) and column sums (VP) ----------------------------------
+        # ---- lane write port: scores (SW) and column sums (VP, as they leave row R-1) -------------
         sw_i, sw_k = Signal(8), Signal(16)
+        oi, oe = vi[R + PS], ve[R + PS]        # the value column whose sum is in row R-1's register
         for c, lane in enumerate(lanes):
             m.d.comb += [lane.tiles.eq(ntiles), lane.query.eq(blk * C + c), lane.start.eq(st("BSTART")),
                          lane.go.eq(st("GO1") | st("GO2"))]
@@ -506,13 +579,13 @@ class LaneCore(wiring.Component):
             with m.If(st("SW")):
                 m.d.comb += [lane.buf_we.eq(1), lane.buf_addr.eq(Array(score_base)[sw_i] + sw_k),
                              lane.buf_data.eq(sw_data), lane.buf_valid.eq(key0 + sw_k < nkeys)]
-            with m.If(in_vp):
-                m.d.comb += [lane.buf_we.eq(1), lane.buf_addr.eq(Array(value_base)[rd_i] + rd_e),
-                             lane.buf_data.eq(chain_out[R - 1][c]), lane.buf_valid.eq(chain_any[R - 1][c])]
+            with m.If(vv[R + PS]):
+                m.d.comb += [lane.buf_we.eq(1), lane.buf_addr.eq(Array(value_base)[oi] + oe),
+                             lane.buf_data.eq(vsum[R - 1][c]), lane.buf_valid.eq(vany[R - 1][c])]
                 for i in range(s.chains):
                     for f in range(F):
-                        with m.If((rd_i == i) & (rd_e == f)):
-                            m.d.sync += [csum[i][f][c].eq(chain_out[R - 1][c]), cval[i][f][c].eq(chain_any[R - 1][c])]
+                        with m.If((oi == i) & (oe == f)):
+                            m.d.sync += [csum[i][f][c].eq(vsum[R - 1][c]), cval[i][f][c].eq(vany[R - 1][c])]
             # weights: kept by the PEs of column c (bf16: rounded as mac rounds them; fixed: the value)
             weight = _bf16_of(m, f"wround{c}", lane.weight_data) if fixed is None else lane.weight_data
             for i in range(s.chains):
@@ -581,8 +654,10 @@ class LaneCore(wiring.Component):
                         m.d.sync += [e_idx.eq(0), i_idx.eq(i_idx + 1)]
                     with m.Else():
                         m.d.sync += e_idx.eq(e_idx + 1)
+                with m.Elif(drain == qk_drain_cycles()):      # the last product's add has landed
+                    m.d.sync += [go_to("WS"), i_idx.eq(0), e_idx.eq(0), drain.eq(0)]
                 with m.Else():
-                    m.d.sync += [go_to("WS"), i_idx.eq(0), e_idx.eq(0)]
+                    m.d.sync += drain.eq(drain + 1)
             with m.Case(_S["WS"]):
                 with m.If(l0.wait_scores):
                     m.d.sync += [go_to("SW"), sw_i.eq(s_lo), sw_k.eq(0)]
@@ -608,8 +683,10 @@ class LaneCore(wiring.Component):
                         m.d.sync += [e_idx.eq(0), i_idx.eq(i_idx + 1)]
                     with m.Else():
                         m.d.sync += e_idx.eq(e_idx + 1)
+                with m.Elif(drain == vp_drain_cycles(R)):     # the last column sum is in the buffers
+                    m.d.sync += [go_to("GO2"), drain.eq(0)]
                 with m.Else():
-                    m.d.sync += go_to("GO2")
+                    m.d.sync += drain.eq(drain + 1)
             with m.Case(_S["GO2"]):
                 m.d.sync += [i_idx.eq(s_lo), e_idx.eq(0)]
                 with m.If(tile + 1 < ntiles):

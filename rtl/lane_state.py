@@ -1,7 +1,9 @@
 """The lane core's per-key state chains (``rtl/lanes/recurrence.py``): state registers in the 2D array.
 
 For a value product that reads a per-key state (``CoreShape.states[i]`` = (update product j, has an
-operand)), PE (k, c) computes in the column chain's cycle, combinationally along row k,
+operand)), PE (k, c) computes in row k's multiply cycle of the value column (the value product's
+systolic column, ``rtl/lane_core.py``: k cycles after the column's read, the operand word ``B``
+delayed alike), combinationally along row k,
 
     s[k, c] = add(s[k, c-1], mul(u[k, c], B[c]))        (bf16 build: fp32_add, fp32_mul, FTZ)
     s[k, c] = add(s[k, c-1], u[k, c])                    (no operand: the state adds the lane value)
@@ -14,8 +16,8 @@ value itself, the golden ``mac`` is exact) by its weight; ``s[k, C-1]`` is writt
 the next block starts from.  In fixed point ``mul`` floors to ``max(fa, fb)`` and ``add`` aligns
 (``FixedArith``), as the lanes' units do.
 
-Limits: the row is one combinational chain of C multiply-adds in front of the column's R MACs (Fmax
-falls with R + C; not measured); the state registers are flip-flops, (tiles x R x F) per state chain.
+Limits: the row is one combinational chain of C multiply-adds in front of row k's product register
+(Fmax falls with C; not measured); the state registers are flip-flops, (tiles x R x F) per state chain.
 """
 from __future__ import annotations
 
@@ -33,7 +35,7 @@ class StateChains:
     """The state registers, update weights and row chains of ``shape.states`` (module docstring)."""
 
     def __init__(self, m: Any, shape: Any, *, lanes: list, ports: dict, rd_i: Any, rd_e: Any, tile: Any,
-                 blk: Any, e_idx: Any, clear: Any, write: Any):
+                 blk: Any, e_idx: Any, clear: Any, row_i: list, row_e: list, row_write: list, delays: Any):
         s = shape
         R, C, F, T = s.rows, s.cols, s.value_dim, max(1, s.state_tiles)
         self.shape, self.fixed = s, s.fixed
@@ -54,31 +56,35 @@ class StateChains:
                 for t in range(T):
                     for k in range(R):
                         m.d.sync += [r.eq(self._zero()) for r in regs[i][t][k]]
-        self.is_state = Array([Const(int(c is not None), 1) for c in cfg])[rd_i]
-        has_op = Array([Const(int(bool(c and c[1])), 1) for c in cfg])[rd_i]
+        # row k works k cycles after the read (the value product's systolic column): (product, value
+        # column, valid) of row k are row_i[k], row_e[k], row_write[k]; the operand word delayed alike
+        self.is_state = [Array([Const(int(c is not None), 1) for c in cfg])[row_i[k]] for k in range(R)]
+        has_ops = [Array([Const(int(bool(c and c[1])), 1) for c in cfg])[row_i[k]] for k in range(R)]
         for i in idx:
             if cfg[i][1]:
                 m.d.comb += ports[f"u{i}"].addr.eq(blk * F + e_idx)
         udata = Array([ports[f"u{i}"].data if cfg[i] and cfg[i][1] else Const(0, C * 16)
                        for i in range(s.chains)])[rd_i]
+        urow = delays(udata, R - 1, "urow")
         zero_t = Array([Array([Const(0, VB)] * F)] * T)
         self.next = []
         for k in range(R):
+            ri, re = row_i[k], row_e[k]
             base = Array([Array([Array(regs[i][t][k]) for t in range(T)]) if i in regs else zero_t
-                          for i in range(s.chains)])[rd_i][tile][rd_e]
+                          for i in range(s.chains)])[ri][tile][re]
             prev, row = base, []
             for c in range(C):
-                u = Array([uw[cfg[i][0]][k][c] if cfg[i] else Const(0, VB) for i in range(s.chains)])[rd_i]
-                code = udata[c * 16:(c + 1) * 16]
-                nxt = self._update(m, f"{k}_{c}", prev, u, code, has_op)
+                u = Array([uw[cfg[i][0]][k][c] if cfg[i] else Const(0, VB) for i in range(s.chains)])[ri]
+                code = urow[k][c * 16:(c + 1) * 16]
+                nxt = self._update(m, f"{k}_{c}", prev, u, code, has_ops[k])
                 row.append(nxt)
                 prev = nxt
             self.next.append(row)
-            with m.If(write & self.is_state):
+            with m.If(row_write[k] & self.is_state[k]):
                 for i in idx:
                     for t in range(T):
                         for f in range(F):
-                            with m.If((rd_i == i) & (tile == t) & (rd_e == f)):
+                            with m.If((ri == i) & (tile == t) & (re == f)):
                                 m.d.sync += regs[i][t][k][f].eq(row[-1])
 
     def _zero(self) -> int:
@@ -107,12 +113,12 @@ class StateChains:
     def operand(self, m: Any, k: int, c: int, vbits: Any) -> Any:
         """The chain's value operand at PE (k, c): the state for a state chain, else ``vbits``."""
         if self.fixed is not None:
-            return Mux(self.is_state, self.next[k][c], vbits)
+            return Mux(self.is_state[k], self.next[k][c], vbits)
         from einloom.rtl.float.convert import Fp32ToBf16
         cv = Fp32ToBf16(latency=0)
         m.submodules[f"stbf16_{k}_{c}"] = cv
         m.d.comb += cv.a.eq(self.next[k][c])
-        return Mux(self.is_state, cv.result, vbits)
+        return Mux(self.is_state[k], cv.result, vbits)
 
 
 def _fixed_mul_code(m: Any, tag: str, u: Any, code: Any, frac_bits: int) -> Any:

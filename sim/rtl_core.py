@@ -484,6 +484,20 @@ class LaneCoreTiming:
             (c_hi - c_lo) * self.value_dim
 
     @property
+    def qk_drain(self) -> int:
+        """Cycles ``QK`` stays after its last read (the PEs' product register before the last add):
+        ``rtl.lane_core.qk_drain_cycles``."""
+        from einloom.rtl.lane_core import qk_drain_cycles
+        return qk_drain_cycles()
+
+    @property
+    def vp_drain(self) -> int:
+        """Cycles ``VP`` stays after its last read (the last value column down the systolic column of R
+        rows, each a product register and a sum register): ``rtl.lane_core.vp_drain_cycles``."""
+        from einloom.rtl.lane_core import vp_drain_cycles
+        return vp_drain_cycles(self.rows)
+
+    @property
     def qk_steps(self) -> int:
         """Cycles of the ``QK`` state's issue per tile (without its last cycle), every score slot."""
         return self.pass_qk_steps(0, self.scores)
@@ -500,9 +514,11 @@ def lane_core_cycles(t: LaneCoreTiming, num_queries: int, num_keys: int) -> dict
 
     Per block: ``BSTART`` (the lanes start ``init``), then per pass over the keys (one, or a
     multi-pass program's passes, ``rtl/lanes/passes.py``) and per tile ``QK`` (E per score product of
-    the pass, R per input the lanes read directly, + 1 cycles), wait for the lanes' ``wait_scores``,
-    ``SW`` (the pass's scores x R), ``GO``, wait for ``wait_values`` (the lanes ran ``begin`` ..
-    ``merge``), ``VP`` (the pass's chains x F + 1), ``GO`` (the lanes run ``value``, ``commit`` while
+    the pass, R per input the lanes read directly, + 1 + the product register's drain
+    :attr:`LaneCoreTiming.qk_drain` cycles), wait for the lanes' ``wait_scores``, ``SW`` (the pass's
+    scores x R), ``GO``, wait for ``wait_values`` (the lanes ran ``begin`` .. ``merge``), ``VP`` (the
+    pass's chains x F + 1 + the systolic column's drain :attr:`LaneCoreTiming.vp_drain`, R + the
+    product register), ``GO`` (the lanes run ``value``, ``commit`` while
     the next tile's QK runs; after a pass's last tile they also run its ``final`` and the next pass's
     ``init``); after the last tile of the last pass wait for the lanes' ``done`` (``final``,
     ``output``, one cycle in the lane's done state, one for its registered ``done``), ``DRAIN`` (the
@@ -521,14 +537,14 @@ def lane_core_cycles(t: LaneCoreTiming, num_queries: int, num_keys: int) -> dict
         n += 1
         for k, (s_lo, s_hi, c_lo, c_hi) in enumerate(ranges):
             for _tile in range(tiles):
-                n += t.pass_qk_steps(s_lo, s_hi) + 1   # QK
+                n += t.pass_qk_steps(s_lo, s_hi) + 1 + t.qk_drain   # QK
                 n = max(n, lane_ready) + 1             # WS
                 n += (s_hi - s_lo) * t.rows            # SW
                 go = n
                 n += 1                                 # GO1
                 ready = go + 1 + sum(sec(s, k) for s in ("begin", "score", "tile", "weight", "merge"))
                 n = max(n, ready) + 1                  # WW
-                n += (c_hi - c_lo) * t.value_dim + 1   # VP
+                n += (c_hi - c_lo) * t.value_dim + 1 + t.vp_drain   # VP
                 go = n
                 n += 1                                 # GO2
                 lane_ready = go + 1 + sec("value", k) + sec("commit", k)

@@ -125,11 +125,13 @@ def test_cycle_model_counts_states():
                            "output")}
     t = LaneCoreTiming(rows=4, cols=4, head_dim=8, value_dim=8, scores=1, chains=1, beats=(8,), sections=secs)
     c = lane_core_cycles(t, 4, 8)
-    # BSTART 0 (lane init at 1, waits for scores from 2); tile 0: QK 1..9, WS 10, SW 11..14, GO 15,
-    # the lane's begin..merge 16..20, WW leaves at 21, VP 22..30, GO 31 (value, commit 32, 33);
-    # tile 1: QK 32..40, WS 41, SW 42..45, GO 46, WW 47..52, VP 53..61, GO 62; the lane: value 63,
-    # commit 64, final 65, output 66, done state 67, done visible 68; WD leaves at 68, DRAIN 69..76, FIN 77
-    assert c["compute_cycles"] == 78
+    # BSTART 0 (lane init at 1, waits for scores from 2); tile 0: QK 1..10 (8 reads, 1, the product
+    # register's 1), WS 11, SW 12..15, GO 16, the lane's begin..merge 17..21, WW leaves at 22, VP 23..36
+    # (8 reads, 1, the systolic column's R + 1 = 5), GO 37 (value, commit 38, 39); tile 1: QK 38..47,
+    # WS 48, SW 49..52, GO 53, WW 54..59, VP 60..73, GO 74; the lane: value 75, commit 76, final 77,
+    # output 78, done state 79, done visible 80; WD leaves at 80, DRAIN 81..88, FIN 89
+    assert t.qk_drain == 1 and t.vp_drain == 4 + 1
+    assert c["compute_cycles"] == 90
     assert c["mac_cycles"] == 2 * (8 + 8) and c["tiles"] == 2 and c["blocks"] == 1
 
 
