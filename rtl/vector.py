@@ -139,8 +139,10 @@ class VectorPE(wiring.Component):
         # --- drain: QK buffer (a shift register of R entries) and the local max LM -------------
         buf = [Signal(u.acc_shape, name=f"qk{i}", reset_less=True) for i in range(self.rows)]
         valid = [Signal(name=f"valid{i}", reset_less=True) for i in range(self.rows)]
-        lm, lm_valid = Signal(u.acc_shape, reset_less=True), Signal()
-        rm, rm_prev, rm_valid = Signal(u.acc_shape, reset_less=True), Signal(u.acc_shape, reset_less=True), Signal()
+        lm, lm_valid = Signal(u.acc_shape, name="lm", reset_less=True), Signal(name="lm_valid")
+        rm = Signal(u.acc_shape, name="rm", reset_less=True)
+        rm_prev = Signal(u.acc_shape, name="rm_prev", reset_less=True)
+        rm_valid = Signal(name="rm_valid")
         # the causal bound of this column's query p = query_base + column, bottom-right aligned: the last
         # visible key is p + M - P (negative when P > M and p < P - M: no key is visible).  Registered
         # on init, a cycle before the block's first drain (keeps the adds off the path into LM's enable)
@@ -160,7 +162,7 @@ class VectorPE(wiring.Component):
         m.d.comb += key_ok.eq((self.key_index < self.num_keys) & (~self.causal | (self.key_index <= last_key))
                               & in_window)
         # seen: some key of this block was visible to the query; without one its AV is 0, not 0/0
-        seen, seen_fin = Signal(), Signal()
+        seen, seen_fin = Signal(name="seen"), Signal(name="seen_fin")
         with m.If(self.init):
             m.d.sync += seen.eq(0)
         with m.Elif(self.capture & key_ok):
@@ -226,7 +228,8 @@ class VectorPE(wiring.Component):
         sld = Signal(u.den_shape, reset_less=self.sld_latency == 2)
         rd = Signal(u.den_shape, reset_less=True)
         rd_fin = Signal(u.den_shape, reset_less=True)
-        prm, prm_ws = Signal(u.prob_shape, reset_less=True), Signal(u.prob_shape, reset_less=True)
+        prm = Signal(u.prob_shape, name="prm", reset_less=True)
+        prm_ws = Signal(u.prob_shape, name="prm_ws", reset_less=True)
         if self.sld_latency == 2:               # single-cycle accumulate: SLD final the cycle after the last SLN
             with m.If(self.tile_start):
                 m.d.sync += sld.eq(0)
