@@ -294,12 +294,13 @@ def _head_dim(plan: LanePlan) -> int:
 
 
 def timing_of(plan: LanePlan, shape: Any) -> Any:
-    from einloom.rtl.lane_core import CoreProgram
+    from einloom.rtl.lane_core import CoreProgram, qk_drain_cycles, vp_drain_cycles
     from einloom.sim.rtl_core import LaneCoreTiming
     cp = CoreProgram.of(plan.image)
     return LaneCoreTiming(shape.rows, shape.cols, shape.head_dim, shape.value_dim, len(cp.score_base),
                           len(cp.value_base), cp.beats, dict(cp.sections), _direct_slots(plan),
-                          cp.passes if len(cp.passes) > 1 else ())
+                          cp.passes if len(cp.passes) > 1 else (),
+                          qk_drain=qk_drain_cycles(), vp_drain=vp_drain_cycles(shape.rows))
 
 
 def run_cycles(plans: Sequence[LanePlan], shape: Any) -> dict[str, int]:

@@ -455,7 +455,9 @@ class LaneCoreTiming:
     vector, 1 for a scalar); ``direct``: per score slot, an input the lanes read per key (R memory reads
     instead of E multiply-accumulates, not counted as 2D busy); ``passes``: per pass over the key tiles
     ``(first score slot, one past its last, first value product, one past its last)`` (empty: one pass
-    running every product)."""
+    running every product); ``qk_drain``/``vp_drain``: cycles ``QK``/``VP`` stay after their last
+    operand read (the PEs' product register before the last add; the systolic value column of R rows),
+    given by the RTL that is timed (``rtl/lane_core.py`` ``qk_drain_cycles``, ``vp_drain_cycles``)."""
 
     rows: int
     cols: int
@@ -467,6 +469,8 @@ class LaneCoreTiming:
     sections: dict[str, int]
     direct: tuple[bool, ...] = ()
     passes: tuple[tuple[int, int, int, int], ...] = ()
+    qk_drain: int = field(kw_only=True)
+    vp_drain: int = field(kw_only=True)
 
     def pass_ranges(self) -> tuple[tuple[int, int, int, int], ...]:
         return self.passes or ((0, self.scores, 0, self.chains),)
@@ -482,20 +486,6 @@ class LaneCoreTiming:
         """2D-array multiply-accumulate cycles per tile of one pass (score and value products)."""
         return sum(0 if self._is_direct(i) else self.head_dim for i in range(s_lo, s_hi)) + \
             (c_hi - c_lo) * self.value_dim
-
-    @property
-    def qk_drain(self) -> int:
-        """Cycles ``QK`` stays after its last read (the PEs' product register before the last add):
-        ``rtl.lane_core.qk_drain_cycles``."""
-        from einloom.rtl.lane_core import qk_drain_cycles
-        return qk_drain_cycles()
-
-    @property
-    def vp_drain(self) -> int:
-        """Cycles ``VP`` stays after its last read (the last value column down the systolic column of R
-        rows, each a product register and a sum register): ``rtl.lane_core.vp_drain_cycles``."""
-        from einloom.rtl.lane_core import vp_drain_cycles
-        return vp_drain_cycles(self.rows)
 
     @property
     def qk_steps(self) -> int:

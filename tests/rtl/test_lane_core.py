@@ -120,10 +120,12 @@ def test_a_corrupted_golden_is_caught():
 
 def test_cycle_model_counts_states():
     """Two tiles, one block: the formula's terms by hand."""
+    from einloom.rtl.lane_core import qk_drain_cycles, vp_drain_cycles
     from einloom.sim.rtl_core import LaneCoreTiming
     secs = {s: 1 for s in ("init", "begin", "score", "tile", "weight", "merge", "value", "commit", "final",
                            "output")}
-    t = LaneCoreTiming(rows=4, cols=4, head_dim=8, value_dim=8, scores=1, chains=1, beats=(8,), sections=secs)
+    t = LaneCoreTiming(rows=4, cols=4, head_dim=8, value_dim=8, scores=1, chains=1, beats=(8,), sections=secs,
+                       qk_drain=qk_drain_cycles(), vp_drain=vp_drain_cycles(4))
     c = lane_core_cycles(t, 4, 8)
     # BSTART 0 (lane init at 1, waits for scores from 2); tile 0: QK 1..10 (8 reads, 1, the product
     # register's 1), WS 11, SW 12..15, GO 16, the lane's begin..merge 17..21, WW leaves at 22, VP 23..36

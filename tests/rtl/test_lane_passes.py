@@ -15,7 +15,11 @@ from einloom.cost_models import load_arch
 from einloom.einsum import load_cascade
 from einloom.rtl.lanes.execute import build
 from einloom.rtl.lanes.isa import section_names
+from einloom.rtl.lane_core import qk_drain_cycles, vp_drain_cycles
 from einloom.sim.rtl_core import LaneCoreTiming, lane_core_cycles
+
+#: the lane core's drains at R = 4 (the RTL's, as timing_of passes them)
+DRAINS = {"qk_drain": qk_drain_cycles(), "vp_drain": vp_drain_cycles(4)}
 
 ROOT = Path(__file__).resolve().parents[2]
 BF16 = ROOT / "examples/archs/rtl-4x4-bf16.yaml"
@@ -58,8 +62,9 @@ def test_cycle_model_counts_each_pass():
     pass's final and the second's init before they take scores again."""
     secs = {n: 1 for n in section_names(2)}
     secs.update({"score": 10, "score.1": 10, "final": 7, "init.1": 5})
-    one = LaneCoreTiming(4, 4, 8, 8, 1, 1, (8,), {n: 1 for n in section_names(1)} | {"score": 10})
-    two = LaneCoreTiming(4, 4, 8, 8, 1, 1, (8,), secs, (), ((0, 1, 0, 0), (0, 1, 0, 1)))
+    one = LaneCoreTiming(4, 4, 8, 8, 1, 1, (8,), {n: 1 for n in section_names(1)} | {"score": 10},
+                         **DRAINS)
+    two = LaneCoreTiming(4, 4, 8, 8, 1, 1, (8,), secs, (), ((0, 1, 0, 0), (0, 1, 0, 1)), **DRAINS)
     c1, c2 = lane_core_cycles(one, 4, 8), lane_core_cycles(two, 4, 8)
     assert c2["mac_cycles"] == 2 * (2 * 8) + 2 * 8 and c1["mac_cycles"] == 2 * (8 + 8)
     assert c2["compute_cycles"] > c1["compute_cycles"] + 2 * (8 + 1 + 1 + 4 + 1 + 1 + 1 + 1)

@@ -16,8 +16,12 @@ from einloom.einsum import load_cascade
 from einloom.einsum.errors import SpecError
 from einloom.einsum.loader import parse_cascade_text
 from einloom.rtl.lane_build import core_shape, plan_stages
+from einloom.rtl.lane_core import qk_drain_cycles, vp_drain_cycles
 from einloom.rtl.lanes.stages import split_stages
 from einloom.sim.rtl_core import LaneCoreTiming, lane_core_cycles
+
+#: the lane core's drains at R = 4 (the RTL's, as timing_of passes them)
+DRAINS = {"qk_drain": qk_drain_cycles(), "vp_drain": vp_drain_cycles(4)}
 
 ROOT = Path(__file__).resolve().parents[2]
 BF16 = ROOT / "examples/archs/rtl-4x4-bf16.yaml"
@@ -105,8 +109,8 @@ def test_linear_stages_with_backpressure():
 def test_cycle_model_counts_direct_reads_as_r_cycles_and_not_as_macs():
     sections = {s: 1 for s in ("init", "begin", "score", "tile", "weight", "merge", "value", "commit", "final",
                                "output")}
-    mac = LaneCoreTiming(4, 4, 8, 8, 1, 1, (8,), sections)
-    direct = LaneCoreTiming(4, 4, 8, 8, 1, 1, (8,), sections, (True,))
+    mac = LaneCoreTiming(4, 4, 8, 8, 1, 1, (8,), sections, **DRAINS)
+    direct = LaneCoreTiming(4, 4, 8, 8, 1, 1, (8,), sections, (True,), **DRAINS)
     a, b = lane_core_cycles(mac, 4, 8), lane_core_cycles(direct, 4, 8)
     assert a["compute_cycles"] - b["compute_cycles"] == 2 * (8 - 4)      # two tiles, E = 8 vs R = 4 steps
     assert a["mac_cycles"] == 2 * (8 + 8) and b["mac_cycles"] == 2 * 8
