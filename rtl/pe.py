@@ -45,7 +45,8 @@ class ProcessingElement(wiring.Component):
     The multiply is pipelined (:attr:`mac_latency` = the units' ``product_latency``, 2 by default,
     ``units.registered_product``): ``a_in`` and the second operand (``b_in`` or the weight, by the
     tag) are registered, the product is registered (for fixed point, the registers of an ECP5
-    MULT18X18D: :mod:`einloom.rtl.units.dsp`; bf16 has a third stage between its significand
+    MULT18X18D: :mod:`einloom.rtl.units.dsp`, then a fabric register so the route from the DSP site
+    to the PE's accumulate has a cycle of its own; bf16 has a third stage between its significand
     multiply and its normalization), and the product is added in the next cycle under the tag that
     travelled with it (the tag is delayed ``mac_latency`` cycles beside the operands).  No control decode sits in front of the
     multiplier, and no control net spans the array: the mode arrives with the data.

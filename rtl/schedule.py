@@ -7,8 +7,8 @@ line, and again by the core):
 
 * a pipelined 2D accumulate (``units.acc_latency`` L > 1) whose E is not a multiple of L, or with
   more rows than L (the 1D array's SLD order), or whose V skew reaches past the tile's SLN;
-* a PE multiply pipeline of fewer than 2 registers (the format's ``product_latency``: 2 for fixed
-  point, 3 for bf16).
+* a PE multiply pipeline of fewer than 2 registers (the format's ``product_latency``: 3 for fixed
+  point, with a fabric register after the DSP's output register, and 3 for bf16).
 """
 from __future__ import annotations
 

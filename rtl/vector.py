@@ -137,11 +137,11 @@ class VectorPE(wiring.Component):
         exp = m.submodules.exp = self._exp
 
         # --- drain: QK buffer (a shift register of R entries) and the local max LM -------------
-        buf = [Signal(u.acc_shape, name=f"qk{i}", reset_less=True) for i in range(self.rows)]
+        buf = [Signal(u.score_shape, name=f"qk{i}", reset_less=True) for i in range(self.rows)]
         valid = [Signal(name=f"valid{i}", reset_less=True) for i in range(self.rows)]
-        lm, lm_valid = Signal(u.acc_shape, name="lm", reset_less=True), Signal(name="lm_valid")
-        rm = Signal(u.acc_shape, name="rm", reset_less=True)
-        rm_prev = Signal(u.acc_shape, name="rm_prev", reset_less=True)
+        lm, lm_valid = Signal(u.score_shape, name="lm", reset_less=True), Signal(name="lm_valid")
+        rm = Signal(u.score_shape, name="rm", reset_less=True)
+        rm_prev = Signal(u.score_shape, name="rm_prev", reset_less=True)
         rm_valid = Signal(name="rm_valid")
         # the causal bound of this column's query p = query_base + column, bottom-right aligned: the last
         # visible key is p + M - P (negative when P > M and p < P - M: no key is visible).  Registered
@@ -174,7 +174,7 @@ class VectorPE(wiring.Component):
         # so the route from the 2D array's drain register and the key-index compares end at flip-flops,
         # not at LM's enable
         if u.lm_register >= 1:
-            acc_r = Signal(u.acc_shape, name="acc_r", reset_less=True)
+            acc_r = Signal(u.score_shape, name="acc_r", reset_less=True)
             capture_r, key_ok_r = Signal(name="capture_r", attrs=KEEP), Signal(name="key_ok_r", reset_less=True)
             m.d.sync += [acc_r.eq(self.acc_in), capture_r.eq(self.capture), key_ok_r.eq(key_ok)]
         else:

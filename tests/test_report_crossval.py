@@ -22,7 +22,7 @@ def test_report_crossval_writes_all_formats(tmp_path, capsys):
     assert {r["config"] for r in rtl} == {"rtl-4x4-int8", "rtl-8x8-int8", "rtl-4x4-bf16"}
     assert len(rtl) == 3 * 15 + 2          # + m128 on the two int8 cores (their buffers hold 128 keys)
     assert all(r["simulated_cycles"] == r["rtl_cycles"] and r["bits_equal"] for r in rtl)
-    assert "## Simulator vs RTL" in md and "| rtl-4x4-int8 | m64 | 64 | 64 | no | 8,266 | 8,266 | +0 |" in md
+    assert "## Simulator vs RTL" in md and "| rtl-4x4-int8 | m64 | 64 | 64 | no | 8,267 | 8,267 | +0 |" in md
 
 
 def test_report_crossval_bad_seqs_one_line(tmp_path, capsys):

@@ -50,6 +50,12 @@ class DatapathUnits(ABC):
     #: before the RM update.  Each stage moves RM, SLN and PRM one cycle later.
     lm_register: int = 0
 
+    @property
+    def score_shape(self) -> Shape:
+        """A shape that holds every QK score exactly (the 1D PE's LM, RM and their compares): the
+        accumulator's by default; a fixed-point format narrows it to the dot product's own range."""
+        return self.acc_shape
+
     # ---- 2D PE -------------------------------------------------------------------------------
     @abstractmethod
     def input_to_mult(self, m: Module, x: Value) -> Value:

@@ -117,7 +117,7 @@ class FixedFormat(NumberFormat):
         if not 0 <= p.frac_bits < p.input_bits:
             out.append("frac_bits: must be 0..input_bits-1")
         keys_bits = max(1, math.ceil(math.log2(max(2, self.max_keys))))
-        qk_bits = 2 * p.input_bits - 1 + math.ceil(math.log2(max(2, self.head_dim))) + 1
+        qk_bits = self.qk_bits
         need = max(qk_bits, p.prob_bits + p.input_bits + keys_bits + 1)
         if p.acc_bits < need:
             out.append(f"acc_bits: must be at least {need} for head_dim {self.head_dim}, "
@@ -148,6 +148,12 @@ class FixedFormat(NumberFormat):
     @property
     def acc_bits(self) -> int:
         return self.p.acc_bits
+
+    @property
+    def qk_bits(self) -> int:
+        """Bits of a signed QK dot product of ``head_dim`` terms: every score fits them exactly
+        (``|q k| <= 2**(2 input_bits - 2)`` per term); ``acc_bits`` is at least this (:meth:`validate`)."""
+        return 2 * self.p.input_bits + math.ceil(math.log2(max(2, self.head_dim)))
 
     @property
     def prob_width(self) -> int:

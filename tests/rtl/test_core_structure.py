@@ -98,16 +98,16 @@ def test_search_picks_a_buildable_mapping_and_reports_the_others(tmp_path, capsy
                       r"binding: (\d+) families buildable \(the core's own mapping included\), (\d+) refused", out)
     assert found and int(found.group(3)) >= 1, out
     # ranked by the core's cycles (= RTL); every buildable candidate gives the same core here
-    assert re.search(r"chosen: .*; 32,842 cycles \(the core = RTL\); [\d,]+ cycles \(mapper model\)", out), out
-    assert re.search(r"ranked by the core's cycles: all \d+ buildable candidates give the same core \(32,842 cycles", out), out
+    assert re.search(r"chosen: .*; 32,843 cycles \(the core = RTL\); [\d,]+ cycles \(mapper model\)", out), out
+    assert re.search(r"ranked by the core's cycles: all \d+ buildable candidates give the same core \(32,843 cycles", out), out
     assert re.search(r"best unbuildable found: [\d,]+ cycles \(mapper model\).*refused: Einsum \w+", out), out
     man = json.loads((tmp_path / "manifest.json").read_text())
     s = man["search"]
     assert s["buildable_families"] == int(found.group(3))
-    assert s["chosen_core_cycles"] == man["schedule_cycles"]["compute_cycles"] == 32842
-    assert {c["core_cycles"] for c in s["buildable_candidates"]} == {32842}
+    assert s["chosen_core_cycles"] == man["schedule_cycles"]["compute_cycles"] == 32843
+    assert {c["core_cycles"] for c in s["buildable_candidates"]} == {32843}
     # the mapper's model of the core's mapping is the core's cycles, never below them (item 3)
-    assert 32842 <= s["chosen_latency_cycles"] <= 32842 * 1.002
+    assert 32843 <= s["chosen_latency_cycles"] <= 32843 * 1.002
     assert s["best_unbuildable"]["latency_cycles"] > s["chosen_latency_cycles"]
     assert man["schedule"]["mapping"]["binding"] == s["chosen"]["binding"]
     # the chosen mapping's products are on the 2D array, the key tile on its rows

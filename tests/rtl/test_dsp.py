@@ -158,7 +158,10 @@ def test_core_verilog_for_ecp5_differs_from_the_verified_one_only_in_the_multipl
         ecp5 = generate(cfg)
     mods_model, mods_ecp5 = _modules(model.verilog), _modules(ecp5.verilog)
     assert set(mods_model) == set(mods_ecp5)
-    differ = {name for name in mods_model if mods_model[name] != mods_ecp5[name]}
+    # Amaranth numbers its generated names (``port$1388$0``) in creation order, which the primitive's
+    # extra signals shift; the numbers are not structure
+    numbered = lambda text: re.sub(r"\$\d+", "$N", text)     # noqa: E731
+    differ = {name for name in mods_model if numbered(mods_model[name]) != numbered(mods_ecp5[name])}
     primitives = {name for name, text in mods_ecp5.items() if re.search(r"^\s*MULT18X18D\b", text, re.M)}
     parents = {name.rsplit(".", 1)[0] for name in primitives}
     # the multipliers' bodies differ, and in their parents only the wiring of the product (Amaranth
@@ -166,7 +169,7 @@ def test_core_verilog_for_ecp5_differs_from_the_verified_one_only_in_the_multipl
     assert primitives <= differ <= primitives | parents
     for name in differ - primitives:
         strip = lambda text: sorted(line for line in text.splitlines()     # noqa: E731 (order is the writer's)
-                                    if not re.search(r"\$\d+ |port\$|\.p_out|\.rst\(|^\s*wire |^\s*\);|^\s*assign",
+                                    if not re.search(r"\$\d+ |port\$|\.p_out|\.rst\(|^\s*wire |^\s*\);|^\s*assign|_fab <= ",
                                                      line))
         assert strip(mods_model[name]) == strip(mods_ecp5[name]), name
     # 2x2 PEs, per column: exp, 2 x 2 rescale halves (RD, RNV), 2 output halves; one reciprocal (2)
