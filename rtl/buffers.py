@@ -1,15 +1,19 @@
 """On-chip buffers for Q, K and V: one memory bank per array row/column, read all banks at once."""
 from __future__ import annotations
 
-from amaranth.hdl import Module, Signal, unsigned
+from amaranth.hdl import Cat, Module, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from einloom.rtl.kept import kept_register
+from einloom.rtl.kept import KEEP, kept_register
 
 
-#: banks of at most this many words are LUT-RAM with a per-bank read address register (BankedBuffer)
-LUTRAM_MAX_DEPTH = 32
+#: banks of at most this many words are LUT-RAM with per-slice read address registers (BankedBuffer)
+LUTRAM_MAX_DEPTH = 64
+#: a LUT-RAM bank is built as slices of at most this many bits, each with its own kept read and write
+#: address and write enable registers (a 64-word bank is four 16-word LUT-RAM cells deep per 4 bits:
+#: one address register would drive 4 x width / 4 cells)
+LUTRAM_SLICE_BITS = 32
 
 
 class BankedBuffer(wiring.Component):
@@ -29,12 +33,17 @@ class BankedBuffer(wiring.Component):
     write-enable fan-out are separate timing paths (the 8x8 int8 core's load path to a V bank's
     LUT-RAM write enable was 18.5 ns).
 
-    A bank of at most :data:`LUTRAM_MAX_DEPTH` words is built as LUT-RAM explicitly: its own kept copy
-    of the read address in a register, an asynchronous read, the output register (same latency 2).
-    Read synchronously, yosys placed the read address in one register that it shared between the banks
-    (equal D inputs merged), which then fanned out to every bank's LUT-RAM cells (the 8x8 int8 core's
-    critical path at 74.39 MHz: ``kbuf`` read address -> 12.45 ns of routing -> a read data register).
-    Deeper banks keep the synchronous read, which maps onto a block RAM's address register.
+    A bank of at most :data:`LUTRAM_MAX_DEPTH` words is built as LUT-RAM explicitly, in slices of
+    :data:`LUTRAM_SLICE_BITS` bits: each slice its own kept copies of the read address, the write
+    address and the write enable in registers, an asynchronous read, the output register (same latency
+    2).  Read synchronously, yosys placed the read address in one register that it shared between the
+    banks (equal D inputs merged), which then fanned out to every bank's LUT-RAM cells (the 8x8 int8
+    core's critical path at 74.39 MHz: ``kbuf`` read address -> 12.45 ns of routing -> a read data
+    register).  The 4x4 int8 core's 64-word K and V banks were block RAM until the ninth session: a
+    DP16KD's clock-to-out with its output register off (yosys does not use that register) plus the route
+    to the fabric output register was its critical path on two of three seeds (``vbuf.bank3`` ``DOA`` ->
+    5.6 ns of routing, 11.43 ns, 87.44 MHz).  Deeper banks keep the synchronous read, which maps onto a
+    block RAM's address register.
     """
 
     latency = 2
@@ -55,22 +64,43 @@ class BankedBuffer(wiring.Component):
         w_data = Signal.like(self.w_data, name="w_data_r", reset_less=True)
         m.d.sync += w_data.eq(self.w_data)
         for b in range(self.banks):
-            mem = memory.Memory(shape=unsigned(self.width), depth=self.depth, init=[])
-            m.submodules[f"bank{b}"] = mem
-            wp = mem.write_port()
-            lutram = self.depth <= LUTRAM_MAX_DEPTH
-            rp = mem.read_port(domain="comb") if lutram else mem.read_port()
-            # each bank its own registered write enable (the bank test before the register) and address
-            # copy, kept apart in synthesis: no one flip-flop fans out to every bank's LUT-RAM cells (the
-            # 8x8 int8 core's critical path was the shared enable register -> the banks' WRE, 14.2 ns)
-            en = Signal(name=f"w_en_r{b}")
-            addr = kept_register(self.w_addr, f"w_addr_r{b}")
-            m.d.sync += [en.eq(self.w_en & (self.w_bank == b)), addr.eq(self.w_addr)]
             data = Signal(unsigned(self.width), name=f"r_data_r{b}", reset_less=True)
-            m.d.sync += data.eq(rp.data)
-            r_addr = kept_register(self.r_addr, f"r_addr_r{b}") if lutram else self.r_addr
-            if lutram:
-                m.d.sync += r_addr.eq(self.r_addr)
-            m.d.comb += [wp.addr.eq(addr), wp.data.eq(w_data), wp.en.eq(en),
-                         rp.addr.eq(r_addr), self.r_data[b].eq(data)]
+            m.d.sync += data.eq(Cat(*(self._slice(m, b, i, lo, hi, w_data)
+                                      for i, (lo, hi) in enumerate(self._slices()))))
+            m.d.comb += self.r_data[b].eq(data)
         return m
+
+    @property
+    def lutram(self) -> bool:
+        """Whether the banks are LUT-RAM (asynchronous read behind kept address registers)."""
+        return self.depth <= LUTRAM_MAX_DEPTH
+
+    def _slices(self) -> list[tuple[int, int]]:
+        """The bit ranges built as separate memories: LUT-RAM banks in :data:`LUTRAM_SLICE_BITS` slices,
+        a block-RAM bank whole."""
+        step = LUTRAM_SLICE_BITS if self.lutram else self.width
+        return [(lo, min(lo + step, self.width)) for lo in range(0, self.width, step)]
+
+    def _slice(self, m: Module, b: int, i: int, lo: int, hi: int, w_data: Signal):
+        """Bits ``lo:hi`` of bank ``b``: a memory with its own registered write enable (the bank test
+        before the register) and write address, kept apart in synthesis so no one flip-flop fans out to
+        every bank's cells (the 8x8 int8 core's critical path was the shared enable register -> the
+        banks' WRE, 14.2 ns); LUT-RAM reads through its own kept read-address register.  Returns the
+        read data (before the output register)."""
+        # LUT-RAM by the attribute: left to itself, yosys folds the kept read-address register into
+        # a synchronous read port and maps a 64-word bank onto block RAM
+        attrs = {"ram_style": "distributed"} if self.lutram else None
+        mem = memory.Memory(shape=unsigned(hi - lo), depth=self.depth, init=[], attrs=attrs)
+        suffix = f"{b}" if hi - lo == self.width else f"{b}_{i}"
+        m.submodules[f"bank{suffix}"] = mem
+        wp = mem.write_port()
+        rp = mem.read_port(domain="comb") if self.lutram else mem.read_port()
+        en = Signal(name=f"w_en_r{suffix}", attrs=KEEP)
+        addr = kept_register(self.w_addr, f"w_addr_r{suffix}")
+        m.d.sync += [en.eq(self.w_en & (self.w_bank == b)), addr.eq(self.w_addr)]
+        r_addr = self.r_addr
+        if self.lutram:
+            r_addr = kept_register(self.r_addr, f"r_addr_r{suffix}")
+            m.d.sync += r_addr.eq(self.r_addr)
+        m.d.comb += [wp.addr.eq(addr), wp.data.eq(w_data[lo:hi]), wp.en.eq(en), rp.addr.eq(r_addr)]
+        return rp.data
