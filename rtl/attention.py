@@ -356,9 +356,10 @@ class AttentionCore(wiring.Component):
             "slnv": w("ws", tl.slnv, F, "slnv"),
             "slnv_first": w("ws_first", tl.slnv, F, "slnv_first"),
             "rnv_rotate": w("ws", tl.slnv - 1, F + u.rescale_latency, "rnv_rotate"),
-            "rnv_snap": w("fin", tl.rnv_snap, 1, "rnv_snap"),
+            # a cycle early: the 1D PE registers them in copies per group of output words
+            "rnv_snap_pre": w("fin", tl.rnv_snap - 1, 1, "rnv_snap_pre"),
             "recip_capture": w("fin", tl.recip_capture, 1, "recip_capture"),
-            "out_mul": w("fin", tl.out_mul, F, "out_mul"),
+            "out_mul_pre": w("fin", tl.out_mul - 1, F, "out_mul_pre"),
             "drain": w("os", tl.array_drain, R - 1, "drain"),
             # feeds of row 0 / column 0
             "load_k": w("os", tl.load, 1, "load_k"), "load_v": w("ws", tl.load, 1, "load_v"),
@@ -378,8 +379,8 @@ class AttentionCore(wiring.Component):
 
         # ---- per-column controls: column c (2D-array column and 1D PE) gets them c cycles late ------
         vector_strobes = ["init", "snap", "rd_snap", "snap_empty", "tile_start", "capture", "rm_update", "issue_sln",
-                          "issue_prm", "rd_update", "rd_first", "prm_latch", "slnv", "slnv_first", "rnv_rotate", "rnv_snap",
-                          "recip_capture", "out_mul"]
+                          "issue_prm", "rd_update", "rd_first", "prm_latch", "slnv", "slnv_first", "rnv_rotate",
+                          "rnv_snap_pre", "recip_capture", "out_mul_pre"]
         bundle = {name: ctl[name] for name in vector_strobes + ["drain", "load_k", "feed_k"]}
         bundle["key_index"], bundle["query_base"] = key_index, init_qb
         columns = _register_chain(m, bundle, C, "col")

@@ -53,9 +53,9 @@ def vector_controls(index_bits: int, rows: int) -> dict:
         "slnv_first": In(1),    # ... of a block's first tile: RNV[f] = slnv_in (rescale of 0)
         "rnv_rotate": In(1),    # the RNV ring rotates in the next cycle: high from a cycle before the first
                                 # ``slnv`` strobe for F + rescale_latency cycles
-        "rnv_snap": In(1),      # a block's RNV into the output registers
+        "rnv_snap_pre": In(1),  # a block's RNV into the output registers, in the next cycle
         "recip_capture": In(1), # recip_in holds 1/RD of this column
-        "out_mul": In(1),       # AV[f] = RNV[f] * recip, shifting f
+        "out_mul_pre": In(1),   # AV[f] = RNV[f] * recip, shifting f, from the next cycle on
     }
 
 
@@ -303,13 +303,24 @@ class VectorPE(wiring.Component):
         m.d.comb += self.rd_out.eq(rd_fin)
         with m.If(self.recip_capture):
             m.d.sync += recip_value.eq(self.recip_in)
-        with m.If(self.rnv_snap):
-            m.d.sync += [d.eq(s) for d, s in zip(fin, ring)]
-        with m.Elif(self.out_mul):
-            m.d.sync += [d.eq(s) for d, s in zip(fin, fin[1:] + [fin[0]])]
+        # the snapshot and shift enables of the F output words, one kept flip-flop per RNV_GROUP words,
+        # registered from strobes that come a cycle early: one register drove all F x acc_bits enables
+        # (the 4x4 int8 core's critical path on a seed: a column's rnv_snap copy -> 13.16 ns of routing
+        # -> rnv_fin's enables)
+        fgroups = -(-self.value_dim // RNV_GROUP)
+        snap = [Signal(name=f"rnv_snap{g}", attrs=KEEP) for g in range(fgroups)]
+        shift = [Signal(name=f"out_mul{g}", attrs=KEEP) for g in range(fgroups)]
+        out_mul = Signal(name="out_mul_r", attrs=KEEP)
+        m.d.sync += ([s.eq(self.rnv_snap_pre) for s in snap] + [s.eq(self.out_mul_pre) for s in shift]
+                     + [out_mul.eq(self.out_mul_pre)])
+        for i, (d, s, n) in enumerate(zip(fin, ring, fin[1:] + [fin[0]])):
+            with m.If(snap[i // RNV_GROUP]):
+                m.d.sync += d.eq(s)
+            with m.Elif(shift[i // RNV_GROUP]):
+                m.d.sync += d.eq(n)
         out = m.submodules.output = self._out
         m.d.comb += [out.rnv.eq(fin[0]), out.recip.eq(recip_value)]
-        with m.If(delayed(self.out_mul, out.latency, "tag_out")[-1]):
+        with m.If(delayed(out_mul, out.latency, "tag_out")[-1]):
             m.d.sync += [a.eq(n) for a, n in zip(av, av[1:] + [Mux(seen_fin, out.y, 0)])]
         m.d.comb += [o.eq(a) for o, a in zip(self.av_out, av)]
         return m

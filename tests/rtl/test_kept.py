@@ -77,11 +77,13 @@ def test_core_column_copies_are_separate_flops_in_the_ecp5_netlist(tmp_path):
 
 #: Pairs of registers with the same input in the 2x2 core: (column 1's copy, column 0's local tag),
 #: (PE (0,0)'s tag beside its product, PE (0,1)'s input tag register, its ``tag_out`` port)
-APART = [("col1_slnv", "vpe0.tag_slnv0"), ("col1_issue_sln", "vpe0.tag_sln0"), ("col1_out_mul", "vpe0.tag_out0"),
+APART = [("col1_slnv", "vpe0.tag_slnv0"), ("col1_issue_sln", "vpe0.tag_sln0"), ("col1_out_mul_pre", "vpe0.out_mul_r"),
          ("col1_rd_update", "vpe0.tag_rd0"), ("array.mesh.pe_0_0.tag2", "array.mesh.pe_0_1.tag_out"),
          # the RNV ring's rotate enable, one flip-flop per group of words (registered from the same
          # column copy), and the LM compare's registered capture strobe beside column 1's capture copy
-         ("vpe0.rnv_rot0", "vpe0.rnv_rot1"), ("col1_capture", "vpe0.capture_r")]
+         ("vpe0.rnv_rot0", "vpe0.rnv_rot1"), ("col1_capture", "vpe0.capture_r"),
+         # the output words' shift enable (one group of words at F = 4) beside the output tag's register
+         ("vpe0.out_mul0", "vpe0.out_mul_r")]
 
 
 def _check_apart(nets: dict[str, frozenset]) -> None:
