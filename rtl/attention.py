@@ -460,23 +460,26 @@ class AttentionCore(wiring.Component):
         # `sel` -> 9.75 ns of routing -> a payload flip-flop)
         words = [list(range(g, min(g + OUT_SEL_WORDS, F))) for g in range(0, F, OUT_SEL_WORDS)]
         sels = [sel] + [kept_register(sel, f"sel_copy{g}") for g in range(1, len(words))]
+        # ... and the output valid in kept copies too, for the payload words' load enables (`out_valid`
+        # -> 9.78 ns of routing -> a payload flip-flop's enable was a seed's path at 90.80 MHz)
+        valids = [out_valid] + [kept_register(out_valid, f"out_valid_copy{g}") for g in range(1, len(words))]
         word_bits = self.out_bits
         assert len(vpes[0].av_out[0]) == word_bits
         for g, group in enumerate(words):
             with m.Switch(sels[g]):
                 for c in range(C):
                     with m.Case(c):
-                        with m.If(out_start | (out_valid & self.out.ready)):
+                        with m.If(out_start | (valids[g] & self.out.ready)):
                             m.d.sync += payload[group[0] * word_bits:(group[-1] + 1) * word_bits].eq(
                                 Cat(*[vpes[c].av_out[f] for f in group]))
         with m.If(out_start):
-            m.d.sync += [out_valid.eq(1), beat.eq(0), is_last.eq((C == 1) | (beats <= 1))]
+            m.d.sync += [v.eq(1) for v in valids] + [beat.eq(0), is_last.eq((C == 1) | (beats <= 1))]
             m.d.sync += [s_.eq(1 % C) for s_ in sels]
         with m.Elif(out_valid & self.out.ready):
             m.d.sync += [beat.eq(beat + 1), is_last.eq((beat + 2 == C) | (beat + 2 == beats))]
             m.d.sync += [s_.eq(Mux(s_ == C - 1, 0, s_ + 1)) for s_ in sels]
             with m.If(is_last):
-                m.d.sync += [out_valid.eq(0), out_busy.eq(0)]
+                m.d.sync += [v.eq(0) for v in valids] + [out_busy.eq(0)]
                 m.d.sync += [s_.eq(0) for s_ in sels]
 
         # ---- state machine and the command ---------------------------------------------------------

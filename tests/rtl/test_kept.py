@@ -83,7 +83,9 @@ APART = [("col1_slnv", "vpe0.tag_slnv0"), ("col1_issue_sln", "vpe0.tag_sln0"), (
          # column copy), and the LM compare's registered capture strobe beside column 1's capture copy
          ("vpe0.rnv_rot0", "vpe0.rnv_rot1"), ("col1_capture", "vpe0.capture_r"),
          # the output words' shift enable (one group of words at F = 4) beside the output tag's register
-         ("vpe0.out_mul0", "vpe0.out_mul_r")]
+         ("vpe0.out_mul0", "vpe0.out_mul_r"),
+         # a PE's tag beside its product, one copy per 8 bits of its sums
+         ("array.mesh.pe_0_0.tag_acc0", "array.mesh.pe_0_0.tag_acc1")]
 
 
 def _check_apart(nets: dict[str, frozenset]) -> None:
