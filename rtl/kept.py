@@ -21,7 +21,8 @@ from amaranth.hdl import Signal
 KEEP = {"keep": 1}
 
 
-def kept_register(like: Signal, name: str) -> Signal:
+def kept_register(like: Signal, name: str, *, reset_less: bool | None = None) -> Signal:
     """A signal shaped like ``like``, named ``name``, that synthesis keeps as its own flip-flops
-    (the caller registers it: ``m.d.sync += copy.eq(...)``)."""
-    return Signal.like(like, name=name, attrs=KEEP)
+    (the caller registers it: ``m.d.sync += copy.eq(...)``); ``reset_less`` as ``like``'s unless given."""
+    extra = {} if reset_less is None else {"reset_less": reset_less}
+    return Signal.like(like, name=name, attrs=KEEP, **extra)

@@ -117,6 +117,7 @@ def test_a_run_past_the_counters_reach_is_refused(tmp_path):
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
+        await ctx.tick()                    # the command is registered, then taken
         seen["refused"] = [(ctx.get(dut.error), ctx.get(dut.busy), ctx.get(dut.k.ready)) for _ in range(1)]
         for _ in range(5):
             await ctx.tick()
@@ -125,6 +126,7 @@ def test_a_run_past_the_counters_reach_is_refused(tmp_path):
         ctx.set(dut.start, 1)
         await ctx.tick()
         ctx.set(dut.start, 0)
+        await ctx.tick()
         seen["accepted"] = (ctx.get(dut.error), ctx.get(dut.busy))
     sim = Simulator(dut)
     sim.add_clock(1e-8)
