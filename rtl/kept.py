@@ -15,7 +15,7 @@ Simulation (Amaranth, Verilator) ignores the attribute.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Signal
+from amaranth.hdl import Module, Signal
 
 #: The attribute a kept register's wire carries.
 KEEP = {"keep": 1}
@@ -26,3 +26,12 @@ def kept_register(like: Signal, name: str, *, reset_less: bool | None = None) ->
     (the caller registers it: ``m.d.sync += copy.eq(...)``); ``reset_less`` as ``like``'s unless given."""
     extra = {} if reset_less is None else {"reset_less": reset_less}
     return Signal.like(like, name=name, attrs=KEEP, **extra)
+
+
+def kept_copies(m: Module, source, count: int, name: str, *, reset_less: bool | None = None) -> list:
+    """``count`` kept registers named ``{name}0`` .. ``{name}{count-1}``, each registered from ``source``
+    in ``m``'s sync domain (one cycle of latency): one copy per group of loads, so no single flip-flop
+    drives them all; ``reset_less`` as in :func:`kept_register`."""
+    copies = [kept_register(source, f"{name}{g}", reset_less=reset_less) for g in range(count)]
+    m.d.sync += [c.eq(source) for c in copies]
+    return copies

@@ -8,7 +8,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.float.accumulate import interleave_fresh
-from einloom.rtl.kept import KEEP
+from einloom.rtl.kept import KEEP, kept_copies
 from einloom.rtl.units.base import DatapathUnits
 
 
@@ -103,8 +103,7 @@ class ProcessingElement(wiring.Component):
         # 8.0-9.8 ns of routing -> its accumulate was the 4x4 int8 core's path on two of three seeds)
         width = len(acc)
         spans = [(lo, min(lo + self.TAG_COPY_BITS, width)) for lo in range(0, width, self.TAG_COPY_BITS)]
-        copies = [Signal(Tag, name=f"tag_acc{g}", attrs=KEEP) for g in range(len(spans))]
-        m.d.sync += [c.eq(tag1) for c in copies]
+        copies = kept_copies(m, tag1, len(spans), "tag_acc")
         base = Signal(u.acc_shape)
         for (lo, hi), tag in zip(spans, copies):
             with m.If(tag.ws):

@@ -13,7 +13,7 @@ from amaranth.hdl import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from einloom.rtl.kept import KEEP
+from einloom.rtl.kept import KEEP, kept_copies, kept_register
 from einloom.rtl.units.base import DatapathUnits
 
 
@@ -277,8 +277,7 @@ class VectorPE(wiring.Component):
         # ``rnv_rotate``, so it equals "some slnv tap is high"): no single net drives all F + L words'
         # enables (the 8x8 int8 core's critical path was tag_slnv3 -> the ring's enables, 15.68 ns)
         groups = -(-len(ring) // RNV_GROUP)
-        rotate = [Signal(name=f"rnv_rot{g}", attrs=KEEP) for g in range(groups)]
-        m.d.sync += [r.eq(self.rnv_rotate) for r in rotate]
+        rotate = kept_copies(m, self.rnv_rotate, groups, "rnv_rot")
         m.d.comb += [rd_unit.prm.eq(prm), rd_unit.addend.eq(sld), rnv_unit.prm.eq(prm_ws),
                      rnv_unit.addend.eq(self.slnv_in)]
         # a block's first tile rescales 0: a unit with a `first` port does the select itself, so its
@@ -308,11 +307,10 @@ class VectorPE(wiring.Component):
         # (the 4x4 int8 core's critical path on a seed: a column's rnv_snap copy -> 13.16 ns of routing
         # -> rnv_fin's enables)
         fgroups = -(-self.value_dim // RNV_GROUP)
-        snap = [Signal(name=f"rnv_snap{g}", attrs=KEEP) for g in range(fgroups)]
-        shift = [Signal(name=f"out_mul{g}", attrs=KEEP) for g in range(fgroups)]
-        out_mul = Signal(name="out_mul_r", attrs=KEEP)
-        m.d.sync += ([s.eq(self.rnv_snap_pre) for s in snap] + [s.eq(self.out_mul_pre) for s in shift]
-                     + [out_mul.eq(self.out_mul_pre)])
+        snap = kept_copies(m, self.rnv_snap_pre, fgroups, "rnv_snap")
+        shift = kept_copies(m, self.out_mul_pre, fgroups, "out_mul")
+        out_mul = kept_register(self.out_mul_pre, "out_mul_r")
+        m.d.sync += out_mul.eq(self.out_mul_pre)
         for i, (d, s, n) in enumerate(zip(fin, ring, fin[1:] + [fin[0]])):
             with m.If(snap[i // RNV_GROUP]):
                 m.d.sync += d.eq(s)

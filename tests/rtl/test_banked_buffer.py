@@ -3,16 +3,14 @@ block RAM (deeper): a written vector reads back two cycles after its address, in
 and the ECP5 netlist of a LUT-RAM bank has one kept read-address register per slice."""
 from __future__ import annotations
 
-import json
 import random
 
 import pytest
 from amaranth.sim import Simulator
 
 from einloom.rtl.buffers import LUTRAM_MAX_DEPTH, LUTRAM_SLICE_BITS, BankedBuffer
-from einloom.rtl.fpga.targets import TARGETS
-from einloom.rtl.fpga.tools import run_tool
 from einloom.rtl.generate import to_verilog
+from yosys_netlist import flop_nets, synth_netlist
 
 
 @pytest.mark.parametrize("depth", [LUTRAM_MAX_DEPTH, LUTRAM_MAX_DEPTH + 1])
@@ -52,14 +50,7 @@ def test_lutram_bank_has_a_kept_read_address_per_slice(tmp_path):
     """Yosys keeps each slice's read-address copy (else one register drives a whole bank's cells)."""
     width = 4 * LUTRAM_SLICE_BITS
     dut = BankedBuffer(banks=2, depth=LUTRAM_MAX_DEPTH, width=width)
-    (tmp_path / "core.v").write_text(to_verilog(dut, "buf"))
-    tgt = TARGETS["ecp5"]
-    (tmp_path / "synth.ys").write_text(tgt.synth_script("buf", tgt.parts[0], ["core.v"]) + "write_json core.json\n")
-    run_tool("yosys", ["-q", "-l", "yosys.log", "-s", "synth.ys"], tmp_path, "yosys.out")
-    module = json.loads((tmp_path / "core.json").read_text())["modules"]["buf"]
-    ffs = [c for c in module["cells"].values() if c["type"] == "TRELLIS_FF"]
-    q_bits = {c["connections"]["Q"][0] for c in ffs}
-    addr_nets = {name for name, net in module["netnames"].items()
-                 if "r_addr_r" in name and net["bits"] and all(bit in q_bits for bit in net["bits"])}
+    module = synth_netlist(tmp_path, to_verilog(dut, "buf"), "buf")
+    addr_nets = {name for name in flop_nets(module, "TRELLIS_FF") if "r_addr_r" in name}
     assert len(addr_nets) == 2 * 4, sorted(addr_nets)
     assert not any(c["type"] == "DP16KD" for c in module["cells"].values())

@@ -3,17 +3,14 @@ target's script puts ``keep`` on the flip-flop of a kept wire, so Yosys's opt_me
 and the core's per-column copies and the 1D PEs' delayed tags are kept apart in the ECP5 netlist."""
 from __future__ import annotations
 
-import json
-
 import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from einloom.rtl.fpga.targets import TARGETS
-from einloom.rtl.fpga.tools import run_tool
 from einloom.rtl.generate import to_verilog
-from einloom.rtl.kept import KEEP, kept_register
+from einloom.rtl.kept import KEEP, kept_copies
+from yosys_netlist import flop_nets, synth_netlist
 
 
 class _Copies(wiring.Component):
@@ -25,35 +22,20 @@ class _Copies(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        for i in range(4):
-            reg = kept_register(self.a, f"copy{i}") if self.keep else Signal(name=f"copy{i}")
-            m.d.sync += reg.eq(self.a)
-            m.d.comb += self.x[i].eq(reg)
+        if self.keep:
+            regs = kept_copies(m, self.a, 4, "copy")
+        else:
+            regs = [Signal(name=f"copy{i}") for i in range(4)]
+            m.d.sync += [reg.eq(self.a) for reg in regs]
+        m.d.comb += [self.x[i].eq(reg) for i, reg in enumerate(regs)]
         return m
-
-
-def _synth(tmp_path, verilog: str, top: str, target: str = "ecp5") -> dict:
-    """The mapped netlist (Yosys JSON) of ``verilog`` under the target's own synthesis script."""
-    (tmp_path / "core.v").write_text(verilog)
-    tgt = TARGETS[target]
-    script = tgt.synth_script(top, tgt.parts[0], ["core.v"]) + "write_json core.json\n"
-    (tmp_path / "synth.ys").write_text(script)
-    run_tool("yosys", ["-q", "-l", "yosys.log", "-s", "synth.ys"], tmp_path, "yosys.out")
-    return json.loads((tmp_path / "core.json").read_text())["modules"][top]
-
-
-def _flop_nets(module: dict, ff_type: str) -> dict[str, frozenset]:
-    """net name -> its bits, for every net all of whose bits are flip-flop outputs (``Q``)."""
-    q_bits = {cell["connections"]["Q"][0] for cell in module["cells"].values() if cell["type"] == ff_type}
-    return {name: frozenset(net["bits"]) for name, net in module["netnames"].items()
-            if net["bits"] and all(bit in q_bits for bit in net["bits"])}
 
 
 @pytest.mark.parametrize("keep,flops", [(True, 4), (False, 1)])
 def test_kept_copies_survive_synthesis(tmp_path, keep, flops):
     """Without keep Yosys merges the four identical flip-flops into one (the fan-out the copies are
     there to avoid); with it each copy stays its own flip-flop."""
-    module = _synth(tmp_path, to_verilog(_Copies(keep), "copies"), "copies")
+    module = synth_netlist(tmp_path, to_verilog(_Copies(keep), "copies"), "copies")
     assert sum(cell["type"] == "TRELLIS_FF" for cell in module["cells"].values()) == flops
     assert KEEP == {"keep": 1}
 
@@ -71,8 +53,8 @@ def test_core_column_copies_are_separate_flops_in_the_ecp5_netlist(tmp_path):
     path.write_text(shaped(2, 2, e=4, f=4, max_keys=8, max_queries=4, name="kept-2x2"))
     with dsp_primitives("ecp5"):
         design = generate(RtlConfig.from_yaml(path))
-    module = _synth(tmp_path, design.verilog, design.top_name)
-    return _check_apart(_flop_nets(module, "TRELLIS_FF"))
+    module = synth_netlist(tmp_path, design.verilog, design.top_name)
+    return _check_apart(flop_nets(module, "TRELLIS_FF"))
 
 
 #: Pairs of registers with the same input in the 2x2 core: (column 1's copy, column 0's local tag),
