@@ -37,7 +37,7 @@ from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.buffers import BankedBuffer
 from einloom.rtl.config import RtlConfig
-from einloom.rtl.kept import kept_register
+from einloom.rtl.kept import kept_copies, kept_register
 from einloom.rtl.mesh import SystolicArray
 from einloom.rtl.pe import mac_latency
 from einloom.rtl.schedule import schedule_problem
@@ -109,6 +109,31 @@ def _past(port: Value, limit: int) -> Value:
 
 #: output words per kept copy of the output mux's column select (the payload mux, AttentionCore)
 OUT_SEL_WORDS = 4
+
+#: feed registers (K, V elements of a row, Q elements of a column) per kept copy of their load and
+#: shift strobes (one strobe's LUT driving a whole row's 16 x 8 enables across the die was the 4x4
+#: int8 core's path on a seed: `ctl_feed_k` -> 7.72 ns of routing -> `k0_4`'s clock enable)
+FEED_GROUP = 4
+
+
+def _feed_enables(m: Module, early: dict, count: int, prefix: str) -> list[dict]:
+    """Per group of :data:`FEED_GROUP` of ``count`` feed registers, kept copies of the strobes in
+    ``early`` (each registered from the strobe one cycle early, so equal to the strobe): a group's
+    copies drive its registers' enables and load selects only, named ``{prefix}_{strobe}{group}``."""
+    groups = -(-count // FEED_GROUP)
+    copies = {name: kept_copies(m, sig, groups, f"{prefix}_{name}") for name, sig in early.items()}
+    return [{name: copies[name][g] for name in early} for g in range(groups)]
+
+
+def _feed(m: Module, regs: list, word: Value, bits: int, enables: list[dict]) -> None:
+    """Feed registers: on ``load`` register i takes element i of ``word``; on ``shift`` it takes
+    register i + 1 (the last takes 0), so register 0 presents the elements in turn."""
+    for i, reg in enumerate(regs):
+        en = enables[i // FEED_GROUP]
+        with m.If(en["load"]):
+            m.d.sync += reg.eq(word[i * bits:(i + 1) * bits])
+        with m.Elif(en["shift"]):
+            m.d.sync += reg.eq(regs[i + 1] if i + 1 < len(regs) else 0)
 
 
 class _DelayLine:
@@ -409,17 +434,16 @@ class AttentionCore(wiring.Component):
         v_regs = [[Signal(u.input_shape, name=f"v{r}_{f}", reset_less=True) for f in range(F)] for r in range(R)]
         q_regs = [[Signal(u.input_shape, name=f"q{c}_{e}", reset_less=True) for e in range(E)] for c in range(C)]
 
-        def unpack(word, regs, n):
-            return [reg.eq(word[i * B:(i + 1) * B]) for i, reg in zip(range(n), regs)]
-
-        def shift(regs):
-            return [a.eq(b) for a, b in zip(regs, regs[1:])] + [regs[-1].eq(0)]
-
         rows = _register_chain(m, {name: ctl[name] for name in ["load_k", "load_v", "feed_k", "first_k", "last_k"]},
                                R, "row")
         # V is skewed L (the accumulate's latency) per row: row r's WS psum meets row r+1's product
         lat = self.params.acc_latency
         v_rows = _register_chain(m, {name: ctl[name] for name in ["feed_v", "first_v"]}, (R - 1) * lat + 1, "vrow")
+        # the feed strobes one cycle early (row / column 0's from the delay line, the others the
+        # previous row's or column's copy): the feed registers' kept enables are registered from them
+        early = {name: w(kind, start - 1, length, f"{name}_pre") for name, kind, start, length in
+                 (("load_k", "os", tl.load, 1), ("feed_k", "os", tl.feed, E), ("load_v", "ws", tl.load, 1),
+                  ("feed_v", "ws", tl.feed_v, F))}
         for r, row in enumerate(rows):
             row = {**row, **v_rows[r * lat]}
             tag = array.tag_in[r]
@@ -429,21 +453,17 @@ class AttentionCore(wiring.Component):
                 m.d.comb += array.a_in[r].eq(k_regs[r][0])
             with m.Elif(row["feed_v"]):
                 m.d.comb += array.a_in[r].eq(v_regs[r][0])
-            with m.If(row["load_k"]):
-                m.d.sync += unpack(kbuf.r_data[r], k_regs[r], E)
-            with m.Elif(row["feed_k"]):
-                m.d.sync += shift(k_regs[r])
-            with m.If(row["load_v"]):
-                m.d.sync += unpack(vbuf.r_data[r], v_regs[r], F)
-            with m.Elif(row["feed_v"]):
-                m.d.sync += shift(v_regs[r])
+            before = {**rows[r - 1], **v_rows[r * lat - 1]} if r else early
+            _feed(m, k_regs[r], kbuf.r_data[r], B,
+                  _feed_enables(m, {"load": before["load_k"], "shift": before["feed_k"]}, E, f"k{r}_en"))
+            _feed(m, v_regs[r], vbuf.r_data[r], B,
+                  _feed_enables(m, {"load": before["load_v"], "shift": before["feed_v"]}, F, f"v{r}_en"))
         for c, col in enumerate(columns):
             with m.If(col["feed_k"]):
                 m.d.comb += array.b_in[c].eq(q_regs[c][0])
-            with m.If(col["load_k"]):
-                m.d.sync += unpack(qbuf.r_data[c], q_regs[c], E)
-            with m.Elif(col["feed_k"]):
-                m.d.sync += shift(q_regs[c])
+            before = columns[c - 1] if c else early
+            _feed(m, q_regs[c], qbuf.r_data[c], B,
+                  _feed_enables(m, {"load": before["load_k"], "shift": before["feed_k"]}, E, f"q{c}_en"))
 
         # ---- output: beat c is column c's AV; a block's beats start `out` cycles after its slot ------
         # The payload is a register (no mux between it and the port): it takes column 0's AV one cycle
