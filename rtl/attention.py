@@ -295,8 +295,12 @@ class AttentionCore(wiring.Component):
         # window (> 0): tiles below the block's first window key qb + M - P - window + 1 that hold no sink
         # key are skipped: the tile the block runs next is the window's first tile lo (registered: cur_qb
         # changes at least a slot period before it is read) when the counter's tile lies below it
+        # (the command's part of the sums, n_k - n_q - n_w + 1 and C + n_k - n_q - R, is a register set
+        # with the command: cur_qb + n_k - n_q - n_w + 1 -> `lo_key <= 0` -> lo_kb's synchronous clear,
+        # three adds and a compare, was the 4x4 int8 core's path on a seed at 96.98 MHz)
+        lo_off, thr_off = Signal(signed(ib + 4), name="lo_off"), Signal(signed(ib + 4), name="thr_off")
         lo_key = Signal(signed(ib + 3))
-        m.d.comb += lo_key.eq(cur_qb + n_k - n_q - n_w + 1)
+        m.d.comb += lo_key.eq(cur_qb + lo_off)
         lo_tile, lo_kb = Signal(unsigned(tb), name="lo_tile"), Signal(unsigned(ib + 1))
         with m.If(lo_key <= 0):
             m.d.sync += [lo_tile.eq(0), lo_kb.eq(0)]
@@ -312,7 +316,7 @@ class AttentionCore(wiring.Component):
         # < 0) has one empty item.
         thr_end, thr_causal = Signal(signed(ib + 3)), Signal(signed(ib + 4))
         next_valid, empty_r = Signal(), Signal()
-        m.d.sync += [thr_end.eq(n_k - R), thr_causal.eq(cur_qb + C + n_k - n_q - R),
+        m.d.sync += [thr_end.eq(n_k - R), thr_causal.eq(cur_qb + thr_off),
                      next_valid.eq(cur_qb + C < n_q), empty_r.eq(causal & (cur_qb + C + n_k <= n_q))]
         skip, last_cur, last_lo = Signal(), Signal(), Signal()
         m.d.sync += [skip.eq((n_w != 0) & (cur_kb >= n_s) & (cur_kb < lo_kb)),
@@ -524,6 +528,8 @@ class AttentionCore(wiring.Component):
                 # counter was a critical path of the 4x4 int8 core in its I/O harness, 12.59 ns)
                 m.d.sync += [n_q.eq(cmd["num_queries"]), n_k.eq(cmd["num_keys"]),
                              causal.eq(cmd["causal"]), n_w.eq(cmd["window"]), n_s.eq(cmd["sinks"]),
+                             lo_off.eq(cmd["num_keys"] - cmd["num_queries"] - cmd["window"] + 1),
+                             thr_off.eq(C + cmd["num_keys"] - cmd["num_queries"] - R),
                              cur_qb.eq(0), cur_kb.eq(0), cur_tile.eq(0), settle.eq(2),
                              q_cnt.eq(0), k_cnt.eq(0), v_cnt.eq(0),
                              q_bank.eq(0), q_addr.eq(0), k_bank.eq(0), k_addr.eq(0),
