@@ -31,13 +31,13 @@ skipped; a block none of whose queries sees a key (P > M) runs no tile and outpu
 """
 from __future__ import annotations
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal, Value, signed, unsigned
+from amaranth.hdl import Cat, Const, DomainRenamer, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.buffers import BankedBuffer
 from einloom.rtl.config import RtlConfig
-from einloom.rtl.kept import kept_copies, kept_register
+from einloom.rtl.kept import kept_copies, kept_register, reset_region
 from einloom.rtl.mesh import SystolicArray
 from einloom.rtl.pe import mac_latency
 from einloom.rtl.schedule import schedule_problem
@@ -86,17 +86,17 @@ def cycles_formula() -> str:
             "compute_cycles = I_f + out + beats + 1 for the last block's ending slot f")
 
 
-def _register_chain(m: Module, bundle: dict, length: int, prefix: str) -> list[dict]:
+def _register_chain(m: Module, bundle: dict, length: int, prefix: str, domains: list[str]) -> list[dict]:
     """``length`` copies of a bundle of control signals, copy i delayed i cycles (one register per
-    copy after the first, named ``{prefix}{i}_{name}``): the controls of skewed rows or columns.
-    The copies are kept apart in synthesis (:mod:`einloom.rtl.kept`): each drives its own row or
-    column, none the whole array."""
+    copy after the first, named ``{prefix}{i}_{name}``, in clock domain ``domains[i]``: its row's or
+    column's reset region): the controls of skewed rows or columns.  The copies are kept apart in
+    synthesis (:mod:`einloom.rtl.kept`): each drives its own row or column, none the whole array."""
     chain = [bundle]
     for i in range(1, length):
         nxt = {}
         for name, sig in chain[-1].items():
             nxt[name] = kept_register(sig, f"{prefix}{i}_{name}")
-            m.d.sync += nxt[name].eq(sig)
+            m.d[domains[i]] += nxt[name].eq(sig)
         chain.append(nxt)
     return chain
 
@@ -116,12 +116,12 @@ OUT_SEL_WORDS = 4
 FEED_GROUP = 4
 
 
-def _feed_enables(m: Module, early: dict, count: int, prefix: str) -> list[dict]:
+def _feed_enables(m: Module, early: dict, count: int, prefix: str, domain: str) -> list[dict]:
     """Per group of :data:`FEED_GROUP` of ``count`` feed registers, kept copies of the strobes in
-    ``early`` (each registered from the strobe one cycle early, so equal to the strobe): a group's
-    copies drive its registers' enables and load selects only, named ``{prefix}_{strobe}{group}``."""
+    ``early`` (each registered from the strobe one cycle early, so equal to the strobe, in ``domain``):
+    a group's copies drive its registers' enables and load selects only, named ``{prefix}_{strobe}{group}``."""
     groups = -(-count // FEED_GROUP)
-    copies = {name: kept_copies(m, sig, groups, f"{prefix}_{name}") for name, sig in early.items()}
+    copies = {name: kept_copies(m, sig, groups, f"{prefix}_{name}", domain=domain) for name, sig in early.items()}
     return [{name: copies[name][g] for name in early} for g in range(groups)]
 
 
@@ -239,12 +239,20 @@ class AttentionCore(wiring.Component):
         kbuf = m.submodules.kbuf = BankedBuffer(banks=R, depth=-(-cfg.max_keys // R), width=E * B)
         vbuf = m.submodules.vbuf = BankedBuffer(banks=R, depth=-(-cfg.max_keys // R), width=F * B)
         assert tl.load == BankedBuffer.latency, "the cycle model's load offset is the buffers' read latency"
-        array = m.submodules.array = SystolicArray(u, R, C)
+        # reset regions (rtl/kept.py, reset_region): the array, each column (its 1D PE and its control
+        # copies) and each row (its control copies) take the reset from flip-flops of their own, one
+        # cycle after `rst` (the array's PEs: two); the controller's registers take `rst` itself.  No
+        # region acts before the command is taken (two cycles after `start`), so the core's behaviour
+        # from reset is unchanged.
+        col_reset = [reset_region(m, f"col{c}_reset") for c in range(C)]
+        row_reset = [reset_region(m, f"row{r}_reset") for r in range(R)]
+        array = SystolicArray(u, R, C)
+        m.submodules.array = DomainRenamer(reset_region(m, "array_reset"))(array)
         vpes = [VectorPE(u, column=c, rows=R, value_dim=F, index_bits=ib) for c in range(C)]
         assert array.combine_latency == self.params.combine_latency, "the cycle model's combine is the array's"
         assert vpes[0].sld_latency == self.params.sld_latency, "the cycle model's SLD latency is the 1D PE's"
         for c, vpe in enumerate(vpes):
-            m.submodules[f"vpe{c}"] = vpe
+            m.submodules[f"vpe{c}"] = DomainRenamer(col_reset[c])(vpe)
 
         # ---- command and load -----------------------------------------------------------------
         n_q, n_k, causal = Signal(unsigned(ib + 1)), Signal(unsigned(ib + 1)), Signal()
@@ -415,8 +423,9 @@ class AttentionCore(wiring.Component):
                           "rnv_snap_pre", "recip_capture", "out_mul_pre"]
         bundle = {name: ctl[name] for name in vector_strobes + ["drain", "load_k", "feed_k"]}
         bundle["key_index"], bundle["query_base"] = key_index, init_qb
-        columns = _register_chain(m, bundle, C, "col")
-        recip = m.submodules.recip = u.recip_unit()
+        columns = _register_chain(m, bundle, C, "col", col_reset)
+        recip = u.recip_unit()
+        m.submodules.recip = DomainRenamer(reset_region(m, "recip_reset"))(recip)
         rd_chain = [Signal(u.den_shape, name=f"rd_chain{c}", reset_less=True) for c in range(C)]
         m.d.comb += recip.x.eq(rd_chain[0])
         for c, (vpe, col) in enumerate(zip(vpes, columns)):
@@ -439,10 +448,11 @@ class AttentionCore(wiring.Component):
         q_regs = [[Signal(u.input_shape, name=f"q{c}_{e}", reset_less=True) for e in range(E)] for c in range(C)]
 
         rows = _register_chain(m, {name: ctl[name] for name in ["load_k", "load_v", "feed_k", "first_k", "last_k"]},
-                               R, "row")
+                               R, "row", row_reset)
         # V is skewed L (the accumulate's latency) per row: row r's WS psum meets row r+1's product
         lat = self.params.acc_latency
-        v_rows = _register_chain(m, {name: ctl[name] for name in ["feed_v", "first_v"]}, (R - 1) * lat + 1, "vrow")
+        v_rows = _register_chain(m, {name: ctl[name] for name in ["feed_v", "first_v"]}, (R - 1) * lat + 1, "vrow",
+                                 [row_reset[i // lat] for i in range((R - 1) * lat + 1)])
         # the feed strobes one cycle early (row / column 0's from the delay line, the others the
         # previous row's or column's copy): the feed registers' kept enables are registered from them
         early = {name: w(kind, start - 1, length, f"{name}_pre") for name, kind, start, length in
@@ -459,15 +469,15 @@ class AttentionCore(wiring.Component):
                 m.d.comb += array.a_in[r].eq(v_regs[r][0])
             before = {**rows[r - 1], **v_rows[r * lat - 1]} if r else early
             _feed(m, k_regs[r], kbuf.r_data[r], B,
-                  _feed_enables(m, {"load": before["load_k"], "shift": before["feed_k"]}, E, f"k{r}_en"))
+                  _feed_enables(m, {"load": before["load_k"], "shift": before["feed_k"]}, E, f"k{r}_en", row_reset[r]))
             _feed(m, v_regs[r], vbuf.r_data[r], B,
-                  _feed_enables(m, {"load": before["load_v"], "shift": before["feed_v"]}, F, f"v{r}_en"))
+                  _feed_enables(m, {"load": before["load_v"], "shift": before["feed_v"]}, F, f"v{r}_en", row_reset[r]))
         for c, col in enumerate(columns):
             with m.If(col["feed_k"]):
                 m.d.comb += array.b_in[c].eq(q_regs[c][0])
             before = columns[c - 1] if c else early
             _feed(m, q_regs[c], qbuf.r_data[c], B,
-                  _feed_enables(m, {"load": before["load_k"], "shift": before["feed_k"]}, E, f"q{c}_en"))
+                  _feed_enables(m, {"load": before["load_k"], "shift": before["feed_k"]}, E, f"q{c}_en", col_reset[c]))
 
         # ---- output: beat c is column c's AV; a block's beats start `out` cycles after its slot ------
         # The payload is a register (no mux between it and the port): it takes column 0's AV one cycle

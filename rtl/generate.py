@@ -14,6 +14,7 @@ from amaranth.lib import wiring
 from einloom.rtl.attention import AttentionCore, cycles_formula, tiles_per_block
 from einloom.sim.rtl_core import run_core
 from einloom.rtl.config import RtlConfig
+from einloom.rtl.kept import reset_regions
 
 MANIFEST_VERSION = 1
 
@@ -61,7 +62,8 @@ def ensure_yosys() -> None:
 def to_verilog(component: wiring.Component, name: str) -> str:
     """Verilog text of an Amaranth component (any einloom block, for per-component tests)."""
     ensure_yosys()
-    return verilog.convert(component, name=name, emit_src=False)
+    with reset_regions():       # the reset regions exist in the Verilog only (rtl/kept.py)
+        return verilog.convert(component, name=name, emit_src=False)
 
 
 def top_name_for(cfg: RtlConfig) -> str:

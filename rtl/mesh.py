@@ -16,10 +16,11 @@ the two products run back to back with no flush.
 """
 from __future__ import annotations
 
-from amaranth.hdl import Module
+from amaranth.hdl import DomainRenamer, Module
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from einloom.rtl.kept import reset_region
 from einloom.rtl.pe import ProcessingElement, Tag, acc_latency, drain_shape, mac_latency
 from einloom.rtl.units.base import DatapathUnits
 
@@ -39,7 +40,8 @@ class Mesh(wiring.Component):
     Ports: ``a_in[r]``/``tag_in[r]`` feed row r from the left, ``b_in[c]`` and ``w_in[c]`` feed column c
     from the top (row 0's ``psum_in`` and ``shd_in`` are 0), ``shd_out[c]`` and ``psum_out[c]`` are the
     drain and WS registers of PE(R-1, c).
-    Latency: PE(r, c) sees ``a_in[r]`` after c cycles and ``b_in[c]`` after r cycles.
+    Latency: PE(r, c) sees ``a_in[r]`` after c cycles and ``b_in[c]`` after r cycles; each PE enters
+    and leaves reset one cycle after the mesh (its own reset flip-flop).
     """
 
     def __init__(self, units: DatapathUnits, rows: int, cols: int):
@@ -52,7 +54,8 @@ class Mesh(wiring.Component):
         for r in range(self.rows):
             for c in range(self.cols):
                 pe = pes[r][c]
-                m.submodules[f"pe_{r}_{c}"] = pe
+                # each PE takes its reset from a flip-flop of its own (rtl/kept.py, reset_region)
+                m.submodules[f"pe_{r}_{c}"] = DomainRenamer(reset_region(m, f"pe_{r}_{c}_reset"))(pe)
                 m.d.comb += [pe.drain.eq(self.drain[c]), pe.w_shift.eq(self.w_shift[c])]
                 if c == 0:
                     m.d.comb += [pe.a_in.eq(self.a_in[r]), pe.tag_in.eq(self.tag_in[r])]
