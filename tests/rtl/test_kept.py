@@ -4,12 +4,12 @@ and the core's per-column copies and the 1D PEs' delayed tags are kept apart in 
 from __future__ import annotations
 
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Fragment, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.generate import to_verilog
-from einloom.rtl.kept import KEEP, kept_copies
+from einloom.rtl.kept import KEEP, kept_copies, reset_region
 from yosys_netlist import flop_nets, synth_netlist
 
 
@@ -67,10 +67,41 @@ APART = [("col1_slnv", "vpe0.tag_slnv0"), ("col1_issue_sln", "vpe0.tag_sln0"), (
          # the output words' shift enable (one group of words at F = 4) beside the output tag's register
          ("vpe0.out_mul0", "vpe0.out_mul_r"),
          # a PE's tag beside its product, one copy per 8 bits of its sums
-         ("array.mesh.pe_0_0.tag_acc0", "array.mesh.pe_0_0.tag_acc1")]
+         ("array.mesh.pe_0_0.tag_acc0", "array.mesh.pe_0_0.tag_acc1"),
+         # the reset regions' flip-flops (rtl/kept.py reset_region): per column, per row, per PE
+         ("col0_reset_rst", "col1_reset_rst"), ("row0_reset_rst", "row1_reset_rst"),
+         ("array.mesh.pe_0_0_reset_rst", "array.mesh.pe_0_1_reset_rst")]
 
 
 def _check_apart(nets: dict[str, frozenset]) -> None:
     for one, other in APART:
         assert one in nets and other in nets, (one, other)
         assert not nets[one] & nets[other], f"{one} and {other} are one flip-flop"
+
+
+def test_reset_regions_exist_in_the_verilog_only():
+    """Outside ``reset_regions`` (Amaranth's simulator) a region is the sync domain; ``to_verilog``
+    builds it as a domain of its own whose reset is a kept register of the sync reset."""
+    outside = _Region()
+    Fragment.get(outside, None)
+    assert outside.domain == "sync"
+    inside = _Region()
+    verilog = to_verilog(inside, "region")
+    assert inside.domain == "region0"
+    assert "region0_rst" in verilog and "(* keep" in verilog
+
+
+class _Region(wiring.Component):
+    """A register in a reset region (``domain``: the domain it got)."""
+
+    def __init__(self):
+        self.domain = None
+        super().__init__({"a": In(1), "x": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        reg = Signal()
+        self.domain = reset_region(m, "region0")
+        m.d[self.domain] += reg.eq(self.a)
+        m.d.comb += self.x.eq(reg)
+        return m
