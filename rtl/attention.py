@@ -189,6 +189,9 @@ class AttentionCore(wiring.Component):
     busy, done, compute_cycles : Out
 
     Latency: :func:`compute_cycles` after the last input beat (plus the cycles the output stalls).
+    Reset: synchronous, active high; in the Verilog the array, the rows and the columns take it from
+    flip-flops of their own (reset regions, :func:`einloom.rtl.kept.reset_region`), one cycle late (the
+    PEs two), which no command can observe: the first command is taken two cycles after ``start``.
     Limits: 1 <= P <= ``cfg.queries_limit``, 1 <= M <= ``cfg.keys_limit`` (the buffers' depths and the
     reach of the query-block and key-tile counters, whose bounds are the schedule's); M0 = R.  A command
     past them is refused: the core stays idle (accepts no input, produces no output) and ``error`` is
