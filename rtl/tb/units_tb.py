@@ -16,6 +16,7 @@ from cocotb.clock import Clock
 from cocotb.triggers import ReadOnly, RisingEdge
 
 from einloom.rtl.config import RtlConfig
+from einloom.rtl.pe import acc_latency, mac_latency
 from einloom.rtl.units import units_for
 
 SPEC = json.load(open(os.environ["EINLOOM_TB_SPEC"])) if os.environ.get("EINLOOM_TB_SPEC") else {}
@@ -139,15 +140,18 @@ if SPEC.get("unit") == "pe":
     @cocotb.test()
     async def pe_matches_model(dut):
         """Random tags (none / OS / WS, first, last), drain and weight shifts and operands against a
-        Python model of ProcessingElement (operand register, product register, accumulate under the tag
-        that travelled with the product; drain, psum and shadow/active weight registers)."""
+        Python model of ProcessingElement (operand registers, mac_latency - 1 product registers,
+        accumulate under the tag that travelled with the product; drain, psum and shadow/active weight
+        registers)."""
         cfg = _cfg()
         fmt = cfg.fmt
         ib, ab, pw = fmt.input_bits, fmt.acc_bits, fmt.prob_width
         rng = np.random.default_rng(5)
         await _reset(dut)
         wrap = lambda v, bits: ((v + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1))  # noqa: E731
-        r = dict(a=0, b=0, tag1=0, tag2=0, acc=0, psum=0, shd=0, w_sh=0, w_act=0, operand=0, product=0)
+        lat = mac_latency(units_for(fmt))    # the a / operand registers, then lat - 1 product registers
+        r = dict(a=0, b=0, tags=[0] * lat, acc=0, psum=0, shd=0, w_sh=0, w_act=0, operand=0,
+                 products=[0] * (lat - 1))
         checked = 0
         for t in range(SPEC.get("count", 1500)):
             kind = int(rng.integers(0, 3))            # 0 none, 1 os, 2 ws
@@ -170,13 +174,13 @@ if SPEC.get("unit") == "pe":
                     assert _signed(getattr(dut, name).value, ab) == got[name], \
                         f"cycle {t}: {name} {_signed(getattr(dut, name).value, ab)} != {got[name]}"
                 assert _signed(dut.a_out.value, ib) == r["a"] and _signed(dut.b_out.value, ib) == r["b"]
-                assert int(dut.tag_out.value.to_unsigned()) == r["tag1"]
+                assert int(dut.tag_out.value.to_unsigned()) == r["tags"][0]
                 assert int(dut.w_out.value.to_unsigned()) == r["w_sh"]
                 checked += 1
-            t2 = r["tag2"]
+            t2 = r["tags"][-1]                   # the tag beside the product
             os2, ws2, first2, last2 = t2 & 1, (t2 >> 1) & 1, (t2 >> 2) & 1, (t2 >> 3) & 1
             base = psum_in if ws2 else (0 if first2 else r["acc"])
-            result = wrap(base + r["product"], ab)
+            result = wrap(base + r["products"][-1], ab)
             n = dict(r)
             if os2:
                 n["acc"] = result
@@ -186,7 +190,7 @@ if SPEC.get("unit") == "pe":
                 n["shd"] = result
             elif drain:
                 n["shd"] = shd_in
-            n["product"] = r["a"] * r["operand"]
+            n["products"] = [r["a"] * r["operand"]] + r["products"][:-1]
             if kind == 2:
                 n["operand"] = r["w_sh"] if first else r["w_act"]
                 if first:
@@ -195,7 +199,7 @@ if SPEC.get("unit") == "pe":
                 n["operand"] = b_in
             if wsh:
                 n["w_sh"] = w_in
-            n.update(a=a_in, b=b_in, tag1=tag, tag2=r["tag1"])
+            n.update(a=a_in, b=b_in, tags=[tag] + r["tags"][:-1])
             r = n
             await RisingEdge(dut.clk)
         assert checked > 1000
@@ -222,7 +226,10 @@ if SPEC.get("unit") == "array":
         await _reset(dut)
         mask = (1 << ib) - 1
         w0 = -r_dim - 1                 # weights shift in at column-0 cycles w0 .. w0 + R - 1 (row R-1 first)
-        drain0 = e_dim + r_dim + 1      # bottom row's dot product in shd_out (element 0 enters at cycle 0)
+        units = units_for(fmt)
+        mac = mac_latency(units)
+        assert acc_latency(units) == 1, "the model drains a single-cycle accumulate's array"
+        drain0 = e_dim + r_dim + mac - 1  # bottom row's dot product in shd_out (element 0 enters at cycle 0)
         v0 = e_dim                      # V element f enters row r at v0 + f + r
         got_qk, got_sv = np.zeros_like(want_qk), np.zeros_like(want_sv)
         for t in range(w0, drain0 + 2 * r_dim + c_dim + f_dim + 4):
@@ -249,7 +256,7 @@ if SPEC.get("unit") == "array":
                 j = t - c - drain0
                 if 0 <= j < r_dim:
                     got_qk[r_dim - 1 - j, c] = _signed(getattr(dut, f"shd_out__{c}").value, ab)
-                f = t - c - (v0 + r_dim + 2)
+                f = t - c - (v0 + r_dim + mac)
                 if 0 <= f < f_dim:
                     got_sv[f, c] = _signed(getattr(dut, f"psum_out__{c}").value, ab)
             await RisingEdge(dut.clk)
