@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -97,19 +98,28 @@ def build(verilog_text: str, top: str, *, cache: Path | None = None, quiet: bool
     marker = build_dir / "einloom-build-ok"
     if marker.exists():
         return build_dir
-    if build_dir.exists():
-        shutil.rmtree(build_dir)
-    build_dir.mkdir(parents=True)
-    src = build_dir / f"{top}.v"
-    src.write_text(verilog_text)
-    runner = get_runner("verilator")
-    try:
-        with redirect_output(build_dir.parent / f"{build_dir.name}.log" if quiet else None):
-            runner.build(sources=[src, VerilatorControlFile(WAIVERS)], hdl_toplevel=top, build_dir=build_dir,
-                         build_args=["-O1", "--x-assign", "0", "--x-initial", "0"], always=True)
-    except (SystemExit, subprocess.CalledProcessError) as exc:
-        raise ToolError(f"Verilator build of {top} failed ({exc})", hint=f"see {build_dir}") from None
-    marker.write_text("ok\n")
+    build_dir.parent.mkdir(parents=True, exist_ok=True)
+    # one build per directory at a time: a second process waits for the first and reuses its model
+    # (two at once deleted each other's object files: "opening dependency file ...: No such file")
+    with open(build_dir.parent / f"{build_dir.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if marker.exists():
+            return build_dir
+        if build_dir.exists():
+            shutil.rmtree(build_dir)
+        build_dir.mkdir(parents=True)
+        src = build_dir / f"{top}.v"
+        src.write_text(verilog_text)
+        runner = get_runner("verilator")
+        log = build_dir.parent / f"{build_dir.name}.log"
+        try:
+            with redirect_output(log if quiet else None):
+                runner.build(sources=[src, VerilatorControlFile(WAIVERS)], hdl_toplevel=top, build_dir=build_dir,
+                             build_args=["-O1", "--x-assign", "0", "--x-initial", "0"], always=True)
+        except (SystemExit, subprocess.CalledProcessError, RuntimeError) as exc:
+            raise ToolError(f"Verilator build of {top} failed ({exc})",
+                            hint=f"see {log if quiet else build_dir}") from None
+        marker.write_text("ok\n")
     return build_dir
 
 
