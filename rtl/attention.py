@@ -37,7 +37,7 @@ from amaranth.lib.wiring import In, Out
 
 from einloom.rtl.buffers import BankedBuffer
 from einloom.rtl.config import RtlConfig
-from einloom.rtl.kept import kept_copies, kept_register, reset_region
+from einloom.rtl.kept import kept_copies, kept_register, regions_built, reset_region
 from einloom.rtl.mesh import SystolicArray
 from einloom.rtl.pe import mac_latency
 from einloom.rtl.schedule import schedule_problem
@@ -189,9 +189,11 @@ class AttentionCore(wiring.Component):
     busy, done, compute_cycles : Out
 
     Latency: :func:`compute_cycles` after the last input beat (plus the cycles the output stalls).
-    Reset: synchronous, active high; in the Verilog the array, the rows and the columns take it from
-    flip-flops of their own (reset regions, :func:`einloom.rtl.kept.reset_region`), one cycle late (the
-    PEs two), which no command can observe: the first command is taken two cycles after ``start``.
+    Reset: synchronous, active high; in the Verilog the controller, the array, the rows and the columns
+    take it from flip-flops of their own (reset regions, :func:`einloom.rtl.kept.reset_region`): the
+    controller one cycle after ``rst``, the regions two, the PEs three; raise ``start`` a cycle or more
+    after ``rst`` falls (the command is taken two cycles after ``start``, and no region acts before the
+    loads end).
     Limits: 1 <= P <= ``cfg.queries_limit``, 1 <= M <= ``cfg.keys_limit`` (the buffers' depths and the
     reach of the query-block and key-tile counters, whose bounds are the schedule's); M0 = R.  A command
     past them is refused: the core stays idle (accepts no input, produces no output) and ``error`` is
@@ -563,4 +565,11 @@ class AttentionCore(wiring.Component):
                     m.d.sync += state.eq(DONE)
             with m.Case(DONE):
                 m.d.sync += state.eq(IDLE)
-        return m
+        if not regions_built():
+            return m
+        # the controller's own registers in a reset region too (the reset register -> 14.50 ns of
+        # routing -> a slot delay line's flip-flop was the 8x8 int8 core's path at 64.72 MHz): its
+        # copy is one cycle after `rst`, the regions above are registered from it (two), the PEs three
+        top = Module()
+        top.submodules.ctl = DomainRenamer(reset_region(top, "ctl_reset"))(m)
+        return top

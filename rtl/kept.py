@@ -61,6 +61,11 @@ def reset_regions() -> Iterator[None]:
         _REGIONS.reset(token)
 
 
+def regions_built() -> bool:
+    """Whether :func:`reset_region` builds domains (inside :func:`reset_regions`)."""
+    return _REGIONS.get()
+
+
 def reset_region(m: Module, name: str, source: Value | None = None) -> str:
     """Declares in ``m`` a local clock domain ``name`` on ``m``'s sync clock whose reset is a kept
     flip-flop ``{name}_rst`` registered from ``source`` (default: the sync reset); returns the name,

@@ -57,20 +57,21 @@ def test_core_column_copies_are_separate_flops_in_the_ecp5_netlist(tmp_path):
     return _check_apart(flop_nets(module, "TRELLIS_FF"))
 
 
-#: Pairs of registers with the same input in the 2x2 core: (column 1's copy, column 0's local tag),
+#: Pairs of registers with the same input in the 2x2 core (``ctl.``: the controller's reset region):
+#: (column 1's copy, column 0's local tag),
 #: (PE (0,0)'s tag beside its product, PE (0,1)'s input tag register, its ``tag_out`` port)
-APART = [("col1_slnv", "vpe0.tag_slnv0"), ("col1_issue_sln", "vpe0.tag_sln0"), ("col1_out_mul_pre", "vpe0.out_mul_r"),
-         ("col1_rd_update", "vpe0.tag_rd0"), ("array.mesh.pe_0_0.tag2", "array.mesh.pe_0_1.tag_out"),
+APART = [("ctl.col1_slnv", "ctl.vpe0.tag_slnv0"), ("ctl.col1_issue_sln", "ctl.vpe0.tag_sln0"), ("ctl.col1_out_mul_pre", "ctl.vpe0.out_mul_r"),
+         ("ctl.col1_rd_update", "ctl.vpe0.tag_rd0"), ("ctl.array.mesh.pe_0_0.tag2", "ctl.array.mesh.pe_0_1.tag_out"),
          # the RNV ring's rotate enable, one flip-flop per group of words (registered from the same
          # column copy), and the LM compare's registered capture strobe beside column 1's capture copy
-         ("vpe0.rnv_rot0", "vpe0.rnv_rot1"), ("col1_capture", "vpe0.capture_r"),
+         ("ctl.vpe0.rnv_rot0", "ctl.vpe0.rnv_rot1"), ("ctl.col1_capture", "ctl.vpe0.capture_r"),
          # the output words' shift enable (one group of words at F = 4) beside the output tag's register
-         ("vpe0.out_mul0", "vpe0.out_mul_r"),
+         ("ctl.vpe0.out_mul0", "ctl.vpe0.out_mul_r"),
          # a PE's tag beside its product, one copy per 8 bits of its sums
-         ("array.mesh.pe_0_0.tag_acc0", "array.mesh.pe_0_0.tag_acc1"),
+         ("ctl.array.mesh.pe_0_0.tag_acc0", "ctl.array.mesh.pe_0_0.tag_acc1"),
          # the reset regions' flip-flops (rtl/kept.py reset_region): per column, per row, per PE
-         ("col0_reset_rst", "col1_reset_rst"), ("row0_reset_rst", "row1_reset_rst"),
-         ("array.mesh.pe_0_0_reset_rst", "array.mesh.pe_0_1_reset_rst")]
+         ("ctl.col0_reset_rst", "ctl.col1_reset_rst"), ("ctl.row0_reset_rst", "ctl.row1_reset_rst"),
+         ("ctl.array.mesh.pe_0_0_reset_rst", "ctl.array.mesh.pe_0_1_reset_rst")]
 
 
 def _check_apart(nets: dict[str, frozenset]) -> None:
