@@ -245,9 +245,9 @@ class AttentionCore(wiring.Component):
         vbuf = m.submodules.vbuf = BankedBuffer(banks=R, depth=-(-cfg.max_keys // R), width=F * B)
         assert tl.load == BankedBuffer.latency, "the cycle model's load offset is the buffers' read latency"
         # reset regions (rtl/kept.py, reset_region): the array, each column (its 1D PE and its control
-        # copies) and each row (its control copies) take the reset from flip-flops of their own, one
-        # cycle after `rst` (the array's PEs: two); the controller's registers take `rst` itself.  No
-        # region acts before the command is taken (two cycles after `start`), so the core's behaviour
+        # copies) and each row (its control copies) take the reset from flip-flops of their own,
+        # registered from the controller's (its own region, at the end of elaborate): two cycles after
+        # `rst`, the array's PEs three.  No region acts before the loads end, so the core's behaviour
         # from reset is unchanged.
         col_reset = [reset_region(m, f"col{c}_reset") for c in range(C)]
         row_reset = [reset_region(m, f"row{r}_reset") for r in range(R)]

@@ -76,7 +76,7 @@ def reset_region(m: Module, name: str, source: Value | None = None) -> str:
     region's copy is placed near its loads.  Latency: the region enters and leaves reset one cycle
     after ``source`` (a region of a region: one more).
     """
-    if not _REGIONS.get():
+    if not regions_built():
         return "sync"
     domain = ClockDomain(name, local=True)
     m.domains += domain
