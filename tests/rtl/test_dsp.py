@@ -186,20 +186,15 @@ def test_ecp5_core_synthesizes_with_every_multiplier_a_registered_dsp(tmp_path):
     MULT18X18D keep their input registers and, but for exp's, their output registers (a Yosys AST
     quirk once broke this build)."""
     from einloom.rtl.config import RtlConfig
-    from einloom.rtl.fpga.targets import TARGETS
     from einloom.rtl.generate import generate
+    from yosys_netlist import synth_netlist
     from tests.rtl.rtl_archs import shaped
     path = tmp_path / "arch.yaml"
     path.write_text(shaped(2, 2, e=4, f=4, max_keys=8, max_queries=4, name="dsp-2x2"))
     with dsp_primitives("ecp5"):
         design = generate(RtlConfig.from_yaml(path))
-    (tmp_path / "core.v").write_text(design.verilog)
-    ecp5 = TARGETS["ecp5"]
-    script = ecp5.synth_script(design.top_name, ecp5.parts[0], ["core.v"]) + "write_json core.json\n"
-    (tmp_path / "synth.ys").write_text(script)
-    run_tool("yosys", ["-q", "-l", "yosys.log", "-s", "synth.ys"], tmp_path, "yosys.out")
-    netlist = json.loads((tmp_path / "core.json").read_text())
-    dsps = [cell for cell in netlist["modules"][design.top_name]["cells"].values() if cell["type"] == "MULT18X18D"]
+    module = synth_netlist(tmp_path, design.verilog, design.top_name)
+    dsps = [cell for cell in module["cells"].values() if cell["type"] == "MULT18X18D"]
     assert len(dsps) == 20
     assert sum(_param(cell, "REG_INPUTA_CLK") == "CLK0" for cell in dsps) == 20
     # exp's product goes unregistered into the fabric register before its ROM (units/fixed.FixedExp)
