@@ -94,6 +94,9 @@ class Fp32Mul(wiring.Component):
         Registered stage boundaries, 0..3 (default 3: after the four partial products of the 24x24
         significand multiply, after their sum and the normalization, at the output).
 
+    Resources: one 18 x 18 hard multiplier (the 17 x 17 partial product); the 17 x 7, 7 x 17 and 7 x 7
+    partial products are shift-and-add in logic (about 300 LUTs on ECP5).
+
     Members
     -------
     a, b : In(32)
@@ -130,10 +133,12 @@ class Fp32Mul(wiring.Component):
         special = Mux(nan, FP32_NAN, Mux(ia | ib, signed_inf(sign), signed_zero(sign)))
         exponent = Signal(signed(11))
         m.d.comb += exponent.eq(ea + eb - 127)
-        # the four partial products of the 24-bit significands (one hard multiplier each) are stage 0's
-        # registers, their sum is stage 1's (the operand register -> the multipliers -> their sum ->
-        # the product register, one stage, was the routed 2x2 bf16 core's path: 19.09 ns, 52.41 MHz)
-        s0 = p.stage(**partial_products(Cat(fa, 1), Cat(fb, 1)), exp=exponent, sign=sign,
+        # the four partial products of the 24-bit significands are stage 0's registers, their sum is
+        # stage 1's (the operand register -> the multipliers -> their sum -> the product register, one
+        # stage, was the routed 2x2 bf16 core's path: 19.09 ns, 52.41 MHz).  Only the 17 x 17 product
+        # takes a hard multiplier: the three with a 7-bit piece are shift-and-add in logic (four
+        # MULT18X18D per multiply filled the 85F's 156 with the 4x4 bf16 core's units)
+        s0 = p.stage(**partial_products(Cat(fa, 1), Cat(fb, 1), fabric_width=24 - PIECE), exp=exponent, sign=sign,
                      is_special=nan | ia | ib | za | zb, special=special)
 
         prod = Signal(48)                                # leading one at bit 47 or 46

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
-from amaranth.hdl import Module, Signal, Value
+from amaranth.hdl import Module, Mux, Signal, Value
 
-__all__ = ["Pipeline", "check_latency", "partial_products", "pieces", "registered_boundaries", "sum_partials"]
+__all__ = ["Pipeline", "check_latency", "fabric_product", "partial_products", "pieces", "registered_boundaries", "sum_partials"]
 
 #: operand piece width of :func:`partial_products`: an unsigned piece fits an ECP5 MULT18X18D (18 bits)
 PIECE = 17
@@ -93,13 +93,31 @@ def pieces(v: Value, piece: int = PIECE) -> list[Value]:
             for k in range(0, n, piece)]
 
 
-def partial_products(a: Value, b: Value, piece: int = PIECE) -> dict[str, Value]:
+def fabric_product(x: Value, y: Value) -> Value:
+    """``x * y`` for unsigned ``x`` and a narrow unsigned ``y`` as shift-and-add in logic: one row
+    ``y[i] ? x << i : 0`` per bit of ``y``, added in a balanced tree (ceil(log2(len(y))) adds deep), so
+    synthesis does not spend a hard multiplier on it (ECP5's Yosys flow maps every ``*`` of 2 bits or
+    more to a MULT18X18D).  Exact; ``len(x) + len(y)`` bits."""
+    x, y = Value.cast(x), Value.cast(y)
+    assert not x.shape().signed and not y.shape().signed, "fabric_product takes unsigned operands"
+    rows = [Mux(y[i], x, 0) << i for i in range(len(y))]
+    while len(rows) > 1:
+        rows = [rows[k] + rows[k + 1] if k + 1 < len(rows) else rows[k] for k in range(0, len(rows), 2)]
+    return rows[0][:len(x) + len(y)]
+
+
+def partial_products(a: Value, b: Value, piece: int = PIECE, *, fabric_width: int = 0) -> dict[str, Value]:
     """The partial products of ``a * b`` with both operands cut into :func:`pieces` (low piece first):
     ``{"pp{i}_{j}": a_i * b_j}``, one hard multiplier each (a signed operand's top piece signed).  Pass
     them through a :meth:`Pipeline.stage` and add them with :func:`sum_partials` in the next stage, so
     that the multipliers and the add of their products (a wide multiply's slow part on 18x18 DSPs)
-    are separate stages."""
-    return {f"pp{i}_{j}": x * y for i, x in enumerate(pieces(a, piece)) for j, y in enumerate(pieces(b, piece))}
+    are separate stages.  A product of two unsigned pieces one of which is at most ``fabric_width``
+    bits wide is built in logic (:func:`fabric_product`), not on a hard multiplier."""
+    def product(x: Value, y: Value) -> Value:
+        if not x.shape().signed and not y.shape().signed and min(len(x), len(y)) <= fabric_width:
+            return fabric_product(x, y) if len(y) <= len(x) else fabric_product(y, x)
+        return x * y
+    return {f"pp{i}_{j}": product(x, y) for i, x in enumerate(pieces(a, piece)) for j, y in enumerate(pieces(b, piece))}
 
 
 def sum_partials(stage: SimpleNamespace, piece: int = PIECE) -> Value:
