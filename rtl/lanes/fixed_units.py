@@ -155,15 +155,20 @@ def _is_inf(c):
 
 
 def _aligned(m: Module, a, b, name: str):
-    """Both codes at the larger fraction bits (sentinels unshifted), and that ``f``."""
+    """Both codes at the larger fraction bits (sentinels unshifted), and that ``f``.
+
+    Each code's left shift is ``max(0, f_other - f_own)``: one 9-bit subtract and its sign, in parallel
+    for the two codes (not a compare, a select of the larger ``f`` and a subtract in series)."""
     ca, fa = _fields(m, a, f"{name}a")
     cb, fb = _fields(m, b, f"{name}b")
     f = Signal(signed(F_BITS), name=f"{name}_f")
     m.d.comb += f.eq(Mux(fa > fb, fa, fb))
     out = []
-    for c, fc, tag in ((ca, fa, "a"), (cb, fb, "b")):
+    for c, fc, fo, tag in ((ca, fa, fb, "a"), (cb, fb, fa, "b")):
+        up = Signal(signed(F_BITS + 1), name=f"{name}_up{tag}")
+        m.d.comb += up.eq(fo - fc)
         sh = Signal(range(256), name=f"{name}_sh{tag}")
-        m.d.comb += sh.eq((f - fc)[:8])
+        m.d.comb += sh.eq(Mux(up < 0, 0, up[:8]))
         al = Signal(signed(CODE_BITS), name=f"{name}_al{tag}")
         m.d.comb += al.eq(Mux(_is_inf(c), c, Mux(sh >= CODE_BITS, 0, (c << sh[:6])[:CODE_BITS])))
         out.append(al)
@@ -171,10 +176,14 @@ def _aligned(m: Module, a, b, name: str):
 
 
 def _add(m: Module, a, b, name: str):
-    """``FixedArith.add`` of two words: (code, f, a's code, a's f)."""
-    ca, cb, f, (ra, fa), _ = _aligned(m, a, b, name)
+    """``FixedArith.add`` of two words: (code, f, a's code, a's f).
+
+    The sentinel tests read the codes before the alignment, beside it rather than after it: the same
+    bits wherever ``FixedArith`` does not raise (an aligned finite code stays below ``2**62``, a
+    sentinel is not shifted)."""
+    ca, cb, f, (ra, fa), (rb, _) = _aligned(m, a, b, name)
     c = Signal(signed(CODE_BITS), name=f"{name}_sum")
-    m.d.comb += c.eq(Mux(_is_inf(ca), ca, Mux(_is_inf(cb), cb, ca + cb)))
+    m.d.comb += c.eq(Mux(_is_inf(ra), ca, Mux(_is_inf(rb), cb, ca + cb)))
     return c, f, ra, fa
 
 
