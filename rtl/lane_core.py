@@ -263,15 +263,24 @@ class _FixedPe(wiring.Component):
     value ``a`` (a lane word) and the input code ``b`` (``frac_bits``), at ``fa + frac_bits`` fraction
     bits, registered ``PRODUCT_STAGES`` times; then added to ``base`` aligned (a sentinel absorbs),
     combinational (the caller registers the sum).  ``wide``: ``b`` is a value word too (a per-key
-    state chain's state, ``rtl/lane_state.py``), the product at ``fa + fb``."""
+    state chain's state, ``rtl/lane_state.py``), the product at ``fa + fb``.
+
+    The alignment's shift amounts and the sum's fraction bits are registered a cycle ahead, from
+    ``base_f_next`` (the fraction bits ``base`` will have in the next cycle, which the caller knows:
+    it is this PE's or the row above's sum being registered, or +0) and the product's fraction bits
+    (one stage before its last register): the add is shift, add and the sentinel select, with no
+    fraction-bit arithmetic in series.  The sum is ``FixedArith.add``'s bits wherever the format model
+    does not raise (an aligned finite code stays below 2**62); when ``base_f_next`` was not ``base``'s
+    fraction bits the result is wrong, so the caller reads it only in the cycles it predicted."""
 
     def __init__(self, frac_bits: int, wide: bool = False):
         self.frac_bits, self.wide = frac_bits, wide
         super().__init__({"base": In(VALUE_BITS), "a": In(VALUE_BITS), "b": In(VALUE_BITS if wide else 16),
-                          "result": Out(VALUE_BITS)})
+                          "base_f_next": In(signed(F_BITS)), "result": Out(VALUE_BITS)})
 
     def elaborate(self, platform):
-        from einloom.rtl.lanes.fixed_units import NEG, POS, _fields, _is_inf, fixed_add
+        from einloom.rtl.lanes.fixed_units import NEG, POS, _fields, _is_inf
+        assert PRODUCT_STAGES >= 1, "the shift amounts are registered beside the product's last stage"
         m = Module()
         ca, fa = _fields(m, self.a, "maca")
         if self.wide:
@@ -287,12 +296,31 @@ class _FixedPe(wiring.Component):
             prod = Signal(signed(CODE_BITS), name="mac_prod")
             m.d.comb += prod.eq(Mux(inf & (cb != 0), Mux(ca[-1] ^ cb[-1], NEG, POS), Mux(inf, 1, ca) * Mux(inf, 1, cb)))
             term = Cat(prod, (fa + self.frac_bits)[:F_BITS])
+        stages = [term]
         for n in range(PRODUCT_STAGES):       # the product register(s)
             reg = Signal(VALUE_BITS, name=f"mac_term{n}", reset_less=True)
-            m.d.sync += reg.eq(term)
-            term = reg
-        c, f = fixed_add(m, self.base, term, "macadd")
-        m.d.comb += self.result.eq(Cat(c[:CODE_BITS], f[:F_BITS]))
+            m.d.sync += reg.eq(stages[-1])
+            stages.append(reg)
+        # a cycle ahead: each operand's left shift max(0, f_other - f_own) (>= 64: the code leaves),
+        # and the sum's f = the larger one
+        tf_next = stages[-2][CODE_BITS:VALUE_BITS].as_signed()
+        bf_next = self.base_f_next
+        up_t, up_b = Signal(signed(F_BITS + 1), name="mac_up_t"), Signal(signed(F_BITS + 1), name="mac_up_b")
+        m.d.comb += [up_t.eq(bf_next - tf_next), up_b.eq(tf_next - bf_next)]
+        sh_t, sh_b = Signal(6, name="mac_sh_t", reset_less=True), Signal(6, name="mac_sh_b", reset_less=True)
+        out_t, out_b = Signal(name="mac_out_t", reset_less=True), Signal(name="mac_out_b", reset_less=True)
+        f = Signal(signed(F_BITS), name="mac_f", reset_less=True)
+        m.d.sync += [sh_t.eq(Mux(up_t < 0, 0, up_t[:6])), out_t.eq(up_t >= CODE_BITS),
+                     sh_b.eq(Mux(up_b < 0, 0, up_b[:6])), out_b.eq(up_b >= CODE_BITS),
+                     f.eq(Mux(up_t < 0, tf_next, bf_next))]
+        # the add: the operands shifted, summed; a sentinel (read before the shift) absorbs
+        tc = stages[-1][:CODE_BITS].as_signed()
+        bc = self.base[:CODE_BITS].as_signed()
+        al_t, al_b = Signal(signed(CODE_BITS), name="mac_al_t"), Signal(signed(CODE_BITS), name="mac_al_b")
+        m.d.comb += [al_t.eq(Mux(out_t, 0, (tc << sh_t)[:CODE_BITS])), al_b.eq(Mux(out_b, 0, (bc << sh_b)[:CODE_BITS]))]
+        c = Signal(signed(CODE_BITS), name="macadd_sum")
+        m.d.comb += c.eq(Mux(_is_inf(bc), bc, Mux(_is_inf(tc), tc, al_b + al_t)))
+        m.d.comb += self.result.eq(Cat(c, f))
         return m
 
 
@@ -525,13 +553,24 @@ class LaneCore(wiring.Component):
         # VP's carry-in at row 0's add: the running sum of the block (a product over the whole key rank),
         # selected at the read and registered (this VP writes csum[i][f] only after reading it)
         carry_in = Array(carry)[rd_i] != 0
-        start_sum = [_delays(m, Mux(carry_in, Array([Array([csum[i][f][c] for f in range(F)])
-                                                     for i in range(s.chains)])[rd_i][rd_e], 0), PS, f"cin{c}")[PS]
-                     for c in range(C)]
+        start_line = [_delays(m, Mux(carry_in, Array([Array([csum[i][f][c] for f in range(F)])
+                                                      for i in range(s.chains)])[rd_i][rd_e], 0), PS, f"cin{c}")
+                      for c in range(C)]
+        start_sum = [line[PS] for line in start_line]
         start_any = [_delays(m, Mux(carry_in, Array([Array([cval[i][f][c] for f in range(F)])
                                                      for i in range(s.chains)])[rd_i][rd_e], 0), PS, f"cinv{c}")[PS]
                      for c in range(C)]
-        q_first = _delays(m, rd_e == 0, PS, "qk_first")[PS]      # QK's add from +0 (e = 0), decoded at the read
+        q_first_line = _delays(m, rd_e == 0, PS, "qk_first")     # QK's add from +0 (e = 0), decoded at the read
+        q_first = q_first_line[PS]
+        # a row's value-product add lands in its sum when the key is present
+        def prev_of(k: int, c: int):
+            """Row k's value-product base: the carry-in (row 0) or row k-1's registered sum."""
+            return start_sum[c] if k == 0 else vsum[k - 1][c]
+        def f_of(word):
+            """A value word's fraction bits."""
+            return Value.cast(word)[CODE_BITS:VALUE_BITS].as_signed()
+        present = [[Array([wvl[i][k][c] for i in range(s.chains)])[vi[k + PS]] & (key0 + k < nkeys)
+                    for c in range(C)] for k in range(R)]
         for c in range(C):
             for k in range(R):
                 pe = pes[k][c]
@@ -545,15 +584,27 @@ class LaneCore(wiring.Component):
                     m.d.comb += [pe.a.eq(Array([wgt[i][k][c] for i in range(s.chains)])[vi[k]]),
                                  pe.b.eq(vk if states is None else states.operand(m, k, c, vk))]
                 # the add, PS cycles later: QK accumulates (from +0 at e = 0), VP adds to the partial sum
-                prev = start_sum[c] if k == 0 else vsum[k - 1][c]
+                prev = prev_of(k, c)
                 prev_any = start_any[c] if k == 0 else vany[k - 1][c]
                 with m.If(qv[PS]):
                     m.d.comb += pe.base.eq(Mux(q_first, 0, Array([acc[i][k][c] for i in range(s.scores)])[qi[PS]]))
                 with m.Else():
                     m.d.comb += pe.base.eq(prev)
-                present = Array([wvl[i][k][c] for i in range(s.chains)])[vi[k + PS]] & (key0 + k < nkeys)
                 with m.If(vv[k + PS]):
-                    m.d.sync += [vsum[k][c].eq(Mux(present, pe.result, prev)), vany[k][c].eq(prev_any | present)]
+                    m.d.sync += [vsum[k][c].eq(Mux(present[k][c], pe.result, prev)),
+                                 vany[k][c].eq(prev_any | present[k][c])]
+                if fixed is not None:
+                    # the fraction bits of the PE's base in the next cycle (the PE registers its shifts from
+                    # them): QK's next add is from +0 (e = 0) or onto this cycle's sum (the same score
+                    # slot's previous e, one cycle earlier); VP's onto row k-1's sum as it is registered
+                    # now (row 0: the carry-in one stage before its register)
+                    if k == 0:
+                        vp_f = f_of(start_line[c][PS - 1])
+                    else:
+                        above = pes[k - 1][c]
+                        vp_f = Mux(vv[k - 1 + PS], Mux(present[k - 1][c], f_of(above.result), f_of(prev_of(k - 1, c))),
+                                   f_of(vsum[k - 1][c]))
+                    m.d.comb += pe.base_f_next.eq(Mux(qv[PS - 1], Mux(q_first_line[PS - 1], 0, f_of(pe.result)), vp_f))
                 with m.If(qv[PS]):
                     for i in mac_slots:
                         with m.If((qi[PS] == i) & ~dbit[i]):
