@@ -404,8 +404,10 @@ class AttentionCore(wiring.Component):
             "rd_snap": w("fin", tl.rd_snap, 1, "rd_snap"),
             "snap_empty": w("fin_empty", tl.tile_start, 1, "snap_empty"),
             "capture": w("os", tl.drain, R, "capture"),
+            "capture_pre": w("os", tl.drain - 1, R, "capture_pre"),
             "rm_update": w("os", tl.rm_update, 1, "rm_update"),
             "issue_sln": w("os", tl.issue_sln, R, "issue_sln"),
+            "issue_sln_pre": w("os", tl.issue_sln - 1, R, "issue_sln_pre"),
             "issue_prm": w("os", tl.issue_prm, 1, "issue_prm"),
             "rd_update": w("os", tl.rd_update, 1, "rd_update"),
             "rd_first": w("os_first", tl.rd_update, 1, "rd_first"),
@@ -435,7 +437,8 @@ class AttentionCore(wiring.Component):
         out_start = line.tap("fin", tl.out - 1)
 
         # ---- per-column controls: column c (2D-array column and 1D PE) gets them c cycles late ------
-        vector_strobes = ["init", "snap", "rd_snap", "snap_empty", "tile_start", "capture", "rm_update", "issue_sln",
+        vector_strobes = ["init", "snap", "rd_snap", "snap_empty", "tile_start", "capture", "capture_pre",
+                          "rm_update", "issue_sln", "issue_sln_pre",
                           "issue_prm", "rd_update", "rd_first", "prm_latch", "slnv", "slnv_first", "rnv_rotate",
                           "rnv_snap_pre", "recip_capture", "out_mul_pre"]
         bundle = {name: ctl[name] for name in vector_strobes + ["drain", "load_k", "feed_k"]}

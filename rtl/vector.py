@@ -19,6 +19,8 @@ from einloom.rtl.units.base import DatapathUnits
 
 #: RNV ring words per kept copy of the ring's rotate enable
 RNV_GROUP = 4
+#: QK buffer words per kept shift / rotate enable pair
+QK_GROUP = 2
 
 
 def key_index_bits(index_bits: int, rows: int) -> int:
@@ -36,6 +38,7 @@ def vector_controls(index_bits: int, rows: int) -> dict:
         "snap_empty": In(1),    # ... and the block saw no key at all (its outputs are 0)
         "tile_start": In(1),    # LM invalid, SLD = 0
         "capture": In(1),       # drain cycle: take acc_in (key ``key_index``) into the QK buffer
+        "capture_pre": In(1),   # ``capture`` a cycle early (the QK buffer's kept shift enables)
         "key_index": In(unsigned(key_index_bits(index_bits, rows))),
         "num_keys": In(unsigned(index_bits + 1)),
         "num_queries": In(unsigned(index_bits + 1)),
@@ -45,6 +48,7 @@ def vector_controls(index_bits: int, rows: int) -> dict:
         "sinks": In(unsigned(index_bits + 1)),    # ... or one of the first `sinks` keys are visible
         "rm_update": In(1),     # RM_prev = RM (or the new max on the first tile); RM = max(RM, LM)
         "issue_sln": In(1),     # exp of the QK buffer's head, shift the buffer
+        "issue_sln_pre": In(1), # ``issue_sln`` a cycle early (the QK buffer's kept rotate enables)
         "issue_prm": In(1),     # exp(RM_prev - RM)
         "rd_update": In(1),     # RD = PRM * RD + SLD
         "rd_first": In(1),      # ... of a block's first tile: RD = SLD (rescale of 0)
@@ -185,12 +189,21 @@ class VectorPE(wiring.Component):
             m.d.sync += lm_valid.eq(1)
             with m.If(~lm_valid | u.greater(m, acc_r, lm)):
                 m.d.sync += lm.eq(acc_r)
-        with m.If(self.capture):
-            m.d.sync += [b.eq(n) for b, n in zip(buf, buf[1:] + [self.acc_in])]
-            m.d.sync += [b.eq(n) for b, n in zip(valid, valid[1:] + [key_ok])]
-        with m.Elif(self.issue_sln):
-            m.d.sync += [b.eq(n) for b, n in zip(buf, buf[1:] + [buf[0]])]
-            m.d.sync += [b.eq(n) for b, n in zip(valid, valid[1:] + [valid[0]])]
+        # the QK buffer's shift (capture) and rotate (issue_sln) enables: kept flip-flops per QK_GROUP
+        # words, registered from the strobes a cycle early (one column-chain flip-flop driving the
+        # enables of all R words was the 8x8 int8 core's path: `capture` -> 12.24 ns of routing ->
+        # a QK word's clock enable, 76.94 MHz)
+        qgroups = -(-self.rows // QK_GROUP)
+        cap = kept_copies(m, self.capture_pre, qgroups, "qk_cap")
+        rot = kept_copies(m, self.issue_sln_pre, qgroups, "qk_rot")
+        for i in range(self.rows):
+            new_buf = self.acc_in if i == self.rows - 1 else buf[i + 1]
+            new_valid = key_ok if i == self.rows - 1 else valid[i + 1]
+            with m.If(cap[i // QK_GROUP]):
+                m.d.sync += [buf[i].eq(new_buf), valid[i].eq(new_valid)]
+            with m.Elif(rot[i // QK_GROUP]):
+                m.d.sync += [buf[i].eq(buf[i + 1] if i < self.rows - 1 else buf[0]),
+                             valid[i].eq(valid[i + 1] if i < self.rows - 1 else valid[0])]
 
         # --- running max ----------------------------------------------------------------------
         # with lm_register 2 the LM > RM compare is a register: LM is final a cycle before rm_update and
