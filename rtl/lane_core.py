@@ -221,9 +221,10 @@ class CoreShape:
 
 
 #: Register stages of a PE's product: the multiply (bf16 x bf16, or a fixed-point value x an input code)
-#: is registered before the add, in score products (QK) and value products (VP) alike.  The cycle model
+#: is registered before the add, in score products (QK) and value products (VP) alike; 2: a fixed-point
+#: PE registers its operands too, a bf16 PE's multiplier its product and output.  The cycle model
 #: (``sim/rtl_core.py``, :class:`~einloom.sim.rtl_core.LaneCoreTiming`) reads the drains below.
-PRODUCT_STAGES = 1
+PRODUCT_STAGES = 2
 
 
 def qk_drain_cycles() -> int:
@@ -261,7 +262,8 @@ class _Pe(wiring.Component):
 class _FixedPe(wiring.Component):
     """One fixed-point PE, ``FixedArith.mac(base, a, b)`` split at the product: the exact product of the
     value ``a`` (a lane word) and the input code ``b`` (``frac_bits``), at ``fa + frac_bits`` fraction
-    bits, registered ``PRODUCT_STAGES`` times; then added to ``base`` aligned (a sentinel absorbs),
+    bits, ``PRODUCT_STAGES`` cycles after the operands (their register, the multiply, the product's
+    register(s)); then added to ``base`` aligned (a sentinel absorbs),
     combinational (the caller registers the sum).  ``wide``: ``b`` is a value word too (a per-key
     state chain's state, ``rtl/lane_state.py``), the product at ``fa + fb``.
 
@@ -280,24 +282,30 @@ class _FixedPe(wiring.Component):
 
     def elaborate(self, platform):
         from einloom.rtl.lanes.fixed_units import NEG, POS, _fields, _is_inf
-        assert PRODUCT_STAGES >= 1, "the shift amounts are registered beside the product's last stage"
+        assert PRODUCT_STAGES >= 2, "an operand register, then the shifts beside the product's register"
         m = Module()
-        ca, fa = _fields(m, self.a, "maca")
+        # the operand register (the caller's operand selects -> the wide multiply was one stage: the
+        # routed sigmoid lane core's path, `state` -> the QK / VP operand select -> the 64 x 16 product
+        # -> its register, 35.09 ns)
+        a_r = Signal(VALUE_BITS, name="mac_a", reset_less=True)
+        b_r = Signal(Value.cast(self.b).shape(), name="mac_b", reset_less=True)
+        m.d.sync += [a_r.eq(self.a), b_r.eq(self.b)]
+        ca, fa = _fields(m, a_r, "maca")
         if self.wide:
-            cb, fb = _fields(m, self.b, "macb")
+            cb, fb = _fields(m, b_r, "macb")
             inf, zero = _is_inf(ca) | _is_inf(cb), (ca == 0) | (cb == 0)
             mag = Mux(_is_inf(ca), 1, ca) * Mux(_is_inf(cb), 1, cb)
             prod = Signal(signed(CODE_BITS), name="mac_prod")
             m.d.comb += prod.eq(Mux(inf & ~zero, Mux(ca[-1] ^ cb[-1], NEG, POS), mag))
             term = Cat(prod, (fa + fb)[:F_BITS])
         else:
-            cb = self.b.as_signed()
+            cb = b_r.as_signed()
             inf = _is_inf(ca)
             prod = Signal(signed(CODE_BITS), name="mac_prod")
             m.d.comb += prod.eq(Mux(inf & (cb != 0), Mux(ca[-1] ^ cb[-1], NEG, POS), Mux(inf, 1, ca) * Mux(inf, 1, cb)))
             term = Cat(prod, (fa + self.frac_bits)[:F_BITS])
         stages = [term]
-        for n in range(PRODUCT_STAGES):       # the product register(s)
+        for n in range(PRODUCT_STAGES - 1):   # the product register(s)
             reg = Signal(VALUE_BITS, name=f"mac_term{n}", reset_less=True)
             m.d.sync += reg.eq(stages[-1])
             stages.append(reg)

@@ -127,13 +127,13 @@ def test_cycle_model_counts_states():
     t = LaneCoreTiming(rows=4, cols=4, head_dim=8, value_dim=8, scores=1, chains=1, beats=(8,), sections=secs,
                        qk_drain=qk_drain_cycles(), vp_drain=vp_drain_cycles(4))
     c = lane_core_cycles(t, 4, 8)
-    # BSTART 0 (lane init at 1, waits for scores from 2); tile 0: QK 1..10 (8 reads, 1, the product
-    # register's 1), WS 11, SW 12..15, GO 16, the lane's begin..merge 17..21, WW leaves at 22, VP 23..36
-    # (8 reads, 1, the systolic column's R + 1 = 5), GO 37 (value, commit 38, 39); tile 1: QK 38..47,
-    # WS 48, SW 49..52, GO 53, WW 54..59, VP 60..73, GO 74; the lane: value 75, commit 76, final 77,
-    # output 78, done state 79, done visible 80; WD leaves at 80, DRAIN 81..88, FIN 89
-    assert t.qk_drain == 1 and t.vp_drain == 4 + 1
-    assert c["compute_cycles"] == 90
+    # BSTART 0 (lane init at 1, waits for scores from 2); tile 0: QK 1..11 (8 reads, 1, the operand and
+    # product registers' 2), WS 12, SW 13..16, GO 17, the lane's begin..merge 18..22, WW leaves at 23,
+    # VP 24..38 (8 reads, 1, the systolic column's R + 2 = 6), GO 39 (value, commit 40, 41); tile 1:
+    # QK 40..50, WS 51, SW 52..55, GO 56, WW 57..62, VP 63..77, GO 78; the lane: value 79, commit 80,
+    # final 81, output 82, done state 83, done visible 84; WD leaves at 84, DRAIN 85..92, FIN 93
+    assert t.qk_drain == 2 and t.vp_drain == 4 + 2
+    assert c["compute_cycles"] == 94
     assert c["mac_cycles"] == 2 * (8 + 8) and c["tiles"] == 2 and c["blocks"] == 1
 
 
