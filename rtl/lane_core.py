@@ -570,13 +570,13 @@ class LaneCore(wiring.Component):
                      for c in range(C)]
         q_first_line = _delays(m, rd_e == 0, PS, "qk_first")     # QK's add from +0 (e = 0), decoded at the read
         q_first = q_first_line[PS]
-        # a row's value-product add lands in its sum when the key is present
         def prev_of(k: int, c: int):
             """Row k's value-product base: the carry-in (row 0) or row k-1's registered sum."""
             return start_sum[c] if k == 0 else vsum[k - 1][c]
         def f_of(word):
             """A value word's fraction bits."""
             return Value.cast(word)[CODE_BITS:VALUE_BITS].as_signed()
+        # a row's value-product add lands in its sum when the key is present
         present = [[Array([wvl[i][k][c] for i in range(s.chains)])[vi[k + PS]] & (key0 + k < nkeys)
                     for c in range(C)] for k in range(R)]
         for c in range(C):
