@@ -1,13 +1,10 @@
 """``fabric_product`` (shift-and-add in logic) is the exact product, and ``Fp32Mul`` spends one hard
 multiplier: its 17 x 17 partial product; the three with a 7-bit piece are logic."""
-import json
-
 import numpy as np
 import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
-from einloom.rtl.fpga.tools import run_tool
 from einloom.rtl.float import Fp32Mul
 from einloom.rtl.float.pipeline import fabric_product, partial_products
 from einloom.rtl.generate import to_verilog
@@ -51,9 +48,6 @@ def test_partial_products_put_the_narrow_ones_in_logic():
 
 @pytest.mark.slow
 def test_fp32_mul_takes_one_mult18x18d(tmp_path):
-    (tmp_path / "mul.v").write_text(to_verilog(Fp32Mul(), "fp32mul"))
-    (tmp_path / "mul.ys").write_text("read_verilog -sv mul.v\nsynth_ecp5 -top fp32mul\nwrite_json mul.json\n")
-    run_tool("yosys", ["-q", "-s", "mul.ys"], tmp_path, "mul.log")
-    netlist = json.loads((tmp_path / "mul.json").read_text())
-    cells = [c for mod in netlist["modules"].values() for c in mod.get("cells", {}).values()]
-    assert len([c for c in cells if c["type"] == "MULT18X18D"]) == 1
+    from yosys_netlist import synth_netlist
+    module = synth_netlist(tmp_path, to_verilog(Fp32Mul(), "fp32mul"), "fp32mul")
+    assert len([c for c in module["cells"].values() if c["type"] == "MULT18X18D"]) == 1
