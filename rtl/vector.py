@@ -143,11 +143,8 @@ class VectorPE(wiring.Component):
         # --- drain: QK buffer (a shift register of R entries) and the local max LM -------------
         buf = [Signal(u.score_shape, name=f"qk{i}", reset_less=True) for i in range(self.rows)]
         valid = [Signal(name=f"valid{i}", reset_less=True) for i in range(self.rows)]
-        # LM and RM are kept (with lm_register 2 they have kept copies beside the LM > RM compare; an
-        # unkept original would be merged into its kept copy, and the copy would drive every load)
-        keep_lm = KEEP if u.lm_register >= 2 else {}
-        lm, lm_valid = Signal(u.score_shape, name="lm", reset_less=True, attrs=keep_lm), Signal(name="lm_valid")
-        rm = Signal(u.score_shape, name="rm", reset_less=True, attrs=keep_lm)
+        lm, lm_valid = Signal(u.score_shape, name="lm", reset_less=True), Signal(name="lm_valid")
+        rm = Signal(u.score_shape, name="rm", reset_less=True)
         rm_prev = Signal(u.score_shape, name="rm_prev", reset_less=True)
         rm_valid = Signal(name="rm_valid")
         # the causal bound of this column's query p = query_base + column, bottom-right aligned: the last
@@ -188,21 +185,10 @@ class VectorPE(wiring.Component):
             acc_r, capture_r, key_ok_r = self.acc_in, self.capture, key_ok
         with m.If(self.tile_start):
             m.d.sync += lm_valid.eq(0)
-        # with lm_register 2, kept copies of LM and RM (loaded with them) feed the registered LM > RM
-        # compare only, so it sits beside its own operands (LM / RM, pulled toward the exp's inputs
-        # and the LM compare -> 6.9 ns of routing -> `lm_gt_rm` was a 4x4 int8 path at 98.20 MHz).
-        # Both the originals and the copies carry keep: with the originals unkept, opt_merge moved their
-        # loads onto the copies (ade7416: the flip-flop count did not change).
-        lm_c = kept_register(lm, "lm_c") if u.lm_register >= 2 else lm
-        rm_c = kept_register(rm, "rm_c") if u.lm_register >= 2 else rm
-        lm_load = Signal(name="lm_load")
-        m.d.comb += lm_load.eq(capture_r & key_ok_r & (~lm_valid | u.greater(m, acc_r, lm)))
         with m.If(capture_r & key_ok_r):
             m.d.sync += lm_valid.eq(1)
-        with m.If(lm_load):
-            m.d.sync += lm.eq(acc_r)
-            if lm_c is not lm:
-                m.d.sync += lm_c.eq(acc_r)
+            with m.If(~lm_valid | u.greater(m, acc_r, lm)):
+                m.d.sync += lm.eq(acc_r)
         # the QK buffer's shift (capture) and rotate (issue_sln) enables: kept flip-flops per QK_GROUP
         # words, registered from the strobes a cycle early (one column-chain flip-flop driving the
         # enables of all R words was the 8x8 int8 core's path: `capture` -> 12.24 ns of routing ->
@@ -224,27 +210,21 @@ class VectorPE(wiring.Component):
         # RM changes only on rm_update, so the compare registered every cycle is current at the update
         if u.lm_register >= 2:
             lm_gt_rm = Signal(name="lm_gt_rm")
-            m.d.sync += lm_gt_rm.eq(u.greater(m, lm_c, rm_c))
+            m.d.sync += lm_gt_rm.eq(u.greater(m, lm, rm))
         else:
             lm_gt_rm = u.greater(m, lm, rm)
-        rm_load = Signal(name="rm_load")
         with m.If(self.init):
             m.d.sync += rm_valid.eq(0)
         with m.Elif(self.rm_update):
             # valid with the query's first visible key; before it PRM = exp(RM - RM) = 1 rescales zeros
             with m.If(~rm_valid & lm_valid):
-                m.d.comb += rm_load.eq(1)
-                m.d.sync += [rm_prev.eq(lm), rm_valid.eq(1)]
+                m.d.sync += [rm.eq(lm), rm_prev.eq(lm), rm_valid.eq(1)]
             with m.Elif(~rm_valid):
                 m.d.sync += rm_prev.eq(rm)
             with m.Else():
                 m.d.sync += rm_prev.eq(rm)
                 with m.If(lm_valid & lm_gt_rm):
-                    m.d.comb += rm_load.eq(1)
-        with m.If(rm_load):
-            m.d.sync += rm.eq(lm)
-            if rm_c is not rm:
-                m.d.sync += rm_c.eq(lm_c)
+                    m.d.sync += rm.eq(lm)
 
         # --- exp: SLN and PRM, with tags delayed alongside the exp pipeline --------------------
         m.d.comb += [exp.x.eq(Mux(self.issue_prm, rm_prev, buf[0])), exp.m.eq(rm)]

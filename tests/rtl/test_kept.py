@@ -67,9 +67,6 @@ APART = [("ctl.col1_slnv", "ctl.vpe0.tag_slnv0"), ("ctl.col1_issue_sln", "ctl.vp
          ("ctl.vpe0.rnv_rot0", "ctl.vpe0.rnv_rot1"), ("ctl.col1_capture", "ctl.vpe0.capture_r"),
          # the QK buffer's kept shift / rotate enables beside column 1's copies of the early strobes
          ("ctl.col1_capture_pre", "ctl.vpe0.qk_cap0"), ("ctl.col1_issue_sln_pre", "ctl.vpe0.qk_rot0"),
-         # LM and RM beside their copies that feed only the registered LM > RM compare (both kept: an
-         # unkept original was merged into its copy)
-         ("ctl.vpe0.lm", "ctl.vpe0.lm_c"), ("ctl.vpe0.rm", "ctl.vpe0.rm_c"),
          # the output words' shift enable (one group of words at F = 4) beside the output tag's register
          ("ctl.vpe0.out_mul0", "ctl.vpe0.out_mul_r"),
          # a PE's tag beside its product, one copy per 8 bits of its sums
