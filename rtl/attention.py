@@ -41,14 +41,13 @@ from einloom.rtl.kept import kept_copies, kept_register, regions_built, reset_re
 from einloom.rtl.mesh import SystolicArray
 from einloom.rtl.pe import mac_latency
 from einloom.rtl.schedule import schedule_problem
-from einloom.rtl.units import units_for
 from einloom.rtl.vector import VectorPE, key_index_bits
 from einloom.sim.rtl_core import CoreParams, Timeline, core_cycles
 
 
 def core_params(cfg: RtlConfig) -> CoreParams:
     """The core's shape and unit latencies for the cycle model (:mod:`einloom.sim.rtl_core`)."""
-    u = units_for(cfg.fmt)
+    u = cfg.units()
     return CoreParams(cfg.rows, cfg.cols, cfg.head_dim, cfg.value_dim, u.exp_latency, u.recip_latency,
                       u.output_latency, mac_latency(u), u.rescale_latency,
                       getattr(u, "acc_latency", 1), u.lm_register)
@@ -202,7 +201,7 @@ class AttentionCore(wiring.Component):
 
     def __init__(self, cfg: RtlConfig):
         self.cfg = cfg
-        self.units = units_for(cfg.fmt)
+        self.units = cfg.units()
         u = self.units
         ib = cfg.index_bits
         self.in_bits = u.input_shape.width

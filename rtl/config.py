@@ -32,11 +32,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from einloom.base.errors import ArchError
 from einloom.base.fields import FieldReader, describe
 from einloom.sim.formats import FormatSpecError, NumberFormat, make_format
+
+if TYPE_CHECKING:
+    from einloom.rtl.units.base import DatapathUnits
 
 RTL_KEYS = {"number_format", "head_dim", "value_dim", "max_keys", "max_queries", "scale", "tile_m", "programmable"}
 #: Largest R or C the generator accepts.
@@ -66,6 +69,14 @@ class RtlConfig:
     #: (``rtl.schedule.derive_structure``: ``key_tile`` and ``query_block``); None: what the buffers hold
     key_tiles: int | None = None
     query_blocks: int | None = None
+    #: register stages of the 2D PE's multiply (the architecture's ``array_2d.units.mac`` latency less
+    #: the accumulate's extra cycles); None: the number format's default (``units.product_latency``)
+    mac_latency: int | None = None
+
+    def units(self) -> DatapathUnits:
+        """The datapath units of this core: the number format's, with its 2D multiply's depth."""
+        from einloom.rtl.units import units_for
+        return units_for(self.fmt, self.mac_latency)
 
     @property
     def tile_m(self) -> int:
@@ -112,6 +123,8 @@ class RtlConfig:
                        "max_queries": self.max_queries, "scale": self.scale, "tile_m": self.rows}}
         if self.key_tiles is not None or self.query_blocks is not None:    # counters from a schedule
             out["counters"] = {"key_tiles": self.tile_counter_bound, "query_blocks": self.block_counter_bound}
+        if self.mac_latency is not None:
+            out["array_2d"]["mac_latency"] = self.mac_latency
         return out
 
     @classmethod
@@ -125,7 +138,8 @@ class RtlConfig:
                    head_dim=rtl["head_dim"], value_dim=rtl["value_dim"], max_keys=rtl["max_keys"],
                    max_queries=rtl["max_queries"], scale=rtl["scale"], fmt=fmt, format_spec=spec,
                    key_tiles=data.get("counters", {}).get("key_tiles"),
-                   query_blocks=data.get("counters", {}).get("query_blocks"))
+                   query_blocks=data.get("counters", {}).get("query_blocks"),
+                   mac_latency=data["array_2d"].get("mac_latency"))
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "RtlConfig":
@@ -181,8 +195,8 @@ class RtlConfig:
             path = ("rtl", "number_format", exc.field) if exc.field in spec else ("rtl", "number_format")
             raise r.fail(path, exc.message, "see sim/formats/fixed.py for the parameters") from None
         from einloom.rtl.units import units_for
-        units = units_for(fmt)
         _check_data(r, arch, fmt)
+        units = _deepened(r, arch, units_for(fmt))
         _check_units(r, arch, units)
         _check_buffer(r, arch, rows, cols, e, f, max_keys, max_queries, fmt.input_bits)
         from einloom.rtl.pe import mac_latency
@@ -204,7 +218,8 @@ class RtlConfig:
         return cls(name=_name(r, arch.name), rows=rows, cols=cols, vector_width=width,
                    clock_mhz=float(arch.clock_mhz), head_dim=e, value_dim=f, max_keys=max_keys,
                    max_queries=max_queries, scale=scale, fmt=fmt, format_spec=dict(spec), source=arch.file,
-                   key_tiles=key_tiles, query_blocks=query_blocks)
+                   key_tiles=key_tiles, query_blocks=query_blocks,
+                   mac_latency=None if units.product_latency == type(units).product_latency else units.product_latency)
 
 
 def load_rtl_config(path: str | Path) -> RtlConfig:
@@ -249,6 +264,33 @@ def _check_data(r: FieldReader, arch: Any, fmt: NumberFormat) -> None:
         raise r.fail(("data",), f"{arch.data.format} with {arch.data.bits} bits, but the core's number format "
                      f"({fmt.kind}) takes {fmt.input_bits}-bit inputs",
                      f"write data: {{format: {example}, bits: {fmt.input_bits}}}")
+
+
+def _deepened(r: FieldReader, arch: Any, units: DatapathUnits) -> DatapathUnits:
+    """The units with the 2D multiply as deep as the architecture's ``array_2d.units.mac`` latency asks,
+    where the format builds that depth (fixed point: 3 to 6 stages; :meth:`with_product_latency`)."""
+    spec = arch.array("2d").units.get("mac")
+    if spec is None or spec.is_composite or spec.latency is None:
+        return units                      # _check_units names what is missing
+    from einloom.rtl.pe import acc_latency
+    depth = spec.latency - (acc_latency(units) - 1)
+    if depth == units.product_latency:
+        return units
+    try:
+        return units.with_product_latency(depth)
+    except ValueError:
+        extra = acc_latency(units) - 1
+        low = type(units).product_latency + extra
+        high = (units.max_product_latency or type(units).product_latency) + extra
+        span = f"latency {low}" if low == high else f"a latency of {low} to {high}"
+        raise r.fail(("array_2d", "units", "mac"), f"gives latency {spec.latency} for its 'mac' unit; the "
+                     f"generated core's {fmt_kind(units)} mac has {span}",
+                     f"write array_2d.units.mac: {{cycles: 1, latency: {units.product_latency + extra}}}") from None
+
+
+def fmt_kind(units: DatapathUnits) -> str:
+    """The number format's name, for messages."""
+    return units.fmt.kind
 
 
 def _check_units(r: FieldReader, arch: Any, units: Any) -> None:

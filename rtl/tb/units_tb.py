@@ -17,7 +17,6 @@ from cocotb.triggers import ReadOnly, RisingEdge
 
 from einloom.rtl.config import RtlConfig
 from einloom.rtl.pe import acc_latency, mac_latency
-from einloom.rtl.units import units_for
 
 SPEC = json.load(open(os.environ["EINLOOM_TB_SPEC"])) if os.environ.get("EINLOOM_TB_SPEC") else {}
 
@@ -66,7 +65,7 @@ if SPEC.get("unit") == "exp":
     @cocotb.test()
     async def exp_matches_golden(dut):
         cfg = _cfg()
-        fmt, units = cfg.fmt, units_for(cfg.fmt)
+        fmt, units = cfg.fmt, cfg.units()
         rng = np.random.default_rng(3)
         n = SPEC.get("count", 2000)
         a = fmt.acc_bits
@@ -86,7 +85,7 @@ if SPEC.get("unit") == "recip":
     @cocotb.test()
     async def recip_matches_golden(dut):
         cfg = _cfg()
-        fmt, units = cfg.fmt, units_for(cfg.fmt)
+        fmt, units = cfg.fmt, cfg.units()
         rng = np.random.default_rng(4)
         a = fmt.acc_bits
         n = SPEC.get("count", 2000)
@@ -101,7 +100,7 @@ if SPEC.get("unit") == "output":
     @cocotb.test()
     async def output_matches_golden(dut):
         cfg = _cfg()
-        fmt, units = cfg.fmt, units_for(cfg.fmt)
+        fmt, units = cfg.fmt, cfg.units()
         rng = np.random.default_rng(7)
         a, ob = fmt.acc_bits, fmt.p.output_bits
         n = SPEC.get("count", 2000)
@@ -118,7 +117,7 @@ if SPEC.get("unit") == "rescale":
     @cocotb.test()
     async def rescale_matches_golden(dut):
         cfg = _cfg()
-        fmt, units = cfg.fmt, units_for(cfg.fmt)
+        fmt, units = cfg.fmt, cfg.units()
         rng = np.random.default_rng(8)
         a, pb = fmt.acc_bits, fmt.p.prob_bits
         n = SPEC.get("count", 2000)
@@ -149,7 +148,7 @@ if SPEC.get("unit") == "pe":
         rng = np.random.default_rng(5)
         await _reset(dut)
         wrap = lambda v, bits: ((v + (1 << (bits - 1))) % (1 << bits)) - (1 << (bits - 1))  # noqa: E731
-        lat = mac_latency(units_for(fmt))    # the a / operand registers, then lat - 1 product registers
+        lat = mac_latency(cfg.units())    # the a / operand registers, then lat - 1 product registers
         r = dict(a=0, b=0, tags=[0] * lat, acc=0, psum=0, shd=0, w_sh=0, w_act=0, operand=0,
                  products=[0] * (lat - 1))
         checked = 0
@@ -226,7 +225,7 @@ if SPEC.get("unit") == "array":
         await _reset(dut)
         mask = (1 << ib) - 1
         w0 = -r_dim - 1                 # weights shift in at column-0 cycles w0 .. w0 + R - 1 (row R-1 first)
-        units = units_for(fmt)
+        units = cfg.units()
         mac = mac_latency(units)
         assert acc_latency(units) == 1, "the model drains a single-cycle accumulate's array"
         drain0 = e_dim + r_dim + mac - 1  # bottom row's dot product in shd_out (element 0 enters at cycle 0)

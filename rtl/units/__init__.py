@@ -14,8 +14,9 @@ def register(kind: str, factory: Callable[[NumberFormat], DatapathUnits]) -> Non
     REGISTRY[kind] = factory
 
 
-def units_for(fmt: NumberFormat) -> DatapathUnits:
-    """The :class:`DatapathUnits` implementing ``fmt`` in hardware."""
+def units_for(fmt: NumberFormat, product_latency: int | None = None) -> DatapathUnits:
+    """The :class:`DatapathUnits` implementing ``fmt`` in hardware; with ``product_latency``, a 2D PE
+    multiply of that many register stages (:meth:`DatapathUnits.with_product_latency`)."""
     if fmt.kind not in REGISTRY:
         if fmt.kind == "fixed":
             from einloom.rtl.units import fixed  # noqa: F401  (registers itself)
@@ -26,7 +27,8 @@ def units_for(fmt: NumberFormat) -> DatapathUnits:
                 pass
     if fmt.kind not in REGISTRY:
         raise KeyError(f"no RTL datapath for number format {fmt.kind!r}")
-    return REGISTRY[fmt.kind](fmt)
+    units = REGISTRY[fmt.kind](fmt)
+    return units if product_latency is None else units.with_product_latency(product_latency)
 
 
 __all__ = ["DatapathUnits", "register", "units_for", "REGISTRY"]

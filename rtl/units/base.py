@@ -71,6 +71,26 @@ class DatapathUnits(ABC):
 
     #: cycles from the PE's operands to its registered product (:meth:`registered_product`)
     product_latency = 2
+    #: the deepest multiply pipeline :meth:`registered_product` builds (None: :attr:`product_latency`
+    #: only; a format whose product takes extra registers sets it above that, its shallowest)
+    max_product_latency: int | None = None
+
+    def with_product_latency(self, latency: int) -> "DatapathUnits":
+        """These units with a 2D PE multiply of ``latency`` register stages (``product_latency`` ..
+        ``max_product_latency``): a deeper pipeline puts more registers between the hard multiplier
+        and the accumulate, for the long routes of a large array (each costs a cycle of the 2D
+        pipeline, which the cycle model reads).  ``ValueError`` outside that range."""
+        low = type(self).product_latency
+        high = self.max_product_latency or low
+        if not low <= latency <= high:
+            span = f"{low}" if low == high else f"{low} to {high}"
+            raise ValueError(f"the {self.fmt.kind} PE's multiply is {span} cycles deep, not {latency}")
+        if latency == self.product_latency:
+            return self
+        import copy
+        out = copy.copy(self)
+        out.product_latency = latency
+        return out
 
     def registered_product(self, m: Module, a: Value, b: Value, name: str = "mult") -> Value:
         """The 2D PE's multiply, :attr:`product_latency` cycles deep: ``product(a, b)`` of the operands

@@ -405,18 +405,23 @@ class FixedUnits(DatapathUnits):
     def product(self, m, a, b):
         return a * b
 
-    #: the PE's product: the hard multiplier's operand and output registers, then a fabric register
-    #: (``{name}_fab``).  The 8x8 int8 core's critical path was a PE's MULT18X18D output -> its 32-bit
-    #: accumulate -> the drain register, 14.42 ns of which 11.53 ns routing (the PE's fabric placed
-    #: far from its DSP site); the fabric register splits that route in two cycles.  Costs one
-    #: cycle of the 2D pipeline (the cycle model reads ``product_latency`` through ``mac_latency``).
+    #: the PE's product: the hard multiplier's operand and output registers, then fabric registers
+    #: (``{name}_fab``, ``{name}_fab1``, ...; one by default, up to 4 by the architecture's
+    #: ``array_2d.units.mac`` latency).  The 8x8 int8 core's critical path was a PE's MULT18X18D output
+    #: -> its 32-bit accumulate -> the drain register, 14.42 ns of which 11.53 ns routing (the PE's
+    #: fabric placed far from its DSP site); the fabric register splits that route in two cycles.
+    #: Each costs one cycle of the 2D pipeline (the cycle model reads ``product_latency`` through
+    #: ``mac_latency``).
     product_latency = 3
+    max_product_latency = 6
 
     def registered_product(self, m, a, b, name="mult"):
-        value = fixed_mult(m, a, b, name, self.product_latency - 1)
-        fab = Signal(value.shape(), name=f"{name}_fab", reset_less=True)
-        m.d.sync += fab.eq(value)
-        return fab
+        value = fixed_mult(m, a, b, name, 2)
+        for stage in range(self.product_latency - 2):
+            fab = Signal(value.shape(), name=f"{name}_fab" + (str(stage) if stage else ""), reset_less=True)
+            m.d.sync += fab.eq(value)
+            value = fab
+        return value
 
     def accumulate(self, m, base, prod):
         return base + prod

@@ -58,8 +58,6 @@ def test_every_shipped_rtl_architecture_describes_its_core(path):
     ("    exp: {cycles: 1, latency: 4}", "    exp: {cycles: 1, latency: 5}", "array_1d.units.exp",
      "gives latency 5 for its 'exp' unit; the generated core's has latency 4"),
     ("    recip: {cycles: 1, latency: 6}", "    recip: {cycles: 1}", "array_1d.units.recip", "gives no latency"),
-    ("    mac: {cycles: 1, latency: 3}   # QK", "    mac: {cycles: 1, latency: 2}   # QK", "array_2d.units.mac",
-     "latency 3"),
     ("  capacity_bytes: 9216", "  capacity_bytes: 8192", "global_buffer.capacity_bytes", "write capacity_bytes: 9216"),
     ("  banks: 12", "  banks: 4", "global_buffer.banks", "write banks: 12"),
     ("data: {format: int8, bits: 8}", "data: {format: bf16, bits: 16}", "data", "takes 8-bit inputs"),
@@ -69,6 +67,27 @@ def test_architecture_must_describe_the_core(tmp_path, old, new, field, match):
     with pytest.raises(ArchError, match=match) as info:
         RtlConfig.from_yaml(path)
     assert info.value.location.field == field and info.value.location.line == line_of(GOOD, old.strip()), info.value
+
+
+def test_a_deeper_2d_multiply_is_built_as_the_architecture_asks(tmp_path):
+    """``array_2d.units.mac`` latency 5 on a fixed-point core: three fabric registers behind the DSP's
+    two (the cycle model reads the depth), kept through to_dict/from_dict; the default depth is None."""
+    from einloom.rtl.attention import core_params
+    assert RtlConfig.from_yaml(write(tmp_path, GOOD)).mac_latency is None
+    cfg = RtlConfig.from_yaml(write(tmp_path, GOOD.replace("mac: {cycles: 1, latency: 3}", "mac: {cycles: 1, latency: 5}")))
+    assert cfg.mac_latency == 5 and cfg.units().product_latency == 5 and core_params(cfg).mac_latency == 5
+    back = RtlConfig.from_dict(cfg.to_dict())
+    assert back.mac_latency == 5 and core_params(back) == core_params(cfg)
+
+
+@pytest.mark.parametrize("latency", [2, 7])
+def test_a_2d_multiply_the_format_cannot_build_is_refused(tmp_path, latency):
+    old = "    mac: {cycles: 1, latency: 3}   # QK"
+    path = write(tmp_path, GOOD.replace(old, old.replace("latency: 3", f"latency: {latency}")))
+    with pytest.raises(ArchError, match=rf"gives latency {latency} for its 'mac' unit; the generated core's fixed mac "
+                       r"has a latency of 3 to 6 \(hint: write array_2d.units.mac: \{cycles: 1, latency: 3\}\)") as info:
+        RtlConfig.from_yaml(path)
+    assert info.value.location.field == "array_2d.units.mac" and info.value.location.line == line_of(GOOD, old.strip())
 
 
 def test_example_configs_load():

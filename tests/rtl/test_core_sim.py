@@ -58,6 +58,25 @@ def test_core_bit_and_cycle_exact(tmp_path_factory, rows, cols, e, f, p, m, caus
         assert cycles >= expected
 
 
+def test_a_deeper_2d_multiply_stays_bit_and_cycle_exact(tmp_path):
+    """The architecture's mac latency 5 (three fabric registers behind the DSP's two): the products
+    reach the accumulators two cycles later, and the controller's and the model's schedules move with
+    them (a core built one stage off would drain wrong or late)."""
+    path = tmp_path / "rtl-2x2-deep.yaml"
+    path.write_text(shaped(2, 2, 4, 4, max_keys=32, max_queries=32, name="rtl-2x2-deep").replace(
+        "mac: {cycles: 1, latency: 3}", "mac: {cycles: 1, latency: 5}"))
+    cfg = RtlConfig.from_yaml(path)
+    assert core_params(cfg).mac_latency == 5
+    for causal, bp in ((False, 0.0), (True, 0.4)):
+        q, k, v = _inputs(cfg, 5, 7, seed=11 + causal)
+        got, cycles, stalls = run_core_sim(cfg, q, k, v, causal, backpressure=bp, seed=3)
+        want, _ = golden_attention(cfg.fmt, q, k, v, tile_m=2, causal=causal)
+        assert np.array_equal(got, want), f"got\n{got}\nwant\n{want}"
+        expected = compute_cycles(cfg, 5, 7, causal)
+        assert expected == run_core(core_params(cfg), 5, 7, causal).cycles
+        assert cycles == expected if stalls == 0 else cycles >= expected
+
+
 def test_wrong_golden_order_is_caught(tmp_path_factory):
     """The comparison can fail: the same inputs against a golden model with another tile size differ."""
     cfg = _cfg(tmp_path_factory, 2, 2, 4, 4)

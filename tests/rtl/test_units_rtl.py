@@ -19,7 +19,7 @@ ARCH = Path(__file__).resolve().parents[2] / "examples" / "archs" / "rtl-4x4-int
 
 def build_unit(kind: str):
     cfg = RtlConfig.from_yaml(ARCH)
-    units = units_for(cfg.fmt)
+    units = cfg.units()
     component = {"exp": units.exp_unit, "recip": units.recip_unit, "output": units.output_unit,
                  "rescale": lambda: units.rescale_unit("acc"),
                  "pe": lambda: ProcessingElement(units),
