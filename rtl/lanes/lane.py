@@ -174,8 +174,18 @@ class Lane(wiring.Component):
         cyc = Signal(16)
         slot = Signal(16)
         rnd = Signal(16)
-        entry = Signal(section_l)                    # materialized: one mux, not one per field use
-        m.d.comb += entry.eq(Array(sections)[sec])
+        # the next section and slot (the sequencer below assigns these; sec and slot take them at the
+        # edge): the section entry and the bundle word are registered from them, so the fetch (section
+        # table, base + slot, bundle table) is a cycle of its own ahead of the operand reads.  The
+        # routed 2x2 int8 sigmoid lane core's path at 33.18 MHz was `sec` -> section table -> bundle
+        # table -> the operand address add -> the register read mux -> `av_q` (30.14 ns)
+        sec_n, slot_n = Signal.like(sec, name="sec_next"), Signal.like(slot, name="slot_next")
+        m.d.comb += [sec_n.eq(sec), slot_n.eq(slot)]
+        m.d.sync += [sec.eq(sec_n), slot.eq(slot_n)]
+        entry_n = Signal(section_l, name="entry_next")
+        m.d.comb += entry_n.eq(Array(sections)[sec_n])
+        entry = Signal(section_l)                    # = sections[sec], registered
+        m.d.sync += entry.eq(entry_n)
         count = Signal(16)
         m.d.comb += count.eq(Mux(entry.kind == 1, R, Mux(entry.kind == 2, F, 1)))
         total = entry.total                         # (count - 1) * II + end, computed at encoding
@@ -188,10 +198,12 @@ class Lane(wiring.Component):
         m.d.sync += self.done.eq(0)
 
         def goto(section: str | None, new_mode: int = 1):
-            stmts = [mode.eq(new_mode), cyc.eq(0), slot.eq(0), rnd.eq(0)]
+            """The sync statements of a jump (mode, counters); the slot and section go to the next-state
+            signals, here, under the caller's conditions."""
+            m.d.comb += slot_n.eq(0)
             if section is not None:
-                stmts.append(sec.eq(idx[section]))
-            return stmts
+                m.d.comb += sec_n.eq(idx[section])
+            return [mode.eq(new_mode), cyc.eq(0), rnd.eq(0)]
 
         with m.Switch(mode):
             with m.Case(0):
@@ -201,9 +213,10 @@ class Lane(wiring.Component):
                 with m.If(~last):
                     m.d.sync += cyc.eq(cyc + 1)
                     with m.If(slot == entry.ii - 1):
-                        m.d.sync += [slot.eq(0), rnd.eq(rnd + 1)]
+                        m.d.comb += slot_n.eq(0)
+                        m.d.sync += rnd.eq(rnd + 1)
                     with m.Else():
-                        m.d.sync += slot.eq(slot + 1)
+                        m.d.comb += slot_n.eq(slot + 1)
                 with m.Else():
                     with m.Switch(sec):
                         for k in range(s.passes):
@@ -235,18 +248,20 @@ class Lane(wiring.Component):
                             m.d.sync += goto(None, 4)
             with m.Case(2):
                 with m.If(self.go):
-                    m.d.sync += goto(None) + [sec.eq(Array([Const(idx[section_name("begin", k)], len(sec))
-                                                            for k in range(s.passes)])[pas])]
+                    m.d.sync += goto(None)
+                    m.d.comb += sec_n.eq(Array([Const(idx[section_name("begin", k)], len(sec))
+                                                for k in range(s.passes)])[pas])
             with m.Case(3):
                 with m.If(self.go):
-                    m.d.sync += goto(None) + [sec.eq(Array([Const(idx[section_name("value", k)], len(sec))
-                                                            for k in range(s.passes)])[pas])]
+                    m.d.sync += goto(None)
+                    m.d.comb += sec_n.eq(Array([Const(idx[section_name("value", k)], len(sec))
+                                                for k in range(s.passes)])[pas])
             with m.Case(4):
                 m.d.sync += [self.done.eq(1), mode.eq(0)]
 
         # ---- issue ------------------------------------------------------------------------------
-        word = Signal(bundle_l)
-        m.d.comb += word.eq(Array(bundles)[entry.base + slot])
+        word = Signal(bundle_l)                      # = bundles[entry.base + slot], registered
+        m.d.sync += word.eq(Array(bundles)[entry_n.base + slot_n])
         main, coord = word.main, word.coord
 
         def issue_of(ins, name):
