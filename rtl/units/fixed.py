@@ -115,23 +115,36 @@ def normalize_stage(m: Module, value, shifts: tuple[int, ...], name: str):
     return value, taken
 
 
+#: cycles of one Newton-Raphson step of :class:`FixedReciprocal`: the first DSP's operand and output
+#: registers, the subtraction's fabric register, the second DSP's output register
+NR_STEP_LATENCY = 4
+
+
+def recip_latency(fmt: FixedFormat) -> int:
+    """:class:`FixedReciprocal`'s latency: 3 (normalize, normalize, LUT) + 4 per Newton-Raphson step."""
+    return 3 + NR_STEP_LATENCY * fmt.p.recip_nr_steps
+
+
 class FixedReciprocal(wiring.Component):
     """``y = reciprocal(x)``: leading-one normalize, LUT seed, ``recip_nr_steps`` Newton-Raphson steps.
 
-    Pipeline (latency ``3 + 3 * recip_nr_steps``, one operation per cycle)::
+    Pipeline (latency ``3 + 4 * recip_nr_steps``, :data:`NR_STEP_LATENCY` per step, one operation per cycle)::
 
         stage 1: normalize x by the left shifts of 16 and 8 when its top bits are zero   (register)
         stage 2: shifts of 4, 2, 1: mant = top recip_bits bits, s = leading-one index    (register);
                  LUT read at mant's index bits (sync ROM)
         stage 3: y0 = LUT[idx]                                                           (register)
-        per NR step: e = (mant*y) >> (N-1) (register); c = 2**(N+1) - e (register);
-                     y = (y*c) >> N (register)
+        per NR step: e = (mant*y) >> (N-1) (the DSP's output register); c = 2**(N+1) - e (a fabric
+                     register); y = (y*c) >> N (the second DSP's operand and output registers)
 
     Each multiply is a :func:`fixed_mult` of latency 2 whose operand registers replace the stage's
     input registers (on ECP5 the MULT18X18D's own input and output registers: no route between a
     fabric flip-flop and the multiplier); the subtraction ``c`` runs from the first DSP's output
-    register into the second's operand register (a DSP multiply followed by the subtraction's carry
-    chain into a fabric register was the 4x4 int8 core's critical path on ECP5, 12.8 ns).  Only the
+    register into a fabric register that feeds the second DSP's operand register (a DSP multiply followed
+    by the subtraction's carry chain into a fabric register was the 4x4 int8 core's critical path on
+    ECP5, 12.8 ns, before the first DSP had its output register; the subtraction straight into the second
+    DSP made the two DSP sites' distance the 8x8 int8 core's path: `nr0_e` -> 13.22 ns of routing ->
+    `nr0_y`, 66.05 MHz).  Only the
     first step's operands exist a cycle early; further steps multiply ``mant * y`` from fabric
     registers.
 
@@ -142,7 +155,7 @@ class FixedReciprocal(wiring.Component):
 
     def __init__(self, fmt: FixedFormat):
         self.fmt = fmt
-        self.latency = 3 + 3 * fmt.p.recip_nr_steps
+        self.latency = recip_latency(fmt)
         super().__init__({"x": In(unsigned(fmt.acc_bits)), "y": Out(unsigned(fmt.recip_width))})
 
     def elaborate(self, platform):
@@ -185,14 +198,16 @@ class FixedReciprocal(wiring.Component):
                 e_full = Signal(unsigned(2 * n + 1), name=f"e_full{step}", reset_less=True)
                 m.d.sync += e_full.eq(mant * y)
             e = e_full[n - 1:2 * n + 1]            # (mant * y) >> (n - 1), n + 2 bits
-            c = Signal(unsigned(n + 2), name=f"c{step}")
-            m.d.comb += c.eq((1 << (n + 1)) - e)  # into the second multiply's operand register
-            y_e, mant_e, s_e = (Signal.like(y, name=f"y_e{step}"), Signal.like(mant, name=f"mant_e{step}"),
-                                Signal.like(s, name=f"s_e{step}"))
-            m.d.sync += [y_e.eq(y_m), mant_e.eq(mant_m), s_e.eq(s_m)]
+            c = Signal(unsigned(n + 2), name=f"c{step}", reset_less=True)
+            m.d.sync += c.eq((1 << (n + 1)) - e)  # a fabric register between the two DSPs
+            y_c, mant_c, s_c = (Signal.like(y, name=f"y_c{step}"), Signal.like(mant, name=f"mant_c{step}"),
+                                Signal.like(s, name=f"s_c{step}"))
+            m.d.sync += [y_c.eq(y_m), mant_c.eq(mant_m), s_c.eq(s_m)]
+            mant_e, s_e = Signal.like(mant, name=f"mant_e{step}"), Signal.like(s, name=f"s_e{step}")
+            m.d.sync += [mant_e.eq(mant_c), s_e.eq(s_c)]
             y_n, mant_n, s_n = (Signal.like(y, name=f"y_n{step}"), Signal.like(mant, name=f"mant_n{step}"),
                                 Signal.like(s, name=f"s_n{step}"))
-            m.d.comb += y_n.eq(fixed_mult(m, y_m, c, f"nr{step}_y") >> n)
+            m.d.comb += y_n.eq(fixed_mult(m, y_c, c, f"nr{step}_y") >> n)
             m.d.sync += [mant_n.eq(mant_e), s_n.eq(s_e)]
             y, mant, s = y_n, mant_n, s_n
             y_early, mant_early = None, mant_e
@@ -443,7 +458,7 @@ class FixedUnits(DatapathUnits):
 
     @property
     def recip_latency(self) -> int:
-        return 3 + 3 * self.fmt.p.recip_nr_steps
+        return recip_latency(self.fmt)
 
     @property
     def output_latency(self) -> int:
