@@ -21,6 +21,9 @@ from einloom.rtl.units.base import DatapathUnits
 RNV_GROUP = 4
 #: QK buffer words per kept shift / rotate enable pair
 QK_GROUP = 2
+#: FINAL's output words (RNV snapshots) per kept snapshot / shift enable pair (4 words, 128 enables
+#: on one flip-flop: the 8x8 int8 core's path, `rnv_snap2` -> 12.35 ns of routing -> `rnv_fin8`'s enable)
+FIN_GROUP = 2
 
 
 def key_index_bits(index_bits: int, rows: int) -> int:
@@ -315,19 +318,19 @@ class VectorPE(wiring.Component):
         m.d.comb += self.rd_out.eq(rd_fin)
         with m.If(self.recip_capture):
             m.d.sync += recip_value.eq(self.recip_in)
-        # the snapshot and shift enables of the F output words, one kept flip-flop per RNV_GROUP words,
+        # the snapshot and shift enables of the F output words, one kept flip-flop per FIN_GROUP words,
         # registered from strobes that come a cycle early: one register drove all F x acc_bits enables
         # (the 4x4 int8 core's critical path on a seed: a column's rnv_snap copy -> 13.16 ns of routing
         # -> rnv_fin's enables)
-        fgroups = -(-self.value_dim // RNV_GROUP)
+        fgroups = -(-self.value_dim // FIN_GROUP)
         snap = kept_copies(m, self.rnv_snap_pre, fgroups, "rnv_snap")
         shift = kept_copies(m, self.out_mul_pre, fgroups, "out_mul")
         out_mul = kept_register(self.out_mul_pre, "out_mul_r")
         m.d.sync += out_mul.eq(self.out_mul_pre)
         for i, (d, s, n) in enumerate(zip(fin, ring, fin[1:] + [fin[0]])):
-            with m.If(snap[i // RNV_GROUP]):
+            with m.If(snap[i // FIN_GROUP]):
                 m.d.sync += d.eq(s)
-            with m.Elif(shift[i // RNV_GROUP]):
+            with m.Elif(shift[i // FIN_GROUP]):
                 m.d.sync += d.eq(n)
         out = m.submodules.output = self._out
         m.d.comb += [out.rnv.eq(fin[0]), out.recip.eq(recip_value)]
