@@ -219,7 +219,7 @@ class RtlConfig:
                    clock_mhz=float(arch.clock_mhz), head_dim=e, value_dim=f, max_keys=max_keys,
                    max_queries=max_queries, scale=scale, fmt=fmt, format_spec=dict(spec), source=arch.file,
                    key_tiles=key_tiles, query_blocks=query_blocks,
-                   mac_latency=None if units.product_latency == type(units).product_latency else units.product_latency)
+                   mac_latency=None if units.product_latency == units.product_latencies()[0] else units.product_latency)
 
 
 def load_rtl_config(path: str | Path) -> RtlConfig:
@@ -280,17 +280,11 @@ def _deepened(r: FieldReader, arch: Any, units: DatapathUnits) -> DatapathUnits:
         return units.with_product_latency(depth)
     except ValueError:
         extra = acc_latency(units) - 1
-        low = type(units).product_latency + extra
-        high = (units.max_product_latency or type(units).product_latency) + extra
+        low, high = units.product_latencies()[0] + extra, units.product_latencies()[-1] + extra
         span = f"latency {low}" if low == high else f"a latency of {low} to {high}"
         raise r.fail(("array_2d", "units", "mac"), f"gives latency {spec.latency} for its 'mac' unit; the "
-                     f"generated core's {fmt_kind(units)} mac has {span}",
+                     f"generated core's {units.fmt.kind} mac has {span}",
                      f"write array_2d.units.mac: {{cycles: 1, latency: {units.product_latency + extra}}}") from None
-
-
-def fmt_kind(units: DatapathUnits) -> str:
-    """The number format's name, for messages."""
-    return units.fmt.kind
 
 
 def _check_units(r: FieldReader, arch: Any, units: Any) -> None:

@@ -75,15 +75,20 @@ class DatapathUnits(ABC):
     #: only; a format whose product takes extra registers sets it above that, its shallowest)
     max_product_latency: int | None = None
 
+    def product_latencies(self) -> range:
+        """The 2D PE multiply depths the format builds: ``product_latency`` (the class's, its shallowest)
+        to ``max_product_latency``."""
+        low = type(self).product_latency
+        return range(low, (self.max_product_latency or low) + 1)
+
     def with_product_latency(self, latency: int) -> "DatapathUnits":
         """These units with a 2D PE multiply of ``latency`` register stages (``product_latency`` ..
         ``max_product_latency``): a deeper pipeline puts more registers between the hard multiplier
         and the accumulate, for the long routes of a large array (each costs a cycle of the 2D
         pipeline, which the cycle model reads).  ``ValueError`` outside that range."""
-        low = type(self).product_latency
-        high = self.max_product_latency or low
-        if not low <= latency <= high:
-            span = f"{low}" if low == high else f"{low} to {high}"
+        depths = self.product_latencies()
+        if latency not in depths:
+            span = f"{depths[0]}" if len(depths) == 1 else f"{depths[0]} to {depths[-1]}"
             raise ValueError(f"the {self.fmt.kind} PE's multiply is {span} cycles deep, not {latency}")
         if latency == self.product_latency:
             return self
